@@ -1,0 +1,259 @@
+//! The `Disk` abstraction: a page cache in front of durable storage.
+//!
+//! Writes land in the page cache and survive a process kill; only `sync` makes them survive a
+//! power loss. Real mode maps this onto files and `fsync`; `MemoryDisk` models it in memory so
+//! that a simulated power loss can drop exactly what was never synced.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Durable storage for one node. File names are relative, `/`-separated.
+pub trait Disk: Send + Sync + 'static {
+    /// Appends to the page cache (creating the file).
+    fn append(&self, file: &str, bytes: &[u8]) -> io::Result<()>;
+    /// Makes everything written to `file` so far durable.
+    fn sync(&self, file: &str) -> io::Result<()>;
+    /// The file as the page cache sees it; `None` if it does not exist.
+    fn read(&self, file: &str) -> io::Result<Option<Vec<u8>>>;
+    /// Cuts the file to `length` bytes (in the page cache until synced).
+    fn truncate(&self, file: &str, length: u64) -> io::Result<()>;
+    /// Replaces the whole content and syncs it (write-temp-then-rename in real mode).
+    fn replace_durably(&self, file: &str, bytes: &[u8]) -> io::Result<()>;
+    /// Removes every file whose name starts with `prefix` (durably).
+    fn remove_prefix(&self, prefix: &str) -> io::Result<()>;
+    /// File names starting with `prefix`, sorted.
+    fn list(&self, prefix: &str) -> io::Result<Vec<String>>;
+}
+
+/// Real mode: one directory, ordinary files, `fsync` for `sync`.
+pub struct FileDisk {
+    root: PathBuf,
+    // Open append handles, so that a hot partition does not reopen its segment per write.
+    handles: Mutex<BTreeMap<String, std::fs::File>>,
+}
+
+impl FileDisk {
+    pub fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
+        let root = root.into();
+        std::fs::create_dir_all(&root)?;
+        Ok(Self { root, handles: Mutex::new(BTreeMap::new()) })
+    }
+
+    fn path(&self, file: &str) -> PathBuf {
+        self.root.join(file)
+    }
+
+    fn with_handle<T>(&self, file: &str, f: impl FnOnce(&mut std::fs::File) -> io::Result<T>) -> io::Result<T> {
+        let mut handles = self.handles.lock().unwrap();
+        if !handles.contains_key(file) {
+            let path = self.path(file);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let handle = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+            handles.insert(file.to_string(), handle);
+        }
+        f(handles.get_mut(file).expect("inserted above"))
+    }
+}
+
+impl Disk for FileDisk {
+    fn append(&self, file: &str, bytes: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        self.with_handle(file, |handle| handle.write_all(bytes))
+    }
+
+    fn sync(&self, file: &str) -> io::Result<()> {
+        self.with_handle(file, |handle| handle.sync_data())
+    }
+
+    fn read(&self, file: &str) -> io::Result<Option<Vec<u8>>> {
+        match std::fs::read(self.path(file)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn truncate(&self, file: &str, length: u64) -> io::Result<()> {
+        self.with_handle(file, |handle| handle.set_len(length))
+    }
+
+    fn replace_durably(&self, file: &str, bytes: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        let path = self.path(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let temporary = path.with_extension("tmp");
+        let mut handle = std::fs::File::create(&temporary)?;
+        handle.write_all(bytes)?;
+        handle.sync_all()?;
+        std::fs::rename(&temporary, &path)?;
+        self.handles.lock().unwrap().remove(file);
+        Ok(())
+    }
+
+    fn remove_prefix(&self, prefix: &str) -> io::Result<()> {
+        for name in self.list(prefix)? {
+            self.handles.lock().unwrap().remove(&name);
+            std::fs::remove_file(self.path(&name))?;
+        }
+        Ok(())
+    }
+
+    fn list(&self, prefix: &str) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        let mut stack = vec![self.root.clone()];
+        while let Some(directory) = stack.pop() {
+            for entry in std::fs::read_dir(&directory)? {
+                let path = entry?.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if let Ok(relative) = path.strip_prefix(&self.root) {
+                    let name = relative.to_string_lossy().replace('\\', "/");
+                    if name.starts_with(prefix) && !name.ends_with(".tmp") {
+                        names.push(name);
+                    }
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+}
+
+#[derive(Clone, Default)]
+struct MemoryFile {
+    /// What a reader sees: the page cache.
+    cached: Vec<u8>,
+    /// What survives a power loss.
+    durable: Vec<u8>,
+}
+
+/// An in-memory disk with page-cache semantics. It outlives the node process that uses it, so a
+/// killed node restarts on the same disk; `power_loss` reverts every file to its last sync.
+#[derive(Clone, Default)]
+pub struct MemoryDisk {
+    files: Arc<Mutex<BTreeMap<String, MemoryFile>>>,
+}
+
+impl MemoryDisk {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Power loss: the page cache is gone, only synced bytes remain.
+    pub fn power_loss(&self) {
+        let mut files = self.files.lock().unwrap();
+        files.retain(|_, file| !file.durable.is_empty());
+        for file in files.values_mut() {
+            file.cached = file.durable.clone();
+        }
+    }
+
+    /// The disk is destroyed (zone loss).
+    pub fn destroy(&self) {
+        self.files.lock().unwrap().clear();
+    }
+
+    /// Bytes in the page cache that a power loss would drop, over all files.
+    pub fn unsynced_bytes(&self) -> u64 {
+        let files = self.files.lock().unwrap();
+        files.values().map(|file| if file.cached == file.durable { 0 } else { file.cached.len().max(1) as u64 }).sum()
+    }
+
+    /// Every byte the disk holds (cache and durable), for checks such as "no plaintext on disk".
+    pub fn contains(&self, needle: &[u8]) -> bool {
+        let files = self.files.lock().unwrap();
+        files.values().any(|file| file.cached.windows(needle.len()).any(|w| w == needle))
+    }
+}
+
+impl Disk for MemoryDisk {
+    fn append(&self, file: &str, bytes: &[u8]) -> io::Result<()> {
+        self.files.lock().unwrap().entry(file.to_string()).or_default().cached.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn sync(&self, file: &str) -> io::Result<()> {
+        if let Some(entry) = self.files.lock().unwrap().get_mut(file) {
+            entry.durable.clone_from(&entry.cached);
+        }
+        Ok(())
+    }
+
+    fn read(&self, file: &str) -> io::Result<Option<Vec<u8>>> {
+        Ok(self.files.lock().unwrap().get(file).map(|entry| entry.cached.clone()))
+    }
+
+    fn truncate(&self, file: &str, length: u64) -> io::Result<()> {
+        let mut files = self.files.lock().unwrap();
+        let entry = files.entry(file.to_string()).or_default();
+        entry.cached.truncate(length as usize);
+        Ok(())
+    }
+
+    fn replace_durably(&self, file: &str, bytes: &[u8]) -> io::Result<()> {
+        let mut files = self.files.lock().unwrap();
+        let entry = files.entry(file.to_string()).or_default();
+        entry.cached = bytes.to_vec();
+        entry.durable = bytes.to_vec();
+        Ok(())
+    }
+
+    fn remove_prefix(&self, prefix: &str) -> io::Result<()> {
+        self.files.lock().unwrap().retain(|name, _| !name.starts_with(prefix));
+        Ok(())
+    }
+
+    fn list(&self, prefix: &str) -> io::Result<Vec<String>> {
+        Ok(self.files.lock().unwrap().keys().filter(|name| name.starts_with(prefix)).cloned().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn power_loss_drops_only_unsynced_bytes() {
+        let disk = MemoryDisk::new();
+        disk.append("p/0.log", b"synced").unwrap();
+        disk.sync("p/0.log").unwrap();
+        disk.append("p/0.log", b"+cached").unwrap();
+        disk.append("p/1.log", b"never synced").unwrap();
+        assert_eq!(disk.read("p/0.log").unwrap().unwrap(), b"synced+cached");
+        disk.power_loss();
+        assert_eq!(disk.read("p/0.log").unwrap().unwrap(), b"synced");
+        assert_eq!(disk.read("p/1.log").unwrap(), None);
+    }
+
+    #[test]
+    fn a_synced_truncation_survives_power_loss() {
+        let disk = MemoryDisk::new();
+        disk.append("f", b"abcdef").unwrap();
+        disk.sync("f").unwrap();
+        disk.truncate("f", 2).unwrap();
+        disk.sync("f").unwrap();
+        disk.power_loss();
+        assert_eq!(disk.read("f").unwrap().unwrap(), b"ab");
+    }
+
+    #[test]
+    fn file_disk_round_trips() {
+        let root = std::env::temp_dir().join(format!("faultline-disk-{}", std::process::id()));
+        let disk = FileDisk::open(&root).unwrap();
+        disk.append("t/0.log", b"hello").unwrap();
+        disk.sync("t/0.log").unwrap();
+        disk.truncate("t/0.log", 4).unwrap();
+        assert_eq!(disk.read("t/0.log").unwrap().unwrap(), b"hell");
+        disk.replace_durably("t/hw", b"7").unwrap();
+        assert_eq!(disk.list("t/").unwrap(), vec!["t/0.log".to_string(), "t/hw".to_string()]);
+        disk.remove_prefix("t/").unwrap();
+        assert!(disk.list("t/").unwrap().is_empty());
+        std::fs::remove_dir_all(root).ok();
+    }
+}

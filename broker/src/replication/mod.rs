@@ -1,0 +1,3 @@
+//! Leader and follower roles, the ISR and the high watermark.
+pub mod replica;
+pub use replica::{IsrChangeRequest, Replica, ReplicationConfig, Role};

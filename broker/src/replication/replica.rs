@@ -1,0 +1,265 @@
+//! One partition replica's replication state: leader or follower, the ISR and the high
+//! watermark. A state machine: the async shell feeds it follower fetches, metadata and time,
+//! and sends the ISR changes it asks for to the controller (Kafka's AlterPartition).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::controller::metadata::{BrokerId, PartitionState, NO_LEADER};
+use crate::log::PartitionLog;
+use crate::planted_bugs::PlantedBugs;
+
+#[derive(Debug, Clone, Copy)]
+pub struct ReplicationConfig {
+    /// `replica.lag.time.max.ms`: a follower not caught up for this long leaves the ISR.
+    pub replica_lag_time_max_ms: u64,
+    /// `min.insync.replicas`.
+    pub min_insync_replicas: usize,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        Self { replica_lag_time_max_ms: 10_000, min_insync_replicas: 2 }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct FollowerProgress {
+    log_end_offset: i64,
+    last_caught_up_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct LeaderState {
+    /// The ISR the controller committed.
+    pub isr: BTreeSet<BrokerId>,
+    /// An ISR change sent to the controller and not yet committed, and when it was sent.
+    pending: Option<(BTreeSet<BrokerId>, u64)>,
+    followers: BTreeMap<BrokerId, FollowerProgress>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Role {
+    /// Not a replica in the current metadata, or the partition has no leader.
+    Offline,
+    Leader(LeaderState),
+    Follower { leader: BrokerId },
+}
+
+/// An ISR change the leader asks the controller for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsrChangeRequest {
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub isr: Vec<BrokerId>,
+}
+
+/// How long an unanswered ISR change blocks the next one.
+const PENDING_ISR_TIMEOUT_MS: u64 = 2_000;
+
+pub struct Replica {
+    pub broker: BrokerId,
+    pub log: PartitionLog,
+    pub role: Role,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub replicas: Vec<BrokerId>,
+    config: ReplicationConfig,
+    bugs: PlantedBugs,
+}
+
+impl Replica {
+    pub fn new(broker: BrokerId, log: PartitionLog, config: ReplicationConfig, bugs: PlantedBugs) -> Self {
+        Self { broker, log, role: Role::Offline, leader_epoch: -1, partition_epoch: -1, replicas: Vec::new(), config, bugs }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        matches!(self.role, Role::Leader(_))
+    }
+
+    pub fn leader(&self) -> Option<BrokerId> {
+        match self.role {
+            Role::Leader(_) => Some(self.broker),
+            Role::Follower { leader } => Some(leader),
+            Role::Offline => None,
+        }
+    }
+
+    /// The committed ISR size, as acks=all checks it.
+    pub fn isr_size(&self) -> usize {
+        match &self.role {
+            Role::Leader(state) => state.isr.len(),
+            _ => 0,
+        }
+    }
+
+    /// Applies the controller's view of this partition. Returns true if the role changed.
+    pub fn apply_metadata(&mut self, state: &PartitionState, now_ms: u64) -> bool {
+        if state.leader_epoch < self.leader_epoch || (state.leader_epoch == self.leader_epoch && state.partition_epoch <= self.partition_epoch) {
+            return false;
+        }
+        let new_epoch = state.leader_epoch != self.leader_epoch;
+        self.leader_epoch = state.leader_epoch;
+        self.partition_epoch = state.partition_epoch;
+        self.replicas = state.replicas.clone();
+        let isr: BTreeSet<BrokerId> = state.isr.iter().copied().collect();
+        if state.leader == self.broker {
+            if let (false, Role::Leader(leader)) = (new_epoch, &mut self.role) {
+                leader.isr = isr;
+                leader.pending = None;
+                self.maybe_advance_high_watermark();
+                return false;
+            }
+            self.log.begin_epoch(state.leader_epoch);
+            // Followers start the lag clock now: a new leader does not shrink the ISR at once.
+            let followers = state.replicas.iter().filter(|b| **b != self.broker).map(|b| (*b, FollowerProgress { log_end_offset: 0, last_caught_up_ms: now_ms })).collect();
+            self.role = Role::Leader(LeaderState { isr, pending: None, followers });
+            self.maybe_advance_high_watermark();
+            true
+        } else if state.leader == NO_LEADER || !state.replicas.contains(&self.broker) {
+            let changed = !matches!(self.role, Role::Offline);
+            self.role = Role::Offline;
+            changed
+        } else {
+            let changed = !matches!(self.role, Role::Follower { leader } if leader == state.leader) || new_epoch;
+            self.role = Role::Follower { leader: state.leader };
+            changed
+        }
+    }
+
+    /// A follower fetched from `fetch_offset`: it has everything below it (Kafka's
+    /// `updateFollowerFetchState`). May ask to add the follower to the ISR.
+    pub fn on_follower_fetch(&mut self, follower: BrokerId, fetch_offset: i64, now_ms: u64) -> Option<IsrChangeRequest> {
+        let log_end_offset = self.log.log_end_offset();
+        let high_watermark = self.log.high_watermark();
+        let Role::Leader(leader) = &mut self.role else { return None };
+        let progress = leader.followers.get_mut(&follower)?;
+        progress.log_end_offset = fetch_offset.min(log_end_offset);
+        if fetch_offset >= log_end_offset {
+            progress.last_caught_up_ms = now_ms;
+        }
+        // KIP-497: a follower may join once it has everything up to the high watermark. The
+        // planted bug lets it join as soon as it fetches, so the high watermark can move back.
+        let caught_up = fetch_offset >= high_watermark || self.bugs.high_watermark_regression;
+        let request = if !leader.isr.contains(&follower) && caught_up && leader.pending.is_none() {
+            let mut isr = leader.isr.clone();
+            isr.insert(follower);
+            leader.pending = Some((isr.clone(), now_ms));
+            Some(IsrChangeRequest { leader_epoch: self.leader_epoch, partition_epoch: self.partition_epoch, isr: isr.into_iter().collect() })
+        } else {
+            None
+        };
+        self.maybe_advance_high_watermark();
+        request
+    }
+
+    /// Time passes: followers that lag too long are dropped from the ISR.
+    pub fn tick(&mut self, now_ms: u64) -> Option<IsrChangeRequest> {
+        let lag_max = self.config.replica_lag_time_max_ms;
+        let Role::Leader(leader) = &mut self.role else { return None };
+        if let Some((_, since)) = &leader.pending {
+            if now_ms.saturating_sub(*since) < PENDING_ISR_TIMEOUT_MS {
+                return None;
+            }
+            leader.pending = None;
+        }
+        let lagging: Vec<BrokerId> = leader.isr.iter().copied().filter(|b| leader.followers.get(b).is_some_and(|p| now_ms.saturating_sub(p.last_caught_up_ms) > lag_max)).collect();
+        if lagging.is_empty() {
+            return None;
+        }
+        let isr: BTreeSet<BrokerId> = leader.isr.iter().copied().filter(|b| !lagging.contains(b)).collect();
+        // The shrink only counts once committed; until then the larger ISR bounds the HW.
+        leader.pending = Some((leader.isr.clone(), now_ms));
+        Some(IsrChangeRequest { leader_epoch: self.leader_epoch, partition_epoch: self.partition_epoch, isr: isr.into_iter().collect() })
+    }
+
+    /// The high watermark is the smallest log end over the maximal ISR (committed plus
+    /// pending members, KIP-497), and only moves while that ISR meets min.insync.replicas.
+    pub fn maybe_advance_high_watermark(&mut self) -> bool {
+        let Role::Leader(leader) = &self.role else { return false };
+        let mut maximal: BTreeSet<BrokerId> = leader.isr.clone();
+        if let Some((pending, _)) = &leader.pending {
+            maximal.extend(pending.iter().copied());
+        }
+        maximal.insert(self.broker);
+        if maximal.len() < self.config.min_insync_replicas {
+            return false;
+        }
+        let own = self.log.log_end_offset();
+        let candidate = maximal.iter().map(|b| if *b == self.broker { own } else { leader.followers.get(b).map_or(0, |p| p.log_end_offset) }).min().unwrap_or(own);
+        let current = self.log.high_watermark();
+        if self.bugs.high_watermark_regression && candidate != current {
+            self.log.force_high_watermark(candidate);
+            return true;
+        }
+        if candidate > current {
+            self.log.set_high_watermark(candidate);
+            return true;
+        }
+        false
+    }
+
+    /// A follower learns the leader's high watermark, bounded by its own log.
+    pub fn follow_high_watermark(&mut self, leader_high_watermark: i64) {
+        let bounded = leader_high_watermark.min(self.log.log_end_offset());
+        if bounded > self.log.high_watermark() {
+            self.log.set_high_watermark(bounded);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::batch::encode;
+    use crate::log::MemoryDisk;
+    use std::sync::Arc;
+
+    fn leader_of(isr: Vec<BrokerId>) -> Replica {
+        let log = PartitionLog::open(Arc::new(MemoryDisk::new()), "t-0").unwrap();
+        let mut replica = Replica::new(1, log, ReplicationConfig::default(), PlantedBugs::none());
+        replica.apply_metadata(&PartitionState { replicas: vec![1, 2, 3], leader: 1, leader_epoch: 0, partition_epoch: 0, isr }, 0);
+        replica
+    }
+
+    #[test]
+    fn high_watermark_waits_for_every_isr_member() {
+        let mut replica = leader_of(vec![1, 2, 3]);
+        replica.log.append_as_leader(encode(&["a", "b"], -1, -1), 0).unwrap();
+        replica.maybe_advance_high_watermark();
+        assert_eq!(replica.log.high_watermark(), 0);
+        replica.on_follower_fetch(2, 2, 1);
+        assert_eq!(replica.log.high_watermark(), 0, "3 is in the ISR and has nothing");
+        replica.on_follower_fetch(3, 1, 1);
+        assert_eq!(replica.log.high_watermark(), 1);
+        replica.on_follower_fetch(3, 2, 1);
+        assert_eq!(replica.log.high_watermark(), 2);
+    }
+
+    #[test]
+    fn lagging_follower_is_shrunk_and_min_isr_blocks_the_high_watermark() {
+        let mut replica = leader_of(vec![1, 2, 3]);
+        replica.log.append_as_leader(encode(&["a"], -1, -1), 0).unwrap();
+        replica.on_follower_fetch(2, 1, 5_000);
+        let request = replica.tick(10_001).expect("3 lagged past replica.lag.time.max.ms");
+        assert_eq!(request.isr, vec![1, 2]);
+        replica.apply_metadata(&PartitionState { replicas: vec![1, 2, 3], leader: 1, leader_epoch: 0, partition_epoch: 1, isr: vec![1, 2] }, 10_002);
+        assert_eq!(replica.log.high_watermark(), 1);
+        // ISR {1} is below min.insync.replicas = 2: nothing new becomes visible.
+        replica.apply_metadata(&PartitionState { replicas: vec![1, 2, 3], leader: 1, leader_epoch: 0, partition_epoch: 2, isr: vec![1] }, 10_003);
+        replica.log.append_as_leader(encode(&["b"], -1, -1), 0).unwrap();
+        replica.maybe_advance_high_watermark();
+        assert_eq!(replica.log.high_watermark(), 1);
+    }
+
+    #[test]
+    fn a_follower_joins_the_isr_only_when_caught_up_to_the_high_watermark() {
+        // KIP-497: joining below the high watermark would let it move back.
+        let mut replica = leader_of(vec![1, 2]);
+        replica.log.append_as_leader(encode(&["a", "b"], -1, -1), 0).unwrap();
+        replica.on_follower_fetch(2, 2, 1);
+        assert_eq!(replica.log.high_watermark(), 2);
+        assert_eq!(replica.on_follower_fetch(3, 1, 1), None);
+        let request = replica.on_follower_fetch(3, 2, 2).unwrap();
+        assert_eq!(request.isr, vec![1, 2, 3]);
+    }
+}

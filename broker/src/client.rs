@@ -1,0 +1,135 @@
+//! Our own Kafka client: TLS, SASL/PLAIN, one request at a time. The broker uses it for
+//! replication and controller traffic, and the harness's workload uses it as its producer and
+//! consumer, so the same wire protocol is exercised end to end.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader, SaslAuthenticateRequest, SaslHandshakeRequest};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use tokio::io::{ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use crate::net::Dialer;
+use crate::protocol::frame::{read_frame, write_frame, FrameError};
+use crate::protocol::internal::{InternalRequest, InternalResponse, INTERNAL_API_KEY};
+use crate::security::sasl;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// TCP connect failed or timed out.
+    #[error("connect to {0}: {1}")]
+    Connect(SocketAddr, String),
+    /// TLS handshake failed.
+    #[error("TLS: {0}")]
+    Tls(std::io::Error),
+    /// SASL refused (error code from the broker).
+    #[error("SASL authentication failed (error {0})")]
+    Authentication(i16),
+    /// No response within the request timeout.
+    #[error("request timed out")]
+    Timeout,
+    /// Transport failure or connection closed.
+    #[error("transport: {0}")]
+    Transport(#[from] FrameError),
+    /// Bytes that do not decode.
+    #[error("malformed response: {0}")]
+    Malformed(String),
+}
+
+/// Who we are and whom we trust.
+#[derive(Clone)]
+pub struct ClientCredentials {
+    pub tls: Arc<rustls::ClientConfig>,
+    pub api_key: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCredentials").field("api_key", &self.api_key).field("secret", &"<redacted>").finish()
+    }
+}
+
+pub struct Connection {
+    reader: ReadHalf<TlsStream<TcpStream>>,
+    writer: WriteHalf<TlsStream<TcpStream>>,
+    correlation_id: i32,
+    request_timeout: Duration,
+}
+
+impl Connection {
+    /// Connects, completes TLS (server name `host`) and SASL/PLAIN.
+    pub async fn connect(dialer: &Dialer, address: SocketAddr, host: &str, credentials: &ClientCredentials, timeout: Duration) -> Result<Self, ClientError> {
+        let tcp = tokio::time::timeout(timeout, dialer(address))
+            .await
+            .map_err(|_| ClientError::Connect(address, "timed out".into()))?
+            .map_err(|e| ClientError::Connect(address, e.to_string()))?;
+        tcp.set_nodelay(true).ok();
+        let server_name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| ClientError::Connect(address, e.to_string()))?;
+        let connector = tokio_rustls::TlsConnector::from(credentials.tls.clone());
+        let tls = tokio::time::timeout(timeout, connector.connect(server_name, tcp)).await.map_err(|_| ClientError::Timeout)?.map_err(ClientError::Tls)?;
+        let (reader, writer) = tokio::io::split(tls);
+        let mut connection = Connection { reader, writer, correlation_id: 0, request_timeout: timeout };
+        let handshake = connection.send(SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")), 1).await?;
+        if handshake.error_code != 0 {
+            return Err(ClientError::Authentication(handshake.error_code));
+        }
+        let message = sasl::plain_message(&credentials.api_key, &credentials.secret);
+        let authenticate = connection.send(SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(message)), 2).await?;
+        if authenticate.error_code != 0 {
+            return Err(ClientError::Authentication(authenticate.error_code));
+        }
+        Ok(connection)
+    }
+
+    pub fn set_request_timeout(&mut self, timeout: Duration) {
+        self.request_timeout = timeout;
+    }
+
+    /// Sends one request at `version` and waits for its response.
+    pub async fn send<R: Request>(&mut self, request: R, version: i16) -> Result<R::Response, ClientError> {
+        self.correlation_id = self.correlation_id.wrapping_add(1);
+        let api_key = ApiKey::try_from(R::KEY).map_err(|_| ClientError::Malformed("unknown api key".into()))?;
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("faultline")));
+        let mut buffer = BytesMut::new();
+        header.encode(&mut buffer, api_key.request_header_version(version)).map_err(|e| ClientError::Malformed(e.to_string()))?;
+        request.encode(&mut buffer, version).map_err(|e| ClientError::Malformed(e.to_string()))?;
+        let mut frame = self.round_trip(&buffer).await?;
+        let response_header = ResponseHeader::decode(&mut frame, R::Response::header_version(version)).map_err(|e| ClientError::Malformed(e.to_string()))?;
+        if response_header.correlation_id != self.correlation_id {
+            return Err(ClientError::Malformed(format!("correlation id {} != {}", response_header.correlation_id, self.correlation_id)));
+        }
+        R::Response::decode(&mut frame, version).map_err(|e| ClientError::Malformed(e.to_string()))
+    }
+
+    /// Sends a broker-to-broker request (replication control and Raft).
+    pub async fn send_internal(&mut self, request: &InternalRequest) -> Result<InternalResponse, ClientError> {
+        self.correlation_id = self.correlation_id.wrapping_add(1);
+        let mut buffer = BytesMut::new();
+        buffer.extend_from_slice(&INTERNAL_API_KEY.to_be_bytes());
+        buffer.extend_from_slice(&0i16.to_be_bytes());
+        buffer.extend_from_slice(&self.correlation_id.to_be_bytes());
+        buffer.extend_from_slice(&serde_json::to_vec(request).expect("internal requests serialize"));
+        let frame = self.round_trip(&buffer).await?;
+        if frame.len() < 4 || i32::from_be_bytes(frame[..4].try_into().unwrap()) != self.correlation_id {
+            return Err(ClientError::Malformed("internal response correlation".into()));
+        }
+        serde_json::from_slice(&frame[4..]).map_err(|e| ClientError::Malformed(e.to_string()))
+    }
+
+    async fn round_trip(&mut self, request: &[u8]) -> Result<Bytes, ClientError> {
+        let exchange = async {
+            write_frame(&mut self.writer, request).await?;
+            read_frame(&mut self.reader).await
+        };
+        tokio::time::timeout(self.request_timeout, exchange).await.map_err(|_| ClientError::Timeout)?.map_err(ClientError::from)
+    }
+}

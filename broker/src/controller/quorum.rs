@@ -1,0 +1,393 @@
+//! The async shell around the Raft state machine: it persists, sends, ticks and applies the
+//! metadata log, and runs the active controller's decisions (registration, fencing, topic
+//! creation, ISR changes) one at a time so each is validated against a fresh image.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::metadata::{BrokerId, ControllerError, MetadataImage, MetadataRecord, OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS};
+use super::raft::{Config as RaftConfig, Entry, HardState, PersistentState, Raft, RaftMessage, Ready};
+use crate::client::{ClientCredentials, Connection};
+use crate::log::Disk;
+use crate::net::Dialer;
+use crate::planted_bugs::PlantedBugs;
+use crate::protocol::internal::{InternalRequest, InternalResponse};
+
+const RAFT_LOG_FILE: &str = "metadata/raft.log";
+const TICK: Duration = Duration::from_millis(100);
+/// A broker that has not heart-beaten for this long is fenced (`broker.session.timeout.ms`).
+pub const BROKER_SESSION_TIMEOUT_MS: u64 = 4_500;
+const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
+const CONTROLLER_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+const PEER_QUEUE_MAX: usize = 1_024;
+
+/// What a broker asks of the active controller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControllerRequest {
+    Heartbeat { broker: BrokerId, zone: String, host: String, port: i32 },
+    AlterPartition { topic: String, partition: i32, leader: BrokerId, leader_epoch: i32, partition_epoch: i32, isr: Vec<BrokerId> },
+    CreateTopic { name: String, partitions: i32, replication_factor: i16 },
+    DeleteTopic { name: String },
+}
+
+/// A controller voter (one per zone; combined with a broker on the same node).
+#[derive(Debug, Clone)]
+pub struct Voter {
+    pub id: BrokerId,
+    pub host: String,
+    pub address: SocketAddr,
+}
+
+enum Input {
+    Message { from: BrokerId, message: RaftMessage<MetadataRecord> },
+    Propose { records: Vec<MetadataRecord>, reply: oneshot::Sender<Result<(u64, u64), ControllerError>> },
+}
+
+/// One persisted line of the Raft log file.
+#[derive(Serialize, Deserialize)]
+enum PersistedLine {
+    HardState(HardState),
+    TruncateAfter(u64),
+    Entry(Entry<MetadataRecord>),
+}
+
+pub struct Quorum {
+    id: BrokerId,
+    inputs: mpsc::Sender<Input>,
+    image: watch::Receiver<Arc<MetadataImage>>,
+    leader: Arc<AtomicI32>,
+    operations: tokio::sync::Mutex<()>,
+    heartbeats: Mutex<BTreeMap<BrokerId, tokio::time::Instant>>,
+    leader_since: Mutex<Option<tokio::time::Instant>>,
+    voters: Vec<Voter>,
+    dialer: Dialer,
+    credentials: ClientCredentials,
+    bugs: PlantedBugs,
+}
+
+impl Quorum {
+    /// Recovers the Raft state from `disk` and starts the driver task.
+    pub fn start(id: BrokerId, voters: Vec<Voter>, disk: Arc<dyn Disk>, dialer: Dialer, credentials: ClientCredentials, seed: u64, bugs: PlantedBugs) -> Arc<Self> {
+        let persisted = recover(disk.as_ref());
+        let config = RaftConfig {
+            id,
+            voters: voters.iter().map(|v| v.id).collect(),
+            election_ticks_min: 10,
+            election_ticks_max: 20,
+            heartbeat_ticks: 1,
+            max_entries_per_append: 256,
+            seed,
+        };
+        let raft = Raft::new(config, persisted);
+        let (inputs, input_receiver) = mpsc::channel(4_096);
+        let (image_sender, image) = watch::channel(Arc::new(MetadataImage::default()));
+        let leader = Arc::new(AtomicI32::new(-1));
+        let mut peers = BTreeMap::new();
+        for voter in voters.iter().filter(|v| v.id != id) {
+            let (sender, receiver) = mpsc::channel(PEER_QUEUE_MAX);
+            peers.insert(voter.id, sender);
+            tokio::spawn(send_to_peer(id, voter.clone(), receiver, dialer.clone(), credentials.clone()));
+        }
+        tokio::spawn(drive(raft, input_receiver, peers, disk, image_sender, leader.clone()));
+        let quorum = Arc::new(Quorum {
+            id,
+            inputs,
+            image,
+            leader,
+            operations: tokio::sync::Mutex::new(()),
+            heartbeats: Mutex::new(BTreeMap::new()),
+            leader_since: Mutex::new(None),
+            voters,
+            dialer,
+            credentials,
+            bugs,
+        });
+        tokio::spawn(active_controller_duties(quorum.clone()));
+        quorum
+    }
+
+    pub fn image(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.image.clone()
+    }
+
+    /// The current Raft leader, as far as this node knows.
+    pub fn leader(&self) -> Option<BrokerId> {
+        Some(self.leader.load(Ordering::Relaxed)).filter(|l| *l >= 0)
+    }
+
+    pub fn deliver(&self, from: BrokerId, message: RaftMessage<MetadataRecord>) {
+        // A full queue drops the message; Raft tolerates loss.
+        let _ = self.inputs.try_send(Input::Message { from, message });
+    }
+
+    /// Runs a request on the active controller: here if we are it, otherwise forwarded.
+    pub async fn submit(&self, request: ControllerRequest) -> Result<u64, ControllerError> {
+        let deadline = tokio::time::Instant::now() + CONTROLLER_REQUEST_TIMEOUT;
+        loop {
+            let outcome = match self.leader() {
+                Some(leader) if leader == self.id => self.execute(request.clone()).await,
+                Some(leader) => self.forward(leader, &request).await,
+                None => Err(ControllerError::NotController),
+            };
+            match outcome {
+                Err(ControllerError::NotController | ControllerError::Timeout) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn forward(&self, leader: BrokerId, request: &ControllerRequest) -> Result<u64, ControllerError> {
+        let voter = self.voters.iter().find(|v| v.id == leader).ok_or(ControllerError::NotController)?;
+        let mut connection = Connection::connect(&self.dialer, voter.address, &voter.host, &self.credentials, Duration::from_secs(2)).await.map_err(|_| ControllerError::NotController)?;
+        connection.set_request_timeout(CONTROLLER_REQUEST_TIMEOUT);
+        match connection.send_internal(&InternalRequest::Controller(request.clone())).await {
+            Ok(InternalResponse::Controller(outcome)) => outcome,
+            _ => Err(ControllerError::Timeout),
+        }
+    }
+
+    /// Decides and commits a request; only on the active controller.
+    pub async fn execute(&self, request: ControllerRequest) -> Result<u64, ControllerError> {
+        let _one_at_a_time = self.operations.lock().await;
+        if self.leader() != Some(self.id) {
+            return Err(ControllerError::NotController);
+        }
+        let image = self.image.borrow().clone();
+        let records = match request {
+            ControllerRequest::Heartbeat { broker, zone, host, port } => {
+                self.heartbeats.lock().unwrap().insert(broker, tokio::time::Instant::now());
+                match image.brokers.get(&broker) {
+                    Some(registration) if registration.zone == zone && registration.host == host && registration.port == port => {
+                        if registration.fenced { image.unfence(broker) } else { Vec::new() }
+                    }
+                    _ => {
+                        let mut records = vec![MetadataRecord::RegisterBroker { broker, zone, host, port }];
+                        records.extend(image.unfence(broker).into_iter().skip(1));
+                        records
+                    }
+                }
+            }
+            ControllerRequest::AlterPartition { topic, partition, leader, leader_epoch, partition_epoch, isr } => {
+                vec![image.alter_partition(&topic, partition, leader, leader_epoch, partition_epoch, &isr)?]
+            }
+            ControllerRequest::CreateTopic { name, partitions, replication_factor } => vec![image.place_topic(&name, partitions, replication_factor)?],
+            ControllerRequest::DeleteTopic { name } => {
+                if name.starts_with("__") || !image.topics.contains_key(&name) {
+                    return Err(ControllerError::UnknownTopic(name));
+                }
+                vec![MetadataRecord::DeleteTopic { name }]
+            }
+        };
+        if records.is_empty() {
+            return Ok(image.applied_index);
+        }
+        self.commit(records).await
+    }
+
+    async fn commit(&self, records: Vec<MetadataRecord>) -> Result<u64, ControllerError> {
+        let (reply, receiver) = oneshot::channel();
+        self.inputs.send(Input::Propose { records, reply }).await.map_err(|_| ControllerError::NotController)?;
+        let (index, term) = receiver.await.map_err(|_| ControllerError::NotController)??;
+        let mut image = self.image.clone();
+        let applied = tokio::time::timeout(CONTROLLER_REQUEST_TIMEOUT, image.wait_for(|image| image.applied_index >= index)).await;
+        match applied {
+            Ok(Ok(_)) => {
+                // A different term at our index means a new leader overwrote the proposal.
+                let _ = term;
+                Ok(index)
+            }
+            _ => Err(ControllerError::Timeout),
+        }
+    }
+
+    /// Waits until this node's image has applied `index` (read-your-writes for CreateTopics).
+    pub async fn wait_applied(&self, index: u64, timeout: Duration) -> bool {
+        let mut image = self.image.clone();
+        let applied = tokio::time::timeout(timeout, image.wait_for(|image| image.applied_index >= index)).await;
+        matches!(applied, Ok(Ok(_)))
+    }
+
+    /// The broker side of registration: heart-beat to the active controller forever.
+    pub async fn heartbeat_forever(self: Arc<Self>, zone: String, host: String, port: i32) {
+        loop {
+            let request = ControllerRequest::Heartbeat { broker: self.id, zone: zone.clone(), host: host.clone(), port };
+            if let Err(error) = self.submit(request).await {
+                tracing::debug!(%error, "heartbeat failed");
+            }
+            tokio::time::sleep(HEARTBEAT_INTERVAL).await;
+        }
+    }
+}
+
+/// While this node is the active controller: fence silent brokers, create the offsets topic.
+async fn active_controller_duties(quorum: Arc<Quorum>) {
+    loop {
+        tokio::time::sleep(HEARTBEAT_INTERVAL).await;
+        let now = tokio::time::Instant::now();
+        if quorum.leader() != Some(quorum.id) {
+            *quorum.leader_since.lock().unwrap() = None;
+            quorum.heartbeats.lock().unwrap().clear();
+            continue;
+        }
+        let since = *quorum.leader_since.lock().unwrap().get_or_insert(now);
+        let image = quorum.image.borrow().clone();
+        // A new controller gives every broker a full session before fencing it.
+        let grace = Duration::from_millis(BROKER_SESSION_TIMEOUT_MS);
+        if now.duration_since(since) > grace {
+            let silent: Vec<BrokerId> = {
+                let heartbeats = quorum.heartbeats.lock().unwrap();
+                image.brokers.iter().filter(|(id, registration)| !registration.fenced && heartbeats.get(id).is_none_or(|last| now.duration_since(*last) > grace)).map(|(id, _)| *id).collect()
+            };
+            for broker in silent {
+                let _guard = quorum.operations.lock().await;
+                let image = quorum.image.borrow().clone();
+                tracing::warn!(broker, "fencing broker: no heartbeat within the session timeout");
+                let records = image.fence(broker, quorum.bugs.unclean_leader_election);
+                drop(_guard);
+                let _ = quorum.commit(records).await;
+            }
+        }
+        let zones: std::collections::BTreeSet<&str> = image.brokers.values().filter(|r| !r.fenced).map(|r| r.zone.as_str()).collect();
+        if !image.topics.contains_key(OFFSETS_TOPIC) && zones.len() >= 3 {
+            let request = ControllerRequest::CreateTopic { name: OFFSETS_TOPIC.into(), partitions: OFFSETS_TOPIC_PARTITIONS, replication_factor: 3 };
+            let _ = quorum.execute(request).await;
+        }
+    }
+}
+
+fn recover(disk: &dyn Disk) -> PersistentState<MetadataRecord> {
+    let mut state = PersistentState::default();
+    let bytes = disk.read(RAFT_LOG_FILE).ok().flatten().unwrap_or_default();
+    for line in bytes.split(|b| *b == b'\n') {
+        // A torn last line is an unsynced write: ignore it and everything after.
+        let Ok(line) = serde_json::from_slice::<PersistedLine>(line) else { break };
+        match line {
+            PersistedLine::HardState(hard_state) => state.hard_state = hard_state,
+            PersistedLine::TruncateAfter(index) => state.log.retain(|entry| entry.index <= index),
+            PersistedLine::Entry(entry) => state.log.push(entry),
+        }
+    }
+    state
+}
+
+fn persist(disk: &dyn Disk, ready: &Ready<MetadataRecord>) {
+    let mut lines = Vec::new();
+    let mut push = |line: PersistedLine| {
+        lines.extend_from_slice(&serde_json::to_vec(&line).expect("raft state serializes"));
+        lines.push(b'\n');
+    };
+    if let Some(hard_state) = &ready.hard_state {
+        push(PersistedLine::HardState(hard_state.clone()));
+    }
+    if let Some(index) = ready.truncate_after {
+        push(PersistedLine::TruncateAfter(index));
+    }
+    for entry in &ready.append {
+        push(PersistedLine::Entry(entry.clone()));
+    }
+    if lines.is_empty() {
+        return;
+    }
+    // Raft needs its term, vote and log durable before it speaks.
+    disk.append(RAFT_LOG_FILE, &lines).and_then(|_| disk.sync(RAFT_LOG_FILE)).expect("the metadata log must be writable");
+}
+
+async fn drive(
+    mut raft: Raft<MetadataRecord>,
+    mut inputs: mpsc::Receiver<Input>,
+    peers: BTreeMap<BrokerId, mpsc::Sender<RaftMessage<MetadataRecord>>>,
+    disk: Arc<dyn Disk>,
+    image_sender: watch::Sender<Arc<MetadataImage>>,
+    leader: Arc<AtomicI32>,
+) {
+    let mut image = MetadataImage::default();
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let ready = tokio::select! {
+            _ = ticker.tick() => raft.tick(),
+            input = inputs.recv() => match input {
+                None => return,
+                Some(Input::Message { from, message }) => raft.step(from, message),
+                Some(Input::Propose { records, reply }) => {
+                    let mut last = Err(ControllerError::NotController);
+                    let mut combined = Ready::default();
+                    for record in records {
+                        match raft.propose(record) {
+                            Ok((ready, index)) => {
+                                merge(&mut combined, ready);
+                                last = Ok((index, raft.term()));
+                            }
+                            Err(_) => {
+                                last = Err(ControllerError::NotController);
+                                break;
+                            }
+                        }
+                    }
+                    let _ = reply.send(last);
+                    combined
+                }
+            },
+        };
+        persist(disk.as_ref(), &ready);
+        for (target, message) in ready.messages {
+            if let Some(peer) = peers.get(&target) {
+                let _ = peer.try_send(message);
+            }
+        }
+        if !ready.committed.is_empty() {
+            for entry in &ready.committed {
+                image.apply(entry.index, &entry.command);
+            }
+            image_sender.send_replace(Arc::new(image.clone()));
+        }
+        leader.store(raft.leader().unwrap_or(-1), Ordering::Relaxed);
+    }
+}
+
+fn merge(into: &mut Ready<MetadataRecord>, from: Ready<MetadataRecord>) {
+    into.messages.extend(from.messages);
+    if from.hard_state.is_some() {
+        into.hard_state = from.hard_state;
+    }
+    if let Some(index) = from.truncate_after {
+        assert!(into.append.is_empty(), "a proposal never truncates after an append");
+        into.truncate_after = Some(index);
+    }
+    into.append.extend(from.append);
+    into.committed.extend(from.committed);
+}
+
+/// Keeps one connection to a peer voter and sends it Raft messages in order.
+async fn send_to_peer(id: BrokerId, voter: Voter, mut messages: mpsc::Receiver<RaftMessage<MetadataRecord>>, dialer: Dialer, credentials: ClientCredentials) {
+    let mut connection: Option<Connection> = None;
+    while let Some(message) = messages.recv().await {
+        if connection.is_none() {
+            match Connection::connect(&dialer, voter.address, &voter.host, &credentials, Duration::from_secs(1)).await {
+                Ok(mut fresh) => {
+                    fresh.set_request_timeout(Duration::from_secs(1));
+                    connection = Some(fresh);
+                }
+                Err(error) => {
+                    tracing::debug!(peer = voter.id, %error, "controller peer unreachable");
+                    // Drop what queued up meanwhile: Raft resends what still matters.
+                    while messages.try_recv().is_ok() {}
+                    continue;
+                }
+            }
+        }
+        let request = InternalRequest::Raft { from: id, message };
+        if let Err(error) = connection.as_mut().expect("connected above").send_internal(&request).await {
+            tracing::debug!(peer = voter.id, %error, "controller peer connection lost");
+            connection = None;
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The real-mode dev cluster: three nodes on 127.0.0.1-3 port 9092, one per zone, with a dev
+//! CA, an inter-broker key and an application API key written to `DIR`.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::controller::quorum::Voter;
+use crate::log::FileDisk;
+use crate::net::tcp_dialer;
+use crate::node::{Node, NodeConfig, BROKER_PORT};
+use crate::planted_bugs::PlantedBugs;
+use crate::replication::ReplicationConfig;
+use crate::security::sasl::{CredentialStore, Role};
+use crate::security::tls::{CertificateAuthority, Entropy};
+
+/// bcrypt cost for API secrets in real mode (about 50 ms per verification, once per key).
+const BCRYPT_COST: u32 = 10;
+pub const CLIENT_API_KEY: &str = "DEVKEY1";
+const INTER_BROKER_API_KEY: &str = "inter-broker";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    /// A file in the cluster directory could not be read or written.
+    #[error("{path}: {source}")]
+    File { path: PathBuf, source: std::io::Error },
+    /// `DIR` was never initialised (run `broker dev` or `broker init` first).
+    #[error("{0} is not an initialised cluster directory (run `broker init --dir {0}`)")]
+    NotInitialised(String),
+    /// A node id outside 1..=3.
+    #[error("unknown node id {0}: the dev cluster has nodes 1, 2 and 3")]
+    UnknownNode(i32),
+    /// Certificate or TLS setup failed.
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::security::tls::TlsError),
+    /// Credentials could not be hashed or parsed.
+    #[error("credentials: {0}")]
+    Credentials(#[from] crate::security::sasl::CredentialError),
+    /// The node failed to start.
+    #[error("node: {0}")]
+    Node(#[from] crate::node::NodeError),
+}
+
+/// (broker id, zone, address) of the dev cluster's nodes.
+pub fn dev_nodes() -> Vec<(i32, String, IpAddr)> {
+    (1..=3).map(|id| (id, format!("zone-{}", (b'a' + id as u8 - 1) as char), IpAddr::V4(Ipv4Addr::new(127, 0, 0, id as u8)))).collect()
+}
+
+fn read(path: &Path) -> Result<String, DevError> {
+    std::fs::read_to_string(path).map_err(|source| DevError::File { path: path.into(), source })
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<(), DevError> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|source| DevError::File { path: path.into(), source })?;
+    file.write_all(contents.as_bytes()).map_err(|source| DevError::File { path: path.into(), source })
+}
+
+fn random_secret() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 24];
+    ring::rand::SystemRandom::new().fill(&mut bytes).expect("the OS random source works");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Creates the CA, the keys and `client.properties` unless `dir` already has them.
+/// Returns true if it created them.
+pub fn init(dir: &Path) -> Result<bool, DevError> {
+    std::fs::create_dir_all(dir).map_err(|source| DevError::File { path: dir.into(), source })?;
+    if dir.join("credentials").exists() {
+        return Ok(false);
+    }
+    let ca = CertificateAuthority::generate()?;
+    let (ca_cert, ca_key) = ca.to_pem();
+    std::fs::write(dir.join("ca.pem"), &ca_cert).map_err(|source| DevError::File { path: dir.join("ca.pem"), source })?;
+    write_private(&dir.join("ca.key"), &ca_key)?;
+    let client_secret = random_secret();
+    let inter_broker_secret = random_secret();
+    let mut credentials = CredentialStore::default();
+    credentials.add(CLIENT_API_KEY, &client_secret, Role::Client, BCRYPT_COST, None)?;
+    credentials.add(INTER_BROKER_API_KEY, &inter_broker_secret, Role::Broker, BCRYPT_COST, None)?;
+    write_private(&dir.join("inter-broker.secret"), &inter_broker_secret)?;
+    let bootstrap = dev_nodes().iter().map(|(_, _, ip)| format!("{ip}:{BROKER_PORT}")).collect::<Vec<_>>().join(",");
+    // The API secret is shown once, here, at creation (C15); the broker keeps only its hash.
+    let properties = format!(
+        "bootstrap.servers={bootstrap}\nsecurity.protocol=SASL_SSL\nsasl.mechanisms=PLAIN\nsasl.username={CLIENT_API_KEY}\nsasl.password={client_secret}\nssl.ca.location={}\n",
+        dir.join("ca.pem").canonicalize().map_err(|source| DevError::File { path: dir.join("ca.pem"), source })?.display()
+    );
+    write_private(&dir.join("client.properties"), &properties)?;
+    // Written last: its presence marks a complete directory.
+    write_private(&dir.join("credentials"), &credentials.render())?;
+    Ok(true)
+}
+
+/// The configuration of dev node `id` from an initialised `dir`.
+pub fn node_config(dir: &Path, id: i32) -> Result<NodeConfig, DevError> {
+    if !dir.join("credentials").exists() {
+        return Err(DevError::NotInitialised(dir.display().to_string()));
+    }
+    let nodes = dev_nodes();
+    let (_, zone, ip) = nodes.iter().find(|(n, _, _)| *n == id).cloned().ok_or(DevError::UnknownNode(id))?;
+    let ca = CertificateAuthority::from_pem(&read(&dir.join("ca.pem"))?, &read(&dir.join("ca.key"))?)?;
+    let tls = ca.issue(&["localhost".to_string()], &[ip], None)?;
+    let credentials = CredentialStore::parse(&read(&dir.join("credentials"))?)?;
+    let voters = nodes.iter().map(|(n, _, address)| Voter { id: *n, host: address.to_string(), address: SocketAddr::new(*address, BROKER_PORT) }).collect();
+    Ok(NodeConfig {
+        broker_id: id,
+        zone,
+        host: ip.to_string(),
+        listen_ip: ip,
+        voters,
+        tls,
+        entropy: Entropy::Os,
+        credentials,
+        inter_broker_api_key: INTER_BROKER_API_KEY.into(),
+        inter_broker_secret: read(&dir.join("inter-broker.secret"))?.trim().to_string(),
+        replication: ReplicationConfig::default(),
+        default_partitions: 6,
+        default_replication_factor: 3,
+        bugs: PlantedBugs::none(),
+        seed: {
+            use ring::rand::SecureRandom;
+            let mut seed = [0u8; 8];
+            ring::rand::SystemRandom::new().fill(&mut seed).expect("the OS random source works");
+            u64::from_le_bytes(seed)
+        },
+        dialer: tcp_dialer(),
+    })
+}
+
+/// Starts dev node `id` with its data in `dir/node-<id>`.
+pub async fn start_node(dir: &Path, id: i32) -> Result<Arc<Node>, DevError> {
+    let config = node_config(dir, id)?;
+    let data = dir.join(format!("node-{id}"));
+    let disk = FileDisk::open(&data).map_err(|source| DevError::File { path: data.clone(), source })?;
+    tracing::info!(broker = id, data = %data.display(), "node data directory");
+    Ok(Node::start(config, Arc::new(disk)).await?)
+}

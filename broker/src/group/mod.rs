@@ -1,0 +1,4 @@
+//! Consumer group coordination and committed offsets.
+pub mod coordinator;
+pub mod offsets;
+pub use coordinator::GroupCoordinator;

@@ -1,0 +1,329 @@
+//! A node of the cluster: a broker and a controller voter in one process (KRaft's combined
+//! mode), one per zone. This is the async shell that wires the state machines to the network,
+//! the disk and time.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::client::ClientCredentials;
+use crate::controller::metadata::{BrokerId, MetadataImage, OFFSETS_TOPIC};
+use crate::controller::quorum::{ControllerRequest, Quorum, Voter};
+use crate::group::{offsets, GroupCoordinator};
+use crate::log::{Disk, PartitionLog};
+use crate::net::Dialer;
+use crate::planted_bugs::PlantedBugs;
+use crate::replication::{fetcher, IsrChangeRequest, Replica, ReplicationConfig, Role};
+use crate::security::sasl::CredentialStore;
+use crate::security::tls::{self, Entropy, TlsMaterial};
+
+/// The broker port (C01: fixed, not configurable).
+pub const BROKER_PORT: u16 = 9092;
+
+pub struct NodeConfig {
+    pub broker_id: BrokerId,
+    pub zone: String,
+    /// Advertised host (and TLS server name) of this node.
+    pub host: String,
+    pub listen_ip: std::net::IpAddr,
+    pub voters: Vec<Voter>,
+    pub tls: TlsMaterial,
+    pub entropy: Entropy,
+    pub credentials: CredentialStore,
+    /// This node's own API key and secret for broker-to-broker traffic.
+    pub inter_broker_api_key: String,
+    pub inter_broker_secret: String,
+    pub replication: ReplicationConfig,
+    pub default_partitions: i32,
+    pub default_replication_factor: i16,
+    pub bugs: PlantedBugs,
+    pub seed: u64,
+    pub dialer: Dialer,
+}
+
+impl std::fmt::Debug for NodeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeConfig").field("broker_id", &self.broker_id).field("zone", &self.zone).field("host", &self.host).finish_non_exhaustive()
+    }
+}
+
+/// Connection counters (C02 evidence: refused handshakes are counted).
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub tls_accepted: AtomicU64,
+    pub tls_refused: AtomicU64,
+}
+
+/// One partition replica and the signal that its log or high watermark moved.
+pub struct PartitionHandle {
+    pub replica: Mutex<Replica>,
+    notify: Notify,
+}
+
+impl PartitionHandle {
+    pub fn changed(&self) {
+        self.notify.notify_waiters();
+    }
+
+    /// Subscribe before checking a condition, then await: no wakeup is missed.
+    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.notify.notified()
+    }
+}
+
+pub struct Node {
+    pub config: NodeConfig,
+    disk: Arc<dyn Disk>,
+    started: tokio::time::Instant,
+    acceptor: tokio_rustls::TlsAcceptor,
+    pub client_credentials: ClientCredentials,
+    controller: Arc<Quorum>,
+    partitions: Mutex<BTreeMap<(String, i32), Arc<PartitionHandle>>>,
+    data: Notify,
+    groups: GroupCoordinator,
+    producer_ids: Mutex<(i64, i64)>,
+    pub counters: Counters,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// TLS configuration could not be built.
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
+    /// The listener could not bind.
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    /// Storage failure at startup.
+    #[error("storage: {0}")]
+    Storage(#[from] std::io::Error),
+}
+
+impl Node {
+    /// Starts the node: recovers its disk, binds port 9092 and spawns its tasks.
+    pub async fn start(config: NodeConfig, disk: Arc<dyn Disk>) -> Result<Arc<Node>, NodeError> {
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(&config.tls, &config.entropy)?);
+        let client_credentials = ClientCredentials {
+            tls: tls::client_config(&config.tls.ca_cert_pem, &config.entropy)?,
+            api_key: config.inter_broker_api_key.clone(),
+            secret: config.inter_broker_secret.clone(),
+        };
+        // Producer ids: a durable incarnation number keeps them unique across restarts.
+        let incarnation = disk.read("node/incarnation")?.and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.trim().parse::<i64>().ok()).unwrap_or(0) + 1;
+        disk.replace_durably("node/incarnation", incarnation.to_string().as_bytes())?;
+        let address = SocketAddr::new(config.listen_ip, BROKER_PORT);
+        let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| NodeError::Bind(address, e))?;
+        let controller = Quorum::start(config.broker_id, config.voters.clone(), disk.clone(), config.dialer.clone(), client_credentials.clone(), config.seed, config.bugs);
+        let node = Arc::new(Node {
+            disk,
+            started: tokio::time::Instant::now(),
+            acceptor,
+            client_credentials,
+            controller,
+            partitions: Mutex::new(BTreeMap::new()),
+            data: Notify::new(),
+            groups: GroupCoordinator::default(),
+            producer_ids: Mutex::new((incarnation, 0)),
+            counters: Counters::default(),
+            config,
+        });
+        tracing::info!(broker = node.config.broker_id, zone = %node.config.zone, %address, "node listening");
+        tokio::spawn(node.controller.clone().heartbeat_forever(node.config.zone.clone(), node.config.host.clone(), BROKER_PORT as i32));
+        tokio::spawn(apply_metadata_forever(node.clone()));
+        tokio::spawn(tick_forever(node.clone()));
+        tokio::spawn(accept_forever(node.clone(), listener));
+        Ok(node)
+    }
+
+    pub fn tls_acceptor(&self) -> &tokio_rustls::TlsAcceptor {
+        &self.acceptor
+    }
+
+    pub fn credentials(&self) -> &CredentialStore {
+        &self.config.credentials
+    }
+
+    pub fn controller(&self) -> &Arc<Quorum> {
+        &self.controller
+    }
+
+    pub fn groups(&self) -> &GroupCoordinator {
+        &self.groups
+    }
+
+    pub fn metadata(&self) -> Arc<MetadataImage> {
+        self.controller.image().borrow().clone()
+    }
+
+    /// Milliseconds since this node started (simulated time under madsim).
+    pub fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<PartitionHandle>> {
+        self.partitions.lock().unwrap().get(&(topic.to_string(), partition)).cloned()
+    }
+
+    pub fn data_changed(&self) {
+        self.data.notify_waiters();
+    }
+
+    pub fn data_notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.data.notified()
+    }
+
+    pub fn is_group_coordinator(&self, group_id: &str) -> bool {
+        self.partition(OFFSETS_TOPIC, offsets::partition_for(group_id)).is_some_and(|h| h.replica.lock().unwrap().is_leader())
+    }
+
+    pub fn allocate_producer_id(&self) -> Result<i64, std::io::Error> {
+        let mut ids = self.producer_ids.lock().unwrap();
+        if ids.1 >= 1 << 24 {
+            ids.0 += 1;
+            ids.1 = 0;
+            self.disk.replace_durably("node/incarnation", ids.0.to_string().as_bytes())?;
+        }
+        ids.1 += 1;
+        Ok(((ids.0 & 0x3f_ffff) << 32) | ((self.config.broker_id as i64 & 0xff) << 24) | ids.1)
+    }
+
+    /// Runs a controller request and waits until this node's metadata reflects it.
+    pub async fn controller_request(&self, request: ControllerRequest) -> Result<u64, crate::controller::metadata::ControllerError> {
+        let index = self.controller.submit(request).await?;
+        self.controller.wait_applied(index, Duration::from_secs(5)).await;
+        Ok(index)
+    }
+
+    /// Sends a leader's ISR change to the controller in the background (AlterPartition).
+    pub fn request_isr_change(self: &Node, topic: &str, partition: i32, change: IsrChangeRequest) {
+        let request = ControllerRequest::AlterPartition {
+            topic: topic.to_string(),
+            partition,
+            leader: self.config.broker_id,
+            leader_epoch: change.leader_epoch,
+            partition_epoch: change.partition_epoch,
+            isr: change.isr,
+        };
+        let controller = self.controller.clone();
+        tokio::spawn(async move {
+            if let Err(error) = controller.submit(request).await {
+                tracing::debug!(%error, "ISR change refused");
+            }
+        });
+    }
+
+    /// The address of a broker, from the static voter list.
+    pub fn broker_address(&self, broker: BrokerId) -> Option<(SocketAddr, String)> {
+        self.config.voters.iter().find(|v| v.id == broker).map(|v| (v.address, v.host.clone()))
+    }
+
+    fn open_partition(&self, topic: &str, partition: i32) -> Result<Arc<PartitionHandle>, crate::log::LogError> {
+        let mut partitions = self.partitions.lock().unwrap();
+        if let Some(handle) = partitions.get(&(topic.to_string(), partition)) {
+            return Ok(handle.clone());
+        }
+        let log = PartitionLog::open(self.disk.clone(), &format!("{topic}-{partition}"))?;
+        let replica = Replica::new(self.config.broker_id, log, self.config.replication, self.config.bugs);
+        let handle = Arc::new(PartitionHandle { replica: Mutex::new(replica), notify: Notify::new() });
+        partitions.insert((topic.to_string(), partition), handle.clone());
+        Ok(handle)
+    }
+}
+
+async fn accept_forever(node: Arc<Node>, listener: tokio::net::TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                stream.set_nodelay(true).ok();
+                tokio::spawn(crate::protocol::serve_connection(node.clone(), stream, peer));
+            }
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Follows the metadata image: becomes leader or follower of each of our partitions.
+async fn apply_metadata_forever(node: Arc<Node>) {
+    let mut images = node.controller.image();
+    loop {
+        let image = images.borrow_and_update().clone();
+        apply_image(&node, &image);
+        if images.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn apply_image(node: &Arc<Node>, image: &MetadataImage) {
+    let me = node.config.broker_id;
+    let now = node.now_ms();
+    for (topic, partitions) in &image.topics {
+        for (index, state) in partitions.iter().enumerate() {
+            if !state.replicas.contains(&me) {
+                continue;
+            }
+            let handle = match node.open_partition(topic, index as i32) {
+                Ok(handle) => handle,
+                Err(error) => {
+                    tracing::error!(topic, partition = index, %error, "cannot open partition log");
+                    continue;
+                }
+            };
+            let follow = {
+                let mut replica = handle.replica.lock().unwrap();
+                let changed = replica.apply_metadata(state, now);
+                match replica.role {
+                    Role::Follower { leader } if changed => Some((leader, replica.leader_epoch)),
+                    _ => None,
+                }
+            };
+            if let Some((leader, leader_epoch)) = follow {
+                tokio::spawn(fetcher::follow(node.clone(), handle.clone(), topic.clone(), index as i32, leader, leader_epoch));
+            }
+            handle.changed();
+        }
+    }
+    // Topics that were deleted: drop their logs (C13: unavailable at once).
+    let removed: Vec<(String, i32)> = node.partitions.lock().unwrap().keys().filter(|(t, p)| image.partition(t, *p).is_none_or(|s| !s.replicas.contains(&me))).cloned().collect();
+    for (topic, partition) in removed {
+        if let Some(handle) = node.partitions.lock().unwrap().remove(&(topic.clone(), partition)) {
+            handle.replica.lock().unwrap().role = Role::Offline;
+            handle.changed();
+        }
+        if let Err(error) = node.disk.remove_prefix(&format!("{topic}-{partition}/")) {
+            tracing::warn!(%topic, partition, %error, "cannot remove a deleted partition's log");
+        }
+    }
+    node.groups.unload(|group| node.is_group_coordinator(group));
+    node.data_changed();
+}
+
+/// Periodic work: ISR shrink checks, group session expiry, high watermark checkpoints.
+async fn tick_forever(node: Arc<Node>) {
+    let mut ticks: u64 = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ticks += 1;
+        let now = node.now_ms();
+        let handles: Vec<((String, i32), Arc<PartitionHandle>)> = node.partitions.lock().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        for ((topic, partition), handle) in handles {
+            let change = handle.replica.lock().unwrap().tick(now);
+            if let Some(change) = change {
+                tracing::info!(%topic, partition, isr = ?change.isr, "asking the controller to change the ISR");
+                node.request_isr_change(&topic, partition, change);
+            }
+            if ticks % 50 == 0 {
+                if let Err(error) = handle.replica.lock().unwrap().log.checkpoint_high_watermark() {
+                    tracing::warn!(%topic, partition, %error, "high watermark checkpoint failed");
+                }
+            }
+        }
+        node.groups.tick();
+    }
+}

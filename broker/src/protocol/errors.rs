@@ -1,0 +1,34 @@
+//! Kafka error codes, mapped in one place.
+
+use kafka_protocol::ResponseError;
+
+use crate::controller::metadata::ControllerError;
+use crate::log::LogError;
+
+pub const NONE: i16 = 0;
+
+pub fn code(error: ResponseError) -> i16 {
+    error.code()
+}
+
+pub fn from_controller(error: &ControllerError) -> i16 {
+    match error {
+        ControllerError::TopicAlreadyExists(_) => ResponseError::TopicAlreadyExists.code(),
+        ControllerError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition.code(),
+        ControllerError::InvalidReplicationFactor { .. } => ResponseError::InvalidReplicationFactor.code(),
+        ControllerError::InvalidPartitions(_) => ResponseError::InvalidPartitions.code(),
+        ControllerError::InvalidTopicName(_) => ResponseError::InvalidTopicException.code(),
+        ControllerError::StalePartitionState { .. } | ControllerError::IneligibleReplica { .. } => ResponseError::InvalidRequest.code(),
+        ControllerError::NotController => ResponseError::NotController.code(),
+        ControllerError::Timeout => ResponseError::RequestTimedOut.code(),
+    }
+}
+
+pub fn from_log(error: &LogError) -> i16 {
+    match error {
+        LogError::InvalidBatch(_) => ResponseError::CorruptMessage.code(),
+        LogError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber.code(),
+        LogError::ProducerFenced { .. } => ResponseError::InvalidProducerEpoch.code(),
+        LogError::Storage(_) => ResponseError::KafkaStorageError.code(),
+    }
+}

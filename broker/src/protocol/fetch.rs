@@ -1,0 +1,144 @@
+//! Fetch (consumers and follower replicas) and ListOffsets.
+
+use std::time::Duration;
+
+use kafka_protocol::messages::fetch_response::{EpochEndOffset, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse};
+use kafka_protocol::ResponseError;
+
+use super::Session;
+use crate::node::Node;
+use crate::security::sasl::Role;
+
+/// Per-partition read cap when the request's is larger (bounded memory per response).
+const PARTITION_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+pub async fn fetch(node: &Node, session: &Session, request: FetchRequest) -> FetchResponse {
+    let replica_id = request.replica_id.0;
+    let is_broker = session.principal.as_ref().is_some_and(|p| p.role == Role::Broker);
+    if replica_id >= 0 && !is_broker {
+        return FetchResponse::default().with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
+    let wait = Duration::from_millis(request.max_wait_ms.clamp(0, 30_000) as u64);
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let notified = node.data_notified();
+        let (response, bytes, errors) = fetch_once(node, &request, replica_id);
+        if bytes > 0 || errors || bytes as i64 >= request.min_bytes as i64 && request.min_bytes <= 0 {
+            return response;
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return fetch_once(node, &request, replica_id).0;
+        }
+    }
+}
+
+fn fetch_once(node: &Node, request: &FetchRequest, replica_id: i32) -> (FetchResponse, usize, bool) {
+    let mut total_bytes = 0usize;
+    let mut any_error = false;
+    let mut responses = Vec::new();
+    let request_bytes_max = (request.max_bytes.max(1) as usize).min(64 * 1024 * 1024);
+    for topic in &request.topics {
+        let name = topic.topic.0.to_string();
+        let mut partitions = Vec::new();
+        for fetch in &topic.partitions {
+            let remaining = request_bytes_max.saturating_sub(total_bytes).max(1);
+            let budget = (fetch.partition_max_bytes.max(1) as usize).min(PARTITION_BYTES_MAX).min(remaining);
+            let data = fetch_partition(node, &name, fetch, replica_id, budget);
+            if data.error_code != 0 {
+                any_error = true;
+            }
+            if data.diverging_epoch.epoch >= 0 {
+                any_error = true;
+            }
+            total_bytes += data.records.as_ref().map_or(0, |r| r.len());
+            partitions.push(data);
+        }
+        responses.push(FetchableTopicResponse::default().with_topic(topic.topic.clone()).with_partitions(partitions));
+    }
+    (FetchResponse::default().with_responses(responses), total_bytes, any_error)
+}
+
+fn fetch_partition(node: &Node, topic: &str, fetch: &kafka_protocol::messages::fetch_request::FetchPartition, replica_id: i32, budget: usize) -> PartitionData {
+    let base = PartitionData::default().with_partition_index(fetch.partition).with_high_watermark(-1).with_last_stable_offset(-1).with_log_start_offset(-1);
+    let error = |code: ResponseError| base.clone().with_error_code(code.code());
+    let Some(handle) = node.partition(topic, fetch.partition) else {
+        return error(if node.metadata().partition(topic, fetch.partition).is_some() { ResponseError::NotLeaderOrFollower } else { ResponseError::UnknownTopicOrPartition });
+    };
+    let mut isr_change = None;
+    let data = {
+        let mut replica = handle.replica.lock().unwrap();
+        if !replica.is_leader() {
+            return error(ResponseError::NotLeaderOrFollower);
+        }
+        if fetch.current_leader_epoch >= 0 && fetch.current_leader_epoch < replica.leader_epoch {
+            return error(ResponseError::FencedLeaderEpoch);
+        }
+        if fetch.current_leader_epoch > replica.leader_epoch {
+            return error(ResponseError::UnknownLeaderEpoch);
+        }
+        let log_end_offset = replica.log.log_end_offset();
+        if fetch.fetch_offset < replica.log.log_start_offset() || fetch.fetch_offset > log_end_offset {
+            return error(ResponseError::OffsetOutOfRange).with_high_watermark(replica.log.high_watermark());
+        }
+        let upper_bound = if replica_id >= 0 {
+            // KIP-101/KIP-320: tell a follower where its log diverges from ours.
+            if fetch.last_fetched_epoch >= 0 {
+                let (epoch, end_offset) = replica.log.end_offset_for_epoch(fetch.last_fetched_epoch);
+                if epoch != fetch.last_fetched_epoch || end_offset < fetch.fetch_offset {
+                    let diverging = EpochEndOffset::default().with_epoch(epoch).with_end_offset(end_offset);
+                    return base.clone().with_high_watermark(replica.log.high_watermark()).with_diverging_epoch(diverging);
+                }
+            }
+            isr_change = replica.on_follower_fetch(replica_id, fetch.fetch_offset, node.now_ms());
+            log_end_offset
+        } else {
+            replica.log.high_watermark()
+        };
+        let records = replica.log.read(fetch.fetch_offset, upper_bound, budget);
+        let high_watermark = replica.log.high_watermark();
+        base.clone().with_high_watermark(high_watermark).with_last_stable_offset(high_watermark).with_log_start_offset(0).with_records(Some(records))
+    };
+    if replica_id >= 0 {
+        // A follower's progress may have moved the high watermark: wake acks=all producers.
+        handle.changed();
+    }
+    if let Some(change) = isr_change {
+        node.request_isr_change(topic, fetch.partition, change);
+    }
+    data
+}
+
+pub fn list_offsets(node: &Node, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let name = topic.name.0.to_string();
+            let partitions = topic
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let response = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index).with_timestamp(-1);
+                    let Some(handle) = node.partition(&name, p.partition_index) else {
+                        return response.with_error_code(ResponseError::NotLeaderOrFollower.code()).with_offset(-1);
+                    };
+                    let replica = handle.replica.lock().unwrap();
+                    if !replica.is_leader() {
+                        return response.with_error_code(ResponseError::NotLeaderOrFollower.code()).with_offset(-1);
+                    }
+                    let offset = match p.timestamp {
+                        -2 => replica.log.log_start_offset(),
+                        // Latest, and any timestamp: records are not indexed by time here, so a
+                        // timestamp lookup answers the end, as Kafka does for future timestamps.
+                        _ => replica.log.high_watermark(),
+                    };
+                    response.with_offset(offset).with_leader_epoch(replica.leader_epoch)
+                })
+                .collect();
+            ListOffsetsTopicResponse::default().with_name(topic.name).with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}

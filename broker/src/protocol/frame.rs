@@ -1,0 +1,46 @@
+//! Kafka framing: a 4-byte big-endian size, then the request or response.
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// `socket.request.max.bytes`: larger frames close the connection.
+pub const FRAME_BYTES_MAX: usize = 100 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The peer closed the connection between frames.
+    #[error("connection closed")]
+    Closed,
+    /// A size prefix beyond `FRAME_BYTES_MAX` or negative.
+    #[error("frame size {0} out of range")]
+    SizeOutOfRange(i64),
+    /// Transport failure.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Bytes, FrameError> {
+    let mut size = [0u8; 4];
+    match reader.read_exact(&mut size).await {
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
+        Err(error) => return Err(error.into()),
+    }
+    let size = i32::from_be_bytes(size);
+    if size < 4 || size as usize > FRAME_BYTES_MAX {
+        return Err(FrameError::SizeOutOfRange(size as i64));
+    }
+    let mut frame = BytesMut::zeroed(size as usize);
+    reader.read_exact(&mut frame).await?;
+    Ok(frame.freeze())
+}
+
+pub async fn write_frame<W: AsyncWrite + Unpin>(writer: &mut W, body: &[u8]) -> Result<(), FrameError> {
+    let mut out = BytesMut::with_capacity(body.len() + 4);
+    out.extend_from_slice(&(body.len() as i32).to_be_bytes());
+    out.extend_from_slice(body);
+    writer.write_all(&out).await?;
+    // The simulated network sends on flush; real TLS streams need it too.
+    writer.flush().await?;
+    Ok(())
+}

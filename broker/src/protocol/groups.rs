@@ -1,0 +1,191 @@
+//! FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch.
+
+use std::time::Duration;
+
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
+use kafka_protocol::messages::offset_fetch_response::{OffsetFetchResponsePartition, OffsetFetchResponseTopic};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use crate::controller::metadata::{NO_LEADER, OFFSETS_TOPIC};
+use crate::group::coordinator::JoinRequest;
+use crate::group::offsets::{self, OffsetCommitRecord};
+use crate::node::Node;
+
+fn text(value: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(value.into())
+}
+
+pub fn find_coordinator(node: &Node, request: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+    let image = node.metadata();
+    let locate = |key: &str| -> Result<(i32, String, i32), i16> {
+        if request.key_type != 0 {
+            // Transaction coordinators: transactions are not offered.
+            return Err(ResponseError::CoordinatorNotAvailable.code());
+        }
+        let state = image.partition(OFFSETS_TOPIC, offsets::partition_for(key)).ok_or(ResponseError::CoordinatorNotAvailable.code())?;
+        let broker = image.brokers.get(&state.leader).filter(|_| state.leader != NO_LEADER).ok_or(ResponseError::CoordinatorNotAvailable.code())?;
+        Ok((state.leader, broker.host.clone(), broker.port))
+    };
+    if version >= 4 {
+        let coordinators = request
+            .coordinator_keys
+            .iter()
+            .map(|key| match locate(key.as_str()) {
+                Ok((id, host, port)) => Coordinator::default().with_key(key.clone()).with_node_id(BrokerId(id)).with_host(text(host)).with_port(port),
+                Err(code) => Coordinator::default().with_key(key.clone()).with_node_id(BrokerId(-1)).with_host(text("")).with_port(-1).with_error_code(code),
+            })
+            .collect();
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    match locate(request.key.as_str()) {
+        Ok((id, host, port)) => FindCoordinatorResponse::default().with_node_id(BrokerId(id)).with_host(text(host)).with_port(port),
+        Err(code) => FindCoordinatorResponse::default().with_error_code(code).with_node_id(BrokerId(-1)).with_host(text("")).with_port(-1),
+    }
+}
+
+pub async fn join_group(node: &Node, request: JoinGroupRequest) -> JoinGroupResponse {
+    let group_id = request.group_id.0.to_string();
+    let failed = |code: i16, member: String| JoinGroupResponse::default().with_error_code(code).with_generation_id(-1).with_member_id(text(member)).with_leader(text(""));
+    if !node.is_group_coordinator(&group_id) {
+        return failed(ResponseError::NotCoordinator.code(), request.member_id.to_string());
+    }
+    let session_timeout = Duration::from_millis(request.session_timeout_ms.clamp(1_000, 300_000) as u64);
+    let rebalance_timeout = if request.rebalance_timeout_ms > 0 { Duration::from_millis(request.rebalance_timeout_ms.min(300_000) as u64) } else { session_timeout };
+    let join = JoinRequest {
+        group_id,
+        member_id: request.member_id.to_string(),
+        protocol_type: request.protocol_type.to_string(),
+        protocols: request.protocols.iter().map(|p| (p.name.to_string(), p.metadata.clone())).collect(),
+        session_timeout,
+        rebalance_timeout,
+    };
+    let outcome = match node.groups().join(join) {
+        Err(outcome) => outcome,
+        Ok(receiver) => match tokio::time::timeout(rebalance_timeout + Duration::from_secs(5), receiver).await {
+            Ok(Ok(outcome)) => outcome,
+            _ => return failed(ResponseError::RebalanceInProgress.code(), request.member_id.to_string()),
+        },
+    };
+    let members = outcome.members.into_iter().map(|(id, metadata)| JoinGroupResponseMember::default().with_member_id(text(id)).with_metadata(metadata)).collect();
+    JoinGroupResponse::default()
+        .with_error_code(outcome.error_code)
+        .with_generation_id(outcome.generation_id)
+        .with_protocol_type(Some(request.protocol_type.clone()))
+        .with_protocol_name(outcome.protocol_name.map(text))
+        .with_leader(text(outcome.leader))
+        .with_member_id(text(outcome.member_id))
+        .with_members(members)
+}
+
+pub async fn sync_group(node: &Node, request: SyncGroupRequest) -> SyncGroupResponse {
+    let group_id = request.group_id.0.to_string();
+    if !node.is_group_coordinator(&group_id) {
+        return SyncGroupResponse::default().with_error_code(ResponseError::NotCoordinator.code());
+    }
+    let assignments = request.assignments.iter().map(|a| (a.member_id.to_string(), a.assignment.clone())).collect();
+    match node.groups().sync(&group_id, request.generation_id, request.member_id.as_str(), assignments) {
+        Err(code) => SyncGroupResponse::default().with_error_code(code),
+        Ok(receiver) => match tokio::time::timeout(Duration::from_secs(60), receiver).await {
+            Ok(Ok(outcome)) => SyncGroupResponse::default()
+                .with_error_code(outcome.error_code)
+                .with_protocol_type(request.protocol_type.clone())
+                .with_protocol_name(outcome.protocol_name.map(text))
+                .with_assignment(outcome.assignment),
+            _ => SyncGroupResponse::default().with_error_code(ResponseError::RebalanceInProgress.code()),
+        },
+    }
+}
+
+pub fn heartbeat(node: &Node, request: HeartbeatRequest) -> HeartbeatResponse {
+    let group_id = request.group_id.0.to_string();
+    if !node.is_group_coordinator(&group_id) {
+        return HeartbeatResponse::default().with_error_code(ResponseError::NotCoordinator.code());
+    }
+    HeartbeatResponse::default().with_error_code(node.groups().heartbeat(&group_id, request.generation_id, request.member_id.as_str()))
+}
+
+pub fn leave_group(node: &Node, request: LeaveGroupRequest) -> LeaveGroupResponse {
+    let group_id = request.group_id.0.to_string();
+    if !node.is_group_coordinator(&group_id) {
+        return LeaveGroupResponse::default().with_error_code(ResponseError::NotCoordinator.code());
+    }
+    let mut ids: Vec<String> = request.members.iter().map(|m| m.member_id.to_string()).collect();
+    if ids.is_empty() {
+        ids.push(request.member_id.to_string());
+    }
+    let results = node.groups().leave(&group_id, &ids);
+    let members = results.into_iter().map(|(id, code)| MemberResponse::default().with_member_id(text(id)).with_error_code(code)).collect();
+    LeaveGroupResponse::default().with_members(members)
+}
+
+pub async fn offset_commit(node: &Node, request: OffsetCommitRequest) -> OffsetCommitResponse {
+    let group_id = request.group_id.0.to_string();
+    let mut code = if node.is_group_coordinator(&group_id) { 0 } else { ResponseError::NotCoordinator.code() };
+    if code == 0 {
+        code = node.groups().validate_commit(&group_id, request.generation_id_or_member_epoch, request.member_id.as_str());
+    }
+    let records: Vec<OffsetCommitRecord> = request
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| OffsetCommitRecord { group: group_id.clone(), topic: t.name.0.to_string(), partition: p.partition_index, offset: p.committed_offset, metadata: p.committed_metadata.as_ref().map(|m| m.to_string()) }))
+        .collect();
+    if code == 0 && !records.is_empty() {
+        code = match node.partition(OFFSETS_TOPIC, offsets::partition_for(&group_id)) {
+            None => ResponseError::NotCoordinator.code(),
+            Some(handle) => {
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+                match super::produce::append_replicated(node, &handle, offsets::encode(&records), deadline).await {
+                    Ok(_) => 0,
+                    Err(code) if code == ResponseError::NotLeaderOrFollower.code() => ResponseError::NotCoordinator.code(),
+                    Err(code) if code == ResponseError::RequestTimedOut.code() => ResponseError::CoordinatorNotAvailable.code(),
+                    Err(code) => code,
+                }
+            }
+        };
+    }
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|t| {
+            let partitions = t.partitions.iter().map(|p| OffsetCommitResponsePartition::default().with_partition_index(p.partition_index).with_error_code(code)).collect();
+            OffsetCommitResponseTopic::default().with_name(t.name).with_partitions(partitions)
+        })
+        .collect();
+    OffsetCommitResponse::default().with_topics(topics)
+}
+
+pub fn offset_fetch(node: &Node, request: OffsetFetchRequest) -> OffsetFetchResponse {
+    let group_id = request.group_id.0.to_string();
+    if !node.is_group_coordinator(&group_id) {
+        return OffsetFetchResponse::default().with_error_code(ResponseError::NotCoordinator.code());
+    }
+    let Some(handle) = node.partition(OFFSETS_TOPIC, offsets::partition_for(&group_id)) else {
+        return OffsetFetchResponse::default().with_error_code(ResponseError::NotCoordinator.code());
+    };
+    let replica = handle.replica.lock().unwrap();
+    let high_watermark = replica.log.high_watermark();
+    let committed: Vec<&bytes::Bytes> = replica.log.batches().iter().filter(|b| b.last_offset < high_watermark).map(|b| &b.bytes).collect();
+    let topics = request
+        .topics
+        .unwrap_or_default()
+        .into_iter()
+        .map(|topic| {
+            let name = topic.name.0.to_string();
+            let partitions = topic
+                .partition_indexes
+                .iter()
+                .map(|&partition| {
+                    let (offset, metadata) = offsets::latest(committed.iter().copied(), &group_id, &name, partition).unwrap_or((-1, None));
+                    OffsetFetchResponsePartition::default().with_partition_index(partition).with_committed_offset(offset).with_committed_leader_epoch(-1).with_metadata(Some(text(metadata.unwrap_or_default())))
+                })
+                .collect();
+            OffsetFetchResponseTopic::default().with_name(topic.name).with_partitions(partitions)
+        })
+        .collect();
+    OffsetFetchResponse::default().with_topics(topics)
+}

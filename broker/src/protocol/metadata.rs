@@ -1,0 +1,97 @@
+//! Metadata, CreateTopics, DeleteTopics.
+
+use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::{BrokerId, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use super::errors;
+use crate::controller::metadata::{MetadataImage, NO_LEADER};
+use crate::controller::quorum::ControllerRequest;
+use crate::node::Node;
+
+pub async fn metadata(node: &Node, request: MetadataRequest, version: i16) -> MetadataResponse {
+    let image = node.metadata();
+    let brokers = image
+        .brokers
+        .iter()
+        .filter(|(_, registration)| !registration.fenced)
+        .map(|(id, registration)| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(*id))
+                .with_host(StrBytes::from_string(registration.host.clone()))
+                .with_port(registration.port)
+                .with_rack(Some(StrBytes::from_string(registration.zone.clone())))
+        })
+        .collect();
+    let names: Vec<String> = match request.topics {
+        // v0 used an empty list for "all topics"; later versions use null.
+        Some(topics) if !(topics.is_empty() && version == 0) => topics.into_iter().filter_map(|t| t.name.map(|n| n.0.to_string())).collect(),
+        _ => image.topics.keys().cloned().collect(),
+    };
+    let topics = names.iter().map(|name| describe_topic(&image, name)).collect();
+    MetadataResponse::default()
+        .with_brokers(brokers)
+        .with_cluster_id(Some(StrBytes::from_static_str("faultline")))
+        .with_controller_id(BrokerId(node.controller().leader().unwrap_or(-1)))
+        .with_topics(topics)
+}
+
+fn describe_topic(image: &MetadataImage, name: &str) -> MetadataResponseTopic {
+    let topic = MetadataResponseTopic::default().with_name(Some(TopicName(StrBytes::from_string(name.to_string()))));
+    let Some(partitions) = image.topics.get(name) else {
+        return topic.with_error_code(ResponseError::UnknownTopicOrPartition.code());
+    };
+    let fenced = |b: &i32| image.brokers.get(b).is_none_or(|r| r.fenced);
+    let partitions = partitions
+        .iter()
+        .enumerate()
+        .map(|(index, state)| {
+            let error = if state.leader == NO_LEADER { ResponseError::LeaderNotAvailable.code() } else { errors::NONE };
+            MetadataResponsePartition::default()
+                .with_error_code(error)
+                .with_partition_index(index as i32)
+                .with_leader_id(BrokerId(state.leader))
+                .with_leader_epoch(state.leader_epoch)
+                .with_replica_nodes(state.replicas.iter().map(|b| BrokerId(*b)).collect())
+                .with_isr_nodes(state.isr.iter().map(|b| BrokerId(*b)).collect())
+                .with_offline_replicas(state.replicas.iter().filter(|b| fenced(b)).map(|b| BrokerId(*b)).collect())
+        })
+        .collect();
+    topic.with_is_internal(name.starts_with("__")).with_partitions(partitions)
+}
+
+pub async fn create_topics(node: &Node, request: CreateTopicsRequest) -> CreateTopicsResponse {
+    let mut results = Vec::new();
+    for topic in request.topics {
+        let name = topic.name.0.to_string();
+        let partitions = if topic.num_partitions < 0 { node.config.default_partitions } else { topic.num_partitions };
+        let replication_factor = if topic.replication_factor < 0 { node.config.default_replication_factor } else { topic.replication_factor };
+        let mut result = CreatableTopicResult::default().with_name(topic.name.clone()).with_num_partitions(partitions).with_replication_factor(replication_factor);
+        if request.validate_only {
+            results.push(result);
+            continue;
+        }
+        let outcome = node.controller_request(ControllerRequest::CreateTopic { name: name.clone(), partitions, replication_factor }).await;
+        if let Err(error) = outcome {
+            result = result.with_error_code(errors::from_controller(&error)).with_error_message(Some(StrBytes::from_string(error.to_string())));
+        }
+        results.push(result);
+    }
+    CreateTopicsResponse::default().with_topics(results)
+}
+
+pub async fn delete_topics(node: &Node, request: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
+    let names: Vec<TopicName> = if version >= 6 { request.topics.into_iter().filter_map(|t| t.name).collect() } else { request.topic_names };
+    let mut responses = Vec::new();
+    for name in names {
+        let mut result = DeletableTopicResult::default().with_name(Some(name.clone()));
+        if let Err(error) = node.controller_request(ControllerRequest::DeleteTopic { name: name.0.to_string() }).await {
+            result = result.with_error_code(errors::from_controller(&error)).with_error_message(Some(StrBytes::from_string(error.to_string())));
+        }
+        responses.push(result);
+    }
+    DeleteTopicsResponse::default().with_responses(responses)
+}

@@ -1,0 +1,193 @@
+//! The Kafka wire protocol at the edge: TLS, framing, SASL, and dispatch to one handler file
+//! per API family. Bad input of any kind closes that connection with a log line; it never
+//! takes the broker down.
+
+pub mod errors;
+pub mod frame;
+pub mod internal;
+mod groups;
+mod metadata;
+mod produce;
+mod fetch;
+mod session;
+pub mod versions;
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{decode_request_header_from_buffer, Encodable};
+
+use crate::node::Node;
+use crate::security::sasl::Principal;
+use frame::{read_frame, write_frame, FrameError};
+
+/// Why a connection was closed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    /// TLS handshake failed (plaintext, old versions, bad certificates...).
+    #[error("TLS handshake: {0}")]
+    Handshake(std::io::Error),
+    /// Framing or transport failure.
+    #[error("{0}")]
+    Frame(#[from] FrameError),
+    /// A request that cannot be decoded.
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    /// An API key this broker does not serve.
+    #[error("unsupported API key {0}")]
+    UnsupportedApi(i16),
+    /// A request other than ApiVersions/SaslHandshake/SaslAuthenticate before authentication.
+    #[error("{0:?} before SASL authentication")]
+    Unauthenticated(ApiKey),
+    /// A wrong API key or secret (after the error response was sent).
+    #[error("SASL authentication failed for {0:?}")]
+    AuthenticationFailed(String),
+    /// Internal API from a principal that is not a broker.
+    #[error("internal API refused for a client principal")]
+    Forbidden,
+}
+
+/// Per-connection state.
+#[derive(Debug, Default)]
+pub struct Session {
+    pub handshake_mechanism: Option<String>,
+    pub principal: Option<Principal>,
+}
+
+/// Serves one accepted TCP connection until it closes or misbehaves.
+pub async fn serve_connection(node: Arc<Node>, stream: tokio::net::TcpStream, peer: std::net::SocketAddr) {
+    let handshake = tokio::time::timeout(std::time::Duration::from_secs(10), node.tls_acceptor().accept(stream)).await;
+    let stream = match handshake {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => {
+            node.counters.tls_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(%peer, %error, "refused connection: TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(%peer, "refused connection: TLS handshake timed out");
+            return;
+        }
+    };
+    let (_, connection) = stream.get_ref();
+    let version = connection.protocol_version();
+    assert!(matches!(version, Some(rustls::ProtocolVersion::TLSv1_2) | Some(rustls::ProtocolVersion::TLSv1_3)), "rustls negotiated {version:?}");
+    node.counters.tls_accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut session = Session::default();
+    loop {
+        let frame = match read_frame(&mut reader).await {
+            Ok(frame) => frame,
+            Err(FrameError::Closed) => return,
+            Err(error) => {
+                tracing::info!(%peer, %error, "closing connection");
+                return;
+            }
+        };
+        let response = match handle_frame(&node, &mut session, frame).await {
+            Ok(response) => response,
+            Err((error, response)) => {
+                if let Some(response) = response {
+                    let _ = write_frame(&mut writer, &response).await;
+                }
+                tracing::info!(%peer, %error, "closing connection");
+                return;
+            }
+        };
+        if let Err(error) = write_frame(&mut writer, &response).await {
+            tracing::debug!(%peer, %error, "connection lost while responding");
+            return;
+        }
+    }
+}
+
+type HandleResult = Result<Bytes, (ConnectionError, Option<Bytes>)>;
+
+async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes) -> HandleResult {
+    if frame.len() < 8 {
+        return Err((ConnectionError::Malformed("frame shorter than a request header".into()), None));
+    }
+    let api_key = i16::from_be_bytes([frame[0], frame[1]]);
+    if api_key == internal::INTERNAL_API_KEY {
+        return match &session.principal {
+            Some(principal) if principal.role == crate::security::sasl::Role::Broker => internal::handle(node, frame).await.map_err(|e| (e, None)),
+            _ => Err((ConnectionError::Forbidden, None)),
+        };
+    }
+    let Ok(key) = ApiKey::try_from(api_key) else {
+        return Err((ConnectionError::UnsupportedApi(api_key), None));
+    };
+    // The crate's decoders index into buffers; a panic on hostile bytes must only cost this connection.
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<(RequestHeader, Option<RequestKind>), String> {
+        let header = decode_request_header_from_buffer(&mut frame).map_err(|e| e.to_string())?;
+        if !versions::decodable(key, header.request_api_version) {
+            return Ok((header, None));
+        }
+        let request = RequestKind::decode(key, &mut frame, header.request_api_version).map_err(|e| e.to_string())?;
+        Ok((header, Some(request)))
+    }));
+    let (header, request) = match decoded {
+        Ok(Ok(decoded)) => decoded,
+        Ok(Err(error)) => return Err((ConnectionError::Malformed(error), None)),
+        Err(_) => return Err((ConnectionError::Malformed("decoder panicked".into()), None)),
+    };
+    let version = header.request_api_version;
+    let Some(request) = request else {
+        // ApiVersions at an unknown version: a v0 body with UNSUPPORTED_VERSION and our ranges
+        // (KIP-511); kafka-python relies on it. Other APIs at unsupported versions: close.
+        if key == ApiKey::ApiVersions {
+            let body = session::api_versions(kafka_protocol::ResponseError::UnsupportedVersion.code());
+            return Ok(encode_response(header.correlation_id, ResponseKind::ApiVersions(body), 0));
+        }
+        return Err((ConnectionError::Malformed(format!("{key:?} v{version} is not supported")), None));
+    };
+    let authenticated = session.principal.is_some();
+    let response = match request {
+        RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(session::api_versions(0)),
+        RequestKind::SaslHandshake(request) => ResponseKind::SaslHandshake(session::sasl_handshake(session, request)),
+        RequestKind::SaslAuthenticate(request) => {
+            let (response, failed) = session::sasl_authenticate(node, session, request);
+            let encoded = encode_response(header.correlation_id, ResponseKind::SaslAuthenticate(response), version);
+            if let Some(api_key) = failed {
+                return Err((ConnectionError::AuthenticationFailed(api_key), Some(encoded)));
+            }
+            return Ok(encoded);
+        }
+        _ if !authenticated => return Err((ConnectionError::Unauthenticated(key), None)),
+        RequestKind::Metadata(request) => ResponseKind::Metadata(metadata::metadata(node, request, version).await),
+        RequestKind::CreateTopics(request) => ResponseKind::CreateTopics(metadata::create_topics(node, request).await),
+        RequestKind::DeleteTopics(request) => ResponseKind::DeleteTopics(metadata::delete_topics(node, request, version).await),
+        RequestKind::Produce(request) => {
+            let acks = request.acks;
+            let response = produce::produce(node, request).await;
+            if acks == 0 {
+                // acks=0: the client expects no response at all.
+                return Ok(Bytes::new());
+            }
+            ResponseKind::Produce(response)
+        }
+        RequestKind::Fetch(request) => ResponseKind::Fetch(fetch::fetch(node, session, request).await),
+        RequestKind::ListOffsets(request) => ResponseKind::ListOffsets(fetch::list_offsets(node, request)),
+        RequestKind::InitProducerId(request) => ResponseKind::InitProducerId(produce::init_producer_id(node, request)),
+        RequestKind::FindCoordinator(request) => ResponseKind::FindCoordinator(groups::find_coordinator(node, request, version)),
+        RequestKind::JoinGroup(request) => ResponseKind::JoinGroup(groups::join_group(node, request).await),
+        RequestKind::SyncGroup(request) => ResponseKind::SyncGroup(groups::sync_group(node, request).await),
+        RequestKind::Heartbeat(request) => ResponseKind::Heartbeat(groups::heartbeat(node, request)),
+        RequestKind::LeaveGroup(request) => ResponseKind::LeaveGroup(groups::leave_group(node, request)),
+        RequestKind::OffsetCommit(request) => ResponseKind::OffsetCommit(groups::offset_commit(node, request).await),
+        RequestKind::OffsetFetch(request) => ResponseKind::OffsetFetch(groups::offset_fetch(node, request)),
+        _ => return Err((ConnectionError::UnsupportedApi(api_key), None)),
+    };
+    Ok(encode_response(header.correlation_id, response, version))
+}
+
+fn encode_response(correlation_id: i32, response: ResponseKind, version: i16) -> Bytes {
+    let mut buffer = BytesMut::new();
+    // ApiVersions responses always use header v0 (KIP-511).
+    let header_version = if matches!(response, ResponseKind::ApiVersions(_)) { 0 } else { response.header_version(version) };
+    ResponseHeader::default().with_correlation_id(correlation_id).encode(&mut buffer, header_version).expect("response header encodes");
+    let version = if matches!(&response, ResponseKind::ApiVersions(r) if r.error_code != 0) { 0 } else { version };
+    response.encode(&mut buffer, version).unwrap_or_else(|error| panic!("encoding a v{version} response: {error}"));
+    buffer.freeze()
+}

@@ -1,0 +1,108 @@
+//! The follower side of replication: fetch from the leader with the replica id, truncate where
+//! the leader says our log diverges (KIP-101/KIP-320), append, learn the high watermark.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::client::Connection;
+use crate::node::{Node, PartitionHandle};
+use crate::replication::Role;
+
+const FETCH_VERSION: i16 = 12;
+const RETRY_BACKOFF: Duration = Duration::from_millis(200);
+
+/// Runs until this replica stops following `leader` in `leader_epoch`.
+pub async fn follow(node: Arc<Node>, handle: Arc<PartitionHandle>, topic: String, partition: i32, leader: i32, leader_epoch: i32) {
+    let Some((address, host)) = node.broker_address(leader) else { return };
+    let mut connection: Option<Connection> = None;
+    // The planted bug `skip-truncation` stops reporting our last epoch once told we diverge.
+    let mut divergence_ignored = false;
+    loop {
+        let (fetch_offset, last_fetched_epoch) = {
+            let replica = handle.replica.lock().unwrap();
+            let following = matches!(replica.role, Role::Follower { leader: l } if l == leader) && replica.leader_epoch == leader_epoch;
+            if !following {
+                return;
+            }
+            (replica.log.log_end_offset(), if divergence_ignored { -1 } else { replica.log.last_epoch() })
+        };
+        if connection.is_none() {
+            match Connection::connect(&node.config.dialer, address, &host, &node.client_credentials, Duration::from_secs(2)).await {
+                Ok(mut fresh) => {
+                    fresh.set_request_timeout(Duration::from_secs(5));
+                    connection = Some(fresh);
+                }
+                Err(error) => {
+                    tracing::debug!(%topic, partition, leader, %error, "cannot reach the leader");
+                    tokio::time::sleep(RETRY_BACKOFF).await;
+                    continue;
+                }
+            }
+        }
+        let request = FetchRequest::default()
+            .with_replica_id(BrokerId(node.config.broker_id))
+            .with_max_wait_ms(500)
+            .with_min_bytes(1)
+            .with_max_bytes(16 * 1024 * 1024)
+            .with_session_epoch(-1)
+            .with_topics(vec![FetchTopic::default().with_topic(TopicName(StrBytes::from_string(topic.clone()))).with_partitions(vec![FetchPartition::default()
+                .with_partition(partition)
+                .with_current_leader_epoch(leader_epoch)
+                .with_fetch_offset(fetch_offset)
+                .with_last_fetched_epoch(last_fetched_epoch)
+                .with_log_start_offset(-1)
+                .with_partition_max_bytes(8 * 1024 * 1024)])]);
+        let response = match connection.as_mut().expect("connected above").send(request, FETCH_VERSION).await {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::debug!(%topic, partition, leader, %error, "fetch from leader failed");
+                connection = None;
+                tokio::time::sleep(RETRY_BACKOFF).await;
+                continue;
+            }
+        };
+        let Some(data) = response.responses.into_iter().flat_map(|t| t.partitions).find(|p| p.partition_index == partition) else {
+            tokio::time::sleep(RETRY_BACKOFF).await;
+            continue;
+        };
+        if data.error_code != 0 {
+            // Not (yet) the leader, or epochs disagree: wait for metadata to catch up.
+            tokio::time::sleep(RETRY_BACKOFF).await;
+            continue;
+        }
+        {
+            let mut replica = handle.replica.lock().unwrap();
+            if replica.leader_epoch != leader_epoch {
+                return;
+            }
+            if data.diverging_epoch.epoch >= 0 || data.diverging_epoch.end_offset >= 0 {
+                if node.config.bugs.skip_truncation {
+                    divergence_ignored = true;
+                } else {
+                    // KIP-101: truncate to the smaller of the leader's end of that epoch and ours.
+                    let (own_epoch, own_end) = replica.log.end_offset_for_epoch(data.diverging_epoch.epoch);
+                    let truncate_to = if own_epoch == data.diverging_epoch.epoch { own_end.min(data.diverging_epoch.end_offset) } else { data.diverging_epoch.end_offset.min(own_end) };
+                    let truncate_to = truncate_to.max(0);
+                    tracing::info!(%topic, partition, truncate_to, "truncating a diverging log suffix");
+                    if let Err(error) = replica.log.truncate_to(truncate_to) {
+                        tracing::error!(%topic, partition, %error, "truncation failed");
+                    }
+                }
+            } else if data.diverging_epoch.epoch == -1 && data.diverging_epoch.end_offset == -1 && last_fetched_epoch >= 0 && data.records.is_none() && data.high_watermark >= 0 {
+                // Nothing to do: an empty long-poll answer.
+            }
+            if let Some(records) = data.records.filter(|r| !r.is_empty()) {
+                if let Err(error) = replica.log.append_as_follower(records) {
+                    tracing::error!(%topic, partition, %error, "follower append failed");
+                }
+            }
+            replica.follow_high_watermark(data.high_watermark);
+        }
+        handle.changed();
+        node.data_changed();
+    }
+}

@@ -1,0 +1,158 @@
+//! SASL/PLAIN with API keys (C15): secrets are stored only as bcrypt hashes; a verified
+//! (key, secret) pair is cached under a SHA-256 of the secret so bcrypt runs once, never
+//! storing the secret itself. A wrong secret fails closed.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// What an authenticated connection may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// An application's API key: the Kafka APIs.
+    Client,
+    /// Another node of this cluster: also replication and controller traffic.
+    Broker,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub api_key: String,
+    pub role: Role,
+}
+
+/// A bcrypt hash of an API secret; the secret itself is never stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKeySecretHash(String);
+
+impl std::fmt::Debug for ApiKeySecretHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKeySecretHash(<bcrypt>)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    /// A line of the credentials file is not `<api key> <client|broker> <bcrypt hash>`.
+    #[error("credentials line {line}: expected `<api key> <client|broker> <bcrypt hash>`")]
+    Malformed { line: usize },
+    /// bcrypt refused the cost or input.
+    #[error("bcrypt: {0}")]
+    Bcrypt(#[from] bcrypt::BcryptError),
+}
+
+#[derive(Debug, Default)]
+pub struct CredentialStore {
+    keys: BTreeMap<String, (Role, ApiKeySecretHash)>,
+    verified: Mutex<BTreeMap<(String, [u8; 32]), Role>>,
+}
+
+fn fingerprint(secret: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, secret);
+    digest.as_ref().try_into().expect("SHA-256 is 32 bytes")
+}
+
+impl CredentialStore {
+    /// Parses the credentials file (`#` comments allowed).
+    pub fn parse(text: &str) -> Result<Self, CredentialError> {
+        let mut store = Self::default();
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [key, role, hash] = fields[..] else { return Err(CredentialError::Malformed { line: number + 1 }) };
+            let role = match role {
+                "client" => Role::Client,
+                "broker" => Role::Broker,
+                _ => return Err(CredentialError::Malformed { line: number + 1 }),
+            };
+            if !hash.starts_with("$2") {
+                return Err(CredentialError::Malformed { line: number + 1 });
+            }
+            store.keys.insert(key.to_string(), (role, ApiKeySecretHash(hash.to_string())));
+        }
+        Ok(store)
+    }
+
+    /// The file form of the store (hashes only).
+    pub fn render(&self) -> String {
+        self.keys.iter().map(|(key, (role, hash))| format!("{key} {} {}\n", if *role == Role::Broker { "broker" } else { "client" }, hash.0)).collect()
+    }
+
+    /// Adds a key with a bcrypt hash of `secret`. `salt` makes the hash reproducible (simulation).
+    pub fn add(&mut self, api_key: &str, secret: &str, role: Role, cost: u32, salt: Option<[u8; 16]>) -> Result<(), CredentialError> {
+        let hash = match salt {
+            Some(salt) => bcrypt::hash_with_salt(secret, cost, salt)?.to_string(),
+            None => bcrypt::hash(secret, cost)?,
+        };
+        self.keys.insert(api_key.to_string(), (role, ApiKeySecretHash(hash)));
+        Ok(())
+    }
+
+    /// Checks a key and secret; `None` on any mismatch (fail closed).
+    pub fn verify(&self, api_key: &str, secret: &[u8]) -> Option<Principal> {
+        let (role, hash) = self.keys.get(api_key)?;
+        let cache_key = (api_key.to_string(), fingerprint(secret));
+        if self.verified.lock().unwrap().get(&cache_key) == Some(role) {
+            return Some(Principal { api_key: api_key.to_string(), role: *role });
+        }
+        let secret = std::str::from_utf8(secret).ok()?;
+        if bcrypt::verify(secret, &hash.0).unwrap_or(false) {
+            self.verified.lock().unwrap().insert(cache_key, *role);
+            Some(Principal { api_key: api_key.to_string(), role: *role })
+        } else {
+            None
+        }
+    }
+}
+
+/// Splits a SASL/PLAIN message `[authzid] NUL authcid NUL passwd` (RFC 4616).
+pub fn parse_plain(auth_bytes: &[u8]) -> Option<(String, Vec<u8>)> {
+    let mut parts = auth_bytes.splitn(3, |b| *b == 0);
+    let _authorization_id = parts.next()?;
+    let username = std::str::from_utf8(parts.next()?).ok()?;
+    let password = parts.next()?;
+    if username.is_empty() || password.is_empty() || password.contains(&0) {
+        return None;
+    }
+    Some((username.to_string(), password.to_vec()))
+}
+
+/// Builds a SASL/PLAIN message for our own clients.
+pub fn plain_message(api_key: &str, secret: &str) -> Vec<u8> {
+    let mut message = vec![0u8];
+    message.extend_from_slice(api_key.as_bytes());
+    message.push(0);
+    message.extend_from_slice(secret.as_bytes());
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verifies_only_the_right_secret_and_never_renders_it() {
+        let mut store = CredentialStore::default();
+        store.add("APPKEY1", "s3cret", Role::Client, 4, Some([7; 16])).unwrap();
+        assert_eq!(store.verify("APPKEY1", b"s3cret").map(|p| p.role), Some(Role::Client));
+        assert_eq!(store.verify("APPKEY1", b"s3cret").map(|p| p.role), Some(Role::Client), "cached");
+        assert_eq!(store.verify("APPKEY1", b"wrong"), None);
+        assert_eq!(store.verify("OTHER", b"s3cret"), None);
+        let rendered = store.render();
+        assert!(!rendered.contains("s3cret"));
+        assert!(!format!("{store:?}").contains("s3cret"));
+        let reparsed = CredentialStore::parse(&rendered).unwrap();
+        assert!(reparsed.verify("APPKEY1", b"s3cret").is_some());
+    }
+
+    #[test]
+    fn plain_messages_parse_and_garbage_does_not() {
+        assert_eq!(parse_plain(&plain_message("k", "s")), Some(("k".into(), b"s".to_vec())));
+        assert_eq!(parse_plain(b"garbage"), None);
+        assert_eq!(parse_plain(b"\0\0"), None);
+        assert!(CredentialStore::parse("k client notahash").is_err());
+        assert!(CredentialStore::parse("k admin $2b$04$x").is_err());
+    }
+}

@@ -1,0 +1,1289 @@
+//! TLS for the broker: certificate material, a dev certificate authority, and
+//! rustls client/server configurations.
+//!
+//! # Policy
+//!
+//! TLS 1.2 is the minimum and TLS 1.3 is preferred. There is deliberately no
+//! way to turn TLS off from this module: every configuration it builds
+//! requires a certificate chain (server) or a trusted CA (client).
+//!
+//! # Two modes of entropy
+//!
+//! * [`Entropy::Os`] — production and the real-mode dev cluster. Stock
+//!   rustls + *ring*: randomness from the operating system, ECDSA P-256
+//!   certificates, key exchange over X25519 / P-256 / P-384.
+//! * [`Entropy::Seeded`] — the deterministic simulator (madsim). Under madsim
+//!   *ring*'s `SystemRandom` reaches the OS through a raw `getrandom`
+//!   syscall, so stock rustls produces different TLS bytes on every run of
+//!   the same simulation seed. The seeded [`CryptoProvider`] replaces every
+//!   source of randomness that rustls uses with a ChaCha20 stream:
+//!   - `secure_random` (hello randoms, session ids, extension-order seed,
+//!     TLS 1.3 ticket nonces/ids/age-add) draws from the stream;
+//!   - the only key-exchange group is an X25519 implementation whose
+//!     ephemeral private keys come from the *same* stream;
+//!   - the key provider loads Ed25519 keys only. Ed25519 signatures are
+//!     deterministic (RFC 8032) whereas *ring*'s ECDSA and RSA-PSS signers
+//!     draw from `SystemRandom`, so any other key type is refused instead of
+//!     silently making the transcript non-deterministic;
+//!   - cipher suites and signature verification are *ring*'s, unchanged.
+//!
+//!   Certificates for simulation come from [`CertificateAuthority::generate_seeded`]
+//!   and [`CertificateAuthority::issue`] with `Some(seed)`: Ed25519 keys,
+//!   fixed validity 2000-01-01 .. 2100-01-01, fixed serial numbers, so the
+//!   same seed gives byte-identical PEMs.
+//!
+//! Give every simulated node its own seed (for example the simulation seed
+//! mixed with the node id): two endpoints with the same seed draw the same
+//! stream. That still works, but it is a needless coincidence.
+//!
+//! Seeded material is for simulation and tests only: anyone who knows the
+//! seed knows every key.
+
+use std::fmt;
+use std::io::BufReader;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+};
+use rustls::client::danger::ServerCertVerifier;
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::{
+    ActiveKeyExchange, CryptoProvider, GetRandomFailed, KeyProvider, SecureRandom, SharedSecret,
+    SupportedKxGroup,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::sign::SigningKey;
+use rustls::{ClientConfig, NamedGroup, PeerMisbehaved, RootCertStore, ServerConfig};
+
+/// The protocol versions every configuration built here enables, most
+/// preferred first. Nothing below TLS 1.2 exists in rustls at all, and this
+/// module offers no way to add or remove versions.
+pub static SUPPORTED_VERSIONS: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+/// Fixed validity window of seeded certificates: the simulator's clock starts
+/// near 2022, well inside it.
+const SEEDED_NOT_BEFORE: (i32, u8, u8) = (2000, 1, 1);
+const SEEDED_NOT_AFTER: (i32, u8, u8) = (2100, 1, 1);
+
+/// Real-mode validity: from one day ago (clock skew) to ten years ahead.
+const REAL_BACKDATE: Duration = Duration::from_secs(24 * 60 * 60);
+const REAL_LIFETIME: Duration = Duration::from_secs(3653 * 24 * 60 * 60);
+
+/// Serial number of every seeded CA certificate.
+const SEEDED_CA_SERIAL: &[u8] = &[0x01];
+
+/// ChaCha20 stream ids. Each use of a seed draws from its own stream of
+/// `ChaCha20Rng::seed_from_u64(seed)`, so that e.g. the TLS randoms sent in
+/// clear never repeat the bytes of a private key made from the same seed.
+const STREAM_CA_KEY: u64 = 1;
+const STREAM_LEAF: u64 = 2;
+const STREAM_TLS: u64 = 3;
+const STREAM_PROBE: u64 = 4;
+
+/// Subject of the dev CA: this organization, and this common-name prefix
+/// followed by a fingerprint of the CA's public key. The subject is a function
+/// of the key so that [`CertificateAuthority::from_pem`], which has no X.509
+/// parser, can rebuild it; the fingerprint keeps distinct dev CAs from sharing
+/// a name (a client that trusts another dev CA then fails with
+/// `UnknownIssuer` instead of a confusing `BadSignature`).
+const CA_COMMON_NAME_PREFIX: &str = "broker dev CA";
+const CA_ORGANIZATION: &str = "broker dev cluster";
+
+/// DNS name of the throwaway certificate [`CertificateAuthority::from_pem`]
+/// issues to check that a key and a certificate belong together.
+const PROBE_NAME: &str = "ca-consistency-probe.invalid";
+
+/// PKCS#8 v1 (RFC 5208 / RFC 8410) prefix of an Ed25519 private key: the
+/// 32-byte seed follows.
+const ED25519_PKCS8_V1_PREFIX: [u8; 16] = [
+    0x30, 0x2e, // SEQUENCE, 46 bytes
+    0x02, 0x01, 0x00, // INTEGER 0 (version v1)
+    0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, // AlgorithmIdentifier { id-Ed25519 }
+    0x04, 0x22, 0x04, 0x20, // OCTET STRING { OCTET STRING (32 bytes) }
+];
+
+/// Everything that can go wrong building TLS material or configurations.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// rcgen failed to generate or load a key pair, or to build or sign a
+    /// certificate (includes DNS names that are not valid IA5 strings).
+    #[error("certificate generation failed: {0}")]
+    CertGen(#[from] rcgen::Error),
+
+    /// rustls refused a configuration: unusable protocol versions for the
+    /// provider, a private key that does not match its certificate, a
+    /// certificate that cannot be added to a trust store, and the like.
+    #[error("rustls configuration error: {0}")]
+    Rustls(#[from] rustls::Error),
+
+    /// The verifier for a trust store could not be built (e.g. no roots).
+    #[error("certificate verifier error: {0}")]
+    Verifier(#[from] rustls::client::VerifierBuilderError),
+
+    /// A PEM document could not be read (bad base64, truncated section...).
+    #[error("malformed PEM in {what}: {detail}")]
+    Pem {
+        /// Which input was being read.
+        what: &'static str,
+        /// The parser's message.
+        detail: String,
+    },
+
+    /// A PEM document held no item of the kind that was expected.
+    #[error("no {0} found in PEM input")]
+    MissingPem(&'static str),
+
+    /// [`CertificateAuthority::issue`] was asked for a certificate without
+    /// any DNS name or IP address, which no client could verify.
+    #[error("a server certificate needs at least one DNS name or IP address")]
+    NoSubjectNames,
+
+    /// Seeded (deterministic) TLS was asked to use a key that is not Ed25519.
+    /// ECDSA and RSA-PSS signing in *ring* draw from the OS rng, which would
+    /// break determinism, so such keys are refused.
+    #[error(
+        "seeded TLS requires an Ed25519 private key (PKCS#8); ECDSA/RSA signing is randomized"
+    )]
+    SeededKeyNotEd25519,
+
+    /// The operating system's random number generator failed.
+    #[error("the OS random number generator failed")]
+    OsRandom,
+
+    /// [`CertificateAuthority::from_pem`]: the key does not belong to the
+    /// certificate, or the certificate is not a CA made by this module, or it
+    /// is not currently valid.
+    #[error("CA certificate and key do not form a usable dev CA: {0}")]
+    CaMismatch(String),
+}
+
+/// PEM-encoded TLS material for one endpoint.
+///
+/// `Debug` never prints the private key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TlsMaterial {
+    /// The CA certificate clients should trust.
+    pub ca_cert_pem: String,
+    /// The endpoint's certificate chain, leaf first.
+    pub cert_chain_pem: String,
+    /// The endpoint's private key (PKCS#8 "PRIVATE KEY").
+    pub private_key_pem: String,
+}
+
+impl fmt::Debug for TlsMaterial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsMaterial")
+            .field("ca_cert_pem", &self.ca_cert_pem)
+            .field("cert_chain_pem", &self.cert_chain_pem)
+            .field("private_key_pem", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A development certificate authority that issues server certificates.
+pub struct CertificateAuthority {
+    issuer: Issuer<'static, KeyPair>,
+    cert_pem: String,
+}
+
+impl fmt::Debug for CertificateAuthority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertificateAuthority")
+            .field("cert_pem", &self.cert_pem)
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+impl CertificateAuthority {
+    /// Real mode: an ECDSA P-256 CA whose key comes from the OS rng, valid
+    /// from one day ago to ten years from now, with a random serial number.
+    pub fn generate() -> Result<Self, TlsError> {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let params = ca_params(&key, Validity::FromNow, os_serial()?);
+        Self::self_signed(params, key)
+    }
+
+    /// Deterministic: an Ed25519 CA whose key is derived from `seed`, valid
+    /// 2000-01-01 .. 2100-01-01, serial number 1. The same seed always gives
+    /// byte-identical certificate and key PEMs.
+    pub fn generate_seeded(seed: u64) -> Result<Self, TlsError> {
+        let mut rng = seeded_stream(seed, STREAM_CA_KEY);
+        let key = ed25519_key_from_rng(&mut rng)?;
+        let params = ca_params(
+            &key,
+            Validity::Seeded,
+            SerialNumber::from_slice(SEEDED_CA_SERIAL),
+        );
+        Self::self_signed(params, key)
+    }
+
+    fn self_signed(params: CertificateParams, key: KeyPair) -> Result<Self, TlsError> {
+        let cert = params.self_signed(&key)?;
+        Ok(Self {
+            issuer: Issuer::new(params, key),
+            cert_pem: cert.pem(),
+        })
+    }
+
+    /// The CA certificate, PEM-encoded: what clients trust.
+    pub fn ca_cert_pem(&self) -> String {
+        self.cert_pem.clone()
+    }
+
+    /// Issue a server certificate for `dns_names` and `ips`, signed by this CA.
+    ///
+    /// * `seed: Some(s)` — deterministic: an Ed25519 leaf key and serial
+    ///   number derived from `s`, validity 2000-01-01 .. 2100-01-01. The
+    ///   result is byte-identical across runs only if the CA is seeded too
+    ///   (an ECDSA CA signs with fresh randomness each time).
+    /// * `seed: None` — real mode: an ECDSA P-256 key from the OS rng, a
+    ///   random serial, validity from one day ago to ten years ahead.
+    ///
+    /// The common name is the first DNS name (or the first IP address).
+    pub fn issue(
+        &self,
+        dns_names: &[String],
+        ips: &[IpAddr],
+        seed: Option<u64>,
+    ) -> Result<TlsMaterial, TlsError> {
+        let (key, serial, validity) = match seed {
+            Some(seed) => {
+                let mut rng = seeded_stream(seed, STREAM_LEAF);
+                let key = ed25519_key_from_rng(&mut rng)?;
+                let mut serial = [0u8; 16];
+                rng.fill_bytes(&mut serial);
+                (key, positive_serial(serial), Validity::Seeded)
+            }
+            None => (
+                KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?,
+                os_serial()?,
+                Validity::FromNow,
+            ),
+        };
+        let params = leaf_params(dns_names, ips, serial, validity)?;
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok(TlsMaterial {
+            ca_cert_pem: self.cert_pem.clone(),
+            cert_chain_pem: cert.pem(),
+            private_key_pem: key.serialize_pem(),
+        })
+    }
+
+    /// The CA certificate and private key as PEM, `(cert, key)`, for the
+    /// real-mode dev cluster to persist. The key is PKCS#8 "PRIVATE KEY".
+    pub fn to_pem(&self) -> (String, String) {
+        (self.cert_pem.clone(), self.issuer.key().serialize_pem())
+    }
+
+    /// Reload a CA saved with [`to_pem`](Self::to_pem).
+    ///
+    /// The certificate must be one this module made: its subject is rebuilt
+    /// from the key (see `CA_COMMON_NAME_PREFIX`), since no X.509 parser is
+    /// available to read it back.
+    ///
+    /// As a consistency check a throwaway certificate is issued with the key
+    /// and verified against the certificate as the only trust anchor, at the
+    /// current time: a key that does not belong to the certificate, a foreign
+    /// CA, or an expired CA is refused with [`TlsError::CaMismatch`].
+    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, TlsError> {
+        let certs = parse_certs(cert_pem, "CA certificate")?;
+        let [ca_der] = certs.as_slice() else {
+            return Err(TlsError::CaMismatch(format!(
+                "expected exactly one certificate, found {}",
+                certs.len()
+            )));
+        };
+        let key = KeyPair::from_pem(key_pem)?;
+        // rcgen's issuer only needs subject, key-id method, key usages and
+        // the key; validity and serial of these params are never used.
+        let params = ca_params(
+            &key,
+            Validity::Seeded,
+            SerialNumber::from_slice(SEEDED_CA_SERIAL),
+        );
+        let ca = Self {
+            issuer: Issuer::new(params, key),
+            cert_pem: cert_pem.to_owned(),
+        };
+        ca.check_consistent(ca_der)?;
+        Ok(ca)
+    }
+
+    fn check_consistent(&self, ca_der: &CertificateDer<'static>) -> Result<(), TlsError> {
+        // Deterministic probe key: no OS randomness (an ECDSA CA still signs
+        // with some, which is harmless here: the probe is thrown away).
+        let probe_key = ed25519_key_from_rng(&mut seeded_stream(0, STREAM_PROBE))?;
+        let params = leaf_params(
+            &[PROBE_NAME.to_owned()],
+            &[],
+            SerialNumber::from_slice(&[0x7f]),
+            Validity::Seeded,
+        )?;
+        let probe = params.signed_by(&probe_key, &self.issuer)?;
+
+        let mut roots = RootCertStore::empty();
+        roots.add(ca_der.clone())?;
+        let verifier = WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::new(rustls::crypto::ring::default_provider()),
+        )
+        .build()?;
+        let name =
+            ServerName::try_from(PROBE_NAME).map_err(|e| TlsError::CaMismatch(e.to_string()))?;
+        verifier
+            .verify_server_cert(probe.der(), &[], &name, &[], UnixTime::now())
+            .map(|_| ())
+            .map_err(|e| TlsError::CaMismatch(e.to_string()))
+    }
+}
+
+/// Where TLS randomness comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Entropy {
+    /// The operating system's rng: stock rustls + *ring*. Real mode.
+    Os,
+    /// A ChaCha20 stream seeded with this value: deterministic, for the
+    /// simulator and tests only.
+    Seeded(u64),
+}
+
+/// The rustls crypto provider for `entropy`.
+///
+/// `Entropy::Os` is *ring*'s default provider. `Entropy::Seeded(s)` is a fresh
+/// provider with its own ChaCha20 stream: two calls with the same seed give
+/// two providers that produce the same bytes when driven the same way. The
+/// stream is shared by all connections made from configs built on that
+/// provider, so under a deterministic scheduler the output stays
+/// reproducible.
+///
+/// rustls keeps `secure_random` and `kx_groups` as `&'static` references, so
+/// each seeded call leaks one small allocation (~150 bytes) that lives for the
+/// rest of the process. Build one provider per simulated node, not per
+/// connection.
+pub fn crypto_provider(entropy: &Entropy) -> Arc<CryptoProvider> {
+    let ring = rustls::crypto::ring::default_provider();
+    match *entropy {
+        Entropy::Os => Arc::new(ring),
+        Entropy::Seeded(seed) => {
+            let rng: &'static SeededRandom = Box::leak(Box::new(SeededRandom {
+                rng: Mutex::new(seeded_stream(seed, STREAM_TLS)),
+            }));
+            let x25519: &'static SeededX25519 = Box::leak(Box::new(SeededX25519 { rng }));
+            Arc::new(CryptoProvider {
+                cipher_suites: ring.cipher_suites,
+                kx_groups: vec![x25519],
+                signature_verification_algorithms: ring.signature_verification_algorithms,
+                secure_random: rng,
+                key_provider: &Ed25519OnlyKeyProvider,
+            })
+        }
+    }
+}
+
+/// Server configuration: TLS 1.3 and 1.2 only, no client authentication, no
+/// ALPN. With `Entropy::Seeded` the key must be Ed25519.
+pub fn server_config(
+    material: &TlsMaterial,
+    entropy: &Entropy,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let chain = parse_certs(&material.cert_chain_pem, "certificate chain")?;
+    let key = parse_private_key(&material.private_key_pem)?;
+    if matches!(entropy, Entropy::Seeded(_)) && !is_ed25519(&key) {
+        return Err(TlsError::SeededKeyNotEd25519);
+    }
+    let mut config = ServerConfig::builder_with_provider(crypto_provider(entropy))
+        .with_protocol_versions(SUPPORTED_VERSIONS)?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    config.alpn_protocols = Vec::new();
+    Ok(Arc::new(config))
+}
+
+/// Client configuration trusting only the CA(s) in `ca_cert_pem`: TLS 1.3 and
+/// 1.2 only, no client certificate.
+pub fn client_config(ca_cert_pem: &str, entropy: &Entropy) -> Result<Arc<ClientConfig>, TlsError> {
+    client_config_with_versions(ca_cert_pem, entropy, SUPPORTED_VERSIONS)
+}
+
+fn client_config_with_versions(
+    ca_cert_pem: &str,
+    entropy: &Entropy,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<Arc<ClientConfig>, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in parse_certs(ca_cert_pem, "CA certificate")? {
+        roots.add(cert)?;
+    }
+    let config = ClientConfig::builder_with_provider(crypto_provider(entropy))
+        .with_protocol_versions(versions)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+// ---------------------------------------------------------------------------
+// Seeded crypto provider pieces
+// ---------------------------------------------------------------------------
+
+/// `SecureRandom` over a seeded ChaCha20 stream.
+struct SeededRandom {
+    rng: Mutex<ChaCha20Rng>,
+}
+
+impl fmt::Debug for SeededRandom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SeededRandom(ChaCha20)")
+    }
+}
+
+impl SecureRandom for SeededRandom {
+    fn fill(&self, buf: &mut [u8]) -> Result<(), GetRandomFailed> {
+        // A poisoned lock means a panic mid-draw: fail closed.
+        let mut rng = self.rng.lock().map_err(|_| GetRandomFailed)?;
+        rng.fill_bytes(buf);
+        Ok(())
+    }
+}
+
+/// X25519 whose ephemeral private keys come from the provider's seeded stream.
+struct SeededX25519 {
+    rng: &'static SeededRandom,
+}
+
+impl fmt::Debug for SeededX25519 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SeededX25519")
+    }
+}
+
+impl SupportedKxGroup for SeededX25519 {
+    fn start(&self) -> Result<Box<dyn ActiveKeyExchange>, rustls::Error> {
+        let mut bytes = [0u8; 32];
+        self.rng.fill(&mut bytes)?;
+        // StaticSecret clamps the scalar and zeroizes itself on drop.
+        let secret = x25519_dalek::StaticSecret::from(bytes);
+        bytes.fill(0);
+        let public = x25519_dalek::PublicKey::from(&secret).to_bytes();
+        Ok(Box::new(SeededX25519Exchange { secret, public }))
+    }
+
+    fn name(&self) -> NamedGroup {
+        NamedGroup::X25519
+    }
+}
+
+struct SeededX25519Exchange {
+    secret: x25519_dalek::StaticSecret,
+    public: [u8; 32],
+}
+
+impl ActiveKeyExchange for SeededX25519Exchange {
+    fn complete(self: Box<Self>, peer_pub_key: &[u8]) -> Result<SharedSecret, rustls::Error> {
+        let peer: [u8; 32] = peer_pub_key
+            .try_into()
+            .map_err(|_| PeerMisbehaved::InvalidKeyShare)?;
+        let shared = self
+            .secret
+            .diffie_hellman(&x25519_dalek::PublicKey::from(peer));
+        // Fail closed on a low-order peer point (RFC 7748 §6.1 / RFC 8446 §7.4.2):
+        // the shared secret would be all zeros.
+        let any_nonzero = shared.as_bytes().iter().fold(0u8, |acc, b| acc | b) != 0;
+        if !shared.was_contributory() || !any_nonzero {
+            return Err(PeerMisbehaved::InvalidKeyShare.into());
+        }
+        Ok(SharedSecret::from(&shared.as_bytes()[..]))
+    }
+
+    fn pub_key(&self) -> &[u8] {
+        &self.public
+    }
+
+    fn group(&self) -> NamedGroup {
+        NamedGroup::X25519
+    }
+}
+
+/// *ring*'s key loading, restricted to Ed25519 (deterministic signatures).
+#[derive(Debug)]
+struct Ed25519OnlyKeyProvider;
+
+impl KeyProvider for Ed25519OnlyKeyProvider {
+    fn load_private_key(
+        &self,
+        key_der: PrivateKeyDer<'static>,
+    ) -> Result<Arc<dyn SigningKey>, rustls::Error> {
+        match &key_der {
+            PrivateKeyDer::Pkcs8(pkcs8) => rustls::crypto::ring::sign::any_eddsa_type(pkcs8),
+            _ => Err(rustls::Error::General(
+                "seeded TLS accepts only Ed25519 PKCS#8 keys".into(),
+            )),
+        }
+    }
+}
+
+fn is_ed25519(key: &PrivateKeyDer<'_>) -> bool {
+    match key {
+        PrivateKeyDer::Pkcs8(pkcs8) => rustls::crypto::ring::sign::any_eddsa_type(pkcs8).is_ok(),
+        _ => false,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Certificate helpers
+// ---------------------------------------------------------------------------
+
+fn seeded_stream(seed: u64, stream: u64) -> ChaCha20Rng {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    rng.set_stream(stream);
+    rng
+}
+
+/// Ed25519 key from the next 32 bytes of `rng`, via a hand-built PKCS#8 v1 DER.
+fn ed25519_key_from_rng(rng: &mut ChaCha20Rng) -> Result<KeyPair, TlsError> {
+    let mut der = Vec::with_capacity(ED25519_PKCS8_V1_PREFIX.len() + 32);
+    der.extend_from_slice(&ED25519_PKCS8_V1_PREFIX);
+    der.resize(ED25519_PKCS8_V1_PREFIX.len() + 32, 0);
+    rng.fill_bytes(&mut der[ED25519_PKCS8_V1_PREFIX.len()..]);
+    let key = KeyPair::from_pkcs8_der_and_sign_algo(
+        &PrivatePkcs8KeyDer::from(der.as_slice()),
+        &rcgen::PKCS_ED25519,
+    );
+    der.fill(0);
+    Ok(key?)
+}
+
+fn ca_distinguished_name(key: &KeyPair) -> DistinguishedName {
+    let digest = ring::digest::digest(&ring::digest::SHA256, key.public_key_raw());
+    let fingerprint: String = digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, CA_ORGANIZATION);
+    dn.push(
+        DnType::CommonName,
+        format!("{CA_COMMON_NAME_PREFIX} {fingerprint}"),
+    );
+    dn
+}
+
+fn ca_params(key: &KeyPair, validity: Validity, serial: SerialNumber) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = ca_distinguished_name(key);
+    // May sign end-entity certificates only.
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    validity.apply(&mut params);
+    params.serial_number = Some(serial);
+    params
+}
+
+fn leaf_params(
+    dns_names: &[String],
+    ips: &[IpAddr],
+    serial: SerialNumber,
+    validity: Validity,
+) -> Result<CertificateParams, TlsError> {
+    let common_name = match (dns_names.first(), ips.first()) {
+        (Some(name), _) => name.clone(),
+        (None, Some(ip)) => ip.to_string(),
+        (None, None) => return Err(TlsError::NoSubjectNames),
+    };
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, common_name);
+    params.distinguished_name = dn;
+    params.subject_alt_names = dns_names
+        .iter()
+        .map(|name| Ok(SanType::DnsName(name.clone().try_into()?)))
+        .chain(ips.iter().map(|ip| Ok(SanType::IpAddress(*ip))))
+        .collect::<Result<Vec<_>, rcgen::Error>>()?;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    validity.apply(&mut params);
+    params.serial_number = Some(serial);
+    Ok(params)
+}
+
+/// Which validity window a certificate gets. rcgen takes `time::OffsetDateTime`
+/// values without re-exporting the `time` crate, so the dates are written into
+/// the params directly instead of being passed around.
+#[derive(Clone, Copy)]
+enum Validity {
+    /// 2000-01-01 .. 2100-01-01.
+    Seeded,
+    /// One day ago .. ten years from now (wall clock).
+    FromNow,
+}
+
+impl Validity {
+    fn apply(self, params: &mut CertificateParams) {
+        match self {
+            Validity::Seeded => {
+                let (y, m, d) = SEEDED_NOT_BEFORE;
+                params.not_before = rcgen::date_time_ymd(y, m, d);
+                let (y, m, d) = SEEDED_NOT_AFTER;
+                params.not_after = rcgen::date_time_ymd(y, m, d);
+            }
+            Validity::FromNow => {
+                let since_epoch = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or(Duration::ZERO);
+                let now = rcgen::date_time_ymd(1970, 1, 1) + since_epoch;
+                params.not_before = now - REAL_BACKDATE;
+                params.not_after = now + REAL_LIFETIME;
+            }
+        }
+    }
+}
+
+/// A 16-byte serial from the OS rng.
+fn os_serial() -> Result<SerialNumber, TlsError> {
+    use ring::rand::SecureRandom as _;
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| TlsError::OsRandom)?;
+    Ok(positive_serial(bytes))
+}
+
+/// Serial numbers must be positive and non-zero (RFC 5280 §4.1.2.2).
+fn positive_serial(mut bytes: [u8; 16]) -> SerialNumber {
+    bytes[0] &= 0x7f;
+    bytes[0] |= 0x40;
+    SerialNumber::from_slice(&bytes)
+}
+
+fn parse_certs(pem: &str, what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = rustls_pemfile::certs(&mut BufReader::new(pem.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::Pem {
+            what,
+            detail: e.to_string(),
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::MissingPem(what));
+    }
+    Ok(certs)
+}
+
+fn parse_private_key(pem: &str) -> Result<PrivateKeyDer<'static>, TlsError> {
+    rustls_pemfile::private_key(&mut BufReader::new(pem.as_bytes()))
+        .map_err(|e| TlsError::Pem {
+            what: "private key",
+            detail: e.to_string(),
+        })?
+        .ok_or(TlsError::MissingPem("private key"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::{ClientConnection, Connection, ProtocolVersion, ServerConnection};
+    use std::io::{Read, Write};
+    use std::net::Ipv4Addr;
+
+    const HOST: &str = "broker-0.cluster.test";
+
+    fn names() -> Vec<String> {
+        vec![HOST.to_owned(), "localhost".to_owned()]
+    }
+
+    fn ips() -> Vec<IpAddr> {
+        vec![IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))]
+    }
+
+    /// Every byte each side put on the wire, and what was negotiated.
+    #[derive(Debug)]
+    struct Session {
+        client_to_server: Vec<u8>,
+        server_to_client: Vec<u8>,
+        version: ProtocolVersion,
+    }
+
+    impl Session {
+        fn digest(&self) -> Vec<u8> {
+            let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+            for (tag, bytes) in [
+                (b'C', &self.client_to_server),
+                (b'S', &self.server_to_client),
+            ] {
+                ctx.update(&[tag]);
+                ctx.update(&(bytes.len() as u64).to_be_bytes());
+                ctx.update(bytes);
+            }
+            ctx.finish().as_ref().to_vec()
+        }
+    }
+
+    #[derive(Debug)]
+    struct Failure {
+        side: &'static str,
+        error: rustls::Error,
+    }
+
+    /// Moves everything `from` wants to send into `to`; false if nothing moved.
+    fn pump(
+        from: &mut Connection,
+        to: &mut Connection,
+        to_side: &'static str,
+        log: &mut Vec<u8>,
+    ) -> Result<bool, Failure> {
+        let mut buf = Vec::new();
+        while from.wants_write() {
+            from.write_tls(&mut buf)
+                .expect("writing to a Vec cannot fail");
+        }
+        if buf.is_empty() {
+            return Ok(false);
+        }
+        log.extend_from_slice(&buf);
+        let mut rd: &[u8] = &buf;
+        while !rd.is_empty() {
+            to.read_tls(&mut rd)
+                .expect("reading from a slice cannot fail");
+            to.process_new_packets().map_err(|error| Failure {
+                side: to_side,
+                error,
+            })?;
+        }
+        Ok(true)
+    }
+
+    fn pump_both(
+        client: &mut Connection,
+        server: &mut Connection,
+        s: &mut Session,
+    ) -> Result<(), Failure> {
+        for _ in 0..32 {
+            let a = pump(client, server, "server", &mut s.client_to_server)?;
+            let b = pump(server, client, "client", &mut s.server_to_client)?;
+            if !a && !b {
+                return Ok(());
+            }
+        }
+        panic!("connection did not quiesce");
+    }
+
+    fn read_all(conn: &mut Connection) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match conn.reader().read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("read failed: {e}"),
+            }
+        }
+        out
+    }
+
+    /// Handshake over in-memory buffers, then a request/response round trip.
+    fn run_session(
+        client_cfg: Arc<ClientConfig>,
+        server_cfg: Arc<ServerConfig>,
+        name: ServerName<'static>,
+    ) -> Result<Session, Failure> {
+        let mut client: Connection = ClientConnection::new(client_cfg, name).unwrap().into();
+        let mut server: Connection = ServerConnection::new(server_cfg).unwrap().into();
+        let mut s = Session {
+            client_to_server: Vec::new(),
+            server_to_client: Vec::new(),
+            version: ProtocolVersion::Unknown(0),
+        };
+        pump_both(&mut client, &mut server, &mut s)?;
+        assert!(!client.is_handshaking() && !server.is_handshaking());
+        let version = client.protocol_version().unwrap();
+        assert_eq!(Some(version), server.protocol_version());
+        s.version = version;
+
+        client.writer().write_all(b"ApiVersionsRequest").unwrap();
+        pump_both(&mut client, &mut server, &mut s)?;
+        assert_eq!(read_all(&mut server), b"ApiVersionsRequest");
+        server.writer().write_all(b"ApiVersionsResponse").unwrap();
+        pump_both(&mut client, &mut server, &mut s)?;
+        assert_eq!(read_all(&mut client), b"ApiVersionsResponse");
+
+        client.send_close_notify();
+        pump_both(&mut client, &mut server, &mut s)?;
+        Ok(s)
+    }
+
+    fn host() -> ServerName<'static> {
+        ServerName::try_from(HOST).unwrap()
+    }
+
+    fn tls12_only_client(ca_pem: &str, entropy: &Entropy) -> Arc<ClientConfig> {
+        client_config_with_versions(ca_pem, entropy, &[&rustls::version::TLS12]).unwrap()
+    }
+
+    fn assert_both_versions_work(material: &TlsMaterial, entropy: Entropy) {
+        let server = server_config(material, &entropy).unwrap();
+        let s13 = run_session(
+            client_config(&material.ca_cert_pem, &entropy).unwrap(),
+            server.clone(),
+            host(),
+        )
+        .unwrap();
+        assert_eq!(s13.version, ProtocolVersion::TLSv1_3);
+        let s12 = run_session(
+            tls12_only_client(&material.ca_cert_pem, &entropy),
+            server,
+            host(),
+        )
+        .unwrap();
+        assert_eq!(s12.version, ProtocolVersion::TLSv1_2);
+    }
+
+    // (1) + (3): in-memory handshakes, TLS 1.3 by default and TLS 1.2-only clients.
+
+    #[test]
+    fn handshake_round_trip_os_entropy_tls13_and_tls12() {
+        let ca = CertificateAuthority::generate().unwrap();
+        let material = ca.issue(&names(), &ips(), None).unwrap();
+        assert_both_versions_work(&material, Entropy::Os);
+    }
+
+    #[test]
+    fn handshake_round_trip_seeded_entropy_tls13_and_tls12() {
+        let ca = CertificateAuthority::generate_seeded(7).unwrap();
+        let material = ca.issue(&names(), &ips(), Some(7)).unwrap();
+        assert_both_versions_work(&material, Entropy::Seeded(7));
+    }
+
+    #[test]
+    fn os_entropy_serves_seeded_ed25519_certificates_too() {
+        let ca = CertificateAuthority::generate_seeded(3).unwrap();
+        let material = ca.issue(&names(), &ips(), Some(3)).unwrap();
+        assert_both_versions_work(&material, Entropy::Os);
+    }
+
+    #[test]
+    fn ip_address_san_verifies() {
+        let ca = CertificateAuthority::generate_seeded(5).unwrap();
+        let material = ca.issue(&names(), &ips(), Some(5)).unwrap();
+        let e = Entropy::Seeded(5);
+        let name = ServerName::IpAddress(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)).into());
+        run_session(
+            client_config(&material.ca_cert_pem, &e).unwrap(),
+            server_config(&material, &e).unwrap(),
+            name,
+        )
+        .unwrap();
+    }
+
+    // (2): determinism.
+
+    fn seeded_session(cert_seed: u64, tls_seed: u64, tls12_only: bool) -> Session {
+        let ca = CertificateAuthority::generate_seeded(cert_seed).unwrap();
+        let material = ca.issue(&names(), &ips(), Some(cert_seed)).unwrap();
+        let e = Entropy::Seeded(tls_seed);
+        let client = if tls12_only {
+            tls12_only_client(&material.ca_cert_pem, &e)
+        } else {
+            client_config(&material.ca_cert_pem, &e).unwrap()
+        };
+        run_session(client, server_config(&material, &e).unwrap(), host()).unwrap()
+    }
+
+    #[test]
+    fn seeded_transcripts_are_byte_identical_and_seed_dependent() {
+        for tls12_only in [false, true] {
+            let a = seeded_session(7, 7, tls12_only);
+            let b = seeded_session(7, 7, tls12_only);
+            assert_eq!(
+                a.client_to_server, b.client_to_server,
+                "tls12_only={tls12_only}"
+            );
+            assert_eq!(
+                a.server_to_client, b.server_to_client,
+                "tls12_only={tls12_only}"
+            );
+            assert_eq!(a.digest(), b.digest());
+
+            let other = seeded_session(8, 8, tls12_only);
+            assert_ne!(a.digest(), other.digest());
+            // Same certificates, different TLS stream: still different bytes,
+            // so the provider's rng (not only the certificates) is in play.
+            let other_rng = seeded_session(7, 8, tls12_only);
+            assert_ne!(a.digest(), other_rng.digest());
+            assert_ne!(a.client_to_server[..200], other_rng.client_to_server[..200]);
+        }
+    }
+
+    #[test]
+    fn os_entropy_transcripts_differ_between_runs() {
+        let ca = CertificateAuthority::generate_seeded(7).unwrap();
+        let material = ca.issue(&names(), &ips(), Some(7)).unwrap();
+        let run = || {
+            run_session(
+                client_config(&material.ca_cert_pem, &Entropy::Os).unwrap(),
+                server_config(&material, &Entropy::Os).unwrap(),
+                host(),
+            )
+            .unwrap()
+            .digest()
+        };
+        assert_ne!(run(), run());
+    }
+
+    #[test]
+    fn seeded_certificates_are_reproducible() {
+        let pems = |seed| {
+            let ca = CertificateAuthority::generate_seeded(seed).unwrap();
+            let m = ca.issue(&names(), &ips(), Some(seed)).unwrap();
+            (ca.to_pem(), m)
+        };
+        let (ca_a, leaf_a) = pems(7);
+        let (ca_b, leaf_b) = pems(7);
+        assert_eq!(ca_a, ca_b);
+        assert_eq!(leaf_a, leaf_b);
+        let (ca_c, leaf_c) = pems(8);
+        assert_ne!(ca_a.0, ca_c.0);
+        assert_ne!(ca_a.1, ca_c.1);
+        assert_ne!(leaf_a.cert_chain_pem, leaf_c.cert_chain_pem);
+        assert_ne!(leaf_a.private_key_pem, leaf_c.private_key_pem);
+        // Keys are Ed25519, and distinct between CA and leaf of the same seed.
+        assert!(is_ed25519(&parse_private_key(&ca_a.1).unwrap()));
+        assert!(is_ed25519(
+            &parse_private_key(&leaf_a.private_key_pem).unwrap()
+        ));
+        assert_ne!(ca_a.1, leaf_a.private_key_pem);
+    }
+
+    #[test]
+    fn ed25519_signatures_from_the_seeded_key_provider_are_deterministic() {
+        let ca = CertificateAuthority::generate_seeded(11).unwrap();
+        let material = ca.issue(&names(), &[], Some(11)).unwrap();
+        let provider = crypto_provider(&Entropy::Seeded(11));
+        let key = provider
+            .key_provider
+            .load_private_key(parse_private_key(&material.private_key_pem).unwrap())
+            .unwrap();
+        let signer = key
+            .choose_scheme(&[rustls::SignatureScheme::ED25519])
+            .unwrap();
+        assert_eq!(
+            signer.sign(b"transcript").unwrap(),
+            signer.sign(b"transcript").unwrap()
+        );
+        // Only Ed25519 is on offer: an ECDSA-only peer gets nothing.
+        assert!(key
+            .choose_scheme(&[rustls::SignatureScheme::ECDSA_NISTP256_SHA256])
+            .is_none());
+    }
+
+    #[test]
+    fn seeded_provider_refuses_non_ed25519_keys() {
+        let ca = CertificateAuthority::generate().unwrap();
+        let ecdsa = ca.issue(&names(), &[], None).unwrap();
+        assert!(matches!(
+            server_config(&ecdsa, &Entropy::Seeded(1)),
+            Err(TlsError::SeededKeyNotEd25519)
+        ));
+        let provider = crypto_provider(&Entropy::Seeded(1));
+        assert!(provider
+            .key_provider
+            .load_private_key(parse_private_key(&ecdsa.private_key_pem).unwrap())
+            .is_err());
+        // The same material is fine in real mode.
+        server_config(&ecdsa, &Entropy::Os).unwrap();
+    }
+
+    #[test]
+    fn seeded_x25519_rejects_zero_and_malformed_peer_keys() {
+        let provider = crypto_provider(&Entropy::Seeded(9));
+        assert_eq!(provider.kx_groups.len(), 1);
+        let group = provider.kx_groups[0];
+        assert_eq!(group.name(), NamedGroup::X25519);
+        // All-zero point (and the order-8 point below) give an all-zero secret.
+        let low_order: [u8; 32] = [
+            0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f,
+            0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16,
+            0x5f, 0x49, 0xb8, 0x00,
+        ];
+        for bad in [
+            &[0u8; 32][..],
+            &low_order[..],
+            &[1u8; 31][..],
+            &[1u8; 33][..],
+            &[][..],
+        ] {
+            let kx = group.start().unwrap();
+            assert_eq!(
+                kx.complete(bad).err(),
+                Some(rustls::Error::PeerMisbehaved(
+                    PeerMisbehaved::InvalidKeyShare
+                ))
+            );
+        }
+        // A real exchange agrees on both sides.
+        let a = group.start().unwrap();
+        let b = group.start().unwrap();
+        let (pa, pb) = (a.pub_key().to_vec(), b.pub_key().to_vec());
+        assert_ne!(pa, pb);
+        let sa = a.complete(&pb).unwrap();
+        let sb = b.complete(&pa).unwrap();
+        assert_eq!(sa.secret_bytes(), sb.secret_bytes());
+        // Same seed, same ephemeral keys.
+        let again = crypto_provider(&Entropy::Seeded(9)).kx_groups[0]
+            .start()
+            .unwrap();
+        let first = crypto_provider(&Entropy::Seeded(9)).kx_groups[0]
+            .start()
+            .unwrap();
+        assert_eq!(again.pub_key(), first.pub_key());
+    }
+
+    // (3): nothing below TLS 1.2.
+
+    #[test]
+    fn server_config_never_offers_below_tls12() {
+        assert_eq!(SUPPORTED_VERSIONS.len(), 2);
+        assert_eq!(SUPPORTED_VERSIONS[0].version, ProtocolVersion::TLSv1_3);
+        assert_eq!(SUPPORTED_VERSIONS[1].version, ProtocolVersion::TLSv1_2);
+
+        let ca = CertificateAuthority::generate_seeded(1).unwrap();
+        let material = ca.issue(&names(), &[], Some(1)).unwrap();
+        for entropy in [Entropy::Os, Entropy::Seeded(1)] {
+            let cfg = server_config(&material, &entropy).unwrap();
+            assert!(cfg.alpn_protocols.is_empty());
+            // `ServerConfig::versions` is private; its Debug lists the enabled versions.
+            let dbg = format!("{cfg:?}");
+            let start = dbg.find("versions: [").expect("versions in Debug output");
+            let end = start + dbg[start..].find(']').unwrap();
+            let versions = &dbg[start..end];
+            assert!(
+                versions.contains("TLSv1_2") && versions.contains("TLSv1_3"),
+                "{versions}"
+            );
+            for old in ["SSLv2", "SSLv3", "TLSv1_0", "TLSv1_1"] {
+                assert!(!versions.contains(old), "{versions}");
+            }
+            for suite in &cfg.crypto_provider().cipher_suites {
+                assert!(matches!(
+                    suite.version().version,
+                    ProtocolVersion::TLSv1_2 | ProtocolVersion::TLSv1_3
+                ));
+            }
+
+            // A TLS 1.1 / 1.0 ClientHello is refused.
+            for legacy in [[0x03, 0x02], [0x03, 0x01]] {
+                let mut server = ServerConnection::new(cfg.clone()).unwrap();
+                let hello = legacy_client_hello(legacy);
+                let mut rd: &[u8] = &hello;
+                server.read_tls(&mut rd).unwrap();
+                let err = server.process_new_packets().unwrap_err();
+                assert!(matches!(err, rustls::Error::PeerIncompatible(_)), "{err:?}");
+            }
+        }
+    }
+
+    /// A minimal ClientHello with `client_version` and no supported_versions
+    /// extension, offering an ECDHE-ECDSA suite and X25519.
+    fn legacy_client_hello(client_version: [u8; 2]) -> Vec<u8> {
+        let mut body = Vec::new();
+        body.extend_from_slice(&client_version);
+        body.extend_from_slice(&[0x42; 32]); // random
+        body.push(0); // session id
+        body.extend_from_slice(&[0x00, 0x04, 0xc0, 0x2b, 0xc0, 0x09]); // suites
+        body.extend_from_slice(&[0x01, 0x00]); // compression: null
+        let exts: Vec<u8> = [
+            &[0x00, 0x0a, 0x00, 0x04, 0x00, 0x02, 0x00, 0x1d][..], // supported_groups: x25519
+            &[0x00, 0x0b, 0x00, 0x02, 0x01, 0x00][..],             // ec_point_formats
+        ]
+        .concat();
+        body.extend_from_slice(&(exts.len() as u16).to_be_bytes());
+        body.extend_from_slice(&exts);
+        let mut hs = vec![0x01, 0x00];
+        hs.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        hs.extend_from_slice(&body);
+        let mut rec = vec![0x16, 0x03, 0x01];
+        rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+        rec.extend_from_slice(&hs);
+        rec
+    }
+
+    // (4): trust.
+
+    #[test]
+    fn client_that_does_not_trust_the_ca_fails() {
+        for (entropy, server_ca, other_ca) in [
+            (
+                Entropy::Seeded(7),
+                CertificateAuthority::generate_seeded(7).unwrap(),
+                CertificateAuthority::generate_seeded(70).unwrap(),
+            ),
+            (
+                Entropy::Os,
+                CertificateAuthority::generate().unwrap(),
+                CertificateAuthority::generate().unwrap(),
+            ),
+        ] {
+            let seed = match entropy {
+                Entropy::Seeded(s) => Some(s),
+                Entropy::Os => None,
+            };
+            let material = server_ca.issue(&names(), &[], seed).unwrap();
+            let server = server_config(&material, &entropy).unwrap();
+            for client in [
+                client_config(&other_ca.ca_cert_pem(), &entropy).unwrap(),
+                tls12_only_client(&other_ca.ca_cert_pem(), &entropy),
+            ] {
+                let err = run_session(client, server.clone(), host()).unwrap_err();
+                assert_eq!(err.side, "client");
+                assert!(
+                    matches!(
+                        err.error,
+                        rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
+                    ),
+                    "{:?}",
+                    err.error
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn client_rejects_a_name_not_in_the_certificate() {
+        let ca = CertificateAuthority::generate_seeded(7).unwrap();
+        let material = ca.issue(&names(), &[], Some(7)).unwrap();
+        let e = Entropy::Seeded(7);
+        let err = run_session(
+            client_config(&material.ca_cert_pem, &e).unwrap(),
+            server_config(&material, &e).unwrap(),
+            ServerName::try_from("broker-9.cluster.test").unwrap(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err.error, rustls::Error::InvalidCertificate(_)),
+            "{:?}",
+            err.error
+        );
+    }
+
+    // (5): secrets stay out of Debug.
+
+    #[test]
+    fn tls_material_debug_redacts_the_private_key() {
+        let ca = CertificateAuthority::generate_seeded(7).unwrap();
+        let material = ca.issue(&names(), &[], Some(7)).unwrap();
+        let dbg = format!("{material:?} {material:#?}");
+        let key_body: String = material
+            .private_key_pem
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        assert!(!key_body.is_empty());
+        assert!(!dbg.contains(&key_body));
+        for line in material
+            .private_key_pem
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+        {
+            assert!(!dbg.contains(line), "key line leaked");
+        }
+        assert!(!dbg.contains("PRIVATE KEY"));
+        assert!(dbg.contains("<redacted>"));
+        assert!(dbg.contains("BEGIN CERTIFICATE"));
+
+        let (_, ca_key) = ca.to_pem();
+        let ca_dbg = format!("{ca:?}");
+        assert!(!ca_dbg.contains("PRIVATE KEY"));
+        for line in ca_key.lines().filter(|l| !l.starts_with("-----")) {
+            assert!(!ca_dbg.contains(line));
+        }
+    }
+
+    // Persistence and other API edges.
+
+    #[test]
+    fn ca_round_trips_through_pem() {
+        for ca in [
+            CertificateAuthority::generate().unwrap(),
+            CertificateAuthority::generate_seeded(21).unwrap(),
+        ] {
+            let (cert, key) = ca.to_pem();
+            let reloaded = CertificateAuthority::from_pem(&cert, &key).unwrap();
+            assert_eq!(reloaded.ca_cert_pem(), cert);
+            assert_eq!(reloaded.to_pem(), (cert.clone(), key.clone()));
+            let material = reloaded.issue(&names(), &ips(), None).unwrap();
+            assert_eq!(material.ca_cert_pem, cert);
+            assert_both_versions_work(&material, Entropy::Os);
+        }
+        // A reloaded seeded CA issues byte-identical seeded leaves.
+        let ca = CertificateAuthority::generate_seeded(21).unwrap();
+        let (cert, key) = ca.to_pem();
+        let reloaded = CertificateAuthority::from_pem(&cert, &key).unwrap();
+        assert_eq!(
+            ca.issue(&names(), &ips(), Some(4)).unwrap(),
+            reloaded.issue(&names(), &ips(), Some(4)).unwrap()
+        );
+    }
+
+    #[test]
+    fn ca_from_pem_rejects_mismatched_or_bad_input() {
+        let a = CertificateAuthority::generate_seeded(1).unwrap();
+        let b = CertificateAuthority::generate_seeded(2).unwrap();
+        let (cert_a, _) = a.to_pem();
+        let (_, key_b) = b.to_pem();
+        assert!(matches!(
+            CertificateAuthority::from_pem(&cert_a, &key_b),
+            Err(TlsError::CaMismatch(_))
+        ));
+        // A leaf certificate is not a CA.
+        let leaf = a.issue(&names(), &[], Some(1)).unwrap();
+        assert!(
+            CertificateAuthority::from_pem(&leaf.cert_chain_pem, &leaf.private_key_pem).is_err()
+        );
+        assert!(matches!(
+            CertificateAuthority::from_pem("", &key_b),
+            Err(TlsError::MissingPem(_))
+        ));
+        assert!(CertificateAuthority::from_pem(&cert_a, "not a key").is_err());
+    }
+
+    #[test]
+    fn bad_inputs_are_reported() {
+        let ca = CertificateAuthority::generate_seeded(1).unwrap();
+        assert!(matches!(
+            ca.issue(&[], &[], Some(1)),
+            Err(TlsError::NoSubjectNames)
+        ));
+        assert!(matches!(
+            ca.issue(&["bad name ü".to_owned()], &[], Some(1)),
+            Err(TlsError::CertGen(_))
+        ));
+        assert!(matches!(
+            client_config("", &Entropy::Os),
+            Err(TlsError::MissingPem(_))
+        ));
+        let mut material = ca.issue(&names(), &[], Some(1)).unwrap();
+        material.private_key_pem.clear();
+        assert!(matches!(
+            server_config(&material, &Entropy::Os),
+            Err(TlsError::MissingPem("private key"))
+        ));
+        // A key that does not match the certificate is refused by rustls.
+        let other = ca.issue(&names(), &[], Some(2)).unwrap();
+        material.private_key_pem = other.private_key_pem;
+        assert!(server_config(&material, &Entropy::Os).is_err());
+        // Only-IP certificate: CN falls back to the address.
+        ca.issue(&[], &ips(), Some(3)).unwrap();
+    }
+}

@@ -110,7 +110,7 @@ fn fetch_partition(node: &Node, topic: &str, fetch: &kafka_protocol::messages::f
     data
 }
 
-pub fn list_offsets(node: &Node, request: ListOffsetsRequest) -> ListOffsetsResponse {
+pub fn list_offsets(node: &Node, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let topics = request
         .topics
         .into_iter()
@@ -134,7 +134,9 @@ pub fn list_offsets(node: &Node, request: ListOffsetsRequest) -> ListOffsetsResp
                         // timestamp lookup answers the end, as Kafka does for future timestamps.
                         _ => replica.log.high_watermark(),
                     };
-                    response.with_offset(offset).with_leader_epoch(replica.leader_epoch)
+                    // leader_epoch exists from v4 on; encoding refuses it below.
+                    let response = response.with_offset(offset);
+                    if version >= 4 { response.with_leader_epoch(replica.leader_epoch) } else { response }
                 })
                 .collect();
             ListOffsetsTopicResponse::default().with_name(topic.name).with_partitions(partitions)

@@ -168,7 +168,7 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
             ResponseKind::Produce(response)
         }
         RequestKind::Fetch(request) => ResponseKind::Fetch(fetch::fetch(node, session, request).await),
-        RequestKind::ListOffsets(request) => ResponseKind::ListOffsets(fetch::list_offsets(node, request)),
+        RequestKind::ListOffsets(request) => ResponseKind::ListOffsets(fetch::list_offsets(node, request, version)),
         RequestKind::InitProducerId(request) => ResponseKind::InitProducerId(produce::init_producer_id(node, request)),
         RequestKind::FindCoordinator(request) => ResponseKind::FindCoordinator(groups::find_coordinator(node, request, version)),
         RequestKind::JoinGroup(request) => ResponseKind::JoinGroup(groups::join_group(node, request).await),

@@ -25,10 +25,10 @@ pub async fn fetch(node: &Node, session: &Session, request: FetchRequest) -> Fet
     loop {
         let notified = node.data_notified();
         let (response, bytes, errors) = fetch_once(node, &request, replica_id);
-        if bytes > 0 || errors || bytes as i64 >= request.min_bytes as i64 && request.min_bytes <= 0 {
+        if bytes > 0 || errors {
             return response;
         }
-        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+        if tokio::time::timeout(deadline.saturating_duration_since(tokio::time::Instant::now()), notified).await.is_err() {
             return fetch_once(node, &request, replica_id).0;
         }
     }
@@ -84,12 +84,9 @@ fn fetch_partition(node: &Node, topic: &str, fetch: &kafka_protocol::messages::f
         }
         let upper_bound = if replica_id >= 0 {
             // KIP-101/KIP-320: tell a follower where its log diverges from ours.
-            if fetch.last_fetched_epoch >= 0 {
-                let (epoch, end_offset) = replica.log.end_offset_for_epoch(fetch.last_fetched_epoch);
-                if epoch != fetch.last_fetched_epoch || end_offset < fetch.fetch_offset {
-                    let diverging = EpochEndOffset::default().with_epoch(epoch).with_end_offset(end_offset);
-                    return base.clone().with_high_watermark(replica.log.high_watermark()).with_diverging_epoch(diverging);
-                }
+            if let Some((epoch, end_offset)) = replica.diverging_epoch(fetch.last_fetched_epoch, fetch.fetch_offset) {
+                let diverging = EpochEndOffset::default().with_epoch(epoch).with_end_offset(end_offset);
+                return base.clone().with_high_watermark(replica.log.high_watermark()).with_diverging_epoch(diverging);
             }
             isr_change = replica.on_follower_fetch(replica_id, fetch.fetch_offset, node.now_ms());
             log_end_offset

@@ -111,7 +111,7 @@ async fn wait_until_replicated(node: &Node, handle: &PartitionHandle, last_offse
                 return Err(ResponseError::NotEnoughReplicasAfterAppend.code());
             }
         }
-        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+        if tokio::time::timeout(deadline.saturating_duration_since(tokio::time::Instant::now()), notified).await.is_err() {
             return Err(ResponseError::RequestTimedOut.code());
         }
     }

@@ -79,21 +79,16 @@ pub async fn follow(node: Arc<Node>, handle: Arc<PartitionHandle>, topic: String
             if replica.leader_epoch != leader_epoch {
                 return;
             }
+            // The default (-1, -1) means no divergence; the leader sends (-1, 0) for "all of it".
             if data.diverging_epoch.epoch >= 0 || data.diverging_epoch.end_offset >= 0 {
                 if node.config.bugs.skip_truncation {
                     divergence_ignored = true;
                 } else {
-                    // KIP-101: truncate to the smaller of the leader's end of that epoch and ours.
-                    let (own_epoch, own_end) = replica.log.end_offset_for_epoch(data.diverging_epoch.epoch);
-                    let truncate_to = if own_epoch == data.diverging_epoch.epoch { own_end.min(data.diverging_epoch.end_offset) } else { data.diverging_epoch.end_offset.min(own_end) };
-                    let truncate_to = truncate_to.max(0);
-                    tracing::info!(%topic, partition, truncate_to, "truncating a diverging log suffix");
-                    if let Err(error) = replica.log.truncate_to(truncate_to) {
-                        tracing::error!(%topic, partition, %error, "truncation failed");
+                    match replica.truncate_on_divergence(data.diverging_epoch.epoch, data.diverging_epoch.end_offset) {
+                        Ok(log_end_offset) => tracing::info!(%topic, partition, log_end_offset, "truncated a diverging log suffix (KIP-101)"),
+                        Err(error) => tracing::error!(%topic, partition, %error, "truncation failed"),
                     }
                 }
-            } else if data.diverging_epoch.epoch == -1 && data.diverging_epoch.end_offset == -1 && last_fetched_epoch >= 0 && data.records.is_none() && data.high_watermark >= 0 {
-                // Nothing to do: an empty long-poll answer.
             }
             if let Some(records) = data.records.filter(|r| !r.is_empty()) {
                 if let Err(error) = replica.log.append_as_follower(records) {

@@ -34,6 +34,9 @@ pub struct LeaderState {
     pub isr: BTreeSet<BrokerId>,
     /// An ISR change sent to the controller and not yet committed, and when it was sent.
     pending: Option<(BTreeSet<BrokerId>, u64)>,
+    /// ISR members past `replica.lag.time.max.ms`: they no longer count for acks=all even
+    /// before the controller commits the shrink (which it cannot do without a quorum).
+    lagging: BTreeSet<BrokerId>,
     followers: BTreeMap<BrokerId, FollowerProgress>,
 }
 
@@ -84,10 +87,10 @@ impl Replica {
         }
     }
 
-    /// The committed ISR size, as acks=all checks it.
+    /// The ISR size acks=all checks: the committed ISR less members known to lag.
     pub fn isr_size(&self) -> usize {
         match &self.role {
-            Role::Leader(state) => state.isr.len(),
+            Role::Leader(state) => state.isr.iter().filter(|b| !state.lagging.contains(b)).count(),
             _ => 0,
         }
     }
@@ -112,7 +115,7 @@ impl Replica {
             self.log.begin_epoch(state.leader_epoch);
             // Followers start the lag clock now: a new leader does not shrink the ISR at once.
             let followers = state.replicas.iter().filter(|b| **b != self.broker).map(|b| (*b, FollowerProgress { log_end_offset: 0, last_caught_up_ms: now_ms })).collect();
-            self.role = Role::Leader(LeaderState { isr, pending: None, followers });
+            self.role = Role::Leader(LeaderState { isr, pending: None, lagging: BTreeSet::new(), followers });
             self.maybe_advance_high_watermark();
             true
         } else if state.leader == NO_LEADER || !state.replicas.contains(&self.broker) {
@@ -136,6 +139,7 @@ impl Replica {
         progress.log_end_offset = fetch_offset.min(log_end_offset);
         if fetch_offset >= log_end_offset {
             progress.last_caught_up_ms = now_ms;
+            leader.lagging.remove(&follower);
         }
         // KIP-497: a follower may join once it has everything up to the high watermark. The
         // planted bug lets it join as soon as it fetches, so the high watermark can move back.
@@ -156,6 +160,7 @@ impl Replica {
     pub fn tick(&mut self, now_ms: u64) -> Option<IsrChangeRequest> {
         let lag_max = self.config.replica_lag_time_max_ms;
         let Role::Leader(leader) = &mut self.role else { return None };
+        leader.lagging = leader.followers.iter().filter(|(_, p)| now_ms.saturating_sub(p.last_caught_up_ms) > lag_max).map(|(b, _)| *b).collect();
         if let Some((_, since)) = &leader.pending {
             if now_ms.saturating_sub(*since) < PENDING_ISR_TIMEOUT_MS {
                 return None;
@@ -196,6 +201,29 @@ impl Replica {
             return true;
         }
         false
+    }
+
+    /// Leader side of a follower fetch (KIP-101, as Fetch carries it since KIP-320): where the
+    /// follower's log diverges from ours, given the epoch of its last batch and its log end.
+    pub fn diverging_epoch(&self, last_fetched_epoch: i32, fetch_offset: i64) -> Option<(i32, i64)> {
+        if last_fetched_epoch < 0 {
+            return None;
+        }
+        let (epoch, end_offset) = match self.log.end_offset_for_epoch(last_fetched_epoch) {
+            // No epoch of ours is that old: every entry the follower has diverges.
+            (-1, _) => (-1, 0),
+            found => found,
+        };
+        (epoch != last_fetched_epoch || end_offset < fetch_offset).then_some((epoch, end_offset))
+    }
+
+    /// Follower side: truncate to the smaller of the leader's end of the diverging epoch and
+    /// our own end of it. Returns the new log end.
+    pub fn truncate_on_divergence(&mut self, epoch: i32, end_offset: i64) -> Result<i64, crate::log::LogError> {
+        let (_, own_end) = self.log.end_offset_for_epoch(epoch);
+        let truncate_to = end_offset.min(own_end).max(0);
+        self.log.truncate_to(truncate_to)?;
+        Ok(self.log.log_end_offset())
     }
 
     /// A follower learns the leader's high watermark, bounded by its own log.
@@ -242,6 +270,7 @@ mod tests {
         replica.on_follower_fetch(2, 1, 5_000);
         let request = replica.tick(10_001).expect("3 lagged past replica.lag.time.max.ms");
         assert_eq!(request.isr, vec![1, 2]);
+        assert_eq!(replica.isr_size(), 2, "3 stops counting for acks=all before the shrink commits");
         replica.apply_metadata(&PartitionState { replicas: vec![1, 2, 3], leader: 1, leader_epoch: 0, partition_epoch: 1, isr: vec![1, 2] }, 10_002);
         assert_eq!(replica.log.high_watermark(), 1);
         // ISR {1} is below min.insync.replicas = 2: nothing new becomes visible.

@@ -1,1 +1,9 @@
+//! The broker's one integration-test binary. Real-mode tests run the `broker` binary as
+//! processes and talk to it with clients nobody here wrote (kcat, kafka-python, openssl).
+//! They share 127.0.0.1-3:9092, so they take a lock and run one at a time.
 
+mod cluster;
+mod edge_security;
+mod failover;
+mod real_clients;
+mod replication_properties;

@@ -1,0 +1,25 @@
+"""Produce numbered messages with acks=all (kafka-python, idempotent) for DURATION seconds;
+print every acknowledged value. Usage: PROPERTIES TOPIC DURATION_SECONDS OUT_FILE"""
+import sys
+import time
+
+from kafka import KafkaProducer
+
+from common import settings
+
+properties, topic, duration, out = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+producer = KafkaProducer(acks="all", retries=2**31 - 1, delivery_timeout_ms=120000, request_timeout_ms=10000, **settings(properties))
+acked, failed = [], []
+end = time.time() + duration
+i = 0
+while time.time() < end:
+    value = b"v-%07d" % i
+    producer.send(topic, value=value).add_callback(lambda _md, v=value: acked.append(v)).add_errback(lambda e, v=value: failed.append((v, repr(e))))
+    i += 1
+    time.sleep(0.002)
+producer.flush(130)
+producer.close()
+with open(out, "w") as f:
+    for v in acked:
+        f.write(v.decode() + "\n")
+print(f"sent {i}, acked {len(acked)}, failed {len(failed)}")

@@ -1,0 +1,119 @@
+//! Starting and stopping real-mode dev clusters for tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+static PORTS: Mutex<()> = Mutex::new(());
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// kafka-python's interpreter: `$FAULTLINE_PYTHON` or the workspace venv that ci/test.sh makes.
+pub fn python() -> PathBuf {
+    std::env::var_os("FAULTLINE_PYTHON").map(PathBuf::from).unwrap_or_else(|| workspace().join(".venv/bin/python"))
+}
+
+pub fn client_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(name)
+}
+
+/// Runs a command, failing the test with its output if it does not succeed.
+pub fn run_ok(command: &mut Command) -> Output {
+    let output = command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e} (ci/test.sh installs kcat, openssl and the Python venv)"));
+    assert!(output.status.success(), "{command:?} failed:\nstdout: {}\nstderr: {}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+pub struct Cluster {
+    pub dir: PathBuf,
+    nodes: Vec<(i32, Child)>,
+    _ports: MutexGuard<'static, ()>,
+}
+
+impl Cluster {
+    /// Three `broker node` processes (so each can be killed on its own).
+    pub fn start() -> Cluster {
+        let ports = PORTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let dir = std::env::temp_dir().join(format!("faultline-it-{}-{}", std::process::id(), Instant::now().elapsed().as_nanos() ^ rand_suffix()));
+        std::fs::create_dir_all(&dir).unwrap();
+        run_ok(Command::new(env!("CARGO_BIN_EXE_broker")).args(["init", "--dir"]).arg(&dir));
+        let mut cluster = Cluster { dir, nodes: Vec::new(), _ports: ports };
+        for id in 1..=3 {
+            cluster.start_node(id);
+        }
+        cluster.wait_until_ready();
+        cluster
+    }
+
+    pub fn start_node(&mut self, id: i32) {
+        let log = std::fs::File::create(self.dir.join(format!("node-{id}.log"))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_broker"))
+            .args(["node", "--id", &id.to_string(), "--dir"])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("broker binary starts");
+        self.nodes.push((id, child));
+    }
+
+    /// `kill -9`: no shutdown path runs.
+    pub fn kill(&mut self, id: i32) {
+        if let Some(index) = self.nodes.iter().position(|(n, _)| *n == id) {
+            let (_, mut child) = self.nodes.remove(index);
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    pub fn properties(&self) -> PathBuf {
+        self.dir.join("client.properties")
+    }
+
+    pub fn kcat(&self) -> Command {
+        let mut command = Command::new("kcat");
+        command.arg("-F").arg(self.properties());
+        command
+    }
+
+    /// Until kcat lists three brokers and the offsets topic has leaders.
+    pub fn wait_until_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let output = self.kcat().args(["-L", "-m", "5"]).output().expect("kcat is installed (ci/test.sh installs it)");
+            let listing = String::from_utf8_lossy(&output.stdout).to_string();
+            if listing.contains("3 brokers") && listing.contains("__consumer_offsets") && !listing.contains("leader -1") {
+                return;
+            }
+            assert!(Instant::now() < deadline, "cluster not ready after 60 s:\n{listing}\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    pub fn create_topic(&self, name: &str, partitions: i32) {
+        run_ok(Command::new(python()).arg(client_script("admin.py")).arg(self.properties()).args([name, &partitions.to_string(), "3"]));
+    }
+
+    pub fn logs(&self) -> String {
+        (1..=3).map(|id| format!("--- node {id}\n{}", std::fs::read_to_string(self.dir.join(format!("node-{id}.log"))).unwrap_or_default().lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n"))).collect::<Vec<_>>().join("\n")
+    }
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.nodes {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}

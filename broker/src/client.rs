@@ -10,10 +10,9 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader, SaslAuthenticateRequest, SaslHandshakeRequest};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use tokio::io::{ReadHalf, WriteHalf};
-use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use crate::net::Dialer;
+use crate::net::{BoxedTransport, Dialer};
 use crate::protocol::frame::{read_frame, write_frame, FrameError};
 use crate::protocol::internal::{InternalRequest, InternalResponse, INTERNAL_API_KEY};
 use crate::security::sasl;
@@ -55,8 +54,8 @@ impl std::fmt::Debug for ClientCredentials {
 }
 
 pub struct Connection {
-    reader: ReadHalf<TlsStream<TcpStream>>,
-    writer: WriteHalf<TlsStream<TcpStream>>,
+    reader: ReadHalf<TlsStream<BoxedTransport>>,
+    writer: WriteHalf<TlsStream<BoxedTransport>>,
     correlation_id: i32,
     request_timeout: Duration,
 }
@@ -68,7 +67,6 @@ impl Connection {
             .await
             .map_err(|_| ClientError::Connect(address, "timed out".into()))?
             .map_err(|e| ClientError::Connect(address, e.to_string()))?;
-        tcp.set_nodelay(true).ok();
         let server_name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| ClientError::Connect(address, e.to_string()))?;
         let connector = tokio_rustls::TlsConnector::from(credentials.tls.clone());
         let tls = tokio::time::timeout(timeout, connector.connect(server_name, tcp)).await.map_err(|_| ClientError::Timeout)?.map_err(ClientError::Tls)?;

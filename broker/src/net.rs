@@ -1,18 +1,30 @@
 //! How a node opens connections. Real mode dials TCP; the simulation substitutes a dialer
-//! that makes partitioned connects hang until the caller's timeout, as real ones do.
+//! that makes partitioned connects hang until the caller's timeout, as real ones do, and that
+//! can observe the bytes on the wire.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 
-pub type DialFuture = Pin<Box<dyn Future<Output = std::io::Result<TcpStream>> + Send>>;
+/// A byte stream to another node.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Transport for T {}
 
-/// Opens a TCP connection from this node to `target`.
+pub type BoxedTransport = Box<dyn Transport>;
+pub type DialFuture = Pin<Box<dyn Future<Output = std::io::Result<BoxedTransport>> + Send>>;
+
+/// Opens a connection from this node to `target`.
 pub type Dialer = Arc<dyn Fn(SocketAddr) -> DialFuture + Send + Sync>;
 
 pub fn tcp_dialer() -> Dialer {
-    Arc::new(|target| Box::pin(TcpStream::connect(target)))
+    Arc::new(|target| {
+        Box::pin(async move {
+            let stream = tokio::net::TcpStream::connect(target).await?;
+            stream.set_nodelay(true).ok();
+            Ok(Box::new(stream) as BoxedTransport)
+        })
+    })
 }

@@ -18,7 +18,7 @@ deadline = time.time() + 30
 while time.time() < deadline:
     described = admin.describe_topics([name])
     parts = described[0]["partitions"] if described else []
-    if len(parts) == partitions and all(p["leader"] >= 0 for p in parts):
+    if len(parts) == partitions and all(p["leader_id"] >= 0 for p in parts):
         print("created", name)
         sys.exit(0)
     time.sleep(0.2)

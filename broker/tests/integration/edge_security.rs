@@ -22,7 +22,8 @@ fn tls_below_1_2_is_refused_and_1_2_and_1_3_succeed() {
     let cluster = Cluster::start();
     // Debian's openssl only offers TLS 1.1 with SECLEVEL=0; without it a refusal proves nothing.
     let (ok, transcript) = s_client(&cluster, &["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"]);
-    assert!(!ok && !transcript.contains("Protocol  : TLSv1.1"), "TLS 1.1 was accepted:\n{transcript}");
+    // openssl prints the protocol it offered even when the handshake fails: look at the cipher.
+    assert!(!ok && transcript.contains("Cipher is (NONE)"), "TLS 1.1 was accepted:\n{transcript}");
     let (ok, transcript) = s_client(&cluster, &["-tls1_2"]);
     assert!(ok && transcript.contains("TLSv1.2") && transcript.contains("Verify return code: 0"), "TLS 1.2 failed:\n{transcript}");
     let (ok, transcript) = s_client(&cluster, &["-tls1_3"]);

@@ -46,8 +46,8 @@ struct Model {
     next_value: u64,
     /// offset -> value of every write acknowledged with acks=all.
     acknowledged: BTreeMap<i64, Bytes>,
-    /// offset -> value appended by a leader, not yet acknowledged.
-    pending: BTreeMap<i64, Bytes>,
+    /// offset -> (value, leader epoch) appended by a leader and awaiting acks=all.
+    pending: BTreeMap<i64, (Bytes, i32)>,
     leaders_by_epoch: BTreeMap<i32, i32>,
     config: ReplicationConfig,
 }
@@ -123,12 +123,16 @@ impl Model {
         }
     }
 
-    /// Writes below the leader's high watermark are acknowledged (acks=all).
+    /// A write is acknowledged when the leader that appended it, still leading the same
+    /// epoch, moves its high watermark past it. A leader change answers the waiting producers
+    /// NOT_LEADER_OR_FOLLOWER instead (they retry; idempotence dedups): never an ack.
     fn acknowledge(&mut self) {
+        let epoch = self.state().leader_epoch;
+        self.pending.retain(|_, (_, appended_in)| *appended_in == epoch);
         let Some(high_watermark) = self.leader().map(|l| l.log.high_watermark()) else { return };
         let done: Vec<i64> = self.pending.range(..high_watermark).map(|(o, _)| *o).collect();
         for offset in done {
-            let value = self.pending.remove(&offset).unwrap();
+            let (value, _) = self.pending.remove(&offset).unwrap();
             self.acknowledged.insert(offset, value);
         }
     }
@@ -147,8 +151,7 @@ impl Model {
                 let offset = leader.log.log_end_offset();
                 leader.log.append_as_leader(encode_values(&[value.clone()], -1, -1, -1), epoch).unwrap();
                 leader.maybe_advance_high_watermark();
-                // A retry after a failover may reuse the offset: only the latest attempt is pending.
-                self.pending.insert(offset, value);
+                self.pending.insert(offset, (value, epoch));
                 self.acknowledge();
             }
             Action::Replicate(follower) => {

@@ -1,0 +1,288 @@
+//! Markdown rendering: the human-readable report (also used as a PR comment).
+
+use std::fmt::Write as _;
+
+use crate::compress_seeds;
+use crate::model::{ClaimVerdict, PhaseRatios, Percentiles, ScenarioSummary, Summary};
+
+const PASS: &str = "✅";
+const FAIL: &str = "❌";
+const NONE: &str = "–";
+
+/// Render the whole summary as Markdown.
+pub fn render(summary: &Summary) -> String {
+    let mut out = String::new();
+    let n = summary.scenarios.len();
+    let failed = summary.failed_count();
+
+    let _ = writeln!(
+        out,
+        "# faultline {} report",
+        cell(&summary.command)
+    );
+    out.push('\n');
+    let _ = writeln!(out, "faultline {}", cell(&summary.faultline_version));
+    out.push('\n');
+    if failed == 0 {
+        let _ = writeln!(out, "**{PASS} All {n} {} passed**", plural(n, "scenario"));
+    } else {
+        let _ = writeln!(
+            out,
+            "**{FAIL} {failed} of {n} {} failed**",
+            plural(n, "scenario")
+        );
+    }
+    if n == 0 {
+        return out;
+    }
+    out.push('\n');
+
+    out.push_str("| scenario | seeds | simulated h | faults | verdict |\n");
+    out.push_str("|---|---|---:|---|:---:|\n");
+    for s in &summary.scenarios {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            cell(&s.name),
+            seeds_cell(&s.seeds),
+            fmt_f64(s.simulated_hours, 2),
+            faults_cell(s),
+            verdict(s.passed)
+        );
+    }
+
+    for s in &summary.scenarios {
+        out.push('\n');
+        render_scenario(&mut out, s);
+    }
+    out
+}
+
+fn render_scenario(out: &mut String, s: &ScenarioSummary) {
+    let _ = writeln!(out, "## {} {}", verdict(s.passed), cell(&s.name));
+    out.push('\n');
+    let _ = writeln!(
+        out,
+        "Scenario hash {} · seeds {} · {} simulated h · {} s wall",
+        code(&s.scenario_hash),
+        seeds_cell(&s.seeds),
+        fmt_f64(s.simulated_hours, 2),
+        fmt_f64(s.wall_seconds, 1)
+    );
+    if !s.planted_bugs.is_empty() {
+        out.push('\n');
+        let bugs: Vec<String> = s.planted_bugs.iter().map(|b| code(b)).collect();
+        let _ = writeln!(out, "Planted bugs: {}", bugs.join(", "));
+    }
+
+    out.push_str("\n### Claims\n\n");
+    if s.claims.is_empty() {
+        out.push_str("No claims evaluated.\n");
+    } else {
+        out.push_str("| claim | verdict |\n|---|---|\n");
+        for (claim, v) in &s.claims {
+            let _ = writeln!(out, "| {} | {} |", cell(claim), claim_cell(*v));
+        }
+    }
+
+    out.push_str("\n### Expectations\n\n");
+    if s.expectations.is_empty() {
+        out.push_str("No expectations.\n");
+    } else {
+        out.push_str("| name | expected | observed | result |\n|---|---|---|---|\n");
+        for e in &s.expectations {
+            let result = match (e.passed, e.worst_seed) {
+                (true, _) => format!("{PASS} pass"),
+                (false, Some(seed)) => format!("{FAIL} fail (worst seed {seed})"),
+                (false, None) => format!("{FAIL} fail"),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                cell(&e.name),
+                code(&e.expected),
+                cell(&e.observed),
+                result
+            );
+        }
+    }
+
+    out.push_str("\n### Latency (ms)\n\n");
+    let lat = &s.latency_ms;
+    if lat.produce.is_none() && lat.fetch.is_none() {
+        out.push_str("No latency samples.\n");
+    } else {
+        out.push_str("| op | count | p50 | p99 | max |\n|---|---:|---:|---:|---:|\n");
+        latency_row(out, "produce", lat.produce.as_ref());
+        latency_row(out, "fetch", lat.fetch.as_ref());
+    }
+
+    out.push_str("\n### Availability by phase\n\n");
+    out.push_str("| op | before | during | after |\n|---|---:|---:|---:|\n");
+    availability_row(out, "produce", &s.availability.produce);
+    availability_row(out, "fetch", &s.availability.fetch);
+
+    if !s.partition_reads.is_empty() {
+        out.push_str("\n### C20 two-zone reads\n\n");
+        out.push_str(
+            "| topic | partition | readable during outage | evidence |\n|---|---:|:---:|---|\n",
+        );
+        for r in &s.partition_reads {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                cell(&r.topic),
+                r.partition,
+                verdict(r.readable_during_outage),
+                cell(&r.evidence)
+            );
+        }
+    }
+
+    if !s.failures.is_empty() {
+        out.push_str("\n### Failures\n");
+        for f in &s.failures {
+            out.push('\n');
+            let _ = writeln!(out, "**Seed {}**: {}", f.seed, inline(&f.violation));
+            out.push('\n');
+            let _ = writeln!(out, "Capsule: {}", code(&f.capsule));
+            out.push('\n');
+            let fence = fence_for(&f.replay);
+            let _ = writeln!(out, "{fence}sh\n{}\n{fence}", f.replay.trim_end());
+        }
+    }
+}
+
+fn latency_row(out: &mut String, op: &str, p: Option<&Percentiles>) {
+    match p {
+        Some(p) => {
+            let _ = writeln!(
+                out,
+                "| {op} | {} | {} | {} | {} |",
+                p.count,
+                fmt_f64(p.p50, 2),
+                fmt_f64(p.p99, 2),
+                fmt_f64(p.max, 2)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "| {op} | 0 | {NONE} | {NONE} | {NONE} |");
+        }
+    }
+}
+
+fn availability_row(out: &mut String, op: &str, r: &PhaseRatios) {
+    let _ = writeln!(
+        out,
+        "| {op} | {} | {} | {} |",
+        pct(r.before),
+        pct(r.during),
+        pct(r.after)
+    );
+}
+
+fn verdict(passed: bool) -> &'static str {
+    if passed {
+        PASS
+    } else {
+        FAIL
+    }
+}
+
+fn claim_cell(v: ClaimVerdict) -> String {
+    let icon = match v {
+        ClaimVerdict::Holds => PASS,
+        ClaimVerdict::Violated => FAIL,
+        ClaimVerdict::NotTested => "➖",
+    };
+    format!("{icon} {}", v.as_str())
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        word.to_string()
+    } else {
+        format!("{word}s")
+    }
+}
+
+fn seeds_cell(seeds: &[u64]) -> String {
+    if seeds.is_empty() {
+        NONE.to_string()
+    } else {
+        compress_seeds(seeds)
+    }
+}
+
+fn faults_cell(s: &ScenarioSummary) -> String {
+    if s.faults.is_empty() {
+        return "0".to_string();
+    }
+    let parts: Vec<String> = s
+        .faults
+        .iter()
+        .map(|(k, v)| format!("{} {v}", cell(k)))
+        .collect();
+    format!("{} ({})", s.total_faults(), parts.join(", "))
+}
+
+fn fmt_f64(x: f64, decimals: usize) -> String {
+    if x.is_finite() {
+        format!("{x:.decimals$}")
+    } else {
+        NONE.to_string()
+    }
+}
+
+fn pct(r: Option<f64>) -> String {
+    match r {
+        Some(x) if x.is_finite() => format!("{:.2}%", x * 100.0),
+        _ => NONE.to_string(),
+    }
+}
+
+/// Collapse newlines so free text stays on one Markdown line.
+fn inline(s: &str) -> String {
+    s.split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Text safe inside a table cell: single line, pipes escaped.
+fn cell(s: &str) -> String {
+    inline(s).replace('|', "\\|")
+}
+
+/// Inline code span that survives backticks and pipes in the content.
+fn code(s: &str) -> String {
+    let s = inline(s).replace('|', "\\|");
+    if s.is_empty() {
+        return NONE.to_string();
+    }
+    let ticks = "`".repeat(longest_backtick_run(&s) + 1);
+    if s.starts_with('`') || s.ends_with('`') {
+        format!("{ticks} {s} {ticks}")
+    } else {
+        format!("{ticks}{s}{ticks}")
+    }
+}
+
+fn fence_for(s: &str) -> String {
+    "`".repeat((longest_backtick_run(s) + 1).max(3))
+}
+
+fn longest_backtick_run(s: &str) -> usize {
+    let mut best = 0;
+    let mut run = 0;
+    for c in s.chars() {
+        if c == '`' {
+            run += 1;
+            best = best.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    best
+}

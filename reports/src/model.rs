@@ -1,0 +1,180 @@
+//! The run outcome model. The harness fills it; the renderers in this crate read it.
+//!
+//! Field names are the JSON contract: every struct serializes with exactly the
+//! snake_case names declared here, in declaration order. Floats that may be
+//! unknown are `Option<f64>` — the model never carries NaN.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Outcome of one harness invocation (e.g. `cargo faultline nightly`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct Summary {
+    pub faultline_version: String,
+    /// The harness command that produced this summary, e.g. `"nightly"`.
+    pub command: String,
+    pub scenarios: Vec<ScenarioSummary>,
+}
+
+/// Outcome of one scenario over all the seeds it ran.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct ScenarioSummary {
+    pub name: String,
+    pub scenario_hash: String,
+    /// Seeds run (a plain JSON array of numbers).
+    pub seeds: Vec<u64>,
+    /// Total simulated time over all seeds.
+    pub simulated_hours: f64,
+    pub wall_seconds: f64,
+    /// Every expectation held on every seed.
+    pub passed: bool,
+    /// Fault kind -> injection count over all seeds.
+    #[serde(default)]
+    pub faults: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub expectations: Vec<ExpectationResult>,
+    /// Claim id (e.g. `"C20"`) -> verdict.
+    #[serde(default)]
+    pub claims: BTreeMap<String, ClaimVerdict>,
+    #[serde(default)]
+    pub latency_ms: LatencySummary,
+    #[serde(default)]
+    pub availability: Availability,
+    /// Evidence for the C20 two-zone read claim, one entry per partition.
+    #[serde(default)]
+    pub partition_reads: Vec<PartitionReadEvidence>,
+    #[serde(default)]
+    pub failures: Vec<Failure>,
+    #[serde(default)]
+    pub planted_bugs: Vec<String>,
+}
+
+/// One expectation evaluated over all seeds of a scenario.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct ExpectationResult {
+    pub name: String,
+    /// The bound, as written in the scenario, e.g. `"= 0"` or `">= 0.99"`.
+    pub expected: String,
+    /// The observed value (the worst over all seeds).
+    pub observed: String,
+    pub passed: bool,
+    /// The seed that produced `observed`, when known.
+    #[serde(default)]
+    pub worst_seed: Option<u64>,
+}
+
+/// Verdict on a documented claim. Serializes as `"holds"`, `"violated"` or `"not-tested"`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClaimVerdict {
+    Holds,
+    Violated,
+    NotTested,
+}
+
+impl ClaimVerdict {
+    /// The serialized form: `"holds"`, `"violated"` or `"not-tested"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClaimVerdict::Holds => "holds",
+            ClaimVerdict::Violated => "violated",
+            ClaimVerdict::NotTested => "not-tested",
+        }
+    }
+
+    /// Combine two verdicts on the same claim: violated beats holds beats not-tested.
+    pub fn combine(self, other: ClaimVerdict) -> ClaimVerdict {
+        fn rank(v: ClaimVerdict) -> u8 {
+            match v {
+                ClaimVerdict::NotTested => 0,
+                ClaimVerdict::Holds => 1,
+                ClaimVerdict::Violated => 2,
+            }
+        }
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+impl std::fmt::Display for ClaimVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Client-observed latency, in milliseconds. `None` when there were no samples.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct LatencySummary {
+    pub produce: Option<Percentiles>,
+    pub fetch: Option<Percentiles>,
+}
+
+/// Latency percentiles in milliseconds over `count` samples.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct Percentiles {
+    pub count: u64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+/// Success ratios (0.0..=1.0) by fault phase.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct Availability {
+    pub produce: PhaseRatios,
+    pub fetch: PhaseRatios,
+}
+
+/// Success ratio before, during and after the fault window; `None` when no
+/// requests were made in that phase.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct PhaseRatios {
+    pub before: Option<f64>,
+    pub during: Option<f64>,
+    pub after: Option<f64>,
+}
+
+/// Per-partition evidence for the C20 two-zone read claim.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct PartitionReadEvidence {
+    pub topic: String,
+    pub partition: i32,
+    pub readable_during_outage: bool,
+    pub evidence: String,
+}
+
+/// One seed's violation, with the capsule that reproduces it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct Failure {
+    pub seed: u64,
+    /// Path of the replay capsule.
+    pub capsule: String,
+    pub violation: String,
+    /// Full replay command, e.g. `"cargo faultline replay runs/x/capsules/....json"`.
+    pub replay: String,
+}
+
+impl Summary {
+    /// Number of scenarios whose `passed` is false.
+    pub fn failed_count(&self) -> usize {
+        self.scenarios.iter().filter(|s| !s.passed).count()
+    }
+
+    /// True when every scenario passed.
+    pub fn passed(&self) -> bool {
+        self.failed_count() == 0
+    }
+}
+
+impl ScenarioSummary {
+    /// Total fault injections over all kinds.
+    pub fn total_faults(&self) -> u64 {
+        self.faults.values().sum()
+    }
+}

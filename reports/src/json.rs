@@ -4,8 +4,7 @@ use crate::model::Summary;
 
 /// Pretty JSON, keys in declaration order (maps sorted by key), trailing newline.
 pub fn render(summary: &Summary) -> String {
-    let mut out =
-        serde_json::to_string_pretty(summary).expect("Summary always serializes to JSON");
+    let mut out = serde_json::to_string_pretty(summary).expect("Summary always serializes to JSON");
     out.push('\n');
     out
 }

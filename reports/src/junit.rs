@@ -16,7 +16,11 @@ use crate::model::{ExpectationResult, Failure, ScenarioSummary, Summary};
 pub fn render(summary: &Summary) -> String {
     let cases: Vec<Vec<Case>> = summary.scenarios.iter().map(cases_for).collect();
     let tests: usize = cases.iter().map(Vec::len).sum();
-    let failures: usize = cases.iter().flatten().filter(|c| c.failure.is_some()).count();
+    let failures: usize = cases
+        .iter()
+        .flatten()
+        .filter(|c| c.failure.is_some())
+        .count();
     let time: f64 = summary
         .scenarios
         .iter()
@@ -41,7 +45,10 @@ pub fn render(summary: &Summary) -> String {
         );
         out.push_str("    <properties>\n");
         let mut props: Vec<(String, String)> = vec![
-            ("faultline_version".into(), summary.faultline_version.clone()),
+            (
+                "faultline_version".into(),
+                summary.faultline_version.clone(),
+            ),
             ("scenario_hash".into(), s.scenario_hash.clone()),
             ("seeds".into(), compress_seeds(&s.seeds)),
             (
@@ -119,7 +126,10 @@ fn cases_for(s: &ScenarioSummary) -> Vec<Case> {
         .collect();
     if !s.passed && s.expectations.iter().all(|e| e.passed) {
         let message = match s.failures.first() {
-            Some(f) => format!("scenario failed; first failing seed {}: {}", f.seed, f.violation),
+            Some(f) => format!(
+                "scenario failed; first failing seed {}: {}",
+                f.seed, f.violation
+            ),
             None => "scenario failed".to_string(),
         };
         let body: Vec<String> = s.failures.iter().map(failure_block).collect();

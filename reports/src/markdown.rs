@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::compress_seeds;
-use crate::model::{ClaimVerdict, PhaseRatios, Percentiles, ScenarioSummary, Summary};
+use crate::model::{ClaimVerdict, Percentiles, PhaseRatios, ScenarioSummary, Summary};
 
 const PASS: &str = "✅";
 const FAIL: &str = "❌";
@@ -15,11 +15,7 @@ pub fn render(summary: &Summary) -> String {
     let n = summary.scenarios.len();
     let failed = summary.failed_count();
 
-    let _ = writeln!(
-        out,
-        "# faultline {} report",
-        cell(&summary.command)
-    );
+    let _ = writeln!(out, "# faultline {} report", cell(&summary.command));
     out.push('\n');
     let _ = writeln!(out, "faultline {}", cell(&summary.faultline_version));
     out.push('\n');
@@ -143,7 +139,7 @@ fn render_scenario(out: &mut String, s: &ScenarioSummary) {
         out.push_str("\n### Failures\n");
         for f in &s.failures {
             out.push('\n');
-            let _ = writeln!(out, "**Seed {}**: {}", f.seed, inline(&f.violation));
+            let _ = writeln!(out, "**Seed {}**: {}", f.seed, cell(&f.violation));
             out.push('\n');
             let _ = writeln!(out, "Capsule: {}", code(&f.capsule));
             out.push('\n');
@@ -250,9 +246,23 @@ fn inline(s: &str) -> String {
         .join(" ")
 }
 
-/// Text safe inside a table cell: single line, pipes escaped.
+/// Free text safe in Markdown and inside a table cell: a single line with
+/// pipes, HTML-significant characters and inline-markup characters escaped.
 fn cell(s: &str) -> String {
-    inline(s).replace('|', "\\|")
+    let mut out = String::new();
+    for c in inline(s).chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '|' | '\\' | '`' | '*' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Inline code span that survives backticks and pipes in the content.

@@ -1,0 +1,95 @@
+//! Capsules: everything needed to rerun a failing seed exactly (JSON). The scenario text is
+//! embedded, so a capsule replays even after the file changed (its hash says whether it did).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::faults::Fault;
+use crate::runner::{FirstViolation, RunOutcome, RunRequest};
+use crate::scenario::{self, LoadedScenario};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capsule {
+    pub format: u32,
+    pub scenario: String,
+    pub scenario_path: String,
+    pub scenario_hash: String,
+    pub scenario_text: String,
+    pub seed: u64,
+    pub commit: String,
+    pub bugs: Vec<String>,
+    pub schedule: Vec<Fault>,
+    pub duration_s: u64,
+    pub violation: FirstViolation,
+    pub trace_hash: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CapsuleError {
+    /// Unreadable or unwritable file.
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+    /// Not a capsule (bad JSON or unknown fields).
+    #[error("{0}: not a faultline capsule: {1}")]
+    Format(String, serde_json::Error),
+    /// The embedded scenario no longer parses.
+    #[error("{0}")]
+    Scenario(#[from] scenario::ScenarioError),
+}
+
+/// The commit this binary was built from (for capsules), or "unknown".
+pub fn commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+impl Capsule {
+    pub fn from_outcome(scenario: &LoadedScenario, outcome: &RunOutcome) -> Option<Capsule> {
+        Some(Capsule {
+            format: 1,
+            scenario: scenario.scenario.name.clone(),
+            scenario_path: scenario.path.display().to_string(),
+            scenario_hash: scenario.hash(),
+            scenario_text: scenario.text.clone(),
+            seed: outcome.seed,
+            commit: commit(),
+            bugs: outcome.bugs.clone(),
+            schedule: outcome.schedule.clone(),
+            duration_s: outcome.duration_s,
+            violation: outcome.violation.clone()?,
+            trace_hash: outcome.trace_hash.clone(),
+        })
+    }
+
+    pub fn load(path: &Path) -> Result<Capsule, CapsuleError> {
+        let text = std::fs::read_to_string(path).map_err(|e| CapsuleError::Io(path.display().to_string(), e))?;
+        serde_json::from_str(&text).map_err(|e| CapsuleError::Format(path.display().to_string(), e))
+    }
+
+    pub fn write(&self, path: &Path) -> Result<(), CapsuleError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| CapsuleError::Io(parent.display().to_string(), e))?;
+        }
+        let text = serde_json::to_string_pretty(self).expect("capsules serialize") + "\n";
+        std::fs::write(path, text).map_err(|e| CapsuleError::Io(path.display().to_string(), e))
+    }
+
+    pub fn file_name(&self) -> PathBuf {
+        PathBuf::from(format!("{}-seed-{}.json", self.scenario, self.seed))
+    }
+
+    /// The run request that reproduces this capsule.
+    pub fn request(&self) -> Result<RunRequest, CapsuleError> {
+        let label = format!("{} (embedded in capsule)", self.scenario_path);
+        let (scenario, expectations, nightly_seeds) = scenario::parse(&label, &self.scenario_text)?;
+        let loaded = LoadedScenario { path: PathBuf::from(&self.scenario_path), text: self.scenario_text.clone(), scenario, expectations, nightly_seeds };
+        Ok(RunRequest { scenario: loaded, seed: self.seed, bugs: self.bugs.clone(), schedule: Some(self.schedule.clone()), duration_s: Some(self.duration_s) })
+    }
+}

@@ -1,0 +1,415 @@
+//! The `faultline` command line. Exit codes: 0 every expectation held, 1 a violation (or a
+//! determinism mismatch), 2 bad input (clap's usage errors are 2 as well).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use clap::{Parser, Subcommand};
+
+use crate::capsule::Capsule;
+use crate::faults;
+use crate::runner::{run_seed, RunOutcome, RunRequest};
+use crate::scenario::{self, parse_seed_range, LoadedScenario};
+
+#[derive(Parser)]
+#[command(name = "faultline", about = "Deterministic chaos harness for the three-zone Kafka service", version)]
+struct Cli {
+    /// Where scenario files live.
+    #[arg(long, global = true, default_value = "scenarios")]
+    scenarios: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the scenario catalog.
+    List,
+    /// Run one seed of a scenario (a name from the catalog or a path to a TOML file).
+    Run {
+        scenario: String,
+        #[arg(long)]
+        seed: u64,
+        /// Enable a planted bug (simulation only): unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression.
+        #[arg(long = "bug")]
+        bugs: Vec<String>,
+        /// Run the seed twice and compare the trace and wire hashes.
+        #[arg(long)]
+        check_determinism: bool,
+        /// Run directory [default: target/faultline/run].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Run a range of seeds: `--seeds 0..100`, optionally one shard (`--shard 2/8` runs every 8th seed from the 2nd).
+    Sweep {
+        scenario: String,
+        #[arg(long)]
+        seeds: String,
+        #[arg(long)]
+        shard: Option<String>,
+        #[arg(long, default_value_t = default_jobs())]
+        jobs: usize,
+        #[arg(long = "bug")]
+        bugs: Vec<String>,
+        #[arg(long)]
+        check_determinism: bool,
+        /// Run directory [default: target/faultline/sweep].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Stop at the first failing seed (useful with --bug).
+        #[arg(long)]
+        stop_at_first_failure: bool,
+    },
+    /// Rerun a capsule and report whether the same violation happens at the same simulated time.
+    Replay { capsule: PathBuf },
+    /// Remove faults and shorten the run while the violation persists; write the smaller capsule.
+    Shrink {
+        capsule: PathBuf,
+        /// Where to write it [default: next to the capsule, with .shrunk.json].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// The whole catalog on each scenario's default seeds.
+    Nightly {
+        #[arg(long, default_value_t = default_jobs())]
+        jobs: usize,
+        /// Also check determinism on the first N seeds of every scenario.
+        #[arg(long, default_value_t = 0)]
+        check_determinism_sample: usize,
+        /// Run directory [default: target/faultline/nightly].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Measure simulation speed and checker cost on single-zone-outage.
+    Bench {
+        #[arg(long, default_value = "single-zone-outage")]
+        scenario: String,
+        #[arg(long, default_value_t = 3)]
+        seeds: u64,
+        /// Simulated seconds per seed.
+        #[arg(long, default_value_t = 600)]
+        duration_s: u64,
+    },
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// Bad input: exit code 2 with a message.
+struct BadInput(String);
+
+impl<E: std::fmt::Display> From<E> for BadInput {
+    fn from(error: E) -> Self {
+        BadInput(error.to_string())
+    }
+}
+
+pub fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match execute(cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(BadInput(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn catalog(dir: &Path) -> Result<Vec<LoadedScenario>, BadInput> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir).map_err(|e| BadInput(format!("{}: {e}", dir.display())))?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+    paths.sort();
+    paths.iter().map(|p| scenario::load(p).map_err(BadInput::from)).collect()
+}
+
+fn find_scenario(dir: &Path, name: &str) -> Result<LoadedScenario, BadInput> {
+    let path = if name.ends_with(".toml") || name.contains('/') { PathBuf::from(name) } else { dir.join(format!("{name}.toml")) };
+    if !path.exists() {
+        let known: Vec<String> = catalog(dir).map(|c| c.into_iter().map(|s| s.scenario.name).collect()).unwrap_or_default();
+        return Err(BadInput(format!("unknown scenario {name:?} (no {}); known: {}", path.display(), known.join(", "))));
+    }
+    Ok(scenario::load(&path)?)
+}
+
+fn validate_bugs(bugs: &[String]) -> Result<(), BadInput> {
+    broker::planted_bugs::PlantedBugs::from_names(bugs.iter().map(String::as_str)).map(|_| ()).map_err(BadInput)
+}
+
+fn execute(cli: Cli) -> Result<bool, BadInput> {
+    match cli.command {
+        Command::List => {
+            for loaded in catalog(&cli.scenarios)? {
+                let s = &loaded.scenario;
+                println!("{:<26} {:>5} s  seeds {:<8} claims {:<12} {}", s.name, s.duration_s, s.nightly_seeds, s.claims.join(","), s.description);
+            }
+            Ok(true)
+        }
+        Command::Run { scenario, seed, bugs, check_determinism, out } => {
+            validate_bugs(&bugs)?;
+            let loaded = find_scenario(&cli.scenarios, &scenario)?;
+            let out = out.unwrap_or_else(|| PathBuf::from("target/faultline/run"));
+            let request = RunRequest { scenario: loaded.clone(), seed, bugs, schedule: None, duration_s: None };
+            print_header(&request);
+            let outcomes = run_all(vec![request], 1, check_determinism, false);
+            let outcome = &outcomes[0].0;
+            println!("trace-hash: {}", outcome.trace_hash);
+            println!("wire-hash: {} ({} bytes)", outcome.wire_hash, outcome.wire_bytes);
+            finish(&out, "run", vec![(loaded, outcomes)])
+        }
+        Command::Sweep { scenario, seeds, shard, jobs, bugs, check_determinism, out, stop_at_first_failure } => {
+            validate_bugs(&bugs)?;
+            let loaded = find_scenario(&cli.scenarios, &scenario)?;
+            let range = parse_seed_range(&seeds).ok_or_else(|| BadInput(format!("--seeds {seeds:?}: expected a range A..B with A < B")))?;
+            let (index, count) = match shard {
+                None => (0, 1),
+                Some(text) => {
+                    let parsed = text.split_once('/').and_then(|(k, n)| Some((k.parse::<u64>().ok()?, n.parse::<u64>().ok()?)));
+                    match parsed {
+                        Some((k, n)) if n > 0 && k >= 1 && k <= n => (k - 1, n),
+                        _ => return Err(BadInput(format!("--shard {text:?}: expected K/N with 1 <= K <= N"))),
+                    }
+                }
+            };
+            let requests: Vec<RunRequest> = range.filter(|seed| seed % count == index).map(|seed| RunRequest { scenario: loaded.clone(), seed, bugs: bugs.clone(), schedule: None, duration_s: None }).collect();
+            let out = out.unwrap_or_else(|| PathBuf::from("target/faultline/sweep"));
+            let outcomes = run_all(requests, jobs.max(1), check_determinism, stop_at_first_failure);
+            finish(&out, "sweep", vec![(loaded, outcomes)])
+        }
+        Command::Replay { capsule } => replay(&capsule),
+        Command::Shrink { capsule, out } => shrink(&capsule, out),
+        Command::Nightly { jobs, check_determinism_sample, out } => {
+            let out = out.unwrap_or_else(|| PathBuf::from("target/faultline/nightly"));
+            let mut results = Vec::new();
+            for loaded in catalog(&cli.scenarios)? {
+                let requests: Vec<RunRequest> = loaded.nightly_seeds.clone().map(|seed| RunRequest { scenario: loaded.clone(), seed, bugs: Vec::new(), schedule: None, duration_s: None }).collect();
+                eprintln!("== {} ({} seeds)", loaded.scenario.name, requests.len());
+                let (sampled, rest): (Vec<_>, Vec<_>) = requests.into_iter().enumerate().partition(|(i, _)| *i < check_determinism_sample);
+                let mut outcomes = run_all(sampled.into_iter().map(|(_, r)| r).collect(), jobs.max(1), true, false);
+                outcomes.extend(run_all(rest.into_iter().map(|(_, r)| r).collect(), jobs.max(1), false, false));
+                outcomes.sort_by_key(|(o, _)| o.seed);
+                results.push((loaded, outcomes));
+            }
+            finish(&out, "nightly", results)
+        }
+        Command::Bench { scenario, seeds, duration_s } => {
+            let loaded = find_scenario(&cli.scenarios, &scenario)?;
+            bench(&loaded, seeds, duration_s);
+            Ok(true)
+        }
+    }
+}
+
+fn print_header(request: &RunRequest) {
+    let schedule = request.schedule.clone().unwrap_or_else(|| faults::expand(&request.scenario.scenario, request.seed));
+    println!("scenario: {}  seed: {}  planted bugs: {}", request.scenario.scenario.name, request.seed, if request.bugs.is_empty() { "none".into() } else { request.bugs.join(",") });
+    if schedule.is_empty() {
+        println!("schedule: (no faults)");
+    }
+    for fault in &schedule {
+        println!("  {fault}");
+    }
+}
+
+/// A determinism mismatch for a seed: the first differing trace event.
+type DeterminismFailure = Option<String>;
+
+/// Runs requests on `jobs` worker threads (each seed still gets its own fresh thread).
+fn run_all(requests: Vec<RunRequest>, jobs: usize, check_determinism: bool, stop_at_first_failure: bool) -> Vec<(RunOutcome, DeterminismFailure)> {
+    if requests.is_empty() {
+        return Vec::new();
+    }
+    let progress = indicatif::ProgressBar::new(requests.len() as u64);
+    progress.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} seeds  {elapsed} elapsed, ~{eta} left  {msg}").expect("template"));
+    let queue = Arc::new(Mutex::new(requests.into_iter().enumerate().collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>()));
+    let results = Arc::new(Mutex::new(Vec::new()));
+    let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            let (queue, results, progress, failed) = (queue.clone(), results.clone(), progress.clone(), failed.clone());
+            scope.spawn(move || loop {
+                if stop_at_first_failure && failed.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                let Some((index, request)) = queue.lock().unwrap().pop() else { return };
+                let outcome = run_seed(&request);
+                let mismatch = if check_determinism { compare(&outcome, &run_seed(&request)) } else { None };
+                let verdict = match (&outcome.violation, &mismatch) {
+                    (_, Some(difference)) => format!("NONDETERMINISTIC: {difference}"),
+                    (Some(violation), None) => format!("FAIL {violation}"),
+                    (None, None) => "ok".into(),
+                };
+                if outcome.violation.is_some() || mismatch.is_some() {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                progress.println(format!("seed {:>5} {:<22} {:>6.0} ms wall  {}", request.seed, request.scenario.scenario.name, outcome.wall_ms, verdict));
+                progress.inc(1);
+                results.lock().unwrap().push((index, outcome, mismatch));
+            });
+        }
+    });
+    progress.finish_and_clear();
+    let mut results = std::mem::take(&mut *results.lock().unwrap());
+    results.sort_by_key(|(index, _, _)| *index);
+    results.into_iter().map(|(_, outcome, mismatch)| (outcome, mismatch)).collect()
+}
+
+/// `None` when both runs hashed the same; otherwise the first differing trace event.
+fn compare(first: &RunOutcome, second: &RunOutcome) -> Option<String> {
+    if first.trace_hash == second.trace_hash && first.wire_hash == second.wire_hash {
+        return None;
+    }
+    let position = first.trace.iter().zip(&second.trace).position(|(a, b)| a != b);
+    Some(match position {
+        Some(index) => format!("first differing event #{index}:\n  run 1: {}\n  run 2: {}", first.trace[index], second.trace[index]),
+        None if first.trace.len() != second.trace.len() => format!("traces differ in length ({} vs {} events)", first.trace.len(), second.trace.len()),
+        None => format!("same events, different bytes on the wire ({} vs {})", first.wire_hash, second.wire_hash),
+    })
+}
+
+fn finish(out: &Path, command: &str, results: Vec<(LoadedScenario, Vec<(RunOutcome, DeterminismFailure)>)>) -> Result<bool, BadInput> {
+    let mut scenarios = Vec::new();
+    let mut all_passed = true;
+    let mut table = Vec::new();
+    for (loaded, outcomes) in results {
+        let mut capsules = BTreeMap::new();
+        for (outcome, mismatch) in &outcomes {
+            if let Some(difference) = mismatch {
+                all_passed = false;
+                eprintln!("determinism check failed for {} seed {}: {difference}", loaded.scenario.name, outcome.seed);
+            }
+            if let Some(capsule) = Capsule::from_outcome(&loaded, outcome) {
+                let path = out.join("capsules").join(capsule.file_name());
+                capsule.write(&path)?;
+                capsules.insert(outcome.seed, path.display().to_string());
+            }
+        }
+        let outcomes: Vec<RunOutcome> = outcomes.into_iter().map(|(o, _)| o).collect();
+        let wall: f64 = outcomes.iter().map(|o| o.wall_ms).sum::<f64>() / 1000.0;
+        let summary = crate::summary::scenario_summary(&loaded, &outcomes, &capsules, wall);
+        all_passed &= summary.passed;
+        table.push(format!(
+            "{:<26} {:>5} seeds  {:>7.2} sim h  {:>7.1} s wall  {}",
+            summary.name,
+            summary.seeds.len(),
+            summary.simulated_hours,
+            summary.wall_seconds,
+            if summary.passed { "PASS".to_string() } else { format!("FAIL ({} seeds)", summary.failures.len()) }
+        ));
+        for failure in &summary.failures {
+            table.push(format!("    seed {}: {}\n      replay: {}", failure.seed, failure.violation, failure.replay));
+        }
+        scenarios.push(summary);
+    }
+    let summary = reports::Summary { faultline_version: env!("CARGO_PKG_VERSION").into(), command: command.into(), scenarios };
+    crate::summary::write(out, &summary)?;
+    println!("\n{}", table.join("\n"));
+    println!("summary: {}/summary.md (and summary.json, summary.xml)", out.display());
+    Ok(all_passed)
+}
+
+fn replay(path: &Path) -> Result<bool, BadInput> {
+    let capsule = Capsule::load(path)?;
+    let request = capsule.request()?;
+    if let Ok(current) = std::fs::read_to_string(&capsule.scenario_path) {
+        let hash = crate::scenario::hex(ring::digest::digest(&ring::digest::SHA256, current.as_bytes()).as_ref());
+        if hash != capsule.scenario_hash {
+            eprintln!("note: {} changed since the capsule was written; replaying the embedded copy", capsule.scenario_path);
+        }
+    }
+    print_header(&request);
+    let outcome = run_seed(&request);
+    println!("trace-hash: {}", outcome.trace_hash);
+    match &outcome.violation {
+        Some(violation) if violation.kind == capsule.violation.kind && violation.at_ms == capsule.violation.at_ms => {
+            println!("reproduced: {violation}");
+            Ok(false)
+        }
+        Some(violation) => {
+            println!("a different violation: {violation}\n  (capsule: {})", capsule.violation);
+            Ok(false)
+        }
+        None => {
+            println!("not reproduced: no violation (capsule: {})", capsule.violation);
+            Ok(true)
+        }
+    }
+}
+
+fn shrink(path: &Path, out: Option<PathBuf>) -> Result<bool, BadInput> {
+    let original = Capsule::load(path)?;
+    let mut best = original.clone();
+    let still_fails = |candidate: &Capsule| -> Option<Capsule> {
+        let outcome = run_seed(&candidate.request().ok()?);
+        let violation = outcome.violation?;
+        (violation.kind == original.violation.kind).then(|| Capsule { violation, trace_hash: outcome.trace_hash, ..candidate.clone() })
+    };
+    eprintln!("shrinking {} faults, {} s", best.schedule.len(), best.duration_s);
+    // Remove faults one at a time, keeping each removal that keeps the violation.
+    let mut index = 0;
+    while index < best.schedule.len() {
+        let mut candidate = best.clone();
+        let removed = candidate.schedule.remove(index);
+        match still_fails(&candidate) {
+            Some(smaller) => {
+                eprintln!("  removed {removed}");
+                best = smaller;
+            }
+            None => index += 1,
+        }
+    }
+    // Shorten the run to just past the violation, halving the slack while it still fails.
+    loop {
+        let end_s = (best.violation.at_ms / 1000 + 1).max(10);
+        let target = end_s + (best.duration_s.saturating_sub(end_s)) / 2;
+        if target >= best.duration_s {
+            break;
+        }
+        let mut candidate = best.clone();
+        candidate.duration_s = target;
+        candidate.schedule.retain(|f| f.start_ms < target * 1000);
+        for fault in &mut candidate.schedule {
+            fault.end_ms = fault.end_ms.min(target * 1000);
+        }
+        match still_fails(&candidate) {
+            Some(shorter) => {
+                eprintln!("  shortened to {target} s");
+                best = shorter;
+            }
+            None => break,
+        }
+    }
+    let out = out.unwrap_or_else(|| path.with_extension("shrunk.json"));
+    best.write(&out)?;
+    println!("shrunk: {} -> {} faults, {} -> {} simulated s; violation: {}", original.schedule.len(), best.schedule.len(), original.duration_s, best.duration_s, best.violation);
+    println!("wrote {}", out.display());
+    println!("replay: cargo faultline replay {}", out.display());
+    Ok(false)
+}
+
+fn bench(loaded: &LoadedScenario, seeds: u64, duration_s: u64) {
+    let mut simulated_s = 0.0;
+    let mut wall_s = 0.0;
+    let mut acked = 0u64;
+    let mut check_s = 0.0;
+    for seed in 0..seeds {
+        let outcome = run_seed(&RunRequest { scenario: loaded.clone(), seed, bugs: Vec::new(), schedule: None, duration_s: Some(duration_s) });
+        simulated_s += outcome.simulated_ms as f64 / 1000.0;
+        wall_s += outcome.wall_ms / 1000.0;
+        check_s += outcome.check_wall_ms / 1000.0;
+        acked += outcome.report.acked_writes;
+        println!("seed {seed}: {:.0} simulated s in {:.3} s wall, {} acknowledged produces, {} ops, checker+hashing {:.1} ms, {}", outcome.simulated_ms as f64 / 1000.0, outcome.wall_ms / 1000.0, outcome.report.acked_writes, outcome.history_ops, outcome.check_wall_ms, if outcome.passed() { "pass" } else { "FAIL" });
+    }
+    println!("\n{} ({} simulated s per seed, {} seeds, one job)", loaded.scenario.name, duration_s, seeds);
+    println!("  simulated seconds per wall second: {:.0}", simulated_s / wall_s);
+    println!("  acknowledged produces per wall second: {:.0}", acked as f64 / wall_s);
+    println!("  wall seconds per seed: {:.3}", wall_s / seeds as f64);
+    println!("  seeds per minute per core: {:.1}", 60.0 * seeds as f64 / wall_s);
+    println!("  checker and trace hashing: {:.2}% of the run", 100.0 * check_s / wall_s);
+}

@@ -1,0 +1,181 @@
+//! The nemesis. Each fault is a value with a start, an end and a printed form; a schedule is
+//! the scenario's explicit faults plus those the seed generates from rates (swarm testing).
+//! Dynamic targets (the controller leader's zone, a partition's leader) are resolved when the
+//! fault starts and logged in the trace.
+
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::{FaultKind, FaultSpec, Scenario, ZONES};
+use crate::world::World;
+
+/// A fault in an expanded schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fault {
+    pub kind: FaultKind,
+    pub target: Option<String>,
+    pub peer: Option<String>,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub amount: Option<f64>,
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{:>9.3}s .. {:>9.3}s] {}", self.start_ms as f64 / 1000.0, self.end_ms as f64 / 1000.0, self.kind.name())?;
+        if let Some(target) = &self.target {
+            write!(f, " {target}")?;
+        }
+        if let Some(peer) = &self.peer {
+            write!(f, " <-/-> {peer}")?;
+        }
+        if let Some(amount) = self.amount {
+            write!(f, " amount={amount}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<&FaultSpec> for Fault {
+    fn from(spec: &FaultSpec) -> Self {
+        Fault { kind: spec.kind.clone(), target: spec.target.clone(), peer: spec.peer.clone(), start_ms: (spec.start_s * 1000.0) as u64, end_ms: (spec.end_s * 1000.0) as u64, amount: spec.amount }
+    }
+}
+
+/// The explicit faults plus the seed's generated ones, sorted by start.
+pub fn expand(scenario: &Scenario, seed: u64) -> Vec<Fault> {
+    let mut faults: Vec<Fault> = scenario.faults.iter().map(Fault::from).collect();
+    if let Some(generate) = &scenario.generate {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x6661_756c_746c_696e);
+        let mut uniform = move || (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        let window_s = scenario.duration_s as f64 * 0.8;
+        let expected = generate.rate_per_minute * window_s / 60.0;
+        // A Poisson-ish count: the expected number, rounded by a draw.
+        let count = (expected + uniform()).floor() as usize;
+        for _ in 0..count {
+            let kind = generate.kinds[(uniform() * generate.kinds.len() as f64) as usize % generate.kinds.len()].clone();
+            let length = generate.duration_s_min + uniform() * (generate.duration_s_max - generate.duration_s_min);
+            let start = 5.0 + uniform() * (window_s - length).max(1.0);
+            let end = (start + length).min(scenario.duration_s as f64 - 1.0);
+            let zone = ZONES[(uniform() * 3.0) as usize % 3].to_string();
+            let broker = format!("broker-{}", 1 + (uniform() * 3.0) as usize % 3);
+            let (target, peer, amount) = match kind {
+                FaultKind::ZoneOutage | FaultKind::ZoneLoss => (Some(zone), None, None),
+                FaultKind::KillNode | FaultKind::Pause => (Some(broker), None, None),
+                FaultKind::Partition | FaultKind::OneWayPartition => {
+                    let targets = ["zone-a", "zone-b", "zone-c", "peering", "controller-leader-zone"];
+                    (Some(targets[(uniform() * 5.0) as usize % 5].to_string()), Some("rest".to_string()), None)
+                }
+                FaultKind::Latency => (None, None, Some((20.0 + uniform() * 200.0).round())),
+                FaultKind::Loss => (None, None, Some((uniform() * 0.2 * 100.0).round() / 100.0)),
+            };
+            faults.push(Fault { kind, target, peer, start_ms: (start * 1000.0) as u64, end_ms: (end * 1000.0) as u64, amount });
+        }
+    }
+    faults.sort_by(|a, b| (a.start_ms, a.end_ms, a.kind.name()).cmp(&(b.start_ms, b.end_ms, b.kind.name())));
+    faults
+}
+
+/// Machine names a group stands for, now.
+pub fn resolve(world: &World, group: &str, other: Option<&[String]>) -> Vec<String> {
+    let brokers_in_zone = |zone: &str| world.brokers.iter().filter(|b| b.zone == Some(zone)).map(|b| b.name.clone()).collect::<Vec<_>>();
+    if ZONES.contains(&group) {
+        return brokers_in_zone(group);
+    }
+    match group {
+        "peering" => world.clients.iter().map(|c| c.name.clone()).collect(),
+        "cluster" => world.brokers.iter().map(|b| b.name.clone()).collect(),
+        "rest" => world.all_machines().map(|m| m.name.clone()).filter(|n| other.is_none_or(|o| !o.contains(n))).collect(),
+        "controller-leader-zone" => {
+            let leader = world.brokers.iter().find_map(|b| world.live_node(&b.name).and_then(|n| n.controller().leader()));
+            let name = format!("broker-{}", leader.unwrap_or(1));
+            let zone = world.machine(&name).and_then(|m| m.zone).unwrap_or("zone-a");
+            brokers_in_zone(zone)
+        }
+        other_group => {
+            if let Some(spec) = other_group.strip_prefix("partition-leader:") {
+                let (topic, partition) = spec.split_once('/').expect("validated at parse time");
+                let partition: i32 = partition.parse().expect("validated at parse time");
+                let leader = world.brokers.iter().find_map(|b| world.live_node(&b.name).and_then(|n| n.metadata().partition(topic, partition).map(|s| s.leader)));
+                return vec![format!("broker-{}", leader.unwrap_or(1).max(1))];
+            }
+            vec![other_group.to_string()]
+        }
+    }
+}
+
+/// What a started fault needs to undo itself.
+#[derive(Debug, Clone)]
+pub struct ActiveFault {
+    pub fault: Fault,
+    pub machines: Vec<String>,
+    pub peers: Vec<String>,
+}
+
+/// Starts a fault; returns what it touched (for the trace) and how to end it.
+pub fn start(world: &World, fault: &Fault) -> ActiveFault {
+    let handle = madsim::runtime::Handle::current();
+    let machines = fault.target.as_deref().map(|t| resolve(world, t, None)).unwrap_or_default();
+    let peers = fault.peer.as_deref().map(|p| resolve(world, p, Some(&machines))).unwrap_or_default();
+    match fault.kind {
+        FaultKind::KillNode => {
+            for name in &machines {
+                handle.kill(world.machine(name).unwrap().id);
+                world.forget_node(name);
+            }
+        }
+        FaultKind::ZoneOutage | FaultKind::ZoneLoss => {
+            for name in &machines {
+                handle.kill(world.machine(name).unwrap().id);
+                world.forget_node(name);
+                let disk = &world.disks[name];
+                if fault.kind == FaultKind::ZoneLoss {
+                    disk.destroy();
+                } else {
+                    disk.power_loss();
+                }
+            }
+        }
+        FaultKind::Partition => {
+            world.cut(&machines, &peers);
+            world.cut(&peers, &machines);
+        }
+        FaultKind::OneWayPartition => world.cut(&machines, &peers),
+        FaultKind::Latency => {
+            let latency = std::time::Duration::from_millis(fault.amount.unwrap_or(100.0) as u64);
+            madsim::net::NetSim::current().update_config(|c| c.send_latency = latency..latency + std::time::Duration::from_millis(5));
+        }
+        FaultKind::Loss => madsim::net::NetSim::current().update_config(|c| c.packet_loss_rate = fault.amount.unwrap_or(0.1)),
+        FaultKind::Pause => {
+            for name in &machines {
+                handle.pause(world.machine(name).unwrap().id);
+            }
+        }
+    }
+    ActiveFault { fault: fault.clone(), machines, peers }
+}
+
+pub fn end(world: &World, active: &ActiveFault) {
+    let handle = madsim::runtime::Handle::current();
+    match active.fault.kind {
+        FaultKind::KillNode | FaultKind::ZoneOutage | FaultKind::ZoneLoss => {
+            for name in &active.machines {
+                handle.restart(world.machine(name).unwrap().id);
+            }
+        }
+        FaultKind::Partition => {
+            world.heal(&active.machines, &active.peers);
+            world.heal(&active.peers, &active.machines);
+        }
+        FaultKind::OneWayPartition => world.heal(&active.machines, &active.peers),
+        FaultKind::Latency | FaultKind::Loss => madsim::net::NetSim::current().update_config(|c| {
+            c.send_latency = std::time::Duration::from_millis(1)..std::time::Duration::from_millis(10);
+            c.packet_loss_rate = 0.0;
+        }),
+        FaultKind::Pause => {
+            for name in &active.machines {
+                handle.resume(world.machine(name).unwrap().id);
+            }
+        }
+    }
+}

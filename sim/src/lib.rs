@@ -1,0 +1,26 @@
+//! faultline: the deterministic chaos harness for the broker in `broker/`.
+//!
+//! The pure parts (scenario parsing, history, checker) build in both modes so they are unit
+//! tested everywhere; the simulated world, faults, workload and runner need `--cfg madsim`
+//! (build with `cargo faultline ...`).
+
+pub mod checker;
+pub mod history;
+pub mod scenario;
+
+#[cfg(madsim)]
+pub mod capsule;
+#[cfg(madsim)]
+pub mod cli;
+#[cfg(madsim)]
+pub mod faults;
+#[cfg(madsim)]
+pub mod runner;
+#[cfg(madsim)]
+pub mod summary;
+#[cfg(madsim)]
+pub mod wire;
+#[cfg(madsim)]
+pub mod workload;
+#[cfg(madsim)]
+pub mod world;

@@ -1,0 +1,397 @@
+//! seed -> world -> schedule -> run -> check -> outcome. Each seed runs on a fresh OS thread
+//! with its own madsim runtime (std's hashers are seeded once per thread; reusing a thread
+//! across seeds broke replay).
+
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use broker::planted_bugs::PlantedBugs;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use serde::{Deserialize, Serialize};
+
+use crate::checker::{self, CheckReport, ViolationKind};
+use crate::faults::{self, Fault};
+use crate::history::{History, OpKind, Phases, PollOutcome, SendOutcome, TopicPartition};
+use crate::scenario::{hex, Expectation, LoadedScenario};
+use crate::workload::client::ClusterClient;
+use crate::workload::{consumer, producer, Recorder};
+use crate::world::World;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub scenario: LoadedScenario,
+    pub seed: u64,
+    pub bugs: Vec<String>,
+    /// A fixed schedule (replay and shrink); otherwise expanded from the seed.
+    pub schedule: Option<Vec<Fault>>,
+    /// A shorter safety phase (shrink).
+    pub duration_s: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpectationOutcome {
+    pub name: String,
+    pub expected: String,
+    /// `None` when the run had nothing to measure (no operation in that phase).
+    pub observed: Option<f64>,
+    pub passed: bool,
+}
+
+/// The first thing that went wrong: what a capsule stores and replay must reproduce.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirstViolation {
+    pub expectation: String,
+    pub kind: String,
+    pub detail: String,
+    pub at_ms: u64,
+}
+
+impl std::fmt::Display for FirstViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at {:.3}s: {}", self.kind, self.at_ms as f64 / 1000.0, self.detail)
+    }
+}
+
+/// C20 two-zone read evidence for one partition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionRead {
+    pub partition: TopicPartition,
+    pub successful_fetches: u64,
+    pub failed_fetches: u64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunOutcome {
+    pub scenario: String,
+    pub seed: u64,
+    pub bugs: Vec<String>,
+    pub schedule: Vec<Fault>,
+    pub duration_s: u64,
+    pub trace_hash: String,
+    pub wire_hash: String,
+    pub wire_bytes: u64,
+    #[serde(skip)]
+    pub trace: Vec<String>,
+    pub report: CheckReport,
+    pub expectations: Vec<ExpectationOutcome>,
+    pub converged_after_ms: Option<u64>,
+    pub violation: Option<FirstViolation>,
+    pub simulated_ms: u64,
+    pub partition_reads: Vec<PartitionRead>,
+    pub history_ops: usize,
+    /// Wall time of the whole seed, and of the checker and trace hashing within it.
+    pub wall_ms: f64,
+    pub check_wall_ms: f64,
+}
+
+impl RunOutcome {
+    pub fn passed(&self) -> bool {
+        self.violation.is_none()
+    }
+}
+
+/// Runs one seed on a fresh thread.
+pub fn run_seed(request: &RunRequest) -> RunOutcome {
+    let request = request.clone();
+    std::thread::Builder::new()
+        .name(format!("seed-{}", request.seed))
+        .spawn(move || {
+            let started = std::time::Instant::now();
+            let mut runtime = madsim::runtime::Runtime::with_seed_and_config(request.seed, madsim::Config::default());
+            let duration = request.duration_s.unwrap_or(request.scenario.scenario.duration_s);
+            runtime.set_time_limit(Duration::from_secs(duration + request.scenario.scenario.liveness.converge_within_s + 600));
+            let mut outcome = runtime.block_on(simulate(request));
+            outcome.wall_ms = started.elapsed().as_secs_f64() * 1000.0;
+            outcome
+        })
+        .expect("a seed thread starts")
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn simulate(request: RunRequest) -> RunOutcome {
+    let scenario = &request.scenario.scenario;
+    let seed = request.seed;
+    let duration_s = request.duration_s.unwrap_or(scenario.duration_s);
+    let bugs = planted_bugs(&request.bugs);
+    let schedule = request.schedule.clone().unwrap_or_else(|| faults::expand(scenario, seed));
+    let window = match (schedule.iter().map(|f| f.start_ms).min(), schedule.iter().map(|f| f.end_ms).max()) {
+        (Some(start), Some(end)) => (start, end),
+        _ => (duration_s * 1000, duration_s * 1000),
+    };
+    let workers = (scenario.workload.producers + scenario.workload.consumers) as usize;
+    let world = World::build(seed, workers + 2, bugs);
+    let mut trace = Vec::new();
+    let topics: Vec<(String, i32)> = scenario.topics.iter().map(|t| (t.name.clone(), t.partitions)).collect();
+    let topic_names: Vec<String> = topics.iter().map(|t| t.0.clone()).collect();
+
+    // Setup (before t = 0): create the topics once the cluster has a controller.
+    let admin_machine = world.clients[workers].clone();
+    let (dialer, credentials) = world.client_identity(&admin_machine, 0);
+    let mut admin = ClusterClient::new(dialer, credentials, world.bootstrap());
+    let setup = madsim::runtime::Handle::current().get_node(admin_machine.id).expect("admin node").spawn({
+        let topics = topics.clone();
+        let names = topic_names.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + SETUP_TIMEOUT;
+            let mut created = BTreeSet::new();
+            while tokio::time::Instant::now() < deadline {
+                for (name, partitions) in &topics {
+                    if created.contains(name) {
+                        continue;
+                    }
+                    let request = CreateTopicsRequest::default().with_timeout_ms(5_000).with_topics(vec![CreatableTopic::default().with_name(TopicName(StrBytes::from_string(name.clone()))).with_num_partitions(*partitions).with_replication_factor(3)]);
+                    if let Ok(response) = admin.send(1 + (created.len() as i32 % 3), request, 5).await {
+                        let code = response.topics[0].error_code;
+                        if code == 0 || code == kafka_protocol::ResponseError::TopicAlreadyExists.code() {
+                            created.insert(name.clone());
+                        }
+                    }
+                }
+                if created.len() == topics.len() && admin.cluster_healthy(&names).await {
+                    return (admin, true);
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            (admin, false)
+        }
+    });
+    let (mut admin, ready) = setup.await.expect("setup task");
+    assert!(ready, "seed {seed}: the cluster did not become ready within {SETUP_TIMEOUT:?} of simulated time");
+
+    // The run: t = 0 now.
+    let recorder = Recorder::new(window);
+    let handle = madsim::runtime::Handle::current();
+    let mut tasks = Vec::new();
+    for index in 0..workers {
+        let machine = world.clients[index].clone();
+        let (dialer, credentials) = world.client_identity(&machine, index as u64 + 1);
+        let client = ClusterClient::new(dialer, credentials, world.bootstrap());
+        let node = handle.get_node(machine.id).expect("client node");
+        let (recorder, topics) = (recorder.clone(), topics.clone());
+        let process = index as u32;
+        if index < scenario.workload.producers as usize {
+            let interval = Duration::from_millis(scenario.workload.produce_interval_ms);
+            tasks.push(node.spawn(producer::run(client, recorder, process, topics, interval)));
+        } else {
+            let commit = Duration::from_millis(scenario.workload.commit_interval_ms);
+            tasks.push(node.spawn(consumer::run(client, recorder, process, topics, commit)));
+        }
+    }
+    // The nemesis: apply the schedule in time order.
+    let mut timeline: Vec<(u64, bool, usize)> = schedule.iter().enumerate().flat_map(|(i, f)| [(f.start_ms, true, i), (f.end_ms, false, i)]).collect();
+    timeline.sort();
+    let mut active = std::collections::BTreeMap::new();
+    for (at_ms, starting, index) in timeline {
+        sleep_until(&recorder, at_ms).await;
+        if starting {
+            let started = faults::start(&world, &schedule[index]);
+            trace.push(format!("{at_ms} fault-start {} on {:?} peers {:?}", schedule[index], started.machines, started.peers));
+            tracing::info!(fault = %schedule[index], machines = ?started.machines, "fault starts");
+            active.insert(index, started);
+        } else if let Some(started) = active.remove(&index) {
+            faults::end(&world, &started);
+            trace.push(format!("{at_ms} fault-end {}", schedule[index]));
+            tracing::info!(fault = %schedule[index], "fault ends");
+        }
+    }
+    sleep_until(&recorder, duration_s * 1000).await;
+
+    // Liveness: the cluster must converge (full ISR, leaders, consumers caught up) in bound.
+    let liveness_start = recorder.now_ms();
+    let bound_ms = scenario.liveness.converge_within_s * 1000;
+    let mut converged_after_ms = None;
+    while recorder.now_ms() - liveness_start <= bound_ms {
+        let healthy = admin.cluster_healthy(&topic_names).await;
+        if healthy && (scenario.workload.consumers == 0 || consumers_caught_up(&recorder.history.lock().unwrap())) {
+            converged_after_ms = Some(recorder.now_ms() - liveness_start);
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    trace.push(format!("{} liveness {:?}", recorder.now_ms(), converged_after_ms));
+    recorder.stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(40), task).await;
+    }
+    // Drain: one fresh reader of every partition from offset 0, so unseen writes are known.
+    drain(&world, &recorder, &topics, workers + 1).await;
+    let simulated_ms = recorder.now_ms();
+
+    let check_started = std::time::Instant::now();
+    let history = recorder.history.lock().unwrap().clone();
+    let phases = Phases { faults_start_ms: window.0, faults_end_ms: window.1 };
+    let report = checker::check(&history, &phases);
+    for op in &history.ops {
+        trace.push(serde_json::to_string(op).expect("ops serialize"));
+    }
+    let trace_hash = hex(ring::digest::digest(&ring::digest::SHA256, trace.join("\n").as_bytes()).as_ref());
+    let (wire_hash, wire_bytes) = world.wire.finish();
+    let expectations = evaluate(&request.scenario.expectations, &report, converged_after_ms);
+    let check_wall_ms = check_started.elapsed().as_secs_f64() * 1000.0;
+    let violation = first_violation(&expectations, &report, converged_after_ms, duration_s, bound_ms);
+    let partition_reads = recorder.reads.lock().unwrap().iter().map(|(p, e)| PartitionRead { partition: p.clone(), successful_fetches: e.successful_fetches, failed_fetches: e.failed_fetches, last_error: e.last_error.clone() }).collect();
+    RunOutcome {
+        scenario: scenario.name.clone(),
+        seed,
+        bugs: request.bugs.clone(),
+        schedule,
+        duration_s,
+        trace_hash,
+        wire_hash,
+        wire_bytes,
+        trace,
+        report,
+        expectations,
+        converged_after_ms,
+        violation,
+        simulated_ms,
+        partition_reads,
+        history_ops: history.ops.len(),
+        wall_ms: 0.0,
+        check_wall_ms,
+    }
+}
+
+#[cfg(madsim)]
+fn planted_bugs(names: &[String]) -> PlantedBugs {
+    PlantedBugs::from_names(names.iter().map(String::as_str)).expect("bug names are validated by the CLI")
+}
+
+async fn sleep_until(recorder: &Recorder, at_ms: u64) {
+    let now = recorder.now_ms();
+    if at_ms > now {
+        tokio::time::sleep(Duration::from_millis(at_ms - now)).await;
+    }
+}
+
+/// Every acknowledged value has been polled by some consumer.
+fn consumers_caught_up(history: &History) -> bool {
+    let mut acked = BTreeSet::new();
+    let mut polled = BTreeSet::new();
+    for op in &history.ops {
+        match &op.kind {
+            OpKind::Send { value, outcome: SendOutcome::Acked { .. }, .. } => {
+                acked.insert(*value);
+            }
+            OpKind::Poll { outcome: PollOutcome::Ok { records }, .. } => polled.extend(records.iter().map(|r| r.2)),
+            _ => {}
+        }
+    }
+    acked.is_subset(&polled)
+}
+
+async fn drain(world: &World, recorder: &Recorder, topics: &[(String, i32)], machine: usize) {
+    let machine = world.clients[machine].clone();
+    let (dialer, credentials) = world.client_identity(&machine, 9_999);
+    let mut client = ClusterClient::new(dialer, credentials, world.bootstrap());
+    let recorder = recorder.clone();
+    let topics = topics.to_vec();
+    let task = madsim::runtime::Handle::current().get_node(machine.id).expect("drain node").spawn(async move {
+        const DRAIN_PROCESS: u32 = 9_999;
+        let partitions: Vec<TopicPartition> = topics.iter().flat_map(|(t, n)| (0..*n).map(move |p| TopicPartition { topic: t.clone(), partition: p })).collect();
+        let start_ms = recorder.now_ms();
+        recorder.record(DRAIN_PROCESS, start_ms, OpKind::Assign { group: "drain".into(), partitions: partitions.clone() });
+        let _ = client.refresh_metadata().await;
+        for tp in partitions {
+            let mut position = 0;
+            let mut attempts = 0;
+            while attempts < 20 {
+                let start_ms = recorder.now_ms();
+                match consumer::fetch(&mut client, &tp, position).await {
+                    Ok(records) if records.is_empty() => break,
+                    Ok(records) => {
+                        position = records.last().expect("non-empty").0 + 1;
+                        let records = records.into_iter().map(|(o, v)| (tp.clone(), o, v)).collect();
+                        recorder.record(DRAIN_PROCESS, start_ms, OpKind::Poll { group: "drain".into(), outcome: PollOutcome::Ok { records } });
+                    }
+                    Err(_) => {
+                        attempts += 1;
+                        let _ = client.refresh_metadata().await;
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            }
+        }
+    });
+    let _ = tokio::time::timeout(Duration::from_secs(120), task).await;
+}
+
+fn observed(name: &str, report: &CheckReport, converged: Option<u64>) -> Option<f64> {
+    let count = |kind: ViolationKind| Some(report.count(kind) as f64);
+    match name {
+        "lost_acked_writes" => count(ViolationKind::LostAckedWrite),
+        "duplicates" => count(ViolationKind::Duplicate),
+        "inconsistent_offsets" => count(ViolationKind::InconsistentOffset),
+        "reorders" => count(ViolationKind::Reorder),
+        "poll_skips" => count(ViolationKind::PollSkip),
+        "nonmonotonic_polls" => count(ViolationKind::NonmonotonicPoll),
+        "committed_offset_regressions" => count(ViolationKind::CommittedOffsetRegression),
+        "unseen_acked_writes" => count(ViolationKind::UnseenAckedWrite),
+        "phantom_writes" => count(ViolationKind::PhantomWrite),
+        "produce_availability.before" => report.availability.produce.before,
+        "produce_availability.during" => report.availability.produce.during,
+        "produce_availability.after" => report.availability.produce.after,
+        "poll_availability.during" => report.availability.poll.during,
+        "converged" => Some(if converged.is_some() { 1.0 } else { 0.0 }),
+        "acked_writes" => Some(report.acked_writes as f64),
+        other => unreachable!("expectation {other} was validated at parse time"),
+    }
+}
+
+pub fn evaluate(expectations: &[Expectation], report: &CheckReport, converged: Option<u64>) -> Vec<ExpectationOutcome> {
+    expectations
+        .iter()
+        .map(|expectation| {
+            let value = observed(&expectation.name, report, converged);
+            // Nothing to measure (no operation in that phase) is not a failure.
+            let passed = value.is_none_or(|v| expectation.holds(v));
+            ExpectationOutcome { name: expectation.name.clone(), expected: expectation.expected(), observed: value, passed }
+        })
+        .collect()
+}
+
+fn kind_of(expectation: &str) -> Option<ViolationKind> {
+    Some(match expectation {
+        "lost_acked_writes" => ViolationKind::LostAckedWrite,
+        "duplicates" => ViolationKind::Duplicate,
+        "inconsistent_offsets" => ViolationKind::InconsistentOffset,
+        "reorders" => ViolationKind::Reorder,
+        "poll_skips" => ViolationKind::PollSkip,
+        "nonmonotonic_polls" => ViolationKind::NonmonotonicPoll,
+        "committed_offset_regressions" => ViolationKind::CommittedOffsetRegression,
+        "unseen_acked_writes" => ViolationKind::UnseenAckedWrite,
+        "phantom_writes" => ViolationKind::PhantomWrite,
+        _ => return None,
+    })
+}
+
+fn first_violation(expectations: &[ExpectationOutcome], report: &CheckReport, converged: Option<u64>, duration_s: u64, bound_ms: u64) -> Option<FirstViolation> {
+    let failed = expectations.iter().filter(|e| !e.passed);
+    // The earliest checker evidence among failed expectations, else the first failed one.
+    let mut best: Option<FirstViolation> = None;
+    for expectation in failed {
+        let candidate = match kind_of(&expectation.name).and_then(|kind| report.violations.iter().find(|v| v.kind == kind)) {
+            Some(violation) => FirstViolation { expectation: expectation.name.clone(), kind: violation.kind.as_str().to_string(), detail: violation.detail.clone(), at_ms: violation.at_ms },
+            None => {
+                let at_ms = if expectation.name == "converged" { duration_s * 1000 + bound_ms } else { duration_s * 1000 };
+                let detail = match (expectation.name.as_str(), converged) {
+                    ("converged", None) => format!("the cluster did not converge within {} s after the faults", bound_ms / 1000),
+                    _ => format!("{} observed {:?}, expected {}", expectation.name, expectation.observed, expectation.expected),
+                };
+                FirstViolation { expectation: expectation.name.clone(), kind: expectation.name.replace('_', "-"), detail, at_ms }
+            }
+        };
+        if best.as_ref().is_none_or(|b| candidate.at_ms < b.at_ms) {
+            best = Some(candidate);
+        }
+    }
+    best
+}

@@ -1,0 +1,109 @@
+//! A cluster-aware wrapper over the broker crate's `Connection`: bootstrap, metadata, one
+//! connection per broker, reconnect on failure.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use broker::client::{ClientCredentials, ClientError, Connection};
+use broker::net::Dialer;
+use kafka_protocol::messages::{MetadataRequest, MetadataResponse};
+use kafka_protocol::protocol::Request;
+
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct ClusterClient {
+    dialer: Dialer,
+    credentials: ClientCredentials,
+    bootstrap: Vec<(SocketAddr, String)>,
+    connections: BTreeMap<i32, Connection>,
+    /// broker id -> (address, TLS name)
+    brokers: BTreeMap<i32, (SocketAddr, String)>,
+    /// (topic, partition) -> leader
+    leaders: BTreeMap<(String, i32), i32>,
+    pub partitions: BTreeMap<String, i32>,
+    next_bootstrap: usize,
+}
+
+impl ClusterClient {
+    pub fn new(dialer: Dialer, credentials: ClientCredentials, bootstrap: Vec<(SocketAddr, String)>) -> Self {
+        let brokers = bootstrap.iter().enumerate().map(|(i, b)| (i as i32 + 1, b.clone())).collect();
+        ClusterClient { dialer, credentials, bootstrap, connections: BTreeMap::new(), brokers, leaders: BTreeMap::new(), partitions: BTreeMap::new(), next_bootstrap: 0 }
+    }
+
+    async fn connection(&mut self, broker: i32) -> Result<&mut Connection, ClientError> {
+        if !self.connections.contains_key(&broker) {
+            let (address, host) = self.brokers.get(&broker).cloned().ok_or(ClientError::Malformed(format!("unknown broker {broker}")))?;
+            let connection = Connection::connect(&self.dialer, address, &host, &self.credentials, CONNECT_TIMEOUT).await?;
+            self.connections.insert(broker, connection);
+        }
+        let connection = self.connections.get_mut(&broker).expect("inserted above");
+        connection.set_request_timeout(REQUEST_TIMEOUT);
+        Ok(connection)
+    }
+
+    /// Sends to one broker; a transport failure drops the connection.
+    pub async fn send<R: Request>(&mut self, broker: i32, request: R, version: i16) -> Result<R::Response, ClientError> {
+        let outcome = self.connection(broker).await?.send(request, version).await;
+        if outcome.is_err() {
+            self.connections.remove(&broker);
+        }
+        outcome
+    }
+
+    /// Refreshes metadata from the next reachable bootstrap broker.
+    pub async fn refresh_metadata(&mut self) -> Result<(), ClientError> {
+        let mut last_error = ClientError::Timeout;
+        for _ in 0..self.bootstrap.len() {
+            let broker = (self.next_bootstrap % self.bootstrap.len()) as i32 + 1;
+            self.next_bootstrap += 1;
+            match self.send(broker, MetadataRequest::default().with_topics(None), 4).await {
+                Ok(response) => {
+                    self.apply_metadata(response);
+                    return Ok(());
+                }
+                Err(error) => last_error = error,
+            }
+        }
+        Err(last_error)
+    }
+
+    fn apply_metadata(&mut self, response: MetadataResponse) {
+        for topic in response.topics {
+            let Some(name) = topic.name else { continue };
+            let name = name.0.to_string();
+            self.partitions.insert(name.clone(), topic.partitions.len() as i32);
+            for partition in topic.partitions {
+                self.leaders.insert((name.clone(), partition.partition_index), partition.leader_id.0);
+            }
+        }
+    }
+
+    pub fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
+        self.leaders.get(&(topic.to_string(), partition)).copied().filter(|l| *l >= 0)
+    }
+
+    /// Full ISR and a leader for every partition (the liveness phase's convergence test).
+    pub async fn cluster_healthy(&mut self, topics: &[String]) -> bool {
+        for broker in 1..=self.bootstrap.len() as i32 {
+            let Ok(response) = self.send(broker, MetadataRequest::default().with_topics(None), 4).await else { continue };
+            if response.brokers.len() < 3 {
+                return false;
+            }
+            let mut healthy = true;
+            let mut seen = 0;
+            for topic in &response.topics {
+                let name = topic.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
+                if !(topics.contains(&name) || name == "__consumer_offsets") {
+                    continue;
+                }
+                seen += 1;
+                healthy &= topic.error_code == 0 && topic.partitions.iter().all(|p| p.leader_id.0 >= 0 && p.isr_nodes.len() == p.replica_nodes.len());
+            }
+            self.apply_metadata(response);
+            return healthy && seen == topics.len() + 1;
+        }
+        false
+    }
+}

@@ -1,0 +1,73 @@
+//! The workload: our own Kafka clients on the real wire protocol (TLS, SASL/PLAIN), producing
+//! with acks=all and idempotence and consuming in a group. Every operation is recorded with its
+//! simulated start and end and its outcome.
+
+pub mod client;
+pub mod consumer;
+pub mod producer;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::history::{History, Op, OpKind, TopicPartition};
+
+/// Per-partition fetch results during the fault window (C20's two-zone read evidence).
+#[derive(Debug, Clone, Default)]
+pub struct ReadEvidence {
+    pub successful_fetches: u64,
+    pub failed_fetches: u64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Recorder {
+    pub history: Arc<Mutex<History>>,
+    pub started: tokio::time::Instant,
+    pub stop: Arc<AtomicBool>,
+    pub fault_window_ms: (u64, u64),
+    pub reads: Arc<Mutex<BTreeMap<TopicPartition, ReadEvidence>>>,
+}
+
+impl Recorder {
+    pub fn new(fault_window_ms: (u64, u64)) -> Self {
+        Recorder { history: Arc::default(), started: tokio::time::Instant::now(), stop: Arc::default(), fault_window_ms, reads: Arc::default() }
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    pub fn record(&self, process: u32, start_ms: u64, kind: OpKind) {
+        let end_ms = self.now_ms();
+        self.history.lock().unwrap().ops.push(Op { process, start_ms, end_ms, kind });
+    }
+
+    pub fn note_read(&self, partition: &TopicPartition, at_ms: u64, error: Option<String>) {
+        let (start, end) = self.fault_window_ms;
+        if at_ms < start || at_ms >= end {
+            return;
+        }
+        let mut reads = self.reads.lock().unwrap();
+        let evidence = reads.entry(partition.clone()).or_default();
+        match error {
+            None => evidence.successful_fetches += 1,
+            Some(error) => {
+                evidence.failed_fetches += 1;
+                evidence.last_error = Some(error);
+            }
+        }
+    }
+}
+
+pub fn encode_value(value: u64) -> bytes::Bytes {
+    bytes::Bytes::copy_from_slice(&value.to_be_bytes())
+}
+
+pub fn decode_value(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}

@@ -1,0 +1,215 @@
+//! The simulated world: one region, three zones with one broker node each, and a customer VPC
+//! whose client nodes reach the cluster over a peering link. Links are named by the groups
+//! they join, and the world layer makes partitions behave like real ones: a connect across a
+//! cut hangs until the caller's timeout (madsim alone would refuse it at once), and data on an
+//! established connection is held (madsim's clog) until the link heals.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use broker::client::ClientCredentials;
+use broker::controller::quorum::Voter;
+use broker::log::MemoryDisk;
+use broker::net::{BoxedTransport, Dialer};
+use broker::node::{Node, NodeConfig, BROKER_PORT};
+use broker::planted_bugs::PlantedBugs;
+use broker::replication::ReplicationConfig;
+use broker::security::sasl::{CredentialStore, Role};
+use broker::security::tls::{client_config, CertificateAuthority, Entropy};
+use madsim::runtime::Handle;
+use madsim::task::NodeId;
+
+use crate::scenario::ZONES;
+use crate::wire::{WireHasher, WiretapStream};
+
+pub const CLIENT_API_KEY: &str = "workload";
+const CLIENT_SECRET: &str = "workload-secret";
+const INTER_BROKER_API_KEY: &str = "inter-broker";
+const INTER_BROKER_SECRET: &str = "inter-broker-secret";
+/// bcrypt's cheapest cost: the simulation verifies on real CPU, and salts come from the seed.
+const BCRYPT_COST: u32 = 4;
+
+/// A simulated machine.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub name: String,
+    pub ip: IpAddr,
+    pub zone: Option<&'static str>,
+    pub id: NodeId,
+}
+
+/// Which directed links are cut (by machine name).
+#[derive(Default)]
+pub struct LinkTable {
+    cut: BTreeSet<(String, String)>,
+}
+
+pub struct World {
+    pub brokers: Vec<Machine>,
+    pub clients: Vec<Machine>,
+    pub disks: BTreeMap<String, MemoryDisk>,
+    pub nodes: Arc<Mutex<BTreeMap<String, Arc<Node>>>>,
+    links: Arc<Mutex<LinkTable>>,
+    pub wire: WireHasher,
+    pub ca_pem: String,
+    pub seed: u64,
+    by_ip: BTreeMap<IpAddr, String>,
+}
+
+fn broker_ip(index: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 1, index as u8 + 1, 1))
+}
+
+impl World {
+    /// Builds the region: three broker nodes (started) and `client_count` client machines.
+    pub fn build(seed: u64, client_count: usize, bugs: PlantedBugs) -> World {
+        let handle = Handle::current();
+        let ca = CertificateAuthority::generate_seeded(seed).expect("seeded CA");
+        let mut credentials = CredentialStore::default();
+        let salt = |n: u64| -> [u8; 16] { let mut s = [0u8; 16]; s[..8].copy_from_slice(&(seed ^ n).to_le_bytes()); s };
+        credentials.add(CLIENT_API_KEY, CLIENT_SECRET, Role::Client, BCRYPT_COST, Some(salt(1))).expect("bcrypt");
+        credentials.add(INTER_BROKER_API_KEY, INTER_BROKER_SECRET, Role::Broker, BCRYPT_COST, Some(salt(2))).expect("bcrypt");
+        let credentials_text = credentials.render();
+        let links = Arc::new(Mutex::new(LinkTable::default()));
+        let wire = WireHasher::default();
+        let nodes = Arc::new(Mutex::new(BTreeMap::new()));
+        let voters: Vec<Voter> = (0..3).map(|i| Voter { id: i as i32 + 1, host: broker_ip(i).to_string(), address: SocketAddr::new(broker_ip(i), BROKER_PORT) }).collect();
+        let mut by_ip = BTreeMap::new();
+        let mut brokers = Vec::new();
+        let mut disks = BTreeMap::new();
+        for (index, zone) in ZONES.iter().enumerate() {
+            let name = format!("broker-{}", index + 1);
+            let ip = broker_ip(index);
+            by_ip.insert(ip, name.clone());
+            let disk = MemoryDisk::new();
+            disks.insert(name.clone(), disk.clone());
+            let material = ca.issue(&[ip.to_string()], &[ip], Some(seed.wrapping_add(100 + index as u64))).expect("seeded node certificate");
+            let init = {
+                let (name, voters, links, wire, nodes, credentials_text) = (name.clone(), voters.clone(), links.clone(), wire.clone(), nodes.clone(), credentials_text.clone());
+                move || {
+                    let config = NodeConfig {
+                        broker_id: index as i32 + 1,
+                        zone: zone.to_string(),
+                        host: ip.to_string(),
+                        listen_ip: ip,
+                        voters: voters.clone(),
+                        tls: material.clone(),
+                        entropy: Entropy::Seeded(seed.wrapping_mul(31).wrapping_add(index as u64)),
+                        credentials: CredentialStore::parse(&credentials_text).expect("rendered credentials parse"),
+                        inter_broker_api_key: INTER_BROKER_API_KEY.into(),
+                        inter_broker_secret: INTER_BROKER_SECRET.into(),
+                        replication: ReplicationConfig::default(),
+                        default_partitions: 3,
+                        default_replication_factor: 3,
+                        bugs,
+                        seed: seed ^ (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                        dialer: sim_dialer(name.clone(), links.clone(), wire.clone()),
+                    };
+                    let (disk, nodes, name) = (disk.clone(), nodes.clone(), name.clone());
+                    async move {
+                        let node = Node::start(config, Arc::new(disk)).await.expect("a simulated node starts");
+                        nodes.lock().unwrap().insert(name, node);
+                        std::future::pending::<()>().await;
+                    }
+                }
+            };
+            let handle_node = handle.create_node().name(&name).ip(ip).init(init).build();
+            brokers.push(Machine { name, ip, zone: Some(zone), id: handle_node.id() });
+        }
+        let mut clients = Vec::new();
+        for index in 0..client_count {
+            let name = format!("client-{}", index + 1);
+            let ip = IpAddr::V4(Ipv4Addr::new(10, 9, 0, index as u8 + 1));
+            by_ip.insert(ip, name.clone());
+            let node = handle.create_node().name(&name).ip(ip).build();
+            clients.push(Machine { name, ip, zone: None, id: node.id() });
+        }
+        World { brokers, clients, disks, nodes, links, wire, ca_pem: ca.ca_cert_pem(), seed, by_ip }
+    }
+
+    pub fn bootstrap(&self) -> Vec<(SocketAddr, String)> {
+        self.brokers.iter().map(|b| (SocketAddr::new(b.ip, BROKER_PORT), b.ip.to_string())).collect()
+    }
+
+    /// Credentials and a dialer for the client machine `client`.
+    pub fn client_identity(&self, client: &Machine, index: u64) -> (Dialer, ClientCredentials) {
+        let credentials = ClientCredentials {
+            tls: client_config(&self.ca_pem, &Entropy::Seeded(self.seed.wrapping_mul(131).wrapping_add(1_000 + index))).expect("client TLS config"),
+            api_key: CLIENT_API_KEY.into(),
+            secret: CLIENT_SECRET.into(),
+        };
+        (sim_dialer(client.name.clone(), self.links.clone(), self.wire.clone()), credentials)
+    }
+
+    pub fn machine(&self, name: &str) -> Option<&Machine> {
+        self.brokers.iter().chain(&self.clients).find(|m| m.name == name)
+    }
+
+    pub fn all_machines(&self) -> impl Iterator<Item = &Machine> {
+        self.brokers.iter().chain(&self.clients)
+    }
+
+    /// Cuts traffic from every machine in `sources` to every machine in `targets`.
+    pub fn cut(&self, sources: &[String], targets: &[String]) {
+        let net = madsim::net::NetSim::current();
+        let mut links = self.links.lock().unwrap();
+        for source in sources {
+            for target in targets {
+                if source != target && links.cut.insert((source.clone(), target.clone())) {
+                    let (a, b) = (self.machine(source).unwrap().id, self.machine(target).unwrap().id);
+                    net.clog_link(a, b);
+                }
+            }
+        }
+    }
+
+    pub fn heal(&self, sources: &[String], targets: &[String]) {
+        let net = madsim::net::NetSim::current();
+        let mut links = self.links.lock().unwrap();
+        for source in sources {
+            for target in targets {
+                if links.cut.remove(&(source.clone(), target.clone())) {
+                    let (a, b) = (self.machine(source).unwrap().id, self.machine(target).unwrap().id);
+                    net.unclog_link(a, b);
+                }
+            }
+        }
+    }
+
+    /// The live node objects (for reading controller and partition state from the outside).
+    pub fn live_node(&self, name: &str) -> Option<Arc<Node>> {
+        self.nodes.lock().unwrap().get(name).cloned()
+    }
+
+    pub fn forget_node(&self, name: &str) {
+        self.nodes.lock().unwrap().remove(name);
+    }
+
+    pub fn name_of(&self, ip: IpAddr) -> Option<&String> {
+        self.by_ip.get(&ip)
+    }
+}
+
+/// A dialer for machine `source`: connects across a cut hang (the caller times out), and every
+/// byte of every connection feeds the wire hash.
+fn sim_dialer(source: String, links: Arc<Mutex<LinkTable>>, wire: WireHasher) -> Dialer {
+    let ip_names: BTreeMap<IpAddr, String> = (0..3).map(|i| (broker_ip(i), format!("broker-{}", i + 1))).collect();
+    Arc::new(move |target: SocketAddr| {
+        let target_name = ip_names.get(&target.ip()).cloned().unwrap_or_else(|| target.ip().to_string());
+        let cut = {
+            let links = links.lock().unwrap();
+            // TCP needs both directions for a handshake.
+            links.cut.contains(&(source.clone(), target_name.clone())) || links.cut.contains(&(target_name.clone(), source.clone()))
+        };
+        let wire = wire.clone();
+        let label = format!("{source}->{target_name}");
+        Box::pin(async move {
+            if cut {
+                std::future::pending::<()>().await;
+            }
+            let stream = tokio::net::TcpStream::connect(target).await?;
+            Ok(Box::new(WiretapStream::new(stream, wire, label)) as BoxedTransport)
+        })
+    })
+}

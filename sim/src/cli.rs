@@ -280,6 +280,9 @@ fn finish(out: &Path, command: &str, results: Vec<(LoadedScenario, Vec<(RunOutco
     for (loaded, outcomes) in results {
         let mut capsules = BTreeMap::new();
         for (outcome, mismatch) in &outcomes {
+            let path = out.join("outcomes").join(format!("{}-seed-{}.json", loaded.scenario.name, outcome.seed));
+            std::fs::create_dir_all(path.parent().expect("has a parent"))?;
+            std::fs::write(&path, serde_json::to_string_pretty(outcome).expect("outcomes serialize") + "\n")?;
             if let Some(difference) = mismatch {
                 all_passed = false;
                 eprintln!("determinism check failed for {} seed {}: {difference}", loaded.scenario.name, outcome.seed);

@@ -84,6 +84,8 @@ pub struct RunOutcome {
     pub simulated_ms: u64,
     pub partition_reads: Vec<PartitionRead>,
     pub history_ops: usize,
+    /// Why sends and polls failed, by error, for people reading a failing run.
+    pub errors: std::collections::BTreeMap<String, u64>,
     /// Wall time of the whole seed, and of the checker and trace hashing within it.
     pub wall_ms: f64,
     pub check_wall_ms: f64,
@@ -255,6 +257,7 @@ async fn simulate(request: RunRequest) -> RunOutcome {
         simulated_ms,
         partition_reads,
         history_ops: history.ops.len(),
+        errors: error_counts(&history),
         wall_ms: 0.0,
         check_wall_ms,
     }
@@ -270,6 +273,20 @@ async fn sleep_until(recorder: &Recorder, at_ms: u64) {
     if at_ms > now {
         tokio::time::sleep(Duration::from_millis(at_ms - now)).await;
     }
+}
+
+fn error_counts(history: &History) -> std::collections::BTreeMap<String, u64> {
+    let mut counts = std::collections::BTreeMap::new();
+    for op in &history.ops {
+        let key = match &op.kind {
+            OpKind::Send { outcome: SendOutcome::Failed { error }, .. } => format!("send failed: {error}"),
+            OpKind::Send { outcome: SendOutcome::Indeterminate { error }, .. } => format!("send indeterminate: {error}"),
+            OpKind::Poll { outcome: PollOutcome::Failed { error }, .. } => format!("poll failed: {error}"),
+            _ => continue,
+        };
+        *counts.entry(key).or_insert(0) += 1;
+    }
+    counts
 }
 
 /// Every acknowledged value has been polled by some consumer.

@@ -14,7 +14,7 @@ use crate::security::sasl::Role;
 /// Per-partition read cap when the request's is larger (bounded memory per response).
 const PARTITION_BYTES_MAX: usize = 8 * 1024 * 1024;
 
-pub async fn fetch(node: &Node, session: &Session, request: FetchRequest) -> FetchResponse {
+pub async fn fetch(node: &Node, session: &Session, request: FetchRequest, version: i16) -> FetchResponse {
     let replica_id = request.replica_id.0;
     let is_broker = session.principal.as_ref().is_some_and(|p| p.role == Role::Broker);
     if replica_id >= 0 && !is_broker {
@@ -24,17 +24,17 @@ pub async fn fetch(node: &Node, session: &Session, request: FetchRequest) -> Fet
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let notified = node.data_notified();
-        let (response, bytes, errors) = fetch_once(node, &request, replica_id);
+        let (response, bytes, errors) = fetch_once(node, &request, replica_id, version);
         if bytes > 0 || errors {
             return response;
         }
         if tokio::time::timeout(deadline.saturating_duration_since(tokio::time::Instant::now()), notified).await.is_err() {
-            return fetch_once(node, &request, replica_id).0;
+            return fetch_once(node, &request, replica_id, version).0;
         }
     }
 }
 
-fn fetch_once(node: &Node, request: &FetchRequest, replica_id: i32) -> (FetchResponse, usize, bool) {
+fn fetch_once(node: &Node, request: &FetchRequest, replica_id: i32, version: i16) -> (FetchResponse, usize, bool) {
     let mut total_bytes = 0usize;
     let mut any_error = false;
     let mut responses = Vec::new();
@@ -45,7 +45,7 @@ fn fetch_once(node: &Node, request: &FetchRequest, replica_id: i32) -> (FetchRes
         for fetch in &topic.partitions {
             let remaining = request_bytes_max.saturating_sub(total_bytes).max(1);
             let budget = (fetch.partition_max_bytes.max(1) as usize).min(PARTITION_BYTES_MAX).min(remaining);
-            let data = fetch_partition(node, &name, fetch, replica_id, budget);
+            let data = fetch_partition(node, &name, fetch, replica_id, budget, version);
             if data.error_code != 0 {
                 any_error = true;
             }
@@ -60,7 +60,7 @@ fn fetch_once(node: &Node, request: &FetchRequest, replica_id: i32) -> (FetchRes
     (FetchResponse::default().with_responses(responses), total_bytes, any_error)
 }
 
-fn fetch_partition(node: &Node, topic: &str, fetch: &kafka_protocol::messages::fetch_request::FetchPartition, replica_id: i32, budget: usize) -> PartitionData {
+fn fetch_partition(node: &Node, topic: &str, fetch: &kafka_protocol::messages::fetch_request::FetchPartition, replica_id: i32, budget: usize, version: i16) -> PartitionData {
     let base = PartitionData::default().with_partition_index(fetch.partition).with_high_watermark(-1).with_last_stable_offset(-1).with_log_start_offset(-1);
     let error = |code: ResponseError| base.clone().with_error_code(code.code());
     let Some(handle) = node.partition(topic, fetch.partition) else {
@@ -84,7 +84,8 @@ fn fetch_partition(node: &Node, topic: &str, fetch: &kafka_protocol::messages::f
         }
         let upper_bound = if replica_id >= 0 {
             // KIP-101/KIP-320: tell a follower where its log diverges from ours.
-            if let Some((epoch, end_offset)) = replica.diverging_epoch(fetch.last_fetched_epoch, fetch.fetch_offset) {
+            // Divergence travels in Fetch from v12 (KIP-320/595); older followers get none.
+            if let Some((epoch, end_offset)) = replica.diverging_epoch(fetch.last_fetched_epoch, fetch.fetch_offset).filter(|_| version >= 12) {
                 let diverging = EpochEndOffset::default().with_epoch(epoch).with_end_offset(end_offset);
                 return base.clone().with_high_watermark(replica.log.high_watermark()).with_diverging_epoch(diverging);
             }

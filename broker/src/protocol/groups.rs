@@ -48,7 +48,7 @@ pub fn find_coordinator(node: &Node, request: FindCoordinatorRequest, version: i
     }
 }
 
-pub async fn join_group(node: &Node, request: JoinGroupRequest) -> JoinGroupResponse {
+pub async fn join_group(node: &Node, request: JoinGroupRequest, version: i16) -> JoinGroupResponse {
     let group_id = request.group_id.0.to_string();
     let failed = |code: i16, member: String| JoinGroupResponse::default().with_error_code(code).with_generation_id(-1).with_member_id(text(member)).with_leader(text(""));
     if !node.is_group_coordinator(&group_id) {
@@ -72,17 +72,18 @@ pub async fn join_group(node: &Node, request: JoinGroupRequest) -> JoinGroupResp
         },
     };
     let members = outcome.members.into_iter().map(|(id, metadata)| JoinGroupResponseMember::default().with_member_id(text(id)).with_metadata(metadata)).collect();
-    JoinGroupResponse::default()
+    let response = JoinGroupResponse::default();
+    // protocol_type exists from v7; protocol_name is nullable only from v7.
+    let response = if version >= 7 { response.with_protocol_type(Some(request.protocol_type.clone())).with_protocol_name(outcome.protocol_name.map(text)) } else { response.with_protocol_name(Some(text(outcome.protocol_name.unwrap_or_default()))) };
+    response
         .with_error_code(outcome.error_code)
         .with_generation_id(outcome.generation_id)
-        .with_protocol_type(Some(request.protocol_type.clone()))
-        .with_protocol_name(outcome.protocol_name.map(text))
         .with_leader(text(outcome.leader))
         .with_member_id(text(outcome.member_id))
         .with_members(members)
 }
 
-pub async fn sync_group(node: &Node, request: SyncGroupRequest) -> SyncGroupResponse {
+pub async fn sync_group(node: &Node, request: SyncGroupRequest, version: i16) -> SyncGroupResponse {
     let group_id = request.group_id.0.to_string();
     if !node.is_group_coordinator(&group_id) {
         return SyncGroupResponse::default().with_error_code(ResponseError::NotCoordinator.code());
@@ -91,11 +92,11 @@ pub async fn sync_group(node: &Node, request: SyncGroupRequest) -> SyncGroupResp
     match node.groups().sync(&group_id, request.generation_id, request.member_id.as_str(), assignments) {
         Err(code) => SyncGroupResponse::default().with_error_code(code),
         Ok(receiver) => match tokio::time::timeout(Duration::from_secs(60), receiver).await {
-            Ok(Ok(outcome)) => SyncGroupResponse::default()
-                .with_error_code(outcome.error_code)
-                .with_protocol_type(request.protocol_type.clone())
-                .with_protocol_name(outcome.protocol_name.map(text))
-                .with_assignment(outcome.assignment),
+            Ok(Ok(outcome)) => {
+                let response = SyncGroupResponse::default().with_error_code(outcome.error_code).with_assignment(outcome.assignment);
+                // protocol_type and protocol_name exist from v5.
+                if version >= 5 { response.with_protocol_type(request.protocol_type.clone()).with_protocol_name(outcome.protocol_name.map(text)) } else { response }
+            }
             _ => SyncGroupResponse::default().with_error_code(ResponseError::RebalanceInProgress.code()),
         },
     }
@@ -109,7 +110,7 @@ pub fn heartbeat(node: &Node, request: HeartbeatRequest) -> HeartbeatResponse {
     HeartbeatResponse::default().with_error_code(node.groups().heartbeat(&group_id, request.generation_id, request.member_id.as_str()))
 }
 
-pub fn leave_group(node: &Node, request: LeaveGroupRequest) -> LeaveGroupResponse {
+pub fn leave_group(node: &Node, request: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
     let group_id = request.group_id.0.to_string();
     if !node.is_group_coordinator(&group_id) {
         return LeaveGroupResponse::default().with_error_code(ResponseError::NotCoordinator.code());
@@ -119,6 +120,10 @@ pub fn leave_group(node: &Node, request: LeaveGroupRequest) -> LeaveGroupRespons
         ids.push(request.member_id.to_string());
     }
     let results = node.groups().leave(&group_id, &ids);
+    if version < 3 {
+        // One member per request before v3 (KIP-345 batched them): its error is the response's.
+        return LeaveGroupResponse::default().with_error_code(results.first().map_or(0, |(_, code)| *code));
+    }
     let members = results.into_iter().map(|(id, code)| MemberResponse::default().with_member_id(text(id)).with_error_code(code)).collect();
     LeaveGroupResponse::default().with_members(members)
 }
@@ -159,13 +164,20 @@ pub async fn offset_commit(node: &Node, request: OffsetCommitRequest) -> OffsetC
     OffsetCommitResponse::default().with_topics(topics)
 }
 
-pub fn offset_fetch(node: &Node, request: OffsetFetchRequest) -> OffsetFetchResponse {
+pub fn offset_fetch(node: &Node, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
     let group_id = request.group_id.0.to_string();
+    let not_coordinator = || {
+        // The top-level error code exists from v2; v1 clients read it per partition.
+        let partitions_with = |code: i16| -> Vec<OffsetFetchResponseTopic> {
+            request.topics.clone().unwrap_or_default().into_iter().map(|t| OffsetFetchResponseTopic::default().with_name(t.name).with_partitions(t.partition_indexes.iter().map(|p| OffsetFetchResponsePartition::default().with_partition_index(*p).with_committed_offset(-1).with_error_code(code)).collect())).collect()
+        };
+        if version >= 2 { OffsetFetchResponse::default().with_error_code(ResponseError::NotCoordinator.code()) } else { OffsetFetchResponse::default().with_topics(partitions_with(ResponseError::NotCoordinator.code())) }
+    };
     if !node.is_group_coordinator(&group_id) {
-        return OffsetFetchResponse::default().with_error_code(ResponseError::NotCoordinator.code());
+        return not_coordinator();
     }
     let Some(handle) = node.partition(OFFSETS_TOPIC, offsets::partition_for(&group_id)) else {
-        return OffsetFetchResponse::default().with_error_code(ResponseError::NotCoordinator.code());
+        return not_coordinator();
     };
     let replica = handle.replica.lock().unwrap();
     let high_watermark = replica.log.high_watermark();
@@ -181,7 +193,8 @@ pub fn offset_fetch(node: &Node, request: OffsetFetchRequest) -> OffsetFetchResp
                 .iter()
                 .map(|&partition| {
                     let (offset, metadata) = offsets::latest(committed.iter().copied(), &group_id, &name, partition).unwrap_or((-1, None));
-                    OffsetFetchResponsePartition::default().with_partition_index(partition).with_committed_offset(offset).with_committed_leader_epoch(-1).with_metadata(Some(text(metadata.unwrap_or_default())))
+                    let response = OffsetFetchResponsePartition::default().with_partition_index(partition).with_committed_offset(offset).with_metadata(Some(text(metadata.unwrap_or_default())));
+                    if version >= 5 { response.with_committed_leader_epoch(-1) } else { response }
                 })
                 .collect();
             OffsetFetchResponseTopic::default().with_name(topic.name).with_partitions(partitions)

@@ -23,7 +23,8 @@ pub async fn metadata(node: &Node, request: MetadataRequest, version: i16) -> Me
                 .with_node_id(BrokerId(*id))
                 .with_host(StrBytes::from_string(registration.host.clone()))
                 .with_port(registration.port)
-                .with_rack(Some(StrBytes::from_string(registration.zone.clone())))
+                // The zone is the rack (v1+): clients use it for rack-aware placement.
+                .with_rack((version >= 1).then(|| StrBytes::from_string(registration.zone.clone())))
         })
         .collect();
     let names: Vec<String> = match request.topics {
@@ -31,15 +32,13 @@ pub async fn metadata(node: &Node, request: MetadataRequest, version: i16) -> Me
         Some(topics) if !(topics.is_empty() && version == 0) => topics.into_iter().filter_map(|t| t.name.map(|n| n.0.to_string())).collect(),
         _ => image.topics.keys().cloned().collect(),
     };
-    let topics = names.iter().map(|name| describe_topic(&image, name)).collect();
-    MetadataResponse::default()
-        .with_brokers(brokers)
-        .with_cluster_id(Some(StrBytes::from_static_str("faultline")))
-        .with_controller_id(BrokerId(node.controller().leader().unwrap_or(-1)))
-        .with_topics(topics)
+    let topics = names.iter().map(|name| describe_topic(&image, name, version)).collect();
+    let response = MetadataResponse::default().with_brokers(brokers).with_topics(topics);
+    let response = if version >= 1 { response.with_controller_id(BrokerId(node.controller().leader().unwrap_or(-1))) } else { response };
+    if version >= 2 { response.with_cluster_id(Some(StrBytes::from_static_str("faultline"))) } else { response }
 }
 
-fn describe_topic(image: &MetadataImage, name: &str) -> MetadataResponseTopic {
+fn describe_topic(image: &MetadataImage, name: &str, version: i16) -> MetadataResponseTopic {
     let topic = MetadataResponseTopic::default().with_name(Some(TopicName(StrBytes::from_string(name.to_string()))));
     let Some(partitions) = image.topics.get(name) else {
         return topic.with_error_code(ResponseError::UnknownTopicOrPartition.code());
@@ -50,33 +49,40 @@ fn describe_topic(image: &MetadataImage, name: &str) -> MetadataResponseTopic {
         .enumerate()
         .map(|(index, state)| {
             let error = if state.leader == NO_LEADER { ResponseError::LeaderNotAvailable.code() } else { errors::NONE };
-            MetadataResponsePartition::default()
+            let partition = MetadataResponsePartition::default()
                 .with_error_code(error)
                 .with_partition_index(index as i32)
                 .with_leader_id(BrokerId(state.leader))
-                .with_leader_epoch(state.leader_epoch)
                 .with_replica_nodes(state.replicas.iter().map(|b| BrokerId(*b)).collect())
-                .with_isr_nodes(state.isr.iter().map(|b| BrokerId(*b)).collect())
-                .with_offline_replicas(state.replicas.iter().filter(|b| fenced(b)).map(|b| BrokerId(*b)).collect())
+                .with_isr_nodes(state.isr.iter().map(|b| BrokerId(*b)).collect());
+            let partition = if version >= 5 { partition.with_offline_replicas(state.replicas.iter().filter(|b| fenced(b)).map(|b| BrokerId(*b)).collect()) } else { partition };
+            if version >= 7 { partition.with_leader_epoch(state.leader_epoch) } else { partition }
         })
         .collect();
-    topic.with_is_internal(name.starts_with("__")).with_partitions(partitions)
+    let topic = topic.with_partitions(partitions);
+    if version >= 1 { topic.with_is_internal(name.starts_with("__")) } else { topic }
 }
 
-pub async fn create_topics(node: &Node, request: CreateTopicsRequest) -> CreateTopicsResponse {
+pub async fn create_topics(node: &Node, request: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
     let mut results = Vec::new();
     for topic in request.topics {
         let name = topic.name.0.to_string();
         let partitions = if topic.num_partitions < 0 { node.config.default_partitions } else { topic.num_partitions };
         let replication_factor = if topic.replication_factor < 0 { node.config.default_replication_factor } else { topic.replication_factor };
-        let mut result = CreatableTopicResult::default().with_name(topic.name.clone()).with_num_partitions(partitions).with_replication_factor(replication_factor);
+        let mut result = CreatableTopicResult::default().with_name(topic.name.clone());
+        if version >= 5 {
+            result = result.with_num_partitions(partitions).with_replication_factor(replication_factor);
+        }
         if request.validate_only {
             results.push(result);
             continue;
         }
         let outcome = node.controller_request(ControllerRequest::CreateTopic { name: name.clone(), partitions, replication_factor }).await;
         if let Err(error) = outcome {
-            result = result.with_error_code(errors::from_controller(&error)).with_error_message(Some(StrBytes::from_string(error.to_string())));
+            result = result.with_error_code(errors::from_controller(&error));
+            if version >= 1 {
+                result = result.with_error_message(Some(StrBytes::from_string(error.to_string())));
+            }
         }
         results.push(result);
     }
@@ -89,7 +95,10 @@ pub async fn delete_topics(node: &Node, request: DeleteTopicsRequest, version: i
     for name in names {
         let mut result = DeletableTopicResult::default().with_name(Some(name.clone()));
         if let Err(error) = node.controller_request(ControllerRequest::DeleteTopic { name: name.0.to_string() }).await {
-            result = result.with_error_code(errors::from_controller(&error)).with_error_message(Some(StrBytes::from_string(error.to_string())));
+            result = result.with_error_code(errors::from_controller(&error));
+            if version >= 5 {
+                result = result.with_error_message(Some(StrBytes::from_string(error.to_string())));
+            }
         }
         responses.push(result);
     }

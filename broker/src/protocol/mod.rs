@@ -43,6 +43,9 @@ pub enum ConnectionError {
     /// A wrong API key or secret (after the error response was sent).
     #[error("SASL authentication failed for {0:?}")]
     AuthenticationFailed(String),
+    /// A response this broker cannot encode at the requested version (a bug, logged).
+    #[error("cannot encode the response: {0}")]
+    Encode(String),
     /// Internal API from a principal that is not a broker.
     #[error("internal API refused for a client principal")]
     Forbidden,
@@ -138,7 +141,7 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
         // (KIP-511); kafka-python relies on it. Other APIs at unsupported versions: close.
         if key == ApiKey::ApiVersions {
             let body = session::api_versions(kafka_protocol::ResponseError::UnsupportedVersion.code());
-            return Ok(encode_response(header.correlation_id, ResponseKind::ApiVersions(body), 0));
+            return encode_response(header.correlation_id, ResponseKind::ApiVersions(body), 0).map_err(|e| (e, None));
         }
         return Err((ConnectionError::Malformed(format!("{key:?} v{version} is not supported")), None));
     };
@@ -148,7 +151,7 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
         RequestKind::SaslHandshake(request) => ResponseKind::SaslHandshake(session::sasl_handshake(session, request)),
         RequestKind::SaslAuthenticate(request) => {
             let (response, failed) = session::sasl_authenticate(node, session, request);
-            let encoded = encode_response(header.correlation_id, ResponseKind::SaslAuthenticate(response), version);
+            let encoded = encode_response(header.correlation_id, ResponseKind::SaslAuthenticate(response), version).map_err(|e| (e, None))?;
             if let Some(api_key) = failed {
                 return Err((ConnectionError::AuthenticationFailed(api_key), Some(encoded)));
             }
@@ -156,38 +159,40 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
         }
         _ if !authenticated => return Err((ConnectionError::Unauthenticated(key), None)),
         RequestKind::Metadata(request) => ResponseKind::Metadata(metadata::metadata(node, request, version).await),
-        RequestKind::CreateTopics(request) => ResponseKind::CreateTopics(metadata::create_topics(node, request).await),
+        RequestKind::CreateTopics(request) => ResponseKind::CreateTopics(metadata::create_topics(node, request, version).await),
         RequestKind::DeleteTopics(request) => ResponseKind::DeleteTopics(metadata::delete_topics(node, request, version).await),
         RequestKind::Produce(request) => {
             let acks = request.acks;
-            let response = produce::produce(node, request).await;
+            let response = produce::produce(node, request, version).await;
             if acks == 0 {
                 // acks=0: the client expects no response at all.
                 return Ok(Bytes::new());
             }
             ResponseKind::Produce(response)
         }
-        RequestKind::Fetch(request) => ResponseKind::Fetch(fetch::fetch(node, session, request).await),
+        RequestKind::Fetch(request) => ResponseKind::Fetch(fetch::fetch(node, session, request, version).await),
         RequestKind::ListOffsets(request) => ResponseKind::ListOffsets(fetch::list_offsets(node, request, version)),
         RequestKind::InitProducerId(request) => ResponseKind::InitProducerId(produce::init_producer_id(node, request)),
         RequestKind::FindCoordinator(request) => ResponseKind::FindCoordinator(groups::find_coordinator(node, request, version)),
-        RequestKind::JoinGroup(request) => ResponseKind::JoinGroup(groups::join_group(node, request).await),
-        RequestKind::SyncGroup(request) => ResponseKind::SyncGroup(groups::sync_group(node, request).await),
+        RequestKind::JoinGroup(request) => ResponseKind::JoinGroup(groups::join_group(node, request, version).await),
+        RequestKind::SyncGroup(request) => ResponseKind::SyncGroup(groups::sync_group(node, request, version).await),
         RequestKind::Heartbeat(request) => ResponseKind::Heartbeat(groups::heartbeat(node, request)),
-        RequestKind::LeaveGroup(request) => ResponseKind::LeaveGroup(groups::leave_group(node, request)),
+        RequestKind::LeaveGroup(request) => ResponseKind::LeaveGroup(groups::leave_group(node, request, version)),
         RequestKind::OffsetCommit(request) => ResponseKind::OffsetCommit(groups::offset_commit(node, request).await),
-        RequestKind::OffsetFetch(request) => ResponseKind::OffsetFetch(groups::offset_fetch(node, request)),
+        RequestKind::OffsetFetch(request) => ResponseKind::OffsetFetch(groups::offset_fetch(node, request, version)),
         _ => return Err((ConnectionError::UnsupportedApi(api_key), None)),
     };
-    Ok(encode_response(header.correlation_id, response, version))
+    encode_response(header.correlation_id, response, version).map_err(|e| (e, None))
 }
 
-fn encode_response(correlation_id: i32, response: ResponseKind, version: i16) -> Bytes {
+/// Encodes a response. A failure is our bug (a field set that this version lacks): the caller
+/// logs it and closes the connection rather than taking the broker down.
+fn encode_response(correlation_id: i32, response: ResponseKind, version: i16) -> Result<Bytes, ConnectionError> {
     let mut buffer = BytesMut::new();
     // ApiVersions responses always use header v0 (KIP-511).
     let header_version = if matches!(response, ResponseKind::ApiVersions(_)) { 0 } else { response.header_version(version) };
     ResponseHeader::default().with_correlation_id(correlation_id).encode(&mut buffer, header_version).expect("response header encodes");
     let version = if matches!(&response, ResponseKind::ApiVersions(r) if r.error_code != 0) { 0 } else { version };
-    response.encode(&mut buffer, version).unwrap_or_else(|error| panic!("encoding a v{version} response: {error}"));
-    buffer.freeze()
+    response.encode(&mut buffer, version).map_err(|error| ConnectionError::Encode(format!("v{version}: {error}")))?;
+    Ok(buffer.freeze())
 }

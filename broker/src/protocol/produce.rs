@@ -10,7 +10,7 @@ use super::errors;
 use crate::log::AppendOutcome;
 use crate::node::{Node, PartitionHandle};
 
-pub async fn produce(node: &Node, request: ProduceRequest) -> ProduceResponse {
+pub async fn produce(node: &Node, request: ProduceRequest, version: i16) -> ProduceResponse {
     let timeout = Duration::from_millis(request.timeout_ms.clamp(0, 300_000) as u64);
     let deadline = tokio::time::Instant::now() + timeout;
     let mut responses = Vec::new();
@@ -19,6 +19,8 @@ pub async fn produce(node: &Node, request: ProduceRequest) -> ProduceResponse {
         let mut partition_responses = Vec::new();
         for data in topic.partition_data {
             let response = produce_partition(node, &name, data.index, data.records, request.acks, deadline).await;
+            // log_start_offset exists from v5 on.
+            let response = if version >= 5 { response } else { response.with_log_start_offset(-1) };
             partition_responses.push(response.with_index(data.index));
         }
         responses.push(TopicProduceResponse::default().with_name(topic.name).with_partition_responses(partition_responses));
@@ -27,7 +29,7 @@ pub async fn produce(node: &Node, request: ProduceRequest) -> ProduceResponse {
 }
 
 fn failure(code: i16) -> PartitionProduceResponse {
-    PartitionProduceResponse::default().with_error_code(code).with_base_offset(-1)
+    PartitionProduceResponse::default().with_error_code(code).with_base_offset(-1).with_log_start_offset(-1)
 }
 
 async fn produce_partition(node: &Node, topic: &str, partition: i32, records: Option<bytes::Bytes>, acks: i16, deadline: tokio::time::Instant) -> PartitionProduceResponse {

@@ -45,10 +45,12 @@ pub async fn run(mut client: ClusterClient, recorder: Recorder, process: u32, to
 
 async fn init_session(client: &mut ClusterClient) -> Option<Session> {
     for broker in 1..=3 {
-        if let Ok(response) = client.send(broker, InitProducerIdRequest::default().with_transaction_timeout_ms(-1).with_producer_id((-1).into()).with_producer_epoch(-1), 4).await {
-            if response.error_code == 0 {
+        match client.send(broker, InitProducerIdRequest::default().with_transactional_id(None).with_transaction_timeout_ms(-1).with_producer_id((-1).into()).with_producer_epoch(-1), 4).await {
+            Ok(response) if response.error_code == 0 => {
                 return Some(Session { producer_id: response.producer_id.0, producer_epoch: response.producer_epoch, sequences: Default::default() });
             }
+            Ok(response) => tracing::debug!(broker, code = response.error_code, "InitProducerId refused"),
+            Err(error) => tracing::debug!(broker, %error, "InitProducerId failed"),
         }
     }
     None

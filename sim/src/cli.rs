@@ -82,6 +82,9 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Internal: run one seed job from stdin (each seed gets a fresh process).
+    #[command(hide = true)]
+    SeedWorker,
     /// Measure simulation speed and checker cost on single-zone-outage.
     Bench {
         #[arg(long, default_value = "single-zone-outage")]
@@ -113,6 +116,9 @@ pub fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if matches!(cli.command, Command::SeedWorker) {
+        return crate::runner::seed_worker();
+    }
     match execute(cli) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
@@ -198,6 +204,7 @@ fn execute(cli: Cli) -> Result<bool, BadInput> {
             }
             finish(&out, "nightly", results)
         }
+        Command::SeedWorker => unreachable!("handled before dispatch"),
         Command::Bench { scenario, seeds, duration_s } => {
             let loaded = find_scenario(&cli.scenarios, &scenario)?;
             bench(&loaded, seeds, duration_s);
@@ -282,7 +289,10 @@ fn finish(out: &Path, command: &str, results: Vec<(LoadedScenario, Vec<(RunOutco
         for (outcome, mismatch) in &outcomes {
             let path = out.join("outcomes").join(format!("{}-seed-{}.json", loaded.scenario.name, outcome.seed));
             std::fs::create_dir_all(path.parent().expect("has a parent"))?;
-            std::fs::write(&path, serde_json::to_string_pretty(outcome).expect("outcomes serialize") + "\n")?;
+            let mut stored = outcome.clone();
+            let trace = std::mem::take(&mut stored.trace);
+            std::fs::write(&path, serde_json::to_string_pretty(&stored).expect("outcomes serialize") + "\n")?;
+            std::fs::write(path.with_extension("trace"), trace.join("\n") + "\n")?;
             if let Some(difference) = mismatch {
                 all_passed = false;
                 eprintln!("determinism check failed for {} seed {}: {difference}", loaded.scenario.name, outcome.seed);

@@ -75,7 +75,8 @@ pub struct RunOutcome {
     pub trace_hash: String,
     pub wire_hash: String,
     pub wire_bytes: u64,
-    #[serde(skip)]
+    /// Every nemesis event and completed operation in time order (hashed into `trace_hash`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trace: Vec<String>,
     pub report: CheckReport,
     pub expectations: Vec<ExpectationOutcome>,
@@ -97,8 +98,59 @@ impl RunOutcome {
     }
 }
 
-/// Runs one seed on a fresh thread.
+/// What a seed worker process receives on stdin.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeedJob {
+    pub scenario_path: String,
+    pub scenario_text: String,
+    pub seed: u64,
+    pub bugs: Vec<String>,
+    pub schedule: Option<Vec<Fault>>,
+    pub duration_s: Option<u64>,
+}
+
+/// Runs one seed in a fresh worker process (`faultline seed-worker`). Same seed, same bytes
+/// needs a fresh process, not just a fresh thread: measured here, a second seed run in one
+/// process diverged from a fresh process within 100 simulated ms (process-global state in the
+/// simulator outlives a run), which would make sweeps disagree with `replay`.
 pub fn run_seed(request: &RunRequest) -> RunOutcome {
+    use std::io::Write;
+    let job = SeedJob {
+        scenario_path: request.scenario.path.display().to_string(),
+        scenario_text: request.scenario.text.clone(),
+        seed: request.seed,
+        bugs: request.bugs.clone(),
+        schedule: request.schedule.clone(),
+        duration_s: request.duration_s,
+    };
+    let mut child = std::process::Command::new(std::env::current_exe().expect("own executable"))
+        .arg("seed-worker")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("a seed worker process starts");
+    child.stdin.take().expect("piped").write_all(&serde_json::to_vec(&job).expect("jobs serialize")).expect("the worker reads its job");
+    let output = child.wait_with_output().expect("the seed worker finishes");
+    match serde_json::from_slice::<RunOutcome>(&output.stdout) {
+        Ok(outcome) if output.status.success() => outcome,
+        _ => panic!("seed {} of {} crashed the simulation (exit {}); rerun with `cargo faultline run {} --seed {}` to see why", request.seed, request.scenario.scenario.name, output.status, request.scenario.path.display(), request.seed),
+    }
+}
+
+/// The worker side: read a job on stdin, run it, print the outcome as JSON on stdout.
+pub fn seed_worker() -> std::process::ExitCode {
+    let mut input = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut input).expect("stdin");
+    let job: SeedJob = serde_json::from_slice(&input).expect("a seed job on stdin");
+    let (scenario, expectations, nightly_seeds) = crate::scenario::parse(&job.scenario_path, &job.scenario_text).expect("the parent validated the scenario");
+    let loaded = LoadedScenario { path: job.scenario_path.into(), text: job.scenario_text, scenario, expectations, nightly_seeds };
+    let outcome = run_seed_in_process(&RunRequest { scenario: loaded, seed: job.seed, bugs: job.bugs, schedule: job.schedule, duration_s: job.duration_s });
+    println!("{}", serde_json::to_string(&outcome).expect("outcomes serialize"));
+    std::process::ExitCode::SUCCESS
+}
+
+/// Runs one seed on a fresh thread of this process (std's hashers are seeded per thread).
+pub fn run_seed_in_process(request: &RunRequest) -> RunOutcome {
     let request = request.clone();
     std::thread::Builder::new()
         .name(format!("seed-{}", request.seed))
@@ -231,9 +283,12 @@ async fn simulate(request: RunRequest) -> RunOutcome {
     let history = recorder.history.lock().unwrap().clone();
     let phases = Phases { faults_start_ms: window.0, faults_end_ms: window.1 };
     let report = checker::check(&history, &phases);
-    for op in &history.ops {
-        trace.push(serde_json::to_string(op).expect("ops serialize"));
-    }
+    // One time-ordered trace: nemesis events and completed operations, so the first
+    // difference between two runs is the earliest one.
+    let mut events: Vec<(u64, String)> = trace.into_iter().map(|line| (line.split(' ').next().and_then(|t| t.parse().ok()).unwrap_or(0), line)).collect();
+    events.extend(history.ops.iter().map(|op| (op.end_ms, serde_json::to_string(op).expect("ops serialize"))));
+    events.sort_by_key(|(at, _)| *at);
+    let trace: Vec<String> = events.into_iter().map(|(_, line)| line).collect();
     let trace_hash = hex(ring::digest::digest(&ring::digest::SHA256, trace.join("\n").as_bytes()).as_ref());
     let (wire_hash, wire_bytes) = world.wire.finish();
     let expectations = evaluate(&request.scenario.expectations, &report, converged_after_ms);

@@ -114,20 +114,17 @@ pub struct ActiveFault {
 
 /// Starts a fault; returns what it touched (for the trace) and how to end it.
 pub fn start(world: &World, fault: &Fault) -> ActiveFault {
-    let handle = madsim::runtime::Handle::current();
     let machines = fault.target.as_deref().map(|t| resolve(world, t, None)).unwrap_or_default();
     let peers = fault.peer.as_deref().map(|p| resolve(world, p, Some(&machines))).unwrap_or_default();
     match fault.kind {
         FaultKind::KillNode => {
             for name in &machines {
-                handle.kill(world.machine(name).unwrap().id);
-                world.forget_node(name);
+                world.take_down(name);
             }
         }
         FaultKind::ZoneOutage | FaultKind::ZoneLoss => {
             for name in &machines {
-                handle.kill(world.machine(name).unwrap().id);
-                world.forget_node(name);
+                world.take_down(name);
                 let disk = &world.disks[name];
                 if fault.kind == FaultKind::ZoneLoss {
                     disk.destroy();
@@ -148,7 +145,7 @@ pub fn start(world: &World, fault: &Fault) -> ActiveFault {
         FaultKind::Loss => madsim::net::NetSim::current().update_config(|c| c.packet_loss_rate = fault.amount.unwrap_or(0.1)),
         FaultKind::Pause => {
             for name in &machines {
-                handle.pause(world.machine(name).unwrap().id);
+                world.pause(name);
             }
         }
     }
@@ -156,11 +153,10 @@ pub fn start(world: &World, fault: &Fault) -> ActiveFault {
 }
 
 pub fn end(world: &World, active: &ActiveFault) {
-    let handle = madsim::runtime::Handle::current();
     match active.fault.kind {
         FaultKind::KillNode | FaultKind::ZoneOutage | FaultKind::ZoneLoss => {
             for name in &active.machines {
-                handle.restart(world.machine(name).unwrap().id);
+                world.bring_up(name);
             }
         }
         FaultKind::Partition => {
@@ -174,7 +170,7 @@ pub fn end(world: &World, active: &ActiveFault) {
         }),
         FaultKind::Pause => {
             for name in &active.machines {
-                handle.resume(world.machine(name).unwrap().id);
+                world.resume(name);
             }
         }
     }

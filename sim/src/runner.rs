@@ -209,7 +209,7 @@ async fn simulate(request: RunRequest) -> RunOutcome {
                         }
                     }
                 }
-                if created.len() == topics.len() && admin.cluster_healthy(&names).await {
+                if created.len() == topics.len() && admin.cluster_healthy(&names).await.is_ok() {
                     return (admin, true);
                 }
                 tokio::time::sleep(Duration::from_millis(250)).await;
@@ -261,16 +261,27 @@ async fn simulate(request: RunRequest) -> RunOutcome {
     // Liveness: the cluster must converge (full ISR, leaders, consumers caught up) in bound.
     let liveness_start = recorder.now_ms();
     let bound_ms = scenario.liveness.converge_within_s * 1000;
-    let mut converged_after_ms = None;
-    while recorder.now_ms() - liveness_start <= bound_ms {
-        let healthy = admin.cluster_healthy(&topic_names).await;
-        if healthy && (scenario.workload.consumers == 0 || consumers_caught_up(&recorder.history.lock().unwrap())) {
-            converged_after_ms = Some(recorder.now_ms() - liveness_start);
-            break;
+    // Probed from the admin client's machine: the simulation's main task has no network identity.
+    let liveness = handle.get_node(admin_machine.id).expect("admin node").spawn({
+        let (recorder, topic_names) = (recorder.clone(), topic_names.clone());
+        let consumers = scenario.workload.consumers;
+        async move {
+            let mut not_converged = String::new();
+            while recorder.now_ms() - liveness_start <= bound_ms {
+                let healthy = admin.cluster_healthy(&topic_names).await;
+                let caught_up = consumers == 0 || consumers_caught_up(&recorder.history.lock().unwrap());
+                match (healthy, caught_up) {
+                    (Ok(()), true) => return (Some(recorder.now_ms() - liveness_start), not_converged),
+                    (Err(problem), _) => not_converged = problem,
+                    (Ok(()), false) => not_converged = "consumers have not read every acknowledged write".into(),
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            (None, not_converged)
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    trace.push(format!("{} liveness {:?}", recorder.now_ms(), converged_after_ms));
+    });
+    let (converged_after_ms, not_converged) = liveness.await.expect("liveness task");
+    trace.push(format!("{} liveness {:?} {}", recorder.now_ms(), converged_after_ms, if converged_after_ms.is_none() { not_converged.as_str() } else { "" }));
     recorder.stop.store(true, Ordering::Relaxed);
     for task in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(40), task).await;
@@ -293,7 +304,7 @@ async fn simulate(request: RunRequest) -> RunOutcome {
     let (wire_hash, wire_bytes) = world.wire.finish();
     let expectations = evaluate(&request.scenario.expectations, &report, converged_after_ms);
     let check_wall_ms = check_started.elapsed().as_secs_f64() * 1000.0;
-    let violation = first_violation(&expectations, &report, converged_after_ms, duration_s, bound_ms);
+    let violation = first_violation(&expectations, &report, converged_after_ms, duration_s, bound_ms, &not_converged);
     let partition_reads = recorder.reads.lock().unwrap().iter().map(|(p, e)| PartitionRead { partition: p.clone(), successful_fetches: e.successful_fetches, failed_fetches: e.failed_fetches, last_error: e.last_error.clone() }).collect();
     RunOutcome {
         scenario: scenario.name.clone(),
@@ -445,7 +456,7 @@ fn kind_of(expectation: &str) -> Option<ViolationKind> {
     })
 }
 
-fn first_violation(expectations: &[ExpectationOutcome], report: &CheckReport, converged: Option<u64>, duration_s: u64, bound_ms: u64) -> Option<FirstViolation> {
+fn first_violation(expectations: &[ExpectationOutcome], report: &CheckReport, converged: Option<u64>, duration_s: u64, bound_ms: u64, not_converged: &str) -> Option<FirstViolation> {
     let failed = expectations.iter().filter(|e| !e.passed);
     // The earliest checker evidence among failed expectations, else the first failed one.
     let mut best: Option<FirstViolation> = None;
@@ -455,7 +466,7 @@ fn first_violation(expectations: &[ExpectationOutcome], report: &CheckReport, co
             None => {
                 let at_ms = if expectation.name == "converged" { duration_s * 1000 + bound_ms } else { duration_s * 1000 };
                 let detail = match (expectation.name.as_str(), converged) {
-                    ("converged", None) => format!("the cluster did not converge within {} s after the faults", bound_ms / 1000),
+                    ("converged", None) => format!("the cluster did not converge within {} s after the faults: {not_converged}", bound_ms / 1000),
                     _ => format!("{} observed {:?}, expected {}", expectation.name, expectation.observed, expectation.expected),
                 };
                 FirstViolation { expectation: expectation.name.clone(), kind: expectation.name.replace('_', "-"), detail, at_ms }

@@ -4,7 +4,7 @@
 //! cut hangs until the caller's timeout (madsim alone would refuse it at once), and data on an
 //! established connection is held (madsim's clog) until the link heals.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
@@ -39,10 +39,17 @@ pub struct Machine {
     pub id: NodeId,
 }
 
-/// Which directed links are cut (by machine name).
+/// Which directed links are cut (by machine name), counting overlapping faults: a link heals
+/// when the last fault that cut it ends.
 #[derive(Default)]
 pub struct LinkTable {
-    cut: BTreeSet<(String, String)>,
+    cut: BTreeMap<(String, String), u32>,
+}
+
+impl LinkTable {
+    fn is_cut(&self, source: &str, target: &str) -> bool {
+        self.cut.contains_key(&(source.to_string(), target.to_string()))
+    }
 }
 
 pub struct World {
@@ -52,6 +59,9 @@ pub struct World {
     pub nodes: Arc<Mutex<BTreeMap<String, Arc<Node>>>>,
     links: Arc<Mutex<LinkTable>>,
     pub wire: WireHasher,
+    /// Overlapping faults on one machine: it restarts (or resumes) when the last one ends.
+    down: Mutex<BTreeMap<String, u32>>,
+    paused: Mutex<BTreeMap<String, u32>>,
     pub ca_pem: String,
     pub seed: u64,
     by_ip: BTreeMap<IpAddr, String>,
@@ -87,7 +97,13 @@ impl World {
             let material = ca.issue(&[ip.to_string()], &[ip], Some(seed.wrapping_add(100 + index as u64))).expect("seeded node certificate");
             let init = {
                 let (name, voters, links, wire, nodes, credentials_text) = (name.clone(), voters.clone(), links.clone(), wire.clone(), nodes.clone(), credentials_text.clone());
+                // Each restart is a new process with fresh randomness: a restarted server that
+                // drew the same TLS session ids as its previous life would accept tickets it
+                // never issued (seen: IncorrectBinder handshakes after a zone outage).
+                let incarnations = Arc::new(std::sync::atomic::AtomicU64::new(0));
                 move || {
+                    let incarnation = incarnations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let life = incarnation.wrapping_mul(0x2545_f491_4f6c_dd1d);
                     let config = NodeConfig {
                         broker_id: index as i32 + 1,
                         zone: zone.to_string(),
@@ -95,7 +111,7 @@ impl World {
                         listen_ip: ip,
                         voters: voters.clone(),
                         tls: material.clone(),
-                        entropy: Entropy::Seeded(seed.wrapping_mul(31).wrapping_add(index as u64)),
+                        entropy: Entropy::Seeded(seed.wrapping_mul(31).wrapping_add(index as u64) ^ life),
                         credentials: CredentialStore::parse(&credentials_text).expect("rendered credentials parse"),
                         inter_broker_api_key: INTER_BROKER_API_KEY.into(),
                         inter_broker_secret: INTER_BROKER_SECRET.into(),
@@ -103,7 +119,7 @@ impl World {
                         default_partitions: 3,
                         default_replication_factor: 3,
                         bugs,
-                        seed: seed ^ (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                        seed: seed ^ (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ life,
                         dialer: sim_dialer(name.clone(), links.clone(), wire.clone()),
                     };
                     let (disk, nodes, name) = (disk.clone(), nodes.clone(), name.clone());
@@ -125,7 +141,7 @@ impl World {
             let node = handle.create_node().name(&name).ip(ip).build();
             clients.push(Machine { name, ip, zone: None, id: node.id() });
         }
-        World { brokers, clients, disks, nodes, links, wire, ca_pem: ca.ca_cert_pem(), seed, by_ip }
+        World { brokers, clients, disks, nodes, links, wire, down: Mutex::default(), paused: Mutex::default(), ca_pem: ca.ca_cert_pem(), seed, by_ip }
     }
 
     pub fn bootstrap(&self) -> Vec<(SocketAddr, String)> {
@@ -155,10 +171,11 @@ impl World {
         let net = madsim::net::NetSim::current();
         let mut links = self.links.lock().unwrap();
         for source in sources {
-            for target in targets {
-                if source != target && links.cut.insert((source.clone(), target.clone())) {
-                    let (a, b) = (self.machine(source).unwrap().id, self.machine(target).unwrap().id);
-                    net.clog_link(a, b);
+            for target in targets.iter().filter(|t| *t != source) {
+                let count = links.cut.entry((source.clone(), target.clone())).or_insert(0);
+                *count += 1;
+                if *count == 1 {
+                    net.clog_link(self.machine(source).unwrap().id, self.machine(target).unwrap().id);
                 }
             }
         }
@@ -168,11 +185,59 @@ impl World {
         let net = madsim::net::NetSim::current();
         let mut links = self.links.lock().unwrap();
         for source in sources {
-            for target in targets {
-                if links.cut.remove(&(source.clone(), target.clone())) {
-                    let (a, b) = (self.machine(source).unwrap().id, self.machine(target).unwrap().id);
-                    net.unclog_link(a, b);
+            for target in targets.iter().filter(|t| *t != source) {
+                let key = (source.clone(), target.clone());
+                let Some(count) = links.cut.get_mut(&key) else { continue };
+                *count -= 1;
+                if *count == 0 {
+                    links.cut.remove(&key);
+                    net.unclog_link(self.machine(source).unwrap().id, self.machine(target).unwrap().id);
                 }
+            }
+        }
+    }
+
+    /// Kills a machine's process (once per overlapping fault; the first one kills).
+    pub fn take_down(&self, name: &str) {
+        let mut down = self.down.lock().unwrap();
+        let count = down.entry(name.to_string()).or_insert(0);
+        *count += 1;
+        if *count == 1 {
+            madsim::runtime::Handle::current().kill(self.machine(name).unwrap().id);
+            self.forget_node(name);
+        }
+    }
+
+    /// Restarts it when the last fault that took it down ends.
+    pub fn bring_up(&self, name: &str) {
+        let mut down = self.down.lock().unwrap();
+        let Some(count) = down.get_mut(name) else { return };
+        *count -= 1;
+        if *count == 0 {
+            down.remove(name);
+            // A restart clears a pause: the new process was never paused.
+            self.paused.lock().unwrap().remove(name);
+            madsim::runtime::Handle::current().restart(self.machine(name).unwrap().id);
+        }
+    }
+
+    pub fn pause(&self, name: &str) {
+        let mut paused = self.paused.lock().unwrap();
+        let count = paused.entry(name.to_string()).or_insert(0);
+        *count += 1;
+        if *count == 1 && !self.down.lock().unwrap().contains_key(name) {
+            madsim::runtime::Handle::current().pause(self.machine(name).unwrap().id);
+        }
+    }
+
+    pub fn resume(&self, name: &str) {
+        let mut paused = self.paused.lock().unwrap();
+        let Some(count) = paused.get_mut(name) else { return };
+        *count -= 1;
+        if *count == 0 {
+            paused.remove(name);
+            if !self.down.lock().unwrap().contains_key(name) {
+                madsim::runtime::Handle::current().resume(self.machine(name).unwrap().id);
             }
         }
     }
@@ -200,7 +265,7 @@ fn sim_dialer(source: String, links: Arc<Mutex<LinkTable>>, wire: WireHasher) ->
         let cut = {
             let links = links.lock().unwrap();
             // TCP needs both directions for a handshake.
-            links.cut.contains(&(source.clone(), target_name.clone())) || links.cut.contains(&(target_name.clone(), source.clone()))
+            links.is_cut(&source, &target_name) || links.is_cut(&target_name, &source)
         };
         let wire = wire.clone();
         let label = format!("{source}->{target_name}");

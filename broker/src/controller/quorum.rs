@@ -21,8 +21,9 @@ use crate::protocol::internal::{InternalRequest, InternalResponse};
 
 const RAFT_LOG_FILE: &str = "metadata/raft.log";
 const TICK: Duration = Duration::from_millis(100);
-/// A broker that has not heart-beaten for this long is fenced (`broker.session.timeout.ms`).
-pub const BROKER_SESSION_TIMEOUT_MS: u64 = 4_500;
+/// A broker that has not heart-beaten for this long is fenced (`broker.session.timeout.ms`,
+/// Kafka's default).
+pub const BROKER_SESSION_TIMEOUT_MS: u64 = 9_000;
 const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
 const CONTROLLER_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const PEER_QUEUE_MAX: usize = 1_024;
@@ -66,6 +67,8 @@ pub struct Quorum {
     heartbeats: Mutex<BTreeMap<BrokerId, tokio::time::Instant>>,
     leader_since: Mutex<Option<tokio::time::Instant>>,
     voters: Vec<Voter>,
+    /// One connection to the active controller, reused by heartbeats and forwarded requests.
+    forwarding: tokio::sync::Mutex<Option<(BrokerId, Connection)>>,
     dialer: Dialer,
     credentials: ClientCredentials,
     bugs: PlantedBugs,
@@ -104,6 +107,7 @@ impl Quorum {
             heartbeats: Mutex::new(BTreeMap::new()),
             leader_since: Mutex::new(None),
             voters,
+            forwarding: tokio::sync::Mutex::new(None),
             dialer,
             credentials,
             bugs,
@@ -145,17 +149,31 @@ impl Quorum {
     }
 
     async fn forward(&self, leader: BrokerId, request: &ControllerRequest) -> Result<u64, ControllerError> {
-        let voter = self.voters.iter().find(|v| v.id == leader).ok_or(ControllerError::NotController)?;
-        let mut connection = Connection::connect(&self.dialer, voter.address, &voter.host, &self.credentials, Duration::from_secs(2)).await.map_err(|_| ControllerError::NotController)?;
-        connection.set_request_timeout(CONTROLLER_REQUEST_TIMEOUT);
+        let mut forwarding = self.forwarding.lock().await;
+        if forwarding.as_ref().is_none_or(|(to, _)| *to != leader) {
+            let voter = self.voters.iter().find(|v| v.id == leader).ok_or(ControllerError::NotController)?;
+            let mut connection = Connection::connect(&self.dialer, voter.address, &voter.host, &self.credentials, Duration::from_secs(2)).await.map_err(|_| ControllerError::NotController)?;
+            connection.set_request_timeout(CONTROLLER_REQUEST_TIMEOUT);
+            *forwarding = Some((leader, connection));
+        }
+        let (_, connection) = forwarding.as_mut().expect("connected above");
         match connection.send_internal(&InternalRequest::Controller(request.clone())).await {
             Ok(InternalResponse::Controller(outcome)) => outcome,
-            _ => Err(ControllerError::Timeout),
+            _ => {
+                *forwarding = None;
+                Err(ControllerError::Timeout)
+            }
         }
     }
 
     /// Decides and commits a request; only on the active controller.
     pub async fn execute(&self, request: ControllerRequest) -> Result<u64, ControllerError> {
+        // A heartbeat counts when it arrives, not when the operation queue gets to it.
+        if let ControllerRequest::Heartbeat { broker, .. } = &request {
+            if self.leader() == Some(self.id) {
+                self.heartbeats.lock().unwrap().insert(*broker, tokio::time::Instant::now());
+            }
+        }
         let _one_at_a_time = self.operations.lock().await;
         if self.leader() != Some(self.id) {
             return Err(ControllerError::NotController);
@@ -163,7 +181,6 @@ impl Quorum {
         let image = self.image.borrow().clone();
         let records = match request {
             ControllerRequest::Heartbeat { broker, zone, host, port } => {
-                self.heartbeats.lock().unwrap().insert(broker, tokio::time::Instant::now());
                 match image.brokers.get(&broker) {
                     Some(registration) if registration.zone == zone && registration.host == host && registration.port == port => {
                         if registration.fenced { image.unfence(broker) } else { Vec::new() }
@@ -349,7 +366,10 @@ async fn drive(
             }
             image_sender.send_replace(Arc::new(image.clone()));
         }
-        leader.store(raft.leader().unwrap_or(-1), Ordering::Relaxed);
+        let known_leader = raft.leader().unwrap_or(-1);
+        if leader.swap(known_leader, Ordering::Relaxed) != known_leader {
+            tracing::info!(term = raft.term(), leader = known_leader, commit = raft.commit_index(), "controller leader changed");
+        }
     }
 }
 

@@ -757,10 +757,14 @@ impl<C: Clone + Debug + Default> Raft<C> {
                 self.send_append(from);
             }
         } else {
-            // Back off towards the hint, but never below what is known to match (a stale
-            // rejection may arrive after a later success).
-            let lowered = progress.next_index.saturating_sub(1).min(match_index + 1);
-            progress.next_index = lowered.max(progress.match_index + 1);
+            // Back off towards the hint. A hint below what is known to match means either a
+            // stale rejection or a follower that lost its disk (a zone loss: the log is gone).
+            // Trusting it only costs resending entries; the commit index never moves back, so
+            // it is safe, and without it a wiped follower would never catch up.
+            if match_index < progress.match_index {
+                progress.match_index = match_index;
+            }
+            progress.next_index = progress.next_index.saturating_sub(1).min(match_index + 1).max(progress.match_index + 1);
             self.send_append(from);
         }
     }

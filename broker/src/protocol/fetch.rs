@@ -79,16 +79,21 @@ fn fetch_partition(node: &Node, topic: &str, fetch: &kafka_protocol::messages::f
             return error(ResponseError::UnknownLeaderEpoch);
         }
         let log_end_offset = replica.log.log_end_offset();
-        if fetch.fetch_offset < replica.log.log_start_offset() || fetch.fetch_offset > log_end_offset {
-            return error(ResponseError::OffsetOutOfRange).with_high_watermark(replica.log.high_watermark());
-        }
-        let upper_bound = if replica_id >= 0 {
-            // KIP-101/KIP-320: tell a follower where its log diverges from ours.
+        // A follower's divergence is checked before its offset: a follower ahead of a new
+        // leader (it holds an old epoch's uncommitted suffix) must learn where to truncate,
+        // not be told its offset is out of range forever.
+        if replica_id >= 0 {
             // Divergence travels in Fetch from v12 (KIP-320/595); older followers get none.
             if let Some((epoch, end_offset)) = replica.diverging_epoch(fetch.last_fetched_epoch, fetch.fetch_offset).filter(|_| version >= 12) {
                 let diverging = EpochEndOffset::default().with_epoch(epoch).with_end_offset(end_offset);
                 return base.clone().with_high_watermark(replica.log.high_watermark()).with_diverging_epoch(diverging);
             }
+        }
+        if fetch.fetch_offset < replica.log.log_start_offset() || fetch.fetch_offset > log_end_offset {
+            return error(ResponseError::OffsetOutOfRange).with_high_watermark(replica.log.high_watermark());
+        }
+        let upper_bound = if replica_id >= 0 {
+            // Followers read up to the log end; their position is their progress.
             isr_change = replica.on_follower_fetch(replica_id, fetch.fetch_offset, node.now_ms());
             log_end_offset
         } else {

@@ -71,6 +71,7 @@ pub async fn follow(node: Arc<Node>, handle: Arc<PartitionHandle>, topic: String
         };
         if data.error_code != 0 {
             // Not (yet) the leader, or epochs disagree: wait for metadata to catch up.
+            tracing::debug!(%topic, partition, leader, leader_epoch, error = data.error_code, "the leader refused our fetch");
             tokio::time::sleep(RETRY_BACKOFF).await;
             continue;
         }

@@ -84,14 +84,22 @@ impl ClusterClient {
         self.leaders.get(&(topic.to_string(), partition)).copied().filter(|l| *l >= 0)
     }
 
-    /// Full ISR and a leader for every partition (the liveness phase's convergence test).
-    pub async fn cluster_healthy(&mut self, topics: &[String]) -> bool {
+    /// Full ISR and a leader for every partition (the liveness phase's convergence test);
+    /// `Err` says what is not converged yet.
+    pub async fn cluster_healthy(&mut self, topics: &[String]) -> Result<(), String> {
+        let mut last = String::from("no broker answered Metadata");
         for broker in 1..=self.bootstrap.len() as i32 {
-            let Ok(response) = self.send(broker, MetadataRequest::default().with_topics(None), 4).await else { continue };
+            let response = match self.send(broker, MetadataRequest::default().with_topics(None), 4).await {
+                Ok(response) => response,
+                Err(error) => {
+                    last = format!("broker {broker}: {error}");
+                    continue;
+                }
+            };
+            let mut problems = Vec::new();
             if response.brokers.len() < 3 {
-                return false;
+                problems.push(format!("{} live brokers", response.brokers.len()));
             }
-            let mut healthy = true;
             let mut seen = 0;
             for topic in &response.topics {
                 let name = topic.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
@@ -99,11 +107,18 @@ impl ClusterClient {
                     continue;
                 }
                 seen += 1;
-                healthy &= topic.error_code == 0 && topic.partitions.iter().all(|p| p.leader_id.0 >= 0 && p.isr_nodes.len() == p.replica_nodes.len());
+                for p in &topic.partitions {
+                    if p.leader_id.0 < 0 || p.isr_nodes.len() != p.replica_nodes.len() {
+                        problems.push(format!("{name}-{} leader {} isr {:?}", p.partition_index, p.leader_id.0, p.isr_nodes.iter().map(|b| b.0).collect::<Vec<_>>()));
+                    }
+                }
+            }
+            if seen != topics.len() + 1 {
+                problems.push("topics missing".into());
             }
             self.apply_metadata(response);
-            return healthy && seen == topics.len() + 1;
+            return if problems.is_empty() { Ok(()) } else { Err(format!("per broker {broker}: {}", problems.join("; "))) };
         }
-        false
+        Err(last)
     }
 }

@@ -67,8 +67,10 @@ pub struct Quorum {
     heartbeats: Mutex<BTreeMap<BrokerId, tokio::time::Instant>>,
     leader_since: Mutex<Option<tokio::time::Instant>>,
     voters: Vec<Voter>,
-    /// One connection to the active controller, reused by heartbeats and forwarded requests.
-    forwarding: tokio::sync::Mutex<Option<(BrokerId, Connection)>>,
+    /// Connections to the active controller: one for heartbeats, one for other requests, so
+    /// a slow ISR change never delays a heartbeat into a fencing.
+    heartbeat_lane: tokio::sync::Mutex<Option<(BrokerId, Connection)>>,
+    request_lane: tokio::sync::Mutex<Option<(BrokerId, Connection)>>,
     dialer: Dialer,
     credentials: ClientCredentials,
     bugs: PlantedBugs,
@@ -107,7 +109,8 @@ impl Quorum {
             heartbeats: Mutex::new(BTreeMap::new()),
             leader_since: Mutex::new(None),
             voters,
-            forwarding: tokio::sync::Mutex::new(None),
+            heartbeat_lane: tokio::sync::Mutex::new(None),
+            request_lane: tokio::sync::Mutex::new(None),
             dialer,
             credentials,
             bugs,
@@ -149,7 +152,8 @@ impl Quorum {
     }
 
     async fn forward(&self, leader: BrokerId, request: &ControllerRequest) -> Result<u64, ControllerError> {
-        let mut forwarding = self.forwarding.lock().await;
+        let lane = if matches!(request, ControllerRequest::Heartbeat { .. }) { &self.heartbeat_lane } else { &self.request_lane };
+        let mut forwarding = lane.lock().await;
         if forwarding.as_ref().is_none_or(|(to, _)| *to != leader) {
             let voter = self.voters.iter().find(|v| v.id == leader).ok_or(ControllerError::NotController)?;
             let mut connection = Connection::connect(&self.dialer, voter.address, &voter.host, &self.credentials, Duration::from_secs(2)).await.map_err(|_| ControllerError::NotController)?;
@@ -386,14 +390,19 @@ fn merge(into: &mut Ready<MetadataRecord>, from: Ready<MetadataRecord>) {
     into.committed.extend(from.committed);
 }
 
-/// Keeps one connection to a peer voter and sends it Raft messages in order.
+/// Keeps one connection to a peer voter and sends it Raft messages in order, batching
+/// whatever queued up during the previous round trip.
 async fn send_to_peer(id: BrokerId, voter: Voter, mut messages: mpsc::Receiver<RaftMessage<MetadataRecord>>, dialer: Dialer, credentials: ClientCredentials) {
     let mut connection: Option<Connection> = None;
-    while let Some(message) = messages.recv().await {
+    while let Some(first) = messages.recv().await {
+        let mut batch = vec![first];
+        while let Ok(next) = messages.try_recv() {
+            batch.push(next);
+        }
         if connection.is_none() {
             match Connection::connect(&dialer, voter.address, &voter.host, &credentials, Duration::from_secs(1)).await {
                 Ok(mut fresh) => {
-                    fresh.set_request_timeout(Duration::from_secs(1));
+                    fresh.set_request_timeout(Duration::from_secs(2));
                     connection = Some(fresh);
                 }
                 Err(error) => {
@@ -404,7 +413,7 @@ async fn send_to_peer(id: BrokerId, voter: Voter, mut messages: mpsc::Receiver<R
                 }
             }
         }
-        let request = InternalRequest::Raft { from: id, message };
+        let request = InternalRequest::Raft { from: id, messages: batch };
         if let Err(error) = connection.as_mut().expect("connected above").send_internal(&request).await {
             tracing::debug!(peer = voter.id, %error, "controller peer connection lost");
             connection = None;

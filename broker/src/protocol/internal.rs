@@ -18,7 +18,9 @@ pub const INTERNAL_API_KEY: i16 = 32_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum InternalRequest {
-    Raft { from: BrokerId, message: RaftMessage<MetadataRecord> },
+    /// Everything queued for this peer since the last send: one round trip, however many
+    /// messages, so a slow link does not cap Raft's message rate at one per round trip.
+    Raft { from: BrokerId, messages: Vec<RaftMessage<MetadataRecord>> },
     Controller(ControllerRequest),
 }
 
@@ -32,8 +34,10 @@ pub async fn handle(node: &Arc<Node>, frame: Bytes) -> Result<Bytes, ConnectionE
     let correlation_id = &frame[4..8];
     let request: InternalRequest = serde_json::from_slice(&frame[8..]).map_err(|e| ConnectionError::Malformed(e.to_string()))?;
     let response = match request {
-        InternalRequest::Raft { from, message } => {
-            node.controller().deliver(from, message);
+        InternalRequest::Raft { from, messages } => {
+            for message in messages {
+                node.controller().deliver(from, message);
+            }
             InternalResponse::Delivered
         }
         InternalRequest::Controller(request) => InternalResponse::Controller(node.controller().execute(request).await),

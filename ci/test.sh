@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The test command (README): installs what the tests need if it is missing (kcat, openssl,
+# a Python venv with kafka-python), then runs the real-mode suites and the simulation suites.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== installing ${need_apt[*]} (apt)"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if ! .venv/bin/python -c 'import kafka' >/dev/null 2>&1; then
+  echo "== creating .venv with kafka-python"
+  python3 -m venv .venv
+  .venv/bin/pip install -q 'kafka-python==3.0.12'
+fi
+
+echo "== real mode: broker (unit, property, kcat, kafka-python, openssl, kill -9), reports, sim's pure modules"
+# The real-mode integration tests share 127.0.0.1-3:9092, so they run one at a time.
+cargo test --workspace -- --test-threads=1
+
+echo "== simulation mode (--cfg madsim): the harness, determinism, planted bugs"
+cargo sim-test -p sim

@@ -180,6 +180,15 @@ pub fn offset_fetch(node: &Node, request: OffsetFetchRequest, version: i16) -> O
         return not_coordinator();
     };
     let replica = handle.replica.lock().unwrap();
+    if !replica.leader_caught_up() {
+        // A new coordinator must not answer from a log whose earlier commits it cannot yet see.
+        let code = ResponseError::CoordinatorLoadInProgress.code();
+        if version >= 2 {
+            return OffsetFetchResponse::default().with_error_code(code);
+        }
+        let topics = request.topics.clone().unwrap_or_default().into_iter().map(|t| OffsetFetchResponseTopic::default().with_name(t.name).with_partitions(t.partition_indexes.iter().map(|p| OffsetFetchResponsePartition::default().with_partition_index(*p).with_committed_offset(-1).with_error_code(code)).collect())).collect();
+        return OffsetFetchResponse::default().with_topics(topics);
+    }
     let high_watermark = replica.log.high_watermark();
     let committed: Vec<&bytes::Bytes> = replica.log.batches().iter().filter(|b| b.last_offset < high_watermark).map(|b| &b.bytes).collect();
     let topics = request

@@ -66,13 +66,15 @@ pub struct Replica {
     pub leader_epoch: i32,
     pub partition_epoch: i32,
     pub replicas: Vec<BrokerId>,
+    /// Log end when this replica became leader of the current epoch.
+    epoch_start_offset: i64,
     config: ReplicationConfig,
     bugs: PlantedBugs,
 }
 
 impl Replica {
     pub fn new(broker: BrokerId, log: PartitionLog, config: ReplicationConfig, bugs: PlantedBugs) -> Self {
-        Self { broker, log, role: Role::Offline, leader_epoch: -1, partition_epoch: -1, replicas: Vec::new(), config, bugs }
+        Self { broker, log, role: Role::Offline, leader_epoch: -1, partition_epoch: -1, replicas: Vec::new(), epoch_start_offset: 0, config, bugs }
     }
 
     pub fn is_leader(&self) -> bool {
@@ -85,6 +87,13 @@ impl Replica {
             Role::Follower { leader } => Some(leader),
             Role::Offline => None,
         }
+    }
+
+    /// A leader whose high watermark covers everything written before its epoch: what it
+    /// reads below the high watermark is then the whole committed history (a new group
+    /// coordinator answers COORDINATOR_LOAD_IN_PROGRESS until then, as Kafka's does).
+    pub fn leader_caught_up(&self) -> bool {
+        self.is_leader() && self.log.high_watermark() >= self.epoch_start_offset
     }
 
     /// The ISR size acks=all checks: the committed ISR less members known to lag.
@@ -113,6 +122,7 @@ impl Replica {
                 return false;
             }
             self.log.begin_epoch(state.leader_epoch);
+            self.epoch_start_offset = self.log.log_end_offset();
             // Followers start the lag clock now: a new leader does not shrink the ISR at once.
             let followers = state.replicas.iter().filter(|b| **b != self.broker).map(|b| (*b, FollowerProgress { log_end_offset: 0, last_caught_up_ms: now_ms })).collect();
             self.role = Role::Leader(LeaderState { isr, pending: None, lagging: BTreeSet::new(), followers });

@@ -123,7 +123,9 @@ pub fn run_seed(request: &RunRequest) -> RunOutcome {
         schedule: request.schedule.clone(),
         duration_s: request.duration_s,
     };
-    let mut child = std::process::Command::new(std::env::current_exe().expect("own executable"))
+    // Tests point this at the faultline binary; the CLI runs itself.
+    let worker = std::env::var_os("FAULTLINE_WORKER").map(std::path::PathBuf::from).unwrap_or_else(|| std::env::current_exe().expect("own executable"));
+    let mut child = std::process::Command::new(worker)
         .arg("seed-worker")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

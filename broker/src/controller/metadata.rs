@@ -169,18 +169,14 @@ impl MetadataImage {
         Ok(MetadataRecord::CreateTopic { name: name.to_string(), replica_assignments })
     }
 
-    /// Leader election from the ISR (unclean election only when `unclean` is set).
+    /// Leader election from the ISR. The planted bug `unclean-leader-election` (`unclean`)
+    /// takes the first live replica in assignment order, in sync or not.
     fn elect(&self, state: &PartitionState, excluded: BrokerId, unclean: bool) -> BrokerId {
         let eligible = |broker: &&BrokerId| **broker != excluded && self.is_live(**broker);
-        if let Some(leader) = state.replicas.iter().filter(|b| state.isr.contains(b)).find(eligible) {
-            return *leader;
-        }
         if unclean {
-            if let Some(leader) = state.replicas.iter().find(eligible) {
-                return *leader;
-            }
+            return state.replicas.iter().find(eligible).copied().unwrap_or(NO_LEADER);
         }
-        NO_LEADER
+        state.replicas.iter().filter(|b| state.isr.contains(b)).find(eligible).copied().unwrap_or(NO_LEADER)
     }
 
     /// The records that fence `broker`: it leaves every ISR it is not the last member of, and
@@ -317,7 +313,7 @@ mod tests {
     fn unclean_election_picks_an_out_of_sync_replica() {
         let mut image = three_zones();
         apply_all(&mut image, &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![1, 2, 3]] }]);
-        let shrink = image.alter_partition("t", 0, 1, 0, 0, &[1]).unwrap();
+        let shrink = image.alter_partition("t", 0, 1, 0, 0, &[1, 3]).unwrap();
         apply_all(&mut image, &[shrink]);
         let records = image.fence(1, true);
         apply_all(&mut image, &records);

@@ -1,0 +1,96 @@
+//! Malformed scenario files fail with messages that name the file, the key and what was
+//! expected (snapshots), and every catalog file is valid.
+
+fn base() -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/single-zone-outage.toml")).unwrap()
+}
+
+fn error_of(text: &str) -> String {
+    match sim::scenario::parse("scenarios/broken.toml", text) {
+        Ok(_) => panic!("accepted a broken scenario:\n{text}"),
+        Err(error) => error.to_string(),
+    }
+}
+
+#[test]
+fn every_catalog_scenario_is_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let loaded = sim::scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert!(!loaded.scenario.claims.is_empty(), "{} names no claim", path.display());
+            assert_eq!(format!("{}.toml", loaded.scenario.name), path.file_name().unwrap().to_string_lossy());
+            names.push(loaded.scenario.name);
+        }
+    }
+    names.sort();
+    assert_eq!(names, ["controller-zone-partition", "flapping-broker", "leader-isolation", "peering-link-partition", "random-faults", "rolling-restart", "single-zone-outage", "two-zone-outage", "zone-loss"]);
+}
+
+#[test]
+fn unknown_key() {
+    insta::assert_snapshot!(error_of(&base().replace("duration_s = 150", "duration_s = 150\nduration_minutes = 3")));
+}
+
+#[test]
+fn wrong_type() {
+    insta::assert_snapshot!(error_of(&base().replace("duration_s = 150", "duration_s = \"long\"")));
+}
+
+#[test]
+fn out_of_range_value() {
+    insta::assert_snapshot!(error_of(&base().replace("producers = 2", "producers = 0")));
+}
+
+#[test]
+fn fault_naming_a_group_that_does_not_exist() {
+    insta::assert_snapshot!(error_of(&base().replace("target = \"zone-b\"", "target = \"zone-d\"")));
+}
+
+#[test]
+fn fault_ending_after_the_run() {
+    insta::assert_snapshot!(error_of(&base().replace("end_s = 90", "end_s = 900")));
+}
+
+#[test]
+fn unknown_fault_kind() {
+    insta::assert_snapshot!(error_of(&base().replace("kind = \"zone-outage\"", "kind = \"meteor\"")));
+}
+
+#[test]
+fn unknown_expectation() {
+    insta::assert_snapshot!(error_of(&base().replace("lost_acked_writes = 0", "lost_writes = 0")));
+}
+
+#[test]
+fn malformed_comparison() {
+    insta::assert_snapshot!(error_of(&base().replace("\">= 0.99\"", "\"about 0.99\"")));
+}
+
+#[test]
+fn bad_seed_range() {
+    insta::assert_snapshot!(error_of(&base().replace("nightly_seeds = \"1..9\"", "nightly_seeds = \"9..1\"")));
+}
+
+#[test]
+fn toml_syntax_error() {
+    insta::assert_snapshot!(error_of(&base().replace("[workload]", "[workload")));
+}
+
+#[cfg(madsim)]
+#[test]
+fn the_cli_exits_2_naming_file_and_key_and_runs_nothing() {
+    let path = std::env::temp_dir().join(format!("faultline-broken-{}.toml", std::process::id()));
+    std::fs::write(&path, base().replace("producers = 2", "producers = 0")).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_faultline")).args(["run"]).arg(&path).args(["--seed", "1", "--out"]).arg(std::env::temp_dir().join("faultline-broken-out")).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&path.display().to_string()) && stderr.contains("workload.producers") && stderr.contains("1 to 16"), "{stderr}");
+    assert!(String::from_utf8_lossy(&output.stdout).is_empty(), "nothing may run: {}", String::from_utf8_lossy(&output.stdout));
+    let unknown_bug = std::process::Command::new(env!("CARGO_BIN_EXE_faultline")).args(["run", "single-zone-outage", "--seed", "1", "--bug", "no-such-bug", "--scenarios"]).arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")).output().unwrap();
+    assert_eq!(unknown_bug.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown_bug.stderr).contains("unknown planted bug"));
+    std::fs::remove_file(path).ok();
+}

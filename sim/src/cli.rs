@@ -82,6 +82,12 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Merge the summary.json files of sweep shards into one report.
+    ReportMerge {
+        inputs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Internal: run one seed job from stdin (each seed gets a fresh process).
     #[command(hide = true)]
     SeedWorker,
@@ -205,6 +211,20 @@ fn execute(cli: Cli) -> Result<bool, BadInput> {
             finish(&out, "nightly", results)
         }
         Command::SeedWorker => unreachable!("handled before dispatch"),
+        Command::ReportMerge { inputs, out } => {
+            if inputs.is_empty() {
+                return Err(BadInput("report-merge needs at least one summary.json".into()));
+            }
+            let mut summaries = Vec::new();
+            for input in &inputs {
+                let text = std::fs::read_to_string(input).map_err(|e| BadInput(format!("{}: {e}", input.display())))?;
+                summaries.push(reports::json::parse(&text).map_err(|e| BadInput(format!("{}: not a faultline summary: {e}", input.display())))?);
+            }
+            let merged = reports::merge::merge(&summaries);
+            crate::summary::write(&out, &merged)?;
+            println!("merged {} summaries: {}/summary.md", inputs.len(), out.display());
+            Ok(merged.passed())
+        }
         Command::Bench { scenario, seeds, duration_s } => {
             let loaded = find_scenario(&cli.scenarios, &scenario)?;
             bench(&loaded, seeds, duration_s);

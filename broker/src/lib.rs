@@ -1,6 +1,7 @@
 //! The system under test: a Kafka-protocol broker cluster stretched across three zones. It
 //! runs on tokio (real mode) and, unchanged, on madsim (`--cfg madsim`); nothing here asks
 //! which. The simulation-only switches live in `planted_bugs`.
+pub mod bench;
 pub mod client;
 pub mod controller;
 pub mod dev;

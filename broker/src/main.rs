@@ -23,6 +23,21 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Produce load (acks=all, 1 KiB records) against a running dev cluster in DIR.
+    Bench {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 6)]
+        partitions: i32,
+        /// Records per produce request.
+        #[arg(long, default_value_t = 256)]
+        batch_records: usize,
+        /// Concurrent producer connections per partition.
+        #[arg(long, default_value_t = 2)]
+        in_flight: usize,
+    },
     /// Start one node of an initialised DIR (for kill and restart tests).
     Node {
         #[arg(long)]
@@ -53,6 +68,11 @@ fn main() -> std::process::ExitCode {
                 println!("dev cluster running: 127.0.0.1:9092 (zone-a), 127.0.0.2:9092 (zone-b), 127.0.0.3:9092 (zone-c)");
                 println!("connect with:  kcat -F {}/client.properties -L", dir.display());
                 wait_for_ctrl_c().await;
+                Ok(())
+            }
+            Command::Bench { dir, seconds, partitions, batch_records, in_flight } => {
+                let report = broker::bench::run(&dir, seconds, partitions, batch_records, in_flight).await?;
+                println!("{report}");
                 Ok(())
             }
             Command::Node { dir, id } => {

@@ -17,6 +17,8 @@ pub trait Disk: Send + Sync + 'static {
     fn sync(&self, file: &str) -> io::Result<()>;
     /// The file as the page cache sees it; `None` if it does not exist.
     fn read(&self, file: &str) -> io::Result<Option<Vec<u8>>>;
+    /// `length` bytes at `position` (the page cache's view).
+    fn read_at(&self, file: &str, position: u64, length: usize) -> io::Result<Vec<u8>>;
     /// Cuts the file to `length` bytes (in the page cache until synced).
     fn truncate(&self, file: &str, length: u64) -> io::Result<()>;
     /// Replaces the whole content and syncs it (write-temp-then-rename in real mode).
@@ -52,7 +54,7 @@ impl FileDisk {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            let handle = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+            let handle = std::fs::OpenOptions::new().create(true).append(true).read(true).open(path)?;
             handles.insert(file.to_string(), handle);
         }
         f(handles.get_mut(file).expect("inserted above"))
@@ -75,6 +77,13 @@ impl Disk for FileDisk {
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(error) => Err(error),
         }
+    }
+
+    fn read_at(&self, file: &str, position: u64, length: usize) -> io::Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let mut buffer = vec![0u8; length];
+        self.with_handle(file, |handle| handle.read_exact_at(&mut buffer, position))?;
+        Ok(buffer)
     }
 
     fn truncate(&self, file: &str, length: u64) -> io::Result<()> {
@@ -187,6 +196,13 @@ impl Disk for MemoryDisk {
 
     fn read(&self, file: &str) -> io::Result<Option<Vec<u8>>> {
         Ok(self.files.lock().unwrap().get(file).map(|entry| entry.cached.clone()))
+    }
+
+    fn read_at(&self, file: &str, position: u64, length: usize) -> io::Result<Vec<u8>> {
+        let files = self.files.lock().unwrap();
+        let cached = &files.get(file).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?.cached;
+        let start = position as usize;
+        cached.get(start..start + length).map(<[u8]>::to_vec).ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))
     }
 
     fn truncate(&self, file: &str, length: u64) -> io::Result<()> {

@@ -13,6 +13,9 @@ use super::disk::Disk;
 
 /// How many recent batches per producer are remembered for duplicate detection (Kafka: 5).
 const PRODUCER_BATCHES_REMEMBERED: usize = 5;
+/// Batch bytes kept in memory per partition; older batches are read back from the disk (its
+/// page cache), so memory stays bounded however long the log grows.
+const CACHED_BYTES_MAX: usize = 16 * 1024 * 1024;
 
 /// Expected failures of log operations.
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +41,9 @@ pub struct StoredBatch {
     pub last_offset: i64,
     pub leader_epoch: i32,
     pub file_position: u64,
-    pub bytes: Bytes,
+    pub length: usize,
+    /// `None` once evicted from the in-memory tail (read it from the disk).
+    pub bytes: Option<Bytes>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -68,6 +73,9 @@ pub struct PartitionLog {
     /// (leader epoch, start offset), strictly increasing in both.
     epochs: Vec<(i32, i64)>,
     producers: BTreeMap<i64, ProducerState>,
+    cached_bytes: usize,
+    /// Index of the oldest batch whose bytes are still in memory.
+    first_cached: usize,
 }
 
 impl PartitionLog {
@@ -85,6 +93,8 @@ impl PartitionLog {
             high_watermark: 0,
             epochs: Vec::new(),
             producers: BTreeMap::new(),
+            cached_bytes: 0,
+            first_cached: 0,
         };
         log.recover()?;
         Ok(log)
@@ -130,14 +140,21 @@ impl PartitionLog {
                 state.recent.pop_front();
             }
         }
+        self.cached_bytes += bytes.len();
         self.batches.push(StoredBatch {
             base_offset: header.base_offset,
             last_offset: header.last_offset(),
             leader_epoch: epoch,
             file_position,
-            bytes,
+            length: bytes.len(),
+            bytes: Some(bytes),
         });
         self.log_end_offset = header.last_offset() + 1;
+        while self.cached_bytes > CACHED_BYTES_MAX && self.first_cached + 1 < self.batches.len() {
+            let evicted = self.batches[self.first_cached].bytes.take().map_or(0, |b| b.len());
+            self.cached_bytes -= evicted;
+            self.first_cached += 1;
+        }
     }
 
     pub fn log_end_offset(&self) -> i64 {
@@ -265,7 +282,9 @@ impl PartitionLog {
             return Ok(());
         }
         let position = self.batches[keep].file_position;
+        self.cached_bytes -= self.batches[keep..].iter().filter_map(|b| b.bytes.as_ref()).map(Bytes::len).sum::<usize>();
         self.batches.truncate(keep);
+        self.first_cached = self.first_cached.min(self.batches.len());
         self.log_end_offset = self.batches.last().map_or(0, |batch| batch.last_offset + 1);
         self.file_length = position;
         self.epochs.retain(|&(_, start)| start < self.log_end_offset || start == 0 && self.log_end_offset == 0);
@@ -288,7 +307,8 @@ impl PartitionLog {
         let epochs = std::mem::take(&mut self.epochs);
         let end = self.log_end_offset;
         for stored in &batches {
-            if let Ok(header) = batch::parse_header(&stored.bytes, false) {
+            let Some(bytes) = self.batch_bytes_from(stored) else { continue };
+            if let Ok(header) = batch::parse_header(&bytes, false) {
                 if header.is_idempotent() {
                     let state = self.producers.entry(header.producer_id).or_default();
                     if header.producer_epoch != state.epoch {
@@ -326,23 +346,37 @@ impl PartitionLog {
         Ok(())
     }
 
+    fn batch_bytes_from(&self, stored: &StoredBatch) -> Option<Bytes> {
+        match &stored.bytes {
+            Some(bytes) => Some(bytes.clone()),
+            None => match self.disk.read_at(&self.log_file, stored.file_position, stored.length) {
+                Ok(bytes) => Some(Bytes::from(bytes)),
+                Err(error) => {
+                    tracing::error!(file = %self.log_file, position = stored.file_position, %error, "cannot read a batch back from disk");
+                    None
+                }
+            },
+        }
+    }
+
     /// Batches from the one holding `offset` up to (not including) `upper_bound`, at most
     /// `max_bytes` but always at least one batch when there is one (KIP-74).
     pub fn read(&self, offset: i64, upper_bound: i64, max_bytes: usize) -> Bytes {
         let start = self.batches.partition_point(|batch| batch.last_offset < offset);
         let mut out = bytes::BytesMut::new();
         for batch in &self.batches[start..] {
-            if batch.last_offset >= upper_bound || (!out.is_empty() && out.len() + batch.bytes.len() > max_bytes) {
+            if batch.last_offset >= upper_bound || (!out.is_empty() && out.len() + batch.length > max_bytes) {
                 break;
             }
-            out.extend_from_slice(&batch.bytes);
+            let Some(bytes) = self.batch_bytes_from(batch) else { break };
+            out.extend_from_slice(&bytes);
         }
         out.freeze()
     }
 
-    /// Every stored batch (for rebuilding state such as committed group offsets).
-    pub fn batches(&self) -> &[StoredBatch] {
-        &self.batches
+    /// The bytes of every batch below `upper_bound`, in order (rebuilding committed offsets).
+    pub fn batches_below(&self, upper_bound: i64) -> Vec<Bytes> {
+        self.batches.iter().take_while(|b| b.last_offset < upper_bound).filter_map(|b| self.batch_bytes_from(b)).collect()
     }
 }
 
@@ -404,6 +438,20 @@ mod tests {
         assert_eq!(log.end_offset_for_epoch(2), (1, 1));
         let recovered = open(&disk);
         assert_eq!(recovered.log_end_offset(), 1);
+    }
+
+    #[test]
+    fn evicted_batches_are_read_back_from_disk() {
+        let disk = MemoryDisk::new();
+        let mut log = open(&disk);
+        let big = "x".repeat(1 << 20);
+        for _ in 0..20 {
+            log.append_as_leader(encode(&[big.as_str()], -1, -1), 1).unwrap();
+        }
+        assert!(log.batches[0].bytes.is_none(), "the oldest batch left memory");
+        let first = batch::decode_values(log.read(0, 1, 1)).unwrap();
+        assert_eq!(first[0].1.as_deref(), Some(big.as_bytes()));
+        assert_eq!(log.batches_below(20).len(), 20);
     }
 
     #[test]

@@ -190,7 +190,7 @@ pub fn offset_fetch(node: &Node, request: OffsetFetchRequest, version: i16) -> O
         return OffsetFetchResponse::default().with_topics(topics);
     }
     let high_watermark = replica.log.high_watermark();
-    let committed: Vec<&bytes::Bytes> = replica.log.batches().iter().filter(|b| b.last_offset < high_watermark).map(|b| &b.bytes).collect();
+    let committed = replica.log.batches_below(high_watermark);
     let topics = request
         .topics
         .unwrap_or_default()
@@ -201,7 +201,7 @@ pub fn offset_fetch(node: &Node, request: OffsetFetchRequest, version: i16) -> O
                 .partition_indexes
                 .iter()
                 .map(|&partition| {
-                    let (offset, metadata) = offsets::latest(committed.iter().copied(), &group_id, &name, partition).unwrap_or((-1, None));
+                    let (offset, metadata) = offsets::latest(committed.iter(), &group_id, &name, partition).unwrap_or((-1, None));
                     let response = OffsetFetchResponsePartition::default().with_partition_index(partition).with_committed_offset(offset).with_metadata(Some(text(metadata.unwrap_or_default())));
                     if version >= 5 { response.with_committed_leader_epoch(-1) } else { response }
                 })

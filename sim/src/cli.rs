@@ -100,6 +100,12 @@ enum Command {
         /// Simulated seconds per seed.
         #[arg(long, default_value_t = 600)]
         duration_s: u64,
+        /// Override the scenario's producer count and pause (a saturating load measures
+        /// acknowledged produces per wall second).
+        #[arg(long)]
+        producers: Option<u32>,
+        #[arg(long)]
+        produce_interval_ms: Option<u64>,
     },
 }
 
@@ -199,8 +205,10 @@ fn execute(cli: Cli) -> Result<bool, BadInput> {
         Command::Nightly { jobs, check_determinism_sample, out } => {
             let out = out.unwrap_or_else(|| PathBuf::from("target/faultline/nightly"));
             let mut results = Vec::new();
+            // Tests cap the seeds per scenario; the nightly job runs them all.
+            let seeds_max: usize = std::env::var("FAULTLINE_NIGHTLY_SEEDS_MAX").ok().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
             for loaded in catalog(&cli.scenarios)? {
-                let requests: Vec<RunRequest> = loaded.nightly_seeds.clone().map(|seed| RunRequest { scenario: loaded.clone(), seed, bugs: Vec::new(), schedule: None, duration_s: None }).collect();
+                let requests: Vec<RunRequest> = loaded.nightly_seeds.clone().take(seeds_max).map(|seed| RunRequest { scenario: loaded.clone(), seed, bugs: Vec::new(), schedule: None, duration_s: None }).collect();
                 eprintln!("== {} ({} seeds)", loaded.scenario.name, requests.len());
                 let (sampled, rest): (Vec<_>, Vec<_>) = requests.into_iter().enumerate().partition(|(i, _)| *i < check_determinism_sample);
                 let mut outcomes = run_all(sampled.into_iter().map(|(_, r)| r).collect(), jobs.max(1), true, false);
@@ -225,8 +233,18 @@ fn execute(cli: Cli) -> Result<bool, BadInput> {
             println!("merged {} summaries: {}/summary.md", inputs.len(), out.display());
             Ok(merged.passed())
         }
-        Command::Bench { scenario, seeds, duration_s } => {
-            let loaded = find_scenario(&cli.scenarios, &scenario)?;
+        Command::Bench { scenario, seeds, duration_s, producers, produce_interval_ms } => {
+            let mut loaded = find_scenario(&cli.scenarios, &scenario)?;
+            if producers.is_some() || produce_interval_ms.is_some() {
+                // The worker re-reads the scenario text, so the override goes into the text.
+                let text = loaded.text.lines().map(|line| match line.split_once('=').map(|(k, _)| k.trim()) {
+                    Some("producers") if producers.is_some() => format!("producers = {}", producers.unwrap()),
+                    Some("produce_interval_ms") if produce_interval_ms.is_some() => format!("produce_interval_ms = {}", produce_interval_ms.unwrap()),
+                    _ => line.to_string(),
+                }).collect::<Vec<_>>().join("\n");
+                let (scenario, expectations, nightly_seeds) = scenario::parse(&loaded.path.display().to_string(), &text)?;
+                loaded = LoadedScenario { text, scenario, expectations, nightly_seeds, ..loaded };
+            }
             bench(&loaded, seeds, duration_s);
             Ok(true)
         }

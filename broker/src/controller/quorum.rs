@@ -62,6 +62,9 @@ pub struct Quorum {
     id: BrokerId,
     inputs: mpsc::Sender<Input>,
     image: watch::Receiver<Arc<MetadataImage>>,
+    /// Terms of recently committed entries, so a proposer can tell whether its entry or a
+    /// later leader's took its index.
+    committed_terms: Arc<Mutex<BTreeMap<u64, u64>>>,
     leader: Arc<AtomicI32>,
     operations: tokio::sync::Mutex<()>,
     heartbeats: Mutex<BTreeMap<BrokerId, tokio::time::Instant>>,
@@ -99,11 +102,13 @@ impl Quorum {
             peers.insert(voter.id, sender);
             tokio::spawn(send_to_peer(id, voter.clone(), receiver, dialer.clone(), credentials.clone()));
         }
-        tokio::spawn(drive(raft, input_receiver, peers, disk, image_sender, leader.clone()));
+        let committed_terms = Arc::new(Mutex::new(BTreeMap::new()));
+        tokio::spawn(drive(raft, input_receiver, peers, disk, image_sender, leader.clone(), committed_terms.clone()));
         let quorum = Arc::new(Quorum {
             id,
             inputs,
             image,
+            committed_terms,
             leader,
             operations: tokio::sync::Mutex::new(()),
             heartbeats: Mutex::new(BTreeMap::new()),
@@ -220,11 +225,9 @@ impl Quorum {
         let mut image = self.image.clone();
         let applied = tokio::time::timeout(CONTROLLER_REQUEST_TIMEOUT, image.wait_for(|image| image.applied_index >= index)).await;
         match applied {
-            Ok(Ok(_)) => {
-                // A different term at our index means a new leader overwrote the proposal.
-                let _ = term;
-                Ok(index)
-            }
+            // A different term at our index means a new leader overwrote the proposal.
+            Ok(Ok(_)) if self.committed_terms.lock().unwrap().get(&index) == Some(&term) => Ok(index),
+            Ok(Ok(_)) => Err(ControllerError::NotController),
             _ => Err(ControllerError::Timeout),
         }
     }
@@ -328,6 +331,7 @@ async fn drive(
     disk: Arc<dyn Disk>,
     image_sender: watch::Sender<Arc<MetadataImage>>,
     leader: Arc<AtomicI32>,
+    committed_terms: Arc<Mutex<BTreeMap<u64, u64>>>,
 ) {
     let mut image = MetadataImage::default();
     let mut ticker = tokio::time::interval(TICK);
@@ -365,9 +369,16 @@ async fn drive(
             }
         }
         if !ready.committed.is_empty() {
+            let mut terms = committed_terms.lock().unwrap();
             for entry in &ready.committed {
                 image.apply(entry.index, &entry.command);
+                terms.insert(entry.index, entry.term);
             }
+            // Bounded: proposers wait seconds, not thousands of entries.
+            while terms.len() > 4_096 {
+                terms.pop_first();
+            }
+            drop(terms);
             image_sender.send_replace(Arc::new(image.clone()));
         }
         let known_leader = raft.leader().unwrap_or(-1);

@@ -167,18 +167,6 @@ impl MemoryDisk {
     pub fn destroy(&self) {
         self.files.lock().unwrap().clear();
     }
-
-    /// Bytes in the page cache that a power loss would drop, over all files.
-    pub fn unsynced_bytes(&self) -> u64 {
-        let files = self.files.lock().unwrap();
-        files.values().map(|file| if file.cached == file.durable { 0 } else { file.cached.len().max(1) as u64 }).sum()
-    }
-
-    /// Every byte the disk holds (cache and durable), for checks such as "no plaintext on disk".
-    pub fn contains(&self, needle: &[u8]) -> bool {
-        let files = self.files.lock().unwrap();
-        files.values().any(|file| file.cached.windows(needle.len()).any(|w| w == needle))
-    }
 }
 
 impl Disk for MemoryDisk {

@@ -53,6 +53,22 @@ struct ProducerState {
     recent: VecDeque<(i32, i32, i64)>,
 }
 
+/// Tracks an idempotent producer's latest batches (a new epoch starts over).
+fn remember_producer(producers: &mut BTreeMap<i64, ProducerState>, header: &BatchHeader) {
+    if !header.is_idempotent() {
+        return;
+    }
+    let state = producers.entry(header.producer_id).or_default();
+    if header.producer_epoch != state.epoch {
+        state.epoch = header.producer_epoch;
+        state.recent.clear();
+    }
+    state.recent.push_back((header.base_sequence, header.last_sequence(), header.base_offset));
+    if state.recent.len() > PRODUCER_BATCHES_REMEMBERED {
+        state.recent.pop_front();
+    }
+}
+
 /// The result of a leader append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppendOutcome {
@@ -129,17 +145,7 @@ impl PartitionLog {
         if self.epochs.last().is_none_or(|&(last, _)| epoch > last) {
             self.epochs.push((epoch, header.base_offset));
         }
-        if header.is_idempotent() {
-            let state = self.producers.entry(header.producer_id).or_default();
-            if header.producer_epoch != state.epoch {
-                state.epoch = header.producer_epoch;
-                state.recent.clear();
-            }
-            state.recent.push_back((header.base_sequence, header.last_sequence(), header.base_offset));
-            if state.recent.len() > PRODUCER_BATCHES_REMEMBERED {
-                state.recent.pop_front();
-            }
-        }
+        remember_producer(&mut self.producers, header);
         self.cached_bytes += bytes.len();
         self.batches.push(StoredBatch {
             base_offset: header.base_offset,
@@ -309,17 +315,7 @@ impl PartitionLog {
         for stored in &batches {
             let Some(bytes) = self.batch_bytes_from(stored) else { continue };
             if let Ok(header) = batch::parse_header(&bytes, false) {
-                if header.is_idempotent() {
-                    let state = self.producers.entry(header.producer_id).or_default();
-                    if header.producer_epoch != state.epoch {
-                        state.epoch = header.producer_epoch;
-                        state.recent.clear();
-                    }
-                    state.recent.push_back((header.base_sequence, header.last_sequence(), header.base_offset));
-                    if state.recent.len() > PRODUCER_BATCHES_REMEMBERED {
-                        state.recent.pop_front();
-                    }
-                }
+                remember_producer(&mut self.producers, &header);
             }
         }
         self.batches = batches;

@@ -166,13 +166,15 @@ pub async fn offset_commit(node: &Node, request: OffsetCommitRequest) -> OffsetC
 
 pub fn offset_fetch(node: &Node, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
     let group_id = request.group_id.0.to_string();
-    let not_coordinator = || {
-        // The top-level error code exists from v2; v1 clients read it per partition.
-        let partitions_with = |code: i16| -> Vec<OffsetFetchResponseTopic> {
-            request.topics.clone().unwrap_or_default().into_iter().map(|t| OffsetFetchResponseTopic::default().with_name(t.name).with_partitions(t.partition_indexes.iter().map(|p| OffsetFetchResponsePartition::default().with_partition_index(*p).with_committed_offset(-1).with_error_code(code)).collect())).collect()
-        };
-        if version >= 2 { OffsetFetchResponse::default().with_error_code(ResponseError::NotCoordinator.code()) } else { OffsetFetchResponse::default().with_topics(partitions_with(ResponseError::NotCoordinator.code())) }
+    // The top-level error code exists from v2; v1 clients read it per partition.
+    let refuse = |code: i16| {
+        if version >= 2 {
+            return OffsetFetchResponse::default().with_error_code(code);
+        }
+        let topics = request.topics.clone().unwrap_or_default().into_iter().map(|t| OffsetFetchResponseTopic::default().with_name(t.name).with_partitions(t.partition_indexes.iter().map(|p| OffsetFetchResponsePartition::default().with_partition_index(*p).with_committed_offset(-1).with_error_code(code)).collect())).collect();
+        OffsetFetchResponse::default().with_topics(topics)
     };
+    let not_coordinator = || refuse(ResponseError::NotCoordinator.code());
     if !node.is_group_coordinator(&group_id) {
         return not_coordinator();
     }
@@ -182,12 +184,7 @@ pub fn offset_fetch(node: &Node, request: OffsetFetchRequest, version: i16) -> O
     let replica = handle.replica.lock().unwrap();
     if !replica.leader_caught_up() {
         // A new coordinator must not answer from a log whose earlier commits it cannot yet see.
-        let code = ResponseError::CoordinatorLoadInProgress.code();
-        if version >= 2 {
-            return OffsetFetchResponse::default().with_error_code(code);
-        }
-        let topics = request.topics.clone().unwrap_or_default().into_iter().map(|t| OffsetFetchResponseTopic::default().with_name(t.name).with_partitions(t.partition_indexes.iter().map(|p| OffsetFetchResponsePartition::default().with_partition_index(*p).with_committed_offset(-1).with_error_code(code)).collect())).collect();
-        return OffsetFetchResponse::default().with_topics(topics);
+        return refuse(ResponseError::CoordinatorLoadInProgress.code());
     }
     let high_watermark = replica.log.high_watermark();
     let committed = replica.log.batches_below(high_watermark);

@@ -8,6 +8,7 @@ import threading
 import time
 
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import CommitFailedError
 
 from common import fail, settings
 
@@ -38,15 +39,29 @@ def total():
 
 
 def run(name):
+    """A record counts as consumed once its offset commit succeeded: a commit refused because
+    the group is rebalancing leaves the records to be delivered again from the committed
+    offset (Kafka's at-least-once delivery; processing is exactly once per group)."""
     consumer = KafkaConsumer(topic, group_id="exactly-once-group", enable_auto_commit=False, auto_offset_reset="earliest", **conf)
     while not stop[name].is_set():
         batch = consumer.poll(timeout_ms=200)
-        for tp, records in batch.items():
-            with lock:
+        if not batch:
+            continue
+        try:
+            consumer.commit()
+        except CommitFailedError:
+            # Not committed: rewind, so that whoever owns each partition after the rebalance
+            # reads these records again from the committed offset.
+            for tp, records in batch.items():
+                try:
+                    consumer.seek(tp, records[0].offset)
+                except Exception:
+                    pass  # no longer ours: the new owner starts from the committed offset
+            continue
+        with lock:
+            for tp, records in batch.items():
                 assigned[name].add(tp.partition)
                 consumed[name].extend((tp.partition, r.offset, r.value) for r in records)
-        if batch:
-            consumer.commit()
     consumer.close()  # leaves the group
 
 

@@ -18,8 +18,10 @@ fn kcat_lists_three_brokers_with_zones_and_round_trips_ten_thousand_messages() {
 
     // 10,000 messages with acks=all and idempotence.
     let sent: Vec<String> = (0..10_000).map(|i| format!("message-{i:05}")).collect();
-    let mut producer = cluster.kcat().args(["-P", "-t", "kcat-orders", "-X", "acks=all", "-X", "enable.idempotence=true"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    producer.stdin.take().unwrap().write_all((sent.join("\n") + "\n").as_bytes()).unwrap();
+    // Keyed, so librdkafka's partitioner spreads them (keyless batches stick to one partition).
+    let mut producer = cluster.kcat().args(["-P", "-t", "kcat-orders", "-K", ":", "-X", "acks=all", "-X", "enable.idempotence=true"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let lines: Vec<String> = sent.iter().enumerate().map(|(i, value)| format!("key-{i}:{value}")).collect();
+    producer.stdin.take().unwrap().write_all((lines.join("\n") + "\n").as_bytes()).unwrap();
     let produced = producer.wait_with_output().unwrap();
     assert!(produced.status.success(), "kcat -P: {}", String::from_utf8_lossy(&produced.stderr));
 

@@ -45,3 +45,25 @@ fn the_cli_prints_the_seed_schedule_and_trace_hash_and_two_processes_agree() {
     assert!(scenario["expectations"].as_array().unwrap().iter().all(|e| e["passed"] == true));
     std::fs::remove_dir_all(out).ok();
 }
+
+#[test]
+fn check_determinism_passes_on_a_sample_of_every_catalog_scenario() {
+    // The nightly workflow runs --check-determinism on 100 seeds of each scenario; CI runs
+    // the first two seeds of every scenario (each run twice, in fresh processes).
+    let scenarios = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let out = std::env::temp_dir().join(format!("faultline-determinism-{}", std::process::id()));
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["nightly", "--check-determinism-sample", "2", "--scenarios"])
+        .arg(&scenarios)
+        .arg("--out")
+        .arg(&out)
+        .env("FAULTLINE_NIGHTLY_SEEDS_MAX", "2")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("determinism check failed"), "{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{}\n{stderr}", String::from_utf8_lossy(&output.stdout));
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["scenarios"].as_array().unwrap().len(), 9);
+    std::fs::remove_dir_all(out).ok();
+}

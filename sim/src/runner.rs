@@ -304,7 +304,7 @@ async fn simulate(request: RunRequest) -> RunOutcome {
     let trace: Vec<String> = events.into_iter().map(|(_, line)| line).collect();
     let trace_hash = hex(ring::digest::digest(&ring::digest::SHA256, trace.join("\n").as_bytes()).as_ref());
     let (wire_hash, wire_bytes) = world.wire.finish();
-    let expectations = evaluate(&request.scenario.expectations, &report, converged_after_ms);
+    let expectations = evaluate(&request.scenario.expectations, &report, converged_after_ms, acked_during(&history, window));
     let check_wall_ms = check_started.elapsed().as_secs_f64() * 1000.0;
     let violation = first_violation(&expectations, &report, converged_after_ms, duration_s, bound_ms, &not_converged);
     let partition_reads = recorder.reads.lock().unwrap().iter().map(|(p, e)| PartitionRead { partition: p.clone(), successful_fetches: e.successful_fetches, failed_fetches: e.failed_fetches, last_error: e.last_error.clone() }).collect();
@@ -409,7 +409,13 @@ async fn drain(world: &World, recorder: &Recorder, topics: &[(String, i32)], mac
     let _ = tokio::time::timeout(Duration::from_secs(120), task).await;
 }
 
-fn observed(name: &str, report: &CheckReport, converged: Option<u64>) -> Option<f64> {
+/// Sends that started at least a second into the fault window and were acknowledged before it
+/// ended: with two zones down (min.insync.replicas 2) there must be none.
+fn acked_during(history: &History, window: (u64, u64)) -> u64 {
+    history.ops.iter().filter(|op| matches!(op.kind, OpKind::Send { outcome: SendOutcome::Acked { .. }, .. }) && op.start_ms >= window.0 + 1_000 && op.end_ms < window.1).count() as u64
+}
+
+fn observed(name: &str, report: &CheckReport, converged: Option<u64>, acked_during: u64) -> Option<f64> {
     let count = |kind: ViolationKind| Some(report.count(kind) as f64);
     match name {
         "lost_acked_writes" => count(ViolationKind::LostAckedWrite),
@@ -427,15 +433,16 @@ fn observed(name: &str, report: &CheckReport, converged: Option<u64>) -> Option<
         "poll_availability.during" => report.availability.poll.during,
         "converged" => Some(if converged.is_some() { 1.0 } else { 0.0 }),
         "acked_writes" => Some(report.acked_writes as f64),
+        "acked_writes.during" => Some(acked_during as f64),
         other => unreachable!("expectation {other} was validated at parse time"),
     }
 }
 
-pub fn evaluate(expectations: &[Expectation], report: &CheckReport, converged: Option<u64>) -> Vec<ExpectationOutcome> {
+pub fn evaluate(expectations: &[Expectation], report: &CheckReport, converged: Option<u64>, acked_during: u64) -> Vec<ExpectationOutcome> {
     expectations
         .iter()
         .map(|expectation| {
-            let value = observed(&expectation.name, report, converged);
+            let value = observed(&expectation.name, report, converged, acked_during);
             // Nothing to measure (no operation in that phase) is not a failure.
             let passed = value.is_none_or(|v| expectation.holds(v));
             ExpectationOutcome { name: expectation.name.clone(), expected: expectation.expected(), observed: value, passed }

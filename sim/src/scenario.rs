@@ -191,6 +191,7 @@ pub const EXPECTATION_NAMES: &[&str] = &[
     "poll_availability.during",
     "converged",
     "acked_writes",
+    "acked_writes.during",
 ];
 
 /// Loaded and validated.

@@ -7,6 +7,7 @@ use std::path::Path;
 use reports::{Availability, ClaimVerdict, ExpectationResult, Failure, LatencySummary, PartitionReadEvidence, Percentiles, PhaseRatios, ScenarioSummary, Summary};
 
 use crate::runner::RunOutcome;
+use crate::scenario::FaultKind;
 use crate::scenario::LoadedScenario;
 
 fn percentiles(summary: Option<crate::checker::LatencySummary>) -> Option<Percentiles> {
@@ -49,7 +50,25 @@ pub fn scenario_summary(scenario: &LoadedScenario, outcomes: &[RunOutcome], caps
         })
         .collect();
     let passed = outcomes.iter().all(RunOutcome::passed);
-    let claims = scenario.scenario.claims.iter().map(|claim| (claim.clone(), if outcomes.is_empty() { ClaimVerdict::NotTested } else if passed { ClaimVerdict::Holds } else { ClaimVerdict::Violated })).collect();
+    // C20's "with two zones down reads still work" is judged per partition, from fetches during
+    // zone faults only (a cut client network says nothing about it).
+    let zone_faults_only = !outcomes.is_empty() && outcomes.iter().all(|o| !o.schedule.is_empty() && o.schedule.iter().all(|f| matches!(f.kind, FaultKind::ZoneOutage | FaultKind::ZoneLoss)));
+    let unreadable = zone_faults_only && outcomes.iter().any(|o| o.partition_reads.iter().any(|r| r.successful_fetches == 0));
+    let claims = scenario
+        .scenario
+        .claims
+        .iter()
+        .map(|claim| {
+            let verdict = if outcomes.is_empty() {
+                ClaimVerdict::NotTested
+            } else if !passed || (claim == "C20" && unreadable) {
+                ClaimVerdict::Violated
+            } else {
+                ClaimVerdict::Holds
+            };
+            (claim.clone(), verdict)
+        })
+        .collect();
     let failures = outcomes
         .iter()
         .filter_map(|o| {
@@ -69,7 +88,7 @@ pub fn scenario_summary(scenario: &LoadedScenario, outcomes: &[RunOutcome], caps
     let availability = Availability { produce: ratios(|o| o.report.availability.produce), fetch: ratios(|o| o.report.availability.poll) };
     // C20's two-zone read claim, per partition: readable if every seed saw a successful fetch during the outage.
     let mut reads: BTreeMap<(String, i32), (bool, String)> = BTreeMap::new();
-    for outcome in outcomes {
+    for outcome in outcomes.iter().filter(|_| zone_faults_only) {
         for read in &outcome.partition_reads {
             let key = (read.partition.topic.clone(), read.partition.partition);
             let readable = read.successful_fetches > 0;

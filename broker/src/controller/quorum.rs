@@ -273,7 +273,7 @@ async fn active_controller_duties(quorum: Arc<Quorum>) {
             for broker in silent {
                 let _guard = quorum.operations.lock().await;
                 let image = quorum.image.borrow().clone();
-                tracing::warn!(broker, "fencing broker: no heartbeat within the session timeout");
+                tracing::info!(broker, "fencing broker: no heartbeat within the session timeout");
                 let records = image.fence(broker, quorum.bugs.unclean_leader_election);
                 drop(_guard);
                 let _ = quorum.commit(records).await;

@@ -140,6 +140,9 @@ struct MemoryFile {
     cached: Vec<u8>,
     /// What survives a power loss.
     durable: Vec<u8>,
+    /// The cache was cut below what is durable since the last sync (so a sync must copy all,
+    /// not just append the new tail: syncing by whole copies was quadratic).
+    rewritten: bool,
 }
 
 /// An in-memory disk with page-cache semantics. It outlives the node process that uses it, so a
@@ -160,6 +163,7 @@ impl MemoryDisk {
         files.retain(|_, file| !file.durable.is_empty());
         for file in files.values_mut() {
             file.cached = file.durable.clone();
+            file.rewritten = false;
         }
     }
 
@@ -177,7 +181,13 @@ impl Disk for MemoryDisk {
 
     fn sync(&self, file: &str) -> io::Result<()> {
         if let Some(entry) = self.files.lock().unwrap().get_mut(file) {
-            entry.durable.clone_from(&entry.cached);
+            if entry.rewritten || entry.cached.len() < entry.durable.len() {
+                entry.durable.clone_from(&entry.cached);
+                entry.rewritten = false;
+            } else {
+                let synced = entry.durable.len();
+                entry.durable.extend_from_slice(&entry.cached[synced..]);
+            }
         }
         Ok(())
     }
@@ -197,6 +207,9 @@ impl Disk for MemoryDisk {
         let mut files = self.files.lock().unwrap();
         let entry = files.entry(file.to_string()).or_default();
         entry.cached.truncate(length as usize);
+        if entry.cached.len() < entry.durable.len() {
+            entry.rewritten = true;
+        }
         Ok(())
     }
 
@@ -205,6 +218,7 @@ impl Disk for MemoryDisk {
         let entry = files.entry(file.to_string()).or_default();
         entry.cached = bytes.to_vec();
         entry.durable = bytes.to_vec();
+        entry.rewritten = false;
         Ok(())
     }
 
@@ -233,6 +247,18 @@ mod tests {
         disk.power_loss();
         assert_eq!(disk.read("p/0.log").unwrap().unwrap(), b"synced");
         assert_eq!(disk.read("p/1.log").unwrap(), None);
+    }
+
+    #[test]
+    fn a_truncation_then_append_syncs_what_the_cache_holds() {
+        let disk = MemoryDisk::new();
+        disk.append("f", b"abcdef").unwrap();
+        disk.sync("f").unwrap();
+        disk.truncate("f", 2).unwrap();
+        disk.append("f", b"XYZW").unwrap();
+        disk.sync("f").unwrap();
+        disk.power_loss();
+        assert_eq!(disk.read("f").unwrap().unwrap(), b"abXYZW");
     }
 
     #[test]

@@ -20,9 +20,16 @@ if ! .venv/bin/python -c 'import kafka' >/dev/null 2>&1; then
   .venv/bin/pip install -q 'kafka-python==3.0.12'
 fi
 
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
 echo "== real mode: broker (unit, property, kcat, kafka-python, openssl, kill -9), reports, sim's pure modules"
 # The real-mode integration tests share 127.0.0.1-3:9092, so they run one at a time.
-cargo test --workspace -- --test-threads=1
+cargo test --workspace --tests -- --test-threads=1 2>&1 | tee -a "$log"
 
 echo "== simulation mode (--cfg madsim): the harness, determinism, planted bugs"
-cargo sim-test -p sim
+cargo sim-test -p sim --tests 2>&1 | tee -a "$log"
+
+# One closing tally over every test binary of both builds.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "all suites: %d passed, %d failed\n", p, f; exit (f > 0) }' "$log"

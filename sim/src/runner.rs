@@ -295,8 +295,9 @@ async fn simulate(request: RunRequest) -> Simulated {
     let simulated_ms = recorder.now_ms();
     let history = recorder.history.lock().unwrap().clone();
     let (wire_hash, wire_bytes) = world.wire.finish();
+    let plaintext_leaks = world.wire.leaks();
     let partition_reads = recorder.reads.lock().unwrap().iter().map(|(p, e)| PartitionRead { partition: p.clone(), successful_fetches: e.successful_fetches, failed_fetches: e.failed_fetches, last_error: e.last_error.clone() }).collect();
-    Simulated { history, nemesis: trace, window, schedule, duration_s, bound_ms, converged_after_ms, not_converged, simulated_ms, wire_hash, wire_bytes, partition_reads }
+    Simulated { history, nemesis: trace, window, schedule, duration_s, bound_ms, converged_after_ms, not_converged, simulated_ms, wire_hash, wire_bytes, partition_reads, plaintext_leaks }
 }
 
 /// What the simulation produced, before checking (which runs outside the simulated clock so
@@ -314,11 +315,12 @@ struct Simulated {
     wire_hash: String,
     wire_bytes: u64,
     partition_reads: Vec<PartitionRead>,
+    plaintext_leaks: Vec<String>,
 }
 
 fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
     let check_started = std::time::Instant::now();
-    let Simulated { history, nemesis, window, schedule, duration_s, bound_ms, converged_after_ms, not_converged, simulated_ms, wire_hash, wire_bytes, partition_reads } = run;
+    let Simulated { history, nemesis, window, schedule, duration_s, bound_ms, converged_after_ms, not_converged, simulated_ms, wire_hash, wire_bytes, partition_reads, plaintext_leaks } = run;
     let phases = Phases { faults_start_ms: window.0, faults_end_ms: window.1 };
     let report = checker::check(&history, &phases);
     // One time-ordered trace: nemesis events and completed operations, so the first
@@ -328,8 +330,14 @@ fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
     events.sort_by_key(|(at, _)| *at);
     let trace: Vec<String> = events.into_iter().map(|(_, line)| line).collect();
     let trace_hash = hex(ring::digest::digest(&ring::digest::SHA256, trace.join("\n").as_bytes()).as_ref());
-    let expectations = evaluate(&request.scenario.expectations, &report, converged_after_ms, acked_during(&history, window));
-    let violation = first_violation(&expectations, &report, converged_after_ms, duration_s, bound_ms, &not_converged);
+    let measured = Measured { converged: converged_after_ms, acked_during: acked_during(&history, window), plaintext_leaks: plaintext_leaks.len() as u64 };
+    let expectations = evaluate(&request.scenario.expectations, &report, &measured);
+    let mut violation = first_violation(&expectations, &report, converged_after_ms, duration_s, bound_ms, &not_converged);
+    if let (Some(violation), Some(leak)) = (violation.as_mut(), plaintext_leaks.first()) {
+        if violation.expectation == "plaintext_leaks" {
+            violation.detail = leak.clone();
+        }
+    }
     // The wire was hashed as it flowed (inside the simulation, where no real clock runs):
     // charge the same number of SHA-256 bytes here.
     let sample = vec![0u8; 1 << 20];
@@ -446,7 +454,14 @@ fn acked_during(history: &History, window: (u64, u64)) -> u64 {
     history.ops.iter().filter(|op| matches!(op.kind, OpKind::Send { outcome: SendOutcome::Acked { .. }, .. }) && op.start_ms >= window.0 + 1_000 && op.end_ms < window.1).count() as u64
 }
 
-fn observed(name: &str, report: &CheckReport, converged: Option<u64>, acked_during: u64) -> Option<f64> {
+/// What the runner measured besides the checker's report.
+pub struct Measured {
+    pub converged: Option<u64>,
+    pub acked_during: u64,
+    pub plaintext_leaks: u64,
+}
+
+fn observed(name: &str, report: &CheckReport, measured: &Measured) -> Option<f64> {
     let count = |kind: ViolationKind| Some(report.count(kind) as f64);
     match name {
         "lost_acked_writes" => count(ViolationKind::LostAckedWrite),
@@ -462,18 +477,19 @@ fn observed(name: &str, report: &CheckReport, converged: Option<u64>, acked_duri
         "produce_availability.during" => report.availability.produce.during,
         "produce_availability.after" => report.availability.produce.after,
         "poll_availability.during" => report.availability.poll.during,
-        "converged" => Some(if converged.is_some() { 1.0 } else { 0.0 }),
+        "converged" => Some(if measured.converged.is_some() { 1.0 } else { 0.0 }),
         "acked_writes" => Some(report.acked_writes as f64),
-        "acked_writes.during" => Some(acked_during as f64),
+        "acked_writes.during" => Some(measured.acked_during as f64),
+        "plaintext_leaks" => Some(measured.plaintext_leaks as f64),
         other => unreachable!("expectation {other} was validated at parse time"),
     }
 }
 
-pub fn evaluate(expectations: &[Expectation], report: &CheckReport, converged: Option<u64>, acked_during: u64) -> Vec<ExpectationOutcome> {
+pub fn evaluate(expectations: &[Expectation], report: &CheckReport, measured: &Measured) -> Vec<ExpectationOutcome> {
     expectations
         .iter()
         .map(|expectation| {
-            let value = observed(&expectation.name, report, converged, acked_during);
+            let value = observed(&expectation.name, report, measured);
             // Nothing to measure (no operation in that phase) is not a failure.
             let passed = value.is_none_or(|v| expectation.holds(v));
             ExpectationOutcome { name: expectation.name.clone(), expected: expectation.expected(), observed: value, passed }

@@ -192,6 +192,7 @@ pub const EXPECTATION_NAMES: &[&str] = &[
     "converged",
     "acked_writes",
     "acked_writes.during",
+    "plaintext_leaks",
 ];
 
 /// Loaded and validated.

@@ -1,6 +1,8 @@
-//! The wire hash: every byte on every simulated connection, in order, so two runs of one seed
-//! can be compared byte for byte (`--check-determinism`). Each connection is tapped on the
-//! side that dialed it, both directions, which covers every link exactly once.
+//! The wire tap: every byte on every simulated connection, in order, hashed so two runs of one
+//! seed can be compared byte for byte (`--check-determinism`), and searched for secrets that
+//! must never cross a link in clear (C02: the SASL secret and the client id only ever travel
+//! inside TLS). Each connection is tapped on the side that dialed it, both directions, which
+//! covers every link exactly once.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -11,15 +13,16 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 #[derive(Clone)]
 pub struct WireHasher {
     state: Arc<Mutex<(ring::digest::Context, u64)>>,
-}
-
-impl Default for WireHasher {
-    fn default() -> Self {
-        WireHasher { state: Arc::new(Mutex::new((ring::digest::Context::new(&ring::digest::SHA256), 0))) }
-    }
+    /// Byte strings that must never appear on a link, and how often they did.
+    needles: Arc<Vec<Vec<u8>>>,
+    leaks: Arc<Mutex<Vec<String>>>,
 }
 
 impl WireHasher {
+    pub fn new(needles: Vec<Vec<u8>>) -> Self {
+        WireHasher { state: Arc::new(Mutex::new((ring::digest::Context::new(&ring::digest::SHA256), 0))), needles: Arc::new(needles), leaks: Arc::default() }
+    }
+
     fn record(&self, label: &str, direction: u8, bytes: &[u8]) {
         let mut state = self.state.lock().unwrap();
         state.0.update(label.as_bytes());
@@ -27,6 +30,24 @@ impl WireHasher {
         state.0.update(&(bytes.len() as u64).to_le_bytes());
         state.0.update(bytes);
         state.1 += bytes.len() as u64;
+    }
+
+    /// Plaintext found on the wire: one line per sighting (link and what leaked).
+    pub fn leaks(&self) -> Vec<String> {
+        self.leaks.lock().unwrap().clone()
+    }
+
+    fn longest_needle(&self) -> usize {
+        self.needles.iter().map(Vec::len).max().unwrap_or(0)
+    }
+
+    /// Searches `window` (the previous chunk's tail plus this chunk) for every needle.
+    fn scan(&self, label: &str, window: &[u8]) {
+        for needle in self.needles.iter() {
+            if !needle.is_empty() && window.windows(needle.len()).any(|w| w == needle.as_slice()) {
+                self.leaks.lock().unwrap().push(format!("{label}: {:?} in clear", String::from_utf8_lossy(needle)));
+            }
+        }
     }
 
     /// (hex SHA-256 so far, bytes seen).
@@ -40,11 +61,26 @@ pub struct WiretapStream<S> {
     inner: S,
     wire: WireHasher,
     label: String,
+    /// The last bytes of each direction, so a needle split across chunks is still found.
+    tails: [Vec<u8>; 2],
 }
 
 impl<S> WiretapStream<S> {
     pub fn new(inner: S, wire: WireHasher, label: String) -> Self {
-        WiretapStream { inner, wire, label }
+        WiretapStream { inner, wire, label, tails: [Vec::new(), Vec::new()] }
+    }
+
+    fn observe(&mut self, direction: u8, bytes: &[u8]) {
+        self.wire.record(&self.label, direction, bytes);
+        let keep = self.wire.longest_needle().saturating_sub(1);
+        if keep == 0 {
+            return;
+        }
+        let tail = &mut self.tails[usize::from(direction == b'>')];
+        let mut window = std::mem::take(tail);
+        window.extend_from_slice(bytes);
+        self.wire.scan(&self.label, &window);
+        *tail = window[window.len().saturating_sub(keep)..].to_vec();
     }
 }
 
@@ -55,7 +91,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for WiretapStream<S> {
         if let Poll::Ready(Ok(())) = &poll {
             let read = buf.filled()[before..].to_vec();
             if !read.is_empty() {
-                self.wire.record(&self.label, b'<', &read);
+                self.observe(b'<', &read);
             }
         }
         poll
@@ -66,7 +102,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WiretapStream<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write(cx, data);
         if let Poll::Ready(Ok(written)) = &poll {
-            self.wire.record(&self.label, b'>', &data[..*written]);
+            let written = data[..*written].to_vec();
+            self.observe(b'>', &written);
         }
         poll
     }
@@ -77,5 +114,31 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WiretapStream<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn plaintext_secrets_are_caught_even_split_across_writes_and_ciphertext_is_not() {
+        // The checker's planted bug: a client that sends its SASL secret in clear.
+        madsim::runtime::Runtime::new().block_on(async {
+            let wire = WireHasher::new(vec![b"workload-secret".to_vec()]);
+            let (client, mut server) = tokio::io::duplex(1 << 16);
+            let mut tapped = WiretapStream::new(client, wire.clone(), "client-1->broker-1".into());
+            tapped.write_all(b"\0workload\0workload-se").await.unwrap();
+            tapped.write_all(b"cret").await.unwrap();
+            let mut received = [0u8; 25];
+            server.read_exact(&mut received).await.unwrap();
+            assert_eq!(wire.leaks().len(), 1, "{:?}", wire.leaks());
+            let clean = WireHasher::new(vec![b"workload-secret".to_vec()]);
+            let (client, _server) = tokio::io::duplex(1 << 16);
+            let mut tapped = WiretapStream::new(client, clean.clone(), "client-1->broker-1".into());
+            tapped.write_all(&[0x17, 0x03, 0x03, 0x00, 0x20, 0x8a, 0x11, 0x5c]).await.unwrap();
+            assert!(clean.leaks().is_empty());
+        });
     }
 }

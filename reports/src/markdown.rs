@@ -47,6 +47,8 @@ pub fn render(summary: &Summary) -> String {
         );
     }
 
+    render_claims(&mut out, summary);
+
     for s in &summary.scenarios {
         out.push('\n');
         render_scenario(&mut out, s);
@@ -295,4 +297,27 @@ fn longest_backtick_run(s: &str) -> usize {
         }
     }
     best
+}
+
+/// One verdict per claim over the whole run (violated beats holds beats not tested), with the
+/// scenarios that showed it: what an SLA reader looks for first. A scenario can pass its own
+/// expectations while a claim of the paper does not hold under its faults.
+fn render_claims(out: &mut String, summary: &Summary) {
+    let mut claims: std::collections::BTreeMap<&str, (ClaimVerdict, Vec<&str>)> = std::collections::BTreeMap::new();
+    for s in &summary.scenarios {
+        for (claim, verdict) in &s.claims {
+            let entry = claims.entry(claim.as_str()).or_insert((ClaimVerdict::NotTested, Vec::new()));
+            entry.0 = entry.0.combine(*verdict);
+            if *verdict == ClaimVerdict::Violated {
+                entry.1.push(s.name.as_str());
+            }
+        }
+    }
+    if claims.is_empty() {
+        return;
+    }
+    out.push_str("\n## Claims\n\n| claim | verdict | violated in |\n|---|---|---|\n");
+    for (claim, (verdict, scenarios)) in claims {
+        let _ = writeln!(out, "| {} | {} | {} |", cell(claim), claim_cell(verdict), if scenarios.is_empty() { "–".to_string() } else { scenarios.iter().map(|s| cell(s)).collect::<Vec<_>>().join(", ") });
+    }
 }

@@ -44,7 +44,7 @@ impl WireHasher {
     /// Searches `window` (the previous chunk's tail plus this chunk) for every needle.
     fn scan(&self, label: &str, window: &[u8]) {
         for needle in self.needles.iter() {
-            if !needle.is_empty() && window.windows(needle.len()).any(|w| w == needle.as_slice()) {
+            if !needle.is_empty() && memchr::memmem::find(window, needle).is_some() {
                 self.leaks.lock().unwrap().push(format!("{label}: {:?} in clear", String::from_utf8_lossy(needle)));
             }
         }

@@ -88,7 +88,8 @@ impl Quorum {
             voters: voters.iter().map(|v| v.id).collect(),
             election_ticks_min: 10,
             election_ticks_max: 20,
-            heartbeat_ticks: 1,
+            // A heartbeat every 200 ms against a 1-2 s election timeout.
+            heartbeat_ticks: 2,
             max_entries_per_append: 256,
             seed,
         };

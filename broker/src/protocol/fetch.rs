@@ -22,13 +22,25 @@ pub async fn fetch(node: &Node, session: &Session, request: FetchRequest, versio
     }
     let wait = Duration::from_millis(request.max_wait_ms.clamp(0, 30_000) as u64);
     let deadline = tokio::time::Instant::now() + wait;
+    // A one-partition fetch (followers and our clients) waits on that partition alone, so an
+    // append does not wake every long poll on the node.
+    let single = match request.topics.as_slice() {
+        [topic] if topic.partitions.len() == 1 => node.partition(&topic.topic.0, topic.partitions[0].partition),
+        _ => None,
+    };
     loop {
-        let notified = node.data_notified();
+        let node_wide = node.data_notified();
+        let partition = single.as_ref().map(|handle| handle.notified());
         let (response, bytes, errors) = fetch_once(node, &request, replica_id, version);
         if bytes > 0 || errors {
             return response;
         }
-        if tokio::time::timeout(deadline.saturating_duration_since(tokio::time::Instant::now()), notified).await.is_err() {
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let woken = match partition {
+            Some(partition) => tokio::time::timeout(remaining, partition).await.is_ok(),
+            None => tokio::time::timeout(remaining, node_wide).await.is_ok(),
+        };
+        if !woken {
             return fetch_once(node, &request, replica_id, version).0;
         }
     }
@@ -67,6 +79,7 @@ fn fetch_partition(node: &Node, topic: &str, fetch: &kafka_protocol::messages::f
         return error(if node.metadata().partition(topic, fetch.partition).is_some() { ResponseError::NotLeaderOrFollower } else { ResponseError::UnknownTopicOrPartition });
     };
     let mut isr_change = None;
+    let mut high_watermark_moved = false;
     let data = {
         let mut replica = handle.replica.lock().unwrap();
         if !replica.is_leader() {
@@ -94,7 +107,9 @@ fn fetch_partition(node: &Node, topic: &str, fetch: &kafka_protocol::messages::f
         }
         let upper_bound = if replica_id >= 0 {
             // Followers read up to the log end; their position is their progress.
+            let before = replica.log.high_watermark();
             isr_change = replica.on_follower_fetch(replica_id, fetch.fetch_offset, node.now_ms());
+            high_watermark_moved = replica.log.high_watermark() != before;
             log_end_offset
         } else {
             replica.log.high_watermark()
@@ -103,8 +118,9 @@ fn fetch_partition(node: &Node, topic: &str, fetch: &kafka_protocol::messages::f
         let high_watermark = replica.log.high_watermark();
         base.clone().with_high_watermark(high_watermark).with_last_stable_offset(high_watermark).with_log_start_offset(0).with_records(Some(records))
     };
-    if replica_id >= 0 {
-        // A follower's progress may have moved the high watermark: wake acks=all producers.
+    if high_watermark_moved {
+        // Wake acks=all producers and consumers waiting at the old high watermark. Only on a
+        // real move: two followers' empty fetches must not wake each other forever.
         handle.changed();
     }
     if let Some(change) = isr_change {

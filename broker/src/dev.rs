@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::controller::quorum::Voter;
-use crate::log::FileDisk;
+use crate::log::{FileDisk, MetaProperties, MetaPropertiesError};
 use crate::net::tcp_dialer;
 use crate::node::{Node, NodeConfig, BROKER_PORT};
 use crate::planted_bugs::PlantedBugs;
@@ -30,6 +30,9 @@ pub enum DevError {
     /// A node id outside 1..=3.
     #[error("unknown node id {0}: the dev cluster has nodes 1, 2 and 3")]
     UnknownNode(i32),
+    /// A node's storage could not be formatted.
+    #[error("storage: {0}")]
+    Storage(#[from] MetaPropertiesError),
     /// Certificate or TLS setup failed.
     #[error("TLS: {0}")]
     Tls(#[from] crate::security::tls::TlsError),
@@ -78,6 +81,19 @@ pub fn init(dir: &Path) -> Result<bool, DevError> {
     let (ca_cert, ca_key) = ca.to_pem();
     std::fs::write(dir.join("ca.pem"), &ca_cert).map_err(|source| DevError::File { path: dir.join("ca.pem"), source })?;
     write_private(&dir.join("ca.key"), &ca_key)?;
+    // Format every node's storage with the cluster's initial voters (KIP-853).
+    let cluster_id = random_secret()[..22].to_string();
+    let storage: Vec<(i32, u64, FileDisk)> = dev_nodes()
+        .into_iter()
+        .map(|(id, _, _)| {
+            let data = dir.join(format!("node-{id}"));
+            let disk = FileDisk::open(&data).map_err(|source| DevError::File { path: data, source })?;
+            Ok((id, u64::from_str_radix(&random_secret()[..16], 16).expect("hex"), disk))
+        })
+        .collect::<Result<_, DevError>>()?;
+    let nodes: Vec<(i32, u64, &dyn crate::log::Disk)> = storage.iter().map(|(id, directory, disk)| (*id, *directory, disk as &dyn crate::log::Disk)).collect();
+    MetaProperties::format_cluster(&cluster_id, &nodes)?;
+    std::fs::write(dir.join("cluster.id"), &cluster_id).map_err(|source| DevError::File { path: dir.join("cluster.id"), source })?;
     let client_secret = random_secret();
     let inter_broker_secret = random_secret();
     let mut credentials = CredentialStore::default();
@@ -108,6 +124,7 @@ pub fn node_config(dir: &Path, id: i32) -> Result<NodeConfig, DevError> {
     let credentials = CredentialStore::parse(&read(&dir.join("credentials"))?)?;
     let voters = nodes.iter().map(|(n, _, address)| Voter { id: *n, host: address.to_string(), address: SocketAddr::new(*address, BROKER_PORT) }).collect();
     Ok(NodeConfig {
+        cluster_id: read(&dir.join("cluster.id"))?.trim().to_string(),
         broker_id: id,
         zone,
         host: ip.to_string(),

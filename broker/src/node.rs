@@ -11,10 +11,11 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::client::ClientCredentials;
-use crate::controller::metadata::{BrokerId, MetadataImage, OFFSETS_TOPIC};
+use crate::controller::metadata::{BrokerId, ControllerError, MetadataImage, OFFSETS_TOPIC};
+use crate::controller::raft::DirectoryId;
 use crate::controller::quorum::{ControllerRequest, Quorum, Voter};
 use crate::group::{offsets, GroupCoordinator};
-use crate::log::{Disk, PartitionLog};
+use crate::log::{Disk, MetaProperties, MetaPropertiesError, PartitionLog};
 use crate::net::Dialer;
 use crate::planted_bugs::PlantedBugs;
 use crate::replication::{fetcher, IsrChangeRequest, Replica, ReplicationConfig, Role};
@@ -25,6 +26,8 @@ use crate::security::tls::{self, Entropy, TlsMaterial};
 pub const BROKER_PORT: u16 = 9092;
 
 pub struct NodeConfig {
+    /// The cluster this node belongs to; its storage must say the same.
+    pub cluster_id: String,
     pub broker_id: BrokerId,
     pub zone: String,
     /// Advertised host (and TLS server name) of this node.
@@ -85,7 +88,11 @@ pub struct Node {
     partitions: Mutex<BTreeMap<(String, i32), Arc<PartitionHandle>>>,
     data: Notify,
     groups: GroupCoordinator,
-    producer_ids: Mutex<(i64, i64)>,
+    /// This process's incarnation (KIP-841) and its storage's directory id (KIP-853).
+    incarnation: u64,
+    directory: DirectoryId,
+    /// The producer-id block being handed out: `[next, end)` (KIP-730).
+    producer_ids: tokio::sync::Mutex<(i64, i64)>,
     pub counters: Counters,
 }
 
@@ -100,6 +107,9 @@ pub enum NodeError {
     /// Storage failure at startup.
     #[error("storage: {0}")]
     Storage(#[from] std::io::Error),
+    /// The storage's identity is missing, foreign or unreadable.
+    #[error("storage identity: {0}")]
+    StorageIdentity(#[from] MetaPropertiesError),
 }
 
 impl Node {
@@ -111,12 +121,19 @@ impl Node {
             api_key: config.inter_broker_api_key.clone(),
             secret: config.inter_broker_secret.clone(),
         };
-        // Producer ids: a durable incarnation number keeps them unique across restarts.
-        let incarnation = disk.read("node/incarnation")?.and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.trim().parse::<i64>().ok()).unwrap_or(0) + 1;
-        disk.replace_durably("node/incarnation", incarnation.to_string().as_bytes())?;
+        // A process start is a new incarnation; empty storage is a new directory (never the old one).
+        let (incarnation, fresh_directory) = {
+            use rand_core::{RngCore, SeedableRng};
+            let mut random = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed ^ 0x696e_6361_726e_6174);
+            (random.next_u64(), random.next_u64())
+        };
+        let (meta, new_storage) = MetaProperties::load_or_join(disk.as_ref(), &config.cluster_id, config.broker_id, fresh_directory)?;
+        if new_storage {
+            tracing::warn!(broker = config.broker_id, directory = meta.directory_id, "storage is empty: formatted a new directory; this node observes the controller quorum until it replaces its old voter, and re-replicates its partitions");
+        }
         let address = SocketAddr::new(config.listen_ip, BROKER_PORT);
         let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| NodeError::Bind(address, e))?;
-        let controller = Quorum::start(config.broker_id, config.voters.clone(), disk.clone(), config.dialer.clone(), client_credentials.clone(), config.seed, config.bugs);
+        let controller = Quorum::start(&meta, config.voters.clone(), disk.clone(), config.dialer.clone(), client_credentials.clone(), config.seed, config.bugs);
         let node = Arc::new(Node {
             disk,
             started: tokio::time::Instant::now(),
@@ -126,12 +143,14 @@ impl Node {
             partitions: Mutex::new(BTreeMap::new()),
             data: Notify::new(),
             groups: GroupCoordinator::default(),
-            producer_ids: Mutex::new((incarnation, 0)),
+            incarnation,
+            directory: meta.directory_id,
+            producer_ids: tokio::sync::Mutex::new((0, 0)),
             counters: Counters::default(),
             config,
         });
         tracing::info!(broker = node.config.broker_id, zone = %node.config.zone, %address, "node listening");
-        tokio::spawn(node.controller.clone().heartbeat_forever(node.config.zone.clone(), node.config.host.clone(), BROKER_PORT as i32));
+        tokio::spawn(node.controller.clone().heartbeat_forever(node.config.zone.clone(), node.config.host.clone(), BROKER_PORT as i32, incarnation, meta.directory_id));
         tokio::spawn(apply_metadata_forever(node.clone()));
         tokio::spawn(tick_forever(node.clone()));
         tokio::spawn(accept_forever(node.clone(), listener));
@@ -179,15 +198,32 @@ impl Node {
         self.partition(OFFSETS_TOPIC, offsets::partition_for(group_id)).is_some_and(|h| h.replica.lock().unwrap().is_leader())
     }
 
-    pub fn allocate_producer_id(&self) -> Result<i64, std::io::Error> {
-        let mut ids = self.producer_ids.lock().unwrap();
-        if ids.1 >= 1 << 24 {
-            ids.0 += 1;
-            ids.1 = 0;
-            self.disk.replace_durably("node/incarnation", ids.0.to_string().as_bytes())?;
+    /// This process's broker epoch: the index of its registration, once the metadata holds
+    /// it (KIP-841). `None` until then: the process must not act on its previous life's roles.
+    pub fn broker_epoch(&self, image: &MetadataImage) -> Option<i64> {
+        let registration = image.brokers.get(&self.config.broker_id)?;
+        (registration.incarnation == self.incarnation || self.config.bugs.restarted_broker_keeps_leadership).then_some(registration.epoch)
+    }
+
+    /// The storage directory id this node runs on.
+    pub fn directory(&self) -> DirectoryId {
+        self.directory
+    }
+
+    /// A producer id never handed out before, by any broker, across restarts, controller
+    /// failovers and disk losses: ids come in blocks the controller quorum commits (KIP-730).
+    pub async fn allocate_producer_id(&self) -> Result<i64, ControllerError> {
+        let mut ids = self.producer_ids.lock().await;
+        if ids.0 >= ids.1 {
+            let broker_epoch = self.broker_epoch(&self.metadata()).ok_or(ControllerError::StaleBrokerRegistration(self.config.broker_id))?;
+            let index = self.controller_request(ControllerRequest::AllocateProducerIds { broker: self.config.broker_id, broker_epoch }).await?;
+            let image = self.metadata();
+            let block = image.producer_id_blocks.get(&self.config.broker_id).copied().filter(|_| image.applied_index >= index).ok_or(ControllerError::Timeout)?;
+            *ids = block;
         }
-        ids.1 += 1;
-        Ok(((ids.0 & 0x3f_ffff) << 32) | ((self.config.broker_id as i64 & 0xff) << 24) | ids.1)
+        let id = ids.0;
+        ids.0 += 1;
+        Ok(id)
     }
 
     /// Runs a controller request and waits until this node's metadata reflects it.
@@ -206,6 +242,7 @@ impl Node {
             leader_epoch: change.leader_epoch,
             partition_epoch: change.partition_epoch,
             isr: change.isr,
+            broker_epochs: change.broker_epochs,
         };
         let controller = self.controller.clone();
         tokio::spawn(async move {
@@ -262,6 +299,12 @@ async fn apply_metadata_forever(node: Arc<Node>) {
 
 fn apply_image(node: &Arc<Node>, image: &MetadataImage) {
     let me = node.config.broker_id;
+    // Until our own registration is in the metadata, the roles it names are our previous
+    // life's (KIP-841): a restarted process, maybe with an empty disk, must not lead or follow
+    // on their strength. The registration record itself moves them away.
+    let Some(broker_epoch) = node.broker_epoch(image) else {
+        return;
+    };
     let now = node.now_ms();
     for (topic, partitions) in &image.topics {
         for (index, state) in partitions.iter().enumerate() {
@@ -284,7 +327,7 @@ fn apply_image(node: &Arc<Node>, image: &MetadataImage) {
                 }
             };
             if let Some((leader, leader_epoch)) = follow {
-                tokio::spawn(fetcher::follow(node.clone(), handle.clone(), topic.clone(), index as i32, leader, leader_epoch));
+                tokio::spawn(fetcher::follow(node.clone(), handle.clone(), topic.clone(), index as i32, leader, leader_epoch, broker_epoch));
             }
             handle.changed();
         }

@@ -13,10 +13,14 @@ pub struct PlantedBugs {
     pub skip_truncation: bool,
     /// A follower joins the ISR before it has the high watermark, which then moves back.
     pub high_watermark_regression: bool,
+    /// A broker back from a restart (maybe with an empty disk) is taken for its previous life:
+    /// no new broker epoch, no fencing, it keeps its leaderships and ISR seats (the behaviour
+    /// before KIP-841 broker epochs were added here).
+    pub restarted_broker_keeps_leadership: bool,
 }
 
 impl PlantedBugs {
-    pub const NAMES: [&'static str; 4] = ["unclean-leader-election", "ack-before-replication", "skip-truncation", "high-watermark-regression"];
+    pub const NAMES: [&'static str; 5] = ["unclean-leader-election", "ack-before-replication", "skip-truncation", "high-watermark-regression", "restarted-broker-keeps-leadership"];
 
     pub fn none() -> Self {
         Self::default()
@@ -32,6 +36,7 @@ impl PlantedBugs {
                 "ack-before-replication" => bugs.ack_before_replication = true,
                 "skip-truncation" => bugs.skip_truncation = true,
                 "high-watermark-regression" => bugs.high_watermark_regression = true,
+                "restarted-broker-keeps-leadership" => bugs.restarted_broker_keeps_leadership = true,
                 other => return Err(format!("unknown planted bug {other:?}; known: {}", Self::NAMES.join(", "))),
             }
         }
@@ -39,7 +44,7 @@ impl PlantedBugs {
     }
 
     pub fn names(&self) -> Vec<&'static str> {
-        let flags = [self.unclean_leader_election, self.ack_before_replication, self.skip_truncation, self.high_watermark_regression];
+        let flags = [self.unclean_leader_election, self.ack_before_replication, self.skip_truncation, self.high_watermark_regression, self.restarted_broker_keeps_leadership];
         Self::NAMES.iter().zip(flags).filter(|(_, on)| *on).map(|(name, _)| *name).collect()
     }
 }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use broker::client::ClientCredentials;
 use broker::controller::quorum::Voter;
-use broker::log::MemoryDisk;
+use broker::log::{MemoryDisk, MetaProperties};
 use broker::net::{BoxedTransport, Dialer};
 use broker::node::{Node, NodeConfig, BROKER_PORT};
 use broker::planted_bugs::PlantedBugs;
@@ -89,15 +89,20 @@ impl World {
         let mut by_ip = BTreeMap::new();
         let mut brokers = Vec::new();
         let mut disks = BTreeMap::new();
+        // Storage formatted with the cluster (KIP-853's initial controllers), directory ids from the seed.
+        let cluster_id = format!("sim-{seed:016x}");
+        let storage: Vec<MemoryDisk> = (0..3).map(|_| MemoryDisk::new()).collect();
+        let formatted: Vec<(i32, u64, &dyn broker::log::Disk)> = storage.iter().enumerate().map(|(index, disk)| (index as i32 + 1, seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(index as u32 * 8) ^ (index as u64 + 1), disk as &dyn broker::log::Disk)).collect();
+        MetaProperties::format_cluster(&cluster_id, &formatted).expect("empty simulated disks format");
         for (index, zone) in ZONES.iter().enumerate() {
             let name = format!("broker-{}", index + 1);
             let ip = broker_ip(index);
             by_ip.insert(ip, name.clone());
-            let disk = MemoryDisk::new();
+            let disk = storage[index].clone();
             disks.insert(name.clone(), disk.clone());
             let material = ca.issue(&[ip.to_string()], &[ip], Some(seed.wrapping_add(100 + index as u64))).expect("seeded node certificate");
             let init = {
-                let (name, voters, links, wire, nodes, credentials_text) = (name.clone(), voters.clone(), links.clone(), wire.clone(), nodes.clone(), credentials_text.clone());
+                let (name, voters, links, wire, nodes, credentials_text, cluster_id) = (name.clone(), voters.clone(), links.clone(), wire.clone(), nodes.clone(), credentials_text.clone(), cluster_id.clone());
                 // Each restart is a new process with fresh randomness: a restarted server that
                 // drew the same TLS session ids as its previous life would accept tickets it
                 // never issued (seen: IncorrectBinder handshakes after a zone outage).
@@ -106,6 +111,7 @@ impl World {
                     let incarnation = incarnations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let life = incarnation.wrapping_mul(0x2545_f491_4f6c_dd1d);
                     let config = NodeConfig {
+                        cluster_id: cluster_id.clone(),
                         broker_id: index as i32 + 1,
                         zone: zone.to_string(),
                         host: ip.to_string(),

@@ -6,11 +6,17 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::raft::DirectoryId;
+
 pub type BrokerId = i32;
 pub const NO_LEADER: BrokerId = -1;
 /// The internal topic that stores committed consumer offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 pub const OFFSETS_TOPIC_PARTITIONS: i32 = 3;
+/// Producer ids are handed to brokers in blocks of this many (KIP-730's default).
+pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1_000;
+/// Broker epoch of a replica whose identity is unknown (never matches a registration).
+pub const NO_BROKER_EPOCH: i64 = -1;
 
 /// One entry of the metadata log.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,12 +24,28 @@ pub enum MetadataRecord {
     /// The no-op a new Raft leader commits.
     #[default]
     Noop,
-    RegisterBroker { broker: BrokerId, zone: String, host: String, port: i32 },
+    /// A new incarnation of a broker (a process start): its broker epoch is this record's
+    /// index (KIP-841), and it starts fenced.
+    RegisterBroker { broker: BrokerId, zone: String, host: String, port: i32, incarnation: u64, directory: DirectoryId },
     FenceBroker { broker: BrokerId },
     UnfenceBroker { broker: BrokerId },
     CreateTopic { name: String, replica_assignments: Vec<Vec<BrokerId>> },
     DeleteTopic { name: String },
-    PartitionChange { topic: String, partition: i32, leader: BrokerId, leader_epoch: i32, partition_epoch: i32, isr: Vec<BrokerId> },
+    PartitionChange {
+        topic: String,
+        partition: i32,
+        leader: BrokerId,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: Vec<BrokerId>,
+        /// KIP-704's leader recovery state: the leader was elected from outside the ISR, so its
+        /// followers may have to drop acknowledged records (an explicit, reported data loss).
+        #[serde(default)]
+        leader_recovering: bool,
+    },
+    /// The next producer-id block was given to `broker` (KIP-730): ids below
+    /// `next_producer_id` are never handed out again, whatever is lost.
+    AllocateProducerIds { broker: BrokerId, next_producer_id: i64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +54,11 @@ pub struct BrokerRegistration {
     pub host: String,
     pub port: i32,
     pub fenced: bool,
+    /// The process incarnation that registered, and its broker epoch (KIP-841).
+    pub incarnation: u64,
+    pub epoch: i64,
+    /// The storage the broker registered with: a new one means its logs are gone.
+    pub directory: DirectoryId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,12 +69,19 @@ pub struct PartitionState {
     /// Bumped on every change (Kafka's partition epoch), so stale ISR updates are refused.
     pub partition_epoch: i32,
     pub isr: Vec<BrokerId>,
+    /// True from an unclean election until the next change (KIP-704).
+    #[serde(default)]
+    pub leader_recovering: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MetadataImage {
     pub brokers: BTreeMap<BrokerId, BrokerRegistration>,
     pub topics: BTreeMap<String, Vec<PartitionState>>,
+    /// The first producer id not yet given to any broker (KIP-730).
+    pub next_producer_id: i64,
+    /// The last block given to each broker: `[first, end)`.
+    pub producer_id_blocks: BTreeMap<BrokerId, (i64, i64)>,
     /// Index of the last applied record.
     pub applied_index: u64,
 }
@@ -76,6 +110,13 @@ pub enum ControllerError {
     /// An AlterPartition that would add a fenced or unknown broker, or drop the leader.
     #[error("ineligible ISR for {topic}-{partition}")]
     IneligibleReplica { topic: String, partition: i32 },
+    /// KIP-903: an AlterPartition adds a replica seen under an older broker epoch (it has
+    /// restarted since, maybe with an empty disk).
+    #[error("stale broker epoch for replica {broker} of {topic}-{partition}")]
+    StaleBrokerEpoch { topic: String, partition: i32, broker: BrokerId },
+    /// A request from a broker incarnation that is no longer registered.
+    #[error("broker {0} is not registered with that epoch")]
+    StaleBrokerRegistration(BrokerId),
     /// This controller is not the active one.
     #[error("not the active controller")]
     NotController,
@@ -90,8 +131,14 @@ impl MetadataImage {
         self.applied_index = index;
         match record {
             MetadataRecord::Noop => {}
-            MetadataRecord::RegisterBroker { broker, zone, host, port } => {
-                self.brokers.insert(*broker, BrokerRegistration { zone: zone.clone(), host: host.clone(), port: *port, fenced: false });
+            MetadataRecord::RegisterBroker { broker, zone, host, port, incarnation, directory } => {
+                let registration = BrokerRegistration { zone: zone.clone(), host: host.clone(), port: *port, fenced: true, incarnation: *incarnation, epoch: index as i64, directory: *directory };
+                self.brokers.insert(*broker, registration);
+            }
+            MetadataRecord::AllocateProducerIds { broker, next_producer_id } => {
+                assert!(*next_producer_id > self.next_producer_id, "producer-id blocks only move forward (KIP-730)");
+                self.producer_id_blocks.insert(*broker, (self.next_producer_id, *next_producer_id));
+                self.next_producer_id = *next_producer_id;
             }
             MetadataRecord::FenceBroker { broker } => {
                 if let Some(registration) = self.brokers.get_mut(broker) {
@@ -107,14 +154,14 @@ impl MetadataImage {
                 self.topics.entry(name.clone()).or_insert_with(|| {
                     replica_assignments
                         .iter()
-                        .map(|replicas| PartitionState { replicas: replicas.clone(), leader: replicas[0], leader_epoch: 0, partition_epoch: 0, isr: replicas.clone() })
+                        .map(|replicas| PartitionState { replicas: replicas.clone(), leader: replicas[0], leader_epoch: 0, partition_epoch: 0, isr: replicas.clone(), leader_recovering: false })
                         .collect()
                 });
             }
             MetadataRecord::DeleteTopic { name } => {
                 self.topics.remove(name);
             }
-            MetadataRecord::PartitionChange { topic, partition, leader, leader_epoch, partition_epoch, isr } => {
+            MetadataRecord::PartitionChange { topic, partition, leader, leader_epoch, partition_epoch, isr, leader_recovering } => {
                 if let Some(state) = self.topics.get_mut(topic).and_then(|p| p.get_mut(*partition as usize)) {
                     // Records proposed against an older state lose (the active controller validated them).
                     if *partition_epoch > state.partition_epoch {
@@ -123,6 +170,7 @@ impl MetadataImage {
                         state.leader_epoch = *leader_epoch;
                         state.partition_epoch = *partition_epoch;
                         state.isr = isr.clone();
+                        state.leader_recovering = *leader_recovering;
                     }
                 }
             }
@@ -183,6 +231,26 @@ impl MetadataImage {
     /// the partitions it led elect a new leader from the ISR (KIP-841).
     pub fn fence(&self, broker: BrokerId, unclean: bool) -> Vec<MetadataRecord> {
         let mut records = vec![MetadataRecord::FenceBroker { broker }];
+        records.extend(self.leave_partitions(broker, unclean, false));
+        records
+    }
+
+    /// The records for a broker's new incarnation (a restart), KIP-841: a new registration
+    /// (a new broker epoch, fenced until it has caught up with the metadata), and the old
+    /// incarnation fenced at once, so the restarted process never serves as the leader or ISR
+    /// member its previous life was. When it comes back with new storage (another directory
+    /// id), it also leaves the ISRs it was the last member of: its log no longer holds what
+    /// they acknowledged (KIP-966's unclean shutdown); such a partition stays offline rather
+    /// than elect a leader that lost acknowledged writes.
+    pub fn register(&self, broker: BrokerId, zone: String, host: String, port: i32, incarnation: u64, directory: DirectoryId, unclean: bool) -> Vec<MetadataRecord> {
+        let storage_lost = self.brokers.get(&broker).is_some_and(|previous| previous.directory != directory);
+        let mut records = vec![MetadataRecord::RegisterBroker { broker, zone, host, port, incarnation, directory }];
+        records.extend(self.leave_partitions(broker, unclean, storage_lost));
+        records
+    }
+
+    fn leave_partitions(&self, broker: BrokerId, unclean: bool, storage_lost: bool) -> Vec<MetadataRecord> {
+        let mut records = Vec::new();
         for (topic, partitions) in &self.topics {
             for (index, state) in partitions.iter().enumerate() {
                 if !state.replicas.contains(&broker) {
@@ -190,17 +258,25 @@ impl MetadataImage {
                 }
                 let mut isr: Vec<BrokerId> = state.isr.iter().copied().filter(|b| *b != broker).collect();
                 let leader = if state.leader == broker { self.elect(state, broker, unclean) } else { state.leader };
-                if isr.is_empty() {
+                if isr.is_empty() && !storage_lost {
                     // Keep the last member: it holds every acknowledged write (no unclean election).
                     isr = state.isr.clone();
                 }
-                if unclean && leader != NO_LEADER && !isr.contains(&leader) {
+                let recovering = unclean && leader != NO_LEADER && !isr.contains(&leader);
+                if recovering {
                     isr = vec![leader];
                 }
                 if leader == state.leader && isr == state.isr {
                     continue;
                 }
-                records.push(change(topic, index, state, leader, isr));
+                if storage_lost && isr.is_empty() {
+                    tracing::error!(topic, partition = index, broker, "the last in-sync replica lost its storage: the partition stays offline (acknowledged writes may be gone)");
+                }
+                let mut record = change(topic, index, state, leader, isr);
+                if let MetadataRecord::PartitionChange { leader_recovering, .. } = &mut record {
+                    *leader_recovering = recovering;
+                }
+                records.push(record);
             }
         }
         records
@@ -219,8 +295,11 @@ impl MetadataImage {
         records
     }
 
-    /// Validates a leader's ISR change (Kafka's AlterPartition).
-    pub fn alter_partition(&self, topic: &str, partition: i32, leader: BrokerId, leader_epoch: i32, partition_epoch: i32, isr: &[BrokerId]) -> Result<MetadataRecord, ControllerError> {
+    /// Validates a leader's ISR change (Kafka's AlterPartition). `broker_epochs` are the broker
+    /// epochs the leader saw each member fetch with: a member being added must be live and
+    /// registered with that very epoch (KIP-903), or it may be a restarted process that lacks
+    /// what the leader saw its previous life fetch.
+    pub fn alter_partition(&self, topic: &str, partition: i32, leader: BrokerId, leader_epoch: i32, partition_epoch: i32, isr: &[BrokerId], broker_epochs: &BTreeMap<BrokerId, i64>) -> Result<MetadataRecord, ControllerError> {
         let stale = || ControllerError::StalePartitionState { topic: topic.to_string(), partition };
         let state = self.partition(topic, partition).ok_or_else(|| ControllerError::UnknownTopic(topic.to_string()))?;
         if state.leader != leader || state.leader_epoch != leader_epoch || state.partition_epoch != partition_epoch {
@@ -230,6 +309,10 @@ impl MetadataImage {
         let added_ineligible = isr_set.iter().any(|b| !state.replicas.contains(b) || (!state.isr.contains(b) && !self.is_live(*b)));
         if !isr_set.contains(&leader) || added_ineligible {
             return Err(ControllerError::IneligibleReplica { topic: topic.to_string(), partition });
+        }
+        let stale = isr_set.iter().copied().filter(|b| !state.isr.contains(b)).find(|b| broker_epochs.get(b) != self.brokers.get(b).map(|r| &r.epoch));
+        if let Some(broker) = stale {
+            return Err(ControllerError::StaleBrokerEpoch { topic: topic.to_string(), partition, broker });
         }
         let isr: Vec<BrokerId> = state.replicas.iter().copied().filter(|b| isr_set.contains(b)).collect();
         Ok(change(topic, partition as usize, state, leader, isr))
@@ -246,7 +329,7 @@ impl MetadataImage {
 
 fn change(topic: &str, partition: usize, state: &PartitionState, leader: BrokerId, isr: Vec<BrokerId>) -> MetadataRecord {
     let leader_epoch = if leader != state.leader { state.leader_epoch + 1 } else { state.leader_epoch };
-    MetadataRecord::PartitionChange { topic: topic.to_string(), partition: partition as i32, leader, leader_epoch, partition_epoch: state.partition_epoch + 1, isr }
+    MetadataRecord::PartitionChange { topic: topic.to_string(), partition: partition as i32, leader, leader_epoch, partition_epoch: state.partition_epoch + 1, isr, leader_recovering: false }
 }
 
 #[cfg(test)]
@@ -257,9 +340,16 @@ mod tests {
         let mut image = MetadataImage::default();
         for (index, zone) in ["zone-a", "zone-b", "zone-c"].iter().enumerate() {
             let broker = index as i32 + 1;
-            image.apply(index as u64 + 1, &MetadataRecord::RegisterBroker { broker, zone: zone.to_string(), host: format!("h{broker}"), port: 9092 });
+            let index = image.applied_index + 1;
+            image.apply(index, &MetadataRecord::RegisterBroker { broker, zone: zone.to_string(), host: format!("h{broker}"), port: 9092, incarnation: 1, directory: broker as u64 });
+            image.apply(index + 1, &MetadataRecord::UnfenceBroker { broker });
         }
         image
+    }
+
+    /// The broker epochs a leader would have seen every broker fetch with.
+    fn epochs(image: &MetadataImage) -> BTreeMap<BrokerId, i64> {
+        image.brokers.iter().map(|(id, registration)| (*id, registration.epoch)).collect()
     }
 
     fn apply_all(image: &mut MetadataImage, records: &[MetadataRecord]) {
@@ -292,7 +382,7 @@ mod tests {
         let mut image = three_zones();
         apply_all(&mut image, &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![1, 2, 3]] }]);
         // The ISR shrank to {1, 2}; then 1 dies: 2 leads, 3 (out of sync) never does.
-        let shrink = image.alter_partition("t", 0, 1, 0, 0, &[1, 2]).unwrap();
+        let shrink = image.alter_partition("t", 0, 1, 0, 0, &[1, 2], &epochs(&image)).unwrap();
         apply_all(&mut image, &[shrink]);
         let records = image.fence(1, false);
         apply_all(&mut image, &records);
@@ -313,7 +403,7 @@ mod tests {
     fn unclean_election_picks_an_out_of_sync_replica() {
         let mut image = three_zones();
         apply_all(&mut image, &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![1, 2, 3]] }]);
-        let shrink = image.alter_partition("t", 0, 1, 0, 0, &[1, 3]).unwrap();
+        let shrink = image.alter_partition("t", 0, 1, 0, 0, &[1, 3], &epochs(&image)).unwrap();
         apply_all(&mut image, &[shrink]);
         let records = image.fence(1, true);
         apply_all(&mut image, &records);
@@ -324,9 +414,71 @@ mod tests {
     fn stale_alter_partition_is_refused() {
         let mut image = three_zones();
         apply_all(&mut image, &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![1, 2, 3]] }]);
-        let first = image.alter_partition("t", 0, 1, 0, 0, &[1, 2]).unwrap();
+        let first = image.alter_partition("t", 0, 1, 0, 0, &[1, 2], &epochs(&image)).unwrap();
         apply_all(&mut image, &[first]);
-        assert!(matches!(image.alter_partition("t", 0, 1, 0, 0, &[1]), Err(ControllerError::StalePartitionState { .. })));
-        assert!(matches!(image.alter_partition("t", 0, 1, 0, 1, &[2, 3]), Err(ControllerError::IneligibleReplica { .. })));
+        assert!(matches!(image.alter_partition("t", 0, 1, 0, 0, &[1], &epochs(&image)), Err(ControllerError::StalePartitionState { .. })));
+        assert!(matches!(image.alter_partition("t", 0, 1, 0, 1, &[2, 3], &epochs(&image)), Err(ControllerError::IneligibleReplica { .. })));
+    }
+
+    #[test]
+    fn a_new_incarnation_is_fenced_at_once_and_rejoins_only_with_its_new_epoch() {
+        // KIP-841: a restarted broker's previous life is fenced when the new one registers,
+        // before any session timeout, and its partitions elect leaders from the rest of the ISR.
+        let mut image = three_zones();
+        apply_all(&mut image, &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![1, 2, 3]] }]);
+        let old_epochs = epochs(&image);
+        let records = image.register(1, "zone-a".into(), "h1".into(), 9092, 2, 1, false);
+        apply_all(&mut image, &records);
+        let state = image.partition("t", 0).unwrap().clone();
+        assert_eq!((state.leader, state.leader_epoch, state.isr.clone()), (2, 1, vec![2, 3]));
+        let registration = image.brokers[&1].clone();
+        assert!(registration.fenced && registration.incarnation == 2 && registration.epoch > old_epochs[&1]);
+        // While fenced it cannot join any ISR...
+        assert!(matches!(image.alter_partition("t", 0, 2, 1, state.partition_epoch, &[1, 2, 3], &epochs(&image)), Err(ControllerError::IneligibleReplica { .. })));
+        // ...and once it has caught up with the metadata and is unfenced, KIP-903: an addition
+        // with the epoch the leader saw before the restart is refused...
+        let records = image.unfence(1);
+        apply_all(&mut image, &records);
+        let stale = image.alter_partition("t", 0, 2, 1, state.partition_epoch, &[1, 2, 3], &old_epochs);
+        assert!(matches!(stale, Err(ControllerError::StaleBrokerEpoch { broker: 1, .. })), "{stale:?}");
+        // ...and one with the new epoch is taken.
+        let joined = image.alter_partition("t", 0, 2, 1, state.partition_epoch, &[1, 2, 3], &epochs(&image)).unwrap();
+        apply_all(&mut image, &[joined]);
+        assert_eq!(image.partition("t", 0).unwrap().isr, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn new_storage_leaves_even_the_last_isr_seat() {
+        // KIP-966's unclean shutdown: a broker back with an empty disk must not be elected
+        // over data its ISR seat stood for; a restart with its disk keeps the seat.
+        let mut image = three_zones();
+        apply_all(&mut image, &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![1, 2, 3]] }]);
+        for broker in [2, 3] {
+            let records = image.fence(broker, false);
+            apply_all(&mut image, &records);
+        }
+        assert_eq!(image.partition("t", 0).unwrap().isr, vec![1]);
+        let mut same_disk = image.clone();
+        let records = same_disk.register(1, "zone-a".into(), "h1".into(), 9092, 2, 1, false);
+        apply_all(&mut same_disk, &records);
+        assert_eq!(same_disk.partition("t", 0).unwrap().isr, vec![1], "its log survived: it keeps the seat");
+        let records = image.register(1, "zone-a".into(), "h1".into(), 9092, 2, 99, false);
+        apply_all(&mut image, &records);
+        let state = image.partition("t", 0).unwrap();
+        assert_eq!((state.leader, state.isr.clone()), (NO_LEADER, vec![]));
+        let records = image.unfence(1);
+        apply_all(&mut image, &records);
+        assert_eq!(image.partition("t", 0).unwrap().leader, NO_LEADER, "never elected over what it lost");
+    }
+
+    #[test]
+    fn unclean_election_marks_the_leader_as_recovering() {
+        let mut image = three_zones();
+        apply_all(&mut image, &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![1, 2, 3]] }]);
+        let shrink = image.alter_partition("t", 0, 1, 0, 0, &[1, 3], &epochs(&image)).unwrap();
+        apply_all(&mut image, &[shrink]);
+        let records = image.fence(1, true);
+        apply_all(&mut image, &records);
+        assert!(image.partition("t", 0).unwrap().leader_recovering, "KIP-704: followers may truncate acknowledged data");
     }
 }

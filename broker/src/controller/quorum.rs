@@ -11,10 +11,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::metadata::{BrokerId, ControllerError, MetadataImage, MetadataRecord, OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS};
-use super::raft::{Config as RaftConfig, Entry, HardState, PersistentState, Raft, RaftMessage, Ready};
+use super::metadata::{BrokerId, ControllerError, MetadataImage, MetadataRecord, OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, PRODUCER_ID_BLOCK_SIZE};
+use super::raft::{Config as RaftConfig, DirectoryId, Entry, HardState, PersistentState, Raft, RaftMessage, Ready};
 use crate::client::{ClientCredentials, Connection};
-use crate::log::Disk;
+use crate::log::{Disk, MetaProperties};
 use crate::net::Dialer;
 use crate::planted_bugs::PlantedBugs;
 use crate::protocol::internal::{InternalRequest, InternalResponse};
@@ -31,8 +31,14 @@ const PEER_QUEUE_MAX: usize = 1_024;
 /// What a broker asks of the active controller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ControllerRequest {
-    Heartbeat { broker: BrokerId, zone: String, host: String, port: i32 },
-    AlterPartition { topic: String, partition: i32, leader: BrokerId, leader_epoch: i32, partition_epoch: i32, isr: Vec<BrokerId> },
+    /// Registration and heartbeat in one (KRaft's BrokerRegistration and BrokerHeartbeat): a new
+    /// `incarnation` registers (KIP-841); the registered one is unfenced once its metadata has
+    /// reached its own registration (`metadata_offset`, the index its image applied).
+    Heartbeat { broker: BrokerId, zone: String, host: String, port: i32, incarnation: u64, directory: DirectoryId, metadata_offset: u64 },
+    /// `broker_epochs`: the broker epoch each ISR member fetched with (KIP-903).
+    AlterPartition { topic: String, partition: i32, leader: BrokerId, leader_epoch: i32, partition_epoch: i32, isr: Vec<BrokerId>, broker_epochs: BTreeMap<BrokerId, i64> },
+    /// The next producer-id block for a broker (KIP-730's AllocateProducerIds).
+    AllocateProducerIds { broker: BrokerId, broker_epoch: i64 },
     CreateTopic { name: String, partitions: i32, replication_factor: i16 },
     DeleteTopic { name: String },
 }
@@ -46,7 +52,7 @@ pub struct Voter {
 }
 
 enum Input {
-    Message { from: BrokerId, message: RaftMessage<MetadataRecord> },
+    Message { from: BrokerId, directory: DirectoryId, message: RaftMessage<MetadataRecord> },
     Propose { records: Vec<MetadataRecord>, reply: oneshot::Sender<Result<(u64, u64), ControllerError>> },
 }
 
@@ -81,11 +87,14 @@ pub struct Quorum {
 
 impl Quorum {
     /// Recovers the Raft state from `disk` and starts the driver task.
-    pub fn start(id: BrokerId, voters: Vec<Voter>, disk: Arc<dyn Disk>, dialer: Dialer, credentials: ClientCredentials, seed: u64, bugs: PlantedBugs) -> Arc<Self> {
+    pub fn start(meta: &MetaProperties, voters: Vec<Voter>, disk: Arc<dyn Disk>, dialer: Dialer, credentials: ClientCredentials, seed: u64, bugs: PlantedBugs) -> Arc<Self> {
+        let id = meta.node_id;
         let persisted = recover(disk.as_ref());
         let config = RaftConfig {
             id,
-            voters: voters.iter().map(|v| v.id).collect(),
+            directory: meta.directory_id,
+            nodes: voters.iter().map(|v| v.id).collect(),
+            bootstrap_voters: meta.initial_voters.clone(),
             election_ticks_min: 10,
             election_ticks_max: 20,
             // A heartbeat every 200 ms against a 1-2 s election timeout.
@@ -101,7 +110,7 @@ impl Quorum {
         for voter in voters.iter().filter(|v| v.id != id) {
             let (sender, receiver) = mpsc::channel(PEER_QUEUE_MAX);
             peers.insert(voter.id, sender);
-            tokio::spawn(send_to_peer(id, voter.clone(), receiver, dialer.clone(), credentials.clone()));
+            tokio::spawn(send_to_peer((id, meta.directory_id), voter.clone(), receiver, dialer.clone(), credentials.clone()));
         }
         let committed_terms = Arc::new(Mutex::new(BTreeMap::new()));
         tokio::spawn(drive(raft, input_receiver, peers, disk, image_sender, leader.clone(), committed_terms.clone()));
@@ -134,9 +143,10 @@ impl Quorum {
         Some(self.leader.load(Ordering::Relaxed)).filter(|l| *l >= 0)
     }
 
-    pub fn deliver(&self, from: BrokerId, message: RaftMessage<MetadataRecord>) {
+    /// A Raft message from voter or observer `from`, sent from its storage `directory`.
+    pub fn deliver(&self, from: BrokerId, directory: DirectoryId, message: RaftMessage<MetadataRecord>) {
         // A full queue drops the message; Raft tolerates loss.
-        let _ = self.inputs.try_send(Input::Message { from, message });
+        let _ = self.inputs.try_send(Input::Message { from, directory, message });
     }
 
     /// Runs a request on the active controller: here if we are it, otherwise forwarded.
@@ -190,20 +200,28 @@ impl Quorum {
         }
         let image = self.image.borrow().clone();
         let records = match request {
-            ControllerRequest::Heartbeat { broker, zone, host, port } => {
+            ControllerRequest::Heartbeat { broker, zone, host, port, incarnation, directory, metadata_offset } => {
+                // The planted bug: a restarted process is taken for its previous life (no
+                // incarnation check), so it keeps the leadership and ISR seats of a log it lost.
+                let same_life = |registration: &super::metadata::BrokerRegistration| registration.incarnation == incarnation || (self.bugs.restarted_broker_keeps_leadership && registration.host == host);
                 match image.brokers.get(&broker) {
-                    Some(registration) if registration.zone == zone && registration.host == host && registration.port == port => {
-                        if registration.fenced { image.unfence(broker) } else { Vec::new() }
+                    Some(registration) if same_life(registration) => {
+                        if registration.fenced && metadata_offset >= registration.epoch as u64 { image.unfence(broker) } else { Vec::new() }
                     }
                     _ => {
-                        let mut records = vec![MetadataRecord::RegisterBroker { broker, zone, host, port }];
-                        records.extend(image.unfence(broker).into_iter().skip(1));
-                        records
+                        tracing::info!(broker, incarnation, directory, "registering a new broker incarnation (KIP-841): its previous life is fenced");
+                        image.register(broker, zone, host, port, incarnation, directory, self.bugs.unclean_leader_election)
                     }
                 }
             }
-            ControllerRequest::AlterPartition { topic, partition, leader, leader_epoch, partition_epoch, isr } => {
-                vec![image.alter_partition(&topic, partition, leader, leader_epoch, partition_epoch, &isr)?]
+            ControllerRequest::AlterPartition { topic, partition, leader, leader_epoch, partition_epoch, isr, broker_epochs } => {
+                vec![image.alter_partition(&topic, partition, leader, leader_epoch, partition_epoch, &isr, &broker_epochs)?]
+            }
+            ControllerRequest::AllocateProducerIds { broker, broker_epoch } => {
+                if image.brokers.get(&broker).is_none_or(|registration| registration.epoch != broker_epoch) {
+                    return Err(ControllerError::StaleBrokerRegistration(broker));
+                }
+                vec![MetadataRecord::AllocateProducerIds { broker, next_producer_id: image.next_producer_id + PRODUCER_ID_BLOCK_SIZE }]
             }
             ControllerRequest::CreateTopic { name, partitions, replication_factor } => vec![image.place_topic(&name, partitions, replication_factor)?],
             ControllerRequest::DeleteTopic { name } => {
@@ -241,9 +259,10 @@ impl Quorum {
     }
 
     /// The broker side of registration: heart-beat to the active controller forever.
-    pub async fn heartbeat_forever(self: Arc<Self>, zone: String, host: String, port: i32) {
+    pub async fn heartbeat_forever(self: Arc<Self>, zone: String, host: String, port: i32, incarnation: u64, directory: DirectoryId) {
         loop {
-            let request = ControllerRequest::Heartbeat { broker: self.id, zone: zone.clone(), host: host.clone(), port };
+            let metadata_offset = self.image.borrow().applied_index;
+            let request = ControllerRequest::Heartbeat { broker: self.id, zone: zone.clone(), host: host.clone(), port, incarnation, directory, metadata_offset };
             if let Err(error) = self.submit(request).await {
                 tracing::debug!(%error, "heartbeat failed");
             }
@@ -335,6 +354,8 @@ async fn drive(
     committed_terms: Arc<Mutex<BTreeMap<u64, u64>>>,
 ) {
     let mut image = MetadataImage::default();
+    let mut voters_logged = raft.voters().clone();
+    tracing::info!(voters = ?voters_logged, voter = raft.is_voter(), "controller storage recovered");
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -342,7 +363,7 @@ async fn drive(
             _ = ticker.tick() => raft.tick(),
             input = inputs.recv() => match input {
                 None => return,
-                Some(Input::Message { from, message }) => raft.step(from, message),
+                Some(Input::Message { from, directory, message }) => raft.step(from, directory, message),
                 Some(Input::Propose { records, reply }) => {
                     let mut last = Err(ControllerError::NotController);
                     let mut combined = Ready::default();
@@ -363,6 +384,7 @@ async fn drive(
                 }
             },
         };
+        let ready_changed_voters = ready.truncate_after.is_some() || ready.append.iter().any(|entry| entry.voters.is_some());
         persist(disk.as_ref(), &ready);
         for (target, message) in ready.messages {
             if let Some(peer) = peers.get(&target) {
@@ -381,6 +403,10 @@ async fn drive(
             }
             drop(terms);
             image_sender.send_replace(Arc::new(image.clone()));
+        }
+        if ready_changed_voters && *raft.voters() != voters_logged {
+            voters_logged = raft.voters().clone();
+            tracing::info!(voters = ?voters_logged, voter = raft.is_voter(), "controller voter set changed (KIP-853)");
         }
         let known_leader = raft.leader().unwrap_or(-1);
         if leader.swap(known_leader, Ordering::Relaxed) != known_leader {
@@ -404,7 +430,7 @@ fn merge(into: &mut Ready<MetadataRecord>, from: Ready<MetadataRecord>) {
 
 /// Keeps one connection to a peer voter and sends it Raft messages in order, batching
 /// whatever queued up during the previous round trip.
-async fn send_to_peer(id: BrokerId, voter: Voter, mut messages: mpsc::Receiver<RaftMessage<MetadataRecord>>, dialer: Dialer, credentials: ClientCredentials) {
+async fn send_to_peer((id, directory): (BrokerId, DirectoryId), voter: Voter, mut messages: mpsc::Receiver<RaftMessage<MetadataRecord>>, dialer: Dialer, credentials: ClientCredentials) {
     let mut connection: Option<Connection> = None;
     while let Some(first) = messages.recv().await {
         let mut batch = vec![first];
@@ -425,7 +451,7 @@ async fn send_to_peer(id: BrokerId, voter: Voter, mut messages: mpsc::Receiver<R
                 }
             }
         }
-        let request = InternalRequest::Raft { from: id, messages: batch };
+        let request = InternalRequest::Raft { from: id, directory, messages: batch };
         if let Err(error) = connection.as_mut().expect("connected above").send_internal(&request).await {
             tracing::debug!(peer = voter.id, %error, "controller peer connection lost");
             connection = None;

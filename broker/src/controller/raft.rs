@@ -9,8 +9,15 @@
 //! Implemented: leader election with randomized timeouts (thesis 3.4), log replication
 //! (thesis 3.5), the commitment rule for entries of the current term only (thesis 3.6.2 /
 //! §5.4.2), pre-vote (thesis 9.6), check-quorum (thesis 6.2) and leader stickiness
-//! (thesis 4.2.3). Membership changes and snapshots are not implemented: the voter set is
-//! fixed by `Config::voters` and the log is never compacted.
+//! (thesis 4.2.3), and single-server membership changes (thesis 4.1) that replace a voter
+//! whose storage was lost. Snapshots are not implemented: the log is never compacted.
+//!
+//! Storage identity (KIP-853): a voter is a node id *and* the directory id of the storage that
+//! holds its term, vote and log. A node that comes back with new storage has a new directory
+//! id; it is an observer (it replicates, it never votes or campaigns) until the leader has
+//! removed the old voter and added the new directory, one voter at a time. A voter that
+//! silently rejoined with an empty disk would forget its vote and its log, which Raft's
+//! safety argument does not allow (two leaders in a term, committed entries lost).
 //!
 //! The command type needs `C: Default`: a new leader appends `C::default()` as its no-op
 //! entry (thesis 6.4), so the state machine must treat the default command as "do nothing".
@@ -24,11 +31,21 @@ use serde::{Deserialize, Serialize};
 
 pub type NodeId = i32;
 
+/// Identifies one formatting of a node's storage (KIP-853's directory id).
+pub type DirectoryId = u64;
+/// The voters: node id -> the directory whose promises count for it.
+pub type VoterSet = BTreeMap<NodeId, DirectoryId>;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry<C> {
     pub term: u64,
     pub index: u64,
+    /// `C::default()` (a no-op) on configuration entries.
     pub command: C,
+    /// A configuration entry: the voter set from this entry on (thesis 4.1: a server uses the
+    /// latest configuration in its log, committed or not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voters: Option<VoterSet>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,8 +159,13 @@ impl<C> Ready<C> {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub id: NodeId,
-    /// The fixed voter set, including `id` when this node votes.
-    pub voters: Vec<NodeId>,
+    /// This node's storage (written when the storage was formatted).
+    pub directory: DirectoryId,
+    /// Every node that may vote or observe (the address book); a leader replicates to all.
+    pub nodes: Vec<NodeId>,
+    /// The voter set the cluster was formatted with; `None` for storage formatted to join an
+    /// existing cluster (it learns the voters from the log).
+    pub bootstrap_voters: Option<VoterSet>,
     /// Election timeouts are drawn uniformly from `election_ticks_min..election_ticks_max`
     /// (thesis 3.4). `election_ticks_min` is also the check-quorum period and the lease
     /// within which followers ignore candidates (thesis 4.2.3, 6.2).
@@ -168,6 +190,8 @@ pub enum Role {
 struct Progress {
     next_index: u64,
     match_index: u64,
+    /// The directory the node last answered from: `match_index` is about that storage.
+    directory: Option<DirectoryId>,
 }
 
 enum ElectionResult {
@@ -181,6 +205,11 @@ pub struct Raft<C> {
     hard_state: HardState,
     /// Entry at position `i` has index `i + 1`; there is no compaction.
     log: Vec<Entry<C>>,
+    /// The latest configuration in the log (or the bootstrap one), and its index (0 for bootstrap).
+    voters: VoterSet,
+    voters_index: u64,
+    /// Leader only: the index of its no-op; no membership change before it commits (thesis 4.1).
+    term_start_index: u64,
     role: Role,
     leader_id: Option<NodeId>,
     commit_index: u64,
@@ -210,8 +239,8 @@ pub struct Raft<C> {
 
 impl<C: Clone + Debug + Default> Raft<C> {
     pub fn new(mut config: Config, persisted: PersistentState<C>) -> Self {
-        config.voters.sort_unstable();
-        config.voters.dedup();
+        config.nodes.sort_unstable();
+        config.nodes.dedup();
         assert!(
             config.election_ticks_min >= 1,
             "election_ticks_min must be at least 1"
@@ -250,6 +279,9 @@ impl<C: Clone + Debug + Default> Raft<C> {
             hard_state: persisted.hard_state.clone(),
             reported_hard_state: persisted.hard_state,
             log: persisted.log,
+            voters: VoterSet::new(),
+            voters_index: 0,
+            term_start_index: 0,
             role: Role::Follower,
             leader_id: None,
             commit_index: 0,
@@ -266,6 +298,7 @@ impl<C: Clone + Debug + Default> Raft<C> {
             #[cfg(test)]
             fault_grant_every_vote: false,
         };
+        raft.refresh_voters();
         raft.reset_randomized_election_timeout();
         raft
     }
@@ -279,9 +312,10 @@ impl<C: Clone + Debug + Default> Raft<C> {
         self.take_ready()
     }
 
-    pub fn step(&mut self, from: NodeId, message: RaftMessage<C>) -> Ready<C> {
+    /// A message from node `from`, sent from its storage `from_directory`.
+    pub fn step(&mut self, from: NodeId, from_directory: DirectoryId, message: RaftMessage<C>) -> Ready<C> {
         if from != self.config.id {
-            self.handle_message(from, message);
+            self.handle_message(from, from_directory, message);
         }
         self.take_ready()
     }
@@ -291,7 +325,7 @@ impl<C: Clone + Debug + Default> Raft<C> {
         if self.role != Role::Leader {
             return Err(self.leader_id);
         }
-        let index = self.append_as_leader(command);
+        let index = self.append_as_leader(command, None);
         self.broadcast_append();
         // A single-voter cluster commits here; larger ones wait for acknowledgements.
         self.maybe_advance_commit();
@@ -327,6 +361,16 @@ impl<C: Clone + Debug + Default> Raft<C> {
         self.log.len() as u64
     }
 
+    /// The voter set this node currently uses.
+    pub fn voters(&self) -> &VoterSet {
+        &self.voters
+    }
+
+    /// True when this node's storage is a voter (false for an observer).
+    pub fn is_voter(&self) -> bool {
+        self.voters.get(&self.config.id) == Some(&self.config.directory)
+    }
+
     // ---- time ----
 
     fn tick_election(&mut self) {
@@ -353,6 +397,7 @@ impl<C: Clone + Debug + Default> Raft<C> {
         }
         if self.heartbeat_elapsed >= self.config.heartbeat_ticks {
             self.heartbeat_elapsed = 0;
+            self.maybe_replace_voter();
             // Heartbeats carry entries from next_index, so they double as retransmission.
             self.broadcast_append();
         }
@@ -452,20 +497,22 @@ impl<C: Clone + Debug + Default> Raft<C> {
                     Progress {
                         next_index,
                         match_index: 0,
+                        directory: None,
                     },
                 )
             })
             .collect();
         // Thesis 6.4 / paper §8: an entry of the new term lets the leader commit everything
         // from earlier terms (which it may not count replicas for directly, §5.4.2).
-        self.append_as_leader(C::default());
+        self.term_start_index = self.append_as_leader(C::default(), None);
         self.broadcast_append();
         self.maybe_advance_commit();
     }
 
     // ---- messages ----
 
-    fn handle_message(&mut self, from: NodeId, message: RaftMessage<C>) {
+    fn handle_message(&mut self, from: NodeId, from_directory: DirectoryId, message: RaftMessage<C>) {
+        let from_voter = self.is_voter_key(from, from_directory);
         let message_term = message.term();
         if message_term > self.term() {
             match &message {
@@ -511,7 +558,7 @@ impl<C: Clone + Debug + Default> Raft<C> {
             return;
         }
 
-        if self.role == Role::Leader && message_term == self.term() && self.is_voter_id(from) {
+        if self.role == Role::Leader && message_term == self.term() && from_voter {
             self.recently_active.insert(from);
         }
 
@@ -522,7 +569,7 @@ impl<C: Clone + Debug + Default> Raft<C> {
                 last_log_term,
             } => self.handle_pre_vote(from, term, last_log_index, last_log_term),
             RaftMessage::PreVoteResponse { term, granted } => {
-                self.handle_pre_vote_response(from, term, granted)
+                self.handle_pre_vote_response(from, from_voter, term, granted)
             }
             RaftMessage::RequestVote {
                 term,
@@ -530,7 +577,7 @@ impl<C: Clone + Debug + Default> Raft<C> {
                 last_log_term,
             } => self.handle_request_vote(from, term, last_log_index, last_log_term),
             RaftMessage::VoteResponse { term, granted } => {
-                self.handle_vote_response(from, term, granted)
+                self.handle_vote_response(from, from_voter, term, granted)
             }
             RaftMessage::AppendEntries {
                 term,
@@ -550,7 +597,7 @@ impl<C: Clone + Debug + Default> Raft<C> {
                 term,
                 success,
                 match_index,
-            } => self.handle_append_response(from, term, success, match_index),
+            } => self.handle_append_response(from, from_directory, term, success, match_index),
         }
     }
 
@@ -561,7 +608,9 @@ impl<C: Clone + Debug + Default> Raft<C> {
         last_log_index: u64,
         last_log_term: u64,
     ) {
-        let granted = term > self.term()
+        // An observer (storage not in the voter set) never votes (KIP-853).
+        let granted = self.is_voter()
+            && term > self.term()
             && !self.in_leader_lease()
             && self.is_up_to_date(last_log_index, last_log_term);
         let response_term = if granted { term } else { self.term() };
@@ -574,8 +623,8 @@ impl<C: Clone + Debug + Default> Raft<C> {
         );
     }
 
-    fn handle_pre_vote_response(&mut self, from: NodeId, term: u64, granted: bool) {
-        if self.role != Role::PreCandidate || !self.is_voter_id(from) {
+    fn handle_pre_vote_response(&mut self, from: NodeId, from_voter: bool, term: u64, granted: bool) {
+        if self.role != Role::PreCandidate || !from_voter {
             return;
         }
         // A grant counts only for the term we are polling for; rejections at or below our
@@ -603,8 +652,10 @@ impl<C: Clone + Debug + Default> Raft<C> {
     ) {
         debug_assert_eq!(term, self.term());
         // A voter that already knows this term's leader has no reason to vote for another.
-        let can_vote = self.hard_state.voted_for == Some(from)
-            || (self.hard_state.voted_for.is_none() && self.leader_id.is_none());
+        // An observer has no vote to give: its storage is not the one the voter set counts.
+        let can_vote = self.is_voter()
+            && (self.hard_state.voted_for == Some(from)
+                || (self.hard_state.voted_for.is_none() && self.leader_id.is_none()));
         #[cfg(test)]
         let can_vote = can_vote || self.fault_grant_every_vote;
         // Election restriction (thesis 3.6.1): only vote for logs at least as up to date.
@@ -638,8 +689,8 @@ impl<C: Clone + Debug + Default> Raft<C> {
         );
     }
 
-    fn handle_vote_response(&mut self, from: NodeId, term: u64, granted: bool) {
-        if self.role != Role::Candidate || term != self.term() || !self.is_voter_id(from) {
+    fn handle_vote_response(&mut self, from: NodeId, from_voter: bool, term: u64, granted: bool) {
+        if self.role != Role::Candidate || term != self.term() || !from_voter {
             return;
         }
         self.votes.insert(from, granted);
@@ -736,7 +787,7 @@ impl<C: Clone + Debug + Default> Raft<C> {
         );
     }
 
-    fn handle_append_response(&mut self, from: NodeId, term: u64, success: bool, match_index: u64) {
+    fn handle_append_response(&mut self, from: NodeId, from_directory: DirectoryId, term: u64, success: bool, match_index: u64) {
         if self.role != Role::Leader || term != self.term() {
             return;
         }
@@ -744,6 +795,11 @@ impl<C: Clone + Debug + Default> Raft<C> {
         let Some(progress) = self.progress.get_mut(&from) else {
             return;
         };
+        if progress.directory != Some(from_directory) {
+            // New storage behind a known id: nothing it acknowledged before is on it.
+            progress.directory = Some(from_directory);
+            progress.match_index = 0;
+        }
         if success {
             assert!(
                 match_index <= last_index,
@@ -800,16 +856,19 @@ impl<C: Clone + Debug + Default> Raft<C> {
     /// Thesis 3.6.2 / §5.4.2: commit by counting replicas only for entries of the current
     /// term; earlier entries are committed indirectly by the log matching property.
     fn maybe_advance_commit(&mut self) {
+        assert!(self.is_voter(), "a leader is a voter");
+        // Only the storage the voter set names counts (KIP-853): an id back with new storage
+        // acknowledges nothing for its old self.
         let mut match_indexes: Vec<u64> = self
-            .config
             .voters
             .iter()
-            .map(|voter| {
+            .map(|(voter, directory)| {
                 if *voter == self.config.id {
                     self.last_index()
                 } else {
                     self.progress
                         .get(voter)
+                        .filter(|progress| progress.directory == Some(*directory))
                         .map_or(0, |progress| progress.match_index)
                 }
             })
@@ -823,11 +882,45 @@ impl<C: Clone + Debug + Default> Raft<C> {
         }
     }
 
-    fn append_as_leader(&mut self, command: C) -> u64 {
+    /// Thesis 4.1, one server at a time: the leader replaces a voter whose id answers from new
+    /// storage by first removing the old directory, then (once that is committed and the new
+    /// storage has caught up) adding the new one. Each step changes one voter, so the majorities
+    /// of consecutive configurations overlap. Only after the leader committed an entry of its
+    /// own term, and with no configuration change in flight.
+    fn maybe_replace_voter(&mut self) {
+        if self.voters_index > self.commit_index || self.term_start_index > self.commit_index {
+            return;
+        }
+        let commit_index = self.commit_index;
+        let change = self.config.nodes.iter().filter(|node| **node != self.config.id).find_map(|node| {
+            let progress = self.progress.get(node)?;
+            let observed = progress.directory?;
+            match self.voters.get(node) {
+                Some(directory) if *directory != observed => {
+                    let mut voters = self.voters.clone();
+                    voters.remove(node);
+                    Some(voters)
+                }
+                None if progress.match_index >= commit_index => {
+                    let mut voters = self.voters.clone();
+                    voters.insert(*node, observed);
+                    Some(voters)
+                }
+                _ => None,
+            }
+        });
+        if let Some(voters) = change {
+            self.append_as_leader(C::default(), Some(voters));
+            self.maybe_advance_commit();
+        }
+    }
+
+    fn append_as_leader(&mut self, command: C, voters: Option<VoterSet>) -> u64 {
         let entry = Entry {
             term: self.term(),
             index: self.last_index() + 1,
             command,
+            voters,
         };
         let index = entry.index;
         self.append_entry(entry);
@@ -846,8 +939,26 @@ impl<C: Clone + Debug + Default> Raft<C> {
             entry.term >= self.last_term(),
             "log terms never decrease along the log"
         );
+        if let Some(voters) = &entry.voters {
+            self.voters = voters.clone();
+            self.voters_index = entry.index;
+        }
         self.pending.append.push(entry.clone());
         self.log.push(entry);
+    }
+
+    /// Recomputes the configuration in use from the log (after a restart or a truncation).
+    fn refresh_voters(&mut self) {
+        match self.log.iter().rev().find_map(|entry| entry.voters.as_ref().map(|voters| (entry.index, voters))) {
+            Some((index, voters)) => {
+                self.voters = voters.clone();
+                self.voters_index = index;
+            }
+            None => {
+                self.voters = self.config.bootstrap_voters.clone().unwrap_or_default();
+                self.voters_index = 0;
+            }
+        }
     }
 
     fn truncate_log_after(&mut self, index: u64) {
@@ -856,6 +967,10 @@ impl<C: Clone + Debug + Default> Raft<C> {
             "never truncate committed entries"
         );
         self.log.truncate(index as usize);
+        if self.voters_index > index {
+            // The configuration entry is gone: the previous one applies again (thesis 4.1).
+            self.refresh_voters();
+        }
         // Entries appended earlier in this same call and now gone must not reach disk.
         self.pending.append.retain(|entry| entry.index <= index);
         self.pending.truncate_after = Some(
@@ -907,7 +1022,7 @@ impl<C: Clone + Debug + Default> Raft<C> {
         let rejected = self.votes.len() - granted;
         if granted >= self.quorum() {
             ElectionResult::Won
-        } else if self.config.voters.len() - rejected < self.quorum() {
+        } else if self.voters.len().saturating_sub(rejected) < self.quorum() {
             ElectionResult::Lost
         } else {
             ElectionResult::Pending
@@ -915,24 +1030,22 @@ impl<C: Clone + Debug + Default> Raft<C> {
     }
 
     fn quorum(&self) -> usize {
-        self.config.voters.len() / 2 + 1
+        self.voters.len() / 2 + 1
     }
 
+    /// Every other node, voter or observer: campaigns ask all (observers refuse), and a leader
+    /// replicates to all so that new storage can catch up and be added.
     fn peers(&self) -> Vec<NodeId> {
         self.config
-            .voters
+            .nodes
             .iter()
             .copied()
-            .filter(|voter| *voter != self.config.id)
+            .filter(|node| *node != self.config.id)
             .collect()
     }
 
-    fn is_voter(&self) -> bool {
-        self.is_voter_id(self.config.id)
-    }
-
-    fn is_voter_id(&self, id: NodeId) -> bool {
-        self.config.voters.binary_search(&id).is_ok()
+    fn is_voter_key(&self, id: NodeId, directory: DirectoryId) -> bool {
+        self.voters.get(&id) == Some(&directory)
     }
 
     fn reset_randomized_election_timeout(&mut self) {
@@ -999,7 +1112,9 @@ mod tests {
     fn timed_config(id: NodeId, voters: &[NodeId], seed: u64, timing: ClusterTiming) -> Config {
         Config {
             id,
-            voters: voters.to_vec(),
+            directory: id as DirectoryId,
+            nodes: voters.to_vec(),
+            bootstrap_voters: Some(voters.iter().map(|voter| (*voter, *voter as DirectoryId)).collect()),
             election_ticks_min: timing.election_ticks_min,
             election_ticks_max: timing.election_ticks_max,
             heartbeat_ticks: 1,
@@ -1015,6 +1130,9 @@ mod tests {
         disk: PersistentState<Command>,
         applied: Vec<Entry<Command>>,
         restarts: u64,
+        /// How the storage was formatted: its directory id and bootstrap voters.
+        directory: DirectoryId,
+        bootstrap_voters: Option<VoterSet>,
     }
 
     /// An entry some node reported as committed, and that node's term at the time: every
@@ -1030,7 +1148,8 @@ mod tests {
         seed: u64,
         nodes: BTreeMap<NodeId, SimulatedNode>,
         /// (from, to, message), in send order; delivery may pick any of them (reordering).
-        in_flight: Vec<(NodeId, NodeId, RaftMessage<Command>)>,
+        /// The sender's storage travels with each message (the transport's envelope).
+        in_flight: Vec<(NodeId, NodeId, RaftMessage<Command>, DirectoryId)>,
         /// When set, nodes in this set only talk among themselves, and so do the others.
         partition: Option<BTreeSet<NodeId>>,
         leaders_by_term: BTreeMap<u64, NodeId>,
@@ -1039,6 +1158,12 @@ mod tests {
         timing: ClusterTiming,
         /// How often a `Ready` truncated a log: shows the simulation reaches conflicts.
         truncations: u64,
+        /// Disk losses so far (each gives new storage a new directory id).
+        wipes: u64,
+        /// The planted bug: a node that lost its disk formats itself as it was first formatted
+        /// (same directory id, the bootstrap voters), so it votes with an empty log and no
+        /// memory of its vote. The behaviour before storage identity; the checkers must catch it.
+        amnesia: bool,
     }
 
     impl Cluster {
@@ -1052,6 +1177,7 @@ mod tests {
                 .iter()
                 .map(|id| {
                     let config = timed_config(*id, &ids, Self::node_seed(seed, *id, 0), timing);
+                    let (directory, bootstrap_voters) = (config.directory, config.bootstrap_voters.clone());
                     let raft = Raft::new(config, PersistentState::default());
                     (
                         *id,
@@ -1060,6 +1186,8 @@ mod tests {
                             disk: PersistentState::default(),
                             applied: Vec::new(),
                             restarts: 0,
+                            directory,
+                            bootstrap_voters,
                         },
                     )
                 })
@@ -1075,6 +1203,8 @@ mod tests {
                 next_command: 1,
                 timing,
                 truncations: 0,
+                wipes: 0,
+                amnesia: false,
             }
         }
 
@@ -1104,7 +1234,7 @@ mod tests {
             }
             node.disk.log.extend(ready.append);
             for (to, message) in ready.messages {
-                self.in_flight.push((id, to, message));
+                self.in_flight.push((id, to, message, node.raft.config.directory));
             }
             let known_at_term = node.raft.term();
             for entry in ready.committed {
@@ -1131,11 +1261,11 @@ mod tests {
         }
 
         fn deliver_at(&mut self, position: usize) {
-            let (from, to, message) = self.in_flight.remove(position);
+            let (from, to, message, directory) = self.in_flight.remove(position);
             if !self.can_communicate(from, to) {
                 return;
             }
-            let ready = self.raft_mut(to).step(from, message);
+            let ready = self.raft_mut(to).step(from, directory, message);
             self.handle_ready(to, ready);
         }
 
@@ -1159,7 +1289,7 @@ mod tests {
         ) {
             let mut position = 0;
             while position < self.in_flight.len() {
-                let (from, to, message) = &self.in_flight[position];
+                let (from, to, message, _) = &self.in_flight[position];
                 if filter(*from, *to, message) {
                     self.deliver_at(position);
                 } else {
@@ -1187,9 +1317,32 @@ mod tests {
             let timing = self.timing;
             let node = self.nodes.get_mut(&id).unwrap();
             node.restarts += 1;
-            let config = timed_config(id, &ids, Self::node_seed(seed, id, node.restarts), timing);
+            let mut config = timed_config(id, &ids, Self::node_seed(seed, id, node.restarts), timing);
+            config.directory = node.directory;
+            config.bootstrap_voters = node.bootstrap_voters.clone();
             node.raft = Raft::new(config, node.disk.clone());
             node.applied.clear();
+        }
+
+        /// Disk loss: the node restarts with empty storage, formatted anew to join the
+        /// cluster (a new directory id, no bootstrap voters), unless `amnesia` is planted.
+        fn wipe(&mut self, id: NodeId) {
+            self.wipes += 1;
+            let (wipes, amnesia) = (self.wipes, self.amnesia);
+            let node = self.nodes.get_mut(&id).unwrap();
+            node.disk = PersistentState::default();
+            if !amnesia {
+                node.directory = 1_000 * wipes + id as DirectoryId;
+                node.bootstrap_voters = None;
+            }
+            self.restart(id);
+        }
+
+        /// Every node uses, and has committed, a voter set naming every node's current
+        /// storage: one more disk loss then leaves a majority with its promises intact.
+        fn voters_settled(&self) -> bool {
+            let current: VoterSet = self.nodes.iter().map(|(id, node)| (*id, node.directory)).collect();
+            self.nodes.values().all(|node| node.raft.voters == current && node.raft.voters_index <= node.raft.commit_index)
         }
 
         fn leaders(&self) -> Vec<NodeId> {
@@ -1371,7 +1524,8 @@ mod tests {
                     vec![Entry {
                         term: 1,
                         index: 1,
-                        command: 0
+                        command: 0,
+                        voters: None
                     }]
                 );
                 became_leader_after = Some(tick);
@@ -1390,7 +1544,8 @@ mod tests {
             vec![Entry {
                 term: 1,
                 index: 2,
-                command: 42
+                command: 42,
+                voters: None
             }]
         );
         assert_eq!(
@@ -1398,7 +1553,8 @@ mod tests {
             vec![Entry {
                 term: 1,
                 index: 2,
-                command: 42
+                command: 42,
+                voters: None
             }]
         );
         assert!(ready.messages.is_empty());
@@ -1457,6 +1613,7 @@ mod tests {
             term,
             index,
             command,
+            voters: None,
         };
         let persisted = PersistentState {
             hard_state: HardState {
@@ -1470,6 +1627,7 @@ mod tests {
         // A mismatch at prev_log_index is rejected with a hint below it.
         let ready = follower.step(
             1,
+            1 as DirectoryId,
             RaftMessage::AppendEntries {
                 term: 3,
                 prev_log_index: 3,
@@ -1501,6 +1659,7 @@ mod tests {
         // The leader backs up; the follower drops its term-2 suffix for the leader's entries.
         let ready = follower.step(
             1,
+            1 as DirectoryId,
             RaftMessage::AppendEntries {
                 term: 3,
                 prev_log_index: 1,
@@ -1542,6 +1701,7 @@ mod tests {
         // A stale duplicate of a shorter append must not truncate what came after it.
         let ready = follower.step(
             1,
+            1 as DirectoryId,
             RaftMessage::AppendEntries {
                 term: 3,
                 prev_log_index: 1,
@@ -1663,6 +1823,7 @@ mod tests {
         let last_log_term = term;
         let ready = cluster.raft_mut(follower).step(
             other,
+            other as DirectoryId,
             RaftMessage::PreVote {
                 term: term + 1,
                 last_log_index,
@@ -1681,6 +1842,7 @@ mod tests {
         );
         let ready = cluster.raft_mut(follower).step(
             other,
+            other as DirectoryId,
             RaftMessage::RequestVote {
                 term: term + 1,
                 last_log_index,
@@ -1779,6 +1941,70 @@ mod tests {
         assert!(error.starts_with("state machine safety"), "{error}");
     }
 
+    /// A voter acknowledged an entry with the leader, then lost its disk; the leader is cut
+    /// off and the third voter (which never saw the entry) campaigns with the wiped one.
+    fn lost_disk_then_campaign(amnesia: bool) -> Result<Cluster, String> {
+        let mut cluster = Cluster::new(3, 7);
+        cluster.amnesia = amnesia;
+        let leader = cluster.run_until_single_leader(200).expect("a leader");
+        let others: Vec<NodeId> = cluster.ids.iter().copied().filter(|id| *id != leader).collect();
+        let (acker, stale) = (others[0], others[1]);
+        cluster.partition = Some([leader, acker].into_iter().collect());
+        let command = cluster.propose(leader).expect("the leader takes a proposal");
+        for _ in 0..5 {
+            cluster.round();
+            cluster.check_all()?;
+        }
+        assert!(cluster.committed.values().any(|record| record.entry.command == command), "committed on the leader and {acker}");
+        cluster.wipe(acker);
+        cluster.partition = Some([stale, acker].into_iter().collect());
+        for _ in 0..200 {
+            cluster.round();
+            cluster.check_all()?;
+        }
+        cluster.partition = None;
+        for _ in 0..200 {
+            cluster.round();
+            cluster.check_all()?;
+        }
+        Ok(cluster)
+    }
+
+    #[test]
+    fn a_voter_back_with_new_storage_observes_until_the_quorum_replaces_it() {
+        // KIP-853: the wiped voter is an observer, so the stale voter cannot win; once the
+        // leader is back it removes the old directory and adds the new one, one at a time.
+        let mut cluster = lost_disk_then_campaign(false).unwrap();
+        let current: VoterSet = cluster.nodes.iter().map(|(id, node)| (*id, node.directory)).collect();
+        assert!(cluster.voters_settled(), "voters {:?}, want {current:?} everywhere", cluster.nodes.values().map(|n| n.raft.voters.clone()).collect::<Vec<_>>());
+        assert!(cluster.wipes == 1 && current.values().any(|directory| *directory >= 1_000));
+        let leader = cluster.run_until_single_leader(200).expect("a leader after healing");
+        let command = cluster.propose(leader).unwrap();
+        for _ in 0..20 {
+            cluster.round();
+        }
+        cluster.check_all().unwrap();
+        assert!(cluster.nodes.values().all(|node| node.applied.iter().any(|entry| entry.command == command)), "the replaced voter applies new entries");
+    }
+
+    #[test]
+    fn planted_amnesia_loses_a_committed_entry() {
+        // The old behaviour: the wiped node votes with an empty log and no memory of its vote.
+        let error = lost_disk_then_campaign(true).err().expect("amnesia must break a safety property");
+        assert!(error.contains("leader completeness") || error.contains("election safety"), "{error}");
+    }
+
+    #[test]
+    fn randomized_checkers_catch_planted_amnesia() {
+        use proptest::test_runner::{Config as RunnerConfig, RngAlgorithm, TestRng, TestRunner};
+        let config = RunnerConfig { cases: 500, failure_persistence: None, max_shrink_iters: 0, ..RunnerConfig::default() };
+        let mut runner = TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+        let strategy = (any::<u64>(), proptest::collection::vec(action_strategy(), 0..3000));
+        let outcome = runner.run(&strategy, |(seed, actions)| run_simulation_with(3, seed, 1, &actions, true));
+        let failure = format!("{:?}", outcome.expect_err("500 random cases with planted amnesia must violate safety"));
+        assert!(!failure.contains("liveness"), "caught by a safety checker, not by liveness: {failure}");
+    }
+
     // ---- randomized cluster simulation ----
 
     #[derive(Clone, Debug)]
@@ -1789,6 +2015,9 @@ mod tests {
         Duplicate(usize),
         Propose(usize),
         Restart(usize),
+        /// Disk loss and restart, when the voter set is settled (two losses before the first
+        /// is replaced lose the quorum's memory for good, in any Raft).
+        WipeDisk(usize),
         /// Bit i set: node i+1 is on one side.
         Partition(u8),
         Heal,
@@ -1802,6 +2031,7 @@ mod tests {
             3 => any::<usize>().prop_map(Action::Duplicate),
             12 => any::<usize>().prop_map(Action::Propose),
             1 => any::<usize>().prop_map(Action::Restart),
+            1 => any::<usize>().prop_map(Action::WipeDisk),
             2 => any::<u8>().prop_map(Action::Partition),
             1 => Just(Action::Heal),
         ]
@@ -1813,6 +2043,16 @@ mod tests {
         max_entries_per_append: usize,
         actions: &[Action],
     ) -> Result<(), TestCaseError> {
+        run_simulation_with(size, seed, max_entries_per_append, actions, false)
+    }
+
+    fn run_simulation_with(
+        size: usize,
+        seed: u64,
+        max_entries_per_append: usize,
+        actions: &[Action],
+        amnesia: bool,
+    ) -> Result<(), TestCaseError> {
         // Short timeouts so that the actions see many elections; one entry per append makes
         // partially replicated suffixes (the thesis's figure 3.7 scenario) common.
         let timing = ClusterTiming {
@@ -1821,6 +2061,7 @@ mod tests {
             max_entries_per_append,
         };
         let mut cluster = Cluster::with_timing(size, seed, timing);
+        cluster.amnesia = amnesia;
         for action in actions {
             match action {
                 Action::Tick(node) => cluster.tick(cluster.ids[node % size]),
@@ -1842,6 +2083,8 @@ mod tests {
                     cluster.propose(cluster.ids[node % size]);
                 }
                 Action::Restart(node) => cluster.restart(cluster.ids[node % size]),
+                Action::WipeDisk(node) if amnesia || cluster.voters_settled() => cluster.wipe(cluster.ids[node % size]),
+                Action::WipeDisk(_) => {}
                 Action::Partition(mask) => {
                     let group = cluster
                         .ids
@@ -1864,9 +2107,9 @@ mod tests {
                 .max()
                 .unwrap();
             let truncations = cluster.truncations;
-            eprintln!("STATS size={size} actions={} max_term={max_term} leaders_seen={} committed={} restarts={} truncations={truncations}",
+            eprintln!("STATS size={size} actions={} max_term={max_term} leaders_seen={} committed={} restarts={} wipes={} truncations={truncations}",
                 actions.len(), cluster.leaders_by_term.len(), cluster.committed.len(),
-                cluster.nodes.values().map(|node| node.restarts).sum::<u64>());
+                cluster.nodes.values().map(|node| node.restarts).sum::<u64>(), cluster.wipes);
         }
         // Liveness: once the network is healthy, a leader emerges and a proposal commits everywhere.
         cluster.partition = None;

@@ -282,7 +282,10 @@ impl PartitionLog {
     }
 
     /// Removes every batch at or after `offset` (rounded down to a batch boundary) and syncs.
-    pub fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
+    /// Records below the high watermark were acknowledged: dropping them is a broken
+    /// invariant (a panic), unless `unclean_recovery` says the leader was elected from outside
+    /// the ISR (KIP-704), where it is the explicit, reported price of that election.
+    pub fn truncate_to(&mut self, offset: i64, unclean_recovery: bool) -> Result<(), LogError> {
         let keep = self.batches.partition_point(|batch| batch.last_offset < offset);
         if keep == self.batches.len() {
             return Ok(());
@@ -298,7 +301,8 @@ impl PartitionLog {
             self.epochs.clear();
         }
         if self.high_watermark > self.log_end_offset {
-            tracing::warn!(file = %self.log_file, high_watermark = self.high_watermark, log_end_offset = self.log_end_offset, "truncated below the high watermark");
+            assert!(unclean_recovery, "{}: truncated below the high watermark ({} -> log end {}): acknowledged records would be lost", self.log_file, self.high_watermark, self.log_end_offset);
+            tracing::error!(file = %self.log_file, high_watermark = self.high_watermark, log_end_offset = self.log_end_offset, "unclean leader recovery: dropped acknowledged records (KIP-704)");
             self.high_watermark = self.log_end_offset;
         }
         self.rebuild_producers();
@@ -423,13 +427,33 @@ mod tests {
     }
 
     #[test]
+    #[should_panic(expected = "truncated below the high watermark")]
+    fn truncating_acknowledged_records_is_a_broken_invariant() {
+        let disk = MemoryDisk::new();
+        let mut log = open(&disk);
+        log.append_as_leader(encode(&["a", "b"], -1, -1), 1).unwrap();
+        log.set_high_watermark(2);
+        log.truncate_to(1, false).unwrap();
+    }
+
+    #[test]
+    fn unclean_recovery_may_truncate_acknowledged_records() {
+        let disk = MemoryDisk::new();
+        let mut log = open(&disk);
+        log.append_as_leader(encode(&["a", "b"], -1, -1), 1).unwrap();
+        log.set_high_watermark(2);
+        log.truncate_to(0, true).unwrap();
+        assert_eq!((log.log_end_offset(), log.high_watermark()), (0, 0));
+    }
+
+    #[test]
     fn truncation_drops_whole_batches_and_epochs() {
         // KIP-101: a follower truncates to the leader's end offset for the diverging epoch.
         let disk = MemoryDisk::new();
         let mut log = open(&disk);
         log.append_as_leader(encode(&["a"], -1, -1), 1).unwrap();
         log.append_as_leader(encode(&["b", "c"], -1, -1), 2).unwrap();
-        log.truncate_to(1).unwrap();
+        log.truncate_to(1, false).unwrap();
         assert_eq!(log.log_end_offset(), 1);
         assert_eq!(log.end_offset_for_epoch(2), (1, 1));
         let recovered = open(&disk);

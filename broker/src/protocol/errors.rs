@@ -19,6 +19,8 @@ pub fn from_controller(error: &ControllerError) -> i16 {
         ControllerError::InvalidPartitions(_) => ResponseError::InvalidPartitions.code(),
         ControllerError::InvalidTopicName(_) => ResponseError::InvalidTopicException.code(),
         ControllerError::StalePartitionState { .. } | ControllerError::IneligibleReplica { .. } => ResponseError::InvalidRequest.code(),
+        ControllerError::StaleBrokerEpoch { .. } => ResponseError::IneligibleReplica.code(),
+        ControllerError::StaleBrokerRegistration(_) => ResponseError::StaleBrokerEpoch.code(),
         ControllerError::NotController => ResponseError::NotController.code(),
         ControllerError::Timeout => ResponseError::RequestTimedOut.code(),
     }

@@ -8,6 +8,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, ListOffsetsRequest, 
 use kafka_protocol::ResponseError;
 
 use super::Session;
+use crate::controller::metadata::NO_BROKER_EPOCH;
 use crate::node::Node;
 use crate::security::sasl::Role;
 
@@ -20,6 +21,8 @@ pub async fn fetch(node: &Node, session: &Session, request: FetchRequest, versio
     if replica_id >= 0 && !is_broker {
         return FetchResponse::default().with_error_code(ResponseError::ClusterAuthorizationFailed.code());
     }
+    // The epoch the follower identified its connection with; unknown epochs never join an ISR.
+    let replica_epoch = session.replica.filter(|(broker, _)| *broker == replica_id).map_or(NO_BROKER_EPOCH, |(_, epoch)| epoch);
     let wait = Duration::from_millis(request.max_wait_ms.clamp(0, 30_000) as u64);
     let deadline = tokio::time::Instant::now() + wait;
     // A one-partition fetch (followers and our clients) waits on that partition alone, so an
@@ -31,7 +34,7 @@ pub async fn fetch(node: &Node, session: &Session, request: FetchRequest, versio
     loop {
         let node_wide = node.data_notified();
         let partition = single.as_ref().map(|handle| handle.notified());
-        let (response, bytes, errors) = fetch_once(node, &request, replica_id, version);
+        let (response, bytes, errors) = fetch_once(node, &request, replica_id, replica_epoch, version);
         if bytes > 0 || errors {
             return response;
         }
@@ -41,12 +44,12 @@ pub async fn fetch(node: &Node, session: &Session, request: FetchRequest, versio
             None => tokio::time::timeout(remaining, node_wide).await.is_ok(),
         };
         if !woken {
-            return fetch_once(node, &request, replica_id, version).0;
+            return fetch_once(node, &request, replica_id, replica_epoch, version).0;
         }
     }
 }
 
-fn fetch_once(node: &Node, request: &FetchRequest, replica_id: i32, version: i16) -> (FetchResponse, usize, bool) {
+fn fetch_once(node: &Node, request: &FetchRequest, replica_id: i32, replica_epoch: i64, version: i16) -> (FetchResponse, usize, bool) {
     let mut total_bytes = 0usize;
     let mut any_error = false;
     let mut responses = Vec::new();
@@ -57,7 +60,7 @@ fn fetch_once(node: &Node, request: &FetchRequest, replica_id: i32, version: i16
         for fetch in &topic.partitions {
             let remaining = request_bytes_max.saturating_sub(total_bytes).max(1);
             let budget = (fetch.partition_max_bytes.max(1) as usize).min(PARTITION_BYTES_MAX).min(remaining);
-            let data = fetch_partition(node, &name, fetch, replica_id, budget, version);
+            let data = fetch_partition(node, &name, fetch, (replica_id, replica_epoch), budget, version);
             if data.error_code != 0 {
                 any_error = true;
             }
@@ -72,7 +75,7 @@ fn fetch_once(node: &Node, request: &FetchRequest, replica_id: i32, version: i16
     (FetchResponse::default().with_responses(responses), total_bytes, any_error)
 }
 
-fn fetch_partition(node: &Node, topic: &str, fetch: &kafka_protocol::messages::fetch_request::FetchPartition, replica_id: i32, budget: usize, version: i16) -> PartitionData {
+fn fetch_partition(node: &Node, topic: &str, fetch: &kafka_protocol::messages::fetch_request::FetchPartition, (replica_id, replica_epoch): (i32, i64), budget: usize, version: i16) -> PartitionData {
     let base = PartitionData::default().with_partition_index(fetch.partition).with_high_watermark(-1).with_last_stable_offset(-1).with_log_start_offset(-1);
     let error = |code: ResponseError| base.clone().with_error_code(code.code());
     let Some(handle) = node.partition(topic, fetch.partition) else {
@@ -108,7 +111,7 @@ fn fetch_partition(node: &Node, topic: &str, fetch: &kafka_protocol::messages::f
         let upper_bound = if replica_id >= 0 {
             // Followers read up to the log end; their position is their progress.
             let before = replica.log.high_watermark();
-            isr_change = replica.on_follower_fetch(replica_id, fetch.fetch_offset, node.now_ms());
+            isr_change = replica.on_follower_fetch(replica_id, replica_epoch, fetch.fetch_offset, node.now_ms());
             high_watermark_moved = replica.log.high_watermark() != before;
             log_end_offset
         } else {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::ConnectionError;
 use crate::controller::metadata::{BrokerId, ControllerError, MetadataRecord};
 use crate::controller::quorum::ControllerRequest;
-use crate::controller::raft::RaftMessage;
+use crate::controller::raft::{DirectoryId, RaftMessage};
 use crate::node::Node;
 
 pub const INTERNAL_API_KEY: i16 = 32_000;
@@ -20,8 +20,12 @@ pub const INTERNAL_API_KEY: i16 = 32_000;
 pub enum InternalRequest {
     /// Everything queued for this peer since the last send: one round trip, however many
     /// messages, so a slow link does not cap Raft's message rate at one per round trip.
-    Raft { from: BrokerId, messages: Vec<RaftMessage<MetadataRecord>> },
+    /// `directory` is the sender's storage (KIP-853): only a voter's own storage counts.
+    Raft { from: BrokerId, directory: DirectoryId, messages: Vec<RaftMessage<MetadataRecord>> },
     Controller(ControllerRequest),
+    /// Sent once by a follower on a new fetch connection: the broker epoch its fetches carry
+    /// (KIP-903; Kafka's Fetch carries it as `ReplicaState` from v15, which needs topic ids).
+    IdentifyReplica { broker: BrokerId, broker_epoch: i64 },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -30,17 +34,21 @@ pub enum InternalResponse {
     Controller(Result<u64, ControllerError>),
 }
 
-pub async fn handle(node: &Arc<Node>, frame: Bytes) -> Result<Bytes, ConnectionError> {
+pub async fn handle(node: &Arc<Node>, session: &mut super::Session, frame: Bytes) -> Result<Bytes, ConnectionError> {
     let correlation_id = &frame[4..8];
     let request: InternalRequest = serde_json::from_slice(&frame[8..]).map_err(|e| ConnectionError::Malformed(e.to_string()))?;
     let response = match request {
-        InternalRequest::Raft { from, messages } => {
+        InternalRequest::Raft { from, directory, messages } => {
             for message in messages {
-                node.controller().deliver(from, message);
+                node.controller().deliver(from, directory, message);
             }
             InternalResponse::Delivered
         }
         InternalRequest::Controller(request) => InternalResponse::Controller(node.controller().execute(request).await),
+        InternalRequest::IdentifyReplica { broker, broker_epoch } => {
+            session.replica = Some((broker, broker_epoch));
+            InternalResponse::Delivered
+        }
     };
     let mut out = BytesMut::from(correlation_id);
     out.extend_from_slice(&serde_json::to_vec(&response).expect("internal responses serialize"));

@@ -56,6 +56,8 @@ pub enum ConnectionError {
 pub struct Session {
     pub handshake_mechanism: Option<String>,
     pub principal: Option<Principal>,
+    /// A follower's broker id and epoch, from `IdentifyReplica` (KIP-903).
+    pub replica: Option<(crate::controller::metadata::BrokerId, i64)>,
 }
 
 /// Serves one accepted TCP connection until it closes or misbehaves.
@@ -114,7 +116,7 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
     let api_key = i16::from_be_bytes([frame[0], frame[1]]);
     if api_key == internal::INTERNAL_API_KEY {
         return match &session.principal {
-            Some(principal) if principal.role == crate::security::sasl::Role::Broker => internal::handle(node, frame).await.map_err(|e| (e, None)),
+            Some(principal) if principal.role == crate::security::sasl::Role::Broker => internal::handle(node, session, frame).await.map_err(|e| (e, None)),
             _ => Err((ConnectionError::Forbidden, None)),
         };
     }
@@ -172,7 +174,7 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
         }
         RequestKind::Fetch(request) => ResponseKind::Fetch(fetch::fetch(node, session, request, version).await),
         RequestKind::ListOffsets(request) => ResponseKind::ListOffsets(fetch::list_offsets(node, request, version)),
-        RequestKind::InitProducerId(request) => ResponseKind::InitProducerId(produce::init_producer_id(node, request)),
+        RequestKind::InitProducerId(request) => ResponseKind::InitProducerId(produce::init_producer_id(node, request).await),
         RequestKind::FindCoordinator(request) => ResponseKind::FindCoordinator(groups::find_coordinator(node, request, version)),
         RequestKind::JoinGroup(request) => ResponseKind::JoinGroup(groups::join_group(node, request, version).await),
         RequestKind::SyncGroup(request) => ResponseKind::SyncGroup(groups::sync_group(node, request, version).await),

@@ -119,16 +119,17 @@ async fn wait_until_replicated(node: &Node, handle: &PartitionHandle, last_offse
     }
 }
 
-pub fn init_producer_id(node: &Node, request: InitProducerIdRequest) -> InitProducerIdResponse {
+pub async fn init_producer_id(node: &Node, request: InitProducerIdRequest) -> InitProducerIdResponse {
     if request.transactional_id.is_some() {
         // Transactions are not offered; refuse rather than pretend.
         return InitProducerIdResponse::default().with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code()).with_producer_id(ProducerId(-1)).with_producer_epoch(-1);
     }
-    match node.allocate_producer_id() {
+    match node.allocate_producer_id().await {
         Ok(producer_id) => InitProducerIdResponse::default().with_producer_id(ProducerId(producer_id)).with_producer_epoch(0),
         Err(error) => {
+            // The controller quorum is unreachable: retriable, as Kafka answers it.
             tracing::warn!(%error, "cannot allocate a producer id");
-            InitProducerIdResponse::default().with_error_code(ResponseError::KafkaStorageError.code()).with_producer_id(ProducerId(-1)).with_producer_epoch(-1)
+            InitProducerIdResponse::default().with_error_code(ResponseError::CoordinatorNotAvailable.code()).with_producer_id(ProducerId(-1)).with_producer_epoch(-1)
         }
     }
 }

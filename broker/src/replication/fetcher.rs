@@ -10,13 +10,14 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::client::Connection;
 use crate::node::{Node, PartitionHandle};
+use crate::protocol::internal::InternalRequest;
 use crate::replication::Role;
 
 const FETCH_VERSION: i16 = 12;
 const RETRY_BACKOFF: Duration = Duration::from_millis(200);
 
 /// Runs until this replica stops following `leader` in `leader_epoch`.
-pub async fn follow(node: Arc<Node>, handle: Arc<PartitionHandle>, topic: String, partition: i32, leader: i32, leader_epoch: i32) {
+pub async fn follow(node: Arc<Node>, handle: Arc<PartitionHandle>, topic: String, partition: i32, leader: i32, leader_epoch: i32, broker_epoch: i64) {
     let Some((address, host)) = node.broker_address(leader) else { return };
     let mut connection: Option<Connection> = None;
     // The planted bug `skip-truncation` stops reporting our last epoch once told we diverge.
@@ -34,6 +35,12 @@ pub async fn follow(node: Arc<Node>, handle: Arc<PartitionHandle>, topic: String
             match Connection::connect(&node.config.dialer, address, &host, &node.client_credentials, Duration::from_secs(2)).await {
                 Ok(mut fresh) => {
                     fresh.set_request_timeout(Duration::from_secs(5));
+                    let identify = InternalRequest::IdentifyReplica { broker: node.config.broker_id, broker_epoch };
+                    if let Err(error) = fresh.send_internal(&identify).await {
+                        tracing::debug!(%topic, partition, leader, %error, "cannot identify to the leader");
+                        tokio::time::sleep(RETRY_BACKOFF).await;
+                        continue;
+                    }
                     connection = Some(fresh);
                 }
                 Err(error) => {

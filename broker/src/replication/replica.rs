@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::controller::metadata::{BrokerId, PartitionState, NO_LEADER};
+use crate::controller::metadata::{BrokerId, PartitionState, NO_BROKER_EPOCH, NO_LEADER};
 use crate::log::PartitionLog;
 use crate::planted_bugs::PlantedBugs;
 
@@ -26,6 +26,8 @@ impl Default for ReplicationConfig {
 struct FollowerProgress {
     log_end_offset: i64,
     last_caught_up_ms: u64,
+    /// The broker epoch the follower fetches with (KIP-903): progress is about that process.
+    broker_epoch: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +56,8 @@ pub struct IsrChangeRequest {
     pub leader_epoch: i32,
     pub partition_epoch: i32,
     pub isr: Vec<BrokerId>,
+    /// The broker epoch each follower in `isr` fetched with (KIP-903).
+    pub broker_epochs: BTreeMap<BrokerId, i64>,
 }
 
 /// How long an unanswered ISR change blocks the next one.
@@ -68,13 +72,16 @@ pub struct Replica {
     pub replicas: Vec<BrokerId>,
     /// Log end when this replica became leader of the current epoch.
     epoch_start_offset: i64,
+    /// The current leader was elected from outside the ISR (KIP-704): truncating acknowledged
+    /// records is then expected, not a broken invariant.
+    leader_recovering: bool,
     config: ReplicationConfig,
     bugs: PlantedBugs,
 }
 
 impl Replica {
     pub fn new(broker: BrokerId, log: PartitionLog, config: ReplicationConfig, bugs: PlantedBugs) -> Self {
-        Self { broker, log, role: Role::Offline, leader_epoch: -1, partition_epoch: -1, replicas: Vec::new(), epoch_start_offset: 0, config, bugs }
+        Self { broker, log, role: Role::Offline, leader_epoch: -1, partition_epoch: -1, replicas: Vec::new(), epoch_start_offset: 0, leader_recovering: false, config, bugs }
     }
 
     pub fn is_leader(&self) -> bool {
@@ -113,6 +120,9 @@ impl Replica {
         self.leader_epoch = state.leader_epoch;
         self.partition_epoch = state.partition_epoch;
         self.replicas = state.replicas.clone();
+        if new_epoch {
+            self.leader_recovering = state.leader_recovering;
+        }
         let isr: BTreeSet<BrokerId> = state.isr.iter().copied().collect();
         if state.leader == self.broker {
             if let (false, Role::Leader(leader)) = (new_epoch, &mut self.role) {
@@ -124,7 +134,7 @@ impl Replica {
             self.log.begin_epoch(state.leader_epoch);
             self.epoch_start_offset = self.log.log_end_offset();
             // Followers start the lag clock now: a new leader does not shrink the ISR at once.
-            let followers = state.replicas.iter().filter(|b| **b != self.broker).map(|b| (*b, FollowerProgress { log_end_offset: 0, last_caught_up_ms: now_ms })).collect();
+            let followers = state.replicas.iter().filter(|b| **b != self.broker).map(|b| (*b, FollowerProgress { log_end_offset: 0, last_caught_up_ms: now_ms, broker_epoch: NO_BROKER_EPOCH })).collect();
             self.role = Role::Leader(LeaderState { isr, pending: None, lagging: BTreeSet::new(), followers });
             self.maybe_advance_high_watermark();
             true
@@ -141,11 +151,13 @@ impl Replica {
 
     /// A follower fetched from `fetch_offset`: it has everything below it (Kafka's
     /// `updateFollowerFetchState`). May ask to add the follower to the ISR.
-    pub fn on_follower_fetch(&mut self, follower: BrokerId, fetch_offset: i64, now_ms: u64) -> Option<IsrChangeRequest> {
+    /// `broker_epoch` is the epoch the follower's process registered with (KIP-903).
+    pub fn on_follower_fetch(&mut self, follower: BrokerId, broker_epoch: i64, fetch_offset: i64, now_ms: u64) -> Option<IsrChangeRequest> {
         let log_end_offset = self.log.log_end_offset();
         let high_watermark = self.log.high_watermark();
         let Role::Leader(leader) = &mut self.role else { return None };
         let progress = leader.followers.get_mut(&follower)?;
+        progress.broker_epoch = broker_epoch;
         progress.log_end_offset = fetch_offset.min(log_end_offset);
         if fetch_offset >= log_end_offset {
             progress.last_caught_up_ms = now_ms;
@@ -154,11 +166,12 @@ impl Replica {
         // KIP-497: a follower may join once it has everything up to the high watermark. The
         // planted bug lets it join as soon as it fetches, so the high watermark can move back.
         let caught_up = fetch_offset >= high_watermark || self.bugs.high_watermark_regression;
-        let request = if !leader.isr.contains(&follower) && caught_up && leader.pending.is_none() {
+        let request = if !leader.isr.contains(&follower) && caught_up && leader.pending.is_none() && broker_epoch != NO_BROKER_EPOCH {
             let mut isr = leader.isr.clone();
             isr.insert(follower);
             leader.pending = Some((isr.clone(), now_ms));
-            Some(IsrChangeRequest { leader_epoch: self.leader_epoch, partition_epoch: self.partition_epoch, isr: isr.into_iter().collect() })
+            let broker_epochs = broker_epochs(leader, &isr);
+            Some(IsrChangeRequest { leader_epoch: self.leader_epoch, partition_epoch: self.partition_epoch, isr: isr.into_iter().collect(), broker_epochs })
         } else {
             None
         };
@@ -184,7 +197,8 @@ impl Replica {
         let isr: BTreeSet<BrokerId> = leader.isr.iter().copied().filter(|b| !lagging.contains(b)).collect();
         // The shrink only counts once committed; until then the larger ISR bounds the HW.
         leader.pending = Some((leader.isr.clone(), now_ms));
-        Some(IsrChangeRequest { leader_epoch: self.leader_epoch, partition_epoch: self.partition_epoch, isr: isr.into_iter().collect() })
+        let broker_epochs = broker_epochs(leader, &isr);
+        Some(IsrChangeRequest { leader_epoch: self.leader_epoch, partition_epoch: self.partition_epoch, isr: isr.into_iter().collect(), broker_epochs })
     }
 
     /// The high watermark is the smallest log end over the maximal ISR (committed plus
@@ -232,7 +246,7 @@ impl Replica {
     pub fn truncate_on_divergence(&mut self, epoch: i32, end_offset: i64) -> Result<i64, crate::log::LogError> {
         let (_, own_end) = self.log.end_offset_for_epoch(epoch);
         let truncate_to = end_offset.min(own_end).max(0);
-        self.log.truncate_to(truncate_to)?;
+        self.log.truncate_to(truncate_to, self.leader_recovering)?;
         Ok(self.log.log_end_offset())
     }
 
@@ -245,6 +259,10 @@ impl Replica {
     }
 }
 
+fn broker_epochs(leader: &LeaderState, isr: &BTreeSet<BrokerId>) -> BTreeMap<BrokerId, i64> {
+    leader.followers.iter().filter(|(b, _)| isr.contains(b)).map(|(b, p)| (*b, p.broker_epoch)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,7 +273,7 @@ mod tests {
     fn leader_of(isr: Vec<BrokerId>) -> Replica {
         let log = PartitionLog::open(Arc::new(MemoryDisk::new()), "t-0").unwrap();
         let mut replica = Replica::new(1, log, ReplicationConfig::default(), PlantedBugs::none());
-        replica.apply_metadata(&PartitionState { replicas: vec![1, 2, 3], leader: 1, leader_epoch: 0, partition_epoch: 0, isr }, 0);
+        replica.apply_metadata(&PartitionState { replicas: vec![1, 2, 3], leader: 1, leader_epoch: 0, partition_epoch: 0, isr, leader_recovering: false }, 0);
         replica
     }
 
@@ -265,11 +283,11 @@ mod tests {
         replica.log.append_as_leader(encode(&["a", "b"], -1, -1), 0).unwrap();
         replica.maybe_advance_high_watermark();
         assert_eq!(replica.log.high_watermark(), 0);
-        replica.on_follower_fetch(2, 2, 1);
+        replica.on_follower_fetch(2, 7, 2, 1);
         assert_eq!(replica.log.high_watermark(), 0, "3 is in the ISR and has nothing");
-        replica.on_follower_fetch(3, 1, 1);
+        replica.on_follower_fetch(3, 7, 1, 1);
         assert_eq!(replica.log.high_watermark(), 1);
-        replica.on_follower_fetch(3, 2, 1);
+        replica.on_follower_fetch(3, 7, 2, 1);
         assert_eq!(replica.log.high_watermark(), 2);
     }
 
@@ -277,14 +295,14 @@ mod tests {
     fn lagging_follower_is_shrunk_and_min_isr_blocks_the_high_watermark() {
         let mut replica = leader_of(vec![1, 2, 3]);
         replica.log.append_as_leader(encode(&["a"], -1, -1), 0).unwrap();
-        replica.on_follower_fetch(2, 1, 5_000);
+        replica.on_follower_fetch(2, 7, 1, 5_000);
         let request = replica.tick(10_001).expect("3 lagged past replica.lag.time.max.ms");
         assert_eq!(request.isr, vec![1, 2]);
         assert_eq!(replica.isr_size(), 2, "3 stops counting for acks=all before the shrink commits");
-        replica.apply_metadata(&PartitionState { replicas: vec![1, 2, 3], leader: 1, leader_epoch: 0, partition_epoch: 1, isr: vec![1, 2] }, 10_002);
+        replica.apply_metadata(&PartitionState { replicas: vec![1, 2, 3], leader: 1, leader_epoch: 0, partition_epoch: 1, isr: vec![1, 2], leader_recovering: false }, 10_002);
         assert_eq!(replica.log.high_watermark(), 1);
         // ISR {1} is below min.insync.replicas = 2: nothing new becomes visible.
-        replica.apply_metadata(&PartitionState { replicas: vec![1, 2, 3], leader: 1, leader_epoch: 0, partition_epoch: 2, isr: vec![1] }, 10_003);
+        replica.apply_metadata(&PartitionState { replicas: vec![1, 2, 3], leader: 1, leader_epoch: 0, partition_epoch: 2, isr: vec![1], leader_recovering: false }, 10_003);
         replica.log.append_as_leader(encode(&["b"], -1, -1), 0).unwrap();
         replica.maybe_advance_high_watermark();
         assert_eq!(replica.log.high_watermark(), 1);
@@ -295,10 +313,20 @@ mod tests {
         // KIP-497: joining below the high watermark would let it move back.
         let mut replica = leader_of(vec![1, 2]);
         replica.log.append_as_leader(encode(&["a", "b"], -1, -1), 0).unwrap();
-        replica.on_follower_fetch(2, 2, 1);
+        replica.on_follower_fetch(2, 7, 2, 1);
         assert_eq!(replica.log.high_watermark(), 2);
-        assert_eq!(replica.on_follower_fetch(3, 1, 1), None);
-        let request = replica.on_follower_fetch(3, 2, 2).unwrap();
+        assert_eq!(replica.on_follower_fetch(3, 7, 1, 1), None);
+        let request = replica.on_follower_fetch(3, 7, 2, 2).unwrap();
         assert_eq!(request.isr, vec![1, 2, 3]);
+        // KIP-903: the request names the broker epoch each member fetched with.
+        assert_eq!(request.broker_epochs, BTreeMap::from([(2, 7), (3, 7)]));
+    }
+
+    #[test]
+    fn a_follower_of_unknown_broker_epoch_is_never_proposed_for_the_isr() {
+        let mut replica = leader_of(vec![1, 2]);
+        replica.log.append_as_leader(encode(&["a"], -1, -1), 0).unwrap();
+        replica.on_follower_fetch(2, 7, 1, 1);
+        assert_eq!(replica.on_follower_fetch(3, NO_BROKER_EPOCH, 1, 1), None);
     }
 }

@@ -6,7 +6,7 @@
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::{FaultKind, FaultSpec, Scenario, ZONES};
+use crate::scenario::{DurationDraw, FaultKind, FaultSpec, Scenario, ZONES};
 use crate::world::World;
 
 /// A fault in an expanded schedule.
@@ -42,6 +42,28 @@ impl From<&FaultSpec> for Fault {
     }
 }
 
+/// The service's timeouts, in seconds, that fault lengths should straddle: a fault just shorter
+/// than a timeout and one just longer exercise different code (a broker back before it is
+/// fenced; a follower back just after it left the ISR). Read from the service's own constants.
+pub fn service_timeouts_s() -> Vec<(&'static str, f64)> {
+    use broker::controller::quorum::{BROKER_SESSION_TIMEOUT_MS, CONTROLLER_REQUEST_TIMEOUT, ELECTION_TIMEOUT_MS};
+    vec![
+        ("raft election timeout (min)", ELECTION_TIMEOUT_MS.0 as f64 / 1000.0),
+        ("raft election timeout (max)", ELECTION_TIMEOUT_MS.1 as f64 / 1000.0),
+        ("controller request timeout", CONTROLLER_REQUEST_TIMEOUT.as_secs_f64()),
+        ("broker session timeout", BROKER_SESSION_TIMEOUT_MS as f64 / 1000.0),
+        ("replica.lag.time.max.ms", broker::replication::ReplicationConfig::default().replica_lag_time_max_ms as f64 / 1000.0),
+        ("producer delivery timeout", crate::workload::producer::DELIVERY_TIMEOUT.as_secs_f64()),
+    ]
+}
+
+/// Just under, just over, half and twice a timeout.
+const STRADDLE_FACTORS: [f64; 4] = [0.9, 1.1, 0.5, 2.0];
+/// A zone that lost its disks needs this long after it is back to be a full member again
+/// (re-replication, voter replacement); a second zone loss before that is beyond the promise
+/// (C20: one zone down), so the swarm does not draw one.
+const ZONE_LOSS_RECOVERY_S: f64 = 60.0;
+
 /// The explicit faults plus the seed's generated ones, sorted by start.
 pub fn expand(scenario: &Scenario, seed: u64) -> Vec<Fault> {
     let mut faults: Vec<Fault> = scenario.faults.iter().map(Fault::from).collect();
@@ -52,11 +74,39 @@ pub fn expand(scenario: &Scenario, seed: u64) -> Vec<Fault> {
         let expected = generate.rate_per_minute * window_s / 60.0;
         // A Poisson-ish count: the expected number, rounded by a draw.
         let count = (expected + uniform()).floor() as usize;
+        let kinds: Vec<FaultKind> = if generate.swarm {
+            // Swarm testing: a non-empty subset of the kinds, each in with probability 1/2.
+            let mask = loop {
+                let mask: Vec<bool> = generate.kinds.iter().map(|_| uniform() < 0.5).collect();
+                if mask.iter().any(|on| *on) {
+                    break mask;
+                }
+            };
+            generate.kinds.iter().zip(mask).filter(|(_, on)| *on).map(|(kind, _)| kind.clone()).collect()
+        } else {
+            generate.kinds.clone()
+        };
+        let timeouts = service_timeouts_s();
+        let mut zone_losses: Vec<(f64, f64)> = Vec::new();
         for _ in 0..count {
-            let kind = generate.kinds[(uniform() * generate.kinds.len() as f64) as usize % generate.kinds.len()].clone();
-            let length = generate.duration_s_min + uniform() * (generate.duration_s_max - generate.duration_s_min);
+            let kind = kinds[(uniform() * kinds.len() as f64) as usize % kinds.len()].clone();
+            let length = match generate.durations {
+                DurationDraw::Uniform => generate.duration_s_min + uniform() * (generate.duration_s_max - generate.duration_s_min),
+                DurationDraw::StraddleTimeouts => {
+                    let (_, timeout) = timeouts[(uniform() * timeouts.len() as f64) as usize % timeouts.len()];
+                    let factor = STRADDLE_FACTORS[(uniform() * 4.0) as usize % 4] * (0.97 + 0.06 * uniform());
+                    (timeout * factor).clamp(generate.duration_s_min, generate.duration_s_max)
+                }
+            };
             let start = 5.0 + uniform() * (window_s - length).max(1.0);
             let end = (start + length).min(scenario.duration_s as f64 - 1.0);
+            if kind == FaultKind::ZoneLoss {
+                let overlaps = zone_losses.iter().any(|(s, e)| start < e + ZONE_LOSS_RECOVERY_S && *s < end + ZONE_LOSS_RECOVERY_S);
+                if overlaps {
+                    continue;
+                }
+                zone_losses.push((start, end));
+            }
             let zone = ZONES[(uniform() * 3.0) as usize % 3].to_string();
             let broker = format!("broker-{}", 1 + (uniform() * 3.0) as usize % 3);
             let (target, peer, amount) = match kind {

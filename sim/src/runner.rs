@@ -135,7 +135,66 @@ pub fn run_seed(request: &RunRequest) -> RunOutcome {
     let output = child.wait_with_output().expect("the seed worker finishes");
     match serde_json::from_slice::<RunOutcome>(&output.stdout) {
         Ok(outcome) if output.status.success() => outcome,
-        _ => panic!("seed {} of {} crashed the simulation (exit {}); rerun with `cargo faultline run {} --seed {}` to see why", request.seed, request.scenario.scenario.name, output.status, request.scenario.path.display(), request.seed),
+        _ => match String::from_utf8_lossy(&output.stdout).lines().find_map(|line| line.strip_prefix(CRASH_MARKER)).and_then(|json| serde_json::from_str::<Crash>(json).ok()) {
+            Some(crash) => crashed(request, crash),
+            None => panic!("seed {} of {} killed its worker (exit {}) without a panic report; rerun with `cargo faultline run {} --seed {}` to see why", request.seed, request.scenario.scenario.name, output.status, request.scenario.path.display(), request.seed),
+        },
+    }
+}
+
+/// A worker's stdout line that reports a panic inside the simulation.
+const CRASH_MARKER: &str = "faultline-crash ";
+
+/// A panic inside the simulation: an assertion in the service under test (an invariant it
+/// broke, such as truncating acknowledged records) or in the harness.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Crash {
+    message: String,
+    at_ms: u64,
+}
+
+thread_local! {
+    /// Simulated t = 0 of the running seed, for panic reports.
+    static SIMULATION_ZERO: std::cell::Cell<Option<madsim::time::Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// Reports a panic on stdout (for the parent) before the default report on stderr.
+fn report_crashes() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload().downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| info.payload().downcast_ref::<String>().cloned()).unwrap_or_else(|| "panic".into());
+        let location = info.location().map(|l| format!(" ({}:{})", l.file(), l.line())).unwrap_or_default();
+        let at_ms = SIMULATION_ZERO.with(|zero| zero.get()).filter(|_| madsim::time::TimeHandle::try_current().is_some()).map_or(0, |zero| zero.elapsed().as_millis() as u64);
+        let crash = Crash { message: format!("{message}{location}"), at_ms };
+        println!("{CRASH_MARKER}{}", serde_json::to_string(&crash).expect("crashes serialize"));
+        default_hook(info);
+    }));
+}
+
+/// The outcome of a seed whose simulation panicked: a finding, with a capsule like any other.
+fn crashed(request: &RunRequest, crash: Crash) -> RunOutcome {
+    let schedule = request.schedule.clone().unwrap_or_else(|| faults::expand(&request.scenario.scenario, request.seed));
+    let report = checker::check(&History::new(), &Phases { faults_start_ms: 0, faults_end_ms: 0 });
+    RunOutcome {
+        scenario: request.scenario.scenario.name.clone(),
+        seed: request.seed,
+        bugs: request.bugs.clone(),
+        schedule,
+        duration_s: request.duration_s.unwrap_or(request.scenario.scenario.duration_s),
+        trace_hash: String::from("crashed"),
+        wire_hash: String::from("crashed"),
+        wire_bytes: 0,
+        trace: Vec::new(),
+        report,
+        expectations: Vec::new(),
+        converged_after_ms: None,
+        violation: Some(FirstViolation { expectation: "invariants".into(), kind: "invariant-broken".into(), detail: crash.message, at_ms: crash.at_ms }),
+        simulated_ms: crash.at_ms,
+        partition_reads: Vec::new(),
+        history_ops: 0,
+        errors: Default::default(),
+        wall_ms: 0.0,
+        check_wall_ms: 0.0,
     }
 }
 
@@ -144,6 +203,7 @@ pub fn seed_worker() -> std::process::ExitCode {
     let mut input = Vec::new();
     std::io::Read::read_to_end(&mut std::io::stdin(), &mut input).expect("stdin");
     let job: SeedJob = serde_json::from_slice(&input).expect("a seed job on stdin");
+    report_crashes();
     let (scenario, expectations, nightly_seeds) = crate::scenario::parse(&job.scenario_path, &job.scenario_text).expect("the parent validated the scenario");
     let loaded = LoadedScenario { path: job.scenario_path.into(), text: job.scenario_text, scenario, expectations, nightly_seeds };
     let outcome = run_seed_in_process(&RunRequest { scenario: loaded, seed: job.seed, bugs: job.bugs, schedule: job.schedule, duration_s: job.duration_s });
@@ -225,6 +285,7 @@ async fn simulate(request: RunRequest) -> Simulated {
     assert!(ready, "seed {seed}: the cluster did not become ready within {SETUP_TIMEOUT:?} of simulated time");
 
     // The run: t = 0 now.
+    SIMULATION_ZERO.with(|zero| zero.set(Some(madsim::time::Instant::now())));
     let recorder = Recorder::new(window);
     let handle = madsim::runtime::Handle::current();
     let mut tasks = Vec::new();

@@ -120,6 +120,22 @@ pub struct GenerateSpec {
     pub rate_per_minute: f64,
     pub duration_s_min: f64,
     pub duration_s_max: f64,
+    /// How fault lengths are drawn: `uniform` in [min, max], or `straddle-timeouts` (each
+    /// length just under, just over, half or twice one of the service's timeouts, clamped).
+    #[serde(default)]
+    pub durations: DurationDraw,
+    /// Swarm testing: each seed enables a random non-empty subset of `kinds`, so rare
+    /// combinations (one kind alone, many at once) are drawn too.
+    #[serde(default)]
+    pub swarm: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DurationDraw {
+    #[default]
+    Uniform,
+    StraddleTimeouts,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -39,12 +39,14 @@ pub fn scenario_summary(scenario: &LoadedScenario, outcomes: &[RunOutcome], caps
         .iter()
         .enumerate()
         .map(|(index, expectation)| {
-            let failing = outcomes.iter().find(|o| !o.expectations[index].passed);
+            // A crashed seed has no measured expectations: it fails as `invariants`, not here.
+            let measured = || outcomes.iter().filter_map(|o| o.expectations.get(index));
+            let failing = outcomes.iter().find(|o| o.expectations.get(index).is_some_and(|e| !e.passed));
             let observed = match failing {
                 Some(outcome) => outcome.expectations[index].observed,
                 // The worst value over seeds: the largest count, the smallest ratio.
-                None if expectation.operator.starts_with('>') => worst(outcomes.iter().map(|o| o.expectations[index].observed)),
-                None => outcomes.iter().filter_map(|o| o.expectations[index].observed).fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v)))),
+                None if expectation.operator.starts_with('>') => worst(measured().map(|e| e.observed)),
+                None => measured().filter_map(|e| e.observed).fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v)))),
             };
             ExpectationResult { name: expectation.name.clone(), expected: expectation.expected(), observed: format_observed(observed), passed: failing.is_none(), worst_seed: failing.map(|o| o.seed) }
         })

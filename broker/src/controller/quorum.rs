@@ -21,11 +21,15 @@ use crate::protocol::internal::{InternalRequest, InternalResponse};
 
 const RAFT_LOG_FILE: &str = "metadata/raft.log";
 const TICK: Duration = Duration::from_millis(100);
+const ELECTION_TICKS_MIN: u32 = 10;
+const ELECTION_TICKS_MAX: u32 = 20;
+/// Raft's election timeout range (thesis 3.4), for harnesses that straddle it.
+pub const ELECTION_TIMEOUT_MS: (u64, u64) = (ELECTION_TICKS_MIN as u64 * 100, ELECTION_TICKS_MAX as u64 * 100);
 /// A broker that has not heart-beaten for this long is fenced (`broker.session.timeout.ms`,
 /// Kafka's default).
 pub const BROKER_SESSION_TIMEOUT_MS: u64 = 9_000;
 const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
-const CONTROLLER_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+pub const CONTROLLER_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const PEER_QUEUE_MAX: usize = 1_024;
 
 /// What a broker asks of the active controller.
@@ -95,8 +99,8 @@ impl Quorum {
             directory: meta.directory_id,
             nodes: voters.iter().map(|v| v.id).collect(),
             bootstrap_voters: meta.initial_voters.clone(),
-            election_ticks_min: 10,
-            election_ticks_max: 20,
+            election_ticks_min: ELECTION_TICKS_MIN,
+            election_ticks_max: ELECTION_TICKS_MAX,
             // A heartbeat every 200 ms against a 1-2 s election timeout.
             heartbeat_ticks: 2,
             max_entries_per_append: 256,

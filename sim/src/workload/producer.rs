@@ -15,7 +15,7 @@ use super::{encode_value, Recorder};
 use crate::history::{OpKind, SendOutcome, TopicPartition};
 
 /// Kafka's `delivery.timeout.ms`, shortened for simulated runs.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
 
 struct Session {

@@ -32,7 +32,7 @@ enum Command {
         scenario: String,
         #[arg(long)]
         seed: u64,
-        /// Enable a planted bug (simulation only): unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression.
+        /// Enable a planted bug (simulation only): unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership.
         #[arg(long = "bug")]
         bugs: Vec<String>,
         /// Run the seed twice and compare the trace and wire hashes.
@@ -87,6 +87,11 @@ enum Command {
         inputs: Vec<PathBuf>,
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Show that every checker can fail: hunt each planted bug on its scenario until caught.
+    Selftest {
+        #[arg(long, default_value_t = 200)]
+        seeds_max: u64,
     },
     /// Internal: run one seed job from stdin (each seed gets a fresh process).
     #[command(hide = true)]
@@ -219,6 +224,24 @@ fn execute(cli: Cli) -> Result<bool, BadInput> {
             finish(&out, "nightly", results)
         }
         Command::SeedWorker => unreachable!("handled before dispatch"),
+        Command::Selftest { seeds_max } => {
+            let mut all_caught = true;
+            for (bug, scenario) in crate::selftest::PLANTED_BUG_SCENARIOS {
+                let loaded = find_scenario(&cli.scenarios, scenario)?;
+                match crate::selftest::hunt(bug, &loaded, seeds_max) {
+                    Some(catch) => {
+                        all_caught &= catch.clean_passes;
+                        let clean = if catch.clean_passes { "passes without the bug" } else { "FAILS WITHOUT THE BUG TOO" };
+                        println!("{bug:<36} caught by {scenario} seed {} ({}; {clean}): {}", catch.seed, catch.violation.expectation, catch.violation);
+                    }
+                    None => {
+                        all_caught = false;
+                        println!("{bug:<36} NOT CAUGHT in {seeds_max} seeds of {scenario}");
+                    }
+                }
+            }
+            Ok(all_caught)
+        }
         Command::ReportMerge { inputs, out } => {
             if inputs.is_empty() {
                 return Err(BadInput("report-merge needs at least one summary.json".into()));

@@ -7,6 +7,7 @@
 pub mod checker;
 pub mod history;
 pub mod scenario;
+pub mod selftest;
 
 #[cfg(madsim)]
 pub mod capsule;

@@ -38,7 +38,8 @@ pub enum ControllerRequest {
     /// Registration and heartbeat in one (KRaft's BrokerRegistration and BrokerHeartbeat): a new
     /// `incarnation` registers (KIP-841); the registered one is unfenced once its metadata has
     /// reached its own registration (`metadata_offset`, the index its image applied).
-    Heartbeat { broker: BrokerId, zone: String, host: String, port: i32, incarnation: u64, directory: DirectoryId, metadata_offset: u64 },
+    /// `broker_epoch` is `None` until the broker sees its registration, then the epoch it got.
+    Heartbeat { broker: BrokerId, zone: String, host: String, port: i32, incarnation: u64, directory: DirectoryId, broker_epoch: Option<i64>, metadata_offset: u64 },
     /// `broker_epochs`: the broker epoch each ISR member fetched with (KIP-903).
     AlterPartition { topic: String, partition: i32, leader: BrokerId, leader_epoch: i32, partition_epoch: i32, isr: Vec<BrokerId>, broker_epochs: BTreeMap<BrokerId, i64> },
     /// The next producer-id block for a broker (KIP-730's AllocateProducerIds).
@@ -204,7 +205,7 @@ impl Quorum {
         }
         let image = self.image.borrow().clone();
         let records = match request {
-            ControllerRequest::Heartbeat { broker, zone, host, port, incarnation, directory, metadata_offset } => {
+            ControllerRequest::Heartbeat { broker, zone, host, port, incarnation, directory, broker_epoch, metadata_offset } => {
                 // The planted bug: a restarted process is taken for its previous life (no
                 // incarnation check), so it keeps the leadership and ISR seats of a log it lost.
                 let same_life = |registration: &super::metadata::BrokerRegistration| registration.incarnation == incarnation || (self.bugs.restarted_broker_keeps_leadership && registration.host == host);
@@ -212,6 +213,9 @@ impl Quorum {
                     Some(registration) if same_life(registration) => {
                         if registration.fenced && metadata_offset >= registration.epoch as u64 { image.unfence(broker) } else { Vec::new() }
                     }
+                    // A heartbeat of a superseded incarnation (a dead process's request,
+                    // delivered late): never let it register its previous life again.
+                    Some(_) if broker_epoch.is_some() => return Err(ControllerError::StaleBrokerRegistration(broker)),
                     _ => {
                         tracing::info!(broker, incarnation, directory, "registering a new broker incarnation (KIP-841): its previous life is fenced");
                         image.register(broker, zone, host, port, incarnation, directory, self.bugs.unclean_leader_election)
@@ -265,8 +269,11 @@ impl Quorum {
     /// The broker side of registration: heart-beat to the active controller forever.
     pub async fn heartbeat_forever(self: Arc<Self>, zone: String, host: String, port: i32, incarnation: u64, directory: DirectoryId) {
         loop {
-            let metadata_offset = self.image.borrow().applied_index;
-            let request = ControllerRequest::Heartbeat { broker: self.id, zone: zone.clone(), host: host.clone(), port, incarnation, directory, metadata_offset };
+            let (metadata_offset, broker_epoch) = {
+                let image = self.image.borrow();
+                (image.applied_index, image.brokers.get(&self.id).filter(|registration| registration.incarnation == incarnation).map(|registration| registration.epoch))
+            };
+            let request = ControllerRequest::Heartbeat { broker: self.id, zone: zone.clone(), host: host.clone(), port, incarnation, directory, broker_epoch, metadata_offset };
             if let Err(error) = self.submit(request).await {
                 tracing::debug!(%error, "heartbeat failed");
             }

@@ -66,3 +66,20 @@ fn high_watermark_regression_is_caught_and_shrinks() {
     assert!(String::from_utf8_lossy(&replay.stdout).contains("reproduced:"), "{}", String::from_utf8_lossy(&replay.stdout));
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn restarted_broker_keeps_leadership_is_caught_by_the_truncation_invariant() {
+    // Issue 6: a node back with an empty disk before it is fenced. Without KIP-841 broker
+    // epochs it keeps its leaderships, and its followers truncate acknowledged records: the
+    // log's high-watermark invariant (a safety check inside the service) stops seed 1 there.
+    let capsule = caught_replayed_and_fixed("zone-loss-short", "restarted-broker-keeps-leadership");
+    assert_eq!(capsule.seed, 1, "the first seed of zone-loss-short catches it");
+    assert_eq!(capsule.violation.kind, "invariant-broken");
+    assert!(capsule.violation.detail.contains("truncated below the high watermark"), "{}", capsule.violation.detail);
+}
+
+#[test]
+fn every_planted_bug_has_a_scenario_in_the_selftest_table() {
+    let table: Vec<&str> = sim::selftest::PLANTED_BUG_SCENARIOS.iter().map(|(bug, _)| *bug).collect();
+    assert_eq!(table, broker::planted_bugs::PlantedBugs::NAMES.to_vec());
+}

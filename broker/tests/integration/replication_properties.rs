@@ -71,7 +71,8 @@ impl Model {
             image.apply(index, &record);
         };
         for (broker, zone) in [(1, "a"), (2, "b"), (3, "c")] {
-            apply(&mut image, MetadataRecord::RegisterBroker { broker, zone: zone.into(), host: String::new(), port: 9092 });
+            apply(&mut image, MetadataRecord::RegisterBroker { broker, zone: zone.into(), host: String::new(), port: 9092, incarnation: 1, directory: broker as u64 });
+            apply(&mut image, MetadataRecord::UnfenceBroker { broker });
         }
         apply(&mut image, MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![1, 2, 3]] });
         let nodes = (1..=3).map(|b| {
@@ -118,7 +119,7 @@ impl Model {
     fn alter_isr(&mut self, change: Option<broker::replication::IsrChangeRequest>) {
         let Some(change) = change else { return };
         let state = self.state();
-        if let Ok(record) = self.image.alter_partition("t", 0, state.leader, change.leader_epoch, change.partition_epoch, &change.isr) {
+        if let Ok(record) = self.image.alter_partition("t", 0, state.leader, change.leader_epoch, change.partition_epoch, &change.isr, &change.broker_epochs) {
             self.commit(vec![record]);
         }
     }
@@ -164,13 +165,14 @@ impl Model {
                     let replica = self.nodes[&follower].replica.as_ref().unwrap();
                     (replica.log.log_end_offset(), replica.log.last_epoch())
                 };
+                let broker_epoch = self.image.brokers[&follower].epoch;
                 let Some(leader) = self.leader() else { return };
                 if let Some((epoch, end_offset)) = leader.diverging_epoch(last_epoch, fetch_offset) {
                     let replica = self.nodes.get_mut(&follower).unwrap().replica.as_mut().unwrap();
                     replica.truncate_on_divergence(epoch, end_offset).unwrap();
                     return;
                 }
-                let change = leader.on_follower_fetch(follower, fetch_offset, now);
+                let change = leader.on_follower_fetch(follower, broker_epoch, fetch_offset, now);
                 let records = leader.log.read(fetch_offset, leader.log.log_end_offset(), 1 << 20);
                 let high_watermark = leader.log.high_watermark();
                 let replica = self.nodes.get_mut(&follower).unwrap().replica.as_mut().unwrap();

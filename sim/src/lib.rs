@@ -7,7 +7,6 @@
 pub mod checker;
 pub mod history;
 pub mod scenario;
-pub mod selftest;
 
 #[cfg(madsim)]
 pub mod capsule;
@@ -17,6 +16,8 @@ pub mod cli;
 pub mod faults;
 #[cfg(madsim)]
 pub mod runner;
+#[cfg(madsim)]
+pub mod selftest;
 #[cfg(madsim)]
 pub mod summary;
 #[cfg(madsim)]

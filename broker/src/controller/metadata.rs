@@ -24,6 +24,11 @@ pub enum MetadataRecord {
     /// The no-op a new Raft leader commits.
     #[default]
     Noop,
+    /// Records that take effect together (KRaft's atomic batches): no image shows a prefix.
+    /// A registration and the fencing of the previous incarnation must be one step, or a
+    /// restarted broker could see itself registered while still named leader (seen in real
+    /// mode: a wiped node led with an empty log and a follower truncated acknowledged records).
+    Batch(Vec<MetadataRecord>),
     /// A new incarnation of a broker (a process start): its broker epoch is this record's
     /// index (KIP-841), and it starts fenced.
     RegisterBroker { broker: BrokerId, zone: String, host: String, port: i32, incarnation: u64, directory: DirectoryId },
@@ -129,8 +134,17 @@ impl MetadataImage {
     pub fn apply(&mut self, index: u64, record: &MetadataRecord) {
         assert!(index > self.applied_index || index == 0, "metadata applied out of order: {index} after {}", self.applied_index);
         self.applied_index = index;
+        self.apply_record(index, record);
+    }
+
+    fn apply_record(&mut self, index: u64, record: &MetadataRecord) {
         match record {
             MetadataRecord::Noop => {}
+            MetadataRecord::Batch(records) => {
+                for record in records {
+                    self.apply_record(index, record);
+                }
+            }
             MetadataRecord::RegisterBroker { broker, zone, host, port, incarnation, directory } => {
                 let registration = BrokerRegistration { zone: zone.clone(), host: host.clone(), port: *port, fenced: true, incarnation: *incarnation, epoch: index as i64, directory: *directory };
                 self.brokers.insert(*broker, registration);
@@ -480,5 +494,18 @@ mod tests {
         let records = image.fence(1, true);
         apply_all(&mut image, &records);
         assert!(image.partition("t", 0).unwrap().leader_recovering, "KIP-704: followers may truncate acknowledged data");
+    }
+
+    #[test]
+    fn a_batch_takes_effect_at_one_index() {
+        // A registration and the fencing it implies must never be seen apart.
+        let mut image = three_zones();
+        apply_all(&mut image, &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![3, 1, 2]] }]);
+        let records = image.register(3, "zone-c".into(), "h3".into(), 9092, 2, 99, false);
+        let index = image.applied_index + 1;
+        image.apply(index, &MetadataRecord::Batch(records));
+        assert_eq!(image.applied_index, index);
+        assert_eq!(image.brokers[&3].epoch, index as i64);
+        assert_ne!(image.partition("t", 0).unwrap().leader, 3, "the new registration and the lost leadership land together");
     }
 }

@@ -58,7 +58,8 @@ pub struct Voter {
 
 enum Input {
     Message { from: BrokerId, directory: DirectoryId, message: RaftMessage<MetadataRecord> },
-    Propose { records: Vec<MetadataRecord>, reply: oneshot::Sender<Result<(u64, u64), ControllerError>> },
+    /// One entry: several records travel as one `MetadataRecord::Batch`.
+    Propose { record: MetadataRecord, reply: oneshot::Sender<Result<(u64, u64), ControllerError>> },
 }
 
 /// One persisted line of the Raft log file.
@@ -245,9 +246,10 @@ impl Quorum {
         self.commit(records).await
     }
 
-    async fn commit(&self, records: Vec<MetadataRecord>) -> Result<u64, ControllerError> {
+    async fn commit(&self, mut records: Vec<MetadataRecord>) -> Result<u64, ControllerError> {
+        let record = if records.len() == 1 { records.remove(0) } else { MetadataRecord::Batch(records) };
         let (reply, receiver) = oneshot::channel();
-        self.inputs.send(Input::Propose { records, reply }).await.map_err(|_| ControllerError::NotController)?;
+        self.inputs.send(Input::Propose { record, reply }).await.map_err(|_| ControllerError::NotController)?;
         let (index, term) = receiver.await.map_err(|_| ControllerError::NotController)??;
         let mut image = self.image.clone();
         let applied = tokio::time::timeout(CONTROLLER_REQUEST_TIMEOUT, image.wait_for(|image| image.applied_index >= index)).await;
@@ -375,24 +377,16 @@ async fn drive(
             input = inputs.recv() => match input {
                 None => return,
                 Some(Input::Message { from, directory, message }) => raft.step(from, directory, message),
-                Some(Input::Propose { records, reply }) => {
-                    let mut last = Err(ControllerError::NotController);
-                    let mut combined = Ready::default();
-                    for record in records {
-                        match raft.propose(record) {
-                            Ok((ready, index)) => {
-                                merge(&mut combined, ready);
-                                last = Ok((index, raft.term()));
-                            }
-                            Err(_) => {
-                                last = Err(ControllerError::NotController);
-                                break;
-                            }
-                        }
+                Some(Input::Propose { record, reply }) => match raft.propose(record) {
+                    Ok((ready, index)) => {
+                        let _ = reply.send(Ok((index, raft.term())));
+                        ready
                     }
-                    let _ = reply.send(last);
-                    combined
-                }
+                    Err(_) => {
+                        let _ = reply.send(Err(ControllerError::NotController));
+                        Ready::default()
+                    }
+                },
             },
         };
         let ready_changed_voters = ready.truncate_after.is_some() || ready.append.iter().any(|entry| entry.voters.is_some());
@@ -424,19 +418,6 @@ async fn drive(
             tracing::info!(term = raft.term(), leader = known_leader, commit = raft.commit_index(), "controller leader changed");
         }
     }
-}
-
-fn merge(into: &mut Ready<MetadataRecord>, from: Ready<MetadataRecord>) {
-    into.messages.extend(from.messages);
-    if from.hard_state.is_some() {
-        into.hard_state = from.hard_state;
-    }
-    if let Some(index) = from.truncate_after {
-        assert!(into.append.is_empty(), "a proposal never truncates after an append");
-        into.truncate_after = Some(index);
-    }
-    into.append.extend(from.append);
-    into.committed.extend(from.committed);
 }
 
 /// Keeps one connection to a peer voter and sends it Raft messages in order, batching

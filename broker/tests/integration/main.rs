@@ -3,6 +3,7 @@
 //! They share 127.0.0.1-3:9092, so they take a lock and run one at a time.
 
 mod cluster;
+mod disk_loss;
 mod edge_security;
 mod failover;
 mod real_clients;

@@ -139,6 +139,7 @@ pub fn node_config(dir: &Path, id: i32) -> Result<NodeConfig, DevError> {
         default_partitions: 6,
         default_replication_factor: 3,
         bugs: PlantedBugs::none(),
+        raft_entries_per_append_max: 256,
         seed: {
             use ring::rand::SecureRandom;
             let mut seed = [0u8; 8];

@@ -44,6 +44,9 @@ pub struct NodeConfig {
     pub default_partitions: i32,
     pub default_replication_factor: i16,
     pub bugs: PlantedBugs,
+    /// Raft entries per AppendEntries: a knob the simulation draws per seed (1 commits a
+    /// multi-record decision entry by entry, which is what showed the need for atomic batches).
+    pub raft_entries_per_append_max: usize,
     pub seed: u64,
     pub dialer: Dialer,
 }
@@ -133,7 +136,7 @@ impl Node {
         }
         let address = SocketAddr::new(config.listen_ip, BROKER_PORT);
         let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| NodeError::Bind(address, e))?;
-        let controller = Quorum::start(&meta, config.voters.clone(), disk.clone(), config.dialer.clone(), client_credentials.clone(), config.seed, config.bugs);
+        let controller = Quorum::start(&meta, config.voters.clone(), disk.clone(), config.dialer.clone(), client_credentials.clone(), config.seed, config.raft_entries_per_append_max, config.bugs);
         let node = Arc::new(Node {
             disk,
             started: tokio::time::Instant::now(),

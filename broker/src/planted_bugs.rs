@@ -17,10 +17,13 @@ pub struct PlantedBugs {
     /// no new broker epoch, no fencing, it keeps its leaderships and ISR seats (the behaviour
     /// before KIP-841 broker epochs were added here).
     pub restarted_broker_keeps_leadership: bool,
+    /// The controller commits a decision's records one Raft entry at a time, so a broker can
+    /// see its new registration before the fencing of its old leaderships.
+    pub non_atomic_metadata_batches: bool,
 }
 
 impl PlantedBugs {
-    pub const NAMES: [&'static str; 5] = ["unclean-leader-election", "ack-before-replication", "skip-truncation", "high-watermark-regression", "restarted-broker-keeps-leadership"];
+    pub const NAMES: [&'static str; 6] = ["unclean-leader-election", "ack-before-replication", "skip-truncation", "high-watermark-regression", "restarted-broker-keeps-leadership", "non-atomic-metadata-batches"];
 
     pub fn none() -> Self {
         Self::default()
@@ -37,6 +40,7 @@ impl PlantedBugs {
                 "skip-truncation" => bugs.skip_truncation = true,
                 "high-watermark-regression" => bugs.high_watermark_regression = true,
                 "restarted-broker-keeps-leadership" => bugs.restarted_broker_keeps_leadership = true,
+                "non-atomic-metadata-batches" => bugs.non_atomic_metadata_batches = true,
                 other => return Err(format!("unknown planted bug {other:?}; known: {}", Self::NAMES.join(", "))),
             }
         }
@@ -44,7 +48,7 @@ impl PlantedBugs {
     }
 
     pub fn names(&self) -> Vec<&'static str> {
-        let flags = [self.unclean_leader_election, self.ack_before_replication, self.skip_truncation, self.high_watermark_regression, self.restarted_broker_keeps_leadership];
+        let flags = [self.unclean_leader_election, self.ack_before_replication, self.skip_truncation, self.high_watermark_regression, self.restarted_broker_keeps_leadership, self.non_atomic_metadata_batches];
         Self::NAMES.iter().zip(flags).filter(|(_, on)| *on).map(|(name, _)| *name).collect()
     }
 }

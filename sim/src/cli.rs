@@ -32,7 +32,7 @@ enum Command {
         scenario: String,
         #[arg(long)]
         seed: u64,
-        /// Enable a planted bug (simulation only): unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership.
+        /// Enable a planted bug (simulation only): unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches.
         #[arg(long = "bug")]
         bugs: Vec<String>,
         /// Run the seed twice and compare the trace and wire hashes.
@@ -277,6 +277,7 @@ fn execute(cli: Cli) -> Result<bool, BadInput> {
 fn print_header(request: &RunRequest) {
     let schedule = request.schedule.clone().unwrap_or_else(|| faults::expand(&request.scenario.scenario, request.seed));
     println!("scenario: {}  seed: {}  planted bugs: {}", request.scenario.scenario.name, request.seed, if request.bugs.is_empty() { "none".into() } else { request.bugs.join(",") });
+    println!("knobs: {}", crate::world::Knobs::from_seed(request.seed));
     if schedule.is_empty() {
         println!("schedule: (no faults)");
     }

@@ -246,7 +246,7 @@ async fn simulate(request: RunRequest) -> Simulated {
     };
     let workers = (scenario.workload.producers + scenario.workload.consumers) as usize;
     let world = World::build(seed, workers + 2, bugs);
-    let mut trace = Vec::new();
+    let mut trace = vec![format!("0 knobs {}", crate::world::Knobs::from_seed(seed))];
     let topics: Vec<(String, i32)> = scenario.topics.iter().map(|t| (t.name.clone(), t.partitions)).collect();
     let topic_names: Vec<String> = topics.iter().map(|t| t.0.clone()).collect();
 

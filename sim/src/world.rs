@@ -30,6 +30,28 @@ const INTER_BROKER_SECRET: &str = "inter-broker-secret";
 /// bcrypt's cheapest cost: the simulation verifies on real CPU, and salts come from the seed.
 const BCRYPT_COST: u32 = 4;
 
+/// Service settings drawn from the seed (FoundationDB's BUGGIFY on configuration): values
+/// the service must be correct under, not just the defaults. Printed with the schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Knobs {
+    /// 1 (a decision's records commit one Raft entry at a time) or the real-mode 256.
+    pub raft_entries_per_append_max: usize,
+}
+
+impl Knobs {
+    pub fn from_seed(seed: u64) -> Knobs {
+        use rand_chacha::rand_core::{RngCore, SeedableRng};
+        let mut random = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x6b6e_6f62_7321);
+        Knobs { raft_entries_per_append_max: if random.next_u32() % 2 == 0 { 1 } else { 256 } }
+    }
+}
+
+impl std::fmt::Display for Knobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "raft_entries_per_append_max={}", self.raft_entries_per_append_max)
+    }
+}
+
 /// A simulated machine.
 #[derive(Debug, Clone)]
 pub struct Machine {
@@ -126,6 +148,7 @@ impl World {
                         default_partitions: 3,
                         default_replication_factor: 3,
                         bugs,
+                        raft_entries_per_append_max: Knobs::from_seed(seed).raft_entries_per_append_max,
                         seed: seed ^ (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ life,
                         dialer: sim_dialer(name.clone(), links.clone(), wire.clone()),
                     };

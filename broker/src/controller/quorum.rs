@@ -93,7 +93,7 @@ pub struct Quorum {
 
 impl Quorum {
     /// Recovers the Raft state from `disk` and starts the driver task.
-    pub fn start(meta: &MetaProperties, voters: Vec<Voter>, disk: Arc<dyn Disk>, dialer: Dialer, credentials: ClientCredentials, seed: u64, bugs: PlantedBugs) -> Arc<Self> {
+    pub fn start(meta: &MetaProperties, voters: Vec<Voter>, disk: Arc<dyn Disk>, dialer: Dialer, credentials: ClientCredentials, seed: u64, entries_per_append_max: usize, bugs: PlantedBugs) -> Arc<Self> {
         let id = meta.node_id;
         let persisted = recover(disk.as_ref());
         let config = RaftConfig {
@@ -105,7 +105,7 @@ impl Quorum {
             election_ticks_max: ELECTION_TICKS_MAX,
             // A heartbeat every 200 ms against a 1-2 s election timeout.
             heartbeat_ticks: 2,
-            max_entries_per_append: 256,
+            max_entries_per_append: entries_per_append_max,
             seed,
         };
         let raft = Raft::new(config, persisted);
@@ -246,11 +246,16 @@ impl Quorum {
         self.commit(records).await
     }
 
-    async fn commit(&self, mut records: Vec<MetadataRecord>) -> Result<u64, ControllerError> {
-        let record = if records.len() == 1 { records.remove(0) } else { MetadataRecord::Batch(records) };
-        let (reply, receiver) = oneshot::channel();
-        self.inputs.send(Input::Propose { record, reply }).await.map_err(|_| ControllerError::NotController)?;
-        let (index, term) = receiver.await.map_err(|_| ControllerError::NotController)??;
+    async fn commit(&self, records: Vec<MetadataRecord>) -> Result<u64, ControllerError> {
+        // The planted bug commits a decision record by record, so an image can show a prefix.
+        let entries = if records.len() == 1 || self.bugs.non_atomic_metadata_batches { records } else { vec![MetadataRecord::Batch(records)] };
+        let mut last = None;
+        for record in entries {
+            let (reply, receiver) = oneshot::channel();
+            self.inputs.send(Input::Propose { record, reply }).await.map_err(|_| ControllerError::NotController)?;
+            last = Some(receiver.await.map_err(|_| ControllerError::NotController)??);
+        }
+        let (index, term) = last.ok_or(ControllerError::NotController)?;
         let mut image = self.image.clone();
         let applied = tokio::time::timeout(CONTROLLER_REQUEST_TIMEOUT, image.wait_for(|image| image.applied_index >= index)).await;
         match applied {

@@ -324,6 +324,9 @@ fn apply_image(node: &Arc<Node>, image: &MetadataImage) {
             let follow = {
                 let mut replica = handle.replica.lock().unwrap();
                 let changed = replica.apply_metadata(state, now);
+                if changed && replica.is_leader() {
+                    tracing::info!(topic, partition = index, leader_epoch = state.leader_epoch, isr = ?state.isr, broker_epoch, "became partition leader");
+                }
                 match replica.role {
                     Role::Follower { leader } if changed => Some((leader, replica.leader_epoch)),
                     _ => None,

@@ -332,6 +332,15 @@ impl MetadataImage {
         Ok(change(topic, partition as usize, state, leader, isr))
     }
 
+    /// The next producer-id block for a registered broker incarnation (KIP-730). The block is
+    /// a committed record, so no controller failover or disk loss can hand it out again.
+    pub fn allocate_producer_ids(&self, broker: BrokerId, broker_epoch: i64) -> Result<MetadataRecord, ControllerError> {
+        if self.brokers.get(&broker).is_none_or(|registration| registration.epoch != broker_epoch) {
+            return Err(ControllerError::StaleBrokerRegistration(broker));
+        }
+        Ok(MetadataRecord::AllocateProducerIds { broker, next_producer_id: self.next_producer_id + PRODUCER_ID_BLOCK_SIZE })
+    }
+
     /// Partitions with no leader (for the C20 two-zone read report).
     pub fn offline_partitions(&self) -> Vec<(String, i32)> {
         self.topics
@@ -507,5 +516,38 @@ mod tests {
         assert_eq!(image.applied_index, index);
         assert_eq!(image.brokers[&3].epoch, index as i64);
         assert_ne!(image.partition("t", 0).unwrap().leader, 3, "the new registration and the lost leadership land together");
+    }
+
+    #[test]
+    fn producer_id_blocks_never_repeat_across_failover_and_disk_loss() {
+        // KIP-730: blocks are committed records. A new controller replays the same log, and a
+        // node back with an empty disk re-registers and gets a block after every earlier one.
+        let mut log = Vec::new();
+        let mut image = three_zones();
+        let mut given = Vec::new();
+        for broker in [1, 2, 3, 1] {
+            let record = image.allocate_producer_ids(broker, image.brokers[&broker].epoch).unwrap();
+            apply_all(&mut image, std::slice::from_ref(&record));
+            log.push(record);
+            given.push(image.producer_id_blocks[&broker]);
+        }
+        // Controller failover: the new active controller's image comes from the same records.
+        let mut failover = three_zones();
+        apply_all(&mut failover, &log);
+        assert_eq!(failover.next_producer_id, image.next_producer_id);
+        // Broker 3 loses its disk: a new incarnation; its old epoch can no longer allocate.
+        let old_epoch = image.brokers[&3].epoch;
+        let records = failover.register(3, "zone-c".into(), "h3".into(), 9092, 2, 99, false);
+        apply_all(&mut failover, &[MetadataRecord::Batch(records)]);
+        assert!(matches!(failover.allocate_producer_ids(3, old_epoch), Err(ControllerError::StaleBrokerRegistration(3))));
+        let record = failover.allocate_producer_ids(3, failover.brokers[&3].epoch).unwrap();
+        apply_all(&mut failover, &[record]);
+        given.push(failover.producer_id_blocks[&3]);
+        for (position, (first, end)) in given.iter().enumerate() {
+            assert_eq!(end - first, PRODUCER_ID_BLOCK_SIZE);
+            for (other_first, other_end) in &given[position + 1..] {
+                assert!(end <= other_first || other_end <= first, "blocks {first}..{end} and {other_first}..{other_end} overlap");
+            }
+        }
     }
 }

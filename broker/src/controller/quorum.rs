@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::metadata::{BrokerId, ControllerError, MetadataImage, MetadataRecord, OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, PRODUCER_ID_BLOCK_SIZE};
+use super::metadata::{BrokerId, ControllerError, MetadataImage, MetadataRecord, OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS};
 use super::raft::{Config as RaftConfig, DirectoryId, Entry, HardState, PersistentState, Raft, RaftMessage, Ready};
 use crate::client::{ClientCredentials, Connection};
 use crate::log::{Disk, MetaProperties};
@@ -58,8 +58,9 @@ pub struct Voter {
 
 enum Input {
     Message { from: BrokerId, directory: DirectoryId, message: RaftMessage<MetadataRecord> },
-    /// One entry: several records travel as one `MetadataRecord::Batch`.
-    Propose { record: MetadataRecord, reply: oneshot::Sender<Result<(u64, u64), ControllerError>> },
+    /// One entry: several records travel as one `MetadataRecord::Batch`. Proposed only in
+    /// `term`, the term whose image the decision was taken on.
+    Propose { record: MetadataRecord, term: u64, reply: oneshot::Sender<Result<(u64, u64), ControllerError>> },
 }
 
 /// One persisted line of the Raft log file.
@@ -78,6 +79,8 @@ pub struct Quorum {
     /// later leader's took its index.
     committed_terms: Arc<Mutex<BTreeMap<u64, u64>>>,
     leader: Arc<AtomicI32>,
+    /// While this node leads: its term and the index of the term's first entry.
+    active: Arc<Mutex<Option<(u64, u64)>>>,
     operations: tokio::sync::Mutex<()>,
     heartbeats: Mutex<BTreeMap<BrokerId, tokio::time::Instant>>,
     leader_since: Mutex<Option<tokio::time::Instant>>,
@@ -112,6 +115,7 @@ impl Quorum {
         let (inputs, input_receiver) = mpsc::channel(4_096);
         let (image_sender, image) = watch::channel(Arc::new(MetadataImage::default()));
         let leader = Arc::new(AtomicI32::new(-1));
+        let active = Arc::new(Mutex::new(None));
         let mut peers = BTreeMap::new();
         for voter in voters.iter().filter(|v| v.id != id) {
             let (sender, receiver) = mpsc::channel(PEER_QUEUE_MAX);
@@ -119,13 +123,14 @@ impl Quorum {
             tokio::spawn(send_to_peer((id, meta.directory_id), voter.clone(), receiver, dialer.clone(), credentials.clone()));
         }
         let committed_terms = Arc::new(Mutex::new(BTreeMap::new()));
-        tokio::spawn(drive(raft, input_receiver, peers, disk, image_sender, leader.clone(), committed_terms.clone()));
+        tokio::spawn(drive(raft, input_receiver, peers, disk, image_sender, (leader.clone(), active.clone()), committed_terms.clone()));
         let quorum = Arc::new(Quorum {
             id,
             inputs,
             image,
             committed_terms,
             leader,
+            active,
             operations: tokio::sync::Mutex::new(()),
             heartbeats: Mutex::new(BTreeMap::new()),
             leader_since: Mutex::new(None),
@@ -201,10 +206,7 @@ impl Quorum {
             }
         }
         let _one_at_a_time = self.operations.lock().await;
-        if self.leader() != Some(self.id) {
-            return Err(ControllerError::NotController);
-        }
-        let image = self.image.borrow().clone();
+        let (term, image) = self.decision_image().await?;
         let records = match request {
             ControllerRequest::Heartbeat { broker, zone, host, port, incarnation, directory, broker_epoch, metadata_offset } => {
                 // The planted bug: a restarted process is taken for its previous life (no
@@ -226,12 +228,7 @@ impl Quorum {
             ControllerRequest::AlterPartition { topic, partition, leader, leader_epoch, partition_epoch, isr, broker_epochs } => {
                 vec![image.alter_partition(&topic, partition, leader, leader_epoch, partition_epoch, &isr, &broker_epochs)?]
             }
-            ControllerRequest::AllocateProducerIds { broker, broker_epoch } => {
-                if image.brokers.get(&broker).is_none_or(|registration| registration.epoch != broker_epoch) {
-                    return Err(ControllerError::StaleBrokerRegistration(broker));
-                }
-                vec![MetadataRecord::AllocateProducerIds { broker, next_producer_id: image.next_producer_id + PRODUCER_ID_BLOCK_SIZE }]
-            }
+            ControllerRequest::AllocateProducerIds { broker, broker_epoch } => vec![image.allocate_producer_ids(broker, broker_epoch)?],
             ControllerRequest::CreateTopic { name, partitions, replication_factor } => vec![image.place_topic(&name, partitions, replication_factor)?],
             ControllerRequest::DeleteTopic { name } => {
                 if name.starts_with("__") || !image.topics.contains_key(&name) {
@@ -243,16 +240,30 @@ impl Quorum {
         if records.is_empty() {
             return Ok(image.applied_index);
         }
-        self.commit(records).await
+        self.commit(records, term).await
     }
 
-    async fn commit(&self, records: Vec<MetadataRecord>) -> Result<u64, ControllerError> {
+    /// The image the active controller decides on, and its term. A new leader first applies
+    /// everything committed before its term (KRaft's active controller replays the log before
+    /// it serves): deciding on an older image proposed records against superseded partition
+    /// epochs, which were then dropped (seen: a re-imaged broker's registration committed
+    /// without the leadership moves it implied).
+    async fn decision_image(&self) -> Result<(u64, Arc<MetadataImage>), ControllerError> {
+        let (term, term_start) = (*self.active.lock().unwrap()).ok_or(ControllerError::NotController)?;
+        if !self.wait_applied(term_start, CONTROLLER_REQUEST_TIMEOUT).await {
+            return Err(ControllerError::Timeout);
+        }
+        Ok((term, self.image.borrow().clone()))
+    }
+
+    /// Must be called with `operations` held, on an image from `decision_image`.
+    async fn commit(&self, records: Vec<MetadataRecord>, term: u64) -> Result<u64, ControllerError> {
         // The planted bug commits a decision record by record, so an image can show a prefix.
         let entries = if records.len() == 1 || self.bugs.non_atomic_metadata_batches { records } else { vec![MetadataRecord::Batch(records)] };
         let mut last = None;
         for record in entries {
             let (reply, receiver) = oneshot::channel();
-            self.inputs.send(Input::Propose { record, reply }).await.map_err(|_| ControllerError::NotController)?;
+            self.inputs.send(Input::Propose { record, term, reply }).await.map_err(|_| ControllerError::NotController)?;
             last = Some(receiver.await.map_err(|_| ControllerError::NotController)??);
         }
         let (index, term) = last.ok_or(ControllerError::NotController)?;
@@ -309,12 +320,14 @@ async fn active_controller_duties(quorum: Arc<Quorum>) {
                 image.brokers.iter().filter(|(id, registration)| !registration.fenced && heartbeats.get(id).is_none_or(|last| now.duration_since(*last) > grace)).map(|(id, _)| *id).collect()
             };
             for broker in silent {
-                let _guard = quorum.operations.lock().await;
-                let image = quorum.image.borrow().clone();
+                let _one_at_a_time = quorum.operations.lock().await;
+                let Ok((term, image)) = quorum.decision_image().await else { break };
+                if image.brokers.get(&broker).is_none_or(|registration| registration.fenced) {
+                    continue;
+                }
                 tracing::info!(broker, "fencing broker: no heartbeat within the session timeout");
                 let records = image.fence(broker, quorum.bugs.unclean_leader_election);
-                drop(_guard);
-                let _ = quorum.commit(records).await;
+                let _ = quorum.commit(records, term).await;
             }
         }
         let zones: std::collections::BTreeSet<&str> = image.brokers.values().filter(|r| !r.fenced).map(|r| r.zone.as_str()).collect();
@@ -368,7 +381,7 @@ async fn drive(
     peers: BTreeMap<BrokerId, mpsc::Sender<RaftMessage<MetadataRecord>>>,
     disk: Arc<dyn Disk>,
     image_sender: watch::Sender<Arc<MetadataImage>>,
-    leader: Arc<AtomicI32>,
+    (leader, active): (Arc<AtomicI32>, Arc<Mutex<Option<(u64, u64)>>>),
     committed_terms: Arc<Mutex<BTreeMap<u64, u64>>>,
 ) {
     let mut image = MetadataImage::default();
@@ -382,7 +395,11 @@ async fn drive(
             input = inputs.recv() => match input {
                 None => return,
                 Some(Input::Message { from, directory, message }) => raft.step(from, directory, message),
-                Some(Input::Propose { record, reply }) => match raft.propose(record) {
+                Some(Input::Propose { term, reply, .. }) if term != raft.term() => {
+                    let _ = reply.send(Err(ControllerError::NotController));
+                    Ready::default()
+                }
+                Some(Input::Propose { record, reply, .. }) => match raft.propose(record) {
                     Ok((ready, index)) => {
                         let _ = reply.send(Ok((index, raft.term())));
                         ready
@@ -418,6 +435,7 @@ async fn drive(
             voters_logged = raft.voters().clone();
             tracing::info!(voters = ?voters_logged, voter = raft.is_voter(), "controller voter set changed (KIP-853)");
         }
+        *active.lock().unwrap() = raft.term_start_index().map(|start| (raft.term(), start));
         let known_leader = raft.leader().unwrap_or(-1);
         if leader.swap(known_leader, Ordering::Relaxed) != known_leader {
             tracing::info!(term = raft.term(), leader = known_leader, commit = raft.commit_index(), "controller leader changed");

@@ -361,6 +361,12 @@ impl<C: Clone + Debug + Default> Raft<C> {
         self.log.len() as u64
     }
 
+    /// When leader: the index of its term's first entry. Everything committed before the term
+    /// is at or below it, so a state machine that has applied it has seen every earlier decision.
+    pub fn term_start_index(&self) -> Option<u64> {
+        self.is_leader().then_some(self.term_start_index)
+    }
+
     /// The voter set this node currently uses.
     pub fn voters(&self) -> &VoterSet {
         &self.voters

@@ -246,6 +246,12 @@ impl Replica {
     pub fn truncate_on_divergence(&mut self, epoch: i32, end_offset: i64) -> Result<i64, crate::log::LogError> {
         let (_, own_end) = self.log.end_offset_for_epoch(epoch);
         let truncate_to = end_offset.min(own_end).max(0);
+        // The log asserts this too; here the message can say who and why.
+        assert!(
+            truncate_to >= self.log.high_watermark() || self.leader_recovering,
+            "broker {} following {:?} at leader epoch {}: the leader says our log diverges at epoch {epoch} end {end_offset}, below our high watermark {} (log end {})",
+            self.broker, self.leader(), self.leader_epoch, self.log.high_watermark(), self.log.log_end_offset()
+        );
         self.log.truncate_to(truncate_to, self.leader_recovering)?;
         Ok(self.log.log_end_offset())
     }

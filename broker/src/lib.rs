@@ -13,3 +13,8 @@ pub mod planted_bugs;
 pub mod protocol;
 pub mod replication;
 pub mod security;
+
+/// The prefix of every panic that reports a broken invariant. Real mode stops the process on
+/// it (fail-stop: no limping on with state it can no longer trust); the simulation reports the
+/// seed as a finding. Other panics (a decoder's on hostile bytes) only cost their connection.
+pub const INVARIANT_BROKEN: &str = "invariant broken: ";

@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use super::batch::{self, BatchError, BatchHeader};
 use super::disk::Disk;
+use crate::INVARIANT_BROKEN;
 
 /// How many recent batches per producer are remembered for duplicate detection (Kafka: 5).
 const PRODUCER_BATCHES_REMEMBERED: usize = 5;
@@ -301,7 +302,7 @@ impl PartitionLog {
             self.epochs.clear();
         }
         if self.high_watermark > self.log_end_offset {
-            assert!(unclean_recovery, "{}: truncated below the high watermark ({} -> log end {}): acknowledged records would be lost", self.log_file, self.high_watermark, self.log_end_offset);
+            assert!(unclean_recovery, "{INVARIANT_BROKEN}{}: truncated below the high watermark ({} -> log end {}): acknowledged records would be lost", self.log_file, self.high_watermark, self.log_end_offset);
             tracing::error!(file = %self.log_file, high_watermark = self.high_watermark, log_end_offset = self.log_end_offset, "unclean leader recovery: dropped acknowledged records (KIP-704)");
             self.high_watermark = self.log_end_offset;
         }

@@ -249,8 +249,8 @@ impl Replica {
         // The log asserts this too; here the message can say who and why.
         assert!(
             truncate_to >= self.log.high_watermark() || self.leader_recovering,
-            "broker {} following {:?} at leader epoch {}: the leader says our log diverges at epoch {epoch} end {end_offset}, below our high watermark {} (log end {})",
-            self.broker, self.leader(), self.leader_epoch, self.log.high_watermark(), self.log.log_end_offset()
+            "{}broker {} following {:?} at leader epoch {}: the leader says our log diverges at epoch {epoch} end {end_offset}, below our high watermark {} (log end {})",
+            crate::INVARIANT_BROKEN, self.broker, self.leader(), self.leader_epoch, self.log.high_watermark(), self.log.log_end_offset()
         );
         self.log.truncate_to(truncate_to, self.leader_recovering)?;
         Ok(self.log.log_end_offset())

@@ -208,6 +208,16 @@ impl Node {
         (registration.incarnation == self.incarnation || self.config.bugs.restarted_broker_keeps_leadership).then_some(registration.epoch)
     }
 
+    /// This process's incarnation (a new one per start, KIP-841).
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+
+    /// Every partition replica on this node, in (topic, partition) order.
+    pub fn partition_handles(&self) -> Vec<((String, i32), Arc<PartitionHandle>)> {
+        self.partitions.lock().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
     /// The storage directory id this node runs on.
     pub fn directory(&self) -> DirectoryId {
         self.directory
@@ -360,8 +370,7 @@ async fn tick_forever(node: Arc<Node>) {
         tokio::time::sleep(Duration::from_millis(100)).await;
         ticks += 1;
         let now = node.now_ms();
-        let handles: Vec<((String, i32), Arc<PartitionHandle>)> = node.partitions.lock().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        for ((topic, partition), handle) in handles {
+        for ((topic, partition), handle) in node.partition_handles() {
             let change = handle.replica.lock().unwrap().tick(now);
             if let Some(change) = change {
                 tracing::info!(%topic, partition, isr = ?change.isr, "asking the controller to change the ISR");

@@ -232,7 +232,8 @@ fn execute(cli: Cli) -> Result<bool, BadInput> {
                     Some(catch) => {
                         all_caught &= catch.clean_passes;
                         let clean = if catch.clean_passes { "passes without the bug" } else { "FAILS WITHOUT THE BUG TOO" };
-                        println!("{bug:<36} caught by {scenario} seed {} ({}; {clean}): {}", catch.seed, catch.violation.expectation, catch.violation);
+                        let liveness = if catch.liveness_only.is_empty() { String::new() } else { format!("; seeds {:?} failed liveness only", catch.liveness_only) };
+                        println!("{bug:<36} caught by {scenario} seed {} ({}; {clean}{liveness}): {}", catch.seed(), catch.violation().expectation, catch.violation());
                     }
                     None => {
                         all_caught = false;

@@ -15,6 +15,10 @@ pub mod cli;
 #[cfg(madsim)]
 pub mod faults;
 #[cfg(madsim)]
+pub mod high_watermarks;
+#[cfg(madsim)]
+pub mod replicas;
+#[cfg(madsim)]
 pub mod runner;
 #[cfg(madsim)]
 pub mod selftest;

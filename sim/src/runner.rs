@@ -245,7 +245,7 @@ async fn simulate(request: RunRequest) -> Simulated {
         _ => (duration_s * 1000, duration_s * 1000),
     };
     let workers = (scenario.workload.producers + scenario.workload.consumers) as usize;
-    let world = World::build(seed, workers + 2, bugs);
+    let world = std::sync::Arc::new(World::build(seed, workers + 2, bugs));
     let mut trace = vec![format!("0 knobs {}", crate::world::Knobs::from_seed(seed))];
     let topics: Vec<(String, i32)> = scenario.topics.iter().map(|t| (t.name.clone(), t.partitions)).collect();
     let topic_names: Vec<String> = topics.iter().map(|t| t.0.clone()).collect();
@@ -287,6 +287,8 @@ async fn simulate(request: RunRequest) -> Simulated {
     // The run: t = 0 now.
     SIMULATION_ZERO.with(|zero| zero.set(Some(madsim::time::Instant::now())));
     let recorder = Recorder::new(window);
+    let high_watermark_regressions = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let high_watermark_watch = tokio::spawn(crate::high_watermarks::watch(world.clone(), recorder.clone(), high_watermark_regressions.clone()));
     let handle = madsim::runtime::Handle::current();
     let mut tasks = Vec::new();
     for index in 0..workers {
@@ -348,6 +350,7 @@ async fn simulate(request: RunRequest) -> Simulated {
     let (converged_after_ms, not_converged) = liveness.await.expect("liveness task");
     trace.push(format!("{} liveness {:?} {}", recorder.now_ms(), converged_after_ms, if converged_after_ms.is_none() { not_converged.as_str() } else { "" }));
     recorder.stop.store(true, Ordering::Relaxed);
+    let _ = high_watermark_watch.await;
     for task in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(40), task).await;
     }
@@ -357,8 +360,10 @@ async fn simulate(request: RunRequest) -> Simulated {
     let history = recorder.history.lock().unwrap().clone();
     let (wire_hash, wire_bytes) = world.wire.finish();
     let plaintext_leaks = world.wire.leaks();
+    let divergent_replicas = crate::replicas::divergent_replicas(&world);
+    let high_watermark_regressions = std::mem::take(&mut *high_watermark_regressions.lock().unwrap());
     let partition_reads = recorder.reads.lock().unwrap().iter().map(|(p, e)| PartitionRead { partition: p.clone(), successful_fetches: e.successful_fetches, failed_fetches: e.failed_fetches, last_error: e.last_error.clone() }).collect();
-    Simulated { history, nemesis: trace, window, schedule, duration_s, bound_ms, converged_after_ms, not_converged, simulated_ms, wire_hash, wire_bytes, partition_reads, plaintext_leaks }
+    Simulated { history, nemesis: trace, window, schedule, duration_s, bound_ms, converged_after_ms, not_converged, simulated_ms, wire_hash, wire_bytes, partition_reads, plaintext_leaks, divergent_replicas, high_watermark_regressions }
 }
 
 /// What the simulation produced, before checking (which runs outside the simulated clock so
@@ -377,11 +382,14 @@ struct Simulated {
     wire_bytes: u64,
     partition_reads: Vec<PartitionRead>,
     plaintext_leaks: Vec<String>,
+    divergent_replicas: Vec<String>,
+    /// (simulated ms, what) for every sampled leader whose high watermark moved back.
+    high_watermark_regressions: Vec<(u64, String)>,
 }
 
 fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
     let check_started = std::time::Instant::now();
-    let Simulated { history, nemesis, window, schedule, duration_s, bound_ms, converged_after_ms, not_converged, simulated_ms, wire_hash, wire_bytes, partition_reads, plaintext_leaks } = run;
+    let Simulated { history, nemesis, window, schedule, duration_s, bound_ms, converged_after_ms, not_converged, simulated_ms, wire_hash, wire_bytes, partition_reads, plaintext_leaks, divergent_replicas, high_watermark_regressions } = run;
     let phases = Phases { faults_start_ms: window.0, faults_end_ms: window.1 };
     let report = checker::check(&history, &phases);
     // One time-ordered trace: nemesis events and completed operations, so the first
@@ -391,12 +399,25 @@ fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
     events.sort_by_key(|(at, _)| *at);
     let trace: Vec<String> = events.into_iter().map(|(_, line)| line).collect();
     let trace_hash = hex(ring::digest::digest(&ring::digest::SHA256, trace.join("\n").as_bytes()).as_ref());
-    let measured = Measured { converged: converged_after_ms, acked_during: acked_during(&history, window), plaintext_leaks: plaintext_leaks.len() as u64 };
+    let measured = Measured { converged: converged_after_ms, acked_during: acked_during(&history, window), plaintext_leaks: plaintext_leaks.len() as u64, divergent_replicas: divergent_replicas.len() as u64, high_watermark_regressions: high_watermark_regressions.len() as u64 };
     let expectations = evaluate(&request.scenario.expectations, &report, &measured);
     let mut violation = first_violation(&expectations, &report, converged_after_ms, duration_s, bound_ms, &not_converged);
     if let (Some(violation), Some(leak)) = (violation.as_mut(), plaintext_leaks.first()) {
         if violation.expectation == "plaintext_leaks" {
             violation.detail = leak.clone();
+        }
+    }
+    if let (Some(violation), Some(divergence)) = (violation.as_mut(), divergent_replicas.first()) {
+        if violation.expectation == "divergent_replicas" {
+            // Found by reading the replicas once the run is over.
+            violation.detail = divergence.clone();
+            violation.at_ms = simulated_ms;
+        }
+    }
+    if let (Some(violation), Some((at_ms, regression))) = (violation.as_mut(), high_watermark_regressions.first()) {
+        if violation.expectation == "high_watermark_regressions" {
+            violation.detail = regression.clone();
+            violation.at_ms = *at_ms;
         }
     }
     // The wire was hashed as it flowed (inside the simulation, where no real clock runs):
@@ -520,6 +541,8 @@ pub struct Measured {
     pub converged: Option<u64>,
     pub acked_during: u64,
     pub plaintext_leaks: u64,
+    pub divergent_replicas: u64,
+    pub high_watermark_regressions: u64,
 }
 
 fn observed(name: &str, report: &CheckReport, measured: &Measured) -> Option<f64> {
@@ -542,6 +565,8 @@ fn observed(name: &str, report: &CheckReport, measured: &Measured) -> Option<f64
         "acked_writes" => Some(report.acked_writes as f64),
         "acked_writes.during" => Some(measured.acked_during as f64),
         "plaintext_leaks" => Some(measured.plaintext_leaks as f64),
+        "divergent_replicas" => Some(measured.divergent_replicas as f64),
+        "high_watermark_regressions" => Some(measured.high_watermark_regressions as f64),
         other => unreachable!("expectation {other} was validated at parse time"),
     }
 }

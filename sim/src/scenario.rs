@@ -209,6 +209,8 @@ pub const EXPECTATION_NAMES: &[&str] = &[
     "acked_writes",
     "acked_writes.during",
     "plaintext_leaks",
+    "divergent_replicas",
+    "high_watermark_regressions",
 ];
 
 /// Loaded and validated.

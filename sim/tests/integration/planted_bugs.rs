@@ -1,58 +1,50 @@
 //! A checker that cannot fail proves nothing: each planted bug must be caught within 200
-//! seeds of a catalog scenario, the same seed must pass without the bug, the capsule must
-//! replay to the same violation at the same simulated time, and shrink must not grow it.
+//! seeds of its catalog scenario by the safety check it was planted for (a seed that only
+//! fails to converge does not count), the same seed must pass without the bug, the capsule
+//! must replay to the same violation at the same simulated time, and shrink must not grow it.
+//! Each test names the seed and the check, so a change in what catches a bug is seen.
 
 use sim::capsule::Capsule;
-use sim::runner::{run_seed, RunOutcome, RunRequest};
+use sim::runner::run_seed;
+use sim::selftest::{hunt, PLANTED_BUG_SCENARIOS};
 
 const SEEDS_MAX: u64 = 200;
 
-fn request(scenario: &str, seed: u64, bugs: &[&str]) -> RunRequest {
-    RunRequest { scenario: crate::scenario(scenario), seed, bugs: bugs.iter().map(|b| b.to_string()).collect(), schedule: None, duration_s: None }
-}
-
-/// The first seed in 1..=200 whose run with `bug` violates an expectation.
-fn first_catch(scenario: &str, bug: &str) -> RunOutcome {
+/// Hunts `bug` on its scenario; asserts it is caught at `seed` by `check`, replays, returns the capsule.
+fn caught_by(bug: &'static str, seed: u64, check: &str) -> Capsule {
     crate::use_faultline_worker();
-    for seed in 1..=SEEDS_MAX {
-        let outcome = run_seed(&request(scenario, seed, &[bug]));
-        if outcome.violation.is_some() {
-            eprintln!("{bug}: caught by {scenario} seed {seed}: {}", outcome.violation.as_ref().unwrap());
-            return outcome;
-        }
-    }
-    panic!("planted bug {bug} was not caught by {SEEDS_MAX} seeds of {scenario}");
-}
-
-fn caught_replayed_and_fixed(scenario: &str, bug: &str) -> Capsule {
-    let caught = first_catch(scenario, bug);
-    let clean = run_seed(&request(scenario, caught.seed, &[]));
-    assert!(clean.violation.is_none(), "seed {} fails without {bug} too: {:?}", caught.seed, clean.violation);
-    let capsule = Capsule::from_outcome(&crate::scenario(scenario), &caught).expect("a failing run makes a capsule");
+    let scenario_name = PLANTED_BUG_SCENARIOS.iter().find(|(b, _)| *b == bug).expect("every planted bug has a scenario").1;
+    let scenario = crate::scenario(scenario_name);
+    let catch = hunt(bug, &scenario, SEEDS_MAX).unwrap_or_else(|| panic!("planted bug {bug} was not caught by a safety check in {SEEDS_MAX} seeds of {scenario_name}"));
+    eprintln!("{bug}: caught by {scenario_name} seed {} ({}): {}", catch.seed(), catch.violation().expectation, catch.violation());
+    assert_eq!((catch.seed(), catch.violation().expectation.as_str()), (seed, check), "{bug}: {}", catch.violation());
+    assert!(catch.clean_passes, "seed {seed} of {scenario_name} fails without {bug} too");
+    let capsule = Capsule::from_outcome(&scenario, &catch.outcome).expect("a failing run makes a capsule");
     let replayed = run_seed(&capsule.request().unwrap());
-    assert_eq!(replayed.violation, caught.violation, "replay of seed {} differs", caught.seed);
-    assert_eq!(replayed.trace_hash, caught.trace_hash);
+    assert_eq!(replayed.violation, catch.outcome.violation, "replay of seed {seed} differs");
+    assert_eq!(replayed.trace_hash, catch.outcome.trace_hash);
     capsule
 }
 
 #[test]
-fn ack_before_replication_is_caught() {
-    caught_replayed_and_fixed("random-faults", "ack-before-replication");
+fn ack_before_replication_is_caught_by_inconsistent_offsets() {
+    caught_by("ack-before-replication", 6, "inconsistent_offsets");
 }
 
 #[test]
-fn unclean_leader_election_is_caught() {
-    caught_replayed_and_fixed("random-faults", "unclean-leader-election");
+fn unclean_leader_election_is_caught_by_inconsistent_offsets() {
+    caught_by("unclean-leader-election", 53, "inconsistent_offsets");
 }
 
 #[test]
-fn skip_truncation_is_caught() {
-    caught_replayed_and_fixed("random-faults", "skip-truncation");
+fn skip_truncation_is_caught_by_divergent_replicas() {
+    // Before the replica check it was caught only by liveness (the cluster did not converge).
+    caught_by("skip-truncation", 2, "divergent_replicas");
 }
 
 #[test]
-fn high_watermark_regression_is_caught_and_shrinks() {
-    let capsule = caught_replayed_and_fixed("random-faults", "high-watermark-regression");
+fn high_watermark_regression_is_caught_by_the_leader_sampler_and_shrinks() {
+    let capsule = caught_by("high-watermark-regression", 2, "high_watermark_regressions");
     let dir = std::env::temp_dir().join(format!("faultline-shrink-{}", std::process::id()));
     let path = dir.join("capsule.json");
     capsule.write(&path).unwrap();
@@ -70,27 +62,22 @@ fn high_watermark_regression_is_caught_and_shrinks() {
 #[test]
 fn restarted_broker_keeps_leadership_is_caught_by_the_truncation_invariant() {
     // Issue 6: a node back with an empty disk before it is fenced. Without KIP-841 broker
-    // epochs it keeps its leaderships, and its followers truncate acknowledged records: the
-    // log's high-watermark invariant (a safety check inside the service) stops seed 1 there.
-    let capsule = caught_replayed_and_fixed("zone-loss-short", "restarted-broker-keeps-leadership");
-    assert_eq!(capsule.seed, 1, "the first seed of zone-loss-short catches it");
-    assert_eq!(capsule.violation.kind, "invariant-broken");
-    assert!(capsule.violation.detail.contains("truncated below the high watermark"), "{}", capsule.violation.detail);
-}
-
-#[test]
-fn every_planted_bug_has_a_scenario_in_the_selftest_table() {
-    let table: Vec<&str> = sim::selftest::PLANTED_BUG_SCENARIOS.iter().map(|(bug, _)| *bug).collect();
-    assert_eq!(table, broker::planted_bugs::PlantedBugs::NAMES.to_vec());
+    // epochs it keeps its leaderships and a follower is told to truncate acknowledged records.
+    let capsule = caught_by("restarted-broker-keeps-leadership", 1, "invariants");
+    assert!(capsule.violation.detail.contains("below our high watermark"), "{}", capsule.violation.detail);
 }
 
 #[test]
 fn non_atomic_metadata_batches_are_caught_by_the_truncation_invariant() {
     // Found in real mode first: a wiped node saw its registration before the fencing of its
-    // old leadership. The knob raft_entries_per_append_max=1 (drawn per seed) makes the sim
-    // commit decisions entry by entry, so it finds the same defect: zone-loss-short seed 2.
-    let capsule = caught_replayed_and_fixed("zone-loss-short", "non-atomic-metadata-batches");
-    assert_eq!(capsule.seed, 2);
-    assert_eq!(capsule.violation.kind, "invariant-broken");
-    assert!(capsule.violation.detail.contains("truncated below the high watermark"), "{}", capsule.violation.detail);
+    // old leadership. The knob raft_entries_per_append_max=1 (drawn per seed) lets the
+    // simulation commit a decision entry by entry and find it too.
+    let capsule = caught_by("non-atomic-metadata-batches", 1, "invariants");
+    assert!(capsule.violation.detail.contains("below our high watermark"), "{}", capsule.violation.detail);
+}
+
+#[test]
+fn every_planted_bug_has_a_scenario_in_the_selftest_table() {
+    let table: Vec<&str> = PLANTED_BUG_SCENARIOS.iter().map(|(bug, _)| *bug).collect();
+    assert_eq!(table, broker::planted_bugs::PlantedBugs::NAMES.to_vec());
 }

@@ -12,7 +12,6 @@ use tokio::sync::Notify;
 
 use crate::client::ClientCredentials;
 use crate::controller::metadata::{BrokerId, ControllerError, MetadataImage, OFFSETS_TOPIC};
-use crate::controller::raft::DirectoryId;
 use crate::controller::quorum::{ControllerRequest, Quorum, Voter};
 use crate::group::{offsets, GroupCoordinator};
 use crate::log::{Disk, MetaProperties, MetaPropertiesError, PartitionLog};
@@ -91,9 +90,8 @@ pub struct Node {
     partitions: Mutex<BTreeMap<(String, i32), Arc<PartitionHandle>>>,
     data: Notify,
     groups: GroupCoordinator,
-    /// This process's incarnation (KIP-841) and its storage's directory id (KIP-853).
+    /// This process's incarnation (KIP-841).
     incarnation: u64,
-    directory: DirectoryId,
     /// The producer-id block being handed out: `[next, end)` (KIP-730).
     producer_ids: tokio::sync::Mutex<(i64, i64)>,
     pub counters: Counters,
@@ -147,7 +145,6 @@ impl Node {
             data: Notify::new(),
             groups: GroupCoordinator::default(),
             incarnation,
-            directory: meta.directory_id,
             producer_ids: tokio::sync::Mutex::new((0, 0)),
             counters: Counters::default(),
             config,
@@ -216,11 +213,6 @@ impl Node {
     /// Every partition replica on this node, in (topic, partition) order.
     pub fn partition_handles(&self) -> Vec<((String, i32), Arc<PartitionHandle>)> {
         self.partitions.lock().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-    }
-
-    /// The storage directory id this node runs on.
-    pub fn directory(&self) -> DirectoryId {
-        self.directory
     }
 
     /// A producer id never handed out before, by any broker, across restarts, controller

@@ -26,7 +26,7 @@ fn every_catalog_scenario_is_valid() {
         }
     }
     names.sort();
-    assert_eq!(names, ["controller-zone-partition", "flapping-broker", "leader-isolation", "peering-link-partition", "random-faults", "rolling-restart", "single-zone-outage", "two-zone-outage", "zone-loss"]);
+    assert_eq!(names, ["controller-zone-partition", "flapping-broker", "leader-isolation", "peering-link-partition", "random-faults", "reimage-during-partition", "rolling-restart", "single-zone-outage", "two-zone-outage", "zone-loss", "zone-loss-short"]);
 }
 
 #[test]

@@ -131,6 +131,25 @@ impl Group {
 #[derive(Default)]
 pub struct GroupCoordinator {
     groups: Mutex<BTreeMap<String, Group>>,
+    /// Offset commits validated and still being replicated, per group.
+    pending_commits: Mutex<BTreeMap<String, usize>>,
+}
+
+/// An offset commit in flight; dropping it ends it.
+pub struct PendingCommit<'a> {
+    coordinator: &'a GroupCoordinator,
+    group_id: String,
+}
+
+impl Drop for PendingCommit<'_> {
+    fn drop(&mut self) {
+        let mut pending = self.coordinator.pending_commits.lock().unwrap();
+        let count = pending.get_mut(&self.group_id).expect("a pending commit was counted");
+        *count -= 1;
+        if *count == 0 {
+            pending.remove(&self.group_id);
+        }
+    }
 }
 
 pub struct JoinRequest {
@@ -290,7 +309,37 @@ impl GroupCoordinator {
     }
 
     /// The coordinator moved away: members will find the new one and rejoin.
+    /// A commit of `group_id` starts replicating. Until it ends, OffsetFetch for the group asks
+    /// the client to retry: a member that was just given a partition must not read an offset
+    /// older than one its previous owner is still committing (seen: a zombie commit of 1300
+    /// acknowledged after the new owner had read 1299, then the new owner committed 1299).
+    pub fn begin_commit(&self, group_id: &str) -> PendingCommit<'_> {
+        *self.pending_commits.lock().unwrap().entry(group_id.to_string()).or_default() += 1;
+        PendingCommit { coordinator: self, group_id: group_id.to_string() }
+    }
+
+    pub fn has_pending_commits(&self, group_id: &str) -> bool {
+        self.pending_commits.lock().unwrap().contains_key(group_id)
+    }
+
     pub fn unload(&self, owns: impl Fn(&str) -> bool) {
         self.groups.lock().unwrap().retain(|id, _| owns(id));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offset_fetch_waits_while_any_commit_of_the_group_replicates() {
+        let coordinator = GroupCoordinator::default();
+        let first = coordinator.begin_commit("g");
+        let second = coordinator.begin_commit("g");
+        assert!(coordinator.has_pending_commits("g") && !coordinator.has_pending_commits("other"));
+        drop(first);
+        assert!(coordinator.has_pending_commits("g"), "one commit is still replicating");
+        drop(second);
+        assert!(!coordinator.has_pending_commits("g"));
     }
 }

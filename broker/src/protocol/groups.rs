@@ -130,15 +130,17 @@ pub fn leave_group(node: &Node, request: LeaveGroupRequest, version: i16) -> Lea
 
 pub async fn offset_commit(node: &Node, request: OffsetCommitRequest) -> OffsetCommitResponse {
     let group_id = request.group_id.0.to_string();
-    let mut code = if node.is_group_coordinator(&group_id) { 0 } else { ResponseError::NotCoordinator.code() };
-    if code == 0 {
-        code = node.groups().validate_commit(&group_id, request.generation_id_or_member_epoch, request.member_id.as_str());
-    }
     let records: Vec<OffsetCommitRecord> = request
         .topics
         .iter()
         .flat_map(|t| t.partitions.iter().map(|p| OffsetCommitRecord { group: group_id.clone(), topic: t.name.0.to_string(), partition: p.partition_index, offset: p.committed_offset, metadata: p.committed_metadata.as_ref().map(|m| m.to_string()) }))
         .collect();
+    // Counted from before its validation to the end of its replication (see `begin_commit`).
+    let _pending = (!records.is_empty()).then(|| node.groups().begin_commit(&group_id));
+    let mut code = if node.is_group_coordinator(&group_id) { 0 } else { ResponseError::NotCoordinator.code() };
+    if code == 0 {
+        code = node.groups().validate_commit(&group_id, request.generation_id_or_member_epoch, request.member_id.as_str());
+    }
     if code == 0 && !records.is_empty() {
         code = match node.partition(OFFSETS_TOPIC, offsets::partition_for(&group_id)) {
             None => ResponseError::NotCoordinator.code(),
@@ -182,8 +184,9 @@ pub fn offset_fetch(node: &Node, request: OffsetFetchRequest, version: i16) -> O
         return not_coordinator();
     };
     let replica = handle.replica.lock().unwrap();
-    if !replica.leader_caught_up() {
-        // A new coordinator must not answer from a log whose earlier commits it cannot yet see.
+    // A new coordinator must not answer from a log whose earlier commits it cannot yet see, nor
+    // any coordinator while a commit of the group is still being replicated.
+    if !replica.leader_caught_up() || node.groups().has_pending_commits(&group_id) {
         return refuse(ResponseError::CoordinatorLoadInProgress.code());
     }
     let high_watermark = replica.log.high_watermark();

@@ -15,6 +15,8 @@ pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 pub const OFFSETS_TOPIC_PARTITIONS: i32 = 3;
 /// Producer ids are handed to brokers in blocks of this many (KIP-730's default).
 pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1_000;
+/// `min.insync.replicas` of every topic: acks=all needs this many in-sync replicas.
+pub const MIN_INSYNC_REPLICAS: usize = 2;
 /// Broker epoch of a replica whose identity is unknown (never matches a registration).
 pub const NO_BROKER_EPOCH: i64 = -1;
 
@@ -47,6 +49,9 @@ pub enum MetadataRecord {
         /// followers may have to drop acknowledged records (an explicit, reported data loss).
         #[serde(default)]
         leader_recovering: bool,
+        /// KIP-966's eligible leader replicas (see `PartitionState::elr`).
+        #[serde(default)]
+        elr: Vec<BrokerId>,
     },
     /// The next producer-id block was given to `broker` (KIP-730): ids below
     /// `next_producer_id` are never handed out again, whatever is lost.
@@ -77,6 +82,11 @@ pub struct PartitionState {
     /// True from an unclean election until the next change (KIP-704).
     #[serde(default)]
     pub leader_recovering: bool,
+    /// KIP-966's eligible leader replicas: members that left the ISR while it was below
+    /// min.insync.replicas. The high watermark could not move after they left, so each holds
+    /// every acknowledged record; one may lead when no ISR member is live.
+    #[serde(default)]
+    pub elr: Vec<BrokerId>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -168,14 +178,14 @@ impl MetadataImage {
                 self.topics.entry(name.clone()).or_insert_with(|| {
                     replica_assignments
                         .iter()
-                        .map(|replicas| PartitionState { replicas: replicas.clone(), leader: replicas[0], leader_epoch: 0, partition_epoch: 0, isr: replicas.clone(), leader_recovering: false })
+                        .map(|replicas| PartitionState { replicas: replicas.clone(), leader: replicas[0], leader_epoch: 0, partition_epoch: 0, isr: replicas.clone(), leader_recovering: false, elr: Vec::new() })
                         .collect()
                 });
             }
             MetadataRecord::DeleteTopic { name } => {
                 self.topics.remove(name);
             }
-            MetadataRecord::PartitionChange { topic, partition, leader, leader_epoch, partition_epoch, isr, leader_recovering } => {
+            MetadataRecord::PartitionChange { topic, partition, leader, leader_epoch, partition_epoch, isr, leader_recovering, elr } => {
                 if let Some(state) = self.topics.get_mut(topic).and_then(|p| p.get_mut(*partition as usize)) {
                     // Records proposed against an older state lose (the active controller validated them).
                     if *partition_epoch > state.partition_epoch {
@@ -185,6 +195,7 @@ impl MetadataImage {
                         state.partition_epoch = *partition_epoch;
                         state.isr = isr.clone();
                         state.leader_recovering = *leader_recovering;
+                        state.elr = elr.clone();
                     }
                 }
             }
@@ -271,7 +282,7 @@ impl MetadataImage {
                     continue;
                 }
                 let mut isr: Vec<BrokerId> = state.isr.iter().copied().filter(|b| *b != broker).collect();
-                let leader = if state.leader == broker { self.elect(state, broker, unclean) } else { state.leader };
+                let mut leader = if state.leader == broker { self.elect(state, broker, unclean) } else { state.leader };
                 if isr.is_empty() && !storage_lost {
                     // Keep the last member: it holds every acknowledged write (no unclean election).
                     isr = state.isr.clone();
@@ -280,15 +291,26 @@ impl MetadataImage {
                 if recovering {
                     isr = vec![leader];
                 }
-                if leader == state.leader && isr == state.isr {
+                if leader == NO_LEADER && !unclean {
+                    // KIP-966: no live ISR member; an eligible leader replica has every acknowledged record.
+                    if let Some(eligible) = state.elr.iter().copied().find(|b| *b != broker && self.is_live(*b)) {
+                        leader = eligible;
+                        isr = vec![eligible];
+                    }
+                }
+                if leader == state.leader && isr == state.isr && !(storage_lost && state.elr.contains(&broker)) {
                     continue;
                 }
                 if storage_lost && isr.is_empty() {
-                    tracing::error!(topic, partition = index, broker, "the last in-sync replica lost its storage: the partition stays offline (acknowledged writes may be gone)");
+                    tracing::error!(topic, partition = index, broker, "the last in-sync replica lost its storage and no eligible leader replica is live: the partition stays offline");
                 }
                 let mut record = change(topic, index, state, leader, isr);
-                if let MetadataRecord::PartitionChange { leader_recovering, .. } = &mut record {
+                if let MetadataRecord::PartitionChange { leader_recovering, elr, .. } = &mut record {
                     *leader_recovering = recovering;
+                    if storage_lost {
+                        // KIP-966: an unclean shutdown (here: lost storage) leaves the ELR too.
+                        elr.retain(|b| *b != broker);
+                    }
                 }
                 records.push(record);
             }
@@ -296,13 +318,16 @@ impl MetadataImage {
         records
     }
 
-    /// The records that unfence `broker` and give leaderless partitions whose ISR holds it a leader.
+    /// The records that unfence `broker` and give leaderless partitions whose ISR (or, KIP-966,
+    /// whose eligible leader replicas) hold it a leader.
     pub fn unfence(&self, broker: BrokerId) -> Vec<MetadataRecord> {
         let mut records = vec![MetadataRecord::UnfenceBroker { broker }];
         for (topic, partitions) in &self.topics {
             for (index, state) in partitions.iter().enumerate() {
                 if state.leader == NO_LEADER && state.isr.contains(&broker) {
                     records.push(change(topic, index, state, broker, state.isr.clone()));
+                } else if state.leader == NO_LEADER && state.elr.contains(&broker) {
+                    records.push(change(topic, index, state, broker, vec![broker]));
                 }
             }
         }
@@ -352,7 +377,25 @@ impl MetadataImage {
 
 fn change(topic: &str, partition: usize, state: &PartitionState, leader: BrokerId, isr: Vec<BrokerId>) -> MetadataRecord {
     let leader_epoch = if leader != state.leader { state.leader_epoch + 1 } else { state.leader_epoch };
-    MetadataRecord::PartitionChange { topic: topic.to_string(), partition: partition as i32, leader, leader_epoch, partition_epoch: state.partition_epoch + 1, isr, leader_recovering: false }
+    let elr = eligible_leader_replicas(state, &isr);
+    MetadataRecord::PartitionChange { topic: topic.to_string(), partition: partition as i32, leader, leader_epoch, partition_epoch: state.partition_epoch + 1, isr, leader_recovering: false, elr }
+}
+
+/// KIP-966: members that leave an ISR which is then below min.insync.replicas join the ELR
+/// (the high watermark is frozen from then on, and it covered their logs); an ISR back at
+/// min.insync.replicas empties it.
+fn eligible_leader_replicas(state: &PartitionState, isr: &[BrokerId]) -> Vec<BrokerId> {
+    if isr.len() >= MIN_INSYNC_REPLICAS {
+        return Vec::new();
+    }
+    let mut elr = state.elr.clone();
+    for broker in &state.isr {
+        if !isr.contains(broker) && !elr.contains(broker) {
+            elr.push(*broker);
+        }
+    }
+    elr.retain(|broker| !isr.contains(broker));
+    elr
 }
 
 #[cfg(test)]
@@ -549,5 +592,46 @@ mod tests {
                 assert!(end <= other_first || other_end <= first, "blocks {first}..{end} and {other_first}..{other_end} overlap");
             }
         }
+    }
+
+    #[test]
+    fn eligible_leader_replicas_keep_a_partition_led_when_its_last_isr_member_loses_its_disk() {
+        // KIP-966: 2 left the ISR when it fell below min.insync.replicas, so the high watermark
+        // froze with 2 holding everything below it. When 1 (the last ISR member) comes back
+        // with new storage, 2 leads instead of the partition going offline.
+        let mut image = three_zones();
+        apply_all(&mut image, &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![1, 2, 3]] }]);
+        let shrink = image.alter_partition("t", 0, 1, 0, 0, &[1, 2], &epochs(&image)).unwrap();
+        apply_all(&mut image, &[shrink]);
+        assert!(image.partition("t", 0).unwrap().elr.is_empty(), "ISR {{1, 2}} still meets min.insync.replicas: 3 may lack acknowledged records");
+        let shrink = image.alter_partition("t", 0, 1, 0, 1, &[1], &epochs(&image)).unwrap();
+        apply_all(&mut image, &[shrink]);
+        assert_eq!(image.partition("t", 0).unwrap().elr, vec![2]);
+        let records = image.register(1, "zone-a".into(), "h1".into(), 9092, 2, 99, false);
+        apply_all(&mut image, &[MetadataRecord::Batch(records)]);
+        let state = image.partition("t", 0).unwrap();
+        assert_eq!((state.leader, state.isr.clone(), state.elr.clone()), (2, vec![2], vec![]));
+        // Back at min.insync.replicas: the ELR empties.
+        let expand = image.alter_partition("t", 0, 2, state.leader_epoch, state.partition_epoch, &[2, 3], &epochs(&image)).unwrap();
+        apply_all(&mut image, &[expand]);
+        assert!(image.partition("t", 0).unwrap().elr.is_empty());
+    }
+
+    #[test]
+    fn an_eligible_leader_replica_that_loses_its_disk_leaves_the_elr() {
+        let mut image = three_zones();
+        apply_all(&mut image, &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![1, 2, 3]] }]);
+        let shrink = image.alter_partition("t", 0, 1, 0, 0, &[1], &epochs(&image)).unwrap();
+        apply_all(&mut image, &[shrink]);
+        assert_eq!(image.partition("t", 0).unwrap().elr, vec![2, 3]);
+        let records = image.register(3, "zone-c".into(), "h3".into(), 9092, 2, 99, false);
+        apply_all(&mut image, &[MetadataRecord::Batch(records)]);
+        assert_eq!(image.partition("t", 0).unwrap().elr, vec![2]);
+        // The leader is fenced (disk intact): it keeps the ISR seat, 2 (live, eligible) leads.
+        let records = image.fence(1, false);
+        apply_all(&mut image, &[MetadataRecord::Batch(records)]);
+        let state = image.partition("t", 0).unwrap();
+        assert_eq!((state.leader, state.isr.clone()), (2, vec![2]));
+        assert_eq!(state.elr, vec![1], "1 left an ISR below min.insync.replicas: eligible in turn");
     }
 }

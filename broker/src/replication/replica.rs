@@ -18,7 +18,7 @@ pub struct ReplicationConfig {
 
 impl Default for ReplicationConfig {
     fn default() -> Self {
-        Self { replica_lag_time_max_ms: 10_000, min_insync_replicas: 2 }
+        Self { replica_lag_time_max_ms: 10_000, min_insync_replicas: crate::controller::metadata::MIN_INSYNC_REPLICAS }
     }
 }
 
@@ -279,7 +279,7 @@ mod tests {
     fn leader_of(isr: Vec<BrokerId>) -> Replica {
         let log = PartitionLog::open(Arc::new(MemoryDisk::new()), "t-0").unwrap();
         let mut replica = Replica::new(1, log, ReplicationConfig::default(), PlantedBugs::none());
-        replica.apply_metadata(&PartitionState { replicas: vec![1, 2, 3], leader: 1, leader_epoch: 0, partition_epoch: 0, isr, leader_recovering: false }, 0);
+        replica.apply_metadata(&PartitionState { replicas: vec![1, 2, 3], leader: 1, leader_epoch: 0, partition_epoch: 0, isr, leader_recovering: false, elr: Vec::new() }, 0);
         replica
     }
 
@@ -305,10 +305,10 @@ mod tests {
         let request = replica.tick(10_001).expect("3 lagged past replica.lag.time.max.ms");
         assert_eq!(request.isr, vec![1, 2]);
         assert_eq!(replica.isr_size(), 2, "3 stops counting for acks=all before the shrink commits");
-        replica.apply_metadata(&PartitionState { replicas: vec![1, 2, 3], leader: 1, leader_epoch: 0, partition_epoch: 1, isr: vec![1, 2], leader_recovering: false }, 10_002);
+        replica.apply_metadata(&PartitionState { replicas: vec![1, 2, 3], leader: 1, leader_epoch: 0, partition_epoch: 1, isr: vec![1, 2], leader_recovering: false, elr: Vec::new() }, 10_002);
         assert_eq!(replica.log.high_watermark(), 1);
         // ISR {1} is below min.insync.replicas = 2: nothing new becomes visible.
-        replica.apply_metadata(&PartitionState { replicas: vec![1, 2, 3], leader: 1, leader_epoch: 0, partition_epoch: 2, isr: vec![1], leader_recovering: false }, 10_003);
+        replica.apply_metadata(&PartitionState { replicas: vec![1, 2, 3], leader: 1, leader_epoch: 0, partition_epoch: 2, isr: vec![1], leader_recovering: false, elr: Vec::new() }, 10_003);
         replica.log.append_as_leader(encode(&["b"], -1, -1), 0).unwrap();
         replica.maybe_advance_high_watermark();
         assert_eq!(replica.log.high_watermark(), 1);

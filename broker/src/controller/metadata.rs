@@ -413,6 +413,13 @@ mod tests {
         image
     }
 
+    /// Three zones and topic `t`: one partition, replicas 1, 2, 3, all in sync, 1 leading.
+    fn three_zones_with_topic() -> MetadataImage {
+        let mut image = three_zones();
+        apply_all(&mut image, &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![1, 2, 3]] }]);
+        image
+    }
+
     /// The broker epochs a leader would have seen every broker fetch with.
     fn epochs(image: &MetadataImage) -> BTreeMap<BrokerId, i64> {
         image.brokers.iter().map(|(id, registration)| (*id, registration.epoch)).collect()
@@ -445,8 +452,7 @@ mod tests {
 
     #[test]
     fn fencing_elects_only_from_the_isr() {
-        let mut image = three_zones();
-        apply_all(&mut image, &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![1, 2, 3]] }]);
+        let mut image = three_zones_with_topic();
         // The ISR shrank to {1, 2}; then 1 dies: 2 leads, 3 (out of sync) never does.
         let shrink = image.alter_partition("t", 0, 1, 0, 0, &[1, 2], &epochs(&image)).unwrap();
         apply_all(&mut image, &[shrink]);
@@ -467,8 +473,7 @@ mod tests {
 
     #[test]
     fn unclean_election_picks_an_out_of_sync_replica() {
-        let mut image = three_zones();
-        apply_all(&mut image, &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![1, 2, 3]] }]);
+        let mut image = three_zones_with_topic();
         let shrink = image.alter_partition("t", 0, 1, 0, 0, &[1, 3], &epochs(&image)).unwrap();
         apply_all(&mut image, &[shrink]);
         let records = image.fence(1, true);
@@ -478,8 +483,7 @@ mod tests {
 
     #[test]
     fn stale_alter_partition_is_refused() {
-        let mut image = three_zones();
-        apply_all(&mut image, &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![1, 2, 3]] }]);
+        let mut image = three_zones_with_topic();
         let first = image.alter_partition("t", 0, 1, 0, 0, &[1, 2], &epochs(&image)).unwrap();
         apply_all(&mut image, &[first]);
         assert!(matches!(image.alter_partition("t", 0, 1, 0, 0, &[1], &epochs(&image)), Err(ControllerError::StalePartitionState { .. })));
@@ -490,8 +494,7 @@ mod tests {
     fn a_new_incarnation_is_fenced_at_once_and_rejoins_only_with_its_new_epoch() {
         // KIP-841: a restarted broker's previous life is fenced when the new one registers,
         // before any session timeout, and its partitions elect leaders from the rest of the ISR.
-        let mut image = three_zones();
-        apply_all(&mut image, &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![1, 2, 3]] }]);
+        let mut image = three_zones_with_topic();
         let old_epochs = epochs(&image);
         let records = image.register(1, "zone-a".into(), "h1".into(), 9092, 2, 1, false);
         apply_all(&mut image, &records);
@@ -517,8 +520,7 @@ mod tests {
     fn new_storage_leaves_even_the_last_isr_seat() {
         // KIP-966's unclean shutdown: a broker back with an empty disk must not be elected
         // over data its ISR seat stood for; a restart with its disk keeps the seat.
-        let mut image = three_zones();
-        apply_all(&mut image, &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![1, 2, 3]] }]);
+        let mut image = three_zones_with_topic();
         for broker in [2, 3] {
             let records = image.fence(broker, false);
             apply_all(&mut image, &records);
@@ -539,8 +541,7 @@ mod tests {
 
     #[test]
     fn unclean_election_marks_the_leader_as_recovering() {
-        let mut image = three_zones();
-        apply_all(&mut image, &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![1, 2, 3]] }]);
+        let mut image = three_zones_with_topic();
         let shrink = image.alter_partition("t", 0, 1, 0, 0, &[1, 3], &epochs(&image)).unwrap();
         apply_all(&mut image, &[shrink]);
         let records = image.fence(1, true);
@@ -599,8 +600,7 @@ mod tests {
         // KIP-966: 2 left the ISR when it fell below min.insync.replicas, so the high watermark
         // froze with 2 holding everything below it. When 1 (the last ISR member) comes back
         // with new storage, 2 leads instead of the partition going offline.
-        let mut image = three_zones();
-        apply_all(&mut image, &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![1, 2, 3]] }]);
+        let mut image = three_zones_with_topic();
         let shrink = image.alter_partition("t", 0, 1, 0, 0, &[1, 2], &epochs(&image)).unwrap();
         apply_all(&mut image, &[shrink]);
         assert!(image.partition("t", 0).unwrap().elr.is_empty(), "ISR {{1, 2}} still meets min.insync.replicas: 3 may lack acknowledged records");
@@ -619,8 +619,7 @@ mod tests {
 
     #[test]
     fn an_eligible_leader_replica_that_loses_its_disk_leaves_the_elr() {
-        let mut image = three_zones();
-        apply_all(&mut image, &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![1, 2, 3]] }]);
+        let mut image = three_zones_with_topic();
         let shrink = image.alter_partition("t", 0, 1, 0, 0, &[1], &epochs(&image)).unwrap();
         apply_all(&mut image, &[shrink]);
         assert_eq!(image.partition("t", 0).unwrap().elr, vec![2, 3]);

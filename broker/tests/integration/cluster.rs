@@ -7,6 +7,10 @@ use std::time::{Duration, Instant};
 
 static PORTS: Mutex<()> = Mutex::new(());
 
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_string).collect()
+}
+
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
@@ -95,6 +99,32 @@ impl Cluster {
 
     pub fn create_topic(&self, name: &str, partitions: i32) {
         run_ok(Command::new(python()).arg(client_script("admin.py")).arg(self.properties()).args([name, &partitions.to_string(), "3"]));
+    }
+
+    /// kafka-python producing acks=all to `topic` for `seconds` (its acknowledged values go
+    /// to `acked.txt`); `finish_producer` waits for it and returns them.
+    pub fn start_producer(&self, topic: &str, seconds: u32) -> Child {
+        Command::new(python())
+            .arg(client_script("produce_during_failover.py"))
+            .arg(self.properties())
+            .args([topic, &seconds.to_string()])
+            .arg(self.dir.join("acked.txt"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    pub fn finish_producer(&self, producer: Child) -> Vec<String> {
+        let output = producer.wait_with_output().unwrap();
+        assert!(output.status.success(), "producer failed: {}", String::from_utf8_lossy(&output.stdout));
+        lines(&self.dir.join("acked.txt"))
+    }
+
+    /// Every value in `topic`, read from offset 0 by kafka-python, in partition order.
+    pub fn consume_all(&self, topic: &str) -> Vec<String> {
+        let file = self.dir.join("consumed.txt");
+        run_ok(Command::new(python()).arg(client_script("consume_all.py")).arg(self.properties()).arg(topic).arg(&file));
+        lines(&file)
     }
 
     pub fn logs(&self) -> String {

@@ -3,43 +3,26 @@
 //! epochs and KIP-853 storage identity, 706 of 6,000 acknowledged records went missing here.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::cluster::{client_script, python, run_ok, Cluster};
-
-fn lines(path: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_string).collect()
-}
+use crate::cluster::Cluster;
 
 #[test]
 fn a_node_back_with_an_empty_data_directory_loses_and_duplicates_nothing_and_catches_up() {
     let mut cluster = Cluster::start();
     cluster.create_topic("diskloss", 6);
-    let acked_file = cluster.dir.join("acked.txt");
-    let producer = Command::new(python())
-        .arg(client_script("produce_during_failover.py"))
-        .arg(cluster.properties())
-        .args(["diskloss", "20"])
-        .arg(&acked_file)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let producer = cluster.start_producer("diskloss", 20);
     std::thread::sleep(Duration::from_secs(6));
     // kill -9, the whole data directory gone (a re-imaged node), back 3 s later.
     cluster.kill(3);
     std::fs::remove_dir_all(cluster.dir.join("node-3")).unwrap();
     std::thread::sleep(Duration::from_secs(3));
     cluster.start_node(3);
-    let output = producer.wait_with_output().unwrap();
-    assert!(output.status.success(), "producer failed: {}", String::from_utf8_lossy(&output.stdout));
-    let acked = lines(&acked_file);
+    let acked = cluster.finish_producer(producer);
     assert!(acked.len() > 1_000, "too few acknowledged writes to mean anything: {}", acked.len());
 
-    let consumed_file = cluster.dir.join("consumed.txt");
-    run_ok(Command::new(python()).arg(client_script("consume_all.py")).arg(cluster.properties()).arg("diskloss").arg(&consumed_file));
     let mut copies: BTreeMap<String, usize> = BTreeMap::new();
-    for value in lines(&consumed_file) {
+    for value in cluster.consume_all("diskloss") {
         *copies.entry(value).or_default() += 1;
     }
     let lost: Vec<&String> = acked.iter().filter(|v| !copies.contains_key(*v)).collect();

@@ -2,7 +2,6 @@
 //! acknowledged message; with two nodes down acks=all is refused and never acknowledged.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::Duration;
 
 use broker::client::{ClientCredentials, Connection};
@@ -11,35 +10,19 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::{ProduceRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::cluster::{client_script, python, run_ok, Cluster};
-
-fn lines(path: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_string).collect()
-}
+use crate::cluster::Cluster;
 
 #[test]
 fn killing_a_node_loses_no_acknowledged_write_and_two_down_refuses_acks_all() {
     let mut cluster = Cluster::start();
     cluster.create_topic("failover", 3);
-    let acked_file = cluster.dir.join("acked.txt");
-    let producer = Command::new(python())
-        .arg(client_script("produce_during_failover.py"))
-        .arg(cluster.properties())
-        .args(["failover", "20"])
-        .arg(&acked_file)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let producer = cluster.start_producer("failover", 20);
     std::thread::sleep(Duration::from_secs(6));
     cluster.kill(2);
-    let output = producer.wait_with_output().unwrap();
-    assert!(output.status.success(), "producer failed: {}", String::from_utf8_lossy(&output.stdout));
-    let acked = lines(&acked_file);
+    let acked = cluster.finish_producer(producer);
     assert!(acked.len() > 1_000, "too few acknowledged writes to mean anything: {}", acked.len());
 
-    let consumed_file = cluster.dir.join("consumed.txt");
-    run_ok(Command::new(python()).arg(client_script("consume_all.py")).arg(cluster.properties()).arg("failover").arg(&consumed_file));
-    let consumed: BTreeSet<String> = lines(&consumed_file).into_iter().collect();
+    let consumed: BTreeSet<String> = cluster.consume_all("failover").into_iter().collect();
     let lost: Vec<&String> = acked.iter().filter(|v| !consumed.contains(*v)).collect();
     assert!(lost.is_empty(), "{} acknowledged writes lost, first {:?}\n{}", lost.len(), lost.first(), cluster.logs());
 
@@ -72,7 +55,6 @@ fn killing_a_node_loses_no_acknowledged_write_and_two_down_refuses_acks_all() {
     cluster.start_node(2);
     cluster.start_node(3);
     cluster.wait_until_ready();
-    run_ok(Command::new(python()).arg(client_script("consume_all.py")).arg(cluster.properties()).arg("failover").arg(&consumed_file));
-    let after = lines(&consumed_file);
+    let after = cluster.consume_all("failover");
     assert!(!after.iter().any(|v| v.starts_with("two-down-")), "a refused write became visible");
 }

@@ -12,9 +12,9 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, Str
 use tokio::io::{ReadHalf, WriteHalf};
 use tokio_rustls::client::TlsStream;
 
+use crate::messages::{self, InternalRequest, InternalResponse};
+use crate::net::frame::{read_frame, write_frame, FrameError};
 use crate::net::{BoxedTransport, Dialer};
-use crate::protocol::frame::{read_frame, write_frame, FrameError};
-use crate::protocol::internal::{InternalRequest, InternalResponse, INTERNAL_API_KEY};
 use crate::security::sasl;
 
 #[derive(Debug, thiserror::Error)]
@@ -111,16 +111,12 @@ impl Connection {
     /// Sends a broker-to-broker request (replication control and Raft).
     pub async fn send_internal(&mut self, request: &InternalRequest) -> Result<InternalResponse, ClientError> {
         self.correlation_id = self.correlation_id.wrapping_add(1);
-        let mut buffer = BytesMut::new();
-        buffer.extend_from_slice(&INTERNAL_API_KEY.to_be_bytes());
-        buffer.extend_from_slice(&0i16.to_be_bytes());
-        buffer.extend_from_slice(&self.correlation_id.to_be_bytes());
-        buffer.extend_from_slice(&serde_json::to_vec(request).expect("internal requests serialize"));
-        let frame = self.round_trip(&buffer).await?;
-        if frame.len() < 4 || i32::from_be_bytes(frame[..4].try_into().unwrap()) != self.correlation_id {
-            return Err(ClientError::Malformed("internal response correlation".into()));
+        let frame = self.round_trip(&messages::encode_request(self.correlation_id, request)).await?;
+        let (correlation_id, response) = messages::decode_response(&frame).map_err(|e| ClientError::Malformed(e.to_string()))?;
+        if correlation_id != self.correlation_id {
+            return Err(ClientError::Malformed(format!("internal correlation id {correlation_id} != {}", self.correlation_id)));
         }
-        serde_json::from_slice(&frame[4..]).map_err(|e| ClientError::Malformed(e.to_string()))
+        Ok(response)
     }
 
     async fn round_trip(&mut self, request: &[u8]) -> Result<Bytes, ClientError> {

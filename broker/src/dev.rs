@@ -156,5 +156,5 @@ pub async fn start_node(dir: &Path, id: i32) -> Result<Arc<Node>, DevError> {
     let data = dir.join(format!("node-{id}"));
     let disk = FileDisk::open(&data).map_err(|source| DevError::File { path: data.clone(), source })?;
     tracing::info!(broker = id, data = %data.display(), "node data directory");
-    Ok(Node::start(config, Arc::new(disk)).await?)
+    Ok(crate::runtime::start(config, Arc::new(disk)).await?)
 }

@@ -7,11 +7,13 @@ pub mod controller;
 pub mod dev;
 pub mod group;
 pub mod log;
+pub mod messages;
 pub mod net;
 pub mod node;
 pub mod planted_bugs;
 pub mod protocol;
 pub mod replication;
+pub mod runtime;
 pub mod security;
 
 /// The prefix of every panic that reports a broken invariant. Real mode stops the process on

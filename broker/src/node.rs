@@ -1,6 +1,7 @@
 //! A node of the cluster: a broker and a controller voter in one process (KRaft's combined
-//! mode), one per zone. This is the async shell that wires the state machines to the network,
-//! the disk and time.
+//! mode), one per zone. This is the state the protocol handlers share: partitions, the metadata
+//! image, groups, the controller handle. `runtime` builds it and runs its tasks (accept loop,
+//! ticks, metadata following); nothing here spawns or listens.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -12,12 +13,15 @@ use tokio::sync::Notify;
 
 use crate::client::ClientCredentials;
 use crate::controller::metadata::{BrokerId, ControllerError, MetadataImage, OFFSETS_TOPIC};
-use crate::controller::quorum::{ControllerRequest, Quorum, Voter};
+use crate::controller::quorum::{Quorum, Voter};
 use crate::group::{offsets, GroupCoordinator};
-use crate::log::{Disk, MetaProperties, MetaPropertiesError, PartitionLog};
+use crate::log::{Disk, MetaPropertiesError, PartitionLog};
+use crate::messages::ControllerRequest;
 use crate::net::Dialer;
 use crate::planted_bugs::PlantedBugs;
-use crate::replication::{fetcher, IsrChangeRequest, Replica, ReplicationConfig, Role};
+use crate::replication::fetcher::FollowerContext;
+use crate::replication::partition::PartitionHandle;
+use crate::replication::{IsrChangeRequest, Replica, ReplicationConfig, Role};
 use crate::security::sasl::CredentialStore;
 use crate::security::tls::{self, Entropy, TlsMaterial};
 
@@ -63,23 +67,6 @@ pub struct Counters {
     pub tls_refused: AtomicU64,
 }
 
-/// One partition replica and the signal that its log or high watermark moved.
-pub struct PartitionHandle {
-    pub replica: Mutex<Replica>,
-    notify: Notify,
-}
-
-impl PartitionHandle {
-    pub fn changed(&self) {
-        self.notify.notify_waiters();
-    }
-
-    /// Subscribe before checking a condition, then await: no wakeup is missed.
-    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
-        self.notify.notified()
-    }
-}
-
 pub struct Node {
     pub config: NodeConfig,
     disk: Arc<dyn Disk>,
@@ -88,7 +75,7 @@ pub struct Node {
     pub client_credentials: ClientCredentials,
     controller: Arc<Quorum>,
     partitions: Mutex<BTreeMap<(String, i32), Arc<PartitionHandle>>>,
-    data: Notify,
+    data: Arc<Notify>,
     groups: GroupCoordinator,
     /// This process's incarnation (KIP-841).
     incarnation: u64,
@@ -114,47 +101,23 @@ pub enum NodeError {
 }
 
 impl Node {
-    /// Starts the node: recovers its disk, binds port 9092 and spawns its tasks.
-    pub async fn start(config: NodeConfig, disk: Arc<dyn Disk>) -> Result<Arc<Node>, NodeError> {
+    /// The node's shared state; `runtime::start` builds it and starts its tasks.
+    pub(crate) fn new(config: NodeConfig, disk: Arc<dyn Disk>, controller: Arc<Quorum>, incarnation: u64, client_credentials: ClientCredentials) -> Result<Node, NodeError> {
         let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(&config.tls, &config.entropy)?);
-        let client_credentials = ClientCredentials {
-            tls: tls::client_config(&config.tls.ca_cert_pem, &config.entropy)?,
-            api_key: config.inter_broker_api_key.clone(),
-            secret: config.inter_broker_secret.clone(),
-        };
-        // A process start is a new incarnation; empty storage is a new directory (never the old one).
-        let (incarnation, fresh_directory) = {
-            use rand_core::{RngCore, SeedableRng};
-            let mut random = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed ^ 0x696e_6361_726e_6174);
-            (random.next_u64(), random.next_u64())
-        };
-        let (meta, new_storage) = MetaProperties::load_or_join(disk.as_ref(), &config.cluster_id, config.broker_id, fresh_directory)?;
-        if new_storage {
-            tracing::warn!(broker = config.broker_id, directory = meta.directory_id, "storage is empty: formatted a new directory; this node observes the controller quorum until it replaces its old voter, and re-replicates its partitions");
-        }
-        let address = SocketAddr::new(config.listen_ip, BROKER_PORT);
-        let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| NodeError::Bind(address, e))?;
-        let controller = Quorum::start(&meta, config.voters.clone(), disk.clone(), config.dialer.clone(), client_credentials.clone(), config.seed, config.raft_entries_per_append_max, config.bugs);
-        let node = Arc::new(Node {
+        Ok(Node {
             disk,
             started: tokio::time::Instant::now(),
             acceptor,
             client_credentials,
             controller,
             partitions: Mutex::new(BTreeMap::new()),
-            data: Notify::new(),
+            data: Arc::new(Notify::new()),
             groups: GroupCoordinator::default(),
             incarnation,
             producer_ids: tokio::sync::Mutex::new((0, 0)),
             counters: Counters::default(),
             config,
-        });
-        tracing::info!(broker = node.config.broker_id, zone = %node.config.zone, %address, "node listening");
-        tokio::spawn(node.controller.clone().heartbeat_forever(node.config.zone.clone(), node.config.host.clone(), BROKER_PORT as i32, incarnation, meta.directory_id));
-        tokio::spawn(apply_metadata_forever(node.clone()));
-        tokio::spawn(tick_forever(node.clone()));
-        tokio::spawn(accept_forever(node.clone(), listener));
-        Ok(node)
+        })
     }
 
     pub fn tls_acceptor(&self) -> &tokio_rustls::TlsAcceptor {
@@ -232,7 +195,7 @@ impl Node {
     }
 
     /// Runs a controller request and waits until this node's metadata reflects it.
-    pub async fn controller_request(&self, request: ControllerRequest) -> Result<u64, crate::controller::metadata::ControllerError> {
+    pub async fn controller_request(&self, request: ControllerRequest) -> Result<u64, ControllerError> {
         let index = self.controller.submit(request).await?;
         self.controller.wait_applied(index, Duration::from_secs(5)).await;
         Ok(index)
@@ -262,118 +225,44 @@ impl Node {
         self.config.voters.iter().find(|v| v.id == broker).map(|v| (v.address, v.host.clone()))
     }
 
-    fn open_partition(&self, topic: &str, partition: i32) -> Result<Arc<PartitionHandle>, crate::log::LogError> {
+    /// What a follower fetcher of this process needs, at `broker_epoch`.
+    pub fn follower_context(&self, broker_epoch: i64) -> FollowerContext {
+        FollowerContext {
+            broker_id: self.config.broker_id,
+            broker_epoch,
+            dialer: self.config.dialer.clone(),
+            credentials: self.client_credentials.clone(),
+            bugs: self.config.bugs,
+            data: self.data.clone(),
+        }
+    }
+
+    /// This node's replica of a partition, opening its log on first use.
+    pub(crate) fn open_partition(&self, topic: &str, partition: i32) -> Result<Arc<PartitionHandle>, crate::log::LogError> {
         let mut partitions = self.partitions.lock().unwrap();
         if let Some(handle) = partitions.get(&(topic.to_string(), partition)) {
             return Ok(handle.clone());
         }
         let log = PartitionLog::open(self.disk.clone(), &format!("{topic}-{partition}"))?;
         let replica = Replica::new(self.config.broker_id, log, self.config.replication, self.config.bugs);
-        let handle = Arc::new(PartitionHandle { replica: Mutex::new(replica), notify: Notify::new() });
+        let handle = Arc::new(PartitionHandle::new(replica));
         partitions.insert((topic.to_string(), partition), handle.clone());
         Ok(handle)
     }
-}
 
-async fn accept_forever(node: Arc<Node>, listener: tokio::net::TcpListener) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                stream.set_nodelay(true).ok();
-                tokio::spawn(crate::protocol::serve_connection(node.clone(), stream, peer));
+    /// Drops the replicas the image no longer places here (deleted topics, moved replicas) and
+    /// their logs (C13: unavailable at once).
+    pub(crate) fn close_partitions_not_in(&self, image: &MetadataImage) {
+        let me = self.config.broker_id;
+        let removed: Vec<(String, i32)> = self.partitions.lock().unwrap().keys().filter(|(t, p)| image.partition(t, *p).is_none_or(|s| !s.replicas.contains(&me))).cloned().collect();
+        for (topic, partition) in removed {
+            if let Some(handle) = self.partitions.lock().unwrap().remove(&(topic.clone(), partition)) {
+                handle.replica.lock().unwrap().role = Role::Offline;
+                handle.changed();
             }
-            Err(error) => {
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
-}
-
-/// Follows the metadata image: becomes leader or follower of each of our partitions.
-async fn apply_metadata_forever(node: Arc<Node>) {
-    let mut images = node.controller.image();
-    loop {
-        let image = images.borrow_and_update().clone();
-        apply_image(&node, &image);
-        if images.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
-fn apply_image(node: &Arc<Node>, image: &MetadataImage) {
-    let me = node.config.broker_id;
-    // Until our own registration is in the metadata, the roles it names are our previous
-    // life's (KIP-841): a restarted process, maybe with an empty disk, must not lead or follow
-    // on their strength. The registration record itself moves them away.
-    let Some(broker_epoch) = node.broker_epoch(image) else {
-        return;
-    };
-    let now = node.now_ms();
-    for (topic, partitions) in &image.topics {
-        for (index, state) in partitions.iter().enumerate() {
-            if !state.replicas.contains(&me) {
-                continue;
-            }
-            let handle = match node.open_partition(topic, index as i32) {
-                Ok(handle) => handle,
-                Err(error) => {
-                    tracing::error!(topic, partition = index, %error, "cannot open partition log");
-                    continue;
-                }
-            };
-            let follow = {
-                let mut replica = handle.replica.lock().unwrap();
-                let changed = replica.apply_metadata(state, now);
-                if changed && replica.is_leader() {
-                    tracing::info!(topic, partition = index, leader_epoch = state.leader_epoch, isr = ?state.isr, broker_epoch, "became partition leader");
-                }
-                match replica.role {
-                    Role::Follower { leader } if changed => Some((leader, replica.leader_epoch)),
-                    _ => None,
-                }
-            };
-            if let Some((leader, leader_epoch)) = follow {
-                tokio::spawn(fetcher::follow(node.clone(), handle.clone(), topic.clone(), index as i32, leader, leader_epoch, broker_epoch));
-            }
-            handle.changed();
-        }
-    }
-    // Topics that were deleted: drop their logs (C13: unavailable at once).
-    let removed: Vec<(String, i32)> = node.partitions.lock().unwrap().keys().filter(|(t, p)| image.partition(t, *p).is_none_or(|s| !s.replicas.contains(&me))).cloned().collect();
-    for (topic, partition) in removed {
-        if let Some(handle) = node.partitions.lock().unwrap().remove(&(topic.clone(), partition)) {
-            handle.replica.lock().unwrap().role = Role::Offline;
-            handle.changed();
-        }
-        if let Err(error) = node.disk.remove_prefix(&format!("{topic}-{partition}/")) {
-            tracing::warn!(%topic, partition, %error, "cannot remove a deleted partition's log");
-        }
-    }
-    node.groups.unload(|group| node.is_group_coordinator(group));
-    node.data_changed();
-}
-
-/// Periodic work: ISR shrink checks, group session expiry, high watermark checkpoints.
-async fn tick_forever(node: Arc<Node>) {
-    let mut ticks: u64 = 0;
-    loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        ticks += 1;
-        let now = node.now_ms();
-        for ((topic, partition), handle) in node.partition_handles() {
-            let change = handle.replica.lock().unwrap().tick(now);
-            if let Some(change) = change {
-                tracing::info!(%topic, partition, isr = ?change.isr, "asking the controller to change the ISR");
-                node.request_isr_change(&topic, partition, change);
-            }
-            if ticks % 50 == 0 {
-                if let Err(error) = handle.replica.lock().unwrap().log.checkpoint_high_watermark() {
-                    tracing::warn!(%topic, partition, %error, "high watermark checkpoint failed");
-                }
+            if let Err(error) = self.disk.remove_prefix(&format!("{topic}-{partition}/")) {
+                tracing::warn!(%topic, partition, %error, "cannot remove a deleted partition's log");
             }
         }
-        node.groups.tick();
     }
 }

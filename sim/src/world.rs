@@ -154,7 +154,7 @@ impl World {
                     };
                     let (disk, nodes, name) = (disk.clone(), nodes.clone(), name.clone());
                     async move {
-                        let node = Node::start(config, Arc::new(disk)).await.expect("a simulated node starts");
+                        let node = broker::runtime::start(config, Arc::new(disk)).await.expect("a simulated node starts");
                         nodes.lock().unwrap().insert(name, node);
                         std::future::pending::<()>().await;
                     }

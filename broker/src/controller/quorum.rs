@@ -13,11 +13,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::metadata::{BrokerId, ControllerError, MetadataImage, MetadataRecord, OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS};
 use super::raft::{Config as RaftConfig, DirectoryId, Entry, HardState, PersistentState, Raft, RaftMessage, Ready};
-use crate::client::{ClientCredentials, Connection};
 use crate::log::{Disk, MetaProperties};
-use crate::net::Dialer;
+use crate::messages::ControllerRequest;
 use crate::planted_bugs::PlantedBugs;
-use crate::protocol::internal::{InternalRequest, InternalResponse};
 
 const RAFT_LOG_FILE: &str = "metadata/raft.log";
 const TICK: Duration = Duration::from_millis(100);
@@ -30,22 +28,30 @@ pub const ELECTION_TIMEOUT_MS: (u64, u64) = (ELECTION_TICKS_MIN as u64 * 100, EL
 pub const BROKER_SESSION_TIMEOUT_MS: u64 = 9_000;
 const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
 pub const CONTROLLER_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-const PEER_QUEUE_MAX: usize = 1_024;
 
-/// What a broker asks of the active controller.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ControllerRequest {
-    /// Registration and heartbeat in one (KRaft's BrokerRegistration and BrokerHeartbeat): a new
-    /// `incarnation` registers (KIP-841); the registered one is unfenced once its metadata has
-    /// reached its own registration (`metadata_offset`, the index its image applied).
-    /// `broker_epoch` is `None` until the broker sees its registration, then the epoch it got.
-    Heartbeat { broker: BrokerId, zone: String, host: String, port: i32, incarnation: u64, directory: DirectoryId, broker_epoch: Option<i64>, metadata_offset: u64 },
-    /// `broker_epochs`: the broker epoch each ISR member fetched with (KIP-903).
-    AlterPartition { topic: String, partition: i32, leader: BrokerId, leader_epoch: i32, partition_epoch: i32, isr: Vec<BrokerId>, broker_epochs: BTreeMap<BrokerId, i64> },
-    /// The next producer-id block for a broker (KIP-730's AllocateProducerIds).
-    AllocateProducerIds { broker: BrokerId, broker_epoch: i64 },
-    CreateTopic { name: String, partitions: i32, replication_factor: i16 },
-    DeleteTopic { name: String },
+/// How the quorum reaches its peers: channels it is handed, served by the runtime's peer
+/// transport (which dials, authenticates and batches). The quorum never dials itself.
+pub struct PeerChannels {
+    /// Raft messages for each peer voter or observer, in order; a full queue drops (Raft resends).
+    pub raft: BTreeMap<BrokerId, mpsc::Sender<RaftMessage<MetadataRecord>>>,
+    /// Requests for the active controller when it is another node.
+    pub forward: mpsc::Sender<Forward>,
+}
+
+/// A controller request forwarded to the active controller `to`.
+pub struct Forward {
+    pub to: BrokerId,
+    pub lane: Lane,
+    pub request: ControllerRequest,
+    pub reply: oneshot::Sender<Result<u64, ControllerError>>,
+}
+
+/// Heartbeats and other requests travel on separate connections, so a slow ISR change never
+/// delays a heartbeat into a fencing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Lane {
+    Heartbeat,
+    Request,
 }
 
 /// A controller voter (one per zone; combined with a broker on the same node).
@@ -84,19 +90,13 @@ pub struct Quorum {
     operations: tokio::sync::Mutex<()>,
     heartbeats: Mutex<BTreeMap<BrokerId, tokio::time::Instant>>,
     leader_since: Mutex<Option<tokio::time::Instant>>,
-    voters: Vec<Voter>,
-    /// Connections to the active controller: one for heartbeats, one for other requests, so
-    /// a slow ISR change never delays a heartbeat into a fencing.
-    heartbeat_lane: tokio::sync::Mutex<Option<(BrokerId, Connection)>>,
-    request_lane: tokio::sync::Mutex<Option<(BrokerId, Connection)>>,
-    dialer: Dialer,
-    credentials: ClientCredentials,
+    forward: mpsc::Sender<Forward>,
     bugs: PlantedBugs,
 }
 
 impl Quorum {
     /// Recovers the Raft state from `disk` and starts the driver task.
-    pub fn start(meta: &MetaProperties, voters: Vec<Voter>, disk: Arc<dyn Disk>, dialer: Dialer, credentials: ClientCredentials, seed: u64, entries_per_append_max: usize, bugs: PlantedBugs) -> Arc<Self> {
+    pub fn start(meta: &MetaProperties, voters: &[Voter], disk: Arc<dyn Disk>, peers: PeerChannels, seed: u64, entries_per_append_max: usize, bugs: PlantedBugs) -> Arc<Self> {
         let id = meta.node_id;
         let persisted = recover(disk.as_ref());
         let config = RaftConfig {
@@ -116,14 +116,8 @@ impl Quorum {
         let (image_sender, image) = watch::channel(Arc::new(MetadataImage::default()));
         let leader = Arc::new(AtomicI32::new(-1));
         let active = Arc::new(Mutex::new(None));
-        let mut peers = BTreeMap::new();
-        for voter in voters.iter().filter(|v| v.id != id) {
-            let (sender, receiver) = mpsc::channel(PEER_QUEUE_MAX);
-            peers.insert(voter.id, sender);
-            tokio::spawn(send_to_peer((id, meta.directory_id), voter.clone(), receiver, dialer.clone(), credentials.clone()));
-        }
         let committed_terms = Arc::new(Mutex::new(BTreeMap::new()));
-        tokio::spawn(drive(raft, input_receiver, peers, disk, image_sender, (leader.clone(), active.clone()), committed_terms.clone()));
+        tokio::spawn(drive(raft, input_receiver, peers.raft, disk, image_sender, (leader.clone(), active.clone()), committed_terms.clone()));
         let quorum = Arc::new(Quorum {
             id,
             inputs,
@@ -134,11 +128,7 @@ impl Quorum {
             operations: tokio::sync::Mutex::new(()),
             heartbeats: Mutex::new(BTreeMap::new()),
             leader_since: Mutex::new(None),
-            voters,
-            heartbeat_lane: tokio::sync::Mutex::new(None),
-            request_lane: tokio::sync::Mutex::new(None),
-            dialer,
-            credentials,
+            forward: peers.forward,
             bugs,
         });
         tokio::spawn(active_controller_duties(quorum.clone()));
@@ -179,22 +169,10 @@ impl Quorum {
     }
 
     async fn forward(&self, leader: BrokerId, request: &ControllerRequest) -> Result<u64, ControllerError> {
-        let lane = if matches!(request, ControllerRequest::Heartbeat { .. }) { &self.heartbeat_lane } else { &self.request_lane };
-        let mut forwarding = lane.lock().await;
-        if forwarding.as_ref().is_none_or(|(to, _)| *to != leader) {
-            let voter = self.voters.iter().find(|v| v.id == leader).ok_or(ControllerError::NotController)?;
-            let mut connection = Connection::connect(&self.dialer, voter.address, &voter.host, &self.credentials, Duration::from_secs(2)).await.map_err(|_| ControllerError::NotController)?;
-            connection.set_request_timeout(CONTROLLER_REQUEST_TIMEOUT);
-            *forwarding = Some((leader, connection));
-        }
-        let (_, connection) = forwarding.as_mut().expect("connected above");
-        match connection.send_internal(&InternalRequest::Controller(request.clone())).await {
-            Ok(InternalResponse::Controller(outcome)) => outcome,
-            _ => {
-                *forwarding = None;
-                Err(ControllerError::Timeout)
-            }
-        }
+        let lane = if matches!(request, ControllerRequest::Heartbeat { .. }) { Lane::Heartbeat } else { Lane::Request };
+        let (reply, outcome) = oneshot::channel();
+        self.forward.send(Forward { to: leader, lane, request: request.clone(), reply }).await.map_err(|_| ControllerError::NotController)?;
+        outcome.await.unwrap_or(Err(ControllerError::NotController))
     }
 
     /// Decides and commits a request; only on the active controller.
@@ -439,37 +417,6 @@ async fn drive(
         let known_leader = raft.leader().unwrap_or(-1);
         if leader.swap(known_leader, Ordering::Relaxed) != known_leader {
             tracing::info!(term = raft.term(), leader = known_leader, commit = raft.commit_index(), "controller leader changed");
-        }
-    }
-}
-
-/// Keeps one connection to a peer voter and sends it Raft messages in order, batching
-/// whatever queued up during the previous round trip.
-async fn send_to_peer((id, directory): (BrokerId, DirectoryId), voter: Voter, mut messages: mpsc::Receiver<RaftMessage<MetadataRecord>>, dialer: Dialer, credentials: ClientCredentials) {
-    let mut connection: Option<Connection> = None;
-    while let Some(first) = messages.recv().await {
-        let mut batch = vec![first];
-        while let Ok(next) = messages.try_recv() {
-            batch.push(next);
-        }
-        if connection.is_none() {
-            match Connection::connect(&dialer, voter.address, &voter.host, &credentials, Duration::from_secs(1)).await {
-                Ok(mut fresh) => {
-                    fresh.set_request_timeout(Duration::from_secs(2));
-                    connection = Some(fresh);
-                }
-                Err(error) => {
-                    tracing::debug!(peer = voter.id, %error, "controller peer unreachable");
-                    // Drop what queued up meanwhile: Raft resends what still matters.
-                    while messages.try_recv().is_ok() {}
-                    continue;
-                }
-            }
-        }
-        let request = InternalRequest::Raft { from: id, directory, messages: batch };
-        if let Err(error) = connection.as_mut().expect("connected above").send_internal(&request).await {
-            tracing::debug!(peer = voter.id, %error, "controller peer connection lost");
-            connection = None;
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Disk;
+use super::disk::Disk;
 use crate::controller::metadata::BrokerId;
 use crate::controller::raft::{DirectoryId, VoterSet};
 

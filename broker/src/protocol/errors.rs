@@ -4,6 +4,7 @@ use kafka_protocol::ResponseError;
 
 use crate::controller::metadata::ControllerError;
 use crate::log::LogError;
+use crate::replication::acks::AppendError;
 
 pub const NONE: i16 = 0;
 
@@ -32,5 +33,15 @@ pub fn from_log(error: &LogError) -> i16 {
         LogError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber.code(),
         LogError::ProducerFenced { .. } => ResponseError::InvalidProducerEpoch.code(),
         LogError::Storage(_) => ResponseError::KafkaStorageError.code(),
+    }
+}
+
+pub fn from_append(error: &AppendError) -> i16 {
+    match error {
+        AppendError::NotLeader => ResponseError::NotLeaderOrFollower.code(),
+        AppendError::NotEnoughReplicas => ResponseError::NotEnoughReplicas.code(),
+        AppendError::NotEnoughReplicasAfterAppend => ResponseError::NotEnoughReplicasAfterAppend.code(),
+        AppendError::Timeout => ResponseError::RequestTimedOut.code(),
+        AppendError::Log(error) => from_log(error),
     }
 }

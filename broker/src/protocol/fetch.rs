@@ -7,7 +7,7 @@ use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionRespon
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol::ResponseError;
 
-use super::Session;
+use super::session::Session;
 use crate::controller::metadata::NO_BROKER_EPOCH;
 use crate::node::Node;
 use crate::security::sasl::Role;

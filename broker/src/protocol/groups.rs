@@ -15,6 +15,7 @@ use crate::controller::metadata::{NO_LEADER, OFFSETS_TOPIC};
 use crate::group::coordinator::JoinRequest;
 use crate::group::offsets::{self, OffsetCommitRecord};
 use crate::node::Node;
+use crate::replication::acks::AppendError;
 
 fn text(value: impl Into<String>) -> StrBytes {
     StrBytes::from_string(value.into())
@@ -148,9 +149,9 @@ pub async fn offset_commit(node: &Node, request: OffsetCommitRequest) -> OffsetC
                 let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
                 match super::produce::append_replicated(node, &handle, offsets::encode(&records), deadline).await {
                     Ok(_) => 0,
-                    Err(code) if code == ResponseError::NotLeaderOrFollower.code() => ResponseError::NotCoordinator.code(),
-                    Err(code) if code == ResponseError::RequestTimedOut.code() => ResponseError::CoordinatorNotAvailable.code(),
-                    Err(code) => code,
+                    Err(AppendError::NotLeader) => ResponseError::NotCoordinator.code(),
+                    Err(AppendError::Timeout) => ResponseError::CoordinatorNotAvailable.code(),
+                    Err(error) => super::errors::from_append(&error),
                 }
             }
         };

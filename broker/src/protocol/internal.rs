@@ -1,42 +1,16 @@
-//! Broker-to-broker messages (Raft and controller requests) on port 9092 (C01: no other
-//! port). They travel in Kafka framing under a private API key with a JSON body: Kafka's own
-//! KRaft APIs model a different Raft (pull-based), so reusing their schemas would mislead.
-//! Only principals with the broker role may send them.
+//! The broker side of the internal API (`messages`): Raft messages into the quorum, controller
+//! requests to the active controller, and a follower's identity for its fetch connection.
 
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use serde::{Deserialize, Serialize};
+use bytes::Bytes;
 
-use super::ConnectionError;
-use crate::controller::metadata::{BrokerId, ControllerError, MetadataRecord};
-use crate::controller::quorum::ControllerRequest;
-use crate::controller::raft::{DirectoryId, RaftMessage};
+use super::session::{ConnectionError, Session};
+use crate::messages::{self, InternalRequest, InternalResponse};
 use crate::node::Node;
 
-pub const INTERNAL_API_KEY: i16 = 32_000;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum InternalRequest {
-    /// Everything queued for this peer since the last send: one round trip, however many
-    /// messages, so a slow link does not cap Raft's message rate at one per round trip.
-    /// `directory` is the sender's storage (KIP-853): only a voter's own storage counts.
-    Raft { from: BrokerId, directory: DirectoryId, messages: Vec<RaftMessage<MetadataRecord>> },
-    Controller(ControllerRequest),
-    /// Sent once by a follower on a new fetch connection: the broker epoch its fetches carry
-    /// (KIP-903; Kafka's Fetch carries it as `ReplicaState` from v15, which needs topic ids).
-    IdentifyReplica { broker: BrokerId, broker_epoch: i64 },
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum InternalResponse {
-    Delivered,
-    Controller(Result<u64, ControllerError>),
-}
-
-pub async fn handle(node: &Arc<Node>, session: &mut super::Session, frame: Bytes) -> Result<Bytes, ConnectionError> {
-    let correlation_id = &frame[4..8];
-    let request: InternalRequest = serde_json::from_slice(&frame[8..]).map_err(|e| ConnectionError::Malformed(e.to_string()))?;
+pub async fn handle(node: &Arc<Node>, session: &mut Session, frame: Bytes) -> Result<Bytes, ConnectionError> {
+    let (correlation_id, request) = messages::decode_request(&frame).map_err(|e| ConnectionError::Malformed(e.to_string()))?;
     let response = match request {
         InternalRequest::Raft { from, directory, messages } => {
             for message in messages {
@@ -50,7 +24,5 @@ pub async fn handle(node: &Arc<Node>, session: &mut super::Session, frame: Bytes
             InternalResponse::Delivered
         }
     };
-    let mut out = BytesMut::from(correlation_id);
-    out.extend_from_slice(&serde_json::to_vec(&response).expect("internal responses serialize"));
-    Ok(out.freeze())
+    Ok(messages::encode_response(correlation_id, &response))
 }

@@ -9,7 +9,7 @@ use kafka_protocol::ResponseError;
 
 use super::errors;
 use crate::controller::metadata::{MetadataImage, NO_LEADER};
-use crate::controller::quorum::ControllerRequest;
+use crate::messages::ControllerRequest;
 use crate::node::Node;
 
 pub async fn metadata(node: &Node, request: MetadataRequest, version: i16) -> MetadataResponse {

@@ -3,12 +3,11 @@
 //! takes the broker down.
 
 pub mod errors;
-pub mod frame;
-pub mod internal;
+mod fetch;
 mod groups;
+mod internal;
 mod metadata;
 mod produce;
-mod fetch;
 mod session;
 pub mod versions;
 
@@ -19,46 +18,9 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeade
 use kafka_protocol::protocol::{decode_request_header_from_buffer, Encodable};
 
 use crate::node::Node;
-use crate::security::sasl::Principal;
-use frame::{read_frame, write_frame, FrameError};
-
-/// Why a connection was closed.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectionError {
-    /// TLS handshake failed (plaintext, old versions, bad certificates...).
-    #[error("TLS handshake: {0}")]
-    Handshake(std::io::Error),
-    /// Framing or transport failure.
-    #[error("{0}")]
-    Frame(#[from] FrameError),
-    /// A request that cannot be decoded.
-    #[error("malformed request: {0}")]
-    Malformed(String),
-    /// An API key this broker does not serve.
-    #[error("unsupported API key {0}")]
-    UnsupportedApi(i16),
-    /// A request other than ApiVersions/SaslHandshake/SaslAuthenticate before authentication.
-    #[error("{0:?} before SASL authentication")]
-    Unauthenticated(ApiKey),
-    /// A wrong API key or secret (after the error response was sent).
-    #[error("SASL authentication failed for {0:?}")]
-    AuthenticationFailed(String),
-    /// A response this broker cannot encode at the requested version (a bug, logged).
-    #[error("cannot encode the response: {0}")]
-    Encode(String),
-    /// Internal API from a principal that is not a broker.
-    #[error("internal API refused for a client principal")]
-    Forbidden,
-}
-
-/// Per-connection state.
-#[derive(Debug, Default)]
-pub struct Session {
-    pub handshake_mechanism: Option<String>,
-    pub principal: Option<Principal>,
-    /// A follower's broker id and epoch, from `IdentifyReplica` (KIP-903).
-    pub replica: Option<(crate::controller::metadata::BrokerId, i64)>,
-}
+use session::{ConnectionError, Session};
+use crate::messages::INTERNAL_API_KEY;
+use crate::net::frame::{read_frame, write_frame, FrameError};
 
 /// Serves one accepted TCP connection until it closes or misbehaves.
 pub async fn serve_connection(node: Arc<Node>, stream: tokio::net::TcpStream, peer: std::net::SocketAddr) {
@@ -114,7 +76,7 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
         return Err((ConnectionError::Malformed("frame shorter than a request header".into()), None));
     }
     let api_key = i16::from_be_bytes([frame[0], frame[1]]);
-    if api_key == internal::INTERNAL_API_KEY {
+    if api_key == INTERNAL_API_KEY {
         return match &session.principal {
             Some(principal) if principal.role == crate::security::sasl::Role::Broker => internal::handle(node, session, frame).await.map_err(|e| (e, None)),
             _ => Err((ConnectionError::Forbidden, None)),

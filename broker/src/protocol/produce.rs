@@ -7,8 +7,9 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 use kafka_protocol::ResponseError;
 
 use super::errors;
-use crate::log::AppendOutcome;
-use crate::node::{Node, PartitionHandle};
+use crate::node::Node;
+use crate::replication::acks::{self, AppendError};
+use crate::replication::partition::PartitionHandle;
 
 pub async fn produce(node: &Node, request: ProduceRequest, version: i16) -> ProduceResponse {
     let timeout = Duration::from_millis(request.timeout_ms.clamp(0, 300_000) as u64);
@@ -44,79 +45,31 @@ async fn produce_partition(node: &Node, topic: &str, partition: i32, records: Op
     if !matches!(acks, -1 | 0 | 1) {
         return failure(ResponseError::InvalidRequiredAcks.code());
     }
-    {
-        let replica = handle.replica.lock().unwrap();
-        if !replica.is_leader() {
-            return failure(ResponseError::NotLeaderOrFollower.code());
+    let min_insync_replicas = node.config.replication.min_insync_replicas;
+    let acknowledged = async {
+        if acks == -1 {
+            acks::check_min_insync(&handle, min_insync_replicas)?;
         }
-        if acks == -1 && replica.isr_size() < node.config.replication.min_insync_replicas {
-            return failure(ResponseError::NotEnoughReplicas.code());
+        if acks == -1 && !node.config.bugs.ack_before_replication {
+            append_replicated(node, &handle, records, deadline).await
+        } else {
+            let appended = acks::append_local(&handle, records)?;
+            node.data_changed();
+            Ok(appended.base_offset)
         }
-    }
-    let base_offset = if acks == -1 && !node.config.bugs.ack_before_replication {
-        append_replicated(node, &handle, records, deadline).await
-    } else {
-        append_local(node, &handle, records).map(|(base_offset, _, _)| base_offset)
     };
-    match base_offset {
+    match acknowledged.await {
         Ok(base_offset) => PartitionProduceResponse::default().with_base_offset(base_offset).with_log_append_time_ms(-1).with_log_start_offset(0),
-        Err(code) => failure(code),
+        Err(error) => failure(errors::from_append(&error)),
     }
-}
-
-/// Appends as leader; returns (base offset, last offset, leader epoch).
-fn append_local(node: &Node, handle: &PartitionHandle, records: bytes::Bytes) -> Result<(i64, i64, i32), i16> {
-    let outcome = {
-        let mut replica = handle.replica.lock().unwrap();
-        if !replica.is_leader() {
-            return Err(ResponseError::NotLeaderOrFollower.code());
-        }
-        let epoch = replica.leader_epoch;
-        match replica.log.append_as_leader(records, epoch) {
-            Ok(outcome) => {
-                replica.maybe_advance_high_watermark();
-                (outcome, epoch)
-            }
-            Err(error) => {
-                tracing::debug!(%error, "append refused");
-                return Err(errors::from_log(&error));
-            }
-        }
-    };
-    handle.changed();
-    node.data_changed();
-    let (AppendOutcome::Appended { base_offset, last_offset } | AppendOutcome::Duplicate { base_offset, last_offset }) = outcome.0;
-    Ok((base_offset, last_offset, outcome.1))
 }
 
 /// Appends as leader and waits for acks=all; returns the base offset.
-pub(crate) async fn append_replicated(node: &Node, handle: &PartitionHandle, records: bytes::Bytes, deadline: tokio::time::Instant) -> Result<i64, i16> {
-    let (base_offset, last_offset, leader_epoch) = append_local(node, handle, records)?;
-    wait_until_replicated(node, handle, last_offset, leader_epoch, deadline).await?;
-    Ok(base_offset)
-}
-
-/// acks=all: the write is acknowledged once the high watermark passes it, which needs every
-/// member of an ISR of at least min.insync.replicas.
-async fn wait_until_replicated(node: &Node, handle: &PartitionHandle, last_offset: i64, leader_epoch: i32, deadline: tokio::time::Instant) -> Result<(), i16> {
-    loop {
-        let notified = handle.notified();
-        {
-            let replica = handle.replica.lock().unwrap();
-            if !replica.is_leader() || replica.leader_epoch != leader_epoch {
-                return Err(ResponseError::NotLeaderOrFollower.code());
-            }
-            if replica.log.high_watermark() > last_offset {
-                return Ok(());
-            }
-            if replica.isr_size() < node.config.replication.min_insync_replicas {
-                return Err(ResponseError::NotEnoughReplicasAfterAppend.code());
-            }
-        }
-        if tokio::time::timeout(deadline.saturating_duration_since(tokio::time::Instant::now()), notified).await.is_err() {
-            return Err(ResponseError::RequestTimedOut.code());
-        }
-    }
+pub(super) async fn append_replicated(node: &Node, handle: &PartitionHandle, records: bytes::Bytes, deadline: tokio::time::Instant) -> Result<i64, AppendError> {
+    let appended = acks::append_local(handle, records)?;
+    node.data_changed();
+    acks::wait_until_replicated(handle, appended, node.config.replication.min_insync_replicas, deadline).await?;
+    Ok(appended.base_offset)
 }
 
 pub async fn init_producer_id(node: &Node, request: InitProducerIdRequest) -> InitProducerIdResponse {

@@ -1,13 +1,49 @@
-//! ApiVersions, SaslHandshake and SaslAuthenticate: the only APIs allowed before authentication.
+//! A connection's state and why it closes, and the only APIs allowed before authentication:
+//! ApiVersions, SaslHandshake and SaslAuthenticate.
 
 use kafka_protocol::messages::api_versions_response::ApiVersion;
-use kafka_protocol::messages::{ApiVersionsResponse, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse};
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use super::Session;
+use crate::net::frame::FrameError;
 use crate::node::Node;
-use crate::security::sasl;
+use crate::security::sasl::{self, Principal};
+
+/// Why a connection was closed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    /// Framing or transport failure.
+    #[error("{0}")]
+    Frame(#[from] FrameError),
+    /// A request that cannot be decoded.
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    /// An API key this broker does not serve.
+    #[error("unsupported API key {0}")]
+    UnsupportedApi(i16),
+    /// A request other than ApiVersions/SaslHandshake/SaslAuthenticate before authentication.
+    #[error("{0:?} before SASL authentication")]
+    Unauthenticated(ApiKey),
+    /// A wrong API key or secret (after the error response was sent).
+    #[error("SASL authentication failed for {0:?}")]
+    AuthenticationFailed(String),
+    /// A response this broker cannot encode at the requested version (a bug, logged).
+    #[error("cannot encode the response: {0}")]
+    Encode(String),
+    /// Internal API from a principal that is not a broker.
+    #[error("internal API refused for a client principal")]
+    Forbidden,
+}
+
+/// Per-connection state.
+#[derive(Debug, Default)]
+pub struct Session {
+    pub handshake_mechanism: Option<String>,
+    pub principal: Option<Principal>,
+    /// A follower's broker id and epoch, from `IdentifyReplica` (KIP-903).
+    pub replica: Option<(crate::controller::metadata::BrokerId, i64)>,
+}
 
 pub fn api_versions(error_code: i16) -> ApiVersionsResponse {
     let api_keys = super::versions::all().map(|(key, min, max)| ApiVersion::default().with_api_key(key as i16).with_min_version(min).with_max_version(max)).collect();

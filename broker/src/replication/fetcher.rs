@@ -1,6 +1,7 @@
 //! The follower side of replication: fetch from the leader with the replica id, truncate where
 //! the leader says our log diverges (KIP-101/KIP-320), append, learn the high watermark.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,17 +9,42 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::client::Connection;
-use crate::node::{Node, PartitionHandle};
-use crate::protocol::internal::InternalRequest;
-use crate::replication::Role;
+use tokio::sync::Notify;
+
+use super::partition::PartitionHandle;
+use super::replica::Role;
+use crate::client::{ClientCredentials, Connection};
+use crate::messages::InternalRequest;
+use crate::net::Dialer;
+use crate::planted_bugs::PlantedBugs;
 
 const FETCH_VERSION: i16 = 12;
 const RETRY_BACKOFF: Duration = Duration::from_millis(200);
 
-/// Runs until this replica stops following `leader` in `leader_epoch`.
-pub async fn follow(node: Arc<Node>, handle: Arc<PartitionHandle>, topic: String, partition: i32, leader: i32, leader_epoch: i32, broker_epoch: i64) {
-    let Some((address, host)) = node.broker_address(leader) else { return };
+/// What a follower needs of its node: who it is, how it reaches the leader, and whom to wake.
+#[derive(Clone)]
+pub struct FollowerContext {
+    pub broker_id: i32,
+    /// The broker epoch this process's fetches carry (KIP-903).
+    pub broker_epoch: i64,
+    pub dialer: Dialer,
+    pub credentials: ClientCredentials,
+    pub bugs: PlantedBugs,
+    /// The node-wide signal that data moved (wakes long polls).
+    pub data: Arc<Notify>,
+}
+
+/// Where the leader is: its broker id, address and TLS server name.
+pub struct Leader {
+    pub id: i32,
+    pub epoch: i32,
+    pub address: SocketAddr,
+    pub host: String,
+}
+
+/// Runs until this replica stops following `leader` in its epoch.
+pub async fn follow(context: FollowerContext, handle: Arc<PartitionHandle>, topic: String, partition: i32, leader: Leader) {
+    let Leader { id: leader, epoch: leader_epoch, address, host } = leader;
     let mut connection: Option<Connection> = None;
     // The planted bug `skip-truncation` stops reporting our last epoch once told we diverge.
     let mut divergence_ignored = false;
@@ -32,10 +58,10 @@ pub async fn follow(node: Arc<Node>, handle: Arc<PartitionHandle>, topic: String
             (replica.log.log_end_offset(), if divergence_ignored { -1 } else { replica.log.last_epoch() })
         };
         if connection.is_none() {
-            match Connection::connect(&node.config.dialer, address, &host, &node.client_credentials, Duration::from_secs(2)).await {
+            match Connection::connect(&context.dialer, address, &host, &context.credentials, Duration::from_secs(2)).await {
                 Ok(mut fresh) => {
                     fresh.set_request_timeout(Duration::from_secs(5));
-                    let identify = InternalRequest::IdentifyReplica { broker: node.config.broker_id, broker_epoch };
+                    let identify = InternalRequest::IdentifyReplica { broker: context.broker_id, broker_epoch: context.broker_epoch };
                     if let Err(error) = fresh.send_internal(&identify).await {
                         tracing::debug!(%topic, partition, leader, %error, "cannot identify to the leader");
                         tokio::time::sleep(RETRY_BACKOFF).await;
@@ -51,7 +77,7 @@ pub async fn follow(node: Arc<Node>, handle: Arc<PartitionHandle>, topic: String
             }
         }
         let request = FetchRequest::default()
-            .with_replica_id(BrokerId(node.config.broker_id))
+            .with_replica_id(BrokerId(context.broker_id))
             .with_max_wait_ms(500)
             .with_min_bytes(1)
             .with_max_bytes(16 * 1024 * 1024)
@@ -89,7 +115,7 @@ pub async fn follow(node: Arc<Node>, handle: Arc<PartitionHandle>, topic: String
             }
             // The default (-1, -1) means no divergence; the leader sends (-1, 0) for "all of it".
             if data.diverging_epoch.epoch >= 0 || data.diverging_epoch.end_offset >= 0 {
-                if node.config.bugs.skip_truncation {
+                if context.bugs.skip_truncation {
                     divergence_ignored = true;
                 } else {
                     match replica.truncate_on_divergence(data.diverging_epoch.epoch, data.diverging_epoch.end_offset) {
@@ -106,6 +132,6 @@ pub async fn follow(node: Arc<Node>, handle: Arc<PartitionHandle>, topic: String
             replica.follow_high_watermark(data.high_watermark);
         }
         handle.changed();
-        node.data_changed();
+        context.data.notify_waiters();
     }
 }

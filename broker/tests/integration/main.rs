@@ -6,5 +6,6 @@ mod cluster;
 mod disk_loss;
 mod edge_security;
 mod failover;
+mod layers;
 mod real_clients;
 mod replication_properties;

@@ -2,6 +2,8 @@
 //! that makes partitioned connects hang until the caller's timeout, as real ones do, and that
 //! can observe the bytes on the wire.
 
+pub mod frame;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;

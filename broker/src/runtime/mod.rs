@@ -1,0 +1,142 @@
+//! The running node: recovers storage, binds port 9092 and runs the node's tasks (the accept
+//! loop, periodic ticks, metadata following, the controller's peer transport). The top of the
+//! broker's layering; nothing below imports it.
+
+mod peers;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::controller::metadata::MetadataImage;
+use crate::controller::quorum::Quorum;
+use crate::log::{Disk, MetaProperties};
+use crate::node::{Node, NodeConfig, NodeError, BROKER_PORT};
+use crate::replication::fetcher::{self, Leader};
+use crate::replication::Role;
+
+/// Starts a node: recovers its disk, binds port 9092 and spawns its tasks.
+pub async fn start(config: NodeConfig, disk: Arc<dyn Disk>) -> Result<Arc<Node>, NodeError> {
+    // A process start is a new incarnation; empty storage is a new directory (never the old one).
+    let (incarnation, fresh_directory) = {
+        use rand_core::{RngCore, SeedableRng};
+        let mut random = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed ^ 0x696e_6361_726e_6174);
+        (random.next_u64(), random.next_u64())
+    };
+    let (meta, new_storage) = MetaProperties::load_or_join(disk.as_ref(), &config.cluster_id, config.broker_id, fresh_directory)?;
+    if new_storage {
+        tracing::warn!(broker = config.broker_id, directory = meta.directory_id, "storage is empty: formatted a new directory; this node observes the controller quorum until it replaces its old voter, and re-replicates its partitions");
+    }
+    let address = SocketAddr::new(config.listen_ip, BROKER_PORT);
+    let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| NodeError::Bind(address, e))?;
+    let credentials = crate::client::ClientCredentials {
+        tls: crate::security::tls::client_config(&config.tls.ca_cert_pem, &config.entropy)?,
+        api_key: config.inter_broker_api_key.clone(),
+        secret: config.inter_broker_secret.clone(),
+    };
+    let channels = peers::start((meta.node_id, meta.directory_id), &config.voters, config.dialer.clone(), credentials.clone());
+    let controller = Quorum::start(&meta, &config.voters, disk.clone(), channels, config.seed, config.raft_entries_per_append_max, config.bugs);
+    let node = Arc::new(Node::new(config, disk, controller, incarnation, credentials)?);
+    tracing::info!(broker = node.config.broker_id, zone = %node.config.zone, %address, "node listening");
+    tokio::spawn(node.controller().clone().heartbeat_forever(node.config.zone.clone(), node.config.host.clone(), BROKER_PORT as i32, incarnation, meta.directory_id));
+    tokio::spawn(apply_metadata_forever(node.clone()));
+    tokio::spawn(tick_forever(node.clone()));
+    tokio::spawn(accept_forever(node.clone(), listener));
+    Ok(node)
+}
+
+async fn accept_forever(node: Arc<Node>, listener: tokio::net::TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                stream.set_nodelay(true).ok();
+                tokio::spawn(crate::protocol::serve_connection(node.clone(), stream, peer));
+            }
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Follows the metadata image: becomes leader or follower of each of our partitions.
+async fn apply_metadata_forever(node: Arc<Node>) {
+    let mut images = node.controller().image();
+    loop {
+        let image = images.borrow_and_update().clone();
+        apply_image(&node, &image);
+        if images.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn apply_image(node: &Arc<Node>, image: &MetadataImage) {
+    let me = node.config.broker_id;
+    // Until our own registration is in the metadata, the roles it names are our previous
+    // life's (KIP-841): a restarted process, maybe with an empty disk, must not lead or follow
+    // on their strength. The registration record itself moves them away.
+    let Some(broker_epoch) = node.broker_epoch(image) else {
+        return;
+    };
+    let now = node.now_ms();
+    for (topic, partitions) in &image.topics {
+        for (index, state) in partitions.iter().enumerate() {
+            if !state.replicas.contains(&me) {
+                continue;
+            }
+            let handle = match node.open_partition(topic, index as i32) {
+                Ok(handle) => handle,
+                Err(error) => {
+                    tracing::error!(topic, partition = index, %error, "cannot open partition log");
+                    continue;
+                }
+            };
+            let follow = {
+                let mut replica = handle.replica.lock().unwrap();
+                let changed = replica.apply_metadata(state, now);
+                if changed && replica.is_leader() {
+                    tracing::info!(topic, partition = index, leader_epoch = state.leader_epoch, isr = ?state.isr, broker_epoch, "became partition leader");
+                }
+                match replica.role {
+                    Role::Follower { leader } if changed => Some((leader, replica.leader_epoch)),
+                    _ => None,
+                }
+            };
+            if let Some((leader, epoch)) = follow {
+                if let Some((address, host)) = node.broker_address(leader) {
+                    let leader = Leader { id: leader, epoch, address, host };
+                    tokio::spawn(fetcher::follow(node.follower_context(broker_epoch), handle.clone(), topic.clone(), index as i32, leader));
+                }
+            }
+            handle.changed();
+        }
+    }
+    node.close_partitions_not_in(image);
+    node.groups().unload(|group| node.is_group_coordinator(group));
+    node.data_changed();
+}
+
+/// Periodic work: ISR shrink checks, group session expiry, high watermark checkpoints.
+async fn tick_forever(node: Arc<Node>) {
+    let mut ticks: u64 = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ticks += 1;
+        let now = node.now_ms();
+        for ((topic, partition), handle) in node.partition_handles() {
+            let change = handle.replica.lock().unwrap().tick(now);
+            if let Some(change) = change {
+                tracing::info!(%topic, partition, isr = ?change.isr, "asking the controller to change the ISR");
+                node.request_isr_change(&topic, partition, change);
+            }
+            if ticks % 50 == 0 {
+                if let Err(error) = handle.replica.lock().unwrap().log.checkpoint_high_watermark() {
+                    tracing::warn!(%topic, partition, %error, "high watermark checkpoint failed");
+                }
+            }
+        }
+        node.groups().tick();
+    }
+}

@@ -14,7 +14,8 @@ use tokio::sync::Notify;
 use crate::client::ClientCredentials;
 use crate::controller::metadata::{BrokerId, ControllerError, MetadataImage, OFFSETS_TOPIC};
 use crate::controller::quorum::{Quorum, Voter};
-use crate::group::{offsets, GroupCoordinator};
+use crate::group::offsets;
+use crate::group::service::GroupService;
 use crate::log::{Disk, MetaPropertiesError, PartitionLog};
 use crate::messages::ControllerRequest;
 use crate::net::Dialer;
@@ -76,7 +77,7 @@ pub struct Node {
     controller: Arc<Quorum>,
     partitions: Mutex<BTreeMap<(String, i32), Arc<PartitionHandle>>>,
     data: Arc<Notify>,
-    groups: GroupCoordinator,
+    groups: GroupService,
     /// This process's incarnation (KIP-841).
     incarnation: u64,
     /// The producer-id block being handed out: `[next, end)` (KIP-730).
@@ -112,7 +113,7 @@ impl Node {
             controller,
             partitions: Mutex::new(BTreeMap::new()),
             data: Arc::new(Notify::new()),
-            groups: GroupCoordinator::default(),
+            groups: GroupService::default(),
             incarnation,
             producer_ids: tokio::sync::Mutex::new((0, 0)),
             counters: Counters::default(),
@@ -132,7 +133,7 @@ impl Node {
         &self.controller
     }
 
-    pub fn groups(&self) -> &GroupCoordinator {
+    pub fn groups(&self) -> &GroupService {
         &self.groups
     }
 

@@ -1,4 +1,5 @@
-//! Consumer group coordination and committed offsets.
+//! Consumer groups: membership and rebalancing (`coordinator`, a state machine, and `service`,
+//! its async shell) and committed offsets (`offsets`).
 pub mod coordinator;
 pub mod offsets;
-pub use coordinator::GroupCoordinator;
+pub mod service;

@@ -3,6 +3,7 @@
 use kafka_protocol::ResponseError;
 
 use crate::controller::metadata::ControllerError;
+use crate::group::coordinator::GroupError;
 use crate::log::LogError;
 use crate::replication::acks::AppendError;
 
@@ -43,5 +44,15 @@ pub fn from_append(error: &AppendError) -> i16 {
         AppendError::NotEnoughReplicasAfterAppend => ResponseError::NotEnoughReplicasAfterAppend.code(),
         AppendError::Timeout => ResponseError::RequestTimedOut.code(),
         AppendError::Log(error) => from_log(error),
+    }
+}
+
+pub fn from_group(error: &GroupError) -> i16 {
+    match error {
+        GroupError::UnknownMemberId => ResponseError::UnknownMemberId.code(),
+        GroupError::IllegalGeneration => ResponseError::IllegalGeneration.code(),
+        GroupError::RebalanceInProgress => ResponseError::RebalanceInProgress.code(),
+        GroupError::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol.code(),
+        GroupError::NotCoordinator => ResponseError::NotCoordinator.code(),
     }
 }

@@ -12,7 +12,8 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use crate::controller::metadata::{NO_LEADER, OFFSETS_TOPIC};
-use crate::group::coordinator::JoinRequest;
+use super::errors;
+use crate::group::coordinator::{GroupError, JoinRequest};
 use crate::group::offsets::{self, OffsetCommitRecord};
 use crate::node::Node;
 use crate::replication::acks::AppendError;
@@ -51,33 +52,30 @@ pub fn find_coordinator(node: &Node, request: FindCoordinatorRequest, version: i
 
 pub async fn join_group(node: &Node, request: JoinGroupRequest, version: i16) -> JoinGroupResponse {
     let group_id = request.group_id.0.to_string();
-    let failed = |code: i16, member: String| JoinGroupResponse::default().with_error_code(code).with_generation_id(-1).with_member_id(text(member)).with_leader(text(""));
+    let failed = |code: i16| JoinGroupResponse::default().with_error_code(code).with_generation_id(-1).with_member_id(request.member_id.clone()).with_leader(text(""));
     if !node.is_group_coordinator(&group_id) {
-        return failed(ResponseError::NotCoordinator.code(), request.member_id.to_string());
+        return failed(ResponseError::NotCoordinator.code());
     }
-    let session_timeout = Duration::from_millis(request.session_timeout_ms.clamp(1_000, 300_000) as u64);
-    let rebalance_timeout = if request.rebalance_timeout_ms > 0 { Duration::from_millis(request.rebalance_timeout_ms.min(300_000) as u64) } else { session_timeout };
+    let session_timeout_ms = request.session_timeout_ms.clamp(1_000, 300_000) as u64;
+    let rebalance_timeout_ms = if request.rebalance_timeout_ms > 0 { request.rebalance_timeout_ms.min(300_000) as u64 } else { session_timeout_ms };
     let join = JoinRequest {
         group_id,
         member_id: request.member_id.to_string(),
         protocol_type: request.protocol_type.to_string(),
         protocols: request.protocols.iter().map(|p| (p.name.to_string(), p.metadata.clone())).collect(),
-        session_timeout,
-        rebalance_timeout,
+        session_timeout_ms,
+        rebalance_timeout_ms,
     };
-    let outcome = match node.groups().join(join) {
-        Err(outcome) => outcome,
-        Ok(receiver) => match tokio::time::timeout(rebalance_timeout + Duration::from_secs(5), receiver).await {
-            Ok(Ok(outcome)) => outcome,
-            _ => return failed(ResponseError::RebalanceInProgress.code(), request.member_id.to_string()),
-        },
+    let outcome = match node.groups().join(node.now_ms(), join).await {
+        Ok(outcome) => outcome,
+        Err(error) => return failed(errors::from_group(&error)),
     };
     let members = outcome.members.into_iter().map(|(id, metadata)| JoinGroupResponseMember::default().with_member_id(text(id)).with_metadata(metadata)).collect();
     let response = JoinGroupResponse::default();
-    // protocol_type exists from v7; protocol_name is nullable only from v7.
-    let response = if version >= 7 { response.with_protocol_type(Some(request.protocol_type.clone())).with_protocol_name(outcome.protocol_name.map(text)) } else { response.with_protocol_name(Some(text(outcome.protocol_name.unwrap_or_default()))) };
+    // protocol_type exists from v7.
+    let response = if version >= 7 { response.with_protocol_type(Some(request.protocol_type.clone())) } else { response };
     response
-        .with_error_code(outcome.error_code)
+        .with_protocol_name(Some(text(outcome.protocol_name)))
         .with_generation_id(outcome.generation_id)
         .with_leader(text(outcome.leader))
         .with_member_id(text(outcome.member_id))
@@ -90,16 +88,13 @@ pub async fn sync_group(node: &Node, request: SyncGroupRequest, version: i16) ->
         return SyncGroupResponse::default().with_error_code(ResponseError::NotCoordinator.code());
     }
     let assignments = request.assignments.iter().map(|a| (a.member_id.to_string(), a.assignment.clone())).collect();
-    match node.groups().sync(&group_id, request.generation_id, request.member_id.as_str(), assignments) {
-        Err(code) => SyncGroupResponse::default().with_error_code(code),
-        Ok(receiver) => match tokio::time::timeout(Duration::from_secs(60), receiver).await {
-            Ok(Ok(outcome)) => {
-                let response = SyncGroupResponse::default().with_error_code(outcome.error_code).with_assignment(outcome.assignment);
-                // protocol_type and protocol_name exist from v5.
-                if version >= 5 { response.with_protocol_type(request.protocol_type.clone()).with_protocol_name(outcome.protocol_name.map(text)) } else { response }
-            }
-            _ => SyncGroupResponse::default().with_error_code(ResponseError::RebalanceInProgress.code()),
-        },
+    match node.groups().sync(&group_id, request.generation_id, request.member_id.as_str(), assignments).await {
+        Err(error) => SyncGroupResponse::default().with_error_code(errors::from_group(&error)),
+        Ok(outcome) => {
+            let response = SyncGroupResponse::default().with_assignment(outcome.assignment);
+            // protocol_type and protocol_name exist from v5.
+            if version >= 5 { response.with_protocol_type(request.protocol_type.clone()).with_protocol_name(Some(text(outcome.protocol_name))) } else { response }
+        }
     }
 }
 
@@ -108,7 +103,8 @@ pub fn heartbeat(node: &Node, request: HeartbeatRequest) -> HeartbeatResponse {
     if !node.is_group_coordinator(&group_id) {
         return HeartbeatResponse::default().with_error_code(ResponseError::NotCoordinator.code());
     }
-    HeartbeatResponse::default().with_error_code(node.groups().heartbeat(&group_id, request.generation_id, request.member_id.as_str()))
+    let outcome = node.groups().heartbeat(node.now_ms(), &group_id, request.generation_id, request.member_id.as_str());
+    HeartbeatResponse::default().with_error_code(outcome.err().map_or(errors::NONE, |e| errors::from_group(&e)))
 }
 
 pub fn leave_group(node: &Node, request: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
@@ -120,12 +116,13 @@ pub fn leave_group(node: &Node, request: LeaveGroupRequest, version: i16) -> Lea
     if ids.is_empty() {
         ids.push(request.member_id.to_string());
     }
-    let results = node.groups().leave(&group_id, &ids);
+    let code = |outcome: &Result<(), GroupError>| outcome.err().map_or(errors::NONE, |e| errors::from_group(&e));
+    let results = node.groups().leave(node.now_ms(), &group_id, &ids);
     if version < 3 {
         // One member per request before v3 (KIP-345 batched them): its error is the response's.
-        return LeaveGroupResponse::default().with_error_code(results.first().map_or(0, |(_, code)| *code));
+        return LeaveGroupResponse::default().with_error_code(results.first().map_or(errors::NONE, |(_, outcome)| code(outcome)));
     }
-    let members = results.into_iter().map(|(id, code)| MemberResponse::default().with_member_id(text(id)).with_error_code(code)).collect();
+    let members = results.iter().map(|(id, outcome)| MemberResponse::default().with_member_id(text(id.clone())).with_error_code(code(outcome))).collect();
     LeaveGroupResponse::default().with_members(members)
 }
 
@@ -140,7 +137,7 @@ pub async fn offset_commit(node: &Node, request: OffsetCommitRequest) -> OffsetC
     let _pending = (!records.is_empty()).then(|| node.groups().begin_commit(&group_id));
     let mut code = if node.is_group_coordinator(&group_id) { 0 } else { ResponseError::NotCoordinator.code() };
     if code == 0 {
-        code = node.groups().validate_commit(&group_id, request.generation_id_or_member_epoch, request.member_id.as_str());
+        code = node.groups().validate_commit(&group_id, request.generation_id_or_member_epoch, request.member_id.as_str()).err().map_or(errors::NONE, |e| errors::from_group(&e));
     }
     if code == 0 && !records.is_empty() {
         code = match node.partition(OFFSETS_TOPIC, offsets::partition_for(&group_id)) {
@@ -151,7 +148,7 @@ pub async fn offset_commit(node: &Node, request: OffsetCommitRequest) -> OffsetC
                     Ok(_) => 0,
                     Err(AppendError::NotLeader) => ResponseError::NotCoordinator.code(),
                     Err(AppendError::Timeout) => ResponseError::CoordinatorNotAvailable.code(),
-                    Err(error) => super::errors::from_append(&error),
+                    Err(error) => errors::from_append(&error),
                 }
             }
         };

@@ -137,6 +137,6 @@ async fn tick_forever(node: Arc<Node>) {
                 }
             }
         }
-        node.groups().tick();
+        node.groups().tick(now);
     }
 }

@@ -15,7 +15,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("state machines: replica and groups", &["replication/replica", "group"]),
     ("messages and transport", &["messages", "net", "security/tls", "security"]),
     ("client", &["client"]),
-    ("services: controller quorum and replication", &["controller/quorum", "controller", "replication/acks", "replication/fetcher", "replication/partition", "replication"]),
+    ("services: controller quorum and replication", &["controller/quorum", "controller", "replication/acks", "replication/fetcher", "replication/partition", "replication", "group/service"]),
     ("shared node state", &["node"]),
     ("protocol handlers", &["protocol"]),
     ("runtime", &["runtime"]),

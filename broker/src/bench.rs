@@ -16,7 +16,7 @@ use crate::client::{ClientCredentials, ClientError, Connection};
 use crate::dev::DevError;
 use crate::log::batch::encode_values;
 use crate::net::tcp_dialer;
-use crate::security::tls::{client_config, Entropy};
+use crate::security::tls::{client_config, os_crypto_provider};
 
 const TOPIC: &str = "bench";
 const RECORD_BYTES: usize = 1024;
@@ -53,7 +53,7 @@ pub async fn run(dir: &Path, seconds: u64, partitions: i32, batch_records: usize
     let properties_path = dir.join("client.properties");
     let text = std::fs::read_to_string(&properties_path).map_err(|source| DevError::File { path: properties_path.clone(), source })?;
     let ca = std::fs::read_to_string(dir.join("ca.pem")).map_err(|source| DevError::File { path: dir.join("ca.pem"), source })?;
-    let credentials = ClientCredentials { tls: client_config(&ca, &Entropy::Os)?, api_key: property(&text, "sasl.username").unwrap_or_default(), secret: property(&text, "sasl.password").unwrap_or_default() };
+    let credentials = ClientCredentials { tls: client_config(&ca, &os_crypto_provider())?, api_key: property(&text, "sasl.username").unwrap_or_default(), secret: property(&text, "sasl.password").unwrap_or_default() };
     let dialer = tcp_dialer();
     let connect = move |host: String| {
         let (dialer, credentials) = (dialer.clone(), credentials.clone());

@@ -12,7 +12,7 @@ use crate::node::{Node, NodeConfig, BROKER_PORT};
 use crate::planted_bugs::PlantedBugs;
 use crate::replication::ReplicationConfig;
 use crate::security::sasl::{CredentialStore, Role};
-use crate::security::tls::{CertificateAuthority, Entropy};
+use crate::security::tls::{os_crypto_provider, CertificateAuthority};
 
 /// bcrypt cost for API secrets in real mode (about 50 ms per verification, once per key).
 const BCRYPT_COST: u32 = 10;
@@ -131,7 +131,7 @@ pub fn node_config(dir: &Path, id: i32) -> Result<NodeConfig, DevError> {
         listen_ip: ip,
         voters,
         tls,
-        entropy: Entropy::Os,
+        crypto: os_crypto_provider(),
         credentials,
         inter_broker_api_key: INTER_BROKER_API_KEY.into(),
         inter_broker_secret: read(&dir.join("inter-broker.secret"))?.trim().to_string(),

@@ -19,12 +19,12 @@ use crate::group::service::GroupService;
 use crate::log::{Disk, MetaPropertiesError, PartitionLog};
 use crate::messages::ControllerRequest;
 use crate::net::Dialer;
-use crate::planted_bugs::PlantedBugs;
+use crate::planted_bugs::{PlantedBug, PlantedBugs};
 use crate::replication::fetcher::FollowerContext;
 use crate::replication::partition::PartitionHandle;
 use crate::replication::{IsrChangeRequest, Replica, ReplicationConfig, Role};
 use crate::security::sasl::CredentialStore;
-use crate::security::tls::{self, Entropy, TlsMaterial};
+use crate::security::tls::{self, CryptoProvider, TlsMaterial};
 
 /// The broker port (C01: fixed, not configurable).
 pub const BROKER_PORT: u16 = 9092;
@@ -39,7 +39,9 @@ pub struct NodeConfig {
     pub listen_ip: std::net::IpAddr,
     pub voters: Vec<Voter>,
     pub tls: TlsMaterial,
-    pub entropy: Entropy,
+    /// The rustls provider every TLS configuration of this node is built on (the OS one in
+    /// real mode; the simulation hands in its seeded one).
+    pub crypto: Arc<CryptoProvider>,
     pub credentials: CredentialStore,
     /// This node's own API key and secret for broker-to-broker traffic.
     pub inter_broker_api_key: String,
@@ -104,7 +106,7 @@ pub enum NodeError {
 impl Node {
     /// The node's shared state; `runtime::start` builds it and starts its tasks.
     pub(crate) fn new(config: NodeConfig, disk: Arc<dyn Disk>, controller: Arc<Quorum>, incarnation: u64, client_credentials: ClientCredentials) -> Result<Node, NodeError> {
-        let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(&config.tls, &config.entropy)?);
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(&config.tls, &config.crypto)?);
         Ok(Node {
             disk,
             started: tokio::time::Instant::now(),
@@ -166,7 +168,7 @@ impl Node {
     /// it (KIP-841). `None` until then: the process must not act on its previous life's roles.
     pub fn broker_epoch(&self, image: &MetadataImage) -> Option<i64> {
         let registration = image.brokers.get(&self.config.broker_id)?;
-        (registration.incarnation == self.incarnation || self.config.bugs.restarted_broker_keeps_leadership).then_some(registration.epoch)
+        (registration.incarnation == self.incarnation || self.config.bugs.is_on(PlantedBug::RestartedBrokerKeepsLeadership)).then_some(registration.epoch)
     }
 
     /// This process's incarnation (a new one per start, KIP-841).

@@ -1,54 +1,107 @@
-//! Planted bugs: named defects that prove the harness's checkers can fail. They can only be
-//! switched on in the simulation build (`--cfg madsim`); a real-mode build has no way to
-//! construct a `PlantedBugs` with any of them set.
+//! Planted bugs: named defects that prove the harness's checkers can fail. The set is private
+//! and can only be built in the simulation build (`--cfg madsim`) or the broker's own unit
+//! tests; in a real-mode build `PlantedBugs::is_on` is false for every bug, whatever the bytes.
 
-/// Which defects are active. All false outside the simulation.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PlantedBugs {
+/// One planted defect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PlantedBug {
     /// The controller elects a leader outside the ISR.
-    pub unclean_leader_election: bool,
+    UncleanLeaderElection,
     /// acks=all is answered right after the leader's local append.
-    pub ack_before_replication: bool,
+    AckBeforeReplication,
     /// A follower ignores the leader's diverging epoch instead of truncating (KIP-101).
-    pub skip_truncation: bool,
+    SkipTruncation,
     /// A follower joins the ISR before it has the high watermark, which then moves back.
-    pub high_watermark_regression: bool,
+    HighWatermarkRegression,
     /// A broker back from a restart (maybe with an empty disk) is taken for its previous life:
     /// no new broker epoch, no fencing, it keeps its leaderships and ISR seats (the behaviour
     /// before KIP-841 broker epochs were added here).
-    pub restarted_broker_keeps_leadership: bool,
+    RestartedBrokerKeepsLeadership,
     /// The controller commits a decision's records one Raft entry at a time, so a broker can
     /// see its new registration before the fencing of its old leaderships.
-    pub non_atomic_metadata_batches: bool,
+    NonAtomicMetadataBatches,
+}
+
+impl PlantedBug {
+    pub const ALL: [PlantedBug; 6] = [
+        PlantedBug::UncleanLeaderElection,
+        PlantedBug::AckBeforeReplication,
+        PlantedBug::SkipTruncation,
+        PlantedBug::HighWatermarkRegression,
+        PlantedBug::RestartedBrokerKeepsLeadership,
+        PlantedBug::NonAtomicMetadataBatches,
+    ];
+
+    /// The name scenarios, capsules and the CLI use.
+    pub fn name(self) -> &'static str {
+        match self {
+            PlantedBug::UncleanLeaderElection => "unclean-leader-election",
+            PlantedBug::AckBeforeReplication => "ack-before-replication",
+            PlantedBug::SkipTruncation => "skip-truncation",
+            PlantedBug::HighWatermarkRegression => "high-watermark-regression",
+            PlantedBug::RestartedBrokerKeepsLeadership => "restarted-broker-keeps-leadership",
+            PlantedBug::NonAtomicMetadataBatches => "non-atomic-metadata-batches",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Result<Self, UnknownPlantedBug> {
+        Self::ALL.into_iter().find(|bug| bug.name() == name).ok_or_else(|| UnknownPlantedBug(name.to_string()))
+    }
+
+    fn bit(self) -> u32 {
+        1 << self as u32
+    }
+}
+
+/// A name that is not a planted bug.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches")]
+pub struct UnknownPlantedBug(pub String);
+
+/// Which defects are active: none, outside the simulation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlantedBugs {
+    on: u32,
 }
 
 impl PlantedBugs {
-    pub const NAMES: [&'static str; 6] = ["unclean-leader-election", "ack-before-replication", "skip-truncation", "high-watermark-regression", "restarted-broker-keeps-leadership", "non-atomic-metadata-batches"];
-
     pub fn none() -> Self {
         Self::default()
     }
 
-    /// Enables the named bugs. Only exists in the simulation build.
-    #[cfg(madsim)]
-    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
+    /// Whether `bug` is planted. Always false in a real-mode build.
+    pub fn is_on(&self, bug: PlantedBug) -> bool {
+        cfg!(any(madsim, test)) && self.on & bug.bit() != 0
+    }
+
+    /// Plants the named bugs. Only exists in the simulation build and the broker's unit tests.
+    #[cfg(any(madsim, test))]
+    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, UnknownPlantedBug> {
         let mut bugs = Self::none();
         for name in names {
-            match name {
-                "unclean-leader-election" => bugs.unclean_leader_election = true,
-                "ack-before-replication" => bugs.ack_before_replication = true,
-                "skip-truncation" => bugs.skip_truncation = true,
-                "high-watermark-regression" => bugs.high_watermark_regression = true,
-                "restarted-broker-keeps-leadership" => bugs.restarted_broker_keeps_leadership = true,
-                "non-atomic-metadata-batches" => bugs.non_atomic_metadata_batches = true,
-                other => return Err(format!("unknown planted bug {other:?}; known: {}", Self::NAMES.join(", "))),
-            }
+            bugs.on |= PlantedBug::from_name(name)?.bit();
         }
         Ok(bugs)
     }
 
+    /// The planted bugs' names, in `PlantedBug::ALL` order.
     pub fn names(&self) -> Vec<&'static str> {
-        let flags = [self.unclean_leader_election, self.ack_before_replication, self.skip_truncation, self.high_watermark_regression, self.restarted_broker_keeps_leadership, self.non_atomic_metadata_batches];
-        Self::NAMES.iter().zip(flags).filter(|(_, on)| *on).map(|(name, _)| *name).collect()
+        PlantedBug::ALL.into_iter().filter(|bug| self.is_on(*bug)).map(PlantedBug::name).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_names_are_refused() {
+        for bug in PlantedBug::ALL {
+            assert_eq!(PlantedBug::from_name(bug.name()), Ok(bug));
+            let bugs = PlantedBugs::from_names([bug.name()]).unwrap();
+            assert!(bugs.is_on(bug) && bugs.names() == vec![bug.name()]);
+        }
+        assert_eq!(PlantedBugs::from_names(["no-such-bug"]), Err(UnknownPlantedBug("no-such-bug".into())));
+        assert!(PlantedBug::ALL.iter().all(|bug| !PlantedBugs::none().is_on(*bug)));
     }
 }

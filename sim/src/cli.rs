@@ -162,7 +162,7 @@ fn find_scenario(dir: &Path, name: &str) -> Result<LoadedScenario, BadInput> {
 }
 
 fn validate_bugs(bugs: &[String]) -> Result<(), BadInput> {
-    broker::planted_bugs::PlantedBugs::from_names(bugs.iter().map(String::as_str)).map(|_| ()).map_err(BadInput)
+    broker::planted_bugs::PlantedBugs::from_names(bugs.iter().map(String::as_str)).map(|_| ()).map_err(BadInput::from)
 }
 
 fn execute(cli: Cli) -> Result<bool, BadInput> {

@@ -7,6 +7,7 @@
 pub mod checker;
 pub mod history;
 pub mod scenario;
+pub mod seeded_tls;
 
 #[cfg(madsim)]
 pub mod capsule;

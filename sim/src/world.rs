@@ -16,7 +16,9 @@ use broker::node::{Node, NodeConfig, BROKER_PORT};
 use broker::planted_bugs::PlantedBugs;
 use broker::replication::ReplicationConfig;
 use broker::security::sasl::{CredentialStore, Role};
-use broker::security::tls::{client_config, CertificateAuthority, Entropy};
+use broker::security::tls::{client_config, CertificateAuthority};
+
+use crate::seeded_tls::seeded_crypto_provider;
 use madsim::runtime::Handle;
 use madsim::task::NodeId;
 
@@ -140,7 +142,7 @@ impl World {
                         listen_ip: ip,
                         voters: voters.clone(),
                         tls: material.clone(),
-                        entropy: Entropy::Seeded(seed.wrapping_mul(31).wrapping_add(index as u64) ^ life),
+                        crypto: seeded_crypto_provider(seed.wrapping_mul(31).wrapping_add(index as u64) ^ life),
                         credentials: CredentialStore::parse(&credentials_text).expect("rendered credentials parse"),
                         inter_broker_api_key: INTER_BROKER_API_KEY.into(),
                         inter_broker_secret: INTER_BROKER_SECRET.into(),
@@ -181,7 +183,7 @@ impl World {
     /// Credentials and a dialer for the client machine `client`.
     pub fn client_identity(&self, client: &Machine, index: u64) -> (Dialer, ClientCredentials) {
         let credentials = ClientCredentials {
-            tls: client_config(&self.ca_pem, &Entropy::Seeded(self.seed.wrapping_mul(131).wrapping_add(1_000 + index))).expect("client TLS config"),
+            tls: client_config(&self.ca_pem, &seeded_crypto_provider(self.seed.wrapping_mul(131).wrapping_add(1_000 + index))).expect("client TLS config"),
             api_key: CLIENT_API_KEY.into(),
             secret: CLIENT_SECRET.into(),
         };

@@ -15,7 +15,7 @@ use super::metadata::{BrokerId, ControllerError, MetadataImage, MetadataRecord, 
 use super::raft::{Config as RaftConfig, DirectoryId, Entry, HardState, PersistentState, Raft, RaftMessage, Ready};
 use crate::log::{Disk, MetaProperties};
 use crate::messages::ControllerRequest;
-use crate::planted_bugs::PlantedBugs;
+use crate::planted_bugs::{PlantedBug, PlantedBugs};
 
 const RAFT_LOG_FILE: &str = "metadata/raft.log";
 const TICK: Duration = Duration::from_millis(100);
@@ -189,7 +189,7 @@ impl Quorum {
             ControllerRequest::Heartbeat { broker, zone, host, port, incarnation, directory, broker_epoch, metadata_offset } => {
                 // The planted bug: a restarted process is taken for its previous life (no
                 // incarnation check), so it keeps the leadership and ISR seats of a log it lost.
-                let same_life = |registration: &super::metadata::BrokerRegistration| registration.incarnation == incarnation || (self.bugs.restarted_broker_keeps_leadership && registration.host == host);
+                let same_life = |registration: &super::metadata::BrokerRegistration| registration.incarnation == incarnation || (self.bugs.is_on(PlantedBug::RestartedBrokerKeepsLeadership) && registration.host == host);
                 match image.brokers.get(&broker) {
                     Some(registration) if same_life(registration) => {
                         if registration.fenced && metadata_offset >= registration.epoch as u64 { image.unfence(broker) } else { Vec::new() }
@@ -199,7 +199,7 @@ impl Quorum {
                     Some(_) if broker_epoch.is_some() => return Err(ControllerError::StaleBrokerRegistration(broker)),
                     _ => {
                         tracing::info!(broker, incarnation, directory, "registering a new broker incarnation (KIP-841): its previous life is fenced");
-                        image.register(broker, zone, host, port, incarnation, directory, self.bugs.unclean_leader_election)
+                        image.register(broker, zone, host, port, incarnation, directory, self.bugs.is_on(PlantedBug::UncleanLeaderElection))
                     }
                 }
             }
@@ -237,7 +237,7 @@ impl Quorum {
     /// Must be called with `operations` held, on an image from `decision_image`.
     async fn commit(&self, records: Vec<MetadataRecord>, term: u64) -> Result<u64, ControllerError> {
         // The planted bug commits a decision record by record, so an image can show a prefix.
-        let entries = if records.len() == 1 || self.bugs.non_atomic_metadata_batches { records } else { vec![MetadataRecord::Batch(records)] };
+        let entries = if records.len() == 1 || self.bugs.is_on(PlantedBug::NonAtomicMetadataBatches) { records } else { vec![MetadataRecord::Batch(records)] };
         let mut last = None;
         for record in entries {
             let (reply, receiver) = oneshot::channel();
@@ -304,7 +304,7 @@ async fn active_controller_duties(quorum: Arc<Quorum>) {
                     continue;
                 }
                 tracing::info!(broker, "fencing broker: no heartbeat within the session timeout");
-                let records = image.fence(broker, quorum.bugs.unclean_leader_election);
+                let records = image.fence(broker, quorum.bugs.is_on(PlantedBug::UncleanLeaderElection));
                 let _ = quorum.commit(records, term).await;
             }
         }

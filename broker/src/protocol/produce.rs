@@ -10,6 +10,7 @@ use super::errors;
 use crate::node::Node;
 use crate::replication::acks::{self, AppendError};
 use crate::replication::partition::PartitionHandle;
+use crate::planted_bugs::PlantedBug;
 
 pub async fn produce(node: &Node, request: ProduceRequest, version: i16) -> ProduceResponse {
     let timeout = Duration::from_millis(request.timeout_ms.clamp(0, 300_000) as u64);
@@ -50,7 +51,7 @@ async fn produce_partition(node: &Node, topic: &str, partition: i32, records: Op
         if acks == -1 {
             acks::check_min_insync(&handle, min_insync_replicas)?;
         }
-        if acks == -1 && !node.config.bugs.ack_before_replication {
+        if acks == -1 && !node.config.bugs.is_on(PlantedBug::AckBeforeReplication) {
             append_replicated(node, &handle, records, deadline).await
         } else {
             let appended = acks::append_local(&handle, records)?;

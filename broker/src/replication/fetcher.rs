@@ -16,7 +16,7 @@ use super::replica::Role;
 use crate::client::{ClientCredentials, Connection};
 use crate::messages::InternalRequest;
 use crate::net::Dialer;
-use crate::planted_bugs::PlantedBugs;
+use crate::planted_bugs::{PlantedBug, PlantedBugs};
 
 const FETCH_VERSION: i16 = 12;
 const RETRY_BACKOFF: Duration = Duration::from_millis(200);
@@ -115,7 +115,7 @@ pub async fn follow(context: FollowerContext, handle: Arc<PartitionHandle>, topi
             }
             // The default (-1, -1) means no divergence; the leader sends (-1, 0) for "all of it".
             if data.diverging_epoch.epoch >= 0 || data.diverging_epoch.end_offset >= 0 {
-                if context.bugs.skip_truncation {
+                if context.bugs.is_on(PlantedBug::SkipTruncation) {
                     divergence_ignored = true;
                 } else {
                     match replica.truncate_on_divergence(data.diverging_epoch.epoch, data.diverging_epoch.end_offset) {

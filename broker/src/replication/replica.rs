@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::controller::metadata::{BrokerId, PartitionState, NO_BROKER_EPOCH, NO_LEADER};
 use crate::log::PartitionLog;
-use crate::planted_bugs::PlantedBugs;
+use crate::planted_bugs::{PlantedBug, PlantedBugs};
 
 #[derive(Debug, Clone, Copy)]
 pub struct ReplicationConfig {
@@ -165,7 +165,7 @@ impl Replica {
         }
         // KIP-497: a follower may join once it has everything up to the high watermark. The
         // planted bug lets it join as soon as it fetches, so the high watermark can move back.
-        let caught_up = fetch_offset >= high_watermark || self.bugs.high_watermark_regression;
+        let caught_up = fetch_offset >= high_watermark || self.bugs.is_on(PlantedBug::HighWatermarkRegression);
         let request = if !leader.isr.contains(&follower) && caught_up && leader.pending.is_none() && broker_epoch != NO_BROKER_EPOCH {
             let mut isr = leader.isr.clone();
             isr.insert(follower);
@@ -216,7 +216,7 @@ impl Replica {
         let own = self.log.log_end_offset();
         let candidate = maximal.iter().map(|b| if *b == self.broker { own } else { leader.followers.get(b).map_or(0, |p| p.log_end_offset) }).min().unwrap_or(own);
         let current = self.log.high_watermark();
-        if self.bugs.high_watermark_regression && candidate != current {
+        if self.bugs.is_on(PlantedBug::HighWatermarkRegression) && candidate != current {
             self.log.force_high_watermark(candidate);
             return true;
         }

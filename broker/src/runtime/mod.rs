@@ -30,7 +30,7 @@ pub async fn start(config: NodeConfig, disk: Arc<dyn Disk>) -> Result<Arc<Node>,
     let address = SocketAddr::new(config.listen_ip, BROKER_PORT);
     let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| NodeError::Bind(address, e))?;
     let credentials = crate::client::ClientCredentials {
-        tls: crate::security::tls::client_config(&config.tls.ca_cert_pem, &config.entropy)?,
+        tls: crate::security::tls::client_config(&config.tls.ca_cert_pem, &config.crypto)?,
         api_key: config.inter_broker_api_key.clone(),
         secret: config.inter_broker_secret.clone(),
     };

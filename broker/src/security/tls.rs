@@ -7,42 +7,23 @@
 //! way to turn TLS off from this module: every configuration it builds
 //! requires a certificate chain (server) or a trusted CA (client).
 //!
-//! # Two modes of entropy
+//! # Crypto providers
 //!
-//! * [`Entropy::Os`] — production and the real-mode dev cluster. Stock
-//!   rustls + *ring*: randomness from the operating system, ECDSA P-256
-//!   certificates, key exchange over X25519 / P-256 / P-384.
-//! * [`Entropy::Seeded`] — the deterministic simulator (madsim). Under madsim
-//!   *ring*'s `SystemRandom` reaches the OS through a raw `getrandom`
-//!   syscall, so stock rustls produces different TLS bytes on every run of
-//!   the same simulation seed. The seeded [`CryptoProvider`] replaces every
-//!   source of randomness that rustls uses with a ChaCha20 stream:
-//!   - `secure_random` (hello randoms, session ids, extension-order seed,
-//!     TLS 1.3 ticket nonces/ids/age-add) draws from the stream;
-//!   - the only key-exchange group is an X25519 implementation whose
-//!     ephemeral private keys come from the *same* stream;
-//!   - the key provider loads Ed25519 keys only. Ed25519 signatures are
-//!     deterministic (RFC 8032) whereas *ring*'s ECDSA and RSA-PSS signers
-//!     draw from `SystemRandom`, so any other key type is refused instead of
-//!     silently making the transcript non-deterministic;
-//!   - cipher suites and signature verification are *ring*'s, unchanged.
+//! Configurations are built on the rustls `CryptoProvider` the caller hands in: real mode uses
+//! [`os_crypto_provider`] (stock rustls + *ring*, randomness from the operating system). The
+//! simulation brings its own seeded provider (in `sim/`), so that the same seed gives the same
+//! TLS bytes; nothing in the broker can build one, so a real node cannot select it.
 //!
-//!   Certificates for simulation come from [`CertificateAuthority::generate_seeded`]
-//!   and [`CertificateAuthority::issue`] with `Some(seed)`: Ed25519 keys,
-//!   fixed validity 2000-01-01 .. 2100-01-01, fixed serial numbers, so the
-//!   same seed gives byte-identical PEMs.
-//!
-//! Give every simulated node its own seed (for example the simulation seed
-//! mixed with the node id): two endpoints with the same seed draw the same
-//! stream. That still works, but it is a needless coincidence.
-//!
-//! Seeded material is for simulation and tests only: anyone who knows the
-//! seed knows every key.
+//! Certificates for simulation come from [`CertificateAuthority::generate_seeded`] and
+//! [`CertificateAuthority::issue`] with `Some(seed)`: Ed25519 keys (deterministic signatures,
+//! RFC 8032), fixed validity 2000-01-01 .. 2100-01-01, fixed serial numbers, so the same seed
+//! gives byte-identical PEMs. Seeded material is for simulation and tests only: anyone who knows
+//! the seed knows every key.
 
 use std::fmt;
 use std::io::BufReader;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand_chacha::ChaCha20Rng;
@@ -53,13 +34,9 @@ use rcgen::{
 };
 use rustls::client::danger::ServerCertVerifier;
 use rustls::client::WebPkiServerVerifier;
-use rustls::crypto::{
-    ActiveKeyExchange, CryptoProvider, GetRandomFailed, KeyProvider, SecureRandom, SharedSecret,
-    SupportedKxGroup,
-};
+pub use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
-use rustls::sign::SigningKey;
-use rustls::{ClientConfig, NamedGroup, PeerMisbehaved, RootCertStore, ServerConfig};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 /// The protocol versions every configuration built here enables, most
 /// preferred first. Nothing below TLS 1.2 exists in rustls at all, and this
@@ -84,7 +61,6 @@ const SEEDED_CA_SERIAL: &[u8] = &[0x01];
 /// clear never repeat the bytes of a private key made from the same seed.
 const STREAM_CA_KEY: u64 = 1;
 const STREAM_LEAF: u64 = 2;
-const STREAM_TLS: u64 = 3;
 const STREAM_PROBE: u64 = 4;
 
 /// Subject of the dev CA: this organization, and this common-name prefix
@@ -144,14 +120,6 @@ pub enum TlsError {
     /// any DNS name or IP address, which no client could verify.
     #[error("a server certificate needs at least one DNS name or IP address")]
     NoSubjectNames,
-
-    /// Seeded (deterministic) TLS was asked to use a key that is not Ed25519.
-    /// ECDSA and RSA-PSS signing in *ring* draw from the OS rng, which would
-    /// break determinism, so such keys are refused.
-    #[error(
-        "seeded TLS requires an Ed25519 private key (PKCS#8); ECDSA/RSA signing is randomized"
-    )]
-    SeededKeyNotEd25519,
 
     /// The operating system's random number generator failed.
     #[error("the OS random number generator failed")]
@@ -345,61 +313,20 @@ impl CertificateAuthority {
     }
 }
 
-/// Where TLS randomness comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Entropy {
-    /// The operating system's rng: stock rustls + *ring*. Real mode.
-    Os,
-    /// A ChaCha20 stream seeded with this value: deterministic, for the
-    /// simulator and tests only.
-    Seeded(u64),
-}
-
-/// The rustls crypto provider for `entropy`.
-///
-/// `Entropy::Os` is *ring*'s default provider. `Entropy::Seeded(s)` is a fresh
-/// provider with its own ChaCha20 stream: two calls with the same seed give
-/// two providers that produce the same bytes when driven the same way. The
-/// stream is shared by all connections made from configs built on that
-/// provider, so under a deterministic scheduler the output stays
-/// reproducible.
-///
-/// rustls keeps `secure_random` and `kx_groups` as `&'static` references, so
-/// each seeded call leaks one small allocation (~150 bytes) that lives for the
-/// rest of the process. Build one provider per simulated node, not per
-/// connection.
-pub fn crypto_provider(entropy: &Entropy) -> Arc<CryptoProvider> {
-    let ring = rustls::crypto::ring::default_provider();
-    match *entropy {
-        Entropy::Os => Arc::new(ring),
-        Entropy::Seeded(seed) => {
-            let rng: &'static SeededRandom = Box::leak(Box::new(SeededRandom {
-                rng: Mutex::new(seeded_stream(seed, STREAM_TLS)),
-            }));
-            let x25519: &'static SeededX25519 = Box::leak(Box::new(SeededX25519 { rng }));
-            Arc::new(CryptoProvider {
-                cipher_suites: ring.cipher_suites,
-                kx_groups: vec![x25519],
-                signature_verification_algorithms: ring.signature_verification_algorithms,
-                secure_random: rng,
-                key_provider: &Ed25519OnlyKeyProvider,
-            })
-        }
-    }
+/// Stock rustls + *ring*: randomness from the operating system. Real mode.
+pub fn os_crypto_provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// Server configuration: TLS 1.3 and 1.2 only, no client authentication, no
-/// ALPN. With `Entropy::Seeded` the key must be Ed25519.
+/// ALPN. The key must be one `provider` can load.
 pub fn server_config(
     material: &TlsMaterial,
-    entropy: &Entropy,
+    provider: &Arc<CryptoProvider>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let chain = parse_certs(&material.cert_chain_pem, "certificate chain")?;
     let key = parse_private_key(&material.private_key_pem)?;
-    if matches!(entropy, Entropy::Seeded(_)) && !is_ed25519(&key) {
-        return Err(TlsError::SeededKeyNotEd25519);
-    }
-    let mut config = ServerConfig::builder_with_provider(crypto_provider(entropy))
+    let mut config = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(SUPPORTED_VERSIONS)?
         .with_no_client_auth()
         .with_single_cert(chain, key)?;
@@ -409,131 +336,25 @@ pub fn server_config(
 
 /// Client configuration trusting only the CA(s) in `ca_cert_pem`: TLS 1.3 and
 /// 1.2 only, no client certificate.
-pub fn client_config(ca_cert_pem: &str, entropy: &Entropy) -> Result<Arc<ClientConfig>, TlsError> {
-    client_config_with_versions(ca_cert_pem, entropy, SUPPORTED_VERSIONS)
+pub fn client_config(ca_cert_pem: &str, provider: &Arc<CryptoProvider>) -> Result<Arc<ClientConfig>, TlsError> {
+    client_config_with_versions(ca_cert_pem, provider, SUPPORTED_VERSIONS)
 }
 
-fn client_config_with_versions(
+/// A client configuration restricted to `versions` (a subset of [`SUPPORTED_VERSIONS`]).
+pub fn client_config_with_versions(
     ca_cert_pem: &str,
-    entropy: &Entropy,
+    provider: &Arc<CryptoProvider>,
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> Result<Arc<ClientConfig>, TlsError> {
     let mut roots = RootCertStore::empty();
     for cert in parse_certs(ca_cert_pem, "CA certificate")? {
         roots.add(cert)?;
     }
-    let config = ClientConfig::builder_with_provider(crypto_provider(entropy))
+    let config = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
-}
-
-// ---------------------------------------------------------------------------
-// Seeded crypto provider pieces
-// ---------------------------------------------------------------------------
-
-/// `SecureRandom` over a seeded ChaCha20 stream.
-struct SeededRandom {
-    rng: Mutex<ChaCha20Rng>,
-}
-
-impl fmt::Debug for SeededRandom {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SeededRandom(ChaCha20)")
-    }
-}
-
-impl SecureRandom for SeededRandom {
-    fn fill(&self, buf: &mut [u8]) -> Result<(), GetRandomFailed> {
-        // A poisoned lock means a panic mid-draw: fail closed.
-        let mut rng = self.rng.lock().map_err(|_| GetRandomFailed)?;
-        rng.fill_bytes(buf);
-        Ok(())
-    }
-}
-
-/// X25519 whose ephemeral private keys come from the provider's seeded stream.
-struct SeededX25519 {
-    rng: &'static SeededRandom,
-}
-
-impl fmt::Debug for SeededX25519 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SeededX25519")
-    }
-}
-
-impl SupportedKxGroup for SeededX25519 {
-    fn start(&self) -> Result<Box<dyn ActiveKeyExchange>, rustls::Error> {
-        let mut bytes = [0u8; 32];
-        self.rng.fill(&mut bytes)?;
-        // StaticSecret clamps the scalar and zeroizes itself on drop.
-        let secret = x25519_dalek::StaticSecret::from(bytes);
-        bytes.fill(0);
-        let public = x25519_dalek::PublicKey::from(&secret).to_bytes();
-        Ok(Box::new(SeededX25519Exchange { secret, public }))
-    }
-
-    fn name(&self) -> NamedGroup {
-        NamedGroup::X25519
-    }
-}
-
-struct SeededX25519Exchange {
-    secret: x25519_dalek::StaticSecret,
-    public: [u8; 32],
-}
-
-impl ActiveKeyExchange for SeededX25519Exchange {
-    fn complete(self: Box<Self>, peer_pub_key: &[u8]) -> Result<SharedSecret, rustls::Error> {
-        let peer: [u8; 32] = peer_pub_key
-            .try_into()
-            .map_err(|_| PeerMisbehaved::InvalidKeyShare)?;
-        let shared = self
-            .secret
-            .diffie_hellman(&x25519_dalek::PublicKey::from(peer));
-        // Fail closed on a low-order peer point (RFC 7748 §6.1 / RFC 8446 §7.4.2):
-        // the shared secret would be all zeros.
-        let any_nonzero = shared.as_bytes().iter().fold(0u8, |acc, b| acc | b) != 0;
-        if !shared.was_contributory() || !any_nonzero {
-            return Err(PeerMisbehaved::InvalidKeyShare.into());
-        }
-        Ok(SharedSecret::from(&shared.as_bytes()[..]))
-    }
-
-    fn pub_key(&self) -> &[u8] {
-        &self.public
-    }
-
-    fn group(&self) -> NamedGroup {
-        NamedGroup::X25519
-    }
-}
-
-/// *ring*'s key loading, restricted to Ed25519 (deterministic signatures).
-#[derive(Debug)]
-struct Ed25519OnlyKeyProvider;
-
-impl KeyProvider for Ed25519OnlyKeyProvider {
-    fn load_private_key(
-        &self,
-        key_der: PrivateKeyDer<'static>,
-    ) -> Result<Arc<dyn SigningKey>, rustls::Error> {
-        match &key_der {
-            PrivateKeyDer::Pkcs8(pkcs8) => rustls::crypto::ring::sign::any_eddsa_type(pkcs8),
-            _ => Err(rustls::Error::General(
-                "seeded TLS accepts only Ed25519 PKCS#8 keys".into(),
-            )),
-        }
-    }
-}
-
-fn is_ed25519(key: &PrivateKeyDer<'_>) -> bool {
-    match key {
-        PrivateKeyDer::Pkcs8(pkcs8) => rustls::crypto::ring::sign::any_eddsa_type(pkcs8).is_ok(),
-        _ => false,
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -828,21 +649,25 @@ mod tests {
         ServerName::try_from(HOST).unwrap()
     }
 
-    fn tls12_only_client(ca_pem: &str, entropy: &Entropy) -> Arc<ClientConfig> {
-        client_config_with_versions(ca_pem, entropy, &[&rustls::version::TLS12]).unwrap()
+    fn tls12_only_client(ca_pem: &str) -> Arc<ClientConfig> {
+        client_config_with_versions(ca_pem, &os_crypto_provider(), &[&rustls::version::TLS12]).unwrap()
     }
 
-    fn assert_both_versions_work(material: &TlsMaterial, entropy: Entropy) {
-        let server = server_config(material, &entropy).unwrap();
+    fn is_ed25519(key: &PrivateKeyDer<'_>) -> bool {
+        matches!(key, PrivateKeyDer::Pkcs8(pkcs8) if rustls::crypto::ring::sign::any_eddsa_type(pkcs8).is_ok())
+    }
+
+    fn assert_both_versions_work(material: &TlsMaterial) {
+        let server = server_config(material, &os_crypto_provider()).unwrap();
         let s13 = run_session(
-            client_config(&material.ca_cert_pem, &entropy).unwrap(),
+            client_config(&material.ca_cert_pem, &os_crypto_provider()).unwrap(),
             server.clone(),
             host(),
         )
         .unwrap();
         assert_eq!(s13.version, ProtocolVersion::TLSv1_3);
         let s12 = run_session(
-            tls12_only_client(&material.ca_cert_pem, &entropy),
+            tls12_only_client(&material.ca_cert_pem),
             server,
             host(),
         )
@@ -856,28 +681,21 @@ mod tests {
     fn handshake_round_trip_os_entropy_tls13_and_tls12() {
         let ca = CertificateAuthority::generate().unwrap();
         let material = ca.issue(&names(), &ips(), None).unwrap();
-        assert_both_versions_work(&material, Entropy::Os);
-    }
-
-    #[test]
-    fn handshake_round_trip_seeded_entropy_tls13_and_tls12() {
-        let ca = CertificateAuthority::generate_seeded(7).unwrap();
-        let material = ca.issue(&names(), &ips(), Some(7)).unwrap();
-        assert_both_versions_work(&material, Entropy::Seeded(7));
+        assert_both_versions_work(&material);
     }
 
     #[test]
     fn os_entropy_serves_seeded_ed25519_certificates_too() {
         let ca = CertificateAuthority::generate_seeded(3).unwrap();
         let material = ca.issue(&names(), &ips(), Some(3)).unwrap();
-        assert_both_versions_work(&material, Entropy::Os);
+        assert_both_versions_work(&material);
     }
 
     #[test]
     fn ip_address_san_verifies() {
         let ca = CertificateAuthority::generate_seeded(5).unwrap();
         let material = ca.issue(&names(), &ips(), Some(5)).unwrap();
-        let e = Entropy::Seeded(5);
+        let e = os_crypto_provider();
         let name = ServerName::IpAddress(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)).into());
         run_session(
             client_config(&material.ca_cert_pem, &e).unwrap(),
@@ -889,51 +707,14 @@ mod tests {
 
     // (2): determinism.
 
-    fn seeded_session(cert_seed: u64, tls_seed: u64, tls12_only: bool) -> Session {
-        let ca = CertificateAuthority::generate_seeded(cert_seed).unwrap();
-        let material = ca.issue(&names(), &ips(), Some(cert_seed)).unwrap();
-        let e = Entropy::Seeded(tls_seed);
-        let client = if tls12_only {
-            tls12_only_client(&material.ca_cert_pem, &e)
-        } else {
-            client_config(&material.ca_cert_pem, &e).unwrap()
-        };
-        run_session(client, server_config(&material, &e).unwrap(), host()).unwrap()
-    }
-
-    #[test]
-    fn seeded_transcripts_are_byte_identical_and_seed_dependent() {
-        for tls12_only in [false, true] {
-            let a = seeded_session(7, 7, tls12_only);
-            let b = seeded_session(7, 7, tls12_only);
-            assert_eq!(
-                a.client_to_server, b.client_to_server,
-                "tls12_only={tls12_only}"
-            );
-            assert_eq!(
-                a.server_to_client, b.server_to_client,
-                "tls12_only={tls12_only}"
-            );
-            assert_eq!(a.digest(), b.digest());
-
-            let other = seeded_session(8, 8, tls12_only);
-            assert_ne!(a.digest(), other.digest());
-            // Same certificates, different TLS stream: still different bytes,
-            // so the provider's rng (not only the certificates) is in play.
-            let other_rng = seeded_session(7, 8, tls12_only);
-            assert_ne!(a.digest(), other_rng.digest());
-            assert_ne!(a.client_to_server[..200], other_rng.client_to_server[..200]);
-        }
-    }
-
     #[test]
     fn os_entropy_transcripts_differ_between_runs() {
         let ca = CertificateAuthority::generate_seeded(7).unwrap();
         let material = ca.issue(&names(), &ips(), Some(7)).unwrap();
         let run = || {
             run_session(
-                client_config(&material.ca_cert_pem, &Entropy::Os).unwrap(),
-                server_config(&material, &Entropy::Os).unwrap(),
+                client_config(&material.ca_cert_pem, &os_crypto_provider()).unwrap(),
+                server_config(&material, &os_crypto_provider()).unwrap(),
                 host(),
             )
             .unwrap()
@@ -966,90 +747,6 @@ mod tests {
         assert_ne!(ca_a.1, leaf_a.private_key_pem);
     }
 
-    #[test]
-    fn ed25519_signatures_from_the_seeded_key_provider_are_deterministic() {
-        let ca = CertificateAuthority::generate_seeded(11).unwrap();
-        let material = ca.issue(&names(), &[], Some(11)).unwrap();
-        let provider = crypto_provider(&Entropy::Seeded(11));
-        let key = provider
-            .key_provider
-            .load_private_key(parse_private_key(&material.private_key_pem).unwrap())
-            .unwrap();
-        let signer = key
-            .choose_scheme(&[rustls::SignatureScheme::ED25519])
-            .unwrap();
-        assert_eq!(
-            signer.sign(b"transcript").unwrap(),
-            signer.sign(b"transcript").unwrap()
-        );
-        // Only Ed25519 is on offer: an ECDSA-only peer gets nothing.
-        assert!(key
-            .choose_scheme(&[rustls::SignatureScheme::ECDSA_NISTP256_SHA256])
-            .is_none());
-    }
-
-    #[test]
-    fn seeded_provider_refuses_non_ed25519_keys() {
-        let ca = CertificateAuthority::generate().unwrap();
-        let ecdsa = ca.issue(&names(), &[], None).unwrap();
-        assert!(matches!(
-            server_config(&ecdsa, &Entropy::Seeded(1)),
-            Err(TlsError::SeededKeyNotEd25519)
-        ));
-        let provider = crypto_provider(&Entropy::Seeded(1));
-        assert!(provider
-            .key_provider
-            .load_private_key(parse_private_key(&ecdsa.private_key_pem).unwrap())
-            .is_err());
-        // The same material is fine in real mode.
-        server_config(&ecdsa, &Entropy::Os).unwrap();
-    }
-
-    #[test]
-    fn seeded_x25519_rejects_zero_and_malformed_peer_keys() {
-        let provider = crypto_provider(&Entropy::Seeded(9));
-        assert_eq!(provider.kx_groups.len(), 1);
-        let group = provider.kx_groups[0];
-        assert_eq!(group.name(), NamedGroup::X25519);
-        // All-zero point (and the order-8 point below) give an all-zero secret.
-        let low_order: [u8; 32] = [
-            0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f,
-            0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16,
-            0x5f, 0x49, 0xb8, 0x00,
-        ];
-        for bad in [
-            &[0u8; 32][..],
-            &low_order[..],
-            &[1u8; 31][..],
-            &[1u8; 33][..],
-            &[][..],
-        ] {
-            let kx = group.start().unwrap();
-            assert_eq!(
-                kx.complete(bad).err(),
-                Some(rustls::Error::PeerMisbehaved(
-                    PeerMisbehaved::InvalidKeyShare
-                ))
-            );
-        }
-        // A real exchange agrees on both sides.
-        let a = group.start().unwrap();
-        let b = group.start().unwrap();
-        let (pa, pb) = (a.pub_key().to_vec(), b.pub_key().to_vec());
-        assert_ne!(pa, pb);
-        let sa = a.complete(&pb).unwrap();
-        let sb = b.complete(&pa).unwrap();
-        assert_eq!(sa.secret_bytes(), sb.secret_bytes());
-        // Same seed, same ephemeral keys.
-        let again = crypto_provider(&Entropy::Seeded(9)).kx_groups[0]
-            .start()
-            .unwrap();
-        let first = crypto_provider(&Entropy::Seeded(9)).kx_groups[0]
-            .start()
-            .unwrap();
-        assert_eq!(again.pub_key(), first.pub_key());
-    }
-
     // (3): nothing below TLS 1.2.
 
     #[test]
@@ -1060,8 +757,8 @@ mod tests {
 
         let ca = CertificateAuthority::generate_seeded(1).unwrap();
         let material = ca.issue(&names(), &[], Some(1)).unwrap();
-        for entropy in [Entropy::Os, Entropy::Seeded(1)] {
-            let cfg = server_config(&material, &entropy).unwrap();
+        {
+            let cfg = server_config(&material, &os_crypto_provider()).unwrap();
             assert!(cfg.alpn_protocols.is_empty());
             // `ServerConfig::versions` is private; its Debug lists the enabled versions.
             let dbg = format!("{cfg:?}");
@@ -1123,27 +820,16 @@ mod tests {
 
     #[test]
     fn client_that_does_not_trust_the_ca_fails() {
-        for (entropy, server_ca, other_ca) in [
-            (
-                Entropy::Seeded(7),
-                CertificateAuthority::generate_seeded(7).unwrap(),
-                CertificateAuthority::generate_seeded(70).unwrap(),
-            ),
-            (
-                Entropy::Os,
-                CertificateAuthority::generate().unwrap(),
-                CertificateAuthority::generate().unwrap(),
-            ),
+        for (server_ca, other_ca, seed) in [
+            (CertificateAuthority::generate_seeded(7).unwrap(), CertificateAuthority::generate_seeded(70).unwrap(), Some(7)),
+            (CertificateAuthority::generate().unwrap(), CertificateAuthority::generate().unwrap(), None),
         ] {
-            let seed = match entropy {
-                Entropy::Seeded(s) => Some(s),
-                Entropy::Os => None,
-            };
+            let entropy = os_crypto_provider();
             let material = server_ca.issue(&names(), &[], seed).unwrap();
             let server = server_config(&material, &entropy).unwrap();
             for client in [
                 client_config(&other_ca.ca_cert_pem(), &entropy).unwrap(),
-                tls12_only_client(&other_ca.ca_cert_pem(), &entropy),
+                tls12_only_client(&other_ca.ca_cert_pem()),
             ] {
                 let err = run_session(client, server.clone(), host()).unwrap_err();
                 assert_eq!(err.side, "client");
@@ -1163,7 +849,7 @@ mod tests {
     fn client_rejects_a_name_not_in_the_certificate() {
         let ca = CertificateAuthority::generate_seeded(7).unwrap();
         let material = ca.issue(&names(), &[], Some(7)).unwrap();
-        let e = Entropy::Seeded(7);
+        let e = os_crypto_provider();
         let err = run_session(
             client_config(&material.ca_cert_pem, &e).unwrap(),
             server_config(&material, &e).unwrap(),
@@ -1224,7 +910,7 @@ mod tests {
             assert_eq!(reloaded.to_pem(), (cert.clone(), key.clone()));
             let material = reloaded.issue(&names(), &ips(), None).unwrap();
             assert_eq!(material.ca_cert_pem, cert);
-            assert_both_versions_work(&material, Entropy::Os);
+            assert_both_versions_work(&material);
         }
         // A reloaded seeded CA issues byte-identical seeded leaves.
         let ca = CertificateAuthority::generate_seeded(21).unwrap();
@@ -1270,19 +956,19 @@ mod tests {
             Err(TlsError::CertGen(_))
         ));
         assert!(matches!(
-            client_config("", &Entropy::Os),
+            client_config("", &os_crypto_provider()),
             Err(TlsError::MissingPem(_))
         ));
         let mut material = ca.issue(&names(), &[], Some(1)).unwrap();
         material.private_key_pem.clear();
         assert!(matches!(
-            server_config(&material, &Entropy::Os),
+            server_config(&material, &os_crypto_provider()),
             Err(TlsError::MissingPem("private key"))
         ));
         // A key that does not match the certificate is refused by rustls.
         let other = ca.issue(&names(), &[], Some(2)).unwrap();
         material.private_key_pem = other.private_key_pem;
-        assert!(server_config(&material, &Entropy::Os).is_err());
+        assert!(server_config(&material, &os_crypto_provider()).is_err());
         // Only-IP certificate: CN falls back to the address.
         ca.issue(&[], &ips(), Some(3)).unwrap();
     }

@@ -62,14 +62,14 @@ fn a_wrong_secret_is_refused() {
 
 #[test]
 fn a_request_before_authentication_is_refused() {
-    use broker::security::tls::{client_config, Entropy};
+    use broker::security::tls::{client_config, os_crypto_provider};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let cluster = Cluster::start();
     let ca = std::fs::read_to_string(cluster.dir.join("ca.pem")).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let tcp = tokio::net::TcpStream::connect("127.0.0.1:9092").await.unwrap();
-        let connector = tokio_rustls::TlsConnector::from(client_config(&ca, &Entropy::Os).unwrap());
+        let connector = tokio_rustls::TlsConnector::from(client_config(&ca, &os_crypto_provider()).unwrap());
         let mut tls = connector.connect(rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap(), tcp).await.expect("TLS itself succeeds");
         // Metadata v4 for all topics, with no SASL first.
         let mut request = vec![0, 3, 0, 4, 0, 0, 0, 7, 0, 4];

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use broker::client::{ClientCredentials, Connection};
-use broker::security::tls::{client_config, Entropy};
+use broker::security::tls::{client_config, os_crypto_provider};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ProduceRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -32,7 +32,7 @@ fn killing_a_node_loses_no_acknowledged_write_and_two_down_refuses_acks_all() {
     let properties = std::fs::read_to_string(cluster.properties()).unwrap();
     let property = |key: &str| properties.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).unwrap().to_string();
     let ca = std::fs::read_to_string(cluster.dir.join("ca.pem")).unwrap();
-    let credentials = ClientCredentials { tls: client_config(&ca, &Entropy::Os).unwrap(), api_key: property("sasl.username"), secret: property("sasl.password") };
+    let credentials = ClientCredentials { tls: client_config(&ca, &os_crypto_provider()).unwrap(), api_key: property("sasl.username"), secret: property("sasl.password") };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let codes: Vec<i16> = runtime.block_on(async {
         let mut connection = Connection::connect(&broker::net::tcp_dialer(), "127.0.0.1:9092".parse().unwrap(), "127.0.0.1", &credentials, Duration::from_secs(5)).await.unwrap();

@@ -40,8 +40,20 @@ impl BenchReport {
 impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "acks=all, replication factor 3, {RECORD_BYTES} B records, {:.1} s", self.seconds)?;
-        writeln!(f, "  throughput: {:.1} MB/s, {:.0} records/s", self.bytes as f64 / self.seconds / 1e6, self.records as f64 / self.seconds)?;
-        write!(f, "  produce request latency: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} requests)", self.percentile(0.5), self.percentile(0.99), self.percentile(1.0), self.latencies_ms.len())
+        writeln!(
+            f,
+            "  throughput: {:.1} MB/s, {:.0} records/s",
+            self.bytes as f64 / self.seconds / 1e6,
+            self.records as f64 / self.seconds
+        )?;
+        write!(
+            f,
+            "  produce request latency: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} requests)",
+            self.percentile(0.5),
+            self.percentile(0.99),
+            self.percentile(1.0),
+            self.latencies_ms.len()
+        )
     }
 }
 
@@ -49,25 +61,59 @@ fn property(text: &str, key: &str) -> Option<String> {
     text.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).map(str::to_string)
 }
 
-pub async fn run(dir: &Path, seconds: u64, partitions: i32, batch_records: usize, in_flight_per_partition: usize) -> Result<BenchReport, DevError> {
+pub async fn run(
+    dir: &Path,
+    seconds: u64,
+    partitions: i32,
+    batch_records: usize,
+    in_flight_per_partition: usize,
+) -> Result<BenchReport, DevError> {
     let properties_path = dir.join("client.properties");
-    let text = std::fs::read_to_string(&properties_path).map_err(|source| DevError::File { path: properties_path.clone(), source })?;
-    let ca = std::fs::read_to_string(dir.join("ca.pem")).map_err(|source| DevError::File { path: dir.join("ca.pem"), source })?;
-    let credentials = ClientCredentials { tls: client_config(&ca, &os_crypto_provider())?, api_key: property(&text, "sasl.username").unwrap_or_default(), secret: property(&text, "sasl.password").unwrap_or_default() };
+    let text = std::fs::read_to_string(&properties_path)
+        .map_err(|source| DevError::File { path: properties_path.clone(), source })?;
+    let ca = std::fs::read_to_string(dir.join("ca.pem"))
+        .map_err(|source| DevError::File { path: dir.join("ca.pem"), source })?;
+    let credentials = ClientCredentials {
+        tls: client_config(&ca, &os_crypto_provider())?,
+        api_key: property(&text, "sasl.username").unwrap_or_default(),
+        secret: property(&text, "sasl.password").unwrap_or_default(),
+    };
     let dialer = tcp_dialer();
     let connect = move |host: String| {
         let (dialer, credentials) = (dialer.clone(), credentials.clone());
-        async move { Connection::connect(&dialer, format!("{host}:9092").parse().expect("dev hosts are IPs"), &host, &credentials, Duration::from_secs(5)).await }
+        async move {
+            Connection::connect(
+                &dialer,
+                format!("{host}:9092").parse().expect("dev hosts are IPs"),
+                &host,
+                &credentials,
+                Duration::from_secs(5),
+            )
+            .await
+        }
     };
-    let bench_error = |e: ClientError| DevError::File { path: properties_path.clone(), source: std::io::Error::other(e.to_string()) };
+    let bench_error =
+        |e: ClientError| DevError::File { path: properties_path.clone(), source: std::io::Error::other(e.to_string()) };
     let mut admin = connect("127.0.0.1".into()).await.map_err(bench_error)?;
-    let create = CreateTopicsRequest::default().with_timeout_ms(10_000).with_topics(vec![CreatableTopic::default().with_name(TopicName(StrBytes::from_static_str(TOPIC))).with_num_partitions(partitions).with_replication_factor(3)]);
+    let create = CreateTopicsRequest::default().with_timeout_ms(10_000).with_topics(vec![CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
+        .with_num_partitions(partitions)
+        .with_replication_factor(3)]);
     admin.send(create, 5).await.map_err(bench_error)?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let metadata = admin.send(MetadataRequest::default().with_topics(None), 4).await.map_err(bench_error)?;
-    let hosts: std::collections::BTreeMap<i32, String> = metadata.brokers.iter().map(|b| (b.node_id.0, b.host.to_string())).collect();
-    let leaders: Vec<(i32, String)> = metadata.topics.iter().filter(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == TOPIC)).flat_map(|t| t.partitions.iter().map(|p| (p.partition_index, hosts.get(&p.leader_id.0).cloned().unwrap_or_default()))).collect();
-    let values: Vec<Bytes> = (0..batch_records).map(|i| Bytes::from(vec![b'a' + (i % 26) as u8; RECORD_BYTES])).collect();
+    let hosts: std::collections::BTreeMap<i32, String> =
+        metadata.brokers.iter().map(|b| (b.node_id.0, b.host.to_string())).collect();
+    let leaders: Vec<(i32, String)> = metadata
+        .topics
+        .iter()
+        .filter(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == TOPIC))
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| (p.partition_index, hosts.get(&p.leader_id.0).cloned().unwrap_or_default()))
+        })
+        .collect();
+    let values: Vec<Bytes> =
+        (0..batch_records).map(|i| Bytes::from(vec![b'a' + (i % 26) as u8; RECORD_BYTES])).collect();
     let batch = encode_values(&values, -1, -1, -1);
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let records = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -76,15 +122,21 @@ pub async fn run(dir: &Path, seconds: u64, partitions: i32, batch_records: usize
     let mut tasks = Vec::new();
     for (partition, host) in leaders {
         for _ in 0..in_flight_per_partition {
-            let (batch, latencies, records, connect) = (batch.clone(), latencies.clone(), records.clone(), connect.clone());
+            let (batch, latencies, records, connect) =
+                (batch.clone(), latencies.clone(), records.clone(), connect.clone());
             let host = host.clone();
             tasks.push(tokio::spawn(async move {
                 let Ok(mut connection) = connect(host).await else { return };
                 connection.set_request_timeout(Duration::from_secs(30));
                 while Instant::now() < deadline {
-                    let request = ProduceRequest::default().with_acks(-1).with_timeout_ms(30_000).with_topic_data(vec![TopicProduceData::default()
-                        .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
-                        .with_partition_data(vec![PartitionProduceData::default().with_index(partition).with_records(Some(batch.clone()))])]);
+                    let request =
+                        ProduceRequest::default().with_acks(-1).with_timeout_ms(30_000).with_topic_data(vec![
+                            TopicProduceData::default()
+                                .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
+                                .with_partition_data(vec![PartitionProduceData::default()
+                                    .with_index(partition)
+                                    .with_records(Some(batch.clone()))]),
+                        ]);
                     let sent = Instant::now();
                     match connection.send(request, 7).await {
                         Ok(response) if response.responses[0].partition_responses[0].error_code == 0 => {

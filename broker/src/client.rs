@@ -62,22 +62,35 @@ pub struct Connection {
 
 impl Connection {
     /// Connects, completes TLS (server name `host`) and SASL/PLAIN.
-    pub async fn connect(dialer: &Dialer, address: SocketAddr, host: &str, credentials: &ClientCredentials, timeout: Duration) -> Result<Self, ClientError> {
+    pub async fn connect(
+        dialer: &Dialer,
+        address: SocketAddr,
+        host: &str,
+        credentials: &ClientCredentials,
+        timeout: Duration,
+    ) -> Result<Self, ClientError> {
         let tcp = tokio::time::timeout(timeout, dialer(address))
             .await
             .map_err(|_| ClientError::Connect(address, "timed out".into()))?
             .map_err(|e| ClientError::Connect(address, e.to_string()))?;
-        let server_name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| ClientError::Connect(address, e.to_string()))?;
+        let server_name = rustls::pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| ClientError::Connect(address, e.to_string()))?;
         let connector = tokio_rustls::TlsConnector::from(credentials.tls.clone());
-        let tls = tokio::time::timeout(timeout, connector.connect(server_name, tcp)).await.map_err(|_| ClientError::Timeout)?.map_err(ClientError::Tls)?;
+        let tls = tokio::time::timeout(timeout, connector.connect(server_name, tcp))
+            .await
+            .map_err(|_| ClientError::Timeout)?
+            .map_err(ClientError::Tls)?;
         let (reader, writer) = tokio::io::split(tls);
         let mut connection = Connection { reader, writer, correlation_id: 0, request_timeout: timeout };
-        let handshake = connection.send(SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")), 1).await?;
+        let handshake = connection
+            .send(SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")), 1)
+            .await?;
         if handshake.error_code != 0 {
             return Err(ClientError::Authentication(handshake.error_code));
         }
         let message = sasl::plain_message(&credentials.api_key, &credentials.secret);
-        let authenticate = connection.send(SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(message)), 2).await?;
+        let authenticate =
+            connection.send(SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(message)), 2).await?;
         if authenticate.error_code != 0 {
             return Err(ClientError::Authentication(authenticate.error_code));
         }
@@ -98,12 +111,18 @@ impl Connection {
             .with_correlation_id(self.correlation_id)
             .with_client_id(Some(StrBytes::from_static_str("faultline")));
         let mut buffer = BytesMut::new();
-        header.encode(&mut buffer, api_key.request_header_version(version)).map_err(|e| ClientError::Malformed(e.to_string()))?;
+        header
+            .encode(&mut buffer, api_key.request_header_version(version))
+            .map_err(|e| ClientError::Malformed(e.to_string()))?;
         request.encode(&mut buffer, version).map_err(|e| ClientError::Malformed(e.to_string()))?;
         let mut frame = self.round_trip(&buffer).await?;
-        let response_header = ResponseHeader::decode(&mut frame, R::Response::header_version(version)).map_err(|e| ClientError::Malformed(e.to_string()))?;
+        let response_header = ResponseHeader::decode(&mut frame, R::Response::header_version(version))
+            .map_err(|e| ClientError::Malformed(e.to_string()))?;
         if response_header.correlation_id != self.correlation_id {
-            return Err(ClientError::Malformed(format!("correlation id {} != {}", response_header.correlation_id, self.correlation_id)));
+            return Err(ClientError::Malformed(format!(
+                "correlation id {} != {}",
+                response_header.correlation_id, self.correlation_id
+            )));
         }
         R::Response::decode(&mut frame, version).map_err(|e| ClientError::Malformed(e.to_string()))
     }
@@ -112,9 +131,13 @@ impl Connection {
     pub async fn send_internal(&mut self, request: &InternalRequest) -> Result<InternalResponse, ClientError> {
         self.correlation_id = self.correlation_id.wrapping_add(1);
         let frame = self.round_trip(&messages::encode_request(self.correlation_id, request)).await?;
-        let (correlation_id, response) = messages::decode_response(&frame).map_err(|e| ClientError::Malformed(e.to_string()))?;
+        let (correlation_id, response) =
+            messages::decode_response(&frame).map_err(|e| ClientError::Malformed(e.to_string()))?;
         if correlation_id != self.correlation_id {
-            return Err(ClientError::Malformed(format!("internal correlation id {correlation_id} != {}", self.correlation_id)));
+            return Err(ClientError::Malformed(format!(
+                "internal correlation id {correlation_id} != {}",
+                self.correlation_id
+            )));
         }
         Ok(response)
     }
@@ -124,6 +147,9 @@ impl Connection {
             write_frame(&mut self.writer, request).await?;
             read_frame(&mut self.reader).await
         };
-        tokio::time::timeout(self.request_timeout, exchange).await.map_err(|_| ClientError::Timeout)?.map_err(ClientError::from)
+        tokio::time::timeout(self.request_timeout, exchange)
+            .await
+            .map_err(|_| ClientError::Timeout)?
+            .map_err(ClientError::from)
     }
 }

@@ -46,7 +46,11 @@ pub enum DevError {
 
 /// (broker id, zone, address) of the dev cluster's nodes.
 pub fn dev_nodes() -> Vec<(i32, String, IpAddr)> {
-    (1..=3).map(|id| (id, format!("zone-{}", (b'a' + id as u8 - 1) as char), IpAddr::V4(Ipv4Addr::new(127, 0, 0, id as u8)))).collect()
+    (1..=3)
+        .map(|id| {
+            (id, format!("zone-{}", (b'a' + id as u8 - 1) as char), IpAddr::V4(Ipv4Addr::new(127, 0, 0, id as u8)))
+        })
+        .collect()
 }
 
 fn read(path: &Path) -> Result<String, DevError> {
@@ -79,7 +83,8 @@ pub fn init(dir: &Path) -> Result<bool, DevError> {
     }
     let ca = CertificateAuthority::generate()?;
     let (ca_cert, ca_key) = ca.to_pem();
-    std::fs::write(dir.join("ca.pem"), &ca_cert).map_err(|source| DevError::File { path: dir.join("ca.pem"), source })?;
+    std::fs::write(dir.join("ca.pem"), &ca_cert)
+        .map_err(|source| DevError::File { path: dir.join("ca.pem"), source })?;
     write_private(&dir.join("ca.key"), &ca_key)?;
     // Format every node's storage with the cluster's initial voters (KIP-853).
     let cluster_id = random_secret()[..22].to_string();
@@ -91,9 +96,11 @@ pub fn init(dir: &Path) -> Result<bool, DevError> {
             Ok((id, u64::from_str_radix(&random_secret()[..16], 16).expect("hex"), disk))
         })
         .collect::<Result<_, DevError>>()?;
-    let nodes: Vec<(i32, u64, &dyn crate::log::Disk)> = storage.iter().map(|(id, directory, disk)| (*id, *directory, disk as &dyn crate::log::Disk)).collect();
+    let nodes: Vec<(i32, u64, &dyn crate::log::Disk)> =
+        storage.iter().map(|(id, directory, disk)| (*id, *directory, disk as &dyn crate::log::Disk)).collect();
     MetaProperties::format_cluster(&cluster_id, &nodes)?;
-    std::fs::write(dir.join("cluster.id"), &cluster_id).map_err(|source| DevError::File { path: dir.join("cluster.id"), source })?;
+    std::fs::write(dir.join("cluster.id"), &cluster_id)
+        .map_err(|source| DevError::File { path: dir.join("cluster.id"), source })?;
     let client_secret = random_secret();
     let inter_broker_secret = random_secret();
     let mut credentials = CredentialStore::default();
@@ -122,7 +129,14 @@ pub fn node_config(dir: &Path, id: i32) -> Result<NodeConfig, DevError> {
     let ca = CertificateAuthority::from_pem(&read(&dir.join("ca.pem"))?, &read(&dir.join("ca.key"))?)?;
     let tls = ca.issue(&["localhost".to_string()], &[ip], None)?;
     let credentials = CredentialStore::parse(&read(&dir.join("credentials"))?)?;
-    let voters = nodes.iter().map(|(n, _, address)| Voter { id: *n, host: address.to_string(), address: SocketAddr::new(*address, BROKER_PORT) }).collect();
+    let voters = nodes
+        .iter()
+        .map(|(n, _, address)| Voter {
+            id: *n,
+            host: address.to_string(),
+            address: SocketAddr::new(*address, BROKER_PORT),
+        })
+        .collect();
     Ok(NodeConfig {
         cluster_id: read(&dir.join("cluster.id"))?.trim().to_string(),
         broker_id: id,

@@ -48,11 +48,19 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         default_hook(info);
-        let message = info.payload().downcast_ref::<String>().map(String::as_str).or_else(|| info.payload().downcast_ref::<&str>().copied()).unwrap_or("");
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
         if message.starts_with(broker::INVARIANT_BROKEN) {
             std::process::abort();
         }
@@ -73,7 +81,9 @@ fn main() -> std::process::ExitCode {
                 for (id, _, _) in broker::dev::dev_nodes() {
                     broker::dev::start_node(&dir, id).await?;
                 }
-                println!("dev cluster running: 127.0.0.1:9092 (zone-a), 127.0.0.2:9092 (zone-b), 127.0.0.3:9092 (zone-c)");
+                println!(
+                    "dev cluster running: 127.0.0.1:9092 (zone-a), 127.0.0.2:9092 (zone-b), 127.0.0.3:9092 (zone-c)"
+                );
                 println!("connect with:  kcat -F {}/client.properties -L", dir.display());
                 wait_for_ctrl_c().await;
                 Ok(())

@@ -22,13 +22,39 @@ pub enum ControllerRequest {
     /// `incarnation` registers (KIP-841); the registered one is unfenced once its metadata has
     /// reached its own registration (`metadata_offset`, the index its image applied).
     /// `broker_epoch` is `None` until the broker sees its registration, then the epoch it got.
-    Heartbeat { broker: BrokerId, zone: String, host: String, port: i32, incarnation: u64, directory: DirectoryId, broker_epoch: Option<i64>, metadata_offset: u64 },
+    Heartbeat {
+        broker: BrokerId,
+        zone: String,
+        host: String,
+        port: i32,
+        incarnation: u64,
+        directory: DirectoryId,
+        broker_epoch: Option<i64>,
+        metadata_offset: u64,
+    },
     /// `broker_epochs`: the broker epoch each ISR member fetched with (KIP-903).
-    AlterPartition { topic: String, partition: i32, leader: BrokerId, leader_epoch: i32, partition_epoch: i32, isr: Vec<BrokerId>, broker_epochs: BTreeMap<BrokerId, i64> },
+    AlterPartition {
+        topic: String,
+        partition: i32,
+        leader: BrokerId,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: Vec<BrokerId>,
+        broker_epochs: BTreeMap<BrokerId, i64>,
+    },
     /// The next producer-id block for a broker (KIP-730's AllocateProducerIds).
-    AllocateProducerIds { broker: BrokerId, broker_epoch: i64 },
-    CreateTopic { name: String, partitions: i32, replication_factor: i16 },
-    DeleteTopic { name: String },
+    AllocateProducerIds {
+        broker: BrokerId,
+        broker_epoch: i64,
+    },
+    CreateTopic {
+        name: String,
+        partitions: i32,
+        replication_factor: i16,
+    },
+    DeleteTopic {
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,11 +62,18 @@ pub enum InternalRequest {
     /// Everything queued for this peer since the last send: one round trip, however many
     /// messages, so a slow link does not cap Raft's message rate at one per round trip.
     /// `directory` is the sender's storage (KIP-853): only a voter's own storage counts.
-    Raft { from: BrokerId, directory: DirectoryId, messages: Vec<RaftMessage<MetadataRecord>> },
+    Raft {
+        from: BrokerId,
+        directory: DirectoryId,
+        messages: Vec<RaftMessage<MetadataRecord>>,
+    },
     Controller(ControllerRequest),
     /// Sent once by a follower on a new fetch connection: the broker epoch its fetches carry
     /// (KIP-903; Kafka's Fetch carries it as `ReplicaState` from v15, which needs topic ids).
-    IdentifyReplica { broker: BrokerId, broker_epoch: i64 },
+    IdentifyReplica {
+        broker: BrokerId,
+        broker_epoch: i64,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -66,7 +99,10 @@ pub fn encode_request(correlation_id: i32, request: &InternalRequest) -> Bytes {
 
 /// The correlation id and request of a frame whose API key is `INTERNAL_API_KEY`.
 pub fn decode_request(frame: &[u8]) -> Result<(i32, InternalRequest), MalformedInternal> {
-    let header: [u8; 4] = frame.get(4..8).and_then(|h| h.try_into().ok()).ok_or_else(|| MalformedInternal("frame shorter than its header".into()))?;
+    let header: [u8; 4] = frame
+        .get(4..8)
+        .and_then(|h| h.try_into().ok())
+        .ok_or_else(|| MalformedInternal("frame shorter than its header".into()))?;
     let request = serde_json::from_slice(&frame[8..]).map_err(|e| MalformedInternal(e.to_string()))?;
     Ok((i32::from_be_bytes(header), request))
 }
@@ -79,7 +115,10 @@ pub fn encode_response(correlation_id: i32, response: &InternalResponse) -> Byte
 }
 
 pub fn decode_response(frame: &[u8]) -> Result<(i32, InternalResponse), MalformedInternal> {
-    let header: [u8; 4] = frame.get(..4).and_then(|h| h.try_into().ok()).ok_or_else(|| MalformedInternal("frame shorter than its header".into()))?;
+    let header: [u8; 4] = frame
+        .get(..4)
+        .and_then(|h| h.try_into().ok())
+        .ok_or_else(|| MalformedInternal("frame shorter than its header".into()))?;
     let response = serde_json::from_slice(&frame[4..]).map_err(|e| MalformedInternal(e.to_string()))?;
     Ok((i32::from_be_bytes(header), response))
 }
@@ -94,7 +133,8 @@ mod tests {
         let (correlation_id, decoded) = decode_request(&encode_request(9, &request)).unwrap();
         assert_eq!(correlation_id, 9);
         assert!(matches!(decoded, InternalRequest::IdentifyReplica { broker: 2, broker_epoch: 17 }));
-        let (correlation_id, response) = decode_response(&encode_response(9, &InternalResponse::Controller(Ok(4)))).unwrap();
+        let (correlation_id, response) =
+            decode_response(&encode_response(9, &InternalResponse::Controller(Ok(4)))).unwrap();
         assert!(correlation_id == 9 && matches!(response, InternalResponse::Controller(Ok(4))));
         assert!(decode_request(&[0x7d, 0x00, 0, 0, 0]).is_err());
         assert!(decode_response(&[0, 0]).is_err());

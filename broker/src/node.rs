@@ -59,7 +59,11 @@ pub struct NodeConfig {
 
 impl std::fmt::Debug for NodeConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NodeConfig").field("broker_id", &self.broker_id).field("zone", &self.zone).field("host", &self.host).finish_non_exhaustive()
+        f.debug_struct("NodeConfig")
+            .field("broker_id", &self.broker_id)
+            .field("zone", &self.zone)
+            .field("host", &self.host)
+            .finish_non_exhaustive()
     }
 }
 
@@ -105,7 +109,13 @@ pub enum NodeError {
 
 impl Node {
     /// The node's shared state; `runtime::start` builds it and starts its tasks.
-    pub(crate) fn new(config: NodeConfig, disk: Arc<dyn Disk>, controller: Arc<Quorum>, incarnation: u64, client_credentials: ClientCredentials) -> Result<Node, NodeError> {
+    pub(crate) fn new(
+        config: NodeConfig,
+        disk: Arc<dyn Disk>,
+        controller: Arc<Quorum>,
+        incarnation: u64,
+        client_credentials: ClientCredentials,
+    ) -> Result<Node, NodeError> {
         let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(&config.tls, &config.crypto)?);
         Ok(Node {
             disk,
@@ -161,14 +171,17 @@ impl Node {
     }
 
     pub fn is_group_coordinator(&self, group_id: &str) -> bool {
-        self.partition(OFFSETS_TOPIC, offsets::partition_for(group_id)).is_some_and(|h| h.replica.lock().unwrap().is_leader())
+        self.partition(OFFSETS_TOPIC, offsets::partition_for(group_id))
+            .is_some_and(|h| h.replica.lock().unwrap().is_leader())
     }
 
     /// This process's broker epoch: the index of its registration, once the metadata holds
     /// it (KIP-841). `None` until then: the process must not act on its previous life's roles.
     pub fn broker_epoch(&self, image: &MetadataImage) -> Option<i64> {
         let registration = image.brokers.get(&self.config.broker_id)?;
-        (registration.incarnation == self.incarnation || self.config.bugs.is_on(PlantedBug::RestartedBrokerKeepsLeadership)).then_some(registration.epoch)
+        (registration.incarnation == self.incarnation
+            || self.config.bugs.is_on(PlantedBug::RestartedBrokerKeepsLeadership))
+        .then_some(registration.epoch)
     }
 
     /// This process's incarnation (a new one per start, KIP-841).
@@ -186,10 +199,22 @@ impl Node {
     pub async fn allocate_producer_id(&self) -> Result<i64, ControllerError> {
         let mut ids = self.producer_ids.lock().await;
         if ids.0 >= ids.1 {
-            let broker_epoch = self.broker_epoch(&self.metadata()).ok_or(ControllerError::StaleBrokerRegistration(self.config.broker_id))?;
-            let index = self.controller_request(ControllerRequest::AllocateProducerIds { broker: self.config.broker_id, broker_epoch }).await?;
+            let broker_epoch = self
+                .broker_epoch(&self.metadata())
+                .ok_or(ControllerError::StaleBrokerRegistration(self.config.broker_id))?;
+            let index = self
+                .controller_request(ControllerRequest::AllocateProducerIds {
+                    broker: self.config.broker_id,
+                    broker_epoch,
+                })
+                .await?;
             let image = self.metadata();
-            let block = image.producer_id_blocks.get(&self.config.broker_id).copied().filter(|_| image.applied_index >= index).ok_or(ControllerError::Timeout)?;
+            let block = image
+                .producer_id_blocks
+                .get(&self.config.broker_id)
+                .copied()
+                .filter(|_| image.applied_index >= index)
+                .ok_or(ControllerError::Timeout)?;
             *ids = block;
         }
         let id = ids.0;
@@ -241,7 +266,11 @@ impl Node {
     }
 
     /// This node's replica of a partition, opening its log on first use.
-    pub(crate) fn open_partition(&self, topic: &str, partition: i32) -> Result<Arc<PartitionHandle>, crate::log::LogError> {
+    pub(crate) fn open_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Arc<PartitionHandle>, crate::log::LogError> {
         let mut partitions = self.partitions.lock().unwrap();
         if let Some(handle) = partitions.get(&(topic.to_string(), partition)) {
             return Ok(handle.clone());
@@ -257,7 +286,14 @@ impl Node {
     /// their logs (C13: unavailable at once).
     pub(crate) fn close_partitions_not_in(&self, image: &MetadataImage) {
         let me = self.config.broker_id;
-        let removed: Vec<(String, i32)> = self.partitions.lock().unwrap().keys().filter(|(t, p)| image.partition(t, *p).is_none_or(|s| !s.replicas.contains(&me))).cloned().collect();
+        let removed: Vec<(String, i32)> = self
+            .partitions
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|(t, p)| image.partition(t, *p).is_none_or(|s| !s.replicas.contains(&me)))
+            .cloned()
+            .collect();
         for (topic, partition) in removed {
             if let Some(handle) = self.partitions.lock().unwrap().remove(&(topic.clone(), partition)) {
                 handle.replica.lock().unwrap().role = Role::Offline;

@@ -16,16 +16,8 @@ use crate::model::{ExpectationResult, Failure, ScenarioSummary, Summary};
 pub fn render(summary: &Summary) -> String {
     let cases: Vec<Vec<Case>> = summary.scenarios.iter().map(cases_for).collect();
     let tests: usize = cases.iter().map(Vec::len).sum();
-    let failures: usize = cases
-        .iter()
-        .flatten()
-        .filter(|c| c.failure.is_some())
-        .count();
-    let time: f64 = summary
-        .scenarios
-        .iter()
-        .map(|s| finite(s.wall_seconds))
-        .sum();
+    let failures: usize = cases.iter().flatten().filter(|c| c.failure.is_some()).count();
+    let time: f64 = summary.scenarios.iter().map(|s| finite(s.wall_seconds)).sum();
 
     let mut out = String::new();
     out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -45,16 +37,10 @@ pub fn render(summary: &Summary) -> String {
         );
         out.push_str("    <properties>\n");
         let mut props: Vec<(String, String)> = vec![
-            (
-                "faultline_version".into(),
-                summary.faultline_version.clone(),
-            ),
+            ("faultline_version".into(), summary.faultline_version.clone()),
             ("scenario_hash".into(), s.scenario_hash.clone()),
             ("seeds".into(), compress_seeds(&s.seeds)),
-            (
-                "simulated_hours".into(),
-                format!("{:.2}", finite(s.simulated_hours)),
-            ),
+            ("simulated_hours".into(), format!("{:.2}", finite(s.simulated_hours))),
         ];
         for (claim, v) in &s.claims {
             props.push((format!("claim.{claim}"), v.as_str().to_string()));
@@ -66,30 +52,18 @@ pub fn render(summary: &Summary) -> String {
             props.push(("planted_bug".into(), bug.clone()));
         }
         for (k, v) in props {
-            let _ = writeln!(
-                out,
-                "      <property name=\"{}\" value=\"{}\"/>",
-                escape_attr(&k),
-                escape_attr(&v)
-            );
+            let _ = writeln!(out, "      <property name=\"{}\" value=\"{}\"/>", escape_attr(&k), escape_attr(&v));
         }
         out.push_str("    </properties>\n");
         let classname = escape_attr(&format!("faultline.{}", s.name));
         for c in cases {
             match &c.failure {
                 None => {
-                    let _ = writeln!(
-                        out,
-                        "    <testcase name=\"{}\" classname=\"{classname}\"/>",
-                        escape_attr(&c.name)
-                    );
+                    let _ =
+                        writeln!(out, "    <testcase name=\"{}\" classname=\"{classname}\"/>", escape_attr(&c.name));
                 }
                 Some((message, body)) => {
-                    let _ = writeln!(
-                        out,
-                        "    <testcase name=\"{}\" classname=\"{classname}\">",
-                        escape_attr(&c.name)
-                    );
+                    let _ = writeln!(out, "    <testcase name=\"{}\" classname=\"{classname}\">", escape_attr(&c.name));
                     let _ = writeln!(
                         out,
                         "      <failure message=\"{}\" type=\"{}\">{}</failure>",
@@ -126,18 +100,11 @@ fn cases_for(s: &ScenarioSummary) -> Vec<Case> {
         .collect();
     if !s.passed && s.expectations.iter().all(|e| e.passed) {
         let message = match s.failures.first() {
-            Some(f) => format!(
-                "scenario failed; first failing seed {}: {}",
-                f.seed, f.violation
-            ),
+            Some(f) => format!("scenario failed; first failing seed {}: {}", f.seed, f.violation),
             None => "scenario failed".to_string(),
         };
         let body: Vec<String> = s.failures.iter().map(failure_block).collect();
-        cases.push(Case {
-            name: "scenario".into(),
-            kind: "scenario",
-            failure: Some((message, body.join("\n"))),
-        });
+        cases.push(Case { name: "scenario".into(), kind: "scenario", failure: Some((message, body.join("\n"))) });
     }
     cases
 }
@@ -147,10 +114,8 @@ fn expectation_failure(s: &ScenarioSummary, e: &ExpectationResult) -> (String, S
     if let Some(seed) = e.worst_seed {
         let _ = write!(message, " (worst seed {seed})");
     }
-    let failure = e
-        .worst_seed
-        .and_then(|seed| s.failures.iter().find(|f| f.seed == seed))
-        .or_else(|| s.failures.first());
+    let failure =
+        e.worst_seed.and_then(|seed| s.failures.iter().find(|f| f.seed == seed)).or_else(|| s.failures.first());
     let body = match failure {
         Some(f) => {
             let _ = write!(message, "; replay: {}", f.replay);
@@ -162,10 +127,7 @@ fn expectation_failure(s: &ScenarioSummary, e: &ExpectationResult) -> (String, S
 }
 
 fn failure_block(f: &Failure) -> String {
-    format!(
-        "seed {}: {}\ncapsule: {}\nreplay: {}",
-        f.seed, f.violation, f.capsule, f.replay
-    )
+    format!("seed {}: {}\ncapsule: {}\nreplay: {}", f.seed, f.violation, f.capsule, f.replay)
 }
 
 fn finite(x: f64) -> f64 {

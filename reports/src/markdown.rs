@@ -22,11 +22,7 @@ pub fn render(summary: &Summary) -> String {
     if failed == 0 {
         let _ = writeln!(out, "**{PASS} All {n} {} passed**", plural(n, "scenario"));
     } else {
-        let _ = writeln!(
-            out,
-            "**{FAIL} {failed} of {n} {} failed**",
-            plural(n, "scenario")
-        );
+        let _ = writeln!(out, "**{FAIL} {failed} of {n} {} failed**", plural(n, "scenario"));
     }
     if n == 0 {
         return out;
@@ -94,14 +90,7 @@ fn render_scenario(out: &mut String, s: &ScenarioSummary) {
                 (false, Some(seed)) => format!("{FAIL} fail (worst seed {seed})"),
                 (false, None) => format!("{FAIL} fail"),
             };
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} |",
-                cell(&e.name),
-                code(&e.expected),
-                cell(&e.observed),
-                result
-            );
+            let _ = writeln!(out, "| {} | {} | {} | {} |", cell(&e.name), code(&e.expected), cell(&e.observed), result);
         }
     }
 
@@ -122,9 +111,7 @@ fn render_scenario(out: &mut String, s: &ScenarioSummary) {
 
     if !s.partition_reads.is_empty() {
         out.push_str("\n### C20 two-zone reads\n\n");
-        out.push_str(
-            "| topic | partition | readable during outage | evidence |\n|---|---:|:---:|---|\n",
-        );
+        out.push_str("| topic | partition | readable during outage | evidence |\n|---|---:|:---:|---|\n");
         for r in &s.partition_reads {
             let _ = writeln!(
                 out,
@@ -170,13 +157,7 @@ fn latency_row(out: &mut String, op: &str, p: Option<&Percentiles>) {
 }
 
 fn availability_row(out: &mut String, op: &str, r: &PhaseRatios) {
-    let _ = writeln!(
-        out,
-        "| {op} | {} | {} | {} |",
-        pct(r.before),
-        pct(r.during),
-        pct(r.after)
-    );
+    let _ = writeln!(out, "| {op} | {} | {} | {} |", pct(r.before), pct(r.during), pct(r.after));
 }
 
 fn verdict(passed: bool) -> &'static str {
@@ -216,11 +197,7 @@ fn faults_cell(s: &ScenarioSummary) -> String {
     if s.faults.is_empty() {
         return "0".to_string();
     }
-    let parts: Vec<String> = s
-        .faults
-        .iter()
-        .map(|(k, v)| format!("{} {v}", cell(k)))
-        .collect();
+    let parts: Vec<String> = s.faults.iter().map(|(k, v)| format!("{} {v}", cell(k))).collect();
     format!("{} ({})", s.total_faults(), parts.join(", "))
 }
 
@@ -241,11 +218,7 @@ fn pct(r: Option<f64>) -> String {
 
 /// Collapse newlines so free text stays on one Markdown line.
 fn inline(s: &str) -> String {
-    s.split(['\r', '\n'])
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    s.split(['\r', '\n']).map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 /// Free text safe in Markdown and inside a table cell: a single line with
@@ -318,6 +291,16 @@ fn render_claims(out: &mut String, summary: &Summary) {
     }
     out.push_str("\n## Claims\n\n| claim | verdict | violated in |\n|---|---|---|\n");
     for (claim, (verdict, scenarios)) in claims {
-        let _ = writeln!(out, "| {} | {} | {} |", cell(claim), claim_cell(verdict), if scenarios.is_empty() { "–".to_string() } else { scenarios.iter().map(|s| cell(s)).collect::<Vec<_>>().join(", ") });
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            cell(claim),
+            claim_cell(verdict),
+            if scenarios.is_empty() {
+                "–".to_string()
+            } else {
+                scenarios.iter().map(|s| cell(s)).collect::<Vec<_>>().join(", ")
+            }
+        );
     }
 }

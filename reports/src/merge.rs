@@ -1,8 +1,8 @@
 //! Combine shards of one sweep into a single [`Summary`].
 
 use crate::model::{
-    Availability, ExpectationResult, LatencySummary, PartitionReadEvidence, Percentiles,
-    PhaseRatios, ScenarioSummary, Summary,
+    Availability, ExpectationResult, LatencySummary, PartitionReadEvidence, Percentiles, PhaseRatios, ScenarioSummary,
+    Summary,
 };
 
 /// Merge shards of the same sweep (scenarios matched by name).
@@ -27,14 +27,8 @@ use crate::model::{
 /// - Planted bugs: union, order of first appearance.
 pub fn merge(summaries: &[Summary]) -> Summary {
     let mut out = Summary {
-        faultline_version: summaries
-            .first()
-            .map(|s| s.faultline_version.clone())
-            .unwrap_or_default(),
-        command: summaries
-            .first()
-            .map(|s| s.command.clone())
-            .unwrap_or_default(),
+        faultline_version: summaries.first().map(|s| s.faultline_version.clone()).unwrap_or_default(),
+        command: summaries.first().map(|s| s.command.clone()).unwrap_or_default(),
         scenarios: Vec::new(),
     };
     for shard in summaries {
@@ -70,10 +64,7 @@ fn merge_scenario(acc: &mut ScenarioSummary, other: &ScenarioSummary) {
         merge_expectation(&mut acc.expectations, e);
     }
     for (claim, verdict) in &other.claims {
-        acc.claims
-            .entry(claim.clone())
-            .and_modify(|v| *v = v.combine(*verdict))
-            .or_insert(*verdict);
+        acc.claims.entry(claim.clone()).and_modify(|v| *v = v.combine(*verdict)).or_insert(*verdict);
     }
     acc.latency_ms = merge_latency(&acc.latency_ms, &other.latency_ms);
     acc.availability = Availability {
@@ -106,10 +97,7 @@ fn merge_expectation(acc: &mut Vec<ExpectationResult>, e: &ExpectationResult) {
 }
 
 fn merge_partition_read(acc: &mut Vec<PartitionReadEvidence>, r: &PartitionReadEvidence) {
-    match acc
-        .iter_mut()
-        .find(|a| a.topic == r.topic && a.partition == r.partition)
-    {
+    match acc.iter_mut().find(|a| a.topic == r.topic && a.partition == r.partition) {
         None => acc.push(r.clone()),
         Some(a) => {
             if a.readable_during_outage && !r.readable_during_outage {
@@ -150,9 +138,5 @@ fn merge_phases(a: &PhaseRatios, b: &PhaseRatios) -> PhaseRatios {
             (None, y) => y,
         }
     }
-    PhaseRatios {
-        before: min(a.before, b.before),
-        during: min(a.during, b.during),
-        after: min(a.after, b.after),
-    }
+    PhaseRatios { before: min(a.before, b.before), during: min(a.during, b.during), after: min(a.after, b.after) }
 }

@@ -4,14 +4,7 @@ use crate::model::*;
 use crate::{compress_seeds, json, junit, markdown, merge};
 
 fn pct(count: u64, p50: f64, p90: f64, p99: f64, p999: f64, max: f64) -> Percentiles {
-    Percentiles {
-        count,
-        p50,
-        p90,
-        p99,
-        p999,
-        max,
-    }
+    Percentiles { count, p50, p90, p99, p999, max }
 }
 
 fn passing_scenario() -> ScenarioSummary {
@@ -39,25 +32,11 @@ fn passing_scenario() -> ScenarioSummary {
                 worst_seed: Some(3),
             },
         ],
-        claims: BTreeMap::from([
-            ("C1".into(), ClaimVerdict::Holds),
-            ("C20".into(), ClaimVerdict::NotTested),
-        ]),
-        latency_ms: LatencySummary {
-            produce: Some(pct(4000, 1.25, 3.5, 9.0, 20.0, 31.5)),
-            fetch: None,
-        },
+        claims: BTreeMap::from([("C1".into(), ClaimVerdict::Holds), ("C20".into(), ClaimVerdict::NotTested)]),
+        latency_ms: LatencySummary { produce: Some(pct(4000, 1.25, 3.5, 9.0, 20.0, 31.5)), fetch: None },
         availability: Availability {
-            produce: PhaseRatios {
-                before: Some(1.0),
-                during: Some(0.95),
-                after: Some(0.998),
-            },
-            fetch: PhaseRatios {
-                before: Some(1.0),
-                during: None,
-                after: Some(1.0),
-            },
+            produce: PhaseRatios { before: Some(1.0), during: Some(0.95), after: Some(0.998) },
+            fetch: PhaseRatios { before: Some(1.0), during: None, after: Some(1.0) },
         },
         partition_reads: vec![],
         failures: vec![],
@@ -96,16 +75,8 @@ fn failing_scenario() -> ScenarioSummary {
             fetch: Some(pct(1500, 0.5, 1.0, 2.0, 4.0, 6.0)),
         },
         availability: Availability {
-            produce: PhaseRatios {
-                before: Some(1.0),
-                during: Some(0.5),
-                after: Some(1.0),
-            },
-            fetch: PhaseRatios {
-                before: Some(1.0),
-                during: Some(1.0),
-                after: None,
-            },
+            produce: PhaseRatios { before: Some(1.0), during: Some(0.5), after: Some(1.0) },
+            fetch: PhaseRatios { before: Some(1.0), during: Some(1.0), after: None },
         },
         partition_reads: vec![
             PartitionReadEvidence {
@@ -156,10 +127,7 @@ fn json_snapshot() {
 
 #[test]
 fn markdown_all_passed_verdict() {
-    let s = Summary {
-        scenarios: vec![passing_scenario()],
-        ..fixture()
-    };
+    let s = Summary { scenarios: vec![passing_scenario()], ..fixture() };
     let md = markdown::render(&s);
     assert!(md.contains("All 1 scenario passed"), "{md}");
     let md = markdown::render(&fixture());
@@ -179,24 +147,14 @@ fn json_round_trip() {
 #[test]
 fn json_has_required_keys_and_claim_strings() {
     let mut s = fixture();
-    s.scenarios[0]
-        .claims
-        .insert("C7".into(), ClaimVerdict::Violated);
+    s.scenarios[0].claims.insert("C7".into(), ClaimVerdict::Violated);
     let v: serde_json::Value = serde_json::from_str(&json::render(&s)).unwrap();
     let scenarios = v["scenarios"].as_array().expect("scenarios array");
     assert_eq!(scenarios.len(), 2);
     for sc in scenarios {
-        for key in [
-            "name",
-            "seeds",
-            "simulated_hours",
-            "passed",
-            "faults",
-            "expectations",
-            "claims",
-            "latency_ms",
-            "failures",
-        ] {
+        for key in
+            ["name", "seeds", "simulated_hours", "passed", "faults", "expectations", "claims", "latency_ms", "failures"]
+        {
             assert!(sc.get(key).is_some(), "missing key {key}");
         }
         assert!(sc["seeds"].as_array().unwrap().iter().all(|x| x.is_u64()));
@@ -210,10 +168,7 @@ fn json_has_required_keys_and_claim_strings() {
     }
     let s0 = &scenarios[0];
     assert_eq!(s0["seeds"], serde_json::json!([1, 2, 3, 5]));
-    assert_eq!(
-        s0["faults"],
-        serde_json::json!({"broker-kill": 8, "net-delay": 20})
-    );
+    assert_eq!(s0["faults"], serde_json::json!({"broker-kill": 8, "net-delay": 20}));
     assert_eq!(s0["claims"]["C1"], "holds");
     assert_eq!(s0["claims"]["C7"], "violated");
     assert_eq!(s0["claims"]["C20"], "not-tested");
@@ -224,14 +179,8 @@ fn json_has_required_keys_and_claim_strings() {
         assert!(f.get(key).is_some(), "missing failure key {key}");
     }
     assert_eq!(f["seed"], 11);
-    assert_eq!(
-        serde_json::to_value(ClaimVerdict::NotTested).unwrap(),
-        "not-tested"
-    );
-    assert_eq!(
-        serde_json::from_str::<ClaimVerdict>("\"not-tested\"").unwrap(),
-        ClaimVerdict::NotTested
-    );
+    assert_eq!(serde_json::to_value(ClaimVerdict::NotTested).unwrap(), "not-tested");
+    assert_eq!(serde_json::from_str::<ClaimVerdict>("\"not-tested\"").unwrap(), ClaimVerdict::NotTested);
 }
 
 #[test]
@@ -245,10 +194,7 @@ fn seed_range_compression() {
         (&[5, 3, 1, 2, 2], "1..=3, 5"),
         (&[1, 3, 5], "1, 3, 5"),
         (&[0, 1, 2, 3, 10, 11, 20, 21, 22], "0..=3, 10, 11, 20..=22"),
-        (
-            &[u64::MAX - 2, u64::MAX - 1, u64::MAX],
-            "18446744073709551613..=18446744073709551615",
-        ),
+        (&[u64::MAX - 2, u64::MAX - 1, u64::MAX], "18446744073709551613..=18446744073709551615"),
     ];
     for (seeds, want) in table {
         assert_eq!(compress_seeds(seeds), *want, "seeds {seeds:?}");
@@ -271,11 +217,7 @@ fn shard(seeds: Vec<u64>, hours: f64, passed: bool, c20: ClaimVerdict) -> Summar
     for r in &mut s.partition_reads {
         r.readable_during_outage = true;
     }
-    Summary {
-        faultline_version: "0.1.0".into(),
-        command: "nightly".into(),
-        scenarios: vec![s],
-    }
+    Summary { faultline_version: "0.1.0".into(), command: "nightly".into(), scenarios: vec![s] }
 }
 
 #[test]
@@ -289,18 +231,8 @@ fn merge_two_shards() {
         sb.expectations[0].worst_seed = Some(9);
         sb.faults.insert("net-delay".into(), 5);
         sb.failures = vec![
-            Failure {
-                seed: 9,
-                capsule: "c9".into(),
-                violation: "v9".into(),
-                replay: "r9".into(),
-            },
-            Failure {
-                seed: 3,
-                capsule: "c3".into(),
-                violation: "v3".into(),
-                replay: "r3".into(),
-            },
+            Failure { seed: 9, capsule: "c9".into(), violation: "v9".into(), replay: "r9".into() },
+            Failure { seed: 3, capsule: "c3".into(), violation: "v3".into(), replay: "r3".into() },
         ];
         sb.latency_ms.produce = Some(pct(100, 3.0, 4.0, 10.0, 90.0, 100.0));
         sb.latency_ms.fetch = None;
@@ -343,30 +275,13 @@ fn merge_two_shards() {
     assert_eq!(p, &pct(1000, 3.0, 5.0, 40.0, 90.0, 120.0));
     assert_eq!(s.latency_ms.fetch, a.scenarios[0].latency_ms.fetch);
 
-    assert_eq!(
-        s.availability.produce,
-        PhaseRatios {
-            before: Some(1.0),
-            during: Some(0.25),
-            after: Some(1.0)
-        }
-    );
-    assert_eq!(
-        s.availability.fetch,
-        PhaseRatios {
-            before: Some(1.0),
-            during: Some(1.0),
-            after: Some(0.9)
-        }
-    );
+    assert_eq!(s.availability.produce, PhaseRatios { before: Some(1.0), during: Some(0.25), after: Some(1.0) });
+    assert_eq!(s.availability.fetch, PhaseRatios { before: Some(1.0), during: Some(1.0), after: Some(0.9) });
 
     assert!(!s.partition_reads[0].readable_during_outage);
     assert_eq!(s.partition_reads[0].evidence, "shard b: unreadable");
     assert!(s.partition_reads[1].readable_during_outage);
-    assert_eq!(
-        s.planted_bugs,
-        vec!["skip-fsync".to_string(), "drop-ack".to_string()]
-    );
+    assert_eq!(s.planted_bugs, vec!["skip-fsync".to_string(), "drop-ack".to_string()]);
 }
 
 #[test]
@@ -400,10 +315,7 @@ fn junit_escapes_everything() {
     s.scenarios[1].name = "a<b>&\"c'".into();
     s.scenarios[1].expectations[0].name = "x\u{1}y\nz".into();
     let xml = junit::render(&s);
-    assert!(
-        xml.contains("name=\"a&lt;b&gt;&amp;&quot;c&apos;\""),
-        "{xml}"
-    );
+    assert!(xml.contains("name=\"a&lt;b&gt;&amp;&quot;c&apos;\""), "{xml}");
     assert!(xml.contains("name=\"x\u{FFFD}y&#10;z\""), "{xml}");
     assert!(!xml.contains('\u{1}'));
     assert_eq!(junit::escape_text("a\nb\tc\r"), "a\nb\tc&#13;");
@@ -419,10 +331,7 @@ fn junit_failed_scenario_without_failing_expectation_is_red() {
         violation: "invariant broken".into(),
         replay: "cargo faultline replay cap.json".into(),
     });
-    let xml = junit::render(&Summary {
-        scenarios: vec![s],
-        ..fixture()
-    });
+    let xml = junit::render(&Summary { scenarios: vec![s], ..fixture() });
     assert!(xml.contains("failures=\"1\""), "{xml}");
     assert!(xml.contains("<testcase name=\"scenario\""), "{xml}");
     assert!(xml.contains("cargo faultline replay cap.json"), "{xml}");
@@ -432,10 +341,7 @@ fn junit_failed_scenario_without_failing_expectation_is_red() {
 fn markdown_replay_fence_survives_backticks() {
     let mut s = failing_scenario();
     s.failures[0].replay = "echo ```".into();
-    let md = markdown::render(&Summary {
-        scenarios: vec![s],
-        ..fixture()
-    });
+    let md = markdown::render(&Summary { scenarios: vec![s], ..fixture() });
     assert!(md.contains("````sh\necho ```\n````\n"), "{md}");
 }
 
@@ -444,13 +350,7 @@ fn markdown_escapes_free_text() {
     let mut s = failing_scenario();
     s.failures[0].violation = "a <b> & c | d *e* `f`\nnext line".into();
     s.name = "x|y".into();
-    let md = markdown::render(&Summary {
-        scenarios: vec![s],
-        ..fixture()
-    });
-    assert!(
-        md.contains("**Seed 11**: a &lt;b&gt; &amp; c \\| d \\*e\\* \\`f\\` next line\n"),
-        "{md}"
-    );
+    let md = markdown::render(&Summary { scenarios: vec![s], ..fixture() });
+    assert!(md.contains("**Seed 11**: a &lt;b&gt; &amp; c \\| d \\*e\\* \\`f\\` next line\n"), "{md}");
     assert!(md.contains("| x\\|y |"), "{md}");
 }

@@ -89,7 +89,19 @@ impl Capsule {
     pub fn request(&self) -> Result<RunRequest, CapsuleError> {
         let label = format!("{} (embedded in capsule)", self.scenario_path);
         let (scenario, expectations, nightly_seeds) = scenario::parse(&label, &self.scenario_text)?;
-        let loaded = LoadedScenario { path: PathBuf::from(&self.scenario_path), text: self.scenario_text.clone(), scenario, expectations, nightly_seeds };
-        Ok(RunRequest { scenario: loaded, seed: self.seed, bugs: self.bugs.clone(), schedule: Some(self.schedule.clone()), duration_s: Some(self.duration_s) })
+        let loaded = LoadedScenario {
+            path: PathBuf::from(&self.scenario_path),
+            text: self.scenario_text.clone(),
+            scenario,
+            expectations,
+            nightly_seeds,
+        };
+        Ok(RunRequest {
+            scenario: loaded,
+            seed: self.seed,
+            bugs: self.bugs.clone(),
+            schedule: Some(self.schedule.clone()),
+            duration_s: Some(self.duration_s),
+        })
     }
 }

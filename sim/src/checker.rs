@@ -39,8 +39,7 @@
 //! replays the consumers; no quadratic step.
 
 use crate::history::{
-    CommitOutcome, History, OpKind, Phase, Phases, PollOutcome, ProcessId, SendOutcome,
-    TopicPartition, WriteValue,
+    CommitOutcome, History, OpKind, Phase, Phases, PollOutcome, ProcessId, SendOutcome, TopicPartition, WriteValue,
 };
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -238,9 +237,7 @@ impl std::hash::Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
         let mut chunks = bytes.chunks_exact(8);
         for c in &mut chunks {
-            self.write_u64(u64::from_le_bytes([
-                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
-            ]));
+            self.write_u64(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
         }
         for &b in chunks.remainder() {
             self.write_u64(u64::from(b));
@@ -387,11 +384,7 @@ impl PhaseCounter {
 
     fn ratios(&self) -> PhaseRatios {
         let r = |i: usize| (self.total[i] > 0).then(|| self.ok[i] as f64 / self.total[i] as f64);
-        PhaseRatios {
-            before: r(0),
-            during: r(1),
-            after: r(2),
-        }
+        PhaseRatios { before: r(0), during: r(1), after: r(2) }
     }
 }
 
@@ -438,10 +431,7 @@ impl State {
         }
         let id = self.parts.len() as u32;
         self.part_ids.insert(tp.clone(), id);
-        self.parts.push(PartState {
-            tp: tp.clone(),
-            slots: BTreeMap::new(),
-        });
+        self.parts.push(PartState { tp: tp.clone(), slots: BTreeMap::new() });
         id
     }
 
@@ -454,12 +444,7 @@ impl State {
                 i
             }
             None => {
-                slot.obs.push(ValObs {
-                    value,
-                    first_at: at,
-                    ack_at: None,
-                    poll_at: None,
-                });
+                slot.obs.push(ValObs { value, first_at: at, ack_at: None, poll_at: None });
                 slot.obs.as_slice().len() - 1
             }
         };
@@ -471,12 +456,7 @@ impl State {
         }
 
         let info = self.values.entry(value).or_default();
-        match info
-            .positions
-            .as_mut_slice()
-            .iter_mut()
-            .find(|p| p.0 == part && p.1 == offset)
-        {
+        match info.positions.as_mut_slice().iter_mut().find(|p| p.0 == part && p.1 == offset) {
             Some(p) => {
                 p.2 = p.2.min(at);
                 p.3 |= !is_ack;
@@ -498,12 +478,7 @@ impl State {
 
     fn push(&mut self, kind: ViolationKind, part: Option<u32>, at_ms: u64, detail: String) {
         let partition = part.map(|p| self.parts[p as usize].tp.clone());
-        self.violations.push(Violation {
-            kind,
-            partition,
-            detail,
-            at_ms,
-        });
+        self.violations.push(Violation { kind, partition, detail, at_ms });
     }
 }
 
@@ -527,11 +502,7 @@ pub fn check(history: &History, phases: &Phases) -> CheckReport {
     for op in &history.ops {
         let phase = phases.phase_of(op.start_ms);
         match &op.kind {
-            OpKind::Send {
-                partition,
-                value,
-                outcome,
-            } => {
+            OpKind::Send { partition, value, outcome } => {
                 let part = st.intern(partition);
                 match outcome {
                     SendOutcome::Acked { offset } => {
@@ -540,15 +511,12 @@ pub fn check(history: &History, phases: &Phases) -> CheckReport {
                         produce_lat.saturating_record(op.latency_ms());
                         st.record_send(*value, part, SendStatus::Acked);
                         st.observe(part, *offset, *value, op.end_ms, true);
-                        acked_sends
-                            .entry((op.process, part))
-                            .or_default()
-                            .push(AckedSend {
-                                start: op.start_ms,
-                                end: op.end_ms,
-                                offset: *offset,
-                                value: *value,
-                            });
+                        acked_sends.entry((op.process, part)).or_default().push(AckedSend {
+                            start: op.start_ms,
+                            end: op.end_ms,
+                            offset: *offset,
+                            value: *value,
+                        });
                     }
                     SendOutcome::Failed { .. } => {
                         report_counts.1 += 1;
@@ -575,12 +543,7 @@ pub fn check(history: &History, phases: &Phases) -> CheckReport {
                 PollOutcome::Failed { .. } => poll_avail.add(phase, false),
             },
             OpKind::Assign { .. } => {}
-            OpKind::Commit {
-                group,
-                partition,
-                offset,
-                outcome,
-            } => {
+            OpKind::Commit { group, partition, offset, outcome } => {
                 if *outcome != CommitOutcome::Ok {
                     continue;
                 }
@@ -593,12 +556,7 @@ pub fn check(history: &History, phases: &Phases) -> CheckReport {
                             "group {group:?}: process {} committed {offset} after process {} had committed {} (at {} ms)",
                             op.process, best.2, best.0, best.1
                         );
-                        st.push(
-                            ViolationKind::CommittedOffsetRegression,
-                            Some(part),
-                            op.end_ms,
-                            detail,
-                        );
+                        st.push(ViolationKind::CommittedOffsetRegression, Some(part), op.end_ms, detail);
                     }
                     Some(best) => *best = (*offset, op.end_ms, op.process),
                     None => {
@@ -615,11 +573,9 @@ pub fn check(history: &History, phases: &Phases) -> CheckReport {
     check_consumers(&mut st, history);
 
     let mut violations = std::mem::take(&mut st.violations);
-    violations.sort_by(|a, b| {
-        (a.at_ms, a.kind, &a.partition, &a.detail).cmp(&(b.at_ms, b.kind, &b.partition, &b.detail))
-    });
-    let mut counts: BTreeMap<ViolationKind, u64> =
-        ViolationKind::ALL.iter().map(|k| (*k, 0)).collect();
+    violations
+        .sort_by(|a, b| (a.at_ms, a.kind, &a.partition, &a.detail).cmp(&(b.at_ms, b.kind, &b.partition, &b.detail)));
+    let mut counts: BTreeMap<ViolationKind, u64> = ViolationKind::ALL.iter().map(|k| (*k, 0)).collect();
     for v in &violations {
         *counts.entry(v.kind).or_insert(0) += 1;
     }
@@ -631,14 +587,8 @@ pub fn check(history: &History, phases: &Phases) -> CheckReport {
         failed_writes: report_counts.1,
         indeterminate_writes: report_counts.2,
         polled_records: report_counts.3,
-        availability: Availability {
-            produce: produce_avail.ratios(),
-            poll: poll_avail.ratios(),
-        },
-        latency_ms: Latency {
-            produce: summarize(&produce_lat),
-            poll: summarize(&poll_lat),
-        },
+        availability: Availability { produce: produce_avail.ratios(), poll: poll_avail.ratios() },
+        latency_ms: Latency { produce: summarize(&produce_lat), poll: summarize(&poll_lat) },
     }
 }
 
@@ -653,8 +603,7 @@ fn check_offsets(st: &mut State) {
         let mut passed_at: Option<u64> = None;
         for (&offset, slot) in ps.slots.iter().rev() {
             if slot.obs.len() > 1 {
-                let mut firsts: Vec<(u64, WriteValue)> =
-                    slot.obs.iter().map(|o| (o.first_at, o.value)).collect();
+                let mut firsts: Vec<(u64, WriteValue)> = slot.obs.iter().map(|o| (o.first_at, o.value)).collect();
                 firsts.sort_unstable();
                 let mut vals: Vec<WriteValue> = firsts.iter().map(|f| f.1).collect();
                 vals.sort_unstable();
@@ -667,23 +616,13 @@ fn check_offsets(st: &mut State) {
             }
             for (i, a) in slot.obs.iter().enumerate() {
                 let Some(ack_at) = a.ack_at else { continue };
-                let other_polled = slot
-                    .obs
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| *j != i)
-                    .fold(None, |m, (_, b)| min_opt(m, b.poll_at));
-                let seen = st
-                    .values
-                    .get(&a.value)
-                    .and_then(|v| v.first_polled_at)
-                    .is_some();
+                let other_polled =
+                    slot.obs.iter().enumerate().filter(|(j, _)| *j != i).fold(None, |m, (_, b)| min_opt(m, b.poll_at));
+                let seen = st.values.get(&a.value).and_then(|v| v.first_polled_at).is_some();
                 let evidence = if !seen {
-                    min_opt(passed_at, other_polled)
-                        .map(|e| (e, "was never read although a consumer read past it"))
+                    min_opt(passed_at, other_polled).map(|e| (e, "was never read although a consumer read past it"))
                 } else {
-                    other_polled
-                        .map(|e| (e, "was overwritten: a consumer read another value there"))
+                    other_polled.map(|e| (e, "was overwritten: a consumer read another value there"))
                 };
                 if let Some((e, why)) = evidence {
                     lost.push(a.value);
@@ -714,8 +653,7 @@ fn check_values(st: &mut State, history_end: u64) {
     let mut found: Vec<(ViolationKind, Option<u32>, u64, String)> = Vec::new();
     for (&value, info) in &st.values {
         if info.positions.len() > 1 {
-            let mut pos: Vec<(u64, u32, i64)> =
-                info.positions.iter().map(|p| (p.2, p.0, p.1)).collect();
+            let mut pos: Vec<(u64, u32, i64)> = info.positions.iter().map(|p| (p.2, p.0, p.1)).collect();
             pos.sort_unstable();
             let mut listed = String::new();
             for (k, (_, p, o)) in pos.iter().take(8).enumerate() {
@@ -818,10 +756,7 @@ fn check_consumers(st: &mut State, history: &History) {
                     m.clear();
                 }
             }
-            OpKind::Poll {
-                outcome: PollOutcome::Ok { records },
-                ..
-            } => {
+            OpKind::Poll { outcome: PollOutcome::Ok { records }, .. } => {
                 let positions = last.entry(op.process).or_default();
                 for (tp, offset, value) in records {
                     let part = st.intern(tp);
@@ -832,7 +767,10 @@ fn check_consumers(st: &mut State, history: &History) {
                                 ViolationKind::NonmonotonicPoll,
                                 part,
                                 op.end_ms,
-                                format!("process {}: read offset {offset} (value {value}) after offset {prev}", op.process),
+                                format!(
+                                    "process {}: read offset {offset} (value {value}) after offset {prev}",
+                                    op.process
+                                ),
                             ));
                         } else if offset > prev + 1 {
                             let slots = &st.parts[part as usize].slots;
@@ -885,123 +823,52 @@ mod tests {
             Self::default()
         }
         fn op(mut self, process: ProcessId, kind: OpKind) -> Self {
-            self.ops.push(Op {
-                process,
-                start_ms: self.t,
-                end_ms: self.t + 1,
-                kind,
-            });
+            self.ops.push(Op { process, start_ms: self.t, end_ms: self.t + 1, kind });
             self.t += 2;
             self
         }
-        fn send_at(
-            mut self,
-            process: ProcessId,
-            p: i32,
-            value: u64,
-            offset: i64,
-            start: u64,
-            end: u64,
-        ) -> Self {
+        fn send_at(mut self, process: ProcessId, p: i32, value: u64, offset: i64, start: u64, end: u64) -> Self {
             self.ops.push(Op {
                 process,
                 start_ms: start,
                 end_ms: end,
-                kind: OpKind::Send {
-                    partition: tp(p),
-                    value,
-                    outcome: SendOutcome::Acked { offset },
-                },
+                kind: OpKind::Send { partition: tp(p), value, outcome: SendOutcome::Acked { offset } },
             });
             self.t = self.t.max(end + 1);
             self
         }
         fn send(self, process: ProcessId, p: i32, value: u64, outcome: SendOutcome) -> Self {
-            self.op(
-                process,
-                OpKind::Send {
-                    partition: tp(p),
-                    value,
-                    outcome,
-                },
-            )
+            self.op(process, OpKind::Send { partition: tp(p), value, outcome })
         }
         fn ack(self, process: ProcessId, p: i32, value: u64, offset: i64) -> Self {
             self.send(process, p, value, SendOutcome::Acked { offset })
         }
         fn fail(self, process: ProcessId, p: i32, value: u64) -> Self {
-            self.send(
-                process,
-                p,
-                value,
-                SendOutcome::Failed {
-                    error: "NOT_LEADER".into(),
-                },
-            )
+            self.send(process, p, value, SendOutcome::Failed { error: "NOT_LEADER".into() })
         }
         fn indet(self, process: ProcessId, p: i32, value: u64) -> Self {
-            self.send(
-                process,
-                p,
-                value,
-                SendOutcome::Indeterminate {
-                    error: "timeout".into(),
-                },
-            )
+            self.send(process, p, value, SendOutcome::Indeterminate { error: "timeout".into() })
         }
         fn poll(self, process: ProcessId, recs: &[(i32, i64, u64)]) -> Self {
             let records = recs.iter().map(|&(p, o, v)| (tp(p), o, v)).collect();
-            self.op(
-                process,
-                OpKind::Poll {
-                    group: GROUP.into(),
-                    outcome: PollOutcome::Ok { records },
-                },
-            )
+            self.op(process, OpKind::Poll { group: GROUP.into(), outcome: PollOutcome::Ok { records } })
         }
         fn poll_fail(self, process: ProcessId) -> Self {
-            self.op(
-                process,
-                OpKind::Poll {
-                    group: GROUP.into(),
-                    outcome: PollOutcome::Failed { error: "x".into() },
-                },
-            )
+            self.op(process, OpKind::Poll { group: GROUP.into(), outcome: PollOutcome::Failed { error: "x".into() } })
         }
         fn assign(self, process: ProcessId, parts: &[i32]) -> Self {
             let partitions = parts.iter().map(|&p| tp(p)).collect();
-            self.op(
-                process,
-                OpKind::Assign {
-                    group: GROUP.into(),
-                    partitions,
-                },
-            )
+            self.op(process, OpKind::Assign { group: GROUP.into(), partitions })
         }
         fn commit(self, process: ProcessId, p: i32, offset: i64) -> Self {
             self.op(
                 process,
-                OpKind::Commit {
-                    group: GROUP.into(),
-                    partition: tp(p),
-                    offset,
-                    outcome: CommitOutcome::Ok,
-                },
+                OpKind::Commit { group: GROUP.into(), partition: tp(p), offset, outcome: CommitOutcome::Ok },
             )
         }
         fn commit_fail(self, process: ProcessId, p: i32, offset: i64) -> Self {
-            let outcome = CommitOutcome::Failed {
-                error: "REBALANCE_IN_PROGRESS".into(),
-            };
-            self.op(
-                process,
-                OpKind::Commit {
-                    group: GROUP.into(),
-                    partition: tp(p),
-                    offset,
-                    outcome,
-                },
-            )
+            let outcome = CommitOutcome::Failed { error: "REBALANCE_IN_PROGRESS".into() };
+            self.op(process, OpKind::Commit { group: GROUP.into(), partition: tp(p), offset, outcome })
         }
         fn build(self) -> History {
             History { ops: self.ops }
@@ -1009,13 +876,7 @@ mod tests {
     }
 
     fn run(h: &History) -> CheckReport {
-        check(
-            h,
-            &Phases {
-                faults_start_ms: 0,
-                faults_end_ms: 0,
-            },
-        )
+        check(h, &Phases { faults_start_ms: 0, faults_end_ms: 0 })
     }
 
     struct Case {
@@ -1031,68 +892,32 @@ mod tests {
             Case {
                 name: "lost_acked_write_read_past",
                 kind: LostAckedWrite,
-                bad: B::new()
-                    .ack(1, 0, 10, 0)
-                    .ack(1, 0, 11, 1)
-                    .poll(9, &[(0, 1, 11)])
-                    .build(),
-                good: B::new()
-                    .ack(1, 0, 10, 0)
-                    .ack(1, 0, 11, 1)
-                    .poll(9, &[(0, 0, 10), (0, 1, 11)])
-                    .build(),
+                bad: B::new().ack(1, 0, 10, 0).ack(1, 0, 11, 1).poll(9, &[(0, 1, 11)]).build(),
+                good: B::new().ack(1, 0, 10, 0).ack(1, 0, 11, 1).poll(9, &[(0, 0, 10), (0, 1, 11)]).build(),
             },
             Case {
                 name: "lost_acked_write_overwritten",
                 kind: LostAckedWrite,
                 bad: B::new().ack(1, 0, 10, 0).poll(9, &[(0, 0, 99)]).build(),
-                good: B::new()
-                    .ack(1, 0, 10, 0)
-                    .indet(1, 0, 99)
-                    .poll(9, &[(0, 0, 10), (0, 1, 99)])
-                    .build(),
+                good: B::new().ack(1, 0, 10, 0).indet(1, 0, 99).poll(9, &[(0, 0, 10), (0, 1, 99)]).build(),
             },
             Case {
                 name: "duplicate_read_at_two_offsets",
                 kind: Duplicate,
-                bad: B::new()
-                    .ack(1, 0, 10, 0)
-                    .ack(1, 0, 11, 1)
-                    .poll(9, &[(0, 0, 10), (0, 1, 11), (0, 2, 10)])
-                    .build(),
-                good: B::new()
-                    .ack(1, 0, 10, 0)
-                    .ack(1, 0, 11, 1)
-                    .poll(9, &[(0, 0, 10), (0, 1, 11)])
-                    .build(),
+                bad: B::new().ack(1, 0, 10, 0).ack(1, 0, 11, 1).poll(9, &[(0, 0, 10), (0, 1, 11), (0, 2, 10)]).build(),
+                good: B::new().ack(1, 0, 10, 0).ack(1, 0, 11, 1).poll(9, &[(0, 0, 10), (0, 1, 11)]).build(),
             },
             Case {
                 name: "duplicate_retry_acked_twice",
                 kind: Duplicate,
-                bad: B::new()
-                    .ack(1, 0, 10, 0)
-                    .ack(1, 0, 10, 1)
-                    .poll(9, &[(0, 0, 10), (0, 1, 10)])
-                    .build(),
-                good: B::new()
-                    .indet(1, 0, 10)
-                    .ack(1, 0, 10, 0)
-                    .poll(9, &[(0, 0, 10)])
-                    .build(),
+                bad: B::new().ack(1, 0, 10, 0).ack(1, 0, 10, 1).poll(9, &[(0, 0, 10), (0, 1, 10)]).build(),
+                good: B::new().indet(1, 0, 10).ack(1, 0, 10, 0).poll(9, &[(0, 0, 10)]).build(),
             },
             Case {
                 name: "inconsistent_offset_two_acks",
                 kind: InconsistentOffset,
-                bad: B::new()
-                    .ack(1, 0, 10, 0)
-                    .ack(2, 0, 11, 0)
-                    .poll(9, &[(0, 0, 10)])
-                    .build(),
-                good: B::new()
-                    .ack(1, 0, 10, 0)
-                    .ack(2, 0, 11, 1)
-                    .poll(9, &[(0, 0, 10), (0, 1, 11)])
-                    .build(),
+                bad: B::new().ack(1, 0, 10, 0).ack(2, 0, 11, 0).poll(9, &[(0, 0, 10)]).build(),
+                good: B::new().ack(1, 0, 10, 0).ack(2, 0, 11, 1).poll(9, &[(0, 0, 10), (0, 1, 11)]).build(),
             },
             Case {
                 name: "inconsistent_offset_wrong_partition",
@@ -1148,11 +973,7 @@ mod tests {
                     .poll(8, &[(0, 1, 11)])
                     .build(),
                 // Gap at an offset nobody ever observed (e.g. a txn marker).
-                good: B::new()
-                    .ack(1, 0, 10, 0)
-                    .ack(1, 0, 12, 2)
-                    .poll(9, &[(0, 0, 10), (0, 2, 12)])
-                    .build(),
+                good: B::new().ack(1, 0, 10, 0).ack(1, 0, 12, 2).poll(9, &[(0, 0, 10), (0, 2, 12)]).build(),
             },
             Case {
                 name: "nonmonotonic_poll_reread",
@@ -1175,18 +996,9 @@ mod tests {
             Case {
                 name: "nonmonotonic_poll_backwards_in_batch",
                 kind: NonmonotonicPoll,
-                bad: B::new()
-                    .ack(1, 0, 10, 0)
-                    .ack(1, 0, 11, 1)
-                    .poll(9, &[(0, 1, 11), (0, 0, 10)])
-                    .build(),
+                bad: B::new().ack(1, 0, 10, 0).ack(1, 0, 11, 1).poll(9, &[(0, 1, 11), (0, 0, 10)]).build(),
                 // Different consumers have independent positions.
-                good: B::new()
-                    .ack(1, 0, 10, 0)
-                    .ack(1, 0, 11, 1)
-                    .poll(9, &[(0, 1, 11)])
-                    .poll(8, &[(0, 0, 10)])
-                    .build(),
+                good: B::new().ack(1, 0, 10, 0).ack(1, 0, 11, 1).poll(9, &[(0, 1, 11)]).poll(8, &[(0, 0, 10)]).build(),
             },
             Case {
                 name: "committed_offset_regression",
@@ -1210,11 +1022,7 @@ mod tests {
                 name: "phantom_write",
                 kind: PhantomWrite,
                 bad: B::new().fail(1, 0, 10).poll(9, &[(0, 0, 10)]).build(),
-                good: B::new()
-                    .indet(1, 0, 10)
-                    .poll(9, &[(0, 0, 10)])
-                    .fail(1, 0, 11)
-                    .build(),
+                good: B::new().indet(1, 0, 10).poll(9, &[(0, 0, 10)]).fail(1, 0, 11).build(),
             },
         ]
     }
@@ -1227,27 +1035,10 @@ mod tests {
         }
         for c in &cases {
             let bad = run(&c.bad);
-            assert!(
-                bad.count(c.kind) >= 1,
-                "{}: expected {} in {:#?}",
-                c.name,
-                c.kind,
-                bad.violations
-            );
-            assert!(
-                bad.violations
-                    .iter()
-                    .any(|v| v.kind == c.kind && v.partition.is_some()),
-                "{}",
-                c.name
-            );
+            assert!(bad.count(c.kind) >= 1, "{}: expected {} in {:#?}", c.name, c.kind, bad.violations);
+            assert!(bad.violations.iter().any(|v| v.kind == c.kind && v.partition.is_some()), "{}", c.name);
             let good = run(&c.good);
-            assert!(
-                good.is_clean(),
-                "{}: clean history flagged: {:#?}",
-                c.name,
-                good.violations
-            );
+            assert!(good.is_clean(), "{}: clean history flagged: {:#?}", c.name, good.violations);
             assert!(good.counts.values().all(|n| *n == 0));
             assert_eq!(good.counts.len(), ViolationKind::ALL.len());
         }
@@ -1255,11 +1046,7 @@ mod tests {
 
     #[test]
     fn lost_write_evidence_time_and_no_double_count_as_unseen() {
-        let h = B::new()
-            .ack(1, 0, 10, 0)
-            .ack(1, 0, 11, 1)
-            .poll(9, &[(0, 1, 11)])
-            .build();
+        let h = B::new().ack(1, 0, 10, 0).ack(1, 0, 11, 1).poll(9, &[(0, 1, 11)]).build();
         let r = run(&h);
         assert_eq!(r.count(ViolationKind::LostAckedWrite), 1);
         assert_eq!(r.count(ViolationKind::UnseenAckedWrite), 0);
@@ -1269,12 +1056,7 @@ mod tests {
 
     #[test]
     fn overwritten_write_is_lost_and_inconsistent() {
-        let h = B::new()
-            .ack(1, 0, 10, 0)
-            .ack(2, 0, 11, 0)
-            .poll(9, &[(0, 0, 10)])
-            .poll(8, &[(0, 0, 11)])
-            .build();
+        let h = B::new().ack(1, 0, 10, 0).ack(2, 0, 11, 0).poll(9, &[(0, 0, 10)]).poll(8, &[(0, 0, 11)]).build();
         let r = run(&h);
         assert_eq!(r.count(ViolationKind::InconsistentOffset), 1);
         assert_eq!(r.count(ViolationKind::LostAckedWrite), 2);
@@ -1305,56 +1087,25 @@ mod tests {
         assert_eq!(r.failures(false), 0);
         assert_eq!(r.failures(true), 1);
         for k in ViolationKind::ALL {
-            assert_eq!(
-                serde_json::to_string(&k).unwrap(),
-                format!("\"{}\"", k.as_str())
-            );
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{}\"", k.as_str()));
         }
     }
 
     #[test]
     fn availability_and_counts_per_phase() {
         // before: [0,10), during: [10,20), after: [20,..)
-        let phases = Phases {
-            faults_start_ms: 10,
-            faults_end_ms: 20,
-        };
-        let mut b = B::new()
-            .ack(1, 0, 1, 0)
-            .ack(1, 0, 2, 1)
-            .poll(9, &[(0, 0, 1), (0, 1, 2)]); // t = 0..6
+        let phases = Phases { faults_start_ms: 10, faults_end_ms: 20 };
+        let mut b = B::new().ack(1, 0, 1, 0).ack(1, 0, 2, 1).poll(9, &[(0, 0, 1), (0, 1, 2)]); // t = 0..6
         b.t = 10;
         let mut b = b.fail(1, 0, 3).indet(1, 0, 4).ack(1, 0, 5, 2).poll_fail(9); // 10..17
         b.t = 30;
         let h = b.poll(9, &[(0, 2, 5)]).build();
         let r = check(&h, &phases);
         assert!(r.is_clean(), "{:#?}", r.violations);
-        assert_eq!(
-            (
-                r.acked_writes,
-                r.failed_writes,
-                r.indeterminate_writes,
-                r.polled_records
-            ),
-            (3, 1, 1, 3)
-        );
+        assert_eq!((r.acked_writes, r.failed_writes, r.indeterminate_writes, r.polled_records), (3, 1, 1, 3));
         let a = r.availability;
-        assert_eq!(
-            a.produce,
-            PhaseRatios {
-                before: Some(1.0),
-                during: Some(1.0 / 3.0),
-                after: None
-            }
-        );
-        assert_eq!(
-            a.poll,
-            PhaseRatios {
-                before: Some(1.0),
-                during: Some(0.0),
-                after: Some(1.0)
-            }
-        );
+        assert_eq!(a.produce, PhaseRatios { before: Some(1.0), during: Some(1.0 / 3.0), after: None });
+        assert_eq!(a.poll, PhaseRatios { before: Some(1.0), during: Some(0.0), after: Some(1.0) });
     }
 
     #[test]
@@ -1368,10 +1119,7 @@ mod tests {
         let r = run(&h);
         assert!(r.is_clean(), "{:#?}", r.violations);
         let p = r.latency_ms.produce.unwrap();
-        assert_eq!(
-            (p.count, p.p50, p.p90, p.p99, p.max),
-            (100, 50, 90, 99, 100)
-        );
+        assert_eq!((p.count, p.p50, p.p90, p.p99, p.max), (100, 50, 90, 99, 100));
         let q = r.latency_ms.poll.unwrap();
         assert_eq!((q.count, q.max), (1, 1));
     }
@@ -1391,15 +1139,11 @@ mod tests {
             .build();
         let a = run(&h);
         let b = run(&h);
-        assert_eq!(
-            serde_json::to_string(&a).unwrap(),
-            serde_json::to_string(&b).unwrap()
-        );
+        assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
         assert!(a
             .violations
             .windows(2)
-            .all(|w| (w[0].at_ms, w[0].kind, &w[0].partition)
-                <= (w[1].at_ms, w[1].kind, &w[1].partition)));
+            .all(|w| (w[0].at_ms, w[0].kind, &w[0].partition) <= (w[1].at_ms, w[1].kind, &w[1].partition)));
         assert!(a.count(ViolationKind::LostAckedWrite) >= 2);
         assert_eq!(a.count(ViolationKind::CommittedOffsetRegression), 1);
         assert_eq!(a.count(ViolationKind::PhantomWrite), 1);
@@ -1454,29 +1198,10 @@ mod tests {
     /// Forced prefix: three acked writes to partition 0 read by consumer 0,
     /// which commits offset 3 (so every mutation has a target).
     fn prefix() -> Vec<Step> {
-        let mut v: Vec<Step> = (0..3)
-            .map(|_| Step::Send {
-                producer: 0,
-                part: 0,
-                outcome: 0,
-                latency: 1,
-            })
-            .collect();
-        v.push(Step::Assign {
-            consumer: 0,
-            mask: 1,
-        });
-        v.push(Step::Poll {
-            consumer: 0,
-            max: 3,
-            fail: false,
-            latency: 1,
-        });
-        v.push(Step::Commit {
-            consumer: 0,
-            part: 0,
-            fail: false,
-        });
+        let mut v: Vec<Step> = (0..3).map(|_| Step::Send { producer: 0, part: 0, outcome: 0, latency: 1 }).collect();
+        v.push(Step::Assign { consumer: 0, mask: 1 });
+        v.push(Step::Poll { consumer: 0, max: 3, fail: false, latency: 1 });
+        v.push(Step::Commit { consumer: 0, part: 0, fail: false });
         v
     }
 
@@ -1495,74 +1220,42 @@ mod tests {
         let mut committed: HashMap<u8, Vec<i64>> = HashMap::new();
         let group = |c: u8| format!("g{}", c % 2);
         let mut push = |process: ProcessId, latency: u64, kind: OpKind, t: &mut u64| {
-            ops.push(Op {
-                process,
-                start_ms: *t,
-                end_ms: *t + latency,
-                kind,
-            });
+            ops.push(Op { process, start_ms: *t, end_ms: *t + latency, kind });
             *t += latency + 1;
         };
         for s in steps {
             match *s {
-                Step::Send {
-                    producer,
-                    part,
-                    outcome,
-                    latency,
-                } => {
+                Step::Send { producer, part, outcome, latency } => {
                     let (part, value) = (part as usize % n_parts, next_value);
                     next_value += 1;
                     let outcome = match outcome {
                         0..=6 => {
                             logs[part].push(value);
-                            SendOutcome::Acked {
-                                offset: logs[part].len() as i64 - 1,
-                            }
+                            SendOutcome::Acked { offset: logs[part].len() as i64 - 1 }
                         }
-                        7 => SendOutcome::Failed {
-                            error: "INVALID_RECORD".into(),
-                        },
+                        7 => SendOutcome::Failed { error: "INVALID_RECORD".into() },
                         8 => {
                             logs[part].push(value);
-                            SendOutcome::Indeterminate {
-                                error: "timeout".into(),
-                            }
+                            SendOutcome::Indeterminate { error: "timeout".into() }
                         }
-                        _ => SendOutcome::Indeterminate {
-                            error: "timeout".into(),
-                        },
+                        _ => SendOutcome::Indeterminate { error: "timeout".into() },
                     };
-                    let kind = OpKind::Send {
-                        partition: TopicPartition::new("t", part as i32),
-                        value,
-                        outcome,
-                    };
+                    let kind = OpKind::Send { partition: TopicPartition::new("t", part as i32), value, outcome };
                     push(producer as ProcessId, latency as u64, kind, &mut t);
                 }
-                Step::Poll {
-                    consumer,
-                    max,
-                    fail,
-                    latency,
-                } => {
+                Step::Poll { consumer, max, fail, latency } => {
                     let outcome = if fail {
-                        PollOutcome::Failed {
-                            error: "timeout".into(),
-                        }
+                        PollOutcome::Failed { error: "timeout".into() }
                     } else {
                         let mut records = Vec::new();
-                        let asg = assigned
-                            .entry(consumer)
-                            .or_insert_with(|| vec![false; n_parts]);
+                        let asg = assigned.entry(consumer).or_insert_with(|| vec![false; n_parts]);
                         let ps = pos.entry(consumer).or_insert_with(|| vec![0; n_parts]);
                         for p in 0..n_parts {
                             if !asg[p] {
                                 continue;
                             }
                             let end = (ps[p] as usize + max as usize).min(logs[p].len());
-                            for (o, v) in logs[p].iter().enumerate().take(end).skip(ps[p] as usize)
-                            {
+                            for (o, v) in logs[p].iter().enumerate().take(end).skip(ps[p] as usize) {
                                 records.push((TopicPartition::new("t", p as i32), o as i64, *v));
                             }
                             ps[p] = ps[p].max(end as i64);
@@ -1572,33 +1265,20 @@ mod tests {
                     push(
                         100 + consumer as ProcessId,
                         latency as u64,
-                        OpKind::Poll {
-                            group: group(consumer),
-                            outcome,
-                        },
+                        OpKind::Poll { group: group(consumer), outcome },
                         &mut t,
                     );
                 }
-                Step::Commit {
-                    consumer,
-                    part,
-                    fail,
-                } => {
+                Step::Commit { consumer, part, fail } => {
                     let part = part as usize % n_parts;
-                    let asg = assigned
-                        .entry(consumer)
-                        .or_insert_with(|| vec![false; n_parts]);
+                    let asg = assigned.entry(consumer).or_insert_with(|| vec![false; n_parts]);
                     if !asg[part] {
                         continue;
                     }
                     let offset = pos.entry(consumer).or_insert_with(|| vec![0; n_parts])[part];
-                    let c = committed
-                        .entry(consumer % 2)
-                        .or_insert_with(|| vec![0; n_parts]);
+                    let c = committed.entry(consumer % 2).or_insert_with(|| vec![0; n_parts]);
                     let outcome = if fail {
-                        CommitOutcome::Failed {
-                            error: "REBALANCE_IN_PROGRESS".into(),
-                        }
+                        CommitOutcome::Failed { error: "REBALANCE_IN_PROGRESS".into() }
                     } else if offset >= c[part] {
                         c[part] = offset;
                         CommitOutcome::Ok
@@ -1614,71 +1294,39 @@ mod tests {
                     push(100 + consumer as ProcessId, 1, kind, &mut t);
                 }
                 Step::Assign { consumer, mask } => {
-                    let c = committed
-                        .entry(consumer % 2)
-                        .or_insert_with(|| vec![0; n_parts])
-                        .clone();
+                    let c = committed.entry(consumer % 2).or_insert_with(|| vec![0; n_parts]).clone();
                     let asg: Vec<bool> = (0..n_parts).map(|p| mask & (1 << p) != 0).collect();
-                    let partitions = (0..n_parts)
-                        .filter(|&p| asg[p])
-                        .map(|p| TopicPartition::new("t", p as i32))
-                        .collect();
+                    let partitions =
+                        (0..n_parts).filter(|&p| asg[p]).map(|p| TopicPartition::new("t", p as i32)).collect();
                     assigned.insert(consumer, asg);
                     pos.insert(consumer, c);
-                    push(
-                        100 + consumer as ProcessId,
-                        1,
-                        OpKind::Assign {
-                            group: group(consumer),
-                            partitions,
-                        },
-                        &mut t,
-                    );
+                    push(100 + consumer as ProcessId, 1, OpKind::Assign { group: group(consumer), partitions }, &mut t);
                 }
             }
         }
-        let partitions: Vec<TopicPartition> = (0..n_parts)
-            .map(|p| TopicPartition::new("t", p as i32))
-            .collect();
-        push(
-            DRAIN,
-            1,
-            OpKind::Assign {
-                group: "drain".into(),
-                partitions,
-            },
-            &mut t,
-        );
+        let partitions: Vec<TopicPartition> = (0..n_parts).map(|p| TopicPartition::new("t", p as i32)).collect();
+        push(DRAIN, 1, OpKind::Assign { group: "drain".into(), partitions }, &mut t);
         let mut records = Vec::new();
         for (p, log) in logs.iter().enumerate() {
             for (o, v) in log.iter().enumerate() {
                 records.push((TopicPartition::new("t", p as i32), o as i64, *v));
             }
         }
-        push(
-            DRAIN,
-            1,
-            OpKind::Poll {
-                group: "drain".into(),
-                outcome: PollOutcome::Ok { records },
-            },
-            &mut t,
-        );
+        push(DRAIN, 1, OpKind::Poll { group: "drain".into(), outcome: PollOutcome::Ok { records } }, &mut t);
         History { ops }
     }
 
     fn drain_records(h: &mut History) -> &mut Vec<(TopicPartition, i64, WriteValue)> {
         match &mut h.ops.last_mut().unwrap().kind {
-            OpKind::Poll {
-                outcome: PollOutcome::Ok { records },
-                ..
-            } => records,
+            OpKind::Poll { outcome: PollOutcome::Ok { records }, .. } => records,
             _ => unreachable!("the drain poll is last"),
         }
     }
 
     fn acked_value(h: &History, value: WriteValue) -> bool {
-        h.ops.iter().any(|o| matches!(&o.kind, OpKind::Send { value: v, outcome: SendOutcome::Acked { .. }, .. } if *v == value))
+        h.ops.iter().any(
+            |o| matches!(&o.kind, OpKind::Send { value: v, outcome: SendOutcome::Acked { .. }, .. } if *v == value),
+        )
     }
 
     #[derive(Clone, Debug)]
@@ -1706,11 +1354,7 @@ mod tests {
                 // whose offset is known from its ack: dropping it is a skip.
                 let recs = drain_records(h).clone();
                 let cands: Vec<usize> = (1..recs.len().saturating_sub(1))
-                    .filter(|&i| {
-                        recs[i - 1].0 == recs[i].0
-                            && recs[i + 1].0 == recs[i].0
-                            && acked_value(h, recs[i].2)
-                    })
+                    .filter(|&i| recs[i - 1].0 == recs[i].0 && recs[i + 1].0 == recs[i].0 && acked_value(h, recs[i].2))
                     .collect();
                 let i = cands[sel % cands.len()];
                 drain_records(h).remove(i);
@@ -1719,12 +1363,7 @@ mod tests {
                 // Two acked sends to one partition exchange their offsets.
                 let mut by_part: BTreeMap<TopicPartition, Vec<usize>> = BTreeMap::new();
                 for (i, op) in h.ops.iter().enumerate() {
-                    if let OpKind::Send {
-                        partition,
-                        outcome: SendOutcome::Acked { .. },
-                        ..
-                    } = &op.kind
-                    {
+                    if let OpKind::Send { partition, outcome: SendOutcome::Acked { .. }, .. } = &op.kind {
                         by_part.entry(partition.clone()).or_default().push(i);
                     }
                 }
@@ -1732,25 +1371,14 @@ mod tests {
                 let idx = parts[a % parts.len()];
                 let x = idx[b % idx.len()];
                 let y = idx[(b / idx.len() + 1 + b % idx.len()) % idx.len()];
-                let y = if y == x {
-                    idx[(b % idx.len() + 1) % idx.len()]
-                } else {
-                    y
-                };
+                let y = if y == x { idx[(b % idx.len() + 1) % idx.len()] } else { y };
                 let off = |op: &Op| match &op.kind {
-                    OpKind::Send {
-                        outcome: SendOutcome::Acked { offset },
-                        ..
-                    } => *offset,
+                    OpKind::Send { outcome: SendOutcome::Acked { offset }, .. } => *offset,
                     _ => unreachable!(),
                 };
                 let (ox, oy) = (off(&h.ops[x]), off(&h.ops[y]));
                 for (i, o) in [(x, oy), (y, ox)] {
-                    if let OpKind::Send {
-                        outcome: SendOutcome::Acked { offset },
-                        ..
-                    } = &mut h.ops[i].kind
-                    {
+                    if let OpKind::Send { outcome: SendOutcome::Acked { offset }, .. } = &mut h.ops[i].kind {
                         *offset = o;
                     }
                 }
@@ -1827,27 +1455,15 @@ mod tests {
                 let r = rnd();
                 let (a, b, c) = ((r >> 8) as u8, (r >> 16) as u8, (r >> 24) as u8);
                 match r % 100 {
-                    0..=54 => Step::Send {
-                        producer: a % 16,
-                        part: b,
-                        outcome: c % 10,
-                        latency: (r >> 32) as u8 % 50,
-                    },
+                    0..=54 => Step::Send { producer: a % 16, part: b, outcome: c % 10, latency: (r >> 32) as u8 % 50 },
                     55..=94 => Step::Poll {
                         consumer: a % 8,
                         max: 1 + b % 16,
                         fail: c % 10 == 0,
                         latency: (r >> 32) as u8 % 50,
                     },
-                    95..=98 => Step::Commit {
-                        consumer: a % 8,
-                        part: b,
-                        fail: c % 5 == 0,
-                    },
-                    _ => Step::Assign {
-                        consumer: a % 8,
-                        mask: b,
-                    },
+                    95..=98 => Step::Commit { consumer: a % 8, part: b, fail: c % 5 == 0 },
+                    _ => Step::Assign { consumer: a % 8, mask: b },
                 }
             })
             .collect()
@@ -1866,13 +1482,7 @@ mod tests {
             n += 1_000_000 - h.ops.len() + 1_000;
         };
         let t0 = std::time::Instant::now();
-        let r = check(
-            &h,
-            &Phases {
-                faults_start_ms: 1_000_000,
-                faults_end_ms: 2_000_000,
-            },
-        );
+        let r = check(&h, &Phases { faults_start_ms: 1_000_000, faults_end_ms: 2_000_000 });
         let elapsed = t0.elapsed();
         println!(
             "check_one_million_ops: {} ops, {} acked, {} polled records, {} violations: check took {:.3} s",
@@ -1883,10 +1493,6 @@ mod tests {
             elapsed.as_secs_f64()
         );
         assert!(h.ops.len() >= 1_000_000);
-        assert!(
-            r.is_clean(),
-            "{:#?}",
-            &r.violations[..r.violations.len().min(5)]
-        );
+        assert!(r.is_clean(), "{:#?}", &r.violations[..r.violations.len().min(5)]);
     }
 }

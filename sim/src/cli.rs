@@ -147,16 +147,29 @@ pub fn main() -> ExitCode {
 }
 
 fn catalog(dir: &Path) -> Result<Vec<LoadedScenario>, BadInput> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir).map_err(|e| BadInput(format!("{}: {e}", dir.display())))?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| BadInput(format!("{}: {e}", dir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
     paths.sort();
     paths.iter().map(|p| scenario::load(p).map_err(BadInput::from)).collect()
 }
 
 fn find_scenario(dir: &Path, name: &str) -> Result<LoadedScenario, BadInput> {
-    let path = if name.ends_with(".toml") || name.contains('/') { PathBuf::from(name) } else { dir.join(format!("{name}.toml")) };
+    let path = if name.ends_with(".toml") || name.contains('/') {
+        PathBuf::from(name)
+    } else {
+        dir.join(format!("{name}.toml"))
+    };
     if !path.exists() {
-        let known: Vec<String> = catalog(dir).map(|c| c.into_iter().map(|s| s.scenario.name).collect()).unwrap_or_default();
-        return Err(BadInput(format!("unknown scenario {name:?} (no {}); known: {}", path.display(), known.join(", "))));
+        let known: Vec<String> =
+            catalog(dir).map(|c| c.into_iter().map(|s| s.scenario.name).collect()).unwrap_or_default();
+        return Err(BadInput(format!(
+            "unknown scenario {name:?} (no {}); known: {}",
+            path.display(),
+            known.join(", ")
+        )));
     }
     Ok(scenario::load(&path)?)
 }
@@ -170,7 +183,14 @@ fn execute(cli: Cli) -> Result<bool, BadInput> {
         Command::List => {
             for loaded in catalog(&cli.scenarios)? {
                 let s = &loaded.scenario;
-                println!("{:<26} {:>5} s  seeds {:<8} claims {:<12} {}", s.name, s.duration_s, s.nightly_seeds, s.claims.join(","), s.description);
+                println!(
+                    "{:<26} {:>5} s  seeds {:<8} claims {:<12} {}",
+                    s.name,
+                    s.duration_s,
+                    s.nightly_seeds,
+                    s.claims.join(","),
+                    s.description
+                );
             }
             Ok(true)
         }
@@ -189,18 +209,29 @@ fn execute(cli: Cli) -> Result<bool, BadInput> {
         Command::Sweep { scenario, seeds, shard, jobs, bugs, check_determinism, out, stop_at_first_failure } => {
             validate_bugs(&bugs)?;
             let loaded = find_scenario(&cli.scenarios, &scenario)?;
-            let range = parse_seed_range(&seeds).ok_or_else(|| BadInput(format!("--seeds {seeds:?}: expected a range A..B with A < B")))?;
+            let range = parse_seed_range(&seeds)
+                .ok_or_else(|| BadInput(format!("--seeds {seeds:?}: expected a range A..B with A < B")))?;
             let (index, count) = match shard {
                 None => (0, 1),
                 Some(text) => {
-                    let parsed = text.split_once('/').and_then(|(k, n)| Some((k.parse::<u64>().ok()?, n.parse::<u64>().ok()?)));
+                    let parsed =
+                        text.split_once('/').and_then(|(k, n)| Some((k.parse::<u64>().ok()?, n.parse::<u64>().ok()?)));
                     match parsed {
                         Some((k, n)) if n > 0 && k >= 1 && k <= n => (k - 1, n),
                         _ => return Err(BadInput(format!("--shard {text:?}: expected K/N with 1 <= K <= N"))),
                     }
                 }
             };
-            let requests: Vec<RunRequest> = range.filter(|seed| seed % count == index).map(|seed| RunRequest { scenario: loaded.clone(), seed, bugs: bugs.clone(), schedule: None, duration_s: None }).collect();
+            let requests: Vec<RunRequest> = range
+                .filter(|seed| seed % count == index)
+                .map(|seed| RunRequest {
+                    scenario: loaded.clone(),
+                    seed,
+                    bugs: bugs.clone(),
+                    schedule: None,
+                    duration_s: None,
+                })
+                .collect();
             let out = out.unwrap_or_else(|| PathBuf::from("target/faultline/sweep"));
             let outcomes = run_all(requests, jobs.max(1), check_determinism, stop_at_first_failure);
             finish(&out, "sweep", vec![(loaded, outcomes)])
@@ -211,11 +242,24 @@ fn execute(cli: Cli) -> Result<bool, BadInput> {
             let out = out.unwrap_or_else(|| PathBuf::from("target/faultline/nightly"));
             let mut results = Vec::new();
             // Tests cap the seeds per scenario; the nightly job runs them all.
-            let seeds_max: usize = std::env::var("FAULTLINE_NIGHTLY_SEEDS_MAX").ok().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
+            let seeds_max: usize =
+                std::env::var("FAULTLINE_NIGHTLY_SEEDS_MAX").ok().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
             for loaded in catalog(&cli.scenarios)? {
-                let requests: Vec<RunRequest> = loaded.nightly_seeds.clone().take(seeds_max).map(|seed| RunRequest { scenario: loaded.clone(), seed, bugs: Vec::new(), schedule: None, duration_s: None }).collect();
+                let requests: Vec<RunRequest> = loaded
+                    .nightly_seeds
+                    .clone()
+                    .take(seeds_max)
+                    .map(|seed| RunRequest {
+                        scenario: loaded.clone(),
+                        seed,
+                        bugs: Vec::new(),
+                        schedule: None,
+                        duration_s: None,
+                    })
+                    .collect();
                 eprintln!("== {} ({} seeds)", loaded.scenario.name, requests.len());
-                let (sampled, rest): (Vec<_>, Vec<_>) = requests.into_iter().enumerate().partition(|(i, _)| *i < check_determinism_sample);
+                let (sampled, rest): (Vec<_>, Vec<_>) =
+                    requests.into_iter().enumerate().partition(|(i, _)| *i < check_determinism_sample);
                 let mut outcomes = run_all(sampled.into_iter().map(|(_, r)| r).collect(), jobs.max(1), true, false);
                 outcomes.extend(run_all(rest.into_iter().map(|(_, r)| r).collect(), jobs.max(1), false, false));
                 outcomes.sort_by_key(|(o, _)| o.seed);
@@ -231,9 +275,19 @@ fn execute(cli: Cli) -> Result<bool, BadInput> {
                 match crate::selftest::hunt(bug, &loaded, seeds_max) {
                     Some(catch) => {
                         all_caught &= catch.clean_passes;
-                        let clean = if catch.clean_passes { "passes without the bug" } else { "FAILS WITHOUT THE BUG TOO" };
-                        let liveness = if catch.liveness_only.is_empty() { String::new() } else { format!("; seeds {:?} failed liveness only", catch.liveness_only) };
-                        println!("{bug:<36} caught by {scenario} seed {} ({}; {clean}{liveness}): {}", catch.seed(), catch.violation().expectation, catch.violation());
+                        let clean =
+                            if catch.clean_passes { "passes without the bug" } else { "FAILS WITHOUT THE BUG TOO" };
+                        let liveness = if catch.liveness_only.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; seeds {:?} failed liveness only", catch.liveness_only)
+                        };
+                        println!(
+                            "{bug:<36} caught by {scenario} seed {} ({}; {clean}{liveness}): {}",
+                            catch.seed(),
+                            catch.violation().expectation,
+                            catch.violation()
+                        );
                     }
                     None => {
                         all_caught = false;
@@ -250,7 +304,10 @@ fn execute(cli: Cli) -> Result<bool, BadInput> {
             let mut summaries = Vec::new();
             for input in &inputs {
                 let text = std::fs::read_to_string(input).map_err(|e| BadInput(format!("{}: {e}", input.display())))?;
-                summaries.push(reports::json::parse(&text).map_err(|e| BadInput(format!("{}: not a faultline summary: {e}", input.display())))?);
+                summaries.push(
+                    reports::json::parse(&text)
+                        .map_err(|e| BadInput(format!("{}: not a faultline summary: {e}", input.display())))?,
+                );
             }
             let merged = reports::merge::merge(&summaries);
             crate::summary::write(&out, &merged)?;
@@ -261,12 +318,20 @@ fn execute(cli: Cli) -> Result<bool, BadInput> {
             let mut loaded = find_scenario(&cli.scenarios, &scenario)?;
             if producers.is_some() || produce_interval_ms.is_some() {
                 // The worker re-reads the scenario text, so the override goes into the text.
-                let text = loaded.text.lines().map(|line| match line.split_once('=').map(|(k, _)| k.trim()) {
-                    Some("producers") if producers.is_some() => format!("producers = {}", producers.unwrap()),
-                    Some("produce_interval_ms") if produce_interval_ms.is_some() => format!("produce_interval_ms = {}", produce_interval_ms.unwrap()),
-                    _ => line.to_string(),
-                }).collect::<Vec<_>>().join("\n");
-                let (scenario, expectations, nightly_seeds) = scenario::parse(&loaded.path.display().to_string(), &text)?;
+                let text = loaded
+                    .text
+                    .lines()
+                    .map(|line| match line.split_once('=').map(|(k, _)| k.trim()) {
+                        Some("producers") if producers.is_some() => format!("producers = {}", producers.unwrap()),
+                        Some("produce_interval_ms") if produce_interval_ms.is_some() => {
+                            format!("produce_interval_ms = {}", produce_interval_ms.unwrap())
+                        }
+                        _ => line.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                let (scenario, expectations, nightly_seeds) =
+                    scenario::parse(&loaded.path.display().to_string(), &text)?;
                 loaded = LoadedScenario { text, scenario, expectations, nightly_seeds, ..loaded };
             }
             bench(&loaded, seeds, duration_s);
@@ -277,7 +342,12 @@ fn execute(cli: Cli) -> Result<bool, BadInput> {
 
 fn print_header(request: &RunRequest) {
     let schedule = request.schedule.clone().unwrap_or_else(|| faults::expand(&request.scenario.scenario, request.seed));
-    println!("scenario: {}  seed: {}  planted bugs: {}", request.scenario.scenario.name, request.seed, if request.bugs.is_empty() { "none".into() } else { request.bugs.join(",") });
+    println!(
+        "scenario: {}  seed: {}  planted bugs: {}",
+        request.scenario.scenario.name,
+        request.seed,
+        if request.bugs.is_empty() { "none".into() } else { request.bugs.join(",") }
+    );
     println!("knobs: {}", crate::world::Knobs::from_seed(request.seed));
     if schedule.is_empty() {
         println!("schedule: (no faults)");
@@ -291,13 +361,23 @@ fn print_header(request: &RunRequest) {
 type DeterminismFailure = Option<String>;
 
 /// Runs requests on `jobs` worker threads (each seed still gets its own fresh thread).
-fn run_all(requests: Vec<RunRequest>, jobs: usize, check_determinism: bool, stop_at_first_failure: bool) -> Vec<(RunOutcome, DeterminismFailure)> {
+fn run_all(
+    requests: Vec<RunRequest>,
+    jobs: usize,
+    check_determinism: bool,
+    stop_at_first_failure: bool,
+) -> Vec<(RunOutcome, DeterminismFailure)> {
     if requests.is_empty() {
         return Vec::new();
     }
     let progress = indicatif::ProgressBar::new(requests.len() as u64);
-    progress.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} seeds  {elapsed} elapsed, ~{eta} left  {msg}").expect("template"));
-    let queue = Arc::new(Mutex::new(requests.into_iter().enumerate().collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>()));
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} seeds  {elapsed} elapsed, ~{eta} left  {msg}")
+            .expect("template"),
+    );
+    let queue = Arc::new(Mutex::new(
+        requests.into_iter().enumerate().collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>(),
+    ));
     let results = Arc::new(Mutex::new(Vec::new()));
     let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     std::thread::scope(|scope| {
@@ -318,7 +398,10 @@ fn run_all(requests: Vec<RunRequest>, jobs: usize, check_determinism: bool, stop
                 if outcome.violation.is_some() || mismatch.is_some() {
                     failed.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
-                progress.println(format!("seed {:>5} {:<22} {:>6.0} ms wall  {}", request.seed, request.scenario.scenario.name, outcome.wall_ms, verdict));
+                progress.println(format!(
+                    "seed {:>5} {:<22} {:>6.0} ms wall  {}",
+                    request.seed, request.scenario.scenario.name, outcome.wall_ms, verdict
+                ));
                 progress.inc(1);
                 results.lock().unwrap().push((index, outcome, mismatch));
             });
@@ -337,13 +420,22 @@ fn compare(first: &RunOutcome, second: &RunOutcome) -> Option<String> {
     }
     let position = first.trace.iter().zip(&second.trace).position(|(a, b)| a != b);
     Some(match position {
-        Some(index) => format!("first differing event #{index}:\n  run 1: {}\n  run 2: {}", first.trace[index], second.trace[index]),
-        None if first.trace.len() != second.trace.len() => format!("traces differ in length ({} vs {} events)", first.trace.len(), second.trace.len()),
+        Some(index) => format!(
+            "first differing event #{index}:\n  run 1: {}\n  run 2: {}",
+            first.trace[index], second.trace[index]
+        ),
+        None if first.trace.len() != second.trace.len() => {
+            format!("traces differ in length ({} vs {} events)", first.trace.len(), second.trace.len())
+        }
         None => format!("same events, different bytes on the wire ({} vs {})", first.wire_hash, second.wire_hash),
     })
 }
 
-fn finish(out: &Path, command: &str, results: Vec<(LoadedScenario, Vec<(RunOutcome, DeterminismFailure)>)>) -> Result<bool, BadInput> {
+fn finish(
+    out: &Path,
+    command: &str,
+    results: Vec<(LoadedScenario, Vec<(RunOutcome, DeterminismFailure)>)>,
+) -> Result<bool, BadInput> {
     let mut scenarios = Vec::new();
     let mut all_passed = true;
     let mut table = Vec::new();
@@ -383,7 +475,8 @@ fn finish(out: &Path, command: &str, results: Vec<(LoadedScenario, Vec<(RunOutco
         }
         scenarios.push(summary);
     }
-    let summary = reports::Summary { faultline_version: env!("CARGO_PKG_VERSION").into(), command: command.into(), scenarios };
+    let summary =
+        reports::Summary { faultline_version: env!("CARGO_PKG_VERSION").into(), command: command.into(), scenarios };
     crate::summary::write(out, &summary)?;
     println!("\n{}", table.join("\n"));
     println!("summary: {}/summary.md (and summary.json, summary.xml)", out.display());
@@ -396,7 +489,10 @@ fn replay(path: &Path) -> Result<bool, BadInput> {
     if let Ok(current) = std::fs::read_to_string(&capsule.scenario_path) {
         let hash = crate::scenario::hex(ring::digest::digest(&ring::digest::SHA256, current.as_bytes()).as_ref());
         if hash != capsule.scenario_hash {
-            eprintln!("note: {} changed since the capsule was written; replaying the embedded copy", capsule.scenario_path);
+            eprintln!(
+                "note: {} changed since the capsule was written; replaying the embedded copy",
+                capsule.scenario_path
+            );
         }
     }
     print_header(&request);
@@ -424,7 +520,11 @@ fn shrink(path: &Path, out: Option<PathBuf>) -> Result<bool, BadInput> {
     let still_fails = |candidate: &Capsule| -> Option<Capsule> {
         let outcome = run_seed(&candidate.request().ok()?);
         let violation = outcome.violation?;
-        (violation.kind == original.violation.kind).then(|| Capsule { violation, trace_hash: outcome.trace_hash, ..candidate.clone() })
+        (violation.kind == original.violation.kind).then(|| Capsule {
+            violation,
+            trace_hash: outcome.trace_hash,
+            ..candidate.clone()
+        })
     };
     eprintln!("shrinking {} faults, {} s", best.schedule.len(), best.duration_s);
     // Remove faults one at a time, keeping each removal that keeps the violation.
@@ -463,7 +563,14 @@ fn shrink(path: &Path, out: Option<PathBuf>) -> Result<bool, BadInput> {
     }
     let out = out.unwrap_or_else(|| path.with_extension("shrunk.json"));
     best.write(&out)?;
-    println!("shrunk: {} -> {} faults, {} -> {} simulated s; violation: {}", original.schedule.len(), best.schedule.len(), original.duration_s, best.duration_s, best.violation);
+    println!(
+        "shrunk: {} -> {} faults, {} -> {} simulated s; violation: {}",
+        original.schedule.len(),
+        best.schedule.len(),
+        original.duration_s,
+        best.duration_s,
+        best.violation
+    );
     println!("wrote {}", out.display());
     println!("replay: cargo faultline replay {}", out.display());
     Ok(false)
@@ -475,7 +582,13 @@ fn bench(loaded: &LoadedScenario, seeds: u64, duration_s: u64) {
     let mut acked = 0u64;
     let mut check_s = 0.0;
     for seed in 0..seeds {
-        let outcome = run_seed(&RunRequest { scenario: loaded.clone(), seed, bugs: Vec::new(), schedule: None, duration_s: Some(duration_s) });
+        let outcome = run_seed(&RunRequest {
+            scenario: loaded.clone(),
+            seed,
+            bugs: Vec::new(),
+            schedule: None,
+            duration_s: Some(duration_s),
+        });
         simulated_s += outcome.simulated_ms as f64 / 1000.0;
         wall_s += outcome.wall_ms / 1000.0;
         check_s += outcome.check_wall_ms / 1000.0;

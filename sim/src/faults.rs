@@ -22,7 +22,13 @@ pub struct Fault {
 
 impl std::fmt::Display for Fault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "[{:>9.3}s .. {:>9.3}s] {}", self.start_ms as f64 / 1000.0, self.end_ms as f64 / 1000.0, self.kind.name())?;
+        write!(
+            f,
+            "[{:>9.3}s .. {:>9.3}s] {}",
+            self.start_ms as f64 / 1000.0,
+            self.end_ms as f64 / 1000.0,
+            self.kind.name()
+        )?;
         if let Some(target) = &self.target {
             write!(f, " {target}")?;
         }
@@ -38,7 +44,14 @@ impl std::fmt::Display for Fault {
 
 impl From<&FaultSpec> for Fault {
     fn from(spec: &FaultSpec) -> Self {
-        Fault { kind: spec.kind.clone(), target: spec.target.clone(), peer: spec.peer.clone(), start_ms: (spec.start_s * 1000.0) as u64, end_ms: (spec.end_s * 1000.0) as u64, amount: spec.amount }
+        Fault {
+            kind: spec.kind.clone(),
+            target: spec.target.clone(),
+            peer: spec.peer.clone(),
+            start_ms: (spec.start_s * 1000.0) as u64,
+            end_ms: (spec.end_s * 1000.0) as u64,
+            amount: spec.amount,
+        }
     }
 }
 
@@ -52,7 +65,10 @@ pub fn service_timeouts_s() -> Vec<(&'static str, f64)> {
         ("raft election timeout (max)", ELECTION_TIMEOUT_MS.1 as f64 / 1000.0),
         ("controller request timeout", CONTROLLER_REQUEST_TIMEOUT.as_secs_f64()),
         ("broker session timeout", BROKER_SESSION_TIMEOUT_MS as f64 / 1000.0),
-        ("replica.lag.time.max.ms", broker::replication::ReplicationConfig::default().replica_lag_time_max_ms as f64 / 1000.0),
+        (
+            "replica.lag.time.max.ms",
+            broker::replication::ReplicationConfig::default().replica_lag_time_max_ms as f64 / 1000.0,
+        ),
         ("producer delivery timeout", crate::workload::producer::DELIVERY_TIMEOUT.as_secs_f64()),
     ]
 }
@@ -91,7 +107,9 @@ pub fn expand(scenario: &Scenario, seed: u64) -> Vec<Fault> {
         for _ in 0..count {
             let kind = kinds[(uniform() * kinds.len() as f64) as usize % kinds.len()].clone();
             let length = match generate.durations {
-                DurationDraw::Uniform => generate.duration_s_min + uniform() * (generate.duration_s_max - generate.duration_s_min),
+                DurationDraw::Uniform => {
+                    generate.duration_s_min + uniform() * (generate.duration_s_max - generate.duration_s_min)
+                }
                 DurationDraw::StraddleTimeouts => {
                     let (_, timeout) = timeouts[(uniform() * timeouts.len() as f64) as usize % timeouts.len()];
                     let factor = STRADDLE_FACTORS[(uniform() * 4.0) as usize % 4] * (0.97 + 0.06 * uniform());
@@ -101,7 +119,9 @@ pub fn expand(scenario: &Scenario, seed: u64) -> Vec<Fault> {
             let start = 5.0 + uniform() * (window_s - length).max(1.0);
             let end = (start + length).min(scenario.duration_s as f64 - 1.0);
             if kind == FaultKind::ZoneLoss {
-                let overlaps = zone_losses.iter().any(|(s, e)| start < e + ZONE_LOSS_RECOVERY_S && *s < end + ZONE_LOSS_RECOVERY_S);
+                let overlaps = zone_losses
+                    .iter()
+                    .any(|(s, e)| start < e + ZONE_LOSS_RECOVERY_S && *s < end + ZONE_LOSS_RECOVERY_S);
                 if overlaps {
                     continue;
                 }
@@ -119,7 +139,14 @@ pub fn expand(scenario: &Scenario, seed: u64) -> Vec<Fault> {
                 FaultKind::Latency => (None, None, Some((20.0 + uniform() * 200.0).round())),
                 FaultKind::Loss => (None, None, Some((uniform() * 0.2 * 100.0).round() / 100.0)),
             };
-            faults.push(Fault { kind, target, peer, start_ms: (start * 1000.0) as u64, end_ms: (end * 1000.0) as u64, amount });
+            faults.push(Fault {
+                kind,
+                target,
+                peer,
+                start_ms: (start * 1000.0) as u64,
+                end_ms: (end * 1000.0) as u64,
+                amount,
+            });
         }
     }
     faults.sort_by(|a, b| (a.start_ms, a.end_ms, a.kind.name()).cmp(&(b.start_ms, b.end_ms, b.kind.name())));
@@ -128,16 +155,20 @@ pub fn expand(scenario: &Scenario, seed: u64) -> Vec<Fault> {
 
 /// Machine names a group stands for, now.
 pub fn resolve(world: &World, group: &str, other: Option<&[String]>) -> Vec<String> {
-    let brokers_in_zone = |zone: &str| world.brokers.iter().filter(|b| b.zone == Some(zone)).map(|b| b.name.clone()).collect::<Vec<_>>();
+    let brokers_in_zone =
+        |zone: &str| world.brokers.iter().filter(|b| b.zone == Some(zone)).map(|b| b.name.clone()).collect::<Vec<_>>();
     if ZONES.contains(&group) {
         return brokers_in_zone(group);
     }
     match group {
         "peering" => world.clients.iter().map(|c| c.name.clone()).collect(),
         "cluster" => world.brokers.iter().map(|b| b.name.clone()).collect(),
-        "rest" => world.all_machines().map(|m| m.name.clone()).filter(|n| other.is_none_or(|o| !o.contains(n))).collect(),
+        "rest" => {
+            world.all_machines().map(|m| m.name.clone()).filter(|n| other.is_none_or(|o| !o.contains(n))).collect()
+        }
         "controller-leader-zone" => {
-            let leader = world.brokers.iter().find_map(|b| world.live_node(&b.name).and_then(|n| n.controller().leader()));
+            let leader =
+                world.brokers.iter().find_map(|b| world.live_node(&b.name).and_then(|n| n.controller().leader()));
             let name = format!("broker-{}", leader.unwrap_or(1));
             let zone = world.machine(&name).and_then(|m| m.zone).unwrap_or("zone-a");
             brokers_in_zone(zone)
@@ -146,7 +177,9 @@ pub fn resolve(world: &World, group: &str, other: Option<&[String]>) -> Vec<Stri
             if let Some(spec) = other_group.strip_prefix("partition-leader:") {
                 let (topic, partition) = spec.split_once('/').expect("validated at parse time");
                 let partition: i32 = partition.parse().expect("validated at parse time");
-                let leader = world.brokers.iter().find_map(|b| world.live_node(&b.name).and_then(|n| n.metadata().partition(topic, partition).map(|s| s.leader)));
+                let leader = world.brokers.iter().find_map(|b| {
+                    world.live_node(&b.name).and_then(|n| n.metadata().partition(topic, partition).map(|s| s.leader))
+                });
                 return vec![format!("broker-{}", leader.unwrap_or(1).max(1))];
             }
             vec![other_group.to_string()]
@@ -190,9 +223,12 @@ pub fn start(world: &World, fault: &Fault) -> ActiveFault {
         FaultKind::OneWayPartition => world.cut(&machines, &peers),
         FaultKind::Latency => {
             let latency = std::time::Duration::from_millis(fault.amount.unwrap_or(100.0) as u64);
-            madsim::net::NetSim::current().update_config(|c| c.send_latency = latency..latency + std::time::Duration::from_millis(5));
+            madsim::net::NetSim::current()
+                .update_config(|c| c.send_latency = latency..latency + std::time::Duration::from_millis(5));
         }
-        FaultKind::Loss => madsim::net::NetSim::current().update_config(|c| c.packet_loss_rate = fault.amount.unwrap_or(0.1)),
+        FaultKind::Loss => {
+            madsim::net::NetSim::current().update_config(|c| c.packet_loss_rate = fault.amount.unwrap_or(0.1))
+        }
         FaultKind::Pause => {
             for name in &machines {
                 world.pause(name);

@@ -33,10 +33,7 @@ pub struct TopicPartition {
 
 impl TopicPartition {
     pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        Self {
-            topic: topic.into(),
-            partition,
-        }
+        Self { topic: topic.into(), partition }
     }
 }
 
@@ -192,10 +189,7 @@ mod tests {
 
     #[test]
     fn phase_windows_are_half_open() {
-        let p = Phases {
-            faults_start_ms: 10,
-            faults_end_ms: 20,
-        };
+        let p = Phases { faults_start_ms: 10, faults_end_ms: 20 };
         assert_eq!(p.phase_of(0), Phase::Before);
         assert_eq!(p.phase_of(9), Phase::Before);
         assert_eq!(p.phase_of(10), Phase::During);
@@ -211,42 +205,25 @@ mod tests {
             process: 1,
             start_ms: 0,
             end_ms: 3,
-            kind: OpKind::Send {
-                partition: tp.clone(),
-                value: 7,
-                outcome: SendOutcome::Acked { offset: 0 },
-            },
+            kind: OpKind::Send { partition: tp.clone(), value: 7, outcome: SendOutcome::Acked { offset: 0 } },
         });
         h.push(Op {
             process: 2,
             start_ms: 1,
             end_ms: 4,
-            kind: OpKind::Poll {
-                group: "g".into(),
-                outcome: PollOutcome::Ok {
-                    records: vec![(tp.clone(), 0, 7)],
-                },
-            },
+            kind: OpKind::Poll { group: "g".into(), outcome: PollOutcome::Ok { records: vec![(tp.clone(), 0, 7)] } },
         });
         h.push(Op {
             process: 2,
             start_ms: 5,
             end_ms: 6,
-            kind: OpKind::Commit {
-                group: "g".into(),
-                partition: tp.clone(),
-                offset: 1,
-                outcome: CommitOutcome::Ok,
-            },
+            kind: OpKind::Commit { group: "g".into(), partition: tp.clone(), offset: 1, outcome: CommitOutcome::Ok },
         });
         h.push(Op {
             process: 2,
             start_ms: 7,
             end_ms: 8,
-            kind: OpKind::Assign {
-                group: "g".into(),
-                partitions: vec![tp],
-            },
+            kind: OpKind::Assign { group: "g".into(), partitions: vec![tp] },
         });
         let json = serde_json::to_string(&h).unwrap();
         let back: History = serde_json::from_str(&json).unwrap();

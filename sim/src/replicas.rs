@@ -7,7 +7,8 @@ use crate::world::World;
 
 /// One line per partition whose replicas differ below their common high watermark.
 pub fn divergent_replicas(world: &World) -> Vec<String> {
-    let nodes: Vec<(String, std::sync::Arc<broker::node::Node>)> = world.brokers.iter().filter_map(|b| world.live_node(&b.name).map(|n| (b.name.clone(), n))).collect();
+    let nodes: Vec<(String, std::sync::Arc<broker::node::Node>)> =
+        world.brokers.iter().filter_map(|b| world.live_node(&b.name).map(|n| (b.name.clone(), n))).collect();
     let Some((_, any)) = nodes.first() else { return Vec::new() };
     let image = any.metadata();
     let mut divergent = Vec::new();

@@ -124,14 +124,21 @@ pub fn run_seed(request: &RunRequest) -> RunOutcome {
         duration_s: request.duration_s,
     };
     // Tests point this at the faultline binary; the CLI runs itself.
-    let worker = std::env::var_os("FAULTLINE_WORKER").map(std::path::PathBuf::from).unwrap_or_else(|| std::env::current_exe().expect("own executable"));
+    let worker = std::env::var_os("FAULTLINE_WORKER")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::current_exe().expect("own executable"));
     let mut child = std::process::Command::new(worker)
         .arg("seed-worker")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("a seed worker process starts");
-    child.stdin.take().expect("piped").write_all(&serde_json::to_vec(&job).expect("jobs serialize")).expect("the worker reads its job");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(&serde_json::to_vec(&job).expect("jobs serialize"))
+        .expect("the worker reads its job");
     let output = child.wait_with_output().expect("the seed worker finishes");
     match serde_json::from_slice::<RunOutcome>(&output.stdout) {
         Ok(outcome) if output.status.success() => outcome,
@@ -162,9 +169,17 @@ thread_local! {
 fn report_crashes() {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let message = info.payload().downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| info.payload().downcast_ref::<String>().cloned()).unwrap_or_else(|| "panic".into());
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".into());
         let location = info.location().map(|l| format!(" ({}:{})", l.file(), l.line())).unwrap_or_default();
-        let at_ms = SIMULATION_ZERO.with(|zero| zero.get()).filter(|_| madsim::time::TimeHandle::try_current().is_some()).map_or(0, |zero| zero.elapsed().as_millis() as u64);
+        let at_ms = SIMULATION_ZERO
+            .with(|zero| zero.get())
+            .filter(|_| madsim::time::TimeHandle::try_current().is_some())
+            .map_or(0, |zero| zero.elapsed().as_millis() as u64);
         let crash = Crash { message: format!("{message}{location}"), at_ms };
         println!("{CRASH_MARKER}{}", serde_json::to_string(&crash).expect("crashes serialize"));
         default_hook(info);
@@ -188,7 +203,12 @@ fn crashed(request: &RunRequest, crash: Crash) -> RunOutcome {
         report,
         expectations: Vec::new(),
         converged_after_ms: None,
-        violation: Some(FirstViolation { expectation: "invariants".into(), kind: "invariant-broken".into(), detail: crash.message, at_ms: crash.at_ms }),
+        violation: Some(FirstViolation {
+            expectation: "invariants".into(),
+            kind: "invariant-broken".into(),
+            detail: crash.message,
+            at_ms: crash.at_ms,
+        }),
         simulated_ms: crash.at_ms,
         partition_reads: Vec::new(),
         history_ops: 0,
@@ -204,9 +224,22 @@ pub fn seed_worker() -> std::process::ExitCode {
     std::io::Read::read_to_end(&mut std::io::stdin(), &mut input).expect("stdin");
     let job: SeedJob = serde_json::from_slice(&input).expect("a seed job on stdin");
     report_crashes();
-    let (scenario, expectations, nightly_seeds) = crate::scenario::parse(&job.scenario_path, &job.scenario_text).expect("the parent validated the scenario");
-    let loaded = LoadedScenario { path: job.scenario_path.into(), text: job.scenario_text, scenario, expectations, nightly_seeds };
-    let outcome = run_seed_in_process(&RunRequest { scenario: loaded, seed: job.seed, bugs: job.bugs, schedule: job.schedule, duration_s: job.duration_s });
+    let (scenario, expectations, nightly_seeds) =
+        crate::scenario::parse(&job.scenario_path, &job.scenario_text).expect("the parent validated the scenario");
+    let loaded = LoadedScenario {
+        path: job.scenario_path.into(),
+        text: job.scenario_text,
+        scenario,
+        expectations,
+        nightly_seeds,
+    };
+    let outcome = run_seed_in_process(&RunRequest {
+        scenario: loaded,
+        seed: job.seed,
+        bugs: job.bugs,
+        schedule: job.schedule,
+        duration_s: job.duration_s,
+    });
     println!("{}", serde_json::to_string(&outcome).expect("outcomes serialize"));
     std::process::ExitCode::SUCCESS
 }
@@ -220,7 +253,9 @@ pub fn run_seed_in_process(request: &RunRequest) -> RunOutcome {
             let started = std::time::Instant::now();
             let mut runtime = madsim::runtime::Runtime::with_seed_and_config(request.seed, madsim::Config::default());
             let duration = request.duration_s.unwrap_or(request.scenario.scenario.duration_s);
-            runtime.set_time_limit(Duration::from_secs(duration + request.scenario.scenario.liveness.converge_within_s + 600));
+            runtime.set_time_limit(Duration::from_secs(
+                duration + request.scenario.scenario.liveness.converge_within_s + 600,
+            ));
             let simulated = runtime.block_on(simulate(request.clone()));
             drop(runtime);
             let mut outcome = check_run(&request, simulated);
@@ -265,7 +300,12 @@ async fn simulate(request: RunRequest) -> Simulated {
                     if created.contains(name) {
                         continue;
                     }
-                    let request = CreateTopicsRequest::default().with_timeout_ms(5_000).with_topics(vec![CreatableTopic::default().with_name(TopicName(StrBytes::from_string(name.clone()))).with_num_partitions(*partitions).with_replication_factor(3)]);
+                    let request = CreateTopicsRequest::default().with_timeout_ms(5_000).with_topics(vec![
+                        CreatableTopic::default()
+                            .with_name(TopicName(StrBytes::from_string(name.clone())))
+                            .with_num_partitions(*partitions)
+                            .with_replication_factor(3),
+                    ]);
                     if let Ok(response) = admin.send(1 + (created.len() as i32 % 3), request, 5).await {
                         let code = response.topics[0].error_code;
                         if code == 0 || code == kafka_protocol::ResponseError::TopicAlreadyExists.code() {
@@ -288,7 +328,11 @@ async fn simulate(request: RunRequest) -> Simulated {
     SIMULATION_ZERO.with(|zero| zero.set(Some(madsim::time::Instant::now())));
     let recorder = Recorder::new(window);
     let high_watermark_regressions = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let high_watermark_watch = tokio::spawn(crate::high_watermarks::watch(world.clone(), recorder.clone(), high_watermark_regressions.clone()));
+    let high_watermark_watch = tokio::spawn(crate::high_watermarks::watch(
+        world.clone(),
+        recorder.clone(),
+        high_watermark_regressions.clone(),
+    ));
     let handle = madsim::runtime::Handle::current();
     let mut tasks = Vec::new();
     for index in 0..workers {
@@ -307,14 +351,18 @@ async fn simulate(request: RunRequest) -> Simulated {
         }
     }
     // The nemesis: apply the schedule in time order.
-    let mut timeline: Vec<(u64, bool, usize)> = schedule.iter().enumerate().flat_map(|(i, f)| [(f.start_ms, true, i), (f.end_ms, false, i)]).collect();
+    let mut timeline: Vec<(u64, bool, usize)> =
+        schedule.iter().enumerate().flat_map(|(i, f)| [(f.start_ms, true, i), (f.end_ms, false, i)]).collect();
     timeline.sort();
     let mut active = std::collections::BTreeMap::new();
     for (at_ms, starting, index) in timeline {
         sleep_until(&recorder, at_ms).await;
         if starting {
             let started = faults::start(&world, &schedule[index]);
-            trace.push(format!("{at_ms} fault-start {} on {:?} peers {:?}", schedule[index], started.machines, started.peers));
+            trace.push(format!(
+                "{at_ms} fault-start {} on {:?} peers {:?}",
+                schedule[index], started.machines, started.peers
+            ));
             tracing::info!(fault = %schedule[index], machines = ?started.machines, "fault starts");
             active.insert(index, started);
         } else if let Some(started) = active.remove(&index) {
@@ -348,7 +396,12 @@ async fn simulate(request: RunRequest) -> Simulated {
         }
     });
     let (converged_after_ms, not_converged) = liveness.await.expect("liveness task");
-    trace.push(format!("{} liveness {:?} {}", recorder.now_ms(), converged_after_ms, if converged_after_ms.is_none() { not_converged.as_str() } else { "" }));
+    trace.push(format!(
+        "{} liveness {:?} {}",
+        recorder.now_ms(),
+        converged_after_ms,
+        if converged_after_ms.is_none() { not_converged.as_str() } else { "" }
+    ));
     recorder.stop.store(true, Ordering::Relaxed);
     let _ = high_watermark_watch.await;
     for task in tasks {
@@ -362,8 +415,35 @@ async fn simulate(request: RunRequest) -> Simulated {
     let plaintext_leaks = world.wire.leaks();
     let divergent_replicas = crate::replicas::divergent_replicas(&world);
     let high_watermark_regressions = std::mem::take(&mut *high_watermark_regressions.lock().unwrap());
-    let partition_reads = recorder.reads.lock().unwrap().iter().map(|(p, e)| PartitionRead { partition: p.clone(), successful_fetches: e.successful_fetches, failed_fetches: e.failed_fetches, last_error: e.last_error.clone() }).collect();
-    Simulated { history, nemesis: trace, window, schedule, duration_s, bound_ms, converged_after_ms, not_converged, simulated_ms, wire_hash, wire_bytes, partition_reads, plaintext_leaks, divergent_replicas, high_watermark_regressions }
+    let partition_reads = recorder
+        .reads
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(p, e)| PartitionRead {
+            partition: p.clone(),
+            successful_fetches: e.successful_fetches,
+            failed_fetches: e.failed_fetches,
+            last_error: e.last_error.clone(),
+        })
+        .collect();
+    Simulated {
+        history,
+        nemesis: trace,
+        window,
+        schedule,
+        duration_s,
+        bound_ms,
+        converged_after_ms,
+        not_converged,
+        simulated_ms,
+        wire_hash,
+        wire_bytes,
+        partition_reads,
+        plaintext_leaks,
+        divergent_replicas,
+        high_watermark_regressions,
+    }
 }
 
 /// What the simulation produced, before checking (which runs outside the simulated clock so
@@ -389,19 +469,45 @@ struct Simulated {
 
 fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
     let check_started = std::time::Instant::now();
-    let Simulated { history, nemesis, window, schedule, duration_s, bound_ms, converged_after_ms, not_converged, simulated_ms, wire_hash, wire_bytes, partition_reads, plaintext_leaks, divergent_replicas, high_watermark_regressions } = run;
+    let Simulated {
+        history,
+        nemesis,
+        window,
+        schedule,
+        duration_s,
+        bound_ms,
+        converged_after_ms,
+        not_converged,
+        simulated_ms,
+        wire_hash,
+        wire_bytes,
+        partition_reads,
+        plaintext_leaks,
+        divergent_replicas,
+        high_watermark_regressions,
+    } = run;
     let phases = Phases { faults_start_ms: window.0, faults_end_ms: window.1 };
     let report = checker::check(&history, &phases);
     // One time-ordered trace: nemesis events and completed operations, so the first
     // difference between two runs is the earliest one.
-    let mut events: Vec<(u64, String)> = nemesis.into_iter().map(|line| (line.split(' ').next().and_then(|t| t.parse().ok()).unwrap_or(0), line)).collect();
+    let mut events: Vec<(u64, String)> = nemesis
+        .into_iter()
+        .map(|line| (line.split(' ').next().and_then(|t| t.parse().ok()).unwrap_or(0), line))
+        .collect();
     events.extend(history.ops.iter().map(|op| (op.end_ms, serde_json::to_string(op).expect("ops serialize"))));
     events.sort_by_key(|(at, _)| *at);
     let trace: Vec<String> = events.into_iter().map(|(_, line)| line).collect();
     let trace_hash = hex(ring::digest::digest(&ring::digest::SHA256, trace.join("\n").as_bytes()).as_ref());
-    let measured = Measured { converged: converged_after_ms, acked_during: acked_during(&history, window), plaintext_leaks: plaintext_leaks.len() as u64, divergent_replicas: divergent_replicas.len() as u64, high_watermark_regressions: high_watermark_regressions.len() as u64 };
+    let measured = Measured {
+        converged: converged_after_ms,
+        acked_during: acked_during(&history, window),
+        plaintext_leaks: plaintext_leaks.len() as u64,
+        divergent_replicas: divergent_replicas.len() as u64,
+        high_watermark_regressions: high_watermark_regressions.len() as u64,
+    };
     let expectations = evaluate(&request.scenario.expectations, &report, &measured);
-    let mut violation = first_violation(&expectations, &report, converged_after_ms, duration_s, bound_ms, &not_converged);
+    let mut violation =
+        first_violation(&expectations, &report, converged_after_ms, duration_s, bound_ms, &not_converged);
     if let (Some(violation), Some(leak)) = (violation.as_mut(), plaintext_leaks.first()) {
         if violation.expectation == "plaintext_leaks" {
             violation.detail = leak.clone();
@@ -469,7 +575,9 @@ fn error_counts(history: &History) -> std::collections::BTreeMap<String, u64> {
     for op in &history.ops {
         let key = match &op.kind {
             OpKind::Send { outcome: SendOutcome::Failed { error }, .. } => format!("send failed: {error}"),
-            OpKind::Send { outcome: SendOutcome::Indeterminate { error }, .. } => format!("send indeterminate: {error}"),
+            OpKind::Send { outcome: SendOutcome::Indeterminate { error }, .. } => {
+                format!("send indeterminate: {error}")
+            }
             OpKind::Poll { outcome: PollOutcome::Failed { error }, .. } => format!("poll failed: {error}"),
             _ => continue,
         };
@@ -502,9 +610,16 @@ async fn drain(world: &World, recorder: &Recorder, topics: &[(String, i32)], mac
     let topics = topics.to_vec();
     let task = madsim::runtime::Handle::current().get_node(machine.id).expect("drain node").spawn(async move {
         const DRAIN_PROCESS: u32 = 9_999;
-        let partitions: Vec<TopicPartition> = topics.iter().flat_map(|(t, n)| (0..*n).map(move |p| TopicPartition { topic: t.clone(), partition: p })).collect();
+        let partitions: Vec<TopicPartition> = topics
+            .iter()
+            .flat_map(|(t, n)| (0..*n).map(move |p| TopicPartition { topic: t.clone(), partition: p }))
+            .collect();
         let start_ms = recorder.now_ms();
-        recorder.record(DRAIN_PROCESS, start_ms, OpKind::Assign { group: "drain".into(), partitions: partitions.clone() });
+        recorder.record(
+            DRAIN_PROCESS,
+            start_ms,
+            OpKind::Assign { group: "drain".into(), partitions: partitions.clone() },
+        );
         let _ = client.refresh_metadata().await;
         for tp in partitions {
             let mut position = 0;
@@ -516,7 +631,11 @@ async fn drain(world: &World, recorder: &Recorder, topics: &[(String, i32)], mac
                     Ok(records) => {
                         position = records.last().expect("non-empty").0 + 1;
                         let records = records.into_iter().map(|(o, v)| (tp.clone(), o, v)).collect();
-                        recorder.record(DRAIN_PROCESS, start_ms, OpKind::Poll { group: "drain".into(), outcome: PollOutcome::Ok { records } });
+                        recorder.record(
+                            DRAIN_PROCESS,
+                            start_ms,
+                            OpKind::Poll { group: "drain".into(), outcome: PollOutcome::Ok { records } },
+                        );
                     }
                     Err(_) => {
                         attempts += 1;
@@ -533,7 +652,15 @@ async fn drain(world: &World, recorder: &Recorder, topics: &[(String, i32)], mac
 /// Sends that started at least a second into the fault window and were acknowledged before it
 /// ended: with two zones down (min.insync.replicas 2) there must be none.
 fn acked_during(history: &History, window: (u64, u64)) -> u64 {
-    history.ops.iter().filter(|op| matches!(op.kind, OpKind::Send { outcome: SendOutcome::Acked { .. }, .. }) && op.start_ms >= window.0 + 1_000 && op.end_ms < window.1).count() as u64
+    history
+        .ops
+        .iter()
+        .filter(|op| {
+            matches!(op.kind, OpKind::Send { outcome: SendOutcome::Acked { .. }, .. })
+                && op.start_ms >= window.0 + 1_000
+                && op.end_ms < window.1
+        })
+        .count() as u64
 }
 
 /// What the runner measured besides the checker's report.
@@ -578,7 +705,12 @@ pub fn evaluate(expectations: &[Expectation], report: &CheckReport, measured: &M
             let value = observed(&expectation.name, report, measured);
             // Nothing to measure (no operation in that phase) is not a failure.
             let passed = value.is_none_or(|v| expectation.holds(v));
-            ExpectationOutcome { name: expectation.name.clone(), expected: expectation.expected(), observed: value, passed }
+            ExpectationOutcome {
+                name: expectation.name.clone(),
+                expected: expectation.expected(),
+                observed: value,
+                passed,
+            }
         })
         .collect()
 }
@@ -598,22 +730,47 @@ fn kind_of(expectation: &str) -> Option<ViolationKind> {
     })
 }
 
-fn first_violation(expectations: &[ExpectationOutcome], report: &CheckReport, converged: Option<u64>, duration_s: u64, bound_ms: u64, not_converged: &str) -> Option<FirstViolation> {
+fn first_violation(
+    expectations: &[ExpectationOutcome],
+    report: &CheckReport,
+    converged: Option<u64>,
+    duration_s: u64,
+    bound_ms: u64,
+    not_converged: &str,
+) -> Option<FirstViolation> {
     let failed = expectations.iter().filter(|e| !e.passed);
     // The earliest checker evidence among failed expectations, else the first failed one.
     let mut best: Option<FirstViolation> = None;
     for expectation in failed {
-        let candidate = match kind_of(&expectation.name).and_then(|kind| report.violations.iter().find(|v| v.kind == kind)) {
-            Some(violation) => FirstViolation { expectation: expectation.name.clone(), kind: violation.kind.as_str().to_string(), detail: violation.detail.clone(), at_ms: violation.at_ms },
-            None => {
-                let at_ms = if expectation.name == "converged" { duration_s * 1000 + bound_ms } else { duration_s * 1000 };
-                let detail = match (expectation.name.as_str(), converged) {
-                    ("converged", None) => format!("the cluster did not converge within {} s after the faults: {not_converged}", bound_ms / 1000),
-                    _ => format!("{} observed {:?}, expected {}", expectation.name, expectation.observed, expectation.expected),
-                };
-                FirstViolation { expectation: expectation.name.clone(), kind: expectation.name.replace('_', "-"), detail, at_ms }
-            }
-        };
+        let candidate =
+            match kind_of(&expectation.name).and_then(|kind| report.violations.iter().find(|v| v.kind == kind)) {
+                Some(violation) => FirstViolation {
+                    expectation: expectation.name.clone(),
+                    kind: violation.kind.as_str().to_string(),
+                    detail: violation.detail.clone(),
+                    at_ms: violation.at_ms,
+                },
+                None => {
+                    let at_ms =
+                        if expectation.name == "converged" { duration_s * 1000 + bound_ms } else { duration_s * 1000 };
+                    let detail = match (expectation.name.as_str(), converged) {
+                        ("converged", None) => format!(
+                            "the cluster did not converge within {} s after the faults: {not_converged}",
+                            bound_ms / 1000
+                        ),
+                        _ => format!(
+                            "{} observed {:?}, expected {}",
+                            expectation.name, expectation.observed, expectation.expected
+                        ),
+                    };
+                    FirstViolation {
+                        expectation: expectation.name.clone(),
+                        kind: expectation.name.replace('_', "-"),
+                        detail,
+                        at_ms,
+                    }
+                }
+            };
         if best.as_ref().is_none_or(|b| candidate.at_ms < b.at_ms) {
             best = Some(candidate);
         }

@@ -78,7 +78,16 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 8] = [FaultKind::KillNode, FaultKind::ZoneOutage, FaultKind::ZoneLoss, FaultKind::Partition, FaultKind::OneWayPartition, FaultKind::Latency, FaultKind::Loss, FaultKind::Pause];
+    pub const ALL: [FaultKind; 8] = [
+        FaultKind::KillNode,
+        FaultKind::ZoneOutage,
+        FaultKind::ZoneLoss,
+        FaultKind::Partition,
+        FaultKind::OneWayPartition,
+        FaultKind::Latency,
+        FaultKind::Loss,
+        FaultKind::Pause,
+    ];
 
     pub fn name(&self) -> &'static str {
         match self {
@@ -237,7 +246,13 @@ pub fn hex(bytes: &[u8]) -> String {
 pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { file: file.clone(), source })?;
-    parse(&file, &text).map(|(scenario, expectations, nightly_seeds)| LoadedScenario { path: path.to_path_buf(), text, scenario, expectations, nightly_seeds })
+    parse(&file, &text).map(|(scenario, expectations, nightly_seeds)| LoadedScenario {
+        path: path.to_path_buf(),
+        text,
+        scenario,
+        expectations,
+        nightly_seeds,
+    })
 }
 
 pub fn parse_seed_range(text: &str) -> Option<std::ops::Range<u64>> {
@@ -250,16 +265,27 @@ pub fn parse_seed_range(text: &str) -> Option<std::ops::Range<u64>> {
 /// Groups a fault may name.
 pub fn is_group(name: &str) -> bool {
     ZONES.contains(&name)
-        || matches!(name, "broker-1" | "broker-2" | "broker-3" | "peering" | "controller-leader-zone" | "rest" | "cluster")
-        || name.strip_prefix("partition-leader:").is_some_and(|rest| rest.split_once('/').is_some_and(|(t, p)| !t.is_empty() && p.parse::<i32>().is_ok()))
+        || matches!(
+            name,
+            "broker-1" | "broker-2" | "broker-3" | "peering" | "controller-leader-zone" | "rest" | "cluster"
+        )
+        || name
+            .strip_prefix("partition-leader:")
+            .is_some_and(|rest| rest.split_once('/').is_some_and(|(t, p)| !t.is_empty() && p.parse::<i32>().is_ok()))
 }
 
 pub fn parse(file: &str, text: &str) -> Result<(Scenario, Vec<Expectation>, std::ops::Range<u64>), ScenarioError> {
-    let scenario: Scenario = toml::from_str(text).map_err(|error| ScenarioError::Parse { file: file.to_string(), message: error.to_string().trim_end().to_string() })?;
-    if scenario.name.is_empty() || !scenario.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+    let scenario: Scenario = toml::from_str(text).map_err(|error| ScenarioError::Parse {
+        file: file.to_string(),
+        message: error.to_string().trim_end().to_string(),
+    })?;
+    if scenario.name.is_empty()
+        || !scenario.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
         return Err(ScenarioError::invalid(file, "name", "lowercase letters, digits and '-'"));
     }
-    let nightly_seeds = parse_seed_range(&scenario.nightly_seeds).ok_or_else(|| ScenarioError::invalid(file, "nightly_seeds", "a range \"A..B\" with A < B"))?;
+    let nightly_seeds = parse_seed_range(&scenario.nightly_seeds)
+        .ok_or_else(|| ScenarioError::invalid(file, "nightly_seeds", "a range \"A..B\" with A < B"))?;
     if !(10..=86_400).contains(&scenario.duration_s) {
         return Err(ScenarioError::invalid(file, "duration_s", "10 to 86400 simulated seconds"));
     }
@@ -270,7 +296,11 @@ pub fn parse(file: &str, text: &str) -> Result<(Scenario, Vec<Expectation>, std:
     }
     for (index, topic) in scenario.topics.iter().enumerate() {
         if topic.name.is_empty() || topic.name.starts_with("__") {
-            return Err(ScenarioError::invalid(file, format!("topics[{index}].name"), "a non-empty name not starting with \"__\""));
+            return Err(ScenarioError::invalid(
+                file,
+                format!("topics[{index}].name"),
+                "a non-empty name not starting with \"__\"",
+            ));
         }
         if !(1..=64).contains(&topic.partitions) {
             return Err(ScenarioError::invalid(file, format!("topics[{index}].partitions"), "1 to 64"));
@@ -300,7 +330,11 @@ pub fn parse(file: &str, text: &str) -> Result<(Scenario, Vec<Expectation>, std:
             return Err(ScenarioError::invalid(file, "generate.rate_per_minute", "more than 0 and at most 60"));
         }
         if !(generate.duration_s_min > 0.0 && generate.duration_s_min <= generate.duration_s_max) {
-            return Err(ScenarioError::invalid(file, "generate.duration_s_min", "more than 0 and at most duration_s_max"));
+            return Err(ScenarioError::invalid(
+                file,
+                "generate.duration_s_min",
+                "more than 0 and at most duration_s_max",
+            ));
         }
     }
     if !(1..=3_600).contains(&scenario.liveness.converge_within_s) {
@@ -319,8 +353,10 @@ pub fn parse(file: &str, text: &str) -> Result<(Scenario, Vec<Expectation>, std:
             toml::Value::String(text) => {
                 let text = text.trim();
                 let operator = ["<=", ">=", "=", "<", ">"].into_iter().find(|op| text.starts_with(op));
-                let parsed = operator.and_then(|op| text[op.len()..].trim().parse::<f64>().ok().map(|bound| (op.to_string(), bound)));
-                parsed.ok_or_else(|| ScenarioError::invalid(file, &key, "a number or a comparison such as \">= 0.99\""))?
+                let parsed = operator
+                    .and_then(|op| text[op.len()..].trim().parse::<f64>().ok().map(|bound| (op.to_string(), bound)));
+                parsed
+                    .ok_or_else(|| ScenarioError::invalid(file, &key, "a number or a comparison such as \">= 0.99\""))?
             }
             _ => return Err(ScenarioError::invalid(file, key, "a number or a comparison such as \">= 0.99\"")),
         };
@@ -331,29 +367,61 @@ pub fn parse(file: &str, text: &str) -> Result<(Scenario, Vec<Expectation>, std:
 
 fn validate_fault(file: &str, key: &str, fault: &FaultSpec, duration_s: u64) -> Result<(), ScenarioError> {
     if !(fault.start_s >= 0.0 && fault.start_s < fault.end_s && fault.end_s <= duration_s as f64) {
-        return Err(ScenarioError::invalid(file, format!("{key}.end_s"), format!("start_s < end_s <= duration_s ({duration_s})")));
+        return Err(ScenarioError::invalid(
+            file,
+            format!("{key}.end_s"),
+            format!("start_s < end_s <= duration_s ({duration_s})"),
+        ));
     }
     let needs_target = !matches!(fault.kind, FaultKind::Latency | FaultKind::Loss);
     match (&fault.target, needs_target) {
-        (None, true) => return Err(ScenarioError::invalid(file, format!("{key}.target"), "a group such as \"zone-a\", \"broker-2\" or \"peering\"")),
+        (None, true) => {
+            return Err(ScenarioError::invalid(
+                file,
+                format!("{key}.target"),
+                "a group such as \"zone-a\", \"broker-2\" or \"peering\"",
+            ))
+        }
         (Some(target), _) if !is_group(target) => {
             return Err(ScenarioError::invalid(file, format!("{key}.target"), format!("a group that exists (zone-a..zone-c, broker-1..broker-3, peering, controller-leader-zone, partition-leader:<topic>/<n>), got {target:?}")));
         }
         _ => {}
     }
-    if matches!(fault.kind, FaultKind::ZoneOutage | FaultKind::ZoneLoss) && !fault.target.as_deref().is_some_and(|t| ZONES.contains(&t) || t == "controller-leader-zone") {
-        return Err(ScenarioError::invalid(file, format!("{key}.target"), "a zone (zone-a, zone-b, zone-c or controller-leader-zone)"));
+    if matches!(fault.kind, FaultKind::ZoneOutage | FaultKind::ZoneLoss)
+        && !fault.target.as_deref().is_some_and(|t| ZONES.contains(&t) || t == "controller-leader-zone")
+    {
+        return Err(ScenarioError::invalid(
+            file,
+            format!("{key}.target"),
+            "a zone (zone-a, zone-b, zone-c or controller-leader-zone)",
+        ));
     }
     if matches!(fault.kind, FaultKind::Partition | FaultKind::OneWayPartition) {
         match &fault.peer {
-            None => return Err(ScenarioError::invalid(file, format!("{key}.peer"), "the other group of the partition (or \"rest\")")),
-            Some(peer) if !is_group(peer) => return Err(ScenarioError::invalid(file, format!("{key}.peer"), format!("a group that exists, got {peer:?}"))),
+            None => {
+                return Err(ScenarioError::invalid(
+                    file,
+                    format!("{key}.peer"),
+                    "the other group of the partition (or \"rest\")",
+                ))
+            }
+            Some(peer) if !is_group(peer) => {
+                return Err(ScenarioError::invalid(
+                    file,
+                    format!("{key}.peer"),
+                    format!("a group that exists, got {peer:?}"),
+                ))
+            }
             _ => {}
         }
     }
     match fault.kind {
-        FaultKind::Latency if !fault.amount.is_some_and(|a| (1.0..=10_000.0).contains(&a)) => Err(ScenarioError::invalid(file, format!("{key}.amount"), "latency in ms, 1 to 10000")),
-        FaultKind::Loss if !fault.amount.is_some_and(|a| (0.0..1.0).contains(&a)) => Err(ScenarioError::invalid(file, format!("{key}.amount"), "a loss rate in [0, 1)")),
+        FaultKind::Latency if !fault.amount.is_some_and(|a| (1.0..=10_000.0).contains(&a)) => {
+            Err(ScenarioError::invalid(file, format!("{key}.amount"), "latency in ms, 1 to 10000"))
+        }
+        FaultKind::Loss if !fault.amount.is_some_and(|a| (0.0..1.0).contains(&a)) => {
+            Err(ScenarioError::invalid(file, format!("{key}.amount"), "a loss rate in [0, 1)"))
+        }
         _ => Ok(()),
     }
 }

@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex};
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
-use rustls::crypto::{ActiveKeyExchange, CryptoProvider, GetRandomFailed, KeyProvider, SecureRandom, SharedSecret, SupportedKxGroup};
+use rustls::crypto::{
+    ActiveKeyExchange, CryptoProvider, GetRandomFailed, KeyProvider, SecureRandom, SharedSecret, SupportedKxGroup,
+};
 use rustls::pki_types::PrivateKeyDer;
 use rustls::sign::SigningKey;
 use rustls::{NamedGroup, PeerMisbehaved};
@@ -105,12 +107,8 @@ struct SeededX25519Exchange {
 
 impl ActiveKeyExchange for SeededX25519Exchange {
     fn complete(self: Box<Self>, peer_pub_key: &[u8]) -> Result<SharedSecret, rustls::Error> {
-        let peer: [u8; 32] = peer_pub_key
-            .try_into()
-            .map_err(|_| PeerMisbehaved::InvalidKeyShare)?;
-        let shared = self
-            .secret
-            .diffie_hellman(&x25519_dalek::PublicKey::from(peer));
+        let peer: [u8; 32] = peer_pub_key.try_into().map_err(|_| PeerMisbehaved::InvalidKeyShare)?;
+        let shared = self.secret.diffie_hellman(&x25519_dalek::PublicKey::from(peer));
         // Fail closed on a low-order peer point (RFC 7748 §6.1 / RFC 8446 §7.4.2):
         // the shared secret would be all zeros.
         let any_nonzero = shared.as_bytes().iter().fold(0u8, |acc, b| acc | b) != 0;
@@ -134,15 +132,10 @@ impl ActiveKeyExchange for SeededX25519Exchange {
 struct Ed25519OnlyKeyProvider;
 
 impl KeyProvider for Ed25519OnlyKeyProvider {
-    fn load_private_key(
-        &self,
-        key_der: PrivateKeyDer<'static>,
-    ) -> Result<Arc<dyn SigningKey>, rustls::Error> {
+    fn load_private_key(&self, key_der: PrivateKeyDer<'static>) -> Result<Arc<dyn SigningKey>, rustls::Error> {
         match &key_der {
             PrivateKeyDer::Pkcs8(pkcs8) => rustls::crypto::ring::sign::any_eddsa_type(pkcs8),
-            _ => Err(rustls::Error::General(
-                "seeded TLS accepts only Ed25519 PKCS#8 keys".into(),
-            )),
+            _ => Err(rustls::Error::General("seeded TLS accepts only Ed25519 PKCS#8 keys".into())),
         }
     }
 }
@@ -151,7 +144,9 @@ impl KeyProvider for Ed25519OnlyKeyProvider {
 mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
-    use broker::security::tls::{client_config, client_config_with_versions, server_config, CertificateAuthority, TlsMaterial};
+    use broker::security::tls::{
+        client_config, client_config_with_versions, server_config, CertificateAuthority, TlsMaterial,
+    };
     use rustls::pki_types::ServerName;
     use rustls::{ClientConfig, ClientConnection, ProtocolVersion, ServerConfig, ServerConnection};
 
@@ -165,7 +160,10 @@ mod tests {
     }
 
     /// An in-memory handshake; returns the negotiated version and every byte both ways.
-    fn handshake(client: Arc<ClientConfig>, server: Arc<ServerConfig>) -> Result<(ProtocolVersion, Vec<u8>), rustls::Error> {
+    fn handshake(
+        client: Arc<ClientConfig>,
+        server: Arc<ServerConfig>,
+    ) -> Result<(ProtocolVersion, Vec<u8>), rustls::Error> {
         let mut client = ClientConnection::new(client, ServerName::try_from(HOST).unwrap())?;
         let mut server = ServerConnection::new(server)?;
         let mut transcript = Vec::new();
@@ -190,7 +188,11 @@ mod tests {
     fn seeded_handshake(cert_seed: u64, tls_seed: u64, tls12_only: bool) -> (ProtocolVersion, Vec<u8>) {
         let material = material(cert_seed);
         let provider = seeded_crypto_provider(tls_seed);
-        let client = if tls12_only { client_config_with_versions(&material.ca_cert_pem, &provider, &[&rustls::version::TLS12]) } else { client_config(&material.ca_cert_pem, &provider) };
+        let client = if tls12_only {
+            client_config_with_versions(&material.ca_cert_pem, &provider, &[&rustls::version::TLS12])
+        } else {
+            client_config(&material.ca_cert_pem, &provider)
+        };
         handshake(client.unwrap(), server_config(&material, &provider).unwrap()).unwrap()
     }
 
@@ -232,17 +234,25 @@ mod tests {
         assert_eq!(group.name(), NamedGroup::X25519);
         // The all-zero point and this order-8 point give an all-zero secret.
         let low_order: [u8; 32] = [
-            0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00,
+            0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4, 0x6a, 0xda, 0x09,
+            0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00,
         ];
         for bad in [&[0u8; 32][..], &low_order[..], &[1u8; 31][..], &[1u8; 33][..], &[][..]] {
             let exchange = group.start().unwrap();
-            assert_eq!(exchange.complete(bad).err(), Some(rustls::Error::PeerMisbehaved(PeerMisbehaved::InvalidKeyShare)));
+            assert_eq!(
+                exchange.complete(bad).err(),
+                Some(rustls::Error::PeerMisbehaved(PeerMisbehaved::InvalidKeyShare))
+            );
         }
         let (a, b) = (group.start().unwrap(), group.start().unwrap());
         let (public_a, public_b) = (a.pub_key().to_vec(), b.pub_key().to_vec());
         assert_ne!(public_a, public_b);
         assert_eq!(a.complete(&public_b).unwrap().secret_bytes(), b.complete(&public_a).unwrap().secret_bytes());
         let first = seeded_crypto_provider(9).kx_groups[0].start().unwrap();
-        assert_eq!(first.pub_key(), seeded_crypto_provider(9).kx_groups[0].start().unwrap().pub_key(), "same seed, same ephemeral keys");
+        assert_eq!(
+            first.pub_key(),
+            seeded_crypto_provider(9).kx_groups[0].start().unwrap().pub_key(),
+            "same seed, same ephemeral keys"
+        );
     }
 }

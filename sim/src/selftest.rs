@@ -46,12 +46,19 @@ impl Catch {
 
 /// Runs `bug` on `scenario` from seed 1 until a safety check fails, at most `seeds_max` seeds.
 pub fn hunt(bug: &'static str, scenario: &LoadedScenario, seeds_max: u64) -> Option<Catch> {
-    let request = |seed: u64, bugs: Vec<String>| RunRequest { scenario: scenario.clone(), seed, bugs, schedule: None, duration_s: None };
+    let request = |seed: u64, bugs: Vec<String>| RunRequest {
+        scenario: scenario.clone(),
+        seed,
+        bugs,
+        schedule: None,
+        duration_s: None,
+    };
     let mut liveness_only = Vec::new();
     for seed in 1..=seeds_max {
         let outcome = run_seed(&request(seed, vec![bug.to_string()]));
         let Some(violation) = &outcome.violation else { continue };
-        let safety = violation.expectation == "invariants" || outcome.expectations.iter().any(|e| !e.passed && !is_liveness(&e.name));
+        let safety = violation.expectation == "invariants"
+            || outcome.expectations.iter().any(|e| !e.passed && !is_liveness(&e.name));
         if !safety {
             liveness_only.push(seed);
             continue;

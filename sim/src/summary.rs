@@ -4,14 +4,24 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use reports::{Availability, ClaimVerdict, ExpectationResult, Failure, LatencySummary, PartitionReadEvidence, Percentiles, PhaseRatios, ScenarioSummary, Summary};
+use reports::{
+    Availability, ClaimVerdict, ExpectationResult, Failure, LatencySummary, PartitionReadEvidence, Percentiles,
+    PhaseRatios, ScenarioSummary, Summary,
+};
 
 use crate::runner::RunOutcome;
 use crate::scenario::FaultKind;
 use crate::scenario::LoadedScenario;
 
 fn percentiles(summary: Option<crate::checker::LatencySummary>) -> Option<Percentiles> {
-    summary.map(|s| Percentiles { count: s.count, p50: s.p50 as f64, p90: s.p90 as f64, p99: s.p99 as f64, p999: s.p999 as f64, max: s.max as f64 })
+    summary.map(|s| Percentiles {
+        count: s.count,
+        p50: s.p50 as f64,
+        p90: s.p90 as f64,
+        p99: s.p99 as f64,
+        p999: s.p999 as f64,
+        max: s.max as f64,
+    })
 }
 
 fn worst(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
@@ -27,7 +37,12 @@ fn format_observed(value: Option<f64>) -> String {
 }
 
 /// One scenario's summary over its seeds. `capsules` maps seed -> capsule path.
-pub fn scenario_summary(scenario: &LoadedScenario, outcomes: &[RunOutcome], capsules: &BTreeMap<u64, String>, wall_seconds: f64) -> ScenarioSummary {
+pub fn scenario_summary(
+    scenario: &LoadedScenario,
+    outcomes: &[RunOutcome],
+    capsules: &BTreeMap<u64, String>,
+    wall_seconds: f64,
+) -> ScenarioSummary {
     let mut faults: BTreeMap<String, u64> = BTreeMap::new();
     for outcome in outcomes {
         for fault in &outcome.schedule {
@@ -46,16 +61,29 @@ pub fn scenario_summary(scenario: &LoadedScenario, outcomes: &[RunOutcome], caps
                 Some(outcome) => outcome.expectations[index].observed,
                 // The worst value over seeds: the largest count, the smallest ratio.
                 None if expectation.operator.starts_with('>') => worst(measured().map(|e| e.observed)),
-                None => measured().filter_map(|e| e.observed).fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v)))),
+                None => measured()
+                    .filter_map(|e| e.observed)
+                    .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v)))),
             };
-            ExpectationResult { name: expectation.name.clone(), expected: expectation.expected(), observed: format_observed(observed), passed: failing.is_none(), worst_seed: failing.map(|o| o.seed) }
+            ExpectationResult {
+                name: expectation.name.clone(),
+                expected: expectation.expected(),
+                observed: format_observed(observed),
+                passed: failing.is_none(),
+                worst_seed: failing.map(|o| o.seed),
+            }
         })
         .collect();
     let passed = outcomes.iter().all(RunOutcome::passed);
     // C20's "with two zones down reads still work" is judged per partition, from fetches during
     // zone faults only (a cut client network says nothing about it).
-    let zone_faults_only = !outcomes.is_empty() && outcomes.iter().all(|o| !o.schedule.is_empty() && o.schedule.iter().all(|f| matches!(f.kind, FaultKind::ZoneOutage | FaultKind::ZoneLoss)));
-    let unreadable = zone_faults_only && outcomes.iter().any(|o| o.partition_reads.iter().any(|r| r.successful_fetches == 0));
+    let zone_faults_only = !outcomes.is_empty()
+        && outcomes.iter().all(|o| {
+            !o.schedule.is_empty()
+                && o.schedule.iter().all(|f| matches!(f.kind, FaultKind::ZoneOutage | FaultKind::ZoneLoss))
+        });
+    let unreadable =
+        zone_faults_only && outcomes.iter().any(|o| o.partition_reads.iter().any(|r| r.successful_fetches == 0));
     let claims = scenario
         .scenario
         .claims
@@ -76,32 +104,59 @@ pub fn scenario_summary(scenario: &LoadedScenario, outcomes: &[RunOutcome], caps
         .filter_map(|o| {
             let violation = o.violation.as_ref()?;
             let capsule = capsules.get(&o.seed).cloned().unwrap_or_default();
-            Some(Failure { seed: o.seed, replay: format!("cargo faultline replay {capsule}"), capsule, violation: violation.to_string() })
+            Some(Failure {
+                seed: o.seed,
+                replay: format!("cargo faultline replay {capsule}"),
+                capsule,
+                violation: violation.to_string(),
+            })
         })
         .collect();
     // Latency: the seed with the worst p99 stands for the scenario (conservative).
-    let worst_latency = |pick: fn(&RunOutcome) -> Option<crate::checker::LatencySummary>| outcomes.iter().filter_map(pick).max_by_key(|s| (s.p99, s.max));
-    let latency_ms = LatencySummary { produce: percentiles(worst_latency(|o| o.report.latency_ms.produce)), fetch: percentiles(worst_latency(|o| o.report.latency_ms.poll)) };
+    let worst_latency = |pick: fn(&RunOutcome) -> Option<crate::checker::LatencySummary>| {
+        outcomes.iter().filter_map(pick).max_by_key(|s| (s.p99, s.max))
+    };
+    let latency_ms = LatencySummary {
+        produce: percentiles(worst_latency(|o| o.report.latency_ms.produce)),
+        fetch: percentiles(worst_latency(|o| o.report.latency_ms.poll)),
+    };
     let ratios = |pick: fn(&RunOutcome) -> crate::checker::PhaseRatios| PhaseRatios {
         before: worst(outcomes.iter().map(|o| pick(o).before)),
         during: worst(outcomes.iter().map(|o| pick(o).during)),
         after: worst(outcomes.iter().map(|o| pick(o).after)),
     };
-    let availability = Availability { produce: ratios(|o| o.report.availability.produce), fetch: ratios(|o| o.report.availability.poll) };
+    let availability = Availability {
+        produce: ratios(|o| o.report.availability.produce),
+        fetch: ratios(|o| o.report.availability.poll),
+    };
     // C20's two-zone read claim, per partition: readable if every seed saw a successful fetch during the outage.
     let mut reads: BTreeMap<(String, i32), (bool, String)> = BTreeMap::new();
     for outcome in outcomes.iter().filter(|_| zone_faults_only) {
         for read in &outcome.partition_reads {
             let key = (read.partition.topic.clone(), read.partition.partition);
             let readable = read.successful_fetches > 0;
-            let evidence = format!("seed {}: {} successful / {} failed fetches during the fault window{}", outcome.seed, read.successful_fetches, read.failed_fetches, read.last_error.as_ref().map(|e| format!(", last error {e}")).unwrap_or_default());
+            let evidence = format!(
+                "seed {}: {} successful / {} failed fetches during the fault window{}",
+                outcome.seed,
+                read.successful_fetches,
+                read.failed_fetches,
+                read.last_error.as_ref().map(|e| format!(", last error {e}")).unwrap_or_default()
+            );
             let entry = reads.entry(key).or_insert((true, String::new()));
             if !readable || entry.1.is_empty() {
                 *entry = (entry.0 && readable, evidence);
             }
         }
     }
-    let partition_reads = reads.into_iter().map(|((topic, partition), (readable, evidence))| PartitionReadEvidence { topic, partition, readable_during_outage: readable, evidence }).collect();
+    let partition_reads = reads
+        .into_iter()
+        .map(|((topic, partition), (readable, evidence))| PartitionReadEvidence {
+            topic,
+            partition,
+            readable_during_outage: readable,
+            evidence,
+        })
+        .collect();
     ScenarioSummary {
         name: scenario.scenario.name.clone(),
         scenario_hash: scenario.hash(),

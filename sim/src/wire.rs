@@ -20,7 +20,11 @@ pub struct WireHasher {
 
 impl WireHasher {
     pub fn new(needles: Vec<Vec<u8>>) -> Self {
-        WireHasher { state: Arc::new(Mutex::new((ring::digest::Context::new(&ring::digest::SHA256), 0))), needles: Arc::new(needles), leaks: Arc::default() }
+        WireHasher {
+            state: Arc::new(Mutex::new((ring::digest::Context::new(&ring::digest::SHA256), 0))),
+            needles: Arc::new(needles),
+            leaks: Arc::default(),
+        }
     }
 
     fn record(&self, label: &str, direction: u8, bytes: &[u8]) {

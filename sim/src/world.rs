@@ -101,22 +101,44 @@ impl World {
         let handle = Handle::current();
         let ca = CertificateAuthority::generate_seeded(seed).expect("seeded CA");
         let mut credentials = CredentialStore::default();
-        let salt = |n: u64| -> [u8; 16] { let mut s = [0u8; 16]; s[..8].copy_from_slice(&(seed ^ n).to_le_bytes()); s };
+        let salt = |n: u64| -> [u8; 16] {
+            let mut s = [0u8; 16];
+            s[..8].copy_from_slice(&(seed ^ n).to_le_bytes());
+            s
+        };
         credentials.add(CLIENT_API_KEY, CLIENT_SECRET, Role::Client, BCRYPT_COST, Some(salt(1))).expect("bcrypt");
-        credentials.add(INTER_BROKER_API_KEY, INTER_BROKER_SECRET, Role::Broker, BCRYPT_COST, Some(salt(2))).expect("bcrypt");
+        credentials
+            .add(INTER_BROKER_API_KEY, INTER_BROKER_SECRET, Role::Broker, BCRYPT_COST, Some(salt(2)))
+            .expect("bcrypt");
         let credentials_text = credentials.render();
         let links = Arc::new(Mutex::new(LinkTable::default()));
         // Secrets that only ever travel inside TLS: seeing one on a link is a C02 violation.
         let wire = WireHasher::new(vec![CLIENT_SECRET.as_bytes().to_vec(), INTER_BROKER_SECRET.as_bytes().to_vec()]);
         let nodes = Arc::new(Mutex::new(BTreeMap::new()));
-        let voters: Vec<Voter> = (0..3).map(|i| Voter { id: i as i32 + 1, host: broker_ip(i).to_string(), address: SocketAddr::new(broker_ip(i), BROKER_PORT) }).collect();
+        let voters: Vec<Voter> = (0..3)
+            .map(|i| Voter {
+                id: i as i32 + 1,
+                host: broker_ip(i).to_string(),
+                address: SocketAddr::new(broker_ip(i), BROKER_PORT),
+            })
+            .collect();
         let mut by_ip = BTreeMap::new();
         let mut brokers = Vec::new();
         let mut disks = BTreeMap::new();
         // Storage formatted with the cluster (KIP-853's initial controllers), directory ids from the seed.
         let cluster_id = format!("sim-{seed:016x}");
         let storage: Vec<MemoryDisk> = (0..3).map(|_| MemoryDisk::new()).collect();
-        let formatted: Vec<(i32, u64, &dyn broker::log::Disk)> = storage.iter().enumerate().map(|(index, disk)| (index as i32 + 1, seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(index as u32 * 8) ^ (index as u64 + 1), disk as &dyn broker::log::Disk)).collect();
+        let formatted: Vec<(i32, u64, &dyn broker::log::Disk)> = storage
+            .iter()
+            .enumerate()
+            .map(|(index, disk)| {
+                (
+                    index as i32 + 1,
+                    seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(index as u32 * 8) ^ (index as u64 + 1),
+                    disk as &dyn broker::log::Disk,
+                )
+            })
+            .collect();
         MetaProperties::format_cluster(&cluster_id, &formatted).expect("empty simulated disks format");
         for (index, zone) in ZONES.iter().enumerate() {
             let name = format!("broker-{}", index + 1);
@@ -124,9 +146,19 @@ impl World {
             by_ip.insert(ip, name.clone());
             let disk = storage[index].clone();
             disks.insert(name.clone(), disk.clone());
-            let material = ca.issue(&[ip.to_string()], &[ip], Some(seed.wrapping_add(100 + index as u64))).expect("seeded node certificate");
+            let material = ca
+                .issue(&[ip.to_string()], &[ip], Some(seed.wrapping_add(100 + index as u64)))
+                .expect("seeded node certificate");
             let init = {
-                let (name, voters, links, wire, nodes, credentials_text, cluster_id) = (name.clone(), voters.clone(), links.clone(), wire.clone(), nodes.clone(), credentials_text.clone(), cluster_id.clone());
+                let (name, voters, links, wire, nodes, credentials_text, cluster_id) = (
+                    name.clone(),
+                    voters.clone(),
+                    links.clone(),
+                    wire.clone(),
+                    nodes.clone(),
+                    credentials_text.clone(),
+                    cluster_id.clone(),
+                );
                 // Each restart is a new process with fresh randomness: a restarted server that
                 // drew the same TLS session ids as its previous life would accept tickets it
                 // never issued (seen: IncorrectBinder handshakes after a zone outage).
@@ -156,7 +188,8 @@ impl World {
                     };
                     let (disk, nodes, name) = (disk.clone(), nodes.clone(), name.clone());
                     async move {
-                        let node = broker::runtime::start(config, Arc::new(disk)).await.expect("a simulated node starts");
+                        let node =
+                            broker::runtime::start(config, Arc::new(disk)).await.expect("a simulated node starts");
                         nodes.lock().unwrap().insert(name, node);
                         std::future::pending::<()>().await;
                     }
@@ -173,7 +206,19 @@ impl World {
             let node = handle.create_node().name(&name).ip(ip).build();
             clients.push(Machine { name, ip, zone: None, id: node.id() });
         }
-        World { brokers, clients, disks, nodes, links, wire, down: Mutex::default(), paused: Mutex::default(), ca_pem: ca.ca_cert_pem(), seed, by_ip }
+        World {
+            brokers,
+            clients,
+            disks,
+            nodes,
+            links,
+            wire,
+            down: Mutex::default(),
+            paused: Mutex::default(),
+            ca_pem: ca.ca_cert_pem(),
+            seed,
+            by_ip,
+        }
     }
 
     pub fn bootstrap(&self) -> Vec<(SocketAddr, String)> {
@@ -183,7 +228,11 @@ impl World {
     /// Credentials and a dialer for the client machine `client`.
     pub fn client_identity(&self, client: &Machine, index: u64) -> (Dialer, ClientCredentials) {
         let credentials = ClientCredentials {
-            tls: client_config(&self.ca_pem, &seeded_crypto_provider(self.seed.wrapping_mul(131).wrapping_add(1_000 + index))).expect("client TLS config"),
+            tls: client_config(
+                &self.ca_pem,
+                &seeded_crypto_provider(self.seed.wrapping_mul(131).wrapping_add(1_000 + index)),
+            )
+            .expect("client TLS config"),
             api_key: CLIENT_API_KEY.into(),
             secret: CLIENT_SECRET.into(),
         };

@@ -33,11 +33,27 @@ pub enum MetadataRecord {
     Batch(Vec<MetadataRecord>),
     /// A new incarnation of a broker (a process start): its broker epoch is this record's
     /// index (KIP-841), and it starts fenced.
-    RegisterBroker { broker: BrokerId, zone: String, host: String, port: i32, incarnation: u64, directory: DirectoryId },
-    FenceBroker { broker: BrokerId },
-    UnfenceBroker { broker: BrokerId },
-    CreateTopic { name: String, replica_assignments: Vec<Vec<BrokerId>> },
-    DeleteTopic { name: String },
+    RegisterBroker {
+        broker: BrokerId,
+        zone: String,
+        host: String,
+        port: i32,
+        incarnation: u64,
+        directory: DirectoryId,
+    },
+    FenceBroker {
+        broker: BrokerId,
+    },
+    UnfenceBroker {
+        broker: BrokerId,
+    },
+    CreateTopic {
+        name: String,
+        replica_assignments: Vec<Vec<BrokerId>>,
+    },
+    DeleteTopic {
+        name: String,
+    },
     PartitionChange {
         topic: String,
         partition: i32,
@@ -55,7 +71,10 @@ pub enum MetadataRecord {
     },
     /// The next producer-id block was given to `broker` (KIP-730): ids below
     /// `next_producer_id` are never handed out again, whatever is lost.
-    AllocateProducerIds { broker: BrokerId, next_producer_id: i64 },
+    AllocateProducerIds {
+        broker: BrokerId,
+        next_producer_id: i64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,7 +161,11 @@ pub enum ControllerError {
 
 impl MetadataImage {
     pub fn apply(&mut self, index: u64, record: &MetadataRecord) {
-        assert!(index > self.applied_index || index == 0, "metadata applied out of order: {index} after {}", self.applied_index);
+        assert!(
+            index > self.applied_index || index == 0,
+            "metadata applied out of order: {index} after {}",
+            self.applied_index
+        );
         self.applied_index = index;
         self.apply_record(index, record);
     }
@@ -156,7 +179,15 @@ impl MetadataImage {
                 }
             }
             MetadataRecord::RegisterBroker { broker, zone, host, port, incarnation, directory } => {
-                let registration = BrokerRegistration { zone: zone.clone(), host: host.clone(), port: *port, fenced: true, incarnation: *incarnation, epoch: index as i64, directory: *directory };
+                let registration = BrokerRegistration {
+                    zone: zone.clone(),
+                    host: host.clone(),
+                    port: *port,
+                    fenced: true,
+                    incarnation: *incarnation,
+                    epoch: index as i64,
+                    directory: *directory,
+                };
                 self.brokers.insert(*broker, registration);
             }
             MetadataRecord::AllocateProducerIds { broker, next_producer_id } => {
@@ -178,14 +209,31 @@ impl MetadataImage {
                 self.topics.entry(name.clone()).or_insert_with(|| {
                     replica_assignments
                         .iter()
-                        .map(|replicas| PartitionState { replicas: replicas.clone(), leader: replicas[0], leader_epoch: 0, partition_epoch: 0, isr: replicas.clone(), leader_recovering: false, elr: Vec::new() })
+                        .map(|replicas| PartitionState {
+                            replicas: replicas.clone(),
+                            leader: replicas[0],
+                            leader_epoch: 0,
+                            partition_epoch: 0,
+                            isr: replicas.clone(),
+                            leader_recovering: false,
+                            elr: Vec::new(),
+                        })
                         .collect()
                 });
             }
             MetadataRecord::DeleteTopic { name } => {
                 self.topics.remove(name);
             }
-            MetadataRecord::PartitionChange { topic, partition, leader, leader_epoch, partition_epoch, isr, leader_recovering, elr } => {
+            MetadataRecord::PartitionChange {
+                topic,
+                partition,
+                leader,
+                leader_epoch,
+                partition_epoch,
+                isr,
+                leader_recovering,
+                elr,
+            } => {
                 if let Some(state) = self.topics.get_mut(topic).and_then(|p| p.get_mut(*partition as usize)) {
                     // Records proposed against an older state lose (the active controller validated them).
                     if *partition_epoch > state.partition_epoch {
@@ -211,8 +259,14 @@ impl MetadataImage {
     }
 
     /// Zone-aware placement: each partition's replicas sit in distinct zones, leaders rotate.
-    pub fn place_topic(&self, name: &str, partitions: i32, replication_factor: i16) -> Result<MetadataRecord, ControllerError> {
-        if name.is_empty() || name.len() > 249 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+    pub fn place_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+    ) -> Result<MetadataRecord, ControllerError> {
+        if name.is_empty() || name.len() > 249 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
             return Err(ControllerError::InvalidTopicName(name.to_string()));
         }
         if self.topics.contains_key(name) {
@@ -231,13 +285,20 @@ impl MetadataImage {
         let zones: Vec<Vec<BrokerId>> = zones.into_values().collect();
         let factor = usize::try_from(replication_factor).unwrap_or(0);
         if factor == 0 || factor > zones.len() {
-            return Err(ControllerError::InvalidReplicationFactor { requested: replication_factor, available: zones.len() });
+            return Err(ControllerError::InvalidReplicationFactor {
+                requested: replication_factor,
+                available: zones.len(),
+            });
         }
         let replica_assignments = (0..partitions as usize)
-            .map(|index| (0..factor).map(|slot| {
-                let zone = &zones[(index + slot) % zones.len()];
-                zone[(index / zones.len()) % zone.len()]
-            }).collect())
+            .map(|index| {
+                (0..factor)
+                    .map(|slot| {
+                        let zone = &zones[(index + slot) % zones.len()];
+                        zone[(index / zones.len()) % zone.len()]
+                    })
+                    .collect()
+            })
             .collect();
         Ok(MetadataRecord::CreateTopic { name: name.to_string(), replica_assignments })
     }
@@ -267,7 +328,16 @@ impl MetadataImage {
     /// id), it also leaves the ISRs it was the last member of: its log no longer holds what
     /// they acknowledged (KIP-966's unclean shutdown); such a partition stays offline rather
     /// than elect a leader that lost acknowledged writes.
-    pub fn register(&self, broker: BrokerId, zone: String, host: String, port: i32, incarnation: u64, directory: DirectoryId, unclean: bool) -> Vec<MetadataRecord> {
+    pub fn register(
+        &self,
+        broker: BrokerId,
+        zone: String,
+        host: String,
+        port: i32,
+        incarnation: u64,
+        directory: DirectoryId,
+        unclean: bool,
+    ) -> Vec<MetadataRecord> {
         let storage_lost = self.brokers.get(&broker).is_some_and(|previous| previous.directory != directory);
         let mut records = vec![MetadataRecord::RegisterBroker { broker, zone, host, port, incarnation, directory }];
         records.extend(self.leave_partitions(broker, unclean, storage_lost));
@@ -338,18 +408,32 @@ impl MetadataImage {
     /// epochs the leader saw each member fetch with: a member being added must be live and
     /// registered with that very epoch (KIP-903), or it may be a restarted process that lacks
     /// what the leader saw its previous life fetch.
-    pub fn alter_partition(&self, topic: &str, partition: i32, leader: BrokerId, leader_epoch: i32, partition_epoch: i32, isr: &[BrokerId], broker_epochs: &BTreeMap<BrokerId, i64>) -> Result<MetadataRecord, ControllerError> {
+    pub fn alter_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+        leader: BrokerId,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: &[BrokerId],
+        broker_epochs: &BTreeMap<BrokerId, i64>,
+    ) -> Result<MetadataRecord, ControllerError> {
         let stale = || ControllerError::StalePartitionState { topic: topic.to_string(), partition };
         let state = self.partition(topic, partition).ok_or_else(|| ControllerError::UnknownTopic(topic.to_string()))?;
         if state.leader != leader || state.leader_epoch != leader_epoch || state.partition_epoch != partition_epoch {
             return Err(stale());
         }
         let isr_set: BTreeSet<BrokerId> = isr.iter().copied().collect();
-        let added_ineligible = isr_set.iter().any(|b| !state.replicas.contains(b) || (!state.isr.contains(b) && !self.is_live(*b)));
+        let added_ineligible =
+            isr_set.iter().any(|b| !state.replicas.contains(b) || (!state.isr.contains(b) && !self.is_live(*b)));
         if !isr_set.contains(&leader) || added_ineligible {
             return Err(ControllerError::IneligibleReplica { topic: topic.to_string(), partition });
         }
-        let stale = isr_set.iter().copied().filter(|b| !state.isr.contains(b)).find(|b| broker_epochs.get(b) != self.brokers.get(b).map(|r| &r.epoch));
+        let stale = isr_set
+            .iter()
+            .copied()
+            .filter(|b| !state.isr.contains(b))
+            .find(|b| broker_epochs.get(b) != self.brokers.get(b).map(|r| &r.epoch));
         if let Some(broker) = stale {
             return Err(ControllerError::StaleBrokerEpoch { topic: topic.to_string(), partition, broker });
         }
@@ -359,26 +443,54 @@ impl MetadataImage {
 
     /// The next producer-id block for a registered broker incarnation (KIP-730). The block is
     /// a committed record, so no controller failover or disk loss can hand it out again.
-    pub fn allocate_producer_ids(&self, broker: BrokerId, broker_epoch: i64) -> Result<MetadataRecord, ControllerError> {
+    pub fn allocate_producer_ids(
+        &self,
+        broker: BrokerId,
+        broker_epoch: i64,
+    ) -> Result<MetadataRecord, ControllerError> {
         if self.brokers.get(&broker).is_none_or(|registration| registration.epoch != broker_epoch) {
             return Err(ControllerError::StaleBrokerRegistration(broker));
         }
-        Ok(MetadataRecord::AllocateProducerIds { broker, next_producer_id: self.next_producer_id + PRODUCER_ID_BLOCK_SIZE })
+        Ok(MetadataRecord::AllocateProducerIds {
+            broker,
+            next_producer_id: self.next_producer_id + PRODUCER_ID_BLOCK_SIZE,
+        })
     }
 
     /// Partitions with no leader (for the C20 two-zone read report).
     pub fn offline_partitions(&self) -> Vec<(String, i32)> {
         self.topics
             .iter()
-            .flat_map(|(topic, partitions)| partitions.iter().enumerate().filter(|(_, s)| s.leader == NO_LEADER).map(move |(i, _)| (topic.clone(), i as i32)))
+            .flat_map(|(topic, partitions)| {
+                partitions
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.leader == NO_LEADER)
+                    .map(move |(i, _)| (topic.clone(), i as i32))
+            })
             .collect()
     }
 }
 
-fn change(topic: &str, partition: usize, state: &PartitionState, leader: BrokerId, isr: Vec<BrokerId>) -> MetadataRecord {
+fn change(
+    topic: &str,
+    partition: usize,
+    state: &PartitionState,
+    leader: BrokerId,
+    isr: Vec<BrokerId>,
+) -> MetadataRecord {
     let leader_epoch = if leader != state.leader { state.leader_epoch + 1 } else { state.leader_epoch };
     let elr = eligible_leader_replicas(state, &isr);
-    MetadataRecord::PartitionChange { topic: topic.to_string(), partition: partition as i32, leader, leader_epoch, partition_epoch: state.partition_epoch + 1, isr, leader_recovering: false, elr }
+    MetadataRecord::PartitionChange {
+        topic: topic.to_string(),
+        partition: partition as i32,
+        leader,
+        leader_epoch,
+        partition_epoch: state.partition_epoch + 1,
+        isr,
+        leader_recovering: false,
+        elr,
+    }
 }
 
 /// KIP-966: members that leave an ISR which is then below min.insync.replicas join the ELR
@@ -407,7 +519,17 @@ mod tests {
         for (index, zone) in ["zone-a", "zone-b", "zone-c"].iter().enumerate() {
             let broker = index as i32 + 1;
             let index = image.applied_index + 1;
-            image.apply(index, &MetadataRecord::RegisterBroker { broker, zone: zone.to_string(), host: format!("h{broker}"), port: 9092, incarnation: 1, directory: broker as u64 });
+            image.apply(
+                index,
+                &MetadataRecord::RegisterBroker {
+                    broker,
+                    zone: zone.to_string(),
+                    host: format!("h{broker}"),
+                    port: 9092,
+                    incarnation: 1,
+                    directory: broker as u64,
+                },
+            );
             image.apply(index + 1, &MetadataRecord::UnfenceBroker { broker });
         }
         image
@@ -416,7 +538,10 @@ mod tests {
     /// Three zones and topic `t`: one partition, replicas 1, 2, 3, all in sync, 1 leading.
     fn three_zones_with_topic() -> MetadataImage {
         let mut image = three_zones();
-        apply_all(&mut image, &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![1, 2, 3]] }]);
+        apply_all(
+            &mut image,
+            &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![1, 2, 3]] }],
+        );
         image
     }
 
@@ -486,8 +611,14 @@ mod tests {
         let mut image = three_zones_with_topic();
         let first = image.alter_partition("t", 0, 1, 0, 0, &[1, 2], &epochs(&image)).unwrap();
         apply_all(&mut image, &[first]);
-        assert!(matches!(image.alter_partition("t", 0, 1, 0, 0, &[1], &epochs(&image)), Err(ControllerError::StalePartitionState { .. })));
-        assert!(matches!(image.alter_partition("t", 0, 1, 0, 1, &[2, 3], &epochs(&image)), Err(ControllerError::IneligibleReplica { .. })));
+        assert!(matches!(
+            image.alter_partition("t", 0, 1, 0, 0, &[1], &epochs(&image)),
+            Err(ControllerError::StalePartitionState { .. })
+        ));
+        assert!(matches!(
+            image.alter_partition("t", 0, 1, 0, 1, &[2, 3], &epochs(&image)),
+            Err(ControllerError::IneligibleReplica { .. })
+        ));
     }
 
     #[test]
@@ -503,7 +634,10 @@ mod tests {
         let registration = image.brokers[&1].clone();
         assert!(registration.fenced && registration.incarnation == 2 && registration.epoch > old_epochs[&1]);
         // While fenced it cannot join any ISR...
-        assert!(matches!(image.alter_partition("t", 0, 2, 1, state.partition_epoch, &[1, 2, 3], &epochs(&image)), Err(ControllerError::IneligibleReplica { .. })));
+        assert!(matches!(
+            image.alter_partition("t", 0, 2, 1, state.partition_epoch, &[1, 2, 3], &epochs(&image)),
+            Err(ControllerError::IneligibleReplica { .. })
+        ));
         // ...and once it has caught up with the metadata and is unfenced, KIP-903: an addition
         // with the epoch the leader saw before the restart is refused...
         let records = image.unfence(1);
@@ -546,20 +680,30 @@ mod tests {
         apply_all(&mut image, &[shrink]);
         let records = image.fence(1, true);
         apply_all(&mut image, &records);
-        assert!(image.partition("t", 0).unwrap().leader_recovering, "KIP-704: followers may truncate acknowledged data");
+        assert!(
+            image.partition("t", 0).unwrap().leader_recovering,
+            "KIP-704: followers may truncate acknowledged data"
+        );
     }
 
     #[test]
     fn a_batch_takes_effect_at_one_index() {
         // A registration and the fencing it implies must never be seen apart.
         let mut image = three_zones();
-        apply_all(&mut image, &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![3, 1, 2]] }]);
+        apply_all(
+            &mut image,
+            &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![3, 1, 2]] }],
+        );
         let records = image.register(3, "zone-c".into(), "h3".into(), 9092, 2, 99, false);
         let index = image.applied_index + 1;
         image.apply(index, &MetadataRecord::Batch(records));
         assert_eq!(image.applied_index, index);
         assert_eq!(image.brokers[&3].epoch, index as i64);
-        assert_ne!(image.partition("t", 0).unwrap().leader, 3, "the new registration and the lost leadership land together");
+        assert_ne!(
+            image.partition("t", 0).unwrap().leader,
+            3,
+            "the new registration and the lost leadership land together"
+        );
     }
 
     #[test]
@@ -583,14 +727,20 @@ mod tests {
         let old_epoch = image.brokers[&3].epoch;
         let records = failover.register(3, "zone-c".into(), "h3".into(), 9092, 2, 99, false);
         apply_all(&mut failover, &[MetadataRecord::Batch(records)]);
-        assert!(matches!(failover.allocate_producer_ids(3, old_epoch), Err(ControllerError::StaleBrokerRegistration(3))));
+        assert!(matches!(
+            failover.allocate_producer_ids(3, old_epoch),
+            Err(ControllerError::StaleBrokerRegistration(3))
+        ));
         let record = failover.allocate_producer_ids(3, failover.brokers[&3].epoch).unwrap();
         apply_all(&mut failover, &[record]);
         given.push(failover.producer_id_blocks[&3]);
         for (position, (first, end)) in given.iter().enumerate() {
             assert_eq!(end - first, PRODUCER_ID_BLOCK_SIZE);
             for (other_first, other_end) in &given[position + 1..] {
-                assert!(end <= other_first || other_end <= first, "blocks {first}..{end} and {other_first}..{other_end} overlap");
+                assert!(
+                    end <= other_first || other_end <= first,
+                    "blocks {first}..{end} and {other_first}..{other_end} overlap"
+                );
             }
         }
     }
@@ -603,7 +753,10 @@ mod tests {
         let mut image = three_zones_with_topic();
         let shrink = image.alter_partition("t", 0, 1, 0, 0, &[1, 2], &epochs(&image)).unwrap();
         apply_all(&mut image, &[shrink]);
-        assert!(image.partition("t", 0).unwrap().elr.is_empty(), "ISR {{1, 2}} still meets min.insync.replicas: 3 may lack acknowledged records");
+        assert!(
+            image.partition("t", 0).unwrap().elr.is_empty(),
+            "ISR {{1, 2}} still meets min.insync.replicas: 3 may lack acknowledged records"
+        );
         let shrink = image.alter_partition("t", 0, 1, 0, 1, &[1], &epochs(&image)).unwrap();
         apply_all(&mut image, &[shrink]);
         assert_eq!(image.partition("t", 0).unwrap().elr, vec![2]);
@@ -612,7 +765,9 @@ mod tests {
         let state = image.partition("t", 0).unwrap();
         assert_eq!((state.leader, state.isr.clone(), state.elr.clone()), (2, vec![2], vec![]));
         // Back at min.insync.replicas: the ELR empties.
-        let expand = image.alter_partition("t", 0, 2, state.leader_epoch, state.partition_epoch, &[2, 3], &epochs(&image)).unwrap();
+        let expand = image
+            .alter_partition("t", 0, 2, state.leader_epoch, state.partition_epoch, &[2, 3], &epochs(&image))
+            .unwrap();
         apply_all(&mut image, &[expand]);
         assert!(image.partition("t", 0).unwrap().elr.is_empty());
     }

@@ -11,7 +11,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::metadata::{BrokerId, ControllerError, MetadataImage, MetadataRecord, OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS};
+use super::metadata::{
+    BrokerId, ControllerError, MetadataImage, MetadataRecord, OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS,
+};
 use super::raft::{Config as RaftConfig, DirectoryId, Entry, HardState, PersistentState, Raft, RaftMessage, Ready};
 use crate::log::{Disk, MetaProperties};
 use crate::messages::ControllerRequest;
@@ -63,10 +65,18 @@ pub struct Voter {
 }
 
 enum Input {
-    Message { from: BrokerId, directory: DirectoryId, message: RaftMessage<MetadataRecord> },
+    Message {
+        from: BrokerId,
+        directory: DirectoryId,
+        message: RaftMessage<MetadataRecord>,
+    },
     /// One entry: several records travel as one `MetadataRecord::Batch`. Proposed only in
     /// `term`, the term whose image the decision was taken on.
-    Propose { record: MetadataRecord, term: u64, reply: oneshot::Sender<Result<(u64, u64), ControllerError>> },
+    Propose {
+        record: MetadataRecord,
+        term: u64,
+        reply: oneshot::Sender<Result<(u64, u64), ControllerError>>,
+    },
 }
 
 /// One persisted line of the Raft log file.
@@ -96,7 +106,15 @@ pub struct Quorum {
 
 impl Quorum {
     /// Recovers the Raft state from `disk` and starts the driver task.
-    pub fn start(meta: &MetaProperties, voters: &[Voter], disk: Arc<dyn Disk>, peers: PeerChannels, seed: u64, entries_per_append_max: usize, bugs: PlantedBugs) -> Arc<Self> {
+    pub fn start(
+        meta: &MetaProperties,
+        voters: &[Voter],
+        disk: Arc<dyn Disk>,
+        peers: PeerChannels,
+        seed: u64,
+        entries_per_append_max: usize,
+        bugs: PlantedBugs,
+    ) -> Arc<Self> {
         let id = meta.node_id;
         let persisted = recover(disk.as_ref());
         let config = RaftConfig {
@@ -117,7 +135,15 @@ impl Quorum {
         let leader = Arc::new(AtomicI32::new(-1));
         let active = Arc::new(Mutex::new(None));
         let committed_terms = Arc::new(Mutex::new(BTreeMap::new()));
-        tokio::spawn(drive(raft, input_receiver, peers.raft, disk, image_sender, (leader.clone(), active.clone()), committed_terms.clone()));
+        tokio::spawn(drive(
+            raft,
+            input_receiver,
+            peers.raft,
+            disk,
+            image_sender,
+            (leader.clone(), active.clone()),
+            committed_terms.clone(),
+        ));
         let quorum = Arc::new(Quorum {
             id,
             inputs,
@@ -160,7 +186,9 @@ impl Quorum {
                 None => Err(ControllerError::NotController),
             };
             match outcome {
-                Err(ControllerError::NotController | ControllerError::Timeout) if tokio::time::Instant::now() < deadline => {
+                Err(ControllerError::NotController | ControllerError::Timeout)
+                    if tokio::time::Instant::now() < deadline =>
+                {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 other => return other,
@@ -171,7 +199,10 @@ impl Quorum {
     async fn forward(&self, leader: BrokerId, request: &ControllerRequest) -> Result<u64, ControllerError> {
         let lane = if matches!(request, ControllerRequest::Heartbeat { .. }) { Lane::Heartbeat } else { Lane::Request };
         let (reply, outcome) = oneshot::channel();
-        self.forward.send(Forward { to: leader, lane, request: request.clone(), reply }).await.map_err(|_| ControllerError::NotController)?;
+        self.forward
+            .send(Forward { to: leader, lane, request: request.clone(), reply })
+            .await
+            .map_err(|_| ControllerError::NotController)?;
         outcome.await.unwrap_or(Err(ControllerError::NotController))
     }
 
@@ -186,28 +217,77 @@ impl Quorum {
         let _one_at_a_time = self.operations.lock().await;
         let (term, image) = self.decision_image().await?;
         let records = match request {
-            ControllerRequest::Heartbeat { broker, zone, host, port, incarnation, directory, broker_epoch, metadata_offset } => {
+            ControllerRequest::Heartbeat {
+                broker,
+                zone,
+                host,
+                port,
+                incarnation,
+                directory,
+                broker_epoch,
+                metadata_offset,
+            } => {
                 // The planted bug: a restarted process is taken for its previous life (no
                 // incarnation check), so it keeps the leadership and ISR seats of a log it lost.
-                let same_life = |registration: &super::metadata::BrokerRegistration| registration.incarnation == incarnation || (self.bugs.is_on(PlantedBug::RestartedBrokerKeepsLeadership) && registration.host == host);
+                let same_life = |registration: &super::metadata::BrokerRegistration| {
+                    registration.incarnation == incarnation
+                        || (self.bugs.is_on(PlantedBug::RestartedBrokerKeepsLeadership) && registration.host == host)
+                };
                 match image.brokers.get(&broker) {
                     Some(registration) if same_life(registration) => {
-                        if registration.fenced && metadata_offset >= registration.epoch as u64 { image.unfence(broker) } else { Vec::new() }
+                        if registration.fenced && metadata_offset >= registration.epoch as u64 {
+                            image.unfence(broker)
+                        } else {
+                            Vec::new()
+                        }
                     }
                     // A heartbeat of a superseded incarnation (a dead process's request,
                     // delivered late): never let it register its previous life again.
                     Some(_) if broker_epoch.is_some() => return Err(ControllerError::StaleBrokerRegistration(broker)),
                     _ => {
-                        tracing::info!(broker, incarnation, directory, "registering a new broker incarnation (KIP-841): its previous life is fenced");
-                        image.register(broker, zone, host, port, incarnation, directory, self.bugs.is_on(PlantedBug::UncleanLeaderElection))
+                        tracing::info!(
+                            broker,
+                            incarnation,
+                            directory,
+                            "registering a new broker incarnation (KIP-841): its previous life is fenced"
+                        );
+                        image.register(
+                            broker,
+                            zone,
+                            host,
+                            port,
+                            incarnation,
+                            directory,
+                            self.bugs.is_on(PlantedBug::UncleanLeaderElection),
+                        )
                     }
                 }
             }
-            ControllerRequest::AlterPartition { topic, partition, leader, leader_epoch, partition_epoch, isr, broker_epochs } => {
-                vec![image.alter_partition(&topic, partition, leader, leader_epoch, partition_epoch, &isr, &broker_epochs)?]
+            ControllerRequest::AlterPartition {
+                topic,
+                partition,
+                leader,
+                leader_epoch,
+                partition_epoch,
+                isr,
+                broker_epochs,
+            } => {
+                vec![image.alter_partition(
+                    &topic,
+                    partition,
+                    leader,
+                    leader_epoch,
+                    partition_epoch,
+                    &isr,
+                    &broker_epochs,
+                )?]
             }
-            ControllerRequest::AllocateProducerIds { broker, broker_epoch } => vec![image.allocate_producer_ids(broker, broker_epoch)?],
-            ControllerRequest::CreateTopic { name, partitions, replication_factor } => vec![image.place_topic(&name, partitions, replication_factor)?],
+            ControllerRequest::AllocateProducerIds { broker, broker_epoch } => {
+                vec![image.allocate_producer_ids(broker, broker_epoch)?]
+            }
+            ControllerRequest::CreateTopic { name, partitions, replication_factor } => {
+                vec![image.place_topic(&name, partitions, replication_factor)?]
+            }
             ControllerRequest::DeleteTopic { name } => {
                 if name.starts_with("__") || !image.topics.contains_key(&name) {
                     return Err(ControllerError::UnknownTopic(name));
@@ -237,16 +317,25 @@ impl Quorum {
     /// Must be called with `operations` held, on an image from `decision_image`.
     async fn commit(&self, records: Vec<MetadataRecord>, term: u64) -> Result<u64, ControllerError> {
         // The planted bug commits a decision record by record, so an image can show a prefix.
-        let entries = if records.len() == 1 || self.bugs.is_on(PlantedBug::NonAtomicMetadataBatches) { records } else { vec![MetadataRecord::Batch(records)] };
+        let entries = if records.len() == 1 || self.bugs.is_on(PlantedBug::NonAtomicMetadataBatches) {
+            records
+        } else {
+            vec![MetadataRecord::Batch(records)]
+        };
         let mut last = None;
         for record in entries {
             let (reply, receiver) = oneshot::channel();
-            self.inputs.send(Input::Propose { record, term, reply }).await.map_err(|_| ControllerError::NotController)?;
+            self.inputs
+                .send(Input::Propose { record, term, reply })
+                .await
+                .map_err(|_| ControllerError::NotController)?;
             last = Some(receiver.await.map_err(|_| ControllerError::NotController)??);
         }
         let (index, term) = last.ok_or(ControllerError::NotController)?;
         let mut image = self.image.clone();
-        let applied = tokio::time::timeout(CONTROLLER_REQUEST_TIMEOUT, image.wait_for(|image| image.applied_index >= index)).await;
+        let applied =
+            tokio::time::timeout(CONTROLLER_REQUEST_TIMEOUT, image.wait_for(|image| image.applied_index >= index))
+                .await;
         match applied {
             // A different term at our index means a new leader overwrote the proposal.
             Ok(Ok(_)) if self.committed_terms.lock().unwrap().get(&index) == Some(&term) => Ok(index),
@@ -263,13 +352,36 @@ impl Quorum {
     }
 
     /// The broker side of registration: heart-beat to the active controller forever.
-    pub async fn heartbeat_forever(self: Arc<Self>, zone: String, host: String, port: i32, incarnation: u64, directory: DirectoryId) {
+    pub async fn heartbeat_forever(
+        self: Arc<Self>,
+        zone: String,
+        host: String,
+        port: i32,
+        incarnation: u64,
+        directory: DirectoryId,
+    ) {
         loop {
             let (metadata_offset, broker_epoch) = {
                 let image = self.image.borrow();
-                (image.applied_index, image.brokers.get(&self.id).filter(|registration| registration.incarnation == incarnation).map(|registration| registration.epoch))
+                (
+                    image.applied_index,
+                    image
+                        .brokers
+                        .get(&self.id)
+                        .filter(|registration| registration.incarnation == incarnation)
+                        .map(|registration| registration.epoch),
+                )
             };
-            let request = ControllerRequest::Heartbeat { broker: self.id, zone: zone.clone(), host: host.clone(), port, incarnation, directory, broker_epoch, metadata_offset };
+            let request = ControllerRequest::Heartbeat {
+                broker: self.id,
+                zone: zone.clone(),
+                host: host.clone(),
+                port,
+                incarnation,
+                directory,
+                broker_epoch,
+                metadata_offset,
+            };
             if let Err(error) = self.submit(request).await {
                 tracing::debug!(%error, "heartbeat failed");
             }
@@ -295,7 +407,14 @@ async fn active_controller_duties(quorum: Arc<Quorum>) {
         if now.duration_since(since) > grace {
             let silent: Vec<BrokerId> = {
                 let heartbeats = quorum.heartbeats.lock().unwrap();
-                image.brokers.iter().filter(|(id, registration)| !registration.fenced && heartbeats.get(id).is_none_or(|last| now.duration_since(*last) > grace)).map(|(id, _)| *id).collect()
+                image
+                    .brokers
+                    .iter()
+                    .filter(|(id, registration)| {
+                        !registration.fenced && heartbeats.get(id).is_none_or(|last| now.duration_since(*last) > grace)
+                    })
+                    .map(|(id, _)| *id)
+                    .collect()
             };
             for broker in silent {
                 let _one_at_a_time = quorum.operations.lock().await;
@@ -308,9 +427,14 @@ async fn active_controller_duties(quorum: Arc<Quorum>) {
                 let _ = quorum.commit(records, term).await;
             }
         }
-        let zones: std::collections::BTreeSet<&str> = image.brokers.values().filter(|r| !r.fenced).map(|r| r.zone.as_str()).collect();
+        let zones: std::collections::BTreeSet<&str> =
+            image.brokers.values().filter(|r| !r.fenced).map(|r| r.zone.as_str()).collect();
         if !image.topics.contains_key(OFFSETS_TOPIC) && zones.len() >= 3 {
-            let request = ControllerRequest::CreateTopic { name: OFFSETS_TOPIC.into(), partitions: OFFSETS_TOPIC_PARTITIONS, replication_factor: 3 };
+            let request = ControllerRequest::CreateTopic {
+                name: OFFSETS_TOPIC.into(),
+                partitions: OFFSETS_TOPIC_PARTITIONS,
+                replication_factor: 3,
+            };
             let _ = quorum.execute(request).await;
         }
     }
@@ -350,7 +474,9 @@ fn persist(disk: &dyn Disk, ready: &Ready<MetadataRecord>) {
         return;
     }
     // Raft needs its term, vote and log durable before it speaks.
-    disk.append(RAFT_LOG_FILE, &lines).and_then(|_| disk.sync(RAFT_LOG_FILE)).expect("the metadata log must be writable");
+    disk.append(RAFT_LOG_FILE, &lines)
+        .and_then(|_| disk.sync(RAFT_LOG_FILE))
+        .expect("the metadata log must be writable");
 }
 
 async fn drive(
@@ -389,7 +515,8 @@ async fn drive(
                 },
             },
         };
-        let ready_changed_voters = ready.truncate_after.is_some() || ready.append.iter().any(|entry| entry.voters.is_some());
+        let ready_changed_voters =
+            ready.truncate_after.is_some() || ready.append.iter().any(|entry| entry.voters.is_some());
         persist(disk.as_ref(), &ready);
         for (target, message) in ready.messages {
             if let Some(peer) = peers.get(&target) {
@@ -416,7 +543,12 @@ async fn drive(
         *active.lock().unwrap() = raft.term_start_index().map(|start| (raft.term(), start));
         let known_leader = raft.leader().unwrap_or(-1);
         if leader.swap(known_leader, Ordering::Relaxed) != known_leader {
-            tracing::info!(term = raft.term(), leader = known_leader, commit = raft.commit_index(), "controller leader changed");
+            tracing::info!(
+                term = raft.term(),
+                leader = known_leader,
+                commit = raft.commit_index(),
+                "controller leader changed"
+            );
         }
     }
 }

@@ -241,33 +241,17 @@ impl<C: Clone + Debug + Default> Raft<C> {
     pub fn new(mut config: Config, persisted: PersistentState<C>) -> Self {
         config.nodes.sort_unstable();
         config.nodes.dedup();
-        assert!(
-            config.election_ticks_min >= 1,
-            "election_ticks_min must be at least 1"
-        );
+        assert!(config.election_ticks_min >= 1, "election_ticks_min must be at least 1");
         assert!(
             config.election_ticks_max >= config.election_ticks_min,
             "election_ticks_max must not be below election_ticks_min"
         );
-        assert!(
-            config.heartbeat_ticks >= 1,
-            "heartbeat_ticks must be at least 1"
-        );
-        assert!(
-            config.max_entries_per_append >= 1,
-            "max_entries_per_append must be at least 1"
-        );
+        assert!(config.heartbeat_ticks >= 1, "heartbeat_ticks must be at least 1");
+        assert!(config.max_entries_per_append >= 1, "max_entries_per_append must be at least 1");
         let mut previous_term = 0;
         for (position, entry) in persisted.log.iter().enumerate() {
-            assert_eq!(
-                entry.index,
-                position as u64 + 1,
-                "persisted log must be contiguous from index 1"
-            );
-            assert!(
-                entry.term >= previous_term,
-                "log terms never decrease along the log"
-            );
+            assert_eq!(entry.index, position as u64 + 1, "persisted log must be contiguous from index 1");
+            assert!(entry.term >= previous_term, "log terms never decrease along the log");
             previous_term = entry.term;
         }
         assert!(
@@ -443,14 +427,7 @@ impl<C: Clone + Debug + Default> Raft<C> {
         let message_term = self.term() + 1;
         let (last_log_index, last_log_term) = (self.last_index(), self.last_term());
         for peer in self.peers() {
-            self.send(
-                peer,
-                RaftMessage::PreVote {
-                    term: message_term,
-                    last_log_index,
-                    last_log_term,
-                },
-            );
+            self.send(peer, RaftMessage::PreVote { term: message_term, last_log_index, last_log_term });
         }
     }
 
@@ -470,23 +447,12 @@ impl<C: Clone + Debug + Default> Raft<C> {
         let term = self.term();
         let (last_log_index, last_log_term) = (self.last_index(), self.last_term());
         for peer in self.peers() {
-            self.send(
-                peer,
-                RaftMessage::RequestVote {
-                    term,
-                    last_log_index,
-                    last_log_term,
-                },
-            );
+            self.send(peer, RaftMessage::RequestVote { term, last_log_index, last_log_term });
         }
     }
 
     fn become_leader(&mut self) {
-        assert_eq!(
-            self.role,
-            Role::Candidate,
-            "only a candidate can become leader"
-        );
+        assert_eq!(self.role, Role::Candidate, "only a candidate can become leader");
         self.role = Role::Leader;
         self.leader_id = Some(self.config.id);
         self.election_elapsed = 0;
@@ -497,16 +463,7 @@ impl<C: Clone + Debug + Default> Raft<C> {
         self.progress = self
             .peers()
             .into_iter()
-            .map(|peer| {
-                (
-                    peer,
-                    Progress {
-                        next_index,
-                        match_index: 0,
-                        directory: None,
-                    },
-                )
-            })
+            .map(|peer| (peer, Progress { next_index, match_index: 0, directory: None }))
             .collect();
         // Thesis 6.4 / paper §8: an entry of the new term lets the leader commit everything
         // from earlier terms (which it may not count replicas for directly, §5.4.2).
@@ -545,17 +502,11 @@ impl<C: Clone + Debug + Default> Raft<C> {
                 // Lets a pre-candidate or candidate that is behind adopt the newer term, which
                 // it needs in order to ever win (its next pre-vote would be rejected too).
                 RaftMessage::PreVote { .. } => {
-                    let response = RaftMessage::PreVoteResponse {
-                        term: self.term(),
-                        granted: false,
-                    };
+                    let response = RaftMessage::PreVoteResponse { term: self.term(), granted: false };
                     self.send(from, response);
                 }
                 RaftMessage::RequestVote { .. } => {
-                    let response = RaftMessage::VoteResponse {
-                        term: self.term(),
-                        granted: false,
-                    };
+                    let response = RaftMessage::VoteResponse { term: self.term(), granted: false };
                     self.send(from, response);
                 }
                 // Responses from earlier terms answer questions nobody is asking any more.
@@ -569,64 +520,33 @@ impl<C: Clone + Debug + Default> Raft<C> {
         }
 
         match message {
-            RaftMessage::PreVote {
-                term,
-                last_log_index,
-                last_log_term,
-            } => self.handle_pre_vote(from, term, last_log_index, last_log_term),
+            RaftMessage::PreVote { term, last_log_index, last_log_term } => {
+                self.handle_pre_vote(from, term, last_log_index, last_log_term)
+            }
             RaftMessage::PreVoteResponse { term, granted } => {
                 self.handle_pre_vote_response(from, from_voter, term, granted)
             }
-            RaftMessage::RequestVote {
-                term,
-                last_log_index,
-                last_log_term,
-            } => self.handle_request_vote(from, term, last_log_index, last_log_term),
-            RaftMessage::VoteResponse { term, granted } => {
-                self.handle_vote_response(from, from_voter, term, granted)
+            RaftMessage::RequestVote { term, last_log_index, last_log_term } => {
+                self.handle_request_vote(from, term, last_log_index, last_log_term)
             }
-            RaftMessage::AppendEntries {
-                term,
-                prev_log_index,
-                prev_log_term,
-                entries,
-                leader_commit,
-            } => self.handle_append_entries(
-                from,
-                term,
-                prev_log_index,
-                prev_log_term,
-                entries,
-                leader_commit,
-            ),
-            RaftMessage::AppendResponse {
-                term,
-                success,
-                match_index,
-            } => self.handle_append_response(from, from_directory, term, success, match_index),
+            RaftMessage::VoteResponse { term, granted } => self.handle_vote_response(from, from_voter, term, granted),
+            RaftMessage::AppendEntries { term, prev_log_index, prev_log_term, entries, leader_commit } => {
+                self.handle_append_entries(from, term, prev_log_index, prev_log_term, entries, leader_commit)
+            }
+            RaftMessage::AppendResponse { term, success, match_index } => {
+                self.handle_append_response(from, from_directory, term, success, match_index)
+            }
         }
     }
 
-    fn handle_pre_vote(
-        &mut self,
-        from: NodeId,
-        term: u64,
-        last_log_index: u64,
-        last_log_term: u64,
-    ) {
+    fn handle_pre_vote(&mut self, from: NodeId, term: u64, last_log_index: u64, last_log_term: u64) {
         // An observer (storage not in the voter set) never votes (KIP-853).
         let granted = self.is_voter()
             && term > self.term()
             && !self.in_leader_lease()
             && self.is_up_to_date(last_log_index, last_log_term);
         let response_term = if granted { term } else { self.term() };
-        self.send(
-            from,
-            RaftMessage::PreVoteResponse {
-                term: response_term,
-                granted,
-            },
-        );
+        self.send(from, RaftMessage::PreVoteResponse { term: response_term, granted });
     }
 
     fn handle_pre_vote_response(&mut self, from: NodeId, from_voter: bool, term: u64, granted: bool) {
@@ -649,13 +569,7 @@ impl<C: Clone + Debug + Default> Raft<C> {
         }
     }
 
-    fn handle_request_vote(
-        &mut self,
-        from: NodeId,
-        term: u64,
-        last_log_index: u64,
-        last_log_term: u64,
-    ) {
+    fn handle_request_vote(&mut self, from: NodeId, term: u64, last_log_index: u64, last_log_term: u64) {
         debug_assert_eq!(term, self.term());
         // A voter that already knows this term's leader has no reason to vote for another.
         // An observer has no vote to give: its storage is not the one the voter set counts.
@@ -672,9 +586,7 @@ impl<C: Clone + Debug + Default> Raft<C> {
             #[cfg(test)]
             let fault_injected = self.fault_grant_every_vote;
             assert!(
-                fault_injected
-                    || self.hard_state.voted_for.is_none()
-                    || self.hard_state.voted_for == Some(from),
+                fault_injected || self.hard_state.voted_for.is_none() || self.hard_state.voted_for == Some(from),
                 "a vote is never granted twice in a term"
             );
             if self.role != Role::Follower {
@@ -686,13 +598,7 @@ impl<C: Clone + Debug + Default> Raft<C> {
             // Thesis 3.4: granting a vote resets the election timer.
             self.election_elapsed = 0;
         }
-        self.send(
-            from,
-            RaftMessage::VoteResponse {
-                term: self.term(),
-                granted,
-            },
-        );
+        self.send(from, RaftMessage::VoteResponse { term: self.term(), granted });
     }
 
     fn handle_vote_response(&mut self, from: NodeId, from_voter: bool, term: u64, granted: bool) {
@@ -716,10 +622,7 @@ impl<C: Clone + Debug + Default> Raft<C> {
         entries: Vec<Entry<C>>,
         leader_commit: u64,
     ) {
-        assert!(
-            self.role != Role::Leader,
-            "election safety: two leaders in term {term}"
-        );
+        assert!(self.role != Role::Leader, "election safety: two leaders in term {term}");
         if self.role != Role::Follower {
             // Thesis 3.4: a candidate that hears from the leader of its term steps back.
             self.become_follower(term, Some(from));
@@ -729,42 +632,21 @@ impl<C: Clone + Debug + Default> Raft<C> {
 
         if prev_log_index > self.last_index() {
             let hint = self.last_index();
-            self.send(
-                from,
-                RaftMessage::AppendResponse {
-                    term,
-                    success: false,
-                    match_index: hint,
-                },
-            );
+            self.send(from, RaftMessage::AppendResponse { term, success: false, match_index: hint });
             return;
         }
         if self.term_at(prev_log_index) != Some(prev_log_term) {
             // Committed entries match the leader's log (leader completeness), so a conflict
             // can only lie above the commit index.
-            assert!(
-                prev_log_index > self.commit_index,
-                "conflict at committed index {prev_log_index}"
-            );
+            assert!(prev_log_index > self.commit_index, "conflict at committed index {prev_log_index}");
             let hint = prev_log_index - 1;
-            self.send(
-                from,
-                RaftMessage::AppendResponse {
-                    term,
-                    success: false,
-                    match_index: hint,
-                },
-            );
+            self.send(from, RaftMessage::AppendResponse { term, success: false, match_index: hint });
             return;
         }
 
         let last_new_index = prev_log_index + entries.len() as u64;
         for (offset, entry) in entries.into_iter().enumerate() {
-            assert_eq!(
-                entry.index,
-                prev_log_index + 1 + offset as u64,
-                "entries must be contiguous"
-            );
+            assert_eq!(entry.index, prev_log_index + 1 + offset as u64, "entries must be contiguous");
             match self.term_at(entry.index) {
                 // Already have it (a duplicate or reordered message): leave the log alone,
                 // truncating here could drop entries a newer message appended (thesis 3.5).
@@ -783,17 +665,17 @@ impl<C: Clone + Debug + Default> Raft<C> {
         if new_commit > self.commit_index {
             self.set_commit_index(new_commit);
         }
-        self.send(
-            from,
-            RaftMessage::AppendResponse {
-                term,
-                success: true,
-                match_index: last_new_index,
-            },
-        );
+        self.send(from, RaftMessage::AppendResponse { term, success: true, match_index: last_new_index });
     }
 
-    fn handle_append_response(&mut self, from: NodeId, from_directory: DirectoryId, term: u64, success: bool, match_index: u64) {
+    fn handle_append_response(
+        &mut self,
+        from: NodeId,
+        from_directory: DirectoryId,
+        term: u64,
+        success: bool,
+        match_index: u64,
+    ) {
         if self.role != Role::Leader || term != self.term() {
             return;
         }
@@ -807,10 +689,7 @@ impl<C: Clone + Debug + Default> Raft<C> {
             progress.match_index = 0;
         }
         if success {
-            assert!(
-                match_index <= last_index,
-                "follower claims entries the leader does not have"
-            );
+            assert!(match_index <= last_index, "follower claims entries the leader does not have");
             progress.match_index = progress.match_index.max(match_index);
             progress.next_index = progress.next_index.max(progress.match_index + 1);
             let more_to_send = progress.next_index <= last_index;
@@ -826,7 +705,8 @@ impl<C: Clone + Debug + Default> Raft<C> {
             if match_index < progress.match_index {
                 progress.match_index = match_index;
             }
-            progress.next_index = progress.next_index.saturating_sub(1).min(match_index + 1).max(progress.match_index + 1);
+            progress.next_index =
+                progress.next_index.saturating_sub(1).min(match_index + 1).max(progress.match_index + 1);
             self.send_append(from);
         }
     }
@@ -842,12 +722,8 @@ impl<C: Clone + Debug + Default> Raft<C> {
     fn send_append(&mut self, peer: NodeId) {
         let next_index = self.progress[&peer].next_index;
         let prev_log_index = next_index - 1;
-        let prev_log_term = self
-            .term_at(prev_log_index)
-            .expect("next_index is at most last_index + 1");
-        let end = self
-            .last_index()
-            .min(prev_log_index + self.config.max_entries_per_append as u64);
+        let prev_log_term = self.term_at(prev_log_index).expect("next_index is at most last_index + 1");
+        let end = self.last_index().min(prev_log_index + self.config.max_entries_per_append as u64);
         let entries = self.log[prev_log_index as usize..end as usize].to_vec();
         let message = RaftMessage::AppendEntries {
             term: self.term(),
@@ -881,9 +757,7 @@ impl<C: Clone + Debug + Default> Raft<C> {
             .collect();
         match_indexes.sort_unstable_by(|left, right| right.cmp(left));
         let replicated_on_majority = match_indexes[self.quorum() - 1];
-        if replicated_on_majority > self.commit_index
-            && self.term_at(replicated_on_majority) == Some(self.term())
-        {
+        if replicated_on_majority > self.commit_index && self.term_at(replicated_on_majority) == Some(self.term()) {
             self.set_commit_index(replicated_on_majority);
         }
     }
@@ -922,12 +796,7 @@ impl<C: Clone + Debug + Default> Raft<C> {
     }
 
     fn append_as_leader(&mut self, command: C, voters: Option<VoterSet>) -> u64 {
-        let entry = Entry {
-            term: self.term(),
-            index: self.last_index() + 1,
-            command,
-            voters,
-        };
+        let entry = Entry { term: self.term(), index: self.last_index() + 1, command, voters };
         let index = entry.index;
         self.append_entry(entry);
         index
@@ -936,15 +805,8 @@ impl<C: Clone + Debug + Default> Raft<C> {
     // ---- log ----
 
     fn append_entry(&mut self, entry: Entry<C>) {
-        assert_eq!(
-            entry.index,
-            self.last_index() + 1,
-            "log must stay contiguous"
-        );
-        assert!(
-            entry.term >= self.last_term(),
-            "log terms never decrease along the log"
-        );
+        assert_eq!(entry.index, self.last_index() + 1, "log must stay contiguous");
+        assert!(entry.term >= self.last_term(), "log terms never decrease along the log");
         if let Some(voters) = &entry.voters {
             self.voters = voters.clone();
             self.voters_index = entry.index;
@@ -968,10 +830,7 @@ impl<C: Clone + Debug + Default> Raft<C> {
     }
 
     fn truncate_log_after(&mut self, index: u64) {
-        assert!(
-            index >= self.commit_index,
-            "never truncate committed entries"
-        );
+        assert!(index >= self.commit_index, "never truncate committed entries");
         self.log.truncate(index as usize);
         if self.voters_index > index {
             // The configuration entry is gone: the previous one applies again (thesis 4.1).
@@ -979,19 +838,12 @@ impl<C: Clone + Debug + Default> Raft<C> {
         }
         // Entries appended earlier in this same call and now gone must not reach disk.
         self.pending.append.retain(|entry| entry.index <= index);
-        self.pending.truncate_after = Some(
-            self.pending
-                .truncate_after
-                .map_or(index, |earlier| earlier.min(index)),
-        );
+        self.pending.truncate_after = Some(self.pending.truncate_after.map_or(index, |earlier| earlier.min(index)));
     }
 
     fn set_commit_index(&mut self, index: u64) {
         assert!(index >= self.commit_index, "commit index never decreases");
-        assert!(
-            index <= self.last_index(),
-            "cannot commit entries we do not have"
-        );
+        assert!(index <= self.last_index(), "cannot commit entries we do not have");
         self.commit_index = index;
     }
 
@@ -1042,12 +894,7 @@ impl<C: Clone + Debug + Default> Raft<C> {
     /// Every other node, voter or observer: campaigns ask all (observers refuse), and a leader
     /// replicates to all so that new storage can catch up and be added.
     fn peers(&self) -> Vec<NodeId> {
-        self.config
-            .nodes
-            .iter()
-            .copied()
-            .filter(|node| *node != self.config.id)
-            .collect()
+        self.config.nodes.iter().copied().filter(|node| *node != self.config.id).collect()
     }
 
     fn is_voter_key(&self, id: NodeId, directory: DirectoryId) -> bool {
@@ -1056,11 +903,7 @@ impl<C: Clone + Debug + Default> Raft<C> {
 
     fn reset_randomized_election_timeout(&mut self) {
         let spread = self.config.election_ticks_max - self.config.election_ticks_min;
-        let offset = if spread == 0 {
-            0
-        } else {
-            self.random.next_u32() % spread
-        };
+        let offset = if spread == 0 { 0 } else { self.random.next_u32() % spread };
         self.randomized_election_timeout = self.config.election_ticks_min + offset;
     }
 
@@ -1071,16 +914,12 @@ impl<C: Clone + Debug + Default> Raft<C> {
     fn take_ready(&mut self) -> Ready<C> {
         let mut ready = std::mem::take(&mut self.pending);
         if self.hard_state != self.reported_hard_state {
-            assert!(
-                self.hard_state.term >= self.reported_hard_state.term,
-                "term never decreases"
-            );
+            assert!(self.hard_state.term >= self.reported_hard_state.term, "term never decreases");
             ready.hard_state = Some(self.hard_state.clone());
             self.reported_hard_state = self.hard_state.clone();
         }
         if self.commit_index > self.delivered_index {
-            ready.committed =
-                self.log[self.delivered_index as usize..self.commit_index as usize].to_vec();
+            ready.committed = self.log[self.delivered_index as usize..self.commit_index as usize].to_vec();
             self.delivered_index = self.commit_index;
         }
         ready
@@ -1107,11 +946,7 @@ mod tests {
 
     impl Default for ClusterTiming {
         fn default() -> Self {
-            ClusterTiming {
-                election_ticks_min: 10,
-                election_ticks_max: 20,
-                max_entries_per_append: 3,
-            }
+            ClusterTiming { election_ticks_min: 10, election_ticks_max: 20, max_entries_per_append: 3 }
         }
     }
 
@@ -1215,9 +1050,7 @@ mod tests {
         }
 
         fn node_seed(seed: u64, id: NodeId, restarts: u64) -> u64 {
-            seed.wrapping_mul(1_000_003)
-                .wrapping_add(id as u64 * 7919)
-                .wrapping_add(restarts * 104_729)
+            seed.wrapping_mul(1_000_003).wrapping_add(id as u64 * 7919).wrapping_add(restarts * 104_729)
         }
 
         fn raft(&self, id: NodeId) -> &Raft<Command> {
@@ -1245,12 +1078,7 @@ mod tests {
             let known_at_term = node.raft.term();
             for entry in ready.committed {
                 node.applied.push(entry.clone());
-                self.committed
-                    .entry(entry.index)
-                    .or_insert(CommittedRecord {
-                        entry,
-                        known_at_term,
-                    });
+                self.committed.entry(entry.index).or_insert(CommittedRecord { entry, known_at_term });
             }
         }
 
@@ -1282,17 +1110,11 @@ mod tests {
                 self.deliver_at(0);
                 budget -= 1;
             }
-            assert!(
-                self.in_flight.is_empty(),
-                "message storm: delivery did not quiesce"
-            );
+            assert!(self.in_flight.is_empty(), "message storm: delivery did not quiesce");
         }
 
         /// Delivers (in FIFO order) only the in-flight messages the filter picks, once.
-        fn deliver_matching(
-            &mut self,
-            filter: impl Fn(NodeId, NodeId, &RaftMessage<Command>) -> bool,
-        ) {
+        fn deliver_matching(&mut self, filter: impl Fn(NodeId, NodeId, &RaftMessage<Command>) -> bool) {
             let mut position = 0;
             while position < self.in_flight.len() {
                 let (from, to, message, _) = &self.in_flight[position];
@@ -1348,15 +1170,13 @@ mod tests {
         /// storage: one more disk loss then leaves a majority with its promises intact.
         fn voters_settled(&self) -> bool {
             let current: VoterSet = self.nodes.iter().map(|(id, node)| (*id, node.directory)).collect();
-            self.nodes.values().all(|node| node.raft.voters == current && node.raft.voters_index <= node.raft.commit_index)
+            self.nodes
+                .values()
+                .all(|node| node.raft.voters == current && node.raft.voters_index <= node.raft.commit_index)
         }
 
         fn leaders(&self) -> Vec<NodeId> {
-            self.ids
-                .iter()
-                .copied()
-                .filter(|id| self.raft(*id).is_leader())
-                .collect()
+            self.ids.iter().copied().filter(|id| self.raft(*id).is_leader()).collect()
         }
 
         /// One round: every node ticks once, then all messages are delivered.
@@ -1375,9 +1195,11 @@ mod tests {
                 if leaders.len() == 1 {
                     let leader = leaders[0];
                     let term = self.raft(leader).term();
-                    if self.ids.iter().all(|id| {
-                        self.raft(*id).term() == term && self.raft(*id).leader() == Some(leader)
-                    }) {
+                    if self
+                        .ids
+                        .iter()
+                        .all(|id| self.raft(*id).term() == term && self.raft(*id).leader() == Some(leader))
+                    {
                         return Some(leader);
                     }
                 }
@@ -1403,9 +1225,7 @@ mod tests {
                     return Err(format!("node {id}: persisted log differs from memory"));
                 }
                 if node.disk.hard_state != node.raft.hard_state {
-                    return Err(format!(
-                        "node {id}: persisted hard state differs from memory"
-                    ));
+                    return Err(format!("node {id}: persisted hard state differs from memory"));
                 }
             }
             Ok(())
@@ -1419,9 +1239,7 @@ mod tests {
                     let term = raft.term();
                     let recorded = *self.leaders_by_term.entry(term).or_insert(id);
                     if recorded != id {
-                        return Err(format!(
-                            "election safety: nodes {recorded} and {id} both led term {term}"
-                        ));
+                        return Err(format!("election safety: nodes {recorded} and {id} both led term {term}"));
                     }
                 }
             }
@@ -1435,10 +1253,7 @@ mod tests {
                     let left = &self.raft(*left_id).log;
                     let right = &self.raft(*right_id).log;
                     let shared = left.len().min(right.len());
-                    let Some(highest_same_term) = (0..shared)
-                        .rev()
-                        .find(|at| left[*at].term == right[*at].term)
-                    else {
+                    let Some(highest_same_term) = (0..shared).rev().find(|at| left[*at].term == right[*at].term) else {
                         continue;
                     };
                     if left[..=highest_same_term] != right[..=highest_same_term] {
@@ -1460,9 +1275,7 @@ mod tests {
                     continue;
                 }
                 for (index, record) in &self.committed {
-                    if raft.term() >= record.known_at_term
-                        && raft.log.get(*index as usize - 1) != Some(&record.entry)
-                    {
+                    if raft.term() >= record.known_at_term && raft.log.get(*index as usize - 1) != Some(&record.entry) {
                         return Err(format!(
                             "leader completeness: leader {id} of term {} lacks committed entry {:?}",
                             raft.term(),
@@ -1487,7 +1300,9 @@ mod tests {
                         ));
                     }
                     if self.committed.get(&entry.index).map(|record| &record.entry) != Some(entry) {
-                        return Err(format!("state machine safety: node {id} applied {entry:?}, others committed otherwise"));
+                        return Err(format!(
+                            "state machine safety: node {id} applied {entry:?}, others committed otherwise"
+                        ));
                     }
                 }
             }
@@ -1497,7 +1312,9 @@ mod tests {
                     let right = &self.nodes[right_id].applied;
                     let shared = left.len().min(right.len());
                     if left[..shared] != right[..shared] {
-                        return Err(format!("state machine safety: nodes {left_id} and {right_id} applied diverging sequences"));
+                        return Err(format!(
+                            "state machine safety: nodes {left_id} and {right_id} applied diverging sequences"
+                        ));
                     }
                 }
             }
@@ -1509,71 +1326,32 @@ mod tests {
 
     #[test]
     fn single_node_elects_itself_and_commits() {
-        let mut raft: Raft<Command> =
-            Raft::new(test_config(1, &[1], 7), PersistentState::default());
+        let mut raft: Raft<Command> = Raft::new(test_config(1, &[1], 7), PersistentState::default());
         assert_eq!(raft.propose(5).unwrap_err(), None);
         let mut became_leader_after = None;
         for tick in 1..=20 {
             let ready = raft.tick();
             if raft.is_leader() {
                 // The no-op is appended and committed at once: a quorum of one.
-                assert_eq!(
-                    ready.hard_state,
-                    Some(HardState {
-                        term: 1,
-                        voted_for: Some(1)
-                    })
-                );
+                assert_eq!(ready.hard_state, Some(HardState { term: 1, voted_for: Some(1) }));
                 assert_eq!(ready.append.len(), 1);
-                assert_eq!(
-                    ready.committed,
-                    vec![Entry {
-                        term: 1,
-                        index: 1,
-                        command: 0,
-                        voters: None
-                    }]
-                );
+                assert_eq!(ready.committed, vec![Entry { term: 1, index: 1, command: 0, voters: None }]);
                 became_leader_after = Some(tick);
                 break;
             }
         }
-        assert!(
-            became_leader_after.unwrap() >= 10,
-            "must wait at least the minimum election timeout"
-        );
+        assert!(became_leader_after.unwrap() >= 10, "must wait at least the minimum election timeout");
         assert_eq!(raft.leader(), Some(1));
         let (ready, index) = raft.propose(42).unwrap();
         assert_eq!(index, 2);
-        assert_eq!(
-            ready.append,
-            vec![Entry {
-                term: 1,
-                index: 2,
-                command: 42,
-                voters: None
-            }]
-        );
-        assert_eq!(
-            ready.committed,
-            vec![Entry {
-                term: 1,
-                index: 2,
-                command: 42,
-                voters: None
-            }]
-        );
+        assert_eq!(ready.append, vec![Entry { term: 1, index: 2, command: 42, voters: None }]);
+        assert_eq!(ready.committed, vec![Entry { term: 1, index: 2, command: 42, voters: None }]);
         assert!(ready.messages.is_empty());
         assert_eq!(raft.commit_index(), 2);
 
         // Restart from what was persisted: term rises, and the log is re-delivered from 1.
-        let persisted = PersistentState {
-            hard_state: HardState {
-                term: 1,
-                voted_for: Some(1),
-            },
-            log: raft.log.clone(),
-        };
+        let persisted =
+            PersistentState { hard_state: HardState { term: 1, voted_for: Some(1) }, log: raft.log.clone() };
         let mut restarted: Raft<Command> = Raft::new(test_config(1, &[1], 7), persisted);
         let mut committed = Vec::new();
         for _ in 0..20 {
@@ -1589,43 +1367,26 @@ mod tests {
     fn three_nodes_elect_exactly_one_leader() {
         for seed in 0..20 {
             let mut cluster = Cluster::new(3, seed);
-            let leader = cluster
-                .run_until_single_leader(100)
-                .expect("a leader is elected");
+            let leader = cluster.run_until_single_leader(100).expect("a leader is elected");
             for _ in 0..50 {
                 cluster.round();
                 cluster.check_all().unwrap();
-                assert_eq!(
-                    cluster.leaders(),
-                    vec![leader],
-                    "a healthy leader keeps its job"
-                );
+                assert_eq!(cluster.leaders(), vec![leader], "a healthy leader keeps its job");
             }
             let command = cluster.propose(leader).unwrap();
             cluster.round();
             cluster.round();
             for id in &cluster.ids {
-                assert!(cluster.nodes[id]
-                    .applied
-                    .iter()
-                    .any(|entry| entry.command == command));
+                assert!(cluster.nodes[id].applied.iter().any(|entry| entry.command == command));
             }
         }
     }
 
     #[test]
     fn follower_with_conflicting_log_is_truncated() {
-        let entry = |term, index, command| Entry {
-            term,
-            index,
-            command,
-            voters: None,
-        };
+        let entry = |term, index, command| Entry { term, index, command, voters: None };
         let persisted = PersistentState {
-            hard_state: HardState {
-                term: 2,
-                voted_for: Some(2),
-            },
+            hard_state: HardState { term: 2, voted_for: Some(2) },
             log: vec![entry(1, 1, 10), entry(2, 2, 20), entry(2, 3, 30)],
         };
         let mut follower: Raft<Command> = Raft::new(test_config(2, &[1, 2, 3], 1), persisted);
@@ -1642,24 +1403,8 @@ mod tests {
                 leader_commit: 0,
             },
         );
-        assert_eq!(
-            ready.hard_state,
-            Some(HardState {
-                term: 3,
-                voted_for: None
-            })
-        );
-        assert_eq!(
-            ready.messages,
-            vec![(
-                1,
-                RaftMessage::AppendResponse {
-                    term: 3,
-                    success: false,
-                    match_index: 2
-                }
-            )]
-        );
+        assert_eq!(ready.hard_state, Some(HardState { term: 3, voted_for: None }));
+        assert_eq!(ready.messages, vec![(1, RaftMessage::AppendResponse { term: 3, success: false, match_index: 2 })]);
         assert_eq!(follower.leader(), Some(1));
 
         // The leader backs up; the follower drops its term-2 suffix for the leader's entries.
@@ -1675,34 +1420,10 @@ mod tests {
             },
         );
         assert_eq!(ready.truncate_after, Some(1));
-        assert_eq!(
-            ready.append,
-            vec![entry(3, 2, 99), entry(3, 3, 100), entry(3, 4, 101)]
-        );
-        assert_eq!(
-            ready.committed,
-            vec![entry(1, 1, 10), entry(3, 2, 99), entry(3, 3, 100)]
-        );
-        assert_eq!(
-            ready.messages,
-            vec![(
-                1,
-                RaftMessage::AppendResponse {
-                    term: 3,
-                    success: true,
-                    match_index: 4
-                }
-            )]
-        );
-        assert_eq!(
-            follower.log,
-            vec![
-                entry(1, 1, 10),
-                entry(3, 2, 99),
-                entry(3, 3, 100),
-                entry(3, 4, 101)
-            ]
-        );
+        assert_eq!(ready.append, vec![entry(3, 2, 99), entry(3, 3, 100), entry(3, 4, 101)]);
+        assert_eq!(ready.committed, vec![entry(1, 1, 10), entry(3, 2, 99), entry(3, 3, 100)]);
+        assert_eq!(ready.messages, vec![(1, RaftMessage::AppendResponse { term: 3, success: true, match_index: 4 })]);
+        assert_eq!(follower.log, vec![entry(1, 1, 10), entry(3, 2, 99), entry(3, 3, 100), entry(3, 4, 101)]);
 
         // A stale duplicate of a shorter append must not truncate what came after it.
         let ready = follower.step(
@@ -1729,12 +1450,7 @@ mod tests {
         let old_term = cluster.raft(old_leader).term();
         // Cut the leader off without ticking it, so check-quorum does not fire first.
         cluster.partition = Some(BTreeSet::from([old_leader]));
-        let others: Vec<NodeId> = cluster
-            .ids
-            .iter()
-            .copied()
-            .filter(|id| *id != old_leader)
-            .collect();
+        let others: Vec<NodeId> = cluster.ids.iter().copied().filter(|id| *id != old_leader).collect();
         let mut new_leader = None;
         for _ in 0..100 {
             for id in &others {
@@ -1742,21 +1458,14 @@ mod tests {
             }
             cluster.deliver_all();
             cluster.check_all().unwrap();
-            if let Some(leader) = others
-                .iter()
-                .copied()
-                .find(|id| cluster.raft(*id).is_leader())
-            {
+            if let Some(leader) = others.iter().copied().find(|id| cluster.raft(*id).is_leader()) {
                 new_leader = Some(leader);
                 break;
             }
         }
         let new_leader = new_leader.expect("the majority elects a new leader");
         assert!(cluster.raft(new_leader).term() > old_term);
-        assert!(
-            cluster.raft(old_leader).is_leader(),
-            "the old leader has not noticed yet"
-        );
+        assert!(cluster.raft(old_leader).is_leader(), "the old leader has not noticed yet");
 
         cluster.partition = None;
         // The old leader's heartbeat reaches a follower of the new term and is refused.
@@ -1764,10 +1473,7 @@ mod tests {
         cluster.deliver_matching(|from, _, _| from == old_leader);
         cluster.deliver_matching(|_, to, _| to == old_leader);
         assert!(!cluster.raft(old_leader).is_leader());
-        assert_eq!(
-            cluster.raft(old_leader).term(),
-            cluster.raft(new_leader).term()
-        );
+        assert_eq!(cluster.raft(old_leader).term(), cluster.raft(new_leader).term());
         cluster.check_all().unwrap();
         cluster.round();
         assert_eq!(cluster.raft(old_leader).leader(), Some(new_leader));
@@ -1785,11 +1491,7 @@ mod tests {
             cluster.check_all().unwrap();
         }
         // Without pre-vote it would be at a much higher term by now.
-        assert_eq!(
-            cluster.raft(isolated).term(),
-            term,
-            "pre-vote keeps the isolated node's term"
-        );
+        assert_eq!(cluster.raft(isolated).term(), term, "pre-vote keeps the isolated node's term");
         cluster.partition = None;
         for _ in 0..50 {
             cluster.round();
@@ -1819,41 +1521,20 @@ mod tests {
         let mut cluster = Cluster::new(3, 4);
         let leader = cluster.run_until_single_leader(100).unwrap();
         let follower = *cluster.ids.iter().find(|id| **id != leader).unwrap();
-        let other = *cluster
-            .ids
-            .iter()
-            .find(|id| **id != leader && **id != follower)
-            .unwrap();
+        let other = *cluster.ids.iter().find(|id| **id != leader && **id != follower).unwrap();
         let term = cluster.raft(follower).term();
         let last_log_index = 100;
         let last_log_term = term;
         let ready = cluster.raft_mut(follower).step(
             other,
             other as DirectoryId,
-            RaftMessage::PreVote {
-                term: term + 1,
-                last_log_index,
-                last_log_term,
-            },
+            RaftMessage::PreVote { term: term + 1, last_log_index, last_log_term },
         );
-        assert_eq!(
-            ready.messages,
-            vec![(
-                other,
-                RaftMessage::PreVoteResponse {
-                    term,
-                    granted: false
-                }
-            )]
-        );
+        assert_eq!(ready.messages, vec![(other, RaftMessage::PreVoteResponse { term, granted: false })]);
         let ready = cluster.raft_mut(follower).step(
             other,
             other as DirectoryId,
-            RaftMessage::RequestVote {
-                term: term + 1,
-                last_log_index,
-                last_log_term,
-            },
+            RaftMessage::RequestVote { term: term + 1, last_log_index, last_log_term },
         );
         assert!(ready.is_empty());
         assert_eq!(cluster.raft(follower).term(), term);
@@ -1869,10 +1550,7 @@ mod tests {
         cluster.round();
         cluster.round();
         cluster.check_all().unwrap();
-        assert!(cluster
-            .ids
-            .iter()
-            .all(|id| cluster.nodes[id].applied.len() == 3));
+        assert!(cluster.ids.iter().all(|id| cluster.nodes[id].applied.len() == 3));
         (cluster, leader)
     }
 
@@ -1891,30 +1569,20 @@ mod tests {
         let mut cluster = Cluster::new(3, 0);
         cluster.raft_mut(3).fault_grant_every_vote = true;
         let is_pre_vote_traffic = |message: &RaftMessage<Command>| {
-            matches!(
-                message,
-                RaftMessage::PreVote { .. } | RaftMessage::PreVoteResponse { .. }
-            )
+            matches!(message, RaftMessage::PreVote { .. } | RaftMessage::PreVoteResponse { .. })
         };
         for candidate in [1, 2] {
             while cluster.raft(candidate).role() == Role::Follower {
                 cluster.tick(candidate);
             }
-            cluster.deliver_matching(|from, to, message| {
-                is_pre_vote_traffic(message) && (from == 3 || to == 3)
-            });
+            cluster.deliver_matching(|from, to, message| is_pre_vote_traffic(message) && (from == 3 || to == 3));
             assert_eq!(cluster.raft(candidate).role(), Role::Candidate);
             assert_eq!(cluster.raft(candidate).term(), 1);
         }
         let is_vote_traffic = |message: &RaftMessage<Command>| {
-            matches!(
-                message,
-                RaftMessage::RequestVote { .. } | RaftMessage::VoteResponse { .. }
-            )
+            matches!(message, RaftMessage::RequestVote { .. } | RaftMessage::VoteResponse { .. })
         };
-        cluster.deliver_matching(|from, to, message| {
-            is_vote_traffic(message) && (from == 3 || to == 3)
-        });
+        cluster.deliver_matching(|from, to, message| is_vote_traffic(message) && (from == 3 || to == 3));
         assert!(cluster.raft(1).is_leader() && cluster.raft(2).is_leader());
         let error = cluster.check_all().unwrap_err();
         assert!(error.starts_with("election safety"), "{error}");
@@ -1961,7 +1629,10 @@ mod tests {
             cluster.round();
             cluster.check_all()?;
         }
-        assert!(cluster.committed.values().any(|record| record.entry.command == command), "committed on the leader and {acker}");
+        assert!(
+            cluster.committed.values().any(|record| record.entry.command == command),
+            "committed on the leader and {acker}"
+        );
         cluster.wipe(acker);
         cluster.partition = Some([stale, acker].into_iter().collect());
         for _ in 0..200 {
@@ -1982,7 +1653,11 @@ mod tests {
         // leader is back it removes the old directory and adds the new one, one at a time.
         let mut cluster = lost_disk_then_campaign(false).unwrap();
         let current: VoterSet = cluster.nodes.iter().map(|(id, node)| (*id, node.directory)).collect();
-        assert!(cluster.voters_settled(), "voters {:?}, want {current:?} everywhere", cluster.nodes.values().map(|n| n.raft.voters.clone()).collect::<Vec<_>>());
+        assert!(
+            cluster.voters_settled(),
+            "voters {:?}, want {current:?} everywhere",
+            cluster.nodes.values().map(|n| n.raft.voters.clone()).collect::<Vec<_>>()
+        );
         assert!(cluster.wipes == 1 && current.values().any(|directory| *directory >= 1_000));
         let leader = cluster.run_until_single_leader(200).expect("a leader after healing");
         let command = cluster.propose(leader).unwrap();
@@ -1990,7 +1665,10 @@ mod tests {
             cluster.round();
         }
         cluster.check_all().unwrap();
-        assert!(cluster.nodes.values().all(|node| node.applied.iter().any(|entry| entry.command == command)), "the replaced voter applies new entries");
+        assert!(
+            cluster.nodes.values().all(|node| node.applied.iter().any(|entry| entry.command == command)),
+            "the replaced voter applies new entries"
+        );
     }
 
     #[test]
@@ -2003,7 +1681,8 @@ mod tests {
     #[test]
     fn randomized_checkers_catch_planted_amnesia() {
         use proptest::test_runner::{Config as RunnerConfig, RngAlgorithm, TestRng, TestRunner};
-        let config = RunnerConfig { cases: 500, failure_persistence: None, max_shrink_iters: 0, ..RunnerConfig::default() };
+        let config =
+            RunnerConfig { cases: 500, failure_persistence: None, max_shrink_iters: 0, ..RunnerConfig::default() };
         let mut runner = TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
         let strategy = (any::<u64>(), proptest::collection::vec(action_strategy(), 0..3000));
         let outcome = runner.run(&strategy, |(seed, actions)| run_simulation_with(3, seed, 1, &actions, true));
@@ -2061,11 +1740,7 @@ mod tests {
     ) -> Result<(), TestCaseError> {
         // Short timeouts so that the actions see many elections; one entry per append makes
         // partially replicated suffixes (the thesis's figure 3.7 scenario) common.
-        let timing = ClusterTiming {
-            election_ticks_min: 3,
-            election_ticks_max: 6,
-            max_entries_per_append,
-        };
+        let timing = ClusterTiming { election_ticks_min: 3, election_ticks_max: 6, max_entries_per_append };
         let mut cluster = Cluster::with_timing(size, seed, timing);
         cluster.amnesia = amnesia;
         for action in actions {
@@ -2092,12 +1767,7 @@ mod tests {
                 Action::WipeDisk(node) if amnesia || cluster.voters_settled() => cluster.wipe(cluster.ids[node % size]),
                 Action::WipeDisk(_) => {}
                 Action::Partition(mask) => {
-                    let group = cluster
-                        .ids
-                        .iter()
-                        .copied()
-                        .filter(|id| mask & (1 << (id - 1)) != 0)
-                        .collect();
+                    let group = cluster.ids.iter().copied().filter(|id| mask & (1 << (id - 1)) != 0).collect();
                     cluster.partition = Some(group);
                 }
                 Action::Heal => cluster.partition = None,
@@ -2106,12 +1776,7 @@ mod tests {
         }
 
         if std::env::var("RAFT_SIMULATION_STATS").is_ok() {
-            let max_term = cluster
-                .ids
-                .iter()
-                .map(|id| cluster.raft(*id).term())
-                .max()
-                .unwrap();
+            let max_term = cluster.ids.iter().map(|id| cluster.raft(*id).term()).max().unwrap();
             let truncations = cluster.truncations;
             eprintln!("STATS size={size} actions={} max_term={max_term} leaders_seen={} committed={} restarts={} wipes={} truncations={truncations}",
                 actions.len(), cluster.leaders_by_term.len(), cluster.committed.len(),
@@ -2131,12 +1796,10 @@ mod tests {
                     }
                 }
                 Some(command) => {
-                    let everywhere = cluster.ids.iter().all(|id| {
-                        cluster.nodes[id]
-                            .applied
-                            .iter()
-                            .any(|entry| entry.command == command)
-                    });
+                    let everywhere = cluster
+                        .ids
+                        .iter()
+                        .all(|id| cluster.nodes[id].applied.iter().any(|entry| entry.command == command));
                     if everywhere {
                         return Ok(());
                     }
@@ -2153,10 +1816,7 @@ mod tests {
     /// `PROPTEST_CASES` overrides both.
     fn simulation_cases() -> u32 {
         let default_cases = if cfg!(debug_assertions) { 200 } else { 1000 };
-        std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|cases| cases.parse().ok())
-            .unwrap_or(default_cases)
+        std::env::var("PROPTEST_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(default_cases)
     }
 
     proptest! {

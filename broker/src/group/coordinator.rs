@@ -102,7 +102,16 @@ const DEFAULT_REBALANCE_TIMEOUT_MS: u64 = 5_000;
 
 impl Group {
     fn new(protocol_type: String) -> Self {
-        Group { state: GroupState::Empty, generation_id: 0, protocol_type, protocol_name: None, leader: None, members: BTreeMap::new(), rebalance_deadline_ms: None, next_member_number: 0 }
+        Group {
+            state: GroupState::Empty,
+            generation_id: 0,
+            protocol_type,
+            protocol_name: None,
+            leader: None,
+            members: BTreeMap::new(),
+            rebalance_deadline_ms: None,
+            next_member_number: 0,
+        }
     }
 
     fn prepare_rebalance(&mut self, now: u64, effects: &mut Vec<Effect>) {
@@ -115,7 +124,8 @@ impl Group {
                 effects.push(Effect::Sync { request, outcome: Err(GroupError::RebalanceInProgress) });
             }
         }
-        let timeout = self.members.values().map(|m| m.rebalance_timeout_ms).max().unwrap_or(DEFAULT_REBALANCE_TIMEOUT_MS);
+        let timeout =
+            self.members.values().map(|m| m.rebalance_timeout_ms).max().unwrap_or(DEFAULT_REBALANCE_TIMEOUT_MS);
         self.rebalance_deadline_ms = Some(now + timeout);
         self.state = GroupState::PreparingRebalance;
     }
@@ -143,11 +153,27 @@ impl Group {
         }
         let leader = self.leader.clone().expect("a member exists");
         // The first protocol of the leader's list that every member supports.
-        let chosen = self.members[&leader].protocols.iter().map(|(name, _)| name.clone()).find(|name| self.members.values().all(|m| m.protocols.iter().any(|(n, _)| n == name)));
+        let chosen = self.members[&leader]
+            .protocols
+            .iter()
+            .map(|(name, _)| name.clone())
+            .find(|name| self.members.values().all(|m| m.protocols.iter().any(|(n, _)| n == name)));
         self.protocol_name = chosen.clone();
         self.state = GroupState::CompletingRebalance;
-        let roster: Vec<(String, Bytes)> =
-            self.members.iter().map(|(id, m)| (id.clone(), m.protocols.iter().find(|(n, _)| Some(n) == chosen.as_ref()).map(|(_, meta)| meta.clone()).unwrap_or_default())).collect();
+        let roster: Vec<(String, Bytes)> = self
+            .members
+            .iter()
+            .map(|(id, m)| {
+                (
+                    id.clone(),
+                    m.protocols
+                        .iter()
+                        .find(|(n, _)| Some(n) == chosen.as_ref())
+                        .map(|(_, meta)| meta.clone())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
         for (id, member) in self.members.iter_mut() {
             member.assignment = Bytes::new();
             member.last_heartbeat_ms = now;
@@ -221,7 +247,14 @@ impl GroupCoordinator {
     }
 
     /// SyncGroup: the leader's assignments complete the rebalance; other members park until then.
-    pub fn sync(&mut self, group_id: &str, generation_id: i32, member_id: &str, assignments: Vec<(String, Bytes)>, request: RequestId) -> Result<Vec<Effect>, GroupError> {
+    pub fn sync(
+        &mut self,
+        group_id: &str,
+        generation_id: i32,
+        member_id: &str,
+        assignments: Vec<(String, Bytes)>,
+        request: RequestId,
+    ) -> Result<Vec<Effect>, GroupError> {
         let group = self.groups.get_mut(group_id).ok_or(GroupError::UnknownMemberId)?;
         group.member(member_id, generation_id)?;
         let protocol_name = group.protocol_name.clone().unwrap_or_default();
@@ -246,7 +279,13 @@ impl GroupCoordinator {
                     group.state = GroupState::Stable;
                     for member in group.members.values_mut() {
                         if let Some(request) = member.parked_sync.take() {
-                            effects.push(Effect::Sync { request, outcome: Ok(SyncOutcome { protocol_name: protocol_name.clone(), assignment: member.assignment.clone() }) });
+                            effects.push(Effect::Sync {
+                                request,
+                                outcome: Ok(SyncOutcome {
+                                    protocol_name: protocol_name.clone(),
+                                    assignment: member.assignment.clone(),
+                                }),
+                            });
                         }
                     }
                 }
@@ -255,7 +294,13 @@ impl GroupCoordinator {
         Ok(effects)
     }
 
-    pub fn heartbeat(&mut self, now: u64, group_id: &str, generation_id: i32, member_id: &str) -> Result<(), GroupError> {
+    pub fn heartbeat(
+        &mut self,
+        now: u64,
+        group_id: &str,
+        generation_id: i32,
+        member_id: &str,
+    ) -> Result<(), GroupError> {
         let group = self.groups.get_mut(group_id).ok_or(GroupError::UnknownMemberId)?;
         let member = group.members.get_mut(member_id).ok_or(GroupError::UnknownMemberId)?;
         member.last_heartbeat_ms = now;
@@ -269,7 +314,12 @@ impl GroupCoordinator {
     }
 
     /// LeaveGroup for each of `member_ids`, and the effects of the rebalance it starts.
-    pub fn leave(&mut self, now: u64, group_id: &str, member_ids: &[String]) -> (Vec<(String, Result<(), GroupError>)>, Vec<Effect>) {
+    pub fn leave(
+        &mut self,
+        now: u64,
+        group_id: &str,
+        member_ids: &[String],
+    ) -> (Vec<(String, Result<(), GroupError>)>, Vec<Effect>) {
         let Some(group) = self.groups.get_mut(group_id) else {
             return (member_ids.iter().map(|m| (m.clone(), Err(GroupError::UnknownMemberId))).collect(), Vec::new());
         };
@@ -278,8 +328,16 @@ impl GroupCoordinator {
         for id in member_ids {
             match group.members.remove(id) {
                 Some(member) => {
-                    effects.extend(member.parked_join.map(|request| Effect::Join { request, outcome: Err(GroupError::UnknownMemberId) }));
-                    effects.extend(member.parked_sync.map(|request| Effect::Sync { request, outcome: Err(GroupError::UnknownMemberId) }));
+                    effects.extend(
+                        member
+                            .parked_join
+                            .map(|request| Effect::Join { request, outcome: Err(GroupError::UnknownMemberId) }),
+                    );
+                    effects.extend(
+                        member
+                            .parked_sync
+                            .map(|request| Effect::Sync { request, outcome: Err(GroupError::UnknownMemberId) }),
+                    );
                     results.push((id.clone(), Ok(())));
                 }
                 None => results.push((id.clone(), Err(GroupError::UnknownMemberId))),
@@ -308,11 +366,22 @@ impl GroupCoordinator {
     pub fn tick(&mut self, now: u64) -> Vec<Effect> {
         let mut effects = Vec::new();
         for (group_id, group) in self.groups.iter_mut() {
-            let expired: Vec<String> = group.members.iter().filter(|(_, m)| m.parked_join.is_none() && now.saturating_sub(m.last_heartbeat_ms) > m.session_timeout_ms).map(|(id, _)| id.clone()).collect();
+            let expired: Vec<String> = group
+                .members
+                .iter()
+                .filter(|(_, m)| {
+                    m.parked_join.is_none() && now.saturating_sub(m.last_heartbeat_ms) > m.session_timeout_ms
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
             if !expired.is_empty() {
                 for id in &expired {
                     let member = group.members.remove(id).expect("listed above");
-                    effects.extend(member.parked_sync.map(|request| Effect::Sync { request, outcome: Err(GroupError::UnknownMemberId) }));
+                    effects.extend(
+                        member
+                            .parked_sync
+                            .map(|request| Effect::Sync { request, outcome: Err(GroupError::UnknownMemberId) }),
+                    );
                 }
                 tracing::info!(group = %group_id, members = ?expired, "group members expired: no heartbeat within the session timeout");
                 group.prepare_rebalance(now, &mut effects);
@@ -332,8 +401,18 @@ impl GroupCoordinator {
                 return true;
             }
             for member in group.members.values_mut() {
-                effects.extend(member.parked_join.take().map(|request| Effect::Join { request, outcome: Err(GroupError::NotCoordinator) }));
-                effects.extend(member.parked_sync.take().map(|request| Effect::Sync { request, outcome: Err(GroupError::NotCoordinator) }));
+                effects.extend(
+                    member
+                        .parked_join
+                        .take()
+                        .map(|request| Effect::Join { request, outcome: Err(GroupError::NotCoordinator) }),
+                );
+                effects.extend(
+                    member
+                        .parked_sync
+                        .take()
+                        .map(|request| Effect::Sync { request, outcome: Err(GroupError::NotCoordinator) }),
+                );
             }
             false
         });
@@ -360,25 +439,36 @@ mod tests {
     }
 
     fn joined(effects: &[Effect], request: RequestId) -> JoinOutcome {
-        effects.iter().find_map(|e| match e {
-            Effect::Join { request: r, outcome: Ok(outcome) } if *r == request => Some(outcome.clone()),
-            _ => None,
-        }).unwrap_or_else(|| panic!("request {request} was not answered with a join: {effects:?}"))
+        effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::Join { request: r, outcome: Ok(outcome) } if *r == request => Some(outcome.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("request {request} was not answered with a join: {effects:?}"))
     }
 
     fn synced(effects: &[Effect], request: RequestId) -> Result<SyncOutcome, GroupError> {
-        effects.iter().find_map(|e| match e {
-            Effect::Sync { request: r, outcome } if *r == request => Some(outcome.clone()),
-            _ => None,
-        }).unwrap_or_else(|| panic!("request {request} was not answered with a sync: {effects:?}"))
+        effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::Sync { request: r, outcome } if *r == request => Some(outcome.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("request {request} was not answered with a sync: {effects:?}"))
     }
 
     /// One member joins and syncs: generation 1, Stable.
     fn stable_group_of_one(groups: &mut GroupCoordinator) -> String {
         let effects = groups.join(0, join_request(""), 1).unwrap();
         let outcome = joined(&effects, 1);
-        assert_eq!((outcome.generation_id, outcome.leader.as_str(), outcome.members.len()), (1, outcome.member_id.as_str(), 1));
-        let effects = groups.sync("g", 1, &outcome.member_id, vec![(outcome.member_id.clone(), Bytes::from_static(b"p0"))], 2).unwrap();
+        assert_eq!(
+            (outcome.generation_id, outcome.leader.as_str(), outcome.members.len()),
+            (1, outcome.member_id.as_str(), 1)
+        );
+        let effects = groups
+            .sync("g", 1, &outcome.member_id, vec![(outcome.member_id.clone(), Bytes::from_static(b"p0"))], 2)
+            .unwrap();
         assert_eq!(synced(&effects, 2).unwrap().assignment, Bytes::from_static(b"p0"));
         outcome.member_id
     }
@@ -397,7 +487,8 @@ mod tests {
         assert_eq!((leader.members.len(), follower.members.len()), (2, 0), "only the leader gets the roster");
         // The follower parks in SyncGroup until the leader's assignments arrive.
         assert!(groups.sync("g", 2, &follower.member_id, Vec::new(), 5).unwrap().is_empty());
-        let assignments = vec![(first.clone(), Bytes::from_static(b"a")), (follower.member_id.clone(), Bytes::from_static(b"b"))];
+        let assignments =
+            vec![(first.clone(), Bytes::from_static(b"a")), (follower.member_id.clone(), Bytes::from_static(b"b"))];
         let effects = groups.sync("g", 2, &first, assignments, 6).unwrap();
         assert_eq!(synced(&effects, 5).unwrap().assignment, Bytes::from_static(b"b"));
         assert_eq!(synced(&effects, 6).unwrap().assignment, Bytes::from_static(b"a"));
@@ -449,11 +540,19 @@ mod tests {
         let (results, effects) = groups.leave(10, "g", &[first.clone(), "nobody".into()]);
         assert_eq!(results, vec![(first.clone(), Ok(())), ("nobody".into(), Err(GroupError::UnknownMemberId))]);
         let outcome = joined(&effects, 3);
-        assert_eq!((outcome.generation_id, outcome.leader.clone()), (2, outcome.member_id.clone()), "the remaining member leads generation 2");
+        assert_eq!(
+            (outcome.generation_id, outcome.leader.clone()),
+            (2, outcome.member_id.clone()),
+            "the remaining member leads generation 2"
+        );
         let (results, effects) = groups.leave(20, "g", std::slice::from_ref(&outcome.member_id));
         assert_eq!(results[0].1, Ok(()));
         assert!(effects.is_empty());
-        assert_eq!(groups.join(30, join_request(&first), 9), Err(GroupError::UnknownMemberId), "a member that left must join as new");
+        assert_eq!(
+            groups.join(30, join_request(&first), 9),
+            Err(GroupError::UnknownMemberId),
+            "a member that left must join as new"
+        );
     }
 
     #[test]
@@ -463,7 +562,11 @@ mod tests {
         assert_eq!(groups.validate_commit("g", 1, &first), Ok(()));
         let effects = groups.join(0, join_request(&first), 3).unwrap();
         assert_eq!(joined(&effects, 3).generation_id, 2);
-        assert_eq!(groups.validate_commit("g", 1, &first), Err(GroupError::IllegalGeneration), "a zombie of generation 1 must not commit");
+        assert_eq!(
+            groups.validate_commit("g", 1, &first),
+            Err(GroupError::IllegalGeneration),
+            "a zombie of generation 1 must not commit"
+        );
         assert_eq!(groups.heartbeat(1, "g", 1, &first), Err(GroupError::IllegalGeneration));
         assert_eq!(groups.sync("g", 1, &first, Vec::new(), 4), Err(GroupError::IllegalGeneration));
         assert_eq!(groups.validate_commit("g", 2, "stranger"), Err(GroupError::UnknownMemberId));
@@ -478,12 +581,21 @@ mod tests {
         let first = joined(&groups.join(0, join_request(""), 1).unwrap(), 1).member_id;
         assert!(groups.join(0, other, 2).unwrap().is_empty());
         let effects = groups.join(0, join_request(&first), 3).unwrap();
-        assert!(effects.iter().all(|e| matches!(e, Effect::Join { outcome: Err(GroupError::InconsistentGroupProtocol), .. })) && effects.len() == 2, "{effects:?}");
+        assert!(
+            effects
+                .iter()
+                .all(|e| matches!(e, Effect::Join { outcome: Err(GroupError::InconsistentGroupProtocol), .. }))
+                && effects.len() == 2,
+            "{effects:?}"
+        );
         let mut wrong_type = join_request("");
         wrong_type.protocol_type = "connect".into();
         assert_eq!(groups.join(0, wrong_type, 4), Err(GroupError::InconsistentGroupProtocol));
         assert!(groups.join(0, join_request(&first), 5).unwrap().is_empty());
-        assert_eq!(groups.unload(|_| false), vec![Effect::Join { request: 5, outcome: Err(GroupError::NotCoordinator) }]);
+        assert_eq!(
+            groups.unload(|_| false),
+            vec![Effect::Join { request: 5, outcome: Err(GroupError::NotCoordinator) }]
+        );
         assert_eq!(groups.heartbeat(0, "g", 0, &first), Err(GroupError::UnknownMemberId));
     }
 }

@@ -27,12 +27,18 @@ pub fn partition_for(group_id: &str) -> i32 {
 }
 
 pub fn encode(records: &[OffsetCommitRecord]) -> Bytes {
-    let values: Vec<Bytes> = records.iter().map(|r| Bytes::from(serde_json::to_vec(r).expect("offset records serialize"))).collect();
+    let values: Vec<Bytes> =
+        records.iter().map(|r| Bytes::from(serde_json::to_vec(r).expect("offset records serialize"))).collect();
     batch::encode_values(&values, -1, -1, -1)
 }
 
 /// The latest committed offset per (group, topic, partition) in `records` (log order).
-pub fn latest<'a>(batches: impl Iterator<Item = &'a Bytes>, group: &str, topic: &str, partition: i32) -> Option<(i64, Option<String>)> {
+pub fn latest<'a>(
+    batches: impl Iterator<Item = &'a Bytes>,
+    group: &str,
+    topic: &str,
+    partition: i32,
+) -> Option<(i64, Option<String>)> {
     let mut latest = None;
     for bytes in batches {
         let Ok(values) = batch::decode_values(bytes.clone()) else { continue };

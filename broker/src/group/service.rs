@@ -68,7 +68,12 @@ impl GroupService {
         }
     }
 
-    async fn wait<T>(&self, id: RequestId, receiver: oneshot::Receiver<Result<T, GroupError>>, timeout: Duration) -> Result<T, GroupError> {
+    async fn wait<T>(
+        &self,
+        id: RequestId,
+        receiver: oneshot::Receiver<Result<T, GroupError>>,
+        timeout: Duration,
+    ) -> Result<T, GroupError> {
         match tokio::time::timeout(timeout, receiver).await {
             Ok(Ok(outcome)) => outcome,
             _ => {
@@ -93,7 +98,13 @@ impl GroupService {
         self.wait(id, receiver, timeout).await
     }
 
-    pub async fn sync(&self, group_id: &str, generation_id: i32, member_id: &str, assignments: Vec<(String, Bytes)>) -> Result<SyncOutcome, GroupError> {
+    pub async fn sync(
+        &self,
+        group_id: &str,
+        generation_id: i32,
+        member_id: &str,
+        assignments: Vec<(String, Bytes)>,
+    ) -> Result<SyncOutcome, GroupError> {
         let (sender, receiver) = oneshot::channel();
         let id = self.park(Parked::Sync(sender));
         let effects = self.coordinator.lock().unwrap().sync(group_id, generation_id, member_id, assignments, id);

@@ -161,15 +161,20 @@ pub fn encode_values(values: &[Bytes], producer_id: i64, producer_epoch: i16, ba
         })
         .collect();
     let mut buffer = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buffer, &records, &RecordEncodeOptions { version: 2, compression: Compression::None })
-        .expect("encoding an uncompressed batch into memory cannot fail");
+    RecordBatchEncoder::encode(
+        &mut buffer,
+        &records,
+        &RecordEncodeOptions { version: 2, compression: Compression::None },
+    )
+    .expect("encoding an uncompressed batch into memory cannot fail");
     buffer.freeze()
 }
 
 /// The values of every record in `records` with their offsets (decoding, for clients).
 pub fn decode_values(records: Bytes) -> Result<Vec<(i64, Option<Bytes>)>, BatchError> {
     let mut buffer = records;
-    let sets = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buffer).map_err(|_| BatchError::Truncated)?;
+    let sets =
+        kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buffer).map_err(|_| BatchError::Truncated)?;
     Ok(sets.into_iter().flat_map(|set| set.records).map(|record| (record.offset, record.value)).collect())
 }
 

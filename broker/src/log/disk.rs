@@ -200,7 +200,10 @@ impl Disk for MemoryDisk {
         let files = self.files.lock().unwrap();
         let cached = &files.get(file).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?.cached;
         let start = position as usize;
-        cached.get(start..start + length).map(<[u8]>::to_vec).ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))
+        cached
+            .get(start..start + length)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))
     }
 
     fn truncate(&self, file: &str, length: u64) -> io::Result<()> {

@@ -50,10 +50,18 @@ impl MetaProperties {
 
     /// Formats a new cluster's storage (`kafka-storage format --initial-controllers`): every
     /// node's directory id goes into every node's initial voter set.
-    pub fn format_cluster(cluster_id: &str, nodes: &[(BrokerId, DirectoryId, &dyn Disk)]) -> Result<(), MetaPropertiesError> {
+    pub fn format_cluster(
+        cluster_id: &str,
+        nodes: &[(BrokerId, DirectoryId, &dyn Disk)],
+    ) -> Result<(), MetaPropertiesError> {
         let initial_voters: VoterSet = nodes.iter().map(|(id, directory, _)| (*id, *directory)).collect();
         for (node_id, directory_id, disk) in nodes {
-            let meta = MetaProperties { cluster_id: cluster_id.to_string(), node_id: *node_id, directory_id: *directory_id, initial_voters: Some(initial_voters.clone()) };
+            let meta = MetaProperties {
+                cluster_id: cluster_id.to_string(),
+                node_id: *node_id,
+                directory_id: *directory_id,
+                initial_voters: Some(initial_voters.clone()),
+            };
             Self::format(*disk, &meta)?;
         }
         Ok(())
@@ -61,17 +69,33 @@ impl MetaProperties {
 
     /// The identity on `disk`, or a new one (a fresh directory, no initial voters) when the
     /// disk is empty. The bool is true when the storage is new.
-    pub fn load_or_join(disk: &dyn Disk, cluster_id: &str, node_id: BrokerId, fresh_directory: DirectoryId) -> Result<(MetaProperties, bool), MetaPropertiesError> {
+    pub fn load_or_join(
+        disk: &dyn Disk,
+        cluster_id: &str,
+        node_id: BrokerId,
+        fresh_directory: DirectoryId,
+    ) -> Result<(MetaProperties, bool), MetaPropertiesError> {
         match disk.read(META_PROPERTIES_FILE)? {
             Some(bytes) => {
-                let meta: MetaProperties = serde_json::from_slice(&bytes).map_err(|e| MetaPropertiesError::Corrupt(e.to_string()))?;
+                let meta: MetaProperties =
+                    serde_json::from_slice(&bytes).map_err(|e| MetaPropertiesError::Corrupt(e.to_string()))?;
                 if meta.cluster_id != cluster_id || meta.node_id != node_id {
-                    return Err(MetaPropertiesError::WrongOwner { found_cluster: meta.cluster_id, found_node: meta.node_id, cluster: cluster_id.to_string(), node: node_id });
+                    return Err(MetaPropertiesError::WrongOwner {
+                        found_cluster: meta.cluster_id,
+                        found_node: meta.node_id,
+                        cluster: cluster_id.to_string(),
+                        node: node_id,
+                    });
                 }
                 Ok((meta, false))
             }
             None => {
-                let meta = MetaProperties { cluster_id: cluster_id.to_string(), node_id, directory_id: fresh_directory, initial_voters: None };
+                let meta = MetaProperties {
+                    cluster_id: cluster_id.to_string(),
+                    node_id,
+                    directory_id: fresh_directory,
+                    initial_voters: None,
+                };
                 Self::format(disk, &meta)?;
                 Ok((meta, true))
             }

@@ -136,7 +136,11 @@ impl PartitionLog {
             self.disk.sync(&self.log_file)?;
         }
         self.file_length = position as u64;
-        let checkpoint = self.disk.read(&self.high_watermark_file)?.and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.trim().parse::<i64>().ok());
+        let checkpoint = self
+            .disk
+            .read(&self.high_watermark_file)?
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.trim().parse::<i64>().ok());
         self.high_watermark = checkpoint.unwrap_or(0).clamp(0, self.log_end_offset);
         Ok(())
     }
@@ -218,7 +222,8 @@ impl PartitionLog {
         let base_offset = self.log_end_offset;
         for (header, bytes) in batches {
             let stamped = batch::restamp(&bytes, self.log_end_offset, leader_epoch);
-            let header = BatchHeader { base_offset: self.log_end_offset, partition_leader_epoch: leader_epoch, ..header };
+            let header =
+                BatchHeader { base_offset: self.log_end_offset, partition_leader_epoch: leader_epoch, ..header };
             self.write(&header, stamped)?;
         }
         self.disk.sync(&self.log_file)?;
@@ -235,11 +240,19 @@ impl PartitionLog {
             return Ok(None);
         };
         if header.producer_epoch < state.epoch {
-            return Err(LogError::ProducerFenced { producer_id: header.producer_id, current: state.epoch, received: header.producer_epoch });
+            return Err(LogError::ProducerFenced {
+                producer_id: header.producer_id,
+                current: state.epoch,
+                received: header.producer_epoch,
+            });
         }
         if header.producer_epoch > state.epoch {
             if header.base_sequence != 0 {
-                return Err(LogError::OutOfOrderSequence { producer_id: header.producer_id, expected: 0, received: header.base_sequence });
+                return Err(LogError::OutOfOrderSequence {
+                    producer_id: header.producer_id,
+                    expected: 0,
+                    received: header.base_sequence,
+                });
             }
             return Ok(None);
         }
@@ -250,7 +263,11 @@ impl PartitionLog {
         }
         let expected = state.recent.back().map_or(0, |&(_, last, _)| last.wrapping_add(1));
         if header.base_sequence != expected {
-            return Err(LogError::OutOfOrderSequence { producer_id: header.producer_id, expected, received: header.base_sequence });
+            return Err(LogError::OutOfOrderSequence {
+                producer_id: header.producer_id,
+                expected,
+                received: header.base_sequence,
+            });
         }
         Ok(None)
     }
@@ -292,7 +309,8 @@ impl PartitionLog {
             return Ok(());
         }
         let position = self.batches[keep].file_position;
-        self.cached_bytes -= self.batches[keep..].iter().filter_map(|b| b.bytes.as_ref()).map(Bytes::len).sum::<usize>();
+        self.cached_bytes -=
+            self.batches[keep..].iter().filter_map(|b| b.bytes.as_ref()).map(Bytes::len).sum::<usize>();
         self.batches.truncate(keep);
         self.first_cached = self.first_cached.min(self.batches.len());
         self.log_end_offset = self.batches.last().map_or(0, |batch| batch.last_offset + 1);
@@ -330,8 +348,16 @@ impl PartitionLog {
 
     /// Moves the high watermark. It never moves back and never passes the log end.
     pub fn set_high_watermark(&mut self, high_watermark: i64) {
-        assert!(high_watermark <= self.log_end_offset, "high watermark {high_watermark} beyond log end {}", self.log_end_offset);
-        assert!(high_watermark >= self.high_watermark, "high watermark moved back from {} to {high_watermark}", self.high_watermark);
+        assert!(
+            high_watermark <= self.log_end_offset,
+            "high watermark {high_watermark} beyond log end {}",
+            self.log_end_offset
+        );
+        assert!(
+            high_watermark >= self.high_watermark,
+            "high watermark moved back from {} to {high_watermark}",
+            self.high_watermark
+        );
         self.high_watermark = high_watermark;
     }
 
@@ -377,7 +403,11 @@ impl PartitionLog {
 
     /// The bytes of every batch below `upper_bound`, in order (rebuilding committed offsets).
     pub fn batches_below(&self, upper_bound: i64) -> Vec<Bytes> {
-        self.batches.iter().take_while(|b| b.last_offset < upper_bound).filter_map(|b| self.batch_bytes_from(b)).collect()
+        self.batches
+            .iter()
+            .take_while(|b| b.last_offset < upper_bound)
+            .filter_map(|b| self.batch_bytes_from(b))
+            .collect()
     }
 }
 
@@ -395,8 +425,14 @@ mod tests {
     fn leader_assigns_contiguous_offsets_and_recovers_them() {
         let disk = MemoryDisk::new();
         let mut log = open(&disk);
-        assert_eq!(log.append_as_leader(encode(&["a", "b"], -1, -1), 1).unwrap(), AppendOutcome::Appended { base_offset: 0, last_offset: 1 });
-        assert_eq!(log.append_as_leader(encode(&["c"], -1, -1), 2).unwrap(), AppendOutcome::Appended { base_offset: 2, last_offset: 2 });
+        assert_eq!(
+            log.append_as_leader(encode(&["a", "b"], -1, -1), 1).unwrap(),
+            AppendOutcome::Appended { base_offset: 0, last_offset: 1 }
+        );
+        assert_eq!(
+            log.append_as_leader(encode(&["c"], -1, -1), 2).unwrap(),
+            AppendOutcome::Appended { base_offset: 2, last_offset: 2 }
+        );
         let recovered = open(&disk);
         assert_eq!(recovered.log_end_offset(), 3);
         assert_eq!(recovered.end_offset_for_epoch(1), (1, 2));
@@ -409,9 +445,18 @@ mod tests {
         let disk = MemoryDisk::new();
         let mut log = open(&disk);
         log.append_as_leader(encode(&["a", "b"], 7, 0), 1).unwrap();
-        assert_eq!(log.append_as_leader(encode(&["a", "b"], 7, 0), 1).unwrap(), AppendOutcome::Duplicate { base_offset: 0, last_offset: 1 });
-        assert!(matches!(log.append_as_leader(encode(&["d"], 7, 5), 1), Err(LogError::OutOfOrderSequence { expected: 2, received: 5, .. })));
-        assert_eq!(log.append_as_leader(encode(&["c"], 7, 2), 1).unwrap(), AppendOutcome::Appended { base_offset: 2, last_offset: 2 });
+        assert_eq!(
+            log.append_as_leader(encode(&["a", "b"], 7, 0), 1).unwrap(),
+            AppendOutcome::Duplicate { base_offset: 0, last_offset: 1 }
+        );
+        assert!(matches!(
+            log.append_as_leader(encode(&["d"], 7, 5), 1),
+            Err(LogError::OutOfOrderSequence { expected: 2, received: 5, .. })
+        ));
+        assert_eq!(
+            log.append_as_leader(encode(&["c"], 7, 2), 1).unwrap(),
+            AppendOutcome::Appended { base_offset: 2, last_offset: 2 }
+        );
         assert_eq!(log.log_end_offset(), 3);
     }
 

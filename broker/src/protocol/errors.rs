@@ -20,7 +20,9 @@ pub fn from_controller(error: &ControllerError) -> i16 {
         ControllerError::InvalidReplicationFactor { .. } => ResponseError::InvalidReplicationFactor.code(),
         ControllerError::InvalidPartitions(_) => ResponseError::InvalidPartitions.code(),
         ControllerError::InvalidTopicName(_) => ResponseError::InvalidTopicException.code(),
-        ControllerError::StalePartitionState { .. } | ControllerError::IneligibleReplica { .. } => ResponseError::InvalidRequest.code(),
+        ControllerError::StalePartitionState { .. } | ControllerError::IneligibleReplica { .. } => {
+            ResponseError::InvalidRequest.code()
+        }
         ControllerError::StaleBrokerEpoch { .. } => ResponseError::IneligibleReplica.code(),
         ControllerError::StaleBrokerRegistration(_) => ResponseError::StaleBrokerEpoch.code(),
         ControllerError::NotController => ResponseError::NotController.code(),

@@ -22,7 +22,8 @@ pub async fn fetch(node: &Node, session: &Session, request: FetchRequest, versio
         return FetchResponse::default().with_error_code(ResponseError::ClusterAuthorizationFailed.code());
     }
     // The epoch the follower identified its connection with; unknown epochs never join an ISR.
-    let replica_epoch = session.replica.filter(|(broker, _)| *broker == replica_id).map_or(NO_BROKER_EPOCH, |(_, epoch)| epoch);
+    let replica_epoch =
+        session.replica.filter(|(broker, _)| *broker == replica_id).map_or(NO_BROKER_EPOCH, |(_, epoch)| epoch);
     let wait = Duration::from_millis(request.max_wait_ms.clamp(0, 30_000) as u64);
     let deadline = tokio::time::Instant::now() + wait;
     // A one-partition fetch (followers and our clients) waits on that partition alone, so an
@@ -49,7 +50,13 @@ pub async fn fetch(node: &Node, session: &Session, request: FetchRequest, versio
     }
 }
 
-fn fetch_once(node: &Node, request: &FetchRequest, replica_id: i32, replica_epoch: i64, version: i16) -> (FetchResponse, usize, bool) {
+fn fetch_once(
+    node: &Node,
+    request: &FetchRequest,
+    replica_id: i32,
+    replica_epoch: i64,
+    version: i16,
+) -> (FetchResponse, usize, bool) {
     let mut total_bytes = 0usize;
     let mut any_error = false;
     let mut responses = Vec::new();
@@ -75,11 +82,26 @@ fn fetch_once(node: &Node, request: &FetchRequest, replica_id: i32, replica_epoc
     (FetchResponse::default().with_responses(responses), total_bytes, any_error)
 }
 
-fn fetch_partition(node: &Node, topic: &str, fetch: &kafka_protocol::messages::fetch_request::FetchPartition, (replica_id, replica_epoch): (i32, i64), budget: usize, version: i16) -> PartitionData {
-    let base = PartitionData::default().with_partition_index(fetch.partition).with_high_watermark(-1).with_last_stable_offset(-1).with_log_start_offset(-1);
+fn fetch_partition(
+    node: &Node,
+    topic: &str,
+    fetch: &kafka_protocol::messages::fetch_request::FetchPartition,
+    (replica_id, replica_epoch): (i32, i64),
+    budget: usize,
+    version: i16,
+) -> PartitionData {
+    let base = PartitionData::default()
+        .with_partition_index(fetch.partition)
+        .with_high_watermark(-1)
+        .with_last_stable_offset(-1)
+        .with_log_start_offset(-1);
     let error = |code: ResponseError| base.clone().with_error_code(code.code());
     let Some(handle) = node.partition(topic, fetch.partition) else {
-        return error(if node.metadata().partition(topic, fetch.partition).is_some() { ResponseError::NotLeaderOrFollower } else { ResponseError::UnknownTopicOrPartition });
+        return error(if node.metadata().partition(topic, fetch.partition).is_some() {
+            ResponseError::NotLeaderOrFollower
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        });
     };
     let mut isr_change = None;
     let mut high_watermark_moved = false;
@@ -100,7 +122,9 @@ fn fetch_partition(node: &Node, topic: &str, fetch: &kafka_protocol::messages::f
         // not be told its offset is out of range forever.
         if replica_id >= 0 {
             // Divergence travels in Fetch from v12 (KIP-320/595); older followers get none.
-            if let Some((epoch, end_offset)) = replica.diverging_epoch(fetch.last_fetched_epoch, fetch.fetch_offset).filter(|_| version >= 12) {
+            if let Some((epoch, end_offset)) =
+                replica.diverging_epoch(fetch.last_fetched_epoch, fetch.fetch_offset).filter(|_| version >= 12)
+            {
                 let diverging = EpochEndOffset::default().with_epoch(epoch).with_end_offset(end_offset);
                 return base.clone().with_high_watermark(replica.log.high_watermark()).with_diverging_epoch(diverging);
             }
@@ -119,7 +143,11 @@ fn fetch_partition(node: &Node, topic: &str, fetch: &kafka_protocol::messages::f
         };
         let records = replica.log.read(fetch.fetch_offset, upper_bound, budget);
         let high_watermark = replica.log.high_watermark();
-        base.clone().with_high_watermark(high_watermark).with_last_stable_offset(high_watermark).with_log_start_offset(0).with_records(Some(records))
+        base.clone()
+            .with_high_watermark(high_watermark)
+            .with_last_stable_offset(high_watermark)
+            .with_log_start_offset(0)
+            .with_records(Some(records))
     };
     if high_watermark_moved {
         // Wake acks=all producers and consumers waiting at the old high watermark. Only on a
@@ -142,7 +170,9 @@ pub fn list_offsets(node: &Node, request: ListOffsetsRequest, version: i16) -> L
                 .partitions
                 .into_iter()
                 .map(|p| {
-                    let response = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index).with_timestamp(-1);
+                    let response = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index)
+                        .with_timestamp(-1);
                     let Some(handle) = node.partition(&name, p.partition_index) else {
                         return response.with_error_code(ResponseError::NotLeaderOrFollower.code()).with_offset(-1);
                     };
@@ -158,7 +188,11 @@ pub fn list_offsets(node: &Node, request: ListOffsetsRequest, version: i16) -> L
                     };
                     // leader_epoch exists from v4 on; encoding refuses it below.
                     let response = response.with_offset(offset);
-                    if version >= 4 { response.with_leader_epoch(replica.leader_epoch) } else { response }
+                    if version >= 4 {
+                        response.with_leader_epoch(replica.leader_epoch)
+                    } else {
+                        response
+                    }
                 })
                 .collect();
             ListOffsetsTopicResponse::default().with_name(topic.name).with_partitions(partitions)

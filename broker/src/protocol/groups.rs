@@ -11,8 +11,8 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use crate::controller::metadata::{NO_LEADER, OFFSETS_TOPIC};
 use super::errors;
+use crate::controller::metadata::{NO_LEADER, OFFSETS_TOPIC};
 use crate::group::coordinator::{GroupError, JoinRequest};
 use crate::group::offsets::{self, OffsetCommitRecord};
 use crate::node::Node;
@@ -29,8 +29,14 @@ pub fn find_coordinator(node: &Node, request: FindCoordinatorRequest, version: i
             // Transaction coordinators: transactions are not offered.
             return Err(ResponseError::CoordinatorNotAvailable.code());
         }
-        let state = image.partition(OFFSETS_TOPIC, offsets::partition_for(key)).ok_or(ResponseError::CoordinatorNotAvailable.code())?;
-        let broker = image.brokers.get(&state.leader).filter(|_| state.leader != NO_LEADER).ok_or(ResponseError::CoordinatorNotAvailable.code())?;
+        let state = image
+            .partition(OFFSETS_TOPIC, offsets::partition_for(key))
+            .ok_or(ResponseError::CoordinatorNotAvailable.code())?;
+        let broker = image
+            .brokers
+            .get(&state.leader)
+            .filter(|_| state.leader != NO_LEADER)
+            .ok_or(ResponseError::CoordinatorNotAvailable.code())?;
         Ok((state.leader, broker.host.clone(), broker.port))
     };
     if version >= 4 {
@@ -38,26 +44,51 @@ pub fn find_coordinator(node: &Node, request: FindCoordinatorRequest, version: i
             .coordinator_keys
             .iter()
             .map(|key| match locate(key.as_str()) {
-                Ok((id, host, port)) => Coordinator::default().with_key(key.clone()).with_node_id(BrokerId(id)).with_host(text(host)).with_port(port),
-                Err(code) => Coordinator::default().with_key(key.clone()).with_node_id(BrokerId(-1)).with_host(text("")).with_port(-1).with_error_code(code),
+                Ok((id, host, port)) => Coordinator::default()
+                    .with_key(key.clone())
+                    .with_node_id(BrokerId(id))
+                    .with_host(text(host))
+                    .with_port(port),
+                Err(code) => Coordinator::default()
+                    .with_key(key.clone())
+                    .with_node_id(BrokerId(-1))
+                    .with_host(text(""))
+                    .with_port(-1)
+                    .with_error_code(code),
             })
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
     match locate(request.key.as_str()) {
-        Ok((id, host, port)) => FindCoordinatorResponse::default().with_node_id(BrokerId(id)).with_host(text(host)).with_port(port),
-        Err(code) => FindCoordinatorResponse::default().with_error_code(code).with_node_id(BrokerId(-1)).with_host(text("")).with_port(-1),
+        Ok((id, host, port)) => {
+            FindCoordinatorResponse::default().with_node_id(BrokerId(id)).with_host(text(host)).with_port(port)
+        }
+        Err(code) => FindCoordinatorResponse::default()
+            .with_error_code(code)
+            .with_node_id(BrokerId(-1))
+            .with_host(text(""))
+            .with_port(-1),
     }
 }
 
 pub async fn join_group(node: &Node, request: JoinGroupRequest, version: i16) -> JoinGroupResponse {
     let group_id = request.group_id.0.to_string();
-    let failed = |code: i16| JoinGroupResponse::default().with_error_code(code).with_generation_id(-1).with_member_id(request.member_id.clone()).with_leader(text(""));
+    let failed = |code: i16| {
+        JoinGroupResponse::default()
+            .with_error_code(code)
+            .with_generation_id(-1)
+            .with_member_id(request.member_id.clone())
+            .with_leader(text(""))
+    };
     if !node.is_group_coordinator(&group_id) {
         return failed(ResponseError::NotCoordinator.code());
     }
     let session_timeout_ms = request.session_timeout_ms.clamp(1_000, 300_000) as u64;
-    let rebalance_timeout_ms = if request.rebalance_timeout_ms > 0 { request.rebalance_timeout_ms.min(300_000) as u64 } else { session_timeout_ms };
+    let rebalance_timeout_ms = if request.rebalance_timeout_ms > 0 {
+        request.rebalance_timeout_ms.min(300_000) as u64
+    } else {
+        session_timeout_ms
+    };
     let join = JoinRequest {
         group_id,
         member_id: request.member_id.to_string(),
@@ -70,10 +101,15 @@ pub async fn join_group(node: &Node, request: JoinGroupRequest, version: i16) ->
         Ok(outcome) => outcome,
         Err(error) => return failed(errors::from_group(&error)),
     };
-    let members = outcome.members.into_iter().map(|(id, metadata)| JoinGroupResponseMember::default().with_member_id(text(id)).with_metadata(metadata)).collect();
+    let members = outcome
+        .members
+        .into_iter()
+        .map(|(id, metadata)| JoinGroupResponseMember::default().with_member_id(text(id)).with_metadata(metadata))
+        .collect();
     let response = JoinGroupResponse::default();
     // protocol_type exists from v7.
-    let response = if version >= 7 { response.with_protocol_type(Some(request.protocol_type.clone())) } else { response };
+    let response =
+        if version >= 7 { response.with_protocol_type(Some(request.protocol_type.clone())) } else { response };
     response
         .with_protocol_name(Some(text(outcome.protocol_name)))
         .with_generation_id(outcome.generation_id)
@@ -93,7 +129,13 @@ pub async fn sync_group(node: &Node, request: SyncGroupRequest, version: i16) ->
         Ok(outcome) => {
             let response = SyncGroupResponse::default().with_assignment(outcome.assignment);
             // protocol_type and protocol_name exist from v5.
-            if version >= 5 { response.with_protocol_type(request.protocol_type.clone()).with_protocol_name(Some(text(outcome.protocol_name))) } else { response }
+            if version >= 5 {
+                response
+                    .with_protocol_type(request.protocol_type.clone())
+                    .with_protocol_name(Some(text(outcome.protocol_name)))
+            } else {
+                response
+            }
         }
     }
 }
@@ -120,9 +162,13 @@ pub fn leave_group(node: &Node, request: LeaveGroupRequest, version: i16) -> Lea
     let results = node.groups().leave(node.now_ms(), &group_id, &ids);
     if version < 3 {
         // One member per request before v3 (KIP-345 batched them): its error is the response's.
-        return LeaveGroupResponse::default().with_error_code(results.first().map_or(errors::NONE, |(_, outcome)| code(outcome)));
+        return LeaveGroupResponse::default()
+            .with_error_code(results.first().map_or(errors::NONE, |(_, outcome)| code(outcome)));
     }
-    let members = results.iter().map(|(id, outcome)| MemberResponse::default().with_member_id(text(id.clone())).with_error_code(code(outcome))).collect();
+    let members = results
+        .iter()
+        .map(|(id, outcome)| MemberResponse::default().with_member_id(text(id.clone())).with_error_code(code(outcome)))
+        .collect();
     LeaveGroupResponse::default().with_members(members)
 }
 
@@ -131,13 +177,25 @@ pub async fn offset_commit(node: &Node, request: OffsetCommitRequest) -> OffsetC
     let records: Vec<OffsetCommitRecord> = request
         .topics
         .iter()
-        .flat_map(|t| t.partitions.iter().map(|p| OffsetCommitRecord { group: group_id.clone(), topic: t.name.0.to_string(), partition: p.partition_index, offset: p.committed_offset, metadata: p.committed_metadata.as_ref().map(|m| m.to_string()) }))
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| OffsetCommitRecord {
+                group: group_id.clone(),
+                topic: t.name.0.to_string(),
+                partition: p.partition_index,
+                offset: p.committed_offset,
+                metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+            })
+        })
         .collect();
     // Counted from before its validation to the end of its replication (see `begin_commit`).
     let _pending = (!records.is_empty()).then(|| node.groups().begin_commit(&group_id));
     let mut code = if node.is_group_coordinator(&group_id) { 0 } else { ResponseError::NotCoordinator.code() };
     if code == 0 {
-        code = node.groups().validate_commit(&group_id, request.generation_id_or_member_epoch, request.member_id.as_str()).err().map_or(errors::NONE, |e| errors::from_group(&e));
+        code = node
+            .groups()
+            .validate_commit(&group_id, request.generation_id_or_member_epoch, request.member_id.as_str())
+            .err()
+            .map_or(errors::NONE, |e| errors::from_group(&e));
     }
     if code == 0 && !records.is_empty() {
         code = match node.partition(OFFSETS_TOPIC, offsets::partition_for(&group_id)) {
@@ -157,7 +215,15 @@ pub async fn offset_commit(node: &Node, request: OffsetCommitRequest) -> OffsetC
         .topics
         .into_iter()
         .map(|t| {
-            let partitions = t.partitions.iter().map(|p| OffsetCommitResponsePartition::default().with_partition_index(p.partition_index).with_error_code(code)).collect();
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code)
+                })
+                .collect();
             OffsetCommitResponseTopic::default().with_name(t.name).with_partitions(partitions)
         })
         .collect();
@@ -171,7 +237,25 @@ pub fn offset_fetch(node: &Node, request: OffsetFetchRequest, version: i16) -> O
         if version >= 2 {
             return OffsetFetchResponse::default().with_error_code(code);
         }
-        let topics = request.topics.clone().unwrap_or_default().into_iter().map(|t| OffsetFetchResponseTopic::default().with_name(t.name).with_partitions(t.partition_indexes.iter().map(|p| OffsetFetchResponsePartition::default().with_partition_index(*p).with_committed_offset(-1).with_error_code(code)).collect())).collect();
+        let topics = request
+            .topics
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| {
+                OffsetFetchResponseTopic::default().with_name(t.name).with_partitions(
+                    t.partition_indexes
+                        .iter()
+                        .map(|p| {
+                            OffsetFetchResponsePartition::default()
+                                .with_partition_index(*p)
+                                .with_committed_offset(-1)
+                                .with_error_code(code)
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
         OffsetFetchResponse::default().with_topics(topics)
     };
     let not_coordinator = || refuse(ResponseError::NotCoordinator.code());
@@ -199,9 +283,17 @@ pub fn offset_fetch(node: &Node, request: OffsetFetchRequest, version: i16) -> O
                 .partition_indexes
                 .iter()
                 .map(|&partition| {
-                    let (offset, metadata) = offsets::latest(committed.iter(), &group_id, &name, partition).unwrap_or((-1, None));
-                    let response = OffsetFetchResponsePartition::default().with_partition_index(partition).with_committed_offset(offset).with_metadata(Some(text(metadata.unwrap_or_default())));
-                    if version >= 5 { response.with_committed_leader_epoch(-1) } else { response }
+                    let (offset, metadata) =
+                        offsets::latest(committed.iter(), &group_id, &name, partition).unwrap_or((-1, None));
+                    let response = OffsetFetchResponsePartition::default()
+                        .with_partition_index(partition)
+                        .with_committed_offset(offset)
+                        .with_metadata(Some(text(metadata.unwrap_or_default())));
+                    if version >= 5 {
+                        response.with_committed_leader_epoch(-1)
+                    } else {
+                        response
+                    }
                 })
                 .collect();
             OffsetFetchResponseTopic::default().with_name(topic.name).with_partitions(partitions)

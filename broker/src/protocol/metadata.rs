@@ -2,8 +2,13 @@
 
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
-use kafka_protocol::messages::{BrokerId, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{
+    BrokerId, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, MetadataRequest,
+    MetadataResponse, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
@@ -29,13 +34,23 @@ pub async fn metadata(node: &Node, request: MetadataRequest, version: i16) -> Me
         .collect();
     let names: Vec<String> = match request.topics {
         // v0 used an empty list for "all topics"; later versions use null.
-        Some(topics) if !(topics.is_empty() && version == 0) => topics.into_iter().filter_map(|t| t.name.map(|n| n.0.to_string())).collect(),
+        Some(topics) if !(topics.is_empty() && version == 0) => {
+            topics.into_iter().filter_map(|t| t.name.map(|n| n.0.to_string())).collect()
+        }
         _ => image.topics.keys().cloned().collect(),
     };
     let topics = names.iter().map(|name| describe_topic(&image, name, version)).collect();
     let response = MetadataResponse::default().with_brokers(brokers).with_topics(topics);
-    let response = if version >= 1 { response.with_controller_id(BrokerId(node.controller().leader().unwrap_or(-1))) } else { response };
-    if version >= 2 { response.with_cluster_id(Some(StrBytes::from_static_str("faultline"))) } else { response }
+    let response = if version >= 1 {
+        response.with_controller_id(BrokerId(node.controller().leader().unwrap_or(-1)))
+    } else {
+        response
+    };
+    if version >= 2 {
+        response.with_cluster_id(Some(StrBytes::from_static_str("faultline")))
+    } else {
+        response
+    }
 }
 
 fn describe_topic(image: &MetadataImage, name: &str, version: i16) -> MetadataResponseTopic {
@@ -55,12 +70,25 @@ fn describe_topic(image: &MetadataImage, name: &str, version: i16) -> MetadataRe
                 .with_leader_id(BrokerId(state.leader))
                 .with_replica_nodes(state.replicas.iter().map(|b| BrokerId(*b)).collect())
                 .with_isr_nodes(state.isr.iter().map(|b| BrokerId(*b)).collect());
-            let partition = if version >= 5 { partition.with_offline_replicas(state.replicas.iter().filter(|b| fenced(b)).map(|b| BrokerId(*b)).collect()) } else { partition };
-            if version >= 7 { partition.with_leader_epoch(state.leader_epoch) } else { partition }
+            let partition = if version >= 5 {
+                partition
+                    .with_offline_replicas(state.replicas.iter().filter(|b| fenced(b)).map(|b| BrokerId(*b)).collect())
+            } else {
+                partition
+            };
+            if version >= 7 {
+                partition.with_leader_epoch(state.leader_epoch)
+            } else {
+                partition
+            }
         })
         .collect();
     let topic = topic.with_partitions(partitions);
-    if version >= 1 { topic.with_is_internal(name.starts_with("__")) } else { topic }
+    if version >= 1 {
+        topic.with_is_internal(name.starts_with("__"))
+    } else {
+        topic
+    }
 }
 
 pub async fn create_topics(node: &Node, request: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
@@ -68,7 +96,11 @@ pub async fn create_topics(node: &Node, request: CreateTopicsRequest, version: i
     for topic in request.topics {
         let name = topic.name.0.to_string();
         let partitions = if topic.num_partitions < 0 { node.config.default_partitions } else { topic.num_partitions };
-        let replication_factor = if topic.replication_factor < 0 { node.config.default_replication_factor } else { topic.replication_factor };
+        let replication_factor = if topic.replication_factor < 0 {
+            node.config.default_replication_factor
+        } else {
+            topic.replication_factor
+        };
         let mut result = CreatableTopicResult::default().with_name(topic.name.clone());
         if version >= 5 {
             result = result.with_num_partitions(partitions).with_replication_factor(replication_factor);
@@ -77,7 +109,9 @@ pub async fn create_topics(node: &Node, request: CreateTopicsRequest, version: i
             results.push(result);
             continue;
         }
-        let outcome = node.controller_request(ControllerRequest::CreateTopic { name: name.clone(), partitions, replication_factor }).await;
+        let outcome = node
+            .controller_request(ControllerRequest::CreateTopic { name: name.clone(), partitions, replication_factor })
+            .await;
         if let Err(error) = outcome {
             result = result.with_error_code(errors::from_controller(&error));
             if version >= 1 {
@@ -90,7 +124,8 @@ pub async fn create_topics(node: &Node, request: CreateTopicsRequest, version: i
 }
 
 pub async fn delete_topics(node: &Node, request: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
-    let names: Vec<TopicName> = if version >= 6 { request.topics.into_iter().filter_map(|t| t.name).collect() } else { request.topic_names };
+    let names: Vec<TopicName> =
+        if version >= 6 { request.topics.into_iter().filter_map(|t| t.name).collect() } else { request.topic_names };
     let mut responses = Vec::new();
     for name in names {
         let mut result = DeletableTopicResult::default().with_name(Some(name.clone()));

@@ -17,10 +17,10 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{decode_request_header_from_buffer, Encodable};
 
-use crate::node::Node;
-use session::{ConnectionError, Session};
 use crate::messages::INTERNAL_API_KEY;
 use crate::net::frame::{read_frame, write_frame, FrameError};
+use crate::node::Node;
+use session::{ConnectionError, Session};
 
 /// Serves one accepted TCP connection until it closes or misbehaves.
 pub async fn serve_connection(node: Arc<Node>, stream: tokio::net::TcpStream, peer: std::net::SocketAddr) {
@@ -39,7 +39,10 @@ pub async fn serve_connection(node: Arc<Node>, stream: tokio::net::TcpStream, pe
     };
     let (_, connection) = stream.get_ref();
     let version = connection.protocol_version();
-    assert!(matches!(version, Some(rustls::ProtocolVersion::TLSv1_2) | Some(rustls::ProtocolVersion::TLSv1_3)), "rustls negotiated {version:?}");
+    assert!(
+        matches!(version, Some(rustls::ProtocolVersion::TLSv1_2) | Some(rustls::ProtocolVersion::TLSv1_3)),
+        "rustls negotiated {version:?}"
+    );
     node.counters.tls_accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut session = Session::default();
@@ -78,7 +81,9 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
     let api_key = i16::from_be_bytes([frame[0], frame[1]]);
     if api_key == INTERNAL_API_KEY {
         return match &session.principal {
-            Some(principal) if principal.role == crate::security::sasl::Role::Broker => internal::handle(node, session, frame).await.map_err(|e| (e, None)),
+            Some(principal) if principal.role == crate::security::sasl::Role::Broker => {
+                internal::handle(node, session, frame).await.map_err(|e| (e, None))
+            }
             _ => Err((ConnectionError::Forbidden, None)),
         };
     }
@@ -86,14 +91,17 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
         return Err((ConnectionError::UnsupportedApi(api_key), None));
     };
     // The crate's decoders index into buffers; a panic on hostile bytes must only cost this connection.
-    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<(RequestHeader, Option<RequestKind>), String> {
-        let header = decode_request_header_from_buffer(&mut frame).map_err(|e| e.to_string())?;
-        if !versions::decodable(key, header.request_api_version) {
-            return Ok((header, None));
-        }
-        let request = RequestKind::decode(key, &mut frame, header.request_api_version).map_err(|e| e.to_string())?;
-        Ok((header, Some(request)))
-    }));
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+        || -> Result<(RequestHeader, Option<RequestKind>), String> {
+            let header = decode_request_header_from_buffer(&mut frame).map_err(|e| e.to_string())?;
+            if !versions::decodable(key, header.request_api_version) {
+                return Ok((header, None));
+            }
+            let request =
+                RequestKind::decode(key, &mut frame, header.request_api_version).map_err(|e| e.to_string())?;
+            Ok((header, Some(request)))
+        },
+    ));
     let (header, request) = match decoded {
         Ok(Ok(decoded)) => decoded,
         Ok(Err(error)) => return Err((ConnectionError::Malformed(error), None)),
@@ -115,7 +123,8 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
         RequestKind::SaslHandshake(request) => ResponseKind::SaslHandshake(session::sasl_handshake(session, request)),
         RequestKind::SaslAuthenticate(request) => {
             let (response, failed) = session::sasl_authenticate(node, session, request);
-            let encoded = encode_response(header.correlation_id, ResponseKind::SaslAuthenticate(response), version).map_err(|e| (e, None))?;
+            let encoded = encode_response(header.correlation_id, ResponseKind::SaslAuthenticate(response), version)
+                .map_err(|e| (e, None))?;
             if let Some(api_key) = failed {
                 return Err((ConnectionError::AuthenticationFailed(api_key), Some(encoded)));
             }
@@ -123,8 +132,12 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
         }
         _ if !authenticated => return Err((ConnectionError::Unauthenticated(key), None)),
         RequestKind::Metadata(request) => ResponseKind::Metadata(metadata::metadata(node, request, version).await),
-        RequestKind::CreateTopics(request) => ResponseKind::CreateTopics(metadata::create_topics(node, request, version).await),
-        RequestKind::DeleteTopics(request) => ResponseKind::DeleteTopics(metadata::delete_topics(node, request, version).await),
+        RequestKind::CreateTopics(request) => {
+            ResponseKind::CreateTopics(metadata::create_topics(node, request, version).await)
+        }
+        RequestKind::DeleteTopics(request) => {
+            ResponseKind::DeleteTopics(metadata::delete_topics(node, request, version).await)
+        }
         RequestKind::Produce(request) => {
             let acks = request.acks;
             let response = produce::produce(node, request, version).await;
@@ -136,8 +149,12 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
         }
         RequestKind::Fetch(request) => ResponseKind::Fetch(fetch::fetch(node, session, request, version).await),
         RequestKind::ListOffsets(request) => ResponseKind::ListOffsets(fetch::list_offsets(node, request, version)),
-        RequestKind::InitProducerId(request) => ResponseKind::InitProducerId(produce::init_producer_id(node, request).await),
-        RequestKind::FindCoordinator(request) => ResponseKind::FindCoordinator(groups::find_coordinator(node, request, version)),
+        RequestKind::InitProducerId(request) => {
+            ResponseKind::InitProducerId(produce::init_producer_id(node, request).await)
+        }
+        RequestKind::FindCoordinator(request) => {
+            ResponseKind::FindCoordinator(groups::find_coordinator(node, request, version))
+        }
         RequestKind::JoinGroup(request) => ResponseKind::JoinGroup(groups::join_group(node, request, version).await),
         RequestKind::SyncGroup(request) => ResponseKind::SyncGroup(groups::sync_group(node, request, version).await),
         RequestKind::Heartbeat(request) => ResponseKind::Heartbeat(groups::heartbeat(node, request)),
@@ -154,8 +171,12 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
 fn encode_response(correlation_id: i32, response: ResponseKind, version: i16) -> Result<Bytes, ConnectionError> {
     let mut buffer = BytesMut::new();
     // ApiVersions responses always use header v0 (KIP-511).
-    let header_version = if matches!(response, ResponseKind::ApiVersions(_)) { 0 } else { response.header_version(version) };
-    ResponseHeader::default().with_correlation_id(correlation_id).encode(&mut buffer, header_version).expect("response header encodes");
+    let header_version =
+        if matches!(response, ResponseKind::ApiVersions(_)) { 0 } else { response.header_version(version) };
+    ResponseHeader::default()
+        .with_correlation_id(correlation_id)
+        .encode(&mut buffer, header_version)
+        .expect("response header encodes");
     let version = if matches!(&response, ResponseKind::ApiVersions(r) if r.error_code != 0) { 0 } else { version };
     response.encode(&mut buffer, version).map_err(|error| ConnectionError::Encode(format!("v{version}: {error}")))?;
     Ok(buffer.freeze())

@@ -3,14 +3,16 @@
 use std::time::Duration;
 
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse, ProducerId};
+use kafka_protocol::messages::{
+    InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse, ProducerId,
+};
 use kafka_protocol::ResponseError;
 
 use super::errors;
 use crate::node::Node;
+use crate::planted_bugs::PlantedBug;
 use crate::replication::acks::{self, AppendError};
 use crate::replication::partition::PartitionHandle;
-use crate::planted_bugs::PlantedBug;
 
 pub async fn produce(node: &Node, request: ProduceRequest, version: i16) -> ProduceResponse {
     let timeout = Duration::from_millis(request.timeout_ms.clamp(0, 300_000) as u64);
@@ -25,7 +27,8 @@ pub async fn produce(node: &Node, request: ProduceRequest, version: i16) -> Prod
             let response = if version >= 5 { response } else { response.with_log_start_offset(-1) };
             partition_responses.push(response.with_index(data.index));
         }
-        responses.push(TopicProduceResponse::default().with_name(topic.name).with_partition_responses(partition_responses));
+        responses
+            .push(TopicProduceResponse::default().with_name(topic.name).with_partition_responses(partition_responses));
     }
     ProduceResponse::default().with_responses(responses)
 }
@@ -34,12 +37,23 @@ fn failure(code: i16) -> PartitionProduceResponse {
     PartitionProduceResponse::default().with_error_code(code).with_base_offset(-1).with_log_start_offset(-1)
 }
 
-async fn produce_partition(node: &Node, topic: &str, partition: i32, records: Option<bytes::Bytes>, acks: i16, deadline: tokio::time::Instant) -> PartitionProduceResponse {
+async fn produce_partition(
+    node: &Node,
+    topic: &str,
+    partition: i32,
+    records: Option<bytes::Bytes>,
+    acks: i16,
+    deadline: tokio::time::Instant,
+) -> PartitionProduceResponse {
     if topic.starts_with("__") {
         return failure(ResponseError::InvalidTopicException.code());
     }
     let Some(handle) = node.partition(topic, partition) else {
-        let code = if node.metadata().partition(topic, partition).is_some() { ResponseError::NotLeaderOrFollower } else { ResponseError::UnknownTopicOrPartition };
+        let code = if node.metadata().partition(topic, partition).is_some() {
+            ResponseError::NotLeaderOrFollower
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        };
         return failure(code.code());
     };
     let Some(records) = records else { return failure(ResponseError::CorruptMessage.code()) };
@@ -60,13 +74,21 @@ async fn produce_partition(node: &Node, topic: &str, partition: i32, records: Op
         }
     };
     match acknowledged.await {
-        Ok(base_offset) => PartitionProduceResponse::default().with_base_offset(base_offset).with_log_append_time_ms(-1).with_log_start_offset(0),
+        Ok(base_offset) => PartitionProduceResponse::default()
+            .with_base_offset(base_offset)
+            .with_log_append_time_ms(-1)
+            .with_log_start_offset(0),
         Err(error) => failure(errors::from_append(&error)),
     }
 }
 
 /// Appends as leader and waits for acks=all; returns the base offset.
-pub(super) async fn append_replicated(node: &Node, handle: &PartitionHandle, records: bytes::Bytes, deadline: tokio::time::Instant) -> Result<i64, AppendError> {
+pub(super) async fn append_replicated(
+    node: &Node,
+    handle: &PartitionHandle,
+    records: bytes::Bytes,
+    deadline: tokio::time::Instant,
+) -> Result<i64, AppendError> {
     let appended = acks::append_local(handle, records)?;
     node.data_changed();
     acks::wait_until_replicated(handle, appended, node.config.replication.min_insync_replicas, deadline).await?;
@@ -76,14 +98,22 @@ pub(super) async fn append_replicated(node: &Node, handle: &PartitionHandle, rec
 pub async fn init_producer_id(node: &Node, request: InitProducerIdRequest) -> InitProducerIdResponse {
     if request.transactional_id.is_some() {
         // Transactions are not offered; refuse rather than pretend.
-        return InitProducerIdResponse::default().with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code()).with_producer_id(ProducerId(-1)).with_producer_epoch(-1);
+        return InitProducerIdResponse::default()
+            .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code())
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
     }
     match node.allocate_producer_id().await {
-        Ok(producer_id) => InitProducerIdResponse::default().with_producer_id(ProducerId(producer_id)).with_producer_epoch(0),
+        Ok(producer_id) => {
+            InitProducerIdResponse::default().with_producer_id(ProducerId(producer_id)).with_producer_epoch(0)
+        }
         Err(error) => {
             // The controller quorum is unreachable: retriable, as Kafka answers it.
             tracing::warn!(%error, "cannot allocate a producer id");
-            InitProducerIdResponse::default().with_error_code(ResponseError::CoordinatorNotAvailable.code()).with_producer_id(ProducerId(-1)).with_producer_epoch(-1)
+            InitProducerIdResponse::default()
+                .with_error_code(ResponseError::CoordinatorNotAvailable.code())
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1)
         }
     }
 }

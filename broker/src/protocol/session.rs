@@ -2,7 +2,10 @@
 //! ApiVersions, SaslHandshake and SaslAuthenticate.
 
 use kafka_protocol::messages::api_versions_response::ApiVersion;
-use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsResponse, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
+    SaslHandshakeResponse,
+};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
@@ -46,23 +49,38 @@ pub struct Session {
 }
 
 pub fn api_versions(error_code: i16) -> ApiVersionsResponse {
-    let api_keys = super::versions::all().map(|(key, min, max)| ApiVersion::default().with_api_key(key as i16).with_min_version(min).with_max_version(max)).collect();
+    let api_keys = super::versions::all()
+        .map(|(key, min, max)| {
+            ApiVersion::default().with_api_key(key as i16).with_min_version(min).with_max_version(max)
+        })
+        .collect();
     ApiVersionsResponse::default().with_error_code(error_code).with_api_keys(api_keys)
 }
 
 pub fn sasl_handshake(session: &mut Session, request: SaslHandshakeRequest) -> SaslHandshakeResponse {
     let mechanisms = vec![StrBytes::from_static_str("PLAIN")];
     if request.mechanism.as_str() != "PLAIN" {
-        return SaslHandshakeResponse::default().with_error_code(ResponseError::UnsupportedSaslMechanism.code()).with_mechanisms(mechanisms);
+        return SaslHandshakeResponse::default()
+            .with_error_code(ResponseError::UnsupportedSaslMechanism.code())
+            .with_mechanisms(mechanisms);
     }
     session.handshake_mechanism = Some("PLAIN".into());
     SaslHandshakeResponse::default().with_mechanisms(mechanisms)
 }
 
 /// Returns the response and, on failure, the API key that failed (the caller closes).
-pub fn sasl_authenticate(node: &Node, session: &mut Session, request: SaslAuthenticateRequest) -> (SaslAuthenticateResponse, Option<String>) {
+pub fn sasl_authenticate(
+    node: &Node,
+    session: &mut Session,
+    request: SaslAuthenticateRequest,
+) -> (SaslAuthenticateResponse, Option<String>) {
     let fail = |message: &str, key: String| {
-        (SaslAuthenticateResponse::default().with_error_code(ResponseError::SaslAuthenticationFailed.code()).with_error_message(Some(StrBytes::from_string(message.to_string()))), Some(key))
+        (
+            SaslAuthenticateResponse::default()
+                .with_error_code(ResponseError::SaslAuthenticationFailed.code())
+                .with_error_message(Some(StrBytes::from_string(message.to_string()))),
+            Some(key),
+        )
     };
     if session.handshake_mechanism.is_none() || session.principal.is_some() {
         let response = SaslAuthenticateResponse::default().with_error_code(ResponseError::IllegalSaslState.code());

@@ -46,7 +46,8 @@ pub fn append_local(handle: &PartitionHandle, records: bytes::Bytes) -> Result<A
         let leader_epoch = replica.leader_epoch;
         let outcome = replica.log.append_as_leader(records, leader_epoch)?;
         replica.maybe_advance_high_watermark();
-        let (AppendOutcome::Appended { base_offset, last_offset } | AppendOutcome::Duplicate { base_offset, last_offset }) = outcome;
+        let (AppendOutcome::Appended { base_offset, last_offset }
+        | AppendOutcome::Duplicate { base_offset, last_offset }) = outcome;
         Appended { base_offset, last_offset, leader_epoch }
     };
     handle.changed();
@@ -66,7 +67,12 @@ pub fn check_min_insync(handle: &PartitionHandle, min_insync_replicas: usize) ->
 }
 
 /// acks=all: waits until the high watermark passes `appended`, in its leader epoch.
-pub async fn wait_until_replicated(handle: &PartitionHandle, appended: Appended, min_insync_replicas: usize, deadline: Instant) -> Result<(), AppendError> {
+pub async fn wait_until_replicated(
+    handle: &PartitionHandle,
+    appended: Appended,
+    min_insync_replicas: usize,
+    deadline: Instant,
+) -> Result<(), AppendError> {
     loop {
         let notified = handle.notified();
         {

@@ -43,7 +43,13 @@ pub struct Leader {
 }
 
 /// Runs until this replica stops following `leader` in its epoch.
-pub async fn follow(context: FollowerContext, handle: Arc<PartitionHandle>, topic: String, partition: i32, leader: Leader) {
+pub async fn follow(
+    context: FollowerContext,
+    handle: Arc<PartitionHandle>,
+    topic: String,
+    partition: i32,
+    leader: Leader,
+) {
     let Leader { id: leader, epoch: leader_epoch, address, host } = leader;
     let mut connection: Option<Connection> = None;
     // The planted bug `skip-truncation` stops reporting our last epoch once told we diverge.
@@ -51,17 +57,23 @@ pub async fn follow(context: FollowerContext, handle: Arc<PartitionHandle>, topi
     loop {
         let (fetch_offset, last_fetched_epoch) = {
             let replica = handle.replica.lock().unwrap();
-            let following = matches!(replica.role, Role::Follower { leader: l } if l == leader) && replica.leader_epoch == leader_epoch;
+            let following = matches!(replica.role, Role::Follower { leader: l } if l == leader)
+                && replica.leader_epoch == leader_epoch;
             if !following {
                 return;
             }
             (replica.log.log_end_offset(), if divergence_ignored { -1 } else { replica.log.last_epoch() })
         };
         if connection.is_none() {
-            match Connection::connect(&context.dialer, address, &host, &context.credentials, Duration::from_secs(2)).await {
+            match Connection::connect(&context.dialer, address, &host, &context.credentials, Duration::from_secs(2))
+                .await
+            {
                 Ok(mut fresh) => {
                     fresh.set_request_timeout(Duration::from_secs(5));
-                    let identify = InternalRequest::IdentifyReplica { broker: context.broker_id, broker_epoch: context.broker_epoch };
+                    let identify = InternalRequest::IdentifyReplica {
+                        broker: context.broker_id,
+                        broker_epoch: context.broker_epoch,
+                    };
                     if let Err(error) = fresh.send_internal(&identify).await {
                         tracing::debug!(%topic, partition, leader, %error, "cannot identify to the leader");
                         tokio::time::sleep(RETRY_BACKOFF).await;
@@ -82,13 +94,15 @@ pub async fn follow(context: FollowerContext, handle: Arc<PartitionHandle>, topi
             .with_min_bytes(1)
             .with_max_bytes(16 * 1024 * 1024)
             .with_session_epoch(-1)
-            .with_topics(vec![FetchTopic::default().with_topic(TopicName(StrBytes::from_string(topic.clone()))).with_partitions(vec![FetchPartition::default()
-                .with_partition(partition)
-                .with_current_leader_epoch(leader_epoch)
-                .with_fetch_offset(fetch_offset)
-                .with_last_fetched_epoch(last_fetched_epoch)
-                .with_log_start_offset(-1)
-                .with_partition_max_bytes(8 * 1024 * 1024)])]);
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_string(topic.clone())))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(partition)
+                    .with_current_leader_epoch(leader_epoch)
+                    .with_fetch_offset(fetch_offset)
+                    .with_last_fetched_epoch(last_fetched_epoch)
+                    .with_log_start_offset(-1)
+                    .with_partition_max_bytes(8 * 1024 * 1024)])]);
         let response = match connection.as_mut().expect("connected above").send(request, FETCH_VERSION).await {
             Ok(response) => response,
             Err(error) => {
@@ -98,7 +112,9 @@ pub async fn follow(context: FollowerContext, handle: Arc<PartitionHandle>, topi
                 continue;
             }
         };
-        let Some(data) = response.responses.into_iter().flat_map(|t| t.partitions).find(|p| p.partition_index == partition) else {
+        let Some(data) =
+            response.responses.into_iter().flat_map(|t| t.partitions).find(|p| p.partition_index == partition)
+        else {
             tokio::time::sleep(RETRY_BACKOFF).await;
             continue;
         };
@@ -119,7 +135,9 @@ pub async fn follow(context: FollowerContext, handle: Arc<PartitionHandle>, topi
                     divergence_ignored = true;
                 } else {
                     match replica.truncate_on_divergence(data.diverging_epoch.epoch, data.diverging_epoch.end_offset) {
-                        Ok(log_end_offset) => tracing::info!(%topic, partition, log_end_offset, "truncated a diverging log suffix (KIP-101)"),
+                        Ok(log_end_offset) => {
+                            tracing::info!(%topic, partition, log_end_offset, "truncated a diverging log suffix (KIP-101)")
+                        }
                         Err(error) => tracing::error!(%topic, partition, %error, "truncation failed"),
                     }
                 }

@@ -47,7 +47,9 @@ pub enum Role {
     /// Not a replica in the current metadata, or the partition has no leader.
     Offline,
     Leader(LeaderState),
-    Follower { leader: BrokerId },
+    Follower {
+        leader: BrokerId,
+    },
 }
 
 /// An ISR change the leader asks the controller for.
@@ -81,7 +83,18 @@ pub struct Replica {
 
 impl Replica {
     pub fn new(broker: BrokerId, log: PartitionLog, config: ReplicationConfig, bugs: PlantedBugs) -> Self {
-        Self { broker, log, role: Role::Offline, leader_epoch: -1, partition_epoch: -1, replicas: Vec::new(), epoch_start_offset: 0, leader_recovering: false, config, bugs }
+        Self {
+            broker,
+            log,
+            role: Role::Offline,
+            leader_epoch: -1,
+            partition_epoch: -1,
+            replicas: Vec::new(),
+            epoch_start_offset: 0,
+            leader_recovering: false,
+            config,
+            bugs,
+        }
     }
 
     pub fn is_leader(&self) -> bool {
@@ -113,7 +126,9 @@ impl Replica {
 
     /// Applies the controller's view of this partition. Returns true if the role changed.
     pub fn apply_metadata(&mut self, state: &PartitionState, now_ms: u64) -> bool {
-        if state.leader_epoch < self.leader_epoch || (state.leader_epoch == self.leader_epoch && state.partition_epoch <= self.partition_epoch) {
+        if state.leader_epoch < self.leader_epoch
+            || (state.leader_epoch == self.leader_epoch && state.partition_epoch <= self.partition_epoch)
+        {
             return false;
         }
         let new_epoch = state.leader_epoch != self.leader_epoch;
@@ -134,7 +149,21 @@ impl Replica {
             self.log.begin_epoch(state.leader_epoch);
             self.epoch_start_offset = self.log.log_end_offset();
             // Followers start the lag clock now: a new leader does not shrink the ISR at once.
-            let followers = state.replicas.iter().filter(|b| **b != self.broker).map(|b| (*b, FollowerProgress { log_end_offset: 0, last_caught_up_ms: now_ms, broker_epoch: NO_BROKER_EPOCH })).collect();
+            let followers = state
+                .replicas
+                .iter()
+                .filter(|b| **b != self.broker)
+                .map(|b| {
+                    (
+                        *b,
+                        FollowerProgress {
+                            log_end_offset: 0,
+                            last_caught_up_ms: now_ms,
+                            broker_epoch: NO_BROKER_EPOCH,
+                        },
+                    )
+                })
+                .collect();
             self.role = Role::Leader(LeaderState { isr, pending: None, lagging: BTreeSet::new(), followers });
             self.maybe_advance_high_watermark();
             true
@@ -152,7 +181,13 @@ impl Replica {
     /// A follower fetched from `fetch_offset`: it has everything below it (Kafka's
     /// `updateFollowerFetchState`). May ask to add the follower to the ISR.
     /// `broker_epoch` is the epoch the follower's process registered with (KIP-903).
-    pub fn on_follower_fetch(&mut self, follower: BrokerId, broker_epoch: i64, fetch_offset: i64, now_ms: u64) -> Option<IsrChangeRequest> {
+    pub fn on_follower_fetch(
+        &mut self,
+        follower: BrokerId,
+        broker_epoch: i64,
+        fetch_offset: i64,
+        now_ms: u64,
+    ) -> Option<IsrChangeRequest> {
         let log_end_offset = self.log.log_end_offset();
         let high_watermark = self.log.high_watermark();
         let Role::Leader(leader) = &mut self.role else { return None };
@@ -166,12 +201,21 @@ impl Replica {
         // KIP-497: a follower may join once it has everything up to the high watermark. The
         // planted bug lets it join as soon as it fetches, so the high watermark can move back.
         let caught_up = fetch_offset >= high_watermark || self.bugs.is_on(PlantedBug::HighWatermarkRegression);
-        let request = if !leader.isr.contains(&follower) && caught_up && leader.pending.is_none() && broker_epoch != NO_BROKER_EPOCH {
+        let request = if !leader.isr.contains(&follower)
+            && caught_up
+            && leader.pending.is_none()
+            && broker_epoch != NO_BROKER_EPOCH
+        {
             let mut isr = leader.isr.clone();
             isr.insert(follower);
             leader.pending = Some((isr.clone(), now_ms));
             let broker_epochs = broker_epochs(leader, &isr);
-            Some(IsrChangeRequest { leader_epoch: self.leader_epoch, partition_epoch: self.partition_epoch, isr: isr.into_iter().collect(), broker_epochs })
+            Some(IsrChangeRequest {
+                leader_epoch: self.leader_epoch,
+                partition_epoch: self.partition_epoch,
+                isr: isr.into_iter().collect(),
+                broker_epochs,
+            })
         } else {
             None
         };
@@ -183,14 +227,24 @@ impl Replica {
     pub fn tick(&mut self, now_ms: u64) -> Option<IsrChangeRequest> {
         let lag_max = self.config.replica_lag_time_max_ms;
         let Role::Leader(leader) = &mut self.role else { return None };
-        leader.lagging = leader.followers.iter().filter(|(_, p)| now_ms.saturating_sub(p.last_caught_up_ms) > lag_max).map(|(b, _)| *b).collect();
+        leader.lagging = leader
+            .followers
+            .iter()
+            .filter(|(_, p)| now_ms.saturating_sub(p.last_caught_up_ms) > lag_max)
+            .map(|(b, _)| *b)
+            .collect();
         if let Some((_, since)) = &leader.pending {
             if now_ms.saturating_sub(*since) < PENDING_ISR_TIMEOUT_MS {
                 return None;
             }
             leader.pending = None;
         }
-        let lagging: Vec<BrokerId> = leader.isr.iter().copied().filter(|b| leader.followers.get(b).is_some_and(|p| now_ms.saturating_sub(p.last_caught_up_ms) > lag_max)).collect();
+        let lagging: Vec<BrokerId> = leader
+            .isr
+            .iter()
+            .copied()
+            .filter(|b| leader.followers.get(b).is_some_and(|p| now_ms.saturating_sub(p.last_caught_up_ms) > lag_max))
+            .collect();
         if lagging.is_empty() {
             return None;
         }
@@ -198,7 +252,12 @@ impl Replica {
         // The shrink only counts once committed; until then the larger ISR bounds the HW.
         leader.pending = Some((leader.isr.clone(), now_ms));
         let broker_epochs = broker_epochs(leader, &isr);
-        Some(IsrChangeRequest { leader_epoch: self.leader_epoch, partition_epoch: self.partition_epoch, isr: isr.into_iter().collect(), broker_epochs })
+        Some(IsrChangeRequest {
+            leader_epoch: self.leader_epoch,
+            partition_epoch: self.partition_epoch,
+            isr: isr.into_iter().collect(),
+            broker_epochs,
+        })
     }
 
     /// The high watermark is the smallest log end over the maximal ISR (committed plus
@@ -214,7 +273,11 @@ impl Replica {
             return false;
         }
         let own = self.log.log_end_offset();
-        let candidate = maximal.iter().map(|b| if *b == self.broker { own } else { leader.followers.get(b).map_or(0, |p| p.log_end_offset) }).min().unwrap_or(own);
+        let candidate = maximal
+            .iter()
+            .map(|b| if *b == self.broker { own } else { leader.followers.get(b).map_or(0, |p| p.log_end_offset) })
+            .min()
+            .unwrap_or(own);
         let current = self.log.high_watermark();
         if self.bugs.is_on(PlantedBug::HighWatermarkRegression) && candidate != current {
             self.log.force_high_watermark(candidate);
@@ -279,7 +342,18 @@ mod tests {
     fn leader_of(isr: Vec<BrokerId>) -> Replica {
         let log = PartitionLog::open(Arc::new(MemoryDisk::new()), "t-0").unwrap();
         let mut replica = Replica::new(1, log, ReplicationConfig::default(), PlantedBugs::none());
-        replica.apply_metadata(&PartitionState { replicas: vec![1, 2, 3], leader: 1, leader_epoch: 0, partition_epoch: 0, isr, leader_recovering: false, elr: Vec::new() }, 0);
+        replica.apply_metadata(
+            &PartitionState {
+                replicas: vec![1, 2, 3],
+                leader: 1,
+                leader_epoch: 0,
+                partition_epoch: 0,
+                isr,
+                leader_recovering: false,
+                elr: Vec::new(),
+            },
+            0,
+        );
         replica
     }
 
@@ -305,10 +379,32 @@ mod tests {
         let request = replica.tick(10_001).expect("3 lagged past replica.lag.time.max.ms");
         assert_eq!(request.isr, vec![1, 2]);
         assert_eq!(replica.isr_size(), 2, "3 stops counting for acks=all before the shrink commits");
-        replica.apply_metadata(&PartitionState { replicas: vec![1, 2, 3], leader: 1, leader_epoch: 0, partition_epoch: 1, isr: vec![1, 2], leader_recovering: false, elr: Vec::new() }, 10_002);
+        replica.apply_metadata(
+            &PartitionState {
+                replicas: vec![1, 2, 3],
+                leader: 1,
+                leader_epoch: 0,
+                partition_epoch: 1,
+                isr: vec![1, 2],
+                leader_recovering: false,
+                elr: Vec::new(),
+            },
+            10_002,
+        );
         assert_eq!(replica.log.high_watermark(), 1);
         // ISR {1} is below min.insync.replicas = 2: nothing new becomes visible.
-        replica.apply_metadata(&PartitionState { replicas: vec![1, 2, 3], leader: 1, leader_epoch: 0, partition_epoch: 2, isr: vec![1], leader_recovering: false, elr: Vec::new() }, 10_003);
+        replica.apply_metadata(
+            &PartitionState {
+                replicas: vec![1, 2, 3],
+                leader: 1,
+                leader_epoch: 0,
+                partition_epoch: 2,
+                isr: vec![1],
+                leader_recovering: false,
+                elr: Vec::new(),
+            },
+            10_003,
+        );
         replica.log.append_as_leader(encode(&["b"], -1, -1), 0).unwrap();
         replica.maybe_advance_high_watermark();
         assert_eq!(replica.log.high_watermark(), 1);

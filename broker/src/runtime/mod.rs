@@ -23,7 +23,8 @@ pub async fn start(config: NodeConfig, disk: Arc<dyn Disk>) -> Result<Arc<Node>,
         let mut random = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed ^ 0x696e_6361_726e_6174);
         (random.next_u64(), random.next_u64())
     };
-    let (meta, new_storage) = MetaProperties::load_or_join(disk.as_ref(), &config.cluster_id, config.broker_id, fresh_directory)?;
+    let (meta, new_storage) =
+        MetaProperties::load_or_join(disk.as_ref(), &config.cluster_id, config.broker_id, fresh_directory)?;
     if new_storage {
         tracing::warn!(broker = config.broker_id, directory = meta.directory_id, "storage is empty: formatted a new directory; this node observes the controller quorum until it replaces its old voter, and re-replicates its partitions");
     }
@@ -34,11 +35,26 @@ pub async fn start(config: NodeConfig, disk: Arc<dyn Disk>) -> Result<Arc<Node>,
         api_key: config.inter_broker_api_key.clone(),
         secret: config.inter_broker_secret.clone(),
     };
-    let channels = peers::start((meta.node_id, meta.directory_id), &config.voters, config.dialer.clone(), credentials.clone());
-    let controller = Quorum::start(&meta, &config.voters, disk.clone(), channels, config.seed, config.raft_entries_per_append_max, config.bugs);
+    let channels =
+        peers::start((meta.node_id, meta.directory_id), &config.voters, config.dialer.clone(), credentials.clone());
+    let controller = Quorum::start(
+        &meta,
+        &config.voters,
+        disk.clone(),
+        channels,
+        config.seed,
+        config.raft_entries_per_append_max,
+        config.bugs,
+    );
     let node = Arc::new(Node::new(config, disk, controller, incarnation, credentials)?);
     tracing::info!(broker = node.config.broker_id, zone = %node.config.zone, %address, "node listening");
-    tokio::spawn(node.controller().clone().heartbeat_forever(node.config.zone.clone(), node.config.host.clone(), BROKER_PORT as i32, incarnation, meta.directory_id));
+    tokio::spawn(node.controller().clone().heartbeat_forever(
+        node.config.zone.clone(),
+        node.config.host.clone(),
+        BROKER_PORT as i32,
+        incarnation,
+        meta.directory_id,
+    ));
     tokio::spawn(apply_metadata_forever(node.clone()));
     tokio::spawn(tick_forever(node.clone()));
     tokio::spawn(accept_forever(node.clone(), listener));
@@ -107,7 +123,13 @@ fn apply_image(node: &Arc<Node>, image: &MetadataImage) {
             if let Some((leader, epoch)) = follow {
                 if let Some((address, host)) = node.broker_address(leader) {
                     let leader = Leader { id: leader, epoch, address, host };
-                    tokio::spawn(fetcher::follow(node.follower_context(broker_epoch), handle.clone(), topic.clone(), index as i32, leader));
+                    tokio::spawn(fetcher::follow(
+                        node.follower_context(broker_epoch),
+                        handle.clone(),
+                        topic.clone(),
+                        index as i32,
+                        leader,
+                    ));
                 }
             }
             handle.changed();

@@ -17,7 +17,12 @@ use crate::net::Dialer;
 const PEER_QUEUE_MAX: usize = 1_024;
 
 /// Spawns the senders and returns the channels the quorum is handed.
-pub(super) fn start((id, directory): (BrokerId, DirectoryId), voters: &[Voter], dialer: Dialer, credentials: ClientCredentials) -> PeerChannels {
+pub(super) fn start(
+    (id, directory): (BrokerId, DirectoryId),
+    voters: &[Voter],
+    dialer: Dialer,
+    credentials: ClientCredentials,
+) -> PeerChannels {
     let mut raft = BTreeMap::new();
     for voter in voters.iter().filter(|v| v.id != id) {
         let (sender, receiver) = mpsc::channel(PEER_QUEUE_MAX);
@@ -31,7 +36,13 @@ pub(super) fn start((id, directory): (BrokerId, DirectoryId), voters: &[Voter], 
 
 /// Keeps one connection to a peer voter and sends it Raft messages in order, batching
 /// whatever queued up during the previous round trip.
-async fn send_raft((id, directory): (BrokerId, DirectoryId), voter: Voter, mut messages: mpsc::Receiver<RaftMessage<MetadataRecord>>, dialer: Dialer, credentials: ClientCredentials) {
+async fn send_raft(
+    (id, directory): (BrokerId, DirectoryId),
+    voter: Voter,
+    mut messages: mpsc::Receiver<RaftMessage<MetadataRecord>>,
+    dialer: Dialer,
+    credentials: ClientCredentials,
+) {
     let mut connection: Option<Connection> = None;
     while let Some(first) = messages.recv().await {
         let mut batch = vec![first];
@@ -61,7 +72,12 @@ async fn send_raft((id, directory): (BrokerId, DirectoryId), voter: Voter, mut m
 }
 
 /// Splits forwarded requests into their lanes; each lane has its own connection and task.
-async fn forward_requests(mut requests: mpsc::Receiver<Forward>, voters: Vec<Voter>, dialer: Dialer, credentials: ClientCredentials) {
+async fn forward_requests(
+    mut requests: mpsc::Receiver<Forward>,
+    voters: Vec<Voter>,
+    dialer: Dialer,
+    credentials: ClientCredentials,
+) {
     let mut lanes = BTreeMap::new();
     for lane in [Lane::Heartbeat, Lane::Request] {
         let (sender, receiver) = mpsc::channel::<Forward>(PEER_QUEUE_MAX);
@@ -75,7 +91,12 @@ async fn forward_requests(mut requests: mpsc::Receiver<Forward>, voters: Vec<Vot
 }
 
 /// One request at a time to the active controller, reconnecting when it changes.
-async fn serve_lane(mut requests: mpsc::Receiver<Forward>, voters: Vec<Voter>, dialer: Dialer, credentials: ClientCredentials) {
+async fn serve_lane(
+    mut requests: mpsc::Receiver<Forward>,
+    voters: Vec<Voter>,
+    dialer: Dialer,
+    credentials: ClientCredentials,
+) {
     let mut connected: Option<(BrokerId, Connection)> = None;
     while let Some(Forward { to, request, reply, .. }) = requests.recv().await {
         if connected.as_ref().is_none_or(|(leader, _)| *leader != to) {

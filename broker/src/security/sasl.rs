@@ -77,11 +77,23 @@ impl CredentialStore {
 
     /// The file form of the store (hashes only).
     pub fn render(&self) -> String {
-        self.keys.iter().map(|(key, (role, hash))| format!("{key} {} {}\n", if *role == Role::Broker { "broker" } else { "client" }, hash.0)).collect()
+        self.keys
+            .iter()
+            .map(|(key, (role, hash))| {
+                format!("{key} {} {}\n", if *role == Role::Broker { "broker" } else { "client" }, hash.0)
+            })
+            .collect()
     }
 
     /// Adds a key with a bcrypt hash of `secret`. `salt` makes the hash reproducible (simulation).
-    pub fn add(&mut self, api_key: &str, secret: &str, role: Role, cost: u32, salt: Option<[u8; 16]>) -> Result<(), CredentialError> {
+    pub fn add(
+        &mut self,
+        api_key: &str,
+        secret: &str,
+        role: Role,
+        cost: u32,
+        salt: Option<[u8; 16]>,
+    ) -> Result<(), CredentialError> {
         let hash = match salt {
             Some(salt) => bcrypt::hash_with_salt(secret, cost, salt)?.to_string(),
             None => bcrypt::hash(secret, cost)?,

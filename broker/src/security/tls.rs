@@ -29,8 +29,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType, SerialNumber,
 };
 use rustls::client::danger::ServerCertVerifier;
 use rustls::client::WebPkiServerVerifier;
@@ -163,10 +163,7 @@ pub struct CertificateAuthority {
 
 impl fmt::Debug for CertificateAuthority {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CertificateAuthority")
-            .field("cert_pem", &self.cert_pem)
-            .field("key", &"<redacted>")
-            .finish()
+        f.debug_struct("CertificateAuthority").field("cert_pem", &self.cert_pem).field("key", &"<redacted>").finish()
     }
 }
 
@@ -185,20 +182,13 @@ impl CertificateAuthority {
     pub fn generate_seeded(seed: u64) -> Result<Self, TlsError> {
         let mut rng = seeded_stream(seed, STREAM_CA_KEY);
         let key = ed25519_key_from_rng(&mut rng)?;
-        let params = ca_params(
-            &key,
-            Validity::Seeded,
-            SerialNumber::from_slice(SEEDED_CA_SERIAL),
-        );
+        let params = ca_params(&key, Validity::Seeded, SerialNumber::from_slice(SEEDED_CA_SERIAL));
         Self::self_signed(params, key)
     }
 
     fn self_signed(params: CertificateParams, key: KeyPair) -> Result<Self, TlsError> {
         let cert = params.self_signed(&key)?;
-        Ok(Self {
-            issuer: Issuer::new(params, key),
-            cert_pem: cert.pem(),
-        })
+        Ok(Self { issuer: Issuer::new(params, key), cert_pem: cert.pem() })
     }
 
     /// The CA certificate, PEM-encoded: what clients trust.
@@ -216,12 +206,7 @@ impl CertificateAuthority {
     ///   random serial, validity from one day ago to ten years ahead.
     ///
     /// The common name is the first DNS name (or the first IP address).
-    pub fn issue(
-        &self,
-        dns_names: &[String],
-        ips: &[IpAddr],
-        seed: Option<u64>,
-    ) -> Result<TlsMaterial, TlsError> {
+    pub fn issue(&self, dns_names: &[String], ips: &[IpAddr], seed: Option<u64>) -> Result<TlsMaterial, TlsError> {
         let (key, serial, validity) = match seed {
             Some(seed) => {
                 let mut rng = seeded_stream(seed, STREAM_LEAF);
@@ -230,11 +215,7 @@ impl CertificateAuthority {
                 rng.fill_bytes(&mut serial);
                 (key, positive_serial(serial), Validity::Seeded)
             }
-            None => (
-                KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?,
-                os_serial()?,
-                Validity::FromNow,
-            ),
+            None => (KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?, os_serial()?, Validity::FromNow),
         };
         let params = leaf_params(dns_names, ips, serial, validity)?;
         let cert = params.signed_by(&key, &self.issuer)?;
@@ -264,23 +245,13 @@ impl CertificateAuthority {
     pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, TlsError> {
         let certs = parse_certs(cert_pem, "CA certificate")?;
         let [ca_der] = certs.as_slice() else {
-            return Err(TlsError::CaMismatch(format!(
-                "expected exactly one certificate, found {}",
-                certs.len()
-            )));
+            return Err(TlsError::CaMismatch(format!("expected exactly one certificate, found {}", certs.len())));
         };
         let key = KeyPair::from_pem(key_pem)?;
         // rcgen's issuer only needs subject, key-id method, key usages and
         // the key; validity and serial of these params are never used.
-        let params = ca_params(
-            &key,
-            Validity::Seeded,
-            SerialNumber::from_slice(SEEDED_CA_SERIAL),
-        );
-        let ca = Self {
-            issuer: Issuer::new(params, key),
-            cert_pem: cert_pem.to_owned(),
-        };
+        let params = ca_params(&key, Validity::Seeded, SerialNumber::from_slice(SEEDED_CA_SERIAL));
+        let ca = Self { issuer: Issuer::new(params, key), cert_pem: cert_pem.to_owned() };
         ca.check_consistent(ca_der)?;
         Ok(ca)
     }
@@ -289,12 +260,7 @@ impl CertificateAuthority {
         // Deterministic probe key: no OS randomness (an ECDSA CA still signs
         // with some, which is harmless here: the probe is thrown away).
         let probe_key = ed25519_key_from_rng(&mut seeded_stream(0, STREAM_PROBE))?;
-        let params = leaf_params(
-            &[PROBE_NAME.to_owned()],
-            &[],
-            SerialNumber::from_slice(&[0x7f]),
-            Validity::Seeded,
-        )?;
+        let params = leaf_params(&[PROBE_NAME.to_owned()], &[], SerialNumber::from_slice(&[0x7f]), Validity::Seeded)?;
         let probe = params.signed_by(&probe_key, &self.issuer)?;
 
         let mut roots = RootCertStore::empty();
@@ -304,8 +270,7 @@ impl CertificateAuthority {
             Arc::new(rustls::crypto::ring::default_provider()),
         )
         .build()?;
-        let name =
-            ServerName::try_from(PROBE_NAME).map_err(|e| TlsError::CaMismatch(e.to_string()))?;
+        let name = ServerName::try_from(PROBE_NAME).map_err(|e| TlsError::CaMismatch(e.to_string()))?;
         verifier
             .verify_server_cert(probe.der(), &[], &name, &[], UnixTime::now())
             .map(|_| ())
@@ -320,10 +285,7 @@ pub fn os_crypto_provider() -> Arc<CryptoProvider> {
 
 /// Server configuration: TLS 1.3 and 1.2 only, no client authentication, no
 /// ALPN. The key must be one `provider` can load.
-pub fn server_config(
-    material: &TlsMaterial,
-    provider: &Arc<CryptoProvider>,
-) -> Result<Arc<ServerConfig>, TlsError> {
+pub fn server_config(material: &TlsMaterial, provider: &Arc<CryptoProvider>) -> Result<Arc<ServerConfig>, TlsError> {
     let chain = parse_certs(&material.cert_chain_pem, "certificate chain")?;
     let key = parse_private_key(&material.private_key_pem)?;
     let mut config = ServerConfig::builder_with_provider(provider.clone())
@@ -373,26 +335,17 @@ fn ed25519_key_from_rng(rng: &mut ChaCha20Rng) -> Result<KeyPair, TlsError> {
     der.extend_from_slice(&ED25519_PKCS8_V1_PREFIX);
     der.resize(ED25519_PKCS8_V1_PREFIX.len() + 32, 0);
     rng.fill_bytes(&mut der[ED25519_PKCS8_V1_PREFIX.len()..]);
-    let key = KeyPair::from_pkcs8_der_and_sign_algo(
-        &PrivatePkcs8KeyDer::from(der.as_slice()),
-        &rcgen::PKCS_ED25519,
-    );
+    let key = KeyPair::from_pkcs8_der_and_sign_algo(&PrivatePkcs8KeyDer::from(der.as_slice()), &rcgen::PKCS_ED25519);
     der.fill(0);
     Ok(key?)
 }
 
 fn ca_distinguished_name(key: &KeyPair) -> DistinguishedName {
     let digest = ring::digest::digest(&ring::digest::SHA256, key.public_key_raw());
-    let fingerprint: String = digest.as_ref()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let fingerprint: String = digest.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
     let mut dn = DistinguishedName::new();
     dn.push(DnType::OrganizationName, CA_ORGANIZATION);
-    dn.push(
-        DnType::CommonName,
-        format!("{CA_COMMON_NAME_PREFIX} {fingerprint}"),
-    );
+    dn.push(DnType::CommonName, format!("{CA_COMMON_NAME_PREFIX} {fingerprint}"));
     dn
 }
 
@@ -401,11 +354,7 @@ fn ca_params(key: &KeyPair, validity: Validity, serial: SerialNumber) -> Certifi
     params.distinguished_name = ca_distinguished_name(key);
     // May sign end-entity certificates only.
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     validity.apply(&mut params);
     params.serial_number = Some(serial);
     params
@@ -461,9 +410,7 @@ impl Validity {
                 params.not_after = rcgen::date_time_ymd(y, m, d);
             }
             Validity::FromNow => {
-                let since_epoch = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or(Duration::ZERO);
+                let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
                 let now = rcgen::date_time_ymd(1970, 1, 1) + since_epoch;
                 params.not_before = now - REAL_BACKDATE;
                 params.not_after = now + REAL_LIFETIME;
@@ -476,9 +423,7 @@ impl Validity {
 fn os_serial() -> Result<SerialNumber, TlsError> {
     use ring::rand::SecureRandom as _;
     let mut bytes = [0u8; 16];
-    ring::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| TlsError::OsRandom)?;
+    ring::rand::SystemRandom::new().fill(&mut bytes).map_err(|_| TlsError::OsRandom)?;
     Ok(positive_serial(bytes))
 }
 
@@ -492,10 +437,7 @@ fn positive_serial(mut bytes: [u8; 16]) -> SerialNumber {
 fn parse_certs(pem: &str, what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = rustls_pemfile::certs(&mut BufReader::new(pem.as_bytes()))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::Pem {
-            what,
-            detail: e.to_string(),
-        })?;
+        .map_err(|e| TlsError::Pem { what, detail: e.to_string() })?;
     if certs.is_empty() {
         return Err(TlsError::MissingPem(what));
     }
@@ -504,10 +446,7 @@ fn parse_certs(pem: &str, what: &'static str) -> Result<Vec<CertificateDer<'stat
 
 fn parse_private_key(pem: &str) -> Result<PrivateKeyDer<'static>, TlsError> {
     rustls_pemfile::private_key(&mut BufReader::new(pem.as_bytes()))
-        .map_err(|e| TlsError::Pem {
-            what: "private key",
-            detail: e.to_string(),
-        })?
+        .map_err(|e| TlsError::Pem { what: "private key", detail: e.to_string() })?
         .ok_or(TlsError::MissingPem("private key"))
 }
 
@@ -539,10 +478,7 @@ mod tests {
     impl Session {
         fn digest(&self) -> Vec<u8> {
             let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-            for (tag, bytes) in [
-                (b'C', &self.client_to_server),
-                (b'S', &self.server_to_client),
-            ] {
+            for (tag, bytes) in [(b'C', &self.client_to_server), (b'S', &self.server_to_client)] {
                 ctx.update(&[tag]);
                 ctx.update(&(bytes.len() as u64).to_be_bytes());
                 ctx.update(bytes);
@@ -566,8 +502,7 @@ mod tests {
     ) -> Result<bool, Failure> {
         let mut buf = Vec::new();
         while from.wants_write() {
-            from.write_tls(&mut buf)
-                .expect("writing to a Vec cannot fail");
+            from.write_tls(&mut buf).expect("writing to a Vec cannot fail");
         }
         if buf.is_empty() {
             return Ok(false);
@@ -575,21 +510,13 @@ mod tests {
         log.extend_from_slice(&buf);
         let mut rd: &[u8] = &buf;
         while !rd.is_empty() {
-            to.read_tls(&mut rd)
-                .expect("reading from a slice cannot fail");
-            to.process_new_packets().map_err(|error| Failure {
-                side: to_side,
-                error,
-            })?;
+            to.read_tls(&mut rd).expect("reading from a slice cannot fail");
+            to.process_new_packets().map_err(|error| Failure { side: to_side, error })?;
         }
         Ok(true)
     }
 
-    fn pump_both(
-        client: &mut Connection,
-        server: &mut Connection,
-        s: &mut Session,
-    ) -> Result<(), Failure> {
+    fn pump_both(client: &mut Connection, server: &mut Connection, s: &mut Session) -> Result<(), Failure> {
         for _ in 0..32 {
             let a = pump(client, server, "server", &mut s.client_to_server)?;
             let b = pump(server, client, "client", &mut s.server_to_client)?;
@@ -659,19 +586,11 @@ mod tests {
 
     fn assert_both_versions_work(material: &TlsMaterial) {
         let server = server_config(material, &os_crypto_provider()).unwrap();
-        let s13 = run_session(
-            client_config(&material.ca_cert_pem, &os_crypto_provider()).unwrap(),
-            server.clone(),
-            host(),
-        )
-        .unwrap();
+        let s13 =
+            run_session(client_config(&material.ca_cert_pem, &os_crypto_provider()).unwrap(), server.clone(), host())
+                .unwrap();
         assert_eq!(s13.version, ProtocolVersion::TLSv1_3);
-        let s12 = run_session(
-            tls12_only_client(&material.ca_cert_pem),
-            server,
-            host(),
-        )
-        .unwrap();
+        let s12 = run_session(tls12_only_client(&material.ca_cert_pem), server, host()).unwrap();
         assert_eq!(s12.version, ProtocolVersion::TLSv1_2);
     }
 
@@ -697,12 +616,8 @@ mod tests {
         let material = ca.issue(&names(), &ips(), Some(5)).unwrap();
         let e = os_crypto_provider();
         let name = ServerName::IpAddress(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)).into());
-        run_session(
-            client_config(&material.ca_cert_pem, &e).unwrap(),
-            server_config(&material, &e).unwrap(),
-            name,
-        )
-        .unwrap();
+        run_session(client_config(&material.ca_cert_pem, &e).unwrap(), server_config(&material, &e).unwrap(), name)
+            .unwrap();
     }
 
     // (2): determinism.
@@ -741,9 +656,7 @@ mod tests {
         assert_ne!(leaf_a.private_key_pem, leaf_c.private_key_pem);
         // Keys are Ed25519, and distinct between CA and leaf of the same seed.
         assert!(is_ed25519(&parse_private_key(&ca_a.1).unwrap()));
-        assert!(is_ed25519(
-            &parse_private_key(&leaf_a.private_key_pem).unwrap()
-        ));
+        assert!(is_ed25519(&parse_private_key(&leaf_a.private_key_pem).unwrap()));
         assert_ne!(ca_a.1, leaf_a.private_key_pem);
     }
 
@@ -765,18 +678,12 @@ mod tests {
             let start = dbg.find("versions: [").expect("versions in Debug output");
             let end = start + dbg[start..].find(']').unwrap();
             let versions = &dbg[start..end];
-            assert!(
-                versions.contains("TLSv1_2") && versions.contains("TLSv1_3"),
-                "{versions}"
-            );
+            assert!(versions.contains("TLSv1_2") && versions.contains("TLSv1_3"), "{versions}");
             for old in ["SSLv2", "SSLv3", "TLSv1_0", "TLSv1_1"] {
                 assert!(!versions.contains(old), "{versions}");
             }
             for suite in &cfg.crypto_provider().cipher_suites {
-                assert!(matches!(
-                    suite.version().version,
-                    ProtocolVersion::TLSv1_2 | ProtocolVersion::TLSv1_3
-                ));
+                assert!(matches!(suite.version().version, ProtocolVersion::TLSv1_2 | ProtocolVersion::TLSv1_3));
             }
 
             // A TLS 1.1 / 1.0 ClientHello is refused.
@@ -821,23 +728,23 @@ mod tests {
     #[test]
     fn client_that_does_not_trust_the_ca_fails() {
         for (server_ca, other_ca, seed) in [
-            (CertificateAuthority::generate_seeded(7).unwrap(), CertificateAuthority::generate_seeded(70).unwrap(), Some(7)),
+            (
+                CertificateAuthority::generate_seeded(7).unwrap(),
+                CertificateAuthority::generate_seeded(70).unwrap(),
+                Some(7),
+            ),
             (CertificateAuthority::generate().unwrap(), CertificateAuthority::generate().unwrap(), None),
         ] {
             let entropy = os_crypto_provider();
             let material = server_ca.issue(&names(), &[], seed).unwrap();
             let server = server_config(&material, &entropy).unwrap();
-            for client in [
-                client_config(&other_ca.ca_cert_pem(), &entropy).unwrap(),
-                tls12_only_client(&other_ca.ca_cert_pem()),
-            ] {
+            for client in
+                [client_config(&other_ca.ca_cert_pem(), &entropy).unwrap(), tls12_only_client(&other_ca.ca_cert_pem())]
+            {
                 let err = run_session(client, server.clone(), host()).unwrap_err();
                 assert_eq!(err.side, "client");
                 assert!(
-                    matches!(
-                        err.error,
-                        rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
-                    ),
+                    matches!(err.error, rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)),
                     "{:?}",
                     err.error
                 );
@@ -856,11 +763,7 @@ mod tests {
             ServerName::try_from("broker-9.cluster.test").unwrap(),
         )
         .unwrap_err();
-        assert!(
-            matches!(err.error, rustls::Error::InvalidCertificate(_)),
-            "{:?}",
-            err.error
-        );
+        assert!(matches!(err.error, rustls::Error::InvalidCertificate(_)), "{:?}", err.error);
     }
 
     // (5): secrets stay out of Debug.
@@ -870,18 +773,10 @@ mod tests {
         let ca = CertificateAuthority::generate_seeded(7).unwrap();
         let material = ca.issue(&names(), &[], Some(7)).unwrap();
         let dbg = format!("{material:?} {material:#?}");
-        let key_body: String = material
-            .private_key_pem
-            .lines()
-            .filter(|l| !l.starts_with("-----"))
-            .collect();
+        let key_body: String = material.private_key_pem.lines().filter(|l| !l.starts_with("-----")).collect();
         assert!(!key_body.is_empty());
         assert!(!dbg.contains(&key_body));
-        for line in material
-            .private_key_pem
-            .lines()
-            .filter(|l| !l.starts_with("-----"))
-        {
+        for line in material.private_key_pem.lines().filter(|l| !l.starts_with("-----")) {
             assert!(!dbg.contains(line), "key line leaked");
         }
         assert!(!dbg.contains("PRIVATE KEY"));
@@ -900,10 +795,7 @@ mod tests {
 
     #[test]
     fn ca_round_trips_through_pem() {
-        for ca in [
-            CertificateAuthority::generate().unwrap(),
-            CertificateAuthority::generate_seeded(21).unwrap(),
-        ] {
+        for ca in [CertificateAuthority::generate().unwrap(), CertificateAuthority::generate_seeded(21).unwrap()] {
             let (cert, key) = ca.to_pem();
             let reloaded = CertificateAuthority::from_pem(&cert, &key).unwrap();
             assert_eq!(reloaded.ca_cert_pem(), cert);
@@ -916,10 +808,7 @@ mod tests {
         let ca = CertificateAuthority::generate_seeded(21).unwrap();
         let (cert, key) = ca.to_pem();
         let reloaded = CertificateAuthority::from_pem(&cert, &key).unwrap();
-        assert_eq!(
-            ca.issue(&names(), &ips(), Some(4)).unwrap(),
-            reloaded.issue(&names(), &ips(), Some(4)).unwrap()
-        );
+        assert_eq!(ca.issue(&names(), &ips(), Some(4)).unwrap(), reloaded.issue(&names(), &ips(), Some(4)).unwrap());
     }
 
     #[test]
@@ -928,43 +817,23 @@ mod tests {
         let b = CertificateAuthority::generate_seeded(2).unwrap();
         let (cert_a, _) = a.to_pem();
         let (_, key_b) = b.to_pem();
-        assert!(matches!(
-            CertificateAuthority::from_pem(&cert_a, &key_b),
-            Err(TlsError::CaMismatch(_))
-        ));
+        assert!(matches!(CertificateAuthority::from_pem(&cert_a, &key_b), Err(TlsError::CaMismatch(_))));
         // A leaf certificate is not a CA.
         let leaf = a.issue(&names(), &[], Some(1)).unwrap();
-        assert!(
-            CertificateAuthority::from_pem(&leaf.cert_chain_pem, &leaf.private_key_pem).is_err()
-        );
-        assert!(matches!(
-            CertificateAuthority::from_pem("", &key_b),
-            Err(TlsError::MissingPem(_))
-        ));
+        assert!(CertificateAuthority::from_pem(&leaf.cert_chain_pem, &leaf.private_key_pem).is_err());
+        assert!(matches!(CertificateAuthority::from_pem("", &key_b), Err(TlsError::MissingPem(_))));
         assert!(CertificateAuthority::from_pem(&cert_a, "not a key").is_err());
     }
 
     #[test]
     fn bad_inputs_are_reported() {
         let ca = CertificateAuthority::generate_seeded(1).unwrap();
-        assert!(matches!(
-            ca.issue(&[], &[], Some(1)),
-            Err(TlsError::NoSubjectNames)
-        ));
-        assert!(matches!(
-            ca.issue(&["bad name ü".to_owned()], &[], Some(1)),
-            Err(TlsError::CertGen(_))
-        ));
-        assert!(matches!(
-            client_config("", &os_crypto_provider()),
-            Err(TlsError::MissingPem(_))
-        ));
+        assert!(matches!(ca.issue(&[], &[], Some(1)), Err(TlsError::NoSubjectNames)));
+        assert!(matches!(ca.issue(&["bad name ü".to_owned()], &[], Some(1)), Err(TlsError::CertGen(_))));
+        assert!(matches!(client_config("", &os_crypto_provider()), Err(TlsError::MissingPem(_))));
         let mut material = ca.issue(&names(), &[], Some(1)).unwrap();
         material.private_key_pem.clear();
-        assert!(matches!(
-            server_config(&material, &os_crypto_provider()),
-            Err(TlsError::MissingPem("private key"))
-        ));
+        assert!(matches!(server_config(&material, &os_crypto_provider()), Err(TlsError::MissingPem("private key"))));
         // A key that does not match the certificate is refused by rustls.
         let other = ca.issue(&names(), &[], Some(2)).unwrap();
         material.private_key_pem = other.private_key_pem;

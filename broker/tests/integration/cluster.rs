@@ -26,8 +26,15 @@ pub fn client_script(name: &str) -> PathBuf {
 
 /// Runs a command, failing the test with its output if it does not succeed.
 pub fn run_ok(command: &mut Command) -> Output {
-    let output = command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e} (ci/test.sh installs kcat, openssl and the Python venv)"));
-    assert!(output.status.success(), "{command:?} failed:\nstdout: {}\nstderr: {}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let output = command.output().unwrap_or_else(|e| {
+        panic!("cannot run {command:?}: {e} (ci/test.sh installs kcat, openssl and the Python venv)")
+    });
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     output
 }
 
@@ -41,7 +48,11 @@ impl Cluster {
     /// Three `broker node` processes (so each can be killed on its own).
     pub fn start() -> Cluster {
         let ports = PORTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let dir = std::env::temp_dir().join(format!("faultline-it-{}-{}", std::process::id(), Instant::now().elapsed().as_nanos() ^ rand_suffix()));
+        let dir = std::env::temp_dir().join(format!(
+            "faultline-it-{}-{}",
+            std::process::id(),
+            Instant::now().elapsed().as_nanos() ^ rand_suffix()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         run_ok(Command::new(env!("CARGO_BIN_EXE_broker")).args(["init", "--dir"]).arg(&dir));
         let mut cluster = Cluster { dir, nodes: Vec::new(), _ports: ports };
@@ -87,9 +98,11 @@ impl Cluster {
     pub fn wait_until_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let output = self.kcat().args(["-L", "-m", "5"]).output().expect("kcat is installed (ci/test.sh installs it)");
+            let output =
+                self.kcat().args(["-L", "-m", "5"]).output().expect("kcat is installed (ci/test.sh installs it)");
             let listing = String::from_utf8_lossy(&output.stdout).to_string();
-            if listing.contains("3 brokers") && listing.contains("__consumer_offsets") && !listing.contains("leader -1") {
+            if listing.contains("3 brokers") && listing.contains("__consumer_offsets") && !listing.contains("leader -1")
+            {
                 return;
             }
             assert!(Instant::now() < deadline, "cluster not ready after 60 s:\n{listing}\n{}", self.logs());
@@ -98,7 +111,11 @@ impl Cluster {
     }
 
     pub fn create_topic(&self, name: &str, partitions: i32) {
-        run_ok(Command::new(python()).arg(client_script("admin.py")).arg(self.properties()).args([name, &partitions.to_string(), "3"]));
+        run_ok(Command::new(python()).arg(client_script("admin.py")).arg(self.properties()).args([
+            name,
+            &partitions.to_string(),
+            "3",
+        ]));
     }
 
     /// kafka-python producing acks=all to `topic` for `seconds` (its acknowledged values go
@@ -123,12 +140,31 @@ impl Cluster {
     /// Every value in `topic`, read from offset 0 by kafka-python, in partition order.
     pub fn consume_all(&self, topic: &str) -> Vec<String> {
         let file = self.dir.join("consumed.txt");
-        run_ok(Command::new(python()).arg(client_script("consume_all.py")).arg(self.properties()).arg(topic).arg(&file));
+        run_ok(
+            Command::new(python()).arg(client_script("consume_all.py")).arg(self.properties()).arg(topic).arg(&file),
+        );
         lines(&file)
     }
 
     pub fn logs(&self) -> String {
-        (1..=3).map(|id| format!("--- node {id}\n{}", std::fs::read_to_string(self.dir.join(format!("node-{id}.log"))).unwrap_or_default().lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n"))).collect::<Vec<_>>().join("\n")
+        (1..=3)
+            .map(|id| {
+                format!(
+                    "--- node {id}\n{}",
+                    std::fs::read_to_string(self.dir.join(format!("node-{id}.log")))
+                        .unwrap_or_default()
+                        .lines()
+                        .rev()
+                        .take(30)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 

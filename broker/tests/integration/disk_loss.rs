@@ -26,19 +26,35 @@ fn a_node_back_with_an_empty_data_directory_loses_and_duplicates_nothing_and_cat
         *copies.entry(value).or_default() += 1;
     }
     let lost: Vec<&String> = acked.iter().filter(|v| !copies.contains_key(*v)).collect();
-    assert!(lost.is_empty(), "{} of {} acknowledged writes lost, first {:?}\n{}", lost.len(), acked.len(), lost.first(), cluster.logs());
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged writes lost, first {:?}\n{}",
+        lost.len(),
+        acked.len(),
+        lost.first(),
+        cluster.logs()
+    );
     let duplicated: Vec<(&String, &usize)> = copies.iter().filter(|(_, n)| **n > 1).collect();
     assert!(duplicated.is_empty(), "{} values read more than once, first {:?}", duplicated.len(), duplicated.first());
 
     // The node re-replicates: back in every ISR of the topic.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let listing = String::from_utf8_lossy(&cluster.kcat().args(["-L", "-t", "diskloss"]).output().unwrap().stdout).to_string();
+        let listing = String::from_utf8_lossy(&cluster.kcat().args(["-L", "-t", "diskloss"]).output().unwrap().stdout)
+            .to_string();
         let partitions: Vec<&str> = listing.lines().filter(|l| l.contains("partition ")).collect();
-        if partitions.len() == 6 && partitions.iter().all(|l| l.split("isrs:").nth(1).is_some_and(|isr| isr.split(',').filter(|b| b.trim() == "3").count() == 1)) {
+        if partitions.len() == 6
+            && partitions.iter().all(|l| {
+                l.split("isrs:").nth(1).is_some_and(|isr| isr.split(',').filter(|b| b.trim() == "3").count() == 1)
+            })
+        {
             break;
         }
-        assert!(Instant::now() < deadline, "node 3 did not rejoin every ISR within 60 s:\n{listing}\n{}", cluster.logs());
+        assert!(
+            Instant::now() < deadline,
+            "node 3 did not rejoin every ISR within 60 s:\n{listing}\n{}",
+            cluster.logs()
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     let log = std::fs::read_to_string(cluster.dir.join("node-3.log")).unwrap();

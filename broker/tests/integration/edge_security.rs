@@ -14,7 +14,10 @@ fn s_client(cluster: &Cluster, flags: &[&str]) -> (bool, String) {
         .stdin(Stdio::null())
         .output()
         .expect("openssl is installed");
-    (output.status.success(), format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)))
+    (
+        output.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)),
+    )
 }
 
 #[test]
@@ -25,9 +28,15 @@ fn tls_below_1_2_is_refused_and_1_2_and_1_3_succeed() {
     // openssl prints the protocol it offered even when the handshake fails: look at the cipher.
     assert!(!ok && transcript.contains("Cipher is (NONE)"), "TLS 1.1 was accepted:\n{transcript}");
     let (ok, transcript) = s_client(&cluster, &["-tls1_2"]);
-    assert!(ok && transcript.contains("TLSv1.2") && transcript.contains("Verify return code: 0"), "TLS 1.2 failed:\n{transcript}");
+    assert!(
+        ok && transcript.contains("TLSv1.2") && transcript.contains("Verify return code: 0"),
+        "TLS 1.2 failed:\n{transcript}"
+    );
     let (ok, transcript) = s_client(&cluster, &["-tls1_3"]);
-    assert!(ok && transcript.contains("TLSv1.3") && transcript.contains("Verify return code: 0"), "TLS 1.3 failed:\n{transcript}");
+    assert!(
+        ok && transcript.contains("TLSv1.3") && transcript.contains("Verify return code: 0"),
+        "TLS 1.3 failed:\n{transcript}"
+    );
 }
 
 #[test]
@@ -70,7 +79,10 @@ fn a_request_before_authentication_is_refused() {
     runtime.block_on(async {
         let tcp = tokio::net::TcpStream::connect("127.0.0.1:9092").await.unwrap();
         let connector = tokio_rustls::TlsConnector::from(client_config(&ca, &os_crypto_provider()).unwrap());
-        let mut tls = connector.connect(rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap(), tcp).await.expect("TLS itself succeeds");
+        let mut tls = connector
+            .connect(rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap(), tcp)
+            .await
+            .expect("TLS itself succeeds");
         // Metadata v4 for all topics, with no SASL first.
         let mut request = vec![0, 3, 0, 4, 0, 0, 0, 7, 0, 4];
         request.extend_from_slice(b"anon");

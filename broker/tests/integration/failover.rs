@@ -32,16 +32,33 @@ fn killing_a_node_loses_no_acknowledged_write_and_two_down_refuses_acks_all() {
     let properties = std::fs::read_to_string(cluster.properties()).unwrap();
     let property = |key: &str| properties.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).unwrap().to_string();
     let ca = std::fs::read_to_string(cluster.dir.join("ca.pem")).unwrap();
-    let credentials = ClientCredentials { tls: client_config(&ca, &os_crypto_provider()).unwrap(), api_key: property("sasl.username"), secret: property("sasl.password") };
+    let credentials = ClientCredentials {
+        tls: client_config(&ca, &os_crypto_provider()).unwrap(),
+        api_key: property("sasl.username"),
+        secret: property("sasl.password"),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let codes: Vec<i16> = runtime.block_on(async {
-        let mut connection = Connection::connect(&broker::net::tcp_dialer(), "127.0.0.1:9092".parse().unwrap(), "127.0.0.1", &credentials, Duration::from_secs(5)).await.unwrap();
+        let mut connection = Connection::connect(
+            &broker::net::tcp_dialer(),
+            "127.0.0.1:9092".parse().unwrap(),
+            "127.0.0.1",
+            &credentials,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
         let mut codes = Vec::new();
         for partition in 0..3 {
-            let records = broker::log::batch::encode_values(&[bytes::Bytes::from(format!("two-down-{partition}"))], -1, -1, -1);
-            let request = ProduceRequest::default().with_acks(-1).with_timeout_ms(5_000).with_topic_data(vec![TopicProduceData::default()
-                .with_name(TopicName(StrBytes::from_static_str("failover")))
-                .with_partition_data(vec![PartitionProduceData::default().with_index(partition).with_records(Some(records))])]);
+            let records =
+                broker::log::batch::encode_values(&[bytes::Bytes::from(format!("two-down-{partition}"))], -1, -1, -1);
+            let request = ProduceRequest::default().with_acks(-1).with_timeout_ms(5_000).with_topic_data(vec![
+                TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_static_str("failover")))
+                    .with_partition_data(vec![PartitionProduceData::default()
+                        .with_index(partition)
+                        .with_records(Some(records))]),
+            ]);
             let response = connection.send(request, 7).await.unwrap();
             codes.push(response.responses[0].partition_responses[0].error_code);
         }

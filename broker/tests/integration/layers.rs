@@ -15,7 +15,18 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("state machines: replica and groups", &["replication/replica", "group"]),
     ("messages and transport", &["messages", "net", "security/tls", "security"]),
     ("client", &["client"]),
-    ("services: controller quorum and replication", &["controller/quorum", "controller", "replication/acks", "replication/fetcher", "replication/partition", "replication", "group/service"]),
+    (
+        "services: controller quorum and replication",
+        &[
+            "controller/quorum",
+            "controller",
+            "replication/acks",
+            "replication/fetcher",
+            "replication/partition",
+            "replication",
+            "group/service",
+        ],
+    ),
     ("shared node state", &["node"]),
     ("protocol handlers", &["protocol"]),
     ("runtime", &["runtime"]),
@@ -77,7 +88,14 @@ fn imports(src: &Path, file: &Path) -> Vec<String> {
     let here = module_of(file.strip_prefix(src).unwrap());
     let mut found = Vec::new();
     let path_pattern = |start: usize| -> Vec<String> {
-        code[start..].split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')).next().unwrap().split("::").filter(|s| !s.is_empty()).map(str::to_string).collect()
+        code[start..]
+            .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+            .next()
+            .unwrap()
+            .split("::")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
     };
     for (index, _) in code.match_indices("crate::") {
         if code[..index].ends_with(|c: char| c.is_alphanumeric() || c == '_') {

@@ -19,7 +19,13 @@ fn kcat_lists_three_brokers_with_zones_and_round_trips_ten_thousand_messages() {
     // 10,000 messages with acks=all and idempotence.
     let sent: Vec<String> = (0..10_000).map(|i| format!("message-{i:05}")).collect();
     // Keyed, so librdkafka's partitioner spreads them (keyless batches stick to one partition).
-    let mut producer = cluster.kcat().args(["-P", "-t", "kcat-orders", "-K", ":", "-X", "acks=all", "-X", "enable.idempotence=true"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut producer = cluster
+        .kcat()
+        .args(["-P", "-t", "kcat-orders", "-K", ":", "-X", "acks=all", "-X", "enable.idempotence=true"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let lines: Vec<String> = sent.iter().enumerate().map(|(i, value)| format!("key-{i}:{value}")).collect();
     producer.stdin.take().unwrap().write_all((lines.join("\n") + "\n").as_bytes()).unwrap();
     let produced = producer.wait_with_output().unwrap();
@@ -68,8 +74,18 @@ fn metadata_carries_each_brokers_zone_as_rack() {
 fn kafka_python_group_consumes_exactly_once_and_rebalances_when_a_member_leaves() {
     let cluster = Cluster::start();
     cluster.create_topic("group-orders", 6);
-    let output = Command::new(python()).arg(client_script("consumer_group.py")).arg(cluster.properties()).arg("group-orders").output().expect("python venv exists (ci/test.sh makes it)");
+    let output = Command::new(python())
+        .arg(client_script("consumer_group.py"))
+        .arg(cluster.properties())
+        .arg("group-orders")
+        .output()
+        .expect("python venv exists (ci/test.sh makes it)");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "consumer_group.py failed:\n{stdout}\n{}\n{}", String::from_utf8_lossy(&output.stderr), cluster.logs());
+    assert!(
+        output.status.success(),
+        "consumer_group.py failed:\n{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        cluster.logs()
+    );
     assert!(stdout.contains("ok: 3000 messages exactly once"), "{stdout}");
 }

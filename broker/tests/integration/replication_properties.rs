@@ -71,16 +71,37 @@ impl Model {
             image.apply(index, &record);
         };
         for (broker, zone) in [(1, "a"), (2, "b"), (3, "c")] {
-            apply(&mut image, MetadataRecord::RegisterBroker { broker, zone: zone.into(), host: String::new(), port: 9092, incarnation: 1, directory: broker as u64 });
+            apply(
+                &mut image,
+                MetadataRecord::RegisterBroker {
+                    broker,
+                    zone: zone.into(),
+                    host: String::new(),
+                    port: 9092,
+                    incarnation: 1,
+                    directory: broker as u64,
+                },
+            );
             apply(&mut image, MetadataRecord::UnfenceBroker { broker });
         }
         apply(&mut image, MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![1, 2, 3]] });
-        let nodes = (1..=3).map(|b| {
-            let disk = MemoryDisk::new();
-            let replica = open(&disk, b, config);
-            (b, Node { disk, replica: Some(replica) })
-        }).collect();
-        let mut model = Model { nodes, image, now_ms: 0, next_value: 0, acknowledged: BTreeMap::new(), pending: BTreeMap::new(), leaders_by_epoch: BTreeMap::new(), config };
+        let nodes = (1..=3)
+            .map(|b| {
+                let disk = MemoryDisk::new();
+                let replica = open(&disk, b, config);
+                (b, Node { disk, replica: Some(replica) })
+            })
+            .collect();
+        let mut model = Model {
+            nodes,
+            image,
+            now_ms: 0,
+            next_value: 0,
+            acknowledged: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            leaders_by_epoch: BTreeMap::new(),
+            config,
+        };
         model.publish();
         model
     }
@@ -119,7 +140,15 @@ impl Model {
     fn alter_isr(&mut self, change: Option<broker::replication::IsrChangeRequest>) {
         let Some(change) = change else { return };
         let state = self.state();
-        if let Ok(record) = self.image.alter_partition("t", 0, state.leader, change.leader_epoch, change.partition_epoch, &change.isr, &change.broker_epochs) {
+        if let Ok(record) = self.image.alter_partition(
+            "t",
+            0,
+            state.leader,
+            change.leader_epoch,
+            change.partition_epoch,
+            &change.isr,
+            &change.broker_epochs,
+        ) {
             self.commit(vec![record]);
         }
     }
@@ -217,7 +246,13 @@ impl Model {
         let acknowledged = self.acknowledged.clone();
         if let Some(leader) = self.leader() {
             for (offset, value) in &acknowledged {
-                assert_eq!(value_at(leader, *offset).as_ref(), Some(value), "acknowledged offset {offset} lost by leader {} (epoch {})", state.leader, state.leader_epoch);
+                assert_eq!(
+                    value_at(leader, *offset).as_ref(),
+                    Some(value),
+                    "acknowledged offset {offset} lost by leader {} (epoch {})",
+                    state.leader,
+                    state.leader_epoch
+                );
             }
         }
         // Every acknowledged write is on every live ISR member (or it would not be acknowledged).
@@ -225,7 +260,11 @@ impl Model {
             let Some(replica) = self.nodes[broker].replica.as_ref() else { continue };
             let high_watermark = replica.log.high_watermark();
             for (offset, value) in acknowledged.range(..high_watermark) {
-                assert_eq!(value_at(replica, *offset).as_ref(), Some(value), "ISR member {broker} disagrees at acknowledged offset {offset}");
+                assert_eq!(
+                    value_at(replica, *offset).as_ref(),
+                    Some(value),
+                    "ISR member {broker} disagrees at acknowledged offset {offset}"
+                );
             }
         }
     }

@@ -29,13 +29,24 @@ pub struct ClusterClient {
 impl ClusterClient {
     pub fn new(dialer: Dialer, credentials: ClientCredentials, bootstrap: Vec<(SocketAddr, String)>) -> Self {
         let brokers = bootstrap.iter().enumerate().map(|(i, b)| (i as i32 + 1, b.clone())).collect();
-        ClusterClient { dialer, credentials, bootstrap, connections: BTreeMap::new(), brokers, leaders: BTreeMap::new(), partitions: BTreeMap::new(), next_bootstrap: 0 }
+        ClusterClient {
+            dialer,
+            credentials,
+            bootstrap,
+            connections: BTreeMap::new(),
+            brokers,
+            leaders: BTreeMap::new(),
+            partitions: BTreeMap::new(),
+            next_bootstrap: 0,
+        }
     }
 
     async fn connection(&mut self, broker: i32) -> Result<&mut Connection, ClientError> {
         if !self.connections.contains_key(&broker) {
-            let (address, host) = self.brokers.get(&broker).cloned().ok_or(ClientError::Malformed(format!("unknown broker {broker}")))?;
-            let connection = Connection::connect(&self.dialer, address, &host, &self.credentials, CONNECT_TIMEOUT).await?;
+            let (address, host) =
+                self.brokers.get(&broker).cloned().ok_or(ClientError::Malformed(format!("unknown broker {broker}")))?;
+            let connection =
+                Connection::connect(&self.dialer, address, &host, &self.credentials, CONNECT_TIMEOUT).await?;
             self.connections.insert(broker, connection);
         }
         let connection = self.connections.get_mut(&broker).expect("inserted above");
@@ -44,7 +55,12 @@ impl ClusterClient {
     }
 
     /// Sends to one broker; a transport failure drops the connection.
-    pub async fn send<R: Request>(&mut self, broker: i32, request: R, version: i16) -> Result<R::Response, ClientError> {
+    pub async fn send<R: Request>(
+        &mut self,
+        broker: i32,
+        request: R,
+        version: i16,
+    ) -> Result<R::Response, ClientError> {
         let outcome = self.connection(broker).await?.send(request, version).await;
         if outcome.is_err() {
             self.connections.remove(&broker);
@@ -109,7 +125,12 @@ impl ClusterClient {
                 seen += 1;
                 for p in &topic.partitions {
                     if p.leader_id.0 < 0 || p.isr_nodes.len() != p.replica_nodes.len() {
-                        problems.push(format!("{name}-{} leader {} isr {:?}", p.partition_index, p.leader_id.0, p.isr_nodes.iter().map(|b| b.0).collect::<Vec<_>>()));
+                        problems.push(format!(
+                            "{name}-{} leader {} isr {:?}",
+                            p.partition_index,
+                            p.leader_id.0,
+                            p.isr_nodes.iter().map(|b| b.0).collect::<Vec<_>>()
+                        ));
                     }
                 }
             }
@@ -117,7 +138,11 @@ impl ClusterClient {
                 problems.push("topics missing".into());
             }
             self.apply_metadata(response);
-            return if problems.is_empty() { Ok(()) } else { Err(format!("per broker {broker}: {}", problems.join("; "))) };
+            return if problems.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("per broker {broker}: {}", problems.join("; ")))
+            };
         }
         Err(last)
     }

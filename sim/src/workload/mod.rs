@@ -31,7 +31,13 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(fault_window_ms: (u64, u64)) -> Self {
-        Recorder { history: Arc::default(), started: tokio::time::Instant::now(), stop: Arc::default(), fault_window_ms, reads: Arc::default() }
+        Recorder {
+            history: Arc::default(),
+            started: tokio::time::Instant::now(),
+            stop: Arc::default(),
+            fault_window_ms,
+            reads: Arc::default(),
+        }
     }
 
     pub fn now_ms(&self) -> u64 {

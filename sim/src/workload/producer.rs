@@ -24,8 +24,17 @@ struct Session {
     sequences: std::collections::BTreeMap<(String, i32), i32>,
 }
 
-pub async fn run(mut client: ClusterClient, recorder: Recorder, process: u32, topics: Vec<(String, i32)>, interval: Duration) {
-    let partitions: Vec<TopicPartition> = topics.iter().flat_map(|(t, n)| (0..*n).map(move |p| TopicPartition { topic: t.clone(), partition: p })).collect();
+pub async fn run(
+    mut client: ClusterClient,
+    recorder: Recorder,
+    process: u32,
+    topics: Vec<(String, i32)>,
+    interval: Duration,
+) {
+    let partitions: Vec<TopicPartition> = topics
+        .iter()
+        .flat_map(|(t, n)| (0..*n).map(move |p| TopicPartition { topic: t.clone(), partition: p }))
+        .collect();
     let mut session: Option<Session> = None;
     let mut counter: u64 = 0;
     while !recorder.stopping() {
@@ -45,9 +54,24 @@ pub async fn run(mut client: ClusterClient, recorder: Recorder, process: u32, to
 
 async fn init_session(client: &mut ClusterClient) -> Option<Session> {
     for broker in 1..=3 {
-        match client.send(broker, InitProducerIdRequest::default().with_transactional_id(None).with_transaction_timeout_ms(-1).with_producer_id((-1).into()).with_producer_epoch(-1), 4).await {
+        match client
+            .send(
+                broker,
+                InitProducerIdRequest::default()
+                    .with_transactional_id(None)
+                    .with_transaction_timeout_ms(-1)
+                    .with_producer_id((-1).into())
+                    .with_producer_epoch(-1),
+                4,
+            )
+            .await
+        {
             Ok(response) if response.error_code == 0 => {
-                return Some(Session { producer_id: response.producer_id.0, producer_epoch: response.producer_epoch, sequences: Default::default() });
+                return Some(Session {
+                    producer_id: response.producer_id.0,
+                    producer_epoch: response.producer_epoch,
+                    sequences: Default::default(),
+                });
             }
             Ok(response) => tracing::debug!(broker, code = response.error_code, "InitProducerId refused"),
             Err(error) => tracing::debug!(broker, %error, "InitProducerId failed"),
@@ -56,7 +80,12 @@ async fn init_session(client: &mut ClusterClient) -> Option<Session> {
     None
 }
 
-async fn send(client: &mut ClusterClient, session: &mut Option<Session>, partition: &TopicPartition, value: u64) -> SendOutcome {
+async fn send(
+    client: &mut ClusterClient,
+    session: &mut Option<Session>,
+    partition: &TopicPartition,
+    value: u64,
+) -> SendOutcome {
     let deadline = tokio::time::Instant::now() + DELIVERY_TIMEOUT;
     let mut maybe_written = false;
     let mut last_error = String::from("no attempt");
@@ -79,9 +108,13 @@ async fn send(client: &mut ClusterClient, session: &mut Option<Session>, partiti
         let key = (partition.topic.clone(), partition.partition);
         let sequence = *state.sequences.get(&key).unwrap_or(&0);
         let records = encode_values(&[encode_value(value)], state.producer_id, state.producer_epoch, sequence);
-        let request = ProduceRequest::default().with_acks(-1).with_timeout_ms(5_000).with_topic_data(vec![TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_string(partition.topic.clone())))
-            .with_partition_data(vec![PartitionProduceData::default().with_index(partition.partition).with_records(Some(records))])]);
+        let request = ProduceRequest::default().with_acks(-1).with_timeout_ms(5_000).with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(partition.topic.clone())))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(partition.partition)
+                    .with_records(Some(records))]),
+        ]);
         match client.send(leader, request, 7).await {
             Ok(response) => {
                 let result = &response.responses[0].partition_responses[0];
@@ -91,15 +124,25 @@ async fn send(client: &mut ClusterClient, session: &mut Option<Session>, partiti
                         return SendOutcome::Acked { offset: result.base_offset };
                     }
                     code => {
-                        let error = ResponseError::try_from_code(code).map(|e| format!("{e:?}")).unwrap_or_else(|| code.to_string());
+                        let error = ResponseError::try_from_code(code)
+                            .map(|e| format!("{e:?}"))
+                            .unwrap_or_else(|| code.to_string());
                         last_error = error;
                         // Refused before the append: NOT_ENOUGH_REPLICAS, leadership and topic
                         // errors raised up front. Anything else may have been appended.
-                        let refused_up_front = [ResponseError::NotEnoughReplicas, ResponseError::UnknownTopicOrPartition, ResponseError::CorruptMessage].iter().any(|e| e.code() == code);
+                        let refused_up_front = [
+                            ResponseError::NotEnoughReplicas,
+                            ResponseError::UnknownTopicOrPartition,
+                            ResponseError::CorruptMessage,
+                        ]
+                        .iter()
+                        .any(|e| e.code() == code);
                         // NOT_LEADER_OR_FOLLOWER is also the answer to a producer waiting for
                         // acks=all when leadership moved, so it may follow an append.
                         maybe_written |= !refused_up_front;
-                        if code == ResponseError::OutOfOrderSequenceNumber.code() || code == ResponseError::InvalidProducerEpoch.code() {
+                        if code == ResponseError::OutOfOrderSequenceNumber.code()
+                            || code == ResponseError::InvalidProducerEpoch.code()
+                        {
                             break;
                         }
                         let _ = client.refresh_metadata().await;

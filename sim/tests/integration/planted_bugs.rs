@@ -13,10 +13,18 @@ const SEEDS_MAX: u64 = 200;
 /// Hunts `bug` on its scenario; asserts it is caught at `seed` by `check`, replays, returns the capsule.
 fn caught_by(bug: &'static str, seed: u64, check: &str) -> Capsule {
     crate::use_faultline_worker();
-    let scenario_name = PLANTED_BUG_SCENARIOS.iter().find(|(b, _)| *b == bug).expect("every planted bug has a scenario").1;
+    let scenario_name =
+        PLANTED_BUG_SCENARIOS.iter().find(|(b, _)| *b == bug).expect("every planted bug has a scenario").1;
     let scenario = crate::scenario(scenario_name);
-    let catch = hunt(bug, &scenario, SEEDS_MAX).unwrap_or_else(|| panic!("planted bug {bug} was not caught by a safety check in {SEEDS_MAX} seeds of {scenario_name}"));
-    eprintln!("{bug}: caught by {scenario_name} seed {} ({}): {}", catch.seed(), catch.violation().expectation, catch.violation());
+    let catch = hunt(bug, &scenario, SEEDS_MAX).unwrap_or_else(|| {
+        panic!("planted bug {bug} was not caught by a safety check in {SEEDS_MAX} seeds of {scenario_name}")
+    });
+    eprintln!(
+        "{bug}: caught by {scenario_name} seed {} ({}): {}",
+        catch.seed(),
+        catch.violation().expectation,
+        catch.violation()
+    );
     assert_eq!((catch.seed(), catch.violation().expectation.as_str()), (seed, check), "{bug}: {}", catch.violation());
     assert!(catch.clean_passes, "seed {seed} of {scenario_name} fails without {bug} too");
     let capsule = Capsule::from_outcome(&scenario, &catch.outcome).expect("a failing run makes a capsule");
@@ -49,13 +57,34 @@ fn high_watermark_regression_is_caught_by_the_leader_sampler_and_shrinks() {
     let path = dir.join("capsule.json");
     capsule.write(&path).unwrap();
     let shrunk_path = dir.join("shrunk.json");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_faultline")).arg("shrink").arg(&path).arg("--out").arg(&shrunk_path).output().unwrap();
-    assert_eq!(output.status.code(), Some(1), "shrink reports the violation it kept: {}", String::from_utf8_lossy(&output.stderr));
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("shrink")
+        .arg(&path)
+        .arg("--out")
+        .arg(&shrunk_path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "shrink reports the violation it kept: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let shrunk = Capsule::load(&shrunk_path).unwrap();
     assert_eq!(shrunk.violation.kind, capsule.violation.kind);
-    assert!(shrunk.schedule.len() < capsule.schedule.len() || shrunk.duration_s < capsule.duration_s, "shrink removed nothing: {} faults, {} s", shrunk.schedule.len(), shrunk.duration_s);
-    let replay = std::process::Command::new(env!("CARGO_BIN_EXE_faultline")).arg("replay").arg(&shrunk_path).output().unwrap();
-    assert!(String::from_utf8_lossy(&replay.stdout).contains("reproduced:"), "{}", String::from_utf8_lossy(&replay.stdout));
+    assert!(
+        shrunk.schedule.len() < capsule.schedule.len() || shrunk.duration_s < capsule.duration_s,
+        "shrink removed nothing: {} faults, {} s",
+        shrunk.schedule.len(),
+        shrunk.duration_s
+    );
+    let replay =
+        std::process::Command::new(env!("CARGO_BIN_EXE_faultline")).arg("replay").arg(&shrunk_path).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&replay.stdout).contains("reproduced:"),
+        "{}",
+        String::from_utf8_lossy(&replay.stdout)
+    );
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -2,7 +2,10 @@
 //! expected (snapshots), and every catalog file is valid.
 
 fn base() -> String {
-    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/single-zone-outage.toml")).unwrap()
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/single-zone-outage.toml"),
+    )
+    .unwrap()
 }
 
 fn error_of(text: &str) -> String {
@@ -26,7 +29,22 @@ fn every_catalog_scenario_is_valid() {
         }
     }
     names.sort();
-    assert_eq!(names, ["controller-zone-partition", "flapping-broker", "leader-isolation", "peering-link-partition", "random-faults", "reimage-during-partition", "rolling-restart", "single-zone-outage", "two-zone-outage", "zone-loss", "zone-loss-short"]);
+    assert_eq!(
+        names,
+        [
+            "controller-zone-partition",
+            "flapping-broker",
+            "leader-isolation",
+            "peering-link-partition",
+            "random-faults",
+            "reimage-during-partition",
+            "rolling-restart",
+            "single-zone-outage",
+            "two-zone-outage",
+            "zone-loss",
+            "zone-loss-short"
+        ]
+    );
 }
 
 #[test]
@@ -71,7 +89,11 @@ fn malformed_comparison() {
 
 #[test]
 fn bad_seed_range() {
-    let text = base().lines().map(|l| if l.starts_with("nightly_seeds") { "nightly_seeds = \"9..1\"" } else { l }).collect::<Vec<_>>().join("\n");
+    let text = base()
+        .lines()
+        .map(|l| if l.starts_with("nightly_seeds") { "nightly_seeds = \"9..1\"" } else { l })
+        .collect::<Vec<_>>()
+        .join("\n");
     insta::assert_snapshot!(error_of(&text));
 }
 
@@ -85,12 +107,31 @@ fn toml_syntax_error() {
 fn the_cli_exits_2_naming_file_and_key_and_runs_nothing() {
     let path = std::env::temp_dir().join(format!("faultline-broken-{}.toml", std::process::id()));
     std::fs::write(&path, base().replace("producers = 2", "producers = 0")).unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_faultline")).args(["run"]).arg(&path).args(["--seed", "1", "--out"]).arg(std::env::temp_dir().join("faultline-broken-out")).output().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["run"])
+        .arg(&path)
+        .args(["--seed", "1", "--out"])
+        .arg(std::env::temp_dir().join("faultline-broken-out"))
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains(&path.display().to_string()) && stderr.contains("workload.producers") && stderr.contains("1 to 16"), "{stderr}");
-    assert!(String::from_utf8_lossy(&output.stdout).is_empty(), "nothing may run: {}", String::from_utf8_lossy(&output.stdout));
-    let unknown_bug = std::process::Command::new(env!("CARGO_BIN_EXE_faultline")).args(["run", "single-zone-outage", "--seed", "1", "--bug", "no-such-bug", "--scenarios"]).arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")).output().unwrap();
+    assert!(
+        stderr.contains(&path.display().to_string())
+            && stderr.contains("workload.producers")
+            && stderr.contains("1 to 16"),
+        "{stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).is_empty(),
+        "nothing may run: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let unknown_bug = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["run", "single-zone-outage", "--seed", "1", "--bug", "no-such-bug", "--scenarios"])
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios"))
+        .output()
+        .unwrap();
     assert_eq!(unknown_bug.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown_bug.stderr).contains("unknown planted bug"));
     std::fs::remove_file(path).ok();

@@ -5,7 +5,13 @@ use sim::runner::{run_seed, RunRequest};
 
 fn run(seed: u64) -> sim::runner::RunOutcome {
     crate::use_faultline_worker();
-    run_seed(&RunRequest { scenario: crate::scenario("single-zone-outage"), seed, bugs: Vec::new(), schedule: None, duration_s: None })
+    run_seed(&RunRequest {
+        scenario: crate::scenario("single-zone-outage"),
+        seed,
+        bugs: Vec::new(),
+        schedule: None,
+        duration_s: None,
+    })
 }
 
 #[test]
@@ -27,7 +33,15 @@ fn a_three_zone_cluster_produces_and_consumes_over_tls_and_replays_byte_for_byte
 fn the_cli_prints_the_seed_schedule_and_trace_hash_and_two_processes_agree() {
     let scenarios = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
     let out = std::env::temp_dir().join(format!("faultline-cli-{}", std::process::id()));
-    let run = || std::process::Command::new(env!("CARGO_BIN_EXE_faultline")).args(["run", "rolling-restart", "--seed", "3", "--scenarios"]).arg(&scenarios).arg("--out").arg(&out).output().unwrap();
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .args(["run", "rolling-restart", "--seed", "3", "--scenarios"])
+            .arg(&scenarios)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
     let (first, second) = (run(), run());
     let stdout = String::from_utf8_lossy(&first.stdout).to_string();
     assert_eq!(first.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&first.stderr));
@@ -36,7 +50,8 @@ fn the_cli_prints_the_seed_schedule_and_trace_hash_and_two_processes_agree() {
     let hash = |text: &str| text.lines().find(|l| l.starts_with("trace-hash: ")).map(str::to_string);
     assert!(hash(&stdout).is_some());
     assert_eq!(hash(&stdout), hash(&String::from_utf8_lossy(&second.stdout)));
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     let scenario = &summary["scenarios"][0];
     assert_eq!(scenario["name"], "rolling-restart");
     assert_eq!(scenario["passed"], true);
@@ -63,8 +78,12 @@ fn check_determinism_passes_on_a_sample_of_every_catalog_scenario() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("determinism check failed"), "{stderr}");
     assert_eq!(output.status.code(), Some(0), "{}\n{stderr}", String::from_utf8_lossy(&output.stdout));
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
-    let catalog = std::fs::read_dir(&scenarios).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "toml")).count();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let catalog = std::fs::read_dir(&scenarios)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "toml"))
+        .count();
     assert_eq!(summary["scenarios"].as_array().unwrap().len(), catalog, "every catalog scenario ran");
     std::fs::remove_dir_all(out).ok();
 }

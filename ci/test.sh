@@ -20,6 +20,15 @@ if ! .venv/bin/python -c 'import kafka' >/dev/null 2>&1; then
   .venv/bin/pip install -q 'kafka-python==3.0.12'
 fi
 
+echo "== formatting and lints (both builds; clippy.toml bans nondeterminism)"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
+# The simulation build has its own list of bans (see ci/clippy-madsim/clippy.toml).
+CLIPPY_CONF_DIR="$PWD/ci/clippy-madsim" cargo clippy --release --config "build.rustflags=['--cfg','madsim']" \
+  --target-dir target/sim -p broker --lib -- -D warnings
+CLIPPY_CONF_DIR="$PWD/ci/clippy-madsim" cargo clippy --release --config "build.rustflags=['--cfg','madsim']" \
+  --target-dir target/sim -p sim --all-targets -- -D warnings
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 

@@ -1,6 +1,7 @@
 //! `broker bench`: a produce load generator on our own client against a running dev cluster
 //! (acks=all, replication factor 3, 1 KiB records). It reports throughput and request latency;
 //! performance is measured here, never asserted in tests.
+#![allow(clippy::disallowed_methods, reason = "a benchmark of a real cluster measures the host's clock")]
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -67,6 +67,7 @@ fn write_private(path: &Path, contents: &str) -> Result<(), DevError> {
     file.write_all(contents.as_bytes()).map_err(|source| DevError::File { path: path.into(), source })
 }
 
+#[allow(clippy::disallowed_methods, reason = "real-mode secrets must be unpredictable")]
 fn random_secret() -> String {
     use ring::rand::SecureRandom;
     let mut bytes = [0u8; 24];
@@ -154,6 +155,7 @@ pub fn node_config(dir: &Path, id: i32) -> Result<NodeConfig, DevError> {
         default_replication_factor: 3,
         bugs: PlantedBugs::none(),
         raft_entries_per_append_max: 256,
+        #[allow(clippy::disallowed_methods, reason = "a real node's incarnation and directory ids must be unpredictable")]
         seed: {
             use ring::rand::SecureRandom;
             let mut seed = [0u8; 8];

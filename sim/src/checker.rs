@@ -1215,9 +1215,9 @@ mod tests {
         let mut t = 0u64;
         let mut next_value = 1u64;
         // consumer c: process 100 + c, group c % 2
-        let mut assigned: HashMap<u8, Vec<bool>> = HashMap::new();
-        let mut pos: HashMap<u8, Vec<i64>> = HashMap::new();
-        let mut committed: HashMap<u8, Vec<i64>> = HashMap::new();
+        let mut assigned: BTreeMap<u8, Vec<bool>> = BTreeMap::new();
+        let mut pos: BTreeMap<u8, Vec<i64>> = BTreeMap::new();
+        let mut committed: BTreeMap<u8, Vec<i64>> = BTreeMap::new();
         let group = |c: u8| format!("g{}", c % 2);
         let mut push = |process: ProcessId, latency: u64, kind: OpKind, t: &mut u64| {
             ops.push(Op { process, start_ms: *t, end_ms: *t + latency, kind });
@@ -1481,6 +1481,7 @@ mod tests {
             }
             n += 1_000_000 - h.ops.len() + 1_000;
         };
+        #[allow(clippy::disallowed_methods, reason = "a test that reports the checker's wall time")]
         let t0 = std::time::Instant::now();
         let r = check(&h, &Phases { faults_start_ms: 1_000_000, faults_end_ms: 2_000_000 });
         let elapsed = t0.elapsed();

@@ -174,7 +174,7 @@ mod tests {
             }
             server.read_tls(&mut flight.as_slice()).unwrap();
             server.process_new_packets()?;
-            transcript.extend(flight.drain(..));
+            transcript.append(&mut flight);
             while server.wants_write() {
                 server.write_tls(&mut flight).unwrap();
             }

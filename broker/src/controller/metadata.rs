@@ -328,6 +328,7 @@ impl MetadataImage {
     /// id), it also leaves the ISRs it was the last member of: its log no longer holds what
     /// they acknowledged (KIP-966's unclean shutdown); such a partition stays offline rather
     /// than elect a leader that lost acknowledged writes.
+    #[allow(clippy::too_many_arguments, reason = "the fields of a registration, as the heartbeat carries them")]
     pub fn register(
         &self,
         broker: BrokerId,
@@ -408,6 +409,7 @@ impl MetadataImage {
     /// epochs the leader saw each member fetch with: a member being added must be live and
     /// registered with that very epoch (KIP-903), or it may be a restarted process that lacks
     /// what the leader saw its previous life fetch.
+    #[allow(clippy::too_many_arguments, reason = "the fields of Kafka's AlterPartition request")]
     pub fn alter_partition(
         &self,
         topic: &str,

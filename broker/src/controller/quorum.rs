@@ -87,6 +87,9 @@ enum PersistedLine {
     Entry(Entry<MetadataRecord>),
 }
 
+/// While this node leads: its term and the index of the term's first entry.
+type ActiveTerm = Arc<Mutex<Option<(u64, u64)>>>;
+
 pub struct Quorum {
     id: BrokerId,
     inputs: mpsc::Sender<Input>,
@@ -95,8 +98,7 @@ pub struct Quorum {
     /// later leader's took its index.
     committed_terms: Arc<Mutex<BTreeMap<u64, u64>>>,
     leader: Arc<AtomicI32>,
-    /// While this node leads: its term and the index of the term's first entry.
-    active: Arc<Mutex<Option<(u64, u64)>>>,
+    active: ActiveTerm,
     operations: tokio::sync::Mutex<()>,
     heartbeats: Mutex<BTreeMap<BrokerId, tokio::time::Instant>>,
     leader_since: Mutex<Option<tokio::time::Instant>>,
@@ -485,7 +487,7 @@ async fn drive(
     peers: BTreeMap<BrokerId, mpsc::Sender<RaftMessage<MetadataRecord>>>,
     disk: Arc<dyn Disk>,
     image_sender: watch::Sender<Arc<MetadataImage>>,
-    (leader, active): (Arc<AtomicI32>, Arc<Mutex<Option<(u64, u64)>>>),
+    (leader, active): (Arc<AtomicI32>, ActiveTerm),
     committed_terms: Arc<Mutex<BTreeMap<u64, u64>>>,
 ) {
     let mut image = MetadataImage::default();

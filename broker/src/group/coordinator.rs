@@ -29,6 +29,9 @@ pub enum GroupError {
     NotCoordinator,
 }
 
+/// Each member's outcome of a LeaveGroup.
+pub type LeaveResults = Vec<(String, Result<(), GroupError>)>;
+
 /// Identifies a parked JoinGroup or SyncGroup request; chosen by the shell.
 pub type RequestId = u64;
 
@@ -319,7 +322,7 @@ impl GroupCoordinator {
         now: u64,
         group_id: &str,
         member_ids: &[String],
-    ) -> (Vec<(String, Result<(), GroupError>)>, Vec<Effect>) {
+    ) -> (LeaveResults, Vec<Effect>) {
         let Some(group) = self.groups.get_mut(group_id) else {
             return (member_ids.iter().map(|m| (m.clone(), Err(GroupError::UnknownMemberId))).collect(), Vec::new());
         };

@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use super::coordinator::{Effect, GroupCoordinator, GroupError, JoinOutcome, JoinRequest, RequestId, SyncOutcome};
+use super::coordinator::{Effect, GroupCoordinator, GroupError, JoinOutcome, JoinRequest, LeaveResults, RequestId, SyncOutcome};
 
 enum Parked {
     Join(oneshot::Sender<Result<JoinOutcome, GroupError>>),
@@ -122,7 +122,7 @@ impl GroupService {
         self.coordinator.lock().unwrap().heartbeat(now, group_id, generation_id, member_id)
     }
 
-    pub fn leave(&self, now: u64, group_id: &str, member_ids: &[String]) -> Vec<(String, Result<(), GroupError>)> {
+    pub fn leave(&self, now: u64, group_id: &str, member_ids: &[String]) -> LeaveResults {
         let (results, effects) = self.coordinator.lock().unwrap().leave(now, group_id, member_ids);
         self.apply(effects);
         results

@@ -57,7 +57,7 @@ async fn produce_partition(
         return failure(code.code());
     };
     let Some(records) = records else { return failure(ResponseError::CorruptMessage.code()) };
-    if !matches!(acks, -1 | 0 | 1) {
+    if !(-1..=1).contains(&acks) {
         return failure(ResponseError::InvalidRequiredAcks.code());
     }
     let min_insync_replicas = node.config.replication.min_insync_replicas;

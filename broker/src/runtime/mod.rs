@@ -153,7 +153,7 @@ async fn tick_forever(node: Arc<Node>) {
                 tracing::info!(%topic, partition, isr = ?change.isr, "asking the controller to change the ISR");
                 node.request_isr_change(&topic, partition, change);
             }
-            if ticks % 50 == 0 {
+            if ticks.is_multiple_of(50) {
                 if let Err(error) = handle.replica.lock().unwrap().log.checkpoint_high_watermark() {
                     tracing::warn!(%topic, partition, %error, "high watermark checkpoint failed");
                 }

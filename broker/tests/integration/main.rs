@@ -2,6 +2,8 @@
 //! processes and talk to it with clients nobody here wrote (kcat, kafka-python, openssl).
 //! They share 127.0.0.1-3:9092, so they take a lock and run one at a time.
 
+#![allow(clippy::disallowed_methods, reason = "real-mode tests drive real processes on the host's clock")]
+
 mod cluster;
 mod disk_loss;
 mod edge_security;

@@ -179,14 +179,14 @@ impl Model {
                 }
                 let epoch = leader.leader_epoch;
                 let offset = leader.log.log_end_offset();
-                leader.log.append_as_leader(encode_values(&[value.clone()], -1, -1, -1), epoch).unwrap();
+                leader.log.append_as_leader(encode_values(std::slice::from_ref(&value), -1, -1, -1), epoch).unwrap();
                 leader.maybe_advance_high_watermark();
                 self.pending.insert(offset, (value, epoch));
                 self.acknowledge();
             }
             Action::Replicate(follower) => {
                 let state = self.state();
-                if follower == state.leader || !self.nodes[&follower].replica.as_ref().is_some_and(|r| !r.is_leader()) {
+                if follower == state.leader || self.nodes[&follower].replica.as_ref().is_none_or(|r| r.is_leader()) {
                     return;
                 }
                 let now = self.now_ms;

@@ -21,6 +21,9 @@ if ! .venv/bin/python -c 'import kafka' >/dev/null 2>&1; then
 fi
 
 echo "== formatting and lints (both builds; clippy.toml bans nondeterminism)"
+for tool in rustfmt clippy; do
+  cargo "${tool/rustfmt/fmt}" --version >/dev/null 2>&1 || rustup component add "$tool"
+done
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 # The simulation build has its own list of bans (see ci/clippy-madsim/clippy.toml).

@@ -128,7 +128,7 @@ impl Connection {
     }
 
     /// Sends a broker-to-broker request (replication control and Raft).
-    pub async fn send_internal(&mut self, request: &InternalRequest) -> Result<InternalResponse, ClientError> {
+    pub(crate) async fn send_internal(&mut self, request: &InternalRequest) -> Result<InternalResponse, ClientError> {
         self.correlation_id = self.correlation_id.wrapping_add(1);
         let frame = self.round_trip(&messages::encode_request(self.correlation_id, request)).await?;
         let (correlation_id, response) =

@@ -121,7 +121,7 @@ pub fn init(dir: &Path) -> Result<bool, DevError> {
 }
 
 /// The configuration of dev node `id` from an initialised `dir`.
-pub fn node_config(dir: &Path, id: i32) -> Result<NodeConfig, DevError> {
+pub(crate) fn node_config(dir: &Path, id: i32) -> Result<NodeConfig, DevError> {
     if !dir.join("credentials").exists() {
         return Err(DevError::NotInitialised(dir.display().to_string()));
     }
@@ -155,7 +155,10 @@ pub fn node_config(dir: &Path, id: i32) -> Result<NodeConfig, DevError> {
         default_replication_factor: 3,
         bugs: PlantedBugs::none(),
         raft_entries_per_append_max: 256,
-        #[allow(clippy::disallowed_methods, reason = "a real node's incarnation and directory ids must be unpredictable")]
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "a real node's incarnation and directory ids must be unpredictable"
+        )]
         seed: {
             use ring::rand::SecureRandom;
             let mut seed = [0u8; 8];

@@ -1,17 +1,19 @@
 //! The system under test: a Kafka-protocol broker cluster stretched across three zones. It
 //! runs on tokio (real mode) and, unchanged, on madsim (`--cfg madsim`); nothing here asks
 //! which. The simulation-only switches live in `planted_bugs`.
+#![warn(unreachable_pub)]
+
 pub mod bench;
 pub mod client;
 pub mod controller;
 pub mod dev;
-pub mod group;
+mod group;
 pub mod log;
-pub mod messages;
+mod messages;
 pub mod net;
 pub mod node;
 pub mod planted_bugs;
-pub mod protocol;
+mod protocol;
 pub mod replication;
 pub mod runtime;
 pub mod security;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::controller::metadata::{BrokerId, ControllerError, MetadataRecord};
 use crate::controller::raft::{DirectoryId, RaftMessage};
 
-pub const INTERNAL_API_KEY: i16 = 32_000;
+pub(crate) const INTERNAL_API_KEY: i16 = 32_000;
 
 /// What a broker asks of the active controller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,7 +58,7 @@ pub enum ControllerRequest {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum InternalRequest {
+pub(crate) enum InternalRequest {
     /// Everything queued for this peer since the last send: one round trip, however many
     /// messages, so a slow link does not cap Raft's message rate at one per round trip.
     /// `directory` is the sender's storage (KIP-853): only a voter's own storage counts.
@@ -77,7 +77,7 @@ pub enum InternalRequest {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum InternalResponse {
+pub(crate) enum InternalResponse {
     Delivered,
     Controller(Result<u64, ControllerError>),
 }
@@ -85,10 +85,10 @@ pub enum InternalResponse {
 /// Bytes that are not an internal message of this version.
 #[derive(Debug, thiserror::Error)]
 #[error("malformed internal message: {0}")]
-pub struct MalformedInternal(String);
+pub(crate) struct MalformedInternal(String);
 
 /// A request frame: API key, version 0, correlation id, JSON body.
-pub fn encode_request(correlation_id: i32, request: &InternalRequest) -> Bytes {
+pub(crate) fn encode_request(correlation_id: i32, request: &InternalRequest) -> Bytes {
     let mut buffer = BytesMut::new();
     buffer.extend_from_slice(&INTERNAL_API_KEY.to_be_bytes());
     buffer.extend_from_slice(&0i16.to_be_bytes());
@@ -98,7 +98,7 @@ pub fn encode_request(correlation_id: i32, request: &InternalRequest) -> Bytes {
 }
 
 /// The correlation id and request of a frame whose API key is `INTERNAL_API_KEY`.
-pub fn decode_request(frame: &[u8]) -> Result<(i32, InternalRequest), MalformedInternal> {
+pub(crate) fn decode_request(frame: &[u8]) -> Result<(i32, InternalRequest), MalformedInternal> {
     let header: [u8; 4] = frame
         .get(4..8)
         .and_then(|h| h.try_into().ok())
@@ -108,13 +108,13 @@ pub fn decode_request(frame: &[u8]) -> Result<(i32, InternalRequest), MalformedI
 }
 
 /// A response frame: correlation id, JSON body.
-pub fn encode_response(correlation_id: i32, response: &InternalResponse) -> Bytes {
+pub(crate) fn encode_response(correlation_id: i32, response: &InternalResponse) -> Bytes {
     let mut buffer = BytesMut::from(&correlation_id.to_be_bytes()[..]);
     buffer.extend_from_slice(&serde_json::to_vec(response).expect("internal responses serialize"));
     buffer.freeze()
 }
 
-pub fn decode_response(frame: &[u8]) -> Result<(i32, InternalResponse), MalformedInternal> {
+pub(crate) fn decode_response(frame: &[u8]) -> Result<(i32, InternalResponse), MalformedInternal> {
     let header: [u8; 4] = frame
         .get(..4)
         .and_then(|h| h.try_into().ok())

@@ -133,7 +133,7 @@ impl Node {
         })
     }
 
-    pub fn tls_acceptor(&self) -> &tokio_rustls::TlsAcceptor {
+    pub(crate) fn tls_acceptor(&self) -> &tokio_rustls::TlsAcceptor {
         &self.acceptor
     }
 
@@ -162,15 +162,15 @@ impl Node {
         self.partitions.lock().unwrap().get(&(topic.to_string(), partition)).cloned()
     }
 
-    pub fn data_changed(&self) {
+    pub(crate) fn data_changed(&self) {
         self.data.notify_waiters();
     }
 
-    pub fn data_notified(&self) -> tokio::sync::futures::Notified<'_> {
+    pub(crate) fn data_notified(&self) -> tokio::sync::futures::Notified<'_> {
         self.data.notified()
     }
 
-    pub fn is_group_coordinator(&self, group_id: &str) -> bool {
+    pub(crate) fn is_group_coordinator(&self, group_id: &str) -> bool {
         self.partition(OFFSETS_TOPIC, offsets::partition_for(group_id))
             .is_some_and(|h| h.replica.lock().unwrap().is_leader())
     }
@@ -196,7 +196,7 @@ impl Node {
 
     /// A producer id never handed out before, by any broker, across restarts, controller
     /// failovers and disk losses: ids come in blocks the controller quorum commits (KIP-730).
-    pub async fn allocate_producer_id(&self) -> Result<i64, ControllerError> {
+    pub(crate) async fn allocate_producer_id(&self) -> Result<i64, ControllerError> {
         let mut ids = self.producer_ids.lock().await;
         if ids.0 >= ids.1 {
             let broker_epoch = self
@@ -223,14 +223,14 @@ impl Node {
     }
 
     /// Runs a controller request and waits until this node's metadata reflects it.
-    pub async fn controller_request(&self, request: ControllerRequest) -> Result<u64, ControllerError> {
+    pub(crate) async fn controller_request(&self, request: ControllerRequest) -> Result<u64, ControllerError> {
         let index = self.controller.submit(request).await?;
         self.controller.wait_applied(index, Duration::from_secs(5)).await;
         Ok(index)
     }
 
     /// Sends a leader's ISR change to the controller in the background (AlterPartition).
-    pub fn request_isr_change(self: &Node, topic: &str, partition: i32, change: IsrChangeRequest) {
+    pub(crate) fn request_isr_change(self: &Node, topic: &str, partition: i32, change: IsrChangeRequest) {
         let request = ControllerRequest::AlterPartition {
             topic: topic.to_string(),
             partition,
@@ -249,12 +249,12 @@ impl Node {
     }
 
     /// The address of a broker, from the static voter list.
-    pub fn broker_address(&self, broker: BrokerId) -> Option<(SocketAddr, String)> {
+    pub(crate) fn broker_address(&self, broker: BrokerId) -> Option<(SocketAddr, String)> {
         self.config.voters.iter().find(|v| v.id == broker).map(|v| (v.address, v.host.clone()))
     }
 
     /// What a follower fetcher of this process needs, at `broker_epoch`.
-    pub fn follower_context(&self, broker_epoch: i64) -> FollowerContext {
+    pub(crate) fn follower_context(&self, broker_epoch: i64) -> FollowerContext {
         FollowerContext {
             broker_id: self.config.broker_id,
             broker_epoch,

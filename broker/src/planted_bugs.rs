@@ -44,7 +44,8 @@ impl PlantedBug {
         }
     }
 
-    pub fn from_name(name: &str) -> Result<Self, UnknownPlantedBug> {
+    #[cfg(any(madsim, test))]
+    fn from_name(name: &str) -> Result<Self, UnknownPlantedBug> {
         Self::ALL.into_iter().find(|bug| bug.name() == name).ok_or_else(|| UnknownPlantedBug(name.to_string()))
     }
 
@@ -70,7 +71,7 @@ impl PlantedBugs {
     }
 
     /// Whether `bug` is planted. Always false in a real-mode build.
-    pub fn is_on(&self, bug: PlantedBug) -> bool {
+    pub(crate) fn is_on(&self, bug: PlantedBug) -> bool {
         cfg!(any(madsim, test)) && self.on & bug.bit() != 0
     }
 

@@ -9,16 +9,16 @@ use serde::{Deserialize, Serialize};
 use super::raft::DirectoryId;
 
 pub type BrokerId = i32;
-pub const NO_LEADER: BrokerId = -1;
+pub(crate) const NO_LEADER: BrokerId = -1;
 /// The internal topic that stores committed consumer offsets.
-pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
-pub const OFFSETS_TOPIC_PARTITIONS: i32 = 3;
+pub(crate) const OFFSETS_TOPIC: &str = "__consumer_offsets";
+pub(crate) const OFFSETS_TOPIC_PARTITIONS: i32 = 3;
 /// Producer ids are handed to brokers in blocks of this many (KIP-730's default).
-pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1_000;
+pub(crate) const PRODUCER_ID_BLOCK_SIZE: i64 = 1_000;
 /// `min.insync.replicas` of every topic: acks=all needs this many in-sync replicas.
-pub const MIN_INSYNC_REPLICAS: usize = 2;
+pub(crate) const MIN_INSYNC_REPLICAS: usize = 2;
 /// Broker epoch of a replica whose identity is unknown (never matches a registration).
-pub const NO_BROKER_EPOCH: i64 = -1;
+pub(crate) const NO_BROKER_EPOCH: i64 = -1;
 
 /// One entry of the metadata log.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -259,7 +259,7 @@ impl MetadataImage {
     }
 
     /// Zone-aware placement: each partition's replicas sit in distinct zones, leaders rotate.
-    pub fn place_topic(
+    pub(crate) fn place_topic(
         &self,
         name: &str,
         partitions: i32,
@@ -329,7 +329,7 @@ impl MetadataImage {
     /// they acknowledged (KIP-966's unclean shutdown); such a partition stays offline rather
     /// than elect a leader that lost acknowledged writes.
     #[allow(clippy::too_many_arguments, reason = "the fields of a registration, as the heartbeat carries them")]
-    pub fn register(
+    pub(crate) fn register(
         &self,
         broker: BrokerId,
         zone: String,
@@ -445,7 +445,7 @@ impl MetadataImage {
 
     /// The next producer-id block for a registered broker incarnation (KIP-730). The block is
     /// a committed record, so no controller failover or disk loss can hand it out again.
-    pub fn allocate_producer_ids(
+    pub(crate) fn allocate_producer_ids(
         &self,
         broker: BrokerId,
         broker_epoch: i64,
@@ -457,20 +457,6 @@ impl MetadataImage {
             broker,
             next_producer_id: self.next_producer_id + PRODUCER_ID_BLOCK_SIZE,
         })
-    }
-
-    /// Partitions with no leader (for the C20 two-zone read report).
-    pub fn offline_partitions(&self) -> Vec<(String, i32)> {
-        self.topics
-            .iter()
-            .flat_map(|(topic, partitions)| {
-                partitions
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| s.leader == NO_LEADER)
-                    .map(move |(i, _)| (topic.clone(), i as i32))
-            })
-            .collect()
     }
 }
 

@@ -173,13 +173,13 @@ impl Quorum {
     }
 
     /// A Raft message from voter or observer `from`, sent from its storage `directory`.
-    pub fn deliver(&self, from: BrokerId, directory: DirectoryId, message: RaftMessage<MetadataRecord>) {
+    pub(crate) fn deliver(&self, from: BrokerId, directory: DirectoryId, message: RaftMessage<MetadataRecord>) {
         // A full queue drops the message; Raft tolerates loss.
         let _ = self.inputs.try_send(Input::Message { from, directory, message });
     }
 
     /// Runs a request on the active controller: here if we are it, otherwise forwarded.
-    pub async fn submit(&self, request: ControllerRequest) -> Result<u64, ControllerError> {
+    pub(crate) async fn submit(&self, request: ControllerRequest) -> Result<u64, ControllerError> {
         let deadline = tokio::time::Instant::now() + CONTROLLER_REQUEST_TIMEOUT;
         loop {
             let outcome = match self.leader() {
@@ -347,14 +347,14 @@ impl Quorum {
     }
 
     /// Waits until this node's image has applied `index` (read-your-writes for CreateTopics).
-    pub async fn wait_applied(&self, index: u64, timeout: Duration) -> bool {
+    pub(crate) async fn wait_applied(&self, index: u64, timeout: Duration) -> bool {
         let mut image = self.image.clone();
         let applied = tokio::time::timeout(timeout, image.wait_for(|image| image.applied_index >= index)).await;
         matches!(applied, Ok(Ok(_)))
     }
 
     /// The broker side of registration: heart-beat to the active controller forever.
-    pub async fn heartbeat_forever(
+    pub(crate) async fn heartbeat_forever(
         self: Arc<Self>,
         zone: String,
         host: String,

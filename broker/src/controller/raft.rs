@@ -32,9 +32,9 @@ use serde::{Deserialize, Serialize};
 pub type NodeId = i32;
 
 /// Identifies one formatting of a node's storage (KIP-853's directory id).
-pub type DirectoryId = u64;
+pub(crate) type DirectoryId = u64;
 /// The voters: node id -> the directory whose promises count for it.
-pub type VoterSet = BTreeMap<NodeId, DirectoryId>;
+pub(crate) type VoterSet = BTreeMap<NodeId, DirectoryId>;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry<C> {
@@ -102,7 +102,7 @@ pub enum RaftMessage<C> {
 }
 
 impl<C> RaftMessage<C> {
-    pub fn term(&self) -> u64 {
+    pub(crate) fn term(&self) -> u64 {
         match self {
             RaftMessage::PreVote { term, .. }
             | RaftMessage::PreVoteResponse { term, .. }
@@ -305,7 +305,7 @@ impl<C: Clone + Debug + Default> Raft<C> {
     }
 
     /// Appends a command if leader; `Err(leader hint)` otherwise.
-    pub fn propose(&mut self, command: C) -> Result<(Ready<C>, u64), Option<NodeId>> {
+    pub(crate) fn propose(&mut self, command: C) -> Result<(Ready<C>, u64), Option<NodeId>> {
         if self.role != Role::Leader {
             return Err(self.leader_id);
         }
@@ -321,7 +321,7 @@ impl<C: Clone + Debug + Default> Raft<C> {
         self.leader_id
     }
 
-    pub fn term(&self) -> u64 {
+    pub(crate) fn term(&self) -> u64 {
         self.hard_state.term
     }
 
@@ -329,7 +329,7 @@ impl<C: Clone + Debug + Default> Raft<C> {
         self.role == Role::Leader
     }
 
-    pub fn commit_index(&self) -> u64 {
+    pub(crate) fn commit_index(&self) -> u64 {
         self.commit_index
     }
 
@@ -337,17 +337,18 @@ impl<C: Clone + Debug + Default> Raft<C> {
         self.config.id
     }
 
-    pub fn role(&self) -> Role {
+    #[cfg(test)]
+    fn role(&self) -> Role {
         self.role
     }
 
-    pub fn last_index(&self) -> u64 {
+    pub(crate) fn last_index(&self) -> u64 {
         self.log.len() as u64
     }
 
     /// When leader: the index of its term's first entry. Everything committed before the term
     /// is at or below it, so a state machine that has applied it has seen every earlier decision.
-    pub fn term_start_index(&self) -> Option<u64> {
+    pub(crate) fn term_start_index(&self) -> Option<u64> {
         self.is_leader().then_some(self.term_start_index)
     }
 
@@ -357,7 +358,7 @@ impl<C: Clone + Debug + Default> Raft<C> {
     }
 
     /// True when this node's storage is a voter (false for an observer).
-    pub fn is_voter(&self) -> bool {
+    pub(crate) fn is_voter(&self) -> bool {
         self.voters.get(&self.config.id) == Some(&self.config.directory)
     }
 

@@ -30,10 +30,10 @@ pub enum GroupError {
 }
 
 /// Each member's outcome of a LeaveGroup.
-pub type LeaveResults = Vec<(String, Result<(), GroupError>)>;
+pub(crate) type LeaveResults = Vec<(String, Result<(), GroupError>)>;
 
 /// Identifies a parked JoinGroup or SyncGroup request; chosen by the shell.
-pub type RequestId = u64;
+pub(crate) type RequestId = u64;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinOutcome {
@@ -53,7 +53,7 @@ pub struct SyncOutcome {
 
 /// What the shell must do: answer parked requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
+pub(crate) enum Effect {
     Join { request: RequestId, outcome: Result<JoinOutcome, GroupError> },
     Sync { request: RequestId, outcome: Result<SyncOutcome, GroupError> },
 }
@@ -207,13 +207,13 @@ impl Group {
 
 /// Every group this node coordinates.
 #[derive(Debug, Default)]
-pub struct GroupCoordinator {
+pub(crate) struct GroupCoordinator {
     groups: BTreeMap<String, Group>,
 }
 
 impl GroupCoordinator {
     /// JoinGroup: parks `request` until the rebalance completes (the effects may answer it at once).
-    pub fn join(&mut self, now: u64, join: JoinRequest, request: RequestId) -> Result<Vec<Effect>, GroupError> {
+    pub(crate) fn join(&mut self, now: u64, join: JoinRequest, request: RequestId) -> Result<Vec<Effect>, GroupError> {
         let group = self.groups.entry(join.group_id.clone()).or_insert_with(|| Group::new(join.protocol_type.clone()));
         if group.state != GroupState::Empty && group.protocol_type != join.protocol_type {
             return Err(GroupError::InconsistentGroupProtocol);
@@ -250,7 +250,7 @@ impl GroupCoordinator {
     }
 
     /// SyncGroup: the leader's assignments complete the rebalance; other members park until then.
-    pub fn sync(
+    pub(crate) fn sync(
         &mut self,
         group_id: &str,
         generation_id: i32,
@@ -297,7 +297,7 @@ impl GroupCoordinator {
         Ok(effects)
     }
 
-    pub fn heartbeat(
+    pub(crate) fn heartbeat(
         &mut self,
         now: u64,
         group_id: &str,
@@ -317,12 +317,7 @@ impl GroupCoordinator {
     }
 
     /// LeaveGroup for each of `member_ids`, and the effects of the rebalance it starts.
-    pub fn leave(
-        &mut self,
-        now: u64,
-        group_id: &str,
-        member_ids: &[String],
-    ) -> (LeaveResults, Vec<Effect>) {
+    pub(crate) fn leave(&mut self, now: u64, group_id: &str, member_ids: &[String]) -> (LeaveResults, Vec<Effect>) {
         let Some(group) = self.groups.get_mut(group_id) else {
             return (member_ids.iter().map(|m| (m.clone(), Err(GroupError::UnknownMemberId))).collect(), Vec::new());
         };
@@ -352,7 +347,12 @@ impl GroupCoordinator {
     }
 
     /// Whether an offset commit from this member and generation may be accepted.
-    pub fn validate_commit(&self, group_id: &str, generation_id: i32, member_id: &str) -> Result<(), GroupError> {
+    pub(crate) fn validate_commit(
+        &self,
+        group_id: &str,
+        generation_id: i32,
+        member_id: &str,
+    ) -> Result<(), GroupError> {
         if generation_id < 0 {
             // Simple consumers (assign(), no membership) commit without a generation.
             return Ok(());
@@ -366,7 +366,7 @@ impl GroupCoordinator {
     }
 
     /// Time passes: expire silent members, finish rebalances whose deadline passed.
-    pub fn tick(&mut self, now: u64) -> Vec<Effect> {
+    pub(crate) fn tick(&mut self, now: u64) -> Vec<Effect> {
         let mut effects = Vec::new();
         for (group_id, group) in self.groups.iter_mut() {
             let expired: Vec<String> = group
@@ -397,7 +397,7 @@ impl GroupCoordinator {
 
     /// The coordinator moved away from the groups `owns` refuses: parked requests are answered
     /// NOT_COORDINATOR; members find the new coordinator and rejoin.
-    pub fn unload(&mut self, owns: impl Fn(&str) -> bool) -> Vec<Effect> {
+    pub(crate) fn unload(&mut self, owns: impl Fn(&str) -> bool) -> Vec<Effect> {
         let mut effects = Vec::new();
         self.groups.retain(|id, group| {
             if owns(id) {

@@ -9,7 +9,7 @@ use crate::controller::metadata::OFFSETS_TOPIC_PARTITIONS;
 use crate::log::batch;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OffsetCommitRecord {
+pub(crate) struct OffsetCommitRecord {
     pub group: String,
     pub topic: String,
     pub partition: i32,
@@ -17,7 +17,7 @@ pub struct OffsetCommitRecord {
     pub metadata: Option<String>,
 }
 
-pub fn partition_for(group_id: &str) -> i32 {
+pub(crate) fn partition_for(group_id: &str) -> i32 {
     let mut hash: u32 = 0x811c_9dc5;
     for byte in group_id.as_bytes() {
         hash ^= *byte as u32;
@@ -26,14 +26,14 @@ pub fn partition_for(group_id: &str) -> i32 {
     (hash % OFFSETS_TOPIC_PARTITIONS as u32) as i32
 }
 
-pub fn encode(records: &[OffsetCommitRecord]) -> Bytes {
+pub(crate) fn encode(records: &[OffsetCommitRecord]) -> Bytes {
     let values: Vec<Bytes> =
         records.iter().map(|r| Bytes::from(serde_json::to_vec(r).expect("offset records serialize"))).collect();
     batch::encode_values(&values, -1, -1, -1)
 }
 
 /// The latest committed offset per (group, topic, partition) in `records` (log order).
-pub fn latest<'a>(
+pub(crate) fn latest<'a>(
     batches: impl Iterator<Item = &'a Bytes>,
     group: &str,
     topic: &str,

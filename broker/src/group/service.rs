@@ -8,7 +8,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use super::coordinator::{Effect, GroupCoordinator, GroupError, JoinOutcome, JoinRequest, LeaveResults, RequestId, SyncOutcome};
+use super::coordinator::{
+    Effect, GroupCoordinator, GroupError, JoinOutcome, JoinRequest, LeaveResults, RequestId, SyncOutcome,
+};
 
 enum Parked {
     Join(oneshot::Sender<Result<JoinOutcome, GroupError>>),
@@ -24,7 +26,7 @@ pub struct GroupService {
 }
 
 /// An offset commit in flight; dropping it ends it.
-pub struct PendingCommit<'a> {
+pub(crate) struct PendingCommit<'a> {
     service: &'a GroupService,
     group_id: String,
 }
@@ -118,17 +120,28 @@ impl GroupService {
         self.wait(id, receiver, Duration::from_secs(60)).await
     }
 
-    pub fn heartbeat(&self, now: u64, group_id: &str, generation_id: i32, member_id: &str) -> Result<(), GroupError> {
+    pub(crate) fn heartbeat(
+        &self,
+        now: u64,
+        group_id: &str,
+        generation_id: i32,
+        member_id: &str,
+    ) -> Result<(), GroupError> {
         self.coordinator.lock().unwrap().heartbeat(now, group_id, generation_id, member_id)
     }
 
-    pub fn leave(&self, now: u64, group_id: &str, member_ids: &[String]) -> LeaveResults {
+    pub(crate) fn leave(&self, now: u64, group_id: &str, member_ids: &[String]) -> LeaveResults {
         let (results, effects) = self.coordinator.lock().unwrap().leave(now, group_id, member_ids);
         self.apply(effects);
         results
     }
 
-    pub fn validate_commit(&self, group_id: &str, generation_id: i32, member_id: &str) -> Result<(), GroupError> {
+    pub(crate) fn validate_commit(
+        &self,
+        group_id: &str,
+        generation_id: i32,
+        member_id: &str,
+    ) -> Result<(), GroupError> {
         self.coordinator.lock().unwrap().validate_commit(group_id, generation_id, member_id)
     }
 
@@ -137,7 +150,7 @@ impl GroupService {
         self.apply(effects);
     }
 
-    pub fn unload(&self, owns: impl Fn(&str) -> bool) {
+    pub(crate) fn unload(&self, owns: impl Fn(&str) -> bool) {
         let effects = self.coordinator.lock().unwrap().unload(owns);
         self.apply(effects);
     }
@@ -146,12 +159,12 @@ impl GroupService {
     /// the client to retry: a member that was just given a partition must not read an offset
     /// older than one its previous owner is still committing (seen: a zombie commit of 1300
     /// acknowledged after the new owner had read 1299, then the new owner committed 1299).
-    pub fn begin_commit(&self, group_id: &str) -> PendingCommit<'_> {
+    pub(crate) fn begin_commit(&self, group_id: &str) -> PendingCommit<'_> {
         *self.pending_commits.lock().unwrap().entry(group_id.to_string()).or_default() += 1;
         PendingCommit { service: self, group_id: group_id.to_string() }
     }
 
-    pub fn has_pending_commits(&self, group_id: &str) -> bool {
+    pub(crate) fn has_pending_commits(&self, group_id: &str) -> bool {
         self.pending_commits.lock().unwrap().contains_key(group_id)
     }
 }

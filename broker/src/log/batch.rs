@@ -5,7 +5,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-pub const HEADER_BYTES: usize = 61;
+pub(crate) const HEADER_BYTES: usize = 61;
 const BASE_OFFSET: usize = 0;
 const BATCH_LENGTH: usize = 8;
 const PARTITION_LEADER_EPOCH: usize = 12;
@@ -41,7 +41,7 @@ pub enum BatchError {
 
 /// A view of one v2 batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchHeader {
+pub(crate) struct BatchHeader {
     pub base_offset: i64,
     pub partition_leader_epoch: i32,
     pub last_offset_delta: i32,
@@ -53,15 +53,15 @@ pub struct BatchHeader {
 }
 
 impl BatchHeader {
-    pub fn last_offset(&self) -> i64 {
+    pub(crate) fn last_offset(&self) -> i64 {
         self.base_offset + self.last_offset_delta as i64
     }
 
-    pub fn last_sequence(&self) -> i32 {
+    pub(crate) fn last_sequence(&self) -> i32 {
         self.base_sequence.wrapping_add(self.last_offset_delta)
     }
 
-    pub fn is_idempotent(&self) -> bool {
+    pub(crate) fn is_idempotent(&self) -> bool {
         self.producer_id >= 0
     }
 }
@@ -77,7 +77,7 @@ fn read_i64(bytes: &[u8], at: usize) -> i64 {
 }
 
 /// Parses the header of the batch at the start of `bytes`, checking its CRC when `verify_crc`.
-pub fn parse_header(bytes: &[u8], verify_crc: bool) -> Result<BatchHeader, BatchError> {
+pub(crate) fn parse_header(bytes: &[u8], verify_crc: bool) -> Result<BatchHeader, BatchError> {
     if bytes.len() < HEADER_BYTES {
         return Err(BatchError::Truncated);
     }
@@ -119,7 +119,7 @@ pub fn parse_header(bytes: &[u8], verify_crc: bool) -> Result<BatchHeader, Batch
 }
 
 /// Splits a produce or fetch payload into its batches (each validated).
-pub fn split_batches(mut records: Bytes, verify_crc: bool) -> Result<Vec<(BatchHeader, Bytes)>, BatchError> {
+pub(crate) fn split_batches(mut records: Bytes, verify_crc: bool) -> Result<Vec<(BatchHeader, Bytes)>, BatchError> {
     let mut batches = Vec::new();
     while !records.is_empty() {
         let header = parse_header(&records, verify_crc)?;
@@ -130,7 +130,7 @@ pub fn split_batches(mut records: Bytes, verify_crc: bool) -> Result<Vec<(BatchH
 }
 
 /// Copies the batch with a new base offset and partition leader epoch (outside the CRC).
-pub fn restamp(batch: &[u8], base_offset: i64, leader_epoch: i32) -> Bytes {
+pub(crate) fn restamp(batch: &[u8], base_offset: i64, leader_epoch: i32) -> Bytes {
     let mut copy = BytesMut::from(batch);
     copy[BASE_OFFSET..BASE_OFFSET + 8].copy_from_slice(&base_offset.to_be_bytes());
     copy[PARTITION_LEADER_EPOCH..PARTITION_LEADER_EPOCH + 4].copy_from_slice(&leader_epoch.to_be_bytes());

@@ -30,14 +30,14 @@ pub trait Disk: Send + Sync + 'static {
 }
 
 /// Real mode: one directory, ordinary files, `fsync` for `sync`.
-pub struct FileDisk {
+pub(crate) struct FileDisk {
     root: PathBuf,
     // Open append handles, so that a hot partition does not reopen its segment per write.
     handles: Mutex<BTreeMap<String, std::fs::File>>,
 }
 
 impl FileDisk {
-    pub fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
+    pub(crate) fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
         let root = root.into();
         std::fs::create_dir_all(&root)?;
         Ok(Self { root, handles: Mutex::new(BTreeMap::new()) })

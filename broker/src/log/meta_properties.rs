@@ -9,7 +9,7 @@ use super::disk::Disk;
 use crate::controller::metadata::BrokerId;
 use crate::controller::raft::{DirectoryId, VoterSet};
 
-pub const META_PROPERTIES_FILE: &str = "meta.properties";
+pub(crate) const META_PROPERTIES_FILE: &str = "meta.properties";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetaProperties {
@@ -69,7 +69,7 @@ impl MetaProperties {
 
     /// The identity on `disk`, or a new one (a fresh directory, no initial voters) when the
     /// disk is empty. The bool is true when the storage is new.
-    pub fn load_or_join(
+    pub(crate) fn load_or_join(
         disk: &dyn Disk,
         cluster_id: &str,
         node_id: BrokerId,

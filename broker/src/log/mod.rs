@@ -4,6 +4,9 @@ pub mod disk;
 pub mod meta_properties;
 pub mod partition_log;
 
-pub use disk::{Disk, FileDisk, MemoryDisk};
-pub use meta_properties::{MetaProperties, MetaPropertiesError};
-pub use partition_log::{AppendOutcome, LogError, PartitionLog};
+pub(crate) use disk::FileDisk;
+pub use disk::{Disk, MemoryDisk};
+pub use meta_properties::MetaProperties;
+pub use meta_properties::MetaPropertiesError;
+pub use partition_log::PartitionLog;
+pub use partition_log::{AppendOutcome, LogError};

@@ -37,8 +37,7 @@ pub enum LogError {
 
 /// One stored batch.
 #[derive(Debug, Clone)]
-pub struct StoredBatch {
-    pub base_offset: i64,
+pub(crate) struct StoredBatch {
     pub last_offset: i64,
     pub leader_epoch: i32,
     pub file_position: u64,
@@ -153,7 +152,6 @@ impl PartitionLog {
         remember_producer(&mut self.producers, header);
         self.cached_bytes += bytes.len();
         self.batches.push(StoredBatch {
-            base_offset: header.base_offset,
             last_offset: header.last_offset(),
             leader_epoch: epoch,
             file_position,
@@ -176,7 +174,7 @@ impl PartitionLog {
         self.high_watermark
     }
 
-    pub fn log_start_offset(&self) -> i64 {
+    pub(crate) fn log_start_offset(&self) -> i64 {
         0
     }
 
@@ -186,7 +184,7 @@ impl PartitionLog {
     }
 
     /// Records that a leader epoch starts at the current end (a new leader with no writes yet).
-    pub fn begin_epoch(&mut self, epoch: i32) {
+    pub(crate) fn begin_epoch(&mut self, epoch: i32) {
         if self.epochs.last().is_none_or(|&(last, _)| epoch > last) {
             self.epochs.push((epoch, self.log_end_offset));
         }
@@ -194,7 +192,7 @@ impl PartitionLog {
 
     /// KIP-101 `OffsetsForLeaderEpoch`: the largest epoch <= `epoch` this log knows and the
     /// offset where it ends (the start of the next epoch, or the log end). (-1, -1) if none.
-    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+    pub(crate) fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
         let Some(index) = self.epochs.iter().rposition(|&(e, _)| e <= epoch) else {
             return (-1, -1);
         };
@@ -303,7 +301,7 @@ impl PartitionLog {
     /// Records below the high watermark were acknowledged: dropping them is a broken
     /// invariant (a panic), unless `unclean_recovery` says the leader was elected from outside
     /// the ISR (KIP-704), where it is the explicit, reported price of that election.
-    pub fn truncate_to(&mut self, offset: i64, unclean_recovery: bool) -> Result<(), LogError> {
+    pub(crate) fn truncate_to(&mut self, offset: i64, unclean_recovery: bool) -> Result<(), LogError> {
         let keep = self.batches.partition_point(|batch| batch.last_offset < offset);
         if keep == self.batches.len() {
             return Ok(());
@@ -347,7 +345,7 @@ impl PartitionLog {
     }
 
     /// Moves the high watermark. It never moves back and never passes the log end.
-    pub fn set_high_watermark(&mut self, high_watermark: i64) {
+    pub(crate) fn set_high_watermark(&mut self, high_watermark: i64) {
         assert!(
             high_watermark <= self.log_end_offset,
             "high watermark {high_watermark} beyond log end {}",
@@ -363,12 +361,12 @@ impl PartitionLog {
 
     /// Like `set_high_watermark` without the monotonicity assertion: only the planted bug
     /// `high-watermark-regression` uses it.
-    pub fn force_high_watermark(&mut self, high_watermark: i64) {
+    pub(crate) fn force_high_watermark(&mut self, high_watermark: i64) {
         self.high_watermark = high_watermark.min(self.log_end_offset);
     }
 
     /// Persists the high watermark (Kafka's replication-offset-checkpoint).
-    pub fn checkpoint_high_watermark(&self) -> Result<(), LogError> {
+    pub(crate) fn checkpoint_high_watermark(&self) -> Result<(), LogError> {
         self.disk.replace_durably(&self.high_watermark_file, self.high_watermark.to_string().as_bytes())?;
         Ok(())
     }
@@ -402,7 +400,7 @@ impl PartitionLog {
     }
 
     /// The bytes of every batch below `upper_bound`, in order (rebuilding committed offsets).
-    pub fn batches_below(&self, upper_bound: i64) -> Vec<Bytes> {
+    pub(crate) fn batches_below(&self, upper_bound: i64) -> Vec<Bytes> {
         self.batches
             .iter()
             .take_while(|b| b.last_offset < upper_bound)

@@ -16,7 +16,7 @@ pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Transport for T {}
 
 pub type BoxedTransport = Box<dyn Transport>;
-pub type DialFuture = Pin<Box<dyn Future<Output = std::io::Result<BoxedTransport>> + Send>>;
+pub(crate) type DialFuture = Pin<Box<dyn Future<Output = std::io::Result<BoxedTransport>> + Send>>;
 
 /// Opens a connection from this node to `target`.
 pub type Dialer = Arc<dyn Fn(SocketAddr) -> DialFuture + Send + Sync>;

@@ -7,13 +7,9 @@ use crate::group::coordinator::GroupError;
 use crate::log::LogError;
 use crate::replication::acks::AppendError;
 
-pub const NONE: i16 = 0;
+pub(crate) const NONE: i16 = 0;
 
-pub fn code(error: ResponseError) -> i16 {
-    error.code()
-}
-
-pub fn from_controller(error: &ControllerError) -> i16 {
+pub(crate) fn from_controller(error: &ControllerError) -> i16 {
     match error {
         ControllerError::TopicAlreadyExists(_) => ResponseError::TopicAlreadyExists.code(),
         ControllerError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition.code(),
@@ -30,7 +26,7 @@ pub fn from_controller(error: &ControllerError) -> i16 {
     }
 }
 
-pub fn from_log(error: &LogError) -> i16 {
+pub(crate) fn from_log(error: &LogError) -> i16 {
     match error {
         LogError::InvalidBatch(_) => ResponseError::CorruptMessage.code(),
         LogError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber.code(),
@@ -39,7 +35,7 @@ pub fn from_log(error: &LogError) -> i16 {
     }
 }
 
-pub fn from_append(error: &AppendError) -> i16 {
+pub(crate) fn from_append(error: &AppendError) -> i16 {
     match error {
         AppendError::NotLeader => ResponseError::NotLeaderOrFollower.code(),
         AppendError::NotEnoughReplicas => ResponseError::NotEnoughReplicas.code(),
@@ -49,7 +45,7 @@ pub fn from_append(error: &AppendError) -> i16 {
     }
 }
 
-pub fn from_group(error: &GroupError) -> i16 {
+pub(crate) fn from_group(error: &GroupError) -> i16 {
     match error {
         GroupError::UnknownMemberId => ResponseError::UnknownMemberId.code(),
         GroupError::IllegalGeneration => ResponseError::IllegalGeneration.code(),

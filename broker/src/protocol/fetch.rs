@@ -15,7 +15,7 @@ use crate::security::sasl::Role;
 /// Per-partition read cap when the request's is larger (bounded memory per response).
 const PARTITION_BYTES_MAX: usize = 8 * 1024 * 1024;
 
-pub async fn fetch(node: &Node, session: &Session, request: FetchRequest, version: i16) -> FetchResponse {
+pub(super) async fn fetch(node: &Node, session: &Session, request: FetchRequest, version: i16) -> FetchResponse {
     let replica_id = request.replica_id.0;
     let is_broker = session.principal.as_ref().is_some_and(|p| p.role == Role::Broker);
     if replica_id >= 0 && !is_broker {
@@ -160,7 +160,7 @@ fn fetch_partition(
     data
 }
 
-pub fn list_offsets(node: &Node, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+pub(super) fn list_offsets(node: &Node, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let topics = request
         .topics
         .into_iter()

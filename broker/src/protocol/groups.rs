@@ -22,7 +22,7 @@ fn text(value: impl Into<String>) -> StrBytes {
     StrBytes::from_string(value.into())
 }
 
-pub fn find_coordinator(node: &Node, request: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+pub(super) fn find_coordinator(node: &Node, request: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
     let image = node.metadata();
     let locate = |key: &str| -> Result<(i32, String, i32), i16> {
         if request.key_type != 0 {
@@ -71,7 +71,7 @@ pub fn find_coordinator(node: &Node, request: FindCoordinatorRequest, version: i
     }
 }
 
-pub async fn join_group(node: &Node, request: JoinGroupRequest, version: i16) -> JoinGroupResponse {
+pub(super) async fn join_group(node: &Node, request: JoinGroupRequest, version: i16) -> JoinGroupResponse {
     let group_id = request.group_id.0.to_string();
     let failed = |code: i16| {
         JoinGroupResponse::default()
@@ -118,7 +118,7 @@ pub async fn join_group(node: &Node, request: JoinGroupRequest, version: i16) ->
         .with_members(members)
 }
 
-pub async fn sync_group(node: &Node, request: SyncGroupRequest, version: i16) -> SyncGroupResponse {
+pub(super) async fn sync_group(node: &Node, request: SyncGroupRequest, version: i16) -> SyncGroupResponse {
     let group_id = request.group_id.0.to_string();
     if !node.is_group_coordinator(&group_id) {
         return SyncGroupResponse::default().with_error_code(ResponseError::NotCoordinator.code());
@@ -140,7 +140,7 @@ pub async fn sync_group(node: &Node, request: SyncGroupRequest, version: i16) ->
     }
 }
 
-pub fn heartbeat(node: &Node, request: HeartbeatRequest) -> HeartbeatResponse {
+pub(super) fn heartbeat(node: &Node, request: HeartbeatRequest) -> HeartbeatResponse {
     let group_id = request.group_id.0.to_string();
     if !node.is_group_coordinator(&group_id) {
         return HeartbeatResponse::default().with_error_code(ResponseError::NotCoordinator.code());
@@ -149,7 +149,7 @@ pub fn heartbeat(node: &Node, request: HeartbeatRequest) -> HeartbeatResponse {
     HeartbeatResponse::default().with_error_code(outcome.err().map_or(errors::NONE, |e| errors::from_group(&e)))
 }
 
-pub fn leave_group(node: &Node, request: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
+pub(super) fn leave_group(node: &Node, request: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
     let group_id = request.group_id.0.to_string();
     if !node.is_group_coordinator(&group_id) {
         return LeaveGroupResponse::default().with_error_code(ResponseError::NotCoordinator.code());
@@ -172,7 +172,7 @@ pub fn leave_group(node: &Node, request: LeaveGroupRequest, version: i16) -> Lea
     LeaveGroupResponse::default().with_members(members)
 }
 
-pub async fn offset_commit(node: &Node, request: OffsetCommitRequest) -> OffsetCommitResponse {
+pub(super) async fn offset_commit(node: &Node, request: OffsetCommitRequest) -> OffsetCommitResponse {
     let group_id = request.group_id.0.to_string();
     let records: Vec<OffsetCommitRecord> = request
         .topics
@@ -230,7 +230,7 @@ pub async fn offset_commit(node: &Node, request: OffsetCommitRequest) -> OffsetC
     OffsetCommitResponse::default().with_topics(topics)
 }
 
-pub fn offset_fetch(node: &Node, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+pub(super) fn offset_fetch(node: &Node, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
     let group_id = request.group_id.0.to_string();
     // The top-level error code exists from v2; v1 clients read it per partition.
     let refuse = |code: i16| {

@@ -9,7 +9,7 @@ use super::session::{ConnectionError, Session};
 use crate::messages::{self, InternalRequest, InternalResponse};
 use crate::node::Node;
 
-pub async fn handle(node: &Arc<Node>, session: &mut Session, frame: Bytes) -> Result<Bytes, ConnectionError> {
+pub(super) async fn handle(node: &Arc<Node>, session: &mut Session, frame: Bytes) -> Result<Bytes, ConnectionError> {
     let (correlation_id, request) =
         messages::decode_request(&frame).map_err(|e| ConnectionError::Malformed(e.to_string()))?;
     let response = match request {

@@ -17,7 +17,7 @@ use crate::controller::metadata::{MetadataImage, NO_LEADER};
 use crate::messages::ControllerRequest;
 use crate::node::Node;
 
-pub async fn metadata(node: &Node, request: MetadataRequest, version: i16) -> MetadataResponse {
+pub(super) async fn metadata(node: &Node, request: MetadataRequest, version: i16) -> MetadataResponse {
     let image = node.metadata();
     let brokers = image
         .brokers
@@ -91,7 +91,7 @@ fn describe_topic(image: &MetadataImage, name: &str, version: i16) -> MetadataRe
     }
 }
 
-pub async fn create_topics(node: &Node, request: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
+pub(super) async fn create_topics(node: &Node, request: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
     let mut results = Vec::new();
     for topic in request.topics {
         let name = topic.name.0.to_string();
@@ -123,7 +123,7 @@ pub async fn create_topics(node: &Node, request: CreateTopicsRequest, version: i
     CreateTopicsResponse::default().with_topics(results)
 }
 
-pub async fn delete_topics(node: &Node, request: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
+pub(super) async fn delete_topics(node: &Node, request: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
     let names: Vec<TopicName> =
         if version >= 6 { request.topics.into_iter().filter_map(|t| t.name).collect() } else { request.topic_names };
     let mut responses = Vec::new();

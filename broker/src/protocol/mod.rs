@@ -2,14 +2,14 @@
 //! per API family. Bad input of any kind closes that connection with a log line; it never
 //! takes the broker down.
 
-pub mod errors;
+pub(crate) mod errors;
 mod fetch;
 mod groups;
 mod internal;
 mod metadata;
 mod produce;
 mod session;
-pub mod versions;
+pub(crate) mod versions;
 
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ use crate::node::Node;
 use session::{ConnectionError, Session};
 
 /// Serves one accepted TCP connection until it closes or misbehaves.
-pub async fn serve_connection(node: Arc<Node>, stream: tokio::net::TcpStream, peer: std::net::SocketAddr) {
+pub(crate) async fn serve_connection(node: Arc<Node>, stream: tokio::net::TcpStream, peer: std::net::SocketAddr) {
     let handshake = tokio::time::timeout(std::time::Duration::from_secs(10), node.tls_acceptor().accept(stream)).await;
     let stream = match handshake {
         Ok(Ok(stream)) => stream,

@@ -14,7 +14,7 @@ use crate::planted_bugs::PlantedBug;
 use crate::replication::acks::{self, AppendError};
 use crate::replication::partition::PartitionHandle;
 
-pub async fn produce(node: &Node, request: ProduceRequest, version: i16) -> ProduceResponse {
+pub(super) async fn produce(node: &Node, request: ProduceRequest, version: i16) -> ProduceResponse {
     let timeout = Duration::from_millis(request.timeout_ms.clamp(0, 300_000) as u64);
     let deadline = tokio::time::Instant::now() + timeout;
     let mut responses = Vec::new();
@@ -95,7 +95,7 @@ pub(super) async fn append_replicated(
     Ok(appended.base_offset)
 }
 
-pub async fn init_producer_id(node: &Node, request: InitProducerIdRequest) -> InitProducerIdResponse {
+pub(super) async fn init_producer_id(node: &Node, request: InitProducerIdRequest) -> InitProducerIdResponse {
     if request.transactional_id.is_some() {
         // Transactions are not offered; refuse rather than pretend.
         return InitProducerIdResponse::default()

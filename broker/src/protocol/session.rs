@@ -15,7 +15,7 @@ use crate::security::sasl::{self, Principal};
 
 /// Why a connection was closed.
 #[derive(Debug, thiserror::Error)]
-pub enum ConnectionError {
+pub(super) enum ConnectionError {
     /// Framing or transport failure.
     #[error("{0}")]
     Frame(#[from] FrameError),
@@ -41,14 +41,14 @@ pub enum ConnectionError {
 
 /// Per-connection state.
 #[derive(Debug, Default)]
-pub struct Session {
+pub(super) struct Session {
     pub handshake_mechanism: Option<String>,
     pub principal: Option<Principal>,
     /// A follower's broker id and epoch, from `IdentifyReplica` (KIP-903).
     pub replica: Option<(crate::controller::metadata::BrokerId, i64)>,
 }
 
-pub fn api_versions(error_code: i16) -> ApiVersionsResponse {
+pub(super) fn api_versions(error_code: i16) -> ApiVersionsResponse {
     let api_keys = super::versions::all()
         .map(|(key, min, max)| {
             ApiVersion::default().with_api_key(key as i16).with_min_version(min).with_max_version(max)
@@ -57,7 +57,7 @@ pub fn api_versions(error_code: i16) -> ApiVersionsResponse {
     ApiVersionsResponse::default().with_error_code(error_code).with_api_keys(api_keys)
 }
 
-pub fn sasl_handshake(session: &mut Session, request: SaslHandshakeRequest) -> SaslHandshakeResponse {
+pub(super) fn sasl_handshake(session: &mut Session, request: SaslHandshakeRequest) -> SaslHandshakeResponse {
     let mechanisms = vec![StrBytes::from_static_str("PLAIN")];
     if request.mechanism.as_str() != "PLAIN" {
         return SaslHandshakeResponse::default()
@@ -69,7 +69,7 @@ pub fn sasl_handshake(session: &mut Session, request: SaslHandshakeRequest) -> S
 }
 
 /// Returns the response and, on failure, the API key that failed (the caller closes).
-pub fn sasl_authenticate(
+pub(super) fn sasl_authenticate(
     node: &Node,
     session: &mut Session,
     request: SaslAuthenticateRequest,

@@ -29,7 +29,7 @@ const ADVERTISED: &[(ApiKey, i16, i16)] = &[
 ];
 
 /// The advertised range of `key`, if the broker serves it.
-pub fn supported(key: ApiKey) -> Option<(i16, i16)> {
+pub(crate) fn supported(key: ApiKey) -> Option<(i16, i16)> {
     let &(_, min, max) = ADVERTISED.iter().find(|(k, _, _)| *k == key)?;
     let crate_range = key.valid_versions();
     Some((min, max.min(crate_range.max)))
@@ -37,12 +37,12 @@ pub fn supported(key: ApiKey) -> Option<(i16, i16)> {
 
 /// Whether a request at this version can be decoded (advertised minimum aside: Produce 0-2
 /// is advertised for librdkafka's sake but the crate cannot decode it).
-pub fn decodable(key: ApiKey, version: i16) -> bool {
+pub(crate) fn decodable(key: ApiKey, version: i16) -> bool {
     let Some((min, max)) = supported(key) else { return false };
     let crate_range = key.valid_versions();
     version >= min.max(crate_range.min) && version <= max
 }
 
-pub fn all() -> impl Iterator<Item = (ApiKey, i16, i16)> {
+pub(crate) fn all() -> impl Iterator<Item = (ApiKey, i16, i16)> {
     ADVERTISED.iter().filter_map(|(key, _, _)| supported(*key).map(|(min, max)| (*key, min, max)))
 }

@@ -29,7 +29,7 @@ pub enum AppendError {
 
 /// Where a leader append landed.
 #[derive(Debug, Clone, Copy)]
-pub struct Appended {
+pub(crate) struct Appended {
     pub base_offset: i64,
     pub last_offset: i64,
     pub leader_epoch: i32,
@@ -37,7 +37,7 @@ pub struct Appended {
 
 /// Appends as leader. The caller wakes the node's long polls (`PartitionHandle::changed` is
 /// done here).
-pub fn append_local(handle: &PartitionHandle, records: bytes::Bytes) -> Result<Appended, AppendError> {
+pub(crate) fn append_local(handle: &PartitionHandle, records: bytes::Bytes) -> Result<Appended, AppendError> {
     let appended = {
         let mut replica = handle.replica.lock().unwrap();
         if !replica.is_leader() {
@@ -55,7 +55,7 @@ pub fn append_local(handle: &PartitionHandle, records: bytes::Bytes) -> Result<A
 }
 
 /// Refuses up front when the ISR is already too small for acks=all (Kafka's NOT_ENOUGH_REPLICAS).
-pub fn check_min_insync(handle: &PartitionHandle, min_insync_replicas: usize) -> Result<(), AppendError> {
+pub(crate) fn check_min_insync(handle: &PartitionHandle, min_insync_replicas: usize) -> Result<(), AppendError> {
     let replica = handle.replica.lock().unwrap();
     if !replica.is_leader() {
         return Err(AppendError::NotLeader);
@@ -67,7 +67,7 @@ pub fn check_min_insync(handle: &PartitionHandle, min_insync_replicas: usize) ->
 }
 
 /// acks=all: waits until the high watermark passes `appended`, in its leader epoch.
-pub async fn wait_until_replicated(
+pub(crate) async fn wait_until_replicated(
     handle: &PartitionHandle,
     appended: Appended,
     min_insync_replicas: usize,

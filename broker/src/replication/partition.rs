@@ -21,7 +21,7 @@ impl PartitionHandle {
     }
 
     /// Subscribe before checking a condition, then await: no wakeup is missed.
-    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+    pub(crate) fn notified(&self) -> tokio::sync::futures::Notified<'_> {
         self.notify.notified()
     }
 }

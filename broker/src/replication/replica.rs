@@ -112,7 +112,7 @@ impl Replica {
     /// A leader whose high watermark covers everything written before its epoch: what it
     /// reads below the high watermark is then the whole committed history (a new group
     /// coordinator answers COORDINATOR_LOAD_IN_PROGRESS until then, as Kafka's does).
-    pub fn leader_caught_up(&self) -> bool {
+    pub(crate) fn leader_caught_up(&self) -> bool {
         self.is_leader() && self.log.high_watermark() >= self.epoch_start_offset
     }
 

@@ -15,14 +15,14 @@ pub enum Role {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
+pub(crate) struct Principal {
     pub api_key: String,
     pub role: Role,
 }
 
 /// A bcrypt hash of an API secret; the secret itself is never stored.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ApiKeySecretHash(String);
+pub(crate) struct ApiKeySecretHash(String);
 
 impl std::fmt::Debug for ApiKeySecretHash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -103,7 +103,7 @@ impl CredentialStore {
     }
 
     /// Checks a key and secret; `None` on any mismatch (fail closed).
-    pub fn verify(&self, api_key: &str, secret: &[u8]) -> Option<Principal> {
+    pub(crate) fn verify(&self, api_key: &str, secret: &[u8]) -> Option<Principal> {
         let (role, hash) = self.keys.get(api_key)?;
         let cache_key = (api_key.to_string(), fingerprint(secret));
         if self.verified.lock().unwrap().get(&cache_key) == Some(role) {
@@ -120,7 +120,7 @@ impl CredentialStore {
 }
 
 /// Splits a SASL/PLAIN message `[authzid] NUL authcid NUL passwd` (RFC 4616).
-pub fn parse_plain(auth_bytes: &[u8]) -> Option<(String, Vec<u8>)> {
+pub(crate) fn parse_plain(auth_bytes: &[u8]) -> Option<(String, Vec<u8>)> {
     let mut parts = auth_bytes.splitn(3, |b| *b == 0);
     let _authorization_id = parts.next()?;
     let username = std::str::from_utf8(parts.next()?).ok()?;
@@ -132,7 +132,7 @@ pub fn parse_plain(auth_bytes: &[u8]) -> Option<(String, Vec<u8>)> {
 }
 
 /// Builds a SASL/PLAIN message for our own clients.
-pub fn plain_message(api_key: &str, secret: &str) -> Vec<u8> {
+pub(crate) fn plain_message(api_key: &str, secret: &str) -> Vec<u8> {
     let mut message = vec![0u8];
     message.extend_from_slice(api_key.as_bytes());
     message.push(0);

@@ -41,7 +41,7 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 /// The protocol versions every configuration built here enables, most
 /// preferred first. Nothing below TLS 1.2 exists in rustls at all, and this
 /// module offers no way to add or remove versions.
-pub static SUPPORTED_VERSIONS: &[&rustls::SupportedProtocolVersion] =
+pub(crate) static SUPPORTED_VERSIONS: &[&rustls::SupportedProtocolVersion] =
     &[&rustls::version::TLS13, &rustls::version::TLS12];
 
 /// Fixed validity window of seeded certificates: the simulator's clock starts
@@ -228,7 +228,7 @@ impl CertificateAuthority {
 
     /// The CA certificate and private key as PEM, `(cert, key)`, for the
     /// real-mode dev cluster to persist. The key is PKCS#8 "PRIVATE KEY".
-    pub fn to_pem(&self) -> (String, String) {
+    pub(crate) fn to_pem(&self) -> (String, String) {
         (self.cert_pem.clone(), self.issuer.key().serialize_pem())
     }
 
@@ -242,7 +242,7 @@ impl CertificateAuthority {
     /// and verified against the certificate as the only trust anchor, at the
     /// current time: a key that does not belong to the certificate, a foreign
     /// CA, or an expired CA is refused with [`TlsError::CaMismatch`].
-    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, TlsError> {
+    pub(crate) fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, TlsError> {
         let certs = parse_certs(cert_pem, "CA certificate")?;
         let [ca_der] = certs.as_slice() else {
             return Err(TlsError::CaMismatch(format!("expected exactly one certificate, found {}", certs.len())));

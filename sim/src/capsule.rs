@@ -56,7 +56,7 @@ impl Capsule {
             format: 1,
             scenario: scenario.scenario.name.clone(),
             scenario_path: scenario.path.display().to_string(),
-            scenario_hash: scenario.hash(),
+            scenario_hash: scenario.hash.clone(),
             scenario_text: scenario.text.clone(),
             seed: outcome.seed,
             commit: commit(),
@@ -88,14 +88,7 @@ impl Capsule {
     /// The run request that reproduces this capsule.
     pub fn request(&self) -> Result<RunRequest, CapsuleError> {
         let label = format!("{} (embedded in capsule)", self.scenario_path);
-        let (scenario, expectations, nightly_seeds) = scenario::parse(&label, &self.scenario_text)?;
-        let loaded = LoadedScenario {
-            path: PathBuf::from(&self.scenario_path),
-            text: self.scenario_text.clone(),
-            scenario,
-            expectations,
-            nightly_seeds,
-        };
+        let loaded = LoadedScenario::from_text(Path::new(&self.scenario_path), &label, self.scenario_text.clone())?;
         Ok(RunRequest {
             scenario: loaded,
             seed: self.seed,

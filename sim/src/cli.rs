@@ -187,7 +187,7 @@ fn execute(cli: Cli) -> Result<bool, BadInput> {
                     "{:<26} {:>5} s  seeds {:<8} claims {:<12} {}",
                     s.name,
                     s.duration_s,
-                    s.nightly_seeds,
+                    format!("{}..{}", s.nightly_seeds.start, s.nightly_seeds.end),
                     s.claims.join(","),
                     s.description
                 );
@@ -246,6 +246,7 @@ fn execute(cli: Cli) -> Result<bool, BadInput> {
                 std::env::var("FAULTLINE_NIGHTLY_SEEDS_MAX").ok().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
             for loaded in catalog(&cli.scenarios)? {
                 let requests: Vec<RunRequest> = loaded
+                    .scenario
                     .nightly_seeds
                     .clone()
                     .take(seeds_max)
@@ -316,23 +317,12 @@ fn execute(cli: Cli) -> Result<bool, BadInput> {
         }
         Command::Bench { scenario, seeds, duration_s, producers, produce_interval_ms } => {
             let mut loaded = find_scenario(&cli.scenarios, &scenario)?;
-            if producers.is_some() || produce_interval_ms.is_some() {
-                // The worker re-reads the scenario text, so the override goes into the text.
-                let text = loaded
-                    .text
-                    .lines()
-                    .map(|line| match line.split_once('=').map(|(k, _)| k.trim()) {
-                        Some("producers") if producers.is_some() => format!("producers = {}", producers.unwrap()),
-                        Some("produce_interval_ms") if produce_interval_ms.is_some() => {
-                            format!("produce_interval_ms = {}", produce_interval_ms.unwrap())
-                        }
-                        _ => line.to_string(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                let (scenario, expectations, nightly_seeds) =
-                    scenario::parse(&loaded.path.display().to_string(), &text)?;
-                loaded = LoadedScenario { text, scenario, expectations, nightly_seeds, ..loaded };
+            // The worker receives the typed scenario, so an override is a field, not an edit.
+            if let Some(producers) = producers {
+                loaded.scenario.workload.producers = producers;
+            }
+            if let Some(interval) = produce_interval_ms {
+                loaded.scenario.workload.produce_interval_ms = interval;
             }
             bench(&loaded, seeds, duration_s);
             Ok(true)

@@ -3,18 +3,19 @@
 //! Dynamic targets (the controller leader's zone, a partition's leader) are resolved when the
 //! fault starts and logged in the trace.
 
-use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::rand_core::RngCore;
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::{DurationDraw, FaultKind, FaultSpec, Scenario, ZONES};
+use crate::scenario::{DurationDraw, FaultKind, FaultSpec, Group, Scenario, ZONES};
+use crate::seeds::{self, Stream};
 use crate::world::World;
 
 /// A fault in an expanded schedule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fault {
     pub kind: FaultKind,
-    pub target: Option<String>,
-    pub peer: Option<String>,
+    pub target: Option<Group>,
+    pub peer: Option<Group>,
     pub start_ms: u64,
     pub end_ms: u64,
     pub amount: Option<f64>,
@@ -84,7 +85,7 @@ const ZONE_LOSS_RECOVERY_S: f64 = 60.0;
 pub fn expand(scenario: &Scenario, seed: u64) -> Vec<Fault> {
     let mut faults: Vec<Fault> = scenario.faults.iter().map(Fault::from).collect();
     if let Some(generate) = &scenario.generate {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x6661_756c_746c_696e);
+        let mut rng = seeds::rng(seed, Stream::Schedule, 0);
         let mut uniform = move || (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         let window_s = scenario.duration_s as f64 * 0.8;
         let expected = generate.rate_per_minute * window_s / 60.0;
@@ -127,14 +128,15 @@ pub fn expand(scenario: &Scenario, seed: u64) -> Vec<Fault> {
                 }
                 zone_losses.push((start, end));
             }
-            let zone = ZONES[(uniform() * 3.0) as usize % 3].to_string();
-            let broker = format!("broker-{}", 1 + (uniform() * 3.0) as usize % 3);
+            let zone = Group::Zone((uniform() * 3.0) as usize % 3);
+            let broker = Group::Broker(1 + (uniform() * 3.0) as u8 % 3);
             let (target, peer, amount) = match kind {
                 FaultKind::ZoneOutage | FaultKind::ZoneLoss => (Some(zone), None, None),
                 FaultKind::KillNode | FaultKind::Pause => (Some(broker), None, None),
                 FaultKind::Partition | FaultKind::OneWayPartition => {
-                    let targets = ["zone-a", "zone-b", "zone-c", "peering", "controller-leader-zone"];
-                    (Some(targets[(uniform() * 5.0) as usize % 5].to_string()), Some("rest".to_string()), None)
+                    let targets =
+                        [Group::Zone(0), Group::Zone(1), Group::Zone(2), Group::Peering, Group::ControllerLeaderZone];
+                    (Some(targets[(uniform() * 5.0) as usize % 5].clone()), Some(Group::Rest), None)
                 }
                 FaultKind::Latency => (None, None, Some((20.0 + uniform() * 200.0).round())),
                 FaultKind::Loss => (None, None, Some((uniform() * 0.2 * 100.0).round() / 100.0)),
@@ -154,35 +156,32 @@ pub fn expand(scenario: &Scenario, seed: u64) -> Vec<Fault> {
 }
 
 /// Machine names a group stands for, now.
-pub fn resolve(world: &World, group: &str, other: Option<&[String]>) -> Vec<String> {
+pub fn resolve(world: &World, group: &Group, other: Option<&[String]>) -> Vec<String> {
     let brokers_in_zone =
         |zone: &str| world.brokers.iter().filter(|b| b.zone == Some(zone)).map(|b| b.name.clone()).collect::<Vec<_>>();
-    if ZONES.contains(&group) {
-        return brokers_in_zone(group);
-    }
+    let leader_of = |partition: Option<(&str, i32)>| {
+        world.brokers.iter().find_map(|b| {
+            let node = world.live_node(&b.name)?;
+            match partition {
+                Some((topic, index)) => node.metadata().partition(topic, index).map(|s| s.leader),
+                None => node.controller().leader(),
+            }
+        })
+    };
     match group {
-        "peering" => world.clients.iter().map(|c| c.name.clone()).collect(),
-        "cluster" => world.brokers.iter().map(|b| b.name.clone()).collect(),
-        "rest" => {
+        Group::Zone(index) => brokers_in_zone(ZONES[*index]),
+        Group::Broker(id) => vec![format!("broker-{id}")],
+        Group::Peering => world.clients.iter().map(|c| c.name.clone()).collect(),
+        Group::Cluster => world.brokers.iter().map(|b| b.name.clone()).collect(),
+        Group::Rest => {
             world.all_machines().map(|m| m.name.clone()).filter(|n| other.is_none_or(|o| !o.contains(n))).collect()
         }
-        "controller-leader-zone" => {
-            let leader =
-                world.brokers.iter().find_map(|b| world.live_node(&b.name).and_then(|n| n.controller().leader()));
-            let name = format!("broker-{}", leader.unwrap_or(1));
-            let zone = world.machine(&name).and_then(|m| m.zone).unwrap_or("zone-a");
-            brokers_in_zone(zone)
+        Group::ControllerLeaderZone => {
+            let name = format!("broker-{}", leader_of(None).unwrap_or(1));
+            brokers_in_zone(world.machine(&name).and_then(|m| m.zone).unwrap_or("zone-a"))
         }
-        other_group => {
-            if let Some(spec) = other_group.strip_prefix("partition-leader:") {
-                let (topic, partition) = spec.split_once('/').expect("validated at parse time");
-                let partition: i32 = partition.parse().expect("validated at parse time");
-                let leader = world.brokers.iter().find_map(|b| {
-                    world.live_node(&b.name).and_then(|n| n.metadata().partition(topic, partition).map(|s| s.leader))
-                });
-                return vec![format!("broker-{}", leader.unwrap_or(1).max(1))];
-            }
-            vec![other_group.to_string()]
+        Group::PartitionLeader { topic, partition } => {
+            vec![format!("broker-{}", leader_of(Some((topic, *partition))).unwrap_or(1).max(1))]
         }
     }
 }
@@ -197,8 +196,8 @@ pub struct ActiveFault {
 
 /// Starts a fault; returns what it touched (for the trace) and how to end it.
 pub fn start(world: &World, fault: &Fault) -> ActiveFault {
-    let machines = fault.target.as_deref().map(|t| resolve(world, t, None)).unwrap_or_default();
-    let peers = fault.peer.as_deref().map(|p| resolve(world, p, Some(&machines))).unwrap_or_default();
+    let machines = fault.target.as_ref().map(|t| resolve(world, t, None)).unwrap_or_default();
+    let peers = fault.peer.as_ref().map(|p| resolve(world, p, Some(&machines))).unwrap_or_default();
     match fault.kind {
         FaultKind::KillNode => {
             for name in &machines {

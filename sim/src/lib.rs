@@ -8,6 +8,7 @@ pub mod checker;
 pub mod history;
 pub mod scenario;
 pub mod seeded_tls;
+pub mod seeds;
 
 #[cfg(madsim)]
 pub mod capsule;

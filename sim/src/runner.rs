@@ -15,13 +15,14 @@ use serde::{Deserialize, Serialize};
 use crate::checker::{self, CheckReport, ViolationKind};
 use crate::faults::{self, Fault};
 use crate::history::{History, OpKind, Phases, PollOutcome, SendOutcome, TopicPartition};
-use crate::scenario::{hex, Expectation, LoadedScenario};
+use crate::scenario::{hex, Expectation, ExpectationName, LoadedScenario};
 use crate::workload::client::ClusterClient;
 use crate::workload::{consumer, producer, Recorder};
 use crate::world::World;
 
-/// What to run.
-#[derive(Debug, Clone)]
+/// What to run; also what a seed worker process receives on stdin (the typed scenario, as
+/// JSON: the worker never parses TOML).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRequest {
     pub scenario: LoadedScenario,
     pub seed: u64,
@@ -34,7 +35,7 @@ pub struct RunRequest {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExpectationOutcome {
-    pub name: String,
+    pub name: ExpectationName,
     pub expected: String,
     /// `None` when the run had nothing to measure (no operation in that phase).
     pub observed: Option<f64>,
@@ -98,31 +99,12 @@ impl RunOutcome {
     }
 }
 
-/// What a seed worker process receives on stdin.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SeedJob {
-    pub scenario_path: String,
-    pub scenario_text: String,
-    pub seed: u64,
-    pub bugs: Vec<String>,
-    pub schedule: Option<Vec<Fault>>,
-    pub duration_s: Option<u64>,
-}
-
 /// Runs one seed in a fresh worker process (`faultline seed-worker`). Same seed, same bytes
 /// needs a fresh process, not just a fresh thread: measured here, a second seed run in one
 /// process diverged from a fresh process within 100 simulated ms (process-global state in the
 /// simulator outlives a run), which would make sweeps disagree with `replay`.
 pub fn run_seed(request: &RunRequest) -> RunOutcome {
     use std::io::Write;
-    let job = SeedJob {
-        scenario_path: request.scenario.path.display().to_string(),
-        scenario_text: request.scenario.text.clone(),
-        seed: request.seed,
-        bugs: request.bugs.clone(),
-        schedule: request.schedule.clone(),
-        duration_s: request.duration_s,
-    };
     // Tests point this at the faultline binary; the CLI runs itself.
     let worker = std::env::var_os("FAULTLINE_WORKER")
         .map(std::path::PathBuf::from)
@@ -137,7 +119,7 @@ pub fn run_seed(request: &RunRequest) -> RunOutcome {
         .stdin
         .take()
         .expect("piped")
-        .write_all(&serde_json::to_vec(&job).expect("jobs serialize"))
+        .write_all(&serde_json::to_vec(request).expect("requests serialize"))
         .expect("the worker reads its job");
     let output = child.wait_with_output().expect("the seed worker finishes");
     match serde_json::from_slice::<RunOutcome>(&output.stdout) {
@@ -222,24 +204,9 @@ fn crashed(request: &RunRequest, crash: Crash) -> RunOutcome {
 pub fn seed_worker() -> std::process::ExitCode {
     let mut input = Vec::new();
     std::io::Read::read_to_end(&mut std::io::stdin(), &mut input).expect("stdin");
-    let job: SeedJob = serde_json::from_slice(&input).expect("a seed job on stdin");
+    let request: RunRequest = serde_json::from_slice(&input).expect("a run request on stdin");
     report_crashes();
-    let (scenario, expectations, nightly_seeds) =
-        crate::scenario::parse(&job.scenario_path, &job.scenario_text).expect("the parent validated the scenario");
-    let loaded = LoadedScenario {
-        path: job.scenario_path.into(),
-        text: job.scenario_text,
-        scenario,
-        expectations,
-        nightly_seeds,
-    };
-    let outcome = run_seed_in_process(&RunRequest {
-        scenario: loaded,
-        seed: job.seed,
-        bugs: job.bugs,
-        schedule: job.schedule,
-        duration_s: job.duration_s,
-    });
+    let outcome = run_seed_in_process(&request);
     println!("{}", serde_json::to_string(&outcome).expect("outcomes serialize"));
     std::process::ExitCode::SUCCESS
 }
@@ -505,7 +472,7 @@ fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
         divergent_replicas: divergent_replicas.len() as u64,
         high_watermark_regressions: high_watermark_regressions.len() as u64,
     };
-    let expectations = evaluate(&request.scenario.expectations, &report, &measured);
+    let expectations = evaluate(&request.scenario.scenario.expectations, &report, &measured);
     let mut violation =
         first_violation(&expectations, &report, converged_after_ms, duration_s, bound_ms, &not_converged);
     if let (Some(violation), Some(leak)) = (violation.as_mut(), plaintext_leaks.first()) {
@@ -672,29 +639,21 @@ pub struct Measured {
     pub high_watermark_regressions: u64,
 }
 
-fn observed(name: &str, report: &CheckReport, measured: &Measured) -> Option<f64> {
+fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) -> Option<f64> {
+    use ExpectationName as E;
     let count = |kind: ViolationKind| Some(report.count(kind) as f64);
     match name {
-        "lost_acked_writes" => count(ViolationKind::LostAckedWrite),
-        "duplicates" => count(ViolationKind::Duplicate),
-        "inconsistent_offsets" => count(ViolationKind::InconsistentOffset),
-        "reorders" => count(ViolationKind::Reorder),
-        "poll_skips" => count(ViolationKind::PollSkip),
-        "nonmonotonic_polls" => count(ViolationKind::NonmonotonicPoll),
-        "committed_offset_regressions" => count(ViolationKind::CommittedOffsetRegression),
-        "unseen_acked_writes" => count(ViolationKind::UnseenAckedWrite),
-        "phantom_writes" => count(ViolationKind::PhantomWrite),
-        "produce_availability.before" => report.availability.produce.before,
-        "produce_availability.during" => report.availability.produce.during,
-        "produce_availability.after" => report.availability.produce.after,
-        "poll_availability.during" => report.availability.poll.during,
-        "converged" => Some(if measured.converged.is_some() { 1.0 } else { 0.0 }),
-        "acked_writes" => Some(report.acked_writes as f64),
-        "acked_writes.during" => Some(measured.acked_during as f64),
-        "plaintext_leaks" => Some(measured.plaintext_leaks as f64),
-        "divergent_replicas" => Some(measured.divergent_replicas as f64),
-        "high_watermark_regressions" => Some(measured.high_watermark_regressions as f64),
-        other => unreachable!("expectation {other} was validated at parse time"),
+        E::ProduceAvailabilityBefore => report.availability.produce.before,
+        E::ProduceAvailabilityDuring => report.availability.produce.during,
+        E::ProduceAvailabilityAfter => report.availability.produce.after,
+        E::PollAvailabilityDuring => report.availability.poll.during,
+        E::Converged => Some(if measured.converged.is_some() { 1.0 } else { 0.0 }),
+        E::AckedWrites => Some(report.acked_writes as f64),
+        E::AckedWritesDuring => Some(measured.acked_during as f64),
+        E::PlaintextLeaks => Some(measured.plaintext_leaks as f64),
+        E::DivergentReplicas => Some(measured.divergent_replicas as f64),
+        E::HighWatermarkRegressions => Some(measured.high_watermark_regressions as f64),
+        checked => count(kind_of(checked).expect("the remaining expectations count checker violations")),
     }
 }
 
@@ -702,30 +661,27 @@ pub fn evaluate(expectations: &[Expectation], report: &CheckReport, measured: &M
     expectations
         .iter()
         .map(|expectation| {
-            let value = observed(&expectation.name, report, measured);
+            let value = observed(expectation.name, report, measured);
             // Nothing to measure (no operation in that phase) is not a failure.
             let passed = value.is_none_or(|v| expectation.holds(v));
-            ExpectationOutcome {
-                name: expectation.name.clone(),
-                expected: expectation.expected(),
-                observed: value,
-                passed,
-            }
+            ExpectationOutcome { name: expectation.name, expected: expectation.expected(), observed: value, passed }
         })
         .collect()
 }
 
-fn kind_of(expectation: &str) -> Option<ViolationKind> {
+/// The checker's violation kind an expectation counts, if it counts one.
+fn kind_of(expectation: ExpectationName) -> Option<ViolationKind> {
+    use ExpectationName as E;
     Some(match expectation {
-        "lost_acked_writes" => ViolationKind::LostAckedWrite,
-        "duplicates" => ViolationKind::Duplicate,
-        "inconsistent_offsets" => ViolationKind::InconsistentOffset,
-        "reorders" => ViolationKind::Reorder,
-        "poll_skips" => ViolationKind::PollSkip,
-        "nonmonotonic_polls" => ViolationKind::NonmonotonicPoll,
-        "committed_offset_regressions" => ViolationKind::CommittedOffsetRegression,
-        "unseen_acked_writes" => ViolationKind::UnseenAckedWrite,
-        "phantom_writes" => ViolationKind::PhantomWrite,
+        E::LostAckedWrites => ViolationKind::LostAckedWrite,
+        E::Duplicates => ViolationKind::Duplicate,
+        E::InconsistentOffsets => ViolationKind::InconsistentOffset,
+        E::Reorders => ViolationKind::Reorder,
+        E::PollSkips => ViolationKind::PollSkip,
+        E::NonmonotonicPolls => ViolationKind::NonmonotonicPoll,
+        E::CommittedOffsetRegressions => ViolationKind::CommittedOffsetRegression,
+        E::UnseenAckedWrites => ViolationKind::UnseenAckedWrite,
+        E::PhantomWrites => ViolationKind::PhantomWrite,
         _ => return None,
     })
 }
@@ -743,18 +699,21 @@ fn first_violation(
     let mut best: Option<FirstViolation> = None;
     for expectation in failed {
         let candidate =
-            match kind_of(&expectation.name).and_then(|kind| report.violations.iter().find(|v| v.kind == kind)) {
+            match kind_of(expectation.name).and_then(|kind| report.violations.iter().find(|v| v.kind == kind)) {
                 Some(violation) => FirstViolation {
-                    expectation: expectation.name.clone(),
+                    expectation: expectation.name.to_string(),
                     kind: violation.kind.as_str().to_string(),
                     detail: violation.detail.clone(),
                     at_ms: violation.at_ms,
                 },
                 None => {
-                    let at_ms =
-                        if expectation.name == "converged" { duration_s * 1000 + bound_ms } else { duration_s * 1000 };
-                    let detail = match (expectation.name.as_str(), converged) {
-                        ("converged", None) => format!(
+                    let at_ms = if expectation.name == ExpectationName::Converged {
+                        duration_s * 1000 + bound_ms
+                    } else {
+                        duration_s * 1000
+                    };
+                    let detail = match (expectation.name, converged) {
+                        (ExpectationName::Converged, None) => format!(
                             "the cluster did not converge within {} s after the faults: {not_converged}",
                             bound_ms / 1000
                         ),
@@ -764,8 +723,8 @@ fn first_violation(
                         ),
                     };
                     FirstViolation {
-                        expectation: expectation.name.clone(),
-                        kind: expectation.name.replace('_', "-"),
+                        expectation: expectation.name.to_string(),
+                        kind: expectation.name.name().replace('_', "-"),
                         detail,
                         at_ms,
                     }

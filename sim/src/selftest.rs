@@ -16,12 +16,6 @@ pub const PLANTED_BUG_SCENARIOS: [(&str, &str); 6] = [
     ("non-atomic-metadata-batches", "zone-loss-short"),
 ];
 
-/// Expectations about liveness and availability: a planted safety bug caught only by one of
-/// these is not caught.
-pub fn is_liveness(expectation: &str) -> bool {
-    expectation == "converged" || expectation.contains("availability") || expectation.starts_with("acked_writes")
-}
-
 /// What a planted bug's hunt found.
 #[derive(Debug, Clone)]
 pub struct Catch {
@@ -58,7 +52,7 @@ pub fn hunt(bug: &'static str, scenario: &LoadedScenario, seeds_max: u64) -> Opt
         let outcome = run_seed(&request(seed, vec![bug.to_string()]));
         let Some(violation) = &outcome.violation else { continue };
         let safety = violation.expectation == "invariants"
-            || outcome.expectations.iter().any(|e| !e.passed && !is_liveness(&e.name));
+            || outcome.expectations.iter().any(|e| !e.passed && !e.name.is_liveness());
         if !safety {
             liveness_only.push(seed);
             continue;

@@ -11,7 +11,7 @@ use reports::{
 
 use crate::runner::RunOutcome;
 use crate::scenario::FaultKind;
-use crate::scenario::LoadedScenario;
+use crate::scenario::{Comparison, LoadedScenario};
 
 fn percentiles(summary: Option<crate::checker::LatencySummary>) -> Option<Percentiles> {
     summary.map(|s| Percentiles {
@@ -50,6 +50,7 @@ pub fn scenario_summary(
         }
     }
     let expectations = scenario
+        .scenario
         .expectations
         .iter()
         .enumerate()
@@ -60,13 +61,15 @@ pub fn scenario_summary(
             let observed = match failing {
                 Some(outcome) => outcome.expectations[index].observed,
                 // The worst value over seeds: the largest count, the smallest ratio.
-                None if expectation.operator.starts_with('>') => worst(measured().map(|e| e.observed)),
+                None if matches!(expectation.comparison, Comparison::AtLeast | Comparison::Above) => {
+                    worst(measured().map(|e| e.observed))
+                }
                 None => measured()
                     .filter_map(|e| e.observed)
                     .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v)))),
             };
             ExpectationResult {
-                name: expectation.name.clone(),
+                name: expectation.name.to_string(),
                 expected: expectation.expected(),
                 observed: format_observed(observed),
                 passed: failing.is_none(),
@@ -159,7 +162,7 @@ pub fn scenario_summary(
         .collect();
     ScenarioSummary {
         name: scenario.scenario.name.clone(),
-        scenario_hash: scenario.hash(),
+        scenario_hash: scenario.hash.clone(),
         seeds: outcomes.iter().map(|o| o.seed).collect(),
         simulated_hours: outcomes.iter().map(|o| o.simulated_ms as f64).sum::<f64>() / 3_600_000.0,
         wall_seconds,

@@ -19,6 +19,7 @@ use broker::security::sasl::{CredentialStore, Role};
 use broker::security::tls::{client_config, CertificateAuthority};
 
 use crate::seeded_tls::seeded_crypto_provider;
+use crate::seeds::{self, Stream};
 use madsim::runtime::Handle;
 use madsim::task::NodeId;
 
@@ -42,8 +43,8 @@ pub struct Knobs {
 
 impl Knobs {
     pub fn from_seed(seed: u64) -> Knobs {
-        use rand_chacha::rand_core::{RngCore, SeedableRng};
-        let mut random = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x6b6e_6f62_7321);
+        use rand_chacha::rand_core::RngCore;
+        let mut random = seeds::rng(seed, Stream::Knobs, 0);
         Knobs { raft_entries_per_append_max: if random.next_u32() % 2 == 0 { 1 } else { 256 } }
     }
 }
@@ -99,11 +100,12 @@ impl World {
     /// Builds the region: three broker nodes (started) and `client_count` client machines.
     pub fn build(seed: u64, client_count: usize, bugs: PlantedBugs) -> World {
         let handle = Handle::current();
-        let ca = CertificateAuthority::generate_seeded(seed).expect("seeded CA");
+        let certificates = seeds::derive(seed, Stream::Certificates, 0);
+        let ca = CertificateAuthority::generate_seeded(certificates).expect("seeded CA");
         let mut credentials = CredentialStore::default();
         let salt = |n: u64| -> [u8; 16] {
             let mut s = [0u8; 16];
-            s[..8].copy_from_slice(&(seed ^ n).to_le_bytes());
+            s[..8].copy_from_slice(&seeds::derive(seed, Stream::Certificates, 1_000 + n).to_le_bytes());
             s
         };
         credentials.add(CLIENT_API_KEY, CLIENT_SECRET, Role::Client, BCRYPT_COST, Some(salt(1))).expect("bcrypt");
@@ -132,11 +134,7 @@ impl World {
             .iter()
             .enumerate()
             .map(|(index, disk)| {
-                (
-                    index as i32 + 1,
-                    seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(index as u32 * 8) ^ (index as u64 + 1),
-                    disk as &dyn broker::log::Disk,
-                )
+                (index as i32 + 1, seeds::derive(seed, Stream::Storage, index as u64), disk as &dyn broker::log::Disk)
             })
             .collect();
         MetaProperties::format_cluster(&cluster_id, &formatted).expect("empty simulated disks format");
@@ -147,7 +145,7 @@ impl World {
             let disk = storage[index].clone();
             disks.insert(name.clone(), disk.clone());
             let material = ca
-                .issue(&[ip.to_string()], &[ip], Some(seed.wrapping_add(100 + index as u64)))
+                .issue(&[ip.to_string()], &[ip], Some(seeds::derive(seed, Stream::Certificates, 100 + index as u64)))
                 .expect("seeded node certificate");
             let init = {
                 let (name, voters, links, wire, nodes, credentials_text, cluster_id) = (
@@ -165,7 +163,8 @@ impl World {
                 let incarnations = Arc::new(std::sync::atomic::AtomicU64::new(0));
                 move || {
                     let incarnation = incarnations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let life = incarnation.wrapping_mul(0x2545_f491_4f6c_dd1d);
+                    // Stream index: node in the low byte, life above it.
+                    let life = (incarnation << 8) | index as u64;
                     let config = NodeConfig {
                         cluster_id: cluster_id.clone(),
                         broker_id: index as i32 + 1,
@@ -174,7 +173,7 @@ impl World {
                         listen_ip: ip,
                         voters: voters.clone(),
                         tls: material.clone(),
-                        crypto: seeded_crypto_provider(seed.wrapping_mul(31).wrapping_add(index as u64) ^ life),
+                        crypto: seeded_crypto_provider(seeds::derive(seed, Stream::NodeTls, life)),
                         credentials: CredentialStore::parse(&credentials_text).expect("rendered credentials parse"),
                         inter_broker_api_key: INTER_BROKER_API_KEY.into(),
                         inter_broker_secret: INTER_BROKER_SECRET.into(),
@@ -183,7 +182,7 @@ impl World {
                         default_replication_factor: 3,
                         bugs,
                         raft_entries_per_append_max: Knobs::from_seed(seed).raft_entries_per_append_max,
-                        seed: seed ^ (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ life,
+                        seed: seeds::derive(seed, Stream::NodeProcess, life),
                         dialer: sim_dialer(name.clone(), links.clone(), wire.clone()),
                     };
                     let (disk, nodes, name) = (disk.clone(), nodes.clone(), name.clone());
@@ -230,7 +229,7 @@ impl World {
         let credentials = ClientCredentials {
             tls: client_config(
                 &self.ca_pem,
-                &seeded_crypto_provider(self.seed.wrapping_mul(131).wrapping_add(1_000 + index)),
+                &seeded_crypto_provider(seeds::derive(self.seed, Stream::ClientTls, index)),
             )
             .expect("client TLS config"),
             api_key: CLIENT_API_KEY.into(),

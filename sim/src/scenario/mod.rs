@@ -1,37 +1,79 @@
-//! Scenario files: TOML, one per scenario, parsed strictly. Unknown keys, wrong types,
+//! Scenarios: TOML files, one per scenario, parsed once and strictly into typed values (enums
+//! for fault kinds, groups, expectation names and comparisons). Unknown keys, wrong types,
 //! out-of-range values and faults that name groups the world does not have are errors that
-//! name the file, the key and what was expected (exit code 2); nothing is half-run.
+//! name the file, the key and what was expected (exit code 2); nothing is half-run. The seed
+//! worker receives the typed scenario, never the text.
+//!
+//! The format grows by sections: a new subsystem adds its table to `ScenarioFile` and its
+//! typed value to `Scenario`, validated in `parse`.
+
+mod expectation;
+mod group;
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// The zones every scenario's world has (one region, three zones, one broker each).
-pub const ZONES: [&str; 3] = ["zone-a", "zone-b", "zone-c"];
+pub use expectation::{Comparison, Expectation, ExpectationName};
+pub use group::{Group, UnknownGroup, ZONES};
 
+/// A validated scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Scenario {
     pub name: String,
     pub description: String,
-    /// Claim ids from CLAIMS.md this scenario verifies.
+    /// Claim ids from scenarios/CLAIMS.md this scenario verifies.
     pub claims: Vec<String>,
     /// Simulated seconds of the safety phase (faults happen inside it).
     pub duration_s: u64,
-    /// Seeds the nightly catalog runs, as "A..B" (B excluded).
-    pub nightly_seeds: String,
-    #[serde(default)]
+    /// Seeds the nightly catalog runs.
+    pub nightly_seeds: Range<u64>,
     pub topics: Vec<TopicSpec>,
     pub workload: WorkloadSpec,
-    #[serde(default)]
     pub faults: Vec<FaultSpec>,
     /// Faults drawn from the seed (swarm testing), in addition to `faults`.
-    #[serde(default)]
     pub generate: Option<GenerateSpec>,
     pub liveness: LivenessSpec,
+    pub expectations: Vec<Expectation>,
+}
+
+/// The file as written: the untyped parts (`nightly_seeds`, groups, expectations) are typed by
+/// `parse`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFile {
+    name: String,
+    description: String,
+    claims: Vec<String>,
+    duration_s: u64,
+    /// "A..B", B excluded.
+    nightly_seeds: String,
+    #[serde(default)]
+    topics: Vec<TopicSpec>,
+    workload: WorkloadSpec,
+    #[serde(default)]
+    faults: Vec<FaultFile>,
+    #[serde(default)]
+    generate: Option<GenerateSpec>,
+    liveness: LivenessSpec,
     /// Expectation name -> "= 0", "<= 3", ">= 0.99" or a bare number (meaning "=").
-    pub expectations: BTreeMap<String, toml::Value>,
+    expectations: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultFile {
+    kind: FaultKind,
+    #[serde(default)]
+    target: Option<String>,
+    #[serde(default)]
+    peer: Option<String>,
+    start_s: f64,
+    end_s: f64,
+    #[serde(default)]
+    amount: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,20 +146,15 @@ impl FaultKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct FaultSpec {
     pub kind: FaultKind,
-    /// A group: "zone-a", "broker-2", "peering" (the customer VPC), "controller-leader-zone",
-    /// "partition-leader:<topic>/<partition>", or "cluster" for latency and loss.
-    #[serde(default)]
-    pub target: Option<String>,
-    /// The other side of a partition (a group as above, or "rest" for everything else).
-    #[serde(default)]
-    pub peer: Option<String>,
+    /// Whom the fault hits; `None` only for latency and loss (every link).
+    pub target: Option<Group>,
+    /// The other side of a partition (`Group::Rest` for everything else).
+    pub peer: Option<Group>,
     pub start_s: f64,
     pub end_s: f64,
     /// Latency in ms, or loss rate in [0, 1).
-    #[serde(default)]
     pub amount: Option<f64>,
 }
 
@@ -174,68 +211,24 @@ impl ScenarioError {
     }
 }
 
-/// A comparison from the expectations table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Expectation {
-    pub name: String,
-    pub operator: String,
-    pub bound: f64,
-}
-
-impl Expectation {
-    pub fn holds(&self, observed: f64) -> bool {
-        match self.operator.as_str() {
-            "=" => (observed - self.bound).abs() < 1e-9,
-            "<=" => observed <= self.bound + 1e-9,
-            ">=" => observed >= self.bound - 1e-9,
-            "<" => observed < self.bound,
-            ">" => observed > self.bound,
-            other => unreachable!("operator {other} was validated at parse time"),
-        }
-    }
-
-    pub fn expected(&self) -> String {
-        format!("{} {}", self.operator, self.bound)
-    }
-}
-
-/// Names the harness can observe; anything else in `[expectations]` is an error.
-pub const EXPECTATION_NAMES: &[&str] = &[
-    "lost_acked_writes",
-    "duplicates",
-    "inconsistent_offsets",
-    "reorders",
-    "poll_skips",
-    "nonmonotonic_polls",
-    "committed_offset_regressions",
-    "unseen_acked_writes",
-    "phantom_writes",
-    "produce_availability.before",
-    "produce_availability.during",
-    "produce_availability.after",
-    "poll_availability.during",
-    "converged",
-    "acked_writes",
-    "acked_writes.during",
-    "plaintext_leaks",
-    "divergent_replicas",
-    "high_watermark_regressions",
-];
-
-/// Loaded and validated.
-#[derive(Debug, Clone)]
+/// Loaded and validated, with where it came from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoadedScenario {
     pub path: PathBuf,
+    /// The file's text, for capsules (which embed it); not sent to seed workers.
+    #[serde(skip)]
     pub text: String,
+    /// SHA-256 of the text, so a capsule knows whether its scenario changed.
+    pub hash: String,
     pub scenario: Scenario,
-    pub expectations: Vec<Expectation>,
-    pub nightly_seeds: std::ops::Range<u64>,
 }
 
 impl LoadedScenario {
-    /// SHA-256 of the file text, so a capsule knows whether its scenario changed.
-    pub fn hash(&self) -> String {
-        hex(ring::digest::digest(&ring::digest::SHA256, self.text.as_bytes()).as_ref())
+    /// Parses `text` as the scenario at `path` (`label` names it in errors).
+    pub fn from_text(path: &Path, label: &str, text: String) -> Result<LoadedScenario, ScenarioError> {
+        let scenario = parse(label, &text)?;
+        let hash = hex(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref());
+        Ok(LoadedScenario { path: path.to_path_buf(), text, hash, scenario })
     }
 }
 
@@ -246,13 +239,7 @@ pub fn hex(bytes: &[u8]) -> String {
 pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { file: file.clone(), source })?;
-    parse(&file, &text).map(|(scenario, expectations, nightly_seeds)| LoadedScenario {
-        path: path.to_path_buf(),
-        text,
-        scenario,
-        expectations,
-        nightly_seeds,
-    })
+    LoadedScenario::from_text(path, &file, text)
 }
 
 pub fn parse_seed_range(text: &str) -> Option<std::ops::Range<u64>> {
@@ -262,20 +249,8 @@ pub fn parse_seed_range(text: &str) -> Option<std::ops::Range<u64>> {
     (start < end).then_some(start..end)
 }
 
-/// Groups a fault may name.
-pub fn is_group(name: &str) -> bool {
-    ZONES.contains(&name)
-        || matches!(
-            name,
-            "broker-1" | "broker-2" | "broker-3" | "peering" | "controller-leader-zone" | "rest" | "cluster"
-        )
-        || name
-            .strip_prefix("partition-leader:")
-            .is_some_and(|rest| rest.split_once('/').is_some_and(|(t, p)| !t.is_empty() && p.parse::<i32>().is_ok()))
-}
-
-pub fn parse(file: &str, text: &str) -> Result<(Scenario, Vec<Expectation>, std::ops::Range<u64>), ScenarioError> {
-    let scenario: Scenario = toml::from_str(text).map_err(|error| ScenarioError::Parse {
+pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+    let scenario: ScenarioFile = toml::from_str(text).map_err(|error| ScenarioError::Parse {
         file: file.to_string(),
         message: error.to_string().trim_end().to_string(),
     })?;
@@ -319,9 +294,12 @@ pub fn parse(file: &str, text: &str) -> Result<(Scenario, Vec<Expectation>, std:
     if !(1..=60_000).contains(&workload.produce_interval_ms) {
         return Err(ScenarioError::invalid(file, "workload.produce_interval_ms", "1 to 60000"));
     }
-    for (index, fault) in scenario.faults.iter().enumerate() {
-        validate_fault(file, &format!("faults[{index}]"), fault, scenario.duration_s)?;
-    }
+    let faults = scenario
+        .faults
+        .iter()
+        .enumerate()
+        .map(|(index, fault)| typed_fault(file, &format!("faults[{index}]"), fault, scenario.duration_s))
+        .collect::<Result<Vec<_>, _>>()?;
     if let Some(generate) = &scenario.generate {
         if generate.kinds.is_empty() {
             return Err(ScenarioError::invalid(file, "generate.kinds", "at least one fault kind"));
@@ -343,29 +321,44 @@ pub fn parse(file: &str, text: &str) -> Result<(Scenario, Vec<Expectation>, std:
     let mut expectations = Vec::new();
     for (name, value) in &scenario.expectations {
         let key = format!("expectations.{name}");
-        if !EXPECTATION_NAMES.contains(&name.as_str()) {
-            return Err(ScenarioError::invalid(file, key, format!("one of {}", EXPECTATION_NAMES.join(", "))));
-        }
-        let (operator, bound) = match value {
-            toml::Value::Integer(n) => ("=".to_string(), *n as f64),
-            toml::Value::Float(f) => ("=".to_string(), *f),
-            toml::Value::Boolean(b) => ("=".to_string(), if *b { 1.0 } else { 0.0 }),
-            toml::Value::String(text) => {
-                let text = text.trim();
-                let operator = ["<=", ">=", "=", "<", ">"].into_iter().find(|op| text.starts_with(op));
-                let parsed = operator
-                    .and_then(|op| text[op.len()..].trim().parse::<f64>().ok().map(|bound| (op.to_string(), bound)));
-                parsed
-                    .ok_or_else(|| ScenarioError::invalid(file, &key, "a number or a comparison such as \">= 0.99\""))?
-            }
-            _ => return Err(ScenarioError::invalid(file, key, "a number or a comparison such as \">= 0.99\"")),
+        let name: ExpectationName = name.parse().map_err(|_| {
+            let names: Vec<&str> = ExpectationName::ALL.iter().map(|e| e.name()).collect();
+            ScenarioError::invalid(file, &key, format!("one of {}", names.join(", ")))
+        })?;
+        let comparison = |value: f64| Some((Comparison::Equal, value));
+        let parsed = match value {
+            toml::Value::Integer(n) => comparison(*n as f64),
+            toml::Value::Float(f) => comparison(*f),
+            toml::Value::Boolean(b) => comparison(if *b { 1.0 } else { 0.0 }),
+            toml::Value::String(text) => Comparison::parse(text),
+            _ => None,
         };
-        expectations.push(Expectation { name: name.clone(), operator, bound });
+        let (comparison, bound) =
+            parsed.ok_or_else(|| ScenarioError::invalid(file, &key, "a number or a comparison such as \">= 0.99\""))?;
+        expectations.push(Expectation { name, comparison, bound });
     }
-    Ok((scenario, expectations, nightly_seeds))
+    Ok(Scenario {
+        name: scenario.name,
+        description: scenario.description,
+        claims: scenario.claims,
+        duration_s: scenario.duration_s,
+        nightly_seeds,
+        topics: scenario.topics,
+        workload: scenario.workload,
+        faults,
+        generate: scenario.generate,
+        liveness: scenario.liveness,
+        expectations,
+    })
 }
 
-fn validate_fault(file: &str, key: &str, fault: &FaultSpec, duration_s: u64) -> Result<(), ScenarioError> {
+fn typed_group(file: &str, key: String, name: &str) -> Result<Group, ScenarioError> {
+    name.parse().map_err(|_| {
+        ScenarioError::invalid(file, key, format!("a group that exists (zone-a..zone-c, broker-1..broker-3, peering, controller-leader-zone, partition-leader:<topic>/<n>), got {name:?}"))
+    })
+}
+
+fn typed_fault(file: &str, key: &str, fault: &FaultFile, duration_s: u64) -> Result<FaultSpec, ScenarioError> {
     if !(fault.start_s >= 0.0 && fault.start_s < fault.end_s && fault.end_s <= duration_s as f64) {
         return Err(ScenarioError::invalid(
             file,
@@ -374,7 +367,7 @@ fn validate_fault(file: &str, key: &str, fault: &FaultSpec, duration_s: u64) -> 
         ));
     }
     let needs_target = !matches!(fault.kind, FaultKind::Latency | FaultKind::Loss);
-    match (&fault.target, needs_target) {
+    let target = match (&fault.target, needs_target) {
         (None, true) => {
             return Err(ScenarioError::invalid(
                 file,
@@ -382,13 +375,10 @@ fn validate_fault(file: &str, key: &str, fault: &FaultSpec, duration_s: u64) -> 
                 "a group such as \"zone-a\", \"broker-2\" or \"peering\"",
             ))
         }
-        (Some(target), _) if !is_group(target) => {
-            return Err(ScenarioError::invalid(file, format!("{key}.target"), format!("a group that exists (zone-a..zone-c, broker-1..broker-3, peering, controller-leader-zone, partition-leader:<topic>/<n>), got {target:?}")));
-        }
-        _ => {}
-    }
-    if matches!(fault.kind, FaultKind::ZoneOutage | FaultKind::ZoneLoss)
-        && !fault.target.as_deref().is_some_and(|t| ZONES.contains(&t) || t == "controller-leader-zone")
+        (None, false) => None,
+        (Some(target), _) => Some(typed_group(file, format!("{key}.target"), target)?),
+    };
+    if matches!(fault.kind, FaultKind::ZoneOutage | FaultKind::ZoneLoss) && !target.as_ref().is_some_and(Group::is_zone)
     {
         return Err(ScenarioError::invalid(
             file,
@@ -396,25 +386,19 @@ fn validate_fault(file: &str, key: &str, fault: &FaultSpec, duration_s: u64) -> 
             "a zone (zone-a, zone-b, zone-c or controller-leader-zone)",
         ));
     }
-    if matches!(fault.kind, FaultKind::Partition | FaultKind::OneWayPartition) {
-        match &fault.peer {
-            None => {
-                return Err(ScenarioError::invalid(
-                    file,
-                    format!("{key}.peer"),
-                    "the other group of the partition (or \"rest\")",
-                ))
-            }
-            Some(peer) if !is_group(peer) => {
-                return Err(ScenarioError::invalid(
-                    file,
-                    format!("{key}.peer"),
-                    format!("a group that exists, got {peer:?}"),
-                ))
-            }
-            _ => {}
+    let peer = match (&fault.peer, matches!(fault.kind, FaultKind::Partition | FaultKind::OneWayPartition)) {
+        (None, true) => {
+            return Err(ScenarioError::invalid(
+                file,
+                format!("{key}.peer"),
+                "the other group of the partition (or \"rest\")",
+            ))
         }
-    }
+        (Some(peer), _) => Some(typed_group(file, format!("{key}.peer"), peer).map_err(|_| {
+            ScenarioError::invalid(file, format!("{key}.peer"), format!("a group that exists, got {peer:?}"))
+        })?),
+        (None, false) => None,
+    };
     match fault.kind {
         FaultKind::Latency if !fault.amount.is_some_and(|a| (1.0..=10_000.0).contains(&a)) => {
             Err(ScenarioError::invalid(file, format!("{key}.amount"), "latency in ms, 1 to 10000"))
@@ -422,6 +406,13 @@ fn validate_fault(file: &str, key: &str, fault: &FaultSpec, duration_s: u64) -> 
         FaultKind::Loss if !fault.amount.is_some_and(|a| (0.0..1.0).contains(&a)) => {
             Err(ScenarioError::invalid(file, format!("{key}.amount"), "a loss rate in [0, 1)"))
         }
-        _ => Ok(()),
+        _ => Ok(FaultSpec {
+            kind: fault.kind.clone(),
+            target,
+            peer,
+            start_s: fault.start_s,
+            end_s: fault.end_s,
+            amount: fault.amount,
+        }),
     }
 }

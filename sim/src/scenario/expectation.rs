@@ -1,0 +1,202 @@
+//! What a scenario expects of a run: a name the harness can measure, a comparison and a bound.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the harness can observe. Adding one means adding it here, where the compiler then
+/// asks for its measurement (`runner::observed`) and whether it is a liveness figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum ExpectationName {
+    LostAckedWrites,
+    Duplicates,
+    InconsistentOffsets,
+    Reorders,
+    PollSkips,
+    NonmonotonicPolls,
+    CommittedOffsetRegressions,
+    UnseenAckedWrites,
+    PhantomWrites,
+    ProduceAvailabilityBefore,
+    ProduceAvailabilityDuring,
+    ProduceAvailabilityAfter,
+    PollAvailabilityDuring,
+    Converged,
+    AckedWrites,
+    AckedWritesDuring,
+    PlaintextLeaks,
+    DivergentReplicas,
+    HighWatermarkRegressions,
+}
+
+impl ExpectationName {
+    pub const ALL: [ExpectationName; 19] = [
+        ExpectationName::LostAckedWrites,
+        ExpectationName::Duplicates,
+        ExpectationName::InconsistentOffsets,
+        ExpectationName::Reorders,
+        ExpectationName::PollSkips,
+        ExpectationName::NonmonotonicPolls,
+        ExpectationName::CommittedOffsetRegressions,
+        ExpectationName::UnseenAckedWrites,
+        ExpectationName::PhantomWrites,
+        ExpectationName::ProduceAvailabilityBefore,
+        ExpectationName::ProduceAvailabilityDuring,
+        ExpectationName::ProduceAvailabilityAfter,
+        ExpectationName::PollAvailabilityDuring,
+        ExpectationName::Converged,
+        ExpectationName::AckedWrites,
+        ExpectationName::AckedWritesDuring,
+        ExpectationName::PlaintextLeaks,
+        ExpectationName::DivergentReplicas,
+        ExpectationName::HighWatermarkRegressions,
+    ];
+
+    /// The name in scenario files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExpectationName::LostAckedWrites => "lost_acked_writes",
+            ExpectationName::Duplicates => "duplicates",
+            ExpectationName::InconsistentOffsets => "inconsistent_offsets",
+            ExpectationName::Reorders => "reorders",
+            ExpectationName::PollSkips => "poll_skips",
+            ExpectationName::NonmonotonicPolls => "nonmonotonic_polls",
+            ExpectationName::CommittedOffsetRegressions => "committed_offset_regressions",
+            ExpectationName::UnseenAckedWrites => "unseen_acked_writes",
+            ExpectationName::PhantomWrites => "phantom_writes",
+            ExpectationName::ProduceAvailabilityBefore => "produce_availability.before",
+            ExpectationName::ProduceAvailabilityDuring => "produce_availability.during",
+            ExpectationName::ProduceAvailabilityAfter => "produce_availability.after",
+            ExpectationName::PollAvailabilityDuring => "poll_availability.during",
+            ExpectationName::Converged => "converged",
+            ExpectationName::AckedWrites => "acked_writes",
+            ExpectationName::AckedWritesDuring => "acked_writes.during",
+            ExpectationName::PlaintextLeaks => "plaintext_leaks",
+            ExpectationName::DivergentReplicas => "divergent_replicas",
+            ExpectationName::HighWatermarkRegressions => "high_watermark_regressions",
+        }
+    }
+
+    /// Liveness and availability figures (and work done): a planted safety bug caught only by
+    /// one of these was not caught by the check it was planted for.
+    pub fn is_liveness(self) -> bool {
+        matches!(
+            self,
+            ExpectationName::ProduceAvailabilityBefore
+                | ExpectationName::ProduceAvailabilityDuring
+                | ExpectationName::ProduceAvailabilityAfter
+                | ExpectationName::PollAvailabilityDuring
+                | ExpectationName::Converged
+                | ExpectationName::AckedWrites
+                | ExpectationName::AckedWritesDuring
+        )
+    }
+}
+
+/// A name that no measurement has.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown expectation {0:?}")]
+pub struct UnknownExpectation(pub String);
+
+impl std::str::FromStr for ExpectationName {
+    type Err = UnknownExpectation;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|e| e.name() == name).ok_or_else(|| UnknownExpectation(name.to_string()))
+    }
+}
+
+impl TryFrom<String> for ExpectationName {
+    type Error = UnknownExpectation;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        name.parse()
+    }
+}
+
+impl From<ExpectationName> for String {
+    fn from(name: ExpectationName) -> String {
+        name.name().to_string()
+    }
+}
+
+impl fmt::Display for ExpectationName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Comparison {
+    Equal,
+    AtMost,
+    AtLeast,
+    Below,
+    Above,
+}
+
+impl Comparison {
+    /// Longest symbols first, so "<=" is not read as "<".
+    const SYMBOLS: [(&'static str, Comparison); 5] = [
+        ("<=", Comparison::AtMost),
+        (">=", Comparison::AtLeast),
+        ("=", Comparison::Equal),
+        ("<", Comparison::Below),
+        (">", Comparison::Above),
+    ];
+
+    pub fn symbol(self) -> &'static str {
+        Self::SYMBOLS.iter().find(|(_, c)| *c == self).expect("every comparison has a symbol").0
+    }
+
+    /// "<= 3", ">= 0.99" or "= 0" as a comparison and its bound.
+    pub fn parse(text: &str) -> Option<(Comparison, f64)> {
+        let text = text.trim();
+        let (symbol, comparison) = Self::SYMBOLS.into_iter().find(|(symbol, _)| text.starts_with(symbol))?;
+        Some((comparison, text[symbol.len()..].trim().parse().ok()?))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Expectation {
+    pub name: ExpectationName,
+    pub comparison: Comparison,
+    pub bound: f64,
+}
+
+impl Expectation {
+    pub fn holds(&self, observed: f64) -> bool {
+        match self.comparison {
+            Comparison::Equal => (observed - self.bound).abs() < 1e-9,
+            Comparison::AtMost => observed <= self.bound + 1e-9,
+            Comparison::AtLeast => observed >= self.bound - 1e-9,
+            Comparison::Below => observed < self.bound,
+            Comparison::Above => observed > self.bound,
+        }
+    }
+
+    pub fn expected(&self) -> String {
+        format!("{} {}", self.comparison.symbol(), self.bound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_comparisons_parse_longest_symbol_first() {
+        for name in ExpectationName::ALL {
+            assert_eq!(name.name().parse::<ExpectationName>(), Ok(name));
+        }
+        assert_eq!(Comparison::parse("<= 3"), Some((Comparison::AtMost, 3.0)));
+        assert_eq!(Comparison::parse(">=0.99"), Some((Comparison::AtLeast, 0.99)));
+        assert_eq!(Comparison::parse("< 1"), Some((Comparison::Below, 1.0)));
+        assert_eq!(Comparison::parse("~ 1"), None);
+        let at_least =
+            Expectation { name: ExpectationName::AckedWrites, comparison: Comparison::AtLeast, bound: 100.0 };
+        assert!(at_least.holds(100.0) && !at_least.holds(99.0));
+        assert_eq!(at_least.expected(), ">= 100");
+    }
+}

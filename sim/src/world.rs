@@ -45,7 +45,7 @@ impl Knobs {
     pub fn from_seed(seed: u64) -> Knobs {
         use rand_chacha::rand_core::RngCore;
         let mut random = seeds::rng(seed, Stream::Knobs, 0);
-        Knobs { raft_entries_per_append_max: if random.next_u32() % 2 == 0 { 1 } else { 256 } }
+        Knobs { raft_entries_per_append_max: if random.next_u32().is_multiple_of(2) { 1 } else { 256 } }
     }
 }
 

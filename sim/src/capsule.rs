@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::FaultlineError;
 use crate::faults::Fault;
 use crate::runner::{FirstViolation, RunOutcome, RunRequest};
-use crate::scenario::{self, LoadedScenario};
+use crate::scenario::LoadedScenario;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,19 +25,9 @@ pub struct Capsule {
     pub duration_s: u64,
     pub violation: FirstViolation,
     pub trace_hash: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum CapsuleError {
-    /// Unreadable or unwritable file.
-    #[error("{0}: {1}")]
-    Io(String, std::io::Error),
-    /// Not a capsule (bad JSON or unknown fields).
-    #[error("{0}: not a faultline capsule: {1}")]
-    Format(String, serde_json::Error),
-    /// The embedded scenario no longer parses.
-    #[error("{0}")]
-    Scenario(#[from] scenario::ScenarioError),
+    /// Absent in capsules written before wire hashes were recorded.
+    #[serde(default)]
+    pub wire_hash: Option<String>,
 }
 
 /// The commit this binary was built from (for capsules), or "unknown".
@@ -65,20 +56,21 @@ impl Capsule {
             duration_s: outcome.duration_s,
             violation: outcome.violation.clone()?,
             trace_hash: outcome.trace_hash.clone(),
+            wire_hash: Some(outcome.wire_hash.clone()),
         })
     }
 
-    pub fn load(path: &Path) -> Result<Capsule, CapsuleError> {
-        let text = std::fs::read_to_string(path).map_err(|e| CapsuleError::Io(path.display().to_string(), e))?;
-        serde_json::from_str(&text).map_err(|e| CapsuleError::Format(path.display().to_string(), e))
+    pub fn load(path: &Path) -> Result<Capsule, FaultlineError> {
+        let text = std::fs::read_to_string(path).map_err(FaultlineError::io(path))?;
+        serde_json::from_str(&text).map_err(|source| FaultlineError::NotACapsule { path: path.into(), source })
     }
 
-    pub fn write(&self, path: &Path) -> Result<(), CapsuleError> {
+    pub fn write(&self, path: &Path) -> Result<(), FaultlineError> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| CapsuleError::Io(parent.display().to_string(), e))?;
+            std::fs::create_dir_all(parent).map_err(FaultlineError::io(parent))?;
         }
         let text = serde_json::to_string_pretty(self).expect("capsules serialize") + "\n";
-        std::fs::write(path, text).map_err(|e| CapsuleError::Io(path.display().to_string(), e))
+        std::fs::write(path, text).map_err(FaultlineError::io(path))
     }
 
     pub fn file_name(&self) -> PathBuf {
@@ -86,7 +78,7 @@ impl Capsule {
     }
 
     /// The run request that reproduces this capsule.
-    pub fn request(&self) -> Result<RunRequest, CapsuleError> {
+    pub fn request(&self) -> Result<RunRequest, FaultlineError> {
         let label = format!("{} (embedded in capsule)", self.scenario_path);
         let loaded = LoadedScenario::from_text(Path::new(&self.scenario_path), &label, self.scenario_text.clone())?;
         Ok(RunRequest {

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use clap::{Parser, Subcommand};
 
 use crate::capsule::Capsule;
+use crate::error::FaultlineError;
 use crate::faults;
 use crate::runner::{run_seed, RunOutcome, RunRequest};
 use crate::scenario::{self, parse_seed_range, LoadedScenario};
@@ -118,15 +119,6 @@ fn default_jobs() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
-/// Bad input: exit code 2 with a message.
-struct BadInput(String);
-
-impl<E: std::fmt::Display> From<E> for BadInput {
-    fn from(error: E) -> Self {
-        BadInput(error.to_string())
-    }
-}
-
 pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
@@ -139,24 +131,24 @@ pub fn main() -> ExitCode {
     match execute(cli) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
-        Err(BadInput(message)) => {
-            eprintln!("error: {message}");
+        Err(error) => {
+            eprintln!("error: {error}");
             ExitCode::from(2)
         }
     }
 }
 
-fn catalog(dir: &Path) -> Result<Vec<LoadedScenario>, BadInput> {
+fn catalog(dir: &Path) -> Result<Vec<LoadedScenario>, FaultlineError> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| BadInput(format!("{}: {e}", dir.display())))?
+        .map_err(FaultlineError::io(dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     paths.sort();
-    paths.iter().map(|p| scenario::load(p).map_err(BadInput::from)).collect()
+    paths.iter().map(|p| scenario::load(p).map_err(FaultlineError::from)).collect()
 }
 
-fn find_scenario(dir: &Path, name: &str) -> Result<LoadedScenario, BadInput> {
+fn find_scenario(dir: &Path, name: &str) -> Result<LoadedScenario, FaultlineError> {
     let path = if name.ends_with(".toml") || name.contains('/') {
         PathBuf::from(name)
     } else {
@@ -165,20 +157,21 @@ fn find_scenario(dir: &Path, name: &str) -> Result<LoadedScenario, BadInput> {
     if !path.exists() {
         let known: Vec<String> =
             catalog(dir).map(|c| c.into_iter().map(|s| s.scenario.name).collect()).unwrap_or_default();
-        return Err(BadInput(format!(
-            "unknown scenario {name:?} (no {}); known: {}",
-            path.display(),
-            known.join(", ")
-        )));
+        return Err(FaultlineError::UnknownScenario {
+            name: name.to_string(),
+            path: path.display().to_string(),
+            known: known.join(", "),
+        });
     }
     Ok(scenario::load(&path)?)
 }
 
-fn validate_bugs(bugs: &[String]) -> Result<(), BadInput> {
-    broker::planted_bugs::PlantedBugs::from_names(bugs.iter().map(String::as_str)).map(|_| ()).map_err(BadInput::from)
+fn validate_bugs(bugs: &[String]) -> Result<(), FaultlineError> {
+    broker::planted_bugs::PlantedBugs::from_names(bugs.iter().map(String::as_str))?;
+    Ok(())
 }
 
-fn execute(cli: Cli) -> Result<bool, BadInput> {
+fn execute(cli: Cli) -> Result<bool, FaultlineError> {
     match cli.command {
         Command::List => {
             for loaded in catalog(&cli.scenarios)? {
@@ -209,8 +202,11 @@ fn execute(cli: Cli) -> Result<bool, BadInput> {
         Command::Sweep { scenario, seeds, shard, jobs, bugs, check_determinism, out, stop_at_first_failure } => {
             validate_bugs(&bugs)?;
             let loaded = find_scenario(&cli.scenarios, &scenario)?;
-            let range = parse_seed_range(&seeds)
-                .ok_or_else(|| BadInput(format!("--seeds {seeds:?}: expected a range A..B with A < B")))?;
+            let range = parse_seed_range(&seeds).ok_or(FaultlineError::BadArgument {
+                flag: "--seeds",
+                value: seeds.clone(),
+                expected: "a range A..B with A < B",
+            })?;
             let (index, count) = match shard {
                 None => (0, 1),
                 Some(text) => {
@@ -218,7 +214,13 @@ fn execute(cli: Cli) -> Result<bool, BadInput> {
                         text.split_once('/').and_then(|(k, n)| Some((k.parse::<u64>().ok()?, n.parse::<u64>().ok()?)));
                     match parsed {
                         Some((k, n)) if n > 0 && k >= 1 && k <= n => (k - 1, n),
-                        _ => return Err(BadInput(format!("--shard {text:?}: expected K/N with 1 <= K <= N"))),
+                        _ => {
+                            return Err(FaultlineError::BadArgument {
+                                flag: "--shard",
+                                value: text,
+                                expected: "K/N with 1 <= K <= N",
+                            })
+                        }
                     }
                 }
             };
@@ -300,18 +302,18 @@ fn execute(cli: Cli) -> Result<bool, BadInput> {
         }
         Command::ReportMerge { inputs, out } => {
             if inputs.is_empty() {
-                return Err(BadInput("report-merge needs at least one summary.json".into()));
+                return Err(FaultlineError::NothingToMerge);
             }
             let mut summaries = Vec::new();
             for input in &inputs {
-                let text = std::fs::read_to_string(input).map_err(|e| BadInput(format!("{}: {e}", input.display())))?;
+                let text = std::fs::read_to_string(input).map_err(FaultlineError::io(input))?;
                 summaries.push(
                     reports::json::parse(&text)
-                        .map_err(|e| BadInput(format!("{}: not a faultline summary: {e}", input.display())))?,
+                        .map_err(|e| FaultlineError::NotASummary { path: input.clone(), detail: e.to_string() })?,
                 );
             }
             let merged = reports::merge::merge(&summaries);
-            crate::summary::write(&out, &merged)?;
+            crate::summary::write(&out, &merged).map_err(FaultlineError::io(&out))?;
             println!("merged {} summaries: {}/summary.md", inputs.len(), out.display());
             Ok(merged.passed())
         }
@@ -425,7 +427,7 @@ fn finish(
     out: &Path,
     command: &str,
     results: Vec<(LoadedScenario, Vec<(RunOutcome, DeterminismFailure)>)>,
-) -> Result<bool, BadInput> {
+) -> Result<bool, FaultlineError> {
     let mut scenarios = Vec::new();
     let mut all_passed = true;
     let mut table = Vec::new();
@@ -433,11 +435,14 @@ fn finish(
         let mut capsules = BTreeMap::new();
         for (outcome, mismatch) in &outcomes {
             let path = out.join("outcomes").join(format!("{}-seed-{}.json", loaded.scenario.name, outcome.seed));
-            std::fs::create_dir_all(path.parent().expect("has a parent"))?;
+            let dir = path.parent().expect("has a parent");
+            std::fs::create_dir_all(dir).map_err(FaultlineError::io(dir))?;
             let mut stored = outcome.clone();
             let trace = std::mem::take(&mut stored.trace);
-            std::fs::write(&path, serde_json::to_string_pretty(&stored).expect("outcomes serialize") + "\n")?;
-            std::fs::write(path.with_extension("trace"), trace.join("\n") + "\n")?;
+            std::fs::write(&path, serde_json::to_string_pretty(&stored).expect("outcomes serialize") + "\n")
+                .map_err(FaultlineError::io(&path))?;
+            let trace_path = path.with_extension("trace");
+            std::fs::write(&trace_path, trace.join("\n") + "\n").map_err(FaultlineError::io(&trace_path))?;
             if let Some(difference) = mismatch {
                 all_passed = false;
                 eprintln!("determinism check failed for {} seed {}: {difference}", loaded.scenario.name, outcome.seed);
@@ -467,13 +472,15 @@ fn finish(
     }
     let summary =
         reports::Summary { faultline_version: env!("CARGO_PKG_VERSION").into(), command: command.into(), scenarios };
-    crate::summary::write(out, &summary)?;
+    crate::summary::write(out, &summary).map_err(FaultlineError::io(out))?;
     println!("\n{}", table.join("\n"));
     println!("summary: {}/summary.md (and summary.json, summary.xml)", out.display());
     Ok(all_passed)
 }
 
-fn replay(path: &Path) -> Result<bool, BadInput> {
+/// Replays a capsule. Exit 0: the same violation at the same simulated time with the same trace
+/// and wire hashes; 1: it did not reproduce, or differently; 2: bad input.
+fn replay(path: &Path) -> Result<bool, FaultlineError> {
     let capsule = Capsule::load(path)?;
     let request = capsule.request()?;
     if let Ok(current) = std::fs::read_to_string(&capsule.scenario_path) {
@@ -487,10 +494,20 @@ fn replay(path: &Path) -> Result<bool, BadInput> {
     }
     print_header(&request);
     let outcome = run_seed(&request);
-    println!("trace-hash: {}", outcome.trace_hash);
+    println!("trace-hash: {} (capsule: {})", outcome.trace_hash, capsule.trace_hash);
+    println!("wire-hash: {} (capsule: {})", outcome.wire_hash, capsule.wire_hash.as_deref().unwrap_or("not recorded"));
+    let same_violation = outcome.violation.as_ref().is_some_and(|v| {
+        v.kind == capsule.violation.kind && v.at_ms == capsule.violation.at_ms && v.detail == capsule.violation.detail
+    });
+    let same_trace = outcome.trace_hash == capsule.trace_hash;
+    let same_wire = capsule.wire_hash.as_ref().is_none_or(|wire| *wire == outcome.wire_hash);
     match &outcome.violation {
-        Some(violation) if violation.kind == capsule.violation.kind && violation.at_ms == capsule.violation.at_ms => {
+        Some(violation) if same_violation && same_trace && same_wire => {
             println!("reproduced: {violation}");
+            Ok(true)
+        }
+        Some(violation) if same_violation => {
+            println!("the same violation, but the run differs (trace or wire hash): {violation}");
             Ok(false)
         }
         Some(violation) => {
@@ -499,23 +516,30 @@ fn replay(path: &Path) -> Result<bool, BadInput> {
         }
         None => {
             println!("not reproduced: no violation (capsule: {})", capsule.violation);
-            Ok(true)
+            Ok(false)
         }
     }
 }
 
-fn shrink(path: &Path, out: Option<PathBuf>) -> Result<bool, BadInput> {
+/// Shrinks a capsule's schedule and duration while the violation stays. Exit 0: a capsule was
+/// written; 1: the capsule no longer fails, so there is nothing to shrink; 2: bad input.
+fn shrink(path: &Path, out: Option<PathBuf>) -> Result<bool, FaultlineError> {
     let original = Capsule::load(path)?;
-    let mut best = original.clone();
     let still_fails = |candidate: &Capsule| -> Option<Capsule> {
         let outcome = run_seed(&candidate.request().ok()?);
         let violation = outcome.violation?;
         (violation.kind == original.violation.kind).then(|| Capsule {
             violation,
             trace_hash: outcome.trace_hash,
+            wire_hash: Some(outcome.wire_hash),
             ..candidate.clone()
         })
     };
+    let Some(reproduced) = still_fails(&original) else {
+        println!("not shrunk: the capsule no longer fails ({}); nothing to shrink", original.violation);
+        return Ok(false);
+    };
+    let mut best = reproduced;
     eprintln!("shrinking {} faults, {} s", best.schedule.len(), best.duration_s);
     // Remove faults one at a time, keeping each removal that keeps the violation.
     let mut index = 0;
@@ -563,7 +587,7 @@ fn shrink(path: &Path, out: Option<PathBuf>) -> Result<bool, BadInput> {
     );
     println!("wrote {}", out.display());
     println!("replay: cargo faultline replay {}", out.display());
-    Ok(false)
+    Ok(true)
 }
 
 fn bench(loaded: &LoadedScenario, seeds: u64, duration_s: u64) {

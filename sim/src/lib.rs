@@ -5,6 +5,7 @@
 //! (build with `cargo faultline ...`).
 
 pub mod checker;
+pub mod error;
 pub mod history;
 pub mod scenario;
 pub mod seeded_tls;

@@ -354,7 +354,7 @@ async fn simulate(request: RunRequest) -> Simulated {
                 let caught_up = consumers == 0 || consumers_caught_up(&recorder.history.lock().unwrap());
                 match (healthy, caught_up) {
                     (Ok(()), true) => return (Some(recorder.now_ms() - liveness_start), not_converged),
-                    (Err(problem), _) => not_converged = problem,
+                    (Err(problem), _) => not_converged = problem.to_string(),
                     (Ok(()), false) => not_converged = "consumers have not read every acknowledged write".into(),
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;

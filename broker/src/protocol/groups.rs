@@ -24,19 +24,19 @@ fn text(value: impl Into<String>) -> StrBytes {
 
 pub(super) fn find_coordinator(node: &Node, request: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
     let image = node.metadata();
-    let locate = |key: &str| -> Result<(i32, String, i32), i16> {
+    let locate = |key: &str| -> Result<(i32, String, i32), ResponseError> {
         if request.key_type != 0 {
             // Transaction coordinators: transactions are not offered.
-            return Err(ResponseError::CoordinatorNotAvailable.code());
+            return Err(ResponseError::CoordinatorNotAvailable);
         }
         let state = image
             .partition(OFFSETS_TOPIC, offsets::partition_for(key))
-            .ok_or(ResponseError::CoordinatorNotAvailable.code())?;
+            .ok_or(ResponseError::CoordinatorNotAvailable)?;
         let broker = image
             .brokers
             .get(&state.leader)
             .filter(|_| state.leader != NO_LEADER)
-            .ok_or(ResponseError::CoordinatorNotAvailable.code())?;
+            .ok_or(ResponseError::CoordinatorNotAvailable)?;
         Ok((state.leader, broker.host.clone(), broker.port))
     };
     if version >= 4 {
@@ -49,12 +49,12 @@ pub(super) fn find_coordinator(node: &Node, request: FindCoordinatorRequest, ver
                     .with_node_id(BrokerId(id))
                     .with_host(text(host))
                     .with_port(port),
-                Err(code) => Coordinator::default()
+                Err(error) => Coordinator::default()
                     .with_key(key.clone())
                     .with_node_id(BrokerId(-1))
                     .with_host(text(""))
                     .with_port(-1)
-                    .with_error_code(code),
+                    .with_error_code(error.code()),
             })
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
@@ -63,8 +63,8 @@ pub(super) fn find_coordinator(node: &Node, request: FindCoordinatorRequest, ver
         Ok((id, host, port)) => {
             FindCoordinatorResponse::default().with_node_id(BrokerId(id)).with_host(text(host)).with_port(port)
         }
-        Err(code) => FindCoordinatorResponse::default()
-            .with_error_code(code)
+        Err(error) => FindCoordinatorResponse::default()
+            .with_error_code(error.code())
             .with_node_id(BrokerId(-1))
             .with_host(text(""))
             .with_port(-1),

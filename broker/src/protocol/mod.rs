@@ -92,19 +92,21 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
     };
     // The crate's decoders index into buffers; a panic on hostile bytes must only cost this connection.
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
-        || -> Result<(RequestHeader, Option<RequestKind>), String> {
-            let header = decode_request_header_from_buffer(&mut frame).map_err(|e| e.to_string())?;
+        || -> Result<(RequestHeader, Option<RequestKind>), ConnectionError> {
+            fn malformed(error: impl std::fmt::Display) -> ConnectionError {
+                ConnectionError::Malformed(error.to_string())
+            }
+            let header = decode_request_header_from_buffer(&mut frame).map_err(malformed)?;
             if !versions::decodable(key, header.request_api_version) {
                 return Ok((header, None));
             }
-            let request =
-                RequestKind::decode(key, &mut frame, header.request_api_version).map_err(|e| e.to_string())?;
+            let request = RequestKind::decode(key, &mut frame, header.request_api_version).map_err(malformed)?;
             Ok((header, Some(request)))
         },
     ));
     let (header, request) = match decoded {
         Ok(Ok(decoded)) => decoded,
-        Ok(Err(error)) => return Err((ConnectionError::Malformed(error), None)),
+        Ok(Err(error)) => return Err((error, None)),
         Err(_) => return Err((ConnectionError::Malformed("decoder panicked".into()), None)),
     };
     let version = header.request_api_version;

@@ -102,7 +102,7 @@ impl ClusterClient {
 
     /// Full ISR and a leader for every partition (the liveness phase's convergence test);
     /// `Err` says what is not converged yet.
-    pub async fn cluster_healthy(&mut self, topics: &[String]) -> Result<(), String> {
+    pub async fn cluster_healthy(&mut self, topics: &[String]) -> Result<(), NotConverged> {
         let mut last = String::from("no broker answered Metadata");
         for broker in 1..=self.bootstrap.len() as i32 {
             let response = match self.send(broker, MetadataRequest::default().with_topics(None), 4).await {
@@ -141,9 +141,14 @@ impl ClusterClient {
             return if problems.is_empty() {
                 Ok(())
             } else {
-                Err(format!("per broker {broker}: {}", problems.join("; ")))
+                Err(NotConverged(format!("per broker {broker}: {}", problems.join("; "))))
             };
         }
-        Err(last)
+        Err(NotConverged(last))
     }
 }
+
+/// What keeps the cluster from counting as converged (for the liveness verdict's detail).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct NotConverged(pub String);

@@ -201,6 +201,7 @@ async fn consume(
                     );
                 }
                 Err(error) => {
+                    let error = error.to_string();
                     recorder.note_read(tp, start_ms, Some(error.clone()));
                     recorder.record(
                         process,
@@ -305,9 +306,33 @@ async fn commit(
     error.is_none()
 }
 
+/// Why a fetch returned nothing; recorded in the history as the poll's error.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchFailure {
+    /// The client's metadata names no leader for the partition.
+    #[error("no leader known")]
+    NoLeader,
+    /// Connection, TLS, timeout or decoding failure.
+    #[error(transparent)]
+    Client(#[from] broker::client::ClientError),
+    /// The response had no partition in it.
+    #[error("empty fetch response")]
+    EmptyResponse,
+    /// The broker answered with a Kafka error.
+    #[error("{0}")]
+    Kafka(String),
+    /// Record bytes that do not decode.
+    #[error("undecodable records: {0}")]
+    Records(String),
+}
+
 /// Fetches from the partition's leader; returns (offset, value) pairs from `position` on.
-pub async fn fetch(client: &mut ClusterClient, tp: &TopicPartition, position: i64) -> Result<Vec<(i64, u64)>, String> {
-    let Some(leader) = client.leader(&tp.topic, tp.partition) else { return Err("no leader known".into()) };
+pub async fn fetch(
+    client: &mut ClusterClient,
+    tp: &TopicPartition,
+    position: i64,
+) -> Result<Vec<(i64, u64)>, FetchFailure> {
+    let Some(leader) = client.leader(&tp.topic, tp.partition) else { return Err(FetchFailure::NoLeader) };
     let request = FetchRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_max_wait_ms(100)
@@ -323,14 +348,20 @@ pub async fn fetch(client: &mut ClusterClient, tp: &TopicPartition, position: i6
                 .with_log_start_offset(-1)
                 .with_partition_max_bytes(256 * 1024),
         ])]);
-    let response = client.send(leader, request, 11).await.map_err(|e| e.to_string())?;
-    let data = response.responses.into_iter().flat_map(|t| t.partitions).next().ok_or("empty fetch response")?;
+    let response = client.send(leader, request, 11).await?;
+    let data = response.responses.into_iter().flat_map(|t| t.partitions).next().ok_or(FetchFailure::EmptyResponse)?;
     if data.error_code != 0 {
-        return Err(ResponseError::try_from_code(data.error_code)
-            .map(|e| format!("{e:?}"))
-            .unwrap_or_else(|| data.error_code.to_string()));
+        return Err(FetchFailure::Kafka(
+            ResponseError::try_from_code(data.error_code)
+                .map(|e| format!("{e:?}"))
+                .unwrap_or_else(|| data.error_code.to_string()),
+        ));
     }
-    let records = data.records.map(|r| decode_values(r).map_err(|e| e.to_string())).transpose()?.unwrap_or_default();
+    let records = data
+        .records
+        .map(|r| decode_values(r).map_err(|e| FetchFailure::Records(e.to_string())))
+        .transpose()?
+        .unwrap_or_default();
     Ok(records
         .into_iter()
         .filter(|(offset, _)| *offset >= position)

@@ -1,6 +1,6 @@
 //! The operation history recorded by the faultline workload.
 //!
-//! A [`History`] is the input of [`crate::checker::check`]: every client
+//! A [`History`] is the input of [`crate::checkers::kafka_history::check`]: every client
 //! operation the workload issued against the Kafka-compatible cluster, each
 //! with the simulated time it was invoked (`start_ms`) and completed
 //! (`end_ms`), recorded in completion order.
@@ -8,7 +8,7 @@
 //! Conventions the checker relies on:
 //! * every produced [`WriteValue`] is unique across the run (a retried send
 //!   may reuse its value: the checker merges such sends, see
-//!   [`crate::checker`]);
+//!   [`crate::checkers::kafka_history`]);
 //! * a [`ProcessId`] is one client (one producer or one consumer) and its
 //!   operations do not overlap in time unless the client pipelines;
 //! * offsets are Kafka log offsets (`>= 0`).

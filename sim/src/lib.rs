@@ -4,7 +4,7 @@
 //! tested everywhere; the simulated world, faults, workload and runner need `--cfg madsim`
 //! (build with `cargo faultline ...`).
 
-pub mod checker;
+pub mod checkers;
 pub mod error;
 pub mod history;
 pub mod scenario;
@@ -18,17 +18,11 @@ pub mod cli;
 #[cfg(madsim)]
 pub mod faults;
 #[cfg(madsim)]
-pub mod high_watermarks;
-#[cfg(madsim)]
-pub mod replicas;
-#[cfg(madsim)]
 pub mod runner;
 #[cfg(madsim)]
 pub mod selftest;
 #[cfg(madsim)]
 pub mod summary;
-#[cfg(madsim)]
-pub mod wire;
 #[cfg(madsim)]
 pub mod workload;
 #[cfg(madsim)]

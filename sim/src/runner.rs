@@ -12,7 +12,7 @@ use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use serde::{Deserialize, Serialize};
 
-use crate::checker::{self, CheckReport, ViolationKind};
+use crate::checkers::kafka_history::{self as checker, CheckReport, ViolationKind};
 use crate::faults::{self, Fault};
 use crate::history::{History, OpKind, Phases, PollOutcome, SendOutcome, TopicPartition};
 use crate::scenario::{hex, Expectation, ExpectationName, LoadedScenario};
@@ -295,7 +295,7 @@ async fn simulate(request: RunRequest) -> Simulated {
     SIMULATION_ZERO.with(|zero| zero.set(Some(madsim::time::Instant::now())));
     let recorder = Recorder::new(window);
     let high_watermark_regressions = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let high_watermark_watch = tokio::spawn(crate::high_watermarks::watch(
+    let high_watermark_watch = tokio::spawn(crate::checkers::high_watermarks::watch(
         world.clone(),
         recorder.clone(),
         high_watermark_regressions.clone(),
@@ -380,7 +380,7 @@ async fn simulate(request: RunRequest) -> Simulated {
     let history = recorder.history.lock().unwrap().clone();
     let (wire_hash, wire_bytes) = world.wire.finish();
     let plaintext_leaks = world.wire.leaks();
-    let divergent_replicas = crate::replicas::divergent_replicas(&world);
+    let divergent_replicas = crate::checkers::replicas::divergent_replicas(&world);
     let high_watermark_regressions = std::mem::take(&mut *high_watermark_regressions.lock().unwrap());
     let partition_reads = recorder
         .reads
@@ -647,6 +647,13 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::ProduceAvailabilityDuring => report.availability.produce.during,
         E::ProduceAvailabilityAfter => report.availability.produce.after,
         E::PollAvailabilityDuring => report.availability.poll.during,
+        E::MaxProduceGapS => report.outages.max_produce_gap_ms.map(|ms| ms as f64 / 1000.0),
+        E::MaxPollGapS => report.outages.max_poll_gap_ms.map(|ms| ms as f64 / 1000.0),
+        E::ProduceUptimeBefore => report.outages.produce_uptime.before,
+        E::ProduceUptimeDuring => report.outages.produce_uptime.during,
+        E::ProduceUptimeAfter => report.outages.produce_uptime.after,
+        E::PollUptimeDuring => report.outages.poll_uptime.during,
+        E::PolledRecords => Some(report.polled_records as f64),
         E::Converged => Some(if measured.converged.is_some() { 1.0 } else { 0.0 }),
         E::AckedWrites => Some(report.acked_writes as f64),
         E::AckedWritesDuring => Some(measured.acked_during as f64),

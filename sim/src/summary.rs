@@ -13,7 +13,7 @@ use crate::runner::RunOutcome;
 use crate::scenario::FaultKind;
 use crate::scenario::{Comparison, LoadedScenario};
 
-fn percentiles(summary: Option<crate::checker::LatencySummary>) -> Option<Percentiles> {
+fn percentiles(summary: Option<crate::checkers::availability::LatencySummary>) -> Option<Percentiles> {
     summary.map(|s| Percentiles {
         count: s.count,
         p50: s.p50 as f64,
@@ -116,14 +116,14 @@ pub fn scenario_summary(
         })
         .collect();
     // Latency: the seed with the worst p99 stands for the scenario (conservative).
-    let worst_latency = |pick: fn(&RunOutcome) -> Option<crate::checker::LatencySummary>| {
+    let worst_latency = |pick: fn(&RunOutcome) -> Option<crate::checkers::availability::LatencySummary>| {
         outcomes.iter().filter_map(pick).max_by_key(|s| (s.p99, s.max))
     };
     let latency_ms = LatencySummary {
         produce: percentiles(worst_latency(|o| o.report.latency_ms.produce)),
         fetch: percentiles(worst_latency(|o| o.report.latency_ms.poll)),
     };
-    let ratios = |pick: fn(&RunOutcome) -> crate::checker::PhaseRatios| PhaseRatios {
+    let ratios = |pick: fn(&RunOutcome) -> crate::checkers::availability::PhaseRatios| PhaseRatios {
         before: worst(outcomes.iter().map(|o| pick(o).before)),
         during: worst(outcomes.iter().map(|o| pick(o).during)),
         after: worst(outcomes.iter().map(|o| pick(o).after)),

@@ -23,8 +23,8 @@ use crate::seeds::{self, Stream};
 use madsim::runtime::Handle;
 use madsim::task::NodeId;
 
+use crate::checkers::wire::{WireHasher, WiretapStream};
 use crate::scenario::ZONES;
-use crate::wire::{WireHasher, WiretapStream};
 
 pub const CLIENT_API_KEY: &str = "workload";
 const CLIENT_SECRET: &str = "workload-secret";

@@ -22,16 +22,26 @@ pub enum ExpectationName {
     ProduceAvailabilityDuring,
     ProduceAvailabilityAfter,
     PollAvailabilityDuring,
+    /// The longest time a partition accepted no acknowledged write while producers tried (s).
+    MaxProduceGapS,
+    /// The longest time a consumer polled without success (s).
+    MaxPollGapS,
+    ProduceUptimeBefore,
+    ProduceUptimeDuring,
+    ProduceUptimeAfter,
+    PollUptimeDuring,
     Converged,
     AckedWrites,
     AckedWritesDuring,
+    /// Records consumers polled (re-reads counted): consumers did work.
+    PolledRecords,
     PlaintextLeaks,
     DivergentReplicas,
     HighWatermarkRegressions,
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 19] = [
+    pub const ALL: [ExpectationName; 26] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -45,9 +55,16 @@ impl ExpectationName {
         ExpectationName::ProduceAvailabilityDuring,
         ExpectationName::ProduceAvailabilityAfter,
         ExpectationName::PollAvailabilityDuring,
+        ExpectationName::MaxProduceGapS,
+        ExpectationName::MaxPollGapS,
+        ExpectationName::ProduceUptimeBefore,
+        ExpectationName::ProduceUptimeDuring,
+        ExpectationName::ProduceUptimeAfter,
+        ExpectationName::PollUptimeDuring,
         ExpectationName::Converged,
         ExpectationName::AckedWrites,
         ExpectationName::AckedWritesDuring,
+        ExpectationName::PolledRecords,
         ExpectationName::PlaintextLeaks,
         ExpectationName::DivergentReplicas,
         ExpectationName::HighWatermarkRegressions,
@@ -69,9 +86,16 @@ impl ExpectationName {
             ExpectationName::ProduceAvailabilityDuring => "produce_availability.during",
             ExpectationName::ProduceAvailabilityAfter => "produce_availability.after",
             ExpectationName::PollAvailabilityDuring => "poll_availability.during",
+            ExpectationName::MaxProduceGapS => "max_produce_gap_s",
+            ExpectationName::MaxPollGapS => "max_poll_gap_s",
+            ExpectationName::ProduceUptimeBefore => "produce_uptime.before",
+            ExpectationName::ProduceUptimeDuring => "produce_uptime.during",
+            ExpectationName::ProduceUptimeAfter => "produce_uptime.after",
+            ExpectationName::PollUptimeDuring => "poll_uptime.during",
             ExpectationName::Converged => "converged",
             ExpectationName::AckedWrites => "acked_writes",
             ExpectationName::AckedWritesDuring => "acked_writes.during",
+            ExpectationName::PolledRecords => "polled_records",
             ExpectationName::PlaintextLeaks => "plaintext_leaks",
             ExpectationName::DivergentReplicas => "divergent_replicas",
             ExpectationName::HighWatermarkRegressions => "high_watermark_regressions",
@@ -87,9 +111,16 @@ impl ExpectationName {
                 | ExpectationName::ProduceAvailabilityDuring
                 | ExpectationName::ProduceAvailabilityAfter
                 | ExpectationName::PollAvailabilityDuring
+                | ExpectationName::MaxProduceGapS
+                | ExpectationName::MaxPollGapS
+                | ExpectationName::ProduceUptimeBefore
+                | ExpectationName::ProduceUptimeDuring
+                | ExpectationName::ProduceUptimeAfter
+                | ExpectationName::PollUptimeDuring
                 | ExpectationName::Converged
                 | ExpectationName::AckedWrites
                 | ExpectationName::AckedWritesDuring
+                | ExpectationName::PolledRecords
         )
     }
 }

@@ -4,6 +4,8 @@
 mod scenario_errors;
 
 #[cfg(madsim)]
+mod evidence;
+#[cfg(madsim)]
 mod planted_bugs;
 #[cfg(madsim)]
 mod simulation;

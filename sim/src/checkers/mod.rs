@@ -1,0 +1,21 @@
+//! The checkers: one module per claim or property, each a function from the evidence a run
+//! gathered to what it proves wrong, with tests of bad evidence (histories, wire bytes, replica
+//! states) beside it. Every checker must be able to fail: `faultline selftest` shows each
+//! planted bug caught by the checker it was planted for.
+//!
+//! - `kafka_history`: the Jepsen-style Kafka checker over the client history (lost, duplicated,
+//!   reordered or inconsistent writes; consumer anomalies).
+//! - `availability`: success ratios per phase, and unavailability in simulated time.
+//! - `replicas`: replicas that differ below their common high watermark (simulation only).
+//! - `high_watermarks`: a leader's high watermark moving back (simulation only).
+//! - `wire`: the wire tap and its plaintext check (C02).
+
+pub mod availability;
+pub mod kafka_history;
+
+#[cfg(madsim)]
+pub mod high_watermarks;
+#[cfg(madsim)]
+pub mod replicas;
+#[cfg(madsim)]
+pub mod wire;

@@ -104,6 +104,11 @@ impl RunOutcome {
 /// process diverged from a fresh process within 100 simulated ms (process-global state in the
 /// simulator outlives a run), which would make sweeps disagree with `replay`.
 pub fn run_seed(request: &RunRequest) -> RunOutcome {
+    run_seed_within(request, seed_timeout())
+}
+
+/// `run_seed` with an explicit wall-time limit for the worker.
+pub fn run_seed_within(request: &RunRequest, timeout: Duration) -> RunOutcome {
     use std::io::Write;
     // Tests point this at the faultline binary; the CLI runs itself.
     let worker = std::env::var_os("FAULTLINE_WORKER")
@@ -121,14 +126,62 @@ pub fn run_seed(request: &RunRequest) -> RunOutcome {
         .expect("piped")
         .write_all(&serde_json::to_vec(request).expect("requests serialize"))
         .expect("the worker reads its job");
-    let output = child.wait_with_output().expect("the seed worker finishes");
-    match serde_json::from_slice::<RunOutcome>(&output.stdout) {
-        Ok(outcome) if output.status.success() => outcome,
-        _ => match String::from_utf8_lossy(&output.stdout).lines().find_map(|line| line.strip_prefix(CRASH_MARKER)).and_then(|json| serde_json::from_str::<Crash>(json).ok()) {
-            Some(crash) => crashed(request, crash),
-            None => panic!("seed {} of {} killed its worker (exit {}) without a panic report; rerun with `cargo faultline run {} --seed {}` to see why", request.seed, request.scenario.scenario.name, output.status, request.scenario.path.display(), request.seed),
+    // Read stdout while waiting: a large outcome must not block the worker on a full pipe.
+    let mut stdout = child.stdout.take().expect("piped");
+    let reader = std::thread::Builder::new()
+        .name(format!("seed-{}-stdout", request.seed))
+        .spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut stdout, &mut bytes);
+            bytes
+        })
+        .expect("a reader thread starts");
+    #[allow(clippy::disallowed_methods, reason = "the parent process bounds a worker's wall time")]
+    let started = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if started.elapsed() < timeout => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let stdout = reader.join().unwrap_or_default();
+    let Some(status) = status else {
+        let message = format!(
+            "the seed worker ran for more than {} s of wall time and was stopped (FAULTLINE_SEED_TIMEOUT_S)",
+            timeout.as_secs_f64()
+        );
+        return finding(request, ("seed", "hung"), message, 0);
+    };
+    match serde_json::from_slice::<RunOutcome>(&stdout) {
+        Ok(outcome) if status.success() => outcome,
+        _ => match String::from_utf8_lossy(&stdout)
+            .lines()
+            .find_map(|line| line.strip_prefix(CRASH_MARKER))
+            .and_then(|json| serde_json::from_str::<Crash>(json).ok())
+        {
+            // A broken invariant of the service is a safety finding; any other panic is a crash.
+            Some(crash) if crash.message.starts_with(broker::INVARIANT_BROKEN) => {
+                finding(request, ("invariants", "invariant-broken"), crash.message, crash.at_ms)
+            }
+            Some(crash) => finding(request, ("seed", "crashed"), crash.message, crash.at_ms),
+            None => {
+                let message = format!("the seed worker died ({status}) without a panic report");
+                finding(request, ("seed", "crashed"), message, 0)
+            }
         },
     }
+}
+
+/// The wall-time limit of one seed worker: `FAULTLINE_SEED_TIMEOUT_S`, 600 s by default (a
+/// 10-simulated-minute seed takes about 2 s).
+fn seed_timeout() -> Duration {
+    let seconds = std::env::var("FAULTLINE_SEED_TIMEOUT_S").ok().and_then(|v| v.parse::<f64>().ok()).unwrap_or(600.0);
+    Duration::from_secs_f64(seconds.max(0.0))
 }
 
 /// A worker's stdout line that reports a panic inside the simulation.
@@ -168,8 +221,9 @@ fn report_crashes() {
     }));
 }
 
-/// The outcome of a seed whose simulation panicked: a finding, with a capsule like any other.
-fn crashed(request: &RunRequest, crash: Crash) -> RunOutcome {
+/// The outcome of a seed that did not finish (a panic, a dead or hung worker): a finding, with
+/// a capsule like any other, and the sweep goes on.
+fn finding(request: &RunRequest, (expectation, kind): (&str, &str), message: String, at_ms: u64) -> RunOutcome {
     let schedule = request.schedule.clone().unwrap_or_else(|| faults::expand(&request.scenario.scenario, request.seed));
     let report = checker::check(&History::new(), &Phases { faults_start_ms: 0, faults_end_ms: 0 });
     RunOutcome {
@@ -178,20 +232,15 @@ fn crashed(request: &RunRequest, crash: Crash) -> RunOutcome {
         bugs: request.bugs.clone(),
         schedule,
         duration_s: request.duration_s.unwrap_or(request.scenario.scenario.duration_s),
-        trace_hash: String::from("crashed"),
-        wire_hash: String::from("crashed"),
+        trace_hash: kind.to_string(),
+        wire_hash: kind.to_string(),
         wire_bytes: 0,
         trace: Vec::new(),
         report,
         expectations: Vec::new(),
         converged_after_ms: None,
-        violation: Some(FirstViolation {
-            expectation: "invariants".into(),
-            kind: "invariant-broken".into(),
-            detail: crash.message,
-            at_ms: crash.at_ms,
-        }),
-        simulated_ms: crash.at_ms,
+        violation: Some(FirstViolation { expectation: expectation.into(), kind: kind.into(), detail: message, at_ms }),
+        simulated_ms: at_ms,
         partition_reads: Vec::new(),
         history_ops: 0,
         errors: Default::default(),
@@ -375,7 +424,7 @@ async fn simulate(request: RunRequest) -> Simulated {
         let _ = tokio::time::timeout(Duration::from_secs(40), task).await;
     }
     // Drain: one fresh reader of every partition from offset 0, so unseen writes are known.
-    drain(&world, &recorder, &topics, workers + 1).await;
+    let drain_gave_up = drain(&world, &recorder, &topics, workers + 1).await;
     let simulated_ms = recorder.now_ms();
     let history = recorder.history.lock().unwrap().clone();
     let (wire_hash, wire_bytes) = world.wire.finish();
@@ -410,6 +459,7 @@ async fn simulate(request: RunRequest) -> Simulated {
         plaintext_leaks,
         divergent_replicas,
         high_watermark_regressions,
+        drain_gave_up,
     }
 }
 
@@ -432,6 +482,8 @@ struct Simulated {
     divergent_replicas: Vec<String>,
     /// (simulated ms, what) for every sampled leader whose high watermark moved back.
     high_watermark_regressions: Vec<(u64, String)>,
+    /// Partitions the final drain could not read to the end, and why.
+    drain_gave_up: Vec<String>,
 }
 
 fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
@@ -452,6 +504,7 @@ fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
         plaintext_leaks,
         divergent_replicas,
         high_watermark_regressions,
+        drain_gave_up,
     } = run;
     let phases = Phases { faults_start_ms: window.0, faults_end_ms: window.1 };
     let report = checker::check(&history, &phases);
@@ -492,6 +545,9 @@ fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
             violation.detail = regression.clone();
             violation.at_ms = *at_ms;
         }
+    }
+    if violation.is_none() {
+        violation = drain_violation(&drain_gave_up, simulated_ms);
     }
     // The wire was hashed as it flowed (inside the simulation, where no real clock runs):
     // charge the same number of SHA-256 bytes here.
@@ -569,7 +625,20 @@ fn consumers_caught_up(history: &History) -> bool {
     acked.is_subset(&polled)
 }
 
-async fn drain(world: &World, recorder: &Recorder, topics: &[(String, i32)], machine: usize) {
+/// A drain that could not read every partition to its end: what was never read is neither
+/// proven lost nor proven kept, so the run cannot pass.
+fn drain_violation(gave_up: &[String], at_ms: u64) -> Option<FirstViolation> {
+    let first = gave_up.first()?;
+    Some(FirstViolation {
+        expectation: "drain".into(),
+        kind: "drain-gave-up".into(),
+        detail: format!("the final drain gave up on {} partition(s), first {first}", gave_up.len()),
+        at_ms,
+    })
+}
+
+/// Reads every partition from offset 0 to its end; returns the partitions it gave up on.
+async fn drain(world: &World, recorder: &Recorder, topics: &[(String, i32)], machine: usize) -> Vec<String> {
     let machine = world.clients[machine].clone();
     let (dialer, credentials) = world.client_identity(&machine, 9_999);
     let mut client = ClusterClient::new(dialer, credentials, world.bootstrap());
@@ -588,13 +657,18 @@ async fn drain(world: &World, recorder: &Recorder, topics: &[(String, i32)], mac
             OpKind::Assign { group: "drain".into(), partitions: partitions.clone() },
         );
         let _ = client.refresh_metadata().await;
+        let mut gave_up = Vec::new();
         for tp in partitions {
             let mut position = 0;
             let mut attempts = 0;
-            while attempts < 20 {
+            let mut last_error = String::new();
+            let finished = loop {
+                if attempts >= 20 {
+                    break false;
+                }
                 let start_ms = recorder.now_ms();
                 match consumer::fetch(&mut client, &tp, position).await {
-                    Ok(records) if records.is_empty() => break,
+                    Ok(records) if records.is_empty() => break true,
                     Ok(records) => {
                         position = records.last().expect("non-empty").0 + 1;
                         let records = records.into_iter().map(|(o, v)| (tp.clone(), o, v)).collect();
@@ -604,16 +678,27 @@ async fn drain(world: &World, recorder: &Recorder, topics: &[(String, i32)], mac
                             OpKind::Poll { group: "drain".into(), outcome: PollOutcome::Ok { records } },
                         );
                     }
-                    Err(_) => {
+                    Err(error) => {
+                        last_error = error.to_string();
                         attempts += 1;
                         let _ = client.refresh_metadata().await;
                         tokio::time::sleep(Duration::from_millis(500)).await;
                     }
                 }
+            };
+            if !finished {
+                gave_up.push(format!(
+                    "{}-{} at offset {position} after 20 failed fetches ({last_error})",
+                    tp.topic, tp.partition
+                ));
             }
         }
+        gave_up
     });
-    let _ = tokio::time::timeout(Duration::from_secs(120), task).await;
+    match tokio::time::timeout(Duration::from_secs(120), task).await {
+        Ok(Ok(gave_up)) => gave_up,
+        _ => vec!["the drain did not finish within 120 simulated s".to_string()],
+    }
 }
 
 /// Sends that started at least a second into the fault window and were acknowledged before it
@@ -742,4 +827,22 @@ fn first_violation(
         }
     }
     best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drain_that_gave_up_is_a_finding_and_a_complete_one_is_not() {
+        assert_eq!(drain_violation(&[], 9_000), None);
+        let violation =
+            drain_violation(&["orders-2 at offset 17 after 20 failed fetches (no leader known)".into()], 9_000)
+                .expect("giving up is a violation");
+        assert_eq!(
+            (violation.expectation.as_str(), violation.kind.as_str(), violation.at_ms),
+            ("drain", "drain-gave-up", 9_000)
+        );
+        assert!(violation.detail.contains("orders-2"), "{}", violation.detail);
+    }
 }

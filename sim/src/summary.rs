@@ -85,8 +85,11 @@ pub fn scenario_summary(
             !o.schedule.is_empty()
                 && o.schedule.iter().all(|f| matches!(f.kind, FaultKind::ZoneOutage | FaultKind::ZoneLoss))
         });
-    let unreadable =
-        zone_faults_only && outcomes.iter().any(|o| o.partition_reads.iter().any(|r| r.successful_fetches == 0));
+    // A partition nobody tried to read in the window is no evidence either way.
+    let tried = |read: &&crate::runner::PartitionRead| read.successful_fetches + read.failed_fetches > 0;
+    let read_evidence = zone_faults_only && outcomes.iter().any(|o| o.partition_reads.iter().any(|r| tried(&r)));
+    let unreadable = zone_faults_only
+        && outcomes.iter().any(|o| o.partition_reads.iter().filter(tried).any(|r| r.successful_fetches == 0));
     let claims = scenario
         .scenario
         .claims
@@ -96,6 +99,9 @@ pub fn scenario_summary(
                 ClaimVerdict::NotTested
             } else if !passed || (claim == "C20" && unreadable) {
                 ClaimVerdict::Violated
+            } else if claim == "C20" && zone_faults_only && !read_evidence {
+                // The two-zone read check saw no fetch in any fault window: not tested, not "holds".
+                ClaimVerdict::NotTested
             } else {
                 ClaimVerdict::Holds
             };
@@ -135,7 +141,7 @@ pub fn scenario_summary(
     // C20's two-zone read claim, per partition: readable if every seed saw a successful fetch during the outage.
     let mut reads: BTreeMap<(String, i32), (bool, String)> = BTreeMap::new();
     for outcome in outcomes.iter().filter(|_| zone_faults_only) {
-        for read in &outcome.partition_reads {
+        for read in outcome.partition_reads.iter().filter(tried) {
             let key = (read.partition.topic.clone(), read.partition.partition);
             let readable = read.successful_fetches > 0;
             let evidence = format!(

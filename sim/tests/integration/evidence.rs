@@ -62,3 +62,31 @@ max_produce_gap_s = "<= 10"
     let worst = outcome.report.outages.worst_produce_gap.expect("a worst gap");
     assert!(worst.start_ms >= 29_000 && worst.end_ms <= 62_000, "{worst:?}");
 }
+
+#[test]
+fn a_hung_seed_is_a_finding_with_a_capsule_and_the_sweep_goes_on() {
+    crate::use_faultline_worker();
+    let scenario = crate::scenario("single-zone-outage");
+    let request =
+        RunRequest { scenario: scenario.clone(), seed: 1, bugs: Vec::new(), schedule: None, duration_s: None };
+    let outcome = sim::runner::run_seed_within(&request, std::time::Duration::from_millis(30));
+    let violation = outcome.violation.clone().expect("a hung seed fails");
+    assert_eq!((violation.expectation.as_str(), violation.kind.as_str()), ("seed", "hung"), "{violation}");
+    assert!(sim::capsule::Capsule::from_outcome(&scenario, &outcome).is_some(), "a hung seed leaves a capsule");
+    // The CLI: every seed of the sweep hangs, each is reported, and the summary is written.
+    let out = std::env::temp_dir().join(format!("faultline-hung-{}", std::process::id()));
+    let scenarios = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["sweep", "single-zone-outage", "--seeds", "1..3", "--scenarios"])
+        .arg(&scenarios)
+        .arg("--out")
+        .arg(&out)
+        .env("FAULTLINE_SEED_TIMEOUT_S", "0.03")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL (2 seeds)") && stdout.matches("hung at").count() == 2, "{stdout}");
+    assert!(out.join("summary.json").exists() && out.join("capsules").join("single-zone-outage-seed-2.json").exists());
+    std::fs::remove_dir_all(out).ok();
+}

@@ -9,12 +9,11 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader, SaslAuthenticateRequest, SaslHandshakeRequest};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
-use tokio::io::{ReadHalf, WriteHalf};
-use tokio_rustls::client::TlsStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::messages::{self, InternalRequest, InternalResponse};
 use crate::net::frame::{read_frame, write_frame, FrameError};
-use crate::net::{BoxedTransport, Dialer};
+use crate::net::Dialer;
 use crate::security::sasl;
 
 #[derive(Debug, thiserror::Error)]
@@ -54,8 +53,8 @@ impl std::fmt::Debug for ClientCredentials {
 }
 
 pub struct Connection {
-    reader: ReadHalf<TlsStream<BoxedTransport>>,
-    writer: WriteHalf<TlsStream<BoxedTransport>>,
+    reader: Box<dyn AsyncRead + Unpin + Send>,
+    writer: Box<dyn AsyncWrite + Unpin + Send>,
     correlation_id: i32,
     request_timeout: Duration,
 }
@@ -80,8 +79,37 @@ impl Connection {
             .await
             .map_err(|_| ClientError::Timeout)?
             .map_err(ClientError::Tls)?;
-        let (reader, writer) = tokio::io::split(tls);
-        let mut connection = Connection { reader, writer, correlation_id: 0, request_timeout: timeout };
+        Self::authenticate(tls, credentials, timeout).await
+    }
+
+    /// Connects without TLS: only the planted bug `plaintext-inter-broker` does this (Kafka's
+    /// `security.inter.broker.protocol=PLAINTEXT`), so the wire checker can be shown to fail.
+    pub(crate) async fn connect_plaintext(
+        dialer: &Dialer,
+        address: SocketAddr,
+        credentials: &ClientCredentials,
+        timeout: Duration,
+    ) -> Result<Self, ClientError> {
+        let tcp = tokio::time::timeout(timeout, dialer(address))
+            .await
+            .map_err(|_| ClientError::Connect(address, "timed out".into()))?
+            .map_err(|e| ClientError::Connect(address, e.to_string()))?;
+        Self::authenticate(tcp, credentials, timeout).await
+    }
+
+    /// SASL/PLAIN on an established stream.
+    async fn authenticate(
+        stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        credentials: &ClientCredentials,
+        timeout: Duration,
+    ) -> Result<Self, ClientError> {
+        let (reader, writer) = tokio::io::split(stream);
+        let mut connection = Connection {
+            reader: Box::new(reader),
+            writer: Box::new(writer),
+            correlation_id: 0,
+            request_timeout: timeout,
+        };
         let handshake = connection
             .send(SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")), 1)
             .await?;

@@ -20,16 +20,21 @@ pub enum PlantedBug {
     /// The controller commits a decision's records one Raft entry at a time, so a broker can
     /// see its new registration before the fencing of its old leaderships.
     NonAtomicMetadataBatches,
+    /// Followers fetch over a plaintext listener on port 9093 (Kafka's
+    /// `security.inter.broker.protocol=PLAINTEXT`): record data and the inter-broker secret
+    /// cross the zones' links in clear.
+    PlaintextInterBroker,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 6] = [
+    pub const ALL: [PlantedBug; 7] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
         PlantedBug::HighWatermarkRegression,
         PlantedBug::RestartedBrokerKeepsLeadership,
         PlantedBug::NonAtomicMetadataBatches,
+        PlantedBug::PlaintextInterBroker,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -41,6 +46,7 @@ impl PlantedBug {
             PlantedBug::HighWatermarkRegression => "high-watermark-regression",
             PlantedBug::RestartedBrokerKeepsLeadership => "restarted-broker-keeps-leadership",
             PlantedBug::NonAtomicMetadataBatches => "non-atomic-metadata-batches",
+            PlantedBug::PlaintextInterBroker => "plaintext-inter-broker",
         }
     }
 
@@ -56,7 +62,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

@@ -342,7 +342,7 @@ async fn simulate(request: RunRequest) -> Simulated {
 
     // The run: t = 0 now.
     SIMULATION_ZERO.with(|zero| zero.set(Some(madsim::time::Instant::now())));
-    let recorder = Recorder::new(window);
+    let recorder = Recorder::new(window, crate::workload::canary(request.seed));
     let high_watermark_regressions = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let high_watermark_watch = tokio::spawn(crate::checkers::high_watermarks::watch(
         world.clone(),
@@ -528,9 +528,15 @@ fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
     let expectations = evaluate(&request.scenario.scenario.expectations, &report, &measured);
     let mut violation =
         first_violation(&expectations, &report, converged_after_ms, duration_s, bound_ms, &not_converged);
-    if let (Some(violation), Some(leak)) = (violation.as_mut(), plaintext_leaks.first()) {
+    if let (Some(violation), Some(first)) = (violation.as_mut(), plaintext_leaks.first()) {
         if violation.expectation == "plaintext_leaks" {
-            violation.detail = leak.clone();
+            // What leaked, counted (a line reads "<link>: <what> in clear").
+            let mut what: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+            for leak in &plaintext_leaks {
+                *what.entry(leak.split_once(": ").map_or(leak.as_str(), |(_, w)| w)).or_default() += 1;
+            }
+            let counted: Vec<String> = what.iter().map(|(w, n)| format!("{w} x{n}")).collect();
+            violation.detail = format!("{}; first: {first}", counted.join(", "));
         }
     }
     if let (Some(violation), Some(divergence)) = (violation.as_mut(), divergent_replicas.first()) {

@@ -7,13 +7,14 @@ use crate::runner::{run_seed, FirstViolation, RunOutcome, RunRequest};
 use crate::scenario::LoadedScenario;
 
 /// Each planted bug and the catalog scenario whose checkers must catch it.
-pub const PLANTED_BUG_SCENARIOS: [(&str, &str); 6] = [
+pub const PLANTED_BUG_SCENARIOS: [(&str, &str); 7] = [
     ("unclean-leader-election", "random-faults"),
     ("ack-before-replication", "random-faults"),
     ("skip-truncation", "random-faults"),
     ("high-watermark-regression", "random-faults"),
     ("restarted-broker-keeps-leadership", "zone-loss-short"),
     ("non-atomic-metadata-batches", "zone-loss-short"),
+    ("plaintext-inter-broker", "single-zone-outage"),
 ];
 
 /// What a planted bug's hunt found.

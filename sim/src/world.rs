@@ -29,7 +29,7 @@ use crate::scenario::ZONES;
 pub const CLIENT_API_KEY: &str = "workload";
 const CLIENT_SECRET: &str = "workload-secret";
 const INTER_BROKER_API_KEY: &str = "inter-broker";
-const INTER_BROKER_SECRET: &str = "inter-broker-secret";
+pub const INTER_BROKER_SECRET: &str = "inter-broker-secret";
 /// bcrypt's cheapest cost: the simulation verifies on real CPU, and salts come from the seed.
 const BCRYPT_COST: u32 = 4;
 
@@ -114,8 +114,12 @@ impl World {
             .expect("bcrypt");
         let credentials_text = credentials.render();
         let links = Arc::new(Mutex::new(LinkTable::default()));
-        // Secrets that only ever travel inside TLS: seeing one on a link is a C02 violation.
-        let wire = WireHasher::new(vec![CLIENT_SECRET.as_bytes().to_vec(), INTER_BROKER_SECRET.as_bytes().to_vec()]);
+        // What only ever travels inside TLS: seeing one on a link is a C02 violation.
+        let wire = WireHasher::new(vec![
+            ("the client's SASL secret", CLIENT_SECRET.as_bytes().to_vec()),
+            ("the inter-broker SASL secret", INTER_BROKER_SECRET.as_bytes().to_vec()),
+            ("record data (the run's canary)", crate::workload::canary(seed).to_vec()),
+        ]);
         let nodes = Arc::new(Mutex::new(BTreeMap::new()));
         let voters: Vec<Voter> = (0..3)
             .map(|i| Voter {

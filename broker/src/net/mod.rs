@@ -11,6 +11,9 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
+/// The port of the planted bug `plaintext-inter-broker`'s listener (C01: nodes open 9092 only).
+pub(crate) const PLAINTEXT_INTER_BROKER_PORT: u16 = 9093;
+
 /// A byte stream to another node.
 pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Transport for T {}

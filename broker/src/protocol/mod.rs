@@ -44,6 +44,21 @@ pub(crate) async fn serve_connection(node: Arc<Node>, stream: tokio::net::TcpStr
         "rustls negotiated {version:?}"
     );
     node.counters.tls_accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    serve_session(&node, stream, peer).await;
+}
+
+/// Serves a connection of the plaintext inter-broker listener that only the planted bug
+/// `plaintext-inter-broker` opens.
+pub(crate) async fn serve_plaintext(node: Arc<Node>, stream: tokio::net::TcpStream, peer: std::net::SocketAddr) {
+    serve_session(&node, stream, peer).await;
+}
+
+/// Requests and responses on an established (normally TLS) stream.
+async fn serve_session(
+    node: &Arc<Node>,
+    stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite,
+    peer: std::net::SocketAddr,
+) {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut session = Session::default();
     loop {
@@ -55,7 +70,7 @@ pub(crate) async fn serve_connection(node: Arc<Node>, stream: tokio::net::TcpStr
                 return;
             }
         };
-        let response = match handle_frame(&node, &mut session, frame).await {
+        let response = match handle_frame(node, &mut session, frame).await {
             Ok(response) => response,
             Err((error, response)) => {
                 if let Some(response) = response {

@@ -15,7 +15,7 @@ use super::partition::PartitionHandle;
 use super::replica::Role;
 use crate::client::{ClientCredentials, Connection};
 use crate::messages::InternalRequest;
-use crate::net::Dialer;
+use crate::net::{Dialer, PLAINTEXT_INTER_BROKER_PORT};
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
 
 const FETCH_VERSION: i16 = 12;
@@ -65,9 +65,14 @@ pub async fn follow(
             (replica.log.log_end_offset(), if divergence_ignored { -1 } else { replica.log.last_epoch() })
         };
         if connection.is_none() {
-            match Connection::connect(&context.dialer, address, &host, &context.credentials, Duration::from_secs(2))
-                .await
-            {
+            let connected = if context.bugs.is_on(PlantedBug::PlaintextInterBroker) {
+                let plaintext = SocketAddr::new(address.ip(), PLAINTEXT_INTER_BROKER_PORT);
+                Connection::connect_plaintext(&context.dialer, plaintext, &context.credentials, Duration::from_secs(2))
+                    .await
+            } else {
+                Connection::connect(&context.dialer, address, &host, &context.credentials, Duration::from_secs(2)).await
+            };
+            match connected {
                 Ok(mut fresh) => {
                     fresh.set_request_timeout(Duration::from_secs(5));
                     let identify = InternalRequest::IdentifyReplica {

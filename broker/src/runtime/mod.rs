@@ -11,7 +11,9 @@ use std::time::Duration;
 use crate::controller::metadata::MetadataImage;
 use crate::controller::quorum::Quorum;
 use crate::log::{Disk, MetaProperties};
+use crate::net::PLAINTEXT_INTER_BROKER_PORT;
 use crate::node::{Node, NodeConfig, NodeError, BROKER_PORT};
+use crate::planted_bugs::PlantedBug;
 use crate::replication::fetcher::{self, Leader};
 use crate::replication::Role;
 
@@ -58,7 +60,18 @@ pub async fn start(config: NodeConfig, disk: Arc<dyn Disk>) -> Result<Arc<Node>,
     tokio::spawn(apply_metadata_forever(node.clone()));
     tokio::spawn(tick_forever(node.clone()));
     tokio::spawn(accept_forever(node.clone(), listener));
+    if node.config.bugs.is_on(PlantedBug::PlaintextInterBroker) {
+        let address = SocketAddr::new(node.config.listen_ip, PLAINTEXT_INTER_BROKER_PORT);
+        let plaintext = tokio::net::TcpListener::bind(address).await.map_err(|e| NodeError::Bind(address, e))?;
+        tokio::spawn(accept_plaintext_forever(node.clone(), plaintext));
+    }
     Ok(node)
+}
+
+async fn accept_plaintext_forever(node: Arc<Node>, listener: tokio::net::TcpListener) {
+    while let Ok((stream, peer)) = listener.accept().await {
+        tokio::spawn(crate::protocol::serve_plaintext(node.clone(), stream, peer));
+    }
 }
 
 async fn accept_forever(node: Arc<Node>, listener: tokio::net::TcpListener) {

@@ -13,13 +13,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 #[derive(Clone)]
 pub struct WireHasher {
     state: Arc<Mutex<(ring::digest::Context, u64)>>,
-    /// Byte strings that must never appear on a link, and how often they did.
-    needles: Arc<Vec<Vec<u8>>>,
+    /// Byte strings that must never appear on a link, each with what it is (the report names
+    /// that, never the bytes: a leaked secret is not repeated in the report).
+    needles: Arc<Vec<(&'static str, Vec<u8>)>>,
     leaks: Arc<Mutex<Vec<String>>>,
 }
 
 impl WireHasher {
-    pub fn new(needles: Vec<Vec<u8>>) -> Self {
+    pub fn new(needles: Vec<(&'static str, Vec<u8>)>) -> Self {
         WireHasher {
             state: Arc::new(Mutex::new((ring::digest::Context::new(&ring::digest::SHA256), 0))),
             needles: Arc::new(needles),
@@ -42,14 +43,14 @@ impl WireHasher {
     }
 
     fn longest_needle(&self) -> usize {
-        self.needles.iter().map(Vec::len).max().unwrap_or(0)
+        self.needles.iter().map(|(_, bytes)| bytes.len()).max().unwrap_or(0)
     }
 
     /// Searches `window` (the previous chunk's tail plus this chunk) for every needle.
     fn scan(&self, label: &str, window: &[u8]) {
-        for needle in self.needles.iter() {
+        for (what, needle) in self.needles.iter() {
             if !needle.is_empty() && memchr::memmem::find(window, needle).is_some() {
-                self.leaks.lock().unwrap().push(format!("{label}: {:?} in clear", String::from_utf8_lossy(needle)));
+                self.leaks.lock().unwrap().push(format!("{label}: {what} in clear"));
             }
         }
     }
@@ -130,7 +131,7 @@ mod tests {
     fn plaintext_secrets_are_caught_even_split_across_writes_and_ciphertext_is_not() {
         // The checker's planted bug: a client that sends its SASL secret in clear.
         madsim::runtime::Runtime::new().block_on(async {
-            let wire = WireHasher::new(vec![b"workload-secret".to_vec()]);
+            let wire = WireHasher::new(vec![("a secret", b"workload-secret".to_vec())]);
             let (client, mut server) = tokio::io::duplex(1 << 16);
             let mut tapped = WiretapStream::new(client, wire.clone(), "client-1->broker-1".into());
             tapped.write_all(b"\0workload\0workload-se").await.unwrap();
@@ -138,7 +139,7 @@ mod tests {
             let mut received = [0u8; 25];
             server.read_exact(&mut received).await.unwrap();
             assert_eq!(wire.leaks().len(), 1, "{:?}", wire.leaks());
-            let clean = WireHasher::new(vec![b"workload-secret".to_vec()]);
+            let clean = WireHasher::new(vec![("a secret", b"workload-secret".to_vec())]);
             let (client, _server) = tokio::io::duplex(1 << 16);
             let mut tapped = WiretapStream::new(client, clean.clone(), "client-1->broker-1".into());
             tapped.write_all(&[0x17, 0x03, 0x03, 0x00, 0x20, 0x8a, 0x11, 0x5c]).await.unwrap();

@@ -20,6 +20,18 @@ pub struct ReadEvidence {
     pub last_error: Option<String>,
 }
 
+/// Bytes from the seed carried in every record value: if they are ever seen on a link in clear,
+/// record data crossed it without TLS (C02 covers data, not only credentials).
+pub type Canary = [u8; 16];
+
+/// The run's canary: 16 bytes of the seed's workload stream.
+pub fn canary(seed: u64) -> Canary {
+    let mut canary = [0u8; 16];
+    canary[..8].copy_from_slice(&crate::seeds::derive(seed, crate::seeds::Stream::Workload, 0).to_le_bytes());
+    canary[8..].copy_from_slice(&crate::seeds::derive(seed, crate::seeds::Stream::Workload, 1).to_le_bytes());
+    canary
+}
+
 #[derive(Clone)]
 pub struct Recorder {
     pub history: Arc<Mutex<History>>,
@@ -27,16 +39,19 @@ pub struct Recorder {
     pub stop: Arc<AtomicBool>,
     pub fault_window_ms: (u64, u64),
     pub reads: Arc<Mutex<BTreeMap<TopicPartition, ReadEvidence>>>,
+    /// Carried in every produced value.
+    pub canary: Canary,
 }
 
 impl Recorder {
-    pub fn new(fault_window_ms: (u64, u64)) -> Self {
+    pub fn new(fault_window_ms: (u64, u64), canary: Canary) -> Self {
         Recorder {
             history: Arc::default(),
             started: tokio::time::Instant::now(),
             stop: Arc::default(),
             fault_window_ms,
             reads: Arc::default(),
+            canary,
         }
     }
 
@@ -70,10 +85,14 @@ impl Recorder {
     }
 }
 
-pub fn encode_value(value: u64) -> bytes::Bytes {
-    bytes::Bytes::copy_from_slice(&value.to_be_bytes())
+/// A record value: the unique value, then the run's canary.
+pub fn encode_value(value: u64, canary: &Canary) -> bytes::Bytes {
+    let mut bytes = Vec::with_capacity(8 + canary.len());
+    bytes.extend_from_slice(&value.to_be_bytes());
+    bytes.extend_from_slice(canary);
+    bytes::Bytes::from(bytes)
 }
 
 pub fn decode_value(bytes: &[u8]) -> Option<u64> {
-    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+    Some(u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?))
 }

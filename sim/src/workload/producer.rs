@@ -42,7 +42,7 @@ pub async fn run(
         let value = ((process as u64) << 40) | counter;
         counter += 1;
         let start_ms = recorder.now_ms();
-        let outcome = send(&mut client, &mut session, &partition, value).await;
+        let outcome = send(&mut client, &mut session, &partition, encode_value(value, &recorder.canary)).await;
         if !matches!(outcome, SendOutcome::Acked { .. }) {
             // A new producer id restarts sequence numbers cleanly after an unknown outcome.
             session = None;
@@ -84,7 +84,7 @@ async fn send(
     client: &mut ClusterClient,
     session: &mut Option<Session>,
     partition: &TopicPartition,
-    value: u64,
+    value: bytes::Bytes,
 ) -> SendOutcome {
     let deadline = tokio::time::Instant::now() + DELIVERY_TIMEOUT;
     let mut maybe_written = false;
@@ -107,7 +107,7 @@ async fn send(
         let state = session.as_mut().expect("initialised above");
         let key = (partition.topic.clone(), partition.partition);
         let sequence = *state.sequences.get(&key).unwrap_or(&0);
-        let records = encode_values(&[encode_value(value)], state.producer_id, state.producer_epoch, sequence);
+        let records = encode_values(std::slice::from_ref(&value), state.producer_id, state.producer_epoch, sequence);
         let request = ProduceRequest::default().with_acks(-1).with_timeout_ms(5_000).with_topic_data(vec![
             TopicProduceData::default()
                 .with_name(TopicName(StrBytes::from_string(partition.topic.clone())))

@@ -127,3 +127,16 @@ fn every_planted_bug_has_a_scenario_in_the_selftest_table() {
     let names: Vec<&str> = broker::planted_bugs::PlantedBug::ALL.iter().map(|bug| bug.name()).collect();
     assert_eq!(table, names);
 }
+
+#[test]
+fn plaintext_inter_broker_is_caught_by_the_wire_tap_finding_record_data_in_clear() {
+    // C02 covers record data: every value carries the run's canary, and a follower fetching
+    // over a plaintext listener puts it on the zones' links.
+    let capsule = caught_by("plaintext-inter-broker", 1, "plaintext_leaks");
+    assert!(
+        capsule.violation.detail.contains("record data (the run's canary) in clear x"),
+        "{}",
+        capsule.violation.detail
+    );
+    assert!(!capsule.violation.detail.contains(sim::world::INTER_BROKER_SECRET), "the report must not repeat a secret");
+}

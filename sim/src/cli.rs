@@ -91,8 +91,17 @@ enum Command {
     },
     /// Show that every checker can fail: hunt each planted bug on its scenario until caught.
     Selftest {
+        /// Seeds every bug runs, for its detection rate.
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+        /// A bug not caught in `--seeds` keeps running up to this seed.
         #[arg(long, default_value_t = 200)]
         seeds_max: u64,
+        #[arg(long, default_value_t = default_jobs())]
+        jobs: usize,
+        /// Run directory for the capsules [default: target/faultline/selftest].
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Internal: run one seed job from stdin (each seed gets a fresh process).
     #[command(hide = true)]
@@ -271,34 +280,50 @@ fn execute(cli: Cli) -> Result<bool, FaultlineError> {
             finish(&out, "nightly", results)
         }
         Command::SeedWorker => unreachable!("handled before dispatch"),
-        Command::Selftest { seeds_max } => {
-            let mut all_caught = true;
-            for (bug, scenario) in crate::selftest::PLANTED_BUG_SCENARIOS {
-                let loaded = find_scenario(&cli.scenarios, scenario)?;
-                match crate::selftest::hunt(bug, &loaded, seeds_max) {
-                    Some(catch) => {
-                        all_caught &= catch.clean_passes;
-                        let clean =
-                            if catch.clean_passes { "passes without the bug" } else { "FAILS WITHOUT THE BUG TOO" };
-                        let liveness = if catch.liveness_only.is_empty() {
-                            String::new()
-                        } else {
-                            format!("; seeds {:?} failed liveness only", catch.liveness_only)
-                        };
+        Command::Selftest { seeds, seeds_max, jobs, out } => {
+            let out = out.unwrap_or_else(|| PathBuf::from("target/faultline/selftest"));
+            let mut all_passed = true;
+            println!(
+                "{:<34} {:<20} {:>5}  {:<28} {:<9} {:>9}  replay",
+                "planted bug", "scenario", "seed", "caught by", "kind", "detection"
+            );
+            for check in &crate::selftest::PLANTED_BUGS {
+                let loaded = find_scenario(&cli.scenarios, check.scenario)?;
+                let catch = crate::selftest::hunt(check, &loaded, seeds, seeds_max, jobs.max(1));
+                all_passed &= catch.passed();
+                let rate = format!("{}/{} ({:.0} %)", catch.caught, catch.seeds_run, 100.0 * catch.detection_rate());
+                match (&catch.outcome, &catch.wrong_check) {
+                    (_, Some((seed, expectation))) => println!(
+                        "{:<34} {:<20} {seed:>5}  {:<28} {:<9} {rate:>9}  WRONG CHECK: planted for {}",
+                        check.bug,
+                        check.scenario,
+                        expectation,
+                        "liveness",
+                        check.checks.join(" or ")
+                    ),
+                    (Some(outcome), None) => {
+                        let violation = outcome.violation.as_ref().expect("a catch has a violation");
+                        let capsule = Capsule::from_outcome(&loaded, outcome).expect("a catch makes a capsule");
+                        let path = out.join("capsules").join(check.bug).join(capsule.file_name());
+                        capsule.write(&path)?;
+                        let clean = if catch.clean_passes { "" } else { "  (FAILS WITHOUT THE BUG TOO)" };
                         println!(
-                            "{bug:<36} caught by {scenario} seed {} ({}; {clean}{liveness}): {}",
-                            catch.seed(),
-                            catch.violation().expectation,
-                            catch.violation()
+                            "{:<34} {:<20} {:>5}  {:<28} {:<9} {rate:>9}  cargo faultline replay {}{clean}",
+                            check.bug,
+                            check.scenario,
+                            outcome.seed,
+                            violation.expectation,
+                            "safety",
+                            path.display()
                         );
                     }
-                    None => {
-                        all_caught = false;
-                        println!("{bug:<36} NOT CAUGHT in {seeds_max} seeds of {scenario}");
-                    }
+                    (None, None) => println!(
+                        "{:<34} {:<20} {:>5}  {:<28} {:<9} {rate:>9}  NOT CAUGHT in {} seeds",
+                        check.bug, check.scenario, "-", "-", "-", catch.seeds_run
+                    ),
                 }
             }
-            Ok(all_caught)
+            Ok(all_passed)
         }
         Command::ReportMerge { inputs, out } => {
             if inputs.is_empty() {

@@ -1,65 +1,137 @@
 //! `faultline selftest`: a checker that cannot fail proves nothing. Each planted bug runs on
-//! the scenario that should catch it, seed after seed, until a safety check reports it (a
-//! seed that only fails to converge or to stay available does not count: a safety bug must
-//! be caught by a safety check); the same seed must then pass without the bug.
+//! its demonstration scenario over a range of seeds; it counts as caught only when the check it
+//! was planted for fails (a lost write must not be "caught" by a timeout), and the first seed
+//! that catches it must pass without the bug. The detection rate (seeds caught by the right
+//! check over seeds run) is a figure to raise: a bug caught once in 200 seeds is one a nightly
+//! run would miss.
 
-use crate::runner::{run_seed, FirstViolation, RunOutcome, RunRequest};
+use std::sync::Mutex;
+
+use crate::runner::{run_seed, RunOutcome, RunRequest};
 use crate::scenario::LoadedScenario;
 
-/// Each planted bug and the catalog scenario whose checkers must catch it.
-pub const PLANTED_BUG_SCENARIOS: [(&str, &str); 7] = [
-    ("unclean-leader-election", "random-faults"),
-    ("ack-before-replication", "random-faults"),
-    ("skip-truncation", "random-faults"),
-    ("high-watermark-regression", "random-faults"),
-    ("restarted-broker-keeps-leadership", "zone-loss-short"),
-    ("non-atomic-metadata-batches", "zone-loss-short"),
-    ("plaintext-inter-broker", "single-zone-outage"),
+/// A planted bug, the catalog scenario that demonstrates it, and the checks it was planted for
+/// (expectation names, or `invariants` for the service's own fail-stop assertions).
+pub struct PlantedBugCheck {
+    pub bug: &'static str,
+    pub scenario: &'static str,
+    pub checks: &'static [&'static str],
+}
+
+/// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
+pub const PLANTED_BUGS: [PlantedBugCheck; 7] = [
+    PlantedBugCheck {
+        bug: "unclean-leader-election",
+        scenario: "random-faults",
+        checks: &["lost_acked_writes", "inconsistent_offsets", "divergent_replicas"],
+    },
+    PlantedBugCheck {
+        bug: "ack-before-replication",
+        scenario: "random-faults",
+        checks: &["lost_acked_writes", "inconsistent_offsets", "divergent_replicas"],
+    },
+    PlantedBugCheck { bug: "skip-truncation", scenario: "random-faults", checks: &["divergent_replicas"] },
+    PlantedBugCheck {
+        bug: "high-watermark-regression",
+        scenario: "random-faults",
+        checks: &["high_watermark_regressions"],
+    },
+    PlantedBugCheck {
+        bug: "restarted-broker-keeps-leadership",
+        scenario: "zone-loss-short",
+        checks: &["invariants", "lost_acked_writes", "inconsistent_offsets"],
+    },
+    PlantedBugCheck {
+        bug: "non-atomic-metadata-batches",
+        scenario: "zone-loss-short",
+        checks: &["invariants", "lost_acked_writes", "inconsistent_offsets"],
+    },
+    PlantedBugCheck { bug: "plaintext-inter-broker", scenario: "single-zone-outage", checks: &["plaintext_leaks"] },
 ];
 
-/// What a planted bug's hunt found.
+/// What one planted bug's sweep found.
 #[derive(Debug, Clone)]
 pub struct Catch {
     pub bug: &'static str,
-    /// The run that a safety check failed.
-    pub outcome: RunOutcome,
-    /// Seeds before it that failed only a liveness expectation.
-    pub liveness_only: Vec<u64>,
-    /// The same seed without the bug passed.
+    /// The first seed a planted-for check failed.
+    pub outcome: Option<RunOutcome>,
+    /// The first failing seed's check, if it was another one (a liveness expectation, say).
+    pub wrong_check: Option<(u64, String)>,
+    pub seeds_run: u64,
+    /// Seeds whose run failed a planted-for check.
+    pub caught: u64,
+    /// The first catch passes without the bug.
     pub clean_passes: bool,
 }
 
 impl Catch {
-    pub fn seed(&self) -> u64 {
-        self.outcome.seed
+    pub fn detection_rate(&self) -> f64 {
+        self.caught as f64 / self.seeds_run.max(1) as f64
     }
 
-    pub fn violation(&self) -> &FirstViolation {
-        self.outcome.violation.as_ref().expect("a catch has a violation")
+    /// Caught, by the check it was planted for, first, and not a flake of the scenario.
+    pub fn passed(&self) -> bool {
+        self.outcome.is_some() && self.wrong_check.is_none() && self.clean_passes
     }
 }
 
-/// Runs `bug` on `scenario` from seed 1 until a safety check fails, at most `seeds_max` seeds.
-pub fn hunt(bug: &'static str, scenario: &LoadedScenario, seeds_max: u64) -> Option<Catch> {
-    let request = |seed: u64, bugs: Vec<String>| RunRequest {
-        scenario: scenario.clone(),
-        seed,
-        bugs,
-        schedule: None,
-        duration_s: None,
-    };
-    let mut liveness_only = Vec::new();
-    for seed in 1..=seeds_max {
-        let outcome = run_seed(&request(seed, vec![bug.to_string()]));
-        let Some(violation) = &outcome.violation else { continue };
-        let safety = violation.expectation == "invariants"
-            || outcome.expectations.iter().any(|e| !e.passed && !e.name.is_liveness());
-        if !safety {
-            liveness_only.push(seed);
-            continue;
+/// Whether `outcome` failed one of `checks`: the first violation, or any failed expectation.
+fn caught_by(outcome: &RunOutcome, checks: &[&str]) -> bool {
+    outcome.violation.as_ref().is_some_and(|v| checks.contains(&v.expectation.as_str()))
+        || outcome.expectations.iter().any(|e| !e.passed && checks.contains(&e.name.name()))
+}
+
+fn request(scenario: &LoadedScenario, seed: u64, bugs: Vec<String>) -> RunRequest {
+    RunRequest { scenario: scenario.clone(), seed, bugs, schedule: None, duration_s: None }
+}
+
+/// Runs `requests` on `jobs` worker processes at a time, in seed order.
+fn run_parallel(requests: Vec<RunRequest>, jobs: usize) -> Vec<RunOutcome> {
+    let queue = Mutex::new(requests.into_iter().enumerate().rev().collect::<Vec<_>>());
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            scope.spawn(|| {
+                while let Some((index, request)) = queue.lock().unwrap().pop() {
+                    let outcome = run_seed(&request);
+                    results.lock().unwrap().push((index, outcome));
+                }
+            });
         }
-        let clean_passes = run_seed(&request(seed, Vec::new())).violation.is_none();
-        return Some(Catch { bug, outcome, liveness_only, clean_passes });
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(index, _)| *index);
+    results.into_iter().map(|(_, outcome)| outcome).collect()
+}
+
+/// Sweeps seeds `1..=seeds` of the bug's scenario (and on, up to `seeds_max`, until it is
+/// caught), counting every seed a planted-for check fails.
+pub fn hunt(check: &PlantedBugCheck, scenario: &LoadedScenario, seeds: u64, seeds_max: u64, jobs: usize) -> Catch {
+    let bugs = vec![check.bug.to_string()];
+    let mut catch =
+        Catch { bug: check.bug, outcome: None, wrong_check: None, seeds_run: 0, caught: 0, clean_passes: false };
+    let mut next = 1;
+    let mut batch = seeds.max(1);
+    while next <= seeds_max && (catch.outcome.is_none() || next <= seeds) {
+        let last = (next + batch - 1).min(seeds_max);
+        let requests = (next..=last).map(|seed| request(scenario, seed, bugs.clone())).collect();
+        for outcome in run_parallel(requests, jobs) {
+            catch.seeds_run += 1;
+            let right = caught_by(&outcome, check.checks);
+            catch.caught += u64::from(right);
+            if catch.outcome.is_none() && catch.wrong_check.is_none() {
+                match (&outcome.violation, right) {
+                    (Some(_), true) => catch.outcome = Some(outcome),
+                    (Some(violation), false) => catch.wrong_check = Some((outcome.seed, violation.expectation.clone())),
+                    (None, _) => {}
+                }
+            }
+        }
+        next = last + 1;
+        batch = jobs.max(1) as u64 * 4;
     }
-    None
+    if let Some(outcome) = &catch.outcome {
+        catch.clean_passes = run_seed(&request(scenario, outcome.seed, Vec::new())).violation.is_none();
+    }
+    catch
 }

@@ -6,31 +6,34 @@
 
 use sim::capsule::Capsule;
 use sim::runner::run_seed;
-use sim::selftest::{hunt, PLANTED_BUG_SCENARIOS};
+use sim::selftest::{hunt, PLANTED_BUGS};
 
 const SEEDS_MAX: u64 = 200;
 
 /// Hunts `bug` on its scenario; asserts it is caught at `seed` by `check`, replays, returns the capsule.
 fn caught_by(bug: &'static str, seed: u64, check: &str) -> Capsule {
     crate::use_faultline_worker();
-    let scenario_name =
-        PLANTED_BUG_SCENARIOS.iter().find(|(b, _)| *b == bug).expect("every planted bug has a scenario").1;
-    let scenario = crate::scenario(scenario_name);
-    let catch = hunt(bug, &scenario, SEEDS_MAX).unwrap_or_else(|| {
-        panic!("planted bug {bug} was not caught by a safety check in {SEEDS_MAX} seeds of {scenario_name}")
+    let planted = PLANTED_BUGS.iter().find(|p| p.bug == bug).expect("every planted bug is in the selftest table");
+    let scenario = crate::scenario(planted.scenario);
+    let catch = hunt(planted, &scenario, 1, SEEDS_MAX, 1);
+    let outcome = catch.outcome.clone().unwrap_or_else(|| {
+        panic!(
+            "planted bug {bug} was not caught by {:?} in {SEEDS_MAX} seeds of {}: {:?}",
+            planted.checks, planted.scenario, catch.wrong_check
+        )
     });
-    eprintln!(
-        "{bug}: caught by {scenario_name} seed {} ({}): {}",
-        catch.seed(),
-        catch.violation().expectation,
-        catch.violation()
+    let violation = outcome.violation.clone().expect("a catch has a violation");
+    eprintln!("{bug}: caught by {} seed {} ({}): {violation}", planted.scenario, outcome.seed, violation.expectation);
+    assert_eq!((outcome.seed, violation.expectation.as_str()), (seed, check), "{bug}: {violation}");
+    assert!(
+        catch.passed(),
+        "seed {seed} of {} fails without {bug} too, or another check failed first",
+        planted.scenario
     );
-    assert_eq!((catch.seed(), catch.violation().expectation.as_str()), (seed, check), "{bug}: {}", catch.violation());
-    assert!(catch.clean_passes, "seed {seed} of {scenario_name} fails without {bug} too");
-    let capsule = Capsule::from_outcome(&scenario, &catch.outcome).expect("a failing run makes a capsule");
+    let capsule = Capsule::from_outcome(&scenario, &outcome).expect("a failing run makes a capsule");
     let replayed = run_seed(&capsule.request().unwrap());
-    assert_eq!(replayed.violation, catch.outcome.violation, "replay of seed {seed} differs");
-    assert_eq!(replayed.trace_hash, catch.outcome.trace_hash);
+    assert_eq!(replayed.violation, outcome.violation, "replay of seed {seed} differs");
+    assert_eq!(replayed.trace_hash, outcome.trace_hash);
     capsule
 }
 
@@ -123,7 +126,7 @@ fn non_atomic_metadata_batches_are_caught_by_the_truncation_invariant() {
 
 #[test]
 fn every_planted_bug_has_a_scenario_in_the_selftest_table() {
-    let table: Vec<&str> = PLANTED_BUG_SCENARIOS.iter().map(|(bug, _)| *bug).collect();
+    let table: Vec<&str> = PLANTED_BUGS.iter().map(|p| p.bug).collect();
     let names: Vec<&str> = broker::planted_bugs::PlantedBug::ALL.iter().map(|bug| bug.name()).collect();
     assert_eq!(table, names);
 }
@@ -139,4 +142,25 @@ fn plaintext_inter_broker_is_caught_by_the_wire_tap_finding_record_data_in_clear
         capsule.violation.detail
     );
     assert!(!capsule.violation.detail.contains(sim::world::INTER_BROKER_SECRET), "the report must not repeat a secret");
+}
+
+#[test]
+fn the_selftest_command_prints_one_line_per_bug_with_its_check_and_detection_rate() {
+    let out = std::env::temp_dir().join(format!("faultline-selftest-{}", std::process::id()));
+    let scenarios = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["selftest", "--seeds", "3", "--jobs", "1", "--scenarios"])
+        .arg(&scenarios)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    for planted in &PLANTED_BUGS {
+        let line = stdout.lines().find(|l| l.starts_with(planted.bug)).unwrap_or_else(|| panic!("{stdout}"));
+        assert!(line.contains(" safety ") && line.contains("cargo faultline replay "), "{line}");
+        assert!(planted.checks.iter().any(|check| line.contains(check)), "{line}");
+    }
+    std::fs::remove_dir_all(out).ok();
 }

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::scenario::{DurationDraw, FaultKind, FaultSpec, Group, Scenario, ZONES};
 use crate::seeds::{self, Stream};
-use crate::world::World;
+use std::time::Duration;
+
+use crate::world::{Impairment, World};
 
 /// A fault in an expanded schedule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -192,12 +194,21 @@ pub struct ActiveFault {
     pub fault: Fault,
     pub machines: Vec<String>,
     pub peers: Vec<String>,
+    /// The number of a latency or loss impairment, to restore it.
+    pub impairment: Option<u64>,
 }
 
 /// Starts a fault; returns what it touched (for the trace) and how to end it.
 pub fn start(world: &World, fault: &Fault) -> ActiveFault {
-    let machines = fault.target.as_ref().map(|t| resolve(world, t, None)).unwrap_or_default();
-    let peers = fault.peer.as_ref().map(|p| resolve(world, p, Some(&machines))).unwrap_or_default();
+    // Latency and loss without groups hit every link of the brokers (to each other and to clients).
+    let impairs = matches!(fault.kind, FaultKind::Latency | FaultKind::Loss);
+    let target = fault.target.clone().or(impairs.then_some(Group::Cluster));
+    let machines = target.as_ref().map(|t| resolve(world, t, None)).unwrap_or_default();
+    let peers = match &fault.peer {
+        Some(peer) => resolve(world, peer, Some(&machines)),
+        None if impairs => world.all_machines().map(|m| m.name.clone()).collect(),
+        None => Vec::new(),
+    };
     match fault.kind {
         FaultKind::KillNode => {
             for name in &machines {
@@ -220,13 +231,16 @@ pub fn start(world: &World, fault: &Fault) -> ActiveFault {
             world.cut(&peers, &machines);
         }
         FaultKind::OneWayPartition => world.cut(&machines, &peers),
-        FaultKind::Latency => {
-            let latency = std::time::Duration::from_millis(fault.amount.unwrap_or(100.0) as u64);
-            madsim::net::NetSim::current()
-                .update_config(|c| c.send_latency = latency..latency + std::time::Duration::from_millis(5));
-        }
-        FaultKind::Loss => {
-            madsim::net::NetSim::current().update_config(|c| c.packet_loss_rate = fault.amount.unwrap_or(0.1))
+        FaultKind::Latency | FaultKind::Loss => {
+            let amount = fault.amount.unwrap_or(0.0);
+            let impairment = if fault.kind == FaultKind::Latency {
+                let latency = Duration::from_secs_f64(amount / 1000.0);
+                Impairment { latency, jitter: latency / 10, loss: 0.0 }
+            } else {
+                Impairment { loss: amount, ..Impairment::default() }
+            };
+            let id = world.impair(&machines, &peers, impairment);
+            return ActiveFault { fault: fault.clone(), machines, peers, impairment: Some(id) };
         }
         FaultKind::Pause => {
             for name in &machines {
@@ -234,7 +248,7 @@ pub fn start(world: &World, fault: &Fault) -> ActiveFault {
             }
         }
     }
-    ActiveFault { fault: fault.clone(), machines, peers }
+    ActiveFault { fault: fault.clone(), machines, peers, impairment: None }
 }
 
 pub fn end(world: &World, active: &ActiveFault) {
@@ -249,10 +263,11 @@ pub fn end(world: &World, active: &ActiveFault) {
             world.heal(&active.peers, &active.machines);
         }
         FaultKind::OneWayPartition => world.heal(&active.machines, &active.peers),
-        FaultKind::Latency | FaultKind::Loss => madsim::net::NetSim::current().update_config(|c| {
-            c.send_latency = std::time::Duration::from_millis(1)..std::time::Duration::from_millis(10);
-            c.packet_loss_rate = 0.0;
-        }),
+        FaultKind::Latency | FaultKind::Loss => world.restore(
+            active.impairment.expect("latency and loss faults are impairments"),
+            &active.machines,
+            &active.peers,
+        ),
         FaultKind::Pause => {
             for name in &active.machines {
                 world.resume(name);

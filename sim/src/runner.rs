@@ -296,7 +296,11 @@ async fn simulate(request: RunRequest) -> Simulated {
         _ => (duration_s * 1000, duration_s * 1000),
     };
     let workers = (scenario.workload.producers + scenario.workload.consumers) as usize;
-    let world = std::sync::Arc::new(World::build(seed, workers + 2, bugs));
+    // Links are relayed (for per-link latency and loss) only when the schedule impairs some.
+    let impairs_links = schedule
+        .iter()
+        .any(|f| matches!(f.kind, crate::scenario::FaultKind::Latency | crate::scenario::FaultKind::Loss));
+    let world = std::sync::Arc::new(World::build(seed, workers + 2, bugs, impairs_links));
     let mut trace = vec![format!("0 knobs {}", crate::world::Knobs::from_seed(seed))];
     let topics: Vec<(String, i32)> = scenario.topics.iter().map(|t| (t.name.clone(), t.partitions)).collect();
     let topic_names: Vec<String> = topics.iter().map(|t| t.0.clone()).collect();

@@ -66,16 +66,10 @@ pub struct Machine {
 
 /// Which directed links are cut (by machine name), counting overlapping faults: a link heals
 /// when the last fault that cut it ends.
-#[derive(Default)]
-pub struct LinkTable {
-    cut: BTreeMap<(String, String), u32>,
-}
+mod links;
 
-impl LinkTable {
-    fn is_cut(&self, source: &str, target: &str) -> bool {
-        self.cut.contains_key(&(source.to_string(), target.to_string()))
-    }
-}
+pub use links::Impairment;
+use links::LinkTable;
 
 pub struct World {
     pub brokers: Vec<Machine>,
@@ -89,6 +83,9 @@ pub struct World {
     paused: Mutex<BTreeMap<String, u32>>,
     pub ca_pem: String,
     pub seed: u64,
+    impairs_links: bool,
+    /// Numbers impairments so overlapping ones are counted apart.
+    next_impairment: std::sync::atomic::AtomicU64,
     by_ip: BTreeMap<IpAddr, String>,
 }
 
@@ -98,7 +95,9 @@ fn broker_ip(index: usize) -> IpAddr {
 
 impl World {
     /// Builds the region: three broker nodes (started) and `client_count` client machines.
-    pub fn build(seed: u64, client_count: usize, bugs: PlantedBugs) -> World {
+    /// `impairs_links`: the schedule has latency or loss faults, so every connection runs
+    /// through a relay that can delay it (about a quarter of a seed's wall time otherwise saved).
+    pub fn build(seed: u64, client_count: usize, bugs: PlantedBugs, impairs_links: bool) -> World {
         let handle = Handle::current();
         let certificates = seeds::derive(seed, Stream::Certificates, 0);
         let ca = CertificateAuthority::generate_seeded(certificates).expect("seeded CA");
@@ -187,7 +186,7 @@ impl World {
                         bugs,
                         raft_entries_per_append_max: Knobs::from_seed(seed).raft_entries_per_append_max,
                         seed: seeds::derive(seed, Stream::NodeProcess, life),
-                        dialer: sim_dialer(name.clone(), links.clone(), wire.clone()),
+                        dialer: sim_dialer(name.clone(), links.clone(), wire.clone(), impairs_links),
                     };
                     let (disk, nodes, name) = (disk.clone(), nodes.clone(), name.clone());
                     async move {
@@ -220,6 +219,8 @@ impl World {
             paused: Mutex::default(),
             ca_pem: ca.ca_cert_pem(),
             seed,
+            impairs_links,
+            next_impairment: std::sync::atomic::AtomicU64::new(0),
             by_ip,
         }
     }
@@ -239,7 +240,7 @@ impl World {
             api_key: CLIENT_API_KEY.into(),
             secret: CLIENT_SECRET.into(),
         };
-        (sim_dialer(client.name.clone(), self.links.clone(), self.wire.clone()), credentials)
+        (sim_dialer(client.name.clone(), self.links.clone(), self.wire.clone(), self.impairs_links), credentials)
     }
 
     pub fn machine(&self, name: &str) -> Option<&Machine> {
@@ -261,6 +262,31 @@ impl World {
                 if *count == 1 {
                     net.clog_link(self.machine(source).unwrap().id, self.machine(target).unwrap().id);
                 }
+            }
+        }
+    }
+
+    /// Impairs every link between `sources` and `targets`, both ways; returns the impairment's
+    /// number for `restore`. Needs a world built with `impairs_links`.
+    pub fn impair(&self, sources: &[String], targets: &[String], impairment: Impairment) -> u64 {
+        assert!(self.impairs_links, "a world that impairs links is built for schedules with latency or loss faults");
+        let id = self.next_impairment.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut links = self.links.lock().unwrap();
+        for source in sources {
+            for target in targets.iter().filter(|t| *t != source) {
+                links.impair(id, source, target, impairment);
+                links.impair(id, target, source, impairment);
+            }
+        }
+        id
+    }
+
+    pub fn restore(&self, id: u64, sources: &[String], targets: &[String]) {
+        let mut links = self.links.lock().unwrap();
+        for source in sources {
+            for target in targets.iter().filter(|t| *t != source) {
+                links.restore(id, source, target);
+                links.restore(id, target, source);
             }
         }
     }
@@ -342,7 +368,7 @@ impl World {
 
 /// A dialer for machine `source`: connects across a cut hang (the caller times out), and every
 /// byte of every connection feeds the wire hash.
-fn sim_dialer(source: String, links: Arc<Mutex<LinkTable>>, wire: WireHasher) -> Dialer {
+fn sim_dialer(source: String, links: Arc<Mutex<LinkTable>>, wire: WireHasher, impairs_links: bool) -> Dialer {
     let ip_names: BTreeMap<IpAddr, String> = (0..3).map(|i| (broker_ip(i), format!("broker-{}", i + 1))).collect();
     Arc::new(move |target: SocketAddr| {
         let target_name = ip_names.get(&target.ip()).cloned().unwrap_or_else(|| target.ip().to_string());
@@ -353,12 +379,20 @@ fn sim_dialer(source: String, links: Arc<Mutex<LinkTable>>, wire: WireHasher) ->
         };
         let wire = wire.clone();
         let label = format!("{source}->{target_name}");
+        let (links, source) = (links.clone(), source.clone());
         Box::pin(async move {
             if cut {
                 std::future::pending::<()>().await;
             }
             let stream = tokio::net::TcpStream::connect(target).await?;
-            Ok(Box::new(WiretapStream::new(stream, wire, label)) as BoxedTransport)
+            let tapped = WiretapStream::new(stream, wire, label);
+            if !impairs_links {
+                return Ok(Box::new(tapped) as BoxedTransport);
+            }
+            // The application's end of a relay that applies the link's latency and loss.
+            let (app, relay_end) = tokio::io::duplex(256 * 1024);
+            links::relay(relay_end, tapped, links, (source, target_name));
+            Ok(Box::new(app) as BoxedTransport)
         })
     })
 }

@@ -24,10 +24,13 @@ pub enum PlantedBug {
     /// `security.inter.broker.protocol=PLAINTEXT`): record data and the inter-broker secret
     /// cross the zones' links in clear.
     PlaintextInterBroker,
+    /// Kafka's `unclean.leader.election.enable=true`: when no in-sync (or eligible) replica is
+    /// live, an out-of-sync replica is elected, and what only the in-sync replicas held is lost.
+    UncleanLeaderElectionEnabled,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 7] = [
+    pub const ALL: [PlantedBug; 8] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -35,6 +38,7 @@ impl PlantedBug {
         PlantedBug::RestartedBrokerKeepsLeadership,
         PlantedBug::NonAtomicMetadataBatches,
         PlantedBug::PlaintextInterBroker,
+        PlantedBug::UncleanLeaderElectionEnabled,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -47,6 +51,7 @@ impl PlantedBug {
             PlantedBug::RestartedBrokerKeepsLeadership => "restarted-broker-keeps-leadership",
             PlantedBug::NonAtomicMetadataBatches => "non-atomic-metadata-batches",
             PlantedBug::PlaintextInterBroker => "plaintext-inter-broker",
+            PlantedBug::UncleanLeaderElectionEnabled => "unclean-leader-election-enabled",
         }
     }
 
@@ -62,7 +67,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

@@ -275,6 +275,9 @@ fn longest_backtick_run(s: &str) -> usize {
 /// One verdict per claim over the whole run (violated beats holds beats not tested), with the
 /// scenarios that showed it: what an SLA reader looks for first. A scenario can pass its own
 /// expectations while a claim of the paper does not hold under its faults.
+/// The project's claims catalog, relative to the repository root (reports are read from there).
+pub const CLAIMS_CATALOG: &str = "scenarios/CLAIMS.md";
+
 fn render_claims(out: &mut String, summary: &Summary) {
     let mut claims: std::collections::BTreeMap<&str, (ClaimVerdict, Vec<&str>)> = std::collections::BTreeMap::new();
     for s in &summary.scenarios {
@@ -289,7 +292,11 @@ fn render_claims(out: &mut String, summary: &Summary) {
     if claims.is_empty() {
         return;
     }
-    out.push_str("\n## Claims\n\n| claim | verdict | violated in |\n|---|---|---|\n");
+    out.push_str(
+        "\n## Claims\n\nWhat checks each claim, and where the check is weaker than the claim: [scenarios/CLAIMS.md](",
+    );
+    out.push_str(CLAIMS_CATALOG);
+    out.push_str("). A verdict from no observation is \"not tested\", never \"holds\".\n\n| claim | verdict | violated in |\n|---|---|---|\n");
     for (claim, (verdict, scenarios)) in claims {
         let _ = writeln!(
             out,

@@ -284,7 +284,7 @@ fn execute(cli: Cli) -> Result<bool, FaultlineError> {
             let out = out.unwrap_or_else(|| PathBuf::from("target/faultline/selftest"));
             let mut all_passed = true;
             println!(
-                "{:<34} {:<20} {:>5}  {:<28} {:<9} {:>9}  replay",
+                "{:<34} {:<30} {:>5}  {:<28} {:<9} {:>9}  replay",
                 "planted bug", "scenario", "seed", "caught by", "kind", "detection"
             );
             for check in &crate::selftest::PLANTED_BUGS {
@@ -294,7 +294,7 @@ fn execute(cli: Cli) -> Result<bool, FaultlineError> {
                 let rate = format!("{}/{} ({:.0} %)", catch.caught, catch.seeds_run, 100.0 * catch.detection_rate());
                 match (&catch.outcome, &catch.wrong_check) {
                     (_, Some((seed, expectation))) => println!(
-                        "{:<34} {:<20} {seed:>5}  {:<28} {:<9} {rate:>9}  WRONG CHECK: planted for {}",
+                        "{:<34} {:<30} {seed:>5}  {:<28} {:<9} {rate:>9}  WRONG CHECK: planted for {}",
                         check.bug,
                         check.scenario,
                         expectation,
@@ -308,7 +308,7 @@ fn execute(cli: Cli) -> Result<bool, FaultlineError> {
                         capsule.write(&path)?;
                         let clean = if catch.clean_passes { "" } else { "  (FAILS WITHOUT THE BUG TOO)" };
                         println!(
-                            "{:<34} {:<20} {:>5}  {:<28} {:<9} {rate:>9}  cargo faultline replay {}{clean}",
+                            "{:<34} {:<30} {:>5}  {:<28} {:<9} {rate:>9}  cargo faultline replay {}{clean}",
                             check.bug,
                             check.scenario,
                             outcome.seed,
@@ -318,7 +318,7 @@ fn execute(cli: Cli) -> Result<bool, FaultlineError> {
                         );
                     }
                     (None, None) => println!(
-                        "{:<34} {:<20} {:>5}  {:<28} {:<9} {rate:>9}  NOT CAUGHT in {} seeds",
+                        "{:<34} {:<30} {:>5}  {:<28} {:<9} {rate:>9}  NOT CAUGHT in {} seeds",
                         check.bug, check.scenario, "-", "-", "-", catch.seeds_run
                     ),
                 }

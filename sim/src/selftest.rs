@@ -19,16 +19,16 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 7] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 8] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
-        scenario: "random-faults",
-        checks: &["lost_acked_writes", "inconsistent_offsets", "divergent_replicas"],
+        scenario: "out-of-sync-replica-failover",
+        checks: &["lost_acked_writes", "inconsistent_offsets", "duplicates", "divergent_replicas"],
     },
     PlantedBugCheck {
         bug: "ack-before-replication",
-        scenario: "random-faults",
-        checks: &["lost_acked_writes", "inconsistent_offsets", "divergent_replicas"],
+        scenario: "slow-replication-leader-crash",
+        checks: &["lost_acked_writes", "inconsistent_offsets", "duplicates", "divergent_replicas"],
     },
     PlantedBugCheck { bug: "skip-truncation", scenario: "random-faults", checks: &["divergent_replicas"] },
     PlantedBugCheck {
@@ -47,6 +47,11 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 7] = [
         checks: &["invariants", "lost_acked_writes", "inconsistent_offsets"],
     },
     PlantedBugCheck { bug: "plaintext-inter-broker", scenario: "single-zone-outage", checks: &["plaintext_leaks"] },
+    PlantedBugCheck {
+        bug: "unclean-leader-election-enabled",
+        scenario: "unclean-election-window",
+        checks: &["lost_acked_writes", "inconsistent_offsets", "duplicates", "divergent_replicas"],
+    },
 ];
 
 /// What one planted bug's sweep found.

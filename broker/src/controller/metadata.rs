@@ -159,6 +159,20 @@ pub enum ControllerError {
     Timeout,
 }
 
+/// How a partition gets a new leader when its leader leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Election {
+    /// From the ISR, then (KIP-966) the eligible leader replicas; otherwise the partition stays
+    /// offline rather than lose acknowledged writes.
+    #[default]
+    Clean,
+    /// Kafka's `unclean.leader.election.enable=true`: a live out-of-sync replica, only when no
+    /// in-sync or eligible replica is live (the planted bug `unclean-leader-election-enabled`).
+    UncleanWhenNoneInSync,
+    /// Any live replica, in sync or not (the planted bug `unclean-leader-election`).
+    AnyLiveReplica,
+}
+
 impl MetadataImage {
     pub fn apply(&mut self, index: u64, record: &MetadataRecord) {
         assert!(
@@ -303,11 +317,11 @@ impl MetadataImage {
         Ok(MetadataRecord::CreateTopic { name: name.to_string(), replica_assignments })
     }
 
-    /// Leader election from the ISR. The planted bug `unclean-leader-election` (`unclean`)
-    /// takes the first live replica in assignment order, in sync or not.
-    fn elect(&self, state: &PartitionState, excluded: BrokerId, unclean: bool) -> BrokerId {
+    /// Leader election from the ISR; `Election::AnyLiveReplica` takes the first live replica in
+    /// assignment order, in sync or not.
+    fn elect(&self, state: &PartitionState, excluded: BrokerId, election: Election) -> BrokerId {
         let eligible = |broker: &&BrokerId| **broker != excluded && self.is_live(**broker);
-        if unclean {
+        if election == Election::AnyLiveReplica {
             return state.replicas.iter().find(eligible).copied().unwrap_or(NO_LEADER);
         }
         state.replicas.iter().filter(|b| state.isr.contains(b)).find(eligible).copied().unwrap_or(NO_LEADER)
@@ -315,9 +329,9 @@ impl MetadataImage {
 
     /// The records that fence `broker`: it leaves every ISR it is not the last member of, and
     /// the partitions it led elect a new leader from the ISR (KIP-841).
-    pub fn fence(&self, broker: BrokerId, unclean: bool) -> Vec<MetadataRecord> {
+    pub fn fence(&self, broker: BrokerId, election: Election) -> Vec<MetadataRecord> {
         let mut records = vec![MetadataRecord::FenceBroker { broker }];
-        records.extend(self.leave_partitions(broker, unclean, false));
+        records.extend(self.leave_partitions(broker, election, false));
         records
     }
 
@@ -337,15 +351,15 @@ impl MetadataImage {
         port: i32,
         incarnation: u64,
         directory: DirectoryId,
-        unclean: bool,
+        election: Election,
     ) -> Vec<MetadataRecord> {
         let storage_lost = self.brokers.get(&broker).is_some_and(|previous| previous.directory != directory);
         let mut records = vec![MetadataRecord::RegisterBroker { broker, zone, host, port, incarnation, directory }];
-        records.extend(self.leave_partitions(broker, unclean, storage_lost));
+        records.extend(self.leave_partitions(broker, election, storage_lost));
         records
     }
 
-    fn leave_partitions(&self, broker: BrokerId, unclean: bool, storage_lost: bool) -> Vec<MetadataRecord> {
+    fn leave_partitions(&self, broker: BrokerId, election: Election, storage_lost: bool) -> Vec<MetadataRecord> {
         let mut records = Vec::new();
         for (topic, partitions) in &self.topics {
             for (index, state) in partitions.iter().enumerate() {
@@ -353,21 +367,27 @@ impl MetadataImage {
                     continue;
                 }
                 let mut isr: Vec<BrokerId> = state.isr.iter().copied().filter(|b| *b != broker).collect();
-                let mut leader = if state.leader == broker { self.elect(state, broker, unclean) } else { state.leader };
+                let mut leader =
+                    if state.leader == broker { self.elect(state, broker, election) } else { state.leader };
                 if isr.is_empty() && !storage_lost {
                     // Keep the last member: it holds every acknowledged write (no unclean election).
                     isr = state.isr.clone();
                 }
-                let recovering = unclean && leader != NO_LEADER && !isr.contains(&leader);
-                if recovering {
-                    isr = vec![leader];
-                }
-                if leader == NO_LEADER && !unclean {
+                if leader == NO_LEADER && election != Election::AnyLiveReplica {
                     // KIP-966: no live ISR member; an eligible leader replica has every acknowledged record.
                     if let Some(eligible) = state.elr.iter().copied().find(|b| *b != broker && self.is_live(*b)) {
                         leader = eligible;
                         isr = vec![eligible];
                     }
+                }
+                if leader == NO_LEADER && state.leader == broker && election == Election::UncleanWhenNoneInSync {
+                    // unclean.leader.election.enable: no in-sync or eligible replica is live.
+                    leader =
+                        state.replicas.iter().copied().find(|b| *b != broker && self.is_live(*b)).unwrap_or(NO_LEADER);
+                }
+                let recovering = election != Election::Clean && leader != NO_LEADER && !isr.contains(&leader);
+                if recovering {
+                    isr = vec![leader];
                 }
                 if leader == state.leader && isr == state.isr && !(storage_lost && state.elr.contains(&broker)) {
                     continue;
@@ -391,7 +411,7 @@ impl MetadataImage {
 
     /// The records that unfence `broker` and give leaderless partitions whose ISR (or, KIP-966,
     /// whose eligible leader replicas) hold it a leader.
-    pub fn unfence(&self, broker: BrokerId) -> Vec<MetadataRecord> {
+    pub fn unfence(&self, broker: BrokerId, election: Election) -> Vec<MetadataRecord> {
         let mut records = vec![MetadataRecord::UnfenceBroker { broker }];
         for (topic, partitions) in &self.topics {
             for (index, state) in partitions.iter().enumerate() {
@@ -399,6 +419,13 @@ impl MetadataImage {
                     records.push(change(topic, index, state, broker, state.isr.clone()));
                 } else if state.leader == NO_LEADER && state.elr.contains(&broker) {
                     records.push(change(topic, index, state, broker, vec![broker]));
+                } else if state.leader == NO_LEADER && election != Election::Clean && state.replicas.contains(&broker) {
+                    // An out-of-sync replica comes back to an offline partition: unclean election.
+                    let mut record = change(topic, index, state, broker, vec![broker]);
+                    if let MetadataRecord::PartitionChange { leader_recovering, .. } = &mut record {
+                        *leader_recovering = true;
+                    }
+                    records.push(record);
                 }
             }
         }
@@ -569,17 +596,17 @@ mod tests {
         // The ISR shrank to {1, 2}; then 1 dies: 2 leads, 3 (out of sync) never does.
         let shrink = image.alter_partition("t", 0, 1, 0, 0, &[1, 2], &epochs(&image)).unwrap();
         apply_all(&mut image, &[shrink]);
-        let records = image.fence(1, false);
+        let records = image.fence(1, Election::Clean);
         apply_all(&mut image, &records);
         let state = image.partition("t", 0).unwrap();
         assert_eq!((state.leader, state.leader_epoch, state.isr.clone()), (2, 1, vec![2]));
         // 2 dies too: the partition goes offline rather than electing 3 (unclean election is off).
-        let records = image.fence(2, false);
+        let records = image.fence(2, Election::Clean);
         apply_all(&mut image, &records);
         let state = image.partition("t", 0).unwrap();
         assert_eq!((state.leader, state.isr.clone()), (NO_LEADER, vec![2]));
         // 2 comes back: it leads again.
-        let records = image.unfence(2);
+        let records = image.unfence(2, Election::Clean);
         apply_all(&mut image, &records);
         assert_eq!(image.partition("t", 0).unwrap().leader, 2);
     }
@@ -589,9 +616,34 @@ mod tests {
         let mut image = three_zones_with_topic();
         let shrink = image.alter_partition("t", 0, 1, 0, 0, &[1, 3], &epochs(&image)).unwrap();
         apply_all(&mut image, &[shrink]);
-        let records = image.fence(1, true);
+        let records = image.fence(1, Election::AnyLiveReplica);
         apply_all(&mut image, &records);
         assert_eq!(image.partition("t", 0).unwrap().leader, 2);
+    }
+
+    #[test]
+    fn unclean_election_enabled_waits_for_the_in_sync_replicas_and_then_takes_an_out_of_sync_one() {
+        // unclean.leader.election.enable: only when no in-sync (or eligible) replica is live.
+        let mut image = three_zones_with_topic();
+        let shrink = image.alter_partition("t", 0, 1, 0, 0, &[1, 3], &epochs(&image)).unwrap();
+        apply_all(&mut image, &[shrink]);
+        let mut with_isr_alive = image.clone();
+        let records = with_isr_alive.fence(1, Election::UncleanWhenNoneInSync);
+        apply_all(&mut with_isr_alive, &records);
+        assert_eq!(with_isr_alive.partition("t", 0).unwrap().leader, 3, "an in-sync replica is live: clean");
+        // The ISR is {1}; 1 dies with 2 out of sync and live.
+        let shrink = image.alter_partition("t", 0, 1, 0, 1, &[1], &epochs(&image)).unwrap();
+        apply_all(&mut image, &[shrink]);
+        // No eligible leader replica either (KIP-966 would otherwise elect 3 cleanly).
+        image.topics.get_mut("t").unwrap()[0].elr.clear();
+        let (mut clean, mut unclean) = (image.clone(), image.clone());
+        let records = clean.fence(1, Election::Clean);
+        apply_all(&mut clean, &records);
+        assert_eq!(clean.partition("t", 0).unwrap().leader, NO_LEADER, "clean: offline rather than lose writes");
+        let records = unclean.fence(1, Election::UncleanWhenNoneInSync);
+        apply_all(&mut unclean, &records);
+        let elected = unclean.partition("t", 0).unwrap().leader;
+        assert!(elected == 2 || elected == 3, "an out-of-sync replica leads: {elected}");
     }
 
     #[test]
@@ -615,7 +667,7 @@ mod tests {
         // before any session timeout, and its partitions elect leaders from the rest of the ISR.
         let mut image = three_zones_with_topic();
         let old_epochs = epochs(&image);
-        let records = image.register(1, "zone-a".into(), "h1".into(), 9092, 2, 1, false);
+        let records = image.register(1, "zone-a".into(), "h1".into(), 9092, 2, 1, Election::Clean);
         apply_all(&mut image, &records);
         let state = image.partition("t", 0).unwrap().clone();
         assert_eq!((state.leader, state.leader_epoch, state.isr.clone()), (2, 1, vec![2, 3]));
@@ -628,7 +680,7 @@ mod tests {
         ));
         // ...and once it has caught up with the metadata and is unfenced, KIP-903: an addition
         // with the epoch the leader saw before the restart is refused...
-        let records = image.unfence(1);
+        let records = image.unfence(1, Election::Clean);
         apply_all(&mut image, &records);
         let stale = image.alter_partition("t", 0, 2, 1, state.partition_epoch, &[1, 2, 3], &old_epochs);
         assert!(matches!(stale, Err(ControllerError::StaleBrokerEpoch { broker: 1, .. })), "{stale:?}");
@@ -644,19 +696,19 @@ mod tests {
         // over data its ISR seat stood for; a restart with its disk keeps the seat.
         let mut image = three_zones_with_topic();
         for broker in [2, 3] {
-            let records = image.fence(broker, false);
+            let records = image.fence(broker, Election::Clean);
             apply_all(&mut image, &records);
         }
         assert_eq!(image.partition("t", 0).unwrap().isr, vec![1]);
         let mut same_disk = image.clone();
-        let records = same_disk.register(1, "zone-a".into(), "h1".into(), 9092, 2, 1, false);
+        let records = same_disk.register(1, "zone-a".into(), "h1".into(), 9092, 2, 1, Election::Clean);
         apply_all(&mut same_disk, &records);
         assert_eq!(same_disk.partition("t", 0).unwrap().isr, vec![1], "its log survived: it keeps the seat");
-        let records = image.register(1, "zone-a".into(), "h1".into(), 9092, 2, 99, false);
+        let records = image.register(1, "zone-a".into(), "h1".into(), 9092, 2, 99, Election::Clean);
         apply_all(&mut image, &records);
         let state = image.partition("t", 0).unwrap();
         assert_eq!((state.leader, state.isr.clone()), (NO_LEADER, vec![]));
-        let records = image.unfence(1);
+        let records = image.unfence(1, Election::Clean);
         apply_all(&mut image, &records);
         assert_eq!(image.partition("t", 0).unwrap().leader, NO_LEADER, "never elected over what it lost");
     }
@@ -666,7 +718,7 @@ mod tests {
         let mut image = three_zones_with_topic();
         let shrink = image.alter_partition("t", 0, 1, 0, 0, &[1, 3], &epochs(&image)).unwrap();
         apply_all(&mut image, &[shrink]);
-        let records = image.fence(1, true);
+        let records = image.fence(1, Election::AnyLiveReplica);
         apply_all(&mut image, &records);
         assert!(
             image.partition("t", 0).unwrap().leader_recovering,
@@ -682,7 +734,7 @@ mod tests {
             &mut image,
             &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![3, 1, 2]] }],
         );
-        let records = image.register(3, "zone-c".into(), "h3".into(), 9092, 2, 99, false);
+        let records = image.register(3, "zone-c".into(), "h3".into(), 9092, 2, 99, Election::Clean);
         let index = image.applied_index + 1;
         image.apply(index, &MetadataRecord::Batch(records));
         assert_eq!(image.applied_index, index);
@@ -713,7 +765,7 @@ mod tests {
         assert_eq!(failover.next_producer_id, image.next_producer_id);
         // Broker 3 loses its disk: a new incarnation; its old epoch can no longer allocate.
         let old_epoch = image.brokers[&3].epoch;
-        let records = failover.register(3, "zone-c".into(), "h3".into(), 9092, 2, 99, false);
+        let records = failover.register(3, "zone-c".into(), "h3".into(), 9092, 2, 99, Election::Clean);
         apply_all(&mut failover, &[MetadataRecord::Batch(records)]);
         assert!(matches!(
             failover.allocate_producer_ids(3, old_epoch),
@@ -748,7 +800,7 @@ mod tests {
         let shrink = image.alter_partition("t", 0, 1, 0, 1, &[1], &epochs(&image)).unwrap();
         apply_all(&mut image, &[shrink]);
         assert_eq!(image.partition("t", 0).unwrap().elr, vec![2]);
-        let records = image.register(1, "zone-a".into(), "h1".into(), 9092, 2, 99, false);
+        let records = image.register(1, "zone-a".into(), "h1".into(), 9092, 2, 99, Election::Clean);
         apply_all(&mut image, &[MetadataRecord::Batch(records)]);
         let state = image.partition("t", 0).unwrap();
         assert_eq!((state.leader, state.isr.clone(), state.elr.clone()), (2, vec![2], vec![]));
@@ -766,11 +818,11 @@ mod tests {
         let shrink = image.alter_partition("t", 0, 1, 0, 0, &[1], &epochs(&image)).unwrap();
         apply_all(&mut image, &[shrink]);
         assert_eq!(image.partition("t", 0).unwrap().elr, vec![2, 3]);
-        let records = image.register(3, "zone-c".into(), "h3".into(), 9092, 2, 99, false);
+        let records = image.register(3, "zone-c".into(), "h3".into(), 9092, 2, 99, Election::Clean);
         apply_all(&mut image, &[MetadataRecord::Batch(records)]);
         assert_eq!(image.partition("t", 0).unwrap().elr, vec![2]);
         // The leader is fenced (disk intact): it keeps the ISR seat, 2 (live, eligible) leads.
-        let records = image.fence(1, false);
+        let records = image.fence(1, Election::Clean);
         apply_all(&mut image, &[MetadataRecord::Batch(records)]);
         let state = image.partition("t", 0).unwrap();
         assert_eq!((state.leader, state.isr.clone()), (2, vec![2]));

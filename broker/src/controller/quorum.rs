@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::metadata::{
-    BrokerId, ControllerError, MetadataImage, MetadataRecord, OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS,
+    BrokerId, ControllerError, Election, MetadataImage, MetadataRecord, OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS,
 };
 use super::raft::{Config as RaftConfig, DirectoryId, Entry, HardState, PersistentState, Raft, RaftMessage, Ready};
 use crate::log::{Disk, MetaProperties};
@@ -163,6 +163,17 @@ impl Quorum {
         quorum
     }
 
+    /// The election policy: clean, unless a planted bug says otherwise.
+    fn election(&self) -> Election {
+        if self.bugs.is_on(PlantedBug::UncleanLeaderElection) {
+            Election::AnyLiveReplica
+        } else if self.bugs.is_on(PlantedBug::UncleanLeaderElectionEnabled) {
+            Election::UncleanWhenNoneInSync
+        } else {
+            Election::Clean
+        }
+    }
+
     pub fn image(&self) -> watch::Receiver<Arc<MetadataImage>> {
         self.image.clone()
     }
@@ -238,7 +249,7 @@ impl Quorum {
                 match image.brokers.get(&broker) {
                     Some(registration) if same_life(registration) => {
                         if registration.fenced && metadata_offset >= registration.epoch as u64 {
-                            image.unfence(broker)
+                            image.unfence(broker, self.election())
                         } else {
                             Vec::new()
                         }
@@ -253,15 +264,7 @@ impl Quorum {
                             directory,
                             "registering a new broker incarnation (KIP-841): its previous life is fenced"
                         );
-                        image.register(
-                            broker,
-                            zone,
-                            host,
-                            port,
-                            incarnation,
-                            directory,
-                            self.bugs.is_on(PlantedBug::UncleanLeaderElection),
-                        )
+                        image.register(broker, zone, host, port, incarnation, directory, self.election())
                     }
                 }
             }
@@ -425,7 +428,7 @@ async fn active_controller_duties(quorum: Arc<Quorum>) {
                     continue;
                 }
                 tracing::info!(broker, "fencing broker: no heartbeat within the session timeout");
-                let records = image.fence(broker, quorum.bugs.is_on(PlantedBug::UncleanLeaderElection));
+                let records = image.fence(broker, quorum.election());
                 let _ = quorum.commit(records, term).await;
             }
         }

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use broker::controller::metadata::{MetadataImage, MetadataRecord, PartitionState};
+use broker::controller::metadata::{Election, MetadataImage, MetadataRecord, PartitionState};
 use broker::log::batch::{decode_values, encode_values};
 use broker::log::{MemoryDisk, PartitionLog};
 use broker::planted_bugs::PlantedBugs;
@@ -224,7 +224,7 @@ impl Model {
                 let node = self.nodes.get_mut(&broker).unwrap();
                 node.replica = None;
                 node.disk.power_loss();
-                let records = self.image.fence(broker, false);
+                let records = self.image.fence(broker, Election::Clean);
                 self.commit(records);
             }
             Action::Restart(broker) => {
@@ -234,7 +234,7 @@ impl Model {
                 let config = self.config;
                 let node = self.nodes.get_mut(&broker).unwrap();
                 node.replica = Some(open(&node.disk, broker, config));
-                let records = self.image.unfence(broker);
+                let records = self.image.unfence(broker, Election::Clean);
                 self.commit(records);
             }
         }

@@ -39,12 +39,12 @@ fn caught_by(bug: &'static str, seed: u64, check: &str) -> Capsule {
 
 #[test]
 fn ack_before_replication_is_caught_by_inconsistent_offsets() {
-    caught_by("ack-before-replication", 4, "inconsistent_offsets");
+    caught_by("ack-before-replication", 1, "inconsistent_offsets");
 }
 
 #[test]
 fn unclean_leader_election_is_caught_by_inconsistent_offsets() {
-    caught_by("unclean-leader-election", 17, "inconsistent_offsets");
+    caught_by("unclean-leader-election", 5, "inconsistent_offsets");
 }
 
 #[test]
@@ -163,4 +163,13 @@ fn the_selftest_command_prints_one_line_per_bug_with_its_check_and_detection_rat
         assert!(planted.checks.iter().any(|check| line.contains(check)), "{line}");
     }
     std::fs::remove_dir_all(out).ok();
+}
+
+#[test]
+fn unclean_leader_election_enabled_is_caught_only_where_no_in_sync_replica_is_live() {
+    // The realistic variant: an out-of-sync replica is elected only when no in-sync or eligible
+    // replica is live. With three combined nodes that needs the controller quorum up while
+    // every in-sync replica is down: random-faults found it once in 200 seeds (seed 63), and
+    // the aimed scenario built from that schedule catches it at seed 19.
+    caught_by("unclean-leader-election-enabled", 19, "inconsistent_offsets");
 }

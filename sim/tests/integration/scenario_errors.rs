@@ -35,12 +35,15 @@ fn every_catalog_scenario_is_valid() {
             "controller-zone-partition",
             "flapping-broker",
             "leader-isolation",
+            "out-of-sync-replica-failover",
             "peering-link-partition",
             "random-faults",
             "reimage-during-partition",
             "rolling-restart",
             "single-zone-outage",
+            "slow-replication-leader-crash",
             "two-zone-outage",
+            "unclean-election-window",
             "zone-loss",
             "zone-loss-short"
         ]

@@ -80,9 +80,20 @@ pub fn scenario_summary(
     let passed = outcomes.iter().all(RunOutcome::passed);
     // C20's "with two zones down reads still work" is judged per partition, from fetches during
     // zone faults only (a cut client network says nothing about it).
+    // The rule is about two zones down at once: every seed must have two zone faults on
+    // different zones that overlap in time (a single zone's outage says nothing about it).
+    let two_zones_down = |schedule: &[crate::faults::Fault]| {
+        let zone_faults: Vec<_> =
+            schedule.iter().filter(|f| matches!(f.kind, FaultKind::ZoneOutage | FaultKind::ZoneLoss)).collect();
+        zone_faults.iter().enumerate().any(|(i, a)| {
+            zone_faults[i + 1..]
+                .iter()
+                .any(|b| a.target != b.target && a.start_ms < b.end_ms && b.start_ms < a.end_ms)
+        })
+    };
     let zone_faults_only = !outcomes.is_empty()
         && outcomes.iter().all(|o| {
-            !o.schedule.is_empty()
+            two_zones_down(&o.schedule)
                 && o.schedule.iter().all(|f| matches!(f.kind, FaultKind::ZoneOutage | FaultKind::ZoneLoss))
         });
     // A partition nobody tried to read in the window is no evidence either way.

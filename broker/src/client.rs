@@ -59,6 +59,18 @@ pub struct Connection {
     request_timeout: Duration,
 }
 
+/// A TCP connection to `address` within `timeout`.
+async fn dial(
+    dialer: &Dialer,
+    address: SocketAddr,
+    timeout: Duration,
+) -> Result<crate::net::BoxedTransport, ClientError> {
+    tokio::time::timeout(timeout, dialer(address))
+        .await
+        .map_err(|_| ClientError::Connect(address, "timed out".into()))?
+        .map_err(|e| ClientError::Connect(address, e.to_string()))
+}
+
 impl Connection {
     /// Connects, completes TLS (server name `host`) and SASL/PLAIN.
     pub async fn connect(
@@ -68,10 +80,7 @@ impl Connection {
         credentials: &ClientCredentials,
         timeout: Duration,
     ) -> Result<Self, ClientError> {
-        let tcp = tokio::time::timeout(timeout, dialer(address))
-            .await
-            .map_err(|_| ClientError::Connect(address, "timed out".into()))?
-            .map_err(|e| ClientError::Connect(address, e.to_string()))?;
+        let tcp = dial(dialer, address, timeout).await?;
         let server_name = rustls::pki_types::ServerName::try_from(host.to_string())
             .map_err(|e| ClientError::Connect(address, e.to_string()))?;
         let connector = tokio_rustls::TlsConnector::from(credentials.tls.clone());
@@ -90,11 +99,7 @@ impl Connection {
         credentials: &ClientCredentials,
         timeout: Duration,
     ) -> Result<Self, ClientError> {
-        let tcp = tokio::time::timeout(timeout, dialer(address))
-            .await
-            .map_err(|_| ClientError::Connect(address, "timed out".into()))?
-            .map_err(|e| ClientError::Connect(address, e.to_string()))?;
-        Self::authenticate(tcp, credentials, timeout).await
+        Self::authenticate(dial(dialer, address, timeout).await?, credentials, timeout).await
     }
 
     /// SASL/PLAIN on an established stream.

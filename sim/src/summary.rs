@@ -86,9 +86,7 @@ pub fn scenario_summary(
         let zone_faults: Vec<_> =
             schedule.iter().filter(|f| matches!(f.kind, FaultKind::ZoneOutage | FaultKind::ZoneLoss)).collect();
         zone_faults.iter().enumerate().any(|(i, a)| {
-            zone_faults[i + 1..]
-                .iter()
-                .any(|b| a.target != b.target && a.start_ms < b.end_ms && b.start_ms < a.end_ms)
+            zone_faults[i + 1..].iter().any(|b| a.target != b.target && a.start_ms < b.end_ms && b.start_ms < a.end_ms)
         })
     };
     let zone_faults_only = !outcomes.is_empty()

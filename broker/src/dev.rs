@@ -5,11 +5,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::controller::quorum::Voter;
 use crate::log::{FileDisk, MetaProperties, MetaPropertiesError};
 use crate::net::tcp_dialer;
 use crate::node::{Node, NodeConfig, BROKER_PORT};
 use crate::planted_bugs::PlantedBugs;
+use crate::quorum::Voter;
 use crate::replication::ReplicationConfig;
 use crate::security::sasl::{CredentialStore, Role};
 use crate::security::tls::{os_crypto_provider, CertificateAuthority};

@@ -14,6 +14,7 @@ pub mod net;
 pub mod node;
 pub mod planted_bugs;
 mod protocol;
+pub mod quorum;
 pub mod replication;
 pub mod runtime;
 pub mod security;

@@ -13,13 +13,13 @@ use tokio::sync::Notify;
 
 use crate::client::ClientCredentials;
 use crate::controller::metadata::{BrokerId, ControllerError, MetadataImage, OFFSETS_TOPIC};
-use crate::controller::quorum::{Quorum, Voter};
 use crate::group::offsets;
 use crate::group::service::GroupService;
 use crate::log::{Disk, MetaPropertiesError, PartitionLog};
 use crate::messages::ControllerRequest;
 use crate::net::Dialer;
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
+use crate::quorum::{Quorum, Voter};
 use crate::replication::fetcher::FollowerContext;
 use crate::replication::partition::PartitionHandle;
 use crate::replication::{IsrChangeRequest, Replica, ReplicationConfig, Role};

@@ -62,7 +62,7 @@ impl From<&FaultSpec> for Fault {
 /// than a timeout and one just longer exercise different code (a broker back before it is
 /// fenced; a follower back just after it left the ISR). Read from the service's own constants.
 pub fn service_timeouts_s() -> Vec<(&'static str, f64)> {
-    use broker::controller::quorum::{BROKER_SESSION_TIMEOUT_MS, CONTROLLER_REQUEST_TIMEOUT, ELECTION_TIMEOUT_MS};
+    use broker::quorum::{BROKER_SESSION_TIMEOUT_MS, CONTROLLER_REQUEST_TIMEOUT, ELECTION_TIMEOUT_MS};
     vec![
         ("raft election timeout (min)", ELECTION_TIMEOUT_MS.0 as f64 / 1000.0),
         ("raft election timeout (max)", ELECTION_TIMEOUT_MS.1 as f64 / 1000.0),

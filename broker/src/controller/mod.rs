@@ -1,4 +1,4 @@
-//! The metadata quorum: Raft across one controller per zone, and the decisions of the active controller.
+//! The controller's state machines: Raft (`raft`) and the metadata image it replicates, with the
+//! active controller's decisions (`metadata`). Their async shell is `crate::quorum`.
 pub mod metadata;
-pub mod quorum;
 pub mod raft;

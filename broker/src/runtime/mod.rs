@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::controller::metadata::MetadataImage;
-use crate::controller::quorum::Quorum;
 use crate::log::{Disk, MetaProperties};
 use crate::net::PLAINTEXT_INTER_BROKER_PORT;
 use crate::node::{Node, NodeConfig, NodeError, BROKER_PORT};
 use crate::planted_bugs::PlantedBug;
+use crate::quorum::Quorum;
 use crate::replication::fetcher::{self, Leader};
 use crate::replication::Role;
 

@@ -9,10 +9,10 @@ use tokio::sync::mpsc;
 
 use crate::client::{ClientCredentials, Connection};
 use crate::controller::metadata::{BrokerId, ControllerError, MetadataRecord};
-use crate::controller::quorum::{Forward, Lane, PeerChannels, Voter, CONTROLLER_REQUEST_TIMEOUT};
 use crate::controller::raft::{DirectoryId, RaftMessage};
 use crate::messages::{InternalRequest, InternalResponse};
 use crate::net::Dialer;
+use crate::quorum::{Forward, Lane, PeerChannels, Voter, CONTROLLER_REQUEST_TIMEOUT};
 
 const PEER_QUEUE_MAX: usize = 1_024;
 

@@ -9,11 +9,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use broker::client::ClientCredentials;
-use broker::controller::quorum::Voter;
 use broker::log::{MemoryDisk, MetaProperties};
 use broker::net::{BoxedTransport, Dialer};
 use broker::node::{Node, NodeConfig, BROKER_PORT};
 use broker::planted_bugs::PlantedBugs;
+use broker::quorum::Voter;
 use broker::replication::ReplicationConfig;
 use broker::security::sasl::{CredentialStore, Role};
 use broker::security::tls::{client_config, CertificateAuthority};

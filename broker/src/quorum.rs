@@ -11,10 +11,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::metadata::{
+use crate::controller::metadata::{
     BrokerId, ControllerError, Election, MetadataImage, MetadataRecord, OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS,
 };
-use super::raft::{Config as RaftConfig, DirectoryId, Entry, HardState, PersistentState, Raft, RaftMessage, Ready};
+use crate::controller::raft::{
+    Config as RaftConfig, DirectoryId, Entry, HardState, PersistentState, Raft, RaftMessage, Ready,
+};
 use crate::log::{Disk, MetaProperties};
 use crate::messages::ControllerRequest;
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
@@ -242,7 +244,7 @@ impl Quorum {
             } => {
                 // The planted bug: a restarted process is taken for its previous life (no
                 // incarnation check), so it keeps the leadership and ISR seats of a log it lost.
-                let same_life = |registration: &super::metadata::BrokerRegistration| {
+                let same_life = |registration: &crate::controller::metadata::BrokerRegistration| {
                     registration.incarnation == incarnation
                         || (self.bugs.is_on(PlantedBug::RestartedBrokerKeepsLeadership) && registration.host == host)
                 };

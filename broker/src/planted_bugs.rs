@@ -27,10 +27,15 @@ pub enum PlantedBug {
     /// Kafka's `unclean.leader.election.enable=true`: when no in-sync (or eligible) replica is
     /// live, an out-of-sync replica is elected, and what only the in-sync replicas held is lost.
     UncleanLeaderElectionEnabled,
+    /// A prefixed ACL matches every resource name, as if its prefix were empty.
+    PrefixedAclMatchesAny,
+    /// A broker trusts its cache of verified API keys before the control plane's current key
+    /// list, so a deleted key keeps working on new connections and old ones stay open.
+    StaleCredentialCache,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 8] = [
+    pub const ALL: [PlantedBug; 10] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -39,6 +44,8 @@ impl PlantedBug {
         PlantedBug::NonAtomicMetadataBatches,
         PlantedBug::PlaintextInterBroker,
         PlantedBug::UncleanLeaderElectionEnabled,
+        PlantedBug::PrefixedAclMatchesAny,
+        PlantedBug::StaleCredentialCache,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -52,6 +59,8 @@ impl PlantedBug {
             PlantedBug::NonAtomicMetadataBatches => "non-atomic-metadata-batches",
             PlantedBug::PlaintextInterBroker => "plaintext-inter-broker",
             PlantedBug::UncleanLeaderElectionEnabled => "unclean-leader-election-enabled",
+            PlantedBug::PrefixedAclMatchesAny => "prefixed-acl-matches-any",
+            PlantedBug::StaleCredentialCache => "stale-credential-cache",
         }
     }
 
@@ -67,7 +76,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

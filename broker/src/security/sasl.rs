@@ -1,9 +1,10 @@
-//! SASL/PLAIN with API keys (C15): secrets are stored only as bcrypt hashes; a verified
-//! (key, secret) pair is cached under a SHA-256 of the secret so bcrypt runs once, never
-//! storing the secret itself. A wrong secret fails closed.
+//! SASL/PLAIN with API keys (C15): the keys of the service itself (brokers) from a file, as
+//! bcrypt hashes. Customer keys come from the control plane (`security::access`). A wrong
+//! secret fails closed.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+
+use super::secrets::{SecretHash, VerifiedSecrets};
 
 /// What an authenticated connection may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -20,16 +21,6 @@ pub(crate) struct Principal {
     pub role: Role,
 }
 
-/// A bcrypt hash of an API secret; the secret itself is never stored.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct ApiKeySecretHash(String);
-
-impl std::fmt::Debug for ApiKeySecretHash {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ApiKeySecretHash(<bcrypt>)")
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
     /// A line of the credentials file is not `<api key> <client|broker> <bcrypt hash>`.
@@ -42,13 +33,8 @@ pub enum CredentialError {
 
 #[derive(Debug, Default)]
 pub struct CredentialStore {
-    keys: BTreeMap<String, (Role, ApiKeySecretHash)>,
-    verified: Mutex<BTreeMap<(String, [u8; 32]), Role>>,
-}
-
-fn fingerprint(secret: &[u8]) -> [u8; 32] {
-    let digest = ring::digest::digest(&ring::digest::SHA256, secret);
-    digest.as_ref().try_into().expect("SHA-256 is 32 bytes")
+    keys: BTreeMap<String, (Role, SecretHash)>,
+    verified: VerifiedSecrets,
 }
 
 impl CredentialStore {
@@ -67,10 +53,8 @@ impl CredentialStore {
                 "broker" => Role::Broker,
                 _ => return Err(CredentialError::Malformed { line: number + 1 }),
             };
-            if !hash.starts_with("$2") {
-                return Err(CredentialError::Malformed { line: number + 1 });
-            }
-            store.keys.insert(key.to_string(), (role, ApiKeySecretHash(hash.to_string())));
+            let hash = SecretHash::parse(hash).ok_or(CredentialError::Malformed { line: number + 1 })?;
+            store.keys.insert(key.to_string(), (role, hash));
         }
         Ok(store)
     }
@@ -80,7 +64,7 @@ impl CredentialStore {
         self.keys
             .iter()
             .map(|(key, (role, hash))| {
-                format!("{key} {} {}\n", if *role == Role::Broker { "broker" } else { "client" }, hash.0)
+                format!("{key} {} {}\n", if *role == Role::Broker { "broker" } else { "client" }, hash.as_str())
             })
             .collect()
     }
@@ -95,27 +79,17 @@ impl CredentialStore {
         salt: Option<[u8; 16]>,
     ) -> Result<(), CredentialError> {
         let hash = match salt {
-            Some(salt) => bcrypt::hash_with_salt(secret, cost, salt)?.to_string(),
-            None => bcrypt::hash(secret, cost)?,
+            Some(salt) => SecretHash::new(secret, cost, salt)?,
+            None => SecretHash::parse(&bcrypt::hash(secret, cost)?).expect("bcrypt output"),
         };
-        self.keys.insert(api_key.to_string(), (role, ApiKeySecretHash(hash)));
+        self.keys.insert(api_key.to_string(), (role, hash));
         Ok(())
     }
 
     /// Checks a key and secret; `None` on any mismatch (fail closed).
     pub(crate) fn verify(&self, api_key: &str, secret: &[u8]) -> Option<Principal> {
         let (role, hash) = self.keys.get(api_key)?;
-        let cache_key = (api_key.to_string(), fingerprint(secret));
-        if self.verified.lock().unwrap().get(&cache_key) == Some(role) {
-            return Some(Principal { api_key: api_key.to_string(), role: *role });
-        }
-        let secret = std::str::from_utf8(secret).ok()?;
-        if bcrypt::verify(secret, &hash.0).unwrap_or(false) {
-            self.verified.lock().unwrap().insert(cache_key, *role);
-            Some(Principal { api_key: api_key.to_string(), role: *role })
-        } else {
-            None
-        }
+        self.verified.verify(api_key, hash, secret).then(|| Principal { api_key: api_key.to_string(), role: *role })
     }
 }
 

@@ -9,7 +9,18 @@ use std::path::{Path, PathBuf};
 /// async services around the state machines, the shared node state, the protocol handlers that
 /// use it, and the runtime that runs them all.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("state machines: leaves", &["planted_bugs", "security/sasl", "controller/raft"]),
+    ("state machines: leaves", &["planted_bugs", "security/secrets", "security/acl", "controller/raft"]),
+    ("state machines: credentials", &["security/sasl"]),
+    (
+        "state machines: control plane",
+        &[
+            "control_plane/model",
+            "control_plane/identity",
+            "control_plane/audit",
+            "control_plane/snapshot",
+            "control_plane/state",
+        ],
+    ),
     ("state machines: metadata", &["controller/metadata", "controller"]),
     ("state machines: storage", &["log"]),
     ("state machines: replica and groups", &["replication/replica", "group"]),

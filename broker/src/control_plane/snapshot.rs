@@ -1,0 +1,44 @@
+//! What a broker pulls from the control plane (C14): the clusters it hosts, the hashes of their
+//! API keys and their ACLs, under one version number that grows with every change.
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{ClusterLimits, ClusterType};
+use crate::security::acl::AclBinding;
+use crate::security::secrets::SecretHash;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataPlaneSnapshot {
+    /// The control plane's data-plane version; a broker keeps the highest it has seen.
+    pub version: u64,
+    pub physical_cluster_id: String,
+    pub clusters: Vec<HostedCluster>,
+    pub api_keys: Vec<KeyGrant>,
+    pub acls: Vec<ClusterAcl>,
+}
+
+/// A logical cluster placed on this broker cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostedCluster {
+    pub id: String,
+    pub cluster_type: ClusterType,
+    pub limits: Option<ClusterLimits>,
+}
+
+/// A data-plane API key: SASL username `id`, acting as `principal` in `cluster_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyGrant {
+    pub id: String,
+    pub secret_hash: SecretHash,
+    /// `User:sa-…` or `User:u-…`, the name ACLs use.
+    pub principal: String,
+    pub cluster_id: String,
+    /// Owned by an organization admin: every operation on the cluster.
+    pub super_user: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterAcl {
+    pub cluster_id: String,
+    pub binding: AclBinding,
+}

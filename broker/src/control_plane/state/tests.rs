@@ -1,0 +1,188 @@
+use ring::signature::KeyPair;
+
+use super::*;
+use crate::control_plane::identity::{sign_assertion, AssertionClaims, ASSERTION_AUDIENCE};
+use crate::security::acl::{Operation, PatternType, Permission, ResourceType};
+
+const NOW: u64 = 1_700_000_000_000;
+
+fn idp() -> ring::signature::Ed25519KeyPair {
+    ring::signature::Ed25519KeyPair::from_seed_unchecked(&[9; 32]).unwrap()
+}
+
+fn control_plane() -> (ControlPlane, Caller) {
+    let broker_hash = SecretHash::new("broker-secret", 4, [1; 16]).unwrap();
+    let config = ControlPlaneConfig {
+        organization_id: "org-test".into(),
+        physical_clusters: vec![
+            PhysicalCluster { id: "pkc-shared".into(), zone_count: 3, bootstrap: "b:9092".into() },
+            PhysicalCluster { id: "pkc-dedicated".into(), zone_count: 3, bootstrap: "d:9092".into() },
+        ],
+        bcrypt_cost: 4,
+        idp_issuer: "idp".into(),
+        idp_public_key: idp().public_key().as_ref().to_vec(),
+        broker_keys: [("broker-1".to_string(), broker_hash)].into(),
+    };
+    let mut plane = ControlPlane::new(config, Records::default(), 7);
+    let admin = plane.bootstrap_admin("admin@example.com", "Admin", Some("correct horse battery"), NOW).unwrap();
+    let caller = Caller::User { id: admin.id, organization_admin: true };
+    (plane, caller)
+}
+
+fn cluster(plane: &mut ControlPlane, admin: &Caller, kind: ClusterType, availability: Availability) -> Result<Cluster> {
+    let environment = plane.create_environment(admin, "prod", NOW)?;
+    plane.create_cluster(
+        admin,
+        ClusterRequest {
+            display_name: "orders".into(),
+            environment_id: environment.id,
+            cluster_type: kind,
+            availability,
+            networking: Networking::Public,
+        },
+        NOW,
+    )
+}
+
+#[test]
+fn provisioning_enforces_the_matrix_and_placement() {
+    let (mut plane, admin) = control_plane();
+    assert_eq!(
+        cluster(&mut plane, &admin, ClusterType::Basic, Availability::MultiZone),
+        Err(ControlPlaneError::Matrix(MatrixViolation::MultiZoneBasic))
+    );
+    let basic = cluster(&mut plane, &admin, ClusterType::Basic, Availability::SingleZone).unwrap();
+    let standard = cluster(&mut plane, &admin, ClusterType::Standard, Availability::MultiZone).unwrap();
+    assert_eq!(basic.physical_cluster_id, standard.physical_cluster_id, "multi-tenant types share brokers");
+    assert_eq!(standard.sla_target_percent(), 99.95);
+    let dedicated = cluster(&mut plane, &admin, ClusterType::Dedicated, Availability::MultiZone).unwrap();
+    assert_eq!(dedicated.physical_cluster_id, "pkc-dedicated", "single tenant: its own brokers");
+    assert!(matches!(
+        cluster(&mut plane, &admin, ClusterType::Dedicated, Availability::MultiZone),
+        Err(ControlPlaneError::NoCapacity(_))
+    ));
+    let environment = basic.environment_id.clone();
+    plane.create_schema_registry(&admin, &environment, NOW).unwrap();
+    assert!(matches!(plane.create_schema_registry(&admin, &environment, NOW), Err(ControlPlaneError::Conflict(_))));
+    assert!(matches!(plane.delete_environment(&admin, &environment, NOW), Err(ControlPlaneError::Conflict(_))));
+}
+
+#[test]
+fn api_key_secrets_are_shown_once_and_stored_only_as_hashes() {
+    let (mut plane, admin) = control_plane();
+    let cluster = cluster(&mut plane, &admin, ClusterType::Standard, Availability::MultiZone).unwrap();
+    let account = plane.create_service_account(&admin, "orders-app", "", NOW).unwrap();
+    let version = plane.data_plane_version();
+    let created =
+        plane.create_api_key(&admin, &account.id, ApiKeyScope::Cluster(cluster.id.clone()), "app", NOW).unwrap();
+    assert!(plane.data_plane_version() > version, "brokers must learn of the key");
+    let dump = serde_json::to_string(plane.records()).unwrap();
+    assert!(!dump.contains(&created.secret), "the secret is in no record");
+    assert!(!format!("{:?}", plane.list_api_keys(&admin, None).unwrap()).contains(&created.secret));
+    let snapshot = plane.data_plane_snapshot(&Caller::Broker { key_id: "broker-1".into() }, "pkc-shared").unwrap();
+    let grant = snapshot.api_keys.iter().find(|k| k.id == created.key.id).unwrap();
+    assert!(grant.secret_hash.verify(created.secret.as_bytes()));
+    assert_eq!(grant.principal, format!("User:{}", account.id));
+    assert!(!grant.super_user);
+    // A cluster key opens no cloud API.
+    let key_caller =
+        plane.authenticate(Credentials::Basic { id: &created.key.id, secret: created.secret.as_bytes() }, NOW).unwrap();
+    assert_eq!(plane.list_environments(&key_caller).err(), Some(ControlPlaneError::Forbidden));
+    assert_eq!(
+        plane.authenticate(Credentials::Basic { id: &created.key.id, secret: b"wrong" }, NOW),
+        Err(ControlPlaneError::Unauthenticated)
+    );
+    // Rotation: a new key; the old one stays until deleted.
+    let rotated = plane.rotate_api_key(&admin, &created.key.id, NOW).unwrap();
+    assert_eq!(rotated.key.rotated_from.as_deref(), Some(created.key.id.as_str()));
+    assert!(plane.api_key(&admin, &created.key.id).is_ok());
+    plane.delete_api_key(&admin, &created.key.id, NOW).unwrap();
+    let snapshot = plane.data_plane_snapshot(&Caller::Broker { key_id: "broker-1".into() }, "pkc-shared").unwrap();
+    assert!(snapshot.api_keys.iter().all(|k| k.id != created.key.id));
+    assert!(snapshot.api_keys.iter().any(|k| k.id == rotated.key.id));
+    // Deleting the account deletes its keys.
+    plane.delete_service_account(&admin, &account.id, NOW).unwrap();
+    assert!(plane.list_api_keys(&admin, None).unwrap().is_empty());
+}
+
+#[test]
+fn only_admins_mutate_and_only_brokers_pull() {
+    let (mut plane, admin) = control_plane();
+    let user = plane.create_user(&admin, "dev@example.com", "Dev", Some("a long password!"), false, NOW).unwrap();
+    let token = plane.sign_in("dev@example.com", "a long password!", NOW).unwrap();
+    let caller = plane.authenticate(Credentials::Bearer(&token), NOW).unwrap();
+    assert_eq!(caller, Caller::User { id: user.id, organization_admin: false });
+    assert!(plane.list_environments(&caller).is_ok());
+    assert_eq!(plane.create_environment(&caller, "x", NOW).err(), Some(ControlPlaneError::Forbidden));
+    assert_eq!(plane.data_plane_snapshot(&admin, "pkc-shared").err(), Some(ControlPlaneError::Forbidden));
+    assert_eq!(
+        plane.sign_in("dev@example.com", "wrong password!!", NOW).err(),
+        Some(ControlPlaneError::Unauthenticated)
+    );
+    assert_eq!(
+        plane.authenticate(Credentials::Bearer(&token), NOW + SESSION_TTL_MS).err(),
+        Some(ControlPlaneError::Unauthenticated),
+        "sessions expire"
+    );
+    assert_eq!(plane.authenticate(Credentials::None, NOW).err(), Some(ControlPlaneError::Unauthenticated));
+}
+
+#[test]
+fn single_sign_on_refuses_expired_forged_and_replayed_assertions() {
+    let (mut plane, admin) = control_plane();
+    plane.create_user(&admin, "sso@example.com", "Sso", None, false, NOW).unwrap();
+    let now_s = NOW / 1000;
+    let claims = |jti: &str, exp: u64| AssertionClaims {
+        iss: "idp".into(),
+        sub: "sso@example.com".into(),
+        aud: ASSERTION_AUDIENCE.into(),
+        iat: now_s,
+        exp,
+        jti: jti.into(),
+    };
+    let good = sign_assertion(&claims("1", now_s + 300), &idp());
+    assert!(plane.sign_in_with_assertion(&good, NOW).is_ok());
+    assert_eq!(plane.sign_in_with_assertion(&good, NOW).err(), Some(AssertionError::Replayed.into()));
+    let expired = sign_assertion(&claims("2", now_s - 1), &idp());
+    assert_eq!(plane.sign_in_with_assertion(&expired, NOW).err(), Some(AssertionError::Expired.into()));
+    let forger = ring::signature::Ed25519KeyPair::from_seed_unchecked(&[1; 32]).unwrap();
+    let forged = sign_assertion(&claims("3", now_s + 300), &forger);
+    assert_eq!(plane.sign_in_with_assertion(&forged, NOW).err(), Some(AssertionError::BadSignature.into()));
+    // No password: local sign-in is impossible.
+    assert!(plane.sign_in("sso@example.com", "", NOW).is_err());
+}
+
+#[test]
+fn every_mutation_is_audited_exactly_once_in_sequence() {
+    let (mut plane, admin) = control_plane();
+    let before = plane.records().audit.len();
+    let cluster = cluster(&mut plane, &admin, ClusterType::Basic, Availability::SingleZone).unwrap();
+    let account = plane.create_service_account(&admin, "app", "", NOW).unwrap();
+    let binding = AclBinding {
+        principal: format!("User:{}", account.id),
+        host: "*".into(),
+        resource_type: ResourceType::Topic,
+        resource_name: "orders-".into(),
+        pattern_type: PatternType::Prefixed,
+        operation: Operation::Write,
+        permission: Permission::Allow,
+    };
+    plane.create_acls(&admin, admin.principal(), &cluster.id, vec![binding.clone()], NOW).unwrap();
+    plane.create_acls(&admin, admin.principal(), &cluster.id, vec![binding.clone()], NOW).unwrap(); // no change, no event
+    let deleted = plane.delete_acls(&admin, admin.principal(), &cluster.id, &AclFilter::default(), NOW).unwrap();
+    assert_eq!(deleted, vec![binding]);
+    let kinds: Vec<&str> = plane.records().audit[before..].iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "io.faultline.org.environment.created",
+            "io.faultline.cmk.cluster.created",
+            "io.faultline.iam.service-account.created",
+            "io.faultline.kafka.acl.created",
+            "io.faultline.kafka.acl.deleted"
+        ]
+    );
+    for (index, event) in plane.records().audit.iter().enumerate() {
+        assert_eq!(event.sequence, index as u64 + 1, "gapless");
+    }
+}

@@ -14,6 +14,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "state machines: control plane",
         &[
+            "control_plane",
             "control_plane/model",
             "control_plane/identity",
             "control_plane/audit",

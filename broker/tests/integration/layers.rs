@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 /// async services around the state machines, the shared node state, the protocol handlers that
 /// use it, and the runtime that runs them all.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("state machines: leaves", &["planted_bugs", "security/secrets", "security/acl", "controller/raft"]),
-    ("state machines: credentials", &["security/sasl"]),
+    ("state machines: leaves", &["planted_bugs", "security/secrets", "controller/raft"]),
+    ("state machines: credentials and ACLs", &["security/sasl", "security/acl"]),
     (
         "state machines: control plane",
         &[

@@ -882,4 +882,4 @@ impl ControlPlane {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

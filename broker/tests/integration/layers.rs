@@ -20,6 +20,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "control_plane/audit",
             "control_plane/snapshot",
             "control_plane/state",
+            "control_plane/api",
         ],
     ),
     ("state machines: metadata", &["controller/metadata", "controller"]),

@@ -4,13 +4,15 @@ use super::*;
 use crate::control_plane::identity::{sign_assertion, AssertionClaims, ASSERTION_AUDIENCE};
 use crate::security::acl::{Operation, PatternType, Permission, ResourceType};
 
-const NOW: u64 = 1_700_000_000_000;
+pub(crate) const NOW: u64 = 1_700_000_000_000;
 
 fn idp() -> ring::signature::Ed25519KeyPair {
     ring::signature::Ed25519KeyPair::from_seed_unchecked(&[9; 32]).unwrap()
 }
 
-fn control_plane() -> (ControlPlane, Caller) {
+/// A control plane with an admin, two physical clusters and one broker key (`broker-1`,
+/// `broker-secret`).
+pub(crate) fn control_plane() -> (ControlPlane, Caller) {
     let broker_hash = SecretHash::new("broker-secret", 4, [1; 16]).unwrap();
     let config = ControlPlaneConfig {
         organization_id: "org-test".into(),

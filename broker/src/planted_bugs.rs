@@ -32,10 +32,13 @@ pub enum PlantedBug {
     /// A broker trusts its cache of verified API keys before the control plane's current key
     /// list, so a deleted key keeps working on new connections and old ones stay open.
     StaleCredentialCache,
+    /// The control plane opens connections to brokers (to "nudge" them after a change)
+    /// instead of only ever being dialed by them (C14).
+    ControlPlaneDialsBroker,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 10] = [
+    pub const ALL: [PlantedBug; 11] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -46,6 +49,7 @@ impl PlantedBug {
         PlantedBug::UncleanLeaderElectionEnabled,
         PlantedBug::PrefixedAclMatchesAny,
         PlantedBug::StaleCredentialCache,
+        PlantedBug::ControlPlaneDialsBroker,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -61,6 +65,7 @@ impl PlantedBug {
             PlantedBug::UncleanLeaderElectionEnabled => "unclean-leader-election-enabled",
             PlantedBug::PrefixedAclMatchesAny => "prefixed-acl-matches-any",
             PlantedBug::StaleCredentialCache => "stale-credential-cache",
+            PlantedBug::ControlPlaneDialsBroker => "control-plane-dials-broker",
         }
     }
 
@@ -76,7 +81,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

@@ -3,7 +3,9 @@
 //! Brokers pull what they need from it; it never opens a connection to a broker.
 pub mod api;
 pub mod audit;
+pub mod client;
 pub mod identity;
 pub mod model;
+pub mod server;
 pub mod snapshot;
 pub mod state;

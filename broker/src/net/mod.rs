@@ -3,6 +3,7 @@
 //! can observe the bytes on the wire.
 
 pub mod frame;
+pub mod http;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -27,7 +27,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("state machines: storage", &["log"]),
     ("state machines: replica and groups", &["replication/replica", "group"]),
     ("messages and transport", &["messages", "net", "security/tls", "security"]),
-    ("client", &["client"]),
+    ("client", &["client", "control_plane/client"]),
+    ("services: control plane", &["control_plane/server"]),
     (
         "services: controller quorum and replication",
         &["quorum", "replication/acks", "replication/fetcher", "replication/partition", "replication", "group/service"],

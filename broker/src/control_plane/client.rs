@@ -1,0 +1,128 @@
+//! A client of the control plane's API, for the brokers' pulls and relayed ACL changes (and the
+//! harness's control-plane actions): one kept-alive HTTPS connection, redialed after any error,
+//! every step under a timeout so that a partitioned control plane costs a timeout, not a hang.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::http1::SendRequest;
+
+use crate::net::Dialer;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// A data-plane snapshot of a busy physical cluster fits well inside this.
+const RESPONSE_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// Where the control plane listens and the name its certificate carries.
+#[derive(Debug, Clone)]
+pub struct ControlPlaneEndpoint {
+    pub address: SocketAddr,
+    pub server_name: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlPlaneClientError {
+    /// The TCP connection could not be made (refused, or timed out across a partition).
+    #[error("cannot reach the control plane at {0}: {1}")]
+    Connect(SocketAddr, String),
+    /// The TLS handshake failed (wrong certificate, refused version).
+    #[error("TLS with the control plane: {0}")]
+    Tls(String),
+    /// The request did not complete in time or the connection broke.
+    #[error("control-plane request failed: {0}")]
+    Request(String),
+}
+
+pub struct ControlPlaneClient {
+    endpoint: ControlPlaneEndpoint,
+    connector: tokio_rustls::TlsConnector,
+    dialer: Dialer,
+    authorization: String,
+    sender: tokio::sync::Mutex<Option<SendRequest<Full<Bytes>>>>,
+}
+
+impl ControlPlaneClient {
+    /// A client that authenticates with HTTP Basic (an API key id and secret).
+    pub fn new(
+        endpoint: ControlPlaneEndpoint,
+        tls: Arc<rustls::ClientConfig>,
+        dialer: Dialer,
+        key_id: &str,
+        secret: &str,
+    ) -> Self {
+        let authorization =
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{key_id}:{secret}")));
+        ControlPlaneClient {
+            endpoint,
+            connector: tokio_rustls::TlsConnector::from(tls),
+            dialer,
+            authorization,
+            sender: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, ControlPlaneClientError> {
+        let address = self.endpoint.address;
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, (self.dialer)(address))
+            .await
+            .map_err(|_| ControlPlaneClientError::Connect(address, "timed out".into()))?
+            .map_err(|error| ControlPlaneClientError::Connect(address, error.to_string()))?;
+        let server_name = rustls::pki_types::ServerName::try_from(self.endpoint.server_name.clone())
+            .map_err(|error| ControlPlaneClientError::Tls(error.to_string()))?;
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, self.connector.connect(server_name, stream))
+            .await
+            .map_err(|_| ControlPlaneClientError::Tls("handshake timed out".into()))?
+            .map_err(|error| ControlPlaneClientError::Tls(error.to_string()))?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|error| ControlPlaneClientError::Request(error.to_string()))?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(sender)
+    }
+
+    /// Sends one request; returns the status and body. `target` is a path with its query.
+    pub async fn call(
+        &self,
+        method: &str,
+        target: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(u16, Bytes), ControlPlaneClientError> {
+        let mut slot = self.sender.lock().await;
+        let outcome = tokio::time::timeout(REQUEST_TIMEOUT, async {
+            let mut sender = match slot.take() {
+                Some(sender) if !sender.is_closed() => sender,
+                _ => self.connect().await?,
+            };
+            let request = hyper::Request::builder()
+                .method(method)
+                .uri(target)
+                .header(hyper::header::HOST, self.endpoint.server_name.as_str())
+                .header(hyper::header::AUTHORIZATION, self.authorization.as_str())
+                .header(hyper::header::CONTENT_TYPE, "application/json")
+                .body(Full::new(Bytes::from(body.unwrap_or_default())))
+                .map_err(|error| ControlPlaneClientError::Request(error.to_string()))?;
+            sender.ready().await.map_err(|error| ControlPlaneClientError::Request(error.to_string()))?;
+            let response =
+                sender.send_request(request).await.map_err(|error| ControlPlaneClientError::Request(error.to_string()))?;
+            let status = response.status().as_u16();
+            let bytes = Limited::new(response.into_body(), RESPONSE_BYTES_MAX)
+                .collect()
+                .await
+                .map_err(|error| ControlPlaneClientError::Request(error.to_string()))?
+                .to_bytes();
+            Ok((status, bytes, sender))
+        })
+        .await
+        .map_err(|_| ControlPlaneClientError::Request("timed out".into()))?;
+        let (status, bytes, sender) = outcome?;
+        *slot = Some(sender);
+        Ok((status, bytes))
+    }
+}

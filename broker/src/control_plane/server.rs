@@ -1,0 +1,222 @@
+//! The control plane's process: HTTPS on port 443 only (C01), the same TLS policy as the
+//! brokers, HTTP/1.1 by hyper, the state machine behind a lock, and its records written
+//! durably after every change and before the answer (an acknowledged change survives a crash).
+//! It listens; it never dials a broker (C14).
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+
+use super::api::{self, ApiRequest, ApiResponse, BODY_BYTES_MAX};
+use super::state::{ControlPlane, ControlPlaneConfig, Records};
+use crate::log::Disk;
+use crate::net::http::{wall_clock_ms, RuntimeTimer};
+use crate::net::Dialer;
+use crate::planted_bugs::{PlantedBug, PlantedBugs};
+use crate::security::tls::{self, CryptoProvider, TlsMaterial};
+
+/// The control plane's only port (C01).
+pub const CONTROL_PLANE_PORT: u16 = 443;
+const RECORDS_FILE: &str = "control-plane/records.json";
+/// A client must finish sending a request's headers within this (no half-open slow clients).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct ControlPlaneServerConfig {
+    pub listen_ip: IpAddr,
+    pub tls: TlsMaterial,
+    pub crypto: Arc<CryptoProvider>,
+    pub plane: ControlPlaneConfig,
+    /// Seeds ids, secrets and salts.
+    pub seed: u64,
+    /// Only the planted bug `control-plane-dials-broker` ever uses it.
+    pub dialer: Dialer,
+    /// Where the brokers listen (only for the planted bug).
+    pub broker_addresses: Vec<SocketAddr>,
+    pub bugs: PlantedBugs,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlPlaneServerError {
+    /// TLS configuration could not be built.
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
+    /// Port 443 could not be bound.
+    #[error("cannot listen on {address}: {source}{hint}")]
+    Bind { address: SocketAddr, source: std::io::Error, hint: &'static str },
+    /// The records could not be read or written.
+    #[error("control-plane storage: {0}")]
+    Storage(#[from] std::io::Error),
+    /// The stored records are not ours or are damaged.
+    #[error("control-plane records are unreadable: {0}")]
+    Records(#[from] serde_json::Error),
+}
+
+pub struct ControlPlaneServer {
+    plane: Mutex<ControlPlane>,
+    disk: Arc<dyn Disk>,
+    acceptor: tokio_rustls::TlsAcceptor,
+    pub address: SocketAddr,
+    dialer: Dialer,
+    broker_addresses: Vec<SocketAddr>,
+    bugs: PlantedBugs,
+}
+
+impl ControlPlaneServer {
+    /// Loads the records from `disk` (empty on first start), binds 443 and serves.
+    pub async fn start(
+        config: ControlPlaneServerConfig,
+        disk: Arc<dyn Disk>,
+    ) -> Result<Arc<ControlPlaneServer>, ControlPlaneServerError> {
+        let records: Records = match disk.read(RECORDS_FILE)? {
+            Some(bytes) => serde_json::from_slice(&bytes)?,
+            None => Records::default(),
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(&config.tls, &config.crypto)?);
+        let address = SocketAddr::new(config.listen_ip, CONTROL_PLANE_PORT);
+        let listener = tokio::net::TcpListener::bind(address).await.map_err(|source| {
+            let hint = if source.kind() == std::io::ErrorKind::PermissionDenied {
+                " (ports below 1024 need privilege: run as root, or allow it once with `sudo setcap cap_net_bind_service=+ep target/release/broker`, or lower `net.ipv4.ip_unprivileged_port_start`; the port stays 443)"
+            } else {
+                ""
+            };
+            ControlPlaneServerError::Bind { address, source, hint }
+        })?;
+        let server = Arc::new(ControlPlaneServer {
+            plane: Mutex::new(ControlPlane::new(config.plane, records, config.seed)),
+            disk,
+            acceptor,
+            address,
+            dialer: config.dialer,
+            broker_addresses: config.broker_addresses,
+            bugs: config.bugs,
+        });
+        tracing::info!(%address, "control plane listening");
+        let accepting = server.clone();
+        tokio::spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, peer)) => {
+                        tokio::spawn(accepting.clone().serve_connection(stream, peer));
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "control plane: accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        });
+        Ok(server)
+    }
+
+    /// Runs `change` on the state machine and persists the records if it changed them (for
+    /// bootstrapping an organization; requests go through the API).
+    pub fn with_plane<T>(&self, change: impl FnOnce(&mut ControlPlane) -> T) -> Result<T, ControlPlaneServerError> {
+        let mut plane = self.plane.lock().unwrap();
+        let before = plane.records().audit.len();
+        let outcome = change(&mut plane);
+        if plane.records().audit.len() != before {
+            self.persist(&plane)?;
+        }
+        Ok(outcome)
+    }
+
+    fn persist(&self, plane: &ControlPlane) -> Result<(), ControlPlaneServerError> {
+        let bytes = serde_json::to_vec(plane.records())?;
+        self.disk.replace_durably(RECORDS_FILE, &bytes)?;
+        Ok(())
+    }
+
+    async fn serve_connection(self: Arc<Self>, stream: tokio::net::TcpStream, peer: SocketAddr) {
+        let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, self.acceptor.accept(stream)).await;
+        let stream = match handshake {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => {
+                tracing::info!(%peer, %error, "control plane: refused connection: TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(%peer, "control plane: refused connection: TLS handshake timed out");
+                return;
+            }
+        };
+        let server = self.clone();
+        let service = hyper::service::service_fn(move |request| {
+            let server = server.clone();
+            async move { Ok::<_, Infallible>(server.answer(request).await) }
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(RuntimeTimer)
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .max_buf_size(32 * 1024)
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        if let Err(error) = connection.await {
+            tracing::debug!(%peer, %error, "control plane: connection ended");
+        }
+    }
+
+    async fn answer(self: &Arc<Self>, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+        let (parts, body) = request.into_parts();
+        let declared = parts
+            .headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let too_large = ApiResponse::problem(413, "Content Too Large", &format!("bodies are at most {BODY_BYTES_MAX} bytes"));
+        let response = if declared.is_some_and(|length| length > BODY_BYTES_MAX) {
+            too_large
+        } else {
+            match Limited::new(body, BODY_BYTES_MAX).collect().await {
+                Err(_) => too_large,
+                Ok(body) => {
+                    let body = body.to_bytes();
+                    let authorization = parts.headers.get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+                    let request = ApiRequest {
+                        method: parts.method.as_str(),
+                        path: parts.uri.path(),
+                        query: parts.uri.query().unwrap_or(""),
+                        authorization,
+                        body: &body,
+                    };
+                    self.respond(&request)
+                }
+            }
+        };
+        let mut builder = hyper::Response::builder()
+            .status(response.status)
+            .header(hyper::header::CONTENT_TYPE, response.content_type)
+            .header(hyper::header::CACHE_CONTROL, "no-store");
+        if response.status == 401 {
+            builder = builder.header(hyper::header::WWW_AUTHENTICATE, "Basic realm=\"faultline\"");
+        }
+        builder.body(Full::new(Bytes::from(response.body))).expect("a valid response")
+    }
+
+    /// Runs the request on the state machine; a change is on disk before the answer leaves.
+    fn respond(self: &Arc<Self>, request: &ApiRequest<'_>) -> ApiResponse {
+        let mut plane = self.plane.lock().unwrap();
+        let (audit_before, version_before) = (plane.records().audit.len(), plane.data_plane_version());
+        let response = api::handle(&mut plane, request, wall_clock_ms());
+        if plane.records().audit.len() != audit_before {
+            if let Err(error) = self.persist(&plane) {
+                tracing::error!(%error, "control plane: cannot persist records");
+                return ApiResponse::problem(503, "Service Unavailable", "the change could not be made durable; retry");
+            }
+        }
+        if plane.data_plane_version() != version_before && self.bugs.is_on(PlantedBug::ControlPlaneDialsBroker) {
+            // Planted: "nudge" the brokers to pull now, by opening connections to them.
+            for address in self.broker_addresses.clone() {
+                let dial = (self.dialer)(address);
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(Duration::from_secs(5), dial).await;
+                });
+            }
+        }
+        response
+    }
+}

@@ -13,7 +13,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start all three nodes (127.0.0.1-3:9092, zones a-c), creating DIR's keys on first use.
+    /// Start the control plane (127.0.0.1:443) and all three nodes (127.0.0.1-3:9092, zones
+    /// a-c), creating DIR's keys and organization on first use.
     Dev {
         #[arg(long)]
         dir: PathBuf,
@@ -37,6 +38,18 @@ enum Command {
         /// Concurrent producer connections per partition.
         #[arg(long, default_value_t = 2)]
         in_flight: usize,
+    },
+    /// Start the control plane of an initialised DIR alone, on 127.0.0.1:443.
+    ControlPlane {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Print a signed single-sign-on assertion of DIR's identity provider for EMAIL.
+    SsoAssertion {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        email: String,
     },
     /// Start one node of an initialised DIR (for kill and restart tests).
     Node {
@@ -76,8 +89,13 @@ fn main() -> std::process::ExitCode {
             }
             Command::Dev { dir } => {
                 if broker::dev::init(&dir)? {
-                    println!("created a dev CA, an API key and {}/client.properties", dir.display());
+                    println!(
+                        "created a dev CA, an organization with a Standard cluster, an API key in {0}/client.properties and a cloud API key in {0}/cloud.env",
+                        dir.display()
+                    );
                 }
+                broker::dev::start_control_plane(&dir).await?;
+                println!("control plane running: https://localhost:443 (credentials in {}/cloud.env)", dir.display());
                 for (id, _, _) in broker::dev::dev_nodes() {
                     broker::dev::start_node(&dir, id).await?;
                 }
@@ -91,6 +109,15 @@ fn main() -> std::process::ExitCode {
             Command::Bench { dir, seconds, partitions, batch_records, in_flight } => {
                 let report = broker::bench::run(&dir, seconds, partitions, batch_records, in_flight).await?;
                 println!("{report}");
+                Ok(())
+            }
+            Command::ControlPlane { dir } => {
+                broker::dev::start_control_plane(&dir).await?;
+                wait_for_ctrl_c().await;
+                Ok(())
+            }
+            Command::SsoAssertion { dir, email } => {
+                println!("{}", broker::dev::sso_assertion(&dir, &email)?);
                 Ok(())
             }
             Command::Node { dir, id } => {

@@ -12,6 +12,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::client::ClientCredentials;
+use crate::control_plane::client::ControlPlaneClient;
+use crate::control_plane::link::{ControlPlaneLink, ControlPlaneLinkConfig};
 use crate::controller::metadata::{BrokerId, ControllerError, MetadataImage, OFFSETS_TOPIC};
 use crate::group::offsets;
 use crate::group::service::GroupService;
@@ -55,6 +57,8 @@ pub struct NodeConfig {
     pub raft_entries_per_append_max: usize,
     pub seed: u64,
     pub dialer: Dialer,
+    /// Where customer keys and ACLs come from; `None`: only the service's own keys work.
+    pub control_plane: Option<ControlPlaneLinkConfig>,
 }
 
 impl std::fmt::Debug for NodeConfig {
@@ -80,6 +84,8 @@ pub struct Node {
     started: tokio::time::Instant,
     acceptor: tokio_rustls::TlsAcceptor,
     pub client_credentials: ClientCredentials,
+    /// Customer keys and ACLs, pulled from the control plane.
+    control_plane: Arc<ControlPlaneLink>,
     controller: Arc<Quorum>,
     partitions: Mutex<BTreeMap<(String, i32), Arc<PartitionHandle>>>,
     data: Arc<Notify>,
@@ -117,7 +123,18 @@ impl Node {
         client_credentials: ClientCredentials,
     ) -> Result<Node, NodeError> {
         let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(&config.tls, &config.crypto)?);
+        let link = config.control_plane.clone().map(|link| {
+            let client = ControlPlaneClient::new(
+                link.endpoint.clone(),
+                client_credentials.tls.clone(),
+                config.dialer.clone(),
+                &config.inter_broker_api_key,
+                &config.inter_broker_secret,
+            );
+            (client, link)
+        });
         Ok(Node {
+            control_plane: Arc::new(ControlPlaneLink::new(link, config.bugs)),
             disk,
             started: tokio::time::Instant::now(),
             acceptor,
@@ -139,6 +156,10 @@ impl Node {
 
     pub fn credentials(&self) -> &CredentialStore {
         &self.config.credentials
+    }
+
+    pub fn control_plane(&self) -> &Arc<ControlPlaneLink> {
+        &self.control_plane
     }
 
     pub fn controller(&self) -> &Arc<Quorum> {

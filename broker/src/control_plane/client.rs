@@ -109,8 +109,10 @@ impl ControlPlaneClient {
                 .body(Full::new(Bytes::from(body.unwrap_or_default())))
                 .map_err(|error| ControlPlaneClientError::Request(error.to_string()))?;
             sender.ready().await.map_err(|error| ControlPlaneClientError::Request(error.to_string()))?;
-            let response =
-                sender.send_request(request).await.map_err(|error| ControlPlaneClientError::Request(error.to_string()))?;
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|error| ControlPlaneClientError::Request(error.to_string()))?;
             let status = response.status().as_u16();
             let bytes = Limited::new(response.into_body(), RESPONSE_BYTES_MAX)
                 .collect()

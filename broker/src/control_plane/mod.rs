@@ -5,6 +5,7 @@ pub mod api;
 pub mod audit;
 pub mod client;
 pub mod identity;
+pub mod link;
 pub mod model;
 pub mod server;
 pub mod snapshot;

@@ -22,7 +22,7 @@ use crate::security::tls::{self, CryptoProvider, TlsMaterial};
 
 /// The control plane's only port (C01).
 pub const CONTROL_PLANE_PORT: u16 = 443;
-const RECORDS_FILE: &str = "control-plane/records.json";
+pub const RECORDS_FILE: &str = "control-plane/records.json";
 /// A client must finish sending a request's headers within this (no half-open slow clients).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -167,7 +167,8 @@ impl ControlPlaneServer {
             .get(hyper::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
-        let too_large = ApiResponse::problem(413, "Content Too Large", &format!("bodies are at most {BODY_BYTES_MAX} bytes"));
+        let too_large =
+            ApiResponse::problem(413, "Content Too Large", &format!("bodies are at most {BODY_BYTES_MAX} bytes"));
         let response = if declared.is_some_and(|length| length > BODY_BYTES_MAX) {
             too_large
         } else {

@@ -2,6 +2,8 @@
 //! per API family. Bad input of any kind closes that connection with a log line; it never
 //! takes the broker down.
 
+mod acls;
+mod authorize;
 pub(crate) mod errors;
 mod fetch;
 mod groups;
@@ -60,7 +62,7 @@ async fn serve_session(
     peer: std::net::SocketAddr,
 ) {
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let mut session = Session::default();
+    let mut session = Session { peer_host: peer.ip().to_string(), ..Session::default() };
     loop {
         let frame = match read_frame(&mut reader).await {
             Ok(frame) => frame,
@@ -134,11 +136,21 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
         }
         return Err((ConnectionError::Malformed(format!("{key:?} v{version} is not supported")), None));
     };
-    let authenticated = session.principal.is_some();
-    let response = match request {
-        RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(session::api_versions(0)),
-        RequestKind::SaslHandshake(request) => ResponseKind::SaslHandshake(session::sasl_handshake(session, request)),
-        RequestKind::SaslAuthenticate(request) => {
+    let auth = match (&request, &session.principal) {
+        (RequestKind::ApiVersions(_) | RequestKind::SaslHandshake(_) | RequestKind::SaslAuthenticate(_), _) => None,
+        (_, None) => return Err((ConnectionError::Unauthenticated(key), None)),
+        // A key deleted since the connection authenticated closes it at its next request.
+        (_, Some(principal)) if !node.control_plane().still_valid(principal) => {
+            return Err((ConnectionError::CredentialRevoked(principal.api_key.clone()), None));
+        }
+        (_, Some(principal)) => Some(authorize::Authorizer::new(node, session, principal)),
+    };
+    let response = match (request, auth) {
+        (RequestKind::ApiVersions(_), _) => ResponseKind::ApiVersions(session::api_versions(0)),
+        (RequestKind::SaslHandshake(request), _) => {
+            ResponseKind::SaslHandshake(session::sasl_handshake(session, request))
+        }
+        (RequestKind::SaslAuthenticate(request), _) => {
             let (response, failed) = session::sasl_authenticate(node, session, request);
             let encoded = encode_response(header.correlation_id, ResponseKind::SaslAuthenticate(response), version)
                 .map_err(|e| (e, None))?;
@@ -147,37 +159,76 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
             }
             return Ok(encoded);
         }
-        _ if !authenticated => return Err((ConnectionError::Unauthenticated(key), None)),
-        RequestKind::Metadata(request) => ResponseKind::Metadata(metadata::metadata(node, request, version).await),
-        RequestKind::CreateTopics(request) => {
-            ResponseKind::CreateTopics(metadata::create_topics(node, request, version).await)
+        (_, None) => return Err((ConnectionError::Unauthenticated(key), None)),
+        (RequestKind::Metadata(request), Some(auth)) => {
+            ResponseKind::Metadata(authorize::metadata(node, &auth, request, version).await)
         }
-        RequestKind::DeleteTopics(request) => {
-            ResponseKind::DeleteTopics(metadata::delete_topics(node, request, version).await)
+        (RequestKind::CreateTopics(request), Some(auth)) => {
+            ResponseKind::CreateTopics(authorize::create_topics(node, &auth, request, version).await)
         }
-        RequestKind::Produce(request) => {
+        (RequestKind::DeleteTopics(request), Some(auth)) => {
+            ResponseKind::DeleteTopics(authorize::delete_topics(node, &auth, request, version).await)
+        }
+        (RequestKind::Produce(request), Some(auth)) => {
             let acks = request.acks;
-            let response = produce::produce(node, request, version).await;
+            let response = authorize::produce(node, &auth, request, version).await;
             if acks == 0 {
                 // acks=0: the client expects no response at all.
                 return Ok(Bytes::new());
             }
             ResponseKind::Produce(response)
         }
-        RequestKind::Fetch(request) => ResponseKind::Fetch(fetch::fetch(node, session, request, version).await),
-        RequestKind::ListOffsets(request) => ResponseKind::ListOffsets(fetch::list_offsets(node, request, version)),
-        RequestKind::InitProducerId(request) => {
-            ResponseKind::InitProducerId(produce::init_producer_id(node, request).await)
+        (RequestKind::Fetch(request), Some(auth)) => {
+            ResponseKind::Fetch(authorize::fetch(node, &auth, session, request, version).await)
         }
-        RequestKind::FindCoordinator(request) => {
-            ResponseKind::FindCoordinator(groups::find_coordinator(node, request, version))
+        (RequestKind::ListOffsets(request), Some(auth)) => {
+            ResponseKind::ListOffsets(authorize::list_offsets(node, &auth, request, version))
         }
-        RequestKind::JoinGroup(request) => ResponseKind::JoinGroup(groups::join_group(node, request, version).await),
-        RequestKind::SyncGroup(request) => ResponseKind::SyncGroup(groups::sync_group(node, request, version).await),
-        RequestKind::Heartbeat(request) => ResponseKind::Heartbeat(groups::heartbeat(node, request)),
-        RequestKind::LeaveGroup(request) => ResponseKind::LeaveGroup(groups::leave_group(node, request, version)),
-        RequestKind::OffsetCommit(request) => ResponseKind::OffsetCommit(groups::offset_commit(node, request).await),
-        RequestKind::OffsetFetch(request) => ResponseKind::OffsetFetch(groups::offset_fetch(node, request, version)),
+        (RequestKind::InitProducerId(request), Some(auth)) => {
+            ResponseKind::InitProducerId(authorize::init_producer_id(node, &auth, request).await)
+        }
+        (RequestKind::FindCoordinator(request), Some(auth)) => {
+            ResponseKind::FindCoordinator(authorize::find_coordinator(node, &auth, request, version))
+        }
+        (RequestKind::JoinGroup(request), Some(auth)) => match authorize::group_denied(&auth, &request.group_id.0) {
+            Some(code) => ResponseKind::JoinGroup(
+                kafka_protocol::messages::JoinGroupResponse::default().with_error_code(code).with_generation_id(-1),
+            ),
+            None => ResponseKind::JoinGroup(groups::join_group(node, request, version).await),
+        },
+        (RequestKind::SyncGroup(request), Some(auth)) => match authorize::group_denied(&auth, &request.group_id.0) {
+            Some(code) => {
+                ResponseKind::SyncGroup(kafka_protocol::messages::SyncGroupResponse::default().with_error_code(code))
+            }
+            None => ResponseKind::SyncGroup(groups::sync_group(node, request, version).await),
+        },
+        (RequestKind::Heartbeat(request), Some(auth)) => match authorize::group_denied(&auth, &request.group_id.0) {
+            Some(code) => {
+                ResponseKind::Heartbeat(kafka_protocol::messages::HeartbeatResponse::default().with_error_code(code))
+            }
+            None => ResponseKind::Heartbeat(groups::heartbeat(node, request)),
+        },
+        (RequestKind::LeaveGroup(request), Some(auth)) => match authorize::group_denied(&auth, &request.group_id.0) {
+            Some(code) => {
+                ResponseKind::LeaveGroup(kafka_protocol::messages::LeaveGroupResponse::default().with_error_code(code))
+            }
+            None => ResponseKind::LeaveGroup(groups::leave_group(node, request, version)),
+        },
+        (RequestKind::OffsetCommit(request), Some(auth)) => {
+            ResponseKind::OffsetCommit(authorize::offset_commit(node, &auth, request).await)
+        }
+        (RequestKind::OffsetFetch(request), Some(auth)) => {
+            ResponseKind::OffsetFetch(authorize::offset_fetch(node, &auth, request, version))
+        }
+        (RequestKind::DescribeAcls(request), Some(auth)) => {
+            ResponseKind::DescribeAcls(acls::describe_acls(node, &auth, request, version))
+        }
+        (RequestKind::CreateAcls(request), Some(auth)) => {
+            ResponseKind::CreateAcls(acls::create_acls(node, &auth, request, version).await)
+        }
+        (RequestKind::DeleteAcls(request), Some(auth)) => {
+            ResponseKind::DeleteAcls(acls::delete_acls(node, &auth, request, version).await)
+        }
         _ => return Err((ConnectionError::UnsupportedApi(api_key), None)),
     };
     encode_response(header.correlation_id, response, version).map_err(|e| (e, None))

@@ -34,6 +34,9 @@ pub(super) enum ConnectionError {
     /// A response this broker cannot encode at the requested version (a bug, logged).
     #[error("cannot encode the response: {0}")]
     Encode(String),
+    /// The connection's API key was deleted (or its owner changed) since it authenticated.
+    #[error("API key {0:?} was revoked")]
+    CredentialRevoked(String),
     /// Internal API from a principal that is not a broker.
     #[error("internal API refused for a client principal")]
     Forbidden,
@@ -42,6 +45,8 @@ pub(super) enum ConnectionError {
 /// Per-connection state.
 #[derive(Debug, Default)]
 pub(super) struct Session {
+    /// The client's address, for ACLs that name a host.
+    pub peer_host: String,
     pub handshake_mechanism: Option<String>,
     pub principal: Option<Principal>,
     /// A follower's broker id and epoch, from `IdentifyReplica` (KIP-903).
@@ -89,7 +94,7 @@ pub(super) fn sasl_authenticate(
     let Some((api_key, secret)) = sasl::parse_plain(&request.auth_bytes) else {
         return fail("Authentication failed: malformed PLAIN message", String::new());
     };
-    match node.credentials().verify(&api_key, &secret) {
+    match node.control_plane().authenticate(node.credentials(), &api_key, &secret) {
         Some(principal) => {
             session.principal = Some(principal);
             (SaslAuthenticateResponse::default(), None)

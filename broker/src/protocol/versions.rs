@@ -26,6 +26,10 @@ const ADVERTISED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::InitProducerId, 0, 5),
     (ApiKey::SaslAuthenticate, 0, 2),
+    // kafka-python's admin client speaks v0-1; Kafka 3.x clients up to 3.
+    (ApiKey::DescribeAcls, 0, 3),
+    (ApiKey::CreateAcls, 0, 3),
+    (ApiKey::DeleteAcls, 0, 3),
 ];
 
 /// The advertised range of `key`, if the broker serves it.

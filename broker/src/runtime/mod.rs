@@ -58,6 +58,9 @@ pub async fn start(config: NodeConfig, disk: Arc<dyn Disk>) -> Result<Arc<Node>,
         meta.directory_id,
     ));
     tokio::spawn(apply_metadata_forever(node.clone()));
+    if node.config.control_plane.is_some() {
+        tokio::spawn(node.control_plane().clone().pull_forever());
+    }
     tokio::spawn(tick_forever(node.clone()));
     tokio::spawn(accept_forever(node.clone(), listener));
     if node.config.bugs.is_on(PlantedBug::PlaintextInterBroker) {

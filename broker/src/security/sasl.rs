@@ -19,6 +19,19 @@ pub enum Role {
 pub(crate) struct Principal {
     pub api_key: String,
     pub role: Role,
+    /// `None` for the service's own brokers.
+    pub customer: Option<Customer>,
+}
+
+/// Who a customer key acts for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Customer {
+    /// `User:sa-…`: the name ACLs use.
+    pub name: String,
+    /// The logical cluster (`lkc-…`) the key opens.
+    pub cluster_id: String,
+    /// Owned by an organization admin (or a file key): every operation.
+    pub super_user: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,10 +99,28 @@ impl CredentialStore {
         Ok(())
     }
 
+    /// The service's own (broker) keys and their hashes: what the control plane lets pull.
+    pub fn broker_keys(&self) -> Vec<(String, SecretHash)> {
+        self.keys
+            .iter()
+            .filter(|(_, (role, _))| *role == Role::Broker)
+            .map(|(k, (_, h))| (k.clone(), h.clone()))
+            .collect()
+    }
+
     /// Checks a key and secret; `None` on any mismatch (fail closed).
     pub(crate) fn verify(&self, api_key: &str, secret: &[u8]) -> Option<Principal> {
         let (role, hash) = self.keys.get(api_key)?;
-        self.verified.verify(api_key, hash, secret).then(|| Principal { api_key: api_key.to_string(), role: *role })
+        let customer = (*role == Role::Client).then(|| Customer {
+            name: format!("User:{api_key}"),
+            cluster_id: String::new(),
+            super_user: true,
+        });
+        self.verified.verify(api_key, hash, secret).then(|| Principal {
+            api_key: api_key.to_string(),
+            role: *role,
+            customer,
+        })
     }
 }
 

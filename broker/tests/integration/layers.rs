@@ -21,6 +21,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "control_plane/snapshot",
             "control_plane/state",
             "control_plane/api",
+            "security/access",
         ],
     ),
     ("state machines: metadata", &["controller/metadata", "controller"]),
@@ -28,7 +29,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("state machines: replica and groups", &["replication/replica", "group"]),
     ("messages and transport", &["messages", "net", "security/tls", "security"]),
     ("client", &["client", "control_plane/client"]),
-    ("services: control plane", &["control_plane/server"]),
+    ("services: control plane", &["control_plane/server", "control_plane/link"]),
     (
         "services: controller quorum and replication",
         &["quorum", "replication/acks", "replication/fetcher", "replication/partition", "replication", "group/service"],

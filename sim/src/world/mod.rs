@@ -187,6 +187,7 @@ impl World {
                         raft_entries_per_append_max: Knobs::from_seed(seed).raft_entries_per_append_max,
                         seed: seeds::derive(seed, Stream::NodeProcess, life),
                         dialer: sim_dialer(name.clone(), links.clone(), wire.clone(), impairs_links),
+                        control_plane: None,
                     };
                     let (disk, nodes, name) = (disk.clone(), nodes.clone(), name.clone());
                     async move {

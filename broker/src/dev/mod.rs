@@ -1,5 +1,10 @@
-//! The real-mode dev cluster: three nodes on 127.0.0.1-3 port 9092, one per zone, with a dev
-//! CA, an inter-broker key and an application API key written to `DIR`.
+//! The real-mode dev cluster: three nodes on 127.0.0.1-3 port 9092, one per zone, and the
+//! control plane on 127.0.0.1:443, with a dev CA, an inter-broker key, an organization and an
+//! application API key written to `DIR`.
+
+mod control_plane;
+
+pub use control_plane::{sso_assertion, start as start_control_plane};
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -16,8 +21,9 @@ use crate::security::tls::{os_crypto_provider, CertificateAuthority};
 
 /// bcrypt cost for API secrets in real mode (about 50 ms per verification, once per key).
 const BCRYPT_COST: u32 = 10;
-pub const CLIENT_API_KEY: &str = "DEVKEY1";
 const INTER_BROKER_API_KEY: &str = "inter-broker";
+/// Written last by `init`: its presence marks a complete directory.
+const COMPLETE_MARKER: &str = "client.properties";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
@@ -42,6 +48,15 @@ pub enum DevError {
     /// The node failed to start.
     #[error("node: {0}")]
     Node(#[from] crate::node::NodeError),
+    /// The operating system's random source failed.
+    #[error("the OS random source failed")]
+    Random,
+    /// Bootstrapping the organization failed.
+    #[error("control plane: {0}")]
+    ControlPlane(#[from] crate::control_plane::state::ControlPlaneError),
+    /// The control plane failed to start.
+    #[error("{0}")]
+    ControlPlaneServer(#[from] crate::control_plane::server::ControlPlaneServerError),
 }
 
 /// (broker id, zone, address) of the dev cluster's nodes.
@@ -68,18 +83,26 @@ fn write_private(path: &Path, contents: &str) -> Result<(), DevError> {
 }
 
 #[allow(clippy::disallowed_methods, reason = "real-mode secrets must be unpredictable")]
-fn random_secret() -> String {
+pub(crate) fn random_secret() -> String {
     use ring::rand::SecureRandom;
     let mut bytes = [0u8; 24];
     ring::rand::SystemRandom::new().fill(&mut bytes).expect("the OS random source works");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Creates the CA, the keys and `client.properties` unless `dir` already has them.
-/// Returns true if it created them.
+#[allow(clippy::disallowed_methods, reason = "a real process's seeds must be unpredictable")]
+pub(crate) fn random_seed() -> u64 {
+    use ring::rand::SecureRandom;
+    let mut seed = [0u8; 8];
+    ring::rand::SystemRandom::new().fill(&mut seed).expect("the OS random source works");
+    u64::from_le_bytes(seed)
+}
+
+/// Creates the CA, the keys, the organization and `client.properties` unless `dir` already has
+/// them. Returns true if it created them.
 pub fn init(dir: &Path) -> Result<bool, DevError> {
     std::fs::create_dir_all(dir).map_err(|source| DevError::File { path: dir.into(), source })?;
-    if dir.join("credentials").exists() {
+    if dir.join(COMPLETE_MARKER).exists() {
         return Ok(false);
     }
     let ca = CertificateAuthority::generate()?;
@@ -102,27 +125,20 @@ pub fn init(dir: &Path) -> Result<bool, DevError> {
     MetaProperties::format_cluster(&cluster_id, &nodes)?;
     std::fs::write(dir.join("cluster.id"), &cluster_id)
         .map_err(|source| DevError::File { path: dir.join("cluster.id"), source })?;
-    let client_secret = random_secret();
     let inter_broker_secret = random_secret();
     let mut credentials = CredentialStore::default();
-    credentials.add(CLIENT_API_KEY, &client_secret, Role::Client, BCRYPT_COST, None)?;
     credentials.add(INTER_BROKER_API_KEY, &inter_broker_secret, Role::Broker, BCRYPT_COST, None)?;
     write_private(&dir.join("inter-broker.secret"), &inter_broker_secret)?;
-    let bootstrap = dev_nodes().iter().map(|(_, _, ip)| format!("{ip}:{BROKER_PORT}")).collect::<Vec<_>>().join(",");
-    // The API secret is shown once, here, at creation (C15); the broker keeps only its hash.
-    let properties = format!(
-        "bootstrap.servers={bootstrap}\nsecurity.protocol=SASL_SSL\nsasl.mechanisms=PLAIN\nsasl.username={CLIENT_API_KEY}\nsasl.password={client_secret}\nssl.ca.location={}\n",
-        dir.join("ca.pem").canonicalize().map_err(|source| DevError::File { path: dir.join("ca.pem"), source })?.display()
-    );
-    write_private(&dir.join("client.properties"), &properties)?;
-    // Written last: its presence marks a complete directory.
     write_private(&dir.join("credentials"), &credentials.render())?;
+    let ca_path =
+        dir.join("ca.pem").canonicalize().map_err(|source| DevError::File { path: dir.join("ca.pem"), source })?;
+    control_plane::bootstrap(dir, &ca_path)?;
     Ok(true)
 }
 
 /// The configuration of dev node `id` from an initialised `dir`.
 pub(crate) fn node_config(dir: &Path, id: i32) -> Result<NodeConfig, DevError> {
-    if !dir.join("credentials").exists() {
+    if !dir.join(COMPLETE_MARKER).exists() {
         return Err(DevError::NotInitialised(dir.display().to_string()));
     }
     let nodes = dev_nodes();
@@ -155,17 +171,9 @@ pub(crate) fn node_config(dir: &Path, id: i32) -> Result<NodeConfig, DevError> {
         default_replication_factor: 3,
         bugs: PlantedBugs::none(),
         raft_entries_per_append_max: 256,
-        #[allow(
-            clippy::disallowed_methods,
-            reason = "a real node's incarnation and directory ids must be unpredictable"
-        )]
-        seed: {
-            use ring::rand::SecureRandom;
-            let mut seed = [0u8; 8];
-            ring::rand::SystemRandom::new().fill(&mut seed).expect("the OS random source works");
-            u64::from_le_bytes(seed)
-        },
+        seed: random_seed(),
         dialer: tcp_dialer(),
+        control_plane: Some(control_plane::link_config()),
     })
 }
 

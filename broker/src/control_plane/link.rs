@@ -1,0 +1,186 @@
+//! A broker's link to the control plane (C14): it pulls the data-plane snapshot (keys, ACLs,
+//! hosted clusters) over a connection it opens, every `PULL_INTERVAL`, and keeps serving with
+//! the last one it had while the control plane is unreachable. Kafka's CreateAcls and
+//! DeleteAcls are relayed up the same connection. Nothing is ever pushed down.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use super::api::RelayedAclCreation;
+use super::client::{ControlPlaneClient, ControlPlaneClientError, ControlPlaneEndpoint};
+use super::snapshot::DataPlaneSnapshot;
+use crate::planted_bugs::PlantedBugs;
+use crate::security::access::{Authenticator, DataPlaneAccess};
+use crate::security::acl::{AclBinding, AclFilter};
+use crate::security::sasl::{CredentialStore, Principal};
+
+/// How often a broker asks for changes. With the client's 5 s request timeout this bounds how
+/// long a deleted key or removed ACL keeps working once the control plane is reachable:
+/// `REVOCATION_BOUND`.
+pub const PULL_INTERVAL: Duration = Duration::from_secs(1);
+/// The stated bound (C14, C15): a change reaches every broker within this once the control
+/// plane is reachable from it. Runs measure it.
+pub const REVOCATION_BOUND: Duration = Duration::from_secs(10);
+
+/// Where a broker pulls from and which broker cluster it is.
+#[derive(Debug, Clone)]
+pub struct ControlPlaneLinkConfig {
+    pub endpoint: ControlPlaneEndpoint,
+    pub physical_cluster_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// No control plane is configured for this broker.
+    #[error("this broker has no control plane")]
+    NotConfigured,
+    /// The control plane could not be reached.
+    #[error(transparent)]
+    Unreachable(#[from] ControlPlaneClientError),
+    /// The control plane answered with an error.
+    #[error("control plane answered {status}: {detail}")]
+    Refused { status: u16, detail: String },
+    /// The answer was not what the API promises.
+    #[error("control plane answer unreadable: {0}")]
+    Malformed(#[from] serde_json::Error),
+}
+
+pub struct ControlPlaneLink {
+    access: RwLock<Arc<DataPlaneAccess>>,
+    authenticator: Authenticator,
+    client: Option<(ControlPlaneClient, String)>,
+    bugs: PlantedBugs,
+    /// Simulated or real time of the last successful pull.
+    last_pull: Mutex<Option<tokio::time::Instant>>,
+}
+
+impl ControlPlaneLink {
+    /// `client`: how to reach the control plane (authenticated as this broker), if there is one.
+    pub fn new(client: Option<(ControlPlaneClient, ControlPlaneLinkConfig)>, bugs: PlantedBugs) -> Self {
+        ControlPlaneLink {
+            access: RwLock::new(Arc::new(DataPlaneAccess::default())),
+            authenticator: Authenticator::new(bugs),
+            client: client.map(|(client, config)| (client, config.physical_cluster_id)),
+            bugs,
+            last_pull: Mutex::new(None),
+        }
+    }
+
+    pub fn access(&self) -> Arc<DataPlaneAccess> {
+        self.access.read().unwrap().clone()
+    }
+
+    pub(crate) fn authenticate(
+        &self,
+        service_keys: &CredentialStore,
+        api_key: &str,
+        secret: &[u8],
+    ) -> Option<Principal> {
+        self.authenticator.authenticate(service_keys, &self.access(), api_key, secret)
+    }
+
+    pub(crate) fn still_valid(&self, principal: &Principal) -> bool {
+        self.authenticator.still_valid(&self.access(), principal)
+    }
+
+    /// One pull; true if the snapshot changed. The control plane is the authority: any version
+    /// other than ours replaces ours (a restored control plane may count from lower).
+    pub async fn pull(&self) -> Result<bool, LinkError> {
+        let (client, physical) = self.client.as_ref().ok_or(LinkError::NotConfigured)?;
+        let known = self.access().version;
+        let (status, body) =
+            client.call("GET", &format!("/internal/v1/data-plane/{physical}?known_version={known}"), None).await?;
+        let changed = match status {
+            304 => false,
+            200 => {
+                let snapshot: DataPlaneSnapshot = serde_json::from_slice(&body)?;
+                let version = snapshot.version;
+                *self.access.write().unwrap() = Arc::new(DataPlaneAccess::from_snapshot(snapshot, self.bugs));
+                tracing::debug!(version, "data-plane snapshot installed");
+                true
+            }
+            status => return Err(LinkError::Refused { status, detail: String::from_utf8_lossy(&body).into_owned() }),
+        };
+        *self.last_pull.lock().unwrap() = Some(tokio::time::Instant::now());
+        Ok(changed)
+    }
+
+    /// Pulls every `PULL_INTERVAL`, forever.
+    pub async fn pull_forever(self: Arc<Self>) {
+        loop {
+            if let Err(error) = self.pull().await {
+                tracing::debug!(%error, "control-plane pull failed; serving with the last snapshot");
+            }
+            tokio::time::sleep(PULL_INTERVAL).await;
+        }
+    }
+
+    /// Relays Kafka's CreateAcls (the caller checked Alter on the cluster), then pulls so that
+    /// this broker's next DescribeAcls sees the change.
+    pub(crate) async fn create_acls(
+        &self,
+        principal: &str,
+        cluster_id: &str,
+        bindings: Vec<AclBinding>,
+    ) -> Result<(), LinkError> {
+        let (client, _) = self.client.as_ref().ok_or(LinkError::NotConfigured)?;
+        let body = serde_json::to_vec(&RelayedAclCreation { principal: principal.to_string(), bindings })?;
+        let (status, answer) =
+            client.call("POST", &format!("/internal/v1/clusters/{cluster_id}/acls"), Some(body)).await?;
+        if status != 200 {
+            return Err(LinkError::Refused { status, detail: String::from_utf8_lossy(&answer).into_owned() });
+        }
+        self.pull().await.map(|_| ())
+    }
+
+    /// Relays Kafka's DeleteAcls; returns the bindings deleted.
+    pub(crate) async fn delete_acls(
+        &self,
+        principal: &str,
+        cluster_id: &str,
+        filter: &AclFilter,
+    ) -> Result<Vec<AclBinding>, LinkError> {
+        let (client, _) = self.client.as_ref().ok_or(LinkError::NotConfigured)?;
+        // The serializer is not Send: build the target before the first await.
+        let target = {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            query.append_pair("relayed_for", principal);
+            fn name(value: &impl serde::Serialize) -> String {
+                serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+            }
+            if let Some(value) = &filter.principal {
+                query.append_pair("principal", value);
+            }
+            if let Some(value) = &filter.host {
+                query.append_pair("host", value);
+            }
+            if let Some(value) = &filter.resource_name {
+                query.append_pair("resource_name", value);
+            }
+            if let Some(value) = &filter.resource_type {
+                query.append_pair("resource_type", &name(value));
+            }
+            if let Some(value) = &filter.pattern_type {
+                query.append_pair("pattern_type", &name(value));
+            }
+            if let Some(value) = &filter.operation {
+                query.append_pair("operation", &name(value));
+            }
+            if let Some(value) = &filter.permission {
+                query.append_pair("permission", &name(value));
+            }
+            format!("/internal/v1/clusters/{cluster_id}/acls?{}", query.finish())
+        };
+        let (status, answer) = client.call("DELETE", &target, None).await?;
+        if status != 200 {
+            return Err(LinkError::Refused { status, detail: String::from_utf8_lossy(&answer).into_owned() });
+        }
+        #[derive(serde::Deserialize)]
+        struct Deleted {
+            data: Vec<AclBinding>,
+        }
+        let deleted: Deleted = serde_json::from_slice(&answer)?;
+        self.pull().await?;
+        Ok(deleted.data)
+    }
+}

@@ -1,0 +1,195 @@
+//! What a broker knows of its customers (C14-C17): the API keys and ACLs of the logical clusters
+//! it hosts, as last pulled from the control plane, and the two questions every connection asks
+//! of them: who is this key, and may it do this. Both fail closed.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use super::acl::{Acls, Action, Operation, ResourceType};
+use super::sasl::{CredentialStore, Customer, Principal, Role};
+use super::secrets::VerifiedSecrets;
+use crate::control_plane::snapshot::{DataPlaneSnapshot, KeyGrant};
+use crate::planted_bugs::{PlantedBug, PlantedBugs};
+
+/// Kafka's name for the one cluster resource.
+pub const CLUSTER_RESOURCE_NAME: &str = "kafka-cluster";
+
+/// One version of the control plane's data-plane state, immutable once built.
+#[derive(Debug, Default)]
+pub struct DataPlaneAccess {
+    pub version: u64,
+    keys: BTreeMap<String, KeyGrant>,
+    acls: BTreeMap<String, Acls>,
+    empty: Acls,
+}
+
+impl DataPlaneAccess {
+    pub fn from_snapshot(snapshot: DataPlaneSnapshot, bugs: PlantedBugs) -> Self {
+        let mut bindings: BTreeMap<String, Vec<_>> = BTreeMap::new();
+        for acl in snapshot.acls {
+            bindings.entry(acl.cluster_id).or_default().push(acl.binding);
+        }
+        DataPlaneAccess {
+            version: snapshot.version,
+            keys: snapshot.api_keys.into_iter().map(|key| (key.id.clone(), key)).collect(),
+            acls: bindings.into_iter().map(|(cluster, bindings)| (cluster, Acls::new(bindings, bugs))).collect(),
+            empty: Acls::default(),
+        }
+    }
+
+    pub fn key(&self, id: &str) -> Option<&KeyGrant> {
+        self.keys.get(id)
+    }
+
+    pub fn acls(&self, cluster_id: &str) -> &Acls {
+        self.acls.get(cluster_id).unwrap_or(&self.empty)
+    }
+
+    /// Whether `principal` may do `operation` on the named resource of its own cluster.
+    pub(crate) fn authorize(
+        &self,
+        principal: &Principal,
+        host: &str,
+        operation: Operation,
+        resource_type: ResourceType,
+        resource_name: &str,
+    ) -> bool {
+        match &principal.customer {
+            // The service's own brokers.
+            None => principal.role == Role::Broker,
+            Some(customer) if customer.super_user => true,
+            Some(customer) => self.acls(&customer.cluster_id).authorize(&Action {
+                principal: &customer.name,
+                host,
+                operation,
+                resource_type,
+                resource_name,
+            }),
+        }
+    }
+
+    /// Whether `principal` may do `operation` on some resource of the type.
+    pub(crate) fn authorize_any(
+        &self,
+        principal: &Principal,
+        operation: Operation,
+        resource_type: ResourceType,
+    ) -> bool {
+        match &principal.customer {
+            None => principal.role == Role::Broker,
+            Some(customer) if customer.super_user => true,
+            Some(customer) => self.acls(&customer.cluster_id).authorize_any(&customer.name, operation, resource_type),
+        }
+    }
+}
+
+/// Checks SASL credentials: the service's own keys from its file, then customer keys from the
+/// control plane's latest snapshot.
+#[derive(Debug, Default)]
+pub struct Authenticator {
+    verified: VerifiedSecrets,
+    /// Keys that verified once, with whom they were (read only by the planted stale cache).
+    remembered: Mutex<BTreeMap<String, Principal>>,
+    bugs: PlantedBugs,
+}
+
+impl Authenticator {
+    pub fn new(bugs: PlantedBugs) -> Self {
+        Authenticator { bugs, ..Default::default() }
+    }
+
+    pub(crate) fn authenticate(
+        &self,
+        service_keys: &CredentialStore,
+        access: &DataPlaneAccess,
+        api_key: &str,
+        secret: &[u8],
+    ) -> Option<Principal> {
+        if let Some(principal) = service_keys.verify(api_key, secret) {
+            return Some(principal);
+        }
+        if self.bugs.is_on(PlantedBug::StaleCredentialCache) && self.verified.remembers(api_key, secret) {
+            // Planted: the cache is trusted before the current key list.
+            return self.remembered.lock().unwrap().get(api_key).cloned();
+        }
+        let grant = access.key(api_key)?;
+        if !self.verified.verify(api_key, &grant.secret_hash, secret) {
+            return None;
+        }
+        let principal = Principal {
+            api_key: api_key.to_string(),
+            role: Role::Client,
+            customer: Some(Customer {
+                name: grant.principal.clone(),
+                cluster_id: grant.cluster_id.clone(),
+                super_user: grant.super_user,
+            }),
+        };
+        self.remembered.lock().unwrap().insert(api_key.to_string(), principal.clone());
+        Some(principal)
+    }
+
+    /// Whether an authenticated connection may go on: a customer key must still exist with the
+    /// same owner (deleted keys close their connections at the next request).
+    pub(crate) fn still_valid(&self, access: &DataPlaneAccess, principal: &Principal) -> bool {
+        let Some(customer) = &principal.customer else { return true };
+        if self.bugs.is_on(PlantedBug::StaleCredentialCache) {
+            return true;
+        }
+        access.key(&principal.api_key).is_some_and(|grant| grant.principal == customer.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control_plane::snapshot::ClusterAcl;
+    use crate::security::acl::{AclBinding, PatternType, Permission};
+    use crate::security::secrets::SecretHash;
+
+    fn snapshot(keys: &[(&str, &str)], acls: Vec<AclBinding>) -> DataPlaneSnapshot {
+        DataPlaneSnapshot {
+            version: 1,
+            physical_cluster_id: "pkc-1".into(),
+            clusters: Vec::new(),
+            api_keys: keys
+                .iter()
+                .map(|(id, secret)| KeyGrant {
+                    id: id.to_string(),
+                    secret_hash: SecretHash::new(secret, 4, [5; 16]).unwrap(),
+                    principal: "User:sa-app".into(),
+                    cluster_id: "lkc-1".into(),
+                    super_user: false,
+                })
+                .collect(),
+            acls: acls.into_iter().map(|binding| ClusterAcl { cluster_id: "lkc-1".into(), binding }).collect(),
+        }
+    }
+
+    #[test]
+    fn deleted_keys_stop_working_unless_the_stale_cache_is_planted() {
+        let write = AclBinding {
+            principal: "User:sa-app".into(),
+            host: "*".into(),
+            resource_type: ResourceType::Topic,
+            resource_name: "orders".into(),
+            pattern_type: PatternType::Literal,
+            operation: Operation::Write,
+            permission: Permission::Allow,
+        };
+        let before = DataPlaneAccess::from_snapshot(snapshot(&[("KEY", "secret")], vec![write]), PlantedBugs::none());
+        let after = DataPlaneAccess::from_snapshot(snapshot(&[], vec![]), PlantedBugs::none());
+        let service = CredentialStore::default();
+        for (bugs, works_after) in
+            [(PlantedBugs::none(), false), (PlantedBugs::from_names(["stale-credential-cache"]).unwrap(), true)]
+        {
+            let authenticator = Authenticator::new(bugs);
+            let principal = authenticator.authenticate(&service, &before, "KEY", b"secret").unwrap();
+            assert!(before.authorize(&principal, "h", Operation::Write, ResourceType::Topic, "orders"));
+            assert!(!before.authorize(&principal, "h", Operation::Write, ResourceType::Topic, "payroll"));
+            assert!(authenticator.authenticate(&service, &before, "KEY", b"wrong").is_none());
+            assert_eq!(authenticator.authenticate(&service, &after, "KEY", b"secret").is_some(), works_after);
+            assert_eq!(authenticator.still_valid(&after, &principal), works_after);
+        }
+    }
+}

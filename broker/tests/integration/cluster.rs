@@ -41,11 +41,12 @@ pub fn run_ok(command: &mut Command) -> Output {
 pub struct Cluster {
     pub dir: PathBuf,
     nodes: Vec<(i32, Child)>,
+    control_plane: Option<Child>,
     _ports: MutexGuard<'static, ()>,
 }
 
 impl Cluster {
-    /// Three `broker node` processes (so each can be killed on its own).
+    /// The control plane and three `broker node` processes (so each can be killed on its own).
     pub fn start() -> Cluster {
         let ports = PORTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let dir = std::env::temp_dir().join(format!(
@@ -55,7 +56,8 @@ impl Cluster {
         ));
         std::fs::create_dir_all(&dir).unwrap();
         run_ok(Command::new(env!("CARGO_BIN_EXE_broker")).args(["init", "--dir"]).arg(&dir));
-        let mut cluster = Cluster { dir, nodes: Vec::new(), _ports: ports };
+        let mut cluster = Cluster { dir, nodes: Vec::new(), control_plane: None, _ports: ports };
+        cluster.start_control_plane();
         for id in 1..=3 {
             cluster.start_node(id);
         }
@@ -73,6 +75,27 @@ impl Cluster {
             .spawn()
             .expect("broker binary starts");
         self.nodes.push((id, child));
+    }
+
+    /// `broker control-plane`: its own process on 127.0.0.1:443.
+    pub fn start_control_plane(&mut self) {
+        let log = std::fs::File::create(self.dir.join("control-plane.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_broker"))
+            .args(["control-plane", "--dir"])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("broker binary starts");
+        self.control_plane = Some(child);
+    }
+
+    /// `kill -9` of the control plane.
+    pub fn kill_control_plane(&mut self) {
+        if let Some(mut child) = self.control_plane.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
     }
 
     /// `kill -9`: no shutdown path runs.
@@ -147,11 +170,12 @@ impl Cluster {
     }
 
     pub fn logs(&self) -> String {
-        (1..=3)
-            .map(|id| {
+        ["control-plane".to_string(), "node-1".into(), "node-2".into(), "node-3".into()]
+            .iter()
+            .map(|name| {
                 format!(
-                    "--- node {id}\n{}",
-                    std::fs::read_to_string(self.dir.join(format!("node-{id}.log")))
+                    "--- {name}\n{}",
+                    std::fs::read_to_string(self.dir.join(format!("{name}.log")))
                         .unwrap_or_default()
                         .lines()
                         .rev()
@@ -174,7 +198,7 @@ fn rand_suffix() -> u128 {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for (_, child) in &mut self.nodes {
+        for child in self.nodes.iter_mut().map(|(_, child)| child).chain(self.control_plane.as_mut()) {
             let _ = child.kill();
             let _ = child.wait();
         }

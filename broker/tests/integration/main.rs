@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_methods, reason = "real-mode tests drive real processes on the host's clock")]
 
 mod cluster;
+mod control_plane;
 mod disk_loss;
 mod edge_security;
 mod failover;

@@ -1,0 +1,223 @@
+//! The control plane in real mode (C01, C14-C17): its REST API on 127.0.0.1:443 driven with
+//! curl, keys and prefixed ACLs used by kcat, Kafka's ACL APIs used by kafka-python's admin
+//! client, revocation reaching the brokers, TLS 1.1 refused, and bad input answered with
+//! problems while the control plane stays up.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::cluster::{client_script, python, run_ok, Cluster};
+
+struct Cloud {
+    env: BTreeMap<String, String>,
+}
+
+impl Cloud {
+    fn of(cluster: &Cluster) -> Cloud {
+        let text = std::fs::read_to_string(cluster.dir.join("cloud.env")).unwrap();
+        let env = text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Cloud { env }
+    }
+
+    fn get(&self, name: &str) -> &str {
+        &self.env[name]
+    }
+
+    /// curl with the admin's cloud key; returns the status and the body.
+    fn curl(&self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+        let credentials = format!("{}:{}", self.get("CLOUD_API_KEY"), self.get("CLOUD_API_SECRET"));
+        self.curl_with(&["-u", &credentials], method, path, body)
+    }
+
+    fn curl_with(&self, extra: &[&str], method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+        let mut command = Command::new("curl");
+        command.args(["-s", "-w", "\n%{http_code}", "--cacert", self.get("CA"), "-X", method]).args(extra);
+        if let Some(body) = body {
+            command.args(["-H", "content-type: application/json", "--data-binary", body]);
+        }
+        let output = run_ok(command.arg(format!("https://localhost{path}")));
+        let text = String::from_utf8_lossy(&output.stdout).to_string();
+        let (body, status) = text.rsplit_once('\n').unwrap();
+        let value = if body.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(body).unwrap_or(serde_json::Value::String(body.into()))
+        };
+        (status.trim().parse().unwrap(), value)
+    }
+}
+
+fn kcat_with_key(cluster: &Cluster, key: &str, secret: &str) -> Command {
+    let cloud = Cloud::of(cluster);
+    let mut command = Command::new("kcat");
+    command.args(["-b", "127.0.0.1:9092", "-X", "security.protocol=SASL_SSL", "-X", "sasl.mechanisms=PLAIN"]);
+    command.arg("-X").arg(format!("sasl.username={key}")).arg("-X").arg(format!("sasl.password={secret}"));
+    command.arg("-X").arg(format!("ssl.ca.location={}", cloud.get("CA")));
+    command
+}
+
+fn produce_one(cluster: &Cluster, key: &str, secret: &str, topic: &str) -> String {
+    let mut child = kcat_with_key(cluster, key, secret)
+        .args(["-P", "-t", topic, "-X", "topic.request.required.acks=all", "-X", "message.timeout.ms=5000"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&output.stderr).to_string()
+}
+
+/// A service account with a cluster key and the given ACL bindings (JSON bodies).
+fn service_account_with_key(cloud: &Cloud, name: &str, acls: &[&str]) -> (String, String, String) {
+    let (status, account) =
+        cloud.curl("POST", "/iam/v2/service-accounts", Some(&format!(r#"{{"display_name":"{name}"}}"#)));
+    assert_eq!(status, 201, "{account}");
+    let account = account["id"].as_str().unwrap().to_string();
+    let body =
+        format!(r#"{{"spec":{{"owner":{{"id":"{account}"}},"resource":{{"id":"{}"}}}}}}"#, cloud.get("CLUSTER_ID"));
+    let (status, key) = cloud.curl("POST", "/iam/v2/api-keys", Some(&body));
+    assert_eq!(status, 201, "{key}");
+    for acl in acls {
+        let acl = acl.replace("{principal}", &format!("User:{account}"));
+        let (status, created) =
+            cloud.curl("POST", &format!("/kafka/v3/clusters/{}/acls", cloud.get("CLUSTER_ID")), Some(&acl));
+        assert_eq!(status, 201, "{created}");
+    }
+    (account, key["id"].as_str().unwrap().to_string(), key["spec"]["secret"].as_str().unwrap().to_string())
+}
+
+const WRITE_ORDERS: &str = r#"{"principal":"{principal}","host":"*","resource_type":"TOPIC","resource_name":"orders-","pattern_type":"PREFIXED","operation":"WRITE","permission":"ALLOW"}"#;
+
+/// Waits until `check` holds (the brokers pull every second).
+fn eventually(what: &str, bound: Duration, mut check: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < bound, "{what}: not within {bound:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    start.elapsed()
+}
+
+#[test]
+fn a_prefixed_acl_key_writes_where_allowed_and_is_refused_elsewhere_then_revoked() {
+    let cluster = Cluster::start();
+    let cloud = Cloud::of(&cluster);
+    cluster.create_topic("orders-eu", 3);
+    cluster.create_topic("payroll", 3);
+    let (_, key, secret) = service_account_with_key(&cloud, "orders-app", &[WRITE_ORDERS]);
+    eventually("the new key reaches the brokers", Duration::from_secs(15), || {
+        produce_one(&cluster, &key, &secret, "orders-eu").is_empty()
+    });
+    let refused = produce_one(&cluster, &key, &secret, "payroll");
+    assert!(refused.contains("Topic authorization failed"), "{refused}");
+    // Metadata lists only what the key may describe (Write implies Describe).
+    let listing = run_ok(kcat_with_key(&cluster, &key, &secret).args(["-L", "-m", "5"]));
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.contains("orders-eu") && !listing.contains("payroll"), "{listing}");
+    // Deleting the key stops it within the bound (REVOCATION_BOUND: 10 s).
+    let (status, _) = cloud.curl("DELETE", &format!("/iam/v2/api-keys/{key}"), None);
+    assert_eq!(status, 204);
+    let took = eventually("the deleted key stops working", Duration::from_secs(10), || {
+        let answer = produce_one(&cluster, &key, &secret, "orders-eu");
+        answer.contains("Authentication failed") || answer.contains("SASL authentication error")
+    });
+    eprintln!("revocation took {took:?}");
+}
+
+#[test]
+fn kafka_python_admin_manages_acls_through_the_brokers() {
+    let cluster = Cluster::start();
+    let cloud = Cloud::of(&cluster);
+    let (account, _, _) = service_account_with_key(&cloud, "billing", &[]);
+    let output = run_ok(
+        Command::new(python()).arg(client_script("acls.py")).arg(cluster.properties()).arg(format!("User:{account}")),
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("created 1") && text.contains("deleted 1") && text.contains("after 0"), "{text}");
+    // The control plane saw both changes and audited them.
+    let (_, listed) = cloud.curl(
+        "GET",
+        &format!("/kafka/v3/clusters/{}/acls?principal=User:{account}", cloud.get("CLUSTER_ID")),
+        None,
+    );
+    assert_eq!(listed["data"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn the_rest_api_speaks_tls_1_2_and_1_3_only_and_answers_bad_input_with_problems() {
+    let cluster = Cluster::start();
+    let cloud = Cloud::of(&cluster);
+    for version in [["--tlsv1.2", "--tls-max", "1.2"], ["--tlsv1.3", "--tls-max", "1.3"]] {
+        let credentials = format!("{}:{}", cloud.get("CLOUD_API_KEY"), cloud.get("CLOUD_API_SECRET"));
+        let (status, _) = cloud.curl_with(
+            &[version[0], version[1], version[2], "-u", &credentials],
+            "GET",
+            "/org/v2/environments",
+            None,
+        );
+        assert_eq!(status, 200, "{version:?}");
+    }
+    let old = Command::new("openssl")
+        // Debian's openssl offers TLS 1.1 only at SECLEVEL=0; without it a refusal proves nothing.
+        .args([
+            "s_client",
+            "-connect",
+            "127.0.0.1:443",
+            "-tls1_1",
+            "-cipher",
+            "DEFAULT:@SECLEVEL=0",
+            "-servername",
+            "localhost",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let transcript = format!("{}{}", String::from_utf8_lossy(&old.stdout), String::from_utf8_lossy(&old.stderr));
+    assert!(
+        !old.status.success() && transcript.contains("Cipher is (NONE)"),
+        "TLS 1.1 was accepted (openssl prints the protocol it offered even when refused: look at the cipher):\n{transcript}"
+    );
+    let big = format!(r#"{{"display_name":"{}"}}"#, "x".repeat(70_000));
+    let cases: [(&str, &str, Option<&str>, u16); 6] = [
+        ("POST", "/org/v2/environments", Some("{not json"), 400),
+        ("POST", "/org/v2/environments", Some(r#"{"display_name":"a","extra":1}"#), 400),
+        ("POST", "/org/v2/environments", Some(&big), 413),
+        ("GET", "/org/v2/environments?page_token=%%%", None, 400),
+        ("GET", "/iam/v2/api-keys?page_size=0", None, 400),
+        ("DELETE", "/cmk/v2/clusters/lkc-none", None, 404),
+    ];
+    for (method, path, body, expected) in cases {
+        let (status, problem) = cloud.curl(method, path, body);
+        assert_eq!(status, expected, "{method} {path}: {problem}");
+        assert_eq!(problem["status"], expected, "a problem body: {problem}");
+    }
+    let (status, _) = cloud.curl_with(&[], "GET", "/org/v2/environments", None);
+    assert_eq!(status, 401, "unauthenticated");
+    let (status, _) = cloud.curl("GET", "/org/v2/environments", None);
+    assert_eq!(status, 200, "still up after bad input:\n{}", cluster.logs());
+}
+
+#[test]
+fn the_data_plane_keeps_serving_while_the_control_plane_is_down() {
+    let mut cluster = Cluster::start();
+    cluster.create_topic("orders", 3);
+    cluster.kill_control_plane();
+    // New connections authenticate against the brokers' last snapshot; writes and reads go on.
+    let mut producer = cluster.kcat();
+    producer.args(["-P", "-t", "orders", "-X", "topic.request.required.acks=all"]);
+    let mut child = producer.stdin(std::process::Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"while-the-control-plane-is-down\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    let consumed = cluster.consume_all("orders");
+    assert_eq!(consumed, vec!["while-the-control-plane-is-down".to_string()]);
+    // Restarted from its own disk, it still knows the organization.
+    cluster.start_control_plane();
+    let cloud = Cloud::of(&cluster);
+    eventually("the control plane is back", Duration::from_secs(10), || {
+        cloud.curl("GET", &format!("/cmk/v2/clusters/{}", cloud.get("CLUSTER_ID")), None).0 == 200
+    });
+}

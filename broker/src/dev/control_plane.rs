@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use ring::signature::KeyPair;
 
-use super::{random_secret, random_seed, read, write_private, DevError, BCRYPT_COST};
+use super::directory::{
+    dev_nodes, random_secret, random_seed, read, write_private, DevError, BCRYPT_COST, COMPLETE_MARKER,
+};
 use crate::control_plane::client::ControlPlaneEndpoint;
 use crate::control_plane::identity::ApiKeyScope;
 use crate::control_plane::link::ControlPlaneLinkConfig;
@@ -31,8 +33,7 @@ const PHYSICAL_CLUSTER_ID: &str = "pkc-dev";
 const IDP_ISSUER: &str = "faultline-dev-idp";
 
 fn physical_clusters() -> Vec<PhysicalCluster> {
-    let bootstrap =
-        super::dev_nodes().iter().map(|(_, _, ip)| format!("{ip}:{BROKER_PORT}")).collect::<Vec<_>>().join(",");
+    let bootstrap = dev_nodes().iter().map(|(_, _, ip)| format!("{ip}:{BROKER_PORT}")).collect::<Vec<_>>().join(",");
     vec![PhysicalCluster { id: PHYSICAL_CLUSTER_ID.into(), zone_count: 3, bootstrap }]
 }
 
@@ -157,14 +158,14 @@ pub fn sso_assertion(dir: &Path, email: &str) -> Result<String, DevError> {
 
 /// Serves the control plane of an initialised `dir` on 127.0.0.1:443.
 pub async fn start(dir: &Path) -> Result<Arc<ControlPlaneServer>, DevError> {
-    if !dir.join(super::COMPLETE_MARKER).exists() {
+    if !dir.join(COMPLETE_MARKER).exists() {
         return Err(DevError::NotInitialised(dir.display().to_string()));
     }
     let ca = CertificateAuthority::from_pem(&read(&dir.join("ca.pem"))?, &read(&dir.join("ca.key"))?)?;
     let tls = ca.issue(&["localhost".to_string()], &[CONTROL_PLANE_IP], None)?;
     let disk = FileDisk::open(dir.join("control-plane"))
         .map_err(|source| DevError::File { path: dir.join("control-plane"), source })?;
-    let broker_addresses = super::dev_nodes().iter().map(|(_, _, ip)| SocketAddr::new(*ip, BROKER_PORT)).collect();
+    let broker_addresses = dev_nodes().iter().map(|(_, _, ip)| SocketAddr::new(*ip, BROKER_PORT)).collect();
     let config = ControlPlaneServerConfig {
         listen_ip: CONTROL_PLANE_IP,
         tls,

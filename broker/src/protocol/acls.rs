@@ -14,12 +14,12 @@ use kafka_protocol::ResponseError;
 
 use super::authorize::Authorizer;
 use crate::node::Node;
-use crate::security::acl::{AclBinding, AclFilter, Operation, PatternType, Permission, ResourceType};
+use crate::security::acl::{AclBinding, AclFilter, Operation, PatternType, ResourceType};
 
 /// Kafka's `ResourceType`, `PatternType`, `AclOperation` and `AclPermissionType` codes; `ANY`
 /// (1) is `None` in a filter. `MATCH` (2) and unknown codes are refused.
 mod codes {
-    use super::*;
+    use crate::security::acl::{Operation, PatternType, Permission, ResourceType};
 
     pub(super) fn resource_type(code: i8) -> Result<Option<ResourceType>, ()> {
         Ok(Some(match code {

@@ -23,8 +23,11 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::fetch;
+use super::groups;
+use super::metadata;
+use super::produce;
 use super::session::Session;
-use super::{fetch, groups, metadata, produce};
 use crate::node::Node;
 use crate::security::access::{DataPlaneAccess, CLUSTER_RESOURCE_NAME};
 use crate::security::acl::{Operation, ResourceType};

@@ -134,7 +134,7 @@ impl Node {
             (client, link)
         });
         Ok(Node {
-            control_plane: Arc::new(ControlPlaneLink::new(link, config.bugs)),
+            control_plane: Arc::new(ControlPlaneLink::new(link, disk.clone(), config.bugs)),
             disk,
             started: tokio::time::Instant::now(),
             acceptor,

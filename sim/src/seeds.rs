@@ -24,6 +24,9 @@ pub enum Stream {
     Storage = 7,
     /// The workload's values (canaries in record data).
     Workload = 8,
+    /// The control plane: its bootstrap (ids, secrets, salts), each life's process seed
+    /// (`index` = life) and the identity provider's key.
+    ControlPlane = 9,
 }
 
 /// The sub-seed of `stream` (and `index` within it, for per-node or per-client streams).

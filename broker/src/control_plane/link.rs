@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::api::RelayedAclCreation;
 use super::client::{ControlPlaneClient, ControlPlaneClientError, ControlPlaneEndpoint};
 use super::snapshot::DataPlaneSnapshot;
+use crate::log::Disk;
 use crate::planted_bugs::PlantedBugs;
 use crate::security::access::{Authenticator, DataPlaneAccess};
 use crate::security::acl::{AclBinding, AclFilter};
@@ -45,8 +46,13 @@ pub enum LinkError {
     Malformed(#[from] serde_json::Error),
 }
 
+/// The last snapshot, on the broker's own disk: a broker that restarts while the control
+/// plane is unreachable still knows its customers.
+const SNAPSHOT_FILE: &str = "control-plane-snapshot.json";
+
 pub struct ControlPlaneLink {
     access: RwLock<Arc<DataPlaneAccess>>,
+    disk: Arc<dyn Disk>,
     authenticator: Authenticator,
     client: Option<(ControlPlaneClient, String)>,
     bugs: PlantedBugs,
@@ -56,9 +62,27 @@ pub struct ControlPlaneLink {
 
 impl ControlPlaneLink {
     /// `client`: how to reach the control plane (authenticated as this broker), if there is one.
-    pub fn new(client: Option<(ControlPlaneClient, ControlPlaneLinkConfig)>, bugs: PlantedBugs) -> Self {
+    pub fn new(
+        client: Option<(ControlPlaneClient, ControlPlaneLinkConfig)>,
+        disk: Arc<dyn Disk>,
+        bugs: PlantedBugs,
+    ) -> Self {
+        let stored = match disk.read(SNAPSHOT_FILE) {
+            Ok(Some(bytes)) => serde_json::from_slice::<DataPlaneSnapshot>(&bytes)
+                .inspect_err(
+                    |error| tracing::warn!(%error, "stored data-plane snapshot unreadable; waiting for a pull"),
+                )
+                .ok(),
+            Ok(None) => None,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the stored data-plane snapshot; waiting for a pull");
+                None
+            }
+        };
+        let access = stored.map(|snapshot| DataPlaneAccess::from_snapshot(snapshot, bugs)).unwrap_or_default();
         ControlPlaneLink {
-            access: RwLock::new(Arc::new(DataPlaneAccess::default())),
+            access: RwLock::new(Arc::new(access)),
+            disk,
             authenticator: Authenticator::new(bugs),
             client: client.map(|(client, config)| (client, config.physical_cluster_id)),
             bugs,
@@ -95,6 +119,9 @@ impl ControlPlaneLink {
             200 => {
                 let snapshot: DataPlaneSnapshot = serde_json::from_slice(&body)?;
                 let version = snapshot.version;
+                if let Err(error) = self.disk.replace_durably(SNAPSHOT_FILE, &body) {
+                    tracing::warn!(%error, "cannot store the data-plane snapshot (serving it from memory)");
+                }
                 *self.access.write().unwrap() = Arc::new(DataPlaneAccess::from_snapshot(snapshot, self.bugs));
                 tracing::debug!(version, "data-plane snapshot installed");
                 true

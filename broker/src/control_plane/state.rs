@@ -41,6 +41,7 @@ pub struct Records {
     pub data_plane_version: u64,
 }
 
+#[derive(Clone)]
 pub struct ControlPlaneConfig {
     pub organization_id: String,
     pub physical_clusters: Vec<PhysicalCluster>,

@@ -9,6 +9,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use broker::client::ClientCredentials;
+use broker::control_plane::client::{ControlPlaneClient, ControlPlaneEndpoint};
+use broker::control_plane::link::ControlPlaneLinkConfig;
+use broker::control_plane::server::{ControlPlaneServer, ControlPlaneServerConfig, RECORDS_FILE};
 use broker::log::{MemoryDisk, MetaProperties};
 use broker::net::{BoxedTransport, Dialer};
 use broker::node::{Node, NodeConfig, BROKER_PORT};
@@ -23,15 +26,12 @@ use crate::seeds::{self, Stream};
 use madsim::runtime::Handle;
 use madsim::task::NodeId;
 
+use crate::checkers::connections::ConnectionLog;
 use crate::checkers::wire::{WireHasher, WiretapStream};
 use crate::scenario::ZONES;
 
-pub const CLIENT_API_KEY: &str = "workload";
-const CLIENT_SECRET: &str = "workload-secret";
 const INTER_BROKER_API_KEY: &str = "inter-broker";
 pub const INTER_BROKER_SECRET: &str = "inter-broker-secret";
-/// bcrypt's cheapest cost: the simulation verifies on real CPU, and salts come from the seed.
-const BCRYPT_COST: u32 = 4;
 
 /// Service settings drawn from the seed (FoundationDB's BUGGIFY on configuration): values
 /// the service must be correct under, not just the defaults. Printed with the schedule.
@@ -68,12 +68,22 @@ pub struct Machine {
 /// when the last fault that cut it ends.
 mod links;
 
+pub mod control_plane;
+
+use control_plane::{Organization, BCRYPT_COST, CONTROL_PLANE_IP, CONTROL_PLANE_NAME};
 pub use links::Impairment;
 use links::LinkTable;
 
 pub struct World {
     pub brokers: Vec<Machine>,
     pub clients: Vec<Machine>,
+    pub control_plane: Machine,
+    /// The organization the harness bootstrapped, with the secrets it was shown once.
+    pub organization: Organization,
+    /// The control plane's current process, once it listens.
+    pub control_plane_server: Arc<Mutex<Option<Arc<ControlPlaneServer>>>>,
+    /// Who dialed whom (C14).
+    pub connections: ConnectionLog,
     pub disks: BTreeMap<String, MemoryDisk>,
     pub nodes: Arc<Mutex<BTreeMap<String, Arc<Node>>>>,
     links: Arc<Mutex<LinkTable>>,
@@ -107,15 +117,27 @@ impl World {
             s[..8].copy_from_slice(&seeds::derive(seed, Stream::Certificates, 1_000 + n).to_le_bytes());
             s
         };
-        credentials.add(CLIENT_API_KEY, CLIENT_SECRET, Role::Client, BCRYPT_COST, Some(salt(1))).expect("bcrypt");
         credentials
             .add(INTER_BROKER_API_KEY, INTER_BROKER_SECRET, Role::Broker, BCRYPT_COST, Some(salt(2)))
             .expect("bcrypt");
         let credentials_text = credentials.render();
+        let broker_ips: Vec<IpAddr> = (0..3).map(broker_ip).collect();
+        let plane_config = control_plane::config(seed, &broker_ips, credentials.broker_keys());
+        let (records, organization) =
+            control_plane::bootstrap(seed, plane_config.clone(), broker::net::http::wall_clock_ms());
+        let control_plane_disk = MemoryDisk::new();
+        broker::log::Disk::replace_durably(
+            &control_plane_disk,
+            RECORDS_FILE,
+            &serde_json::to_vec(&records).expect("records serialize"),
+        )
+        .expect("a memory disk takes the records");
         let links = Arc::new(Mutex::new(LinkTable::default()));
+        let connections = ConnectionLog::default();
         // What only ever travels inside TLS: seeing one on a link is a C02 violation.
         let wire = WireHasher::new(vec![
-            ("the client's SASL secret", CLIENT_SECRET.as_bytes().to_vec()),
+            ("the workload's SASL secret", organization.workload_key.1.as_bytes().to_vec()),
+            ("the harness's cloud API secret", organization.cloud_key.1.as_bytes().to_vec()),
             ("the inter-broker SASL secret", INTER_BROKER_SECRET.as_bytes().to_vec()),
             ("record data (the run's canary)", crate::workload::canary(seed).to_vec()),
         ]);
@@ -151,7 +173,7 @@ impl World {
                 .issue(&[ip.to_string()], &[ip], Some(seeds::derive(seed, Stream::Certificates, 100 + index as u64)))
                 .expect("seeded node certificate");
             let init = {
-                let (name, voters, links, wire, nodes, credentials_text, cluster_id) = (
+                let (name, voters, links, wire, nodes, credentials_text, cluster_id, connections) = (
                     name.clone(),
                     voters.clone(),
                     links.clone(),
@@ -159,6 +181,7 @@ impl World {
                     nodes.clone(),
                     credentials_text.clone(),
                     cluster_id.clone(),
+                    connections.clone(),
                 );
                 // Each restart is a new process with fresh randomness: a restarted server that
                 // drew the same TLS session ids as its previous life would accept tickets it
@@ -186,8 +209,20 @@ impl World {
                         bugs,
                         raft_entries_per_append_max: Knobs::from_seed(seed).raft_entries_per_append_max,
                         seed: seeds::derive(seed, Stream::NodeProcess, life),
-                        dialer: sim_dialer(name.clone(), links.clone(), wire.clone(), impairs_links),
-                        control_plane: None,
+                        dialer: sim_dialer(
+                            name.clone(),
+                            links.clone(),
+                            wire.clone(),
+                            connections.clone(),
+                            impairs_links,
+                        ),
+                        control_plane: Some(ControlPlaneLinkConfig {
+                            endpoint: ControlPlaneEndpoint {
+                                address: control_plane::address(),
+                                server_name: CONTROL_PLANE_IP.to_string(),
+                            },
+                            physical_cluster_id: control_plane::PHYSICAL_CLUSTER_ID.into(),
+                        }),
                     };
                     let (disk, nodes, name) = (disk.clone(), nodes.clone(), name.clone());
                     async move {
@@ -201,6 +236,46 @@ impl World {
             let handle_node = handle.create_node().name(&name).ip(ip).init(init).build();
             brokers.push(Machine { name, ip, zone: Some(zone), id: handle_node.id() });
         }
+        let control_plane_server = Arc::new(Mutex::new(None));
+        let control_plane = {
+            let material = ca
+                .issue(
+                    &[CONTROL_PLANE_IP.to_string()],
+                    &[CONTROL_PLANE_IP],
+                    Some(seeds::derive(seed, Stream::Certificates, 200)),
+                )
+                .expect("seeded control-plane certificate");
+            let dialer =
+                sim_dialer(CONTROL_PLANE_NAME.into(), links.clone(), wire.clone(), connections.clone(), impairs_links);
+            let broker_addresses: Vec<SocketAddr> =
+                broker_ips.iter().map(|ip| SocketAddr::new(*ip, BROKER_PORT)).collect();
+            let (disk, slot) = (control_plane_disk.clone(), control_plane_server.clone());
+            let lives = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let init = move || {
+                let life = lives.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let config = ControlPlaneServerConfig {
+                    listen_ip: CONTROL_PLANE_IP,
+                    tls: material.clone(),
+                    crypto: seeded_crypto_provider(seeds::derive(seed, Stream::ControlPlane, 100 + life)),
+                    plane: plane_config.clone(),
+                    seed: seeds::derive(seed, Stream::ControlPlane, 200 + life),
+                    dialer: dialer.clone(),
+                    broker_addresses: broker_addresses.clone(),
+                    bugs,
+                };
+                let (disk, slot) = (disk.clone(), slot.clone());
+                async move {
+                    let server =
+                        ControlPlaneServer::start(config, Arc::new(disk)).await.expect("the control plane starts");
+                    *slot.lock().unwrap() = Some(server);
+                    std::future::pending::<()>().await;
+                }
+            };
+            let node = handle.create_node().name(CONTROL_PLANE_NAME).ip(CONTROL_PLANE_IP).init(init).build();
+            by_ip.insert(CONTROL_PLANE_IP, CONTROL_PLANE_NAME.to_string());
+            disks.insert(CONTROL_PLANE_NAME.to_string(), control_plane_disk.clone());
+            Machine { name: CONTROL_PLANE_NAME.into(), ip: CONTROL_PLANE_IP, zone: None, id: node.id() }
+        };
         let mut clients = Vec::new();
         for index in 0..client_count {
             let name = format!("client-{}", index + 1);
@@ -212,6 +287,10 @@ impl World {
         World {
             brokers,
             clients,
+            control_plane,
+            organization,
+            control_plane_server,
+            connections,
             disks,
             nodes,
             links,
@@ -238,18 +317,49 @@ impl World {
                 &seeded_crypto_provider(seeds::derive(self.seed, Stream::ClientTls, index)),
             )
             .expect("client TLS config"),
-            api_key: CLIENT_API_KEY.into(),
-            secret: CLIENT_SECRET.into(),
+            api_key: self.organization.workload_key.0.clone(),
+            secret: self.organization.workload_key.1.clone(),
         };
-        (sim_dialer(client.name.clone(), self.links.clone(), self.wire.clone(), self.impairs_links), credentials)
+        (self.dialer(client), credentials)
+    }
+
+    fn dialer(&self, machine: &Machine) -> Dialer {
+        sim_dialer(
+            machine.name.clone(),
+            self.links.clone(),
+            self.wire.clone(),
+            self.connections.clone(),
+            self.impairs_links,
+        )
+    }
+
+    /// The same client with another key (an adversary's, or a key the harness created).
+    pub fn client_with_key(&self, client: &Machine, index: u64, key: &(String, String)) -> (Dialer, ClientCredentials) {
+        let (dialer, mut credentials) = self.client_identity(client, index);
+        credentials.api_key = key.0.clone();
+        credentials.secret = key.1.clone();
+        (dialer, credentials)
+    }
+
+    /// The harness's REST client on `client`, as the organization admin (its cloud key).
+    pub fn cloud_client(&self, client: &Machine, index: u64) -> ControlPlaneClient {
+        let tls = client_config(
+            &self.ca_pem,
+            &seeded_crypto_provider(seeds::derive(self.seed, Stream::ClientTls, 50_000 + index)),
+        )
+        .expect("client TLS config");
+        let endpoint =
+            ControlPlaneEndpoint { address: control_plane::address(), server_name: CONTROL_PLANE_IP.to_string() };
+        let (id, secret) = &self.organization.cloud_key;
+        ControlPlaneClient::new(endpoint, tls, self.dialer(client), id, secret)
     }
 
     pub fn machine(&self, name: &str) -> Option<&Machine> {
-        self.brokers.iter().chain(&self.clients).find(|m| m.name == name)
+        self.all_machines().find(|m| m.name == name)
     }
 
     pub fn all_machines(&self) -> impl Iterator<Item = &Machine> {
-        self.brokers.iter().chain(&self.clients)
+        self.brokers.iter().chain(&self.clients).chain(std::iter::once(&self.control_plane))
     }
 
     /// Cuts traffic from every machine in `sources` to every machine in `targets`.
@@ -369,10 +479,18 @@ impl World {
 
 /// A dialer for machine `source`: connects across a cut hang (the caller times out), and every
 /// byte of every connection feeds the wire hash.
-fn sim_dialer(source: String, links: Arc<Mutex<LinkTable>>, wire: WireHasher, impairs_links: bool) -> Dialer {
-    let ip_names: BTreeMap<IpAddr, String> = (0..3).map(|i| (broker_ip(i), format!("broker-{}", i + 1))).collect();
+fn sim_dialer(
+    source: String,
+    links: Arc<Mutex<LinkTable>>,
+    wire: WireHasher,
+    connections: ConnectionLog,
+    impairs_links: bool,
+) -> Dialer {
+    let mut ip_names: BTreeMap<IpAddr, String> = (0..3).map(|i| (broker_ip(i), format!("broker-{}", i + 1))).collect();
+    ip_names.insert(CONTROL_PLANE_IP, CONTROL_PLANE_NAME.to_string());
     Arc::new(move |target: SocketAddr| {
         let target_name = ip_names.get(&target.ip()).cloned().unwrap_or_else(|| target.ip().to_string());
+        connections.record(&source, &target_name, target.port());
         let cut = {
             let links = links.lock().unwrap();
             // TCP needs both directions for a handshake.

@@ -1,0 +1,62 @@
+//! Connection direction (C14): the world records who opened every connection to whom; the
+//! control plane is dialed by brokers and customers and never dials a broker itself.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// (initiator, target machine, port) -> (first dial, dials). Filled by the world's dialers.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionLog {
+    dials: Arc<Mutex<BTreeMap<(String, String, u16), (tokio::time::Instant, u64)>>>,
+}
+
+impl ConnectionLog {
+    pub fn record(&self, initiator: &str, target: &str, port: u16) {
+        let mut dials = self.dials.lock().unwrap();
+        let entry =
+            dials.entry((initiator.to_string(), target.to_string(), port)).or_insert((tokio::time::Instant::now(), 0));
+        entry.1 += 1;
+    }
+
+    /// Every (initiator, target, port, first dial, count), in name order.
+    pub fn dials(&self) -> Vec<(String, String, u16, tokio::time::Instant, u64)> {
+        self.dials.lock().unwrap().iter().map(|((i, t, p), (at, n))| (i.clone(), t.clone(), *p, *at, *n)).collect()
+    }
+}
+
+/// A connection the control plane opened to a broker: (first dial relative to `zero`, what).
+pub fn control_plane_dials(
+    log: &ConnectionLog,
+    control_plane: &str,
+    is_broker: impl Fn(&str) -> bool,
+    zero: tokio::time::Instant,
+) -> Vec<(u64, String)> {
+    log.dials()
+        .into_iter()
+        .filter(|(initiator, target, _, _, _)| initiator == control_plane && is_broker(target))
+        .map(|(initiator, target, port, at, count)| {
+            let at_ms = at.saturating_duration_since(zero).as_millis() as u64;
+            (at_ms, format!("{initiator} opened {count} connection(s) to {target}:{port}, first at {at_ms} ms"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_control_plane_initiated_connections_to_brokers_count() {
+        let log = ConnectionLog::default();
+        log.record("broker-1", "control-plane", 443);
+        log.record("client-1", "control-plane", 443);
+        log.record("client-1", "broker-2", 9092);
+        let zero = tokio::time::Instant::now();
+        assert!(control_plane_dials(&log, "control-plane", |m| m.starts_with("broker-"), zero).is_empty());
+        log.record("control-plane", "broker-2", 9092);
+        log.record("control-plane", "broker-2", 9092);
+        let found = control_plane_dials(&log, "control-plane", |m| m.starts_with("broker-"), zero);
+        assert_eq!(found.len(), 1);
+        assert!(found[0].1.contains("2 connection(s) to broker-2:9092"), "{}", found[0].1);
+    }
+}

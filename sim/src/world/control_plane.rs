@@ -1,0 +1,110 @@
+//! The world's control plane (C14): its own machine in its own network (10.2.0.1), serving
+//! HTTPS on 443, bootstrapped before the run with an organization the harness owns: an admin
+//! (whose cloud key the harness drives the REST API with), an environment, a Standard cluster
+//! on the three brokers, and the workload's service account with its ACLs and cluster key.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use broker::control_plane::identity::ApiKeyScope;
+use broker::control_plane::model::{Availability, ClusterType, Networking, PhysicalCluster};
+use broker::control_plane::state::{Caller, ClusterRequest, ControlPlane, ControlPlaneConfig, Records};
+use broker::node::BROKER_PORT;
+use broker::security::access::CLUSTER_RESOURCE_NAME;
+use broker::security::acl::{AclBinding, Operation, PatternType, Permission, ResourceType};
+use broker::security::secrets::SecretHash;
+use ring::signature::KeyPair;
+
+use crate::seeds::{self, Stream};
+
+pub const CONTROL_PLANE_NAME: &str = "control-plane";
+pub const CONTROL_PLANE_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 2, 0, 1));
+pub const PHYSICAL_CLUSTER_ID: &str = "pkc-sim";
+pub const IDP_ISSUER: &str = "faultline-sim-idp";
+/// bcrypt's cheapest cost: the simulation verifies on real CPU.
+pub const BCRYPT_COST: u32 = 4;
+
+/// What the harness holds after bootstrapping: the secrets were shown to it once, at creation.
+#[derive(Debug, Clone)]
+pub struct Organization {
+    pub cluster_id: String,
+    pub admin_user_id: String,
+    /// The admin's cloud API key (id, secret): the harness's REST identity.
+    pub cloud_key: (String, String),
+    /// The workload's cluster key (id, secret), allowed everything on the cluster by ACLs.
+    pub workload_key: (String, String),
+}
+
+/// The identity provider the harness plays (Ed25519 from the seed).
+pub fn identity_provider(seed: u64) -> ring::signature::Ed25519KeyPair {
+    let mut bytes = [0u8; 32];
+    for (index, chunk) in bytes.chunks_mut(8).enumerate() {
+        chunk.copy_from_slice(&seeds::derive(seed, Stream::ControlPlane, 1_000 + index as u64).to_le_bytes());
+    }
+    ring::signature::Ed25519KeyPair::from_seed_unchecked(&bytes).expect("32 bytes make a key")
+}
+
+pub fn config(seed: u64, broker_ips: &[IpAddr], broker_keys: Vec<(String, SecretHash)>) -> ControlPlaneConfig {
+    let bootstrap = broker_ips.iter().map(|ip| format!("{ip}:{BROKER_PORT}")).collect::<Vec<_>>().join(",");
+    ControlPlaneConfig {
+        organization_id: "org-sim".into(),
+        physical_clusters: vec![PhysicalCluster { id: PHYSICAL_CLUSTER_ID.into(), zone_count: 3, bootstrap }],
+        bcrypt_cost: BCRYPT_COST,
+        idp_issuer: IDP_ISSUER.into(),
+        idp_public_key: identity_provider(seed).public_key().as_ref().to_vec(),
+        broker_keys: broker_keys.into_iter().collect::<BTreeMap<_, _>>(),
+    }
+}
+
+/// The organization's records before the first run step, and the secrets the harness keeps.
+pub fn bootstrap(seed: u64, config: ControlPlaneConfig, now_ms: u64) -> (Records, Organization) {
+    let mut plane = ControlPlane::new(config, Records::default(), seeds::derive(seed, Stream::ControlPlane, 0));
+    let admin = plane.bootstrap_admin("admin@sim", "Harness Admin", None, now_ms).expect("a fresh organization");
+    let admin_user_id = admin.id.clone();
+    let admin = Caller::User { id: admin.id, organization_admin: true };
+    let environment = plane.create_environment(&admin, "sim", now_ms).expect("environment");
+    let cluster = plane
+        .create_cluster(
+            &admin,
+            ClusterRequest {
+                display_name: "orders".into(),
+                environment_id: environment.id,
+                cluster_type: ClusterType::Standard,
+                availability: Availability::MultiZone,
+                networking: Networking::Public,
+            },
+            now_ms,
+        )
+        .expect("a Standard multi-zone cluster fits the simulated brokers");
+    let account = plane.create_service_account(&admin, "workload", "the harness's workload", now_ms).expect("account");
+    let everything = |resource_type, resource_name: &str| AclBinding {
+        principal: format!("User:{}", account.id),
+        host: "*".into(),
+        resource_type,
+        resource_name: resource_name.into(),
+        pattern_type: PatternType::Literal,
+        operation: Operation::All,
+        permission: Permission::Allow,
+    };
+    let bindings = vec![
+        everything(ResourceType::Topic, "*"),
+        everything(ResourceType::Group, "*"),
+        everything(ResourceType::Cluster, CLUSTER_RESOURCE_NAME),
+    ];
+    plane.create_acls(&admin, admin.principal(), &cluster.id, bindings, now_ms).expect("ACLs");
+    let workload = plane
+        .create_api_key(&admin, &account.id, ApiKeyScope::Cluster(cluster.id.clone()), "workload", now_ms)
+        .expect("workload key");
+    let cloud = plane.create_api_key(&admin, &admin_user_id, ApiKeyScope::Cloud, "harness", now_ms).expect("cloud key");
+    let organization = Organization {
+        cluster_id: cluster.id,
+        admin_user_id,
+        cloud_key: (cloud.key.id, cloud.secret),
+        workload_key: (workload.key.id, workload.secret),
+    };
+    (plane.records().clone(), organization)
+}
+
+pub fn address() -> SocketAddr {
+    SocketAddr::new(CONTROL_PLANE_IP, broker::control_plane::server::CONTROL_PLANE_PORT)
+}

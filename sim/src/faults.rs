@@ -174,6 +174,7 @@ pub fn resolve(world: &World, group: &Group, other: Option<&[String]>) -> Vec<St
         Group::Zone(index) => brokers_in_zone(ZONES[*index]),
         Group::Broker(id) => vec![format!("broker-{id}")],
         Group::Peering => world.clients.iter().map(|c| c.name.clone()).collect(),
+        Group::ControlPlane => vec![world.control_plane.name.clone()],
         Group::Cluster => world.brokers.iter().map(|b| b.name.clone()).collect(),
         Group::Rest => {
             world.all_machines().map(|m| m.name.clone()).filter(|n| other.is_none_or(|o| !o.contains(n))).collect()

@@ -2,7 +2,7 @@
 //! with its own madsim runtime (std's hashers are seeded once per thread; reusing a thread
 //! across seeds broke replay).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkers::kafka_history::{self as checker, CheckReport, ViolationKind};
 use crate::faults::{self, Fault};
 use crate::history::{History, OpKind, Phases, PollOutcome, SendOutcome, TopicPartition};
-use crate::scenario::{hex, Expectation, ExpectationName, LoadedScenario};
+use crate::scenario::{hex, ActionKind, ClientKind, Expectation, ExpectationName, LoadedScenario};
 use crate::workload::client::ClusterClient;
 use crate::workload::{consumer, producer, Recorder};
 use crate::world::World;
@@ -300,17 +300,22 @@ async fn simulate(request: RunRequest) -> Simulated {
     let impairs_links = schedule
         .iter()
         .any(|f| matches!(f.kind, crate::scenario::FaultKind::Latency | crate::scenario::FaultKind::Loss));
-    let world = std::sync::Arc::new(World::build(seed, workers + 2, bugs, impairs_links));
+    let access_clients = scenario.control_plane.clients.len();
+    let world = std::sync::Arc::new(World::build(seed, workers + 2 + access_clients, bugs, impairs_links));
     let mut trace = vec![format!("0 knobs {}", crate::world::Knobs::from_seed(seed))];
-    let topics: Vec<(String, i32)> = scenario.topics.iter().map(|t| (t.name.clone(), t.partitions)).collect();
-    let topic_names: Vec<String> = topics.iter().map(|t| t.0.clone()).collect();
+    let all_topics: Vec<(String, i32)> = scenario.topics.iter().map(|t| (t.name.clone(), t.partitions)).collect();
+    let topic_names: Vec<String> = all_topics.iter().map(|t| t.0.clone()).collect();
+    // The workload's topics (control-plane clients write elsewhere: the history checker must
+    // know every record in what it reads).
+    let topics: Vec<(String, i32)> =
+        scenario.topics.iter().filter(|t| t.workload).map(|t| (t.name.clone(), t.partitions)).collect();
 
     // Setup (before t = 0): create the topics once the cluster has a controller.
     let admin_machine = world.clients[workers].clone();
     let (dialer, credentials) = world.client_identity(&admin_machine, 0);
     let mut admin = ClusterClient::new(dialer, credentials, world.bootstrap());
     let setup = madsim::runtime::Handle::current().get_node(admin_machine.id).expect("admin node").spawn({
-        let topics = topics.clone();
+        let topics = all_topics.clone();
         let names = topic_names.clone();
         async move {
             let deadline = tokio::time::Instant::now() + SETUP_TIMEOUT;
@@ -343,6 +348,26 @@ async fn simulate(request: RunRequest) -> Simulated {
     });
     let (mut admin, ready) = setup.await.expect("setup task");
     assert!(ready, "seed {seed}: the cluster did not become ready within {SETUP_TIMEOUT:?} of simulated time");
+    // The scenario's service accounts, through the REST API as the organization admin; then a
+    // few pull intervals for every broker to know their keys.
+    let accounts = if scenario.control_plane.service_accounts.is_empty() {
+        BTreeMap::new()
+    } else {
+        let cloud = world.cloud_client(&admin_machine, 0);
+        let (cluster_id, specs) =
+            (world.organization.cluster_id.clone(), scenario.control_plane.service_accounts.clone());
+        let created = madsim::runtime::Handle::current()
+            .get_node(admin_machine.id)
+            .expect("admin node")
+            .spawn(async move {
+                let created = crate::workload::access::create_service_accounts(&cloud, &cluster_id, &specs).await;
+                tokio::time::sleep(3 * broker::control_plane::link::PULL_INTERVAL).await;
+                created
+            })
+            .await
+            .expect("service-account setup task");
+        created.unwrap_or_else(|error| panic!("seed {seed}: cannot create the scenario's service accounts: {error}"))
+    };
 
     // The run: t = 0 now.
     SIMULATION_ZERO.with(|zero| zero.set(Some(madsim::time::Instant::now())));
@@ -369,6 +394,37 @@ async fn simulate(request: RunRequest) -> Simulated {
             let commit = Duration::from_millis(scenario.workload.commit_interval_ms);
             tasks.push(node.spawn(consumer::run(client, recorder, process, topics, commit)));
         }
+    }
+    // Control-plane clients with the scenario's keys, and its timed actions.
+    let access = crate::checkers::access::AccessLog::default();
+    for (index, spec) in scenario.control_plane.clients.iter().enumerate() {
+        let machine = world.clients[workers + 2 + index].clone();
+        let key = &accounts[&spec.service_account].key;
+        let (dialer, credentials) = world.client_with_key(&machine, 20_000 + index as u64, key);
+        let client = ClusterClient::new(dialer, credentials, world.bootstrap());
+        let node = handle.get_node(machine.id).expect("client node");
+        let (recorder, access, name, topics) =
+            (recorder.clone(), access.clone(), spec.service_account.clone(), spec.topics.clone());
+        let interval = Duration::from_millis(spec.interval_ms);
+        tasks.push(match spec.kind {
+            ClientKind::KeyUser => {
+                node.spawn(crate::workload::access::key_user(client, recorder, access, name, topics, interval))
+            }
+            ClientKind::AclProber => {
+                node.spawn(crate::workload::access::acl_prober(client, recorder, access, name, topics, interval))
+            }
+        });
+    }
+    for (index, action) in scenario.control_plane.actions.iter().enumerate() {
+        let ActionKind::DeleteKey = action.action;
+        let cloud = world.cloud_client(&admin_machine, 1 + index as u64);
+        let (recorder, access, name) = (recorder.clone(), access.clone(), action.service_account.clone());
+        let key_id = accounts[&action.service_account].key.0.clone();
+        let at_ms = (action.at_s * 1000.0) as u64;
+        tasks.push(handle.get_node(admin_machine.id).expect("admin node").spawn(async move {
+            sleep_until(&recorder, at_ms).await;
+            crate::workload::access::delete_key(cloud, recorder, access, name, key_id).await;
+        }));
     }
     // The nemesis: apply the schedule in time order.
     let mut timeline: Vec<(u64, bool, usize)> =
@@ -435,6 +491,15 @@ async fn simulate(request: RunRequest) -> Simulated {
     let plaintext_leaks = world.wire.leaks();
     let divergent_replicas = crate::checkers::replicas::divergent_replicas(&world);
     let high_watermark_regressions = std::mem::take(&mut *high_watermark_regressions.lock().unwrap());
+    let zero = recorder.started;
+    let control_plane_dials = crate::checkers::connections::control_plane_dials(
+        &world.connections,
+        &world.control_plane.name,
+        |machine| world.brokers.iter().any(|b| b.name == machine),
+        zero,
+    );
+    let access_attempts = std::mem::take(&mut *access.attempts.lock().unwrap());
+    let revocations = std::mem::take(&mut *access.revocations.lock().unwrap());
     let partition_reads = recorder
         .reads
         .lock()
@@ -464,6 +529,9 @@ async fn simulate(request: RunRequest) -> Simulated {
         divergent_replicas,
         high_watermark_regressions,
         drain_gave_up,
+        control_plane_dials,
+        access_attempts,
+        revocations,
     }
 }
 
@@ -488,6 +556,10 @@ struct Simulated {
     high_watermark_regressions: Vec<(u64, String)>,
     /// Partitions the final drain could not read to the end, and why.
     drain_gave_up: Vec<String>,
+    /// Connections the control plane opened to brokers (at ms, what).
+    control_plane_dials: Vec<(u64, String)>,
+    access_attempts: Vec<crate::checkers::access::Attempt>,
+    revocations: Vec<crate::checkers::access::Revocation>,
 }
 
 fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
@@ -509,6 +581,9 @@ fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
         divergent_replicas,
         high_watermark_regressions,
         drain_gave_up,
+        control_plane_dials,
+        access_attempts,
+        revocations,
     } = run;
     let phases = Phases { faults_start_ms: window.0, faults_end_ms: window.1 };
     let report = checker::check(&history, &phases);
@@ -522,16 +597,44 @@ fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
     events.sort_by_key(|(at, _)| *at);
     let trace: Vec<String> = events.into_iter().map(|(_, line)| line).collect();
     let trace_hash = hex(ring::digest::digest(&ring::digest::SHA256, trace.join("\n").as_bytes()).as_ref());
+    let acls: BTreeMap<String, Vec<crate::scenario::AclSpec>> = request
+        .scenario
+        .scenario
+        .control_plane
+        .service_accounts
+        .iter()
+        .map(|a| (a.name.clone(), a.acls.clone()))
+        .collect();
+    let (unauthorized, authorization_answers) =
+        crate::checkers::access::unauthorized_successes(&access_attempts, &acls);
+    let revocation_bound_ms = broker::control_plane::link::REVOCATION_BOUND.as_millis() as u64;
+    let (late_uses, revocations_checked, revocation_propagation_ms) =
+        crate::checkers::access::revocation_violations(&access_attempts, &revocations, revocation_bound_ms);
     let measured = Measured {
         converged: converged_after_ms,
         acked_during: acked_during(&history, window),
         plaintext_leaks: plaintext_leaks.len() as u64,
         divergent_replicas: divergent_replicas.len() as u64,
         high_watermark_regressions: high_watermark_regressions.len() as u64,
+        control_plane_dials: control_plane_dials.len() as u64,
+        unauthorized_successes: unauthorized.len() as u64,
+        authorization_answers: authorization_answers as u64,
+        revocation_violations: late_uses.len() as u64,
+        revocations_checked: revocations_checked as u64,
+        revocation_propagation_ms,
     };
     let expectations = evaluate(&request.scenario.scenario.expectations, &report, &measured);
+    // Evidence found outside the history, by the expectation it fails: its first item.
+    let evidence: BTreeMap<ExpectationName, (u64, String)> = [
+        (ExpectationName::ControlPlaneDials, control_plane_dials.first()),
+        (ExpectationName::UnauthorizedSuccesses, unauthorized.first()),
+        (ExpectationName::RevocationViolations, late_uses.first()),
+    ]
+    .into_iter()
+    .filter_map(|(name, first)| Some((name, first?.clone())))
+    .collect();
     let mut violation =
-        first_violation(&expectations, &report, converged_after_ms, duration_s, bound_ms, &not_converged);
+        first_violation(&expectations, &report, converged_after_ms, duration_s, bound_ms, &not_converged, &evidence);
     if let (Some(violation), Some(first)) = (violation.as_mut(), plaintext_leaks.first()) {
         if violation.expectation == "plaintext_leaks" {
             // What leaked, counted (a line reads "<link>: <what> in clear").
@@ -726,12 +829,19 @@ fn acked_during(history: &History, window: (u64, u64)) -> u64 {
 }
 
 /// What the runner measured besides the checker's report.
+#[derive(Default)]
 pub struct Measured {
     pub converged: Option<u64>,
     pub acked_during: u64,
     pub plaintext_leaks: u64,
     pub divergent_replicas: u64,
     pub high_watermark_regressions: u64,
+    pub control_plane_dials: u64,
+    pub unauthorized_successes: u64,
+    pub authorization_answers: u64,
+    pub revocation_violations: u64,
+    pub revocations_checked: u64,
+    pub revocation_propagation_ms: Option<u64>,
 }
 
 fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) -> Option<f64> {
@@ -755,6 +865,12 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::PlaintextLeaks => Some(measured.plaintext_leaks as f64),
         E::DivergentReplicas => Some(measured.divergent_replicas as f64),
         E::HighWatermarkRegressions => Some(measured.high_watermark_regressions as f64),
+        E::ControlPlaneDials => Some(measured.control_plane_dials as f64),
+        E::UnauthorizedSuccesses => Some(measured.unauthorized_successes as f64),
+        E::AuthorizationAnswers => Some(measured.authorization_answers as f64),
+        E::RevocationViolations => Some(measured.revocation_violations as f64),
+        E::RevocationsChecked => Some(measured.revocations_checked as f64),
+        E::RevocationPropagationS => measured.revocation_propagation_ms.map(|ms| ms as f64 / 1000.0),
         checked => count(kind_of(checked).expect("the remaining expectations count checker violations")),
     }
 }
@@ -795,6 +911,7 @@ fn first_violation(
     duration_s: u64,
     bound_ms: u64,
     not_converged: &str,
+    evidence: &BTreeMap<ExpectationName, (u64, String)>,
 ) -> Option<FirstViolation> {
     let failed = expectations.iter().filter(|e| !e.passed);
     // The earliest checker evidence among failed expectations, else the first failed one.
@@ -808,6 +925,15 @@ fn first_violation(
                     detail: violation.detail.clone(),
                     at_ms: violation.at_ms,
                 },
+                None if evidence.contains_key(&expectation.name) => {
+                    let (at_ms, detail) = evidence[&expectation.name].clone();
+                    FirstViolation {
+                        expectation: expectation.name.to_string(),
+                        kind: expectation.name.name().replace('_', "-"),
+                        detail,
+                        at_ms,
+                    }
+                }
                 None => {
                     let at_ms = if expectation.name == ExpectationName::Converged {
                         duration_s * 1000 + bound_ms

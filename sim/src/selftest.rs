@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 8] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 11] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -51,6 +51,21 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 8] = [
         bug: "unclean-leader-election-enabled",
         scenario: "unclean-election-window",
         checks: &["lost_acked_writes", "inconsistent_offsets", "duplicates", "divergent_replicas"],
+    },
+    PlantedBugCheck {
+        bug: "prefixed-acl-matches-any",
+        scenario: "acl-limited-application",
+        checks: &["unauthorized_successes"],
+    },
+    PlantedBugCheck {
+        bug: "stale-credential-cache",
+        scenario: "leaked-key-revoked",
+        checks: &["revocation_violations"],
+    },
+    PlantedBugCheck {
+        bug: "control-plane-dials-broker",
+        scenario: "leaked-key-revoked",
+        checks: &["control_plane_dials"],
     },
 ];
 

@@ -36,7 +36,8 @@ pub fn control_plane_dials(
         .filter(|(initiator, target, _, _, _)| initiator == control_plane && is_broker(target))
         .map(|(initiator, target, port, at, count)| {
             let at_ms = at.saturating_duration_since(zero).as_millis() as u64;
-            (at_ms, format!("{initiator} opened {count} connection(s) to {target}:{port}, first at {at_ms} ms"))
+            let when = if at < zero { "during setup".to_string() } else { format!("at {at_ms} ms") };
+            (at_ms, format!("{initiator} opened {count} connection(s) to {target}:{port}, the first {when}"))
         })
         .collect()
 }

@@ -38,10 +38,22 @@ pub enum ExpectationName {
     PlaintextLeaks,
     DivergentReplicas,
     HighWatermarkRegressions,
+    /// Connections the control plane opened to a broker (C14).
+    ControlPlaneDials,
+    /// Successes of an ACL-limited client that its ACLs deny (C17).
+    UnauthorizedSuccesses,
+    /// Attempts of ACL-limited clients that were answered (allowed or denied): work done.
+    AuthorizationAnswers,
+    /// Successful uses of a deleted key past the revocation bound (C15).
+    RevocationViolations,
+    /// Key deletions observed past the bound: work done.
+    RevocationsChecked,
+    /// The longest time from a deletion's acknowledgement to the key's last success (s).
+    RevocationPropagationS,
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 26] = [
+    pub const ALL: [ExpectationName; 32] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -68,6 +80,12 @@ impl ExpectationName {
         ExpectationName::PlaintextLeaks,
         ExpectationName::DivergentReplicas,
         ExpectationName::HighWatermarkRegressions,
+        ExpectationName::ControlPlaneDials,
+        ExpectationName::UnauthorizedSuccesses,
+        ExpectationName::AuthorizationAnswers,
+        ExpectationName::RevocationViolations,
+        ExpectationName::RevocationsChecked,
+        ExpectationName::RevocationPropagationS,
     ];
 
     /// The name in scenario files and reports.
@@ -99,6 +117,12 @@ impl ExpectationName {
             ExpectationName::PlaintextLeaks => "plaintext_leaks",
             ExpectationName::DivergentReplicas => "divergent_replicas",
             ExpectationName::HighWatermarkRegressions => "high_watermark_regressions",
+            ExpectationName::ControlPlaneDials => "control_plane_dials",
+            ExpectationName::UnauthorizedSuccesses => "unauthorized_successes",
+            ExpectationName::AuthorizationAnswers => "authorization_answers",
+            ExpectationName::RevocationViolations => "revocation_violations",
+            ExpectationName::RevocationsChecked => "revocations_checked",
+            ExpectationName::RevocationPropagationS => "revocation_propagation_s",
         }
     }
 
@@ -121,6 +145,9 @@ impl ExpectationName {
                 | ExpectationName::AckedWrites
                 | ExpectationName::AckedWritesDuring
                 | ExpectationName::PolledRecords
+                | ExpectationName::AuthorizationAnswers
+                | ExpectationName::RevocationsChecked
+                | ExpectationName::RevocationPropagationS
         )
     }
 }

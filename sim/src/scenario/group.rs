@@ -18,6 +18,8 @@ pub enum Group {
     Broker(u8),
     /// The customer's network (every client machine), across the peering link.
     Peering,
+    /// The control plane's machine (its own network).
+    ControlPlane,
     /// The zone of the controller quorum's leader when the fault starts.
     ControllerLeaderZone,
     /// The broker leading a partition when the fault starts.
@@ -30,7 +32,7 @@ pub enum Group {
 
 /// A group name that does not exist.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("no group {0:?} (groups: zone-a..zone-c, broker-1..broker-3, peering, controller-leader-zone, partition-leader:<topic>/<n>, rest, cluster)")]
+#[error("no group {0:?} (groups: zone-a..zone-c, broker-1..broker-3, peering, control-plane, controller-leader-zone, partition-leader:<topic>/<n>, rest, cluster)")]
 pub struct UnknownGroup(pub String);
 
 impl Group {
@@ -52,6 +54,7 @@ impl FromStr for Group {
             "broker-2" => Group::Broker(2),
             "broker-3" => Group::Broker(3),
             "peering" => Group::Peering,
+            "control-plane" => Group::ControlPlane,
             "controller-leader-zone" => Group::ControllerLeaderZone,
             "rest" => Group::Rest,
             "cluster" => Group::Cluster,
@@ -75,6 +78,7 @@ impl fmt::Display for Group {
             Group::Zone(index) => f.write_str(ZONES[*index]),
             Group::Broker(id) => write!(f, "broker-{id}"),
             Group::Peering => f.write_str("peering"),
+            Group::ControlPlane => f.write_str("control-plane"),
             Group::ControllerLeaderZone => f.write_str("controller-leader-zone"),
             Group::PartitionLeader { topic, partition } => write!(f, "partition-leader:{topic}/{partition}"),
             Group::Rest => f.write_str("rest"),
@@ -108,6 +112,7 @@ mod tests {
             "zone-c",
             "broker-2",
             "peering",
+            "control-plane",
             "controller-leader-zone",
             "partition-leader:orders/3",
             "rest",

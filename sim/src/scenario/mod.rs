@@ -7,6 +7,7 @@
 //! The format grows by sections: a new subsystem adds its table to `ScenarioFile` and its
 //! typed value to `Scenario`, validated in `parse`.
 
+mod control_plane;
 mod expectation;
 mod group;
 
@@ -16,6 +17,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use control_plane::{
+    AclSpec, ActionKind, ActionSpec, ClientKind, ClientSpec, ControlPlaneSpec, ServiceAccountSpec,
+};
 pub use expectation::{Comparison, Expectation, ExpectationName};
 pub use group::{Group, UnknownGroup, ZONES};
 
@@ -37,6 +41,8 @@ pub struct Scenario {
     pub generate: Option<GenerateSpec>,
     pub liveness: LivenessSpec,
     pub expectations: Vec<Expectation>,
+    /// Service accounts, actions and clients of the control plane (empty: only the workload).
+    pub control_plane: ControlPlaneSpec,
 }
 
 /// The file as written: the untyped parts (`nightly_seeds`, groups, expectations) are typed by
@@ -60,6 +66,8 @@ struct ScenarioFile {
     liveness: LivenessSpec,
     /// Expectation name -> "= 0", "<= 3", ">= 0.99" or a bare number (meaning "=").
     expectations: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    control_plane: ControlPlaneSpec,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,6 +89,14 @@ struct FaultFile {
 pub struct TopicSpec {
     pub name: String,
     pub partitions: i32,
+    /// Whether the workload's producers and consumers use it (false: only control-plane
+    /// clients, whose records the history checker does not know).
+    #[serde(default = "yes")]
+    pub workload: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -281,8 +297,8 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
             return Err(ScenarioError::invalid(file, format!("topics[{index}].partitions"), "1 to 64"));
         }
     }
-    if scenario.topics.is_empty() {
-        return Err(ScenarioError::invalid(file, "topics", "at least one [[topics]] table"));
+    if !scenario.topics.iter().any(|t| t.workload) {
+        return Err(ScenarioError::invalid(file, "topics", "at least one [[topics]] table the workload uses"));
     }
     let workload = &scenario.workload;
     if !(1..=16).contains(&workload.producers) {
@@ -315,6 +331,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
             ));
         }
     }
+    scenario.control_plane.validate(file, &scenario.topics, scenario.duration_s)?;
     if !(1..=3_600).contains(&scenario.liveness.converge_within_s) {
         return Err(ScenarioError::invalid(file, "liveness.converge_within_s", "1 to 3600"));
     }
@@ -349,12 +366,13 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         generate: scenario.generate,
         liveness: scenario.liveness,
         expectations,
+        control_plane: scenario.control_plane,
     })
 }
 
 fn typed_group(file: &str, key: String, name: &str) -> Result<Group, ScenarioError> {
     name.parse().map_err(|_| {
-        ScenarioError::invalid(file, key, format!("a group that exists (zone-a..zone-c, broker-1..broker-3, peering, controller-leader-zone, partition-leader:<topic>/<n>), got {name:?}"))
+        ScenarioError::invalid(file, key, format!("a group that exists (zone-a..zone-c, broker-1..broker-3, peering, control-plane, controller-leader-zone, partition-leader:<topic>/<n>), got {name:?}"))
     })
 }
 

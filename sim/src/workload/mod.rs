@@ -2,6 +2,7 @@
 //! with acks=all and idempotence and consuming in a group. Every operation is recorded with its
 //! simulated start and end and its outcome.
 
+pub mod access;
 pub mod client;
 pub mod consumer;
 pub mod producer;

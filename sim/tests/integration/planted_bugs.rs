@@ -38,6 +38,23 @@ fn caught_by(bug: &'static str, seed: u64, check: &str) -> Capsule {
 }
 
 #[test]
+fn prefixed_acl_matches_any_is_caught_by_the_authorization_check() {
+    // The ACL-limited application writes to `payroll`, which its `orders-` prefix does not cover.
+    caught_by("prefixed-acl-matches-any", 1, "unauthorized_successes");
+}
+
+#[test]
+fn a_stale_credential_cache_is_caught_by_the_revocation_bound() {
+    // The deleted key keeps working on its open connection and on new ones.
+    caught_by("stale-credential-cache", 1, "revocation_violations");
+}
+
+#[test]
+fn a_control_plane_that_dials_brokers_is_caught_by_the_connection_direction_check() {
+    caught_by("control-plane-dials-broker", 1, "control_plane_dials");
+}
+
+#[test]
 fn ack_before_replication_is_caught_by_inconsistent_offsets() {
     caught_by("ack-before-replication", 1, "inconsistent_offsets");
 }

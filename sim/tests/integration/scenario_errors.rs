@@ -32,9 +32,12 @@ fn every_catalog_scenario_is_valid() {
     assert_eq!(
         names,
         [
+            "acl-limited-application",
+            "control-plane-outage",
             "controller-zone-partition",
             "flapping-broker",
             "leader-isolation",
+            "leaked-key-revoked",
             "out-of-sync-replica-failover",
             "peering-link-partition",
             "random-faults",
@@ -48,6 +51,12 @@ fn every_catalog_scenario_is_valid() {
             "zone-loss-short"
         ]
     );
+}
+
+#[test]
+fn control_plane_client_naming_an_account_that_does_not_exist() {
+    let section = "\n[[control_plane.service_accounts]]\nname = \"app\"\n\n[[control_plane.clients]]\nkind = \"key-user\"\nservice_account = \"ghost\"\ntopics = [\"orders\"]\n";
+    insta::assert_snapshot!(error_of(&format!("{}{section}", base())));
 }
 
 #[test]

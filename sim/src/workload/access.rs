@@ -1,0 +1,255 @@
+//! The control plane's side of a run: the harness, as the organization admin, creates the
+//! scenario's service accounts (keys and ACLs) through the REST API, deletes keys when the
+//! scenario says so, and runs clients with those keys: a `key-user` (a leaked key in use) and
+//! an `acl-prober` (an ACL-limited application trying everything). Every attempt is evidence
+//! for `checkers::access`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use broker::client::ClientError;
+use broker::control_plane::client::ControlPlaneClient;
+use broker::log::batch::encode_values;
+use broker::security::acl::Operation;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{FetchRequest, MetadataRequest, ProduceRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+use serde_json::json;
+
+use super::client::ClusterClient;
+use super::Recorder;
+use crate::checkers::access::{AccessLog, Attempt, Outcome, Revocation};
+use crate::scenario::ServiceAccountSpec;
+
+/// A service account the harness created: its id and its cluster key (id, secret).
+#[derive(Debug, Clone)]
+pub struct CreatedAccount {
+    pub id: String,
+    pub key: (String, String),
+}
+
+async fn call(
+    cloud: &ControlPlaneClient,
+    method: &str,
+    target: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let mut last = String::new();
+    for _ in 0..10 {
+        match cloud.call(method, target, Some(body.to_string().into_bytes())).await {
+            Ok((status, bytes)) if (200..300).contains(&status) => {
+                return serde_json::from_slice(&bytes).map_err(|e| format!("{method} {target}: {e}"));
+            }
+            Ok((status, bytes)) => {
+                return Err(format!("{method} {target}: {status} {}", String::from_utf8_lossy(&bytes)))
+            }
+            Err(error) => last = error.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err(format!("{method} {target}: {last}"))
+}
+
+/// Creates every account with one cluster key and its allow ACLs.
+pub async fn create_service_accounts(
+    cloud: &ControlPlaneClient,
+    cluster_id: &str,
+    specs: &[ServiceAccountSpec],
+) -> Result<BTreeMap<String, CreatedAccount>, String> {
+    let mut created = BTreeMap::new();
+    for spec in specs {
+        let account = call(cloud, "POST", "/iam/v2/service-accounts", json!({ "display_name": spec.name })).await?;
+        let id = account["id"].as_str().ok_or("no service account id")?.to_string();
+        let key = call(
+            cloud,
+            "POST",
+            "/iam/v2/api-keys",
+            json!({ "spec": { "display_name": spec.name, "owner": { "id": id }, "resource": { "id": cluster_id } } }),
+        )
+        .await?;
+        let key_id = key["id"].as_str().ok_or("no key id")?.to_string();
+        let secret = key["spec"]["secret"].as_str().ok_or("no secret in the creation response")?.to_string();
+        for acl in &spec.acls {
+            let body = json!({
+                "principal": format!("User:{id}"),
+                "host": "*",
+                "resource_type": acl.resource_type,
+                "resource_name": acl.resource_name,
+                "pattern_type": acl.pattern_type,
+                "operation": acl.operation,
+                "permission": "ALLOW",
+            });
+            call(cloud, "POST", &format!("/kafka/v3/clusters/{cluster_id}/acls"), body).await?;
+        }
+        created.insert(spec.name.clone(), CreatedAccount { id, key: (key_id, secret) });
+    }
+    Ok(created)
+}
+
+/// Deletes `account`'s key, retrying every second until the control plane acknowledges it
+/// (it may be down): the acknowledgement time starts the revocation bound.
+pub async fn delete_key(cloud: ControlPlaneClient, recorder: Recorder, log: AccessLog, name: String, key_id: String) {
+    let requested_ms = recorder.now_ms();
+    let index = {
+        let mut revocations = log.revocations.lock().unwrap();
+        revocations.push(Revocation { service_account: name, requested_ms, acknowledged_ms: None });
+        revocations.len() - 1
+    };
+    while !recorder.stopping() {
+        if let Ok((204 | 404, _)) = cloud.call("DELETE", &format!("/iam/v2/api-keys/{key_id}"), None).await {
+            log.revocations.lock().unwrap()[index].acknowledged_ms = Some(recorder.now_ms());
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+fn classify(code: i16) -> Outcome {
+    if code == 0 {
+        Outcome::Allowed
+    } else if [
+        ResponseError::TopicAuthorizationFailed,
+        ResponseError::GroupAuthorizationFailed,
+        ResponseError::ClusterAuthorizationFailed,
+    ]
+    .iter()
+    .any(|e| e.code() == code)
+    {
+        Outcome::Denied
+    } else {
+        Outcome::Unknown(
+            ResponseError::try_from_code(code).map(|e| format!("{e:?}")).unwrap_or_else(|| code.to_string()),
+        )
+    }
+}
+
+fn failed(error: &ClientError) -> Outcome {
+    match error {
+        ClientError::Authentication(_) => Outcome::AuthenticationFailed,
+        other => Outcome::Unknown(other.to_string()),
+    }
+}
+
+fn topic_name(topic: &str) -> TopicName {
+    TopicName(StrBytes::from_string(topic.to_string()))
+}
+
+/// The broker to ask about `topic`: its partition 0 leader if the key may see it, else any.
+async fn broker_for(client: &mut ClusterClient, topic: &str, attempt: u64) -> i32 {
+    if client.leader(topic, 0).is_none() {
+        let _ = client.refresh_metadata().await;
+    }
+    client.leader(topic, 0).unwrap_or(1 + (attempt % 3) as i32)
+}
+
+async fn produce(client: &mut ClusterClient, topic: &str, attempt: u64) -> Outcome {
+    let broker = broker_for(client, topic, attempt).await;
+    let records = encode_values(&[bytes::Bytes::from_static(b"control-plane client")], -1, -1, -1);
+    let request = ProduceRequest::default().with_acks(-1).with_timeout_ms(5_000).with_topic_data(vec![
+        TopicProduceData::default()
+            .with_name(topic_name(topic))
+            .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(records))]),
+    ]);
+    match client.send(broker, request, 7).await {
+        Ok(response) => {
+            let code =
+                response.responses.first().and_then(|t| t.partition_responses.first()).map_or(-1, |p| p.error_code);
+            if code == ResponseError::NotLeaderOrFollower.code() {
+                let _ = client.refresh_metadata().await;
+            }
+            classify(code)
+        }
+        Err(error) => failed(&error),
+    }
+}
+
+async fn fetch(client: &mut ClusterClient, topic: &str, attempt: u64) -> Outcome {
+    let broker = broker_for(client, topic, attempt).await;
+    let request = FetchRequest::default()
+        .with_replica_id((-1).into())
+        .with_max_wait_ms(0)
+        .with_max_bytes(64 * 1024)
+        .with_topics(vec![FetchTopic::default().with_topic(topic_name(topic)).with_partitions(vec![
+            FetchPartition::default().with_partition(0).with_fetch_offset(0).with_partition_max_bytes(16 * 1024),
+        ])]);
+    match client.send(broker, request, 11).await {
+        Ok(response) => {
+            classify(response.responses.first().and_then(|t| t.partitions.first()).map_or(-1, |p| p.error_code))
+        }
+        Err(error) => failed(&error),
+    }
+}
+
+async fn describe(client: &mut ClusterClient, topic: &str, attempt: u64) -> Outcome {
+    let request = MetadataRequest::default()
+        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(topic_name(topic)))]))
+        .with_allow_auto_topic_creation(false);
+    match client.send(1 + (attempt % 3) as i32, request, 4).await {
+        Ok(response) => {
+            let code = response.topics.first().map_or(-1, |t| t.error_code);
+            // A described topic whose leader is moving is still described.
+            if code == ResponseError::LeaderNotAvailable.code() {
+                Outcome::Allowed
+            } else {
+                classify(code)
+            }
+        }
+        Err(error) => failed(&error),
+    }
+}
+
+fn note(recorder: &Recorder, log: &AccessLog, name: &str, operation: Operation, topic: &str, outcome: Outcome) {
+    log.attempts.lock().unwrap().push(Attempt {
+        at_ms: recorder.now_ms(),
+        service_account: name.to_string(),
+        operation,
+        topic: topic.to_string(),
+        outcome,
+    });
+}
+
+/// A leaked key in use: one produce every `interval`.
+pub async fn key_user(
+    mut client: ClusterClient,
+    recorder: Recorder,
+    log: AccessLog,
+    name: String,
+    topics: Vec<String>,
+    interval: Duration,
+) {
+    let mut attempt = 0u64;
+    while !recorder.stopping() {
+        let topic = &topics[attempt as usize % topics.len()];
+        let outcome = produce(&mut client, topic, attempt).await;
+        note(&recorder, &log, &name, Operation::Write, topic, outcome);
+        attempt += 1;
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// An ACL-limited application that tries Write, Read and Describe on every topic it names.
+pub async fn acl_prober(
+    mut client: ClusterClient,
+    recorder: Recorder,
+    log: AccessLog,
+    name: String,
+    topics: Vec<String>,
+    interval: Duration,
+) {
+    let mut attempt = 0u64;
+    while !recorder.stopping() {
+        for topic in &topics {
+            let outcome = produce(&mut client, topic, attempt).await;
+            note(&recorder, &log, &name, Operation::Write, topic, outcome);
+            let outcome = fetch(&mut client, topic, attempt).await;
+            note(&recorder, &log, &name, Operation::Read, topic, outcome);
+            let outcome = describe(&mut client, topic, attempt).await;
+            note(&recorder, &log, &name, Operation::Describe, topic, outcome);
+        }
+        attempt += 1;
+        tokio::time::sleep(interval).await;
+    }
+}

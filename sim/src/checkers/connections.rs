@@ -4,10 +4,13 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-/// (initiator, target machine, port) -> (first dial, dials). Filled by the world's dialers.
+/// (initiator, target machine, port).
+type Link = (String, String, u16);
+
+/// Every link dialed -> (first dial, dials). Filled by the world's dialers.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectionLog {
-    dials: Arc<Mutex<BTreeMap<(String, String, u16), (tokio::time::Instant, u64)>>>,
+    dials: Arc<Mutex<BTreeMap<Link, (tokio::time::Instant, u64)>>>,
 }
 
 impl ConnectionLog {

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The test command (README): installs what the tests need if it is missing (kcat, openssl,
-# a Python venv with kafka-python), then runs the real-mode suites and the simulation suites.
+# curl, a Python venv with kafka-python and schemathesis), then runs the real-mode suites and the simulation suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]} (apt)"
@@ -14,10 +15,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-if ! .venv/bin/python -c 'import kafka' >/dev/null 2>&1; then
-  echo "== creating .venv with kafka-python"
-  python3 -m venv .venv
-  .venv/bin/pip install -q 'kafka-python==3.0.12'
+if ! .venv/bin/python -c 'import kafka' >/dev/null 2>&1 || [ ! -x .venv/bin/schemathesis ]; then
+  echo "== creating .venv with kafka-python and schemathesis"
+  [ -x .venv/bin/pip ] || python3 -m venv .venv
+  .venv/bin/pip install -q 'kafka-python==3.0.12' 'schemathesis==4.32.5'
 fi
 
 echo "== formatting and lints (both builds; clippy.toml bans nondeterminism)"

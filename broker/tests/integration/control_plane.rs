@@ -221,3 +221,49 @@ fn the_data_plane_keeps_serving_while_the_control_plane_is_down() {
         cloud.curl("GET", &format!("/cmk/v2/clusters/{}", cloud.get("CLUSTER_ID")), None).0 == 200
     });
 }
+
+/// schemathesis (from PyPI) drives the REST API from `broker/openapi.yaml`: examples, coverage,
+/// fuzzing and stateful phases, as the organization admin (a session, which the fuzzer cannot
+/// delete the way it may delete the admin's own API key). No 5xx, no undocumented status,
+/// content type or response shape.
+#[test]
+fn the_openapi_driven_fuzzer_finds_no_server_error_and_no_schema_violation() {
+    let cluster = Cluster::start();
+    let cloud = Cloud::of(&cluster);
+    let password = std::fs::read_to_string(cluster.dir.join("admin.password")).unwrap();
+    let body = serde_json::json!({ "email": "admin@localhost", "password": password.trim() }).to_string();
+    let (status, session) = cloud.curl_with(&[], "POST", "/api/sessions", Some(&body));
+    assert_eq!(status, 201, "{session}");
+    let token = session["token"].as_str().unwrap();
+    let schemathesis = python().with_file_name("schemathesis");
+    let output = Command::new(&schemathesis)
+        .arg("--config-file")
+        .arg(client_script("schemathesis.toml"))
+        .arg("run")
+        .arg(crate::cluster::workspace().join("broker/openapi.yaml"))
+        .args(["--url", "https://localhost", "--tls-verify", cloud.get("CA")])
+        .arg("-H")
+        .arg(format!("Authorization: Bearer {token}"))
+        .args(["-c", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"])
+        .args(["-n", "25", "--generation-deterministic", "--no-color"])
+        .env("CLUSTER_ID", cloud.get("CLUSTER_ID"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {schemathesis:?}: {e} (ci/test.sh installs it in .venv)"));
+    let report = String::from_utf8_lossy(&output.stdout);
+    let summary: String = report.lines().skip_while(|l| !l.contains("SUMMARY")).collect::<Vec<_>>().join("\n");
+    eprintln!("{summary}");
+    assert!(output.status.success(), "schemathesis found problems:\n{report}\n{}", cluster.logs());
+    let generated = summary
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_suffix(" passed")
+                .and_then(|l| l.split(" generated, ").nth(1))
+                .and_then(|n| n.parse::<u64>().ok())
+        })
+        .expect("a test-case count in the summary");
+    assert!(generated >= 500, "too few cases to mean anything: {generated}");
+    let (status, _) =
+        cloud.curl_with(&["-H", &format!("Authorization: Bearer {token}")], "GET", "/org/v2/environments", None);
+    assert_eq!(status, 200, "the control plane is up after the fuzzer");
+}

@@ -134,7 +134,12 @@ impl Node {
             (client, link)
         });
         Ok(Node {
-            control_plane: Arc::new(ControlPlaneLink::new(link, disk.clone(), config.bugs)),
+            control_plane: Arc::new(ControlPlaneLink::new(
+                link,
+                disk.clone(),
+                format!("crn://faultline/broker={}/process={incarnation}", config.broker_id),
+                config.bugs,
+            )),
             disk,
             started: tokio::time::Instant::now(),
             acceptor,

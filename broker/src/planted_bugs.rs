@@ -35,10 +35,13 @@ pub enum PlantedBug {
     /// The control plane opens connections to brokers (to "nudge" them after a change)
     /// instead of only ever being dialed by them (C14).
     ControlPlaneDialsBroker,
+    /// The audit topic's shipper resumes one event past the last one it wrote, so every round
+    /// after the first loses an event (C18).
+    AuditEventDropped,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 11] = [
+    pub const ALL: [PlantedBug; 12] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -50,6 +53,7 @@ impl PlantedBug {
         PlantedBug::PrefixedAclMatchesAny,
         PlantedBug::StaleCredentialCache,
         PlantedBug::ControlPlaneDialsBroker,
+        PlantedBug::AuditEventDropped,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -66,6 +70,7 @@ impl PlantedBug {
             PlantedBug::PrefixedAclMatchesAny => "prefixed-acl-matches-any",
             PlantedBug::StaleCredentialCache => "stale-credential-cache",
             PlantedBug::ControlPlaneDialsBroker => "control-plane-dials-broker",
+            PlantedBug::AuditEventDropped => "audit-event-dropped",
         }
     }
 
@@ -81,7 +86,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::control_plane::audit::AUDIT_TOPIC;
 use crate::controller::metadata::{
     BrokerId, ControllerError, Election, MetadataImage, MetadataRecord, OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS,
 };
@@ -296,7 +297,8 @@ impl Quorum {
                 vec![image.place_topic(&name, partitions, replication_factor)?]
             }
             ControllerRequest::DeleteTopic { name } => {
-                if name.starts_with("__") || !image.topics.contains_key(&name) {
+                // Internal topics and the audit topic (C18) are never deleted.
+                if name.starts_with("__") || name == AUDIT_TOPIC || !image.topics.contains_key(&name) {
                     return Err(ControllerError::UnknownTopic(name));
                 }
                 vec![MetadataRecord::DeleteTopic { name }]
@@ -436,13 +438,11 @@ async fn active_controller_duties(quorum: Arc<Quorum>) {
         }
         let zones: std::collections::BTreeSet<&str> =
             image.brokers.values().filter(|r| !r.fenced).map(|r| r.zone.as_str()).collect();
-        if !image.topics.contains_key(OFFSETS_TOPIC) && zones.len() >= 3 {
-            let request = ControllerRequest::CreateTopic {
-                name: OFFSETS_TOPIC.into(),
-                partitions: OFFSETS_TOPIC_PARTITIONS,
-                replication_factor: 3,
-            };
-            let _ = quorum.execute(request).await;
+        for (topic, partitions) in [(OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS), (AUDIT_TOPIC, 1)] {
+            if !image.topics.contains_key(topic) && zones.len() >= 3 {
+                let request = ControllerRequest::CreateTopic { name: topic.into(), partitions, replication_factor: 3 };
+                let _ = quorum.execute(request).await;
+            }
         }
     }
 }

@@ -351,7 +351,7 @@ async fn simulate(request: RunRequest) -> Simulated {
     // The scenario's service accounts, through the REST API as the organization admin; then a
     // few pull intervals for every broker to know their keys.
     let accounts = if scenario.control_plane.service_accounts.is_empty() {
-        BTreeMap::new()
+        (BTreeMap::new(), Vec::new())
     } else {
         let cloud = world.cloud_client(&admin_machine, 0);
         let (cluster_id, specs) =
@@ -368,6 +368,7 @@ async fn simulate(request: RunRequest) -> Simulated {
             .expect("service-account setup task");
         created.unwrap_or_else(|error| panic!("seed {seed}: cannot create the scenario's service accounts: {error}"))
     };
+    let (accounts, setup_mutations) = accounts;
 
     // The run: t = 0 now.
     SIMULATION_ZERO.with(|zero| zero.set(Some(madsim::time::Instant::now())));
@@ -397,6 +398,7 @@ async fn simulate(request: RunRequest) -> Simulated {
     }
     // Control-plane clients with the scenario's keys, and its timed actions.
     let access = crate::checkers::access::AccessLog::default();
+    access.mutations.lock().unwrap().extend(setup_mutations);
     for (index, spec) in scenario.control_plane.clients.iter().enumerate() {
         let machine = world.clients[workers + 2 + index].clone();
         let key = &accounts[&spec.service_account].key;
@@ -483,6 +485,32 @@ async fn simulate(request: RunRequest) -> Simulated {
     for task in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(40), task).await;
     }
+    // The audit topic against the control plane's log (C18): wait for the shipper to cover what
+    // the log held now, then read the topic as a consumer would.
+    let audit = {
+        let (dialer, credentials) = world.client_identity(&admin_machine, 9_998);
+        let mut client = ClusterClient::new(dialer, credentials, world.bootstrap());
+        let world = world.clone();
+        let recorder = recorder.clone();
+        handle
+            .get_node(admin_machine.id)
+            .expect("admin node")
+            .spawn(async move {
+                let covered = world.control_plane_records().audit.len();
+                let deadline = recorder.now_ms() + AUDIT_CATCH_UP_MS;
+                let mut topic = Err("not read".to_string());
+                while recorder.now_ms() <= deadline {
+                    topic = crate::workload::access::read_audit_topic(&mut client).await;
+                    if topic.as_ref().is_ok_and(|values| values.len() >= covered) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                (world.control_plane_records().audit, covered, topic)
+            })
+            .await
+            .expect("audit read task")
+    };
     // Drain: one fresh reader of every partition from offset 0, so unseen writes are known.
     let drain_gave_up = drain(&world, &recorder, &topics, workers + 1).await;
     let simulated_ms = recorder.now_ms();
@@ -499,6 +527,7 @@ async fn simulate(request: RunRequest) -> Simulated {
         zero,
     );
     let access_attempts = std::mem::take(&mut *access.attempts.lock().unwrap());
+    let mutations = std::mem::take(&mut *access.mutations.lock().unwrap());
     let revocations = std::mem::take(&mut *access.revocations.lock().unwrap());
     let partition_reads = recorder
         .reads
@@ -532,8 +561,13 @@ async fn simulate(request: RunRequest) -> Simulated {
         control_plane_dials,
         access_attempts,
         revocations,
+        audit,
+        mutations,
     }
 }
+
+/// How long the harness waits, after the run, for the audit topic to hold the control plane's log.
+const AUDIT_CATCH_UP_MS: u64 = 20_000;
 
 /// What the simulation produced, before checking (which runs outside the simulated clock so
 /// its cost can be measured in real time).
@@ -560,6 +594,9 @@ struct Simulated {
     control_plane_dials: Vec<(u64, String)>,
     access_attempts: Vec<crate::checkers::access::Attempt>,
     revocations: Vec<crate::checkers::access::Revocation>,
+    /// The control plane's audit log, how much of it the topic must cover, and the topic.
+    audit: (Vec<broker::control_plane::audit::AuditEvent>, usize, Result<Vec<Vec<u8>>, String>),
+    mutations: Vec<crate::checkers::audit::Mutation>,
 }
 
 fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
@@ -584,6 +621,8 @@ fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
         control_plane_dials,
         access_attempts,
         revocations,
+        audit,
+        mutations,
     } = run;
     let phases = Phases { faults_start_ms: window.0, faults_end_ms: window.1 };
     let report = checker::check(&history, &phases);
@@ -610,6 +649,11 @@ fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
     let revocation_bound_ms = broker::control_plane::link::REVOCATION_BOUND.as_millis() as u64;
     let (late_uses, revocations_checked, revocation_propagation_ms) =
         crate::checkers::access::revocation_violations(&access_attempts, &revocations, revocation_bound_ms);
+    let (audit_log, audit_covered, audit_topic) = audit;
+    let (audit_findings, audit_events_checked) = match &audit_topic {
+        Ok(topic) => crate::checkers::audit::audit_violations(&audit_log, audit_covered, topic, &mutations),
+        Err(error) => (vec![format!("the audit topic could not be read: {error}")], 0),
+    };
     let measured = Measured {
         converged: converged_after_ms,
         acked_during: acked_during(&history, window),
@@ -622,6 +666,8 @@ fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
         revocation_violations: late_uses.len() as u64,
         revocations_checked: revocations_checked as u64,
         revocation_propagation_ms,
+        audit_violations: audit_findings.len() as u64,
+        audit_events_checked: audit_events_checked as u64,
     };
     let expectations = evaluate(&request.scenario.scenario.expectations, &report, &measured);
     // Evidence found outside the history, by the expectation it fails: its first item.
@@ -629,6 +675,7 @@ fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
         (ExpectationName::ControlPlaneDials, control_plane_dials.first()),
         (ExpectationName::UnauthorizedSuccesses, unauthorized.first()),
         (ExpectationName::RevocationViolations, late_uses.first()),
+        (ExpectationName::AuditViolations, audit_findings.first().map(|what| (simulated_ms, what.clone())).as_ref()),
     ]
     .into_iter()
     .filter_map(|(name, first)| Some((name, first?.clone())))
@@ -842,6 +889,8 @@ pub struct Measured {
     pub revocation_violations: u64,
     pub revocations_checked: u64,
     pub revocation_propagation_ms: Option<u64>,
+    pub audit_violations: u64,
+    pub audit_events_checked: u64,
 }
 
 fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) -> Option<f64> {
@@ -871,6 +920,8 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::RevocationViolations => Some(measured.revocation_violations as f64),
         E::RevocationsChecked => Some(measured.revocations_checked as f64),
         E::RevocationPropagationS => measured.revocation_propagation_ms.map(|ms| ms as f64 / 1000.0),
+        E::AuditViolations => Some(measured.audit_violations as f64),
+        E::AuditEventsChecked => Some(measured.audit_events_checked as f64),
         checked => count(kind_of(checked).expect("the remaining expectations count checker violations")),
     }
 }

@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 11] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 12] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -67,6 +67,7 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 11] = [
         scenario: "leaked-key-revoked",
         checks: &["control_plane_dials"],
     },
+    PlantedBugCheck { bug: "audit-event-dropped", scenario: "leaked-key-revoked", checks: &["audit_violations"] },
 ];
 
 /// What one planted bug's sweep found.

@@ -627,6 +627,14 @@ fn route(plane: &mut ControlPlane, request: &ApiRequest<'_>, credentials: Creden
             }
             _ => Err(Failure::MethodNotAllowed),
         },
+        ["internal", "v1", "audit", "decisions"] => match method {
+            "POST" => {
+                let batch: super::audit::DecisionBatch = parse_body(request.body)?;
+                plane.record_decisions(&caller, batch)?;
+                Ok(ApiResponse::json(200, json!({ "recorded": true })))
+            }
+            _ => Err(Failure::MethodNotAllowed),
+        },
         ["internal", "v1", "clusters", cluster, "acls"] if matches!(caller, Caller::Broker { .. }) => match method {
             "POST" => {
                 let body: RelayedAclCreation = parse_body(request.body)?;

@@ -40,6 +40,30 @@ pub struct AuditEvent {
 
 pub const CONTROL_PLANE_SOURCE: &str = "crn://faultline/control-plane";
 
+/// A decision a broker made (a refused SASL key, a denied request), reported to the control
+/// plane, which gives it its place in the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    pub subject: String,
+    /// Without the `io.faultline.` prefix, e.g. `kafka.authorization.denied`.
+    pub kind: String,
+    pub principal: String,
+    pub result: AuditResult,
+    pub time_ms: u64,
+}
+
+/// A broker process's batch of decisions: `batch` numbers batches from 1 within `source`, so
+/// a batch retried after a lost answer is recorded once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionBatch {
+    /// `crn://faultline/broker=<id>/process=<incarnation>`.
+    pub source: String,
+    pub batch: u64,
+    pub decisions: Vec<Decision>,
+}
+
 /// RFC 3339 with milliseconds for a Unix time in milliseconds.
 pub fn rfc3339(unix_ms: u64) -> String {
     humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(unix_ms)).to_string()

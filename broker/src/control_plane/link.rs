@@ -3,10 +3,12 @@
 //! the last one it had while the control plane is unreachable. Kafka's CreateAcls and
 //! DeleteAcls are relayed up the same connection. Nothing is ever pushed down.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use super::api::RelayedAclCreation;
+use super::audit::{AuditEvent, Decision, DecisionBatch};
 use super::client::{ControlPlaneClient, ControlPlaneClientError, ControlPlaneEndpoint};
 use super::snapshot::DataPlaneSnapshot;
 use crate::log::Disk;
@@ -46,6 +48,11 @@ pub enum LinkError {
     Malformed(#[from] serde_json::Error),
 }
 
+/// Decisions waiting for the control plane; beyond this the oldest are dropped (and counted),
+/// so an unreachable control plane costs a bounded amount of memory.
+const PENDING_DECISIONS_MAX: usize = 10_000;
+const DECISIONS_PER_BATCH_MAX: usize = 500;
+
 /// The last snapshot, on the broker's own disk: a broker that restarts while the control
 /// plane is unreachable still knows its customers.
 const SNAPSHOT_FILE: &str = "control-plane-snapshot.json";
@@ -58,13 +65,22 @@ pub struct ControlPlaneLink {
     bugs: PlantedBugs,
     /// Simulated or real time of the last successful pull.
     last_pull: Mutex<Option<tokio::time::Instant>>,
+    /// This process's name in the audit log.
+    source: String,
+    pending: Mutex<VecDeque<Decision>>,
+    /// The batch being sent (kept as it was, so a retry is the same batch).
+    in_flight: tokio::sync::Mutex<Option<DecisionBatch>>,
+    next_batch: std::sync::atomic::AtomicU64,
+    dropped_decisions: std::sync::atomic::AtomicU64,
 }
 
 impl ControlPlaneLink {
     /// `client`: how to reach the control plane (authenticated as this broker), if there is one.
+    /// `source`: this broker process in the audit log (`crn://faultline/broker=<id>/process=<n>`).
     pub fn new(
         client: Option<(ControlPlaneClient, ControlPlaneLinkConfig)>,
         disk: Arc<dyn Disk>,
+        source: String,
         bugs: PlantedBugs,
     ) -> Self {
         let stored = match disk.read(SNAPSHOT_FILE) {
@@ -87,7 +103,69 @@ impl ControlPlaneLink {
             client: client.map(|(client, config)| (client, config.physical_cluster_id)),
             bugs,
             last_pull: Mutex::new(None),
+            source,
+            pending: Mutex::new(VecDeque::new()),
+            in_flight: tokio::sync::Mutex::new(None),
+            next_batch: std::sync::atomic::AtomicU64::new(1),
+            dropped_decisions: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Queues a decision for the audit log (C18).
+    pub(crate) fn report(&self, decision: Decision) {
+        if self.client.is_none() {
+            return;
+        }
+        let mut pending = self.pending.lock().unwrap();
+        if pending.len() >= PENDING_DECISIONS_MAX {
+            pending.pop_front();
+            let dropped = self.dropped_decisions.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if dropped.is_power_of_two() {
+                tracing::warn!(dropped, "audit decisions dropped: the control plane has been unreachable too long");
+            }
+        }
+        pending.push_back(decision);
+    }
+
+    /// Sends queued decisions, one batch at a time, each until the control plane has it.
+    async fn ship_decisions(&self) -> Result<(), LinkError> {
+        let (client, _) = self.client.as_ref().ok_or(LinkError::NotConfigured)?;
+        loop {
+            let mut in_flight = self.in_flight.lock().await;
+            if in_flight.is_none() {
+                let decisions: Vec<Decision> = {
+                    let mut pending = self.pending.lock().unwrap();
+                    let count = pending.len().min(DECISIONS_PER_BATCH_MAX);
+                    pending.drain(..count).collect()
+                };
+                if decisions.is_empty() {
+                    return Ok(());
+                }
+                let batch = self.next_batch.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                *in_flight = Some(DecisionBatch { source: self.source.clone(), batch, decisions });
+            }
+            let body = serde_json::to_vec(in_flight.as_ref().expect("set above"))?;
+            let (status, answer) = client.call("POST", "/internal/v1/audit/decisions", Some(body)).await?;
+            if status != 200 {
+                return Err(LinkError::Refused { status, detail: String::from_utf8_lossy(&answer).into_owned() });
+            }
+            *in_flight = None;
+        }
+    }
+
+    /// Audit events after `after` (the audit topic's shipper).
+    pub async fn audit_events(&self, after: u64, limit: usize) -> Result<Vec<AuditEvent>, LinkError> {
+        let (client, _) = self.client.as_ref().ok_or(LinkError::NotConfigured)?;
+        let (status, body) =
+            client.call("GET", &format!("/internal/v1/audit?after={after}&limit={limit}"), None).await?;
+        if status != 200 {
+            return Err(LinkError::Refused { status, detail: String::from_utf8_lossy(&body).into_owned() });
+        }
+        #[derive(serde::Deserialize)]
+        struct Events {
+            data: Vec<AuditEvent>,
+        }
+        Ok(serde_json::from_slice::<Events>(&body)?.data)
     }
 
     pub fn access(&self) -> Arc<DataPlaneAccess> {
@@ -132,11 +210,14 @@ impl ControlPlaneLink {
         Ok(changed)
     }
 
-    /// Pulls every `PULL_INTERVAL`, forever.
+    /// Pulls (and sends queued decisions) every `PULL_INTERVAL`, forever.
     pub async fn pull_forever(self: Arc<Self>) {
         loop {
             if let Err(error) = self.pull().await {
                 tracing::debug!(%error, "control-plane pull failed; serving with the last snapshot");
+            }
+            if let Err(error) = self.ship_decisions().await {
+                tracing::debug!(%error, "audit decisions not delivered yet; kept for the next round");
             }
             tokio::time::sleep(PULL_INTERVAL).await;
         }

@@ -9,7 +9,7 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 
-use super::audit::{rfc3339, AuditEvent, AuditResult, CONTROL_PLANE_SOURCE};
+use super::audit::{rfc3339, AuditEvent, AuditResult, DecisionBatch, CONTROL_PLANE_SOURCE};
 use super::identity::{self, ApiKey, ApiKeyScope, AssertionError, ServiceAccount, User};
 use super::model::{
     Availability, Cluster, ClusterType, Environment, MatrixViolation, Networking, PhysicalCluster, SchemaRegistry,
@@ -39,6 +39,9 @@ pub struct Records {
     pub assertions_seen: BTreeMap<String, u64>,
     /// Grows with every change a broker must see.
     pub data_plane_version: u64,
+    /// The last decision batch recorded per broker process (a retried batch is recorded once).
+    #[serde(default)]
+    pub decision_batches: BTreeMap<String, u64>,
 }
 
 #[derive(Clone)]
@@ -234,11 +237,23 @@ impl ControlPlane {
     }
 
     fn audit(&mut self, principal: String, subject: &str, kind: &str, result: AuditResult, now_ms: u64) {
+        self.audit_from(CONTROL_PLANE_SOURCE, principal, subject, kind, result, now_ms);
+    }
+
+    fn audit_from(
+        &mut self,
+        source: &str,
+        principal: String,
+        subject: &str,
+        kind: &str,
+        result: AuditResult,
+        now_ms: u64,
+    ) {
         let sequence = self.records.audit.len() as u64 + 1;
         self.records.audit.push(AuditEvent {
             specversion: "1.0".into(),
-            id: format!("control-plane-{sequence}"),
-            source: CONTROL_PLANE_SOURCE.into(),
+            id: format!("audit-{sequence}"),
+            source: source.into(),
             subject: subject.to_string(),
             kind: format!("io.faultline.{kind}"),
             time: rfc3339(now_ms),
@@ -869,6 +884,32 @@ impl ControlPlane {
             api_keys,
             acls,
         })
+    }
+
+    /// Records a broker's decisions (brokers only). A batch already recorded is acknowledged
+    /// again without a second copy.
+    pub fn record_decisions(&mut self, caller: &Caller, batch: DecisionBatch) -> Result<()> {
+        if !matches!(caller, Caller::Broker { .. }) {
+            return Err(ControlPlaneError::Forbidden);
+        }
+        if !batch.source.starts_with("crn://faultline/broker=") || batch.decisions.len() > 1_000 {
+            return Err(invalid("source", "a broker process's source and at most 1000 decisions"));
+        }
+        if self.records.decision_batches.get(&batch.source).is_some_and(|last| *last >= batch.batch) {
+            return Ok(());
+        }
+        for decision in batch.decisions {
+            self.audit_from(
+                &batch.source,
+                decision.principal,
+                &decision.subject,
+                &decision.kind,
+                decision.result,
+                decision.time_ms,
+            );
+        }
+        self.records.decision_batches.insert(batch.source, batch.batch);
+        Ok(())
     }
 
     /// Audit events after `after_sequence`, at most `limit` (brokers copy them to the audit topic).

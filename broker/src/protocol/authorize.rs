@@ -3,6 +3,9 @@
 //! GROUP_AUTHORIZATION_FAILED, a cluster action CLUSTER_AUTHORIZATION_FAILED; Metadata lists
 //! only the topics the principal may describe. Requests are split before the handlers run, so
 //! a denied topic never reaches one, and the refusals are merged into the handler's response.
+//! Every denial of an explicit request is reported to the audit log (C18); filtering a listing
+//! is not a denial. The audit topic is written only by brokers: no customer principal, not even
+//! a super-user, may write, create, alter or delete it.
 
 use std::sync::Arc;
 
@@ -28,10 +31,13 @@ use super::groups;
 use super::metadata;
 use super::produce;
 use super::session::Session;
+use crate::control_plane::audit::{AuditResult, Decision, AUDIT_TOPIC};
+use crate::control_plane::link::ControlPlaneLink;
+use crate::net::http::wall_clock_ms;
 use crate::node::Node;
 use crate::security::access::{DataPlaneAccess, CLUSTER_RESOURCE_NAME};
 use crate::security::acl::{Operation, ResourceType};
-use crate::security::sasl::Principal;
+use crate::security::sasl::{Principal, Role};
 
 const TOPIC_DENIED: i16 = ResponseError::TopicAuthorizationFailed.code();
 const GROUP_DENIED: i16 = ResponseError::GroupAuthorizationFailed.code();
@@ -42,6 +48,7 @@ pub(super) struct Authorizer {
     principal: Principal,
     host: String,
     access: Arc<DataPlaneAccess>,
+    audit: Arc<ControlPlaneLink>,
 }
 
 impl Authorizer {
@@ -50,15 +57,41 @@ impl Authorizer {
             principal: principal.clone(),
             host: session.peer_host.clone(),
             access: node.control_plane().access(),
+            audit: node.control_plane().clone(),
         }
     }
 
+    fn decide(&self, operation: Operation, resource_type: ResourceType, name: &str) -> bool {
+        let protected = resource_type == ResourceType::Topic
+            && name == AUDIT_TOPIC
+            && !matches!(operation, Operation::Read | Operation::Describe | Operation::DescribeConfigs)
+            && self.principal.role != Role::Broker;
+        !protected && self.access.authorize(&self.principal, &self.host, operation, resource_type, name)
+    }
+
+    /// Decides and reports a denial to the audit log.
     fn allows(&self, operation: Operation, resource_type: ResourceType, name: &str) -> bool {
-        self.access.authorize(&self.principal, &self.host, operation, resource_type, name)
+        let allowed = self.decide(operation, resource_type, name);
+        if !allowed {
+            let principal = self.principal.customer.as_ref().map_or(self.principal.api_key.clone(), |c| c.name.clone());
+            self.audit.report(Decision {
+                subject: format!("{resource_type:?}:{name}/{operation:?}"),
+                kind: "kafka.authorization.denied".into(),
+                principal,
+                result: AuditResult::Denied,
+                time_ms: wall_clock_ms(),
+            });
+        }
+        allowed
     }
 
     pub(super) fn topic(&self, operation: Operation, name: &str) -> bool {
         self.allows(operation, ResourceType::Topic, name)
+    }
+
+    /// Whether a listing shows the topic (not a denial: nothing was asked of it by name).
+    pub(super) fn lists_topic(&self, name: &str) -> bool {
+        self.decide(Operation::Describe, ResourceType::Topic, name)
     }
 
     pub(super) fn group(&self, operation: Operation, id: &str) -> bool {
@@ -177,10 +210,10 @@ pub(super) async fn metadata(
         .into_iter()
         .filter_map(|topic| {
             let name = topic.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
-            if auth.topic(Operation::Describe, &name) {
-                Some(topic)
-            } else if explicit {
+            if explicit && !auth.topic(Operation::Describe, &name) {
                 Some(topic.with_error_code(TOPIC_DENIED).with_partitions(Vec::new()))
+            } else if explicit || auth.lists_topic(&name) {
+                Some(topic)
             } else {
                 None
             }
@@ -358,7 +391,7 @@ pub(super) fn offset_fetch(
     let listing_all = request.topics.is_none();
     let mut response = groups::offset_fetch(node, request, version);
     if listing_all {
-        response.topics.retain(|t| auth.topic(Operation::Describe, &t.name.0));
+        response.topics.retain(|t| auth.lists_topic(&t.name.0));
     }
     response.topics.extend(denied.into_iter().map(|t| {
         let partitions = t

@@ -100,6 +100,15 @@ pub(super) fn sasl_authenticate(
             (SaslAuthenticateResponse::default(), None)
         }
         // One message for unknown keys and wrong secrets: nothing to enumerate.
-        None => fail("Authentication failed: Invalid username or password", api_key),
+        None => {
+            node.control_plane().report(crate::control_plane::audit::Decision {
+                subject: format!("kafka/sasl/{api_key}"),
+                kind: "kafka.authentication.failed".into(),
+                principal: api_key.clone(),
+                result: crate::control_plane::audit::AuditResult::Failure,
+                time_ms: crate::net::http::wall_clock_ms(),
+            });
+            fail("Authentication failed: Invalid username or password", api_key)
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! loop, periodic ticks, metadata following, the controller's peer transport). The top of the
 //! broker's layering; nothing below imports it.
 
+mod audit_topic;
 mod peers;
 
 use std::net::SocketAddr;
@@ -60,6 +61,7 @@ pub async fn start(config: NodeConfig, disk: Arc<dyn Disk>) -> Result<Arc<Node>,
     tokio::spawn(apply_metadata_forever(node.clone()));
     if node.config.control_plane.is_some() {
         tokio::spawn(node.control_plane().clone().pull_forever());
+        tokio::spawn(audit_topic::ship_forever(node.clone()));
     }
     tokio::spawn(tick_forever(node.clone()));
     tokio::spawn(accept_forever(node.clone(), listener));

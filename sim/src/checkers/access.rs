@@ -45,6 +45,8 @@ pub struct Revocation {
 pub struct AccessLog {
     pub attempts: Arc<Mutex<Vec<Attempt>>>,
     pub revocations: Arc<Mutex<Vec<Revocation>>>,
+    /// Changes the control plane acknowledged to the harness (for the audit check).
+    pub mutations: Arc<Mutex<Vec<crate::checkers::audit::Mutation>>>,
 }
 
 /// Kafka's rule on the scenario's allow-only ACLs: a matching binding for the operation, for

@@ -50,10 +50,15 @@ pub enum ExpectationName {
     RevocationsChecked,
     /// The longest time from a deletion's acknowledgement to the key's last success (s).
     RevocationPropagationS,
+    /// Audit events missing, duplicated, reordered or altered in the audit topic, and changes
+    /// without exactly one event (C18).
+    AuditViolations,
+    /// Audit topic events checked: work done.
+    AuditEventsChecked,
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 32] = [
+    pub const ALL: [ExpectationName; 34] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -86,6 +91,8 @@ impl ExpectationName {
         ExpectationName::RevocationViolations,
         ExpectationName::RevocationsChecked,
         ExpectationName::RevocationPropagationS,
+        ExpectationName::AuditViolations,
+        ExpectationName::AuditEventsChecked,
     ];
 
     /// The name in scenario files and reports.
@@ -123,6 +130,8 @@ impl ExpectationName {
             ExpectationName::RevocationViolations => "revocation_violations",
             ExpectationName::RevocationsChecked => "revocations_checked",
             ExpectationName::RevocationPropagationS => "revocation_propagation_s",
+            ExpectationName::AuditViolations => "audit_violations",
+            ExpectationName::AuditEventsChecked => "audit_events_checked",
         }
     }
 
@@ -148,6 +157,7 @@ impl ExpectationName {
                 | ExpectationName::AuthorizationAnswers
                 | ExpectationName::RevocationsChecked
                 | ExpectationName::RevocationPropagationS
+                | ExpectationName::AuditEventsChecked
         )
     }
 }

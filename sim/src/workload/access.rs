@@ -31,6 +31,9 @@ pub struct CreatedAccount {
     pub key: (String, String),
 }
 
+/// What the setup created, and the changes it made (kind, subject) for the audit check.
+pub type Created = (BTreeMap<String, CreatedAccount>, Vec<crate::checkers::audit::Mutation>);
+
 async fn call(
     cloud: &ControlPlaneClient,
     method: &str,
@@ -58,11 +61,13 @@ pub async fn create_service_accounts(
     cloud: &ControlPlaneClient,
     cluster_id: &str,
     specs: &[ServiceAccountSpec],
-) -> Result<BTreeMap<String, CreatedAccount>, String> {
+) -> Result<Created, String> {
     let mut created = BTreeMap::new();
+    let mut mutations = Vec::new();
     for spec in specs {
         let account = call(cloud, "POST", "/iam/v2/service-accounts", json!({ "display_name": spec.name })).await?;
         let id = account["id"].as_str().ok_or("no service account id")?.to_string();
+        mutations.push(("iam.service-account.created".to_string(), id.clone()));
         let key = call(
             cloud,
             "POST",
@@ -72,6 +77,7 @@ pub async fn create_service_accounts(
         .await?;
         let key_id = key["id"].as_str().ok_or("no key id")?.to_string();
         let secret = key["spec"]["secret"].as_str().ok_or("no secret in the creation response")?.to_string();
+        mutations.push(("iam.api-key.created".to_string(), key_id.clone()));
         for acl in &spec.acls {
             let body = json!({
                 "principal": format!("User:{id}"),
@@ -83,10 +89,19 @@ pub async fn create_service_accounts(
                 "permission": "ALLOW",
             });
             call(cloud, "POST", &format!("/kafka/v3/clusters/{cluster_id}/acls"), body).await?;
+            let resource = serde_json::to_value(acl.resource_type).expect("JSON");
+            let resource = match resource.as_str() {
+                Some("TOPIC") => "Topic",
+                Some("GROUP") => "Group",
+                Some("CLUSTER") => "Cluster",
+                _ => "TransactionalId",
+            };
+            mutations
+                .push(("kafka.acl.created".to_string(), format!("{cluster_id}/acl/{resource}:{}", acl.resource_name)));
         }
         created.insert(spec.name.clone(), CreatedAccount { id, key: (key_id, secret) });
     }
-    Ok(created)
+    Ok((created, mutations))
 }
 
 /// Deletes `account`'s key, retrying every second until the control plane acknowledges it
@@ -99,9 +114,18 @@ pub async fn delete_key(cloud: ControlPlaneClient, recorder: Recorder, log: Acce
         revocations.len() - 1
     };
     while !recorder.stopping() {
-        if let Ok((204 | 404, _)) = cloud.call("DELETE", &format!("/iam/v2/api-keys/{key_id}"), None).await {
-            log.revocations.lock().unwrap()[index].acknowledged_ms = Some(recorder.now_ms());
-            return;
+        match cloud.call("DELETE", &format!("/iam/v2/api-keys/{key_id}"), None).await {
+            Ok((204, _)) => {
+                log.revocations.lock().unwrap()[index].acknowledged_ms = Some(recorder.now_ms());
+                log.mutations.lock().unwrap().push(("iam.api-key.deleted".to_string(), key_id));
+                return;
+            }
+            // An earlier attempt deleted it and its answer was lost.
+            Ok((404, _)) => {
+                log.revocations.lock().unwrap()[index].acknowledged_ms = Some(recorder.now_ms());
+                return;
+            }
+            _ => {}
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -252,4 +276,44 @@ pub async fn acl_prober(
         attempt += 1;
         tokio::time::sleep(interval).await;
     }
+}
+
+/// Every record value of the audit topic, from offset 0 to its high watermark, read as an
+/// ordinary consumer would (the workload's key may read every topic).
+pub async fn read_audit_topic(client: &mut ClusterClient) -> Result<Vec<Vec<u8>>, String> {
+    use broker::control_plane::audit::AUDIT_TOPIC;
+    let mut values = Vec::new();
+    let mut offset = 0i64;
+    for _ in 0..1_000 {
+        let broker = broker_for(client, AUDIT_TOPIC, offset as u64).await;
+        let request = FetchRequest::default()
+            .with_replica_id((-1).into())
+            .with_max_wait_ms(0)
+            .with_max_bytes(4 * 1024 * 1024)
+            .with_topics(vec![FetchTopic::default().with_topic(topic_name(AUDIT_TOPIC)).with_partitions(vec![
+                FetchPartition::default()
+                    .with_partition(0)
+                    .with_fetch_offset(offset)
+                    .with_partition_max_bytes(4 * 1024 * 1024),
+            ])]);
+        let response = client.send(broker, request, 11).await.map_err(|e| e.to_string())?;
+        let partition =
+            response.responses.first().and_then(|t| t.partitions.first()).ok_or("an empty fetch response")?;
+        if partition.error_code != 0 {
+            let _ = client.refresh_metadata().await;
+            return Err(format!("fetching the audit topic: error {}", partition.error_code));
+        }
+        let high_watermark = partition.high_watermark;
+        let records = partition.records.clone().unwrap_or_default();
+        for (record_offset, value) in broker::log::batch::decode_values(records).map_err(|e| e.to_string())? {
+            if record_offset >= offset && record_offset < high_watermark {
+                values.push(value.map(|v| v.to_vec()).unwrap_or_default());
+                offset = record_offset + 1;
+            }
+        }
+        if offset >= high_watermark {
+            return Ok(values);
+        }
+    }
+    Err("the audit topic did not end within 1000 fetches".into())
 }

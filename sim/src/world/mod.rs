@@ -354,6 +354,14 @@ impl World {
         ControlPlaneClient::new(endpoint, tls, self.dialer(client), id, secret)
     }
 
+    /// The control plane's records as its disk holds them (what survives it).
+    pub fn control_plane_records(&self) -> broker::control_plane::state::Records {
+        let bytes = broker::log::Disk::read(&self.disks[CONTROL_PLANE_NAME], RECORDS_FILE)
+            .expect("a memory disk reads")
+            .expect("the control plane's records were written at bootstrap");
+        serde_json::from_slice(&bytes).expect("records the control plane wrote parse")
+    }
+
     pub fn machine(&self, name: &str) -> Option<&Machine> {
         self.all_machines().find(|m| m.name == name)
     }

@@ -55,6 +55,12 @@ fn a_control_plane_that_dials_brokers_is_caught_by_the_connection_direction_chec
 }
 
 #[test]
+fn a_dropped_audit_event_is_caught_by_the_audit_completeness_check() {
+    let capsule = caught_by("audit-event-dropped", 1, "audit_violations");
+    assert!(capsule.violation.detail.contains("events missing"), "{}", capsule.violation.detail);
+}
+
+#[test]
 fn ack_before_replication_is_caught_by_inconsistent_offsets() {
     caught_by("ack-before-replication", 1, "inconsistent_offsets");
 }

@@ -38,10 +38,13 @@ pub enum PlantedBug {
     /// The audit topic's shipper resumes one event past the last one it wrote, so every round
     /// after the first loses an event (C18).
     AuditEventDropped,
+    /// A control plane that finds its storage empty starts a new, empty organization instead
+    /// of restoring from its backup (C21).
+    RestoreSkipsBackup,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 12] = [
+    pub const ALL: [PlantedBug; 13] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -54,6 +57,7 @@ impl PlantedBug {
         PlantedBug::StaleCredentialCache,
         PlantedBug::ControlPlaneDialsBroker,
         PlantedBug::AuditEventDropped,
+        PlantedBug::RestoreSkipsBackup,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -71,6 +75,7 @@ impl PlantedBug {
             PlantedBug::StaleCredentialCache => "stale-credential-cache",
             PlantedBug::ControlPlaneDialsBroker => "control-plane-dials-broker",
             PlantedBug::AuditEventDropped => "audit-event-dropped",
+            PlantedBug::RestoreSkipsBackup => "restore-skips-backup",
         }
     }
 
@@ -86,7 +91,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

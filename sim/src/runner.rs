@@ -433,9 +433,16 @@ async fn simulate(request: RunRequest) -> Simulated {
         schedule.iter().enumerate().flat_map(|(i, f)| [(f.start_ms, true, i), (f.end_ms, false, i)]).collect();
     timeline.sort();
     let mut active = std::collections::BTreeMap::new();
+    // The control plane's state when its zone was lost (C21: the restore must keep it).
+    let mut control_plane_losses = Vec::new();
     for (at_ms, starting, index) in timeline {
         sleep_until(&recorder, at_ms).await;
         if starting {
+            if schedule[index].kind == crate::scenario::FaultKind::ZoneLoss
+                && schedule[index].target == Some(crate::scenario::Group::ControlPlane)
+            {
+                control_plane_losses.push((at_ms, world.control_plane_records()));
+            }
             let started = faults::start(&world, &schedule[index]);
             trace.push(format!(
                 "{at_ms} fault-start {} on {:?} peers {:?}",
@@ -526,6 +533,26 @@ async fn simulate(request: RunRequest) -> Simulated {
         |machine| world.brokers.iter().any(|b| b.name == machine),
         zero,
     );
+    let backup_files: Vec<(String, Vec<u8>)> = broker::control_plane::backup::files(&world.control_plane_backup)
+        .expect("a memory disk lists")
+        .into_iter()
+        .map(|file| {
+            let bytes = broker::log::Disk::read(&world.control_plane_backup, &file).ok().flatten().unwrap_or_default();
+            (file, bytes)
+        })
+        .collect();
+    let backups = (
+        crate::checkers::backups::canaries_in_backups(&backup_files, &recorder.canary),
+        backup_files.len(),
+        control_plane_losses
+            .iter()
+            .flat_map(|(at_ms, at_loss)| {
+                let end = world.control_plane_records();
+                crate::checkers::backups::restore_losses(at_loss, &end).into_iter().map(move |what| (*at_ms, what))
+            })
+            .collect::<Vec<_>>(),
+        control_plane_losses.len(),
+    );
     let access_attempts = std::mem::take(&mut *access.attempts.lock().unwrap());
     let mutations = std::mem::take(&mut *access.mutations.lock().unwrap());
     let revocations = std::mem::take(&mut *access.revocations.lock().unwrap());
@@ -563,6 +590,7 @@ async fn simulate(request: RunRequest) -> Simulated {
         revocations,
         audit,
         mutations,
+        backups,
     }
 }
 
@@ -597,6 +625,8 @@ struct Simulated {
     /// The control plane's audit log, how much of it the topic must cover, and the topic.
     audit: (Vec<broker::control_plane::audit::AuditEvent>, usize, Result<Vec<Vec<u8>>, String>),
     mutations: Vec<crate::checkers::audit::Mutation>,
+    /// Backups holding the canary, backup files scanned, restore losses (at the loss), restores checked.
+    backups: (Vec<String>, usize, Vec<(u64, String)>, usize),
 }
 
 fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
@@ -623,6 +653,7 @@ fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
         revocations,
         audit,
         mutations,
+        backups: (backup_canaries, backups_scanned, restore_losses, restores_checked),
     } = run;
     let phases = Phases { faults_start_ms: window.0, faults_end_ms: window.1 };
     let report = checker::check(&history, &phases);
@@ -668,6 +699,10 @@ fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
         revocation_propagation_ms,
         audit_violations: audit_findings.len() as u64,
         audit_events_checked: audit_events_checked as u64,
+        backup_canaries: backup_canaries.len() as u64,
+        backups_scanned: backups_scanned as u64,
+        restore_losses: restore_losses.len() as u64,
+        restores_checked: restores_checked as u64,
     };
     let expectations = evaluate(&request.scenario.scenario.expectations, &report, &measured);
     // Evidence found outside the history, by the expectation it fails: its first item.
@@ -676,6 +711,8 @@ fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
         (ExpectationName::UnauthorizedSuccesses, unauthorized.first()),
         (ExpectationName::RevocationViolations, late_uses.first()),
         (ExpectationName::AuditViolations, audit_findings.first().map(|what| (simulated_ms, what.clone())).as_ref()),
+        (ExpectationName::BackupCanaries, backup_canaries.first().map(|what| (simulated_ms, what.clone())).as_ref()),
+        (ExpectationName::RestoreLosses, restore_losses.first()),
     ]
     .into_iter()
     .filter_map(|(name, first)| Some((name, first?.clone())))
@@ -891,6 +928,10 @@ pub struct Measured {
     pub revocation_propagation_ms: Option<u64>,
     pub audit_violations: u64,
     pub audit_events_checked: u64,
+    pub backup_canaries: u64,
+    pub backups_scanned: u64,
+    pub restore_losses: u64,
+    pub restores_checked: u64,
 }
 
 fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) -> Option<f64> {
@@ -922,6 +963,10 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::RevocationPropagationS => measured.revocation_propagation_ms.map(|ms| ms as f64 / 1000.0),
         E::AuditViolations => Some(measured.audit_violations as f64),
         E::AuditEventsChecked => Some(measured.audit_events_checked as f64),
+        E::BackupCanaries => Some(measured.backup_canaries as f64),
+        E::BackupsScanned => Some(measured.backups_scanned as f64),
+        E::RestoreLosses => Some(measured.restore_losses as f64),
+        E::RestoresChecked => Some(measured.restores_checked as f64),
         checked => count(kind_of(checked).expect("the remaining expectations count checker violations")),
     }
 }

@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 12] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 13] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -68,6 +68,7 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 12] = [
         checks: &["control_plane_dials"],
     },
     PlantedBugCheck { bug: "audit-event-dropped", scenario: "leaked-key-revoked", checks: &["audit_violations"] },
+    PlantedBugCheck { bug: "restore-skips-backup", scenario: "control-plane-restore", checks: &["restore_losses"] },
 ];
 
 /// What one planted bug's sweep found.

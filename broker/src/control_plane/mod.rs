@@ -3,6 +3,7 @@
 //! Brokers pull what they need from it; it never opens a connection to a broker.
 pub mod api;
 pub mod audit;
+pub mod backup;
 pub mod client;
 pub mod identity;
 pub mod link;

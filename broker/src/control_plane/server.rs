@@ -13,6 +13,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 
 use super::api::{self, ApiRequest, ApiResponse, BODY_BYTES_MAX};
+use super::backup;
 use super::state::{ControlPlane, ControlPlaneConfig, Records};
 use crate::log::Disk;
 use crate::net::http::{wall_clock_ms, RuntimeTimer};
@@ -39,6 +40,8 @@ pub struct ControlPlaneServerConfig {
     /// Where the brokers listen (only for the planted bug).
     pub broker_addresses: Vec<SocketAddr>,
     pub bugs: PlantedBugs,
+    /// Storage in another zone for backups (C21).
+    pub backup_disk: Arc<dyn Disk>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +63,7 @@ pub enum ControlPlaneServerError {
 pub struct ControlPlaneServer {
     plane: Mutex<ControlPlane>,
     disk: Arc<dyn Disk>,
+    backup_disk: Arc<dyn Disk>,
     acceptor: tokio_rustls::TlsAcceptor,
     pub address: SocketAddr,
     dialer: Dialer,
@@ -73,10 +77,25 @@ impl ControlPlaneServer {
         config: ControlPlaneServerConfig,
         disk: Arc<dyn Disk>,
     ) -> Result<Arc<ControlPlaneServer>, ControlPlaneServerError> {
-        let records: Records = match disk.read(RECORDS_FILE)? {
-            Some(bytes) => serde_json::from_slice(&bytes)?,
-            None => Records::default(),
+        let (records, restored) = match disk.read(RECORDS_FILE)? {
+            Some(bytes) => (serde_json::from_slice(&bytes)?, false),
+            // Planted: start afresh as if there were no backup.
+            None if config.bugs.is_on(PlantedBug::RestoreSkipsBackup) => (Records::default(), false),
+            // Its own storage is gone (a lost zone): restore from the backup in another zone.
+            None => match backup::latest(config.backup_disk.as_ref()) {
+                Some(records) => (records, true),
+                None => (Records::default(), false),
+            },
         };
+        if restored {
+            let records: &Records = &records;
+            tracing::warn!(
+                events = records.audit.len(),
+                clusters = records.clusters.len(),
+                "control-plane storage empty: restored from the backup"
+            );
+            disk.replace_durably(RECORDS_FILE, &serde_json::to_vec(records)?)?;
+        }
         let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(&config.tls, &config.crypto)?);
         let address = SocketAddr::new(config.listen_ip, CONTROL_PLANE_PORT);
         let listener = tokio::net::TcpListener::bind(address).await.map_err(|source| {
@@ -90,6 +109,7 @@ impl ControlPlaneServer {
         let server = Arc::new(ControlPlaneServer {
             plane: Mutex::new(ControlPlane::new(config.plane, records, config.seed)),
             disk,
+            backup_disk: config.backup_disk,
             acceptor,
             address,
             dialer: config.dialer,
@@ -97,6 +117,7 @@ impl ControlPlaneServer {
             bugs: config.bugs,
         });
         tracing::info!(%address, "control plane listening");
+        tokio::spawn(server.clone().snapshot_forever());
         let accepting = server.clone();
         tokio::spawn(async move {
             loop {
@@ -126,10 +147,34 @@ impl ControlPlaneServer {
         Ok(outcome)
     }
 
+    /// Its own disk, then the continuous backup in the other zone, before any answer.
     fn persist(&self, plane: &ControlPlane) -> Result<(), ControlPlaneServerError> {
         let bytes = serde_json::to_vec(plane.records())?;
         self.disk.replace_durably(RECORDS_FILE, &bytes)?;
+        backup::write_continuous(self.backup_disk.as_ref(), &bytes)?;
         Ok(())
+    }
+
+    /// A point-in-time snapshot every `SNAPSHOT_INTERVAL` when something changed.
+    async fn snapshot_forever(self: Arc<Self>) {
+        let mut snapshotted = None;
+        loop {
+            tokio::time::sleep(backup::SNAPSHOT_INTERVAL).await;
+            let (length, bytes) = {
+                let plane = self.plane.lock().unwrap();
+                (plane.records().audit.len(), serde_json::to_vec(plane.records()))
+            };
+            if snapshotted == Some(length) {
+                continue;
+            }
+            let written = bytes
+                .map_err(ControlPlaneServerError::from)
+                .and_then(|bytes| Ok(backup::write_snapshot(self.backup_disk.as_ref(), &bytes, wall_clock_ms())?));
+            match written {
+                Ok(()) => snapshotted = Some(length),
+                Err(error) => tracing::warn!(%error, "control-plane snapshot not written; retrying"),
+            }
+        }
     }
 
     async fn serve_connection(self: Arc<Self>, stream: tokio::net::TcpStream, peer: SocketAddr) {

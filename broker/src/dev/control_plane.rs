@@ -119,6 +119,9 @@ pub(super) fn bootstrap(dir: &Path, ca_path: &Path) -> Result<(), DevError> {
     let records = serde_json::to_vec(plane.records()).expect("records serialize");
     disk.replace_durably(crate::control_plane::server::RECORDS_FILE, &records)
         .map_err(|source| DevError::File { path: dir.join("control-plane"), source })?;
+    FileDisk::open(dir.join("backup-zone"))
+        .and_then(|backup| crate::control_plane::backup::write_continuous(&backup, &records))
+        .map_err(|source| DevError::File { path: dir.join("backup-zone"), source })?;
     // The secrets are shown once, here, at creation (C15); the control plane keeps hashes.
     write_private(&dir.join("admin.password"), &format!("{admin_password}\n"))?;
     write_private(
@@ -175,6 +178,12 @@ pub async fn start(dir: &Path) -> Result<Arc<ControlPlaneServer>, DevError> {
         dialer: tcp_dialer(),
         broker_addresses,
         bugs: PlantedBugs::none(),
+        // In the dev cluster "another zone" is another directory; a real deployment mounts
+        // storage of another zone here.
+        backup_disk: Arc::new(
+            FileDisk::open(dir.join("backup-zone"))
+                .map_err(|source| DevError::File { path: dir.join("backup-zone"), source })?,
+        ),
     };
     Ok(ControlPlaneServer::start(config, Arc::new(disk)).await?)
 }

@@ -21,6 +21,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "control_plane/snapshot",
             "control_plane/state",
             "control_plane/api",
+            "control_plane/backup",
         ],
     ),
     ("state machines: data-plane access", &["security/access"]),

@@ -11,11 +11,13 @@
 //! - `wire`: the wire tap and its plaintext check (C02).
 //! - `access`: successes the scenario's ACLs deny (C17); deleted keys working past the bound (C15).
 //! - `audit`: the audit topic against the control plane's log and the harness's changes (C18).
+//! - `backups`: a restore after the control plane's zone is lost keeps everything; no customer record in a backup (C21).
 //! - `connections`: who opened which connection; the control plane never dials a broker (C14).
 
 pub mod access;
 pub mod audit;
 pub mod availability;
+pub mod backups;
 pub mod connections;
 pub mod kafka_history;
 

@@ -55,10 +55,18 @@ pub enum ExpectationName {
     AuditViolations,
     /// Audit topic events checked: work done.
     AuditEventsChecked,
+    /// Backup files holding customer record data (the run's canary) (C21).
+    BackupCanaries,
+    /// Backup files scanned: work done.
+    BackupsScanned,
+    /// What a restore after the control plane's zone was lost did not bring back (C21).
+    RestoreLosses,
+    /// Restores checked (control-plane zone losses): work done.
+    RestoresChecked,
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 34] = [
+    pub const ALL: [ExpectationName; 38] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -93,6 +101,10 @@ impl ExpectationName {
         ExpectationName::RevocationPropagationS,
         ExpectationName::AuditViolations,
         ExpectationName::AuditEventsChecked,
+        ExpectationName::BackupCanaries,
+        ExpectationName::BackupsScanned,
+        ExpectationName::RestoreLosses,
+        ExpectationName::RestoresChecked,
     ];
 
     /// The name in scenario files and reports.
@@ -132,6 +144,10 @@ impl ExpectationName {
             ExpectationName::RevocationPropagationS => "revocation_propagation_s",
             ExpectationName::AuditViolations => "audit_violations",
             ExpectationName::AuditEventsChecked => "audit_events_checked",
+            ExpectationName::BackupCanaries => "backup_canaries",
+            ExpectationName::BackupsScanned => "backups_scanned",
+            ExpectationName::RestoreLosses => "restore_losses",
+            ExpectationName::RestoresChecked => "restores_checked",
         }
     }
 
@@ -158,6 +174,8 @@ impl ExpectationName {
                 | ExpectationName::RevocationsChecked
                 | ExpectationName::RevocationPropagationS
                 | ExpectationName::AuditEventsChecked
+                | ExpectationName::BackupsScanned
+                | ExpectationName::RestoresChecked
         )
     }
 }

@@ -396,12 +396,13 @@ fn typed_fault(file: &str, key: &str, fault: &FaultFile, duration_s: u64) -> Res
         (None, false) => None,
         (Some(target), _) => Some(typed_group(file, format!("{key}.target"), target)?),
     };
-    if matches!(fault.kind, FaultKind::ZoneOutage | FaultKind::ZoneLoss) && !target.as_ref().is_some_and(Group::is_zone)
-    {
+    // The control plane's machine is alone in its zone: losing that zone is losing it.
+    let zone_like = |t: &Group| t.is_zone() || *t == Group::ControlPlane;
+    if matches!(fault.kind, FaultKind::ZoneOutage | FaultKind::ZoneLoss) && !target.as_ref().is_some_and(zone_like) {
         return Err(ScenarioError::invalid(
             file,
             format!("{key}.target"),
-            "a zone (zone-a, zone-b, zone-c or controller-leader-zone)",
+            "a zone (zone-a, zone-b, zone-c, controller-leader-zone, or control-plane for its own zone)",
         ));
     }
     let peer = match (&fault.peer, matches!(fault.kind, FaultKind::Partition | FaultKind::OneWayPartition)) {

@@ -84,6 +84,8 @@ pub struct World {
     pub control_plane_server: Arc<Mutex<Option<Arc<ControlPlaneServer>>>>,
     /// Who dialed whom (C14).
     pub connections: ConnectionLog,
+    /// The control plane's backup storage, in another zone than the control plane (C21).
+    pub control_plane_backup: MemoryDisk,
     pub disks: BTreeMap<String, MemoryDisk>,
     pub nodes: Arc<Mutex<BTreeMap<String, Arc<Node>>>>,
     links: Arc<Mutex<LinkTable>>,
@@ -132,6 +134,12 @@ impl World {
             &serde_json::to_vec(&records).expect("records serialize"),
         )
         .expect("a memory disk takes the records");
+        let control_plane_backup = MemoryDisk::new();
+        broker::control_plane::backup::write_continuous(
+            &control_plane_backup,
+            &serde_json::to_vec(&records).expect("records serialize"),
+        )
+        .expect("a memory disk takes the backup");
         let links = Arc::new(Mutex::new(LinkTable::default()));
         let connections = ConnectionLog::default();
         // What only ever travels inside TLS: seeing one on a link is a C02 violation.
@@ -249,7 +257,8 @@ impl World {
                 sim_dialer(CONTROL_PLANE_NAME.into(), links.clone(), wire.clone(), connections.clone(), impairs_links);
             let broker_addresses: Vec<SocketAddr> =
                 broker_ips.iter().map(|ip| SocketAddr::new(*ip, BROKER_PORT)).collect();
-            let (disk, slot) = (control_plane_disk.clone(), control_plane_server.clone());
+            let (disk, slot, backup) =
+                (control_plane_disk.clone(), control_plane_server.clone(), control_plane_backup.clone());
             let lives = Arc::new(std::sync::atomic::AtomicU64::new(0));
             let init = move || {
                 let life = lives.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -262,6 +271,7 @@ impl World {
                     dialer: dialer.clone(),
                     broker_addresses: broker_addresses.clone(),
                     bugs,
+                    backup_disk: Arc::new(backup.clone()),
                 };
                 let (disk, slot) = (disk.clone(), slot.clone());
                 async move {
@@ -291,6 +301,7 @@ impl World {
             organization,
             control_plane_server,
             connections,
+            control_plane_backup,
             disks,
             nodes,
             links,

@@ -61,6 +61,11 @@ fn a_dropped_audit_event_is_caught_by_the_audit_completeness_check() {
 }
 
 #[test]
+fn a_restore_that_skips_the_backup_is_caught_by_the_restore_check() {
+    caught_by("restore-skips-backup", 1, "restore_losses");
+}
+
+#[test]
 fn ack_before_replication_is_caught_by_inconsistent_offsets() {
     caught_by("ack-before-replication", 1, "inconsistent_offsets");
 }

@@ -34,6 +34,7 @@ fn every_catalog_scenario_is_valid() {
         [
             "acl-limited-application",
             "control-plane-outage",
+            "control-plane-restore",
             "controller-zone-partition",
             "flapping-broker",
             "leader-isolation",

@@ -41,10 +41,12 @@ pub enum PlantedBug {
     /// A control plane that finds its storage empty starts a new, empty organization instead
     /// of restoring from its backup (C21).
     RestoreSkipsBackup,
+    /// The control plane logs a new API key's secret with its id (C15).
+    SecretInLog,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 13] = [
+    pub const ALL: [PlantedBug; 14] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -58,6 +60,7 @@ impl PlantedBug {
         PlantedBug::ControlPlaneDialsBroker,
         PlantedBug::AuditEventDropped,
         PlantedBug::RestoreSkipsBackup,
+        PlantedBug::SecretInLog,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -76,6 +79,7 @@ impl PlantedBug {
             PlantedBug::ControlPlaneDialsBroker => "control-plane-dials-broker",
             PlantedBug::AuditEventDropped => "audit-event-dropped",
             PlantedBug::RestoreSkipsBackup => "restore-skips-backup",
+            PlantedBug::SecretInLog => "secret-in-log",
         }
     }
 
@@ -91,7 +95,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

@@ -263,18 +263,35 @@ pub fn seed_worker() -> std::process::ExitCode {
 /// Runs one seed on a fresh thread of this process (std's hashers are seeded per thread).
 pub fn run_seed_in_process(request: &RunRequest) -> RunOutcome {
     let request = request.clone();
+    // This seed's logs: to stderr as the CLI's filter says, and captured at info and above for
+    // the secret-exposure check (madsim runs every simulated node on the seed's thread). Built
+    // here, not on the seed's thread: the filter's hash maps would seed that thread's std
+    // hasher before madsim does, and std hash maps would stop being deterministic.
+    let capture = crate::checkers::secrets::LogCapture::default();
+    let subscriber = {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::Layer;
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        tracing_subscriber::registry()
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter))
+            .with(capture.clone().with_filter(tracing_subscriber::filter::LevelFilter::INFO))
+    };
     std::thread::Builder::new()
         .name(format!("seed-{}", request.seed))
         .spawn(move || {
             let started = std::time::Instant::now();
-            let mut runtime = madsim::runtime::Runtime::with_seed_and_config(request.seed, madsim::Config::default());
-            let duration = request.duration_s.unwrap_or(request.scenario.scenario.duration_s);
-            runtime.set_time_limit(Duration::from_secs(
-                duration + request.scenario.scenario.liveness.converge_within_s + 600,
-            ));
-            let simulated = runtime.block_on(simulate(request.clone()));
-            drop(runtime);
-            let mut outcome = check_run(&request, simulated);
+            // The runtime is made inside the seed's subscriber: its node spans belong to it.
+            let simulated = tracing::subscriber::with_default(subscriber, || {
+                let mut runtime =
+                    madsim::runtime::Runtime::with_seed_and_config(request.seed, madsim::Config::default());
+                let duration = request.duration_s.unwrap_or(request.scenario.scenario.duration_s);
+                runtime.set_time_limit(Duration::from_secs(
+                    duration + request.scenario.scenario.liveness.converge_within_s + 600,
+                ));
+                runtime.block_on(simulate(request.clone()))
+            });
+            let mut outcome = check_run(&request, simulated, &capture.lines());
             outcome.wall_ms = started.elapsed().as_secs_f64() * 1000.0;
             outcome
         })
@@ -518,6 +535,40 @@ async fn simulate(request: RunRequest) -> Simulated {
             .await
             .expect("audit read task")
     };
+    // Secrets (C15): every one the harness was given, looked for on every disk and in every
+    // response the control plane gives afterwards (the log lines are searched after the run).
+    let mut secrets = vec![
+        ("the workload's API secret".to_string(), world.organization.workload_key.1.clone()),
+        ("the harness's cloud API secret".to_string(), world.organization.cloud_key.1.clone()),
+    ];
+    secrets.extend(accounts.iter().map(|(name, account)| (format!("{name}'s API secret"), account.key.1.clone())));
+    let mut disk_files: Vec<(String, Vec<u8>)> = Vec::new();
+    for (machine, disk) in
+        world.disks.iter().chain(std::iter::once((&"control-plane backup".to_string(), &world.control_plane_backup)))
+    {
+        for file in broker::log::Disk::list(disk, "").expect("a memory disk lists") {
+            let bytes = broker::log::Disk::read(disk, &file).ok().flatten().unwrap_or_default();
+            disk_files.push((format!("{machine}'s disk, file {file}"), bytes));
+        }
+    }
+    let responses = {
+        let cloud = world.cloud_client(&admin_machine, 99);
+        let cluster_id = world.organization.cluster_id.clone();
+        handle
+            .get_node(admin_machine.id)
+            .expect("admin node")
+            .spawn(async move { crate::workload::access::read_everything(&cloud, &cluster_id).await })
+            .await
+            .expect("control-plane read task")
+    };
+    let secret_exposures = crate::checkers::secrets::exposures(
+        &secrets,
+        disk_files
+            .iter()
+            .map(|(place, bytes)| (place.clone(), bytes.as_slice()))
+            .chain(responses.iter().map(|(target, body)| (format!("the response to GET {target}"), body.as_slice()))),
+    );
+    let secret_scans = disk_files.len() + responses.len();
     // Drain: one fresh reader of every partition from offset 0, so unseen writes are known.
     let drain_gave_up = drain(&world, &recorder, &topics, workers + 1).await;
     let simulated_ms = recorder.now_ms();
@@ -591,6 +642,9 @@ async fn simulate(request: RunRequest) -> Simulated {
         audit,
         mutations,
         backups,
+        secrets,
+        secret_exposures,
+        secret_scans,
     }
 }
 
@@ -627,9 +681,14 @@ struct Simulated {
     mutations: Vec<crate::checkers::audit::Mutation>,
     /// Backups holding the canary, backup files scanned, restore losses (at the loss), restores checked.
     backups: (Vec<String>, usize, Vec<(u64, String)>, usize),
+    /// (label, secret) of every API key the harness was given.
+    secrets: Vec<(String, String)>,
+    /// Secrets found on disks and in responses; how many files and responses were searched.
+    secret_exposures: Vec<String>,
+    secret_scans: usize,
 }
 
-fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
+fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunOutcome {
     let check_started = std::time::Instant::now();
     let Simulated {
         history,
@@ -654,7 +713,17 @@ fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
         audit,
         mutations,
         backups: (backup_canaries, backups_scanned, restore_losses, restores_checked),
+        secrets,
+        mut secret_exposures,
+        secret_scans,
     } = run;
+    secret_exposures.extend(crate::checkers::secrets::exposures(
+        &secrets,
+        log_lines.iter().enumerate().map(|(index, line)| {
+            (format!("log line {index} ({})", line.split(' ').next().unwrap_or("")), line.as_bytes())
+        }),
+    ));
+    let secret_scans = secret_scans + log_lines.len();
     let phases = Phases { faults_start_ms: window.0, faults_end_ms: window.1 };
     let report = checker::check(&history, &phases);
     // One time-ordered trace: nemesis events and completed operations, so the first
@@ -703,6 +772,8 @@ fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
         backups_scanned: backups_scanned as u64,
         restore_losses: restore_losses.len() as u64,
         restores_checked: restores_checked as u64,
+        secret_exposures: secret_exposures.len() as u64,
+        secret_scans: secret_scans as u64,
     };
     let expectations = evaluate(&request.scenario.scenario.expectations, &report, &measured);
     // Evidence found outside the history, by the expectation it fails: its first item.
@@ -713,6 +784,7 @@ fn check_run(request: &RunRequest, run: Simulated) -> RunOutcome {
         (ExpectationName::AuditViolations, audit_findings.first().map(|what| (simulated_ms, what.clone())).as_ref()),
         (ExpectationName::BackupCanaries, backup_canaries.first().map(|what| (simulated_ms, what.clone())).as_ref()),
         (ExpectationName::RestoreLosses, restore_losses.first()),
+        (ExpectationName::SecretExposures, secret_exposures.first().map(|what| (simulated_ms, what.clone())).as_ref()),
     ]
     .into_iter()
     .filter_map(|(name, first)| Some((name, first?.clone())))
@@ -932,6 +1004,8 @@ pub struct Measured {
     pub backups_scanned: u64,
     pub restore_losses: u64,
     pub restores_checked: u64,
+    pub secret_exposures: u64,
+    pub secret_scans: u64,
 }
 
 fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) -> Option<f64> {
@@ -967,6 +1041,8 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::BackupsScanned => Some(measured.backups_scanned as f64),
         E::RestoreLosses => Some(measured.restore_losses as f64),
         E::RestoresChecked => Some(measured.restores_checked as f64),
+        E::SecretExposures => Some(measured.secret_exposures as f64),
+        E::SecretScans => Some(measured.secret_scans as f64),
         checked => count(kind_of(checked).expect("the remaining expectations count checker violations")),
     }
 }

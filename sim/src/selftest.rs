@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 13] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 14] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -44,7 +44,7 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 13] = [
     PlantedBugCheck {
         bug: "non-atomic-metadata-batches",
         scenario: "zone-loss-short",
-        checks: &["invariants", "lost_acked_writes", "inconsistent_offsets"],
+        checks: &["invariants", "lost_acked_writes", "inconsistent_offsets", "divergent_replicas"],
     },
     PlantedBugCheck { bug: "plaintext-inter-broker", scenario: "single-zone-outage", checks: &["plaintext_leaks"] },
     PlantedBugCheck {
@@ -69,6 +69,7 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 13] = [
     },
     PlantedBugCheck { bug: "audit-event-dropped", scenario: "leaked-key-revoked", checks: &["audit_violations"] },
     PlantedBugCheck { bug: "restore-skips-backup", scenario: "control-plane-restore", checks: &["restore_losses"] },
+    PlantedBugCheck { bug: "secret-in-log", scenario: "leaked-key-revoked", checks: &["secret_exposures"] },
 ];
 
 /// What one planted bug's sweep found.

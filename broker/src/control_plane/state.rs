@@ -54,6 +54,7 @@ pub struct ControlPlaneConfig {
     pub idp_public_key: Vec<u8>,
     /// The brokers' own keys (id, bcrypt hash): the only callers of the data-plane endpoints.
     pub broker_keys: BTreeMap<String, SecretHash>,
+    pub bugs: crate::planted_bugs::PlantedBugs,
 }
 
 /// Who is asking, once authenticated.
@@ -706,6 +707,11 @@ impl ControlPlane {
         let secret_hash =
             SecretHash::new(&secret, self.config.bcrypt_cost, salt).map_err(|e| invalid("secret", e.to_string()))?;
         let key = ApiKey { id, display_name, owner_id, scope, secret_hash, rotated_from, created_at_ms: now_ms };
+        if self.config.bugs.is_on(crate::planted_bugs::PlantedBug::SecretInLog) {
+            tracing::info!(key = %key.id, owner = %key.owner_id, %secret, "API key created");
+        } else {
+            tracing::info!(key = %key.id, owner = %key.owner_id, "API key created");
+        }
         self.records.api_keys.insert(key.id.clone(), key.clone());
         self.audit(caller.principal(), &key.id, "iam.api-key.created", AuditResult::Success, now_ms);
         if matches!(key.scope, ApiKeyScope::Cluster(_)) {

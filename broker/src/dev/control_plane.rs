@@ -64,6 +64,7 @@ fn plane_config(dir: &Path) -> Result<ControlPlaneConfig, DevError> {
         idp_issuer: IDP_ISSUER.into(),
         idp_public_key: idp_key(dir)?.public_key().as_ref().to_vec(),
         broker_keys,
+        bugs: PlantedBugs::none(),
     })
 }
 

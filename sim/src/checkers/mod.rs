@@ -12,6 +12,7 @@
 //! - `access`: successes the scenario's ACLs deny (C17); deleted keys working past the bound (C15).
 //! - `audit`: the audit topic against the control plane's log and the harness's changes (C18).
 //! - `backups`: a restore after the control plane's zone is lost keeps everything; no customer record in a backup (C21).
+//! - `secrets`: API-key secrets on any disk, in any later response or log line (C15).
 //! - `connections`: who opened which connection; the control plane never dials a broker (C14).
 
 pub mod access;
@@ -20,6 +21,7 @@ pub mod availability;
 pub mod backups;
 pub mod connections;
 pub mod kafka_history;
+pub mod secrets;
 
 #[cfg(madsim)]
 pub mod high_watermarks;

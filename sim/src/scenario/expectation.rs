@@ -63,10 +63,14 @@ pub enum ExpectationName {
     RestoreLosses,
     /// Restores checked (control-plane zone losses): work done.
     RestoresChecked,
+    /// API-key secrets found on a disk, in a later control-plane response or in a log line (C15).
+    SecretExposures,
+    /// Files, responses and log lines searched for secrets: work done.
+    SecretScans,
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 38] = [
+    pub const ALL: [ExpectationName; 40] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -105,6 +109,8 @@ impl ExpectationName {
         ExpectationName::BackupsScanned,
         ExpectationName::RestoreLosses,
         ExpectationName::RestoresChecked,
+        ExpectationName::SecretExposures,
+        ExpectationName::SecretScans,
     ];
 
     /// The name in scenario files and reports.
@@ -148,6 +154,8 @@ impl ExpectationName {
             ExpectationName::BackupsScanned => "backups_scanned",
             ExpectationName::RestoreLosses => "restore_losses",
             ExpectationName::RestoresChecked => "restores_checked",
+            ExpectationName::SecretExposures => "secret_exposures",
+            ExpectationName::SecretScans => "secret_scans",
         }
     }
 
@@ -176,6 +184,7 @@ impl ExpectationName {
                 | ExpectationName::AuditEventsChecked
                 | ExpectationName::BackupsScanned
                 | ExpectationName::RestoresChecked
+                | ExpectationName::SecretScans
         )
     }
 }

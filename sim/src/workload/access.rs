@@ -317,3 +317,42 @@ pub async fn read_audit_topic(client: &mut ClusterClient) -> Result<Vec<Vec<u8>>
     }
     Err("the audit topic did not end within 1000 fetches".into())
 }
+
+/// Every resource the control plane will show the admin after the run (lists and each key),
+/// as (target, body): what the secret-exposure check searches.
+pub async fn read_everything(cloud: &ControlPlaneClient, cluster_id: &str) -> Vec<(String, Vec<u8>)> {
+    let mut targets: Vec<String> = [
+        "/org/v2/environments?page_size=100",
+        "/cmk/v2/clusters?page_size=100",
+        "/iam/v2/users?page_size=100",
+        "/iam/v2/service-accounts?page_size=100",
+        "/iam/v2/api-keys?page_size=100",
+    ]
+    .iter()
+    .map(|t| t.to_string())
+    .collect();
+    targets.push(format!("/kafka/v3/clusters/{cluster_id}/acls"));
+    let mut bodies = Vec::new();
+    for target in targets {
+        if let Ok((200, body)) = cloud.call("GET", &target, None).await {
+            if target.starts_with("/iam/v2/api-keys") {
+                let ids: Vec<String> = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|list| {
+                        list["data"]
+                            .as_array()
+                            .map(|keys| keys.iter().filter_map(|k| k["id"].as_str().map(str::to_string)).collect())
+                    })
+                    .unwrap_or_default();
+                for id in ids {
+                    let one = format!("/iam/v2/api-keys/{id}");
+                    if let Ok((200, key)) = cloud.call("GET", &one, None).await {
+                        bodies.push((one, key.to_vec()));
+                    }
+                }
+            }
+            bodies.push((target, body.to_vec()));
+        }
+    }
+    bodies
+}

@@ -44,7 +44,12 @@ pub fn identity_provider(seed: u64) -> ring::signature::Ed25519KeyPair {
     ring::signature::Ed25519KeyPair::from_seed_unchecked(&bytes).expect("32 bytes make a key")
 }
 
-pub fn config(seed: u64, broker_ips: &[IpAddr], broker_keys: Vec<(String, SecretHash)>) -> ControlPlaneConfig {
+pub fn config(
+    seed: u64,
+    broker_ips: &[IpAddr],
+    broker_keys: Vec<(String, SecretHash)>,
+    bugs: broker::planted_bugs::PlantedBugs,
+) -> ControlPlaneConfig {
     let bootstrap = broker_ips.iter().map(|ip| format!("{ip}:{BROKER_PORT}")).collect::<Vec<_>>().join(",");
     ControlPlaneConfig {
         organization_id: "org-sim".into(),
@@ -53,6 +58,7 @@ pub fn config(seed: u64, broker_ips: &[IpAddr], broker_keys: Vec<(String, Secret
         idp_issuer: IDP_ISSUER.into(),
         idp_public_key: identity_provider(seed).public_key().as_ref().to_vec(),
         broker_keys: broker_keys.into_iter().collect::<BTreeMap<_, _>>(),
+        bugs,
     }
 }
 

@@ -124,7 +124,7 @@ impl World {
             .expect("bcrypt");
         let credentials_text = credentials.render();
         let broker_ips: Vec<IpAddr> = (0..3).map(broker_ip).collect();
-        let plane_config = control_plane::config(seed, &broker_ips, credentials.broker_keys());
+        let plane_config = control_plane::config(seed, &broker_ips, credentials.broker_keys(), bugs);
         let (records, organization) =
             control_plane::bootstrap(seed, plane_config.clone(), broker::net::http::wall_clock_ms());
         let control_plane_disk = MemoryDisk::new();

@@ -66,14 +66,20 @@ fn a_restore_that_skips_the_backup_is_caught_by_the_restore_check() {
 }
 
 #[test]
+fn a_secret_in_a_log_line_is_caught_by_the_secret_exposure_check() {
+    let capsule = caught_by("secret-in-log", 1, "secret_exposures");
+    // The finding names where the secret was, never the secret.
+    assert!(capsule.violation.detail.contains("found in log line"), "{}", capsule.violation.detail);
+}
+
+#[test]
 fn ack_before_replication_is_caught_by_inconsistent_offsets() {
     caught_by("ack-before-replication", 1, "inconsistent_offsets");
 }
 
 #[test]
-fn unclean_leader_election_is_caught_by_duplicates() {
-    // Seed 5 was caught by inconsistent_offsets before the world gained a control-plane node.
-    caught_by("unclean-leader-election", 5, "duplicates");
+fn unclean_leader_election_is_caught_by_inconsistent_offsets() {
+    caught_by("unclean-leader-election", 5, "inconsistent_offsets");
 }
 
 #[test]
@@ -84,7 +90,7 @@ fn skip_truncation_is_caught_by_divergent_replicas() {
 
 #[test]
 fn high_watermark_regression_is_caught_by_the_leader_sampler_and_shrinks() {
-    let capsule = caught_by("high-watermark-regression", 1, "high_watermark_regressions");
+    let capsule = caught_by("high-watermark-regression", 2, "high_watermark_regressions");
     let dir = std::env::temp_dir().join(format!("faultline-shrink-{}", std::process::id()));
     let path = dir.join("capsule.json");
     capsule.write(&path).unwrap();
@@ -145,12 +151,14 @@ fn restarted_broker_keeps_leadership_is_caught_by_the_truncation_invariant() {
 }
 
 #[test]
-fn non_atomic_metadata_batches_are_caught_by_the_truncation_invariant() {
+fn non_atomic_metadata_batches_are_caught_by_divergent_replicas() {
     // Found in real mode first: a wiped node saw its registration before the fencing of its
     // old leadership. The knob raft_entries_per_append_max=1 (drawn per seed) lets the
-    // simulation commit a decision entry by entry and find it too.
-    let capsule = caught_by("non-atomic-metadata-batches", 1, "invariants");
-    assert!(capsule.violation.detail.contains("below our high watermark"), "{}", capsule.violation.detail);
+    // simulation commit a decision entry by entry and find it too. Until the world gained a
+    // control plane it was caught first by the truncation invariant (seed 3); now the replica
+    // check sees the divergence below the high watermark first.
+    let capsule = caught_by("non-atomic-metadata-batches", 2, "divergent_replicas");
+    assert!(capsule.violation.detail.contains("below their common high watermark"), "{}", capsule.violation.detail);
 }
 
 #[test]
@@ -199,7 +207,7 @@ fn unclean_leader_election_enabled_is_caught_only_where_no_in_sync_replica_is_li
     // The realistic variant: an out-of-sync replica is elected only when no in-sync or eligible
     // replica is live. With three combined nodes that needs the controller quorum up while
     // every in-sync replica is down: random-faults found it once in 200 seeds (seed 63), and
-    // the aimed scenario built from that schedule caught it at seed 19 (seed 3 since the
-    // world gained a control-plane node).
-    caught_by("unclean-leader-election-enabled", 3, "inconsistent_offsets");
+    // the aimed scenario built from that schedule caught it at seed 19 (seed 2 since the
+    // world gained a control plane, an audit topic and their traffic).
+    caught_by("unclean-leader-election-enabled", 2, "inconsistent_offsets");
 }

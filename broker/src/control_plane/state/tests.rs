@@ -24,6 +24,7 @@ pub(crate) fn control_plane() -> (ControlPlane, Caller) {
         idp_issuer: "idp".into(),
         idp_public_key: idp().public_key().as_ref().to_vec(),
         broker_keys: [("broker-1".to_string(), broker_hash)].into(),
+        bugs: crate::planted_bugs::PlantedBugs::none(),
     };
     let mut plane = ControlPlane::new(config, Records::default(), 7);
     let admin = plane.bootstrap_admin("admin@example.com", "Admin", Some("correct horse battery"), NOW).unwrap();

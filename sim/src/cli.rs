@@ -33,7 +33,7 @@ enum Command {
         scenario: String,
         #[arg(long)]
         seed: u64,
-        /// Enable a planted bug (simulation only): unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches.
+        /// Enable a planted bug (simulation only; `selftest` lists every one with its scenario, and a wrong name lists the names).
         #[arg(long = "bug")]
         bugs: Vec<String>,
         /// Run the seed twice and compare the trace and wire hashes.

@@ -11,9 +11,9 @@ use super::api::RelayedAclCreation;
 use super::audit::{AuditEvent, Decision, DecisionBatch};
 use super::client::{ControlPlaneClient, ControlPlaneClientError, ControlPlaneEndpoint};
 use super::snapshot::DataPlaneSnapshot;
+use crate::control_plane::access::{Authenticator, DataPlaneAccess};
 use crate::log::Disk;
 use crate::planted_bugs::PlantedBugs;
-use crate::security::access::{Authenticator, DataPlaneAccess};
 use crate::security::acl::{AclBinding, AclFilter};
 use crate::security::sasl::{CredentialStore, Principal};
 

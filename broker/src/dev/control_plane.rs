@@ -23,7 +23,7 @@ use crate::log::{Disk, FileDisk};
 use crate::net::tcp_dialer;
 use crate::node::BROKER_PORT;
 use crate::planted_bugs::PlantedBugs;
-use crate::security::acl::{AclBinding, Operation, PatternType, Permission, ResourceType};
+use crate::security::acl::allow_everything;
 use crate::security::sasl::CredentialStore;
 use crate::security::secrets::SecretHash;
 use crate::security::tls::{os_crypto_provider, CertificateAuthority};
@@ -96,20 +96,7 @@ pub(super) fn bootstrap(dir: &Path, ca_path: &Path) -> Result<(), DevError> {
         now,
     )?;
     let account = plane.create_service_account(&admin, "dev-app", "the dev cluster's application", now)?;
-    let everything = |resource_type, resource_name: &str| AclBinding {
-        principal: format!("User:{}", account.id),
-        host: "*".into(),
-        resource_type,
-        resource_name: resource_name.into(),
-        pattern_type: PatternType::Literal,
-        operation: Operation::All,
-        permission: Permission::Allow,
-    };
-    let bindings = vec![
-        everything(ResourceType::Topic, "*"),
-        everything(ResourceType::Group, "*"),
-        everything(ResourceType::Cluster, crate::security::access::CLUSTER_RESOURCE_NAME),
-    ];
+    let bindings = allow_everything(&format!("User:{}", account.id));
     plane.create_acls(&admin, admin.principal(), &cluster.id, bindings, now)?;
     let app_key =
         plane.create_api_key(&admin, &account.id, ApiKeyScope::Cluster(cluster.id.clone()), "dev-app", now)?;

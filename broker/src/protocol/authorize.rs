@@ -31,11 +31,12 @@ use super::groups;
 use super::metadata;
 use super::produce;
 use super::session::Session;
+use crate::control_plane::access::DataPlaneAccess;
 use crate::control_plane::audit::{AuditResult, Decision, AUDIT_TOPIC};
 use crate::control_plane::link::ControlPlaneLink;
 use crate::net::http::wall_clock_ms;
 use crate::node::Node;
-use crate::security::access::{DataPlaneAccess, CLUSTER_RESOURCE_NAME};
+use crate::security::acl::CLUSTER_RESOURCE_NAME;
 use crate::security::acl::{Operation, ResourceType};
 use crate::security::sasl::{Principal, Role};
 
@@ -364,24 +365,7 @@ pub(super) fn offset_fetch(
         if version >= 2 {
             return OffsetFetchResponse::default().with_error_code(GROUP_DENIED);
         }
-        let topics = request
-            .topics
-            .unwrap_or_default()
-            .into_iter()
-            .map(|t| {
-                let partitions = t
-                    .partition_indexes
-                    .iter()
-                    .map(|p| {
-                        OffsetFetchResponsePartition::default()
-                            .with_partition_index(*p)
-                            .with_committed_offset(-1)
-                            .with_error_code(GROUP_DENIED)
-                    })
-                    .collect();
-                OffsetFetchResponseTopic::default().with_name(t.name).with_partitions(partitions)
-            })
-            .collect();
+        let topics = request.topics.unwrap_or_default().into_iter().map(|t| refused_offsets(t, GROUP_DENIED)).collect();
         return OffsetFetchResponse::default().with_topics(topics);
     }
     let denied = match request.topics.as_mut() {
@@ -393,20 +377,25 @@ pub(super) fn offset_fetch(
     if listing_all {
         response.topics.retain(|t| auth.lists_topic(&t.name.0));
     }
-    response.topics.extend(denied.into_iter().map(|t| {
-        let partitions = t
-            .partition_indexes
-            .iter()
-            .map(|p| {
-                OffsetFetchResponsePartition::default()
-                    .with_partition_index(*p)
-                    .with_committed_offset(-1)
-                    .with_error_code(TOPIC_DENIED)
-            })
-            .collect();
-        OffsetFetchResponseTopic::default().with_name(t.name).with_partitions(partitions)
-    }));
+    response.topics.extend(denied.into_iter().map(|t| refused_offsets(t, TOPIC_DENIED)));
     response
+}
+
+fn refused_offsets(
+    topic: kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic,
+    code: i16,
+) -> OffsetFetchResponseTopic {
+    let partitions = topic
+        .partition_indexes
+        .iter()
+        .map(|p| {
+            OffsetFetchResponsePartition::default()
+                .with_partition_index(*p)
+                .with_committed_offset(-1)
+                .with_error_code(code)
+        })
+        .collect();
+    OffsetFetchResponseTopic::default().with_name(topic.name).with_partitions(partitions)
 }
 
 /// JoinGroup, SyncGroup, Heartbeat and LeaveGroup need Read on the group.

@@ -7,6 +7,26 @@ use serde::{Deserialize, Serialize};
 
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
 
+/// Kafka's name for the one cluster resource.
+pub const CLUSTER_RESOURCE_NAME: &str = "kafka-cluster";
+
+/// Every operation on every topic, group and the cluster, for `principal`: an application's
+/// key that may do anything on its cluster (the dev cluster's and the simulation's workload).
+pub fn allow_everything(principal: &str) -> Vec<AclBinding> {
+    [(ResourceType::Topic, "*"), (ResourceType::Group, "*"), (ResourceType::Cluster, CLUSTER_RESOURCE_NAME)]
+        .into_iter()
+        .map(|(resource_type, resource_name)| AclBinding {
+            principal: principal.to_string(),
+            host: "*".into(),
+            resource_type,
+            resource_name: resource_name.into(),
+            pattern_type: PatternType::Literal,
+            operation: Operation::All,
+            permission: Permission::Allow,
+        })
+        .collect()
+}
+
 /// What an ACL protects. Kafka's `ResourceType` codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

@@ -1,5 +1,5 @@
 //! SASL/PLAIN with API keys (C15): the keys of the service itself (brokers) from a file, as
-//! bcrypt hashes. Customer keys come from the control plane (`security::access`). A wrong
+//! bcrypt hashes. Customer keys come from the control plane (`control_plane::access`). A wrong
 //! secret fails closed.
 
 use std::collections::BTreeMap;

@@ -10,8 +10,7 @@ use broker::control_plane::identity::ApiKeyScope;
 use broker::control_plane::model::{Availability, ClusterType, Networking, PhysicalCluster};
 use broker::control_plane::state::{Caller, ClusterRequest, ControlPlane, ControlPlaneConfig, Records};
 use broker::node::BROKER_PORT;
-use broker::security::access::CLUSTER_RESOURCE_NAME;
-use broker::security::acl::{AclBinding, Operation, PatternType, Permission, ResourceType};
+use broker::security::acl::allow_everything;
 use broker::security::secrets::SecretHash;
 use ring::signature::KeyPair;
 
@@ -83,20 +82,7 @@ pub fn bootstrap(seed: u64, config: ControlPlaneConfig, now_ms: u64) -> (Records
         )
         .expect("a Standard multi-zone cluster fits the simulated brokers");
     let account = plane.create_service_account(&admin, "workload", "the harness's workload", now_ms).expect("account");
-    let everything = |resource_type, resource_name: &str| AclBinding {
-        principal: format!("User:{}", account.id),
-        host: "*".into(),
-        resource_type,
-        resource_name: resource_name.into(),
-        pattern_type: PatternType::Literal,
-        operation: Operation::All,
-        permission: Permission::Allow,
-    };
-    let bindings = vec![
-        everything(ResourceType::Topic, "*"),
-        everything(ResourceType::Group, "*"),
-        everything(ResourceType::Cluster, CLUSTER_RESOURCE_NAME),
-    ];
+    let bindings = allow_everything(&format!("User:{}", account.id));
     plane.create_acls(&admin, admin.principal(), &cluster.id, bindings, now_ms).expect("ACLs");
     let workload = plane
         .create_api_key(&admin, &account.id, ApiKeyScope::Cluster(cluster.id.clone()), "workload", now_ms)

@@ -5,14 +5,11 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use super::acl::{Acls, Action, Operation, ResourceType};
-use super::sasl::{CredentialStore, Customer, Principal, Role};
-use super::secrets::VerifiedSecrets;
-use crate::control_plane::snapshot::{DataPlaneSnapshot, KeyGrant};
+use super::snapshot::{DataPlaneSnapshot, KeyGrant};
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
-
-/// Kafka's name for the one cluster resource.
-pub const CLUSTER_RESOURCE_NAME: &str = "kafka-cluster";
+use crate::security::acl::{Acls, Action, Operation, ResourceType};
+use crate::security::sasl::{CredentialStore, Customer, Principal, Role};
+use crate::security::secrets::VerifiedSecrets;
 
 /// One version of the control plane's data-plane state, immutable once built.
 #[derive(Debug, Default)]

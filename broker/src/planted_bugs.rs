@@ -43,10 +43,12 @@ pub enum PlantedBug {
     RestoreSkipsBackup,
     /// The control plane logs a new API key's secret with its id (C15).
     SecretInLog,
+    /// The control plane also listens on port 8080 (a plaintext health endpoint), beside 443 (C01).
+    AdminListenerOpen,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 14] = [
+    pub const ALL: [PlantedBug; 15] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -61,6 +63,7 @@ impl PlantedBug {
         PlantedBug::AuditEventDropped,
         PlantedBug::RestoreSkipsBackup,
         PlantedBug::SecretInLog,
+        PlantedBug::AdminListenerOpen,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -80,6 +83,7 @@ impl PlantedBug {
             PlantedBug::AuditEventDropped => "audit-event-dropped",
             PlantedBug::RestoreSkipsBackup => "restore-skips-backup",
             PlantedBug::SecretInLog => "secret-in-log",
+            PlantedBug::AdminListenerOpen => "admin-listener-open",
         }
     }
 
@@ -95,7 +99,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

@@ -569,6 +569,29 @@ async fn simulate(request: RunRequest) -> Simulated {
             .chain(responses.iter().map(|(target, body)| (format!("the response to GET {target}"), body.as_slice()))),
     );
     let secret_scans = disk_files.len() + responses.len();
+    // Ports (C01), probed only when the scenario asks: every machine of the service, from a
+    // client machine, once every fault has ended.
+    let wants_probe = scenario
+        .expectations
+        .iter()
+        .any(|e| matches!(e.name, ExpectationName::UnexpectedListeners | ExpectationName::ListenerProbes));
+    let listeners = if wants_probe {
+        let mut machines: Vec<(String, std::net::IpAddr, Vec<u16>)> =
+            world.brokers.iter().map(|b| (b.name.clone(), b.ip, vec![broker::node::BROKER_PORT])).collect();
+        machines.push((
+            world.control_plane.name.clone(),
+            world.control_plane.ip,
+            vec![broker::control_plane::server::CONTROL_PLANE_PORT],
+        ));
+        handle
+            .get_node(admin_machine.id)
+            .expect("admin node")
+            .spawn(async move { crate::checkers::listeners::probe(&machines).await })
+            .await
+            .expect("listener probe task")
+    } else {
+        (Vec::new(), 0)
+    };
     // Drain: one fresh reader of every partition from offset 0, so unseen writes are known.
     let drain_gave_up = drain(&world, &recorder, &topics, workers + 1).await;
     let simulated_ms = recorder.now_ms();
@@ -645,6 +668,7 @@ async fn simulate(request: RunRequest) -> Simulated {
         secrets,
         secret_exposures,
         secret_scans,
+        listeners,
     }
 }
 
@@ -686,6 +710,8 @@ struct Simulated {
     /// Secrets found on disks and in responses; how many files and responses were searched.
     secret_exposures: Vec<String>,
     secret_scans: usize,
+    /// Unexpected listeners found, ports tried (0: not probed).
+    listeners: (Vec<String>, usize),
 }
 
 fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunOutcome {
@@ -716,6 +742,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         secrets,
         mut secret_exposures,
         secret_scans,
+        listeners: (unexpected_listeners, listener_probes),
     } = run;
     secret_exposures.extend(crate::checkers::secrets::exposures(
         &secrets,
@@ -774,6 +801,8 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         restores_checked: restores_checked as u64,
         secret_exposures: secret_exposures.len() as u64,
         secret_scans: secret_scans as u64,
+        unexpected_listeners: unexpected_listeners.len() as u64,
+        listener_probes: listener_probes as u64,
     };
     let expectations = evaluate(&request.scenario.scenario.expectations, &report, &measured);
     // Evidence found outside the history, by the expectation it fails: its first item.
@@ -785,6 +814,10 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         (ExpectationName::BackupCanaries, backup_canaries.first().map(|what| (simulated_ms, what.clone())).as_ref()),
         (ExpectationName::RestoreLosses, restore_losses.first()),
         (ExpectationName::SecretExposures, secret_exposures.first().map(|what| (simulated_ms, what.clone())).as_ref()),
+        (
+            ExpectationName::UnexpectedListeners,
+            unexpected_listeners.first().map(|what| (simulated_ms, what.clone())).as_ref(),
+        ),
     ]
     .into_iter()
     .filter_map(|(name, first)| Some((name, first?.clone())))
@@ -1006,6 +1039,8 @@ pub struct Measured {
     pub restores_checked: u64,
     pub secret_exposures: u64,
     pub secret_scans: u64,
+    pub unexpected_listeners: u64,
+    pub listener_probes: u64,
 }
 
 fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) -> Option<f64> {
@@ -1043,6 +1078,8 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::RestoresChecked => Some(measured.restores_checked as f64),
         E::SecretExposures => Some(measured.secret_exposures as f64),
         E::SecretScans => Some(measured.secret_scans as f64),
+        E::UnexpectedListeners => Some(measured.unexpected_listeners as f64),
+        E::ListenerProbes => Some(measured.listener_probes as f64),
         checked => count(kind_of(checked).expect("the remaining expectations count checker violations")),
     }
 }

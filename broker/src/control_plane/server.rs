@@ -117,6 +117,22 @@ impl ControlPlaneServer {
             bugs: config.bugs,
         });
         tracing::info!(%address, "control plane listening");
+        if server.bugs.is_on(PlantedBug::AdminListenerOpen) {
+            // Planted: a plaintext "health" listener beside 443.
+            let health =
+                tokio::net::TcpListener::bind(SocketAddr::new(address.ip(), 8080)).await.map_err(|source| {
+                    ControlPlaneServerError::Bind { address: SocketAddr::new(address.ip(), 8080), source, hint: "" }
+                })?;
+            tokio::spawn(async move {
+                while let Ok((stream, _)) = health.accept().await {
+                    // Waits for a request that is never parsed.
+                    tokio::spawn(async move {
+                        let _held = stream;
+                        std::future::pending::<()>().await;
+                    });
+                }
+            });
+        }
         tokio::spawn(server.clone().snapshot_forever());
         let accepting = server.clone();
         tokio::spawn(async move {

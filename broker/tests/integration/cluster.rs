@@ -90,6 +90,11 @@ impl Cluster {
         self.control_plane = Some(child);
     }
 
+    /// The process ids of the control plane and the nodes running now.
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes.iter().map(|(_, child)| child.id()).chain(self.control_plane.iter().map(Child::id)).collect()
+    }
+
     /// `kill -9` of the control plane.
     pub fn kill_control_plane(&mut self) {
         if let Some(mut child) = self.control_plane.take() {

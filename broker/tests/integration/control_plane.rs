@@ -274,3 +274,20 @@ fn the_openapi_driven_fuzzer_finds_no_server_error_and_no_schema_violation() {
         cloud.curl_with(&["-H", &format!("Authorization: Bearer {token}")], "GET", "/org/v2/environments", None);
     assert_eq!(status, 200, "the control plane is up after the fuzzer");
 }
+
+/// C01: the cluster's processes listen on 9092 (each node) and 443 (the control plane) and on
+/// nothing else, as `ss` sees the sockets they own.
+#[test]
+fn the_service_listens_on_9092_and_443_only() {
+    let cluster = Cluster::start();
+    let pids = cluster.pids();
+    let sockets = run_ok(Command::new("ss").args(["-ltnpH"]));
+    let mut ports: Vec<u16> = String::from_utf8_lossy(&sockets.stdout)
+        .lines()
+        .filter(|line| pids.iter().any(|pid| line.contains(&format!("pid={pid},"))))
+        .filter_map(|line| line.split_whitespace().nth(3)?.rsplit_once(':')?.1.parse().ok())
+        .collect();
+    ports.sort();
+    ports.dedup();
+    assert_eq!(ports, vec![443, 9092], "listening ports of the cluster's processes");
+}

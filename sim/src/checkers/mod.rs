@@ -13,6 +13,7 @@
 //! - `audit`: the audit topic against the control plane's log and the harness's changes (C18).
 //! - `backups`: a restore after the control plane's zone is lost keeps everything; no customer record in a backup (C21).
 //! - `secrets`: API-key secrets on any disk, in any later response or log line (C15).
+//! - `listeners`: no port but 9092 and 443 accepts connections (C01).
 //! - `connections`: who opened which connection; the control plane never dials a broker (C14).
 
 pub mod access;
@@ -25,6 +26,8 @@ pub mod secrets;
 
 #[cfg(madsim)]
 pub mod high_watermarks;
+#[cfg(madsim)]
+pub mod listeners;
 #[cfg(madsim)]
 pub mod replicas;
 #[cfg(madsim)]

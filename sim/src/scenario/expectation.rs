@@ -67,10 +67,15 @@ pub enum ExpectationName {
     SecretExposures,
     /// Files, responses and log lines searched for secrets: work done.
     SecretScans,
+    /// Ports other than 9092 (brokers) and 443 (control plane) that accepted a connection (C01).
+    UnexpectedListeners,
+    /// Ports tried by the listener probe: work done (the probe runs only when a scenario
+    /// names one of these two).
+    ListenerProbes,
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 40] = [
+    pub const ALL: [ExpectationName; 42] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -111,6 +116,8 @@ impl ExpectationName {
         ExpectationName::RestoresChecked,
         ExpectationName::SecretExposures,
         ExpectationName::SecretScans,
+        ExpectationName::UnexpectedListeners,
+        ExpectationName::ListenerProbes,
     ];
 
     /// The name in scenario files and reports.
@@ -156,6 +163,8 @@ impl ExpectationName {
             ExpectationName::RestoresChecked => "restores_checked",
             ExpectationName::SecretExposures => "secret_exposures",
             ExpectationName::SecretScans => "secret_scans",
+            ExpectationName::UnexpectedListeners => "unexpected_listeners",
+            ExpectationName::ListenerProbes => "listener_probes",
         }
     }
 
@@ -185,6 +194,7 @@ impl ExpectationName {
                 | ExpectationName::BackupsScanned
                 | ExpectationName::RestoresChecked
                 | ExpectationName::SecretScans
+                | ExpectationName::ListenerProbes
         )
     }
 }

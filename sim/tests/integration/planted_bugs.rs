@@ -73,6 +73,16 @@ fn a_secret_in_a_log_line_is_caught_by_the_secret_exposure_check() {
 }
 
 #[test]
+fn a_listener_beside_443_is_caught_by_the_port_probe() {
+    let capsule = caught_by("admin-listener-open", 1, "unexpected_listeners");
+    assert!(
+        capsule.violation.detail.contains("control-plane accepts connections on port 8080"),
+        "{}",
+        capsule.violation.detail
+    );
+}
+
+#[test]
 fn ack_before_replication_is_caught_by_inconsistent_offsets() {
     caught_by("ack-before-replication", 1, "inconsistent_offsets");
 }

@@ -41,6 +41,7 @@ fn every_catalog_scenario_is_valid() {
             "leaked-key-revoked",
             "out-of-sync-replica-failover",
             "peering-link-partition",
+            "ports-and-listeners",
             "random-faults",
             "reimage-during-partition",
             "rolling-restart",

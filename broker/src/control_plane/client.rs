@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::SendRequest;
 
+use crate::net::http::QuietFlush;
 use crate::net::Dialer;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -74,10 +75,11 @@ impl ControlPlaneClient {
             .map_err(|error| ControlPlaneClientError::Connect(address, error.to_string()))?;
         let server_name = rustls::pki_types::ServerName::try_from(self.endpoint.server_name.clone())
             .map_err(|error| ControlPlaneClientError::Tls(error.to_string()))?;
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, self.connector.connect(server_name, stream))
-            .await
-            .map_err(|_| ControlPlaneClientError::Tls("handshake timed out".into()))?
-            .map_err(|error| ControlPlaneClientError::Tls(error.to_string()))?;
+        let stream =
+            tokio::time::timeout(CONNECT_TIMEOUT, self.connector.connect(server_name, QuietFlush::new(stream)))
+                .await
+                .map_err(|_| ControlPlaneClientError::Tls("handshake timed out".into()))?
+                .map_err(|error| ControlPlaneClientError::Tls(error.to_string()))?;
         let (sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
             .map_err(|error| ControlPlaneClientError::Request(error.to_string()))?;

@@ -16,7 +16,7 @@ use super::api::{self, ApiRequest, ApiResponse, BODY_BYTES_MAX};
 use super::backup;
 use super::state::{ControlPlane, ControlPlaneConfig, Records};
 use crate::log::Disk;
-use crate::net::http::{wall_clock_ms, RuntimeTimer};
+use crate::net::http::{wall_clock_ms, QuietFlush, RuntimeTimer};
 use crate::net::Dialer;
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
 use crate::security::tls::{self, CryptoProvider, TlsMaterial};
@@ -194,7 +194,8 @@ impl ControlPlaneServer {
     }
 
     async fn serve_connection(self: Arc<Self>, stream: tokio::net::TcpStream, peer: SocketAddr) {
-        let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, self.acceptor.accept(stream)).await;
+        let handshake =
+            tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, self.acceptor.accept(QuietFlush::new(stream))).await;
         let stream = match handshake {
             Ok(Ok(stream)) => stream,
             Ok(Err(error)) => {

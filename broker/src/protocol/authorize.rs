@@ -15,7 +15,6 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
 use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
-use kafka_protocol::messages::offset_fetch_response::{OffsetFetchResponsePartition, OffsetFetchResponseTopic};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
     BrokerId, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, FetchRequest,
@@ -365,7 +364,8 @@ pub(super) fn offset_fetch(
         if version >= 2 {
             return OffsetFetchResponse::default().with_error_code(GROUP_DENIED);
         }
-        let topics = request.topics.unwrap_or_default().into_iter().map(|t| refused_offsets(t, GROUP_DENIED)).collect();
+        let topics =
+            request.topics.unwrap_or_default().into_iter().map(|t| groups::refused_offsets(t, GROUP_DENIED)).collect();
         return OffsetFetchResponse::default().with_topics(topics);
     }
     let denied = match request.topics.as_mut() {
@@ -377,25 +377,8 @@ pub(super) fn offset_fetch(
     if listing_all {
         response.topics.retain(|t| auth.lists_topic(&t.name.0));
     }
-    response.topics.extend(denied.into_iter().map(|t| refused_offsets(t, TOPIC_DENIED)));
+    response.topics.extend(denied.into_iter().map(|t| groups::refused_offsets(t, TOPIC_DENIED)));
     response
-}
-
-fn refused_offsets(
-    topic: kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic,
-    code: i16,
-) -> OffsetFetchResponseTopic {
-    let partitions = topic
-        .partition_indexes
-        .iter()
-        .map(|p| {
-            OffsetFetchResponsePartition::default()
-                .with_partition_index(*p)
-                .with_committed_offset(-1)
-                .with_error_code(code)
-        })
-        .collect();
-    OffsetFetchResponseTopic::default().with_name(topic.name).with_partitions(partitions)
 }
 
 /// JoinGroup, SyncGroup, Heartbeat and LeaveGroup need Read on the group.

@@ -237,25 +237,7 @@ pub(super) fn offset_fetch(node: &Node, request: OffsetFetchRequest, version: i1
         if version >= 2 {
             return OffsetFetchResponse::default().with_error_code(code);
         }
-        let topics = request
-            .topics
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|t| {
-                OffsetFetchResponseTopic::default().with_name(t.name).with_partitions(
-                    t.partition_indexes
-                        .iter()
-                        .map(|p| {
-                            OffsetFetchResponsePartition::default()
-                                .with_partition_index(*p)
-                                .with_committed_offset(-1)
-                                .with_error_code(code)
-                        })
-                        .collect(),
-                )
-            })
-            .collect();
+        let topics = request.topics.clone().unwrap_or_default().into_iter().map(|t| refused_offsets(t, code)).collect();
         OffsetFetchResponse::default().with_topics(topics)
     };
     let not_coordinator = || refuse(ResponseError::NotCoordinator.code());
@@ -300,4 +282,23 @@ pub(super) fn offset_fetch(node: &Node, request: OffsetFetchRequest, version: i1
         })
         .collect();
     OffsetFetchResponse::default().with_topics(topics)
+}
+
+/// A topic of an OffsetFetch answered with `code` for each partition asked (before v2 the
+/// error travels per partition).
+pub(super) fn refused_offsets(
+    topic: kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic,
+    code: i16,
+) -> OffsetFetchResponseTopic {
+    let partitions = topic
+        .partition_indexes
+        .iter()
+        .map(|p| {
+            OffsetFetchResponsePartition::default()
+                .with_partition_index(*p)
+                .with_committed_offset(-1)
+                .with_error_code(code)
+        })
+        .collect();
+    OffsetFetchResponseTopic::default().with_name(topic.name).with_partitions(partitions)
 }

@@ -291,3 +291,36 @@ fn the_service_listens_on_9092_and_443_only() {
     ports.dedup();
     assert_eq!(ports, vec![443, 9092], "listening ports of the cluster's processes");
 }
+
+/// C16: a user without a password signs in with the identity provider's signed assertion
+/// (`broker sso-assertion`), once; the session reads but, not being an admin, may not change
+/// anything; the same assertion again, or a tampered one, is refused.
+#[test]
+fn single_sign_on_admits_a_fresh_assertion_once() {
+    let cluster = Cluster::start();
+    let cloud = Cloud::of(&cluster);
+    let (status, user) = cloud.curl("POST", "/iam/v2/users", Some(r#"{"email":"ada@example.com","full_name":"Ada"}"#));
+    assert_eq!(status, 201, "{user}");
+    let minted = run_ok(
+        Command::new(env!("CARGO_BIN_EXE_broker"))
+            .args(["sso-assertion", "--dir"])
+            .arg(&cluster.dir)
+            .args(["--email", "ada@example.com"]),
+    );
+    let assertion = String::from_utf8_lossy(&minted.stdout).trim().to_string();
+    let sign_in = |assertion: &str| {
+        let body = serde_json::json!({ "assertion": assertion }).to_string();
+        cloud.curl_with(&[], "POST", "/api/sessions/sso", Some(&body))
+    };
+    let (status, session) = sign_in(&assertion);
+    assert_eq!(status, 201, "{session}");
+    let bearer = format!("Authorization: Bearer {}", session["token"].as_str().unwrap());
+    assert_eq!(cloud.curl_with(&["-H", &bearer], "GET", "/org/v2/environments", None).0, 200);
+    let (status, _) =
+        cloud.curl_with(&["-H", &bearer], "POST", "/org/v2/environments", Some(r#"{"display_name":"x"}"#));
+    assert_eq!(status, 403, "not an organization admin");
+    assert_eq!(sign_in(&assertion).0, 401, "a replayed assertion");
+    let (claims, signature) = assertion.split_once('.').unwrap();
+    let tampered = format!("{}x.{signature}", claims);
+    assert_eq!(sign_in(&tampered).0, 401, "a tampered assertion");
+}

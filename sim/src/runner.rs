@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkers::kafka_history::{self as checker, CheckReport, ViolationKind};
 use crate::faults::{self, Fault};
 use crate::history::{History, OpKind, Phases, PollOutcome, SendOutcome, TopicPartition};
-use crate::scenario::{hex, ActionKind, ClientKind, Expectation, ExpectationName, LoadedScenario};
+use crate::scenario::{hex, ActionKind, Expectation, ExpectationName, LoadedScenario};
 use crate::workload::client::ClusterClient;
 use crate::workload::{consumer, producer, Recorder};
 use crate::world::World;
@@ -425,14 +425,11 @@ async fn simulate(request: RunRequest) -> Simulated {
         let (recorder, access, name, topics) =
             (recorder.clone(), access.clone(), spec.service_account.clone(), spec.topics.clone());
         let interval = Duration::from_millis(spec.interval_ms);
-        tasks.push(match spec.kind {
-            ClientKind::KeyUser => {
-                node.spawn(crate::workload::access::key_user(client, recorder, access, name, topics, interval))
-            }
-            ClientKind::AclProber => {
-                node.spawn(crate::workload::access::acl_prober(client, recorder, access, name, topics, interval))
-            }
-        });
+        tasks.push(
+            node.spawn(crate::workload::access::run_client(
+                spec.kind, client, recorder, access, name, topics, interval,
+            )),
+        );
     }
     for (index, action) in scenario.control_plane.actions.iter().enumerate() {
         let ActionKind::DeleteKey = action.action;

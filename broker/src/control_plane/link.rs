@@ -181,8 +181,8 @@ impl ControlPlaneLink {
         self.authenticator.authenticate(service_keys, &self.access(), api_key, secret)
     }
 
-    pub(crate) fn still_valid(&self, principal: &Principal) -> bool {
-        self.authenticator.still_valid(&self.access(), principal)
+    pub(crate) fn still_valid(&self, access: &DataPlaneAccess, principal: &Principal) -> bool {
+        self.authenticator.still_valid(access, principal)
     }
 
     /// One pull; true if the snapshot changed. The control plane is the authority: any version

@@ -52,11 +52,11 @@ pub(super) struct Authorizer {
 }
 
 impl Authorizer {
-    pub(super) fn new(node: &Node, session: &Session, principal: &Principal) -> Self {
+    pub(super) fn new(node: &Node, session: &Session, principal: &Principal, access: Arc<DataPlaneAccess>) -> Self {
         Authorizer {
             principal: principal.clone(),
             host: session.peer_host.clone(),
-            access: node.control_plane().access(),
+            access,
             audit: node.control_plane().clone(),
         }
     }

@@ -139,11 +139,15 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
     let auth = match (&request, &session.principal) {
         (RequestKind::ApiVersions(_) | RequestKind::SaslHandshake(_) | RequestKind::SaslAuthenticate(_), _) => None,
         (_, None) => return Err((ConnectionError::Unauthenticated(key), None)),
-        // A key deleted since the connection authenticated closes it at its next request.
-        (_, Some(principal)) if !node.control_plane().still_valid(principal) => {
-            return Err((ConnectionError::CredentialRevoked(principal.api_key.clone()), None));
+        (_, Some(principal)) => {
+            // One snapshot per request, for the validity check and every authorization.
+            let access = node.control_plane().access();
+            // A key deleted since the connection authenticated closes it at its next request.
+            if !node.control_plane().still_valid(&access, principal) {
+                return Err((ConnectionError::CredentialRevoked(principal.api_key.clone()), None));
+            }
+            Some(authorize::Authorizer::new(node, session, principal, access))
         }
-        (_, Some(principal)) => Some(authorize::Authorizer::new(node, session, principal)),
     };
     let response = match (request, auth) {
         (RequestKind::ApiVersions(_), _) => ResponseKind::ApiVersions(session::api_versions(0)),

@@ -22,7 +22,7 @@ use serde_json::json;
 use super::client::ClusterClient;
 use super::Recorder;
 use crate::checkers::access::{AccessLog, Attempt, Outcome, Revocation};
-use crate::scenario::ServiceAccountSpec;
+use crate::scenario::{ClientKind, ServiceAccountSpec};
 
 /// A service account the harness created: its id and its cluster key (id, secret).
 #[derive(Debug, Clone)]
@@ -238,8 +238,10 @@ fn note(recorder: &Recorder, log: &AccessLog, name: &str, operation: Operation, 
     });
 }
 
-/// A leaked key in use: one produce every `interval`.
-pub async fn key_user(
+/// A control-plane client: a `key-user` produces once per `interval` to its topics in turn (a
+/// leaked key in use); an `acl-prober` tries Write, Read and Describe on every topic it names.
+pub async fn run_client(
+    kind: ClientKind,
     mut client: ClusterClient,
     recorder: Recorder,
     log: AccessLog,
@@ -249,32 +251,19 @@ pub async fn key_user(
 ) {
     let mut attempt = 0u64;
     while !recorder.stopping() {
-        let topic = &topics[attempt as usize % topics.len()];
-        let outcome = produce(&mut client, topic, attempt).await;
-        note(&recorder, &log, &name, Operation::Write, topic, outcome);
-        attempt += 1;
-        tokio::time::sleep(interval).await;
-    }
-}
-
-/// An ACL-limited application that tries Write, Read and Describe on every topic it names.
-pub async fn acl_prober(
-    mut client: ClusterClient,
-    recorder: Recorder,
-    log: AccessLog,
-    name: String,
-    topics: Vec<String>,
-    interval: Duration,
-) {
-    let mut attempt = 0u64;
-    while !recorder.stopping() {
-        for topic in &topics {
+        let tried: Vec<&String> = match kind {
+            ClientKind::KeyUser => vec![&topics[attempt as usize % topics.len()]],
+            ClientKind::AclProber => topics.iter().collect(),
+        };
+        for topic in tried {
             let outcome = produce(&mut client, topic, attempt).await;
             note(&recorder, &log, &name, Operation::Write, topic, outcome);
-            let outcome = fetch(&mut client, topic, attempt).await;
-            note(&recorder, &log, &name, Operation::Read, topic, outcome);
-            let outcome = describe(&mut client, topic, attempt).await;
-            note(&recorder, &log, &name, Operation::Describe, topic, outcome);
+            if kind == ClientKind::AclProber {
+                let outcome = fetch(&mut client, topic, attempt).await;
+                note(&recorder, &log, &name, Operation::Read, topic, outcome);
+                let outcome = describe(&mut client, topic, attempt).await;
+                note(&recorder, &log, &name, Operation::Describe, topic, outcome);
+            }
         }
         attempt += 1;
         tokio::time::sleep(interval).await;

@@ -45,10 +45,13 @@ pub enum PlantedBug {
     SecretInLog,
     /// The control plane also listens on port 8080 (a plaintext health endpoint), beside 443 (C01).
     AdminListenerOpen,
+    /// A tenant's Metadata listing shows the topics of every tenant on the physical cluster,
+    /// under their internal names (C28).
+    MetadataListsAllTenants,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 15] = [
+    pub const ALL: [PlantedBug; 16] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -64,6 +67,7 @@ impl PlantedBug {
         PlantedBug::RestoreSkipsBackup,
         PlantedBug::SecretInLog,
         PlantedBug::AdminListenerOpen,
+        PlantedBug::MetadataListsAllTenants,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -84,6 +88,7 @@ impl PlantedBug {
             PlantedBug::RestoreSkipsBackup => "restore-skips-backup",
             PlantedBug::SecretInLog => "secret-in-log",
             PlantedBug::AdminListenerOpen => "admin-listener-open",
+            PlantedBug::MetadataListsAllTenants => "metadata-lists-all-tenants",
         }
     }
 
@@ -99,7 +104,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

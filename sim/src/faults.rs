@@ -3,6 +3,7 @@
 //! Dynamic targets (the controller leader's zone, a partition's leader) are resolved when the
 //! fault starts and logged in the trace.
 
+use broker::control_plane::model::internal_topic_name;
 use rand_chacha::rand_core::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -165,7 +166,10 @@ pub fn resolve(world: &World, group: &Group, other: Option<&[String]>) -> Vec<St
         world.brokers.iter().find_map(|b| {
             let node = world.live_node(&b.name)?;
             match partition {
-                Some((topic, index)) => node.metadata().partition(topic, index).map(|s| s.leader),
+                Some((topic, index)) => {
+                    let internal = internal_topic_name(&world.organization.cluster_id, topic);
+                    node.metadata().partition(&internal, index).map(|s| s.leader)
+                }
                 None => node.controller().leader(),
             }
         })

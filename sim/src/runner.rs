@@ -15,10 +15,11 @@ use serde::{Deserialize, Serialize};
 use crate::checkers::kafka_history::{self as checker, CheckReport, ViolationKind};
 use crate::faults::{self, Fault};
 use crate::history::{History, OpKind, Phases, PollOutcome, SendOutcome, TopicPartition};
-use crate::scenario::{hex, ActionKind, Expectation, ExpectationName, LoadedScenario};
+use crate::scenario::{hex, ActionKind, ClientKind, Expectation, ExpectationName, LoadedScenario};
 use crate::workload::client::ClusterClient;
 use crate::workload::{consumer, producer, Recorder};
 use crate::world::World;
+use broker::control_plane::model::internal_topic_name;
 
 /// What to run; also what a seed worker process receives on stdin (the typed scenario, as
 /// JSON: the worker never parses TOML).
@@ -320,8 +321,12 @@ async fn simulate(request: RunRequest) -> Simulated {
     let access_clients = scenario.control_plane.clients.len();
     let world = std::sync::Arc::new(World::build(seed, workers + 2 + access_clients, bugs, impairs_links));
     let mut trace = vec![format!("0 knobs {}", crate::world::Knobs::from_seed(seed))];
-    let all_topics: Vec<(String, i32)> = scenario.topics.iter().map(|t| (t.name.clone(), t.partitions)).collect();
-    let topic_names: Vec<String> = all_topics.iter().map(|t| t.0.clone()).collect();
+    let topic_names: Vec<String> = scenario.topics.iter().map(|t| t.name.clone()).collect();
+    // The harness's operator creates the topics and judges convergence on the physical
+    // cluster, where the organization's cluster's topics carry its prefix (C28).
+    let internal = |name: &str| internal_topic_name(&world.organization.cluster_id, name);
+    let all_topics: Vec<(String, i32)> = scenario.topics.iter().map(|t| (internal(&t.name), t.partitions)).collect();
+    let operator_topics: Vec<String> = all_topics.iter().map(|t| t.0.clone()).collect();
     // The workload's topics (control-plane clients write elsewhere: the history checker must
     // know every record in what it reads).
     let topics: Vec<(String, i32)> =
@@ -329,11 +334,11 @@ async fn simulate(request: RunRequest) -> Simulated {
 
     // Setup (before t = 0): create the topics once the cluster has a controller.
     let admin_machine = world.clients[workers].clone();
-    let (dialer, credentials) = world.client_identity(&admin_machine, 0);
+    let (dialer, credentials) = world.operator_identity(&admin_machine, 0);
     let mut admin = ClusterClient::new(dialer, credentials, world.bootstrap());
     let setup = madsim::runtime::Handle::current().get_node(admin_machine.id).expect("admin node").spawn({
         let topics = all_topics.clone();
-        let names = topic_names.clone();
+        let names = operator_topics.clone();
         async move {
             let deadline = tokio::time::Instant::now() + SETUP_TIMEOUT;
             let mut created = BTreeSet::new();
@@ -367,25 +372,50 @@ async fn simulate(request: RunRequest) -> Simulated {
     assert!(ready, "seed {seed}: the cluster did not become ready within {SETUP_TIMEOUT:?} of simulated time");
     // The scenario's service accounts, through the REST API as the organization admin; then a
     // few pull intervals for every broker to know their keys.
-    let accounts = if scenario.control_plane.service_accounts.is_empty() {
-        (BTreeMap::new(), Vec::new())
+    // Tenants first (their clusters), then every account: the scenario's and each tenant's
+    // own application.
+    let tenants = &scenario.control_plane.tenants;
+    let (tenant_clusters, accounts, setup_mutations) = if scenario.control_plane.service_accounts.is_empty()
+        && tenants.is_empty()
+    {
+        (BTreeMap::new(), BTreeMap::new(), Vec::new())
     } else {
         let cloud = world.cloud_client(&admin_machine, 0);
-        let (cluster_id, specs) =
-            (world.organization.cluster_id.clone(), scenario.control_plane.service_accounts.clone());
+        let (cluster_id, environment_id) =
+            (world.organization.cluster_id.clone(), world.organization.environment_id.clone());
+        let mut specs = scenario.control_plane.service_accounts.clone();
+        specs.extend(tenants.iter().map(crate::workload::tenants::application));
+        let tenants = tenants.clone();
         let created = madsim::runtime::Handle::current()
             .get_node(admin_machine.id)
             .expect("admin node")
             .spawn(async move {
-                let created = crate::workload::access::create_service_accounts(&cloud, &cluster_id, &specs).await;
+                let (clusters, mut mutations) =
+                    crate::workload::tenants::create_clusters(&cloud, &environment_id, &tenants).await?;
+                let (accounts, more) =
+                    crate::workload::access::create_service_accounts(&cloud, &cluster_id, &clusters, &specs).await?;
+                mutations.extend(more);
                 tokio::time::sleep(3 * broker::control_plane::link::PULL_INTERVAL).await;
-                created
+                Ok::<_, String>((clusters, accounts, mutations))
             })
             .await
             .expect("service-account setup task");
         created.unwrap_or_else(|error| panic!("seed {seed}: cannot create the scenario's service accounts: {error}"))
     };
-    let (accounts, setup_mutations) = accounts;
+    // Each tenant's application writes its topics.
+    for (index, tenant) in tenants.iter().enumerate() {
+        let key = &accounts[&crate::workload::tenants::application(tenant).name].key;
+        let (dialer, credentials) = world.client_with_key(&admin_machine, 30_000 + index as u64, key);
+        let client = ClusterClient::new(dialer, credentials, world.bootstrap());
+        let (topics, canary) = (tenant.topics.clone(), crate::workload::tenants::tenant_canary(seed, &tenant.name));
+        let filled = madsim::runtime::Handle::current()
+            .get_node(admin_machine.id)
+            .expect("admin node")
+            .spawn(async move { crate::workload::tenants::fill(client, &topics, &canary).await })
+            .await
+            .expect("tenant setup task");
+        filled.unwrap_or_else(|error| panic!("seed {seed}: tenant {}: {error}", tenant.name));
+    }
 
     // The run: t = 0 now.
     SIMULATION_ZERO.with(|zero| zero.set(Some(madsim::time::Instant::now())));
@@ -416,12 +446,26 @@ async fn simulate(request: RunRequest) -> Simulated {
     // Control-plane clients with the scenario's keys, and its timed actions.
     let access = crate::checkers::access::AccessLog::default();
     access.mutations.lock().unwrap().extend(setup_mutations);
+    let tenant_log = crate::checkers::tenants::TenantLog::default();
     for (index, spec) in scenario.control_plane.clients.iter().enumerate() {
         let machine = world.clients[workers + 2 + index].clone();
         let key = &accounts[&spec.service_account].key;
         let (dialer, credentials) = world.client_with_key(&machine, 20_000 + index as u64, key);
         let client = ClusterClient::new(dialer, credentials, world.bootstrap());
         let node = handle.get_node(machine.id).expect("client node");
+        if let (ClientKind::TenantProber, Some(rival)) = (spec.kind, &spec.rival) {
+            let tenant = tenants.iter().find(|t| &t.name == rival).expect("validated: a tenant");
+            let rival = crate::workload::tenants::Rival {
+                cluster_id: tenant_clusters[rival].clone(),
+                principal: format!("User:{}", accounts[&crate::workload::tenants::application(tenant).name].id),
+                topics: spec.topics.clone(),
+                canary: crate::workload::tenants::tenant_canary(seed, rival),
+            };
+            let (recorder, log, own) = (recorder.clone(), tenant_log.clone(), topic_names.clone());
+            let interval = Duration::from_millis(spec.interval_ms);
+            tasks.push(node.spawn(crate::workload::tenants::probe(client, recorder, log, own, rival, interval)));
+            continue;
+        }
         let (recorder, access, name, topics) =
             (recorder.clone(), access.clone(), spec.service_account.clone(), spec.topics.clone());
         let interval = Duration::from_millis(spec.interval_ms);
@@ -477,7 +521,7 @@ async fn simulate(request: RunRequest) -> Simulated {
     let bound_ms = scenario.liveness.converge_within_s * 1000;
     // Probed from the admin client's machine: the simulation's main task has no network identity.
     let liveness = handle.get_node(admin_machine.id).expect("admin node").spawn({
-        let (recorder, topic_names) = (recorder.clone(), topic_names.clone());
+        let (recorder, topic_names) = (recorder.clone(), operator_topics.clone());
         let consumers = scenario.workload.consumers;
         async move {
             let mut not_converged = String::new();
@@ -624,6 +668,7 @@ async fn simulate(request: RunRequest) -> Simulated {
             .collect::<Vec<_>>(),
         control_plane_losses.len(),
     );
+    let tenant_probes = std::mem::take(&mut *tenant_log.probes.lock().unwrap());
     let access_attempts = std::mem::take(&mut *access.attempts.lock().unwrap());
     let mutations = std::mem::take(&mut *access.mutations.lock().unwrap());
     let revocations = std::mem::take(&mut *access.revocations.lock().unwrap());
@@ -666,6 +711,7 @@ async fn simulate(request: RunRequest) -> Simulated {
         secret_exposures,
         secret_scans,
         listeners,
+        tenant_probes,
     }
 }
 
@@ -709,6 +755,8 @@ struct Simulated {
     secret_scans: usize,
     /// Unexpected listeners found, ports tried (0: not probed).
     listeners: (Vec<String>, usize),
+    /// What the tenant probers asked and were answered (C28).
+    tenant_probes: Vec<crate::checkers::tenants::TenantProbe>,
 }
 
 fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunOutcome {
@@ -740,7 +788,9 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         mut secret_exposures,
         secret_scans,
         listeners: (unexpected_listeners, listener_probes),
+        tenant_probes,
     } = run;
+    let (tenant_leaks, tenant_answers) = crate::checkers::tenants::isolation_violations(&tenant_probes);
     secret_exposures.extend(crate::checkers::secrets::exposures(
         &secrets,
         log_lines.iter().enumerate().map(|(index, line)| {
@@ -800,6 +850,8 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         secret_scans: secret_scans as u64,
         unexpected_listeners: unexpected_listeners.len() as u64,
         listener_probes: listener_probes as u64,
+        tenant_leaks: tenant_leaks.len() as u64,
+        tenant_probes: tenant_answers as u64,
     };
     let expectations = evaluate(&request.scenario.scenario.expectations, &report, &measured);
     // Evidence found outside the history, by the expectation it fails: its first item.
@@ -815,6 +867,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
             ExpectationName::UnexpectedListeners,
             unexpected_listeners.first().map(|what| (simulated_ms, what.clone())).as_ref(),
         ),
+        (ExpectationName::TenantLeaks, tenant_leaks.first()),
     ]
     .into_iter()
     .filter_map(|(name, first)| Some((name, first?.clone())))
@@ -1038,6 +1091,8 @@ pub struct Measured {
     pub secret_scans: u64,
     pub unexpected_listeners: u64,
     pub listener_probes: u64,
+    pub tenant_leaks: u64,
+    pub tenant_probes: u64,
 }
 
 fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) -> Option<f64> {
@@ -1077,6 +1132,8 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::SecretScans => Some(measured.secret_scans as f64),
         E::UnexpectedListeners => Some(measured.unexpected_listeners as f64),
         E::ListenerProbes => Some(measured.listener_probes as f64),
+        E::TenantLeaks => Some(measured.tenant_leaks as f64),
+        E::TenantProbes => Some(measured.tenant_probes as f64),
         checked => count(kind_of(checked).expect("the remaining expectations count checker violations")),
     }
 }

@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 15] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 16] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -71,6 +71,7 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 15] = [
     PlantedBugCheck { bug: "restore-skips-backup", scenario: "control-plane-restore", checks: &["restore_losses"] },
     PlantedBugCheck { bug: "secret-in-log", scenario: "leaked-key-revoked", checks: &["secret_exposures"] },
     PlantedBugCheck { bug: "admin-listener-open", scenario: "ports-and-listeners", checks: &["unexpected_listeners"] },
+    PlantedBugCheck { bug: "metadata-lists-all-tenants", scenario: "tenant-probe", checks: &["tenant_leaks"] },
 ];
 
 /// What one planted bug's sweep found.

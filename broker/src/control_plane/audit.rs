@@ -4,8 +4,24 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::security::acl::AclBinding;
+
 /// The audit topic: readable by ordinary consumers, never written, altered or deleted by one.
 pub const AUDIT_TOPIC: &str = "confluent-audit-log-events";
+
+/// The subject of an ACL's events: the whole binding, so two principals' bindings on one
+/// resource are told apart.
+pub fn acl_subject(cluster_id: &str, binding: &AclBinding) -> String {
+    format!(
+        "{cluster_id}/acl/{:?}:{}/{:?}/{}/{:?}/{:?}",
+        binding.resource_type,
+        binding.resource_name,
+        binding.pattern_type,
+        binding.principal,
+        binding.operation,
+        binding.permission
+    )
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -145,6 +145,19 @@ pub struct PhysicalCluster {
     pub bootstrap: String,
 }
 
+/// Topics of the service that every tenant reaches under their own name (ACLs still apply).
+pub(crate) const SERVICE_TOPICS: [&str; 1] = [super::audit::AUDIT_TOPIC];
+
+/// The name a topic of logical cluster `cluster_id` has on its physical cluster (C28): tenants
+/// share brokers, not names.
+pub fn internal_topic_name(cluster_id: &str, name: &str) -> String {
+    if SERVICE_TOPICS.contains(&name) {
+        name.to_string()
+    } else {
+        format!("{cluster_id}_{name}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

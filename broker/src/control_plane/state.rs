@@ -9,7 +9,7 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 
-use super::audit::{rfc3339, AuditEvent, AuditResult, DecisionBatch, CONTROL_PLANE_SOURCE};
+use super::audit::{acl_subject, rfc3339, AuditEvent, AuditResult, DecisionBatch, CONTROL_PLANE_SOURCE};
 use super::identity::{self, ApiKey, ApiKeyScope, AssertionError, ServiceAccount, User};
 use super::model::{
     Availability, Cluster, ClusterType, Environment, MatrixViolation, Networking, PhysicalCluster, SchemaRegistry,
@@ -795,7 +795,7 @@ impl ControlPlane {
             Self::check_binding(binding)?;
         }
         for binding in bindings {
-            let subject = format!("{cluster_id}/acl/{:?}:{}", binding.resource_type, binding.resource_name);
+            let subject = acl_subject(cluster_id, &binding);
             if self.records.acls.entry(cluster_id.to_string()).or_default().insert(binding) {
                 self.audit(principal.clone(), &subject, "kafka.acl.created", AuditResult::Success, now_ms);
                 self.mutated_data_plane();
@@ -822,7 +822,7 @@ impl ControlPlane {
         let deleted: Vec<AclBinding> = bindings.iter().filter(|b| filter.matches(b)).cloned().collect();
         bindings.retain(|b| !filter.matches(b));
         for binding in &deleted {
-            let subject = format!("{cluster_id}/acl/{:?}:{}", binding.resource_type, binding.resource_name);
+            let subject = acl_subject(cluster_id, binding);
             self.audit(principal.clone(), &subject, "kafka.acl.deleted", AuditResult::Success, now_ms);
         }
         if !deleted.is_empty() {

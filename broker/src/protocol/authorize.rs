@@ -30,6 +30,7 @@ use super::groups;
 use super::metadata;
 use super::produce;
 use super::session::Session;
+use super::tenancy::Tenant;
 use crate::control_plane::access::DataPlaneAccess;
 use crate::control_plane::audit::{AuditResult, Decision, AUDIT_TOPIC};
 use crate::control_plane::link::ControlPlaneLink;
@@ -49,6 +50,8 @@ pub(super) struct Authorizer {
     host: String,
     access: Arc<DataPlaneAccess>,
     audit: Arc<ControlPlaneLink>,
+    /// The principal's namespace: requests reach the Authorizer in internal names (C28).
+    tenant: Option<Tenant>,
 }
 
 impl Authorizer {
@@ -58,10 +61,28 @@ impl Authorizer {
             host: session.peer_host.clone(),
             access,
             audit: node.control_plane().clone(),
+            tenant: Tenant::of(principal, node.config.bugs),
+        }
+    }
+
+    pub(super) fn tenant(&self) -> Option<&Tenant> {
+        self.tenant.as_ref()
+    }
+
+    /// The name the principal's ACLs use for an internal one; `None`: another tenant's.
+    fn visible<'a>(&self, name: &'a str) -> Option<&'a str> {
+        match &self.tenant {
+            Some(tenant) => tenant.visible(name),
+            None => Some(name),
         }
     }
 
     fn decide(&self, operation: Operation, resource_type: ResourceType, name: &str) -> bool {
+        let Some(name) = self.visible(name) else { return false };
+        self.decide_visible(operation, resource_type, name)
+    }
+
+    fn decide_visible(&self, operation: Operation, resource_type: ResourceType, name: &str) -> bool {
         let protected = resource_type == ResourceType::Topic
             && name == AUDIT_TOPIC
             && !matches!(operation, Operation::Read | Operation::Describe | Operation::DescribeConfigs)
@@ -73,6 +94,7 @@ impl Authorizer {
     fn allows(&self, operation: Operation, resource_type: ResourceType, name: &str) -> bool {
         let allowed = self.decide(operation, resource_type, name);
         if !allowed {
+            let name = self.visible(name).unwrap_or(name);
             let principal = self.principal.customer.as_ref().map_or(self.principal.api_key.clone(), |c| c.name.clone());
             self.audit.report(Decision {
                 subject: format!("{resource_type:?}:{name}/{operation:?}"),
@@ -91,7 +113,11 @@ impl Authorizer {
 
     /// Whether a listing shows the topic (not a denial: nothing was asked of it by name).
     pub(super) fn lists_topic(&self, name: &str) -> bool {
-        self.decide(Operation::Describe, ResourceType::Topic, name)
+        let listed = match &self.tenant {
+            Some(tenant) => tenant.listed(name),
+            None => Some(name),
+        };
+        listed.is_some_and(|name| self.decide_visible(Operation::Describe, ResourceType::Topic, name))
     }
 
     pub(super) fn group(&self, operation: Operation, id: &str) -> bool {

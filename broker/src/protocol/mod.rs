@@ -11,6 +11,7 @@ mod internal;
 mod metadata;
 mod produce;
 mod session;
+mod tenancy;
 pub(crate) mod versions;
 
 use std::sync::Arc;
@@ -149,7 +150,12 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
             Some(authorize::Authorizer::new(node, session, principal, access))
         }
     };
-    let response = match (request, auth) {
+    let tenant = auth.as_ref().and_then(|auth| auth.tenant().cloned());
+    let mut request = request;
+    if let Some(tenant) = &tenant {
+        tenant.inbound(&mut request);
+    }
+    let mut response = match (request, auth) {
         (RequestKind::ApiVersions(_), _) => ResponseKind::ApiVersions(session::api_versions(0)),
         (RequestKind::SaslHandshake(request), _) => {
             ResponseKind::SaslHandshake(session::sasl_handshake(session, request))
@@ -235,6 +241,9 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
         }
         _ => return Err((ConnectionError::UnsupportedApi(api_key), None)),
     };
+    if let Some(tenant) = &tenant {
+        tenant.outbound(&mut response);
+    }
     encode_response(header.correlation_id, response, version).map_err(|e| (e, None))
 }
 

@@ -45,7 +45,7 @@ pub fn restore_losses(at_loss: &Records, at_end: &Records) -> Vec<String> {
     for (cluster, bindings) in &at_loss.acls {
         for binding in bindings {
             let kept = at_end.acls.get(cluster).is_some_and(|b| b.contains(binding));
-            let subject = format!("{cluster}/acl/{:?}:{}", binding.resource_type, binding.resource_name);
+            let subject = broker::control_plane::audit::acl_subject(cluster, binding);
             if !kept && !deleted_later(&subject) {
                 losses.push(format!("an ACL on {subject} existed before the loss and is missing after the restore"));
             }

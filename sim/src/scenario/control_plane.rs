@@ -1,8 +1,11 @@
 //! The `[control_plane]` section: service accounts the harness creates through the REST API
 //! before the run (each with a cluster key and allow ACLs), timed control-plane actions, and
-//! the clients that use those keys: a `key-user` (a leaked key in use) and an `acl-prober`
-//! (an ACL-limited application that tries everything).
+//! the clients that use those keys: a `key-user` (a leaked key in use), an `acl-prober`
+//! (an ACL-limited application that tries everything) and a `tenant-prober` (a tenant probing
+//! another tenant's names, C28). `tenants` are further logical clusters on the same brokers,
+//! each with its own application that creates its topics and writes one record to each.
 
+use broker::control_plane::model::ClusterType;
 use broker::security::acl::{Operation, PatternType, ResourceType};
 use serde::{Deserialize, Serialize};
 
@@ -17,12 +20,30 @@ pub struct ControlPlaneSpec {
     pub actions: Vec<ActionSpec>,
     #[serde(default)]
     pub clients: Vec<ClientSpec>,
+    #[serde(default)]
+    pub tenants: Vec<TenantSpec>,
+}
+
+/// Another logical cluster on the simulated brokers (C28), with its own application.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSpec {
+    pub name: String,
+    /// `Basic` or `Standard`: the multi-tenant types (a Dedicated cluster has brokers of its own).
+    pub cluster_type: ClusterType,
+    /// Topics its application creates (one partition) and writes one record to; a name may
+    /// also be a topic of the scenario's own cluster: names collide freely across tenants.
+    pub topics: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceAccountSpec {
     pub name: String,
+    /// The tenant whose cluster the account's key opens and its ACLs guard (default: the
+    /// organization's cluster, where the scenario's topics are).
+    #[serde(default)]
+    pub tenant: Option<String>,
     /// Allow bindings for the account on the cluster.
     #[serde(default)]
     pub acls: Vec<AclSpec>,
@@ -59,6 +80,11 @@ pub enum ClientKind {
     KeyUser,
     /// Every `interval_ms`, tries Produce, Fetch and Metadata on each topic with the key.
     AclProber,
+    /// Every `interval_ms`, lists its cluster's topics, and asks for each of the `rival`
+    /// tenant's topics and for a name that exists nowhere, the same way (Metadata, Fetch,
+    /// Produce), and for the cluster's ACLs: nothing of the rival may show, and the two
+    /// answers must not differ (C28).
+    TenantProber,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,6 +93,9 @@ pub struct ClientSpec {
     pub kind: ClientKind,
     pub service_account: String,
     pub topics: Vec<String>,
+    /// The tenant a `tenant-prober` probes; `topics` are then that tenant's.
+    #[serde(default)]
+    pub rival: Option<String>,
     #[serde(default = "default_interval")]
     pub interval_ms: u64,
 }
@@ -89,7 +118,31 @@ impl ControlPlaneSpec {
                 ))
             }
         };
+        for (index, tenant) in self.tenants.iter().enumerate() {
+            let key = |field: &str| format!("control_plane.tenants[{index}].{field}");
+            if tenant.name.is_empty() || self.tenants.iter().filter(|t| t.name == tenant.name).count() > 1 {
+                return Err(ScenarioError::invalid(file, key("name"), "a unique, non-empty name"));
+            }
+            if tenant.cluster_type == ClusterType::Dedicated {
+                return Err(ScenarioError::invalid(
+                    file,
+                    key("cluster_type"),
+                    "Basic or Standard (a Dedicated cluster is single-tenant: brokers of its own)",
+                ));
+            }
+            if tenant.topics.is_empty() {
+                return Err(ScenarioError::invalid(file, key("topics"), "at least one topic"));
+            }
+        }
+        let tenant = |key: String, name: &str| -> Result<&TenantSpec, ScenarioError> {
+            self.tenants.iter().find(|t| t.name == name).ok_or_else(|| {
+                ScenarioError::invalid(file, key, format!("a [[control_plane.tenants]] name, got {name:?}"))
+            })
+        };
         for (index, spec) in self.service_accounts.iter().enumerate() {
+            if let Some(name) = &spec.tenant {
+                tenant(format!("control_plane.service_accounts[{index}].tenant"), name)?;
+            }
             if spec.name.is_empty() || self.service_accounts.iter().filter(|a| a.name == spec.name).count() > 1 {
                 return Err(ScenarioError::invalid(
                     file,
@@ -117,12 +170,34 @@ impl ControlPlaneSpec {
                     "at least one topic",
                 ));
             }
+            let rival = match (client.kind, &client.rival) {
+                (ClientKind::TenantProber, Some(name)) => {
+                    Some(tenant(format!("control_plane.clients[{index}].rival"), name)?)
+                }
+                (ClientKind::TenantProber, None) | (_, Some(_)) => {
+                    return Err(ScenarioError::invalid(
+                        file,
+                        format!("control_plane.clients[{index}].rival"),
+                        "a tenant for a tenant-prober, and only for one",
+                    ))
+                }
+                _ => None,
+            };
             for topic in &client.topics {
-                if !topics.iter().any(|t| &t.name == topic) {
+                let known = match rival {
+                    Some(rival) => rival.topics.contains(topic),
+                    None => topics.iter().any(|t| &t.name == topic),
+                };
+                if !known {
+                    let whose = if rival.is_some() {
+                        "the rival tenant's topics"
+                    } else {
+                        "topics of the scenario's [[topics]]"
+                    };
                     return Err(ScenarioError::invalid(
                         file,
                         format!("control_plane.clients[{index}].topics"),
-                        format!("topics of the scenario's [[topics]], got {topic:?}"),
+                        format!("{whose}, got {topic:?}"),
                     ));
                 }
             }

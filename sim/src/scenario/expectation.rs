@@ -72,10 +72,15 @@ pub enum ExpectationName {
     /// Ports tried by the listener probe: work done (the probe runs only when a scenario
     /// names one of these two).
     ListenerProbes,
+    /// Answers to one tenant that show something of another, or differ (in content or time)
+    /// between a name of another tenant and a name that exists nowhere (C28).
+    TenantLeaks,
+    /// Tenant probers' questions answered: work done.
+    TenantProbes,
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 42] = [
+    pub const ALL: [ExpectationName; 44] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -118,6 +123,8 @@ impl ExpectationName {
         ExpectationName::SecretScans,
         ExpectationName::UnexpectedListeners,
         ExpectationName::ListenerProbes,
+        ExpectationName::TenantLeaks,
+        ExpectationName::TenantProbes,
     ];
 
     /// The name in scenario files and reports.
@@ -165,6 +172,8 @@ impl ExpectationName {
             ExpectationName::SecretScans => "secret_scans",
             ExpectationName::UnexpectedListeners => "unexpected_listeners",
             ExpectationName::ListenerProbes => "listener_probes",
+            ExpectationName::TenantLeaks => "tenant_leaks",
+            ExpectationName::TenantProbes => "tenant_probes",
         }
     }
 
@@ -195,6 +204,7 @@ impl ExpectationName {
                 | ExpectationName::RestoresChecked
                 | ExpectationName::SecretScans
                 | ExpectationName::ListenerProbes
+                | ExpectationName::TenantProbes
         )
     }
 }

@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use broker::client::ClientError;
+use broker::control_plane::audit::acl_subject;
 use broker::control_plane::client::ControlPlaneClient;
 use broker::log::batch::encode_values;
-use broker::security::acl::Operation;
+use broker::security::acl::{AclBinding, Operation, Permission};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -34,7 +35,7 @@ pub struct CreatedAccount {
 /// What the setup created, and the changes it made (kind, subject) for the audit check.
 pub type Created = (BTreeMap<String, CreatedAccount>, Vec<crate::checkers::audit::Mutation>);
 
-async fn call(
+pub(super) async fn call(
     cloud: &ControlPlaneClient,
     method: &str,
     target: &str,
@@ -56,15 +57,21 @@ async fn call(
     Err(format!("{method} {target}: {last}"))
 }
 
-/// Creates every account with one cluster key and its allow ACLs.
+/// Creates every account with one cluster key and its allow ACLs, on `cluster_id` or on its
+/// tenant's cluster (`tenants`: name -> cluster id).
 pub async fn create_service_accounts(
     cloud: &ControlPlaneClient,
     cluster_id: &str,
+    tenants: &BTreeMap<String, String>,
     specs: &[ServiceAccountSpec],
 ) -> Result<Created, String> {
     let mut created = BTreeMap::new();
     let mut mutations = Vec::new();
     for spec in specs {
+        let cluster_id = match &spec.tenant {
+            Some(tenant) => tenants.get(tenant).ok_or_else(|| format!("no cluster for tenant {tenant:?}"))?,
+            None => cluster_id,
+        };
         let account = call(cloud, "POST", "/iam/v2/service-accounts", json!({ "display_name": spec.name })).await?;
         let id = account["id"].as_str().ok_or("no service account id")?.to_string();
         mutations.push(("iam.service-account.created".to_string(), id.clone()));
@@ -79,25 +86,18 @@ pub async fn create_service_accounts(
         let secret = key["spec"]["secret"].as_str().ok_or("no secret in the creation response")?.to_string();
         mutations.push(("iam.api-key.created".to_string(), key_id.clone()));
         for acl in &spec.acls {
-            let body = json!({
-                "principal": format!("User:{id}"),
-                "host": "*",
-                "resource_type": acl.resource_type,
-                "resource_name": acl.resource_name,
-                "pattern_type": acl.pattern_type,
-                "operation": acl.operation,
-                "permission": "ALLOW",
-            });
-            call(cloud, "POST", &format!("/kafka/v3/clusters/{cluster_id}/acls"), body).await?;
-            let resource = serde_json::to_value(acl.resource_type).expect("JSON");
-            let resource = match resource.as_str() {
-                Some("TOPIC") => "Topic",
-                Some("GROUP") => "Group",
-                Some("CLUSTER") => "Cluster",
-                _ => "TransactionalId",
+            let binding = AclBinding {
+                principal: format!("User:{id}"),
+                host: "*".into(),
+                resource_type: acl.resource_type,
+                resource_name: acl.resource_name.clone(),
+                pattern_type: acl.pattern_type,
+                operation: acl.operation,
+                permission: Permission::Allow,
             };
-            mutations
-                .push(("kafka.acl.created".to_string(), format!("{cluster_id}/acl/{resource}:{}", acl.resource_name)));
+            let body = serde_json::to_value(&binding).expect("a binding is JSON");
+            call(cloud, "POST", &format!("/kafka/v3/clusters/{cluster_id}/acls"), body).await?;
+            mutations.push(("kafka.acl.created".to_string(), acl_subject(cluster_id, &binding)));
         }
         created.insert(spec.name.clone(), CreatedAccount { id, key: (key_id, secret) });
     }
@@ -191,7 +191,7 @@ async fn produce(client: &mut ClusterClient, topic: &str, attempt: u64) -> Outco
 }
 
 /// A consumer's fetch of partition 0 of `topic` from `offset`, answered at once.
-fn fetch_request(topic: &str, offset: i64, bytes_max: i32) -> FetchRequest {
+pub(super) fn fetch_request(topic: &str, offset: i64, bytes_max: i32) -> FetchRequest {
     FetchRequest::default().with_replica_id((-1).into()).with_max_wait_ms(0).with_max_bytes(bytes_max).with_topics(
         vec![FetchTopic::default().with_topic(topic_name(topic)).with_partitions(vec![FetchPartition::default()
             .with_partition(0)
@@ -254,6 +254,8 @@ pub async fn run_client(
         let tried: Vec<&String> = match kind {
             ClientKind::KeyUser => vec![&topics[attempt as usize % topics.len()]],
             ClientKind::AclProber => topics.iter().collect(),
+            // Runs `workload::tenants::probe` instead.
+            ClientKind::TenantProber => return,
         };
         for topic in tried {
             let outcome = produce(&mut client, topic, attempt).await;

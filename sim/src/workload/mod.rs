@@ -6,6 +6,7 @@ pub mod access;
 pub mod client;
 pub mod consumer;
 pub mod producer;
+pub mod tenants;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};

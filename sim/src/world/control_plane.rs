@@ -26,6 +26,7 @@ pub const BCRYPT_COST: u32 = 4;
 /// What the harness holds after bootstrapping: the secrets were shown to it once, at creation.
 #[derive(Debug, Clone)]
 pub struct Organization {
+    pub environment_id: String,
     pub cluster_id: String,
     pub admin_user_id: String,
     /// The admin's cloud API key (id, secret): the harness's REST identity.
@@ -68,6 +69,7 @@ pub fn bootstrap(seed: u64, config: ControlPlaneConfig, now_ms: u64) -> (Records
     let admin_user_id = admin.id.clone();
     let admin = Caller::User { id: admin.id, organization_admin: true };
     let environment = plane.create_environment(&admin, "sim", now_ms).expect("environment");
+    let environment_id = environment.id.clone();
     let cluster = plane
         .create_cluster(
             &admin,
@@ -89,6 +91,7 @@ pub fn bootstrap(seed: u64, config: ControlPlaneConfig, now_ms: u64) -> (Records
         .expect("workload key");
     let cloud = plane.create_api_key(&admin, &admin_user_id, ApiKeyScope::Cloud, "harness", now_ms).expect("cloud key");
     let organization = Organization {
+        environment_id,
         cluster_id: cluster.id,
         admin_user_id,
         cloud_key: (cloud.key.id, cloud.secret),

@@ -32,6 +32,10 @@ use crate::scenario::ZONES;
 
 const INTER_BROKER_API_KEY: &str = "inter-broker";
 pub const INTER_BROKER_SECRET: &str = "inter-broker-secret";
+/// The service operator's key (from the credentials file): the physical cluster's raw view,
+/// in which the harness creates topics and judges convergence.
+const OPERATOR_API_KEY: &str = "operator";
+const OPERATOR_SECRET: &str = "operator-secret";
 
 /// Service settings drawn from the seed (FoundationDB's BUGGIFY on configuration): values
 /// the service must be correct under, not just the defaults. Printed with the schedule.
@@ -122,6 +126,7 @@ impl World {
         credentials
             .add(INTER_BROKER_API_KEY, INTER_BROKER_SECRET, Role::Broker, BCRYPT_COST, Some(salt(2)))
             .expect("bcrypt");
+        credentials.add(OPERATOR_API_KEY, OPERATOR_SECRET, Role::Client, BCRYPT_COST, Some(salt(3))).expect("bcrypt");
         let credentials_text = credentials.render();
         let broker_ips: Vec<IpAddr> = (0..3).map(broker_ip).collect();
         let plane_config = control_plane::config(seed, &broker_ips, credentials.broker_keys(), bugs);
@@ -147,6 +152,7 @@ impl World {
             ("the workload's SASL secret", organization.workload_key.1.as_bytes().to_vec()),
             ("the harness's cloud API secret", organization.cloud_key.1.as_bytes().to_vec()),
             ("the inter-broker SASL secret", INTER_BROKER_SECRET.as_bytes().to_vec()),
+            ("the operator's SASL secret", OPERATOR_SECRET.as_bytes().to_vec()),
             ("record data (the run's canary)", crate::workload::canary(seed).to_vec()),
         ]);
         let nodes = Arc::new(Mutex::new(BTreeMap::new()));
@@ -342,6 +348,11 @@ impl World {
             self.connections.clone(),
             self.impairs_links,
         )
+    }
+
+    /// The service operator on a client machine (raw topic names; see `OPERATOR_API_KEY`).
+    pub fn operator_identity(&self, client: &Machine, index: u64) -> (Dialer, ClientCredentials) {
+        self.client_with_key(client, index, &(OPERATOR_API_KEY.to_string(), OPERATOR_SECRET.to_string()))
     }
 
     /// The same client with another key (an adversary's, or a key the harness created).

@@ -83,6 +83,12 @@ fn a_listener_beside_443_is_caught_by_the_port_probe() {
 }
 
 #[test]
+fn a_listing_of_every_tenant_is_caught_by_the_tenant_prober() {
+    let capsule = caught_by("metadata-lists-all-tenants", 1, "tenant_leaks");
+    assert!(capsule.violation.detail.contains("not a topic of its own cluster"), "{}", capsule.violation.detail);
+}
+
+#[test]
 fn ack_before_replication_is_caught_by_inconsistent_offsets() {
     caught_by("ack-before-replication", 1, "inconsistent_offsets");
 }

@@ -47,6 +47,7 @@ fn every_catalog_scenario_is_valid() {
             "rolling-restart",
             "single-zone-outage",
             "slow-replication-leader-crash",
+            "tenant-probe",
             "two-zone-outage",
             "unclean-election-window",
             "zone-loss",

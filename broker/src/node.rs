@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use crate::client::ClientCredentials;
 use crate::control_plane::client::ControlPlaneClient;
 use crate::control_plane::link::{ControlPlaneLink, ControlPlaneLinkConfig};
+use crate::control_plane::quotas::TenantQuotas;
 use crate::controller::metadata::{BrokerId, ControllerError, MetadataImage, OFFSETS_TOPIC};
 use crate::group::offsets;
 use crate::group::service::GroupService;
@@ -95,6 +96,8 @@ pub struct Node {
     /// The producer-id block being handed out: `[next, end)` (KIP-730).
     producer_ids: tokio::sync::Mutex<(i64, i64)>,
     pub counters: Counters,
+    /// Per-tenant rates and storage on this broker (C03).
+    pub(crate) quotas: TenantQuotas,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +154,7 @@ impl Node {
             incarnation,
             producer_ids: tokio::sync::Mutex::new((0, 0)),
             counters: Counters::default(),
+            quotas: TenantQuotas::default(),
             config,
         })
     }

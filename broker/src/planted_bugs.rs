@@ -48,10 +48,13 @@ pub enum PlantedBug {
     /// A tenant's Metadata listing shows the topics of every tenant on the physical cluster,
     /// under their internal names (C28).
     MetadataListsAllTenants,
+    /// A tenant over its quota is told to wait (`throttle_time_ms`) but the broker keeps
+    /// reading its connection, so a client that ignores the hint streams past the limit (C03).
+    ThrottleWithoutMute,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 16] = [
+    pub const ALL: [PlantedBug; 17] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -68,6 +71,7 @@ impl PlantedBug {
         PlantedBug::SecretInLog,
         PlantedBug::AdminListenerOpen,
         PlantedBug::MetadataListsAllTenants,
+        PlantedBug::ThrottleWithoutMute,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -89,6 +93,7 @@ impl PlantedBug {
             PlantedBug::SecretInLog => "secret-in-log",
             PlantedBug::AdminListenerOpen => "admin-listener-open",
             PlantedBug::MetadataListsAllTenants => "metadata-lists-all-tenants",
+            PlantedBug::ThrottleWithoutMute => "throttle-without-mute",
         }
     }
 
@@ -104,7 +109,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

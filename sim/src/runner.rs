@@ -447,6 +447,7 @@ async fn simulate(request: RunRequest) -> Simulated {
     let access = crate::checkers::access::AccessLog::default();
     access.mutations.lock().unwrap().extend(setup_mutations);
     let tenant_log = crate::checkers::tenants::TenantLog::default();
+    let greedy_log = crate::checkers::quotas::GreedyLog::default();
     for (index, spec) in scenario.control_plane.clients.iter().enumerate() {
         let machine = world.clients[workers + 2 + index].clone();
         let key = &accounts[&spec.service_account].key;
@@ -464,6 +465,11 @@ async fn simulate(request: RunRequest) -> Simulated {
             let (recorder, log, own) = (recorder.clone(), tenant_log.clone(), topic_names.clone());
             let interval = Duration::from_millis(spec.interval_ms);
             tasks.push(node.spawn(crate::workload::tenants::probe(client, recorder, log, own, rival, interval)));
+            continue;
+        }
+        if spec.kind == ClientKind::GreedyProducer {
+            let (recorder, log, topic) = (recorder.clone(), greedy_log.clone(), spec.topics[0].clone());
+            tasks.push(node.spawn(crate::workload::quotas::run(client, recorder, log, topic)));
             continue;
         }
         let (recorder, access, name, topics) =
@@ -669,6 +675,7 @@ async fn simulate(request: RunRequest) -> Simulated {
         control_plane_losses.len(),
     );
     let tenant_probes = std::mem::take(&mut *tenant_log.probes.lock().unwrap());
+    let greedy_sends = std::mem::take(&mut *greedy_log.sends.lock().unwrap());
     let access_attempts = std::mem::take(&mut *access.attempts.lock().unwrap());
     let mutations = std::mem::take(&mut *access.mutations.lock().unwrap());
     let revocations = std::mem::take(&mut *access.revocations.lock().unwrap());
@@ -712,6 +719,7 @@ async fn simulate(request: RunRequest) -> Simulated {
         secret_scans,
         listeners,
         tenant_probes,
+        greedy_sends,
     }
 }
 
@@ -757,6 +765,8 @@ struct Simulated {
     listeners: (Vec<String>, usize),
     /// What the tenant probers asked and were answered (C28).
     tenant_probes: Vec<crate::checkers::tenants::TenantProbe>,
+    /// The greedy clients' requests (C03).
+    greedy_sends: Vec<crate::checkers::quotas::GreedySend>,
 }
 
 fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunOutcome {
@@ -789,7 +799,16 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         secret_scans,
         listeners: (unexpected_listeners, listener_probes),
         tenant_probes,
+        greedy_sends,
     } = run;
+    // Every tenant in the simulation is Basic or Standard: the same stream limit, shared by the
+    // brokers (one per zone).
+    let stream_limit = broker::control_plane::model::ClusterType::Standard
+        .limits()
+        .expect("Standard clusters have limits")
+        .stream_bytes_per_second_max;
+    let quota =
+        crate::checkers::quotas::quota_findings(&greedy_sends, stream_limit / crate::scenario::ZONES.len() as u64);
     let (tenant_leaks, tenant_answers) = crate::checkers::tenants::isolation_violations(&tenant_probes);
     secret_exposures.extend(crate::checkers::secrets::exposures(
         &secrets,
@@ -852,6 +871,9 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         listener_probes: listener_probes as u64,
         tenant_leaks: tenant_leaks.len() as u64,
         tenant_probes: tenant_answers as u64,
+        quota_violations: quota.violations.len() as u64,
+        quota_disconnects: quota.disconnects as u64,
+        throttled_responses: quota.throttled_responses as u64,
     };
     let expectations = evaluate(&request.scenario.scenario.expectations, &report, &measured);
     // Evidence found outside the history, by the expectation it fails: its first item.
@@ -868,6 +890,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
             unexpected_listeners.first().map(|what| (simulated_ms, what.clone())).as_ref(),
         ),
         (ExpectationName::TenantLeaks, tenant_leaks.first()),
+        (ExpectationName::QuotaViolations, quota.violations.first()),
     ]
     .into_iter()
     .filter_map(|(name, first)| Some((name, first?.clone())))
@@ -1093,6 +1116,9 @@ pub struct Measured {
     pub listener_probes: u64,
     pub tenant_leaks: u64,
     pub tenant_probes: u64,
+    pub quota_violations: u64,
+    pub quota_disconnects: u64,
+    pub throttled_responses: u64,
 }
 
 fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) -> Option<f64> {
@@ -1134,6 +1160,9 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::ListenerProbes => Some(measured.listener_probes as f64),
         E::TenantLeaks => Some(measured.tenant_leaks as f64),
         E::TenantProbes => Some(measured.tenant_probes as f64),
+        E::QuotaViolations => Some(measured.quota_violations as f64),
+        E::QuotaDisconnects => Some(measured.quota_disconnects as f64),
+        E::ThrottledResponses => Some(measured.throttled_responses as f64),
         checked => count(kind_of(checked).expect("the remaining expectations count checker violations")),
     }
 }

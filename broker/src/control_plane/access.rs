@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use super::model::ClusterLimits;
 use super::snapshot::{DataPlaneSnapshot, KeyGrant};
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
 use crate::security::acl::{Acls, Action, Operation, ResourceType};
@@ -15,6 +16,8 @@ use crate::security::secrets::VerifiedSecrets;
 #[derive(Debug, Default)]
 pub struct DataPlaneAccess {
     pub version: u64,
+    /// The limits of every hosted logical cluster that has them (Basic and Standard).
+    limits: BTreeMap<String, ClusterLimits>,
     keys: BTreeMap<String, KeyGrant>,
     acls: BTreeMap<String, Acls>,
     empty: Acls,
@@ -28,10 +31,16 @@ impl DataPlaneAccess {
         }
         DataPlaneAccess {
             version: snapshot.version,
+            limits: snapshot.clusters.iter().filter_map(|c| Some((c.id.clone(), c.limits?))).collect(),
             keys: snapshot.api_keys.into_iter().map(|key| (key.id.clone(), key)).collect(),
             acls: bindings.into_iter().map(|(cluster, bindings)| (cluster, Acls::new(bindings, bugs))).collect(),
             empty: Acls::default(),
         }
+    }
+
+    /// A logical cluster's quotas, if it has any (Dedicated clusters do not).
+    pub fn limits(&self, cluster_id: &str) -> Option<ClusterLimits> {
+        self.limits.get(cluster_id).copied()
     }
 
     pub fn key(&self, id: &str) -> Option<&KeyGrant> {

@@ -123,14 +123,16 @@ pub(super) fn bootstrap(dir: &Path, ca_path: &Path) -> Result<(), DevError> {
             ca_path.display()
         ),
     )?;
+    write_private(&dir.join("client.properties"), &client_properties(&app_key.key.id, &app_key.secret, ca_path))
+}
+
+/// A librdkafka-style properties file for a key (kcat `-F`, and our Python clients).
+pub(super) fn client_properties(key: &str, secret: &str, ca_path: &Path) -> String {
     let bootstrap = physical_clusters()[0].bootstrap.clone();
-    let properties = format!(
-        "bootstrap.servers={bootstrap}\nsecurity.protocol=SASL_SSL\nsasl.mechanisms=PLAIN\nsasl.username={}\nsasl.password={}\nssl.ca.location={}\n",
-        app_key.key.id,
-        app_key.secret,
+    format!(
+        "bootstrap.servers={bootstrap}\nsecurity.protocol=SASL_SSL\nsasl.mechanisms=PLAIN\nsasl.username={key}\nsasl.password={secret}\nssl.ca.location={}\n",
         ca_path.display()
-    );
-    write_private(&dir.join("client.properties"), &properties)
+    )
 }
 
 /// A signed assertion of the dev identity provider for `email`, valid for five minutes.

@@ -22,6 +22,8 @@ use crate::replication::ReplicationConfig;
 use crate::security::sasl::{CredentialStore, Role};
 use crate::security::tls::{os_crypto_provider, CertificateAuthority};
 
+const OPERATOR_API_KEY: &str = "operator";
+
 /// Creates the CA, the keys, the organization and `client.properties` unless `dir` already has
 /// them. Returns true if it created them.
 pub fn init(dir: &Path) -> Result<bool, DevError> {
@@ -52,10 +54,18 @@ pub fn init(dir: &Path) -> Result<bool, DevError> {
     let inter_broker_secret = random_secret();
     let mut credentials = CredentialStore::default();
     credentials.add(INTER_BROKER_API_KEY, &inter_broker_secret, Role::Broker, BCRYPT_COST, None)?;
+    // The operator's key: the physical cluster as the service sees it (every tenant's topics
+    // under their internal names), not a customer's view.
+    let operator_secret = random_secret();
+    credentials.add(OPERATOR_API_KEY, &operator_secret, Role::Client, BCRYPT_COST, None)?;
     write_private(&dir.join("inter-broker.secret"), &inter_broker_secret)?;
     write_private(&dir.join("credentials"), &credentials.render())?;
     let ca_path =
         dir.join("ca.pem").canonicalize().map_err(|source| DevError::File { path: dir.join("ca.pem"), source })?;
+    write_private(
+        &dir.join("operator.properties"),
+        &control_plane::client_properties(OPERATOR_API_KEY, &operator_secret, &ca_path),
+    )?;
     control_plane::bootstrap(dir, &ca_path)?;
     Ok(true)
 }

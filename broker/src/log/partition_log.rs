@@ -166,6 +166,11 @@ impl PartitionLog {
         }
     }
 
+    /// Bytes the log holds on disk.
+    pub fn size_bytes(&self) -> u64 {
+        self.file_length
+    }
+
     pub fn log_end_offset(&self) -> i64 {
         self.log_end_offset
     }

@@ -29,6 +29,7 @@ use super::fetch;
 use super::groups;
 use super::metadata;
 use super::produce;
+use super::quotas::Quota;
 use super::session::Session;
 use super::tenancy::Tenant;
 use crate::control_plane::access::DataPlaneAccess;
@@ -69,6 +70,13 @@ impl Authorizer {
         self.tenant.as_ref()
     }
 
+    /// The quotas of the principal's logical cluster, if it is a Basic or Standard one.
+    pub(super) fn quota(&self) -> Option<Quota> {
+        let cluster_id = self.tenant.as_ref()?.cluster_id().to_string();
+        let limits = self.access.limits(&cluster_id)?;
+        Some(Quota { cluster_id, limits })
+    }
+
     /// The name the principal's ACLs use for an internal one; `None`: another tenant's.
     fn visible<'a>(&self, name: &'a str) -> Option<&'a str> {
         match &self.tenant {
@@ -78,6 +86,10 @@ impl Authorizer {
     }
 
     fn decide(&self, operation: Operation, resource_type: ResourceType, name: &str) -> bool {
+        // The cluster resource is the tenant's own logical cluster: its name is not namespaced.
+        if resource_type == ResourceType::Cluster {
+            return self.decide_visible(operation, resource_type, name);
+        }
         let Some(name) = self.visible(name) else { return false };
         self.decide_visible(operation, resource_type, name)
     }
@@ -94,7 +106,7 @@ impl Authorizer {
     fn allows(&self, operation: Operation, resource_type: ResourceType, name: &str) -> bool {
         let allowed = self.decide(operation, resource_type, name);
         if !allowed {
-            let name = self.visible(name).unwrap_or(name);
+            let name = if resource_type == ResourceType::Cluster { name } else { self.visible(name).unwrap_or(name) };
             let principal = self.principal.customer.as_ref().map_or(self.principal.api_key.clone(), |c| c.name.clone());
             self.audit.report(Decision {
                 subject: format!("{resource_type:?}:{name}/{operation:?}"),

@@ -10,6 +10,7 @@ mod groups;
 mod internal;
 mod metadata;
 mod produce;
+mod quotas;
 mod session;
 mod tenancy;
 pub(crate) mod versions;
@@ -87,12 +88,17 @@ async fn serve_session(
             tracing::debug!(%peer, %error, "connection lost while responding");
             return;
         }
+        let muted = quotas::take_mute(&mut session);
+        if !muted.is_zero() {
+            tokio::time::sleep(muted).await;
+        }
     }
 }
 
 type HandleResult = Result<Bytes, (ConnectionError, Option<Bytes>)>;
 
 async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes) -> HandleResult {
+    let request_bytes = frame.len();
     if frame.len() < 8 {
         return Err((ConnectionError::Malformed("frame shorter than a request header".into()), None));
     }
@@ -151,6 +157,7 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
         }
     };
     let tenant = auth.as_ref().and_then(|auth| auth.tenant().cloned());
+    let quota = auth.as_ref().and_then(|auth| auth.quota());
     let mut request = request;
     if let Some(tenant) = &tenant {
         tenant.inbound(&mut request);
@@ -181,7 +188,14 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
         }
         (RequestKind::Produce(request), Some(auth)) => {
             let acks = request.acks;
-            let response = authorize::produce(node, &auth, request, version).await;
+            let refused = quota.as_ref().and_then(|quota| quota.storage_refusal(node, &request));
+            let mut response = match refused {
+                Some(refused) => refused,
+                None => authorize::produce(node, &auth, request, version).await,
+            };
+            if let Some(quota) = &quota {
+                quota.produced(node, session, request_bytes, &mut response);
+            }
             if acks == 0 {
                 // acks=0: the client expects no response at all.
                 return Ok(Bytes::new());
@@ -189,7 +203,11 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
             ResponseKind::Produce(response)
         }
         (RequestKind::Fetch(request), Some(auth)) => {
-            ResponseKind::Fetch(authorize::fetch(node, &auth, session, request, version).await)
+            let mut response = authorize::fetch(node, &auth, session, request, version).await;
+            if let Some(quota) = &quota {
+                quota.fetched(node, session, &mut response);
+            }
+            ResponseKind::Fetch(response)
         }
         (RequestKind::ListOffsets(request), Some(auth)) => {
             ResponseKind::ListOffsets(authorize::list_offsets(node, &auth, request, version))

@@ -51,6 +51,8 @@ pub(super) struct Session {
     pub principal: Option<Principal>,
     /// A follower's broker id and epoch, from `IdentifyReplica` (KIP-903).
     pub replica: Option<(crate::controller::metadata::BrokerId, i64)>,
+    /// How long to stop reading after the current response: a tenant over its quota (KIP-219).
+    pub muted_for: std::time::Duration,
 }
 
 pub(super) fn api_versions(error_code: i16) -> ApiVersionsResponse {

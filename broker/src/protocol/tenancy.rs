@@ -29,6 +29,10 @@ impl Tenant {
         Some(Tenant { cluster_id: customer.cluster_id.clone(), prefix: format!("{}_", customer.cluster_id), bugs })
     }
 
+    pub(crate) fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
     fn internal(&self, name: &str) -> String {
         internal_topic_name(&self.cluster_id, name)
     }

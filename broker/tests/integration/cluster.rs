@@ -122,12 +122,17 @@ impl Cluster {
         command
     }
 
-    /// Until kcat lists three brokers and the offsets topic has leaders.
+    /// Until kcat lists three brokers and the offsets topic has leaders (seen with the
+    /// operator's key: tenants do not see the offsets topic).
     pub fn wait_until_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let output =
-                self.kcat().args(["-L", "-m", "5"]).output().expect("kcat is installed (ci/test.sh installs it)");
+            let output = Command::new("kcat")
+                .arg("-F")
+                .arg(self.dir.join("operator.properties"))
+                .args(["-L", "-m", "5"])
+                .output()
+                .expect("kcat is installed (ci/test.sh installs it)");
             let listing = String::from_utf8_lossy(&output.stdout).to_string();
             if listing.contains("3 brokers") && listing.contains("__consumer_offsets") && !listing.contains("leader -1")
             {

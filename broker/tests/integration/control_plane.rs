@@ -58,6 +58,10 @@ fn kcat_with_key(cluster: &Cluster, key: &str, secret: &str) -> Command {
 }
 
 fn produce_one(cluster: &Cluster, key: &str, secret: &str, topic: &str) -> String {
+    produce_one_value(cluster, key, secret, topic, "hello")
+}
+
+fn produce_one_value(cluster: &Cluster, key: &str, secret: &str, topic: &str, value: &str) -> String {
     let mut child = kcat_with_key(cluster, key, secret)
         .args(["-P", "-t", topic, "-X", "topic.request.required.acks=all", "-X", "message.timeout.ms=5000"])
         .stdin(std::process::Stdio::piped())
@@ -65,25 +69,27 @@ fn produce_one(cluster: &Cluster, key: &str, secret: &str, topic: &str) -> Strin
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    child.stdin.take().unwrap().write_all(format!("{value}\n").as_bytes()).unwrap();
     let output = child.wait_with_output().unwrap();
     String::from_utf8_lossy(&output.stderr).to_string()
 }
 
 /// A service account with a cluster key and the given ACL bindings (JSON bodies).
 fn service_account_with_key(cloud: &Cloud, name: &str, acls: &[&str]) -> (String, String, String) {
+    service_account_with_key_on(cloud, cloud.get("CLUSTER_ID"), name, acls)
+}
+
+fn service_account_with_key_on(cloud: &Cloud, cluster_id: &str, name: &str, acls: &[&str]) -> (String, String, String) {
     let (status, account) =
         cloud.curl("POST", "/iam/v2/service-accounts", Some(&format!(r#"{{"display_name":"{name}"}}"#)));
     assert_eq!(status, 201, "{account}");
     let account = account["id"].as_str().unwrap().to_string();
-    let body =
-        format!(r#"{{"spec":{{"owner":{{"id":"{account}"}},"resource":{{"id":"{}"}}}}}}"#, cloud.get("CLUSTER_ID"));
+    let body = format!(r#"{{"spec":{{"owner":{{"id":"{account}"}},"resource":{{"id":"{cluster_id}"}}}}}}"#);
     let (status, key) = cloud.curl("POST", "/iam/v2/api-keys", Some(&body));
     assert_eq!(status, 201, "{key}");
     for acl in acls {
         let acl = acl.replace("{principal}", &format!("User:{account}"));
-        let (status, created) =
-            cloud.curl("POST", &format!("/kafka/v3/clusters/{}/acls", cloud.get("CLUSTER_ID")), Some(&acl));
+        let (status, created) = cloud.curl("POST", &format!("/kafka/v3/clusters/{cluster_id}/acls"), Some(&acl));
         assert_eq!(status, 201, "{created}");
     }
     (account, key["id"].as_str().unwrap().to_string(), key["spec"]["secret"].as_str().unwrap().to_string())
@@ -323,4 +329,87 @@ fn single_sign_on_admits_a_fresh_assertion_once() {
     let (claims, signature) = assertion.split_once('.').unwrap();
     let tampered = format!("{}x.{signature}", claims);
     assert_eq!(sign_in(&tampered).0, 401, "a tampered assertion");
+}
+
+/// C28: a second customer's Basic cluster on the same brokers. Both tenants create `orders`
+/// (names collide freely) and write to it; each one's `kcat -L` lists only its own topics,
+/// and each reads only its own records.
+#[test]
+fn a_tenants_kcat_lists_and_reads_only_its_own_cluster() {
+    let cluster = Cluster::start();
+    let cloud = Cloud::of(&cluster);
+    let body = format!(
+        r#"{{"spec":{{"display_name":"rival","availability":"SINGLE_ZONE","config":{{"kind":"Basic"}},"environment":{{"id":"{}"}}}}}}"#,
+        cloud.get("ENVIRONMENT_ID")
+    );
+    let (status, rival) = cloud.curl("POST", "/cmk/v2/clusters", Some(&body));
+    assert_eq!(status, 201, "{rival}");
+    let rival_cluster = rival["id"].as_str().unwrap().to_string();
+    let (_, key, secret) = service_account_with_key_on(&cloud, &rival_cluster, "rival-app", &ALLOW_EVERYTHING);
+    let rival_properties = cluster.dir.join("rival.properties");
+    let ours = std::fs::read_to_string(cluster.properties()).unwrap();
+    let theirs: String = ours
+        .lines()
+        .map(|line| match line.split_once('=') {
+            Some(("sasl.username", _)) => format!("sasl.username={key}"),
+            Some(("sasl.password", _)) => format!("sasl.password={secret}"),
+            _ => line.to_string(),
+        })
+        .map(|line| line + "\n")
+        .collect();
+    std::fs::write(&rival_properties, theirs).unwrap();
+    eventually("the rival's key reaches the brokers", Duration::from_secs(15), || {
+        let mut command = Command::new(python());
+        command.arg(client_script("admin.py")).arg(&rival_properties).args(["payroll", "1", "3"]);
+        command.output().unwrap().status.success()
+    });
+    run_ok(Command::new(python()).arg(client_script("admin.py")).arg(&rival_properties).args(["orders", "1", "3"]));
+    cluster.create_topic("orders", 1);
+    assert!(produce_one_value(&cluster, &key, &secret, "orders", "rival-record").is_empty());
+    let app = properties_key(&ours);
+    assert!(produce_one_value(&cluster, &app.0, &app.1, "orders", "our-record").is_empty());
+
+    let listing = |key: &str, secret: &str| {
+        let output = run_ok(kcat_with_key(&cluster, key, secret).args(["-L", "-m", "5"]));
+        String::from_utf8_lossy(&output.stdout).to_string()
+    };
+    let our_listing = listing(&app.0, &app.1);
+    assert!(our_listing.contains("topic \"orders\""), "{our_listing}");
+    for hidden in ["payroll", "lkc-", "__consumer_offsets"] {
+        assert!(!our_listing.contains(hidden), "{hidden} in our listing: {our_listing}");
+    }
+    let rival_listing = listing(&key, &secret);
+    assert!(
+        rival_listing.contains("topic \"payroll\"") && rival_listing.contains("topic \"orders\""),
+        "{rival_listing}"
+    );
+    assert!(!rival_listing.contains("lkc-"), "{rival_listing}");
+    let read = |key: &str, secret: &str| {
+        let output = run_ok(kcat_with_key(&cluster, key, secret).args([
+            "-C",
+            "-t",
+            "orders",
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-m",
+            "10",
+        ]));
+        String::from_utf8_lossy(&output.stdout).to_string()
+    };
+    assert_eq!(read(&app.0, &app.1).trim(), "our-record");
+    assert_eq!(read(&key, &secret).trim(), "rival-record");
+}
+
+const ALLOW_EVERYTHING: [&str; 2] = [
+    r#"{"principal":"{principal}","host":"*","resource_type":"TOPIC","resource_name":"*","pattern_type":"LITERAL","operation":"ALL","permission":"ALLOW"}"#,
+    r#"{"principal":"{principal}","host":"*","resource_type":"CLUSTER","resource_name":"kafka-cluster","pattern_type":"LITERAL","operation":"ALL","permission":"ALLOW"}"#,
+];
+
+/// (key, secret) of a `client.properties` text.
+fn properties_key(properties: &str) -> (String, String) {
+    let value =
+        |name: &str| properties.lines().find_map(|l| l.strip_prefix(&format!("{name}="))).unwrap().trim().to_string();
+    (value("sasl.username"), value("sasl.password"))
 }

@@ -23,7 +23,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "control_plane/api",
         ],
     ),
-    ("state machines: data-plane access", &["control_plane/access"]),
+    ("state machines: data-plane access", &["control_plane/access", "control_plane/quotas"]),
     ("state machines: metadata", &["controller/metadata", "controller"]),
     ("state machines: storage", &["log"]),
     ("state machines: replica and groups", &["replication/replica", "group"]),

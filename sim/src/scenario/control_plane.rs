@@ -85,6 +85,9 @@ pub enum ClientKind {
     /// Produce), and for the cluster's ACLs: nothing of the rival may show, and the two
     /// answers must not differ (C28).
     TenantProber,
+    /// Produces 1 MiB batches to its one topic back to back and ignores every throttle time:
+    /// only the brokers' per-tenant quotas can hold it back (C03).
+    GreedyProducer,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -168,6 +171,13 @@ impl ControlPlaneSpec {
                     file,
                     format!("control_plane.clients[{index}].topics"),
                     "at least one topic",
+                ));
+            }
+            if client.kind == ClientKind::GreedyProducer && client.topics.len() != 1 {
+                return Err(ScenarioError::invalid(
+                    file,
+                    format!("control_plane.clients[{index}].topics"),
+                    "exactly one topic for a greedy-producer",
                 ));
             }
             let rival = match (client.kind, &client.rival) {

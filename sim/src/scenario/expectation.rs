@@ -77,10 +77,17 @@ pub enum ExpectationName {
     TenantLeaks,
     /// Tenant probers' questions answered: work done.
     TenantProbes,
+    /// Brokers that accepted more of a greedy tenant's bytes in a window than their share of
+    /// its stream limit allows (C03).
+    QuotaViolations,
+    /// Greedy clients' connections that closed under them (quotas delay; they do not drop).
+    QuotaDisconnects,
+    /// Answers to greedy clients that carried a throttle time: work done.
+    ThrottledResponses,
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 44] = [
+    pub const ALL: [ExpectationName; 47] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -125,6 +132,9 @@ impl ExpectationName {
         ExpectationName::ListenerProbes,
         ExpectationName::TenantLeaks,
         ExpectationName::TenantProbes,
+        ExpectationName::QuotaViolations,
+        ExpectationName::QuotaDisconnects,
+        ExpectationName::ThrottledResponses,
     ];
 
     /// The name in scenario files and reports.
@@ -174,6 +184,9 @@ impl ExpectationName {
             ExpectationName::ListenerProbes => "listener_probes",
             ExpectationName::TenantLeaks => "tenant_leaks",
             ExpectationName::TenantProbes => "tenant_probes",
+            ExpectationName::QuotaViolations => "quota_violations",
+            ExpectationName::QuotaDisconnects => "quota_disconnects",
+            ExpectationName::ThrottledResponses => "throttled_responses",
         }
     }
 
@@ -205,6 +218,7 @@ impl ExpectationName {
                 | ExpectationName::SecretScans
                 | ExpectationName::ListenerProbes
                 | ExpectationName::TenantProbes
+                | ExpectationName::ThrottledResponses
         )
     }
 }

@@ -48,6 +48,7 @@ fn every_catalog_scenario_is_valid() {
             "single-zone-outage",
             "slow-replication-leader-crash",
             "tenant-probe",
+            "tenant-quota",
             "two-zone-outage",
             "unclean-election-window",
             "zone-loss",

@@ -1,0 +1,81 @@
+//! A greedy client (C03): produces 1 MiB batches to one partition back to back, as fast as the
+//! broker answers, and ignores every `throttle_time_ms` the way a hostile or broken client
+//! would. Only the broker's muting can hold it to the quota. Every request is evidence for
+//! `checkers::quotas`.
+
+use std::time::Duration;
+
+use broker::client::ClientError;
+use broker::log::batch::encode_values;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{ProduceRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::client::ClusterClient;
+use super::Recorder;
+use crate::checkers::quotas::{GreedyLog, GreedySend};
+
+/// One request's payload, and when the client stops: enough to show a rate past a broker's
+/// share of 100 MB/s within seconds, without holding gigabytes in the simulated disks.
+const BATCH_BYTES: usize = 1 << 20;
+pub const GREEDY_BYTES_MAX: u64 = 300 * 1_000_000;
+
+pub async fn run(mut client: ClusterClient, recorder: Recorder, log: GreedyLog, topic: String) {
+    // Incompressible bytes from the seed, so no layer can shrink them.
+    let mut payload = vec![0u8; BATCH_BYTES];
+    let mut state = recorder.canary.iter().fold(0x9e37_79b9_7f4a_7c15u64, |h, b| h.rotate_left(5) ^ *b as u64);
+    for chunk in payload.chunks_mut(8) {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+    }
+    let records = encode_values(&[bytes::Bytes::from(payload)], -1, -1, -1);
+    let mut sent = 0u64;
+    while !recorder.stopping() && sent < GREEDY_BYTES_MAX {
+        let broker = match client.leader(&topic, 0) {
+            Some(leader) => leader,
+            None => {
+                let _ = client.refresh_metadata().await;
+                if client.leader(&topic, 0).is_none() {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                continue;
+            }
+        };
+        let request = ProduceRequest::default().with_acks(-1).with_timeout_ms(10_000).with_topic_data(vec![
+            TopicProduceData::default().with_name(TopicName(StrBytes::from_string(topic.clone()))).with_partition_data(
+                vec![PartitionProduceData::default().with_index(0).with_records(Some(records.clone()))],
+            ),
+        ]);
+        let start_ms = recorder.now_ms();
+        let outcome = client.send(broker, request, 7).await;
+        let mut record = GreedySend {
+            start_ms,
+            end_ms: recorder.now_ms(),
+            broker,
+            bytes: records.len() as u64,
+            error_code: None,
+            throttle_ms: 0,
+            disconnected: false,
+        };
+        match outcome {
+            Ok(response) => {
+                record.throttle_ms = response.throttle_time_ms;
+                record.error_code =
+                    response.responses.first().and_then(|t| t.partition_responses.first()).map(|p| p.error_code);
+                if record.error_code == Some(0) {
+                    sent += record.bytes;
+                } else {
+                    let _ = client.refresh_metadata().await;
+                }
+            }
+            Err(ClientError::Transport(_)) => {
+                record.disconnected = true;
+                let _ = client.refresh_metadata().await;
+            }
+            Err(_) => {
+                let _ = client.refresh_metadata().await;
+            }
+        }
+        log.sends.lock().unwrap().push(record);
+    }
+}

@@ -51,10 +51,12 @@ pub enum PlantedBug {
     /// A tenant over its quota is told to wait (`throttle_time_ms`) but the broker keeps
     /// reading its connection, so a client that ignores the hint streams past the limit (C03).
     ThrottleWithoutMute,
+    /// The control plane forgets "at most one schema registry per environment" (C04).
+    SecondSchemaRegistryAllowed,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 17] = [
+    pub const ALL: [PlantedBug; 18] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -72,6 +74,7 @@ impl PlantedBug {
         PlantedBug::AdminListenerOpen,
         PlantedBug::MetadataListsAllTenants,
         PlantedBug::ThrottleWithoutMute,
+        PlantedBug::SecondSchemaRegistryAllowed,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -94,6 +97,7 @@ impl PlantedBug {
             PlantedBug::AdminListenerOpen => "admin-listener-open",
             PlantedBug::MetadataListsAllTenants => "metadata-lists-all-tenants",
             PlantedBug::ThrottleWithoutMute => "throttle-without-mute",
+            PlantedBug::SecondSchemaRegistryAllowed => "second-schema-registry-allowed",
         }
     }
 
@@ -109,7 +113,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

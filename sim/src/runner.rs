@@ -481,6 +481,21 @@ async fn simulate(request: RunRequest) -> Simulated {
             )),
         );
     }
+    let provision_log = crate::checkers::provisioning::ProvisionLog::default();
+    if let Some(provisioner) = &scenario.control_plane.provisioner {
+        let cloud = world.cloud_client(&admin_machine, 500);
+        let (recorder, log, audit) = (recorder.clone(), provision_log.clone(), access.clone());
+        let (environment_id, interval) =
+            (world.organization.environment_id.clone(), Duration::from_millis(provisioner.interval_ms));
+        tasks.push(handle.get_node(admin_machine.id).expect("admin node").spawn(crate::workload::provisioning::run(
+            cloud,
+            recorder,
+            log,
+            audit,
+            environment_id,
+            interval,
+        )));
+    }
     for (index, action) in scenario.control_plane.actions.iter().enumerate() {
         let ActionKind::DeleteKey = action.action;
         let cloud = world.cloud_client(&admin_machine, 1 + index as u64);
@@ -676,6 +691,7 @@ async fn simulate(request: RunRequest) -> Simulated {
     );
     let tenant_probes = std::mem::take(&mut *tenant_log.probes.lock().unwrap());
     let greedy_sends = std::mem::take(&mut *greedy_log.sends.lock().unwrap());
+    let provision_attempts = std::mem::take(&mut *provision_log.attempts.lock().unwrap());
     let access_attempts = std::mem::take(&mut *access.attempts.lock().unwrap());
     let mutations = std::mem::take(&mut *access.mutations.lock().unwrap());
     let revocations = std::mem::take(&mut *access.revocations.lock().unwrap());
@@ -720,6 +736,7 @@ async fn simulate(request: RunRequest) -> Simulated {
         listeners,
         tenant_probes,
         greedy_sends,
+        provision_attempts,
     }
 }
 
@@ -767,6 +784,8 @@ struct Simulated {
     tenant_probes: Vec<crate::checkers::tenants::TenantProbe>,
     /// The greedy clients' requests (C03).
     greedy_sends: Vec<crate::checkers::quotas::GreedySend>,
+    /// The provisioner's requests and answers (C03, C04).
+    provision_attempts: Vec<crate::checkers::provisioning::ProvisionAttempt>,
 }
 
 fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunOutcome {
@@ -800,7 +819,10 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         listeners: (unexpected_listeners, listener_probes),
         tenant_probes,
         greedy_sends,
+        provision_attempts,
     } = run;
+    let (provisioning, provisioning_answers) =
+        crate::checkers::provisioning::provisioning_violations(&provision_attempts);
     // Every tenant in the simulation is Basic or Standard: the same stream limit, shared by the
     // brokers (one per zone).
     let stream_limit = broker::control_plane::model::ClusterType::Standard
@@ -874,6 +896,8 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         quota_violations: quota.violations.len() as u64,
         quota_disconnects: quota.disconnects as u64,
         throttled_responses: quota.throttled_responses as u64,
+        provisioning_violations: provisioning.len() as u64,
+        provisioning_answers: provisioning_answers as u64,
     };
     let expectations = evaluate(&request.scenario.scenario.expectations, &report, &measured);
     // Evidence found outside the history, by the expectation it fails: its first item.
@@ -891,6 +915,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         ),
         (ExpectationName::TenantLeaks, tenant_leaks.first()),
         (ExpectationName::QuotaViolations, quota.violations.first()),
+        (ExpectationName::ProvisioningViolations, provisioning.first()),
     ]
     .into_iter()
     .filter_map(|(name, first)| Some((name, first?.clone())))
@@ -1119,6 +1144,8 @@ pub struct Measured {
     pub quota_violations: u64,
     pub quota_disconnects: u64,
     pub throttled_responses: u64,
+    pub provisioning_violations: u64,
+    pub provisioning_answers: u64,
 }
 
 fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) -> Option<f64> {
@@ -1163,6 +1190,8 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::QuotaViolations => Some(measured.quota_violations as f64),
         E::QuotaDisconnects => Some(measured.quota_disconnects as f64),
         E::ThrottledResponses => Some(measured.throttled_responses as f64),
+        E::ProvisioningViolations => Some(measured.provisioning_violations as f64),
+        E::ProvisioningAnswers => Some(measured.provisioning_answers as f64),
         checked => count(kind_of(checked).expect("the remaining expectations count checker violations")),
     }
 }

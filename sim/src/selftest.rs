@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 17] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 18] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -73,6 +73,11 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 17] = [
     PlantedBugCheck { bug: "admin-listener-open", scenario: "ports-and-listeners", checks: &["unexpected_listeners"] },
     PlantedBugCheck { bug: "metadata-lists-all-tenants", scenario: "tenant-probe", checks: &["tenant_leaks"] },
     PlantedBugCheck { bug: "throttle-without-mute", scenario: "tenant-quota", checks: &["quota_violations"] },
+    PlantedBugCheck {
+        bug: "second-schema-registry-allowed",
+        scenario: "cluster-provisioning",
+        checks: &["provisioning_violations"],
+    },
 ];
 
 /// What one planted bug's sweep found.

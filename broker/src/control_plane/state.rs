@@ -16,6 +16,7 @@ use super::model::{
     Tenancy,
 };
 use super::snapshot::{ClusterAcl, DataPlaneSnapshot, HostedCluster, KeyGrant};
+use crate::planted_bugs::PlantedBug;
 use crate::security::acl::{AclBinding, AclFilter};
 use crate::security::secrets::{SecretHash, VerifiedSecrets};
 
@@ -635,7 +636,10 @@ impl ControlPlane {
         if !self.records.environments.contains_key(environment_id) {
             return Err(not_found("environment", environment_id));
         }
-        if let Some(existing) = self.records.schema_registries.values().find(|r| r.environment_id == environment_id) {
+        let existing = self.records.schema_registries.values().find(|r| r.environment_id == environment_id);
+        // Planted: the rule is forgotten and an environment gets a second registry (C04).
+        let existing = existing.filter(|_| !self.config.bugs.is_on(PlantedBug::SecondSchemaRegistryAllowed));
+        if let Some(existing) = existing {
             return Err(ControlPlaneError::Conflict(format!(
                 "environment {environment_id} already has schema registry {}: at most one per environment",
                 existing.id
@@ -707,7 +711,7 @@ impl ControlPlane {
         let secret_hash =
             SecretHash::new(&secret, self.config.bcrypt_cost, salt).map_err(|e| invalid("secret", e.to_string()))?;
         let key = ApiKey { id, display_name, owner_id, scope, secret_hash, rotated_from, created_at_ms: now_ms };
-        if self.config.bugs.is_on(crate::planted_bugs::PlantedBug::SecretInLog) {
+        if self.config.bugs.is_on(PlantedBug::SecretInLog) {
             tracing::info!(key = %key.id, owner = %key.owner_id, %secret, "API key created");
         } else {
             tracing::info!(key = %key.id, owner = %key.owner_id, "API key created");

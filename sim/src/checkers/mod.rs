@@ -14,6 +14,7 @@
 //! - `backups`: a restore after the control plane's zone is lost keeps everything; no customer record in a backup (C21).
 //! - `secrets`: API-key secrets on any disk, in any later response or log line (C15).
 //! - `listeners`: no port but 9092 and 443 accepts connections (C01).
+//! - `provisioning`: cluster and schema-registry requests answered as the paper's matrix says (C03, C04).
 //! - `quotas`: a tenant's greedy client held to each broker's share of its stream limit, never dropped (C03).
 //! - `tenants`: nothing of another tenant in any answer; its names answered like absent ones (C28).
 //! - `connections`: who opened which connection; the control plane never dials a broker (C14).
@@ -24,6 +25,7 @@ pub mod availability;
 pub mod backups;
 pub mod connections;
 pub mod kafka_history;
+pub mod provisioning;
 pub mod quotas;
 pub mod secrets;
 pub mod tenants;

@@ -22,6 +22,16 @@ pub struct ControlPlaneSpec {
     pub clients: Vec<ClientSpec>,
     #[serde(default)]
     pub tenants: Vec<TenantSpec>,
+    /// Cluster and schema-registry requests against the paper's matrix (C03, C04).
+    #[serde(default)]
+    pub provisioner: Option<ProvisionerSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionerSpec {
+    /// One request per interval.
+    pub interval_ms: u64,
 }
 
 /// Another logical cluster on the simulated brokers (C28), with its own application.
@@ -121,6 +131,11 @@ impl ControlPlaneSpec {
                 ))
             }
         };
+        if let Some(provisioner) = &self.provisioner {
+            if !(100..=60_000).contains(&provisioner.interval_ms) {
+                return Err(ScenarioError::invalid(file, "control_plane.provisioner.interval_ms", "100 to 60000"));
+            }
+        }
         for (index, tenant) in self.tenants.iter().enumerate() {
             let key = |field: &str| format!("control_plane.tenants[{index}].{field}");
             if tenant.name.is_empty() || self.tenants.iter().filter(|t| t.name == tenant.name).count() > 1 {

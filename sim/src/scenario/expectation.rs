@@ -84,10 +84,15 @@ pub enum ExpectationName {
     QuotaDisconnects,
     /// Answers to greedy clients that carried a throttle time: work done.
     ThrottledResponses,
+    /// Cluster and schema-registry requests answered otherwise than the paper's matrix says
+    /// (C03, C04).
+    ProvisioningViolations,
+    /// Provisioning requests answered and judged: work done.
+    ProvisioningAnswers,
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 47] = [
+    pub const ALL: [ExpectationName; 49] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -135,6 +140,8 @@ impl ExpectationName {
         ExpectationName::QuotaViolations,
         ExpectationName::QuotaDisconnects,
         ExpectationName::ThrottledResponses,
+        ExpectationName::ProvisioningViolations,
+        ExpectationName::ProvisioningAnswers,
     ];
 
     /// The name in scenario files and reports.
@@ -187,6 +194,8 @@ impl ExpectationName {
             ExpectationName::QuotaViolations => "quota_violations",
             ExpectationName::QuotaDisconnects => "quota_disconnects",
             ExpectationName::ThrottledResponses => "throttled_responses",
+            ExpectationName::ProvisioningViolations => "provisioning_violations",
+            ExpectationName::ProvisioningAnswers => "provisioning_answers",
         }
     }
 
@@ -219,6 +228,7 @@ impl ExpectationName {
                 | ExpectationName::ListenerProbes
                 | ExpectationName::TenantProbes
                 | ExpectationName::ThrottledResponses
+                | ExpectationName::ProvisioningAnswers
         )
     }
 }

@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use control_plane::{
-    AclSpec, ActionKind, ActionSpec, ClientKind, ClientSpec, ControlPlaneSpec, ServiceAccountSpec, TenantSpec,
+    AclSpec, ActionKind, ActionSpec, ClientKind, ClientSpec, ControlPlaneSpec, ProvisionerSpec, ServiceAccountSpec,
+    TenantSpec,
 };
 pub use expectation::{Comparison, Expectation, ExpectationName};
 pub use group::{Group, UnknownGroup, ZONES};

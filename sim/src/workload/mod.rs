@@ -6,6 +6,7 @@ pub mod access;
 pub mod client;
 pub mod consumer;
 pub mod producer;
+pub mod provisioning;
 pub mod quotas;
 pub mod tenants;
 

@@ -33,6 +33,7 @@ fn every_catalog_scenario_is_valid() {
         names,
         [
             "acl-limited-application",
+            "cluster-provisioning",
             "control-plane-outage",
             "control-plane-restore",
             "controller-zone-partition",

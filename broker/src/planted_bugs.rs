@@ -53,10 +53,12 @@ pub enum PlantedBug {
     ThrottleWithoutMute,
     /// The control plane forgets "at most one schema registry per environment" (C04).
     SecondSchemaRegistryAllowed,
+    /// The control plane accepts an identity provider's assertion again (C16).
+    SsoReplayAccepted,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 18] = [
+    pub const ALL: [PlantedBug; 19] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -75,6 +77,7 @@ impl PlantedBug {
         PlantedBug::MetadataListsAllTenants,
         PlantedBug::ThrottleWithoutMute,
         PlantedBug::SecondSchemaRegistryAllowed,
+        PlantedBug::SsoReplayAccepted,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -98,6 +101,7 @@ impl PlantedBug {
             PlantedBug::MetadataListsAllTenants => "metadata-lists-all-tenants",
             PlantedBug::ThrottleWithoutMute => "throttle-without-mute",
             PlantedBug::SecondSchemaRegistryAllowed => "second-schema-registry-allowed",
+            PlantedBug::SsoReplayAccepted => "sso-replay-accepted",
         }
     }
 
@@ -113,7 +117,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

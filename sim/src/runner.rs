@@ -496,6 +496,33 @@ async fn simulate(request: RunRequest) -> Simulated {
             interval,
         )));
     }
+    let sign_in_log = crate::checkers::sign_in::SignInLog::default();
+    if let Some(sign_in) = &scenario.control_plane.sign_in {
+        let admin = world.cloud_client(&admin_machine, 600);
+        let clients: crate::workload::sign_in::Clients = {
+            let (world, machine) = (world.clone(), admin_machine.clone());
+            let next = std::sync::atomic::AtomicU64::new(0);
+            Box::new(move |authorization| {
+                let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                world.session_client(&machine, index, authorization)
+            })
+        };
+        let idp = crate::workload::sign_in::IdentityProvider {
+            issuer: crate::world::control_plane::IDP_ISSUER.into(),
+            key: crate::world::control_plane::identity_provider(seed),
+            forger: crate::world::control_plane::identity_provider(seed ^ 0x5eed),
+        };
+        let password =
+            format!("password-{:016x}", crate::seeds::derive(seed, crate::seeds::Stream::ControlPlane, 2_000));
+        let (recorder, log) = (recorder.clone(), sign_in_log.clone());
+        let interval = Duration::from_millis(sign_in.interval_ms);
+        tasks.push(
+            handle
+                .get_node(admin_machine.id)
+                .expect("admin node")
+                .spawn(crate::workload::sign_in::run(admin, clients, idp, password, recorder, log, interval)),
+        );
+    }
     for (index, action) in scenario.control_plane.actions.iter().enumerate() {
         let ActionKind::DeleteKey = action.action;
         let cloud = world.cloud_client(&admin_machine, 1 + index as u64);
@@ -692,6 +719,7 @@ async fn simulate(request: RunRequest) -> Simulated {
     let tenant_probes = std::mem::take(&mut *tenant_log.probes.lock().unwrap());
     let greedy_sends = std::mem::take(&mut *greedy_log.sends.lock().unwrap());
     let provision_attempts = std::mem::take(&mut *provision_log.attempts.lock().unwrap());
+    let sign_in_attempts = std::mem::take(&mut *sign_in_log.attempts.lock().unwrap());
     let access_attempts = std::mem::take(&mut *access.attempts.lock().unwrap());
     let mutations = std::mem::take(&mut *access.mutations.lock().unwrap());
     let revocations = std::mem::take(&mut *access.revocations.lock().unwrap());
@@ -737,6 +765,7 @@ async fn simulate(request: RunRequest) -> Simulated {
         tenant_probes,
         greedy_sends,
         provision_attempts,
+        sign_in_attempts,
     }
 }
 
@@ -786,6 +815,8 @@ struct Simulated {
     greedy_sends: Vec<crate::checkers::quotas::GreedySend>,
     /// The provisioner's requests and answers (C03, C04).
     provision_attempts: Vec<crate::checkers::provisioning::ProvisionAttempt>,
+    /// The sign-in client's attempts (C16).
+    sign_in_attempts: Vec<crate::checkers::sign_in::SignInAttempt>,
 }
 
 fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunOutcome {
@@ -820,7 +851,9 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         tenant_probes,
         greedy_sends,
         provision_attempts,
+        sign_in_attempts,
     } = run;
+    let (sign_ins, sign_in_answers) = crate::checkers::sign_in::sign_in_violations(&sign_in_attempts);
     let (provisioning, provisioning_answers) =
         crate::checkers::provisioning::provisioning_violations(&provision_attempts);
     // Every tenant in the simulation is Basic or Standard: the same stream limit, shared by the
@@ -898,6 +931,8 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         throttled_responses: quota.throttled_responses as u64,
         provisioning_violations: provisioning.len() as u64,
         provisioning_answers: provisioning_answers as u64,
+        sign_in_violations: sign_ins.len() as u64,
+        sign_in_answers: sign_in_answers as u64,
     };
     let expectations = evaluate(&request.scenario.scenario.expectations, &report, &measured);
     // Evidence found outside the history, by the expectation it fails: its first item.
@@ -916,6 +951,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         (ExpectationName::TenantLeaks, tenant_leaks.first()),
         (ExpectationName::QuotaViolations, quota.violations.first()),
         (ExpectationName::ProvisioningViolations, provisioning.first()),
+        (ExpectationName::SignInViolations, sign_ins.first()),
     ]
     .into_iter()
     .filter_map(|(name, first)| Some((name, first?.clone())))
@@ -1146,6 +1182,8 @@ pub struct Measured {
     pub throttled_responses: u64,
     pub provisioning_violations: u64,
     pub provisioning_answers: u64,
+    pub sign_in_violations: u64,
+    pub sign_in_answers: u64,
 }
 
 fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) -> Option<f64> {
@@ -1192,6 +1230,8 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::ThrottledResponses => Some(measured.throttled_responses as f64),
         E::ProvisioningViolations => Some(measured.provisioning_violations as f64),
         E::ProvisioningAnswers => Some(measured.provisioning_answers as f64),
+        E::SignInViolations => Some(measured.sign_in_violations as f64),
+        E::SignInAnswers => Some(measured.sign_in_answers as f64),
         checked => count(kind_of(checked).expect("the remaining expectations count checker violations")),
     }
 }

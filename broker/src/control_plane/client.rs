@@ -43,7 +43,8 @@ pub struct ControlPlaneClient {
     endpoint: ControlPlaneEndpoint,
     connector: tokio_rustls::TlsConnector,
     dialer: Dialer,
-    authorization: String,
+    /// The `Authorization` header, if any (sign-ins send none).
+    authorization: Option<String>,
     sender: tokio::sync::Mutex<Option<SendRequest<Full<Bytes>>>>,
 }
 
@@ -58,6 +59,16 @@ impl ControlPlaneClient {
     ) -> Self {
         let authorization =
             format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{key_id}:{secret}")));
+        Self::with_authorization(endpoint, tls, dialer, Some(authorization))
+    }
+
+    /// A client that sends `authorization` as is (`Bearer <session token>`), or nothing.
+    pub fn with_authorization(
+        endpoint: ControlPlaneEndpoint,
+        tls: Arc<rustls::ClientConfig>,
+        dialer: Dialer,
+        authorization: Option<String>,
+    ) -> Self {
         ControlPlaneClient {
             endpoint,
             connector: tokio_rustls::TlsConnector::from(tls),
@@ -102,12 +113,15 @@ impl ControlPlaneClient {
                 Some(sender) if !sender.is_closed() => sender,
                 _ => self.connect().await?,
             };
-            let request = hyper::Request::builder()
+            let mut request = hyper::Request::builder()
                 .method(method)
                 .uri(target)
                 .header(hyper::header::HOST, self.endpoint.server_name.as_str())
-                .header(hyper::header::AUTHORIZATION, self.authorization.as_str())
-                .header(hyper::header::CONTENT_TYPE, "application/json")
+                .header(hyper::header::CONTENT_TYPE, "application/json");
+            if let Some(authorization) = &self.authorization {
+                request = request.header(hyper::header::AUTHORIZATION, authorization.as_str());
+            }
+            let request = request
                 .body(Full::new(Bytes::from(body.unwrap_or_default())))
                 .map_err(|error| ControlPlaneClientError::Request(error.to_string()))?;
             sender.ready().await.map_err(|error| ControlPlaneClientError::Request(error.to_string()))?;

@@ -350,7 +350,9 @@ impl ControlPlane {
         let outcome =
             identity::verify_assertion(assertion, &self.config.idp_issuer, &self.config.idp_public_key, now_s)
                 .and_then(|claims| {
-                    if self.records.assertions_seen.contains_key(&claims.jti) {
+                    // Planted: used assertion ids are not looked up (C16).
+                    let remembered = !self.config.bugs.is_on(PlantedBug::SsoReplayAccepted);
+                    if remembered && self.records.assertions_seen.contains_key(&claims.jti) {
                         Err(AssertionError::Replayed)
                     } else {
                         Ok(claims)

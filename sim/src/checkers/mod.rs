@@ -12,6 +12,7 @@
 //! - `access`: successes the scenario's ACLs deny (C17); deleted keys working past the bound (C15).
 //! - `audit`: the audit topic against the control plane's log and the harness's changes (C18).
 //! - `backups`: a restore after the control plane's zone is lost keeps everything; no customer record in a backup (C21).
+//! - `sign_in`: passwords and assertions accepted once and only when valid; non-admins may not change (C16).
 //! - `secrets`: API-key secrets on any disk, in any later response or log line (C15).
 //! - `listeners`: no port but 9092 and 443 accepts connections (C01).
 //! - `provisioning`: cluster and schema-registry requests answered as the paper's matrix says (C03, C04).
@@ -28,6 +29,7 @@ pub mod kafka_history;
 pub mod provisioning;
 pub mod quotas;
 pub mod secrets;
+pub mod sign_in;
 pub mod tenants;
 
 #[cfg(madsim)]

@@ -25,12 +25,15 @@ pub struct ControlPlaneSpec {
     /// Cluster and schema-registry requests against the paper's matrix (C03, C04).
     #[serde(default)]
     pub provisioner: Option<ProvisionerSpec>,
+    /// Password and single-sign-on sign-ins, good and bad (C16).
+    #[serde(default)]
+    pub sign_in: Option<ProvisionerSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProvisionerSpec {
-    /// One request per interval.
+    /// One request (the provisioner) or one round (sign-in) per interval.
     pub interval_ms: u64,
 }
 
@@ -131,9 +134,9 @@ impl ControlPlaneSpec {
                 ))
             }
         };
-        if let Some(provisioner) = &self.provisioner {
-            if !(100..=60_000).contains(&provisioner.interval_ms) {
-                return Err(ScenarioError::invalid(file, "control_plane.provisioner.interval_ms", "100 to 60000"));
+        for (key, spec) in [("provisioner", &self.provisioner), ("sign_in", &self.sign_in)] {
+            if spec.as_ref().is_some_and(|spec| !(100..=60_000).contains(&spec.interval_ms)) {
+                return Err(ScenarioError::invalid(file, format!("control_plane.{key}.interval_ms"), "100 to 60000"));
             }
         }
         for (index, tenant) in self.tenants.iter().enumerate() {

@@ -89,10 +89,14 @@ pub enum ExpectationName {
     ProvisioningViolations,
     /// Provisioning requests answered and judged: work done.
     ProvisioningAnswers,
+    /// Sign-ins and session calls answered otherwise than C16 allows.
+    SignInViolations,
+    /// Sign-in attempts answered and judged: work done.
+    SignInAnswers,
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 49] = [
+    pub const ALL: [ExpectationName; 51] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -142,6 +146,8 @@ impl ExpectationName {
         ExpectationName::ThrottledResponses,
         ExpectationName::ProvisioningViolations,
         ExpectationName::ProvisioningAnswers,
+        ExpectationName::SignInViolations,
+        ExpectationName::SignInAnswers,
     ];
 
     /// The name in scenario files and reports.
@@ -196,6 +202,8 @@ impl ExpectationName {
             ExpectationName::ThrottledResponses => "throttled_responses",
             ExpectationName::ProvisioningViolations => "provisioning_violations",
             ExpectationName::ProvisioningAnswers => "provisioning_answers",
+            ExpectationName::SignInViolations => "sign_in_violations",
+            ExpectationName::SignInAnswers => "sign_in_answers",
         }
     }
 
@@ -229,6 +237,7 @@ impl ExpectationName {
                 | ExpectationName::TenantProbes
                 | ExpectationName::ThrottledResponses
                 | ExpectationName::ProvisioningAnswers
+                | ExpectationName::SignInAnswers
         )
     }
 }

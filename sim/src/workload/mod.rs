@@ -8,6 +8,7 @@ pub mod consumer;
 pub mod producer;
 pub mod provisioning;
 pub mod quotas;
+pub mod sign_in;
 pub mod tenants;
 
 use std::collections::BTreeMap;

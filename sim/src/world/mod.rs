@@ -376,6 +376,18 @@ impl World {
         ControlPlaneClient::new(endpoint, tls, self.dialer(client), id, secret)
     }
 
+    /// A REST client that sends `authorization` (a session's `Bearer` header) or nothing.
+    pub fn session_client(&self, client: &Machine, index: u64, authorization: Option<String>) -> ControlPlaneClient {
+        let tls = client_config(
+            &self.ca_pem,
+            &seeded_crypto_provider(seeds::derive(self.seed, Stream::ClientTls, 60_000 + index)),
+        )
+        .expect("client TLS config");
+        let endpoint =
+            ControlPlaneEndpoint { address: control_plane::address(), server_name: CONTROL_PLANE_IP.to_string() };
+        ControlPlaneClient::with_authorization(endpoint, tls, self.dialer(client), authorization)
+    }
+
     /// The control plane's records as its disk holds them (what survives it).
     pub fn control_plane_records(&self) -> broker::control_plane::state::Records {
         let bytes = broker::log::Disk::read(&self.disks[CONTROL_PLANE_NAME], RECORDS_FILE)

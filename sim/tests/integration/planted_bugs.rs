@@ -101,6 +101,12 @@ fn a_second_schema_registry_is_caught_by_the_provisioning_check() {
 }
 
 #[test]
+fn a_replayed_assertion_is_caught_by_the_sign_in_check() {
+    let capsule = caught_by("sso-replay-accepted", 1, "sign_in_violations");
+    assert!(capsule.violation.detail.contains("ReplayedAssertion was answered 201"), "{}", capsule.violation.detail);
+}
+
+#[test]
 fn ack_before_replication_is_caught_by_inconsistent_offsets() {
     caught_by("ack-before-replication", 1, "inconsistent_offsets");
 }

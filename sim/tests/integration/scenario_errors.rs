@@ -52,6 +52,7 @@ fn every_catalog_scenario_is_valid() {
             "tenant-quota",
             "two-zone-outage",
             "unclean-election-window",
+            "user-sign-in",
             "zone-loss",
             "zone-loss-short"
         ]

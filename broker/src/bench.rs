@@ -27,6 +27,9 @@ pub struct BenchReport {
     pub records: u64,
     pub bytes: u64,
     pub latencies_ms: Vec<f64>,
+    /// Responses that asked the client to wait (a tenant at its quota), and the waits in all.
+    pub throttled_responses: u64,
+    pub throttle_ms: u64,
 }
 
 impl BenchReport {
@@ -47,14 +50,15 @@ impl std::fmt::Display for BenchReport {
             self.bytes as f64 / self.seconds / 1e6,
             self.records as f64 / self.seconds
         )?;
-        write!(
+        writeln!(
             f,
             "  produce request latency: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} requests)",
             self.percentile(0.5),
             self.percentile(0.99),
             self.percentile(1.0),
             self.latencies_ms.len()
-        )
+        )?;
+        write!(f, "  throttled by the tenant's quota: {} responses, {} ms", self.throttled_responses, self.throttle_ms)
     }
 }
 
@@ -62,14 +66,18 @@ fn property(text: &str, key: &str) -> Option<String> {
     text.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).map(str::to_string)
 }
 
+/// `properties`: whose key produces (`client.properties`: the dev cluster's application, held
+/// to its ACLs, tenant namespace and Standard quota; `operator.properties`: the service's own
+/// key, held to none of them).
 pub async fn run(
     dir: &Path,
+    properties_path: &Path,
     seconds: u64,
     partitions: i32,
     batch_records: usize,
     in_flight_per_partition: usize,
 ) -> Result<BenchReport, DevError> {
-    let properties_path = dir.join("client.properties");
+    let properties_path = properties_path.to_path_buf();
     let text = std::fs::read_to_string(&properties_path)
         .map_err(|source| DevError::File { path: properties_path.clone(), source })?;
     let ca = std::fs::read_to_string(dir.join("ca.pem"))
@@ -118,13 +126,14 @@ pub async fn run(
     let batch = encode_values(&values, -1, -1, -1);
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let records = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let throttles = Arc::new(Mutex::new((0u64, 0u64)));
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for (partition, host) in leaders {
         for _ in 0..in_flight_per_partition {
-            let (batch, latencies, records, connect) =
-                (batch.clone(), latencies.clone(), records.clone(), connect.clone());
+            let (batch, latencies, records, connect, throttles) =
+                (batch.clone(), latencies.clone(), records.clone(), connect.clone(), throttles.clone());
             let host = host.clone();
             tasks.push(tokio::spawn(async move {
                 let Ok(mut connection) = connect(host).await else { return };
@@ -142,6 +151,11 @@ pub async fn run(
                     match connection.send(request, 7).await {
                         Ok(response) if response.responses[0].partition_responses[0].error_code == 0 => {
                             latencies.lock().unwrap().push(sent.elapsed().as_secs_f64() * 1000.0);
+                            if response.throttle_time_ms > 0 {
+                                let mut throttles = throttles.lock().unwrap();
+                                throttles.0 += 1;
+                                throttles.1 += response.throttle_time_ms as u64;
+                            }
                             records.fetch_add(batch_records as u64, std::sync::atomic::Ordering::Relaxed);
                         }
                         _ => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -157,5 +171,13 @@ pub async fn run(
     let mut latencies_ms = std::mem::take(&mut *latencies.lock().unwrap());
     latencies_ms.sort_by(f64::total_cmp);
     let records = records.load(std::sync::atomic::Ordering::Relaxed);
-    Ok(BenchReport { seconds, records, bytes: records * RECORD_BYTES as u64, latencies_ms })
+    let (throttled_responses, throttle_ms) = *throttles.lock().unwrap();
+    Ok(BenchReport {
+        seconds,
+        records,
+        bytes: records * RECORD_BYTES as u64,
+        latencies_ms,
+        throttled_responses,
+        throttle_ms,
+    })
 }

@@ -28,6 +28,11 @@ enum Command {
     Bench {
         #[arg(long)]
         dir: PathBuf,
+        /// Whose key produces: DIR/client.properties by default (the dev cluster's application:
+        /// ACLs, tenant namespace and the Standard quota apply); DIR/operator.properties measures
+        /// the brokers without them.
+        #[arg(long)]
+        properties: Option<PathBuf>,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
         #[arg(long, default_value_t = 6)]
@@ -106,8 +111,10 @@ fn main() -> std::process::ExitCode {
                 wait_for_ctrl_c().await;
                 Ok(())
             }
-            Command::Bench { dir, seconds, partitions, batch_records, in_flight } => {
-                let report = broker::bench::run(&dir, seconds, partitions, batch_records, in_flight).await?;
+            Command::Bench { dir, properties, seconds, partitions, batch_records, in_flight } => {
+                let properties = properties.unwrap_or_else(|| dir.join("client.properties"));
+                let report =
+                    broker::bench::run(&dir, &properties, seconds, partitions, batch_records, in_flight).await?;
                 println!("{report}");
                 Ok(())
             }

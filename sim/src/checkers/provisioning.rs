@@ -76,16 +76,16 @@ pub fn provisioning_violations(attempts: &[ProvisionAttempt]) -> (Vec<(u64, Stri
                 attempt.at_ms,
                 format!("{:?} is not allowed by the paper but was granted ({status})", attempt.asked),
             )),
-            (Some(sla), true) if matches!(attempt.asked, Provision::Cluster { .. }) => {
-                if attempt.sla_target_percent != Some(sla) {
-                    violations.push((
-                        attempt.at_ms,
-                        format!(
-                            "{:?} was created with SLA target {:?}, not {sla} %",
-                            attempt.asked, attempt.sla_target_percent
-                        ),
-                    ));
-                }
+            (Some(sla), true)
+                if matches!(attempt.asked, Provision::Cluster { .. }) && attempt.sla_target_percent != Some(sla) =>
+            {
+                violations.push((
+                    attempt.at_ms,
+                    format!(
+                        "{:?} was created with SLA target {:?}, not {sla} %",
+                        attempt.asked, attempt.sla_target_percent
+                    ),
+                ));
             }
             _ => {}
         }

@@ -46,7 +46,8 @@ pub fn isolation_violations(probes: &[TenantProbe]) -> (Vec<(u64, String)>, usiz
         }
     }
     // (kind, pair) -> (the rival's name's probe, the absent name's probe).
-    let mut pairs: BTreeMap<(&str, u64), (Option<&TenantProbe>, Option<&TenantProbe>)> = BTreeMap::new();
+    type Pair<'a> = (Option<&'a TenantProbe>, Option<&'a TenantProbe>);
+    let mut pairs: BTreeMap<(&str, u64), Pair> = BTreeMap::new();
     for probe in probes {
         if let Some((pair, rival_exists)) = probe.pair {
             let entry = pairs.entry((probe.kind.as_str(), pair)).or_default();

@@ -32,15 +32,12 @@ pub enum ControllerRequest {
         broker_epoch: Option<i64>,
         metadata_offset: u64,
     },
-    /// `broker_epochs`: the broker epoch each ISR member fetched with (KIP-903).
+    /// A leader's ISR changes, every partition it has one for (Kafka's AlterPartition carries
+    /// many): decided together and committed as one batch, so a wave of changes after a crash
+    /// costs one commit, not one per partition.
     AlterPartition {
-        topic: String,
-        partition: i32,
         leader: BrokerId,
-        leader_epoch: i32,
-        partition_epoch: i32,
-        isr: Vec<BrokerId>,
-        broker_epochs: BTreeMap<BrokerId, i64>,
+        changes: Vec<PartitionIsrChange>,
     },
     /// The next producer-id block for a broker (KIP-730's AllocateProducerIds).
     AllocateProducerIds {
@@ -55,6 +52,18 @@ pub enum ControllerRequest {
     DeleteTopic {
         name: String,
     },
+}
+
+/// One partition of an `AlterPartition`. `broker_epochs`: the broker epoch each ISR member
+/// fetched with (KIP-903).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionIsrChange {
+    pub topic: String,
+    pub partition: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub isr: Vec<BrokerId>,
+    pub broker_epochs: BTreeMap<BrokerId, i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

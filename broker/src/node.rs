@@ -19,7 +19,7 @@ use crate::controller::metadata::{BrokerId, ControllerError, MetadataImage, OFFS
 use crate::group::offsets;
 use crate::group::service::GroupService;
 use crate::log::{Disk, MetaPropertiesError, PartitionLog};
-use crate::messages::ControllerRequest;
+use crate::messages::{ControllerRequest, PartitionIsrChange};
 use crate::net::Dialer;
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
 use crate::quorum::{Quorum, Voter};
@@ -98,6 +98,15 @@ pub struct Node {
     pub counters: Counters,
     /// Per-tenant rates and storage on this broker (C03).
     pub(crate) quotas: TenantQuotas,
+    /// ISR changes waiting for the controller.
+    isr_changes: Arc<Mutex<IsrChangeQueue>>,
+}
+
+#[derive(Default)]
+struct IsrChangeQueue {
+    pending: BTreeMap<(String, i32), IsrChangeRequest>,
+    /// A sender task is running; it takes what is pending until nothing is.
+    sending: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -155,6 +164,7 @@ impl Node {
             producer_ids: tokio::sync::Mutex::new((0, 0)),
             counters: Counters::default(),
             quotas: TenantQuotas::default(),
+            isr_changes: Arc::default(),
             config,
         })
     }
@@ -259,21 +269,42 @@ impl Node {
         Ok(index)
     }
 
-    /// Sends a leader's ISR change to the controller in the background (AlterPartition).
+    /// Queues a leader's ISR change for the controller (AlterPartition). One request is in
+    /// flight per node at a time, carrying every change queued meanwhile (the newest per
+    /// partition): a slow controller link then costs a round trip per wave, not per partition.
     pub(crate) fn request_isr_change(self: &Node, topic: &str, partition: i32, change: IsrChangeRequest) {
-        let request = ControllerRequest::AlterPartition {
-            topic: topic.to_string(),
-            partition,
-            leader: self.config.broker_id,
-            leader_epoch: change.leader_epoch,
-            partition_epoch: change.partition_epoch,
-            isr: change.isr,
-            broker_epochs: change.broker_epochs,
-        };
-        let controller = self.controller.clone();
+        let mut queue = self.isr_changes.lock().unwrap();
+        queue.pending.insert((topic.to_string(), partition), change);
+        if queue.sending {
+            return;
+        }
+        queue.sending = true;
+        drop(queue);
+        let (queue, controller, leader) = (self.isr_changes.clone(), self.controller.clone(), self.config.broker_id);
         tokio::spawn(async move {
-            if let Err(error) = controller.submit(request).await {
-                tracing::debug!(%error, "ISR change refused");
+            loop {
+                let pending = {
+                    let mut queue = queue.lock().unwrap();
+                    if queue.pending.is_empty() {
+                        queue.sending = false;
+                        return;
+                    }
+                    std::mem::take(&mut queue.pending)
+                };
+                let changes = pending
+                    .into_iter()
+                    .map(|((topic, partition), change)| PartitionIsrChange {
+                        topic,
+                        partition,
+                        leader_epoch: change.leader_epoch,
+                        partition_epoch: change.partition_epoch,
+                        isr: change.isr,
+                        broker_epochs: change.broker_epochs,
+                    })
+                    .collect();
+                if let Err(error) = controller.submit(ControllerRequest::AlterPartition { leader, changes }).await {
+                    tracing::debug!(%error, "ISR changes refused");
+                }
             }
         });
     }

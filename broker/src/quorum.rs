@@ -271,24 +271,32 @@ impl Quorum {
                     }
                 }
             }
-            ControllerRequest::AlterPartition {
-                topic,
-                partition,
-                leader,
-                leader_epoch,
-                partition_epoch,
-                isr,
-                broker_epochs,
-            } => {
-                vec![image.alter_partition(
-                    &topic,
-                    partition,
-                    leader,
-                    leader_epoch,
-                    partition_epoch,
-                    &isr,
-                    &broker_epochs,
-                )?]
+            ControllerRequest::AlterPartition { leader, changes } => {
+                // Each partition is judged alone (Kafka answers per partition); the request
+                // fails only if every change does.
+                let mut records = Vec::new();
+                let mut refused = None;
+                for change in &changes {
+                    match image.alter_partition(
+                        &change.topic,
+                        change.partition,
+                        leader,
+                        change.leader_epoch,
+                        change.partition_epoch,
+                        &change.isr,
+                        &change.broker_epochs,
+                    ) {
+                        Ok(record) => records.push(record),
+                        Err(error) => {
+                            tracing::debug!(topic = %change.topic, partition = change.partition, %error, "ISR change refused");
+                            refused.get_or_insert(error);
+                        }
+                    }
+                }
+                match refused {
+                    Some(error) if records.is_empty() => return Err(error),
+                    _ => records,
+                }
             }
             ControllerRequest::AllocateProducerIds { broker, broker_epoch } => {
                 vec![image.allocate_producer_ids(broker, broker_epoch)?]

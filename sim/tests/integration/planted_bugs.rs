@@ -126,7 +126,7 @@ fn skip_truncation_is_caught_by_divergent_replicas() {
 
 #[test]
 fn high_watermark_regression_is_caught_by_the_leader_sampler_and_shrinks() {
-    let capsule = caught_by("high-watermark-regression", 3, "high_watermark_regressions");
+    let capsule = caught_by("high-watermark-regression", 1, "high_watermark_regressions");
     let dir = std::env::temp_dir().join(format!("faultline-shrink-{}", std::process::id()));
     let path = dir.join("capsule.json");
     capsule.write(&path).unwrap();

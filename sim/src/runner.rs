@@ -467,10 +467,17 @@ async fn simulate(request: RunRequest) -> Simulated {
             tasks.push(node.spawn(crate::workload::tenants::probe(client, recorder, log, own, rival, interval)));
             continue;
         }
-        if spec.kind == ClientKind::GreedyProducer {
-            let (recorder, log, topic) = (recorder.clone(), greedy_log.clone(), spec.topics[0].clone());
-            tasks.push(node.spawn(crate::workload::quotas::run(client, recorder, log, topic)));
-            continue;
+        let (greedy, topic) = (greedy_log.clone(), spec.topics[0].clone());
+        match spec.kind {
+            ClientKind::GreedyProducer => {
+                tasks.push(node.spawn(crate::workload::quotas::run(client, recorder.clone(), greedy, topic)));
+                continue;
+            }
+            ClientKind::GreedyConsumer => {
+                tasks.push(node.spawn(crate::workload::quotas::consume(client, recorder.clone(), greedy, topic)));
+                continue;
+            }
+            _ => {}
         }
         let (recorder, access, name, topics) =
             (recorder.clone(), access.clone(), spec.service_account.clone(), spec.topics.clone());

@@ -15,7 +15,6 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
 use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
     BrokerId, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, FetchRequest,
     FetchResponse, FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse,
@@ -161,20 +160,7 @@ pub(super) async fn produce(
 ) -> ProduceResponse {
     let denied = split_denied(&mut request.topic_data, |t| auth.topic(Operation::Write, &t.name.0));
     let mut response = produce::produce(node, request, version).await;
-    response.responses.extend(denied.into_iter().map(|topic| {
-        let partitions = topic
-            .partition_data
-            .iter()
-            .map(|p| {
-                PartitionProduceResponse::default()
-                    .with_index(p.index)
-                    .with_error_code(TOPIC_DENIED)
-                    .with_base_offset(-1)
-                    .with_log_start_offset(-1)
-            })
-            .collect();
-        TopicProduceResponse::default().with_name(topic.name).with_partition_responses(partitions)
-    }));
+    response.responses.extend(denied.iter().map(|topic| produce::refused(topic, TOPIC_DENIED)));
     response
 }
 

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use kafka_protocol::messages::produce_request::TopicProduceData;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
     InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse, ProducerId,
@@ -31,6 +32,12 @@ pub(super) async fn produce(node: &Node, request: ProduceRequest, version: i16) 
             .push(TopicProduceResponse::default().with_name(topic.name).with_partition_responses(partition_responses));
     }
     ProduceResponse::default().with_responses(responses)
+}
+
+/// A topic of a produce request answered `code` for each partition, none of it written.
+pub(super) fn refused(topic: &TopicProduceData, code: i16) -> TopicProduceResponse {
+    let partitions = topic.partition_data.iter().map(|p| failure(code).with_index(p.index)).collect();
+    TopicProduceResponse::default().with_name(topic.name.clone()).with_partition_responses(partitions)
 }
 
 fn failure(code: i16) -> PartitionProduceResponse {

@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{FetchResponse, ProduceRequest, ProduceResponse};
 use kafka_protocol::ResponseError;
 
@@ -74,24 +73,8 @@ impl Quota {
         if storage_allows(used, Self::share(node, self.limits.storage_bytes_max)) {
             return None;
         }
-        let responses = request
-            .topic_data
-            .iter()
-            .map(|topic| {
-                let partitions = topic
-                    .partition_data
-                    .iter()
-                    .map(|p| {
-                        PartitionProduceResponse::default()
-                            .with_index(p.index)
-                            .with_error_code(ResponseError::PolicyViolation.code())
-                            .with_base_offset(-1)
-                            .with_log_start_offset(-1)
-                    })
-                    .collect();
-                TopicProduceResponse::default().with_name(topic.name.clone()).with_partition_responses(partitions)
-            })
-            .collect();
+        let code = ResponseError::PolicyViolation.code();
+        let responses = request.topic_data.iter().map(|topic| super::produce::refused(topic, code)).collect();
         Some(ProduceResponse::default().with_responses(responses))
     }
 }

@@ -1,23 +1,35 @@
-//! Per-tenant stream quotas (C03, C04): a greedy client of a Basic or Standard cluster sends
-//! as fast as it can and ignores every `throttle_time_ms` (as a hostile or broken client
-//! would). The bytes a broker accepts from it over any window must stay within that broker's
-//! share of the cluster's limit (plus the one-second burst and the request in flight), the
-//! broker must have said so with throttle times, and it must never have closed the connection
-//! for it: quotas delay, they do not drop.
+//! Per-tenant stream quotas (C03, C04): greedy clients of a Basic or Standard cluster produce
+//! or fetch as fast as they can and ignore every `throttle_time_ms` (as a hostile or broken
+//! client would). The bytes a broker accepts from a producer, or hands a consumer, over any
+//! window must stay within that broker's share of the cluster's limit in that direction (plus
+//! the one-second burst and the request in flight), the broker must have said so with
+//! throttle times, and it must never have closed the connection for it: quotas delay, they do
+//! not drop.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-/// One produce request of the greedy client.
+/// Which way a greedy client's bytes went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Flow {
+    /// Produce request bytes the broker accepted.
+    Ingress,
+    /// Fetch response record bytes the broker sent.
+    Egress,
+}
+
+/// One request of a greedy client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GreedySend {
+    pub flow: Flow,
     pub start_ms: u64,
     pub end_ms: u64,
     pub broker: i32,
     pub bytes: u64,
-    /// The partition error code, or `None` when the request got no answer.
+    /// The partition error code, or `None` when the request got no answer. Bytes count only
+    /// with 0 (a produce acknowledged, a fetch that returned records).
     pub error_code: Option<i16>,
     pub throttle_ms: i32,
     /// The transport failed under it (a closed connection).
@@ -46,16 +58,17 @@ pub struct QuotaFindings {
 /// `share_bytes_per_second`: each broker's part of the tenant's limit.
 pub fn quota_findings(sends: &[GreedySend], share_bytes_per_second: u64) -> QuotaFindings {
     let mut findings = QuotaFindings::default();
-    let mut accepted: BTreeMap<i32, Vec<(u64, u64)>> = BTreeMap::new();
+    let mut accepted: BTreeMap<(i32, Flow), Vec<(u64, u64)>> = BTreeMap::new();
     for send in sends {
         findings.throttled_responses += usize::from(send.throttle_ms > 0);
         findings.disconnects += usize::from(send.disconnected);
         if send.error_code == Some(0) {
-            accepted.entry(send.broker).or_default().push((send.end_ms, send.bytes));
+            accepted.entry((send.broker, send.flow)).or_default().push((send.end_ms, send.bytes));
             findings.accepted_bytes += send.bytes;
         }
     }
-    for (broker, mut sends) in accepted {
+    for ((broker, flow), mut sends) in accepted {
+        let moved = if flow == Flow::Ingress { "accepted" } else { "sent" };
         sends.sort();
         let largest = sends.iter().map(|(_, bytes)| *bytes).max().unwrap_or(0);
         // The share over the window, the burst of one second, and one request admitted on credit.
@@ -72,7 +85,7 @@ pub fn quota_findings(sends: &[GreedySend], share_bytes_per_second: u64) -> Quot
                 findings.violations.push((
                     sends[end].0,
                     format!(
-                        "broker {broker} accepted {:.1} MB from the tenant in {seconds} s, over its share of the limit ({:.1} MB/s: at most {:.1} MB)",
+                        "broker {broker} {moved} {:.1} MB ({flow:?}) of the tenant in {seconds} s, over its share of the limit ({:.1} MB/s: at most {:.1} MB)",
                         in_window as f64 / 1e6,
                         share_bytes_per_second as f64 / 1e6,
                         allowed as f64 / 1e6
@@ -94,6 +107,7 @@ mod tests {
 
     fn send(end_ms: u64, bytes: u64, throttle_ms: i32) -> GreedySend {
         GreedySend {
+            flow: Flow::Ingress,
             start_ms: end_ms.saturating_sub(5),
             end_ms,
             broker: 1,
@@ -109,9 +123,11 @@ mod tests {
         // 10 MB/s share: 1 MB every 100 ms after a 10 MB burst.
         let mut sends: Vec<GreedySend> = (0..10).map(|i| send(i, MB, 0)).collect();
         sends.extend((1..200).map(|i| send(10 + i * 100, MB, 100)));
+        // The same bytes the other way are judged apart.
+        sends.extend(sends.clone().into_iter().map(|s| GreedySend { flow: Flow::Egress, ..s }));
         let findings = quota_findings(&sends, 10 * MB);
         assert!(findings.violations.is_empty(), "{:?}", findings.violations);
-        assert_eq!(findings.throttled_responses, 199);
+        assert_eq!(findings.throttled_responses, 398);
     }
 
     #[test]
@@ -120,7 +136,7 @@ mod tests {
         sends.push(GreedySend { error_code: None, disconnected: true, ..send(4_100, MB, 0) });
         let findings = quota_findings(&sends, 10 * MB);
         assert_eq!(findings.violations.len(), 1, "{:?}", findings.violations);
-        assert!(findings.violations[0].1.contains("broker 1 accepted 62.0 MB"), "{:?}", findings.violations);
+        assert!(findings.violations[0].1.contains("broker 1 accepted 62.0 MB (Ingress)"), "{:?}", findings.violations);
         assert_eq!(findings.disconnects, 1);
     }
 }

@@ -101,6 +101,9 @@ pub enum ClientKind {
     /// Produces 1 MiB batches to its one topic back to back and ignores every throttle time:
     /// only the brokers' per-tenant quotas can hold it back (C03).
     GreedyProducer,
+    /// Fetches its one topic's partition 0 from the start, 4 MiB at a time, again and again,
+    /// ignoring every throttle time (C03).
+    GreedyConsumer,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -191,11 +194,12 @@ impl ControlPlaneSpec {
                     "at least one topic",
                 ));
             }
-            if client.kind == ClientKind::GreedyProducer && client.topics.len() != 1 {
+            let greedy = matches!(client.kind, ClientKind::GreedyProducer | ClientKind::GreedyConsumer);
+            if greedy && client.topics.len() != 1 {
                 return Err(ScenarioError::invalid(
                     file,
                     format!("control_plane.clients[{index}].topics"),
-                    "exactly one topic for a greedy-producer",
+                    "exactly one topic for a greedy client",
                 ));
             }
             let rival = match (client.kind, &client.rival) {

@@ -254,8 +254,8 @@ pub async fn run_client(
         let tried: Vec<&String> = match kind {
             ClientKind::KeyUser => vec![&topics[attempt as usize % topics.len()]],
             ClientKind::AclProber => topics.iter().collect(),
-            // Run `workload::tenants::probe` and `workload::quotas::run` instead.
-            ClientKind::TenantProber | ClientKind::GreedyProducer => return,
+            // They run `workload::tenants::probe` and `workload::quotas` instead.
+            ClientKind::TenantProber | ClientKind::GreedyProducer | ClientKind::GreedyConsumer => return,
         };
         for topic in tried {
             let outcome = produce(&mut client, topic, attempt).await;

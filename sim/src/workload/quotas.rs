@@ -1,6 +1,7 @@
-//! A greedy client (C03): produces 1 MiB batches to one partition back to back, as fast as the
-//! broker answers, and ignores every `throttle_time_ms` the way a hostile or broken client
-//! would. Only the broker's muting can hold it to the quota. Every request is evidence for
+//! Greedy clients (C03): a producer of 1 MiB batches to one partition and a consumer that
+//! reads that partition from the start again and again, each back to back, as fast as the
+//! broker answers, ignoring every `throttle_time_ms` the way a hostile or broken client would.
+//! Only the broker's muting can hold them to the quota. Every request is evidence for
 //! `checkers::quotas`.
 
 use std::time::Duration;
@@ -13,7 +14,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::client::ClusterClient;
 use super::Recorder;
-use crate::checkers::quotas::{GreedyLog, GreedySend};
+use crate::checkers::quotas::{Flow, GreedyLog, GreedySend};
 
 /// One request's payload, and when the client stops: enough to show a rate past a broker's
 /// share of 100 MB/s within seconds, without holding gigabytes in the simulated disks.
@@ -49,6 +50,7 @@ pub async fn run(mut client: ClusterClient, recorder: Recorder, log: GreedyLog, 
         let start_ms = recorder.now_ms();
         let outcome = client.send(broker, request, 7).await;
         let mut record = GreedySend {
+            flow: Flow::Ingress,
             start_ms,
             end_ms: recorder.now_ms(),
             broker,
@@ -66,6 +68,66 @@ pub async fn run(mut client: ClusterClient, recorder: Recorder, log: GreedyLog, 
                     sent += record.bytes;
                 } else {
                     let _ = client.refresh_metadata().await;
+                }
+            }
+            Err(ClientError::Transport(_)) => {
+                record.disconnected = true;
+                let _ = client.refresh_metadata().await;
+            }
+            Err(_) => {
+                let _ = client.refresh_metadata().await;
+            }
+        }
+        log.sends.lock().unwrap().push(record);
+    }
+}
+
+/// Bytes a greedy consumer asks for per fetch.
+const FETCH_BYTES: i32 = 4 << 20;
+
+pub async fn consume(mut client: ClusterClient, recorder: Recorder, log: GreedyLog, topic: String) {
+    let mut offset = 0i64;
+    while !recorder.stopping() {
+        let Some(broker) = client.leader(&topic, 0) else {
+            let _ = client.refresh_metadata().await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let request = super::access::fetch_request(&topic, offset, FETCH_BYTES);
+        let start_ms = recorder.now_ms();
+        let outcome = client.send(broker, request, 11).await;
+        let mut record = GreedySend {
+            flow: Flow::Egress,
+            start_ms,
+            end_ms: recorder.now_ms(),
+            broker,
+            bytes: 0,
+            error_code: None,
+            throttle_ms: 0,
+            disconnected: false,
+        };
+        match outcome {
+            Ok(response) => {
+                record.throttle_ms = response.throttle_time_ms;
+                let partition = response.responses.first().and_then(|t| t.partitions.first());
+                record.error_code = partition.map(|p| p.error_code);
+                let records = partition.and_then(|p| p.records.clone()).unwrap_or_default();
+                record.bytes = records.len() as u64;
+                let high_watermark = partition.map_or(0, |p| p.high_watermark);
+                let last = broker::log::batch::decode_values(records)
+                    .ok()
+                    .and_then(|values| values.last().map(|(offset, _)| *offset));
+                offset = match last {
+                    // From the start again once at the end: the point is the bytes.
+                    Some(last) if last + 1 < high_watermark => last + 1,
+                    _ => 0,
+                };
+                if record.error_code != Some(0) {
+                    let _ = client.refresh_metadata().await;
+                }
+                if record.bytes == 0 {
+                    // Nothing written yet.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             }
             Err(ClientError::Transport(_)) => {

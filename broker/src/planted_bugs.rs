@@ -55,10 +55,13 @@ pub enum PlantedBug {
     SecondSchemaRegistryAllowed,
     /// The control plane accepts an identity provider's assertion again (C16).
     SsoReplayAccepted,
+    /// The control plane connects a customer VPC whose routes overlap the network's CIDR or a
+    /// range already connected to it (C05).
+    CidrOverlapAccepted,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 19] = [
+    pub const ALL: [PlantedBug; 20] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -78,6 +81,7 @@ impl PlantedBug {
         PlantedBug::ThrottleWithoutMute,
         PlantedBug::SecondSchemaRegistryAllowed,
         PlantedBug::SsoReplayAccepted,
+        PlantedBug::CidrOverlapAccepted,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -102,6 +106,7 @@ impl PlantedBug {
             PlantedBug::ThrottleWithoutMute => "throttle-without-mute",
             PlantedBug::SecondSchemaRegistryAllowed => "second-schema-registry-allowed",
             PlantedBug::SsoReplayAccepted => "sso-replay-accepted",
+            PlantedBug::CidrOverlapAccepted => "cidr-overlap-accepted",
         }
     }
 
@@ -117,7 +122,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

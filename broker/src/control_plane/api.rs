@@ -1,5 +1,6 @@
 //! The REST API (C01, C15-C17), shaped after the public APIs people script against:
-//! `/org/v2/environments`, `/cmk/v2/clusters`, `/srcm/v2/clusters`, `/iam/v2/users`,
+//! `/org/v2/environments`, `/cmk/v2/clusters`, `/srcm/v2/clusters`, `/networking/v1/networks`
+//! and `/peerings`, `/iam/v2/users`,
 //! `/iam/v2/service-accounts`, `/iam/v2/api-keys`, `/kafka/v3/clusters/{id}/acls`, sign-in under
 //! `/api/sessions`, and the brokers' own pull endpoints under `/internal/v1`. Pure: a request
 //! and the time in, a response out; `server` does the HTTP and the persistence.
@@ -649,10 +650,13 @@ fn route(plane: &mut ControlPlane, request: &ApiRequest<'_>, credentials: Creden
             }
             _ => Err(Failure::MethodNotAllowed),
         },
+        ["networking", "v1", rest @ ..] => networking::route(plane, &caller, method, rest, request, now_ms),
         ["internal", ..] => Err(Failure::Plane(ControlPlaneError::Forbidden)),
         _ => Err(Failure::NotFound),
     }
 }
+
+mod networking;
 
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,7 @@ pub mod client;
 pub mod identity;
 pub mod link;
 pub mod model;
+pub mod network;
 pub mod quotas;
 pub mod server;
 pub mod snapshot;

@@ -43,6 +43,10 @@ pub struct Records {
     /// The last decision batch recorded per broker process (a retried batch is recorded once).
     #[serde(default)]
     pub decision_batches: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub networks: BTreeMap<String, super::network::Network>,
+    #[serde(default)]
+    pub peerings: BTreeMap<String, super::network::Peering>,
 }
 
 #[derive(Clone)]
@@ -934,6 +938,9 @@ impl ControlPlane {
         Ok(&self.records.audit[start..end])
     }
 }
+
+mod networks;
+pub use networks::NetworkRequest;
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -413,3 +413,27 @@ fn properties_key(properties: &str) -> (String, String) {
         |name: &str| properties.lines().find_map(|l| l.strip_prefix(&format!("{name}="))).unwrap().trim().to_string();
     (value("sasl.username"), value("sasl.password"))
 }
+
+/// C05 (issue 9's first part): a peering whose customer route overlaps the network's CIDR is
+/// refused through the REST API with both ranges named; a disjoint one is created.
+#[test]
+fn an_overlapping_customer_range_is_refused_over_the_rest_api() {
+    let cluster = Cluster::start();
+    let cloud = Cloud::of(&cluster);
+    let body = format!(
+        r#"{{"spec":{{"display_name":"prod","cidr":"10.60.0.0/16","connection_types":["PEERING"],"environment":{{"id":"{}"}}}}}}"#,
+        cloud.get("ENVIRONMENT_ID")
+    );
+    let (status, network) = cloud.curl("POST", "/networking/v1/networks", Some(&body));
+    assert_eq!(status, 201, "{network}");
+    let id = network["id"].as_str().unwrap();
+    let peering = |route: &str| {
+        format!(r#"{{"spec":{{"display_name":"vpc","network":{{"id":"{id}"}},"customer":{{"routes":["{route}"]}}}}}}"#)
+    };
+    let (status, problem) = cloud.curl("POST", "/networking/v1/peerings", Some(&peering("10.60.64.0/18")));
+    assert_eq!(status, 409, "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("10.60.64.0/18") && detail.contains("10.60.0.0/16"), "{detail}");
+    let (status, created) = cloud.curl("POST", "/networking/v1/peerings", Some(&peering("172.31.0.0/16")));
+    assert_eq!(status, 201, "{created}");
+}

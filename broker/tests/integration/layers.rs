@@ -16,6 +16,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "control_plane",
             "control_plane/model",
+            "control_plane/network",
             "control_plane/identity",
             "control_plane/audit",
             "control_plane/snapshot",

@@ -171,3 +171,42 @@ fn a_key_secret_is_in_the_creation_response_only() {
     let (status, _) = client.call_as(Some(&broker), "GET", "/org/v2/environments", "");
     assert_eq!(status, 403, "a broker's key opens only the pull endpoints");
 }
+
+#[test]
+fn a_peering_whose_routes_overlap_is_refused_naming_both_ranges() {
+    let mut client = Client::new();
+    let (_, environment) = client.call("POST", "/org/v2/environments", r#"{"display_name":"net"}"#);
+    let environment = environment["id"].as_str().unwrap().to_string();
+    let network = |cidr: &str| {
+        format!(
+            r#"{{"spec":{{"display_name":"n","cidr":"{cidr}","connection_types":["PEERING"],"environment":{{"id":"{environment}"}}}}}}"#
+        )
+    };
+    let (status, problem) = client.call("POST", "/networking/v1/networks", &network("10.1.2.0/16"));
+    assert_eq!(status, 400, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("host bits set: the range is 10.1.0.0/16"), "{problem}");
+    let (status, problem) = client.call("POST", "/networking/v1/networks", &network("10.0.0.0/8"));
+    assert_eq!(status, 400, "{problem}");
+    let (status, created) = client.call("POST", "/networking/v1/networks", &network("10.1.0.0/16"));
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let peering = |routes: &str| {
+        format!(r#"{{"spec":{{"display_name":"vpc","network":{{"id":"{id}"}},"customer":{{"routes":[{routes}]}}}}}}"#)
+    };
+    let (status, first) = client.call("POST", "/networking/v1/peerings", &peering(r#""172.31.0.0/16""#));
+    assert_eq!(status, 201, "{first}");
+    for (routes, detail) in [
+        (r#""10.1.128.0/20""#, "customer route 10.1.128.0/20 overlaps network"),
+        (r#""172.31.0.0/20""#, "overlaps 172.31.0.0/16, already connected"),
+    ] {
+        let (status, problem) = client.call("POST", "/networking/v1/peerings", &peering(routes));
+        assert_eq!(status, 409, "{problem}");
+        assert!(problem["detail"].as_str().unwrap().contains(detail), "{problem}");
+    }
+    let (status, _) = client.call("POST", "/networking/v1/peerings", &peering(r#""10.2.0.0/16""#));
+    assert_eq!(status, 201);
+    let (status, problem) = client.call("DELETE", &format!("/networking/v1/networks/{id}"), "");
+    assert_eq!(status, 409, "a network with peerings: {problem}");
+    let (_, listed) = client.call("GET", "/networking/v1/peerings?page_size=10", "");
+    assert_eq!(listed["metadata"]["total_size"], 2);
+}

@@ -1,0 +1,206 @@
+//! Networks (C05, the networking half of C03): a cluster network is an address space the
+//! customer chooses at provisioning (a CIDR), offering connection types; a peering connects a
+//! customer VPC to it by the customer's routes. Routing needs every range on both sides to be
+//! unambiguous, so a customer route may not overlap the network's CIDR, nor a range already
+//! connected to the network, nor another route of the same request: the refusal names both
+//! ranges.
+
+use std::fmt;
+use std::str::FromStr;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+/// An IPv4 range in CIDR notation, with no host bits set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Cidr(Ipv4Net);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CidrError {
+    #[error("{0:?} is not an IPv4 range in CIDR notation (such as 10.1.0.0/16)")]
+    Syntax(String),
+    #[error("{given} has host bits set: the range is {network}")]
+    HostBits { given: String, network: String },
+}
+
+impl FromStr for Cidr {
+    type Err = CidrError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let net: Ipv4Net = text.parse().map_err(|_| CidrError::Syntax(text.to_string()))?;
+        if net.trunc() != net {
+            return Err(CidrError::HostBits { given: text.to_string(), network: net.trunc().to_string() });
+        }
+        Ok(Cidr(net))
+    }
+}
+
+impl TryFrom<String> for Cidr {
+    type Error = CidrError;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
+    }
+}
+
+impl From<Cidr> for String {
+    fn from(cidr: Cidr) -> String {
+        cidr.to_string()
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Cidr {
+    /// Whether the two ranges share an address (one contains the other: CIDR ranges nest).
+    pub fn overlaps(&self, other: &Cidr) -> bool {
+        self.0.contains(&other.0.network()) || other.0.contains(&self.0.network())
+    }
+
+    pub fn prefix_len(&self) -> u8 {
+        self.0.prefix_len()
+    }
+}
+
+/// A cluster network's size: /16 (65,536 addresses) to /27 (32), as the clouds' VPCs allow.
+pub const NETWORK_PREFIX_LENGTHS: std::ops::RangeInclusive<u8> = 16..=27;
+
+/// How customers reach the clusters of a network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConnectionType {
+    Public,
+    Peering,
+    PrivateLink,
+    TransitGateway,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Network {
+    pub id: String,
+    pub environment_id: String,
+    pub display_name: String,
+    pub cidr: Cidr,
+    pub connection_types: Vec<ConnectionType>,
+    pub created_at_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Peering {
+    pub id: String,
+    pub network_id: String,
+    pub display_name: String,
+    /// The customer VPC's ranges, routed to the network and back.
+    pub customer_routes: Vec<Cidr>,
+    pub created_at_ms: u64,
+}
+
+/// Why `routes` cannot be connected to `network`, which already has `peerings`; `None` if
+/// they can.
+pub fn route_conflict<'a>(
+    network: &Network,
+    peerings: impl Iterator<Item = &'a Peering>,
+    routes: &[Cidr],
+) -> Option<String> {
+    for (index, route) in routes.iter().enumerate() {
+        if route.overlaps(&network.cidr) {
+            return Some(format!("customer route {route} overlaps network {}'s CIDR {}", network.id, network.cidr));
+        }
+        if let Some(other) = routes[..index].iter().find(|other| route.overlaps(other)) {
+            return Some(format!("customer routes {other} and {route} overlap"));
+        }
+    }
+    for peering in peerings.filter(|p| p.network_id == network.id) {
+        for connected in &peering.customer_routes {
+            if let Some(route) = routes.iter().find(|route| route.overlaps(connected)) {
+                return Some(format!(
+                    "customer route {route} overlaps {connected}, already connected to network {} by peering {}",
+                    network.id, peering.id
+                ));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cidr(text: &str) -> Cidr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn ranges_overlap_when_one_contains_the_other() {
+        // (a, b, overlap)
+        let table = [
+            ("10.1.0.0/16", "10.1.0.0/16", true),   // equal
+            ("10.1.0.0/16", "10.1.128.0/20", true), // containment
+            ("10.1.128.0/20", "10.1.0.0/16", true), // containment, the other way
+            ("10.0.0.0/8", "10.255.255.0/24", true),
+            ("10.1.0.0/16", "10.2.0.0/16", false),   // adjacent
+            ("10.1.0.0/17", "10.1.128.0/17", false), // adjacent halves
+            ("10.1.255.0/24", "10.2.0.0/24", false), // adjacent across the boundary
+            ("172.31.0.0/16", "10.1.0.0/16", false),
+        ];
+        for (a, b, overlap) in table {
+            assert_eq!(cidr(a).overlaps(&cidr(b)), overlap, "{a} {b}");
+        }
+    }
+
+    #[test]
+    fn only_canonical_ipv4_ranges_parse() {
+        assert_eq!(
+            "10.1.2.3/16".parse::<Cidr>(),
+            Err(CidrError::HostBits { given: "10.1.2.3/16".into(), network: "10.1.0.0/16".into() })
+        );
+        for bad in ["10.1.0.0", "10.1.0.0/33", "fd00::/8", "ten/8", ""] {
+            assert!(matches!(bad.parse::<Cidr>(), Err(CidrError::Syntax(_))), "{bad}");
+        }
+        assert_eq!(serde_json::to_string(&cidr("10.1.0.0/16")).unwrap(), "\"10.1.0.0/16\"");
+        assert!(serde_json::from_str::<Cidr>("\"10.1.0.1/16\"").is_err());
+    }
+
+    #[test]
+    fn a_route_conflict_names_both_ranges() {
+        let network = Network {
+            id: "n-1".into(),
+            environment_id: "env-1".into(),
+            display_name: "net".into(),
+            cidr: cidr("10.1.0.0/16"),
+            connection_types: vec![ConnectionType::Peering],
+            created_at_ms: 0,
+        };
+        let existing = Peering {
+            id: "peer-1".into(),
+            network_id: "n-1".into(),
+            display_name: "vpc-a".into(),
+            customer_routes: vec![cidr("172.31.0.0/16")],
+            created_at_ms: 0,
+        };
+        let conflict = |routes: &[&str]| {
+            let routes: Vec<Cidr> = routes.iter().map(|r| cidr(r)).collect();
+            route_conflict(&network, [&existing].into_iter(), &routes)
+        };
+        assert_eq!(
+            conflict(&["10.1.128.0/20"]).unwrap(),
+            "customer route 10.1.128.0/20 overlaps network n-1's CIDR 10.1.0.0/16"
+        );
+        assert_eq!(
+            conflict(&["172.31.4.0/24"]).unwrap(),
+            "customer route 172.31.4.0/24 overlaps 172.31.0.0/16, already connected to network n-1 by peering peer-1"
+        );
+        assert_eq!(
+            conflict(&["192.168.0.0/16", "192.168.8.0/24"]).unwrap(),
+            "customer routes 192.168.0.0/16 and 192.168.8.0/24 overlap"
+        );
+        // Adjacent ranges connect.
+        assert_eq!(conflict(&["10.2.0.0/16", "172.30.0.0/16"]), None);
+    }
+}

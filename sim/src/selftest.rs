@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 19] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 20] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -79,6 +79,11 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 19] = [
         checks: &["provisioning_violations"],
     },
     PlantedBugCheck { bug: "sso-replay-accepted", scenario: "user-sign-in", checks: &["sign_in_violations"] },
+    PlantedBugCheck {
+        bug: "cidr-overlap-accepted",
+        scenario: "cluster-provisioning",
+        checks: &["provisioning_violations"],
+    },
 ];
 
 /// What one planted bug's sweep found.

@@ -4,7 +4,8 @@
 //! endpoints; Dedicated may use private networking but needs brokers of its own, which the
 //! simulated region does not have (it has one shared broker cluster), so every Dedicated
 //! request must be refused. A cluster created is deleted again. An environment holds at most
-//! one schema registry: the second is refused.
+//! one schema registry: the second is refused. A peering whose customer route overlaps the
+//! network's CIDR (inside it, or containing it) is refused; a disjoint one connects (C05).
 
 use std::sync::{Arc, Mutex};
 
@@ -23,6 +24,21 @@ pub enum Provision {
     SchemaRegistry {
         nth: u32,
     },
+    /// A peering to a fresh /16 network by one customer route placed so (C05).
+    Peering {
+        route: RoutePlacement,
+    },
+}
+
+/// Where a peering's customer route lies against the network's CIDR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RoutePlacement {
+    /// A /20 within the network's range.
+    Inside,
+    /// The /8 that holds the network's range.
+    Containing,
+    /// The next /16: disjoint, so it connects.
+    Adjacent,
 }
 
 /// One request and its answer.
@@ -53,6 +69,8 @@ fn granted(asked: &Provision) -> Option<f64> {
         // Single-tenant: no shared brokers for it, and the region has no others.
         Provision::Cluster { cluster_type: ClusterType::Dedicated, .. } => None,
         Provision::SchemaRegistry { nth } => (*nth == 1).then_some(0.0),
+        // Overlapping ranges make routing ambiguous: refused.
+        Provision::Peering { route } => (*route == RoutePlacement::Adjacent).then_some(0.0),
     }
 }
 
@@ -148,7 +166,7 @@ mod tests {
     }
 
     #[test]
-    fn a_second_registry_a_shared_dedicated_cluster_and_a_wrong_sla_are_violations() {
+    fn a_second_registry_a_shared_dedicated_cluster_a_wrong_sla_and_an_overlap_are_violations() {
         use Availability::*;
         use ClusterType::*;
         use Networking::*;
@@ -162,9 +180,15 @@ mod tests {
             cluster(Dedicated, SingleZone, Public, 201, Some(99.95)),
             cluster(Standard, SingleZone, Public, 201, Some(99.5)),
             cluster(Basic, SingleZone, Public, 400, None),
+            ProvisionAttempt {
+                at_ms: 10,
+                asked: Provision::Peering { route: RoutePlacement::Containing },
+                status: Some(201),
+                sla_target_percent: None,
+            },
         ];
         let (violations, _) = provisioning_violations(&attempts);
-        assert_eq!(violations.len(), 4, "{violations:?}");
+        assert_eq!(violations.len(), 5, "{violations:?}");
         assert!(violations[0].1.contains("SchemaRegistry { nth: 2 } is not allowed"), "{violations:?}");
     }
 }

@@ -1,7 +1,8 @@
 //! The provisioner (C03, C04): every interval, one request through the REST API as the
 //! organization admin, in turn: each combination of cluster type, availability and networking
 //! (a cluster granted is deleted again), then a fresh environment and two schema registries in
-//! it. One attempt per request, never retried: a retried POST whose first answer was lost
+//! it, then a fresh /16 network and peerings by a customer route inside it, one containing it
+//! and one beside it (what is granted is deleted again, then the network). One attempt per request, never retried: a retried POST whose first answer was lost
 //! would be judged as a second request. Evidence for `checkers::provisioning`; the changes
 //! acknowledged go to the audit check.
 
@@ -13,7 +14,7 @@ use serde_json::json;
 
 use super::Recorder;
 use crate::checkers::access::AccessLog;
-use crate::checkers::provisioning::{Provision, ProvisionAttempt, ProvisionLog};
+use crate::checkers::provisioning::{Provision, ProvisionAttempt, ProvisionLog, RoutePlacement};
 
 fn requests() -> Vec<Provision> {
     let mut all = Vec::new();
@@ -26,7 +27,31 @@ fn requests() -> Vec<Provision> {
     }
     all.push(Provision::SchemaRegistry { nth: 1 });
     all.push(Provision::SchemaRegistry { nth: 2 });
+    for route in [RoutePlacement::Inside, RoutePlacement::Containing, RoutePlacement::Adjacent] {
+        all.push(Provision::Peering { route });
+    }
     all
+}
+
+/// The customer route placed against network `10.{octet}.0.0/16`.
+fn route(octet: u8, placement: RoutePlacement) -> String {
+    match placement {
+        RoutePlacement::Inside => format!("10.{octet}.16.0/20"),
+        RoutePlacement::Containing => "10.0.0.0/8".into(),
+        RoutePlacement::Adjacent => format!("10.{}.0.0/16", octet + 1),
+    }
+}
+
+/// Deletes what a request created, retrying while the control plane is away.
+async fn delete(cloud: &ControlPlaneClient, recorder: &Recorder, target: &str) -> bool {
+    while !recorder.stopping() {
+        match cloud.call("DELETE", target, None).await {
+            Ok((204, _)) => return true,
+            Ok((404, _)) => return false,
+            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+    false
 }
 
 async fn once(
@@ -50,6 +75,8 @@ pub async fn run(
     let mutation =
         |kind: &str, subject: &str| audit.mutations.lock().unwrap().push((kind.to_string(), subject.to_string()));
     let mut registry_environment: Option<String> = None;
+    // This cycle's network for the peering requests: (id, second octet of its /16).
+    let mut network: Option<(String, u8)> = None;
     for (round, asked) in requests().into_iter().cycle().enumerate() {
         if recorder.stopping() {
             return;
@@ -119,6 +146,52 @@ pub async fn run(
                         (None, None)
                     }
                 }
+            }
+            Provision::Peering { route: placement } => {
+                if *placement == RoutePlacement::Inside {
+                    // A fresh /16 per cycle, 10.20.0.0 to 10.219.0.0 (the adjacent one stays in 10/8).
+                    let octet = 20 + (round % 200) as u8;
+                    let body = json!({ "spec": {
+                        "display_name": format!("network-{round}"),
+                        "cidr": format!("10.{octet}.0.0/16"),
+                        "connection_types": ["PEERING"],
+                        "environment": { "id": environment_id },
+                    }});
+                    network = match once(&cloud, "POST", "/networking/v1/networks", body).await {
+                        Some((201, created)) => created["id"].as_str().map(|id| (id.to_string(), octet)),
+                        _ => None,
+                    };
+                    if let Some((id, _)) = &network {
+                        mutation("networking.network.created", id);
+                    }
+                }
+                let Some((network_id, octet)) = network.clone() else {
+                    tokio::time::sleep(interval).await;
+                    continue;
+                };
+                let body = json!({ "spec": {
+                    "display_name": format!("vpc-{round}"),
+                    "network": { "id": network_id },
+                    "customer": { "routes": [route(octet, *placement)] },
+                }});
+                let (status, peering) = match once(&cloud, "POST", "/networking/v1/peerings", body).await {
+                    Some((status, peering)) => (Some(status), peering),
+                    None => (None, serde_json::Value::Null),
+                };
+                // What was granted goes again; the network after the cycle's last request.
+                if let Some(id) = peering["id"].as_str().filter(|_| status == Some(201)) {
+                    mutation("networking.peering.created", id);
+                    if delete(&cloud, &recorder, &format!("/networking/v1/peerings/{id}")).await {
+                        mutation("networking.peering.deleted", id);
+                    }
+                }
+                if *placement == RoutePlacement::Adjacent {
+                    if delete(&cloud, &recorder, &format!("/networking/v1/networks/{network_id}")).await {
+                        mutation("networking.network.deleted", &network_id);
+                    }
+                    network = None;
+                }
+                (status, None)
             }
         };
         log.attempts.lock().unwrap().push(ProvisionAttempt { at_ms, asked, status, sla_target_percent });

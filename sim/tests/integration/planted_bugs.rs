@@ -107,6 +107,12 @@ fn a_replayed_assertion_is_caught_by_the_sign_in_check() {
 }
 
 #[test]
+fn an_overlapping_peering_is_caught_by_the_provisioning_check() {
+    let capsule = caught_by("cidr-overlap-accepted", 1, "provisioning_violations");
+    assert!(capsule.violation.detail.contains("Peering { route: Inside }"), "{}", capsule.violation.detail);
+}
+
+#[test]
 fn ack_before_replication_is_caught_by_inconsistent_offsets() {
     caught_by("ack-before-replication", 1, "inconsistent_offsets");
 }

@@ -42,6 +42,13 @@ pub fn restore_losses(at_loss: &Records, at_end: &Records) -> Vec<String> {
         at_end.service_accounts.contains_key(id)
     });
     missing("API key", at_loss.api_keys.keys().collect(), &|id| at_end.api_keys.contains_key(id));
+    missing("network", at_loss.networks.keys().collect(), &|id| at_end.networks.contains_key(id));
+    missing("peering", at_loss.peerings.keys().collect(), &|id| at_end.peerings.contains_key(id));
+    // A registry goes with its environment.
+    missing("schema registry", at_loss.schema_registries.keys().collect(), &|id| {
+        at_end.schema_registries.contains_key(id)
+            || !at_end.environments.contains_key(&at_loss.schema_registries[id].environment_id)
+    });
     for (cluster, bindings) in &at_loss.acls {
         for binding in bindings {
             let kept = at_end.acls.get(cluster).is_some_and(|b| b.contains(binding));

@@ -70,13 +70,7 @@ pub async fn run(mut client: ClusterClient, recorder: Recorder, log: GreedyLog, 
                     let _ = client.refresh_metadata().await;
                 }
             }
-            Err(ClientError::Transport(_)) => {
-                record.disconnected = true;
-                let _ = client.refresh_metadata().await;
-            }
-            Err(_) => {
-                let _ = client.refresh_metadata().await;
-            }
+            Err(error) => unanswered(&mut client, &mut record, error).await,
         }
         log.sends.lock().unwrap().push(record);
     }
@@ -130,14 +124,14 @@ pub async fn consume(mut client: ClusterClient, recorder: Recorder, log: GreedyL
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             }
-            Err(ClientError::Transport(_)) => {
-                record.disconnected = true;
-                let _ = client.refresh_metadata().await;
-            }
-            Err(_) => {
-                let _ = client.refresh_metadata().await;
-            }
+            Err(error) => unanswered(&mut client, &mut record, error).await,
         }
         log.sends.lock().unwrap().push(record);
     }
+}
+
+/// A request without an answer: a transport failure means the connection closed under it.
+async fn unanswered(client: &mut ClusterClient, record: &mut GreedySend, error: ClientError) {
+    record.disconnected = matches!(error, ClientError::Transport(_));
+    let _ = client.refresh_metadata().await;
 }

@@ -36,6 +36,13 @@ pub struct GreedySend {
     pub disconnected: bool,
 }
 
+impl GreedySend {
+    /// A request sent, before its answer is read: no bytes counted, no error, no throttle.
+    pub fn unanswered(flow: Flow, start_ms: u64, end_ms: u64, broker: i32) -> GreedySend {
+        GreedySend { flow, start_ms, end_ms, broker, bytes: 0, error_code: None, throttle_ms: 0, disconnected: false }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct GreedyLog {
     pub sends: Arc<Mutex<Vec<GreedySend>>>,
@@ -107,14 +114,10 @@ mod tests {
 
     fn send(end_ms: u64, bytes: u64, throttle_ms: i32) -> GreedySend {
         GreedySend {
-            flow: Flow::Ingress,
-            start_ms: end_ms.saturating_sub(5),
-            end_ms,
-            broker: 1,
             bytes,
             error_code: Some(0),
             throttle_ms,
-            disconnected: false,
+            ..GreedySend::unanswered(Flow::Ingress, end_ms.saturating_sub(5), end_ms, 1)
         }
     }
 

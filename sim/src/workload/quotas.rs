@@ -49,16 +49,8 @@ pub async fn run(mut client: ClusterClient, recorder: Recorder, log: GreedyLog, 
         ]);
         let start_ms = recorder.now_ms();
         let outcome = client.send(broker, request, 7).await;
-        let mut record = GreedySend {
-            flow: Flow::Ingress,
-            start_ms,
-            end_ms: recorder.now_ms(),
-            broker,
-            bytes: records.len() as u64,
-            error_code: None,
-            throttle_ms: 0,
-            disconnected: false,
-        };
+        let mut record = GreedySend::unanswered(Flow::Ingress, start_ms, recorder.now_ms(), broker);
+        record.bytes = records.len() as u64;
         match outcome {
             Ok(response) => {
                 record.throttle_ms = response.throttle_time_ms;
@@ -90,16 +82,7 @@ pub async fn consume(mut client: ClusterClient, recorder: Recorder, log: GreedyL
         let request = super::access::fetch_request(&topic, offset, FETCH_BYTES);
         let start_ms = recorder.now_ms();
         let outcome = client.send(broker, request, 11).await;
-        let mut record = GreedySend {
-            flow: Flow::Egress,
-            start_ms,
-            end_ms: recorder.now_ms(),
-            broker,
-            bytes: 0,
-            error_code: None,
-            throttle_ms: 0,
-            disconnected: false,
-        };
+        let mut record = GreedySend::unanswered(Flow::Egress, start_ms, recorder.now_ms(), broker);
         match outcome {
             Ok(response) => {
                 record.throttle_ms = response.throttle_time_ms;

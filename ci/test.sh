@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command (README): installs what the tests need if it is missing (kcat, openssl,
-# curl, a Python venv with kafka-python and schemathesis), then runs the real-mode suites and the simulation suites.
+# curl, dig, a Python venv with kafka-python and schemathesis), then runs the real-mode suites and the simulation suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +8,7 @@ need_apt=()
 command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v dig >/dev/null 2>&1 || need_apt+=(bind9-dnsutils)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]} (apt)"

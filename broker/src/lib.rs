@@ -12,6 +12,7 @@ mod group;
 pub mod log;
 mod messages;
 pub mod net;
+pub mod network;
 pub mod node;
 pub mod planted_bugs;
 mod protocol;

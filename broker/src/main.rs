@@ -13,8 +13,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start the control plane (127.0.0.1:443) and all three nodes (127.0.0.1-3:9092, zones
-    /// a-c), creating DIR's keys and organization on first use.
+    /// Start the control plane (127.0.0.1:443), all three nodes (127.0.0.1-3:9092, zones a-c)
+    /// and the DNS service (127.0.0.1:8053), creating DIR's keys and organization on first use.
     Dev {
         #[arg(long)]
         dir: PathBuf,
@@ -55,6 +55,11 @@ enum Command {
         dir: PathBuf,
         #[arg(long)]
         email: String,
+    },
+    /// Start the DNS service of an initialised DIR alone, on 127.0.0.1:8053 (UDP).
+    Dns {
+        #[arg(long)]
+        dir: PathBuf,
     },
     /// Start one node of an initialised DIR (for kill and restart tests).
     Node {
@@ -107,6 +112,12 @@ fn main() -> std::process::ExitCode {
                 println!(
                     "dev cluster running: 127.0.0.1:9092 (zone-a), 127.0.0.2:9092 (zone-b), 127.0.0.3:9092 (zone-c)"
                 );
+                let dns = broker::dev::start_dns(&dir).await?;
+                println!(
+                    "dns running: dig @127.0.0.1 -p {} bootstrap.{}",
+                    dns.address.port(),
+                    broker::dev::DEV_DNS_ZONE
+                );
                 println!("connect with:  kcat -F {}/client.properties -L", dir.display());
                 wait_for_ctrl_c().await;
                 Ok(())
@@ -125,6 +136,11 @@ fn main() -> std::process::ExitCode {
             }
             Command::SsoAssertion { dir, email } => {
                 println!("{}", broker::dev::sso_assertion(&dir, &email)?);
+                Ok(())
+            }
+            Command::Dns { dir } => {
+                broker::dev::start_dns(&dir).await?;
+                wait_for_ctrl_c().await;
                 Ok(())
             }
             Command::Node { dir, id } => {

@@ -60,6 +60,9 @@ pub struct NodeConfig {
     pub dialer: Dialer,
     /// Where customer keys and ACLs come from; `None`: only the service's own keys work.
     pub control_plane: Option<ControlPlaneLinkConfig>,
+    /// The service's own ranges (brokers, control plane, DNS, PrivateLink load balancers):
+    /// always admitted. Customers are admitted by the hosted clusters' networking (C05).
+    pub service_ranges: Vec<crate::control_plane::network::Cidr>,
 }
 
 impl std::fmt::Debug for NodeConfig {
@@ -77,6 +80,8 @@ impl std::fmt::Debug for NodeConfig {
 pub struct Counters {
     pub tls_accepted: AtomicU64,
     pub tls_refused: AtomicU64,
+    /// Connections closed at accept: the source is on no network the hosted clusters allow.
+    pub endpoint_refused: AtomicU64,
 }
 
 pub struct Node {
@@ -179,6 +184,15 @@ impl Node {
 
     pub fn control_plane(&self) -> &Arc<ControlPlaneLink> {
         &self.control_plane
+    }
+
+    /// Whether a connection from `source` may proceed to TLS (C05): the service's own ranges
+    /// always; customers as the hosted clusters' networking says. A node without a control
+    /// plane has no customers to protect (only the service's keys authenticate).
+    pub fn admits(&self, source: std::net::IpAddr) -> bool {
+        self.config.control_plane.is_none()
+            || self.config.service_ranges.iter().any(|range| range.contains(source))
+            || self.control_plane.access().endpoints.admits(source)
     }
 
     pub fn controller(&self) -> &Arc<Quorum> {

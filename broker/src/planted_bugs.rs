@@ -58,10 +58,13 @@ pub enum PlantedBug {
     /// The control plane connects a customer VPC whose routes overlap the network's CIDR or a
     /// range already connected to it (C05).
     CidrOverlapAccepted,
+    /// The DNS service gives every client the same answer (public addresses when the cluster
+    /// has them), whichever network the query came from (C06).
+    DnsIgnoresSourceNetwork,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 20] = [
+    pub const ALL: [PlantedBug; 21] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -82,6 +85,7 @@ impl PlantedBug {
         PlantedBug::SecondSchemaRegistryAllowed,
         PlantedBug::SsoReplayAccepted,
         PlantedBug::CidrOverlapAccepted,
+        PlantedBug::DnsIgnoresSourceNetwork,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -107,6 +111,7 @@ impl PlantedBug {
             PlantedBug::SecondSchemaRegistryAllowed => "second-schema-registry-allowed",
             PlantedBug::SsoReplayAccepted => "sso-replay-accepted",
             PlantedBug::CidrOverlapAccepted => "cidr-overlap-accepted",
+            PlantedBug::DnsIgnoresSourceNetwork => "dns-ignores-source-network",
         }
     }
 
@@ -122,7 +127,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::model::ClusterLimits;
+use super::network::Endpoints;
 use super::snapshot::{DataPlaneSnapshot, KeyGrant};
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
 use crate::security::acl::{Acls, Action, Operation, ResourceType};
@@ -21,6 +22,8 @@ pub struct DataPlaneAccess {
     keys: BTreeMap<String, KeyGrant>,
     acls: BTreeMap<String, Acls>,
     empty: Acls,
+    /// Who may connect at all, and which addresses they are given (C05, C06).
+    pub endpoints: Endpoints,
 }
 
 impl DataPlaneAccess {
@@ -29,7 +32,9 @@ impl DataPlaneAccess {
         for acl in snapshot.acls {
             bindings.entry(acl.cluster_id).or_default().push(acl.binding);
         }
+        let endpoints = Endpoints::new(snapshot.clusters.iter().map(|c| (c.networking, c.network.as_ref())));
         DataPlaneAccess {
+            endpoints,
             version: snapshot.version,
             limits: snapshot.clusters.iter().filter_map(|c| Some((c.id.clone(), c.limits?))).collect(),
             keys: snapshot.api_keys.into_iter().map(|key| (key.id.clone(), key)).collect(),

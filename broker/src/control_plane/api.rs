@@ -213,6 +213,7 @@ fn cluster_view(plane: &ControlPlane, cluster: &Cluster) -> Value {
             "display_name": cluster.display_name,
             "availability": cluster.availability,
             "networking": cluster.networking,
+            "network": cluster.network_id.as_ref().map(|id| json!({ "id": id })),
             "config": { "kind": cluster.cluster_type },
             "environment": { "id": cluster.environment_id },
             "kafka_bootstrap_endpoint": bootstrap.map(|b| format!("SASL_SSL://{b}")),
@@ -284,6 +285,9 @@ struct ClusterSpec {
     environment: IdRef,
     #[serde(default = "public")]
     networking: Networking,
+    /// The network of a PRIVATE cluster.
+    #[serde(default)]
+    network: Option<IdRef>,
 }
 
 fn public() -> Networking {
@@ -448,6 +452,7 @@ fn route(plane: &mut ControlPlane, request: &ApiRequest<'_>, credentials: Creden
                         cluster_type: spec.config.kind,
                         availability: spec.availability,
                         networking: spec.networking,
+                        network_id: spec.network.map(|n| n.id),
                     },
                     now_ms,
                 )?;

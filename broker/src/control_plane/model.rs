@@ -116,6 +116,10 @@ pub struct Cluster {
     pub cluster_type: ClusterType,
     pub availability: Availability,
     pub networking: Networking,
+    /// The cluster network a privately networked cluster lives in (its brokers take addresses
+    /// from the network's CIDR).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_id: Option<String>,
     /// `pkc-…`: the broker cluster that hosts it (shared unless Dedicated).
     pub physical_cluster_id: String,
     pub created_at_ms: u64,

@@ -65,6 +65,20 @@ impl Cidr {
     pub fn prefix_len(&self) -> u8 {
         self.0.prefix_len()
     }
+
+    pub fn contains(&self, address: std::net::IpAddr) -> bool {
+        match address {
+            std::net::IpAddr::V4(v4) => self.0.contains(&v4),
+            std::net::IpAddr::V6(_) => false,
+        }
+    }
+
+    /// The address `offset` past the range's first, if the range has it.
+    pub fn host(&self, offset: u32) -> Option<std::net::Ipv4Addr> {
+        let address = u32::from(self.0.network()).checked_add(offset)?;
+        let address = std::net::Ipv4Addr::from(address);
+        self.0.contains(&address).then_some(address)
+    }
 }
 
 /// A cluster network's size: /16 (65,536 addresses) to /27 (32), as the clouds' VPCs allow.
@@ -98,6 +112,79 @@ pub struct Peering {
     /// The customer VPC's ranges, routed to the network and back.
     pub customer_routes: Vec<Cidr>,
     pub created_at_ms: u64,
+}
+
+/// A cluster network as the data plane enforces it (C05, C06).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkView {
+    pub id: String,
+    pub cidr: Cidr,
+    pub connection_types: Vec<ConnectionType>,
+    /// Customer ranges routed to the network (peerings; transit gateway attachments).
+    pub connected: Vec<ConnectedRange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectedRange {
+    pub cidr: Cidr,
+    pub via: ConnectionType,
+    /// The peering or attachment that connects it.
+    pub connection_id: String,
+}
+
+/// The first broker's offset in its network: a broker's private address is the network's
+/// address plus this plus its id (room below for the cloud's own addresses, as AWS keeps .0-.3).
+pub const BROKER_ADDRESS_OFFSET: u32 = 10;
+
+/// Broker `broker_id`'s private address in `cidr`.
+pub fn private_address(cidr: &Cidr, broker_id: i32) -> Option<std::net::Ipv4Addr> {
+    cidr.host(BROKER_ADDRESS_OFFSET + u32::try_from(broker_id).ok()?)
+}
+
+/// How the brokers of one broker cluster may be reached, from what its hosted clusters'
+/// networking says (C05, C06). Before the first snapshot nothing is reachable from outside the
+/// service: the policy fails closed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Endpoints {
+    /// Some hosted cluster is reachable over public endpoints (TLS and API keys still apply).
+    pub public: bool,
+    pub networks: Vec<NetworkView>,
+}
+
+impl Endpoints {
+    /// From each hosted cluster's networking and network.
+    pub fn new<'a>(clusters: impl Iterator<Item = (super::model::Networking, Option<&'a NetworkView>)>) -> Self {
+        let mut endpoints = Endpoints::default();
+        for (networking, network) in clusters {
+            if networking == super::model::Networking::Public {
+                endpoints.public = true;
+            }
+            if let Some(network) = network {
+                endpoints.public |= network.connection_types.contains(&ConnectionType::Public);
+                if !endpoints.networks.iter().any(|n| n.id == network.id) {
+                    endpoints.networks.push(network.clone());
+                }
+            }
+        }
+        endpoints
+    }
+
+    /// The network whose private addresses `source` uses: `source` is inside it, or in a
+    /// customer range connected by a connection type the network offers.
+    pub fn private_network_for(&self, source: std::net::IpAddr) -> Option<&NetworkView> {
+        self.networks.iter().find(|network| {
+            network.cidr.contains(source)
+                || network
+                    .connected
+                    .iter()
+                    .any(|range| network.connection_types.contains(&range.via) && range.cidr.contains(source))
+        })
+    }
+
+    /// Whether a connection from `source` may reach the brokers at all.
+    pub fn admits(&self, source: std::net::IpAddr) -> bool {
+        self.public || self.private_network_for(source).is_some()
+    }
 }
 
 /// Why `routes` cannot be connected to `network`, which already has `peerings`; `None` if
@@ -202,5 +289,43 @@ mod tests {
         );
         // Adjacent ranges connect.
         assert_eq!(conflict(&["10.2.0.0/16", "172.30.0.0/16"]), None);
+    }
+
+    #[test]
+    fn endpoints_admit_public_clusters_from_anywhere_and_private_ones_from_their_networks() {
+        use crate::control_plane::model::Networking;
+        let network = NetworkView {
+            id: "n-1".into(),
+            cidr: cidr("172.16.0.0/16"),
+            connection_types: vec![ConnectionType::Peering],
+            connected: vec![
+                ConnectedRange { cidr: cidr("10.9.0.0/16"), via: ConnectionType::Peering, connection_id: "p".into() },
+                // Recorded, but the network does not offer it: not a way in.
+                ConnectedRange {
+                    cidr: cidr("10.10.0.0/16"),
+                    via: ConnectionType::TransitGateway,
+                    connection_id: "t".into(),
+                },
+            ],
+        };
+        let private = Endpoints::new([(Networking::Private, Some(&network))].into_iter());
+        let public = Endpoints::new([(Networking::Public, None), (Networking::Private, Some(&network))].into_iter());
+        let cases = [
+            // (policy, source, admitted, private network)
+            (&private, "10.9.3.4", true, true),
+            (&private, "172.16.0.1", true, true),
+            (&private, "10.10.0.1", false, false),
+            (&private, "198.51.100.1", false, false),
+            (&public, "198.51.100.1", true, false),
+            (&public, "10.9.3.4", true, true),
+            (&Endpoints::default(), "10.9.3.4", false, false),
+        ];
+        for (policy, source, admitted, in_network) in cases {
+            let source: std::net::IpAddr = source.parse().unwrap();
+            assert_eq!(policy.admits(source), admitted, "{source} admitted");
+            assert_eq!(policy.private_network_for(source).is_some(), in_network, "{source} private");
+        }
+        assert_eq!(private_address(&cidr("172.16.0.0/16"), 3), Some("172.16.0.13".parse().unwrap()));
+        assert_eq!(private_address(&cidr("172.16.0.0/29"), 3), None, "a /29 has 8 addresses");
     }
 }

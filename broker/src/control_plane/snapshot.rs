@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{ClusterLimits, ClusterType};
+use super::model::{ClusterLimits, ClusterType, Networking};
+use super::network::NetworkView;
 use crate::security::acl::AclBinding;
 use crate::security::secrets::SecretHash;
 
@@ -23,6 +24,15 @@ pub struct HostedCluster {
     pub id: String,
     pub cluster_type: ClusterType,
     pub limits: Option<ClusterLimits>,
+    #[serde(default = "public")]
+    pub networking: Networking,
+    /// The network of a privately networked cluster.
+    #[serde(default)]
+    pub network: Option<NetworkView>,
+}
+
+fn public() -> Networking {
+    Networking::Public
 }
 
 /// A data-plane API key: SASL username `id`, acting as `principal` in `cluster_id`.

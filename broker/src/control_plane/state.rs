@@ -153,6 +153,8 @@ pub struct ClusterRequest {
     pub cluster_type: ClusterType,
     pub availability: Availability,
     pub networking: Networking,
+    /// Required for private networking: the network the cluster lives in.
+    pub network_id: Option<String>,
 }
 
 /// A key and the secret that is shown only now.
@@ -562,6 +564,7 @@ impl ControlPlane {
             return Err(not_found("environment", &request.environment_id));
         }
         request.cluster_type.allows(request.availability, request.networking)?;
+        self.check_cluster_network(&request)?;
         let zones_needed = if request.availability == Availability::MultiZone { 2 } else { 1 };
         let hosts = |physical: &PhysicalCluster| -> Vec<&Cluster> {
             self.records.clusters.values().filter(|c| c.physical_cluster_id == physical.id).collect()
@@ -588,6 +591,7 @@ impl ControlPlane {
             cluster_type: request.cluster_type,
             availability: request.availability,
             networking: request.networking,
+            network_id: request.network_id,
             physical_cluster_id,
             created_at_ms: now_ms,
         };
@@ -895,6 +899,8 @@ impl ControlPlane {
                     id: c.id.clone(),
                     cluster_type: c.cluster_type,
                     limits: c.cluster_type.limits(),
+                    networking: c.networking,
+                    network: c.network_id.as_deref().and_then(|id| self.network_view(id)),
                 })
                 .collect(),
             api_keys,

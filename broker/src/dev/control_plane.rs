@@ -92,6 +92,7 @@ pub(super) fn bootstrap(dir: &Path, ca_path: &Path) -> Result<(), DevError> {
             cluster_type: ClusterType::Standard,
             availability: Availability::MultiZone,
             networking: Networking::Public,
+            network_id: None,
         },
         now,
     )?;

@@ -1,5 +1,5 @@
 //! The real-mode dev cluster: three nodes on 127.0.0.1-3 port 9092, one per zone, and the
-//! control plane on 127.0.0.1:443, with a dev CA, an inter-broker key, an organization and an
+//! control plane on 127.0.0.1:443 and the DNS service on 127.0.0.1:8053, with a dev CA, an inter-broker key, an organization and an
 //! application API key written to `DIR`.
 
 mod control_plane;
@@ -9,8 +9,8 @@ pub use control_plane::{sso_assertion, start as start_control_plane};
 pub use directory::{dev_nodes, DevError};
 use directory::{random_secret, random_seed, read, write_private, BCRYPT_COST, COMPLETE_MARKER, INTER_BROKER_API_KEY};
 
-use std::net::SocketAddr;
-use std::path::Path;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::log::{FileDisk, MetaProperties};
@@ -108,7 +108,44 @@ pub(crate) fn node_config(dir: &Path, id: i32) -> Result<NodeConfig, DevError> {
         seed: random_seed(),
         dialer: tcp_dialer(),
         control_plane: Some(control_plane::link_config()),
+        // Every dev process is on loopback: the service's own range.
+        service_ranges: vec!["127.0.0.0/8".parse().expect("a literal range")],
     })
+}
+
+/// The dev cluster's DNS service (C06): `bootstrap.DEV_DNS_ZONE` and `b<id>.DEV_DNS_ZONE`,
+/// answered on 127.0.0.1:DEV_DNS_PORT (53 needs privileges a developer may not have).
+pub const DEV_DNS_PORT: u16 = 8053;
+pub const DEV_DNS_ZONE: &str = "pkc-dev.dev.faultline.cloud";
+
+/// Starts the dev DNS service, with its last snapshot in `dir/dns`.
+pub async fn start_dns(dir: &Path) -> Result<crate::network::service::DnsService, DevError> {
+    use crate::network::dns::DnsZone;
+    use crate::network::service::{self, DnsServiceConfig};
+    let node = node_config(dir, 1)?;
+    let public_addresses = dev_nodes()
+        .into_iter()
+        .filter_map(|(id, _, ip)| match ip {
+            IpAddr::V4(v4) => Some((id, v4)),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    let config = DnsServiceConfig {
+        listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DEV_DNS_PORT),
+        zone: DnsZone { zone: DEV_DNS_ZONE.into(), public_addresses, bugs: PlantedBugs::none() },
+        control_plane: control_plane::link_config(),
+        credentials: crate::client::ClientCredentials {
+            tls: crate::security::tls::client_config(&node.tls.ca_cert_pem, &node.crypto)?,
+            api_key: node.inter_broker_api_key.clone(),
+            secret: node.inter_broker_secret.clone(),
+        },
+        dialer: tcp_dialer(),
+    };
+    let data = dir.join("dns");
+    let disk = FileDisk::open(&data).map_err(|source| DevError::File { path: data.clone(), source })?;
+    service::start(config, Arc::new(disk), "crn://faultline/dns=dev".into())
+        .await
+        .map_err(|source| DevError::File { path: PathBuf::from(format!("udp://127.0.0.1:{DEV_DNS_PORT}")), source })
 }
 
 /// Starts dev node `id` with its data in `dir/node-<id>`.

@@ -83,6 +83,14 @@ async fn accept_forever(node: Arc<Node>, listener: tokio::net::TcpListener) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                if !node.admits(peer.ip()) {
+                    // A private-only cluster is not there for this source: closed before TLS.
+                    let refused = node.counters.endpoint_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if refused.is_power_of_two() {
+                        tracing::warn!(%peer, refused = refused + 1, "connection refused: the source is on no network the clusters here allow");
+                    }
+                    continue;
+                }
                 stream.set_nodelay(true).ok();
                 tokio::spawn(crate::protocol::serve_connection(node.clone(), stream, peer));
             }

@@ -445,3 +445,55 @@ fn an_overlapping_customer_range_is_refused_over_the_rest_api() {
     let (status, created) = cloud.curl("POST", "/networking/v1/peerings", Some(&peering("172.31.0.0/16")));
     assert_eq!(status, 201, "{created}");
 }
+
+/// C06 in real mode: the DNS service (its own process) answers the dev cluster's names with
+/// the brokers' addresses once it has pulled the cluster's networking, to a client nobody here
+/// wrote (dig); names outside its zone are refused.
+#[test]
+fn the_dns_service_answers_the_bootstrap_name_with_the_dev_cluster_addresses() {
+    let cluster = Cluster::start();
+    let log = std::fs::File::create(cluster.dir.join("dns.log")).unwrap();
+    let mut dns = std::process::Command::new(env!("CARGO_BIN_EXE_broker"))
+        .args(["dns", "--dir"])
+        .arg(&cluster.dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("broker binary starts");
+    let dig = |name: &str| {
+        let output = std::process::Command::new("dig")
+            .args(["@127.0.0.1", "-p", "8053", "+tries=1", "+time=1", name])
+            .output()
+            .expect("dig runs (ci/test.sh installs bind9-dnsutils)");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let bootstrap = "bootstrap.pkc-dev.dev.faultline.cloud";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let answer = loop {
+        let answer = dig(bootstrap);
+        if answer.contains("status: NOERROR") || std::time::Instant::now() > deadline {
+            break answer;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    };
+    let short = |answer: &str| -> Vec<String> {
+        let mut addresses: Vec<String> = answer
+            .lines()
+            .filter(|line| !line.starts_with(';'))
+            .filter_map(|line| match line.split_whitespace().collect::<Vec<_>>()[..] {
+                [_, _, "IN", "A", address] => Some(address.to_string()),
+                _ => None,
+            })
+            .collect();
+        addresses.sort();
+        addresses
+    };
+    assert!(answer.contains("flags: qr aa"), "an authoritative answer: {answer}");
+    assert_eq!(short(&answer), vec!["127.0.0.1", "127.0.0.2", "127.0.0.3"], "{answer}");
+    let one = dig("B2.pkc-dev.dev.faultline.cloud");
+    assert_eq!(short(&one), vec!["127.0.0.2"], "{one}");
+    assert!(dig("b9.pkc-dev.dev.faultline.cloud").contains("status: NXDOMAIN"));
+    assert!(dig("example.com").contains("status: REFUSED"));
+    dns.kill().unwrap();
+    dns.wait().unwrap();
+}

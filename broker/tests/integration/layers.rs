@@ -32,6 +32,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("messages and transport", &["messages", "net", "security/tls", "security"]),
     ("client", &["client", "control_plane/client"]),
     ("services: control plane", &["control_plane/backup", "control_plane/server", "control_plane/link"]),
+    ("services: network", &["network"]),
     (
         "services: controller quorum and replication",
         &["quorum", "replication/acks", "replication/fetcher", "replication/partition", "replication", "group/service"],

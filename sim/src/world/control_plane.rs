@@ -79,6 +79,7 @@ pub fn bootstrap(seed: u64, config: ControlPlaneConfig, now_ms: u64) -> (Records
                 cluster_type: ClusterType::Standard,
                 availability: Availability::MultiZone,
                 networking: Networking::Public,
+                network_id: None,
             },
             now_ms,
         )

@@ -105,6 +105,10 @@ pub struct World {
     by_ip: BTreeMap<IpAddr, String>,
 }
 
+/// The service's own ranges: brokers (10.1/16), the control plane (10.2/16) and the service's
+/// other machines (10.3/16: DNS, PrivateLink load balancers). Customers never get these.
+pub const SERVICE_RANGES: [&str; 3] = ["10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16"];
+
 fn broker_ip(index: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 1, index as u8 + 1, 1))
 }
@@ -237,6 +241,7 @@ impl World {
                             },
                             physical_cluster_id: control_plane::PHYSICAL_CLUSTER_ID.into(),
                         }),
+                        service_ranges: SERVICE_RANGES.iter().map(|r| r.parse().expect("a literal range")).collect(),
                     };
                     let (disk, nodes, name) = (disk.clone(), nodes.clone(), name.clone());
                     async move {

@@ -1,8 +1,11 @@
 //! Networks and peerings (C05): the control plane's side of `super::super::network`.
 
-use super::{check_name, invalid, not_found, Caller, ControlPlane, ControlPlaneError, Result};
+use super::{check_name, invalid, not_found, Caller, ClusterRequest, ControlPlane, ControlPlaneError, Result};
 use crate::control_plane::audit::AuditResult;
-use crate::control_plane::network::{route_conflict, Cidr, ConnectionType, Network, Peering, NETWORK_PREFIX_LENGTHS};
+use crate::control_plane::model::Networking;
+use crate::control_plane::network::{
+    route_conflict, Cidr, ConnectedRange, ConnectionType, Network, NetworkView, Peering, NETWORK_PREFIX_LENGTHS,
+};
 use crate::planted_bugs::PlantedBug;
 
 /// A new network's specification.
@@ -64,6 +67,9 @@ impl ControlPlane {
         if let Some(peering) = self.records.peerings.values().find(|p| p.network_id == id) {
             return Err(ControlPlaneError::Conflict(format!("network {id} still has peering {}", peering.id)));
         }
+        if let Some(cluster) = self.records.clusters.values().find(|c| c.network_id.as_deref() == Some(id)) {
+            return Err(ControlPlaneError::Conflict(format!("network {id} still has cluster {}", cluster.id)));
+        }
         self.records.networks.remove(id);
         self.audit(caller.principal(), id, "networking.network.deleted", AuditResult::Success, now_ms);
         Ok(())
@@ -103,6 +109,8 @@ impl ControlPlane {
         };
         self.records.peerings.insert(peering.id.clone(), peering.clone());
         self.audit(caller.principal(), &peering.id, "networking.peering.created", AuditResult::Success, now_ms);
+        // Brokers and the DNS service learn the new range by their next pull.
+        self.mutated_data_plane();
         Ok(peering)
     }
 
@@ -122,6 +130,57 @@ impl ControlPlane {
             return Err(not_found("peering", id));
         }
         self.audit(caller.principal(), id, "networking.peering.deleted", AuditResult::Success, now_ms);
+        self.mutated_data_plane();
         Ok(())
+    }
+
+    /// Private networking needs a network of the cluster's environment that offers a private
+    /// connection type; public networking takes none.
+    pub(super) fn check_cluster_network(&self, request: &ClusterRequest) -> Result<()> {
+        match (request.networking, &request.network_id) {
+            (Networking::Public, None) => Ok(()),
+            (Networking::Public, Some(_)) => {
+                Err(invalid("network", "a PUBLIC cluster has no network; give PRIVATE networking to use one"))
+            }
+            (Networking::Private, None) => Err(invalid("network", "PRIVATE networking needs a network id")),
+            (Networking::Private, Some(id)) => {
+                let network = self.records.networks.get(id).ok_or_else(|| not_found("network", id))?;
+                if network.environment_id != request.environment_id {
+                    return Err(invalid(
+                        "network",
+                        format!("network {id} belongs to environment {}", network.environment_id),
+                    ));
+                }
+                if !network.connection_types.iter().any(|t| *t != ConnectionType::Public) {
+                    return Err(invalid("network", format!("network {id} offers no private connection type")));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// What the data plane enforces for a network: its range, its connection types and every
+    /// customer range connected to it.
+    pub(super) fn network_view(&self, id: &str) -> Option<NetworkView> {
+        let network = self.records.networks.get(id)?;
+        let connected = self
+            .records
+            .peerings
+            .values()
+            .filter(|p| p.network_id == id)
+            .flat_map(|p| {
+                p.customer_routes.iter().map(|cidr| ConnectedRange {
+                    cidr: *cidr,
+                    via: ConnectionType::Peering,
+                    connection_id: p.id.clone(),
+                })
+            })
+            .collect();
+        Some(NetworkView {
+            id: network.id.clone(),
+            cidr: network.cidr,
+            connection_types: network.connection_types.clone(),
+            connected,
+        })
     }
 }

@@ -42,6 +42,7 @@ fn cluster(plane: &mut ControlPlane, admin: &Caller, kind: ClusterType, availabi
             cluster_type: kind,
             availability,
             networking: Networking::Public,
+            network_id: None,
         },
         NOW,
     )

@@ -36,6 +36,9 @@ pub enum ClientError {
     /// Bytes that do not decode.
     #[error("malformed response: {0}")]
     Malformed(String),
+    /// The broker's name did not resolve.
+    #[error("resolve: {0}")]
+    Resolve(String),
 }
 
 /// Who we are and whom we trust.

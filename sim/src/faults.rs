@@ -74,6 +74,7 @@ pub fn service_timeouts_s() -> Vec<(&'static str, f64)> {
             broker::replication::ReplicationConfig::default().replica_lag_time_max_ms as f64 / 1000.0,
         ),
         ("producer delivery timeout", crate::workload::producer::DELIVERY_TIMEOUT.as_secs_f64()),
+        ("DNS answer TTL", broker::network::dns::ANSWER_TTL.as_secs_f64()),
     ]
 }
 
@@ -136,6 +137,8 @@ pub fn expand(scenario: &Scenario, seed: u64) -> Vec<Fault> {
             let (target, peer, amount) = match kind {
                 FaultKind::ZoneOutage | FaultKind::ZoneLoss => (Some(zone), None, None),
                 FaultKind::KillNode | FaultKind::Pause => (Some(broker), None, None),
+                FaultKind::RouteWithdrawn => (Some(Group::Peering), None, None),
+                FaultKind::DnsOutage => (None, None, None),
                 FaultKind::Partition | FaultKind::OneWayPartition => {
                     let targets =
                         [Group::Zone(0), Group::Zone(1), Group::Zone(2), Group::Peering, Group::ControllerLeaderZone];
@@ -160,8 +163,9 @@ pub fn expand(scenario: &Scenario, seed: u64) -> Vec<Fault> {
 
 /// Machine names a group stands for, now.
 pub fn resolve(world: &World, group: &Group, other: Option<&[String]>) -> Vec<String> {
+    // A zone takes every machine in it: brokers and the DNS server there.
     let brokers_in_zone =
-        |zone: &str| world.brokers.iter().filter(|b| b.zone == Some(zone)).map(|b| b.name.clone()).collect::<Vec<_>>();
+        |zone: &str| world.all_machines().filter(|m| m.zone == Some(zone)).map(|m| m.name.clone()).collect::<Vec<_>>();
     let leader_of = |partition: Option<(&str, i32)>| {
         world.brokers.iter().find_map(|b| {
             let node = world.live_node(&b.name)?;
@@ -252,6 +256,12 @@ pub fn start(world: &World, fault: &Fault) -> ActiveFault {
                 world.pause(name);
             }
         }
+        FaultKind::RouteWithdrawn => world.withdraw_customer_route(),
+        FaultKind::DnsOutage => {
+            for name in world.dns_servers() {
+                world.take_down(&name);
+            }
+        }
     }
     ActiveFault { fault: fault.clone(), machines, peers, impairment: None }
 }
@@ -276,6 +286,12 @@ pub fn end(world: &World, active: &ActiveFault) {
         FaultKind::Pause => {
             for name in &active.machines {
                 world.resume(name);
+            }
+        }
+        FaultKind::RouteWithdrawn => world.restore_customer_route(),
+        FaultKind::DnsOutage => {
+            for name in world.dns_servers() {
+                world.bring_up(&name);
             }
         }
     }

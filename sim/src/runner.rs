@@ -20,6 +20,7 @@ use crate::workload::client::ClusterClient;
 use crate::workload::{consumer, producer, Recorder};
 use crate::world::World;
 use broker::control_plane::model::internal_topic_name;
+use broker::control_plane::network::ConnectionType;
 
 /// What to run; also what a seed worker process receives on stdin (the typed scenario, as
 /// JSON: the worker never parses TOML).
@@ -319,7 +320,13 @@ async fn simulate(request: RunRequest) -> Simulated {
         .iter()
         .any(|f| matches!(f.kind, crate::scenario::FaultKind::Latency | crate::scenario::FaultKind::Loss));
     let access_clients = scenario.control_plane.clients.len();
-    let world = std::sync::Arc::new(World::build(seed, workers + 2 + access_clients, bugs, impairs_links));
+    let world = std::sync::Arc::new(World::build(
+        seed,
+        workers + 2 + access_clients,
+        scenario.network.as_ref(),
+        bugs,
+        impairs_links,
+    ));
     let mut trace = vec![format!("0 knobs {}", crate::world::Knobs::from_seed(seed))];
     let topic_names: Vec<String> = scenario.topics.iter().map(|t| t.name.clone()).collect();
     // The harness's operator creates the topics and judges convergence on the physical
@@ -335,7 +342,7 @@ async fn simulate(request: RunRequest) -> Simulated {
     // Setup (before t = 0): create the topics once the cluster has a controller.
     let admin_machine = world.clients[workers].clone();
     let (dialer, credentials) = world.operator_identity(&admin_machine, 0);
-    let mut admin = ClusterClient::new(dialer, credentials, world.bootstrap());
+    let mut admin = ClusterClient::new(dialer, credentials, world.endpoints(&admin_machine, 0));
     let setup = madsim::runtime::Handle::current().get_node(admin_machine.id).expect("admin node").spawn({
         let topics = all_topics.clone();
         let names = operator_topics.clone();
@@ -406,7 +413,7 @@ async fn simulate(request: RunRequest) -> Simulated {
     for (index, tenant) in tenants.iter().enumerate() {
         let key = &accounts[&crate::workload::tenants::application(tenant).name].key;
         let (dialer, credentials) = world.client_with_key(&admin_machine, 30_000 + index as u64, key);
-        let client = ClusterClient::new(dialer, credentials, world.bootstrap());
+        let client = ClusterClient::new(dialer, credentials, world.endpoints(&admin_machine, 30_000 + index as u64));
         let (topics, canary) = (tenant.topics.clone(), crate::workload::tenants::tenant_canary(seed, &tenant.name));
         let filled = madsim::runtime::Handle::current()
             .get_node(admin_machine.id)
@@ -431,7 +438,7 @@ async fn simulate(request: RunRequest) -> Simulated {
     for index in 0..workers {
         let machine = world.clients[index].clone();
         let (dialer, credentials) = world.client_identity(&machine, index as u64 + 1);
-        let client = ClusterClient::new(dialer, credentials, world.bootstrap());
+        let client = ClusterClient::new(dialer, credentials, world.endpoints(&machine, index as u64 + 1));
         let node = handle.get_node(machine.id).expect("client node");
         let (recorder, topics) = (recorder.clone(), topics.clone());
         let process = index as u32;
@@ -452,7 +459,7 @@ async fn simulate(request: RunRequest) -> Simulated {
         let machine = world.clients[workers + 2 + index].clone();
         let key = &accounts[&spec.service_account].key;
         let (dialer, credentials) = world.client_with_key(&machine, 20_000 + index as u64, key);
-        let client = ClusterClient::new(dialer, credentials, world.bootstrap());
+        let client = ClusterClient::new(dialer, credentials, world.endpoints(&machine, 20_000 + index as u64));
         let node = handle.get_node(machine.id).expect("client node");
         if let (ClientKind::TenantProber, Some(rival)) = (spec.kind, &spec.rival) {
             let tenant = tenants.iter().find(|t| &t.name == rival).expect("validated: a tenant");
@@ -609,7 +616,7 @@ async fn simulate(request: RunRequest) -> Simulated {
     // the log held now, then read the topic as a consumer would.
     let audit = {
         let (dialer, credentials) = world.client_identity(&admin_machine, 9_998);
-        let mut client = ClusterClient::new(dialer, credentials, world.bootstrap());
+        let mut client = ClusterClient::new(dialer, credentials, world.endpoints(&admin_machine, 9_998));
         let world = world.clone();
         let recorder = recorder.clone();
         handle
@@ -727,6 +734,24 @@ async fn simulate(request: RunRequest) -> Simulated {
     let greedy_sends = std::mem::take(&mut *greedy_log.sends.lock().unwrap());
     let provision_attempts = std::mem::take(&mut *provision_log.attempts.lock().unwrap());
     let sign_in_attempts = std::mem::take(&mut *sign_in_log.attempts.lock().unwrap());
+    let dns = {
+        let records = world.resolutions.records();
+        let network = world.network.as_ref();
+        let peered = network.is_some_and(|n| n.connection_types.contains(&ConnectionType::Peering));
+        let views = crate::checkers::dns::DnsViews {
+            network: network.map(|n| n.cidr),
+            connected: if peered {
+                vec![crate::scenario::CUSTOMER_VPC.parse().expect("a literal range")]
+            } else {
+                vec![]
+            },
+            public: "203.0.113.0/24".parse().expect("a literal range"),
+        };
+        let (violations, judged) = crate::checkers::dns::dns_violations(&records, &views, zero);
+        let stale = records.iter().filter(|r| r.origin == "stale").count();
+        let unroutable = world.connections.paths().get("unroutable").copied().unwrap_or(0);
+        DnsEvidence { violations, judged, stale, unroutable }
+    };
     let access_attempts = std::mem::take(&mut *access.attempts.lock().unwrap());
     let mutations = std::mem::take(&mut *access.mutations.lock().unwrap());
     let revocations = std::mem::take(&mut *access.revocations.lock().unwrap());
@@ -773,7 +798,16 @@ async fn simulate(request: RunRequest) -> Simulated {
         greedy_sends,
         provision_attempts,
         sign_in_attempts,
+        dns,
     }
+}
+
+/// Name resolutions judged (C06) and route faults felt (C05).
+struct DnsEvidence {
+    violations: Vec<(u64, String)>,
+    judged: usize,
+    stale: usize,
+    unroutable: u64,
 }
 
 /// How long the harness waits, after the run, for the audit topic to hold the control plane's log.
@@ -824,6 +858,7 @@ struct Simulated {
     provision_attempts: Vec<crate::checkers::provisioning::ProvisionAttempt>,
     /// The sign-in client's attempts (C16).
     sign_in_attempts: Vec<crate::checkers::sign_in::SignInAttempt>,
+    dns: DnsEvidence,
 }
 
 fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunOutcome {
@@ -859,6 +894,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         greedy_sends,
         provision_attempts,
         sign_in_attempts,
+        dns,
     } = run;
     let (sign_ins, sign_in_answers) = crate::checkers::sign_in::sign_in_violations(&sign_in_attempts);
     let (provisioning, provisioning_answers) =
@@ -940,6 +976,10 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         provisioning_answers: provisioning_answers as u64,
         sign_in_violations: sign_ins.len() as u64,
         sign_in_answers: sign_in_answers as u64,
+        dns_violations: dns.violations.len() as u64,
+        dns_answers: dns.judged as u64,
+        dns_stale_answers: dns.stale as u64,
+        unroutable_connects: dns.unroutable,
     };
     let expectations = evaluate(&request.scenario.scenario.expectations, &report, &measured);
     // Evidence found outside the history, by the expectation it fails: its first item.
@@ -959,6 +999,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         (ExpectationName::QuotaViolations, quota.violations.first()),
         (ExpectationName::ProvisioningViolations, provisioning.first()),
         (ExpectationName::SignInViolations, sign_ins.first()),
+        (ExpectationName::DnsViolations, dns.violations.first()),
     ]
     .into_iter()
     .filter_map(|(name, first)| Some((name, first?.clone())))
@@ -1084,7 +1125,7 @@ fn drain_violation(gave_up: &[String], at_ms: u64) -> Option<FirstViolation> {
 async fn drain(world: &World, recorder: &Recorder, topics: &[(String, i32)], machine: usize) -> Vec<String> {
     let machine = world.clients[machine].clone();
     let (dialer, credentials) = world.client_identity(&machine, 9_999);
-    let mut client = ClusterClient::new(dialer, credentials, world.bootstrap());
+    let mut client = ClusterClient::new(dialer, credentials, world.endpoints(&machine, 9_999));
     let recorder = recorder.clone();
     let topics = topics.to_vec();
     let task = madsim::runtime::Handle::current().get_node(machine.id).expect("drain node").spawn(async move {
@@ -1191,6 +1232,10 @@ pub struct Measured {
     pub provisioning_answers: u64,
     pub sign_in_violations: u64,
     pub sign_in_answers: u64,
+    pub dns_violations: u64,
+    pub dns_answers: u64,
+    pub dns_stale_answers: u64,
+    pub unroutable_connects: u64,
 }
 
 fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) -> Option<f64> {
@@ -1239,6 +1284,10 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::ProvisioningAnswers => Some(measured.provisioning_answers as f64),
         E::SignInViolations => Some(measured.sign_in_violations as f64),
         E::SignInAnswers => Some(measured.sign_in_answers as f64),
+        E::DnsViolations => Some(measured.dns_violations as f64),
+        E::DnsAnswers => Some(measured.dns_answers as f64),
+        E::DnsStaleAnswers => Some(measured.dns_stale_answers as f64),
+        E::UnroutableConnects => Some(measured.unroutable_connects as f64),
         checked => count(kind_of(checked).expect("the remaining expectations count checker violations")),
     }
 }

@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 20] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 21] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -84,6 +84,7 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 20] = [
         scenario: "cluster-provisioning",
         checks: &["provisioning_violations"],
     },
+    PlantedBugCheck { bug: "dns-ignores-source-network", scenario: "dns-outage", checks: &["dns_violations"] },
 ];
 
 /// What one planted bug's sweep found.

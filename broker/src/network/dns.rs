@@ -20,6 +20,8 @@ use crate::control_plane::access::DataPlaneAccess;
 use crate::control_plane::network::{private_address, Endpoints};
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
 
+/// The DNS port.
+pub const DNS_PORT: u16 = 53;
 /// How long resolvers may cache an answer: short enough that an address change reaches
 /// clients within a minute, long enough that a DNS outage is carried by caches.
 pub const ANSWER_TTL: Duration = Duration::from_secs(30);

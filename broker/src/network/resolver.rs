@@ -70,6 +70,13 @@ impl Resolver {
         Resolver { servers, overrides, cache: Mutex::default(), next_id: AtomicU16::new(first_id) }
     }
 
+    /// Whether `name` has an answer in the cache (fresh or usable stale) or an override.
+    pub fn knows(&self, name: &str) -> bool {
+        let name = normalize(name);
+        self.overrides.contains_key(&name)
+            || self.cache.lock().unwrap().get(&name).is_some_and(|c| Instant::now() < c.expires + STALE_MAX)
+    }
+
     pub async fn resolve(&self, name: &str) -> Result<Resolution, ResolveError> {
         let name = normalize(name);
         if let Some(addresses) = self.overrides.get(&name) {

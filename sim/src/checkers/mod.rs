@@ -18,13 +18,15 @@
 //! - `provisioning`: cluster and schema-registry requests answered as the paper's matrix says (C03, C04).
 //! - `quotas`: a tenant's greedy client held to each broker's share of its stream limit, never dropped (C03).
 //! - `tenants`: nothing of another tenant in any answer; its names answered like absent ones (C28).
-//! - `connections`: who opened which connection; the control plane never dials a broker (C14).
+//! - `connections`: who opened which connection, by which path; the control plane never dials a broker (C14).
+//! - `dns`: every client given its own network's addresses by the service's DNS (C06).
 
 pub mod access;
 pub mod audit;
 pub mod availability;
 pub mod backups;
 pub mod connections;
+pub mod dns;
 pub mod kafka_history;
 pub mod provisioning;
 pub mod quotas;

@@ -93,10 +93,18 @@ pub enum ExpectationName {
     SignInViolations,
     /// Sign-in attempts answered and judged: work done.
     SignInAnswers,
+    /// DNS answers that gave a client another network's addresses (C06).
+    DnsViolations,
+    /// DNS answers from a server, judged: work done.
+    DnsAnswers,
+    /// Expired answers a client used because no DNS server answered (RFC 8767).
+    DnsStaleAnswers,
+    /// Connects the fabric had no route for (they hang): a route fault was felt.
+    UnroutableConnects,
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 51] = [
+    pub const ALL: [ExpectationName; 55] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -148,6 +156,10 @@ impl ExpectationName {
         ExpectationName::ProvisioningAnswers,
         ExpectationName::SignInViolations,
         ExpectationName::SignInAnswers,
+        ExpectationName::DnsViolations,
+        ExpectationName::DnsAnswers,
+        ExpectationName::DnsStaleAnswers,
+        ExpectationName::UnroutableConnects,
     ];
 
     /// The name in scenario files and reports.
@@ -204,6 +216,10 @@ impl ExpectationName {
             ExpectationName::ProvisioningAnswers => "provisioning_answers",
             ExpectationName::SignInViolations => "sign_in_violations",
             ExpectationName::SignInAnswers => "sign_in_answers",
+            ExpectationName::DnsViolations => "dns_violations",
+            ExpectationName::DnsAnswers => "dns_answers",
+            ExpectationName::DnsStaleAnswers => "dns_stale_answers",
+            ExpectationName::UnroutableConnects => "unroutable_connects",
         }
     }
 
@@ -238,6 +254,9 @@ impl ExpectationName {
                 | ExpectationName::ThrottledResponses
                 | ExpectationName::ProvisioningAnswers
                 | ExpectationName::SignInAnswers
+                | ExpectationName::DnsAnswers
+                | ExpectationName::DnsStaleAnswers
+                | ExpectationName::UnroutableConnects
         )
     }
 }

@@ -10,6 +10,7 @@
 mod control_plane;
 mod expectation;
 mod group;
+mod network;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -23,6 +24,7 @@ pub use control_plane::{
 };
 pub use expectation::{Comparison, Expectation, ExpectationName};
 pub use group::{Group, UnknownGroup, ZONES};
+pub use network::{NetworkSpec, CUSTOMER_VPC};
 
 /// A validated scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,6 +46,8 @@ pub struct Scenario {
     pub expectations: Vec<Expectation>,
     /// Service accounts, actions and clients of the control plane (empty: only the workload).
     pub control_plane: ControlPlaneSpec,
+    /// A private cluster network peered with the customer VPC (`None`: public endpoints).
+    pub network: Option<NetworkSpec>,
 }
 
 /// The file as written: the untyped parts (`nightly_seeds`, groups, expectations) are typed by
@@ -69,6 +73,8 @@ struct ScenarioFile {
     expectations: BTreeMap<String, toml::Value>,
     #[serde(default)]
     control_plane: ControlPlaneSpec,
+    #[serde(default)]
+    network: Option<NetworkSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,10 +140,15 @@ pub enum FaultKind {
     Loss,
     /// Pause a node's process (no progress, connections stay open).
     Pause,
+    /// The customer VPC's route toward the cluster is removed (`target = "peering"`): new
+    /// connects hang, established ones stall, until it is restored at `end_s`.
+    RouteWithdrawn,
+    /// Every DNS server of the service is down; clients live on their caches.
+    DnsOutage,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 8] = [
+    pub const ALL: [FaultKind; 10] = [
         FaultKind::KillNode,
         FaultKind::ZoneOutage,
         FaultKind::ZoneLoss,
@@ -146,6 +157,8 @@ impl FaultKind {
         FaultKind::Latency,
         FaultKind::Loss,
         FaultKind::Pause,
+        FaultKind::RouteWithdrawn,
+        FaultKind::DnsOutage,
     ];
 
     pub fn name(&self) -> &'static str {
@@ -158,6 +171,8 @@ impl FaultKind {
             FaultKind::Latency => "latency",
             FaultKind::Loss => "loss",
             FaultKind::Pause => "pause",
+            FaultKind::RouteWithdrawn => "route-withdrawn",
+            FaultKind::DnsOutage => "dns-outage",
         }
     }
 }
@@ -333,6 +348,16 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         }
     }
     scenario.control_plane.validate(file, &scenario.topics, scenario.duration_s)?;
+    if let Some(network) = &scenario.network {
+        network.validate(file, workload.producers + workload.consumers)?;
+        if !scenario.control_plane.tenants.is_empty() {
+            return Err(ScenarioError::invalid(
+                file,
+                "network",
+                "no [[control_plane.tenants]]: a [network] cluster is Dedicated, with brokers of its own",
+            ));
+        }
+    }
     if !(1..=3_600).contains(&scenario.liveness.converge_within_s) {
         return Err(ScenarioError::invalid(file, "liveness.converge_within_s", "1 to 3600"));
     }
@@ -368,6 +393,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         liveness: scenario.liveness,
         expectations,
         control_plane: scenario.control_plane,
+        network: scenario.network,
     })
 }
 
@@ -385,7 +411,7 @@ fn typed_fault(file: &str, key: &str, fault: &FaultFile, duration_s: u64) -> Res
             format!("start_s < end_s <= duration_s ({duration_s})"),
         ));
     }
-    let needs_target = !matches!(fault.kind, FaultKind::Latency | FaultKind::Loss);
+    let needs_target = !matches!(fault.kind, FaultKind::Latency | FaultKind::Loss | FaultKind::DnsOutage);
     let target = match (&fault.target, needs_target) {
         (None, true) => {
             return Err(ScenarioError::invalid(
@@ -419,6 +445,16 @@ fn typed_fault(file: &str, key: &str, fault: &FaultFile, duration_s: u64) -> Res
         })?),
         (None, false) => None,
     };
+    if fault.kind == FaultKind::RouteWithdrawn && target != Some(Group::Peering) {
+        return Err(ScenarioError::invalid(
+            file,
+            format!("{key}.target"),
+            "\"peering\": the customer network whose route to the cluster is withdrawn",
+        ));
+    }
+    if fault.kind == FaultKind::DnsOutage && target.is_some() {
+        return Err(ScenarioError::invalid(file, format!("{key}.target"), "none: a DNS outage takes every DNS server"));
+    }
     match fault.kind {
         FaultKind::Latency if !fault.amount.is_some_and(|a| (1.0..=10_000.0).contains(&a)) => {
             Err(ScenarioError::invalid(file, format!("{key}.amount"), "latency in ms, 1 to 10000"))

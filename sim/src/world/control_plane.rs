@@ -1,14 +1,16 @@
 //! The world's control plane (C14): its own machine in its own network (10.2.0.1), serving
 //! HTTPS on 443, bootstrapped before the run with an organization the harness owns: an admin
 //! (whose cloud key the harness drives the REST API with), an environment, a Standard cluster
-//! on the three brokers, and the workload's service account with its ACLs and cluster key.
+//! on the three brokers (or, with a `[network]`, a Dedicated cluster with private networking in
+//! a cluster network peered with the customer VPC), and the workload's service account with its
+//! ACLs and cluster key.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use broker::control_plane::identity::ApiKeyScope;
 use broker::control_plane::model::{Availability, ClusterType, Networking, PhysicalCluster};
-use broker::control_plane::state::{Caller, ClusterRequest, ControlPlane, ControlPlaneConfig, Records};
+use broker::control_plane::state::{Caller, ClusterRequest, ControlPlane, ControlPlaneConfig, NetworkRequest, Records};
 use broker::node::BROKER_PORT;
 use broker::security::acl::allow_everything;
 use broker::security::secrets::SecretHash;
@@ -63,27 +65,55 @@ pub fn config(
 }
 
 /// The organization's records before the first run step, and the secrets the harness keeps.
-pub fn bootstrap(seed: u64, config: ControlPlaneConfig, now_ms: u64) -> (Records, Organization) {
+pub fn bootstrap(
+    seed: u64,
+    config: ControlPlaneConfig,
+    network: Option<&crate::scenario::NetworkSpec>,
+    now_ms: u64,
+) -> (Records, Organization) {
     let mut plane = ControlPlane::new(config, Records::default(), seeds::derive(seed, Stream::ControlPlane, 0));
     let admin = plane.bootstrap_admin("admin@sim", "Harness Admin", None, now_ms).expect("a fresh organization");
     let admin_user_id = admin.id.clone();
     let admin = Caller::User { id: admin.id, organization_admin: true };
     let environment = plane.create_environment(&admin, "sim", now_ms).expect("environment");
     let environment_id = environment.id.clone();
-    let cluster = plane
-        .create_cluster(
-            &admin,
+    let request = match network {
+        None => ClusterRequest {
+            display_name: "orders".into(),
+            environment_id: environment.id,
+            cluster_type: ClusterType::Standard,
+            availability: Availability::MultiZone,
+            networking: Networking::Public,
+            network_id: None,
+        },
+        Some(spec) => {
+            let created = plane
+                .create_network(
+                    &admin,
+                    NetworkRequest {
+                        display_name: "cluster-network".into(),
+                        environment_id: environment.id.clone(),
+                        cidr: spec.cidr,
+                        connection_types: spec.connection_types.clone(),
+                    },
+                    now_ms,
+                )
+                .expect("the scenario's network was validated");
+            let customer = crate::scenario::CUSTOMER_VPC.parse().expect("a literal range");
+            plane
+                .create_peering(&admin, &created.id, "customer-vpc", vec![customer], now_ms)
+                .expect("the customer VPC does not overlap the validated network");
             ClusterRequest {
                 display_name: "orders".into(),
                 environment_id: environment.id,
-                cluster_type: ClusterType::Standard,
+                cluster_type: ClusterType::Dedicated,
                 availability: Availability::MultiZone,
-                networking: Networking::Public,
-                network_id: None,
-            },
-            now_ms,
-        )
-        .expect("a Standard multi-zone cluster fits the simulated brokers");
+                networking: Networking::Private,
+                network_id: Some(created.id),
+            }
+        }
+    };
+    let cluster = plane.create_cluster(&admin, request, now_ms).expect("the cluster fits the simulated brokers");
     let account = plane.create_service_account(&admin, "workload", "the harness's workload", now_ms).expect("account");
     let bindings = allow_everything(&format!("User:{}", account.id));
     plane.create_acls(&admin, admin.principal(), &cluster.id, bindings, now_ms).expect("ACLs");

@@ -1,10 +1,13 @@
-//! The simulated world: one region, three zones with one broker node each, and a customer VPC
-//! whose client nodes reach the cluster over a peering link. Links are named by the groups
-//! they join, and the world layer makes partitions behave like real ones: a connect across a
-//! cut hangs until the caller's timeout (madsim alone would refuse it at once), and data on an
-//! established connection is held (madsim's clog) until the link heals.
+//! The simulated world: one region, three zones with one broker node each, the service's DNS
+//! servers (zones a and b), the control plane, and a customer VPC whose client machines reach
+//! the cluster over its public endpoints or, with a `[network]` section, over a peering with
+//! the cluster network (`fabric`: route tables decide which connects are possible). Links are
+//! named by the machines they join, and the world layer makes partitions behave like real ones:
+//! a connect across a cut or without a route hangs until the caller's timeout (madsim alone
+//! would refuse it at once), and data on an established connection is held (madsim's clog)
+//! until the link heals or the route returns.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
@@ -70,6 +73,7 @@ pub struct Machine {
 
 /// Which directed links are cut (by machine name), counting overlapping faults: a link heals
 /// when the last fault that cut it ends.
+mod fabric;
 mod links;
 
 pub mod control_plane;
@@ -78,9 +82,39 @@ use control_plane::{Organization, BCRYPT_COST, CONTROL_PLANE_IP, CONTROL_PLANE_N
 pub use links::Impairment;
 use links::LinkTable;
 
+use crate::checkers::dns::ResolutionLog;
+use crate::scenario::{NetworkSpec, CUSTOMER_VPC};
+use crate::workload::client::ClusterEndpoints;
+use broker::control_plane::network::{private_address, Cidr};
+use broker::network::dns::DnsZone;
+pub use fabric::{Fabric, Home, Hop, Path, Route};
+
+/// The broker cluster's DNS zone (C06): `bootstrap.<zone>`, `b<id>.<zone>`.
+pub const DNS_ZONE: &str = "pkc-sim.region-1.faultline.cloud";
+/// The brokers' public endpoints: 203.0.113.<id> (TEST-NET-3).
+fn public_address(broker_id: i32) -> Ipv4Addr {
+    Ipv4Addr::new(203, 0, 113, broker_id as u8)
+}
+/// The service's DNS servers: (name, zone index, address).
+const DNS_SERVERS: [(&str, usize, Ipv4Addr); 2] =
+    [("dns-1", 0, Ipv4Addr::new(10, 3, 0, 53)), ("dns-2", 1, Ipv4Addr::new(10, 3, 1, 53))];
+
 pub struct World {
     pub brokers: Vec<Machine>,
     pub clients: Vec<Machine>,
+    /// The service's DNS servers (C06).
+    pub dns: Vec<Machine>,
+    /// Routes and addresses (C05): who can connect to what, by which path.
+    pub fabric: Arc<Mutex<Fabric>>,
+    /// Every name resolution a client made (C06).
+    pub resolutions: ResolutionLog,
+    /// The `[network]` the cluster lives in, if private.
+    pub network: Option<NetworkSpec>,
+    /// (dialing machine, address) of every connection the fabric carried: what a route change
+    /// may stall.
+    flows: Arc<Mutex<BTreeSet<(String, IpAddr)>>>,
+    /// Machine pairs cut because their route is gone.
+    stalled: Mutex<BTreeSet<(String, String)>>,
     pub control_plane: Machine,
     /// The organization the harness bootstrapped, with the secrets it was shown once.
     pub organization: Organization,
@@ -117,7 +151,13 @@ impl World {
     /// Builds the region: three broker nodes (started) and `client_count` client machines.
     /// `impairs_links`: the schedule has latency or loss faults, so every connection runs
     /// through a relay that can delay it (about a quarter of a seed's wall time otherwise saved).
-    pub fn build(seed: u64, client_count: usize, bugs: PlantedBugs, impairs_links: bool) -> World {
+    pub fn build(
+        seed: u64,
+        client_count: usize,
+        network: Option<&NetworkSpec>,
+        bugs: PlantedBugs,
+        impairs_links: bool,
+    ) -> World {
         let handle = Handle::current();
         let certificates = seeds::derive(seed, Stream::Certificates, 0);
         let ca = CertificateAuthority::generate_seeded(certificates).expect("seeded CA");
@@ -135,7 +175,7 @@ impl World {
         let broker_ips: Vec<IpAddr> = (0..3).map(broker_ip).collect();
         let plane_config = control_plane::config(seed, &broker_ips, credentials.broker_keys(), bugs);
         let (records, organization) =
-            control_plane::bootstrap(seed, plane_config.clone(), broker::net::http::wall_clock_ms());
+            control_plane::bootstrap(seed, plane_config.clone(), network, broker::net::http::wall_clock_ms());
         let control_plane_disk = MemoryDisk::new();
         broker::log::Disk::replace_durably(
             &control_plane_disk,
@@ -150,6 +190,8 @@ impl World {
         )
         .expect("a memory disk takes the backup");
         let links = Arc::new(Mutex::new(LinkTable::default()));
+        let fabric = Arc::new(Mutex::new(Fabric::default()));
+        let flows = Arc::new(Mutex::new(BTreeSet::new()));
         let connections = ConnectionLog::default();
         // What only ever travels inside TLS: seeing one on a link is a C02 violation.
         let wire = WireHasher::new(vec![
@@ -187,14 +229,22 @@ impl World {
             by_ip.insert(ip, name.clone());
             let disk = storage[index].clone();
             disks.insert(name.clone(), disk.clone());
+            // Clients verify the name they resolved: the broker's and the bootstrap name.
+            let names = [
+                ip.to_string(),
+                broker::network::dns::broker_name(DNS_ZONE, index as i32 + 1),
+                broker::network::dns::bootstrap_name(DNS_ZONE),
+            ];
             let material = ca
-                .issue(&[ip.to_string()], &[ip], Some(seeds::derive(seed, Stream::Certificates, 100 + index as u64)))
+                .issue(&names, &[ip], Some(seeds::derive(seed, Stream::Certificates, 100 + index as u64)))
                 .expect("seeded node certificate");
             let init = {
-                let (name, voters, links, wire, nodes, credentials_text, cluster_id, connections) = (
+                let (name, voters, links, fabric, flows, wire, nodes, credentials_text, cluster_id, connections) = (
                     name.clone(),
                     voters.clone(),
                     links.clone(),
+                    fabric.clone(),
+                    flows.clone(),
                     wire.clone(),
                     nodes.clone(),
                     credentials_text.clone(),
@@ -229,7 +279,7 @@ impl World {
                         seed: seeds::derive(seed, Stream::NodeProcess, life),
                         dialer: sim_dialer(
                             name.clone(),
-                            links.clone(),
+                            Transport { links: links.clone(), fabric: fabric.clone(), flows: flows.clone() },
                             wire.clone(),
                             connections.clone(),
                             impairs_links,
@@ -264,8 +314,13 @@ impl World {
                     Some(seeds::derive(seed, Stream::Certificates, 200)),
                 )
                 .expect("seeded control-plane certificate");
-            let dialer =
-                sim_dialer(CONTROL_PLANE_NAME.into(), links.clone(), wire.clone(), connections.clone(), impairs_links);
+            let dialer = sim_dialer(
+                CONTROL_PLANE_NAME.into(),
+                Transport { links: links.clone(), fabric: fabric.clone(), flows: flows.clone() },
+                wire.clone(),
+                connections.clone(),
+                impairs_links,
+            );
             let broker_addresses: Vec<SocketAddr> =
                 broker_ips.iter().map(|ip| SocketAddr::new(*ip, BROKER_PORT)).collect();
             let (disk, slot, backup) =
@@ -297,17 +352,83 @@ impl World {
             disks.insert(CONTROL_PLANE_NAME.to_string(), control_plane_disk.clone());
             Machine { name: CONTROL_PLANE_NAME.into(), ip: CONTROL_PLANE_IP, zone: None, id: node.id() }
         };
+        let mut dns = Vec::new();
+        for (name, zone, address) in DNS_SERVERS {
+            let ip = IpAddr::V4(address);
+            let disk = MemoryDisk::new();
+            disks.insert(name.to_string(), disk.clone());
+            by_ip.insert(ip, name.to_string());
+            let zone_spec = DnsZone {
+                zone: DNS_ZONE.into(),
+                public_addresses: (1..=3).map(|id| (id, public_address(id))).collect(),
+                bugs,
+            };
+            let transport = Transport { links: links.clone(), fabric: fabric.clone(), flows: flows.clone() };
+            let dialer = sim_dialer(name.into(), transport, wire.clone(), connections.clone(), impairs_links);
+            let tls = client_config(
+                &ca.ca_cert_pem(),
+                &seeded_crypto_provider(seeds::derive(seed, Stream::ClientTls, 70_000 + zone as u64)),
+            )
+            .expect("DNS service TLS config");
+            let lives = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let init = move || {
+                let life = lives.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let config = broker::network::service::DnsServiceConfig {
+                    listen: SocketAddr::new(ip, broker::network::dns::DNS_PORT),
+                    zone: zone_spec.clone(),
+                    control_plane: ControlPlaneLinkConfig {
+                        endpoint: ControlPlaneEndpoint {
+                            address: control_plane::address(),
+                            server_name: CONTROL_PLANE_IP.to_string(),
+                        },
+                        physical_cluster_id: control_plane::PHYSICAL_CLUSTER_ID.into(),
+                    },
+                    credentials: ClientCredentials {
+                        tls: tls.clone(),
+                        api_key: INTER_BROKER_API_KEY.into(),
+                        secret: INTER_BROKER_SECRET.into(),
+                    },
+                    dialer: dialer.clone(),
+                };
+                let disk = disk.clone();
+                async move {
+                    broker::network::service::start(
+                        config,
+                        Arc::new(disk),
+                        format!("crn://faultline/{name}/process={life}"),
+                    )
+                    .await
+                    .expect("a simulated DNS server binds");
+                    std::future::pending::<()>().await;
+                }
+            };
+            let node = handle.create_node().name(name).ip(ip).init(init).build();
+            dns.push(Machine { name: name.into(), ip, zone: Some(ZONES[zone]), id: node.id() });
+        }
+        let internet_clients = network.map_or(0, |n| n.internet_clients as usize);
         let mut clients = Vec::new();
         for index in 0..client_count {
             let name = format!("client-{}", index + 1);
-            let ip = IpAddr::V4(Ipv4Addr::new(10, 9, 0, index as u8 + 1));
+            // Internet hosts (public clients) in TEST-NET-2; the rest in the customer VPC.
+            let ip = if index < internet_clients {
+                IpAddr::V4(Ipv4Addr::new(198, 51, 100, index as u8 + 1))
+            } else {
+                IpAddr::V4(Ipv4Addr::new(10, 9, 0, index as u8 + 1))
+            };
             by_ip.insert(ip, name.clone());
             let node = handle.create_node().name(&name).ip(ip).build();
             clients.push(Machine { name, ip, zone: None, id: node.id() });
         }
+        *fabric.lock().unwrap() = build_fabric(&brokers, &dns, &clients, internet_clients, &records);
         World {
             brokers,
             clients,
+            dns,
+            fabric,
+            resolutions: ResolutionLog::default(),
+            network: network.cloned(),
+            flows,
+            stalled: Mutex::default(),
             control_plane,
             organization,
             control_plane_server,
@@ -327,8 +448,83 @@ impl World {
         }
     }
 
-    pub fn bootstrap(&self) -> Vec<(SocketAddr, String)> {
-        self.brokers.iter().map(|b| (SocketAddr::new(b.ip, BROKER_PORT), b.ip.to_string())).collect()
+    /// How a client on `machine` finds the brokers: their names, resolved by the service's DNS
+    /// with a resolver of its own (`index` seeds its query ids).
+    pub fn endpoints(&self, machine: &Machine, index: u64) -> ClusterEndpoints {
+        let servers = self.dns.iter().map(|d| SocketAddr::new(d.ip, broker::network::dns::DNS_PORT)).collect();
+        let first_id = seeds::derive(self.seed, Stream::ClientTls, 80_000 + index) as u16;
+        ClusterEndpoints {
+            zone: DNS_ZONE.into(),
+            brokers: self.brokers.len() as i32,
+            resolver: Arc::new(broker::network::resolver::Resolver::new(servers, BTreeMap::new(), first_id)),
+            machine: machine.name.clone(),
+            source: machine.ip,
+            resolutions: self.resolutions.clone(),
+        }
+    }
+
+    /// The DNS servers' machine names.
+    pub fn dns_servers(&self) -> Vec<String> {
+        self.dns.iter().map(|m| m.name.clone()).collect()
+    }
+
+    /// The customer VPC's routes toward the brokers' addresses (private with a peering, the
+    /// internet route otherwise).
+    fn customer_routes_to_cluster(&self) -> Vec<Cidr> {
+        let fabric = self.fabric.lock().unwrap();
+        let targets: Vec<IpAddr> = fabric.private.keys().chain(fabric.public.keys()).copied().collect();
+        fabric.networks[CUSTOMER_NETWORK]
+            .routes
+            .iter()
+            .filter(|route| targets.iter().any(|t| route.destination.contains(*t)))
+            .filter(|route| self.network.is_none() || route.hop != Hop::InternetGateway)
+            .map(|route| route.destination)
+            .collect()
+    }
+
+    /// A route-withdrawn fault: the customer's route to the cluster is gone; established
+    /// connections over it stall, new ones hang.
+    pub fn withdraw_customer_route(&self) {
+        for destination in self.customer_routes_to_cluster() {
+            self.fabric.lock().unwrap().withdraw(CUSTOMER_NETWORK, destination);
+        }
+        self.reroute();
+    }
+
+    pub fn restore_customer_route(&self) {
+        for destination in self.customer_routes_to_cluster() {
+            self.fabric.lock().unwrap().restore(CUSTOMER_NETWORK, destination);
+        }
+        self.reroute();
+    }
+
+    /// Stalls every machine pair with a flow the fabric no longer carries, and releases those
+    /// whose flows are carried again.
+    fn reroute(&self) {
+        let flows: Vec<(String, IpAddr)> = self.flows.lock().unwrap().iter().cloned().collect();
+        let mut unroutable = BTreeSet::new();
+        {
+            let fabric = self.fabric.lock().unwrap();
+            for (source, target) in flows {
+                if fabric.route(&source, target).is_err() {
+                    let machine =
+                        fabric.public.get(&target).or(fabric.private.get(&target)).or(fabric.machines.get(&target));
+                    if let Some(machine) = machine {
+                        unroutable.insert((source.clone(), machine.clone()));
+                    }
+                }
+            }
+        }
+        let mut stalled = self.stalled.lock().unwrap();
+        for (a, b) in unroutable.difference(&stalled.clone()) {
+            self.cut(&[a.clone()], &[b.clone()]);
+            self.cut(&[b.clone()], &[a.clone()]);
+        }
+        for (a, b) in stalled.difference(&unroutable) {
+            self.heal(&[a.clone()], &[b.clone()]);
+            self.heal(&[b.clone()], &[a.clone()]);
+        }
+        *stalled = unroutable;
     }
 
     /// Credentials and a dialer for the client machine `client`.
@@ -348,7 +544,7 @@ impl World {
     fn dialer(&self, machine: &Machine) -> Dialer {
         sim_dialer(
             machine.name.clone(),
-            self.links.clone(),
+            Transport { links: self.links.clone(), fabric: self.fabric.clone(), flows: self.flows.clone() },
             self.wire.clone(),
             self.connections.clone(),
             self.impairs_links,
@@ -406,7 +602,7 @@ impl World {
     }
 
     pub fn all_machines(&self) -> impl Iterator<Item = &Machine> {
-        self.brokers.iter().chain(&self.clients).chain(std::iter::once(&self.control_plane))
+        self.brokers.iter().chain(&self.dns).chain(&self.clients).chain(std::iter::once(&self.control_plane))
     }
 
     /// Cuts traffic from every machine in `sources` to every machine in `targets`.
@@ -524,40 +720,128 @@ impl World {
     }
 }
 
-/// A dialer for machine `source`: connects across a cut hang (the caller times out), and every
-/// byte of every connection feeds the wire hash.
+/// What a dialer consults: cut links, the routes, and where carried flows are recorded.
+#[derive(Clone)]
+struct Transport {
+    links: Arc<Mutex<LinkTable>>,
+    fabric: Arc<Mutex<Fabric>>,
+    flows: Arc<Mutex<BTreeSet<(String, IpAddr)>>>,
+}
+
+/// The customer VPC's name in the fabric.
+const CUSTOMER_NETWORK: &str = "customer";
+
+/// The fabric at the start: service machines, the customer VPC (with its internet route and,
+/// for a private cluster, its routes to the cluster network over the peering the control
+/// plane recorded), internet hosts, and the brokers' public and private addresses.
+fn build_fabric(
+    brokers: &[Machine],
+    dns: &[Machine],
+    clients: &[Machine],
+    internet_clients: usize,
+    records: &broker::control_plane::state::Records,
+) -> Fabric {
+    let mut fabric = Fabric::default();
+    for machine in brokers.iter().chain(dns) {
+        fabric.homes.insert(machine.name.clone(), Home::Service);
+        fabric.machines.insert(machine.ip, machine.name.clone());
+    }
+    fabric.homes.insert(CONTROL_PLANE_NAME.into(), Home::Service);
+    fabric.machines.insert(CONTROL_PLANE_IP, CONTROL_PLANE_NAME.into());
+    // The control plane's API is on the internet.
+    fabric.public.insert(CONTROL_PLANE_IP, CONTROL_PLANE_NAME.into());
+    for (index, machine) in clients.iter().enumerate() {
+        let home = if index < internet_clients { Home::Internet } else { Home::Network(CUSTOMER_NETWORK.into()) };
+        fabric.homes.insert(machine.name.clone(), home);
+        fabric.machines.insert(machine.ip, machine.name.clone());
+    }
+    for (index, broker) in brokers.iter().enumerate() {
+        fabric.public.insert(IpAddr::V4(public_address(index as i32 + 1)), broker.name.clone());
+    }
+    let customer: Cidr = CUSTOMER_VPC.parse().expect("a literal range");
+    let mut customer_routes =
+        vec![Route { destination: "0.0.0.0/0".parse().expect("a literal range"), hop: Hop::InternetGateway }];
+    if let Some(network) = records.networks.values().next() {
+        for (index, broker) in brokers.iter().enumerate() {
+            if let Some(address) = private_address(&network.cidr, index as i32 + 1) {
+                fabric.private.insert(IpAddr::V4(address), broker.name.clone());
+            }
+        }
+        let mut cluster_routes = Vec::new();
+        for peering in records.peerings.values().filter(|p| p.network_id == network.id) {
+            for route in &peering.customer_routes {
+                // The customer's VPC is the one the route leads into.
+                if route.overlaps(&customer) {
+                    let hop = Hop::Peering { id: peering.id.clone(), to: CUSTOMER_NETWORK.into() };
+                    cluster_routes.push(Route { destination: *route, hop });
+                    customer_routes.push(Route {
+                        destination: network.cidr,
+                        hop: Hop::Peering { id: peering.id.clone(), to: fabric::CLUSTER_NETWORK.into() },
+                    });
+                }
+            }
+        }
+        fabric
+            .networks
+            .insert(fabric::CLUSTER_NETWORK.into(), fabric::Network { cidr: network.cidr, routes: cluster_routes });
+    }
+    fabric.networks.insert(CUSTOMER_NETWORK.into(), fabric::Network { cidr: customer, routes: customer_routes });
+    fabric
+}
+
+/// A dialer for machine `source`: the fabric decides where an address leads and by which path
+/// (no route: the connect hangs, the caller times out); a cut link hangs too; every byte of
+/// every connection feeds the wire hash.
 fn sim_dialer(
     source: String,
-    links: Arc<Mutex<LinkTable>>,
+    transport: Transport,
     wire: WireHasher,
     connections: ConnectionLog,
     impairs_links: bool,
 ) -> Dialer {
-    let mut ip_names: BTreeMap<IpAddr, String> = (0..3).map(|i| (broker_ip(i), format!("broker-{}", i + 1))).collect();
-    ip_names.insert(CONTROL_PLANE_IP, CONTROL_PLANE_NAME.to_string());
     Arc::new(move |target: SocketAddr| {
-        let target_name = ip_names.get(&target.ip()).cloned().unwrap_or_else(|| target.ip().to_string());
-        connections.record(&source, &target_name, target.port());
-        let cut = {
-            let links = links.lock().unwrap();
-            // TCP needs both directions for a handshake.
-            links.is_cut(&source, &target_name) || links.is_cut(&target_name, &source)
-        };
-        let wire = wire.clone();
-        let label = format!("{source}->{target_name}");
-        let (links, source) = (links.clone(), source.clone());
-        Box::pin(async move {
-            if cut {
-                std::future::pending::<()>().await;
+        let routed = transport.fabric.lock().unwrap().route(&source, target.ip());
+        let (machine, path) = match routed {
+            Ok((machine, path)) => (machine, path.to_string()),
+            Err(fabric::Unreachable(why)) => {
+                tracing::debug!(%source, %target, %why, "no route: the connect hangs");
+                (target.ip().to_string(), "unroutable".to_string())
             }
-            let stream = tokio::net::TcpStream::connect(target).await?;
+        };
+        connections.record(&source, &machine, target.port(), &path);
+        let routable = path != "unroutable";
+        let cut = {
+            let links = transport.links.lock().unwrap();
+            // TCP needs both directions for a handshake.
+            links.is_cut(&source, &machine) || links.is_cut(&machine, &source)
+        };
+        let real_target = transport
+            .fabric
+            .lock()
+            .unwrap()
+            .machines
+            .iter()
+            .find(|(_, name)| **name == machine)
+            .map(|(ip, _)| SocketAddr::new(*ip, target.port()));
+        if routable {
+            transport.flows.lock().unwrap().insert((source.clone(), target.ip()));
+        }
+        let wire = wire.clone();
+        let label = format!("{source}->{machine}");
+        let (links, source) = (transport.links.clone(), source.clone());
+        Box::pin(async move {
+            let Some(real_target) = real_target.filter(|_| routable && !cut) else {
+                std::future::pending::<()>().await;
+                unreachable!("a connect without a route never completes")
+            };
+            let stream = tokio::net::TcpStream::connect(real_target).await?;
             let tapped = WiretapStream::new(stream, wire, label);
             if !impairs_links {
                 return Ok(Box::new(tapped) as BoxedTransport);
             }
             // The application's end of a relay that applies the link's latency and loss.
             let (app, relay_end) = tokio::io::duplex(256 * 1024);
-            links::relay(relay_end, tapped, links, (source, target_name));
+            links::relay(relay_end, tapped, links, (source, machine));
             Ok(Box::new(app) as BoxedTransport)
         })
     })

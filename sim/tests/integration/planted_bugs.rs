@@ -113,6 +113,17 @@ fn an_overlapping_peering_is_caught_by_the_provisioning_check() {
 }
 
 #[test]
+fn a_dns_service_that_ignores_the_source_network_is_caught_by_the_dns_check() {
+    let capsule = caught_by("dns-ignores-source-network", 1, "dns_violations");
+    // A peered client (customer VPC) was handed a public address.
+    assert!(
+        capsule.violation.detail.contains("(10.9.0.") && capsule.violation.detail.contains("[203.0.113."),
+        "{}",
+        capsule.violation.detail
+    );
+}
+
+#[test]
 fn ack_before_replication_is_caught_by_inconsistent_offsets() {
     caught_by("ack-before-replication", 1, "inconsistent_offsets");
 }

@@ -37,11 +37,13 @@ fn every_catalog_scenario_is_valid() {
             "control-plane-outage",
             "control-plane-restore",
             "controller-zone-partition",
+            "dns-outage",
             "flapping-broker",
             "leader-isolation",
             "leaked-key-revoked",
             "out-of-sync-replica-failover",
             "peering-link-partition",
+            "peering-route-withdrawn",
             "ports-and-listeners",
             "random-faults",
             "reimage-during-partition",
@@ -63,6 +65,24 @@ fn every_catalog_scenario_is_valid() {
 fn control_plane_client_naming_an_account_that_does_not_exist() {
     let section = "\n[[control_plane.service_accounts]]\nname = \"app\"\n\n[[control_plane.clients]]\nkind = \"key-user\"\nservice_account = \"ghost\"\ntopics = [\"orders\"]\n";
     insta::assert_snapshot!(error_of(&format!("{}{section}", base())));
+}
+
+#[test]
+fn network_overlapping_the_customer_vpc() {
+    let section = "\n[network]\ncidr = \"10.9.128.0/17\"\nconnection_types = [\"PEERING\"]\n";
+    insta::assert_snapshot!(error_of(&format!("{}{section}", base())));
+}
+
+#[test]
+fn network_with_a_connection_type_the_world_lacks() {
+    let section = "\n[network]\ncidr = \"172.16.0.0/16\"\nconnection_types = [\"PRIVATE_LINK\"]\n";
+    insta::assert_snapshot!(error_of(&format!("{}{section}", base())));
+}
+
+#[test]
+fn route_withdrawn_without_the_customer_network() {
+    let fault = "\n[[faults]]\nkind = \"route-withdrawn\"\ntarget = \"zone-a\"\nstart_s = 10\nend_s = 20\n";
+    insta::assert_snapshot!(error_of(&format!("{}{fault}", base())));
 }
 
 #[test]

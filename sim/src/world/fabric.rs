@@ -200,8 +200,11 @@ impl Fabric {
         }
     }
 
+    /// The address replies go to: a service machine's private address in the cluster network
+    /// (the interface that faces customers), else its own.
     fn address_of(&self, machine: &str) -> Option<IpAddr> {
-        self.machines.iter().find(|(_, name)| name.as_str() == machine).map(|(ip, _)| *ip)
+        let named = |(ip, name): (&IpAddr, &String)| (name.as_str() == machine).then_some(*ip);
+        self.private.iter().find_map(named).or_else(|| self.machines.iter().find_map(named))
     }
 
     /// Withdraws `network`'s routes to `destination` (counted).

@@ -61,10 +61,13 @@ pub enum PlantedBug {
     /// The DNS service gives every client the same answer (public addresses when the cluster
     /// has them), whichever network the query came from (C06).
     DnsIgnoresSourceNetwork,
+    /// The control plane programs a route from the cluster network into a PrivateLink
+    /// customer's VPC, as if PrivateLink were two-way (C05).
+    PrivatelinkAllowsReverse,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 21] = [
+    pub const ALL: [PlantedBug; 22] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -86,6 +89,7 @@ impl PlantedBug {
         PlantedBug::SsoReplayAccepted,
         PlantedBug::CidrOverlapAccepted,
         PlantedBug::DnsIgnoresSourceNetwork,
+        PlantedBug::PrivatelinkAllowsReverse,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -112,6 +116,7 @@ impl PlantedBug {
             PlantedBug::SsoReplayAccepted => "sso-replay-accepted",
             PlantedBug::CidrOverlapAccepted => "cidr-overlap-accepted",
             PlantedBug::DnsIgnoresSourceNetwork => "dns-ignores-source-network",
+            PlantedBug::PrivatelinkAllowsReverse => "privatelink-allows-reverse",
         }
     }
 
@@ -127,7 +132,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

@@ -138,7 +138,7 @@ pub fn expand(scenario: &Scenario, seed: u64) -> Vec<Fault> {
                 FaultKind::ZoneOutage | FaultKind::ZoneLoss => (Some(zone), None, None),
                 FaultKind::KillNode | FaultKind::Pause => (Some(broker), None, None),
                 FaultKind::RouteWithdrawn => (Some(Group::Peering), None, None),
-                FaultKind::DnsOutage => (None, None, None),
+                FaultKind::DnsOutage | FaultKind::TransitGatewayDetach => (None, None, None),
                 FaultKind::Partition | FaultKind::OneWayPartition => {
                     let targets =
                         [Group::Zone(0), Group::Zone(1), Group::Zone(2), Group::Peering, Group::ControllerLeaderZone];
@@ -257,6 +257,7 @@ pub fn start(world: &World, fault: &Fault) -> ActiveFault {
             }
         }
         FaultKind::RouteWithdrawn => world.withdraw_customer_route(),
+        FaultKind::TransitGatewayDetach => world.detach_transit_gateway(),
         FaultKind::DnsOutage => {
             for name in world.dns_servers() {
                 world.take_down(&name);
@@ -289,6 +290,7 @@ pub fn end(world: &World, active: &ActiveFault) {
             }
         }
         FaultKind::RouteWithdrawn => world.restore_customer_route(),
+        FaultKind::TransitGatewayDetach => world.reattach_transit_gateway(),
         FaultKind::DnsOutage => {
             for name in world.dns_servers() {
                 world.bring_up(&name);

@@ -450,6 +450,38 @@ async fn simulate(request: RunRequest) -> Simulated {
             tasks.push(node.spawn(consumer::run(client, recorder, process, topics, commit)));
         }
     }
+    // PrivateLink probes: the service side dialing into the PrivateLink VPC, and a client there
+    // without the DNS override (C05, C06).
+    if let (Some(nlb), Some(probe)) = (&world.nlb, &world.privatelink_probe) {
+        let mut targets: Vec<std::net::SocketAddr> = world
+            .all_machines()
+            .filter(|m| {
+                world.fabric.lock().unwrap().homes.get(&m.name)
+                    == Some(&crate::world::Home::Network(crate::world::PRIVATE_LINK_NETWORK.into()))
+            })
+            .map(|m| std::net::SocketAddr::new(m.ip, broker::node::BROKER_PORT))
+            .collect();
+        targets.extend(
+            world
+                .fabric
+                .lock()
+                .unwrap()
+                .endpoints
+                .keys()
+                .map(|ip| std::net::SocketAddr::new(*ip, broker::node::BROKER_PORT)),
+        );
+        for prober in [nlb, &world.brokers[0]] {
+            let node = handle.get_node(prober.id).expect("service node");
+            tasks.push(
+                node.spawn(crate::workload::privatelink::reverse_probe(world.dialer_of(prober), targets.clone())),
+            );
+        }
+        let (dialer, credentials) = world.client_identity(probe, 40_000);
+        let client = ClusterClient::new(dialer, credentials, world.endpoints(probe, 40_000));
+        tasks.push(
+            handle.get_node(probe.id).expect("probe node").spawn(crate::workload::privatelink::unnamed_client(client)),
+        );
+    }
     // Control-plane clients with the scenario's keys, and its timed actions.
     let access = crate::checkers::access::AccessLog::default();
     access.mutations.lock().unwrap().extend(setup_mutations);
@@ -737,20 +769,31 @@ async fn simulate(request: RunRequest) -> Simulated {
     let dns = {
         let records = world.resolutions.records();
         let network = world.network.as_ref();
-        let peered = network.is_some_and(|n| n.connection_types.contains(&ConnectionType::Peering));
+        let offers = |kind: ConnectionType| network.is_some_and(|n| n.connection_types.contains(&kind));
+        let connected = [
+            (ConnectionType::Peering, crate::scenario::CUSTOMER_VPC),
+            (ConnectionType::TransitGateway, crate::scenario::TRANSIT_GATEWAY_VPC),
+        ]
+        .into_iter()
+        .filter(|(kind, _)| offers(*kind))
+        .map(|(_, range)| range.parse().expect("a literal range"))
+        .collect();
         let views = crate::checkers::dns::DnsViews {
             network: network.map(|n| n.cidr),
-            connected: if peered {
-                vec![crate::scenario::CUSTOMER_VPC.parse().expect("a literal range")]
-            } else {
-                vec![]
-            },
+            connected,
             public: "203.0.113.0/24".parse().expect("a literal range"),
         };
         let (violations, judged) = crate::checkers::dns::dns_violations(&records, &views, zero);
         let stale = records.iter().filter(|r| r.origin == "stale").count();
         let unroutable = world.connections.paths().get("unroutable").copied().unwrap_or(0);
-        DnsEvidence { violations, judged, stale, unroutable }
+        let (reverse, probes) = crate::checkers::privatelink::privatelink_violations(
+            &world.connections.links(),
+            &world.fabric.lock().unwrap().homes,
+            (crate::world::PRIVATE_LINK_NETWORK, crate::scenario::PRIVATE_LINK_VPC.parse().expect("a literal range")),
+            crate::world::PRIVATE_LINK_PROBE,
+            zero,
+        );
+        DnsEvidence { violations, judged, stale, unroutable, reverse, probes }
     };
     let access_attempts = std::mem::take(&mut *access.attempts.lock().unwrap());
     let mutations = std::mem::take(&mut *access.mutations.lock().unwrap());
@@ -808,6 +851,9 @@ struct DnsEvidence {
     judged: usize,
     stale: usize,
     unroutable: u64,
+    /// PrivateLink crossed the wrong way (C05), and the probing dials judged.
+    reverse: Vec<(u64, String)>,
+    probes: u64,
 }
 
 /// How long the harness waits, after the run, for the audit topic to hold the control plane's log.
@@ -980,6 +1026,8 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         dns_answers: dns.judged as u64,
         dns_stale_answers: dns.stale as u64,
         unroutable_connects: dns.unroutable,
+        privatelink_reverse_connects: dns.reverse.len() as u64,
+        privatelink_probes: dns.probes,
     };
     let expectations = evaluate(&request.scenario.scenario.expectations, &report, &measured);
     // Evidence found outside the history, by the expectation it fails: its first item.
@@ -1000,6 +1048,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         (ExpectationName::ProvisioningViolations, provisioning.first()),
         (ExpectationName::SignInViolations, sign_ins.first()),
         (ExpectationName::DnsViolations, dns.violations.first()),
+        (ExpectationName::PrivatelinkReverseConnects, dns.reverse.first()),
     ]
     .into_iter()
     .filter_map(|(name, first)| Some((name, first?.clone())))
@@ -1236,6 +1285,8 @@ pub struct Measured {
     pub dns_answers: u64,
     pub dns_stale_answers: u64,
     pub unroutable_connects: u64,
+    pub privatelink_reverse_connects: u64,
+    pub privatelink_probes: u64,
 }
 
 fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) -> Option<f64> {
@@ -1288,6 +1339,8 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::DnsAnswers => Some(measured.dns_answers as f64),
         E::DnsStaleAnswers => Some(measured.dns_stale_answers as f64),
         E::UnroutableConnects => Some(measured.unroutable_connects as f64),
+        E::PrivatelinkReverseConnects => Some(measured.privatelink_reverse_connects as f64),
+        E::PrivatelinkProbes => Some(measured.privatelink_probes as f64),
         checked => count(kind_of(checked).expect("the remaining expectations count checker violations")),
     }
 }

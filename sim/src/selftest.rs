@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 21] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 22] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -85,6 +85,11 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 21] = [
         checks: &["provisioning_violations"],
     },
     PlantedBugCheck { bug: "dns-ignores-source-network", scenario: "dns-outage", checks: &["dns_violations"] },
+    PlantedBugCheck {
+        bug: "privatelink-allows-reverse",
+        scenario: "privatelink-reverse-probe",
+        checks: &["privatelink_reverse_connects"],
+    },
 ];
 
 /// What one planted bug's sweep found.

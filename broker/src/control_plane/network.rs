@@ -187,11 +187,110 @@ impl Endpoints {
     }
 }
 
-/// Why `routes` cannot be connected to `network`, which already has `peerings`; `None` if
-/// they can.
+/// PrivateLink access (C05): the customer's account may create endpoints to the network. There
+/// is no CIDR to coordinate and nothing is routed: connections go one way, from the customer's
+/// endpoint to the service's load balancer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrivateLinkAccess {
+    pub id: String,
+    pub network_id: String,
+    pub display_name: String,
+    /// The customer's VPC whose endpoints are accepted.
+    pub customer_vpc: String,
+    pub created_at_ms: u64,
+}
+
+/// A transit gateway attachment (C05): the network joins the customer's gateway, and the
+/// customer's ranges behind it are routed to the network and back (transitive among them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransitGatewayAttachment {
+    pub id: String,
+    pub network_id: String,
+    pub display_name: String,
+    pub transit_gateway_id: String,
+    pub customer_routes: Vec<Cidr>,
+    pub created_at_ms: u64,
+}
+
+/// A route the service programs into the cluster network's route table in its cloud account.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ClusterRoute {
+    /// To a customer range over a peering (the customer routes back over it).
+    Peering { destination: Cidr, peering_id: String },
+    /// To a customer range over a transit gateway.
+    TransitGateway { destination: Cidr, transit_gateway_id: String },
+    /// Into a customer VPC over its PrivateLink endpoint: never correct (PrivateLink is
+    /// one-way); only the planted bug `privatelink-allows-reverse` programs it.
+    PrivateLink { customer_vpc: String, access_id: String },
+}
+
+/// Every customer range connected to network `network_id` (peerings and attachments).
+pub fn connected_ranges<'a>(
+    network_id: &str,
+    peerings: impl Iterator<Item = &'a Peering>,
+    attachments: impl Iterator<Item = &'a TransitGatewayAttachment>,
+) -> Vec<ConnectedRange> {
+    let mut connected: Vec<ConnectedRange> = peerings
+        .filter(|p| p.network_id == network_id)
+        .flat_map(|p| {
+            p.customer_routes.iter().map(|cidr| ConnectedRange {
+                cidr: *cidr,
+                via: ConnectionType::Peering,
+                connection_id: p.id.clone(),
+            })
+        })
+        .collect();
+    connected.extend(attachments.filter(|a| a.network_id == network_id).flat_map(|a| {
+        a.customer_routes.iter().map(|cidr| ConnectedRange {
+            cidr: *cidr,
+            via: ConnectionType::TransitGateway,
+            connection_id: a.id.clone(),
+        })
+    }));
+    connected
+}
+
+/// The cluster network's route table as the service programs it: a route per connected
+/// customer range, over its peering or gateway. PrivateLink adds nothing.
+pub fn cluster_routes<'a>(
+    network_id: &str,
+    peerings: impl Iterator<Item = &'a Peering>,
+    attachments: impl Iterator<Item = &'a TransitGatewayAttachment>,
+    accesses: impl Iterator<Item = &'a PrivateLinkAccess>,
+    bugs: crate::planted_bugs::PlantedBugs,
+) -> Vec<ClusterRoute> {
+    let attachments: Vec<&TransitGatewayAttachment> = attachments.collect();
+    let mut routes: Vec<ClusterRoute> = connected_ranges(network_id, peerings, attachments.iter().copied())
+        .into_iter()
+        .map(|range| match range.via {
+            ConnectionType::TransitGateway => ClusterRoute::TransitGateway {
+                destination: range.cidr,
+                transit_gateway_id: attachments
+                    .iter()
+                    .find(|a| a.id == range.connection_id)
+                    .map(|a| a.transit_gateway_id.clone())
+                    .unwrap_or_default(),
+            },
+            _ => ClusterRoute::Peering { destination: range.cidr, peering_id: range.connection_id },
+        })
+        .collect();
+    // Planted: PrivateLink programmed like a two-way connection (C05).
+    if bugs.is_on(crate::planted_bugs::PlantedBug::PrivatelinkAllowsReverse) {
+        routes.extend(
+            accesses
+                .filter(|a| a.network_id == network_id)
+                .map(|a| ClusterRoute::PrivateLink { customer_vpc: a.customer_vpc.clone(), access_id: a.id.clone() }),
+        );
+    }
+    routes.sort();
+    routes
+}
+
+/// Why `routes` cannot be connected to `network`, which already has `connected` ranges; `None`
+/// if they can.
 pub fn route_conflict<'a>(
     network: &Network,
-    peerings: impl Iterator<Item = &'a Peering>,
+    connected: impl Iterator<Item = &'a ConnectedRange>,
     routes: &[Cidr],
 ) -> Option<String> {
     for (index, route) in routes.iter().enumerate() {
@@ -202,14 +301,16 @@ pub fn route_conflict<'a>(
             return Some(format!("customer routes {other} and {route} overlap"));
         }
     }
-    for peering in peerings.filter(|p| p.network_id == network.id) {
-        for connected in &peering.customer_routes {
-            if let Some(route) = routes.iter().find(|route| route.overlaps(connected)) {
-                return Some(format!(
-                    "customer route {route} overlaps {connected}, already connected to network {} by peering {}",
-                    network.id, peering.id
-                ));
-            }
+    for range in connected {
+        if let Some(route) = routes.iter().find(|route| route.overlaps(&range.cidr)) {
+            let by = match range.via {
+                ConnectionType::TransitGateway => "transit gateway attachment",
+                _ => "peering",
+            };
+            return Some(format!(
+                "customer route {route} overlaps {}, already connected to network {} by {by} {}",
+                range.cidr, network.id, range.connection_id
+            ));
         }
     }
     None
@@ -273,7 +374,8 @@ mod tests {
         };
         let conflict = |routes: &[&str]| {
             let routes: Vec<Cidr> = routes.iter().map(|r| cidr(r)).collect();
-            route_conflict(&network, [&existing].into_iter(), &routes)
+            let connected = connected_ranges("n-1", [&existing].into_iter(), std::iter::empty());
+            route_conflict(&network, connected.iter(), &routes)
         };
         assert_eq!(
             conflict(&["10.1.128.0/20"]).unwrap(),

@@ -47,6 +47,10 @@ pub struct Records {
     pub networks: BTreeMap<String, super::network::Network>,
     #[serde(default)]
     pub peerings: BTreeMap<String, super::network::Peering>,
+    #[serde(default)]
+    pub private_link_accesses: BTreeMap<String, super::network::PrivateLinkAccess>,
+    #[serde(default)]
+    pub transit_gateway_attachments: BTreeMap<String, super::network::TransitGatewayAttachment>,
 }
 
 #[derive(Clone)]

@@ -3,6 +3,7 @@
 //! connect at all is `control_plane::network::Endpoints`, enforced at the brokers' accept.
 
 pub mod dns;
+pub mod privatelink;
 pub mod resolver;
 pub mod service;
 

@@ -44,6 +44,12 @@ pub fn restore_losses(at_loss: &Records, at_end: &Records) -> Vec<String> {
     missing("API key", at_loss.api_keys.keys().collect(), &|id| at_end.api_keys.contains_key(id));
     missing("network", at_loss.networks.keys().collect(), &|id| at_end.networks.contains_key(id));
     missing("peering", at_loss.peerings.keys().collect(), &|id| at_end.peerings.contains_key(id));
+    missing("transit gateway attachment", at_loss.transit_gateway_attachments.keys().collect(), &|id| {
+        at_end.transit_gateway_attachments.contains_key(id)
+    });
+    missing("PrivateLink access", at_loss.private_link_accesses.keys().collect(), &|id| {
+        at_end.private_link_accesses.contains_key(id)
+    });
     // A registry goes with its environment.
     missing("schema registry", at_loss.schema_registries.keys().collect(), &|id| {
         at_end.schema_registries.contains_key(id)

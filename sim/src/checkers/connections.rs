@@ -33,6 +33,16 @@ impl ConnectionLog {
         merged.into_iter().map(|((i, t, p), (at, n))| (i, t, p, at, n)).collect()
     }
 
+    /// Every (initiator, target, port, path, first dial, count).
+    pub fn links(&self) -> Vec<(String, String, u16, String, tokio::time::Instant, u64)> {
+        self.dials
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|((i, t, p, path), (at, n))| (i.clone(), t.clone(), *p, path.clone(), *at, *n))
+            .collect()
+    }
+
     /// Dials per path ("peering peer-…", "public", "unroutable", ...).
     pub fn paths(&self) -> BTreeMap<String, u64> {
         let mut paths = BTreeMap::new();

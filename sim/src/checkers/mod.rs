@@ -20,6 +20,7 @@
 //! - `tenants`: nothing of another tenant in any answer; its names answered like absent ones (C28).
 //! - `connections`: who opened which connection, by which path; the control plane never dials a broker (C14).
 //! - `dns`: every client given its own network's addresses by the service's DNS (C06).
+//! - `privatelink`: nothing on the service side opens a connection into a PrivateLink VPC; no client without the DNS override gets in (C05, C06).
 
 pub mod access;
 pub mod audit;
@@ -28,6 +29,7 @@ pub mod backups;
 pub mod connections;
 pub mod dns;
 pub mod kafka_history;
+pub mod privatelink;
 pub mod provisioning;
 pub mod quotas;
 pub mod secrets;

@@ -101,10 +101,15 @@ pub enum ExpectationName {
     DnsStaleAnswers,
     /// Connects the fabric had no route for (they hang): a route fault was felt.
     UnroutableConnects,
+    /// Connections the fabric carried from the service side into a PrivateLink VPC, or from a
+    /// PrivateLink client without the DNS override to the service (C05, C06).
+    PrivatelinkReverseConnects,
+    /// Probing dials judged for the above: work done.
+    PrivatelinkProbes,
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 55] = [
+    pub const ALL: [ExpectationName; 57] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -160,6 +165,8 @@ impl ExpectationName {
         ExpectationName::DnsAnswers,
         ExpectationName::DnsStaleAnswers,
         ExpectationName::UnroutableConnects,
+        ExpectationName::PrivatelinkReverseConnects,
+        ExpectationName::PrivatelinkProbes,
     ];
 
     /// The name in scenario files and reports.
@@ -220,6 +227,8 @@ impl ExpectationName {
             ExpectationName::DnsAnswers => "dns_answers",
             ExpectationName::DnsStaleAnswers => "dns_stale_answers",
             ExpectationName::UnroutableConnects => "unroutable_connects",
+            ExpectationName::PrivatelinkReverseConnects => "privatelink_reverse_connects",
+            ExpectationName::PrivatelinkProbes => "privatelink_probes",
         }
     }
 
@@ -257,6 +266,7 @@ impl ExpectationName {
                 | ExpectationName::DnsAnswers
                 | ExpectationName::DnsStaleAnswers
                 | ExpectationName::UnroutableConnects
+                | ExpectationName::PrivatelinkProbes
         )
     }
 }

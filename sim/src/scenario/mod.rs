@@ -24,7 +24,7 @@ pub use control_plane::{
 };
 pub use expectation::{Comparison, Expectation, ExpectationName};
 pub use group::{Group, UnknownGroup, ZONES};
-pub use network::{NetworkSpec, CUSTOMER_VPC};
+pub use network::{NetworkSpec, CUSTOMER_VPC, PRIVATE_LINK_VPC, TRANSIT_GATEWAY_VPC};
 
 /// A validated scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,10 +145,13 @@ pub enum FaultKind {
     RouteWithdrawn,
     /// Every DNS server of the service is down; clients live on their caches.
     DnsOutage,
+    /// The cluster network is detached from the customer's transit gateway: connections over
+    /// it hang and stall until it is attached again.
+    TransitGatewayDetach,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 10] = [
+    pub const ALL: [FaultKind; 11] = [
         FaultKind::KillNode,
         FaultKind::ZoneOutage,
         FaultKind::ZoneLoss,
@@ -159,6 +162,7 @@ impl FaultKind {
         FaultKind::Pause,
         FaultKind::RouteWithdrawn,
         FaultKind::DnsOutage,
+        FaultKind::TransitGatewayDetach,
     ];
 
     pub fn name(&self) -> &'static str {
@@ -173,6 +177,7 @@ impl FaultKind {
             FaultKind::Pause => "pause",
             FaultKind::RouteWithdrawn => "route-withdrawn",
             FaultKind::DnsOutage => "dns-outage",
+            FaultKind::TransitGatewayDetach => "transit-gateway-detach",
         }
     }
 }
@@ -411,7 +416,10 @@ fn typed_fault(file: &str, key: &str, fault: &FaultFile, duration_s: u64) -> Res
             format!("start_s < end_s <= duration_s ({duration_s})"),
         ));
     }
-    let needs_target = !matches!(fault.kind, FaultKind::Latency | FaultKind::Loss | FaultKind::DnsOutage);
+    let needs_target = !matches!(
+        fault.kind,
+        FaultKind::Latency | FaultKind::Loss | FaultKind::DnsOutage | FaultKind::TransitGatewayDetach
+    );
     let target = match (&fault.target, needs_target) {
         (None, true) => {
             return Err(ScenarioError::invalid(
@@ -452,8 +460,12 @@ fn typed_fault(file: &str, key: &str, fault: &FaultFile, duration_s: u64) -> Res
             "\"peering\": the customer network whose route to the cluster is withdrawn",
         ));
     }
-    if fault.kind == FaultKind::DnsOutage && target.is_some() {
-        return Err(ScenarioError::invalid(file, format!("{key}.target"), "none: a DNS outage takes every DNS server"));
+    if matches!(fault.kind, FaultKind::DnsOutage | FaultKind::TransitGatewayDetach) && target.is_some() {
+        return Err(ScenarioError::invalid(
+            file,
+            format!("{key}.target"),
+            "none: a DNS outage takes every DNS server; a detach, the cluster network's one attachment",
+        ));
     }
     match fault.kind {
         FaultKind::Latency if !fault.amount.is_some_and(|a| (1.0..=10_000.0).contains(&a)) => {

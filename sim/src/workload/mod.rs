@@ -5,6 +5,7 @@
 pub mod access;
 pub mod client;
 pub mod consumer;
+pub mod privatelink;
 pub mod producer;
 pub mod provisioning;
 pub mod quotas;

@@ -21,6 +21,10 @@ use crate::seeds::{self, Stream};
 pub const CONTROL_PLANE_NAME: &str = "control-plane";
 pub const CONTROL_PLANE_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 2, 0, 1));
 pub const PHYSICAL_CLUSTER_ID: &str = "pkc-sim";
+/// The customer's VPC that reaches the cluster over PrivateLink, as its cloud names it.
+pub const PRIVATE_LINK_VPC_ID: &str = "vpc-privatelink";
+/// The customer's transit gateway.
+pub const TRANSIT_GATEWAY_ID: &str = "tgw-customer";
 pub const IDP_ISSUER: &str = "faultline-sim-idp";
 /// bcrypt's cheapest cost: the simulation verifies on real CPU.
 pub const BCRYPT_COST: u32 = 4;
@@ -103,6 +107,25 @@ pub fn bootstrap(
             plane
                 .create_peering(&admin, &created.id, "customer-vpc", vec![customer], now_ms)
                 .expect("the customer VPC does not overlap the validated network");
+            use broker::control_plane::network::ConnectionType;
+            if spec.connection_types.contains(&ConnectionType::PrivateLink) {
+                plane
+                    .create_private_link_access(&admin, &created.id, "endpoints", PRIVATE_LINK_VPC_ID, now_ms)
+                    .expect("the network offers PrivateLink");
+            }
+            if spec.connection_types.contains(&ConnectionType::TransitGateway) {
+                let behind = crate::scenario::TRANSIT_GATEWAY_VPC.parse().expect("a literal range");
+                plane
+                    .create_transit_gateway_attachment(
+                        &admin,
+                        &created.id,
+                        "hub",
+                        TRANSIT_GATEWAY_ID,
+                        vec![behind],
+                        now_ms,
+                    )
+                    .expect("the transit gateway's range does not overlap the validated network");
+            }
             ClusterRequest {
                 display_name: "orders".into(),
                 environment_id: environment.id,

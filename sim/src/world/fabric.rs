@@ -12,6 +12,11 @@
 //!   attachments.
 //! - Public addresses (the brokers' public endpoints, the control plane's API) are reached by
 //!   any network with a live route to the internet gateway; service machines have one.
+//! - A PrivateLink endpoint is an address inside the customer's VPC that delivers to the
+//!   service's load balancer (a port of a service machine): only machines of that VPC reach it,
+//!   and nothing routes back into the VPC. A `PrivateLink` hop in a route table (which only a
+//!   planted bug programs) delivers into the VPC without a return route, as the endpoint's
+//!   connection tracking would.
 //! - The most specific route wins; a withdrawn route is gone until restored.
 
 use std::collections::BTreeMap;
@@ -42,6 +47,11 @@ pub enum Hop {
     },
     TransitGateway(String),
     InternetGateway,
+    /// Into the named customer VPC over PrivateLink access `access` (never correct).
+    PrivateLink {
+        access: String,
+        to: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +77,7 @@ pub enum Path {
     Public,
     Peering(String),
     TransitGateway(String),
+    PrivateLink(String),
 }
 
 impl fmt::Display for Path {
@@ -77,6 +88,7 @@ impl fmt::Display for Path {
             Path::Public => f.write_str("public"),
             Path::Peering(id) => write!(f, "peering {id}"),
             Path::TransitGateway(id) => write!(f, "transit-gateway {id}"),
+            Path::PrivateLink(id) => write!(f, "private-link {id}"),
         }
     }
 }
@@ -96,9 +108,32 @@ pub struct Fabric {
     pub networks: BTreeMap<String, Network>,
     /// Transit gateway -> attached networks.
     pub transit_gateways: BTreeMap<String, Vec<String>>,
+    /// PrivateLink endpoint address -> where it delivers.
+    pub endpoints: BTreeMap<IpAddr, Endpoint>,
     /// Withdrawn routes, counted by (network, destination): a route is back when the last
     /// fault that withdrew it ends.
     withdrawn: BTreeMap<(String, Cidr), u32>,
+    /// Networks detached from a transit gateway, counted by (gateway, network).
+    detached: BTreeMap<(String, String), u32>,
+}
+
+/// An interface endpoint in a customer VPC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub vpc: String,
+    /// The load balancer's machine and the port of this endpoint's listener.
+    pub machine: String,
+    pub port: u16,
+    /// The PrivateLink access it belongs to.
+    pub access: String,
+}
+
+/// Where a connection goes: the machine (and port, when the fabric rewrites it) and the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routed {
+    pub machine: String,
+    pub path: Path,
+    pub port: Option<u16>,
 }
 
 /// Why no connection is possible (what a traceroute would show).
@@ -106,9 +141,23 @@ pub struct Fabric {
 pub struct Unreachable(pub String);
 
 impl Fabric {
-    /// The machine `target` leads to from `source`, and the path, if the fabric carries it.
-    pub fn route(&self, source: &str, target: IpAddr) -> Result<(String, Path), Unreachable> {
+    /// Where a connection from `source` to `target` goes, if the fabric carries it.
+    pub fn route(&self, source: &str, target: IpAddr) -> Result<Routed, Unreachable> {
         let home = self.homes.get(source).ok_or_else(|| Unreachable(format!("{source} is on no network")))?;
+        if let Some(endpoint) = self.endpoints.get(&target) {
+            return match home {
+                Home::Network(vpc) if *vpc == endpoint.vpc => Ok(Routed {
+                    machine: endpoint.machine.clone(),
+                    path: Path::PrivateLink(endpoint.access.clone()),
+                    port: Some(endpoint.port),
+                }),
+                _ => Err(Unreachable(format!("{target} is a PrivateLink endpoint inside {}", endpoint.vpc))),
+            };
+        }
+        self.route_to_machine(source, home, target).map(|(machine, path)| Routed { machine, path, port: None })
+    }
+
+    fn route_to_machine(&self, source: &str, home: &Home, target: IpAddr) -> Result<(String, Path), Unreachable> {
         if let Some(machine) = self.public.get(&target) {
             return match self.has_internet(home) {
                 true => Ok((machine.clone(), Path::Public)),
@@ -147,6 +196,10 @@ impl Fabric {
         if arrives != target_network {
             return Err(Unreachable(format!("{target} is not in {arrives}, where {hop:?} leads (not transitive)")));
         }
+        if let Hop::PrivateLink { access, .. } = hop {
+            // Connection tracking carries the replies: no route back is needed.
+            return Ok((machine, Path::PrivateLink(access)));
+        }
         // Routes both ways: the reply must come back by the same connection.
         match self.next_hop(&target_network, source_ip) {
             Some((back, reached)) if reached == source_network && same_connection(&hop, &back) => {}
@@ -160,6 +213,7 @@ impl Fabric {
             Hop::Peering { id, .. } => Path::Peering(id),
             Hop::TransitGateway(id) => Path::TransitGateway(id),
             Hop::InternetGateway => Path::Public,
+            Hop::PrivateLink { access, .. } => Path::PrivateLink(access),
         };
         Ok((machine, path))
     }
@@ -174,12 +228,16 @@ impl Fabric {
             })
             .max_by_key(|r| r.destination.prefix_len())?;
         let arrives = match &route.hop {
-            Hop::Peering { to, .. } => to.clone(),
+            Hop::Peering { to, .. } | Hop::PrivateLink { to, .. } => to.clone(),
             Hop::TransitGateway(gateway) => {
                 let attached = self.transit_gateways.get(gateway)?;
+                let detached = |n: &str| self.detached.contains_key(&(gateway.clone(), n.to_string()));
+                if !attached.iter().any(|n| n == network) || detached(network) {
+                    return None;
+                }
                 attached
                     .iter()
-                    .filter(|n| n.as_str() != network)
+                    .filter(|n| n.as_str() != network && !detached(n))
                     .find(|n| self.networks.get(n.as_str()).is_some_and(|a| a.cidr.contains(target)))?
                     .clone()
             }
@@ -210,6 +268,21 @@ impl Fabric {
     /// Withdraws `network`'s routes to `destination` (counted).
     pub fn withdraw(&mut self, network: &str, destination: Cidr) {
         *self.withdrawn.entry((network.to_string(), destination)).or_insert(0) += 1;
+    }
+
+    /// Detaches `network` from `gateway` (counted).
+    pub fn detach(&mut self, gateway: &str, network: &str) {
+        *self.detached.entry((gateway.to_string(), network.to_string())).or_insert(0) += 1;
+    }
+
+    pub fn reattach(&mut self, gateway: &str, network: &str) {
+        let key = (gateway.to_string(), network.to_string());
+        if let Some(count) = self.detached.get_mut(&key) {
+            *count -= 1;
+            if *count == 0 {
+                self.detached.remove(&key);
+            }
+        }
     }
 
     pub fn restore(&mut self, network: &str, destination: Cidr) {
@@ -265,6 +338,8 @@ mod tests {
             ("tgw-host", Home::Network("tgw-vpc".into()), "10.30.0.1"),
             ("spoke-host", Home::Network("spoke".into()), "10.31.0.1"),
             ("laptop", Home::Internet, "198.51.100.1"),
+            ("pl-host", Home::Network("pl-vpc".into()), "10.11.0.1"),
+            ("nlb", Home::Service, "10.3.2.1"),
         ] {
             fabric.homes.insert(name.into(), home);
             fabric.machines.insert(ip(address), name.into());
@@ -318,14 +393,19 @@ mod tests {
             },
         );
         fabric.transit_gateways.insert("tgw-1".into(), vec![CLUSTER_NETWORK.into(), "tgw-vpc".into(), "spoke".into()]);
+        // An isolated VPC (no internet route) with a PrivateLink endpoint.
+        fabric.networks.insert("pl-vpc".into(), Network { cidr: cidr("10.11.0.0/16"), routes: vec![] });
+        fabric.endpoints.insert(
+            ip("10.11.0.201"),
+            Endpoint { vpc: "pl-vpc".into(), machine: "nlb".into(), port: 19001, access: "pla-1".into() },
+        );
         fabric
     }
 
     #[test]
     fn routes_decide_who_reaches_what_and_by_which_path() {
         let fabric = fabric();
-        let reach =
-            |source: &str, target: &str| fabric.route(source, ip(target)).map(|(machine, path)| (machine, path));
+        let reach = |source: &str, target: &str| fabric.route(source, ip(target)).map(|r| (r.machine, r.path));
         let ok = |machine: &str, path: Path| Ok((machine.to_string(), path));
         // (source, target, outcome)
         let cases: Vec<(&str, &str, Result<(String, Path), ()>)> = vec![
@@ -350,6 +430,14 @@ mod tests {
             ("broker-1", "10.31.0.1", Err(())),
             ("client", "10.9.0.1", ok("client", Path::Local)),
             ("client", "192.0.2.1", Err(())),
+            // PrivateLink: in from its own VPC only, never back into it.
+            ("pl-host", "10.11.0.201", ok("nlb", Path::PrivateLink("pla-1".into()))),
+            ("client", "10.11.0.201", Err(())),
+            ("broker-1", "10.11.0.201", Err(())),
+            ("broker-1", "10.11.0.1", Err(())),
+            ("nlb", "10.11.0.1", Err(())),
+            ("pl-host", "172.16.0.11", Err(())),
+            ("pl-host", "203.0.113.1", Err(())),
         ];
         for (source, target, expected) in cases {
             assert_eq!(reach(source, target).map_err(|_| ()), expected, "{source} -> {target}");
@@ -371,6 +459,33 @@ mod tests {
         assert!(peered(&fabric));
         fabric.withdraw("customer", cidr("0.0.0.0/0"));
         assert!(fabric.route("client", ip("203.0.113.1")).is_err());
+    }
+
+    #[test]
+    fn a_route_into_a_privatelink_vpc_opens_the_reverse_direction() {
+        let mut fabric = fabric();
+        let reverse = |fabric: &Fabric| fabric.route("broker-1", ip("10.11.0.1")).map(|r| r.path);
+        assert!(reverse(&fabric).is_err());
+        // What the planted bug programs: no return route is needed for it to work.
+        fabric
+            .networks
+            .get_mut(CLUSTER_NETWORK)
+            .unwrap()
+            .routes
+            .push(route("10.11.0.0/16", Hop::PrivateLink { access: "pla-1".into(), to: "pl-vpc".into() }));
+        assert_eq!(reverse(&fabric), Ok(Path::PrivateLink("pla-1".into())));
+        let endpoint = fabric.route("pl-host", ip("10.11.0.201")).unwrap();
+        assert_eq!(endpoint.port, Some(19001), "the endpoint delivers to its listener's port");
+    }
+
+    #[test]
+    fn detaching_from_a_transit_gateway_cuts_both_ways_until_reattached() {
+        let mut fabric = fabric();
+        fabric.detach("tgw-1", CLUSTER_NETWORK);
+        assert!(fabric.route("tgw-host", ip("172.16.0.11")).is_err());
+        assert!(fabric.route("broker-1", ip("10.30.0.1")).is_err());
+        fabric.reattach("tgw-1", CLUSTER_NETWORK);
+        assert!(fabric.route("tgw-host", ip("172.16.0.11")).is_ok());
     }
 
     #[test]

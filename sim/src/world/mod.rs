@@ -83,9 +83,10 @@ pub use links::Impairment;
 use links::LinkTable;
 
 use crate::checkers::dns::ResolutionLog;
-use crate::scenario::{NetworkSpec, CUSTOMER_VPC};
+use crate::scenario::{NetworkSpec, CUSTOMER_VPC, PRIVATE_LINK_VPC, TRANSIT_GATEWAY_VPC};
 use crate::workload::client::ClusterEndpoints;
 use broker::control_plane::network::{private_address, Cidr};
+use broker::control_plane::network::{ClusterRoute, ConnectionType};
 use broker::network::dns::DnsZone;
 pub use fabric::{Fabric, Home, Hop, Path, Route};
 
@@ -104,6 +105,10 @@ pub struct World {
     pub clients: Vec<Machine>,
     /// The service's DNS servers (C06).
     pub dns: Vec<Machine>,
+    /// The PrivateLink load balancer, when the network offers PrivateLink.
+    pub nlb: Option<Machine>,
+    /// A machine in the PrivateLink VPC without the customer's DNS override.
+    pub privatelink_probe: Option<Machine>,
     /// Routes and addresses (C05): who can connect to what, by which path.
     pub fabric: Arc<Mutex<Fabric>>,
     /// Every name resolution a client made (C06).
@@ -405,25 +410,64 @@ impl World {
             let node = handle.create_node().name(name).ip(ip).init(init).build();
             dns.push(Machine { name: name.into(), ip, zone: Some(ZONES[zone]), id: node.id() });
         }
-        let internet_clients = network.map_or(0, |n| n.internet_clients as usize);
+        let private_link = network.is_some_and(|n| n.connection_types.contains(&ConnectionType::PrivateLink));
+        // The PrivateLink endpoint service's load balancer: one listener per broker.
+        let nlb = private_link.then(|| {
+            let ip = IpAddr::V4(PRIVATE_LINK_NLB_IP);
+            by_ip.insert(ip, PRIVATE_LINK_NLB.to_string());
+            let transport = Transport { links: links.clone(), fabric: fabric.clone(), flows: flows.clone() };
+            let dialer =
+                sim_dialer(PRIVATE_LINK_NLB.into(), transport, wire.clone(), connections.clone(), impairs_links);
+            let brokers: Vec<IpAddr> = brokers.iter().map(|b| b.ip).collect();
+            let init = move || {
+                let (dialer, brokers) = (dialer.clone(), brokers.clone());
+                async move {
+                    let counters = Arc::new(broker::network::privatelink::RelayCounters::default());
+                    for (index, broker) in brokers.iter().enumerate() {
+                        let listen = SocketAddr::new(ip, PRIVATE_LINK_PORT_BASE + index as u16 + 1);
+                        let target = SocketAddr::new(*broker, BROKER_PORT);
+                        broker::network::privatelink::start_relay(listen, target, dialer.clone(), counters.clone())
+                            .await
+                            .expect("a simulated load balancer binds");
+                    }
+                    std::future::pending::<()>().await;
+                }
+            };
+            let node = handle.create_node().name(PRIVATE_LINK_NLB).ip(ip).init(init).build();
+            Machine { name: PRIVATE_LINK_NLB.into(), ip, zone: None, id: node.id() }
+        });
+        let placement = Placement::of(network);
         let mut clients = Vec::new();
         for index in 0..client_count {
             let name = format!("client-{}", index + 1);
-            // Internet hosts (public clients) in TEST-NET-2; the rest in the customer VPC.
-            let ip = if index < internet_clients {
-                IpAddr::V4(Ipv4Addr::new(198, 51, 100, index as u8 + 1))
-            } else {
-                IpAddr::V4(Ipv4Addr::new(10, 9, 0, index as u8 + 1))
-            };
+            let ip = placement.address(index);
             by_ip.insert(ip, name.clone());
             let node = handle.create_node().name(&name).ip(ip).build();
             clients.push(Machine { name, ip, zone: None, id: node.id() });
         }
-        *fabric.lock().unwrap() = build_fabric(&brokers, &dns, &clients, internet_clients, &records);
+        // A PrivateLink client without the DNS override: it must never reach a broker (C06).
+        let privatelink_probe = private_link.then(|| {
+            let ip = IpAddr::V4(Ipv4Addr::new(10, 11, 0, 250));
+            by_ip.insert(ip, PRIVATE_LINK_PROBE.to_string());
+            let node = handle.create_node().name(PRIVATE_LINK_PROBE).ip(ip).build();
+            Machine { name: PRIVATE_LINK_PROBE.into(), ip, zone: None, id: node.id() }
+        });
+        *fabric.lock().unwrap() = build_fabric(
+            &brokers,
+            &dns,
+            nlb.as_ref(),
+            &clients,
+            privatelink_probe.as_ref(),
+            &placement,
+            &records,
+            bugs,
+        );
         World {
             brokers,
             clients,
             dns,
+            nlb,
+            privatelink_probe,
             fabric,
             resolutions: ResolutionLog::default(),
             network: network.cloned(),
@@ -453,14 +497,40 @@ impl World {
     pub fn endpoints(&self, machine: &Machine, index: u64) -> ClusterEndpoints {
         let servers = self.dns.iter().map(|d| SocketAddr::new(d.ip, broker::network::dns::DNS_PORT)).collect();
         let first_id = seeds::derive(self.seed, Stream::ClientTls, 80_000 + index) as u16;
+        // The customer's private zone in its PrivateLink VPC: the cluster's names point at the
+        // interface endpoint (without it the service's public answers lead nowhere from there).
+        let in_private_link =
+            self.fabric.lock().unwrap().homes.get(&machine.name) == Some(&Home::Network(PRIVATE_LINK_NETWORK.into()));
+        let overrides = if in_private_link && machine.name != PRIVATE_LINK_PROBE {
+            let brokers = 1..=self.brokers.len() as i32;
+            let mut names: BTreeMap<String, Vec<Ipv4Addr>> = brokers
+                .clone()
+                .map(|id| (broker::network::dns::broker_name(DNS_ZONE, id), vec![private_link_endpoint(id)]))
+                .collect();
+            names.insert(broker::network::dns::bootstrap_name(DNS_ZONE), brokers.map(private_link_endpoint).collect());
+            names
+        } else {
+            BTreeMap::new()
+        };
         ClusterEndpoints {
             zone: DNS_ZONE.into(),
             brokers: self.brokers.len() as i32,
-            resolver: Arc::new(broker::network::resolver::Resolver::new(servers, BTreeMap::new(), first_id)),
+            resolver: Arc::new(broker::network::resolver::Resolver::new(servers, overrides, first_id)),
             machine: machine.name.clone(),
             source: machine.ip,
             resolutions: self.resolutions.clone(),
         }
+    }
+
+    /// Detaches the cluster network from the customer's transit gateway.
+    pub fn detach_transit_gateway(&self) {
+        self.fabric.lock().unwrap().detach(control_plane::TRANSIT_GATEWAY_ID, fabric::CLUSTER_NETWORK);
+        self.reroute();
+    }
+
+    pub fn reattach_transit_gateway(&self) {
+        self.fabric.lock().unwrap().reattach(control_plane::TRANSIT_GATEWAY_ID, fabric::CLUSTER_NETWORK);
+        self.reroute();
     }
 
     /// The DNS servers' machine names.
@@ -507,8 +577,12 @@ impl World {
             let fabric = self.fabric.lock().unwrap();
             for (source, target) in flows {
                 if fabric.route(&source, target).is_err() {
-                    let machine =
-                        fabric.public.get(&target).or(fabric.private.get(&target)).or(fabric.machines.get(&target));
+                    let machine = fabric
+                        .public
+                        .get(&target)
+                        .or(fabric.private.get(&target))
+                        .or(fabric.endpoints.get(&target).map(|e| &e.machine))
+                        .or(fabric.machines.get(&target));
                     if let Some(machine) = machine {
                         unroutable.insert((source.clone(), machine.clone()));
                     }
@@ -539,6 +613,11 @@ impl World {
             secret: self.organization.workload_key.1.clone(),
         };
         (self.dialer(client), credentials)
+    }
+
+    /// The dialer of `machine`: through the fabric, the cuts and the wire tap.
+    pub fn dialer_of(&self, machine: &Machine) -> Dialer {
+        self.dialer(machine)
     }
 
     fn dialer(&self, machine: &Machine) -> Dialer {
@@ -602,7 +681,13 @@ impl World {
     }
 
     pub fn all_machines(&self) -> impl Iterator<Item = &Machine> {
-        self.brokers.iter().chain(&self.dns).chain(&self.clients).chain(std::iter::once(&self.control_plane))
+        self.brokers
+            .iter()
+            .chain(&self.dns)
+            .chain(&self.nlb)
+            .chain(&self.clients)
+            .chain(&self.privatelink_probe)
+            .chain(std::iter::once(&self.control_plane))
     }
 
     /// Cuts traffic from every machine in `sources` to every machine in `targets`.
@@ -728,21 +813,94 @@ struct Transport {
     flows: Arc<Mutex<BTreeSet<(String, IpAddr)>>>,
 }
 
-/// The customer VPC's name in the fabric.
+/// The customer's networks in the fabric.
 const CUSTOMER_NETWORK: &str = "customer";
+pub const PRIVATE_LINK_NETWORK: &str = "privatelink";
+const TRANSIT_GATEWAY_NETWORK: &str = "transit";
+/// The PrivateLink load balancer (service side) and its listeners' first port.
+const PRIVATE_LINK_NLB: &str = "privatelink-nlb";
+const PRIVATE_LINK_NLB_IP: Ipv4Addr = Ipv4Addr::new(10, 3, 2, 1);
+const PRIVATE_LINK_PORT_BASE: u16 = 19_000;
+pub const PRIVATE_LINK_PROBE: &str = "privatelink-probe";
 
-/// The fabric at the start: service machines, the customer VPC (with its internet route and,
-/// for a private cluster, its routes to the cluster network over the peering the control
-/// plane recorded), internet hosts, and the brokers' public and private addresses.
+/// Broker `id`'s interface endpoint address in the PrivateLink VPC.
+fn private_link_endpoint(id: i32) -> Ipv4Addr {
+    Ipv4Addr::new(10, 11, 0, 200 + id as u8)
+}
+
+/// Which network each workload machine is on: the first are internet hosts, then PrivateLink
+/// VPC machines, then transit gateway VPC machines, the rest in the peered customer VPC.
+#[derive(Debug, Clone, Default)]
+struct Placement {
+    internet: usize,
+    private_link: usize,
+    transit_gateway: usize,
+}
+
+impl Placement {
+    fn of(network: Option<&NetworkSpec>) -> Placement {
+        network.map_or_else(Placement::default, |n| Placement {
+            internet: n.internet_clients as usize,
+            private_link: n.private_link_clients as usize,
+            transit_gateway: n.transit_gateway_clients as usize,
+        })
+    }
+
+    fn home(&self, index: usize) -> Home {
+        if index < self.internet {
+            Home::Internet
+        } else if index < self.internet + self.private_link {
+            Home::Network(PRIVATE_LINK_NETWORK.into())
+        } else if index < self.internet + self.private_link + self.transit_gateway {
+            Home::Network(TRANSIT_GATEWAY_NETWORK.into())
+        } else {
+            Home::Network(CUSTOMER_NETWORK.into())
+        }
+    }
+
+    fn address(&self, index: usize) -> IpAddr {
+        let host = index as u8 + 1;
+        IpAddr::V4(match self.home(index) {
+            // TEST-NET-2 for hosts on the internet.
+            Home::Internet => Ipv4Addr::new(198, 51, 100, host),
+            Home::Network(name) if name == PRIVATE_LINK_NETWORK => Ipv4Addr::new(10, 11, 0, host),
+            Home::Network(name) if name == TRANSIT_GATEWAY_NETWORK => Ipv4Addr::new(10, 12, 0, host),
+            _ => Ipv4Addr::new(10, 9, 0, host),
+        })
+    }
+}
+
+/// The customer network a range belongs to.
+fn customer_network_of(range: &Cidr) -> Option<&'static str> {
+    [
+        (CUSTOMER_VPC, CUSTOMER_NETWORK),
+        (PRIVATE_LINK_VPC, PRIVATE_LINK_NETWORK),
+        (TRANSIT_GATEWAY_VPC, TRANSIT_GATEWAY_NETWORK),
+    ]
+    .into_iter()
+    .find(|(vpc, _)| vpc.parse::<Cidr>().expect("a literal range").overlaps(range))
+    .map(|(_, name)| name)
+}
+
+/// The fabric at the start: service machines; the customer's VPCs with their own route tables
+/// (the peered VPC routes the cluster's range over the peering and has an internet route; the
+/// PrivateLink VPC is isolated but for its endpoints; the transit VPC routes the cluster's range
+/// to the gateway); internet hosts; the brokers' public and private addresses; and the cluster
+/// network's route table as the service programs it (`cluster_routes`, from the control
+/// plane's records, planted bugs included).
+#[allow(clippy::too_many_arguments)]
 fn build_fabric(
     brokers: &[Machine],
     dns: &[Machine],
+    nlb: Option<&Machine>,
     clients: &[Machine],
-    internet_clients: usize,
+    privatelink_probe: Option<&Machine>,
+    placement: &Placement,
     records: &broker::control_plane::state::Records,
+    bugs: PlantedBugs,
 ) -> Fabric {
     let mut fabric = Fabric::default();
-    for machine in brokers.iter().chain(dns) {
+    for machine in brokers.iter().chain(dns).chain(nlb) {
         fabric.homes.insert(machine.name.clone(), Home::Service);
         fabric.machines.insert(machine.ip, machine.name.clone());
     }
@@ -751,41 +909,92 @@ fn build_fabric(
     // The control plane's API is on the internet.
     fabric.public.insert(CONTROL_PLANE_IP, CONTROL_PLANE_NAME.into());
     for (index, machine) in clients.iter().enumerate() {
-        let home = if index < internet_clients { Home::Internet } else { Home::Network(CUSTOMER_NETWORK.into()) };
-        fabric.homes.insert(machine.name.clone(), home);
+        fabric.homes.insert(machine.name.clone(), placement.home(index));
         fabric.machines.insert(machine.ip, machine.name.clone());
+    }
+    if let Some(probe) = privatelink_probe {
+        fabric.homes.insert(probe.name.clone(), Home::Network(PRIVATE_LINK_NETWORK.into()));
+        fabric.machines.insert(probe.ip, probe.name.clone());
     }
     for (index, broker) in brokers.iter().enumerate() {
         fabric.public.insert(IpAddr::V4(public_address(index as i32 + 1)), broker.name.clone());
     }
-    let customer: Cidr = CUSTOMER_VPC.parse().expect("a literal range");
-    let mut customer_routes =
-        vec![Route { destination: "0.0.0.0/0".parse().expect("a literal range"), hop: Hop::InternetGateway }];
+    let internet = Route { destination: "0.0.0.0/0".parse().expect("a literal range"), hop: Hop::InternetGateway };
+    let mut customer_routes = vec![internet.clone()];
+    let mut transit_routes = vec![internet];
+    let range = |text: &str| -> Cidr { text.parse().expect("a literal range") };
     if let Some(network) = records.networks.values().next() {
         for (index, broker) in brokers.iter().enumerate() {
             if let Some(address) = private_address(&network.cidr, index as i32 + 1) {
                 fabric.private.insert(IpAddr::V4(address), broker.name.clone());
             }
         }
+        let programmed = broker::control_plane::network::cluster_routes(
+            &network.id,
+            records.peerings.values(),
+            records.transit_gateway_attachments.values(),
+            records.private_link_accesses.values(),
+            bugs,
+        );
         let mut cluster_routes = Vec::new();
-        for peering in records.peerings.values().filter(|p| p.network_id == network.id) {
-            for route in &peering.customer_routes {
-                // The customer's VPC is the one the route leads into.
-                if route.overlaps(&customer) {
-                    let hop = Hop::Peering { id: peering.id.clone(), to: CUSTOMER_NETWORK.into() };
-                    cluster_routes.push(Route { destination: *route, hop });
-                    customer_routes.push(Route {
-                        destination: network.cidr,
-                        hop: Hop::Peering { id: peering.id.clone(), to: fabric::CLUSTER_NETWORK.into() },
-                    });
+        for route in programmed {
+            match route {
+                ClusterRoute::Peering { destination, peering_id } => {
+                    let Some(to) = customer_network_of(&destination) else { continue };
+                    cluster_routes
+                        .push(Route { destination, hop: Hop::Peering { id: peering_id.clone(), to: to.into() } });
+                    if to == CUSTOMER_NETWORK {
+                        // The customer routes the cluster's range back over the same peering.
+                        let hop = Hop::Peering { id: peering_id, to: fabric::CLUSTER_NETWORK.into() };
+                        customer_routes.push(Route { destination: network.cidr, hop });
+                    }
+                }
+                ClusterRoute::TransitGateway { destination, transit_gateway_id } => {
+                    cluster_routes.push(Route { destination, hop: Hop::TransitGateway(transit_gateway_id.clone()) });
+                    fabric
+                        .transit_gateways
+                        .entry(transit_gateway_id.clone())
+                        .or_insert_with(|| vec![TRANSIT_GATEWAY_NETWORK.to_string()])
+                        .push(fabric::CLUSTER_NETWORK.into());
+                    transit_routes
+                        .push(Route { destination: network.cidr, hop: Hop::TransitGateway(transit_gateway_id) });
+                }
+                ClusterRoute::PrivateLink { customer_vpc, access_id } => {
+                    if customer_vpc == control_plane::PRIVATE_LINK_VPC_ID {
+                        let hop = Hop::PrivateLink { access: access_id, to: PRIVATE_LINK_NETWORK.into() };
+                        cluster_routes.push(Route { destination: range(PRIVATE_LINK_VPC), hop });
+                    }
                 }
             }
         }
         fabric
             .networks
             .insert(fabric::CLUSTER_NETWORK.into(), fabric::Network { cidr: network.cidr, routes: cluster_routes });
+        if let (Some(nlb), Some(access)) = (nlb, records.private_link_accesses.values().next()) {
+            for id in 1..=brokers.len() as i32 {
+                fabric.endpoints.insert(
+                    IpAddr::V4(private_link_endpoint(id)),
+                    fabric::Endpoint {
+                        vpc: PRIVATE_LINK_NETWORK.into(),
+                        machine: nlb.name.clone(),
+                        port: PRIVATE_LINK_PORT_BASE + id as u16,
+                        access: access.id.clone(),
+                    },
+                );
+            }
+        }
     }
-    fabric.networks.insert(CUSTOMER_NETWORK.into(), fabric::Network { cidr: customer, routes: customer_routes });
+    fabric
+        .networks
+        .insert(CUSTOMER_NETWORK.into(), fabric::Network { cidr: range(CUSTOMER_VPC), routes: customer_routes });
+    // Isolated: no internet route, nothing but its endpoints.
+    fabric
+        .networks
+        .insert(PRIVATE_LINK_NETWORK.into(), fabric::Network { cidr: range(PRIVATE_LINK_VPC), routes: vec![] });
+    fabric.networks.insert(
+        TRANSIT_GATEWAY_NETWORK.into(),
+        fabric::Network { cidr: range(TRANSIT_GATEWAY_VPC), routes: transit_routes },
+    );
     fabric
 }
 
@@ -801,11 +1010,13 @@ fn sim_dialer(
 ) -> Dialer {
     Arc::new(move |target: SocketAddr| {
         let routed = transport.fabric.lock().unwrap().route(&source, target.ip());
-        let (machine, path) = match routed {
-            Ok((machine, path)) => (machine, path.to_string()),
+        let (machine, path, port) = match routed {
+            Ok(routed) => (routed.machine, routed.path.to_string(), routed.port.unwrap_or(target.port())),
             Err(fabric::Unreachable(why)) => {
                 tracing::debug!(%source, %target, %why, "no route: the connect hangs");
-                (target.ip().to_string(), "unroutable".to_string())
+                // Named by the machine at the address if there is one, else by the address.
+                let named = transport.fabric.lock().unwrap().machines.get(&target.ip()).cloned();
+                (named.unwrap_or_else(|| target.ip().to_string()), "unroutable".to_string(), target.port())
             }
         };
         connections.record(&source, &machine, target.port(), &path);
@@ -822,7 +1033,7 @@ fn sim_dialer(
             .machines
             .iter()
             .find(|(_, name)| **name == machine)
-            .map(|(ip, _)| SocketAddr::new(*ip, target.port()));
+            .map(|(ip, _)| SocketAddr::new(*ip, port));
         if routable {
             transport.flows.lock().unwrap().insert((source.clone(), target.ip()));
         }

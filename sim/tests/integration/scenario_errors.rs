@@ -45,6 +45,7 @@ fn every_catalog_scenario_is_valid() {
             "peering-link-partition",
             "peering-route-withdrawn",
             "ports-and-listeners",
+            "privatelink-reverse-probe",
             "random-faults",
             "reimage-during-partition",
             "rolling-restart",
@@ -52,6 +53,7 @@ fn every_catalog_scenario_is_valid() {
             "slow-replication-leader-crash",
             "tenant-probe",
             "tenant-quota",
+            "transit-gateway-detach",
             "two-zone-outage",
             "unclean-election-window",
             "user-sign-in",
@@ -74,8 +76,15 @@ fn network_overlapping_the_customer_vpc() {
 }
 
 #[test]
-fn network_with_a_connection_type_the_world_lacks() {
+fn network_without_the_peering_the_harness_needs() {
     let section = "\n[network]\ncidr = \"172.16.0.0/16\"\nconnection_types = [\"PRIVATE_LINK\"]\n";
+    insta::assert_snapshot!(error_of(&format!("{}{section}", base())));
+}
+
+#[test]
+fn network_clients_behind_a_connection_type_it_does_not_offer() {
+    let section =
+        "\n[network]\ncidr = \"172.16.0.0/16\"\nconnection_types = [\"PEERING\"]\ntransit_gateway_clients = 1\n";
     insta::assert_snapshot!(error_of(&format!("{}{section}", base())));
 }
 

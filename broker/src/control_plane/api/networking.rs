@@ -1,11 +1,14 @@
-//! `/networking/v1/networks` and `/networking/v1/peerings` (C05): cluster networks with the
-//! customer's CIDR, and peerings by the customer's routes.
+//! `/networking/v1/networks`, `/peerings`, `/transit-gateway-attachments` and
+//! `/private-link-accesses` (C05): cluster networks with the customer's CIDR, and the ways a
+//! customer connects to one.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{list, page, parse_body, ApiRequest, ApiResponse, Failure, IdRef, Outcome, Query, Spec, PAGE_PARAMETERS};
-use crate::control_plane::network::{Cidr, ConnectionType, Network, Peering};
+use crate::control_plane::network::{
+    Cidr, ConnectionType, Network, Peering, PrivateLinkAccess, TransitGatewayAttachment,
+};
 use crate::control_plane::state::{Caller, ControlPlane, NetworkRequest};
 
 #[derive(Deserialize)]
@@ -29,6 +32,60 @@ struct PeeringSpec {
     display_name: String,
     network: IdRef,
     customer: Customer,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AttachmentSpec {
+    display_name: String,
+    network: IdRef,
+    transit_gateway: IdRef,
+    customer: Customer,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CustomerVpc {
+    vpc: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessSpec {
+    display_name: String,
+    network: IdRef,
+    customer: CustomerVpc,
+}
+
+fn attachment_view(attachment: &TransitGatewayAttachment) -> Value {
+    json!({
+        "api_version": "networking/v1",
+        "kind": "TransitGatewayAttachment",
+        "id": attachment.id,
+        "spec": {
+            "display_name": attachment.display_name,
+            "network": { "id": attachment.network_id },
+            "transit_gateway": { "id": attachment.transit_gateway_id },
+            "customer": { "routes": attachment.customer_routes },
+        },
+        "status": { "phase": "READY" },
+        "metadata": { "created_at": crate::control_plane::audit::rfc3339(attachment.created_at_ms) },
+    })
+}
+
+fn access_view(access: &PrivateLinkAccess) -> Value {
+    json!({
+        "api_version": "networking/v1",
+        "kind": "PrivateLinkAccess",
+        "id": access.id,
+        "spec": {
+            "display_name": access.display_name,
+            "network": { "id": access.network_id },
+            "customer": { "vpc": access.customer_vpc },
+        },
+        "status": { "phase": "READY" },
+        "metadata": { "created_at": crate::control_plane::audit::rfc3339(access.created_at_ms) },
+    })
 }
 
 fn network_view(network: &Network) -> Value {
@@ -118,6 +175,77 @@ pub(super) fn route(
             "GET" => Ok(ApiResponse::json(200, peering_view(plane.peering(caller, id)?))),
             "DELETE" => {
                 plane.delete_peering(caller, id, now_ms)?;
+                Ok(ApiResponse::empty(204))
+            }
+            _ => Err(Failure::MethodNotAllowed),
+        },
+        ["transit-gateway-attachments"] => match method {
+            "GET" => {
+                let query = Query::parse(request.query, &PAGE_PARAMETERS)?;
+                let (items, metadata) = page(
+                    plane.list_transit_gateway_attachments(caller)?,
+                    |a| &a.id,
+                    &query,
+                    "/networking/v1/transit-gateway-attachments",
+                )?;
+                let data = items.into_iter().map(attachment_view).collect();
+                Ok(list("networking/v1", "TransitGatewayAttachmentList", metadata, data))
+            }
+            "POST" => {
+                let Spec { spec }: Spec<AttachmentSpec> = parse_body(request.body)?;
+                let attachment = plane.create_transit_gateway_attachment(
+                    caller,
+                    &spec.network.id,
+                    &spec.display_name,
+                    &spec.transit_gateway.id,
+                    spec.customer.routes,
+                    now_ms,
+                )?;
+                Ok(ApiResponse::json(201, attachment_view(&attachment)))
+            }
+            _ => Err(Failure::MethodNotAllowed),
+        },
+        ["transit-gateway-attachments", id] => match method {
+            "GET" => Ok(ApiResponse::json(200, attachment_view(plane.transit_gateway_attachment(caller, id)?))),
+            "DELETE" => {
+                plane.delete_transit_gateway_attachment(caller, id, now_ms)?;
+                Ok(ApiResponse::empty(204))
+            }
+            _ => Err(Failure::MethodNotAllowed),
+        },
+        ["private-link-accesses"] => match method {
+            "GET" => {
+                let query = Query::parse(request.query, &PAGE_PARAMETERS)?;
+                let (items, metadata) = page(
+                    plane.list_private_link_accesses(caller)?,
+                    |a| &a.id,
+                    &query,
+                    "/networking/v1/private-link-accesses",
+                )?;
+                Ok(list(
+                    "networking/v1",
+                    "PrivateLinkAccessList",
+                    metadata,
+                    items.into_iter().map(access_view).collect(),
+                ))
+            }
+            "POST" => {
+                let Spec { spec }: Spec<AccessSpec> = parse_body(request.body)?;
+                let access = plane.create_private_link_access(
+                    caller,
+                    &spec.network.id,
+                    &spec.display_name,
+                    &spec.customer.vpc,
+                    now_ms,
+                )?;
+                Ok(ApiResponse::json(201, access_view(&access)))
+            }
+            _ => Err(Failure::MethodNotAllowed),
+        },
+        ["private-link-accesses", id] => match method {
+            "GET" => Ok(ApiResponse::json(200, access_view(plane.private_link_access(caller, id)?))),
+            "DELETE" => {
+                plane.delete_private_link_access(caller, id, now_ms)?;
                 Ok(ApiResponse::empty(204))
             }
             _ => Err(Failure::MethodNotAllowed),

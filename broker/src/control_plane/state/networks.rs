@@ -4,7 +4,8 @@ use super::{check_name, invalid, not_found, Caller, ClusterRequest, ControlPlane
 use crate::control_plane::audit::AuditResult;
 use crate::control_plane::model::Networking;
 use crate::control_plane::network::{
-    route_conflict, Cidr, ConnectedRange, ConnectionType, Network, NetworkView, Peering, NETWORK_PREFIX_LENGTHS,
+    connected_ranges, route_conflict, Cidr, ConnectionType, Network, NetworkView, Peering, PrivateLinkAccess,
+    TransitGatewayAttachment, NETWORK_PREFIX_LENGTHS,
 };
 use crate::planted_bugs::PlantedBug;
 
@@ -64,8 +65,28 @@ impl ControlPlane {
         if !self.records.networks.contains_key(id) {
             return Err(not_found("network", id));
         }
-        if let Some(peering) = self.records.peerings.values().find(|p| p.network_id == id) {
-            return Err(ControlPlaneError::Conflict(format!("network {id} still has peering {}", peering.id)));
+        let connections = self
+            .records
+            .peerings
+            .values()
+            .filter(|p| p.network_id == id)
+            .map(|p| format!("peering {}", p.id))
+            .chain(
+                self.records
+                    .transit_gateway_attachments
+                    .values()
+                    .filter(|a| a.network_id == id)
+                    .map(|a| format!("transit gateway attachment {}", a.id)),
+            )
+            .chain(
+                self.records
+                    .private_link_accesses
+                    .values()
+                    .filter(|a| a.network_id == id)
+                    .map(|a| format!("PrivateLink access {}", a.id)),
+            );
+        if let Some(connection) = connections.into_iter().next() {
+            return Err(ControlPlaneError::Conflict(format!("network {id} still has {connection}")));
         }
         if let Some(cluster) = self.records.clusters.values().find(|c| c.network_id.as_deref() == Some(id)) {
             return Err(ControlPlaneError::Conflict(format!("network {id} still has cluster {}", cluster.id)));
@@ -87,19 +108,8 @@ impl ControlPlane {
     ) -> Result<Peering> {
         self.require_admin(caller)?;
         check_name("display_name", display_name)?;
-        let network = self.records.networks.get(network_id).ok_or_else(|| not_found("network", network_id))?;
-        if !network.connection_types.contains(&ConnectionType::Peering) {
-            return Err(invalid("network", format!("network {network_id} does not offer PEERING")));
-        }
-        if customer_routes.is_empty() {
-            return Err(invalid("customer.routes", "at least one range"));
-        }
-        // Planted: the overlap rules are skipped (C05).
-        if !self.config.bugs.is_on(PlantedBug::CidrOverlapAccepted) {
-            if let Some(conflict) = route_conflict(network, self.records.peerings.values(), &customer_routes) {
-                return Err(ControlPlaneError::Conflict(conflict));
-            }
-        }
+        let network = self.network_offering(network_id, ConnectionType::Peering, "PEERING")?;
+        self.check_customer_routes(network, &customer_routes)?;
         let peering = Peering {
             id: self.new_id("peer"),
             network_id: network_id.to_string(),
@@ -112,6 +122,141 @@ impl ControlPlane {
         // Brokers and the DNS service learn the new range by their next pull.
         self.mutated_data_plane();
         Ok(peering)
+    }
+
+    /// The overlap rules for routes a new connection brings (peering or transit gateway).
+    fn check_customer_routes(&self, network: &Network, customer_routes: &[Cidr]) -> Result<()> {
+        if customer_routes.is_empty() {
+            return Err(invalid("customer.routes", "at least one range"));
+        }
+        // Planted: the overlap rules are skipped (C05).
+        if self.config.bugs.is_on(PlantedBug::CidrOverlapAccepted) {
+            return Ok(());
+        }
+        let connected = connected_ranges(
+            &network.id,
+            self.records.peerings.values(),
+            self.records.transit_gateway_attachments.values(),
+        );
+        match route_conflict(network, connected.iter(), customer_routes) {
+            Some(conflict) => Err(ControlPlaneError::Conflict(conflict)),
+            None => Ok(()),
+        }
+    }
+
+    /// The network `network_id` offering `connection_type`, or why not.
+    fn network_offering(&self, network_id: &str, connection_type: ConnectionType, name: &str) -> Result<&Network> {
+        let network = self.records.networks.get(network_id).ok_or_else(|| not_found("network", network_id))?;
+        if !network.connection_types.contains(&connection_type) {
+            return Err(invalid("network", format!("network {network_id} does not offer {name}")));
+        }
+        Ok(network)
+    }
+
+    /// Joins the network to the customer's transit gateway, routing `customer_routes` (the
+    /// ranges behind the gateway) to it: the same overlap rules as peering.
+    pub fn create_transit_gateway_attachment(
+        &mut self,
+        caller: &Caller,
+        network_id: &str,
+        display_name: &str,
+        transit_gateway_id: &str,
+        customer_routes: Vec<Cidr>,
+        now_ms: u64,
+    ) -> Result<TransitGatewayAttachment> {
+        self.require_admin(caller)?;
+        check_name("display_name", display_name)?;
+        check_name("transit_gateway.id", transit_gateway_id)?;
+        let network = self.network_offering(network_id, ConnectionType::TransitGateway, "TRANSIT_GATEWAY")?;
+        self.check_customer_routes(network, &customer_routes)?;
+        let attachment = TransitGatewayAttachment {
+            id: self.new_id("tgwa"),
+            network_id: network_id.to_string(),
+            display_name: display_name.to_string(),
+            transit_gateway_id: transit_gateway_id.to_string(),
+            customer_routes,
+            created_at_ms: now_ms,
+        };
+        self.records.transit_gateway_attachments.insert(attachment.id.clone(), attachment.clone());
+        self.audit(
+            caller.principal(),
+            &attachment.id,
+            "networking.tgw_attachment.created",
+            AuditResult::Success,
+            now_ms,
+        );
+        self.mutated_data_plane();
+        Ok(attachment)
+    }
+
+    pub fn list_transit_gateway_attachments(&self, caller: &Caller) -> Result<Vec<&TransitGatewayAttachment>> {
+        self.require_cloud(caller)?;
+        Ok(self.records.transit_gateway_attachments.values().collect())
+    }
+
+    pub fn transit_gateway_attachment(&self, caller: &Caller, id: &str) -> Result<&TransitGatewayAttachment> {
+        self.require_cloud(caller)?;
+        self.records.transit_gateway_attachments.get(id).ok_or_else(|| not_found("transit gateway attachment", id))
+    }
+
+    pub fn delete_transit_gateway_attachment(&mut self, caller: &Caller, id: &str, now_ms: u64) -> Result<()> {
+        self.require_admin(caller)?;
+        if self.records.transit_gateway_attachments.remove(id).is_none() {
+            return Err(not_found("transit gateway attachment", id));
+        }
+        self.audit(caller.principal(), id, "networking.tgw_attachment.deleted", AuditResult::Success, now_ms);
+        self.mutated_data_plane();
+        Ok(())
+    }
+
+    /// Lets the customer's VPC create PrivateLink endpoints to the network: no CIDR, no route.
+    pub fn create_private_link_access(
+        &mut self,
+        caller: &Caller,
+        network_id: &str,
+        display_name: &str,
+        customer_vpc: &str,
+        now_ms: u64,
+    ) -> Result<PrivateLinkAccess> {
+        self.require_admin(caller)?;
+        check_name("display_name", display_name)?;
+        check_name("customer.vpc", customer_vpc)?;
+        self.network_offering(network_id, ConnectionType::PrivateLink, "PRIVATE_LINK")?;
+        let access = PrivateLinkAccess {
+            id: self.new_id("pla"),
+            network_id: network_id.to_string(),
+            display_name: display_name.to_string(),
+            customer_vpc: customer_vpc.to_string(),
+            created_at_ms: now_ms,
+        };
+        self.records.private_link_accesses.insert(access.id.clone(), access.clone());
+        self.audit(
+            caller.principal(),
+            &access.id,
+            "networking.private_link_access.created",
+            AuditResult::Success,
+            now_ms,
+        );
+        Ok(access)
+    }
+
+    pub fn list_private_link_accesses(&self, caller: &Caller) -> Result<Vec<&PrivateLinkAccess>> {
+        self.require_cloud(caller)?;
+        Ok(self.records.private_link_accesses.values().collect())
+    }
+
+    pub fn private_link_access(&self, caller: &Caller, id: &str) -> Result<&PrivateLinkAccess> {
+        self.require_cloud(caller)?;
+        self.records.private_link_accesses.get(id).ok_or_else(|| not_found("PrivateLink access", id))
+    }
+
+    pub fn delete_private_link_access(&mut self, caller: &Caller, id: &str, now_ms: u64) -> Result<()> {
+        self.require_admin(caller)?;
+        if self.records.private_link_accesses.remove(id).is_none() {
+            return Err(not_found("PrivateLink access", id));
+        }
+        self.audit(caller.principal(), id, "networking.private_link_access.deleted", AuditResult::Success, now_ms);
+        Ok(())
     }
 
     pub fn list_peerings(&self, caller: &Caller) -> Result<Vec<&Peering>> {
@@ -163,19 +308,8 @@ impl ControlPlane {
     /// customer range connected to it.
     pub(super) fn network_view(&self, id: &str) -> Option<NetworkView> {
         let network = self.records.networks.get(id)?;
-        let connected = self
-            .records
-            .peerings
-            .values()
-            .filter(|p| p.network_id == id)
-            .flat_map(|p| {
-                p.customer_routes.iter().map(|cidr| ConnectedRange {
-                    cidr: *cidr,
-                    via: ConnectionType::Peering,
-                    connection_id: p.id.clone(),
-                })
-            })
-            .collect();
+        let connected =
+            connected_ranges(id, self.records.peerings.values(), self.records.transit_gateway_attachments.values());
         Some(NetworkView {
             id: network.id.clone(),
             cidr: network.cidr,

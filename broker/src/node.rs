@@ -191,6 +191,8 @@ impl Node {
     /// plane has no customers to protect (only the service's keys authenticate).
     pub fn admits(&self, source: std::net::IpAddr) -> bool {
         self.config.control_plane.is_none()
+            // Planted: no endpoint policy (C05).
+            || self.config.bugs.is_on(crate::planted_bugs::PlantedBug::PrivateClusterAcceptsPublic)
             || self.config.service_ranges.iter().any(|range| range.contains(source))
             || self.control_plane.access().endpoints.admits(source)
     }

@@ -64,10 +64,12 @@ pub enum PlantedBug {
     /// The control plane programs a route from the cluster network into a PrivateLink
     /// customer's VPC, as if PrivateLink were two-way (C05).
     PrivatelinkAllowsReverse,
+    /// Brokers admit every source, whatever the hosted clusters' networking (C05).
+    PrivateClusterAcceptsPublic,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 22] = [
+    pub const ALL: [PlantedBug; 23] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -90,6 +92,7 @@ impl PlantedBug {
         PlantedBug::CidrOverlapAccepted,
         PlantedBug::DnsIgnoresSourceNetwork,
         PlantedBug::PrivatelinkAllowsReverse,
+        PlantedBug::PrivateClusterAcceptsPublic,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -117,6 +120,7 @@ impl PlantedBug {
             PlantedBug::CidrOverlapAccepted => "cidr-overlap-accepted",
             PlantedBug::DnsIgnoresSourceNetwork => "dns-ignores-source-network",
             PlantedBug::PrivatelinkAllowsReverse => "privatelink-allows-reverse",
+            PlantedBug::PrivateClusterAcceptsPublic => "private-cluster-accepts-public",
         }
     }
 
@@ -132,7 +136,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

@@ -137,7 +137,7 @@ pub fn expand(scenario: &Scenario, seed: u64) -> Vec<Fault> {
             let (target, peer, amount) = match kind {
                 FaultKind::ZoneOutage | FaultKind::ZoneLoss => (Some(zone), None, None),
                 FaultKind::KillNode | FaultKind::Pause => (Some(broker), None, None),
-                FaultKind::RouteWithdrawn => (Some(Group::Peering), None, None),
+                FaultKind::RouteWithdrawn | FaultKind::PeeringDeleted => (Some(Group::Peering), None, None),
                 FaultKind::DnsOutage | FaultKind::TransitGatewayDetach => (None, None, None),
                 FaultKind::Partition | FaultKind::OneWayPartition => {
                     let targets =
@@ -208,7 +208,7 @@ pub struct ActiveFault {
 }
 
 /// Starts a fault; returns what it touched (for the trace) and how to end it.
-pub fn start(world: &World, fault: &Fault) -> ActiveFault {
+pub fn start(world: &std::sync::Arc<World>, fault: &Fault) -> ActiveFault {
     // Latency and loss without groups hit every link of the brokers (to each other and to clients).
     let impairs = matches!(fault.kind, FaultKind::Latency | FaultKind::Loss);
     let target = fault.target.clone().or(impairs.then_some(Group::Cluster));
@@ -258,6 +258,7 @@ pub fn start(world: &World, fault: &Fault) -> ActiveFault {
         }
         FaultKind::RouteWithdrawn => world.withdraw_customer_route(),
         FaultKind::TransitGatewayDetach => world.detach_transit_gateway(),
+        FaultKind::PeeringDeleted => world.delete_customer_peering(),
         FaultKind::DnsOutage => {
             for name in world.dns_servers() {
                 world.take_down(&name);
@@ -267,7 +268,7 @@ pub fn start(world: &World, fault: &Fault) -> ActiveFault {
     ActiveFault { fault: fault.clone(), machines, peers, impairment: None }
 }
 
-pub fn end(world: &World, active: &ActiveFault) {
+pub fn end(world: &std::sync::Arc<World>, active: &ActiveFault) {
     match active.fault.kind {
         FaultKind::KillNode | FaultKind::ZoneOutage | FaultKind::ZoneLoss => {
             for name in &active.machines {
@@ -291,6 +292,7 @@ pub fn end(world: &World, active: &ActiveFault) {
         }
         FaultKind::RouteWithdrawn => world.restore_customer_route(),
         FaultKind::TransitGatewayDetach => world.reattach_transit_gateway(),
+        FaultKind::PeeringDeleted => world.recreate_customer_peering(),
         FaultKind::DnsOutage => {
             for name in world.dns_servers() {
                 world.bring_up(&name);

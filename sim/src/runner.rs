@@ -450,6 +450,31 @@ async fn simulate(request: RunRequest) -> Simulated {
             tasks.push(node.spawn(consumer::run(client, recorder, process, topics, commit)));
         }
     }
+    // The service programs its route tables from the control plane's records (C05).
+    if world.network.is_some() {
+        // Not among the workload's tasks: it runs until the world ends (the drain needs routes).
+        let world = world.clone();
+        drop(tokio::spawn(async move {
+            loop {
+                world.sync_routes();
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }));
+    }
+    // An outsider on the internet against a cluster without public endpoints (C05).
+    let outsider_log = crate::workload::privatelink::OutsiderLog::default();
+    if let Some(outsider) = &world.outsider {
+        let (dialer, credentials) =
+            world.client_with_key(outsider, 41_000, &("OUTSIDER".to_string(), "not-a-secret".to_string()));
+        let probe = crate::workload::privatelink::outsider(
+            dialer,
+            credentials,
+            world.public_endpoints(),
+            recorder.clone(),
+            outsider_log.clone(),
+        );
+        tasks.push(handle.get_node(outsider.id).expect("outsider node").spawn(probe));
+    }
     // PrivateLink probes: the service side dialing into the PrivateLink VPC, and a client there
     // without the DNS override (C05, C06).
     if let (Some(nlb), Some(probe)) = (&world.nlb, &world.privatelink_probe) {
@@ -472,14 +497,17 @@ async fn simulate(request: RunRequest) -> Simulated {
         );
         for prober in [nlb, &world.brokers[0]] {
             let node = handle.get_node(prober.id).expect("service node");
-            tasks.push(
-                node.spawn(crate::workload::privatelink::reverse_probe(world.dialer_of(prober), targets.clone())),
-            );
+            let probe =
+                crate::workload::privatelink::reverse_probe(world.dialer_of(prober), targets.clone(), recorder.clone());
+            tasks.push(node.spawn(probe));
         }
         let (dialer, credentials) = world.client_identity(probe, 40_000);
         let client = ClusterClient::new(dialer, credentials, world.endpoints(probe, 40_000));
         tasks.push(
-            handle.get_node(probe.id).expect("probe node").spawn(crate::workload::privatelink::unnamed_client(client)),
+            handle
+                .get_node(probe.id)
+                .expect("probe node")
+                .spawn(crate::workload::privatelink::unnamed_client(client, recorder.clone())),
         );
     }
     // Control-plane clients with the scenario's keys, and its timed actions.
@@ -793,7 +821,29 @@ async fn simulate(request: RunRequest) -> Simulated {
             crate::world::PRIVATE_LINK_PROBE,
             zero,
         );
-        DnsEvidence { violations, judged, stale, unroutable, reverse, probes }
+        let outsiders = outsider_log.0.lock().unwrap().clone();
+        let admitted = outsiders
+            .iter()
+            .filter(|a| a.admitted)
+            .map(|a| {
+                let what = format!(
+                    "an internet host completed a TLS handshake with broker {} (public endpoint) of a cluster without public networking at {:.3}s",
+                    a.broker,
+                    a.at_ms as f64 / 1000.0
+                );
+                (a.at_ms, what)
+            })
+            .collect();
+        DnsEvidence {
+            violations,
+            judged,
+            stale,
+            unroutable,
+            reverse,
+            probes,
+            admitted,
+            outsiders: outsiders.len() as u64,
+        }
     };
     let access_attempts = std::mem::take(&mut *access.attempts.lock().unwrap());
     let mutations = std::mem::take(&mut *access.mutations.lock().unwrap());
@@ -854,6 +904,9 @@ struct DnsEvidence {
     /// PrivateLink crossed the wrong way (C05), and the probing dials judged.
     reverse: Vec<(u64, String)>,
     probes: u64,
+    /// Internet connections a private-only cluster admitted (C05), and attempts made.
+    admitted: Vec<(u64, String)>,
+    outsiders: u64,
 }
 
 /// How long the harness waits, after the run, for the audit topic to hold the control plane's log.
@@ -1028,6 +1081,8 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         unroutable_connects: dns.unroutable,
         privatelink_reverse_connects: dns.reverse.len() as u64,
         privatelink_probes: dns.probes,
+        endpoint_admissions: dns.admitted.len() as u64,
+        endpoint_probes: dns.outsiders,
     };
     let expectations = evaluate(&request.scenario.scenario.expectations, &report, &measured);
     // Evidence found outside the history, by the expectation it fails: its first item.
@@ -1049,6 +1104,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         (ExpectationName::SignInViolations, sign_ins.first()),
         (ExpectationName::DnsViolations, dns.violations.first()),
         (ExpectationName::PrivatelinkReverseConnects, dns.reverse.first()),
+        (ExpectationName::EndpointAdmissions, dns.admitted.first()),
     ]
     .into_iter()
     .filter_map(|(name, first)| Some((name, first?.clone())))
@@ -1287,6 +1343,8 @@ pub struct Measured {
     pub unroutable_connects: u64,
     pub privatelink_reverse_connects: u64,
     pub privatelink_probes: u64,
+    pub endpoint_admissions: u64,
+    pub endpoint_probes: u64,
 }
 
 fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) -> Option<f64> {
@@ -1341,6 +1399,8 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::UnroutableConnects => Some(measured.unroutable_connects as f64),
         E::PrivatelinkReverseConnects => Some(measured.privatelink_reverse_connects as f64),
         E::PrivatelinkProbes => Some(measured.privatelink_probes as f64),
+        E::EndpointAdmissions => Some(measured.endpoint_admissions as f64),
+        E::EndpointProbes => Some(measured.endpoint_probes as f64),
         checked => count(kind_of(checked).expect("the remaining expectations count checker violations")),
     }
 }

@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 22] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 23] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -89,6 +89,11 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 22] = [
         bug: "privatelink-allows-reverse",
         scenario: "privatelink-reverse-probe",
         checks: &["privatelink_reverse_connects"],
+    },
+    PlantedBugCheck {
+        bug: "private-cluster-accepts-public",
+        scenario: "peering-link-partition",
+        checks: &["endpoint_admissions"],
     },
 ];
 

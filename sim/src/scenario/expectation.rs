@@ -106,10 +106,15 @@ pub enum ExpectationName {
     PrivatelinkReverseConnects,
     /// Probing dials judged for the above: work done.
     PrivatelinkProbes,
+    /// TLS handshakes an internet host completed with a broker of a cluster without public
+    /// networking (C05: the brokers refuse such sources before TLS).
+    EndpointAdmissions,
+    /// The internet host's attempts: work done.
+    EndpointProbes,
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 57] = [
+    pub const ALL: [ExpectationName; 59] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -167,6 +172,8 @@ impl ExpectationName {
         ExpectationName::UnroutableConnects,
         ExpectationName::PrivatelinkReverseConnects,
         ExpectationName::PrivatelinkProbes,
+        ExpectationName::EndpointAdmissions,
+        ExpectationName::EndpointProbes,
     ];
 
     /// The name in scenario files and reports.
@@ -229,6 +236,8 @@ impl ExpectationName {
             ExpectationName::UnroutableConnects => "unroutable_connects",
             ExpectationName::PrivatelinkReverseConnects => "privatelink_reverse_connects",
             ExpectationName::PrivatelinkProbes => "privatelink_probes",
+            ExpectationName::EndpointAdmissions => "endpoint_admissions",
+            ExpectationName::EndpointProbes => "endpoint_probes",
         }
     }
 
@@ -267,6 +276,7 @@ impl ExpectationName {
                 | ExpectationName::DnsStaleAnswers
                 | ExpectationName::UnroutableConnects
                 | ExpectationName::PrivatelinkProbes
+                | ExpectationName::EndpointProbes
         )
     }
 }

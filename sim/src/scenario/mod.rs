@@ -148,10 +148,13 @@ pub enum FaultKind {
     /// The cluster network is detached from the customer's transit gateway: connections over
     /// it hang and stall until it is attached again.
     TransitGatewayDetach,
+    /// The customer deletes its peering through the control plane (`target = "peering"`) and
+    /// peers again at `end_s`; routes follow the control plane's records.
+    PeeringDeleted,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 11] = [
+    pub const ALL: [FaultKind; 12] = [
         FaultKind::KillNode,
         FaultKind::ZoneOutage,
         FaultKind::ZoneLoss,
@@ -163,6 +166,7 @@ impl FaultKind {
         FaultKind::RouteWithdrawn,
         FaultKind::DnsOutage,
         FaultKind::TransitGatewayDetach,
+        FaultKind::PeeringDeleted,
     ];
 
     pub fn name(&self) -> &'static str {
@@ -178,6 +182,7 @@ impl FaultKind {
             FaultKind::RouteWithdrawn => "route-withdrawn",
             FaultKind::DnsOutage => "dns-outage",
             FaultKind::TransitGatewayDetach => "transit-gateway-detach",
+            FaultKind::PeeringDeleted => "peering-deleted",
         }
     }
 }
@@ -453,11 +458,11 @@ fn typed_fault(file: &str, key: &str, fault: &FaultFile, duration_s: u64) -> Res
         })?),
         (None, false) => None,
     };
-    if fault.kind == FaultKind::RouteWithdrawn && target != Some(Group::Peering) {
+    if matches!(fault.kind, FaultKind::RouteWithdrawn | FaultKind::PeeringDeleted) && target != Some(Group::Peering) {
         return Err(ScenarioError::invalid(
             file,
             format!("{key}.target"),
-            "\"peering\": the customer network whose route to the cluster is withdrawn",
+            "\"peering\": the customer network whose route or peering to the cluster goes away",
         ));
     }
     if matches!(fault.kind, FaultKind::DnsOutage | FaultKind::TransitGatewayDetach) && target.is_some() {

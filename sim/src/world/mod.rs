@@ -109,6 +109,8 @@ pub struct World {
     pub nlb: Option<Machine>,
     /// A machine in the PrivateLink VPC without the customer's DNS override.
     pub privatelink_probe: Option<Machine>,
+    /// A host on the internet, when the cluster has no public endpoints.
+    pub outsider: Option<Machine>,
     /// Routes and addresses (C05): who can connect to what, by which path.
     pub fabric: Arc<Mutex<Fabric>>,
     /// Every name resolution a client made (C06).
@@ -120,6 +122,10 @@ pub struct World {
     flows: Arc<Mutex<BTreeSet<(String, IpAddr)>>>,
     /// Machine pairs cut because their route is gone.
     stalled: Mutex<BTreeSet<(String, String)>>,
+    /// The planted bugs (the service's route programming honours them).
+    bugs: PlantedBugs,
+    /// The records the routes were last programmed from (their data-plane version).
+    programmed_version: std::sync::atomic::AtomicU64,
     pub control_plane: Machine,
     /// The organization the harness bootstrapped, with the secrets it was shown once.
     pub organization: Organization,
@@ -445,6 +451,14 @@ impl World {
             let node = handle.create_node().name(&name).ip(ip).build();
             clients.push(Machine { name, ip, zone: None, id: node.id() });
         }
+        // A host on the internet probing a cluster without public endpoints (C05).
+        let public = network.is_none_or(|n| n.connection_types.contains(&ConnectionType::Public));
+        let outsider = (!public).then(|| {
+            let ip = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 250));
+            by_ip.insert(ip, OUTSIDER.to_string());
+            let node = handle.create_node().name(OUTSIDER).ip(ip).build();
+            Machine { name: OUTSIDER.into(), ip, zone: None, id: node.id() }
+        });
         // A PrivateLink client without the DNS override: it must never reach a broker (C06).
         let privatelink_probe = private_link.then(|| {
             let ip = IpAddr::V4(Ipv4Addr::new(10, 11, 0, 250));
@@ -457,7 +471,7 @@ impl World {
             &dns,
             nlb.as_ref(),
             &clients,
-            privatelink_probe.as_ref(),
+            privatelink_probe.as_ref().into_iter().chain(outsider.as_ref()),
             &placement,
             &records,
             bugs,
@@ -468,11 +482,14 @@ impl World {
             dns,
             nlb,
             privatelink_probe,
+            outsider,
             fabric,
             resolutions: ResolutionLog::default(),
             network: network.cloned(),
             flows,
             stalled: Mutex::default(),
+            bugs,
+            programmed_version: std::sync::atomic::AtomicU64::new(records.data_plane_version),
             control_plane,
             organization,
             control_plane_server,
@@ -522,6 +539,71 @@ impl World {
         }
     }
 
+    /// Programs the route tables again if the control plane's records changed (the service
+    /// programs its cloud account as its records say; the customer's automation follows a new
+    /// peering). Established connections over a route that went away stall.
+    pub fn sync_routes(&self) {
+        // A control plane whose storage is lost (and not yet restored) changes nothing.
+        let Ok(Some(bytes)) = broker::log::Disk::read(&self.disks[CONTROL_PLANE_NAME], RECORDS_FILE) else { return };
+        let Ok(records) = serde_json::from_slice::<broker::control_plane::state::Records>(&bytes) else { return };
+        let seen = self.programmed_version.swap(records.data_plane_version, std::sync::atomic::Ordering::Relaxed);
+        if seen == records.data_plane_version {
+            return;
+        }
+        program_routes(&mut self.fabric.lock().unwrap(), &records, self.bugs);
+        self.reroute();
+    }
+
+    /// The peering that connects the customer VPC, if there is one now.
+    pub fn customer_peering(&self) -> Option<broker::control_plane::network::Peering> {
+        let customer: Cidr = CUSTOMER_VPC.parse().expect("a literal range");
+        self.control_plane_records()
+            .peerings
+            .into_values()
+            .find(|p| p.customer_routes.iter().any(|r| r.overlaps(&customer)))
+    }
+
+    /// A peering-deleted fault: the customer deletes its peering through the control plane's
+    /// API (retried until it is gone), from the first client machine.
+    pub fn delete_customer_peering(self: &Arc<Self>) {
+        let Some(peering) = self.customer_peering() else { return };
+        let cloud = self.cloud_client(&self.clients[0], 700);
+        let node = Handle::current().get_node(self.clients[0].id).expect("client node");
+        node.spawn(async move {
+            let target = format!("/networking/v1/peerings/{}", peering.id);
+            loop {
+                if let Ok((204 | 404, _)) = cloud.call("DELETE", &target, None).await {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
+    }
+
+    /// The end of a peering-deleted fault: the customer peers its VPC again (a new peering).
+    pub fn recreate_customer_peering(self: &Arc<Self>) {
+        let Some(network) = self.control_plane_records().networks.into_values().next() else { return };
+        let cloud = self.cloud_client(&self.clients[0], 701);
+        let node = Handle::current().get_node(self.clients[0].id).expect("client node");
+        let body = serde_json::json!({
+            "spec": {
+                "display_name": "customer-vpc",
+                "network": { "id": network.id },
+                "customer": { "routes": [CUSTOMER_VPC] },
+            }
+        });
+        node.spawn(async move {
+            let body = serde_json::to_vec(&body).expect("json serializes");
+            loop {
+                // 409: the deletion has not happened yet (an overlapping range is still connected).
+                if let Ok((201, _)) = cloud.call("POST", "/networking/v1/peerings", Some(body.clone())).await {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
+    }
+
     /// Detaches the cluster network from the customer's transit gateway.
     pub fn detach_transit_gateway(&self) {
         self.fabric.lock().unwrap().detach(control_plane::TRANSIT_GATEWAY_ID, fabric::CLUSTER_NETWORK);
@@ -531,6 +613,16 @@ impl World {
     pub fn reattach_transit_gateway(&self) {
         self.fabric.lock().unwrap().reattach(control_plane::TRANSIT_GATEWAY_ID, fabric::CLUSTER_NETWORK);
         self.reroute();
+    }
+
+    /// Each broker's id, public endpoint and name (what an outsider could try).
+    pub fn public_endpoints(&self) -> Vec<(i32, SocketAddr, String)> {
+        (1..=self.brokers.len() as i32)
+            .map(|id| {
+                let address = SocketAddr::new(IpAddr::V4(public_address(id)), BROKER_PORT);
+                (id, address, broker::network::dns::broker_name(DNS_ZONE, id))
+            })
+            .collect()
     }
 
     /// The DNS servers' machine names.
@@ -687,6 +779,7 @@ impl World {
             .chain(&self.nlb)
             .chain(&self.clients)
             .chain(&self.privatelink_probe)
+            .chain(&self.outsider)
             .chain(std::iter::once(&self.control_plane))
     }
 
@@ -822,6 +915,7 @@ const PRIVATE_LINK_NLB: &str = "privatelink-nlb";
 const PRIVATE_LINK_NLB_IP: Ipv4Addr = Ipv4Addr::new(10, 3, 2, 1);
 const PRIVATE_LINK_PORT_BASE: u16 = 19_000;
 pub const PRIVATE_LINK_PROBE: &str = "privatelink-probe";
+const OUTSIDER: &str = "outsider";
 
 /// Broker `id`'s interface endpoint address in the PrivateLink VPC.
 fn private_link_endpoint(id: i32) -> Ipv4Addr {
@@ -889,12 +983,12 @@ fn customer_network_of(range: &Cidr) -> Option<&'static str> {
 /// network's route table as the service programs it (`cluster_routes`, from the control
 /// plane's records, planted bugs included).
 #[allow(clippy::too_many_arguments)]
-fn build_fabric(
+fn build_fabric<'a>(
     brokers: &[Machine],
     dns: &[Machine],
     nlb: Option<&Machine>,
     clients: &[Machine],
-    privatelink_probe: Option<&Machine>,
+    extras: impl Iterator<Item = &'a Machine>,
     placement: &Placement,
     records: &broker::control_plane::state::Records,
     bugs: PlantedBugs,
@@ -912,23 +1006,57 @@ fn build_fabric(
         fabric.homes.insert(machine.name.clone(), placement.home(index));
         fabric.machines.insert(machine.ip, machine.name.clone());
     }
-    if let Some(probe) = privatelink_probe {
-        fabric.homes.insert(probe.name.clone(), Home::Network(PRIVATE_LINK_NETWORK.into()));
-        fabric.machines.insert(probe.ip, probe.name.clone());
+    for extra in extras {
+        let home = if extra.name == OUTSIDER { Home::Internet } else { Home::Network(PRIVATE_LINK_NETWORK.into()) };
+        fabric.homes.insert(extra.name.clone(), home);
+        fabric.machines.insert(extra.ip, extra.name.clone());
     }
     for (index, broker) in brokers.iter().enumerate() {
         fabric.public.insert(IpAddr::V4(public_address(index as i32 + 1)), broker.name.clone());
     }
-    let internet = Route { destination: "0.0.0.0/0".parse().expect("a literal range"), hop: Hop::InternetGateway };
-    let mut customer_routes = vec![internet.clone()];
-    let mut transit_routes = vec![internet];
     let range = |text: &str| -> Cidr { text.parse().expect("a literal range") };
+    fabric.networks.insert(CUSTOMER_NETWORK.into(), fabric::Network { cidr: range(CUSTOMER_VPC), routes: vec![] });
+    // Isolated: no internet route, nothing but its endpoints.
+    fabric
+        .networks
+        .insert(PRIVATE_LINK_NETWORK.into(), fabric::Network { cidr: range(PRIVATE_LINK_VPC), routes: vec![] });
+    fabric
+        .networks
+        .insert(TRANSIT_GATEWAY_NETWORK.into(), fabric::Network { cidr: range(TRANSIT_GATEWAY_VPC), routes: vec![] });
     if let Some(network) = records.networks.values().next() {
         for (index, broker) in brokers.iter().enumerate() {
             if let Some(address) = private_address(&network.cidr, index as i32 + 1) {
                 fabric.private.insert(IpAddr::V4(address), broker.name.clone());
             }
         }
+        if let (Some(nlb), Some(access)) = (nlb, records.private_link_accesses.values().next()) {
+            for id in 1..=brokers.len() as i32 {
+                fabric.endpoints.insert(
+                    IpAddr::V4(private_link_endpoint(id)),
+                    fabric::Endpoint {
+                        vpc: PRIVATE_LINK_NETWORK.into(),
+                        machine: nlb.name.clone(),
+                        port: PRIVATE_LINK_PORT_BASE + id as u16,
+                        access: access.id.clone(),
+                    },
+                );
+            }
+        }
+    }
+    program_routes(&mut fabric, records, bugs);
+    fabric
+}
+
+/// Route tables from the control plane's records: the cluster network's as the service programs
+/// it (`cluster_routes`, planted bugs included), and the customer's side of each connection (its
+/// automation points the cluster's range at the current peering or its gateway). Called at
+/// build and whenever the records change; withdrawn routes and detachments are kept apart.
+fn program_routes(fabric: &mut Fabric, records: &broker::control_plane::state::Records, bugs: PlantedBugs) {
+    let internet = Route { destination: "0.0.0.0/0".parse().expect("a literal range"), hop: Hop::InternetGateway };
+    let mut customer_routes = vec![internet.clone()];
+    let mut transit_routes = vec![internet];
+    fabric.transit_gateways.clear();
+    if let Some(network) = records.networks.values().next() {
         let programmed = broker::control_plane::network::cluster_routes(
             &network.id,
             records.peerings.values(),
@@ -962,7 +1090,8 @@ fn build_fabric(
                 ClusterRoute::PrivateLink { customer_vpc, access_id } => {
                     if customer_vpc == control_plane::PRIVATE_LINK_VPC_ID {
                         let hop = Hop::PrivateLink { access: access_id, to: PRIVATE_LINK_NETWORK.into() };
-                        cluster_routes.push(Route { destination: range(PRIVATE_LINK_VPC), hop });
+                        let destination = PRIVATE_LINK_VPC.parse().expect("a literal range");
+                        cluster_routes.push(Route { destination, hop });
                     }
                 }
             }
@@ -970,32 +1099,13 @@ fn build_fabric(
         fabric
             .networks
             .insert(fabric::CLUSTER_NETWORK.into(), fabric::Network { cidr: network.cidr, routes: cluster_routes });
-        if let (Some(nlb), Some(access)) = (nlb, records.private_link_accesses.values().next()) {
-            for id in 1..=brokers.len() as i32 {
-                fabric.endpoints.insert(
-                    IpAddr::V4(private_link_endpoint(id)),
-                    fabric::Endpoint {
-                        vpc: PRIVATE_LINK_NETWORK.into(),
-                        machine: nlb.name.clone(),
-                        port: PRIVATE_LINK_PORT_BASE + id as u16,
-                        access: access.id.clone(),
-                    },
-                );
-            }
-        }
     }
-    fabric
-        .networks
-        .insert(CUSTOMER_NETWORK.into(), fabric::Network { cidr: range(CUSTOMER_VPC), routes: customer_routes });
-    // Isolated: no internet route, nothing but its endpoints.
-    fabric
-        .networks
-        .insert(PRIVATE_LINK_NETWORK.into(), fabric::Network { cidr: range(PRIVATE_LINK_VPC), routes: vec![] });
-    fabric.networks.insert(
-        TRANSIT_GATEWAY_NETWORK.into(),
-        fabric::Network { cidr: range(TRANSIT_GATEWAY_VPC), routes: transit_routes },
-    );
-    fabric
+    if let Some(customer) = fabric.networks.get_mut(CUSTOMER_NETWORK) {
+        customer.routes = customer_routes;
+    }
+    if let Some(transit) = fabric.networks.get_mut(TRANSIT_GATEWAY_NETWORK) {
+        transit.routes = transit_routes;
+    }
 }
 
 /// A dialer for machine `source`: the fabric decides where an address leads and by which path

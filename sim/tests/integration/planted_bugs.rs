@@ -130,6 +130,12 @@ fn a_two_way_privatelink_is_caught_by_the_direction_check() {
 }
 
 #[test]
+fn brokers_without_an_endpoint_policy_are_caught_by_the_outsider() {
+    let capsule = caught_by("private-cluster-accepts-public", 1, "endpoint_admissions");
+    assert!(capsule.violation.detail.contains("completed a TLS handshake"), "{}", capsule.violation.detail);
+}
+
+#[test]
 fn ack_before_replication_is_caught_by_inconsistent_offsets() {
     caught_by("ack-before-replication", 1, "inconsistent_offsets");
 }

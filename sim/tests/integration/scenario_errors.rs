@@ -42,6 +42,7 @@ fn every_catalog_scenario_is_valid() {
             "leader-isolation",
             "leaked-key-revoked",
             "out-of-sync-replica-failover",
+            "peering-deleted",
             "peering-link-partition",
             "peering-route-withdrawn",
             "ports-and-listeners",

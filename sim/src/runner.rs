@@ -814,13 +814,24 @@ async fn simulate(request: RunRequest) -> Simulated {
         let (violations, judged) = crate::checkers::dns::dns_violations(&records, &views, zero);
         let stale = records.iter().filter(|r| r.origin == "stale").count();
         let unroutable = world.connections.paths().get("unroutable").copied().unwrap_or(0);
-        let (reverse, probes) = crate::checkers::privatelink::privatelink_violations(
-            &world.connections.links(),
-            &world.fabric.lock().unwrap().homes,
-            (crate::world::PRIVATE_LINK_NETWORK, crate::scenario::PRIVATE_LINK_VPC.parse().expect("a literal range")),
-            crate::world::PRIVATE_LINK_PROBE,
-            zero,
-        );
+        let (service, private_link): (BTreeSet<String>, BTreeSet<String>) = {
+            let fabric = world.fabric.lock().unwrap();
+            let named = |wanted: &crate::world::Home| {
+                fabric.homes.iter().filter(|(_, home)| *home == wanted).map(|(name, _)| name.clone()).collect()
+            };
+            (
+                named(&crate::world::Home::Service),
+                named(&crate::world::Home::Network(crate::world::PRIVATE_LINK_NETWORK.into())),
+            )
+        };
+        let sides = crate::checkers::privatelink::Sides {
+            service: &service,
+            private_link: &private_link,
+            private_link_range: crate::scenario::PRIVATE_LINK_VPC.parse().expect("a literal range"),
+            probe: crate::world::PRIVATE_LINK_PROBE,
+        };
+        let (reverse, probes) =
+            crate::checkers::privatelink::privatelink_violations(&world.connections.links(), &sides, zero);
         let outsiders = outsider_log.0.lock().unwrap().clone();
         let admitted = outsiders
             .iter()

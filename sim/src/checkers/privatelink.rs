@@ -4,33 +4,39 @@
 //! without the customer's DNS override got through to the service (it has no way in but the
 //! endpoint, and only the override names it).
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use broker::control_plane::network::Cidr;
-
-use crate::world::Home;
 
 /// One logged dial: (initiator, target machine, port, path, first dial, count).
 pub type Link = (String, String, u16, String, tokio::time::Instant, u64);
 
 /// Violations as (ms since `zero`, what), and how many probing dials were judged.
-/// A target is a machine name, or an address where no machine is (an endpoint's).
+/// The world's parts, by machine name.
+pub struct Sides<'a> {
+    /// The service's machines.
+    pub service: &'a BTreeSet<String>,
+    /// The PrivateLink VPC's machines, and its range (a target with no machine is an address).
+    pub private_link: &'a BTreeSet<String>,
+    pub private_link_range: Cidr,
+    /// The client without the DNS override.
+    pub probe: &'a str,
+}
+
 pub fn privatelink_violations(
     links: &[Link],
-    homes: &BTreeMap<String, Home>,
-    private_link: (&str, Cidr),
-    probe: &str,
+    sides: &Sides<'_>,
     zero: tokio::time::Instant,
 ) -> (Vec<(u64, String)>, u64) {
-    let (network, range) = private_link;
+    let probe = sides.probe;
     let in_private_link = |target: &str| {
-        homes.get(target) == Some(&Home::Network(network.to_string()))
-            || target.parse::<std::net::IpAddr>().is_ok_and(|address| range.contains(address))
+        sides.private_link.contains(target)
+            || target.parse::<std::net::IpAddr>().is_ok_and(|address| sides.private_link_range.contains(address))
     };
     let mut violations = Vec::new();
     let mut judged = 0;
     for (initiator, target, port, path, at, count) in links {
-        let reverse = homes.get(initiator) == Some(&Home::Service) && in_private_link(target);
+        let reverse = sides.service.contains(initiator) && in_private_link(target);
         let unnamed = initiator == probe && !in_private_link(target);
         if !(reverse || unnamed) {
             continue;
@@ -60,19 +66,16 @@ mod tests {
 
     #[test]
     fn only_customer_initiated_connections_cross_privatelink() {
-        let homes: BTreeMap<String, Home> = [
-            ("broker-1", Home::Service),
-            ("nlb", Home::Service),
-            ("client-1", Home::Network("privatelink".into())),
-            ("probe", Home::Network("privatelink".into())),
-            ("client-2", Home::Network("customer".into())),
-        ]
-        .into_iter()
-        .map(|(name, home)| (name.to_string(), home))
-        .collect();
+        let names = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<BTreeSet<_>>();
+        let (service, private_link) = (names(&["broker-1", "nlb"]), names(&["client-1", "probe"]));
+        let sides = Sides {
+            service: &service,
+            private_link: &private_link,
+            private_link_range: "10.11.0.0/16".parse().unwrap(),
+            probe: "probe",
+        };
         let zero = tokio::time::Instant::now();
         let link = |i: &str, t: &str, path: &str| (i.to_string(), t.to_string(), 9092, path.to_string(), zero, 2);
-        let private_link = ("privatelink", "10.11.0.0/16".parse().unwrap());
         let fine = [
             link("client-1", "nlb", "private-link pla-1"),
             link("broker-1", "client-1", "unroutable"),
@@ -80,21 +83,15 @@ mod tests {
             link("probe", "203.0.113.1", "unroutable"),
             link("broker-1", "client-2", "peering peer-1"),
         ];
-        let (violations, judged) = privatelink_violations(&fine, &homes, private_link, "probe", zero);
+        let (violations, judged) = privatelink_violations(&fine, &sides, zero);
         assert_eq!((violations, judged), (vec![], 6), "four refused reverse dials and two refused probe dials");
-        let (violations, _) = privatelink_violations(
-            &[link("broker-1", "client-1", "private-link pla-1")],
-            &homes,
-            private_link,
-            "probe",
-            zero,
-        );
+        let (violations, _) =
+            privatelink_violations(&[link("broker-1", "client-1", "private-link pla-1")], &sides, zero);
         assert!(
             violations[0].1.contains("broker-1 (service side) opened 2 connection(s) to client-1:9092"),
             "{violations:?}"
         );
-        let (violations, _) =
-            privatelink_violations(&[link("probe", "broker-2", "public")], &homes, private_link, "probe", zero);
+        let (violations, _) = privatelink_violations(&[link("probe", "broker-2", "public")], &sides, zero);
         assert!(violations[0].1.contains("without the DNS override"), "{violations:?}");
     }
 }

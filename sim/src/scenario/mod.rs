@@ -24,7 +24,7 @@ pub use control_plane::{
 };
 pub use expectation::{Comparison, Expectation, ExpectationName};
 pub use group::{Group, UnknownGroup, ZONES};
-pub use network::{NetworkSpec, CUSTOMER_VPC, PRIVATE_LINK_VPC, TRANSIT_GATEWAY_VPC};
+pub use network::{NetworkSpec, CUSTOMER_VPC, PRIVATE_LINK_VPC, SERVICE_RANGES, TRANSIT_GATEWAY_VPC};
 
 /// A validated scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use super::ScenarioError;
 
+/// The service's own ranges: brokers (10.1/16), the control plane (10.2/16) and the service's
+/// other machines (10.3/16: DNS, PrivateLink load balancers). Customers never get these.
+pub const SERVICE_RANGES: [&str; 3] = ["10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16"];
+
 /// The customer VPC's range: the client machines' addresses.
 pub const CUSTOMER_VPC: &str = "10.9.0.0/16";
 /// The customer's VPC that reaches the cluster over PrivateLink.
@@ -39,8 +43,7 @@ pub struct NetworkSpec {
 
 impl NetworkSpec {
     pub(super) fn validate(&self, file: &str, workers: u32) -> Result<(), ScenarioError> {
-        let service: Vec<Cidr> =
-            crate::world::SERVICE_RANGES.iter().map(|r| r.parse().expect("a literal range")).collect();
+        let service: Vec<Cidr> = SERVICE_RANGES.iter().map(|r| r.parse().expect("a literal range")).collect();
         for vpc in [CUSTOMER_VPC, PRIVATE_LINK_VPC, TRANSIT_GATEWAY_VPC] {
             let range: Cidr = vpc.parse().expect("a literal range");
             if self.cidr.overlaps(&range) {

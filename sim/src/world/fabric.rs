@@ -408,7 +408,9 @@ mod tests {
         let reach = |source: &str, target: &str| fabric.route(source, ip(target)).map(|r| (r.machine, r.path));
         let ok = |machine: &str, path: Path| Ok((machine.to_string(), path));
         // (source, target, outcome)
-        let cases: Vec<(&str, &str, Result<(String, Path), ()>)> = vec![
+        // (source, target, the machine and path, or no route)
+        type Case<'a> = (&'a str, &'a str, Result<(String, Path), ()>);
+        let cases: Vec<Case> = vec![
             ("client", "172.16.0.11", ok("broker-1", Path::Peering("peer-1".into()))),
             ("client", "203.0.113.1", ok("broker-1", Path::Public)),
             ("laptop", "203.0.113.1", ok("broker-1", Path::Public)),

@@ -83,7 +83,7 @@ pub use links::Impairment;
 use links::LinkTable;
 
 use crate::checkers::dns::ResolutionLog;
-use crate::scenario::{NetworkSpec, CUSTOMER_VPC, PRIVATE_LINK_VPC, TRANSIT_GATEWAY_VPC};
+use crate::scenario::{NetworkSpec, CUSTOMER_VPC, PRIVATE_LINK_VPC, SERVICE_RANGES, TRANSIT_GATEWAY_VPC};
 use crate::workload::client::ClusterEndpoints;
 use broker::control_plane::network::{private_address, Cidr};
 use broker::control_plane::network::{ClusterRoute, ConnectionType};
@@ -149,10 +149,6 @@ pub struct World {
     next_impairment: std::sync::atomic::AtomicU64,
     by_ip: BTreeMap<IpAddr, String>,
 }
-
-/// The service's own ranges: brokers (10.1/16), the control plane (10.2/16) and the service's
-/// other machines (10.3/16: DNS, PrivateLink load balancers). Customers never get these.
-pub const SERVICE_RANGES: [&str; 3] = ["10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16"];
 
 fn broker_ip(index: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 1, index as u8 + 1, 1))
@@ -683,12 +679,12 @@ impl World {
         }
         let mut stalled = self.stalled.lock().unwrap();
         for (a, b) in unroutable.difference(&stalled.clone()) {
-            self.cut(&[a.clone()], &[b.clone()]);
-            self.cut(&[b.clone()], &[a.clone()]);
+            self.cut(std::slice::from_ref(a), std::slice::from_ref(b));
+            self.cut(std::slice::from_ref(b), std::slice::from_ref(a));
         }
         for (a, b) in stalled.difference(&unroutable) {
-            self.heal(&[a.clone()], &[b.clone()]);
-            self.heal(&[b.clone()], &[a.clone()]);
+            self.heal(std::slice::from_ref(a), std::slice::from_ref(b));
+            self.heal(std::slice::from_ref(b), std::slice::from_ref(a));
         }
         *stalled = unroutable;
     }

@@ -138,7 +138,7 @@ pub fn expand(scenario: &Scenario, seed: u64) -> Vec<Fault> {
                 FaultKind::ZoneOutage | FaultKind::ZoneLoss => (Some(zone), None, None),
                 FaultKind::KillNode | FaultKind::Pause => (Some(broker), None, None),
                 FaultKind::RouteWithdrawn | FaultKind::PeeringDeleted => (Some(Group::Peering), None, None),
-                FaultKind::DnsOutage | FaultKind::TransitGatewayDetach => (None, None, None),
+                FaultKind::DnsOutage | FaultKind::TransitGatewayDetach | FaultKind::DnsChange => (None, None, None),
                 FaultKind::Partition | FaultKind::OneWayPartition => {
                     let targets =
                         [Group::Zone(0), Group::Zone(1), Group::Zone(2), Group::Peering, Group::ControllerLeaderZone];
@@ -259,6 +259,7 @@ pub fn start(world: &std::sync::Arc<World>, fault: &Fault) -> ActiveFault {
         FaultKind::RouteWithdrawn => world.withdraw_customer_route(),
         FaultKind::TransitGatewayDetach => world.detach_transit_gateway(),
         FaultKind::PeeringDeleted => world.delete_customer_peering(),
+        FaultKind::DnsChange => world.move_public_endpoints(true),
         FaultKind::DnsOutage => {
             for name in world.dns_servers() {
                 world.take_down(&name);
@@ -293,6 +294,7 @@ pub fn end(world: &std::sync::Arc<World>, active: &ActiveFault) {
         FaultKind::RouteWithdrawn => world.restore_customer_route(),
         FaultKind::TransitGatewayDetach => world.reattach_transit_gateway(),
         FaultKind::PeeringDeleted => world.recreate_customer_peering(),
+        FaultKind::DnsChange => world.move_public_endpoints(false),
         FaultKind::DnsOutage => {
             for name in world.dns_servers() {
                 world.bring_up(&name);

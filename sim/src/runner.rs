@@ -450,8 +450,9 @@ async fn simulate(request: RunRequest) -> Simulated {
             tasks.push(node.spawn(consumer::run(client, recorder, process, topics, commit)));
         }
     }
-    // The service programs its route tables from the control plane's records (C05).
-    if world.network.is_some() {
+    // The service programs its route tables and public endpoints from the control plane's
+    // records (C05, C06); worlds whose records never change them skip the reading.
+    if world.network.is_some() || schedule.iter().any(|f| f.kind == crate::scenario::FaultKind::DnsChange) {
         // Not among the workload's tasks: it runs until the world ends (the drain needs routes).
         let world = world.clone();
         drop(tokio::spawn(async move {
@@ -813,6 +814,7 @@ async fn simulate(request: RunRequest) -> Simulated {
         };
         let (violations, judged) = crate::checkers::dns::dns_violations(&records, &views, zero);
         let stale = records.iter().filter(|r| r.origin == "stale").count();
+        let changed = crate::checkers::dns::changed_answers(&records);
         let unroutable = world.connections.paths().get("unroutable").copied().unwrap_or(0);
         let (service, private_link): (BTreeSet<String>, BTreeSet<String>) = {
             let fabric = world.fabric.lock().unwrap();
@@ -846,6 +848,7 @@ async fn simulate(request: RunRequest) -> Simulated {
             })
             .collect();
         DnsEvidence {
+            changed,
             violations,
             judged,
             stale,
@@ -911,6 +914,8 @@ struct DnsEvidence {
     violations: Vec<(u64, String)>,
     judged: usize,
     stale: usize,
+    /// Answers that differed from the client's previous answer for the name.
+    changed: usize,
     unroutable: u64,
     /// PrivateLink crossed the wrong way (C05), and the probing dials judged.
     reverse: Vec<(u64, String)>,
@@ -1089,6 +1094,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         dns_violations: dns.violations.len() as u64,
         dns_answers: dns.judged as u64,
         dns_stale_answers: dns.stale as u64,
+        dns_changed_answers: dns.changed as u64,
         unroutable_connects: dns.unroutable,
         privatelink_reverse_connects: dns.reverse.len() as u64,
         privatelink_probes: dns.probes,
@@ -1351,6 +1357,7 @@ pub struct Measured {
     pub dns_violations: u64,
     pub dns_answers: u64,
     pub dns_stale_answers: u64,
+    pub dns_changed_answers: u64,
     pub unroutable_connects: u64,
     pub privatelink_reverse_connects: u64,
     pub privatelink_probes: u64,
@@ -1407,6 +1414,7 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::DnsViolations => Some(measured.dns_violations as f64),
         E::DnsAnswers => Some(measured.dns_answers as f64),
         E::DnsStaleAnswers => Some(measured.dns_stale_answers as f64),
+        E::DnsChangedAnswers => Some(measured.dns_changed_answers as f64),
         E::UnroutableConnects => Some(measured.unroutable_connects as f64),
         E::PrivatelinkReverseConnects => Some(measured.privatelink_reverse_connects as f64),
         E::PrivatelinkProbes => Some(measured.privatelink_probes as f64),

@@ -32,7 +32,8 @@ impl DataPlaneAccess {
         for acl in snapshot.acls {
             bindings.entry(acl.cluster_id).or_default().push(acl.binding);
         }
-        let endpoints = Endpoints::new(snapshot.clusters.iter().map(|c| (c.networking, c.network.as_ref())));
+        let mut endpoints = Endpoints::new(snapshot.clusters.iter().map(|c| (c.networking, c.network.as_ref())));
+        endpoints.public_addresses = snapshot.public_endpoints.clone();
         DataPlaneAccess {
             endpoints,
             version: snapshot.version,
@@ -178,6 +179,7 @@ mod tests {
                 })
                 .collect(),
             acls: acls.into_iter().map(|binding| ClusterAcl { cluster_id: "lkc-1".into(), binding }).collect(),
+            public_endpoints: Vec::new(),
         }
     }
 

@@ -616,6 +616,19 @@ fn route(plane: &mut ControlPlane, request: &ApiRequest<'_>, credentials: Creden
             }
             _ => Err(Failure::MethodNotAllowed),
         },
+        ["internal", "v1", "physical-clusters", physical, "public-endpoints"] => match method {
+            "PUT" => {
+                #[derive(serde::Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Moved {
+                    endpoints: Vec<super::network::PublicEndpoint>,
+                }
+                let moved: Moved = parse_body(request.body)?;
+                plane.move_public_endpoints(&caller, physical, moved.endpoints, now_ms)?;
+                Ok(ApiResponse::empty(204))
+            }
+            _ => Err(Failure::MethodNotAllowed),
+        },
         ["internal", "v1", "audit"] => match method {
             "GET" => {
                 let query = Query::parse(request.query, &["after", "limit"])?;

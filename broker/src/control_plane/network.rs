@@ -114,6 +114,14 @@ pub struct Peering {
     pub created_at_ms: u64,
 }
 
+/// A broker's public endpoint: the address the cloud's load balancer gives it (C06). The DNS
+/// service answers public clients with these; moving them is a DNS change clients feel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PublicEndpoint {
+    pub broker_id: i32,
+    pub address: std::net::Ipv4Addr,
+}
+
 /// A cluster network as the data plane enforces it (C05, C06).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NetworkView {
@@ -149,6 +157,9 @@ pub struct Endpoints {
     /// Some hosted cluster is reachable over public endpoints (TLS and API keys still apply).
     pub public: bool,
     pub networks: Vec<NetworkView>,
+    /// Where the public endpoints are now, if the control plane has moved them from where the
+    /// deployment put them.
+    pub public_addresses: Vec<PublicEndpoint>,
 }
 
 impl Endpoints {

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::model::{ClusterLimits, ClusterType, Networking};
-use super::network::NetworkView;
+use super::network::{NetworkView, PublicEndpoint};
 use crate::security::acl::AclBinding;
 use crate::security::secrets::SecretHash;
 
@@ -16,6 +16,9 @@ pub struct DataPlaneSnapshot {
     pub clusters: Vec<HostedCluster>,
     pub api_keys: Vec<KeyGrant>,
     pub acls: Vec<ClusterAcl>,
+    /// Where the public endpoints are, if moved (empty: where the deployment put them).
+    #[serde(default)]
+    pub public_endpoints: Vec<PublicEndpoint>,
 }
 
 /// A logical cluster placed on this broker cluster.

@@ -51,6 +51,9 @@ pub struct Records {
     pub private_link_accesses: BTreeMap<String, super::network::PrivateLinkAccess>,
     #[serde(default)]
     pub transit_gateway_attachments: BTreeMap<String, super::network::TransitGatewayAttachment>,
+    /// Broker cluster -> its public endpoints, once moved from the deployment's.
+    #[serde(default)]
+    pub public_endpoints: BTreeMap<String, Vec<super::network::PublicEndpoint>>,
 }
 
 #[derive(Clone)]
@@ -909,6 +912,7 @@ impl ControlPlane {
                 .collect(),
             api_keys,
             acls,
+            public_endpoints: self.records.public_endpoints.get(physical_cluster_id).cloned().unwrap_or_default(),
         })
     }
 

@@ -82,12 +82,14 @@ impl DnsZone {
         } else {
             endpoints.private_network_for(source)
         };
+        // Where the public endpoints are now: moved by the control plane, or as deployed.
+        let public_address = |id: &i32| match endpoints.public_addresses.is_empty() {
+            true => self.public_addresses.iter().find(|(known, _)| known == id).map(|(_, a)| *a),
+            false => endpoints.public_addresses.iter().find(|e| e.broker_id == *id).map(|e| e.address),
+        };
         let addresses: Vec<Ipv4Addr> = match private {
             Some(network) => brokers.iter().filter_map(|id| private_address(&network.cidr, *id)).collect(),
-            None if endpoints.public => brokers
-                .iter()
-                .filter_map(|id| self.public_addresses.iter().find(|(known, _)| known == id).map(|(_, a)| *a))
-                .collect(),
+            None if endpoints.public => brokers.iter().filter_map(public_address).collect(),
             None => Vec::new(),
         };
         if addresses.is_empty() {
@@ -263,8 +265,10 @@ mod tests {
 
     #[test]
     fn each_network_gets_its_own_addresses() {
-        let both = Endpoints { public: true, networks: vec![network(vec![ConnectionType::Peering])] };
-        let private_only = Endpoints { public: false, networks: vec![network(vec![ConnectionType::Peering])] };
+        let both =
+            Endpoints { public: true, networks: vec![network(vec![ConnectionType::Peering])], ..Endpoints::default() };
+        let private_only =
+            Endpoints { public: false, networks: vec![network(vec![ConnectionType::Peering])], ..Endpoints::default() };
         let zone = zone();
         let private = |id: u8| Ipv4Addr::new(172, 16, 0, 10 + id);
         let public = |id: u8| Ipv4Addr::new(203, 0, 113, id);
@@ -300,7 +304,11 @@ mod tests {
     #[test]
     fn a_range_counts_only_through_a_connection_type_the_network_offers() {
         // The peering's range is recorded, but the network no longer offers peering.
-        let policy = Endpoints { public: true, networks: vec![network(vec![ConnectionType::PrivateLink])] };
+        let policy = Endpoints {
+            public: true,
+            networks: vec![network(vec![ConnectionType::PrivateLink])],
+            ..Endpoints::default()
+        };
         assert_eq!(
             zone().resolve(&policy, ip("10.9.0.1"), "b1.pkc-1.region-1.faultline.cloud"),
             Answer::Addresses(vec![Ipv4Addr::new(203, 0, 113, 1)])
@@ -309,7 +317,8 @@ mod tests {
 
     #[test]
     fn the_wire_format_round_trips_and_bad_datagrams_are_dropped() {
-        let policy = Endpoints { public: true, networks: vec![network(vec![ConnectionType::Peering])] };
+        let policy =
+            Endpoints { public: true, networks: vec![network(vec![ConnectionType::Peering])], ..Endpoints::default() };
         let zone = zone();
         let query = query(7, "bootstrap.pkc-1.region-1.faultline.cloud").unwrap();
         let response = zone.answer(&policy, ip("10.9.0.1"), &query).unwrap();
@@ -327,8 +336,20 @@ mod tests {
     }
 
     #[test]
+    fn moved_public_endpoints_are_answered_from_the_next_snapshot() {
+        use crate::control_plane::network::PublicEndpoint;
+        let moved = vec![PublicEndpoint { broker_id: 1, address: Ipv4Addr::new(203, 0, 113, 101) }];
+        let policy = Endpoints { public: true, networks: vec![], public_addresses: moved };
+        assert_eq!(
+            zone().resolve(&policy, ip("198.51.100.7"), "b1.pkc-1.region-1.faultline.cloud"),
+            Answer::Addresses(vec![Ipv4Addr::new(203, 0, 113, 101)])
+        );
+    }
+
+    #[test]
     fn the_planted_bug_gives_peered_clients_public_addresses() {
-        let policy = Endpoints { public: true, networks: vec![network(vec![ConnectionType::Peering])] };
+        let policy =
+            Endpoints { public: true, networks: vec![network(vec![ConnectionType::Peering])], ..Endpoints::default() };
         let mut zone = zone();
         zone.bugs = PlantedBugs::from_names(["dns-ignores-source-network"]).unwrap();
         assert_eq!(

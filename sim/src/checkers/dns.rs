@@ -84,6 +84,19 @@ pub fn dns_violations(
     (violations, judged)
 }
 
+/// Answers a client got for a name that differ from its previous answer for that name: a DNS
+/// change reached it.
+pub fn changed_answers(records: &[ResolutionRecord]) -> usize {
+    let mut last: std::collections::BTreeMap<(&str, &str), &Vec<Ipv4Addr>> = std::collections::BTreeMap::new();
+    let mut changed = 0;
+    for record in records.iter().filter(|r| !r.addresses.is_empty()) {
+        if let Some(previous) = last.insert((&record.machine, &record.name), &record.addresses) {
+            changed += usize::from(*previous != record.addresses);
+        }
+    }
+    changed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +132,12 @@ mod tests {
         assert!(found[0].1.contains("client-1 (10.9.0.3) was given [203.0.113.1]"), "{}", found[0].1);
         let (found, _) = dns_violations(&[record("198.51.100.1", "172.16.0.11", "server")], &views, zero);
         assert_eq!(found.len(), 1, "a public client given a private address");
+        let moved = [
+            record("10.9.0.3", "203.0.113.1", "server"),
+            record("10.9.0.3", "203.0.113.1", "stale"),
+            record("10.9.0.3", "203.0.113.101", "server"),
+        ];
+        assert_eq!(changed_answers(&moved), 1);
         let public_only = DnsViews { network: None, connected: vec![], public: views.public };
         assert_eq!(dns_violations(&[record("10.9.0.3", "203.0.113.2", "server")], &public_only, zero).0, vec![]);
     }

@@ -99,6 +99,8 @@ pub enum ExpectationName {
     DnsAnswers,
     /// Expired answers a client used because no DNS server answered (RFC 8767).
     DnsStaleAnswers,
+    /// Answers that differed from the client's previous one for the name: a DNS change arrived.
+    DnsChangedAnswers,
     /// Connects the fabric had no route for (they hang): a route fault was felt.
     UnroutableConnects,
     /// Connections the fabric carried from the service side into a PrivateLink VPC, or from a
@@ -114,7 +116,7 @@ pub enum ExpectationName {
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 59] = [
+    pub const ALL: [ExpectationName; 60] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -169,6 +171,7 @@ impl ExpectationName {
         ExpectationName::DnsViolations,
         ExpectationName::DnsAnswers,
         ExpectationName::DnsStaleAnswers,
+        ExpectationName::DnsChangedAnswers,
         ExpectationName::UnroutableConnects,
         ExpectationName::PrivatelinkReverseConnects,
         ExpectationName::PrivatelinkProbes,
@@ -233,6 +236,7 @@ impl ExpectationName {
             ExpectationName::DnsViolations => "dns_violations",
             ExpectationName::DnsAnswers => "dns_answers",
             ExpectationName::DnsStaleAnswers => "dns_stale_answers",
+            ExpectationName::DnsChangedAnswers => "dns_changed_answers",
             ExpectationName::UnroutableConnects => "unroutable_connects",
             ExpectationName::PrivatelinkReverseConnects => "privatelink_reverse_connects",
             ExpectationName::PrivatelinkProbes => "privatelink_probes",
@@ -274,6 +278,7 @@ impl ExpectationName {
                 | ExpectationName::SignInAnswers
                 | ExpectationName::DnsAnswers
                 | ExpectationName::DnsStaleAnswers
+                | ExpectationName::DnsChangedAnswers
                 | ExpectationName::UnroutableConnects
                 | ExpectationName::PrivatelinkProbes
                 | ExpectationName::EndpointProbes

@@ -151,10 +151,13 @@ pub enum FaultKind {
     /// The customer deletes its peering through the control plane (`target = "peering"`) and
     /// peers again at `end_s`; routes follow the control plane's records.
     PeeringDeleted,
+    /// The brokers' public endpoints move to new addresses (a load balancer replaced): the DNS
+    /// answers change, the old addresses stop answering; they move back at `end_s`.
+    DnsChange,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 12] = [
+    pub const ALL: [FaultKind; 13] = [
         FaultKind::KillNode,
         FaultKind::ZoneOutage,
         FaultKind::ZoneLoss,
@@ -167,6 +170,7 @@ impl FaultKind {
         FaultKind::DnsOutage,
         FaultKind::TransitGatewayDetach,
         FaultKind::PeeringDeleted,
+        FaultKind::DnsChange,
     ];
 
     pub fn name(&self) -> &'static str {
@@ -183,6 +187,7 @@ impl FaultKind {
             FaultKind::DnsOutage => "dns-outage",
             FaultKind::TransitGatewayDetach => "transit-gateway-detach",
             FaultKind::PeeringDeleted => "peering-deleted",
+            FaultKind::DnsChange => "dns-change",
         }
     }
 }
@@ -423,7 +428,11 @@ fn typed_fault(file: &str, key: &str, fault: &FaultFile, duration_s: u64) -> Res
     }
     let needs_target = !matches!(
         fault.kind,
-        FaultKind::Latency | FaultKind::Loss | FaultKind::DnsOutage | FaultKind::TransitGatewayDetach
+        FaultKind::Latency
+            | FaultKind::Loss
+            | FaultKind::DnsOutage
+            | FaultKind::TransitGatewayDetach
+            | FaultKind::DnsChange
     );
     let target = match (&fault.target, needs_target) {
         (None, true) => {
@@ -465,11 +474,13 @@ fn typed_fault(file: &str, key: &str, fault: &FaultFile, duration_s: u64) -> Res
             "\"peering\": the customer network whose route or peering to the cluster goes away",
         ));
     }
-    if matches!(fault.kind, FaultKind::DnsOutage | FaultKind::TransitGatewayDetach) && target.is_some() {
+    if matches!(fault.kind, FaultKind::DnsOutage | FaultKind::TransitGatewayDetach | FaultKind::DnsChange)
+        && target.is_some()
+    {
         return Err(ScenarioError::invalid(
             file,
             format!("{key}.target"),
-            "none: a DNS outage takes every DNS server; a detach, the cluster network's one attachment",
+            "none: a DNS outage takes every DNS server, a DNS change moves every public endpoint, a detach the cluster network's one attachment",
         ));
     }
     match fault.kind {

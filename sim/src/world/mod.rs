@@ -600,6 +600,43 @@ impl World {
         });
     }
 
+    /// A dns-change fault: the service's tooling moves the brokers' public endpoints (`moved`:
+    /// to 203.0.113.10<id>; otherwise back) through the control plane, retried until done. The
+    /// old addresses stop answering when the route tables follow the records.
+    pub fn move_public_endpoints(self: &Arc<Self>, moved: bool) {
+        let tls = client_config(
+            &self.ca_pem,
+            &seeded_crypto_provider(seeds::derive(self.seed, Stream::ClientTls, 70_100 + moved as u64)),
+        )
+        .expect("client TLS config");
+        let endpoint =
+            ControlPlaneEndpoint { address: control_plane::address(), server_name: CONTROL_PLANE_IP.to_string() };
+        let client = ControlPlaneClient::new(
+            endpoint,
+            tls,
+            self.dialer(&self.clients[0]),
+            INTER_BROKER_API_KEY,
+            INTER_BROKER_SECRET,
+        );
+        let endpoints: Vec<serde_json::Value> = (1..=self.brokers.len() as i32)
+            .map(|id| {
+                let address = if moved { Ipv4Addr::new(203, 0, 113, 100 + id as u8) } else { public_address(id) };
+                serde_json::json!({ "broker_id": id, "address": address })
+            })
+            .collect();
+        let body = serde_json::to_vec(&serde_json::json!({ "endpoints": endpoints })).expect("json serializes");
+        let target = format!("/internal/v1/physical-clusters/{}/public-endpoints", control_plane::PHYSICAL_CLUSTER_ID);
+        let node = Handle::current().get_node(self.clients[0].id).expect("client node");
+        node.spawn(async move {
+            loop {
+                if let Ok((204, _)) = client.call("PUT", &target, Some(body.clone())).await {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
+    }
+
     /// Detaches the cluster network from the customer's transit gateway.
     pub fn detach_transit_gateway(&self) {
         self.fabric.lock().unwrap().detach(control_plane::TRANSIT_GATEWAY_ID, fabric::CLUSTER_NETWORK);
@@ -671,6 +708,8 @@ impl World {
                         .or(fabric.private.get(&target))
                         .or(fabric.endpoints.get(&target).map(|e| &e.machine))
                         .or(fabric.machines.get(&target));
+                    // An address that no machine answers any more (a public endpoint moved) is
+                    // drained, not cut: its open connections go on, new ones find nothing.
                     if let Some(machine) = machine {
                         unroutable.insert((source.clone(), machine.clone()));
                     }
@@ -1007,9 +1046,6 @@ fn build_fabric<'a>(
         fabric.homes.insert(extra.name.clone(), home);
         fabric.machines.insert(extra.ip, extra.name.clone());
     }
-    for (index, broker) in brokers.iter().enumerate() {
-        fabric.public.insert(IpAddr::V4(public_address(index as i32 + 1)), broker.name.clone());
-    }
     let range = |text: &str| -> Cidr { text.parse().expect("a literal range") };
     fabric.networks.insert(CUSTOMER_NETWORK.into(), fabric::Network { cidr: range(CUSTOMER_VPC), routes: vec![] });
     // Isolated: no internet route, nothing but its endpoints.
@@ -1048,6 +1084,20 @@ fn build_fabric<'a>(
 /// automation points the cluster's range at the current peering or its gateway). Called at
 /// build and whenever the records change; withdrawn routes and detachments are kept apart.
 fn program_routes(fabric: &mut Fabric, records: &broker::control_plane::state::Records, bugs: PlantedBugs) {
+    // The brokers' public endpoints: where the control plane last moved them, else as deployed.
+    fabric.public.retain(|_, machine| !machine.starts_with("broker-"));
+    match records.public_endpoints.get(control_plane::PHYSICAL_CLUSTER_ID) {
+        Some(moved) if !moved.is_empty() => {
+            for endpoint in moved {
+                fabric.public.insert(IpAddr::V4(endpoint.address), format!("broker-{}", endpoint.broker_id));
+            }
+        }
+        _ => {
+            for id in 1..=3 {
+                fabric.public.insert(IpAddr::V4(public_address(id)), format!("broker-{id}"));
+            }
+        }
+    }
     let internet = Route { destination: "0.0.0.0/0".parse().expect("a literal range"), hop: Hop::InternetGateway };
     let mut customer_routes = vec![internet.clone()];
     let mut transit_routes = vec![internet];

@@ -37,6 +37,7 @@ fn every_catalog_scenario_is_valid() {
             "control-plane-outage",
             "control-plane-restore",
             "controller-zone-partition",
+            "dns-change",
             "dns-outage",
             "flapping-broker",
             "leader-isolation",

@@ -5,7 +5,7 @@ use crate::control_plane::audit::AuditResult;
 use crate::control_plane::model::Networking;
 use crate::control_plane::network::{
     connected_ranges, route_conflict, Cidr, ConnectionType, Network, NetworkView, Peering, PrivateLinkAccess,
-    TransitGatewayAttachment, NETWORK_PREFIX_LENGTHS,
+    PublicEndpoint, TransitGatewayAttachment, NETWORK_PREFIX_LENGTHS,
 };
 use crate::planted_bugs::PlantedBug;
 
@@ -256,6 +256,39 @@ impl ControlPlane {
             return Err(not_found("PrivateLink access", id));
         }
         self.audit(caller.principal(), id, "networking.private_link_access.deleted", AuditResult::Success, now_ms);
+        Ok(())
+    }
+
+    /// The service's tooling moves a broker cluster's public endpoints (a load balancer
+    /// replaced): the DNS service answers the new addresses from its next pull (C06).
+    pub fn move_public_endpoints(
+        &mut self,
+        caller: &Caller,
+        physical_cluster_id: &str,
+        mut endpoints: Vec<PublicEndpoint>,
+        now_ms: u64,
+    ) -> Result<()> {
+        if !matches!(caller, Caller::Broker { .. }) {
+            return Err(ControlPlaneError::Forbidden);
+        }
+        if self.physical_cluster(physical_cluster_id).is_none() {
+            return Err(not_found("physical cluster", physical_cluster_id));
+        }
+        endpoints.sort();
+        let ids: std::collections::BTreeSet<i32> = endpoints.iter().map(|e| e.broker_id).collect();
+        let addresses: std::collections::BTreeSet<_> = endpoints.iter().map(|e| e.address).collect();
+        if endpoints.is_empty() || ids.len() != endpoints.len() || addresses.len() != endpoints.len() {
+            return Err(invalid("endpoints", "one address per broker, none shared"));
+        }
+        self.records.public_endpoints.insert(physical_cluster_id.to_string(), endpoints);
+        self.audit(
+            caller.principal(),
+            physical_cluster_id,
+            "networking.public_endpoints.moved",
+            AuditResult::Success,
+            now_ms,
+        );
+        self.mutated_data_plane();
         Ok(())
     }
 

@@ -190,3 +190,24 @@ fn every_mutation_is_audited_exactly_once_in_sequence() {
         assert_eq!(event.sequence, index as u64 + 1, "gapless");
     }
 }
+
+#[test]
+fn only_the_service_moves_public_endpoints_and_brokers_learn_them_from_the_snapshot() {
+    use crate::control_plane::network::PublicEndpoint;
+    let (mut plane, admin) = control_plane();
+    let broker = Caller::Broker { key_id: "broker-1".into() };
+    let endpoint =
+        |id: i32, last: u8| PublicEndpoint { broker_id: id, address: std::net::Ipv4Addr::new(203, 0, 113, last) };
+    let moved = vec![endpoint(1, 101), endpoint(2, 102)];
+    assert!(matches!(
+        plane.move_public_endpoints(&admin, "pkc-shared", moved.clone(), NOW),
+        Err(ControlPlaneError::Forbidden)
+    ));
+    for bad in [vec![], vec![endpoint(1, 101), endpoint(1, 102)], vec![endpoint(1, 101), endpoint(2, 101)]] {
+        assert!(plane.move_public_endpoints(&broker, "pkc-shared", bad.clone(), NOW).is_err(), "{bad:?}");
+    }
+    let version = plane.data_plane_version();
+    plane.move_public_endpoints(&broker, "pkc-shared", moved.clone(), NOW).unwrap();
+    assert!(plane.data_plane_version() > version, "the DNS service must learn of the move");
+    assert_eq!(plane.data_plane_snapshot(&broker, "pkc-shared").unwrap().public_endpoints, moved);
+}

@@ -124,6 +124,9 @@ pub struct World {
     stalled: Mutex<BTreeSet<(String, String)>>,
     /// The planted bugs (the service's route programming honours them).
     bugs: PlantedBugs,
+    /// Overlapping peering-deleted and dns-change faults.
+    peering_deletions: Mutex<u32>,
+    public_endpoint_moves: Mutex<u32>,
     /// The records the routes were last programmed from (their data-plane version).
     programmed_version: std::sync::atomic::AtomicU64,
     pub control_plane: Machine,
@@ -485,6 +488,8 @@ impl World {
             flows,
             stalled: Mutex::default(),
             bugs,
+            peering_deletions: Mutex::default(),
+            public_endpoint_moves: Mutex::default(),
             programmed_version: std::sync::atomic::AtomicU64::new(records.data_plane_version),
             control_plane,
             organization,
@@ -562,6 +567,10 @@ impl World {
     /// A peering-deleted fault: the customer deletes its peering through the control plane's
     /// API (retried until it is gone), from the first client machine.
     pub fn delete_customer_peering(self: &Arc<Self>) {
+        // Overlapping deletions are counted: the first deletes, the last one's end peers again.
+        if !counted_start(&self.peering_deletions) {
+            return;
+        }
         let Some(peering) = self.customer_peering() else { return };
         let cloud = self.cloud_client(&self.clients[0], 700);
         let node = Handle::current().get_node(self.clients[0].id).expect("client node");
@@ -578,6 +587,9 @@ impl World {
 
     /// The end of a peering-deleted fault: the customer peers its VPC again (a new peering).
     pub fn recreate_customer_peering(self: &Arc<Self>) {
+        if !counted_end(&self.peering_deletions) {
+            return;
+        }
         let Some(network) = self.control_plane_records().networks.into_values().next() else { return };
         let cloud = self.cloud_client(&self.clients[0], 701);
         let node = Handle::current().get_node(self.clients[0].id).expect("client node");
@@ -604,6 +616,15 @@ impl World {
     /// to 203.0.113.10<id>; otherwise back) through the control plane, retried until done. The
     /// old addresses stop answering when the route tables follow the records.
     pub fn move_public_endpoints(self: &Arc<Self>, moved: bool) {
+        // Overlapping changes are counted: the first moves, the last one's end moves back.
+        let (first, last) = if moved {
+            (counted_start(&self.public_endpoint_moves), false)
+        } else {
+            (false, counted_end(&self.public_endpoint_moves))
+        };
+        if !(first || last) {
+            return;
+        }
         let tls = client_config(
             &self.ca_pem,
             &seeded_crypto_provider(seeds::derive(self.seed, Stream::ClientTls, 70_100 + moved as u64)),
@@ -931,6 +952,20 @@ impl World {
     pub fn name_of(&self, ip: IpAddr) -> Option<&String> {
         self.by_ip.get(&ip)
     }
+}
+
+/// Counts a fault in; true for the first of overlapping ones.
+fn counted_start(count: &Mutex<u32>) -> bool {
+    let mut count = count.lock().unwrap();
+    *count += 1;
+    *count == 1
+}
+
+/// Counts a fault out; true when the last of overlapping ones ends.
+fn counted_end(count: &Mutex<u32>) -> bool {
+    let mut count = count.lock().unwrap();
+    *count = count.saturating_sub(1);
+    *count == 0
 }
 
 /// What a dialer consults: cut links, the routes, and where carried flows are recorded.

@@ -49,6 +49,7 @@ fn every_catalog_scenario_is_valid() {
             "ports-and-listeners",
             "privatelink-reverse-probe",
             "random-faults",
+            "random-network-faults",
             "reimage-during-partition",
             "rolling-restart",
             "single-zone-outage",

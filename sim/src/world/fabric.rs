@@ -265,6 +265,16 @@ impl Fabric {
         self.private.iter().find_map(named).or_else(|| self.machines.iter().find_map(named))
     }
 
+    /// The machine behind `address`, whatever kind of address it is (public, private, an
+    /// endpoint's, its own), if any.
+    pub fn machine_at(&self, address: IpAddr) -> Option<&String> {
+        self.public
+            .get(&address)
+            .or(self.private.get(&address))
+            .or(self.endpoints.get(&address).map(|e| &e.machine))
+            .or(self.machines.get(&address))
+    }
+
     /// Withdraws `network`'s routes to `destination` (counted).
     pub fn withdraw(&mut self, network: &str, destination: Cidr) {
         *self.withdrawn.entry((network.to_string(), destination)).or_insert(0) += 1;

@@ -589,26 +589,22 @@ impl World {
 
     /// The harness's REST client on `client`, as the organization admin (its cloud key).
     pub fn cloud_client(&self, client: &Machine, index: u64) -> ControlPlaneClient {
-        let tls = client_config(
-            &self.ca_pem,
-            &seeded_crypto_provider(seeds::derive(self.seed, Stream::ClientTls, 50_000 + index)),
-        )
-        .expect("client TLS config");
-        let endpoint =
-            ControlPlaneEndpoint { address: control_plane::address(), server_name: CONTROL_PLANE_IP.to_string() };
+        let (endpoint, tls) = self.control_plane_endpoint(50_000 + index);
         let (id, secret) = &self.organization.cloud_key;
         ControlPlaneClient::new(endpoint, tls, self.dialer(client), id, secret)
     }
 
+    /// The control plane's API and a client TLS configuration drawn from stream index `tls`.
+    fn control_plane_endpoint(&self, tls: u64) -> (ControlPlaneEndpoint, Arc<rustls::ClientConfig>) {
+        let config =
+            client_config(&self.ca_pem, &seeded_crypto_provider(seeds::derive(self.seed, Stream::ClientTls, tls)))
+                .expect("client TLS config");
+        (ControlPlaneEndpoint { address: control_plane::address(), server_name: CONTROL_PLANE_IP.to_string() }, config)
+    }
+
     /// A REST client that sends `authorization` (a session's `Bearer` header) or nothing.
     pub fn session_client(&self, client: &Machine, index: u64, authorization: Option<String>) -> ControlPlaneClient {
-        let tls = client_config(
-            &self.ca_pem,
-            &seeded_crypto_provider(seeds::derive(self.seed, Stream::ClientTls, 60_000 + index)),
-        )
-        .expect("client TLS config");
-        let endpoint =
-            ControlPlaneEndpoint { address: control_plane::address(), server_name: CONTROL_PLANE_IP.to_string() };
+        let (endpoint, tls) = self.control_plane_endpoint(60_000 + index);
         ControlPlaneClient::with_authorization(endpoint, tls, self.dialer(client), authorization)
     }
 
@@ -775,7 +771,7 @@ fn sim_dialer(
             Err(fabric::Unreachable(why)) => {
                 tracing::debug!(%source, %target, %why, "no route: the connect hangs");
                 // Named by the machine at the address if there is one, else by the address.
-                let named = transport.fabric.lock().unwrap().machines.get(&target.ip()).cloned();
+                let named = transport.fabric.lock().unwrap().machine_at(target.ip()).cloned();
                 (named.unwrap_or_else(|| target.ip().to_string()), "unroutable".to_string(), target.port())
             }
         };

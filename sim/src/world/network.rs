@@ -7,20 +7,17 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-use broker::control_plane::client::{ControlPlaneClient, ControlPlaneEndpoint};
+use broker::control_plane::client::ControlPlaneClient;
 use broker::control_plane::network::{private_address, Cidr, ClusterRoute};
 use broker::control_plane::server::RECORDS_FILE;
 use broker::node::BROKER_PORT;
 use broker::planted_bugs::PlantedBugs;
-use broker::security::tls::client_config;
 use madsim::runtime::Handle;
 
 use super::control_plane::{self, CONTROL_PLANE_IP, CONTROL_PLANE_NAME};
 use super::fabric::{self, Fabric, Home, Hop, Route};
 use super::{public_address, Machine, World, DNS_ZONE, INTER_BROKER_API_KEY, INTER_BROKER_SECRET};
 use crate::scenario::{NetworkSpec, CUSTOMER_VPC, PRIVATE_LINK_VPC, TRANSIT_GATEWAY_VPC};
-use crate::seeded_tls::seeded_crypto_provider;
-use crate::seeds::{self, Stream};
 
 impl World {
     /// Programs the route tables again if the control plane's records changed (the service
@@ -56,16 +53,8 @@ impl World {
         }
         let Some(peering) = self.customer_peering() else { return };
         let cloud = self.cloud_client(&self.clients[0], 700);
-        let node = Handle::current().get_node(self.clients[0].id).expect("client node");
-        node.spawn(async move {
-            let target = format!("/networking/v1/peerings/{}", peering.id);
-            loop {
-                if let Ok((204 | 404, _)) = cloud.call("DELETE", &target, None).await {
-                    return;
-                }
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            }
-        });
+        let target = format!("/networking/v1/peerings/{}", peering.id);
+        self.call_until(cloud, "DELETE", target, None, &[204, 404]);
     }
 
     /// The end of a peering-deleted fault: the customer peers its VPC again (a new peering).
@@ -75,7 +64,6 @@ impl World {
         }
         let Some(network) = self.control_plane_records().networks.into_values().next() else { return };
         let cloud = self.cloud_client(&self.clients[0], 701);
-        let node = Handle::current().get_node(self.clients[0].id).expect("client node");
         let body = serde_json::json!({
             "spec": {
                 "display_name": "customer-vpc",
@@ -83,12 +71,29 @@ impl World {
                 "customer": { "routes": [CUSTOMER_VPC] },
             }
         });
+        // Until 201: a 409 means the deletion has not happened yet (an overlapping range is still
+        // connected).
+        let body = serde_json::to_vec(&body).expect("json serializes");
+        self.call_until(cloud, "POST", "/networking/v1/peerings".into(), Some(body), &[201]);
+    }
+
+    /// The harness's call to the control plane from the first client machine, retried every
+    /// second until it answers one of `done`.
+    fn call_until(
+        &self,
+        client: ControlPlaneClient,
+        method: &'static str,
+        target: String,
+        body: Option<Vec<u8>>,
+        done: &'static [u16],
+    ) {
+        let node = Handle::current().get_node(self.clients[0].id).expect("client node");
         node.spawn(async move {
-            let body = serde_json::to_vec(&body).expect("json serializes");
             loop {
-                // 409: the deletion has not happened yet (an overlapping range is still connected).
-                if let Ok((201, _)) = cloud.call("POST", "/networking/v1/peerings", Some(body.clone())).await {
-                    return;
+                if let Ok((status, _)) = client.call(method, &target, body.clone()).await {
+                    if done.contains(&status) {
+                        return;
+                    }
                 }
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
@@ -108,13 +113,7 @@ impl World {
         if !(first || last) {
             return;
         }
-        let tls = client_config(
-            &self.ca_pem,
-            &seeded_crypto_provider(seeds::derive(self.seed, Stream::ClientTls, 70_100 + moved as u64)),
-        )
-        .expect("client TLS config");
-        let endpoint =
-            ControlPlaneEndpoint { address: control_plane::address(), server_name: CONTROL_PLANE_IP.to_string() };
+        let (endpoint, tls) = self.control_plane_endpoint(70_100 + moved as u64);
         let client = ControlPlaneClient::new(
             endpoint,
             tls,
@@ -130,15 +129,7 @@ impl World {
             .collect();
         let body = serde_json::to_vec(&serde_json::json!({ "endpoints": endpoints })).expect("json serializes");
         let target = format!("/internal/v1/physical-clusters/{}/public-endpoints", control_plane::PHYSICAL_CLUSTER_ID);
-        let node = Handle::current().get_node(self.clients[0].id).expect("client node");
-        node.spawn(async move {
-            loop {
-                if let Ok((204, _)) = client.call("PUT", &target, Some(body.clone())).await {
-                    return;
-                }
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            }
-        });
+        self.call_until(client, "PUT", target, Some(body), &[204]);
     }
 
     /// Detaches the cluster network from the customer's transit gateway.
@@ -206,12 +197,7 @@ impl World {
             let fabric = self.fabric.lock().unwrap();
             for (source, target) in flows {
                 if fabric.route(&source, target).is_err() {
-                    let machine = fabric
-                        .public
-                        .get(&target)
-                        .or(fabric.private.get(&target))
-                        .or(fabric.endpoints.get(&target).map(|e| &e.machine))
-                        .or(fabric.machines.get(&target));
+                    let machine = fabric.machine_at(target);
                     // An address that no machine answers any more (a public endpoint moved) is
                     // drained, not cut: its open connections go on, new ones find nothing.
                     if let Some(machine) = machine {

@@ -770,8 +770,9 @@ fn sim_dialer(
             Ok(routed) => (routed.machine, routed.path.to_string(), routed.port.unwrap_or(target.port())),
             Err(fabric::Unreachable(why)) => {
                 tracing::debug!(%source, %target, %why, "no route: the connect hangs");
-                // Named by the machine at the address if there is one, else by the address.
-                let named = transport.fabric.lock().unwrap().machine_at(target.ip()).cloned();
+                // Named by the machine whose own address it is, else by the address (an endpoint's
+                // address stays an address in its VPC: the PrivateLink check judges it so).
+                let named = transport.fabric.lock().unwrap().machines.get(&target.ip()).cloned();
                 (named.unwrap_or_else(|| target.ip().to_string()), "unroutable".to_string(), target.port())
             }
         };

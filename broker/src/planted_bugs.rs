@@ -66,10 +66,13 @@ pub enum PlantedBug {
     PrivatelinkAllowsReverse,
     /// Brokers admit every source, whatever the hosted clusters' networking (C05).
     PrivateClusterAcceptsPublic,
+    /// The control plane places a cluster (its replicas, its data) on a broker cluster of
+    /// another region when no broker cluster of the chosen region is reporting (C07).
+    ReplicaPlacedCrossRegion,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 23] = [
+    pub const ALL: [PlantedBug; 24] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -93,6 +96,7 @@ impl PlantedBug {
         PlantedBug::DnsIgnoresSourceNetwork,
         PlantedBug::PrivatelinkAllowsReverse,
         PlantedBug::PrivateClusterAcceptsPublic,
+        PlantedBug::ReplicaPlacedCrossRegion,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -121,6 +125,7 @@ impl PlantedBug {
             PlantedBug::DnsIgnoresSourceNetwork => "dns-ignores-source-network",
             PlantedBug::PrivatelinkAllowsReverse => "privatelink-allows-reverse",
             PlantedBug::PrivateClusterAcceptsPublic => "private-cluster-accepts-public",
+            PlantedBug::ReplicaPlacedCrossRegion => "replica-placed-cross-region",
         }
     }
 
@@ -136,7 +141,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public, replica-placed-cross-region")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

@@ -138,7 +138,10 @@ pub fn expand(scenario: &Scenario, seed: u64) -> Vec<Fault> {
                 FaultKind::ZoneOutage | FaultKind::ZoneLoss => (Some(zone), None, None),
                 FaultKind::KillNode | FaultKind::Pause => (Some(broker), None, None),
                 FaultKind::RouteWithdrawn | FaultKind::PeeringDeleted => (Some(Group::Peering), None, None),
-                FaultKind::DnsOutage | FaultKind::TransitGatewayDetach | FaultKind::DnsChange => (None, None, None),
+                FaultKind::DnsOutage
+                | FaultKind::TransitGatewayDetach
+                | FaultKind::DnsChange
+                | FaultKind::RegionOutage => (None, None, None),
                 FaultKind::Partition | FaultKind::OneWayPartition => {
                     let targets =
                         [Group::Zone(0), Group::Zone(1), Group::Zone(2), Group::Peering, Group::ControllerLeaderZone];
@@ -212,7 +215,11 @@ pub fn start(world: &std::sync::Arc<World>, fault: &Fault) -> ActiveFault {
     // Latency and loss without groups hit every link of the brokers (to each other and to clients).
     let impairs = matches!(fault.kind, FaultKind::Latency | FaultKind::Loss);
     let target = fault.target.clone().or(impairs.then_some(Group::Cluster));
-    let machines = target.as_ref().map(|t| resolve(world, t, None)).unwrap_or_default();
+    let machines = match fault.kind {
+        // Every zone of the customer's region: its brokers and DNS servers.
+        FaultKind::RegionOutage => world.brokers.iter().chain(&world.dns).map(|m| m.name.clone()).collect(),
+        _ => target.as_ref().map(|t| resolve(world, t, None)).unwrap_or_default(),
+    };
     let peers = match &fault.peer {
         Some(peer) => resolve(world, peer, Some(&machines)),
         None if impairs => world.all_machines().map(|m| m.name.clone()).collect(),
@@ -224,7 +231,7 @@ pub fn start(world: &std::sync::Arc<World>, fault: &Fault) -> ActiveFault {
                 world.take_down(name);
             }
         }
-        FaultKind::ZoneOutage | FaultKind::ZoneLoss => {
+        FaultKind::ZoneOutage | FaultKind::ZoneLoss | FaultKind::RegionOutage => {
             for name in &machines {
                 world.take_down(name);
                 let disk = &world.disks[name];
@@ -271,7 +278,7 @@ pub fn start(world: &std::sync::Arc<World>, fault: &Fault) -> ActiveFault {
 
 pub fn end(world: &std::sync::Arc<World>, active: &ActiveFault) {
     match active.fault.kind {
-        FaultKind::KillNode | FaultKind::ZoneOutage | FaultKind::ZoneLoss => {
+        FaultKind::KillNode | FaultKind::ZoneOutage | FaultKind::ZoneLoss | FaultKind::RegionOutage => {
             for name in &active.machines {
                 world.bring_up(name);
             }

@@ -326,6 +326,7 @@ async fn simulate(request: RunRequest) -> Simulated {
         scenario.network.as_ref(),
         bugs,
         impairs_links,
+        scenario.region.is_some(),
     ));
     let mut trace = vec![format!("0 knobs {}", crate::world::Knobs::from_seed(seed))];
     let topic_names: Vec<String> = scenario.topics.iter().map(|t| t.name.clone()).collect();
@@ -409,14 +410,18 @@ async fn simulate(request: RunRequest) -> Simulated {
             .expect("service-account setup task");
         created.unwrap_or_else(|error| panic!("seed {seed}: cannot create the scenario's service accounts: {error}"))
     };
-    // Each tenant's application writes its topics.
+    // Each tenant's application writes its topics, from a host in the tenant's region.
     for (index, tenant) in tenants.iter().enumerate() {
         let key = &accounts[&crate::workload::tenants::application(tenant).name].key;
-        let (dialer, credentials) = world.client_with_key(&admin_machine, 30_000 + index as u64, key);
-        let client = ClusterClient::new(dialer, credentials, world.endpoints(&admin_machine, 30_000 + index as u64));
+        let (machine, site) = match (&world.other_region, tenant.region.as_deref()) {
+            (Some(other), Some(region)) if region == other.site.region => (other.client.clone(), other.site),
+            _ => (admin_machine.clone(), &crate::world::CHOSEN_SITE),
+        };
+        let (dialer, credentials) = world.client_with_key(&machine, 30_000 + index as u64, key);
+        let client = ClusterClient::new(dialer, credentials, world.endpoints_in(&machine, 30_000 + index as u64, site));
         let (topics, canary) = (tenant.topics.clone(), crate::workload::tenants::tenant_canary(seed, &tenant.name));
         let filled = madsim::runtime::Handle::current()
-            .get_node(admin_machine.id)
+            .get_node(machine.id)
             .expect("admin node")
             .spawn(async move { crate::workload::tenants::fill(client, &topics, &canary).await })
             .await
@@ -570,6 +575,19 @@ async fn simulate(request: RunRequest) -> Simulated {
             environment_id,
             interval,
         )));
+    }
+    // The customer asks for another cluster in its region (C07).
+    let region_log = crate::workload::regions::RegionLog::default();
+    if let Some(region) = &scenario.region {
+        let cloud = world.cloud_client(&admin_machine, 800);
+        let (recorder, log, audit) = (recorder.clone(), region_log.clone(), access.clone());
+        let (world, machine, environment_id) =
+            (world.clone(), admin_machine.clone(), world.organization.environment_id.clone());
+        let at_ms = (region.provision_at_s * 1000.0) as u64;
+        tasks.push(handle.get_node(admin_machine.id).expect("admin node").spawn(async move {
+            sleep_until(&recorder, at_ms).await;
+            crate::workload::regions::provision(world, machine, cloud, recorder, log, audit, environment_id).await;
+        }));
     }
     let sign_in_log = crate::checkers::sign_in::SignInLog::default();
     if let Some(sign_in) = &scenario.control_plane.sign_in {
@@ -758,6 +776,27 @@ async fn simulate(request: RunRequest) -> Simulated {
     };
     // Drain: one fresh reader of every partition from offset 0, so unseen writes are known.
     let drain_gave_up = drain(&world, &recorder, &topics, workers + 1).await;
+    let region = world.other_region.is_some().then(|| {
+        let (disks, hosted, links) = world.region_evidence(recorder.started);
+        let mut canaries = vec![crate::checkers::regions::RegionCanary {
+            label: "the organization's record canary".into(),
+            region: crate::world::CHOSEN_REGION.into(),
+            bytes: recorder.canary.to_vec(),
+        }];
+        canaries.extend(tenants.iter().map(|tenant| crate::checkers::regions::RegionCanary {
+            label: format!("tenant {}'s record canary", tenant.name),
+            region: tenant.region.clone().unwrap_or_else(|| crate::world::CHOSEN_REGION.into()),
+            bytes: crate::workload::tenants::tenant_canary(seed, &tenant.name),
+        }));
+        let boundary =
+            crate::checkers::regions::boundary_violations(&disks, &canaries, &hosted, &links, recorder.now_ms());
+        // Every crossing in the trace (the report shows the first).
+        trace.extend(boundary.violations.iter().map(|(at, what)| format!("{at} region-crossing {what}")));
+        let attempts = region_log.attempts.lock().unwrap().clone();
+        let unavailable = attempts.iter().filter(|(_, status)| *status == Some(503)).count();
+        let placed = region_log.placed.lock().unwrap().clone();
+        RegionEvidence { boundary, unavailable, placed }
+    });
     let simulated_ms = recorder.now_ms();
     let history = recorder.history.lock().unwrap().clone();
     let (wire_hash, wire_bytes) = world.wire.finish();
@@ -906,7 +945,17 @@ async fn simulate(request: RunRequest) -> Simulated {
         provision_attempts,
         sign_in_attempts,
         dns,
+        region,
     }
+}
+
+/// The region boundary (C07) and the customer's request for a cluster in its region.
+struct RegionEvidence {
+    boundary: crate::checkers::regions::Boundary,
+    /// Requests answered 503 (the region down).
+    unavailable: usize,
+    /// The placed cluster: (at ms, id, region reported, writes' outcome).
+    placed: Option<(u64, String, String, Result<(), String>)>,
 }
 
 /// Name resolutions judged (C06) and route faults felt (C05).
@@ -974,6 +1023,8 @@ struct Simulated {
     /// The sign-in client's attempts (C16).
     sign_in_attempts: Vec<crate::checkers::sign_in::SignInAttempt>,
     dns: DnsEvidence,
+    /// With a second region only.
+    region: Option<RegionEvidence>,
 }
 
 fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunOutcome {
@@ -1010,6 +1061,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         provision_attempts,
         sign_in_attempts,
         dns,
+        region,
     } = run;
     let (sign_ins, sign_in_answers) = crate::checkers::sign_in::sign_in_violations(&sign_in_attempts);
     let (provisioning, provisioning_answers) =
@@ -1100,6 +1152,12 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         privatelink_probes: dns.probes,
         endpoint_admissions: dns.admitted.len() as u64,
         endpoint_probes: dns.outsiders,
+        region_violations: region.as_ref().map_or(0, |r| r.boundary.violations.len() as u64),
+        region_canaries_at_home: region.as_ref().map_or(0, |r| r.boundary.found_at_home.len() as u64),
+        region_unavailable_answers: region.as_ref().map_or(0, |r| r.unavailable as u64),
+        region_placements: region
+            .as_ref()
+            .map_or(0, |r| r.placed.as_ref().is_some_and(|(_, _, _, written)| written.is_ok()) as u64),
     };
     let expectations = evaluate(&request.scenario.scenario.expectations, &report, &measured);
     // Evidence found outside the history, by the expectation it fails: its first item.
@@ -1122,6 +1180,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         (ExpectationName::DnsViolations, dns.violations.first()),
         (ExpectationName::PrivatelinkReverseConnects, dns.reverse.first()),
         (ExpectationName::EndpointAdmissions, dns.admitted.first()),
+        (ExpectationName::RegionViolations, region.as_ref().and_then(|r| r.boundary.violations.first())),
     ]
     .into_iter()
     .filter_map(|(name, first)| Some((name, first?.clone())))
@@ -1363,6 +1422,10 @@ pub struct Measured {
     pub privatelink_probes: u64,
     pub endpoint_admissions: u64,
     pub endpoint_probes: u64,
+    pub region_violations: u64,
+    pub region_canaries_at_home: u64,
+    pub region_unavailable_answers: u64,
+    pub region_placements: u64,
 }
 
 fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) -> Option<f64> {
@@ -1420,6 +1483,10 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::PrivatelinkProbes => Some(measured.privatelink_probes as f64),
         E::EndpointAdmissions => Some(measured.endpoint_admissions as f64),
         E::EndpointProbes => Some(measured.endpoint_probes as f64),
+        E::RegionViolations => Some(measured.region_violations as f64),
+        E::RegionCanariesAtHome => Some(measured.region_canaries_at_home as f64),
+        E::RegionUnavailableAnswers => Some(measured.region_unavailable_answers as f64),
+        E::RegionPlacements => Some(measured.region_placements as f64),
         checked => count(kind_of(checked).expect("the remaining expectations count checker violations")),
     }
 }

@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 23] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 24] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -95,6 +95,7 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 23] = [
         scenario: "peering-link-partition",
         checks: &["endpoint_admissions"],
     },
+    PlantedBugCheck { bug: "replica-placed-cross-region", scenario: "region-outage", checks: &["region_violations"] },
 ];
 
 /// What one planted bug's sweep found.

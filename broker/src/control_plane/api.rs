@@ -88,6 +88,7 @@ impl Failure {
                     ControlPlaneError::NotFound { .. } => (404, "Not Found"),
                     ControlPlaneError::Conflict(_) | ControlPlaneError::NoCapacity(_) => (409, "Conflict"),
                     ControlPlaneError::Invalid { .. } | ControlPlaneError::Matrix(_) => (400, "Bad Request"),
+                    ControlPlaneError::RegionUnavailable(_) => (503, "Service Unavailable"),
                 };
                 ApiResponse::problem(status, title, &error.to_string())
             }
@@ -216,6 +217,7 @@ fn cluster_view(plane: &ControlPlane, cluster: &Cluster) -> Value {
             "network": cluster.network_id.as_ref().map(|id| json!({ "id": id })),
             "config": { "kind": cluster.cluster_type },
             "environment": { "id": cluster.environment_id },
+            "region": cluster.region,
             "kafka_bootstrap_endpoint": bootstrap.map(|b| format!("SASL_SSL://{b}")),
         },
         "status": {
@@ -288,6 +290,8 @@ struct ClusterSpec {
     /// The network of a PRIVATE cluster.
     #[serde(default)]
     network: Option<IdRef>,
+    /// Where the cluster and all of its data live (C07).
+    region: String,
 }
 
 fn public() -> Networking {
@@ -453,6 +457,7 @@ fn route(plane: &mut ControlPlane, request: &ApiRequest<'_>, credentials: Creden
                         availability: spec.availability,
                         networking: spec.networking,
                         network_id: spec.network.map(|n| n.id),
+                        region: spec.region,
                     },
                     now_ms,
                 )?;
@@ -609,6 +614,7 @@ fn route(plane: &mut ControlPlane, request: &ApiRequest<'_>, credentials: Creden
             "GET" => {
                 let query = Query::parse(request.query, &["known_version"])?;
                 let snapshot = plane.data_plane_snapshot(&caller, physical)?;
+                plane.note_pull(physical, now_ms);
                 if query.get("known_version").and_then(|v| v.parse::<u64>().ok()) == Some(snapshot.version) {
                     return Ok(ApiResponse::empty(304));
                 }

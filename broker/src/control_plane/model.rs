@@ -120,7 +120,9 @@ pub struct Cluster {
     /// from the network's CIDR).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_id: Option<String>,
-    /// `pkc-…`: the broker cluster that hosts it (shared unless Dedicated).
+    /// The region the customer chose (C07): everything of the cluster stays in it.
+    pub region: String,
+    /// `pkc-…`: the broker cluster that hosts it (shared unless Dedicated), in `region`.
     pub physical_cluster_id: String,
     pub created_at_ms: u64,
 }
@@ -143,6 +145,8 @@ pub struct SchemaRegistry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhysicalCluster {
     pub id: String,
+    /// The region its brokers, disks and DNS run in (C07).
+    pub region: String,
     /// How many zones its brokers span (a MULTI_ZONE cluster needs at least 2).
     pub zone_count: usize,
     /// What clients put in `bootstrap.servers`.

@@ -147,6 +147,10 @@ pub enum ControlPlaneError {
     /// No physical cluster can host the request.
     #[error("no capacity: {0}")]
     NoCapacity(String),
+    /// The chosen region has no broker cluster reporting now (its zones are down): retry later.
+    /// Never answered by placing the cluster in another region (C07).
+    #[error("region unavailable: {0}")]
+    RegionUnavailable(String),
     /// A single sign-on assertion was refused.
     #[error("sign-on refused: {0}")]
     Assertion(#[from] AssertionError),
@@ -162,6 +166,8 @@ pub struct ClusterRequest {
     pub networking: Networking,
     /// Required for private networking: the network the cluster lives in.
     pub network_id: Option<String>,
+    /// The region the customer chose: one that a physical cluster runs in.
+    pub region: String,
 }
 
 /// A key and the secret that is shown only now.
@@ -183,7 +189,15 @@ pub struct ControlPlane {
     sessions: BTreeMap<[u8; 32], SessionRecord>,
     verified: VerifiedSecrets,
     random: ChaCha20Rng,
+    /// Physical cluster -> when its brokers last pulled the data-plane snapshot (this
+    /// process's knowledge only: after a restart every cluster is presumed up until it is seen
+    /// to stop reporting).
+    last_pull_ms: BTreeMap<String, u64>,
 }
+
+/// A physical cluster that has not pulled for this long (ten pull intervals) is down: no
+/// cluster is placed on it.
+pub const REPORTING_WINDOW_MS: u64 = 10_000;
 
 type Result<T> = std::result::Result<T, ControlPlaneError>;
 
@@ -216,6 +230,7 @@ impl ControlPlane {
             sessions: BTreeMap::new(),
             verified: VerifiedSecrets::default(),
             random: ChaCha20Rng::seed_from_u64(seed),
+            last_pull_ms: BTreeMap::new(),
         }
     }
 
@@ -562,32 +577,56 @@ impl ControlPlane {
         Ok(())
     }
 
-    /// Places a cluster: the matrix first, then a physical cluster that can host it
-    /// (multi-tenant types share; a Dedicated cluster needs one of its own).
+    /// Places a cluster: the matrix first, then a physical cluster of the chosen region that
+    /// reports and can host it (multi-tenant types share; a Dedicated cluster needs one of its
+    /// own). A region whose broker clusters have all stopped reporting is unavailable: the
+    /// request is refused for now, never placed elsewhere (C07).
     pub fn create_cluster(&mut self, caller: &Caller, request: ClusterRequest, now_ms: u64) -> Result<Cluster> {
         self.require_admin(caller)?;
         check_name("display_name", &request.display_name)?;
         if !self.records.environments.contains_key(&request.environment_id) {
             return Err(not_found("environment", &request.environment_id));
         }
+        let regions: BTreeSet<&str> = self.config.physical_clusters.iter().map(|p| p.region.as_str()).collect();
+        if !regions.contains(request.region.as_str()) {
+            let offered = regions.into_iter().collect::<Vec<_>>().join(", ");
+            return Err(invalid(
+                "region",
+                format!("{:?} is not a region of the service (offered: {offered})", request.region),
+            ));
+        }
         request.cluster_type.allows(request.availability, request.networking)?;
         self.check_cluster_network(&request)?;
         let zones_needed = if request.availability == Availability::MultiZone { 2 } else { 1 };
-        let hosts = |physical: &PhysicalCluster| -> Vec<&Cluster> {
-            self.records.clusters.values().filter(|c| c.physical_cluster_id == physical.id).collect()
-        };
-        let placement = self.config.physical_clusters.iter().find(|physical| {
-            let hosted = hosts(physical);
+        let can_host = |physical: &PhysicalCluster| -> bool {
+            let hosted: Vec<&Cluster> =
+                self.records.clusters.values().filter(|c| c.physical_cluster_id == physical.id).collect();
             physical.zone_count >= zones_needed
                 && match request.cluster_type.tenancy() {
                     Tenancy::SingleTenant => hosted.is_empty(),
                     Tenancy::MultiTenant => hosted.iter().all(|c| c.cluster_type.tenancy() == Tenancy::MultiTenant),
                 }
-        });
+        };
+        let reporting = |physical: &PhysicalCluster| {
+            self.last_pull_ms.get(&physical.id).is_none_or(|at| now_ms.saturating_sub(*at) <= REPORTING_WINDOW_MS)
+        };
+        let in_region: Vec<&PhysicalCluster> =
+            self.config.physical_clusters.iter().filter(|p| p.region == request.region && can_host(p)).collect();
+        let mut placement = in_region.iter().copied().find(|p| reporting(p));
+        if placement.is_none() && self.config.bugs.is_on(PlantedBug::ReplicaPlacedCrossRegion) {
+            // BUG (planted): capacity anywhere beats no capacity here.
+            placement = self.config.physical_clusters.iter().find(|p| can_host(p) && reporting(p));
+        }
         let Some(physical) = placement else {
+            if !in_region.is_empty() {
+                return Err(ControlPlaneError::RegionUnavailable(format!(
+                    "no broker cluster in {} is reporting; retry when the region is back",
+                    request.region
+                )));
+            }
             return Err(ControlPlaneError::NoCapacity(format!(
-                "no broker cluster can host a {:?} {:?} cluster",
-                request.cluster_type, request.availability
+                "no broker cluster in {} can host a {:?} {:?} cluster",
+                request.region, request.cluster_type, request.availability
             )));
         };
         let physical_cluster_id = physical.id.clone();
@@ -599,6 +638,7 @@ impl ControlPlane {
             availability: request.availability,
             networking: request.networking,
             network_id: request.network_id,
+            region: request.region,
             physical_cluster_id,
             created_at_ms: now_ms,
         };
@@ -853,6 +893,12 @@ impl ControlPlane {
     }
 
     // ---- what brokers pull ----
+
+    /// A data-plane service of `physical_cluster_id` (a broker or its DNS) pulled its snapshot:
+    /// the cluster is reporting (placement skips clusters that stopped).
+    pub fn note_pull(&mut self, physical_cluster_id: &str, now_ms: u64) {
+        self.last_pull_ms.insert(physical_cluster_id.to_string(), now_ms);
+    }
 
     pub fn data_plane_version(&self) -> u64 {
         self.records.data_plane_version

@@ -31,10 +31,12 @@ use crate::security::tls::{os_crypto_provider, CertificateAuthority};
 const CONTROL_PLANE_IP: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const PHYSICAL_CLUSTER_ID: &str = "pkc-dev";
 const IDP_ISSUER: &str = "faultline-dev-idp";
+/// The dev cluster's one region (the DNS zone names it too).
+const REGION: &str = "dev";
 
 fn physical_clusters() -> Vec<PhysicalCluster> {
     let bootstrap = dev_nodes().iter().map(|(_, _, ip)| format!("{ip}:{BROKER_PORT}")).collect::<Vec<_>>().join(",");
-    vec![PhysicalCluster { id: PHYSICAL_CLUSTER_ID.into(), zone_count: 3, bootstrap }]
+    vec![PhysicalCluster { id: PHYSICAL_CLUSTER_ID.into(), region: REGION.into(), zone_count: 3, bootstrap }]
 }
 
 /// Where brokers pull from.
@@ -93,6 +95,7 @@ pub(super) fn bootstrap(dir: &Path, ca_path: &Path) -> Result<(), DevError> {
             availability: Availability::MultiZone,
             networking: Networking::Public,
             network_id: None,
+            region: REGION.into(),
         },
         now,
     )?;

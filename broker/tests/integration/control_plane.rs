@@ -347,9 +347,13 @@ fn a_tenants_kcat_lists_and_reads_only_its_own_cluster() {
     let cluster = Cluster::start();
     let cloud = Cloud::of(&cluster);
     let body = format!(
-        r#"{{"spec":{{"display_name":"rival","availability":"SINGLE_ZONE","config":{{"kind":"Basic"}},"environment":{{"id":"{}"}}}}}}"#,
+        r#"{{"spec":{{"display_name":"rival","availability":"SINGLE_ZONE","config":{{"kind":"Basic"}},"environment":{{"id":"{}"}},"region":"dev"}}}}"#,
         cloud.get("ENVIRONMENT_ID")
     );
+    // C07: a region the service does not run is refused, naming the ones it does.
+    let (status, problem) = cloud.curl("POST", "/cmk/v2/clusters", Some(&body.replace(r#""dev""#, r#""mars-1""#)));
+    assert_eq!(status, 400, "{problem}");
+    assert!(problem["detail"].as_str().unwrap_or("").contains("offered: dev"), "{problem}");
     let (status, rival) = cloud.curl("POST", "/cmk/v2/clusters", Some(&body));
     assert_eq!(status, 201, "{rival}");
     let rival_cluster = rival["id"].as_str().unwrap().to_string();

@@ -21,6 +21,7 @@
 //! - `connections`: who opened which connection, by which path; the control plane never dials a broker (C14).
 //! - `dns`: every client given its own network's addresses by the service's DNS (C06).
 //! - `privatelink`: nothing on the service side opens a connection into a PrivateLink VPC; no client without the DNS override gets in (C05, C06).
+//! - `regions`: no record canary, topic or connection of a cluster outside its region (C07).
 
 pub mod access;
 pub mod audit;
@@ -32,6 +33,7 @@ pub mod kafka_history;
 pub mod privatelink;
 pub mod provisioning;
 pub mod quotas;
+pub mod regions;
 pub mod secrets;
 pub mod sign_in;
 pub mod tenants;

@@ -47,6 +47,9 @@ pub struct TenantSpec {
     /// Topics its application creates (one partition) and writes one record to; a name may
     /// also be a topic of the scenario's own cluster: names collide freely across tenants.
     pub topics: Vec<String>,
+    /// The region its cluster is created in (default: the organization's, region-1).
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -113,10 +113,19 @@ pub enum ExpectationName {
     EndpointAdmissions,
     /// The internet host's attempts: work done.
     EndpointProbes,
+    /// Record canaries on a disk of another region, topics of a cluster in another region's
+    /// metadata, connections between regions (C07).
+    RegionViolations,
+    /// Canaries found on a disk of their own region: the disk search sees record data.
+    RegionCanariesAtHome,
+    /// The customer's requests for a cluster in its region answered 503 (the region down).
+    RegionUnavailableAnswers,
+    /// That cluster placed and written to.
+    RegionPlacements,
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 60] = [
+    pub const ALL: [ExpectationName; 64] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -177,6 +186,10 @@ impl ExpectationName {
         ExpectationName::PrivatelinkProbes,
         ExpectationName::EndpointAdmissions,
         ExpectationName::EndpointProbes,
+        ExpectationName::RegionViolations,
+        ExpectationName::RegionCanariesAtHome,
+        ExpectationName::RegionUnavailableAnswers,
+        ExpectationName::RegionPlacements,
     ];
 
     /// The name in scenario files and reports.
@@ -242,6 +255,10 @@ impl ExpectationName {
             ExpectationName::PrivatelinkProbes => "privatelink_probes",
             ExpectationName::EndpointAdmissions => "endpoint_admissions",
             ExpectationName::EndpointProbes => "endpoint_probes",
+            ExpectationName::RegionViolations => "region_violations",
+            ExpectationName::RegionCanariesAtHome => "region_canaries_at_home",
+            ExpectationName::RegionUnavailableAnswers => "region_unavailable_answers",
+            ExpectationName::RegionPlacements => "region_placements",
         }
     }
 
@@ -282,6 +299,9 @@ impl ExpectationName {
                 | ExpectationName::UnroutableConnects
                 | ExpectationName::PrivatelinkProbes
                 | ExpectationName::EndpointProbes
+                | ExpectationName::RegionCanariesAtHome
+                | ExpectationName::RegionUnavailableAnswers
+                | ExpectationName::RegionPlacements
         )
     }
 }

@@ -11,6 +11,7 @@ mod control_plane;
 mod expectation;
 mod group;
 mod network;
+mod region;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -25,6 +26,7 @@ pub use control_plane::{
 pub use expectation::{Comparison, Expectation, ExpectationName};
 pub use group::{Group, UnknownGroup, ZONES};
 pub use network::{NetworkSpec, CUSTOMER_VPC, PRIVATE_LINK_VPC, SERVICE_RANGES, TRANSIT_GATEWAY_VPC};
+pub use region::RegionSpec;
 
 /// A validated scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +50,8 @@ pub struct Scenario {
     pub control_plane: ControlPlaneSpec,
     /// A private cluster network peered with the customer VPC (`None`: public endpoints).
     pub network: Option<NetworkSpec>,
+    /// A second region of the service, and a cluster asked for in the customer's (C07).
+    pub region: Option<RegionSpec>,
 }
 
 /// The file as written: the untyped parts (`nightly_seeds`, groups, expectations) are typed by
@@ -75,6 +79,8 @@ struct ScenarioFile {
     control_plane: ControlPlaneSpec,
     #[serde(default)]
     network: Option<NetworkSpec>,
+    #[serde(default)]
+    region: Option<RegionSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,10 +160,13 @@ pub enum FaultKind {
     /// The brokers' public endpoints move to new addresses (a load balancer replaced): the DNS
     /// answers change, the old addresses stop answering; they move back at `end_s`.
     DnsChange,
+    /// Every zone of the customer's region loses power (its brokers and DNS servers; unsynced
+    /// writes lost, disks kept); back at `end_s`. Nothing may move to another region (C07).
+    RegionOutage,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 13] = [
+    pub const ALL: [FaultKind; 14] = [
         FaultKind::KillNode,
         FaultKind::ZoneOutage,
         FaultKind::ZoneLoss,
@@ -171,6 +180,7 @@ impl FaultKind {
         FaultKind::TransitGatewayDetach,
         FaultKind::PeeringDeleted,
         FaultKind::DnsChange,
+        FaultKind::RegionOutage,
     ];
 
     pub fn name(&self) -> &'static str {
@@ -188,6 +198,7 @@ impl FaultKind {
             FaultKind::TransitGatewayDetach => "transit-gateway-detach",
             FaultKind::PeeringDeleted => "peering-deleted",
             FaultKind::DnsChange => "dns-change",
+            FaultKind::RegionOutage => "region-outage",
         }
     }
 }
@@ -373,6 +384,26 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
             ));
         }
     }
+    if let Some(region) = &scenario.region {
+        region.validate(file, scenario.duration_s)?;
+        if scenario.network.is_some() {
+            return Err(ScenarioError::invalid(
+                file,
+                "region",
+                "a public cluster: [region] without [network] (for now)",
+            ));
+        }
+    }
+    for (index, tenant) in scenario.control_plane.tenants.iter().enumerate() {
+        let offered: &[&str] = if scenario.region.is_some() { &["region-1", "region-2"] } else { &["region-1"] };
+        if tenant.region.as_deref().is_some_and(|r| !offered.contains(&r)) {
+            return Err(ScenarioError::invalid(
+                file,
+                format!("control_plane.tenants[{index}].region"),
+                format!("one of {} (region-2 needs a [region] section)", offered.join(", ")),
+            ));
+        }
+    }
     if !(1..=3_600).contains(&scenario.liveness.converge_within_s) {
         return Err(ScenarioError::invalid(file, "liveness.converge_within_s", "1 to 3600"));
     }
@@ -395,6 +426,20 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
             parsed.ok_or_else(|| ScenarioError::invalid(file, &key, "a number or a comparison such as \">= 0.99\""))?;
         expectations.push(Expectation { name, comparison, bound });
     }
+    let regional = [
+        ExpectationName::RegionViolations,
+        ExpectationName::RegionCanariesAtHome,
+        ExpectationName::RegionUnavailableAnswers,
+        ExpectationName::RegionPlacements,
+    ];
+    if let Some(e) = expectations.iter().find(|e| regional.contains(&e.name)).filter(|_| scenario.region.is_none()) {
+        // One region: nothing to cross, so a 0 would be "not tested", never "holds".
+        return Err(ScenarioError::invalid(
+            file,
+            format!("expectations.{}", e.name.name()),
+            "a [region] section: the boundary is judged only with a second region",
+        ));
+    }
     Ok(Scenario {
         name: scenario.name,
         description: scenario.description,
@@ -409,6 +454,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         expectations,
         control_plane: scenario.control_plane,
         network: scenario.network,
+        region: scenario.region,
     })
 }
 
@@ -433,6 +479,7 @@ fn typed_fault(file: &str, key: &str, fault: &FaultFile, duration_s: u64) -> Res
             | FaultKind::DnsOutage
             | FaultKind::TransitGatewayDetach
             | FaultKind::DnsChange
+            | FaultKind::RegionOutage
     );
     let target = match (&fault.target, needs_target) {
         (None, true) => {
@@ -474,13 +521,15 @@ fn typed_fault(file: &str, key: &str, fault: &FaultFile, duration_s: u64) -> Res
             "\"peering\": the customer network whose route or peering to the cluster goes away",
         ));
     }
-    if matches!(fault.kind, FaultKind::DnsOutage | FaultKind::TransitGatewayDetach | FaultKind::DnsChange)
-        && target.is_some()
+    if matches!(
+        fault.kind,
+        FaultKind::DnsOutage | FaultKind::TransitGatewayDetach | FaultKind::DnsChange | FaultKind::RegionOutage
+    ) && target.is_some()
     {
         return Err(ScenarioError::invalid(
             file,
             format!("{key}.target"),
-            "none: a DNS outage takes every DNS server, a DNS change moves every public endpoint, a detach the cluster network's one attachment",
+            "none: a DNS outage takes every DNS server, a DNS change moves every public endpoint, a detach the cluster network's one attachment, a region outage every zone of the customer's region",
         ));
     }
     match fault.kind {

@@ -9,6 +9,7 @@ pub mod privatelink;
 pub mod producer;
 pub mod provisioning;
 pub mod quotas;
+pub mod regions;
 pub mod sign_in;
 pub mod tenants;
 

@@ -90,6 +90,7 @@ pub async fn run(
                     "networking": networking,
                     "config": { "kind": cluster_type },
                     "environment": { "id": environment_id },
+                    "region": crate::world::CHOSEN_REGION,
                 }});
                 match once(&cloud, "POST", "/cmk/v2/clusters", body).await {
                     Some((status, cluster)) => {

@@ -76,6 +76,7 @@ pub async fn create_clusters(
             "availability": availability,
             "config": { "kind": tenant.cluster_type },
             "environment": { "id": environment_id },
+            "region": tenant.region.as_deref().unwrap_or(crate::world::CHOSEN_REGION),
         }});
         let cluster = call(cloud, "POST", "/cmk/v2/clusters", body).await?;
         let id = cluster["id"].as_str().ok_or("no cluster id")?.to_string();

@@ -11,7 +11,6 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use broker::control_plane::identity::ApiKeyScope;
 use broker::control_plane::model::{Availability, ClusterType, Networking, PhysicalCluster};
 use broker::control_plane::state::{Caller, ClusterRequest, ControlPlane, ControlPlaneConfig, NetworkRequest, Records};
-use broker::node::BROKER_PORT;
 use broker::security::acl::allow_everything;
 use broker::security::secrets::SecretHash;
 use ring::signature::KeyPair;
@@ -50,16 +49,24 @@ pub fn identity_provider(seed: u64) -> ring::signature::Ed25519KeyPair {
     ring::signature::Ed25519KeyPair::from_seed_unchecked(&bytes).expect("32 bytes make a key")
 }
 
+/// The control plane's configuration: one physical cluster per region of the world.
 pub fn config(
     seed: u64,
-    broker_ips: &[IpAddr],
+    sites: &[&super::Site],
     broker_keys: Vec<(String, SecretHash)>,
     bugs: broker::planted_bugs::PlantedBugs,
 ) -> ControlPlaneConfig {
-    let bootstrap = broker_ips.iter().map(|ip| format!("{ip}:{BROKER_PORT}")).collect::<Vec<_>>().join(",");
     ControlPlaneConfig {
         organization_id: "org-sim".into(),
-        physical_clusters: vec![PhysicalCluster { id: PHYSICAL_CLUSTER_ID.into(), zone_count: 3, bootstrap }],
+        physical_clusters: sites
+            .iter()
+            .map(|site| PhysicalCluster {
+                id: site.physical_cluster_id.into(),
+                region: site.region.into(),
+                zone_count: 3,
+                bootstrap: site.bootstrap(),
+            })
+            .collect(),
         bcrypt_cost: BCRYPT_COST,
         idp_issuer: IDP_ISSUER.into(),
         idp_public_key: identity_provider(seed).public_key().as_ref().to_vec(),
@@ -89,6 +96,7 @@ pub fn bootstrap(
             availability: Availability::MultiZone,
             networking: Networking::Public,
             network_id: None,
+            region: super::CHOSEN_REGION.into(),
         },
         Some(spec) => {
             let created = plane
@@ -133,6 +141,7 @@ pub fn bootstrap(
                 availability: Availability::MultiZone,
                 networking: Networking::Private,
                 network_id: Some(created.id),
+                region: super::CHOSEN_REGION.into(),
             }
         }
     };

@@ -1,5 +1,6 @@
-//! The simulated world: one region, three zones with one broker node each, the service's DNS
-//! servers (zones a and b), the control plane, and a customer VPC whose client machines reach
+//! The simulated world: the customer's region (three zones with one broker node each, the
+//! service's DNS servers in zones a and b; with a `[region]` section also a second region with
+//! its own, `sites`), the control plane, and a customer VPC whose client machines reach
 //! the cluster over its public endpoints or, with a `[network]` section, over a peering with
 //! the cluster network (`fabric`: route tables decide which connects are possible). Links are
 //! named by the machines they join, and the world layer makes partitions behave like real ones:
@@ -13,14 +14,11 @@ use std::sync::{Arc, Mutex};
 
 use broker::client::ClientCredentials;
 use broker::control_plane::client::{ControlPlaneClient, ControlPlaneEndpoint};
-use broker::control_plane::link::ControlPlaneLinkConfig;
 use broker::control_plane::server::{ControlPlaneServer, ControlPlaneServerConfig, RECORDS_FILE};
-use broker::log::{MemoryDisk, MetaProperties};
+use broker::log::MemoryDisk;
 use broker::net::{BoxedTransport, Dialer};
-use broker::node::{Node, NodeConfig, BROKER_PORT};
+use broker::node::{Node, BROKER_PORT};
 use broker::planted_bugs::PlantedBugs;
-use broker::quorum::Voter;
-use broker::replication::ReplicationConfig;
 use broker::security::sasl::{CredentialStore, Role};
 use broker::security::tls::{client_config, CertificateAuthority};
 
@@ -31,7 +29,6 @@ use madsim::task::NodeId;
 
 use crate::checkers::connections::ConnectionLog;
 use crate::checkers::wire::{WireHasher, WiretapStream};
-use crate::scenario::ZONES;
 
 const INTER_BROKER_API_KEY: &str = "inter-broker";
 pub const INTER_BROKER_SECRET: &str = "inter-broker-secret";
@@ -76,6 +73,7 @@ pub struct Machine {
 mod fabric;
 mod links;
 mod network;
+mod sites;
 
 pub mod control_plane;
 
@@ -84,32 +82,31 @@ pub use links::Impairment;
 use links::LinkTable;
 
 use crate::checkers::dns::ResolutionLog;
-use crate::scenario::{NetworkSpec, SERVICE_RANGES};
+use crate::scenario::NetworkSpec;
 use crate::workload::client::ClusterEndpoints;
 use broker::control_plane::network::ConnectionType;
-use broker::network::dns::DnsZone;
 pub use fabric::{Fabric, Home, Hop, Path, Route};
 use network::{
     build_fabric, private_link_endpoint, Placement, OUTSIDER, PRIVATE_LINK_NLB, PRIVATE_LINK_NLB_IP,
     PRIVATE_LINK_PORT_BASE,
 };
 pub use network::{PRIVATE_LINK_NETWORK, PRIVATE_LINK_PROBE};
+pub use sites::{Region, Site, CHOSEN_REGION, CHOSEN_SITE, OTHER_REGION, OTHER_SITE};
 
-/// The broker cluster's DNS zone (C06): `bootstrap.<zone>`, `b<id>.<zone>`.
-pub const DNS_ZONE: &str = "pkc-sim.region-1.faultline.cloud";
+/// The customer's broker cluster's DNS zone (C06): `bootstrap.<zone>`, `b<id>.<zone>`.
+pub const DNS_ZONE: &str = CHOSEN_SITE.dns_zone;
 /// The brokers' public endpoints: 203.0.113.<id> (TEST-NET-3).
 fn public_address(broker_id: i32) -> Ipv4Addr {
-    Ipv4Addr::new(203, 0, 113, broker_id as u8)
+    CHOSEN_SITE.public_address(broker_id)
 }
-/// The service's DNS servers: (name, zone index, address).
-const DNS_SERVERS: [(&str, usize, Ipv4Addr); 2] =
-    [("dns-1", 0, Ipv4Addr::new(10, 3, 0, 53)), ("dns-2", 1, Ipv4Addr::new(10, 3, 1, 53))];
 
 pub struct World {
     pub brokers: Vec<Machine>,
     pub clients: Vec<Machine>,
     /// The service's DNS servers (C06).
     pub dns: Vec<Machine>,
+    /// Another region's broker cluster and DNS, with a `[region]` section (C07).
+    pub other_region: Option<Region>,
     /// The PrivateLink load balancer, when the network offers PrivateLink.
     pub nlb: Option<Machine>,
     /// A machine in the PrivateLink VPC without the customer's DNS override.
@@ -158,10 +155,6 @@ pub struct World {
     by_ip: BTreeMap<IpAddr, String>,
 }
 
-fn broker_ip(index: usize) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(10, 1, index as u8 + 1, 1))
-}
-
 impl World {
     /// Builds the region: three broker nodes (started) and `client_count` client machines.
     /// `impairs_links`: the schedule has latency or loss faults, so every connection runs
@@ -172,6 +165,7 @@ impl World {
         network: Option<&NetworkSpec>,
         bugs: PlantedBugs,
         impairs_links: bool,
+        other_region: bool,
     ) -> World {
         let handle = Handle::current();
         let certificates = seeds::derive(seed, Stream::Certificates, 0);
@@ -187,8 +181,9 @@ impl World {
             .expect("bcrypt");
         credentials.add(OPERATOR_API_KEY, OPERATOR_SECRET, Role::Client, BCRYPT_COST, Some(salt(3))).expect("bcrypt");
         let credentials_text = credentials.render();
-        let broker_ips: Vec<IpAddr> = (0..3).map(broker_ip).collect();
-        let plane_config = control_plane::config(seed, &broker_ips, credentials.broker_keys(), bugs);
+        let broker_ips: Vec<IpAddr> = (0..3).map(|index| CHOSEN_SITE.broker_ip(index)).collect();
+        let regions: &[&Site] = if other_region { &[&CHOSEN_SITE, &OTHER_SITE] } else { &[&CHOSEN_SITE] };
+        let plane_config = control_plane::config(seed, regions, credentials.broker_keys(), bugs);
         let (records, organization) =
             control_plane::bootstrap(seed, plane_config.clone(), network, broker::net::http::wall_clock_ms());
         let control_plane_disk = MemoryDisk::new();
@@ -217,109 +212,33 @@ impl World {
             ("record data (the run's canary)", crate::workload::canary(seed).to_vec()),
         ]);
         let nodes = Arc::new(Mutex::new(BTreeMap::new()));
-        let voters: Vec<Voter> = (0..3)
-            .map(|i| Voter {
-                id: i as i32 + 1,
-                host: broker_ip(i).to_string(),
-                address: SocketAddr::new(broker_ip(i), BROKER_PORT),
-            })
-            .collect();
         let mut by_ip = BTreeMap::new();
-        let mut brokers = Vec::new();
         let mut disks = BTreeMap::new();
-        // Storage formatted with the cluster (KIP-853's initial controllers), directory ids from the seed.
-        let cluster_id = format!("sim-{seed:016x}");
-        let storage: Vec<MemoryDisk> = (0..3).map(|_| MemoryDisk::new()).collect();
-        let formatted: Vec<(i32, u64, &dyn broker::log::Disk)> = storage
-            .iter()
-            .enumerate()
-            .map(|(index, disk)| {
-                (index as i32 + 1, seeds::derive(seed, Stream::Storage, index as u64), disk as &dyn broker::log::Disk)
-            })
-            .collect();
-        MetaProperties::format_cluster(&cluster_id, &formatted).expect("empty simulated disks format");
-        for (index, zone) in ZONES.iter().enumerate() {
-            let name = format!("broker-{}", index + 1);
-            let ip = broker_ip(index);
-            by_ip.insert(ip, name.clone());
-            let disk = storage[index].clone();
-            disks.insert(name.clone(), disk.clone());
-            // Clients verify the name they resolved: the broker's and the bootstrap name.
-            let names = [
-                ip.to_string(),
-                broker::network::dns::broker_name(DNS_ZONE, index as i32 + 1),
-                broker::network::dns::bootstrap_name(DNS_ZONE),
-            ];
-            let material = ca
-                .issue(&names, &[ip], Some(seeds::derive(seed, Stream::Certificates, 100 + index as u64)))
-                .expect("seeded node certificate");
-            let init = {
-                let (name, voters, links, fabric, flows, wire, nodes, credentials_text, cluster_id, connections) = (
-                    name.clone(),
-                    voters.clone(),
-                    links.clone(),
-                    fabric.clone(),
-                    flows.clone(),
-                    wire.clone(),
-                    nodes.clone(),
-                    credentials_text.clone(),
-                    cluster_id.clone(),
-                    connections.clone(),
-                );
-                // Each restart is a new process with fresh randomness: a restarted server that
-                // drew the same TLS session ids as its previous life would accept tickets it
-                // never issued (seen: IncorrectBinder handshakes after a zone outage).
-                let incarnations = Arc::new(std::sync::atomic::AtomicU64::new(0));
-                move || {
-                    let incarnation = incarnations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    // Stream index: node in the low byte, life above it.
-                    let life = (incarnation << 8) | index as u64;
-                    let config = NodeConfig {
-                        cluster_id: cluster_id.clone(),
-                        broker_id: index as i32 + 1,
-                        zone: zone.to_string(),
-                        host: ip.to_string(),
-                        listen_ip: ip,
-                        voters: voters.clone(),
-                        tls: material.clone(),
-                        crypto: seeded_crypto_provider(seeds::derive(seed, Stream::NodeTls, life)),
-                        credentials: CredentialStore::parse(&credentials_text).expect("rendered credentials parse"),
-                        inter_broker_api_key: INTER_BROKER_API_KEY.into(),
-                        inter_broker_secret: INTER_BROKER_SECRET.into(),
-                        replication: ReplicationConfig::default(),
-                        default_partitions: 3,
-                        default_replication_factor: 3,
-                        bugs,
-                        raft_entries_per_append_max: Knobs::from_seed(seed).raft_entries_per_append_max,
-                        seed: seeds::derive(seed, Stream::NodeProcess, life),
-                        dialer: sim_dialer(
-                            name.clone(),
-                            Transport { links: links.clone(), fabric: fabric.clone(), flows: flows.clone() },
-                            wire.clone(),
-                            connections.clone(),
-                            impairs_links,
-                        ),
-                        control_plane: Some(ControlPlaneLinkConfig {
-                            endpoint: ControlPlaneEndpoint {
-                                address: control_plane::address(),
-                                server_name: CONTROL_PLANE_IP.to_string(),
-                            },
-                            physical_cluster_id: control_plane::PHYSICAL_CLUSTER_ID.into(),
-                        }),
-                        service_ranges: SERVICE_RANGES.iter().map(|r| r.parse().expect("a literal range")).collect(),
-                    };
-                    let (disk, nodes, name) = (disk.clone(), nodes.clone(), name.clone());
-                    async move {
-                        let node =
-                            broker::runtime::start(config, Arc::new(disk)).await.expect("a simulated node starts");
-                        nodes.lock().unwrap().insert(name, node);
-                        std::future::pending::<()>().await;
-                    }
-                }
-            };
-            let handle_node = handle.create_node().name(&name).ip(ip).init(init).build();
-            brokers.push(Machine { name, ip, zone: Some(zone), id: handle_node.id() });
+        let shared = sites::Shared {
+            seed,
+            ca: &ca,
+            transport: Transport { links: links.clone(), fabric: fabric.clone(), flows: flows.clone() },
+            wire: wire.clone(),
+            connections: connections.clone(),
+            nodes: nodes.clone(),
+            credentials_text: credentials_text.clone(),
+            bugs,
+            impairs_links,
+        };
+        fn place(
+            by_ip: &mut BTreeMap<IpAddr, String>,
+            disks: &mut BTreeMap<String, MemoryDisk>,
+            started: Vec<(Machine, MemoryDisk)>,
+        ) -> Vec<Machine> {
+            let mut machines = Vec::new();
+            for (machine, disk) in started {
+                by_ip.insert(machine.ip, machine.name.clone());
+                disks.insert(machine.name.clone(), disk);
+                machines.push(machine);
+            }
+            machines
         }
+        let brokers = place(&mut by_ip, &mut disks, sites::start_brokers(&shared, &CHOSEN_SITE));
         let control_plane_server = Arc::new(Mutex::new(None));
         let control_plane = {
             let material = ca
@@ -367,59 +286,19 @@ impl World {
             disks.insert(CONTROL_PLANE_NAME.to_string(), control_plane_disk.clone());
             Machine { name: CONTROL_PLANE_NAME.into(), ip: CONTROL_PLANE_IP, zone: None, id: node.id() }
         };
-        let mut dns = Vec::new();
-        for (name, zone, address) in DNS_SERVERS {
+        let dns = place(&mut by_ip, &mut disks, sites::start_dns(&shared, &CHOSEN_SITE));
+        // Another region of the service, for the region boundary (C07): built after the
+        // customer's so that the machines of runs without it are numbered as before.
+        let other_region = other_region.then(|| {
+            let (name, address) = sites::OTHER_REGION_CLIENT;
             let ip = IpAddr::V4(address);
-            let disk = MemoryDisk::new();
-            disks.insert(name.to_string(), disk.clone());
+            let brokers = place(&mut by_ip, &mut disks, sites::start_brokers(&shared, &OTHER_SITE));
+            let dns = place(&mut by_ip, &mut disks, sites::start_dns(&shared, &OTHER_SITE));
             by_ip.insert(ip, name.to_string());
-            let zone_spec = DnsZone {
-                zone: DNS_ZONE.into(),
-                public_addresses: (1..=3).map(|id| (id, public_address(id))).collect(),
-                bugs,
-            };
-            let transport = Transport { links: links.clone(), fabric: fabric.clone(), flows: flows.clone() };
-            let dialer = sim_dialer(name.into(), transport, wire.clone(), connections.clone(), impairs_links);
-            let tls = client_config(
-                &ca.ca_cert_pem(),
-                &seeded_crypto_provider(seeds::derive(seed, Stream::ClientTls, 70_000 + zone as u64)),
-            )
-            .expect("DNS service TLS config");
-            let lives = Arc::new(std::sync::atomic::AtomicU64::new(0));
-            let init = move || {
-                let life = lives.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let config = broker::network::service::DnsServiceConfig {
-                    listen: SocketAddr::new(ip, broker::network::dns::DNS_PORT),
-                    zone: zone_spec.clone(),
-                    control_plane: ControlPlaneLinkConfig {
-                        endpoint: ControlPlaneEndpoint {
-                            address: control_plane::address(),
-                            server_name: CONTROL_PLANE_IP.to_string(),
-                        },
-                        physical_cluster_id: control_plane::PHYSICAL_CLUSTER_ID.into(),
-                    },
-                    credentials: ClientCredentials {
-                        tls: tls.clone(),
-                        api_key: INTER_BROKER_API_KEY.into(),
-                        secret: INTER_BROKER_SECRET.into(),
-                    },
-                    dialer: dialer.clone(),
-                };
-                let disk = disk.clone();
-                async move {
-                    broker::network::service::start(
-                        config,
-                        Arc::new(disk),
-                        format!("crn://faultline/{name}/process={life}"),
-                    )
-                    .await
-                    .expect("a simulated DNS server binds");
-                    std::future::pending::<()>().await;
-                }
-            };
-            let node = handle.create_node().name(name).ip(ip).init(init).build();
-            dns.push(Machine { name: name.into(), ip, zone: Some(ZONES[zone]), id: node.id() });
-        }
+            let node = handle.create_node().name(name).ip(ip).build();
+            let client = Machine { name: name.into(), ip, zone: None, id: node.id() };
+            sites::Region { site: &OTHER_SITE, brokers, dns, client }
+        });
         let private_link = network.is_some_and(|n| n.connection_types.contains(&ConnectionType::PrivateLink));
         // The PrivateLink endpoint service's load balancer: one listener per broker.
         let nlb = private_link.then(|| {
@@ -476,6 +355,7 @@ impl World {
             nlb.as_ref(),
             &clients,
             privatelink_probe.as_ref().into_iter().chain(outsider.as_ref()),
+            other_region.as_ref(),
             &placement,
             &records,
             bugs,
@@ -484,6 +364,7 @@ impl World {
             brokers,
             clients,
             dns,
+            other_region,
             nlb,
             privatelink_probe,
             outsider,
@@ -515,10 +396,27 @@ impl World {
         }
     }
 
-    /// How a client on `machine` finds the brokers: their names, resolved by the service's DNS
-    /// with a resolver of its own (`index` seeds its query ids).
+    /// How a client on `machine` finds the customer's brokers: their names, resolved by the
+    /// service's DNS with a resolver of its own (`index` seeds its query ids).
     pub fn endpoints(&self, machine: &Machine, index: u64) -> ClusterEndpoints {
-        let servers = self.dns.iter().map(|d| SocketAddr::new(d.ip, broker::network::dns::DNS_PORT)).collect();
+        self.endpoints_in(machine, index, &CHOSEN_SITE)
+    }
+
+    /// The site whose broker cluster `bootstrap` (as the control plane hands it out, maybe with
+    /// a `SASL_SSL://` scheme) names.
+    pub fn site_of_bootstrap(&self, bootstrap: &str) -> Option<&'static Site> {
+        let host = bootstrap.trim_start_matches("SASL_SSL://").split(':').next().unwrap_or("");
+        let sites = std::iter::once(&CHOSEN_SITE).chain(self.other_region.as_ref().map(|r| r.site));
+        sites.into_iter().find(|site| host == broker::network::dns::bootstrap_name(site.dns_zone))
+    }
+
+    /// The same for the broker cluster of `site`, through that site's DNS servers.
+    pub fn endpoints_in(&self, machine: &Machine, index: u64, site: &'static Site) -> ClusterEndpoints {
+        let dns = match &self.other_region {
+            Some(other) if std::ptr::eq(other.site, site) => &other.dns,
+            _ => &self.dns,
+        };
+        let servers = dns.iter().map(|d| SocketAddr::new(d.ip, broker::network::dns::DNS_PORT)).collect();
         let first_id = seeds::derive(self.seed, Stream::ClientTls, 80_000 + index) as u16;
         // The customer's private zone in its PrivateLink VPC: the cluster's names point at the
         // interface endpoint (without it the service's public answers lead nowhere from there).
@@ -536,7 +434,7 @@ impl World {
             BTreeMap::new()
         };
         ClusterEndpoints {
-            zone: DNS_ZONE.into(),
+            zone: site.dns_zone.into(),
             brokers: self.brokers.len() as i32,
             resolver: Arc::new(broker::network::resolver::Resolver::new(servers, overrides, first_id)),
             machine: machine.name.clone(),
@@ -629,6 +527,20 @@ impl World {
             .chain(&self.privatelink_probe)
             .chain(&self.outsider)
             .chain(std::iter::once(&self.control_plane))
+            .chain(self.other_region.iter().flat_map(|r| r.brokers.iter().chain(&r.dns).chain([&r.client])))
+    }
+
+    /// The region a machine is in (C07): the customer's for its brokers, DNS, load balancer and
+    /// VPCs; region-2's for its service machines and its customer's host; none for the control
+    /// plane (global) and the outsider on the internet.
+    pub fn region_of(&self, name: &str) -> Option<&'static str> {
+        if let Some(other) = self.other_region.as_ref() {
+            if other.brokers.iter().chain(&other.dns).chain([&other.client]).any(|m| m.name == name) {
+                return Some(other.site.region);
+            }
+        }
+        let global = name == self.control_plane.name || self.outsider.as_ref().is_some_and(|o| o.name == name);
+        (!global && self.machine(name).is_some()).then_some(CHOSEN_REGION)
     }
 
     /// Cuts traffic from every machine in `sources` to every machine in `targets`.

@@ -316,6 +316,7 @@ pub(super) fn build_fabric<'a>(
     nlb: Option<&Machine>,
     clients: &[Machine],
     extras: impl Iterator<Item = &'a Machine>,
+    other_region: Option<&super::Region>,
     placement: &Placement,
     records: &broker::control_plane::state::Records,
     bugs: PlantedBugs,
@@ -337,6 +338,18 @@ pub(super) fn build_fabric<'a>(
         let home = if extra.name == OUTSIDER { Home::Internet } else { Home::Network(PRIVATE_LINK_NETWORK.into()) };
         fabric.homes.insert(extra.name.clone(), home);
         fabric.machines.insert(extra.ip, extra.name.clone());
+    }
+    // Another region: its service machines, its brokers' public endpoints, its customer's host.
+    if let Some(region) = other_region {
+        for machine in region.brokers.iter().chain(&region.dns) {
+            fabric.homes.insert(machine.name.clone(), Home::Service);
+            fabric.machines.insert(machine.ip, machine.name.clone());
+        }
+        for (index, broker) in region.brokers.iter().enumerate() {
+            fabric.public.insert(IpAddr::V4(region.site.public_address(index as i32 + 1)), broker.name.clone());
+        }
+        fabric.homes.insert(region.client.name.clone(), Home::Internet);
+        fabric.machines.insert(region.client.ip, region.client.name.clone());
     }
     let range = |text: &str| -> Cidr { text.parse().expect("a literal range") };
     fabric.networks.insert(CUSTOMER_NETWORK.into(), fabric::Network { cidr: range(CUSTOMER_VPC), routes: vec![] });

@@ -136,6 +136,18 @@ fn brokers_without_an_endpoint_policy_are_caught_by_the_outsider() {
 }
 
 #[test]
+fn a_cluster_placed_in_another_region_is_caught_by_the_region_boundary() {
+    // The request made while region-1 is down lands on region-2's brokers: the customer's
+    // client dials them, and their disks and metadata hold the cluster (C07).
+    let capsule = caught_by("replica-placed-cross-region", 1, "region_violations");
+    assert!(
+        capsule.violation.detail.contains("connected to region-2-broker-1 (region-2)"),
+        "{}",
+        capsule.violation.detail
+    );
+}
+
+#[test]
 fn ack_before_replication_is_caught_by_inconsistent_offsets() {
     caught_by("ack-before-replication", 1, "inconsistent_offsets");
 }

@@ -50,6 +50,7 @@ fn every_catalog_scenario_is_valid() {
             "privatelink-reverse-probe",
             "random-faults",
             "random-network-faults",
+            "region-outage",
             "reimage-during-partition",
             "rolling-restart",
             "single-zone-outage",
@@ -70,6 +71,24 @@ fn every_catalog_scenario_is_valid() {
 fn control_plane_client_naming_an_account_that_does_not_exist() {
     let section = "\n[[control_plane.service_accounts]]\nname = \"app\"\n\n[[control_plane.clients]]\nkind = \"key-user\"\nservice_account = \"ghost\"\ntopics = [\"orders\"]\n";
     insta::assert_snapshot!(error_of(&format!("{}{section}", base())));
+}
+
+#[test]
+fn region_expectation_without_a_second_region() {
+    // Appended to the base's last table, [expectations].
+    insta::assert_snapshot!(error_of(&format!("{}region_violations = 0\n", base())));
+}
+
+#[test]
+fn tenant_in_a_region_the_world_does_not_run() {
+    let section = "\n[[control_plane.tenants]]\nname = \"abroad\"\ncluster_type = \"Basic\"\ntopics = [\"x\"]\nregion = \"region-2\"\n";
+    insta::assert_snapshot!(error_of(&format!("{}{section}", base())));
+}
+
+#[test]
+fn region_outage_with_a_target() {
+    let fault = "\n[[faults]]\nkind = \"region-outage\"\ntarget = \"zone-a\"\nstart_s = 10\nend_s = 20\n";
+    insta::assert_snapshot!(error_of(&format!("{}{fault}", base())));
 }
 
 #[test]

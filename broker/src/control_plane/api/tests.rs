@@ -72,7 +72,7 @@ fn bad_bodies_methods_and_paths_get_problems() {
         (
             "POST",
             "/cmk/v2/clusters",
-            r#"{"spec":{"display_name":"x","availability":"MULTI_ZONE","config":{"kind":"Basic"},"environment":{"id":"env-none"}}}"#,
+            r#"{"spec":{"display_name":"x","availability":"MULTI_ZONE","config":{"kind":"Basic"},"environment":{"id":"env-none"},"region":"eu-1"}}"#,
             404,
         ),
         ("PATCH", "/org/v2/environments", "", 405),
@@ -114,7 +114,7 @@ fn a_key_secret_is_in_the_creation_response_only() {
     let mut client = Client::new();
     let (_, environment) = client.call("POST", "/org/v2/environments", r#"{"display_name":"prod"}"#);
     let spec = format!(
-        r#"{{"spec":{{"display_name":"orders","availability":"MULTI_ZONE","config":{{"kind":"Basic"}},"environment":{{"id":"{}"}}}}}}"#,
+        r#"{{"spec":{{"display_name":"orders","availability":"MULTI_ZONE","config":{{"kind":"Basic"}},"environment":{{"id":"{}"}},"region":"eu-1"}}}}"#,
         environment["id"].as_str().unwrap()
     );
     let (status, problem) = client.call("POST", "/cmk/v2/clusters", &spec);

@@ -17,8 +17,19 @@ pub(crate) fn control_plane() -> (ControlPlane, Caller) {
     let config = ControlPlaneConfig {
         organization_id: "org-test".into(),
         physical_clusters: vec![
-            PhysicalCluster { id: "pkc-shared".into(), zone_count: 3, bootstrap: "b:9092".into() },
-            PhysicalCluster { id: "pkc-dedicated".into(), zone_count: 3, bootstrap: "d:9092".into() },
+            PhysicalCluster {
+                id: "pkc-shared".into(),
+                region: "eu-1".into(),
+                zone_count: 3,
+                bootstrap: "b:9092".into(),
+            },
+            PhysicalCluster {
+                id: "pkc-dedicated".into(),
+                region: "eu-1".into(),
+                zone_count: 3,
+                bootstrap: "d:9092".into(),
+            },
+            PhysicalCluster { id: "pkc-us".into(), region: "us-1".into(), zone_count: 3, bootstrap: "u:9092".into() },
         ],
         bcrypt_cost: 4,
         idp_issuer: "idp".into(),
@@ -33,7 +44,18 @@ pub(crate) fn control_plane() -> (ControlPlane, Caller) {
 }
 
 fn cluster(plane: &mut ControlPlane, admin: &Caller, kind: ClusterType, availability: Availability) -> Result<Cluster> {
-    let environment = plane.create_environment(admin, "prod", NOW)?;
+    cluster_in(plane, admin, kind, availability, "eu-1", NOW)
+}
+
+fn cluster_in(
+    plane: &mut ControlPlane,
+    admin: &Caller,
+    kind: ClusterType,
+    availability: Availability,
+    region: &str,
+    now_ms: u64,
+) -> Result<Cluster> {
+    let environment = plane.create_environment(admin, "prod", now_ms)?;
     plane.create_cluster(
         admin,
         ClusterRequest {
@@ -43,9 +65,48 @@ fn cluster(plane: &mut ControlPlane, admin: &Caller, kind: ClusterType, availabi
             availability,
             networking: Networking::Public,
             network_id: None,
+            region: region.into(),
         },
-        NOW,
+        now_ms,
     )
+}
+
+/// C07: a cluster is placed only in the region asked for; when that region's broker clusters
+/// have stopped reporting the request waits (503), and an unknown region is named.
+#[test]
+fn placement_stays_in_the_chosen_region() {
+    use ClusterType::Basic;
+    let single = Availability::SingleZone;
+    let (mut plane, admin) = control_plane();
+    let us = cluster_in(&mut plane, &admin, Basic, single, "us-1", NOW).unwrap();
+    assert_eq!((us.region.as_str(), us.physical_cluster_id.as_str()), ("us-1", "pkc-us"));
+    match cluster_in(&mut plane, &admin, Basic, single, "mars-1", NOW) {
+        Err(ControlPlaneError::Invalid { field: "region", reason }) => {
+            assert!(reason.contains("eu-1, us-1"), "{reason}")
+        }
+        other => panic!("an unknown region must be refused, got {other:?}"),
+    }
+    // eu-1's clusters last pulled at NOW; us-1's keeps pulling.
+    let later = NOW + REPORTING_WINDOW_MS + 1;
+    for physical in ["pkc-shared", "pkc-dedicated"] {
+        plane.note_pull(physical, NOW);
+    }
+    plane.note_pull("pkc-us", later);
+    assert!(matches!(
+        cluster_in(&mut plane, &admin, Basic, single, "eu-1", later),
+        Err(ControlPlaneError::RegionUnavailable(_))
+    ));
+    plane.note_pull("pkc-shared", later);
+    let eu = cluster_in(&mut plane, &admin, Basic, single, "eu-1", later).unwrap();
+    assert_eq!(eu.physical_cluster_id, "pkc-shared");
+
+    let (mut buggy, admin) = control_plane();
+    buggy.config.bugs = crate::planted_bugs::PlantedBugs::from_names(["replica-placed-cross-region"]).unwrap();
+    buggy.note_pull("pkc-shared", NOW);
+    buggy.note_pull("pkc-dedicated", NOW);
+    buggy.note_pull("pkc-us", later);
+    let misplaced = cluster_in(&mut buggy, &admin, Basic, single, "eu-1", later).unwrap();
+    assert_eq!(misplaced.physical_cluster_id, "pkc-us", "the planted bug places it abroad");
 }
 
 #[test]

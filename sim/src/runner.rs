@@ -795,6 +795,12 @@ async fn simulate(request: RunRequest) -> Simulated {
         let attempts = region_log.attempts.lock().unwrap().clone();
         let unavailable = attempts.iter().filter(|(_, status)| *status == Some(503)).count();
         let placed = region_log.placed.lock().unwrap().clone();
+        if let Some(placed) = &placed {
+            let written =
+                placed.written.as_ref().map_or_else(|error| format!("not written: {error}"), |()| "written".into());
+            trace
+                .push(format!("{} region-placed {} in {} ({written})", placed.at_ms, placed.cluster_id, placed.region));
+        }
         RegionEvidence { boundary, unavailable, placed }
     });
     let simulated_ms = recorder.now_ms();
@@ -954,8 +960,7 @@ struct RegionEvidence {
     boundary: crate::checkers::regions::Boundary,
     /// Requests answered 503 (the region down).
     unavailable: usize,
-    /// The placed cluster: (at ms, id, region reported, writes' outcome).
-    placed: Option<(u64, String, String, Result<(), String>)>,
+    placed: Option<crate::workload::regions::Placed>,
 }
 
 /// Name resolutions judged (C06) and route faults felt (C05).
@@ -1157,7 +1162,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         region_unavailable_answers: region.as_ref().map_or(0, |r| r.unavailable as u64),
         region_placements: region
             .as_ref()
-            .map_or(0, |r| r.placed.as_ref().is_some_and(|(_, _, _, written)| written.is_ok()) as u64),
+            .map_or(0, |r| r.placed.as_ref().is_some_and(|placed| placed.written.is_ok()) as u64),
     };
     let expectations = evaluate(&request.scenario.scenario.expectations, &report, &measured);
     // Evidence found outside the history, by the expectation it fails: its first item.

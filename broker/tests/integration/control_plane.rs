@@ -501,3 +501,34 @@ fn the_dns_service_answers_the_bootstrap_name_with_the_dev_cluster_addresses() {
     dns.kill().unwrap();
     dns.wait().unwrap();
 }
+
+/// C07, as `region-outage` shows it in simulation: with every broker of the dev region killed
+/// (`kill -9`), a cluster asked for in that region is answered 503 once they have stopped
+/// pulling (never placed elsewhere), and placed there again once they are back.
+#[test]
+fn a_cluster_asked_for_in_a_region_that_is_down_waits_for_it() {
+    let mut cluster = Cluster::start();
+    let cloud = Cloud::of(&cluster);
+    let body = format!(
+        r#"{{"spec":{{"display_name":"later","availability":"SINGLE_ZONE","config":{{"kind":"Basic"}},"environment":{{"id":"{}"}},"region":"dev"}}}}"#,
+        cloud.get("ENVIRONMENT_ID")
+    );
+    for id in 1..=3 {
+        cluster.kill(id);
+    }
+    // The control plane takes a broker cluster that has not pulled for this long as down.
+    std::thread::sleep(Duration::from_millis(broker::control_plane::state::REPORTING_WINDOW_MS + 1_000));
+    let (status, problem) = cloud.curl("POST", "/cmk/v2/clusters", Some(&body));
+    assert_eq!(status, 503, "a request in the downed region: {problem}");
+    assert!(problem["detail"].as_str().unwrap_or("").contains("region unavailable"), "{problem}");
+    for id in 1..=3 {
+        cluster.start_node(id);
+    }
+    let mut created = serde_json::Value::Null;
+    eventually("the region reports again", Duration::from_secs(30), || {
+        let (status, cluster) = cloud.curl("POST", "/cmk/v2/clusters", Some(&body));
+        created = cluster;
+        status == 201
+    });
+    assert_eq!(created["spec"]["region"], "dev", "{created}");
+}

@@ -16,12 +16,24 @@ use crate::checkers::access::AccessLog;
 use crate::scenario::TenantSpec;
 use crate::world::{Machine, World, CHOSEN_REGION};
 
+/// (at ms, HTTP status or `None` when the control plane did not answer) of one request.
+pub type Attempt = (u64, Option<u16>);
+
+/// The cluster once placed.
+#[derive(Debug, Clone)]
+pub struct Placed {
+    pub at_ms: u64,
+    pub cluster_id: String,
+    /// The region the control plane reports for it.
+    pub region: String,
+    /// Whether its application wrote the canary.
+    pub written: Result<(), String>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct RegionLog {
-    /// (at ms, HTTP status or `None` when the control plane did not answer) of every request.
-    pub attempts: Arc<Mutex<Vec<(u64, Option<u16>)>>>,
-    /// The placed cluster: (at ms, id, region the control plane reports, writes' outcome).
-    pub placed: Arc<Mutex<Option<(u64, String, String, Result<(), String>)>>>,
+    pub attempts: Arc<Mutex<Vec<Attempt>>>,
+    pub placed: Arc<Mutex<Option<Placed>>>,
 }
 
 pub async fn provision(
@@ -62,7 +74,7 @@ pub async fn provision(
     let region = cluster["spec"]["region"].as_str().unwrap_or_default().to_string();
     audit.mutations.lock().unwrap().push(("cmk.cluster.created".into(), id.clone()));
     let written = write(&world, &machine, &cloud, &recorder, &audit, &tenant, &id, &cluster).await;
-    *log.placed.lock().unwrap() = Some((placed_at, id, region, written));
+    *log.placed.lock().unwrap() = Some(Placed { at_ms: placed_at, cluster_id: id, region, written });
 }
 
 /// The cluster's application writes the run's canary to topic `ledger`.

@@ -728,8 +728,7 @@ async fn simulate(request: RunRequest) -> Simulated {
     for (machine, disk) in
         world.disks.iter().chain(std::iter::once((&"control-plane backup".to_string(), &world.control_plane_backup)))
     {
-        for file in broker::log::Disk::list(disk, "").expect("a memory disk lists") {
-            let bytes = broker::log::Disk::read(disk, &file).ok().flatten().unwrap_or_default();
+        for (file, bytes) in crate::world::files_of(disk) {
             disk_files.push((format!("{machine}'s disk, file {file}"), bytes));
         }
     }

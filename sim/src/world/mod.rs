@@ -658,6 +658,18 @@ impl World {
     }
 }
 
+/// Every file on a disk with its bytes, as the disk holds them now (unsynced bytes included).
+pub fn files_of(disk: &MemoryDisk) -> Vec<(String, Vec<u8>)> {
+    broker::log::Disk::list(disk, "")
+        .expect("a memory disk lists")
+        .into_iter()
+        .map(|file| {
+            let bytes = broker::log::Disk::read(disk, &file).ok().flatten().unwrap_or_default();
+            (file, bytes)
+        })
+        .collect()
+}
+
 /// What a dialer consults: cut links, the routes, and where carried flows are recorded.
 #[derive(Clone)]
 struct Transport {

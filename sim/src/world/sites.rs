@@ -311,14 +311,7 @@ impl super::World {
         let mut disks = Vec::new();
         for (machine, disk) in self.disks.iter().filter(|(name, _)| service(name)) {
             let Some(region) = self.region_of(machine) else { continue };
-            let files = broker::log::Disk::list(disk, "")
-                .expect("a memory disk lists")
-                .into_iter()
-                .map(|file| {
-                    let bytes = broker::log::Disk::read(disk, &file).ok().flatten().unwrap_or_default();
-                    (file, bytes)
-                })
-                .collect();
+            let files = super::files_of(disk);
             disks.push(RegionDisk { machine: machine.clone(), region: region.into(), files });
         }
         let clusters = self.control_plane_records().clusters;

@@ -13,8 +13,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start the control plane (127.0.0.1:443), all three nodes (127.0.0.1-3:9092, zones a-c)
-    /// and the DNS service (127.0.0.1:8053), creating DIR's keys and organization on first use.
+    /// Start the key service (127.0.0.4:443), the control plane (127.0.0.1:443), all three nodes
+    /// (127.0.0.1-3:9092, zones a-c) and the DNS service (127.0.0.1:8053), creating DIR's keys
+    /// and organization on first use.
     Dev {
         #[arg(long)]
         dir: PathBuf,
@@ -55,6 +56,11 @@ enum Command {
         dir: PathBuf,
         #[arg(long)]
         email: String,
+    },
+    /// Start the key service of an initialised DIR alone, on 127.0.0.4:443 (its keys in DIR/kms).
+    Kms {
+        #[arg(long)]
+        dir: PathBuf,
     },
     /// Start the DNS service of an initialised DIR alone, on 127.0.0.1:8053 (UDP).
     Dns {
@@ -104,6 +110,8 @@ fn main() -> std::process::ExitCode {
                         dir.display()
                     );
                 }
+                broker::dev::start_kms(&dir).await?;
+                println!("key service running: https://127.0.0.4:443");
                 broker::dev::start_control_plane(&dir).await?;
                 println!("control plane running: https://localhost:443 (credentials in {}/cloud.env)", dir.display());
                 for (id, _, _) in broker::dev::dev_nodes() {
@@ -136,6 +144,11 @@ fn main() -> std::process::ExitCode {
             }
             Command::SsoAssertion { dir, email } => {
                 println!("{}", broker::dev::sso_assertion(&dir, &email)?);
+                Ok(())
+            }
+            Command::Kms { dir } => {
+                broker::dev::start_kms(&dir).await?;
+                wait_for_ctrl_c().await;
                 Ok(())
             }
             Command::Dns { dir } => {

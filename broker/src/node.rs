@@ -12,14 +12,16 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::client::ClientCredentials;
-use crate::control_plane::client::ControlPlaneClient;
 use crate::control_plane::link::{ControlPlaneLink, ControlPlaneLinkConfig};
 use crate::control_plane::quotas::TenantQuotas;
 use crate::controller::metadata::{BrokerId, ControllerError, MetadataImage, OFFSETS_TOPIC};
 use crate::group::offsets;
 use crate::group::service::GroupService;
-use crate::log::{Disk, MetaPropertiesError, PartitionLog};
+use crate::kms::client::KmsLinkConfig;
+use crate::kms::keyring::Keyring;
+use crate::log::{Disk, LogError, MetaPropertiesError, PartitionLog, SegmentPolicy};
 use crate::messages::{ControllerRequest, PartitionIsrChange};
+use crate::net::https_client::HttpsClient;
 use crate::net::Dialer;
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
 use crate::quorum::{Quorum, Voter};
@@ -63,6 +65,10 @@ pub struct NodeConfig {
     /// The service's own ranges (brokers, control plane, DNS, PrivateLink load balancers):
     /// always admitted. Customers are admitted by the hosted clusters' networking (C05).
     pub service_ranges: Vec<crate::control_plane::network::Cidr>,
+    /// The key service and this node's principal there (C08, C09).
+    pub kms: KmsLinkConfig,
+    /// When partition segments roll.
+    pub segment_policy: SegmentPolicy,
 }
 
 impl std::fmt::Debug for NodeConfig {
@@ -87,6 +93,8 @@ pub struct Counters {
 pub struct Node {
     pub config: NodeConfig,
     disk: Arc<dyn Disk>,
+    /// The root keys this node seals its data under (C08).
+    keyring: Arc<Keyring>,
     started: tokio::time::Instant,
     acceptor: tokio_rustls::TlsAcceptor,
     pub client_credentials: ClientCredentials,
@@ -125,6 +133,12 @@ pub enum NodeError {
     /// Storage failure at startup.
     #[error("storage: {0}")]
     Storage(#[from] std::io::Error),
+    /// The metadata log could not be opened.
+    #[error("metadata log: {0}")]
+    MetadataLog(#[from] LogError),
+    /// The directory predates encryption at rest (C08).
+    #[error("{0} holds a metadata log written before encryption at rest; format a new directory with `broker init`")]
+    UnencryptedStorage(String),
     /// The storage's identity is missing, foreign or unreadable.
     #[error("storage identity: {0}")]
     StorageIdentity(#[from] MetaPropertiesError),
@@ -135,13 +149,14 @@ impl Node {
     pub(crate) fn new(
         config: NodeConfig,
         disk: Arc<dyn Disk>,
+        keyring: Arc<Keyring>,
         controller: Arc<Quorum>,
         incarnation: u64,
         client_credentials: ClientCredentials,
     ) -> Result<Node, NodeError> {
         let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(&config.tls, &config.crypto)?);
         let link = config.control_plane.clone().map(|link| {
-            let client = ControlPlaneClient::new(
+            let client = HttpsClient::new(
                 link.endpoint.clone(),
                 client_credentials.tls.clone(),
                 config.dialer.clone(),
@@ -158,6 +173,7 @@ impl Node {
                 config.bugs,
             )),
             disk,
+            keyring,
             started: tokio::time::Instant::now(),
             acceptor,
             client_credentials,
@@ -195,6 +211,10 @@ impl Node {
             || self.config.bugs.is_on(crate::planted_bugs::PlantedBug::PrivateClusterAcceptsPublic)
             || self.config.service_ranges.iter().any(|range| range.contains(source))
             || self.control_plane.access().endpoints.admits(source)
+    }
+
+    pub fn keyring(&self) -> &Arc<Keyring> {
+        &self.keyring
     }
 
     pub fn controller(&self) -> &Arc<Quorum> {
@@ -343,16 +363,19 @@ impl Node {
     }
 
     /// This node's replica of a partition, opening its log on first use.
-    pub(crate) fn open_partition(
-        &self,
-        topic: &str,
-        partition: i32,
-    ) -> Result<Arc<PartitionHandle>, crate::log::LogError> {
+    pub(crate) fn open_partition(&self, topic: &str, partition: i32) -> Result<Arc<PartitionHandle>, LogError> {
         let mut partitions = self.partitions.lock().unwrap();
         if let Some(handle) = partitions.get(&(topic.to_string(), partition)) {
             return Ok(handle.clone());
         }
-        let log = PartitionLog::open(self.disk.clone(), &format!("{topic}-{partition}"))?;
+        let log = PartitionLog::open(
+            self.disk.clone(),
+            self.keyring.clone(),
+            topic,
+            &format!("{topic}-{partition}"),
+            self.config.segment_policy,
+            self.config.bugs,
+        )?;
         let replica = Replica::new(self.config.broker_id, log, self.config.replication, self.config.bugs);
         let handle = Arc::new(PartitionHandle::new(replica));
         partitions.insert((topic.to_string(), partition), handle.clone());

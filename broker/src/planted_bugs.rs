@@ -69,10 +69,19 @@ pub enum PlantedBug {
     /// The control plane places a cluster (its replicas, its data) on a broker cluster of
     /// another region when no broker cluster of the chosen region is reporting (C07).
     ReplicaPlacedCrossRegion,
+    /// The partition log spills each appended batch, in clear, to a staging file beside its
+    /// segment (a temporary file someone forgot to encrypt) (C08).
+    PlaintextSegment,
+    /// A segment recovered after a crash, or cut by a truncation, takes new frames again with
+    /// its counter rewound to the frames kept: a nonce is reused under the same key (C08).
+    NonceReuse,
+    /// The keyring treats the key service's refusal like an outage: it keeps its unwrapped
+    /// keys until the lease runs out, serving a revoked tenant's data for a minute (C09).
+    StaleDataKeyAfterRevoke,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 24] = [
+    pub const ALL: [PlantedBug; 27] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -97,6 +106,9 @@ impl PlantedBug {
         PlantedBug::PrivatelinkAllowsReverse,
         PlantedBug::PrivateClusterAcceptsPublic,
         PlantedBug::ReplicaPlacedCrossRegion,
+        PlantedBug::PlaintextSegment,
+        PlantedBug::NonceReuse,
+        PlantedBug::StaleDataKeyAfterRevoke,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -126,6 +138,9 @@ impl PlantedBug {
             PlantedBug::PrivatelinkAllowsReverse => "privatelink-allows-reverse",
             PlantedBug::PrivateClusterAcceptsPublic => "private-cluster-accepts-public",
             PlantedBug::ReplicaPlacedCrossRegion => "replica-placed-cross-region",
+            PlantedBug::PlaintextSegment => "plaintext-segment",
+            PlantedBug::NonceReuse => "nonce-reuse",
+            PlantedBug::StaleDataKeyAfterRevoke => "stale-data-key-after-revoke",
         }
     }
 
@@ -134,20 +149,20 @@ impl PlantedBug {
         Self::ALL.into_iter().find(|bug| bug.name() == name).ok_or_else(|| UnknownPlantedBug(name.to_string()))
     }
 
-    fn bit(self) -> u32 {
-        1 << self as u32
+    fn bit(self) -> u64 {
+        1 << self as u64
     }
 }
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public, replica-placed-cross-region")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public, replica-placed-cross-region, plaintext-segment, nonce-reuse, stale-data-key-after-revoke")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PlantedBugs {
-    on: u32,
+    on: u64,
 }
 
 impl PlantedBugs {

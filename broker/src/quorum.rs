@@ -18,11 +18,14 @@ use crate::controller::metadata::{
 use crate::controller::raft::{
     Config as RaftConfig, DirectoryId, Entry, HardState, PersistentState, Raft, RaftMessage, Ready,
 };
-use crate::log::{Disk, MetaProperties};
+use crate::encryption::KeySource;
+use crate::log::sealed_log::SealedLog;
+use crate::log::{Disk, LogError, MetaProperties};
 use crate::messages::ControllerRequest;
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
 
-const RAFT_LOG_FILE: &str = "metadata/raft.log";
+/// The metadata log's segments (sealed under the cluster's key, C08).
+const METADATA_DIRECTORY: &str = "metadata";
 const TICK: Duration = Duration::from_millis(100);
 const ELECTION_TICKS_MIN: u32 = 10;
 const ELECTION_TICKS_MAX: u32 = 20;
@@ -115,13 +118,15 @@ impl Quorum {
         meta: &MetaProperties,
         voters: &[Voter],
         disk: Arc<dyn Disk>,
+        keys: Arc<dyn KeySource>,
         peers: PeerChannels,
         seed: u64,
         entries_per_append_max: usize,
         bugs: PlantedBugs,
-    ) -> Arc<Self> {
+    ) -> Result<Arc<Self>, LogError> {
         let id = meta.node_id;
-        let persisted = recover(disk.as_ref());
+        let (log, records) = SealedLog::open(disk, keys, METADATA_DIRECTORY)?;
+        let persisted = recover(&records);
         let config = RaftConfig {
             id,
             directory: meta.directory_id,
@@ -144,7 +149,7 @@ impl Quorum {
             raft,
             input_receiver,
             peers.raft,
-            disk,
+            log,
             image_sender,
             (leader.clone(), active.clone()),
             committed_terms.clone(),
@@ -163,7 +168,7 @@ impl Quorum {
             bugs,
         });
         tokio::spawn(active_controller_duties(quorum.clone()));
-        quorum
+        Ok(quorum)
     }
 
     /// The election policy: clean, unless a planted bug says otherwise.
@@ -455,22 +460,22 @@ async fn active_controller_duties(quorum: Arc<Quorum>) {
     }
 }
 
-fn recover(disk: &dyn Disk) -> PersistentState<MetadataRecord> {
+fn recover(records: &[Vec<u8>]) -> PersistentState<MetadataRecord> {
     let mut state = PersistentState::default();
-    let bytes = disk.read(RAFT_LOG_FILE).ok().flatten().unwrap_or_default();
-    for line in bytes.split(|b| *b == b'\n') {
-        // A torn last line is an unsynced write: ignore it and everything after.
-        let Ok(line) = serde_json::from_slice::<PersistedLine>(line) else { break };
-        match line {
-            PersistedLine::HardState(hard_state) => state.hard_state = hard_state,
-            PersistedLine::TruncateAfter(index) => state.log.retain(|entry| entry.index <= index),
-            PersistedLine::Entry(entry) => state.log.push(entry),
+    for record in records {
+        for line in record.split(|b| *b == b'\n').filter(|line| !line.is_empty()) {
+            let line = serde_json::from_slice::<PersistedLine>(line).expect("an authenticated metadata record parses");
+            match line {
+                PersistedLine::HardState(hard_state) => state.hard_state = hard_state,
+                PersistedLine::TruncateAfter(index) => state.log.retain(|entry| entry.index <= index),
+                PersistedLine::Entry(entry) => state.log.push(entry),
+            }
         }
     }
     state
 }
 
-fn persist(disk: &dyn Disk, ready: &Ready<MetadataRecord>) {
+fn persist(log: &mut SealedLog, ready: &Ready<MetadataRecord>) {
     let mut lines = Vec::new();
     let mut push = |line: PersistedLine| {
         lines.extend_from_slice(&serde_json::to_vec(&line).expect("raft state serializes"));
@@ -488,17 +493,15 @@ fn persist(disk: &dyn Disk, ready: &Ready<MetadataRecord>) {
     if lines.is_empty() {
         return;
     }
-    // Raft needs its term, vote and log durable before it speaks.
-    disk.append(RAFT_LOG_FILE, &lines)
-        .and_then(|_| disk.sync(RAFT_LOG_FILE))
-        .expect("the metadata log must be writable");
+    // Raft needs its term, vote and log durable before it speaks; one record, one frame.
+    log.append(&lines).expect("the metadata log must be writable");
 }
 
 async fn drive(
     mut raft: Raft<MetadataRecord>,
     mut inputs: mpsc::Receiver<Input>,
     peers: BTreeMap<BrokerId, mpsc::Sender<RaftMessage<MetadataRecord>>>,
-    disk: Arc<dyn Disk>,
+    mut log: SealedLog,
     image_sender: watch::Sender<Arc<MetadataImage>>,
     (leader, active): (Arc<AtomicI32>, ActiveTerm),
     committed_terms: Arc<Mutex<BTreeMap<u64, u64>>>,
@@ -532,7 +535,7 @@ async fn drive(
         };
         let ready_changed_voters =
             ready.truncate_after.is_some() || ready.append.iter().any(|entry| entry.voters.is_some());
-        persist(disk.as_ref(), &ready);
+        persist(&mut log, &ready);
         for (target, message) in ready.messages {
             if let Some(peer) = peers.get(&target) {
                 let _ = peer.try_send(message);

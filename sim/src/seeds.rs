@@ -27,6 +27,8 @@ pub enum Stream {
     /// The control plane: its bootstrap (ids, secrets, salts), each life's process seed
     /// (`index` = life) and the identity provider's key.
     ControlPlane = 9,
+    /// The key service: its store's randomness (`index` = site) and its frontends' TLS.
+    Kms = 10,
 }
 
 /// The sub-seed of `stream` (and `index` within it, for per-node or per-client streams).

@@ -23,46 +23,7 @@ const PAGE_SIZE_MAX: usize = 100;
 /// Audit events per pull.
 const AUDIT_PAGE_MAX: usize = 500;
 
-pub struct ApiRequest<'a> {
-    pub method: &'a str,
-    pub path: &'a str,
-    pub query: &'a str,
-    pub authorization: Option<&'a str>,
-    pub body: &'a [u8],
-}
-
-#[derive(Debug)]
-pub struct ApiResponse {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: Vec<u8>,
-}
-
-impl ApiResponse {
-    fn json(status: u16, value: Value) -> Self {
-        ApiResponse { status, content_type: "application/json", body: serde_json::to_vec(&value).expect("JSON") }
-    }
-
-    /// An RFC 9457 problem.
-    pub fn problem(status: u16, title: &str, detail: &str) -> Self {
-        let slug: String = title.to_lowercase().replace(' ', "-");
-        let value = json!({
-            "type": format!("https://faultline.dev/problems/{slug}"),
-            "title": title,
-            "status": status,
-            "detail": detail,
-        });
-        ApiResponse {
-            status,
-            content_type: "application/problem+json",
-            body: serde_json::to_vec(&value).expect("JSON"),
-        }
-    }
-
-    fn empty(status: u16) -> Self {
-        ApiResponse { status, content_type: "application/json", body: Vec::new() }
-    }
-}
+pub use crate::net::api::{ApiRequest, ApiResponse};
 
 /// Why a request failed before or after it reached the state machine.
 enum Failure {

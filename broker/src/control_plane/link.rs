@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use super::api::RelayedAclCreation;
 use super::audit::{AuditEvent, Decision, DecisionBatch};
-use super::client::{ControlPlaneClient, ControlPlaneClientError, ControlPlaneEndpoint};
 use super::snapshot::DataPlaneSnapshot;
 use crate::control_plane::access::{Authenticator, DataPlaneAccess};
 use crate::log::Disk;
+use crate::net::https_client::{HttpsClient, HttpsClientError, HttpsEndpoint};
 use crate::planted_bugs::PlantedBugs;
 use crate::security::acl::{AclBinding, AclFilter};
 use crate::security::sasl::{CredentialStore, Principal};
@@ -28,7 +28,7 @@ pub const REVOCATION_BOUND: Duration = Duration::from_secs(10);
 /// Where a broker pulls from and which broker cluster it is.
 #[derive(Debug, Clone)]
 pub struct ControlPlaneLinkConfig {
-    pub endpoint: ControlPlaneEndpoint,
+    pub endpoint: HttpsEndpoint,
     pub physical_cluster_id: String,
 }
 
@@ -39,7 +39,7 @@ pub enum LinkError {
     NotConfigured,
     /// The control plane could not be reached.
     #[error(transparent)]
-    Unreachable(#[from] ControlPlaneClientError),
+    Unreachable(#[from] HttpsClientError),
     /// The control plane answered with an error.
     #[error("control plane answered {status}: {detail}")]
     Refused { status: u16, detail: String },
@@ -61,7 +61,7 @@ pub struct ControlPlaneLink {
     access: RwLock<Arc<DataPlaneAccess>>,
     disk: Arc<dyn Disk>,
     authenticator: Authenticator,
-    client: Option<(ControlPlaneClient, String)>,
+    client: Option<(HttpsClient, String)>,
     bugs: PlantedBugs,
     /// Simulated or real time of the last successful pull.
     last_pull: Mutex<Option<tokio::time::Instant>>,
@@ -78,7 +78,7 @@ impl ControlPlaneLink {
     /// `client`: how to reach the control plane (authenticated as this broker), if there is one.
     /// `source`: this broker process in the audit log (`crn://faultline/broker=<id>/process=<n>`).
     pub fn new(
-        client: Option<(ControlPlaneClient, ControlPlaneLinkConfig)>,
+        client: Option<(HttpsClient, ControlPlaneLinkConfig)>,
         disk: Arc<dyn Disk>,
         source: String,
         bugs: PlantedBugs,

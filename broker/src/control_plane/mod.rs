@@ -5,7 +5,6 @@ pub mod access;
 pub mod api;
 pub mod audit;
 pub mod backup;
-pub mod client;
 pub mod identity;
 pub mod link;
 pub mod model;

@@ -3,20 +3,15 @@
 //! durably after every change and before the answer (an acknowledged change survives a crash).
 //! It listens; it never dials a broker (C14).
 
-use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
 
 use super::api::{self, ApiRequest, ApiResponse, BODY_BYTES_MAX};
 use super::backup;
 use super::state::{ControlPlane, ControlPlaneConfig, Records};
 use crate::log::Disk;
-use crate::net::http::{wall_clock_ms, QuietFlush, RuntimeTimer};
+use crate::net::http::{serve_https, wall_clock_ms, Responder};
 use crate::net::Dialer;
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
 use crate::security::tls::{self, CryptoProvider, TlsMaterial};
@@ -24,9 +19,6 @@ use crate::security::tls::{self, CryptoProvider, TlsMaterial};
 /// The control plane's only port (C01).
 pub const CONTROL_PLANE_PORT: u16 = 443;
 pub const RECORDS_FILE: &str = "control-plane/records.json";
-/// A client must finish sending a request's headers within this (no half-open slow clients).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct ControlPlaneServerConfig {
     pub listen_ip: IpAddr,
@@ -139,7 +131,8 @@ impl ControlPlaneServer {
             loop {
                 match listener.accept().await {
                     Ok((stream, peer)) => {
-                        tokio::spawn(accepting.clone().serve_connection(stream, peer));
+                        let acceptor = accepting.acceptor.clone();
+                        tokio::spawn(serve_https(accepting.clone(), acceptor, stream, peer, "control plane"));
                     }
                     Err(error) => {
                         tracing::warn!(%error, "control plane: accept failed");
@@ -192,76 +185,13 @@ impl ControlPlaneServer {
             }
         }
     }
+}
 
-    async fn serve_connection(self: Arc<Self>, stream: tokio::net::TcpStream, peer: SocketAddr) {
-        let handshake =
-            tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, self.acceptor.accept(QuietFlush::new(stream))).await;
-        let stream = match handshake {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(error)) => {
-                tracing::info!(%peer, %error, "control plane: refused connection: TLS handshake failed");
-                return;
-            }
-            Err(_) => {
-                tracing::info!(%peer, "control plane: refused connection: TLS handshake timed out");
-                return;
-            }
-        };
-        let server = self.clone();
-        let service = hyper::service::service_fn(move |request| {
-            let server = server.clone();
-            async move { Ok::<_, Infallible>(server.answer(request).await) }
-        });
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(RuntimeTimer)
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .max_buf_size(32 * 1024)
-            .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-        if let Err(error) = connection.await {
-            tracing::debug!(%peer, %error, "control plane: connection ended");
-        }
-    }
-
-    async fn answer(self: &Arc<Self>, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
-        let (parts, body) = request.into_parts();
-        let declared = parts
-            .headers
-            .get(hyper::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        let too_large =
-            ApiResponse::problem(413, "Content Too Large", &format!("bodies are at most {BODY_BYTES_MAX} bytes"));
-        let response = if declared.is_some_and(|length| length > BODY_BYTES_MAX) {
-            too_large
-        } else {
-            match Limited::new(body, BODY_BYTES_MAX).collect().await {
-                Err(_) => too_large,
-                Ok(body) => {
-                    let body = body.to_bytes();
-                    let authorization = parts.headers.get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-                    let request = ApiRequest {
-                        method: parts.method.as_str(),
-                        path: parts.uri.path(),
-                        query: parts.uri.query().unwrap_or(""),
-                        authorization,
-                        body: &body,
-                    };
-                    self.respond(&request)
-                }
-            }
-        };
-        let mut builder = hyper::Response::builder()
-            .status(response.status)
-            .header(hyper::header::CONTENT_TYPE, response.content_type)
-            .header(hyper::header::CACHE_CONTROL, "no-store");
-        if response.status == 401 {
-            builder = builder.header(hyper::header::WWW_AUTHENTICATE, "Basic realm=\"faultline\"");
-        }
-        builder.body(Full::new(Bytes::from(response.body))).expect("a valid response")
-    }
+impl Responder for ControlPlaneServer {
+    const BODY_BYTES_MAX: usize = BODY_BYTES_MAX;
 
     /// Runs the request on the state machine; a change is on disk before the answer leaves.
-    fn respond(self: &Arc<Self>, request: &ApiRequest<'_>) -> ApiResponse {
+    fn respond(&self, request: &ApiRequest<'_>) -> ApiResponse {
         let mut plane = self.plane.lock().unwrap();
         let (audit_before, version_before) = (plane.records().audit.len(), plane.data_plane_version());
         let response = api::handle(&mut plane, request, wall_clock_ms());

@@ -13,13 +13,13 @@ use ring::signature::KeyPair;
 use super::directory::{
     dev_nodes, random_secret, random_seed, read, write_private, DevError, BCRYPT_COST, COMPLETE_MARKER,
 };
-use crate::control_plane::client::ControlPlaneEndpoint;
 use crate::control_plane::identity::ApiKeyScope;
 use crate::control_plane::link::ControlPlaneLinkConfig;
 use crate::control_plane::model::{Availability, ClusterType, Networking, PhysicalCluster};
 use crate::control_plane::server::{ControlPlaneServer, ControlPlaneServerConfig, CONTROL_PLANE_PORT};
 use crate::control_plane::state::{Caller, ClusterRequest, ControlPlane, ControlPlaneConfig, Records};
 use crate::log::{Disk, FileDisk};
+use crate::net::https_client::HttpsEndpoint;
 use crate::net::tcp_dialer;
 use crate::node::BROKER_PORT;
 use crate::planted_bugs::PlantedBugs;
@@ -42,7 +42,7 @@ fn physical_clusters() -> Vec<PhysicalCluster> {
 /// Where brokers pull from.
 pub(crate) fn link_config() -> ControlPlaneLinkConfig {
     ControlPlaneLinkConfig {
-        endpoint: ControlPlaneEndpoint {
+        endpoint: HttpsEndpoint {
             address: SocketAddr::new(CONTROL_PLANE_IP, CONTROL_PLANE_PORT),
             server_name: "localhost".into(),
         },

@@ -35,6 +35,9 @@ pub enum DevError {
     /// The node failed to start.
     #[error("node: {0}")]
     Node(#[from] crate::node::NodeError),
+    /// The key service could not start.
+    #[error("key service: {0}")]
+    KeyService(String),
     /// The operating system's random source failed.
     #[error("the OS random source failed")]
     Random,

@@ -4,10 +4,12 @@
 
 mod control_plane;
 mod directory;
+mod kms;
 
 pub use control_plane::{sso_assertion, start as start_control_plane};
 pub use directory::{dev_nodes, DevError};
 use directory::{random_secret, random_seed, read, write_private, BCRYPT_COST, COMPLETE_MARKER, INTER_BROKER_API_KEY};
+pub use kms::start as start_kms;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -66,6 +68,7 @@ pub fn init(dir: &Path) -> Result<bool, DevError> {
         &dir.join("operator.properties"),
         &control_plane::client_properties(OPERATOR_API_KEY, &operator_secret, &ca_path),
     )?;
+    kms::init(dir)?;
     control_plane::bootstrap(dir, &ca_path)?;
     Ok(true)
 }
@@ -88,8 +91,11 @@ pub(crate) fn node_config(dir: &Path, id: i32) -> Result<NodeConfig, DevError> {
             address: SocketAddr::new(*address, BROKER_PORT),
         })
         .collect();
+    let cluster_id = read(&dir.join("cluster.id"))?.trim().to_string();
     Ok(NodeConfig {
-        cluster_id: read(&dir.join("cluster.id"))?.trim().to_string(),
+        kms: kms::link_config(dir, &cluster_id)?,
+        segment_policy: crate::log::SegmentPolicy::default(),
+        cluster_id,
         broker_id: id,
         zone,
         host: ip.to_string(),

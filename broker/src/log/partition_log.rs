@@ -1,15 +1,22 @@
 //! The log of one partition replica: record batches in offset order, their leader epochs
 //! (KIP-101's epoch cache is derived from them), idempotent producer state (KIP-98), and the
-//! high watermark. The on-disk format is the concatenation of the batches, as in Kafka's
-//! segment files; recovery reads batches until the first torn or corrupt one.
+//! high watermark. On disk the batches lie in segments (`segment.rs`), each batch one frame
+//! sealed under the segment's key (C08); a segment rolls by size and age, when the tenant's
+//! root key changes (a master-key rotation), and after recovery or truncation (a key is only
+//! ever used by the process that made it). Recovery reads frames until the first torn or
+//! unauthentic one.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use super::batch::{self, BatchError, BatchHeader};
 use super::disk::Disk;
+use super::segment::{self, Segment};
+use crate::encryption::{EnvelopeError, KeySource, KeyUnavailable};
+use crate::planted_bugs::{PlantedBug, PlantedBugs};
 use crate::INVARIANT_BROKEN;
 
 /// How many recent batches per producer are remembered for duplicate detection (Kafka: 5).
@@ -17,6 +24,21 @@ const PRODUCER_BATCHES_REMEMBERED: usize = 5;
 /// Batch bytes kept in memory per partition; older batches are read back from the disk (its
 /// page cache), so memory stays bounded however long the log grows.
 const CACHED_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// When a segment rolls (Kafka's `segment.bytes` and `segment.ms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentPolicy {
+    pub segment_bytes: u64,
+    pub segment_age: Duration,
+}
+
+impl Default for SegmentPolicy {
+    fn default() -> Self {
+        // Smaller than Kafka's 1 GiB: a data key protects at most this much (and a rotation
+        // reaches old data faster).
+        SegmentPolicy { segment_bytes: 64 * 1024 * 1024, segment_age: Duration::from_secs(24 * 3600) }
+    }
+}
 
 /// Expected failures of log operations.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +55,18 @@ pub enum LogError {
     /// The disk refused the write.
     #[error("storage error: {0}")]
     Storage(#[from] std::io::Error),
+    /// The data's key may not be used now: nothing is served (fail closed).
+    #[error("{0}")]
+    KeyUnavailable(#[from] KeyUnavailable),
+    /// A frame on disk does not authenticate (a flipped bit, a short tag, another key's frame).
+    #[error("{file} at {position}: {error}")]
+    Corrupt { file: String, position: u64, error: EnvelopeError },
+    /// A segment's key file is damaged.
+    #[error("unreadable key file: {0}")]
+    KeyFile(#[from] EnvelopeError),
+    /// A segment without its key file: unreadable.
+    #[error("{0} has no key file")]
+    MissingKeyFile(String),
 }
 
 /// One stored batch.
@@ -40,9 +74,13 @@ pub enum LogError {
 pub(crate) struct StoredBatch {
     pub last_offset: i64,
     pub leader_epoch: i32,
+    /// The base offset of the segment it is in.
+    pub segment: i64,
+    /// Where its frame starts in the segment, and the frame's length.
     pub file_position: u64,
     pub length: usize,
-    /// `None` once evicted from the in-memory tail (read it from the disk).
+    /// The plaintext batch; `None` once evicted from the in-memory tail (read and open the
+    /// frame then).
     pub bytes: Option<Bytes>,
 }
 
@@ -80,10 +118,15 @@ pub enum AppendOutcome {
 
 pub struct PartitionLog {
     disk: Arc<dyn Disk>,
-    log_file: String,
+    keys: Arc<dyn KeySource>,
+    /// Whose key protects it: the topic.
+    topic: String,
+    directory: String,
     high_watermark_file: String,
+    policy: SegmentPolicy,
+    bugs: PlantedBugs,
+    segments: Vec<Segment>,
     batches: Vec<StoredBatch>,
-    file_length: u64,
     log_end_offset: i64,
     high_watermark: i64,
     /// (leader epoch, start offset), strictly increasing in both.
@@ -95,16 +138,25 @@ pub struct PartitionLog {
 }
 
 impl PartitionLog {
-    /// Opens (recovering) the log stored under `directory`.
-    pub fn open(disk: Arc<dyn Disk>, directory: &str) -> Result<Self, LogError> {
-        let log_file = format!("{directory}/00000000000000000000.log");
-        let high_watermark_file = format!("{directory}/high-watermark");
+    /// Opens (recovering) the log of `topic`'s partition stored under `directory`.
+    pub fn open(
+        disk: Arc<dyn Disk>,
+        keys: Arc<dyn KeySource>,
+        topic: &str,
+        directory: &str,
+        policy: SegmentPolicy,
+        bugs: PlantedBugs,
+    ) -> Result<Self, LogError> {
         let mut log = PartitionLog {
             disk,
-            log_file,
-            high_watermark_file,
+            keys,
+            topic: topic.to_string(),
+            directory: directory.to_string(),
+            high_watermark_file: format!("{directory}/high-watermark"),
+            policy,
+            bugs,
+            segments: Vec::new(),
             batches: Vec::new(),
-            file_length: 0,
             log_end_offset: 0,
             high_watermark: 0,
             epochs: Vec::new(),
@@ -117,24 +169,48 @@ impl PartitionLog {
     }
 
     fn recover(&mut self) -> Result<(), LogError> {
-        let bytes = Bytes::from(self.disk.read(&self.log_file)?.unwrap_or_default());
-        let mut position = 0usize;
-        while position < bytes.len() {
-            // A torn or corrupt tail is where the last sync ended: cut it off.
-            let Ok(header) = batch::parse_header(&bytes[position..], true) else { break };
-            if header.base_offset != self.log_end_offset {
-                break;
+        let on_disk = segment::list(self.disk.as_ref(), &self.directory)?;
+        let mut corrupt_from = None;
+        for (index, (base, file)) in on_disk.iter().enumerate() {
+            if corrupt_from.is_some() || *base != self.log_end_offset {
+                // After a torn or corrupt segment, or a gap: nothing later can be trusted.
+                corrupt_from.get_or_insert(index);
+                continue;
             }
-            let batch_bytes = bytes.slice(position..position + header.total_bytes);
-            self.push_batch(&header, batch_bytes, position as u64);
-            position += header.total_bytes;
+            let (mut segment, bytes) = Segment::load(self.disk.as_ref(), file, *base)?;
+            let (frames, good) = segment.recover(self.keys.as_ref(), &bytes)?;
+            let mut kept = 0u64;
+            let mut end = 0u64;
+            for (position, length, plaintext) in frames {
+                let plaintext = Bytes::from(plaintext);
+                let header = match batch::parse_header(&plaintext, true) {
+                    Ok(header) if header.base_offset == self.log_end_offset => header,
+                    _ => break,
+                };
+                self.push_batch(&header, plaintext, *base, position, length);
+                kept += 1;
+                end = position + length as u64;
+            }
+            if end < bytes.len() as u64 {
+                tracing::warn!(file = %file, kept = end, dropped = bytes.len() as u64 - end, authenticated = good, "recovery truncated a torn or corrupt segment tail");
+                segment.truncate(self.disk.as_ref(), end, kept)?;
+                corrupt_from = Some(index + 1);
+            }
+            // Planted: keep appending to the recovered segment, counting on from the frames kept.
+            segment.writable = self.bugs.is_on(PlantedBug::NonceReuse);
+            if segment.length == 0 && !segment.writable {
+                segment.remove(self.disk.as_ref())?;
+                continue;
+            }
+            self.segments.push(segment);
         }
-        if (position as u64) < bytes.len() as u64 {
-            tracing::warn!(file = %self.log_file, kept = position, dropped = bytes.len() - position, "recovery truncated a torn log tail");
-            self.disk.truncate(&self.log_file, position as u64)?;
-            self.disk.sync(&self.log_file)?;
+        if let Some(index) = corrupt_from {
+            for (_, file) in &on_disk[index..] {
+                tracing::warn!(file = %file, "dropped a segment after a torn or corrupt one; it is fetched again from the leader");
+                self.disk.remove_prefix(file)?;
+                self.disk.remove_prefix(&segment::key_file(file))?;
+            }
         }
-        self.file_length = position as u64;
         let checkpoint = self
             .disk
             .read(&self.high_watermark_file)?
@@ -144,7 +220,7 @@ impl PartitionLog {
         Ok(())
     }
 
-    fn push_batch(&mut self, header: &BatchHeader, bytes: Bytes, file_position: u64) {
+    fn push_batch(&mut self, header: &BatchHeader, bytes: Bytes, segment: i64, file_position: u64, length: usize) {
         let epoch = header.partition_leader_epoch;
         if self.epochs.last().is_none_or(|&(last, _)| epoch > last) {
             self.epochs.push((epoch, header.base_offset));
@@ -154,8 +230,9 @@ impl PartitionLog {
         self.batches.push(StoredBatch {
             last_offset: header.last_offset(),
             leader_epoch: epoch,
+            segment,
             file_position,
-            length: bytes.len(),
+            length,
             bytes: Some(bytes),
         });
         self.log_end_offset = header.last_offset() + 1;
@@ -168,7 +245,12 @@ impl PartitionLog {
 
     /// Bytes the log holds on disk.
     pub fn size_bytes(&self) -> u64 {
-        self.file_length
+        self.segments.iter().map(|s| s.length).sum()
+    }
+
+    /// How many segments the log has (tests and the harness).
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
     }
 
     pub fn log_end_offset(&self) -> i64 {
@@ -205,6 +287,14 @@ impl PartitionLog {
         (self.epochs[index].0, end)
     }
 
+    /// Whether this partition's key may be used now (nothing is served or written otherwise).
+    pub fn key_status(&self) -> Result<(), KeyUnavailable> {
+        match self.segments.last() {
+            Some(segment) => self.keys.check(segment.root_id()),
+            None => self.keys.current_root(&self.topic).map(|_| ()),
+        }
+    }
+
     /// Appends a produce payload as the leader of `leader_epoch`: validates, drops idempotent
     /// duplicates, assigns offsets, writes, and syncs before returning.
     pub fn append_as_leader(&mut self, records: Bytes, leader_epoch: i32) -> Result<AppendOutcome, LogError> {
@@ -218,9 +308,11 @@ impl PartitionLog {
         }
         if let Some((base_offset, last_offset)) = duplicate {
             if batches.len() == 1 {
+                self.key_status()?;
                 return Ok(AppendOutcome::Duplicate { base_offset, last_offset });
             }
         }
+        self.prepare_segment()?;
         self.begin_epoch(leader_epoch);
         let base_offset = self.log_end_offset;
         for (header, bytes) in batches {
@@ -229,7 +321,7 @@ impl PartitionLog {
                 BatchHeader { base_offset: self.log_end_offset, partition_leader_epoch: leader_epoch, ..header };
             self.write(&header, stamped)?;
         }
-        self.disk.sync(&self.log_file)?;
+        self.sync_active()?;
         Ok(AppendOutcome::Appended { base_offset, last_offset: self.log_end_offset - 1 })
     }
 
@@ -275,18 +367,63 @@ impl PartitionLog {
         Ok(None)
     }
 
+    /// Makes sure the last segment takes the next frames: rolls a new one when there is none,
+    /// when it is read-only (recovered or truncated), full, old, or sealed under a root that is
+    /// no longer the tenant's current one (a rotation). Fails closed when the key is not usable.
+    fn prepare_segment(&mut self) -> Result<(), LogError> {
+        let (current, _) = self.keys.current_root(&self.topic)?;
+        let roll = match self.segments.last() {
+            None => true,
+            Some(last) => {
+                !last.writable
+                    || last.length >= self.policy.segment_bytes
+                    || last.created.elapsed() >= self.policy.segment_age
+                    || last.root_id() != current.id
+            }
+        };
+        if roll {
+            if let Some(last) = self.segments.last() {
+                self.disk.sync(&last.file)?;
+            }
+            let segment = Segment::create(
+                self.disk.as_ref(),
+                self.keys.as_ref(),
+                &self.topic,
+                &self.directory,
+                self.log_end_offset,
+            )?;
+            self.segments.push(segment);
+        }
+        Ok(())
+    }
+
     fn write(&mut self, header: &BatchHeader, bytes: Bytes) -> Result<(), LogError> {
         assert_eq!(header.base_offset, self.log_end_offset, "batches must be contiguous");
-        self.disk.append(&self.log_file, &bytes)?;
-        let position = self.file_length;
-        self.file_length += bytes.len() as u64;
-        self.push_batch(header, bytes, position);
+        let segment = self.segments.last_mut().expect("prepare_segment made one");
+        let (position, length) = segment.append(self.disk.as_ref(), self.keys.as_ref(), &bytes)?;
+        let base = segment.base;
+        if self.bugs.is_on(PlantedBug::PlaintextSegment) {
+            // Planted: a staging copy of the batch, in clear, beside the segment.
+            self.disk.append(&format!("{}/staging", self.directory), &bytes)?;
+        }
+        self.push_batch(header, bytes, base, position, length);
+        Ok(())
+    }
+
+    fn sync_active(&self) -> Result<(), LogError> {
+        if let Some(last) = self.segments.last() {
+            self.disk.sync(&last.file)?;
+        }
         Ok(())
     }
 
     /// Appends batches fetched from the leader (offsets already assigned), then syncs.
     pub fn append_as_follower(&mut self, records: Bytes) -> Result<usize, LogError> {
         let batches = batch::split_batches(records, true)?;
+        if batches.first().is_none_or(|(header, _)| header.base_offset != self.log_end_offset) {
+            return Ok(0);
+        }
+        self.prepare_segment()?;
         let mut appended = 0;
         for (header, bytes) in batches {
             if header.base_offset != self.log_end_offset {
@@ -296,9 +433,7 @@ impl PartitionLog {
             self.write(&header, bytes)?;
             appended += 1;
         }
-        if appended > 0 {
-            self.disk.sync(&self.log_file)?;
-        }
+        self.sync_active()?;
         Ok(appended)
     }
 
@@ -311,42 +446,46 @@ impl PartitionLog {
         if keep == self.batches.len() {
             return Ok(());
         }
-        let position = self.batches[keep].file_position;
+        let cut = self.batches[keep].clone();
         self.cached_bytes -=
             self.batches[keep..].iter().filter_map(|b| b.bytes.as_ref()).map(Bytes::len).sum::<usize>();
         self.batches.truncate(keep);
         self.first_cached = self.first_cached.min(self.batches.len());
         self.log_end_offset = self.batches.last().map_or(0, |batch| batch.last_offset + 1);
-        self.file_length = position;
         self.epochs.retain(|&(_, start)| start < self.log_end_offset || start == 0 && self.log_end_offset == 0);
         if self.log_end_offset == 0 {
             self.epochs.clear();
         }
         if self.high_watermark > self.log_end_offset {
-            assert!(unclean_recovery, "{INVARIANT_BROKEN}{}: truncated below the high watermark ({} -> log end {}): acknowledged records would be lost", self.log_file, self.high_watermark, self.log_end_offset);
-            tracing::error!(file = %self.log_file, high_watermark = self.high_watermark, log_end_offset = self.log_end_offset, "unclean leader recovery: dropped acknowledged records (KIP-704)");
+            assert!(unclean_recovery, "{INVARIANT_BROKEN}{}: truncated below the high watermark ({} -> log end {}): acknowledged records would be lost", self.directory, self.high_watermark, self.log_end_offset);
+            tracing::error!(directory = %self.directory, high_watermark = self.high_watermark, log_end_offset = self.log_end_offset, "unclean leader recovery: dropped acknowledged records (KIP-704)");
             self.high_watermark = self.log_end_offset;
         }
+        // Whole segments after the cut go; the one holding it is cut at the batch's frame.
+        while self.segments.last().is_some_and(|s| s.base > cut.segment) {
+            self.segments.pop().expect("checked").remove(self.disk.as_ref())?;
+        }
+        let frames_kept = self.batches.iter().filter(|b| b.segment == cut.segment).count() as u64;
+        let segment = self.segments.last_mut().expect("the cut batch's segment");
+        if cut.file_position == 0 {
+            self.segments.pop().expect("checked").remove(self.disk.as_ref())?;
+        } else {
+            segment.truncate(self.disk.as_ref(), cut.file_position, frames_kept)?;
+            // Planted: keep appending to the cut segment, counting on from the frames kept.
+            segment.writable &= self.bugs.is_on(PlantedBug::NonceReuse);
+        }
         self.rebuild_producers();
-        self.disk.truncate(&self.log_file, position)?;
-        self.disk.sync(&self.log_file)?;
         Ok(())
     }
 
     fn rebuild_producers(&mut self) {
         self.producers.clear();
-        let batches = std::mem::take(&mut self.batches);
-        let epochs = std::mem::take(&mut self.epochs);
-        let end = self.log_end_offset;
-        for stored in &batches {
-            let Some(bytes) = self.batch_bytes_from(stored) else { continue };
+        for index in 0..self.batches.len() {
+            let Ok(bytes) = self.batch_bytes(index) else { continue };
             if let Ok(header) = batch::parse_header(&bytes, false) {
                 remember_producer(&mut self.producers, &header);
             }
         }
-        self.batches = batches;
-        self.epochs = epochs;
-        self.log_end_offset = end;
     }
 
     /// Moves the high watermark. It never moves back and never passes the log end.
@@ -376,52 +515,67 @@ impl PartitionLog {
         Ok(())
     }
 
-    fn batch_bytes_from(&self, stored: &StoredBatch) -> Option<Bytes> {
-        match &stored.bytes {
-            Some(bytes) => Some(bytes.clone()),
-            None => match self.disk.read_at(&self.log_file, stored.file_position, stored.length) {
-                Ok(bytes) => Some(Bytes::from(bytes)),
-                Err(error) => {
-                    tracing::error!(file = %self.log_file, position = stored.file_position, %error, "cannot read a batch back from disk");
-                    None
-                }
-            },
+    /// The plaintext of batch `index`, if its key may be used now: from memory, or its frame
+    /// read back and opened.
+    fn batch_bytes(&mut self, index: usize) -> Result<Bytes, LogError> {
+        let stored = &self.batches[index];
+        let at = self.segments.partition_point(|s| s.base <= stored.segment) - 1;
+        let segment = &mut self.segments[at];
+        debug_assert_eq!(segment.base, stored.segment);
+        self.keys.check(segment.root_id())?;
+        if let Some(bytes) = &stored.bytes {
+            return Ok(bytes.clone());
         }
+        let (position, length) = (stored.file_position, stored.length);
+        let plaintext =
+            segment.read(self.disk.as_ref(), self.keys.as_ref(), position, length).inspect_err(|error| {
+                tracing::error!(%error, "a batch read back from disk is not served");
+            })?;
+        Ok(Bytes::from(plaintext))
     }
 
     /// Batches from the one holding `offset` up to (not including) `upper_bound`, at most
-    /// `max_bytes` but always at least one batch when there is one (KIP-74).
-    pub fn read(&self, offset: i64, upper_bound: i64, max_bytes: usize) -> Bytes {
+    /// `max_bytes` but always at least one batch when there is one (KIP-74). Nothing at all
+    /// when the key may not be used.
+    pub fn read(&mut self, offset: i64, upper_bound: i64, max_bytes: usize) -> Result<Bytes, LogError> {
         let start = self.batches.partition_point(|batch| batch.last_offset < offset);
         let mut out = bytes::BytesMut::new();
-        for batch in &self.batches[start..] {
-            if batch.last_offset >= upper_bound || (!out.is_empty() && out.len() + batch.length > max_bytes) {
+        for index in start..self.batches.len() {
+            let batch = &self.batches[index];
+            let plain_length = batch.bytes.as_ref().map_or(batch.length, Bytes::len);
+            if batch.last_offset >= upper_bound || (!out.is_empty() && out.len() + plain_length > max_bytes) {
                 break;
             }
-            let Some(bytes) = self.batch_bytes_from(batch) else { break };
-            out.extend_from_slice(&bytes);
+            out.extend_from_slice(&self.batch_bytes(index)?);
         }
-        out.freeze()
+        Ok(out.freeze())
     }
 
     /// The bytes of every batch below `upper_bound`, in order (rebuilding committed offsets).
-    pub(crate) fn batches_below(&self, upper_bound: i64) -> Vec<Bytes> {
-        self.batches
-            .iter()
-            .take_while(|b| b.last_offset < upper_bound)
-            .filter_map(|b| self.batch_bytes_from(b))
-            .collect()
+    pub(crate) fn batches_below(&mut self, upper_bound: i64) -> Result<Vec<Bytes>, LogError> {
+        let end = self.batches.partition_point(|b| b.last_offset < upper_bound);
+        (0..end).map(|index| self.batch_bytes(index)).collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encryption::FixedKeys;
     use crate::log::batch::encode;
     use crate::log::disk::MemoryDisk;
 
+    fn keys() -> Arc<FixedKeys> {
+        Arc::new(FixedKeys::default())
+    }
+
+    fn open_with(disk: &MemoryDisk, keys: &Arc<FixedKeys>, policy: SegmentPolicy, bugs: PlantedBugs) -> PartitionLog {
+        PartitionLog::open(Arc::new(disk.clone()), keys.clone(), "t", "t-0", policy, bugs).unwrap()
+    }
+
     fn open(disk: &MemoryDisk) -> PartitionLog {
-        PartitionLog::open(Arc::new(disk.clone()), "t-0").unwrap()
+        thread_local!(static KEYS: Arc<FixedKeys> = keys());
+        KEYS.with(|keys| open_with(disk, keys, SegmentPolicy::default(), PlantedBugs::none()))
     }
 
     #[test]
@@ -518,9 +672,9 @@ mod tests {
             log.append_as_leader(encode(&[big.as_str()], -1, -1), 1).unwrap();
         }
         assert!(log.batches[0].bytes.is_none(), "the oldest batch left memory");
-        let first = batch::decode_values(log.read(0, 1, 1)).unwrap();
+        let first = batch::decode_values(log.read(0, 1, 1).unwrap()).unwrap();
         assert_eq!(first[0].1.as_deref(), Some(big.as_bytes()));
-        assert_eq!(log.batches_below(20).len(), 20);
+        assert_eq!(log.batches_below(20).unwrap().len(), 20);
     }
 
     #[test]
@@ -529,8 +683,103 @@ mod tests {
         let mut log = open(&disk);
         log.append_as_leader(encode(&["a"], -1, -1), 1).unwrap();
         log.append_as_leader(encode(&["b"], -1, -1), 1).unwrap();
-        assert_eq!(batch::split_batches(log.read(0, 1, 1 << 20), true).unwrap().len(), 1);
-        assert_eq!(batch::split_batches(log.read(0, 2, 1), true).unwrap().len(), 1, "at least one batch");
-        assert_eq!(batch::split_batches(log.read(1, 2, 1 << 20), true).unwrap().len(), 1);
+        assert_eq!(batch::split_batches(log.read(0, 1, 1 << 20).unwrap(), true).unwrap().len(), 1);
+        assert_eq!(batch::split_batches(log.read(0, 2, 1).unwrap(), true).unwrap().len(), 1, "at least one batch");
+        assert_eq!(batch::split_batches(log.read(1, 2, 1 << 20).unwrap(), true).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn segments_roll_by_size_and_after_recovery_and_truncation() {
+        let (disk, keys) = (MemoryDisk::new(), keys());
+        let policy = SegmentPolicy { segment_bytes: 300, segment_age: Duration::from_secs(3600) };
+        let mut log = open_with(&disk, &keys, policy, PlantedBugs::none());
+        for i in 0..10 {
+            log.append_as_leader(encode(&[&format!("record-{i}-{}", "x".repeat(100))], -1, -1), 1).unwrap();
+        }
+        let rolled = log.segment_count();
+        assert!(rolled >= 4, "about two batches per 300-byte segment, got {rolled} segments");
+        // A restart never appends to a segment it did not create.
+        let mut log = open_with(&disk, &keys, policy, PlantedBugs::none());
+        assert_eq!(log.log_end_offset(), 10);
+        log.append_as_leader(encode(&["after restart"], -1, -1), 1).unwrap();
+        assert_eq!(log.segment_count(), rolled + 1);
+        // Nor after a truncation: the cut segment stays read-only.
+        log.truncate_to(9, false).unwrap();
+        log.append_as_leader(encode(&["after truncation"], -1, -1), 2).unwrap();
+        let values: Vec<_> = batch::decode_values(log.read(0, 100, usize::MAX).unwrap()).unwrap();
+        assert_eq!(values.len(), 10);
+        assert_eq!(values[9].1.as_deref(), Some(&b"after truncation"[..]));
+        let reopened = open_with(&disk, &keys, policy, PlantedBugs::none());
+        assert_eq!(reopened.log_end_offset(), 10);
+    }
+
+    #[test]
+    fn nothing_on_disk_is_in_clear_and_a_revoked_key_serves_nothing() {
+        let (disk, keys) = (MemoryDisk::new(), keys());
+        let mut log = open_with(&disk, &keys, SegmentPolicy::default(), PlantedBugs::none());
+        log.append_as_leader(encode(&["canary-5bd1e9"], -1, -1), 1).unwrap();
+        for file in disk.list("").unwrap() {
+            let bytes = disk.read(&file).unwrap().unwrap();
+            assert!(!bytes.windows(13).any(|w| w == b"canary-5bd1e9"), "{file} holds the canary in clear");
+        }
+        keys.revoked.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(matches!(log.read(0, 1, usize::MAX), Err(LogError::KeyUnavailable(_))), "not even from memory");
+        assert!(matches!(log.append_as_leader(encode(&["more"], -1, -1), 1), Err(LogError::KeyUnavailable(_))));
+        keys.revoked.store(false, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(batch::decode_values(log.read(0, 1, usize::MAX).unwrap()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_corrupt_frame_is_detected_and_never_served() {
+        let (disk, keys) = (MemoryDisk::new(), keys());
+        let policy = SegmentPolicy { segment_bytes: 1, segment_age: Duration::from_secs(3600) };
+        let mut log = open_with(&disk, &keys, policy, PlantedBugs::none());
+        for value in ["a", "b", "c"] {
+            log.append_as_leader(encode(&[value], -1, -1), 1).unwrap();
+        }
+        // A flipped bit in the middle segment's frame: that segment and the ones after go (the
+        // replica fetches them again), what precedes it stays.
+        let middle = segment::log_file("t-0", 1);
+        let mut bytes = disk.read(&middle).unwrap().unwrap();
+        bytes[30] ^= 1;
+        disk.replace_durably(&middle, &bytes).unwrap();
+        let mut recovered = open_with(&disk, &keys, policy, PlantedBugs::none());
+        assert_eq!(recovered.log_end_offset(), 1);
+        assert_eq!(batch::decode_values(recovered.read(0, 10, usize::MAX).unwrap()).unwrap().len(), 1);
+        assert!(disk.read(&segment::log_file("t-0", 2)).unwrap().is_none());
+    }
+
+    proptest::proptest! {
+        // Whatever the sizes, rolls and truncations: every batch reads back as written, from
+        // memory and from disk, and after a reopen.
+        #[test]
+        fn batches_read_back_across_segments(
+            sizes in proptest::collection::vec(1usize..400, 1..40),
+            segment_bytes in 100u64..2000,
+            cut in proptest::option::of(0usize..40),
+        ) {
+            let (disk, keys) = (MemoryDisk::new(), keys());
+            let policy = SegmentPolicy { segment_bytes, segment_age: Duration::from_secs(3600) };
+            let mut log = open_with(&disk, &keys, policy, PlantedBugs::none());
+            let mut written: Vec<String> = Vec::new();
+            for (i, size) in sizes.iter().enumerate() {
+                let value = format!("{i}:{}", "v".repeat(*size));
+                log.append_as_leader(encode(&[value.as_str()], -1, -1), 1).unwrap();
+                written.push(value);
+            }
+            if let Some(cut) = cut.filter(|c| *c < written.len()) {
+                log.truncate_to(cut as i64, false).unwrap();
+                written.truncate(cut);
+                log.append_as_leader(encode(&["tail"], -1, -1), 1).unwrap();
+                written.push("tail".into());
+            }
+            let expect: Vec<Option<Vec<u8>>> = written.iter().map(|v| Some(v.clone().into_bytes())).collect();
+            let read = |log: &mut PartitionLog| -> Vec<Option<Vec<u8>>> {
+                batch::decode_values(log.read(0, i64::MAX, usize::MAX).unwrap()).unwrap().into_iter().map(|(_, v)| v.map(|b| b.to_vec())).collect()
+            };
+            proptest::prop_assert_eq!(read(&mut log), expect.clone());
+            let mut reopened = open_with(&disk, &keys, policy, PlantedBugs::none());
+            proptest::prop_assert_eq!(read(&mut reopened), expect);
+        }
     }
 }

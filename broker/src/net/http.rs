@@ -2,10 +2,17 @@
 //! runs unchanged on tokio and on madsim: hyper's own tokio helpers would call real tokio's
 //! runtime, which does not exist in the simulation.
 
+use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
+
+pub use super::api::{ApiRequest, ApiResponse};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
 
 /// hyper's timer on `tokio::time` (simulated time under madsim). hyper needs it for the
 /// header-read timeout that stops a client holding a connection open with half a request.
@@ -89,4 +96,91 @@ impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for QuietFlush<T> {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
+}
+
+/// A client must finish sending a request's headers within this (no half-open slow clients).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A service that answers requests synchronously (its state sits behind a lock; a change is
+/// made durable before the answer leaves).
+pub trait Responder: Send + Sync + 'static {
+    /// Bodies larger than this are refused (413) before they are parsed.
+    const BODY_BYTES_MAX: usize;
+    fn respond(&self, request: &ApiRequest<'_>) -> ApiResponse;
+}
+
+/// Serves one accepted connection: TLS under a timeout, then HTTP/1.1 requests until the client
+/// goes away. `service` names the server in log lines.
+pub async fn serve_https<R: Responder>(
+    responder: Arc<R>,
+    acceptor: tokio_rustls::TlsAcceptor,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    service: &'static str,
+) {
+    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(QuietFlush::new(stream))).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => {
+            tracing::info!(%peer, %error, "{service}: refused connection: TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(%peer, "{service}: refused connection: TLS handshake timed out");
+            return;
+        }
+    };
+    let handler = hyper::service::service_fn(move |request| {
+        let responder = responder.clone();
+        async move { Ok::<_, Infallible>(answer(responder.as_ref(), request).await) }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(RuntimeTimer)
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(32 * 1024)
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), handler);
+    if let Err(error) = connection.await {
+        tracing::debug!(%peer, %error, "{service}: connection ended");
+    }
+}
+
+async fn answer<R: Responder>(
+    responder: &R,
+    request: hyper::Request<hyper::body::Incoming>,
+) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let too_large =
+        || ApiResponse::problem(413, "Content Too Large", &format!("bodies are at most {} bytes", R::BODY_BYTES_MAX));
+    let response = if declared.is_some_and(|length| length > R::BODY_BYTES_MAX) {
+        too_large()
+    } else {
+        match Limited::new(body, R::BODY_BYTES_MAX).collect().await {
+            Err(_) => too_large(),
+            Ok(body) => {
+                let body = body.to_bytes();
+                let authorization = parts.headers.get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+                let request = ApiRequest {
+                    method: parts.method.as_str(),
+                    path: parts.uri.path(),
+                    query: parts.uri.query().unwrap_or(""),
+                    authorization,
+                    body: &body,
+                };
+                responder.respond(&request)
+            }
+        }
+    };
+    let mut builder = hyper::Response::builder()
+        .status(response.status)
+        .header(hyper::header::CONTENT_TYPE, response.content_type)
+        .header(hyper::header::CACHE_CONTROL, "no-store");
+    if response.status == 401 {
+        builder = builder.header(hyper::header::WWW_AUTHENTICATE, "Basic realm=\"faultline\"");
+    }
+    builder.body(Full::new(Bytes::from(response.body))).expect("a valid response")
 }

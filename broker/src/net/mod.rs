@@ -2,8 +2,10 @@
 //! that makes partitioned connects hang until the caller's timeout, as real ones do, and that
 //! can observe the bytes on the wire.
 
+pub mod api;
 pub mod frame;
 pub mod http;
+pub mod https_client;
 
 use std::future::Future;
 use std::net::SocketAddr;

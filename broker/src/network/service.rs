@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use super::dns::{self, DnsCounters, DnsZone};
 use crate::client::ClientCredentials;
-use crate::control_plane::client::ControlPlaneClient;
 use crate::control_plane::link::{ControlPlaneLink, ControlPlaneLinkConfig};
 use crate::log::Disk;
+use crate::net::https_client::HttpsClient;
 use crate::net::Dialer;
 
 pub struct DnsServiceConfig {
@@ -31,7 +31,7 @@ pub struct DnsService {
 
 /// Starts pulling and answering; `source` names this process in the audit log.
 pub async fn start(config: DnsServiceConfig, disk: Arc<dyn Disk>, source: String) -> std::io::Result<DnsService> {
-    let client = ControlPlaneClient::new(
+    let client = HttpsClient::new(
         config.control_plane.endpoint.clone(),
         config.credentials.tls.clone(),
         config.dialer,

@@ -31,7 +31,13 @@ pub(crate) fn from_log(error: &LogError) -> i16 {
         LogError::InvalidBatch(_) => ResponseError::CorruptMessage.code(),
         LogError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber.code(),
         LogError::ProducerFenced { .. } => ResponseError::InvalidProducerEpoch.code(),
-        LogError::Storage(_) => ResponseError::KafkaStorageError.code(),
+        // The data's key is revoked, expired or not ready, or a frame does not authenticate:
+        // served as a storage error (retriable), never as data (C09).
+        LogError::Storage(_)
+        | LogError::KeyUnavailable(_)
+        | LogError::Corrupt { .. }
+        | LogError::KeyFile(_)
+        | LogError::MissingKeyFile(_) => ResponseError::KafkaStorageError.code(),
     }
 }
 

@@ -141,7 +141,13 @@ fn fetch_partition(
         } else {
             replica.log.high_watermark()
         };
-        let records = replica.log.read(fetch.fetch_offset, upper_bound, budget);
+        let records = match replica.log.read(fetch.fetch_offset, upper_bound, budget) {
+            Ok(records) => records,
+            Err(failure) => {
+                tracing::debug!(topic, partition = fetch.partition, %failure, "fetch refused");
+                return error(ResponseError::KafkaStorageError).with_high_watermark(replica.log.high_watermark());
+            }
+        };
         let high_watermark = replica.log.high_watermark();
         base.clone()
             .with_high_watermark(high_watermark)

@@ -247,14 +247,16 @@ pub(super) fn offset_fetch(node: &Node, request: OffsetFetchRequest, version: i1
     let Some(handle) = node.partition(OFFSETS_TOPIC, offsets::partition_for(&group_id)) else {
         return not_coordinator();
     };
-    let replica = handle.replica.lock().unwrap();
+    let mut replica = handle.replica.lock().unwrap();
     // A new coordinator must not answer from a log whose earlier commits it cannot yet see, nor
     // any coordinator while a commit of the group is still being replicated.
     if !replica.leader_caught_up() || node.groups().has_pending_commits(&group_id) {
         return refuse(ResponseError::CoordinatorLoadInProgress.code());
     }
     let high_watermark = replica.log.high_watermark();
-    let committed = replica.log.batches_below(high_watermark);
+    let Ok(committed) = replica.log.batches_below(high_watermark) else {
+        return refuse(ResponseError::KafkaStorageError.code());
+    };
     let topics = request
         .topics
         .unwrap_or_default()

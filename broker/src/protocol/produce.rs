@@ -10,6 +10,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::ResponseError;
 
 use super::errors;
+use crate::encryption::KeyUnavailable;
 use crate::node::Node;
 use crate::planted_bugs::PlantedBug;
 use crate::replication::acks::{self, AppendError};
@@ -69,6 +70,11 @@ async fn produce_partition(
     }
     let min_insync_replicas = node.config.replication.min_insync_replicas;
     let acknowledged = async {
+        // A tenant's first write on this node waits (bounded) for its root key to be wrapped.
+        let key_status = handle.replica.lock().unwrap().log.key_status();
+        if let Err(KeyUnavailable::NotReady(_)) = key_status {
+            node.keyring().wait_maintained(KEY_READY_WAIT).await;
+        }
         if acks == -1 {
             acks::check_min_insync(&handle, min_insync_replicas)?;
         }
@@ -88,6 +94,9 @@ async fn produce_partition(
         Err(error) => failure(errors::from_append(&error)),
     }
 }
+
+/// How long a produce waits for a key that is being wrapped before it is refused (retriable).
+const KEY_READY_WAIT: Duration = Duration::from_secs(2);
 
 /// Appends as leader and waits for acks=all; returns the base offset.
 pub(super) async fn append_replicated(

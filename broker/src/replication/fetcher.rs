@@ -148,8 +148,13 @@ pub async fn follow(
                 }
             }
             if let Some(records) = data.records.filter(|r| !r.is_empty()) {
-                if let Err(error) = replica.log.append_as_follower(records) {
-                    tracing::error!(%topic, partition, %error, "follower append failed");
+                match replica.log.append_as_follower(records) {
+                    // Its key is being wrapped, or refused: the next fetch tries again.
+                    Err(error @ crate::log::LogError::KeyUnavailable(_)) => {
+                        tracing::debug!(%topic, partition, %error, "follower append waits for its key")
+                    }
+                    Err(error) => tracing::error!(%topic, partition, %error, "follower append failed"),
+                    Ok(_) => {}
                 }
             }
             replica.follow_high_watermark(data.high_watermark);

@@ -340,7 +340,16 @@ mod tests {
     use std::sync::Arc;
 
     fn leader_of(isr: Vec<BrokerId>) -> Replica {
-        let log = PartitionLog::open(Arc::new(MemoryDisk::new()), "t-0").unwrap();
+        let keys = Arc::new(crate::encryption::FixedKeys::default());
+        let log = PartitionLog::open(
+            Arc::new(MemoryDisk::new()),
+            keys,
+            "t",
+            "t-0",
+            crate::log::SegmentPolicy::default(),
+            PlantedBugs::none(),
+        )
+        .unwrap();
         let mut replica = Replica::new(1, log, ReplicationConfig::default(), PlantedBugs::none());
         replica.apply_metadata(
             &PartitionState {

@@ -21,12 +21,12 @@ const REPLICATION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The sequence of the last event in the partition (0 when empty).
 fn last_shipped(handle: &PartitionHandle) -> Option<u64> {
-    let replica = handle.replica.lock().unwrap();
+    let mut replica = handle.replica.lock().unwrap();
     let end = replica.log.log_end_offset();
     if end == 0 {
         return Some(0);
     }
-    let bytes = replica.log.read(end - 1, end, 1024 * 1024);
+    let bytes = replica.log.read(end - 1, end, 1024 * 1024).ok()?;
     let values = decode_values(bytes).ok()?;
     let (_, value) = values.into_iter().rev().find(|(offset, _)| *offset == end - 1)?;
     let event: AuditEvent = serde_json::from_slice(&value?).ok()?;

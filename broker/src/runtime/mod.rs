@@ -10,6 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::controller::metadata::MetadataImage;
+use crate::kms::client::KmsClient;
+use crate::kms::keyring::{Keyring, CLUSTER_KEY_PREFIX};
+use crate::kms::SERVICE_ALIAS_PREFIX;
 use crate::log::{Disk, MetaProperties};
 use crate::net::PLAINTEXT_INTER_BROKER_PORT;
 use crate::node::{Node, NodeConfig, NodeError, BROKER_PORT};
@@ -38,18 +41,20 @@ pub async fn start(config: NodeConfig, disk: Arc<dyn Disk>) -> Result<Arc<Node>,
         api_key: config.inter_broker_api_key.clone(),
         secret: config.inter_broker_secret.clone(),
     };
+    let keyring = open_keyring(&config, disk.as_ref(), &credentials).await?;
     let channels =
         peers::start((meta.node_id, meta.directory_id), &config.voters, config.dialer.clone(), credentials.clone());
     let controller = Quorum::start(
         &meta,
         &config.voters,
         disk.clone(),
+        keyring.clone(),
         channels,
         config.seed,
         config.raft_entries_per_append_max,
         config.bugs,
-    );
-    let node = Arc::new(Node::new(config, disk, controller, incarnation, credentials)?);
+    )?;
+    let node = Arc::new(Node::new(config, disk, keyring, controller, incarnation, credentials)?);
     tracing::info!(broker = node.config.broker_id, zone = %node.config.zone, %address, "node listening");
     tokio::spawn(node.controller().clone().heartbeat_forever(
         node.config.zone.clone(),
@@ -71,6 +76,39 @@ pub async fn start(config: NodeConfig, disk: Arc<dyn Disk>) -> Result<Arc<Node>,
         tokio::spawn(accept_plaintext_forever(node.clone(), plaintext));
     }
     Ok(node)
+}
+
+/// The master key that protects a topic: its tenant's (`lkc-…_name`, C28), or the cluster's own
+/// for the service's topics.
+fn master_key_resolver(cluster_id: &str) -> crate::kms::keyring::KeyResolver {
+    let cluster_key = format!("{CLUSTER_KEY_PREFIX}{cluster_id}");
+    Box::new(move |topic: &str| match topic.split_once('_') {
+        Some((tenant, _)) if tenant.starts_with("lkc-") => format!("{SERVICE_ALIAS_PREFIX}tenant/{tenant}"),
+        _ => cluster_key.clone(),
+    })
+}
+
+/// Unwraps every root key this node's disk refers to, and a root under the cluster's key,
+/// before anything is opened (a node cannot read its own metadata log without them).
+async fn open_keyring(
+    config: &NodeConfig,
+    disk: &dyn Disk,
+    credentials: &crate::client::ClientCredentials,
+) -> Result<Arc<Keyring>, NodeError> {
+    if disk.read("metadata/raft.log")?.is_some() {
+        return Err(NodeError::UnencryptedStorage(format!("broker {}'s directory", config.broker_id)));
+    }
+    let client = KmsClient::new(&config.kms, credentials.tls.clone(), config.dialer.clone());
+    let keyring = Arc::new(Keyring::new(
+        client,
+        master_key_resolver(&config.cluster_id),
+        config.seed ^ 0x6b65_7972_696e_6721,
+        config.bugs,
+    ));
+    let cluster_key = keyring.master_key_of(crate::log::sealed_log::METADATA_SCOPE);
+    keyring.load(crate::log::segment::wrapped_roots(disk)?, &[cluster_key]).await;
+    tokio::spawn(keyring.clone().maintain_forever());
+    Ok(keyring)
 }
 
 async fn accept_plaintext_forever(node: Arc<Node>, listener: tokio::net::TcpListener) {

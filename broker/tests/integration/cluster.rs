@@ -42,11 +42,13 @@ pub struct Cluster {
     pub dir: PathBuf,
     nodes: Vec<(i32, Child)>,
     control_plane: Option<Child>,
+    kms: Option<Child>,
     _ports: MutexGuard<'static, ()>,
 }
 
 impl Cluster {
-    /// The control plane and three `broker node` processes (so each can be killed on its own).
+    /// The key service, the control plane and three `broker node` processes (so each can be
+    /// killed on its own).
     pub fn start() -> Cluster {
         let ports = PORTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let dir = std::env::temp_dir().join(format!(
@@ -56,7 +58,8 @@ impl Cluster {
         ));
         std::fs::create_dir_all(&dir).unwrap();
         run_ok(Command::new(env!("CARGO_BIN_EXE_broker")).args(["init", "--dir"]).arg(&dir));
-        let mut cluster = Cluster { dir, nodes: Vec::new(), control_plane: None, _ports: ports };
+        let mut cluster = Cluster { dir, nodes: Vec::new(), control_plane: None, kms: None, _ports: ports };
+        cluster.start_kms();
         cluster.start_control_plane();
         for id in 1..=3 {
             cluster.start_node(id);
@@ -77,22 +80,34 @@ impl Cluster {
         self.nodes.push((id, child));
     }
 
-    /// `broker control-plane`: its own process on 127.0.0.1:443.
-    pub fn start_control_plane(&mut self) {
-        let log = std::fs::File::create(self.dir.join("control-plane.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_broker"))
-            .args(["control-plane", "--dir"])
+    fn spawn(&self, command: &str, log: &str) -> Child {
+        let log = std::fs::File::create(self.dir.join(log)).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_broker"))
+            .args([command, "--dir"])
             .arg(&self.dir)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("broker binary starts");
-        self.control_plane = Some(child);
+            .expect("broker binary starts")
+    }
+
+    /// `broker control-plane`: its own process on 127.0.0.1:443.
+    pub fn start_control_plane(&mut self) {
+        self.control_plane = Some(self.spawn("control-plane", "control-plane.log"));
+    }
+
+    /// `broker kms`: the key service, its own process on 127.0.0.4:443.
+    pub fn start_kms(&mut self) {
+        self.kms = Some(self.spawn("kms", "kms.log"));
     }
 
     /// The process ids of the control plane and the nodes running now.
     pub fn pids(&self) -> Vec<u32> {
-        self.nodes.iter().map(|(_, child)| child.id()).chain(self.control_plane.iter().map(Child::id)).collect()
+        self.nodes
+            .iter()
+            .map(|(_, child)| child.id())
+            .chain(self.control_plane.iter().chain(&self.kms).map(Child::id))
+            .collect()
     }
 
     /// `kill -9` of the control plane.
@@ -180,7 +195,7 @@ impl Cluster {
     }
 
     pub fn logs(&self) -> String {
-        ["control-plane".to_string(), "node-1".into(), "node-2".into(), "node-3".into()]
+        ["kms".to_string(), "control-plane".into(), "node-1".into(), "node-2".into(), "node-3".into()]
             .iter()
             .map(|name| {
                 format!(
@@ -208,7 +223,9 @@ fn rand_suffix() -> u128 {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for child in self.nodes.iter_mut().map(|(_, child)| child).chain(self.control_plane.as_mut()) {
+        for child in
+            self.nodes.iter_mut().map(|(_, child)| child).chain(self.control_plane.as_mut()).chain(self.kms.as_mut())
+        {
             let _ = child.kill();
             let _ = child.wait();
         }

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 /// async services around the state machines, the shared node state, the protocol handlers that
 /// use it, and the runtime that runs them all.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("state machines: leaves", &["planted_bugs", "security/secrets", "controller/raft"]),
+    ("state machines: leaves", &["planted_bugs", "security/secrets", "controller/raft", "encryption", "net/api"]),
+    ("state machines: keys", &["kms", "kms/keys"]),
     ("state machines: credentials and ACLs", &["security/sasl", "security/acl"]),
     (
         "state machines: control plane",
@@ -30,7 +31,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("state machines: storage", &["log"]),
     ("state machines: replica and groups", &["replication/replica", "group"]),
     ("messages and transport", &["messages", "net", "security/tls", "security"]),
-    ("client", &["client", "control_plane/client"]),
+    ("client", &["client", "net/https_client"]),
+    ("services: key service", &["kms/client", "kms/server", "kms/keyring"]),
     ("services: control plane", &["control_plane/backup", "control_plane/server", "control_plane/link"]),
     ("services: network", &["network"]),
     (

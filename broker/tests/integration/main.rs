@@ -8,6 +8,7 @@ mod cluster;
 mod control_plane;
 mod disk_loss;
 mod edge_security;
+mod encryption;
 mod failover;
 mod layers;
 mod real_clients;

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use broker::controller::metadata::{Election, MetadataImage, MetadataRecord, PartitionState};
+use broker::encryption::FixedKeys;
 use broker::log::batch::{decode_values, encode_values};
-use broker::log::{MemoryDisk, PartitionLog};
+use broker::log::{MemoryDisk, PartitionLog, SegmentPolicy};
 use broker::planted_bugs::PlantedBugs;
 use broker::replication::{Replica, ReplicationConfig};
 use bytes::Bytes;
@@ -53,11 +54,14 @@ struct Model {
 }
 
 fn open(disk: &MemoryDisk, broker: i32, config: ReplicationConfig) -> Replica {
-    Replica::new(broker, PartitionLog::open(Arc::new(disk.clone()), "t-0").unwrap(), config, PlantedBugs::none())
+    let keys = Arc::new(FixedKeys::default());
+    let log =
+        PartitionLog::open(Arc::new(disk.clone()), keys, "t", "t-0", SegmentPolicy::default(), PlantedBugs::none());
+    Replica::new(broker, log.unwrap(), config, PlantedBugs::none())
 }
 
-fn value_at(replica: &Replica, offset: i64) -> Option<Bytes> {
-    let bytes = replica.log.read(offset, offset + 1, 1);
+fn value_at(replica: &mut Replica, offset: i64) -> Option<Bytes> {
+    let bytes = replica.log.read(offset, offset + 1, 1).expect("a fixed key is always usable");
     decode_values(bytes).unwrap().into_iter().find(|(o, _)| *o == offset).and_then(|(_, v)| v)
 }
 
@@ -202,7 +206,8 @@ impl Model {
                     return;
                 }
                 let change = leader.on_follower_fetch(follower, broker_epoch, fetch_offset, now);
-                let records = leader.log.read(fetch_offset, leader.log.log_end_offset(), 1 << 20);
+                let end = leader.log.log_end_offset();
+                let records = leader.log.read(fetch_offset, end, 1 << 20).expect("a fixed key is always usable");
                 let high_watermark = leader.log.high_watermark();
                 let replica = self.nodes.get_mut(&follower).unwrap().replica.as_mut().unwrap();
                 replica.log.append_as_follower(records).unwrap();
@@ -257,7 +262,7 @@ impl Model {
         }
         // Every acknowledged write is on every live ISR member (or it would not be acknowledged).
         for broker in &state.isr {
-            let Some(replica) = self.nodes[broker].replica.as_ref() else { continue };
+            let Some(replica) = self.nodes.get_mut(broker).and_then(|n| n.replica.as_mut()) else { continue };
             let high_watermark = replica.log.high_watermark();
             for (offset, value) in acknowledged.range(..high_watermark) {
                 assert_eq!(
@@ -303,7 +308,8 @@ fn the_model_acknowledges_and_fails_over() {
     // Broker 1 has an unacknowledged offset 3 from epoch 0 the new leader does not: it truncates.
     model.step(Action::Replicate(1));
     model.step(Action::Replicate(1));
-    let replica = model.nodes[&1].replica.as_ref().unwrap();
-    assert_eq!(value_at(replica, 3), value_at(model.nodes[&model.state().leader].replica.as_ref().unwrap(), 3));
+    let leader = model.state().leader;
+    let on_follower = value_at(model.nodes.get_mut(&1).unwrap().replica.as_mut().unwrap(), 3);
+    assert_eq!(on_follower, value_at(model.nodes.get_mut(&leader).unwrap().replica.as_mut().unwrap(), 3));
     assert_eq!(model.acknowledged.len(), 3);
 }

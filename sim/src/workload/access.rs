@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use broker::client::ClientError;
 use broker::control_plane::audit::acl_subject;
-use broker::control_plane::client::ControlPlaneClient;
 use broker::log::batch::encode_values;
+use broker::net::https_client::HttpsClient;
 use broker::security::acl::{AclBinding, Operation, Permission};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
@@ -36,7 +36,7 @@ pub struct CreatedAccount {
 pub type Created = (BTreeMap<String, CreatedAccount>, Vec<crate::checkers::audit::Mutation>);
 
 pub(super) async fn call(
-    cloud: &ControlPlaneClient,
+    cloud: &HttpsClient,
     method: &str,
     target: &str,
     body: serde_json::Value,
@@ -60,7 +60,7 @@ pub(super) async fn call(
 /// Creates every account with one cluster key and its allow ACLs, on `cluster_id` or on its
 /// tenant's cluster (`tenants`: name -> cluster id).
 pub async fn create_service_accounts(
-    cloud: &ControlPlaneClient,
+    cloud: &HttpsClient,
     cluster_id: &str,
     tenants: &BTreeMap<String, String>,
     specs: &[ServiceAccountSpec],
@@ -106,7 +106,7 @@ pub async fn create_service_accounts(
 
 /// Deletes `account`'s key, retrying every second until the control plane acknowledges it
 /// (it may be down): the acknowledgement time starts the revocation bound.
-pub async fn delete_key(cloud: ControlPlaneClient, recorder: Recorder, log: AccessLog, name: String, key_id: String) {
+pub async fn delete_key(cloud: HttpsClient, recorder: Recorder, log: AccessLog, name: String, key_id: String) {
     let requested_ms = recorder.now_ms();
     let index = {
         let mut revocations = log.revocations.lock().unwrap();
@@ -305,7 +305,7 @@ pub async fn read_audit_topic(client: &mut ClusterClient) -> Result<Vec<Vec<u8>>
 
 /// Every resource the control plane will show the admin after the run (lists and each key),
 /// as (target, body): what the secret-exposure check searches.
-pub async fn read_everything(cloud: &ControlPlaneClient, cluster_id: &str) -> Vec<(String, Vec<u8>)> {
+pub async fn read_everything(cloud: &HttpsClient, cluster_id: &str) -> Vec<(String, Vec<u8>)> {
     let mut targets: Vec<String> = [
         "/org/v2/environments?page_size=100",
         "/cmk/v2/clusters?page_size=100",

@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
-use broker::control_plane::client::ControlPlaneClient;
 use broker::control_plane::model::{Availability, ClusterType, Networking};
+use broker::net::https_client::HttpsClient;
 use serde_json::json;
 
 use super::Recorder;
@@ -43,7 +43,7 @@ fn route(octet: u8, placement: RoutePlacement) -> String {
 }
 
 /// Deletes what a request created, retrying while the control plane is away.
-async fn delete(cloud: &ControlPlaneClient, recorder: &Recorder, target: &str) -> bool {
+async fn delete(cloud: &HttpsClient, recorder: &Recorder, target: &str) -> bool {
     while !recorder.stopping() {
         match cloud.call("DELETE", target, None).await {
             Ok((204, _)) => return true,
@@ -55,7 +55,7 @@ async fn delete(cloud: &ControlPlaneClient, recorder: &Recorder, target: &str) -
 }
 
 async fn once(
-    cloud: &ControlPlaneClient,
+    cloud: &HttpsClient,
     method: &str,
     target: &str,
     body: serde_json::Value,
@@ -65,7 +65,7 @@ async fn once(
 }
 
 pub async fn run(
-    cloud: ControlPlaneClient,
+    cloud: HttpsClient,
     recorder: Recorder,
     log: ProvisionLog,
     audit: AccessLog,

@@ -6,8 +6,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use broker::control_plane::client::ControlPlaneClient;
 use broker::control_plane::model::ClusterType;
+use broker::net::https_client::HttpsClient;
 use serde_json::json;
 
 use super::client::ClusterClient;
@@ -39,7 +39,7 @@ pub struct RegionLog {
 pub async fn provision(
     world: Arc<World>,
     machine: Machine,
-    cloud: ControlPlaneClient,
+    cloud: HttpsClient,
     recorder: Recorder,
     log: RegionLog,
     audit: AccessLog,
@@ -82,7 +82,7 @@ pub async fn provision(
 async fn write(
     world: &World,
     machine: &Machine,
-    cloud: &ControlPlaneClient,
+    cloud: &HttpsClient,
     recorder: &Recorder,
     audit: &AccessLog,
     tenant: &TenantSpec,

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use broker::control_plane::client::ControlPlaneClient;
 use broker::control_plane::identity::{sign_assertion, AssertionClaims, ASSERTION_AUDIENCE};
+use broker::net::https_client::HttpsClient;
 use ring::signature::Ed25519KeyPair;
 use serde_json::json;
 
@@ -26,10 +26,10 @@ pub struct IdentityProvider {
 }
 
 /// Builds a REST client that sends the given `Authorization` header (or none).
-pub type Clients = Box<dyn Fn(Option<String>) -> ControlPlaneClient + Send>;
+pub type Clients = Box<dyn Fn(Option<String>) -> HttpsClient + Send>;
 
 async fn once(
-    client: &ControlPlaneClient,
+    client: &HttpsClient,
     method: &str,
     target: &str,
     body: serde_json::Value,
@@ -41,7 +41,7 @@ async fn once(
 }
 
 pub async fn run(
-    admin: ControlPlaneClient,
+    admin: HttpsClient,
     clients: Clients,
     idp: IdentityProvider,
     password: String,

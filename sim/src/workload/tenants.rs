@@ -62,7 +62,7 @@ pub fn application(tenant: &TenantSpec) -> ServiceAccountSpec {
 
 /// Creates each tenant's cluster in the environment: name -> cluster id.
 pub async fn create_clusters(
-    cloud: &broker::control_plane::client::ControlPlaneClient,
+    cloud: &broker::net::https_client::HttpsClient,
     environment_id: &str,
     tenants: &[TenantSpec],
 ) -> Result<(BTreeMap<String, String>, Vec<Mutation>), String> {

@@ -13,9 +13,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use broker::client::ClientCredentials;
-use broker::control_plane::client::{ControlPlaneClient, ControlPlaneEndpoint};
 use broker::control_plane::server::{ControlPlaneServer, ControlPlaneServerConfig, RECORDS_FILE};
 use broker::log::MemoryDisk;
+use broker::net::https_client::{HttpsClient, HttpsEndpoint};
 use broker::net::{BoxedTransport, Dialer};
 use broker::node::{Node, BROKER_PORT};
 use broker::planted_bugs::PlantedBugs;
@@ -70,7 +70,9 @@ pub struct Machine {
 
 /// Which directed links are cut (by machine name), counting overlapping faults: a link heals
 /// when the last fault that cut it ends.
+pub mod disk_tap;
 mod fabric;
+pub mod kms;
 mod links;
 mod network;
 mod sites;
@@ -105,6 +107,10 @@ pub struct World {
     pub clients: Vec<Machine>,
     /// The service's DNS servers (C06).
     pub dns: Vec<Machine>,
+    /// The customer region's key service (C08, C09).
+    pub key_service: kms::KeyServiceSite,
+    /// Every write to a service machine's disk, searched as it happens (C08).
+    pub disk_tap: disk_tap::DiskTap,
     /// Another region's broker cluster and DNS, with a `[region]` section (C07).
     pub other_region: Option<Region>,
     /// The PrivateLink load balancer, when the network offers PrivateLink.
@@ -212,6 +218,7 @@ impl World {
             ("record data (the run's canary)", crate::workload::canary(seed).to_vec()),
         ]);
         let nodes = Arc::new(Mutex::new(BTreeMap::new()));
+        let disk_tap = disk_tap::DiskTap::new(crate::workload::canary(seed));
         let mut by_ip = BTreeMap::new();
         let mut disks = BTreeMap::new();
         let shared = sites::Shared {
@@ -224,6 +231,7 @@ impl World {
             credentials_text: credentials_text.clone(),
             bugs,
             impairs_links,
+            tap: disk_tap.clone(),
         };
         fn place(
             by_ip: &mut BTreeMap<IpAddr, String>,
@@ -287,6 +295,10 @@ impl World {
             Machine { name: CONTROL_PLANE_NAME.into(), ip: CONTROL_PLANE_IP, zone: None, id: node.id() }
         };
         let dns = place(&mut by_ip, &mut disks, sites::start_dns(&shared, &CHOSEN_SITE));
+        let key_service = kms::start(&shared, &CHOSEN_SITE, &CHOSEN_SITE.cluster_id(seed));
+        for machine in &key_service.machines {
+            by_ip.insert(machine.ip, machine.name.clone());
+        }
         // Another region of the service, for the region boundary (C07): built after the
         // customer's so that the machines of runs without it are numbered as before.
         let other_region = other_region.then(|| {
@@ -294,10 +306,14 @@ impl World {
             let ip = IpAddr::V4(address);
             let brokers = place(&mut by_ip, &mut disks, sites::start_brokers(&shared, &OTHER_SITE));
             let dns = place(&mut by_ip, &mut disks, sites::start_dns(&shared, &OTHER_SITE));
+            let kms = kms::start(&shared, &OTHER_SITE, &OTHER_SITE.cluster_id(seed));
+            for machine in &kms.machines {
+                by_ip.insert(machine.ip, machine.name.clone());
+            }
             by_ip.insert(ip, name.to_string());
             let node = handle.create_node().name(name).ip(ip).build();
             let client = Machine { name: name.into(), ip, zone: None, id: node.id() };
-            sites::Region { site: &OTHER_SITE, brokers, dns, client }
+            sites::Region { site: &OTHER_SITE, brokers, dns, kms, client }
         });
         let private_link = network.is_some_and(|n| n.connection_types.contains(&ConnectionType::PrivateLink));
         // The PrivateLink endpoint service's load balancer: one listener per broker.
@@ -360,10 +376,21 @@ impl World {
             &records,
             bugs,
         );
+        {
+            // The key services' frontends: service machines, reached by brokers only.
+            let mut fabric = fabric.lock().unwrap();
+            let frontends = key_service.machines.iter().chain(other_region.iter().flat_map(|r| &r.kms.machines));
+            for machine in frontends {
+                fabric.homes.insert(machine.name.clone(), Home::Service);
+                fabric.machines.insert(machine.ip, machine.name.clone());
+            }
+        }
         World {
             brokers,
             clients,
             dns,
+            key_service,
+            disk_tap,
             other_region,
             nlb,
             privatelink_probe,
@@ -486,24 +513,24 @@ impl World {
     }
 
     /// The harness's REST client on `client`, as the organization admin (its cloud key).
-    pub fn cloud_client(&self, client: &Machine, index: u64) -> ControlPlaneClient {
+    pub fn cloud_client(&self, client: &Machine, index: u64) -> HttpsClient {
         let (endpoint, tls) = self.control_plane_endpoint(50_000 + index);
         let (id, secret) = &self.organization.cloud_key;
-        ControlPlaneClient::new(endpoint, tls, self.dialer(client), id, secret)
+        HttpsClient::new(endpoint, tls, self.dialer(client), id, secret)
     }
 
     /// The control plane's API and a client TLS configuration drawn from stream index `tls`.
-    fn control_plane_endpoint(&self, tls: u64) -> (ControlPlaneEndpoint, Arc<rustls::ClientConfig>) {
+    fn control_plane_endpoint(&self, tls: u64) -> (HttpsEndpoint, Arc<rustls::ClientConfig>) {
         let config =
             client_config(&self.ca_pem, &seeded_crypto_provider(seeds::derive(self.seed, Stream::ClientTls, tls)))
                 .expect("client TLS config");
-        (ControlPlaneEndpoint { address: control_plane::address(), server_name: CONTROL_PLANE_IP.to_string() }, config)
+        (HttpsEndpoint { address: control_plane::address(), server_name: CONTROL_PLANE_IP.to_string() }, config)
     }
 
     /// A REST client that sends `authorization` (a session's `Bearer` header) or nothing.
-    pub fn session_client(&self, client: &Machine, index: u64, authorization: Option<String>) -> ControlPlaneClient {
+    pub fn session_client(&self, client: &Machine, index: u64, authorization: Option<String>) -> HttpsClient {
         let (endpoint, tls) = self.control_plane_endpoint(60_000 + index);
-        ControlPlaneClient::with_authorization(endpoint, tls, self.dialer(client), authorization)
+        HttpsClient::with_authorization(endpoint, tls, self.dialer(client), authorization)
     }
 
     /// The control plane's records as its disk holds them (what survives it).
@@ -527,7 +554,12 @@ impl World {
             .chain(&self.privatelink_probe)
             .chain(&self.outsider)
             .chain(std::iter::once(&self.control_plane))
-            .chain(self.other_region.iter().flat_map(|r| r.brokers.iter().chain(&r.dns).chain([&r.client])))
+            .chain(&self.key_service.machines)
+            .chain(
+                self.other_region
+                    .iter()
+                    .flat_map(|r| r.brokers.iter().chain(&r.dns).chain(&r.kms.machines).chain([&r.client])),
+            )
     }
 
     /// The region a machine is in (C07): the customer's for its brokers, DNS, load balancer and
@@ -535,7 +567,14 @@ impl World {
     /// plane (global) and the outsider on the internet.
     pub fn region_of(&self, name: &str) -> Option<&'static str> {
         if let Some(other) = self.other_region.as_ref() {
-            if other.brokers.iter().chain(&other.dns).chain([&other.client]).any(|m| m.name == name) {
+            if other
+                .brokers
+                .iter()
+                .chain(&other.dns)
+                .chain(&other.kms.machines)
+                .chain([&other.client])
+                .any(|m| m.name == name)
+            {
                 return Some(other.site.region);
             }
         }

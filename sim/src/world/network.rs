@@ -7,9 +7,9 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-use broker::control_plane::client::ControlPlaneClient;
 use broker::control_plane::network::{private_address, Cidr, ClusterRoute};
 use broker::control_plane::server::RECORDS_FILE;
+use broker::net::https_client::HttpsClient;
 use broker::node::BROKER_PORT;
 use broker::planted_bugs::PlantedBugs;
 use madsim::runtime::Handle;
@@ -81,7 +81,7 @@ impl World {
     /// second until it answers one of `done`.
     fn call_until(
         &self,
-        client: ControlPlaneClient,
+        client: HttpsClient,
         method: &'static str,
         target: String,
         body: Option<Vec<u8>>,
@@ -114,13 +114,8 @@ impl World {
             return;
         }
         let (endpoint, tls) = self.control_plane_endpoint(70_100 + moved as u64);
-        let client = ControlPlaneClient::new(
-            endpoint,
-            tls,
-            self.dialer(&self.clients[0]),
-            INTER_BROKER_API_KEY,
-            INTER_BROKER_SECRET,
-        );
+        let client =
+            HttpsClient::new(endpoint, tls, self.dialer(&self.clients[0]), INTER_BROKER_API_KEY, INTER_BROKER_SECRET);
         let endpoints: Vec<serde_json::Value> = (1..=self.brokers.len() as i32)
             .map(|id| {
                 let address = if moved { Ipv4Addr::new(203, 0, 113, 100 + id as u8) } else { public_address(id) };

@@ -8,9 +8,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use broker::client::ClientCredentials;
-use broker::control_plane::client::ControlPlaneEndpoint;
 use broker::control_plane::link::ControlPlaneLinkConfig;
 use broker::log::{MemoryDisk, MetaProperties};
+use broker::net::https_client::HttpsEndpoint;
 use broker::network::dns::DnsZone;
 use broker::node::{Node, NodeConfig, BROKER_PORT};
 use broker::planted_bugs::PlantedBugs;
@@ -51,6 +51,8 @@ pub struct Site {
     pub public_base: u8,
     /// (name, zone index, address) of its DNS servers.
     pub dns_servers: &'static [(&'static str, usize, Ipv4Addr)],
+    /// (name, zone index, address) of its key service's frontends.
+    pub kms_servers: &'static [(&'static str, usize, Ipv4Addr)],
     /// The service's own ranges here (its brokers admit them whatever a cluster's networking).
     pub service_ranges: &'static [&'static str],
 }
@@ -65,6 +67,11 @@ pub const CHOSEN_SITE: Site = Site {
     broker_octet: 1,
     public_base: 0,
     dns_servers: &[("dns-1", 0, Ipv4Addr::new(10, 3, 0, 53)), ("dns-2", 1, Ipv4Addr::new(10, 3, 1, 53))],
+    kms_servers: &[
+        ("kms-1", 0, Ipv4Addr::new(10, 3, 1, 44)),
+        ("kms-2", 1, Ipv4Addr::new(10, 3, 2, 44)),
+        ("kms-3", 2, Ipv4Addr::new(10, 3, 3, 44)),
+    ],
     service_ranges: &SERVICE_RANGES,
 };
 
@@ -78,6 +85,11 @@ pub const OTHER_SITE: Site = Site {
     broker_octet: 5,
     public_base: 10,
     dns_servers: &[("region-2-dns-1", 0, Ipv4Addr::new(10, 6, 0, 53))],
+    kms_servers: &[
+        ("region-2-kms-1", 0, Ipv4Addr::new(10, 6, 1, 44)),
+        ("region-2-kms-2", 1, Ipv4Addr::new(10, 6, 2, 44)),
+        ("region-2-kms-3", 2, Ipv4Addr::new(10, 6, 3, 44)),
+    ],
     // Its brokers, the (global) control plane, its DNS.
     service_ranges: &["10.5.0.0/16", "10.2.0.0/16", "10.6.0.0/16"],
 };
@@ -85,6 +97,15 @@ pub const OTHER_SITE: Site = Site {
 impl Site {
     pub fn broker_ip(&self, index: usize) -> IpAddr {
         IpAddr::V4(Ipv4Addr::new(10, self.broker_octet, index as u8 + 1, 1))
+    }
+
+    /// The broker cluster's id (its storage's, and its principal's at the key service).
+    pub fn cluster_id(&self, seed: u64) -> String {
+        if self.seed_base == 0 {
+            format!("sim-{seed:016x}")
+        } else {
+            format!("sim-{seed:016x}-{}", self.region)
+        }
     }
 
     pub fn broker_name(&self, id: i32) -> String {
@@ -103,10 +124,7 @@ impl Site {
 
     fn control_plane_link(&self) -> ControlPlaneLinkConfig {
         ControlPlaneLinkConfig {
-            endpoint: ControlPlaneEndpoint {
-                address: control_plane::address(),
-                server_name: CONTROL_PLANE_IP.to_string(),
-            },
+            endpoint: HttpsEndpoint { address: control_plane::address(), server_name: CONTROL_PLANE_IP.to_string() },
             physical_cluster_id: self.physical_cluster_id.into(),
         }
     }
@@ -117,9 +135,15 @@ pub struct Region {
     pub site: &'static Site,
     pub brokers: Vec<Machine>,
     pub dns: Vec<Machine>,
+    pub kms: super::kms::KeyServiceSite,
     /// A host of a customer of this region, on the internet there.
     pub client: Machine,
 }
+
+/// Segments roll often in the simulation (Kafka's are 1 GiB): a run sees many data keys, rolls
+/// under load and across rotations.
+const SIMULATED_SEGMENTS: broker::log::SegmentPolicy =
+    broker::log::SegmentPolicy { segment_bytes: 64 * 1024, segment_age: std::time::Duration::from_secs(60) };
 
 /// The other region's customer host.
 pub const OTHER_REGION_CLIENT: (&str, Ipv4Addr) = ("region-2-client", Ipv4Addr::new(198, 51, 100, 20));
@@ -135,10 +159,11 @@ pub(super) struct Shared<'a> {
     pub credentials_text: String,
     pub bugs: PlantedBugs,
     pub impairs_links: bool,
+    pub tap: super::disk_tap::DiskTap,
 }
 
 impl Shared<'_> {
-    fn dialer(&self, name: &str) -> broker::net::Dialer {
+    pub(super) fn dialer(&self, name: &str) -> broker::net::Dialer {
         sim_dialer(name.into(), self.transport.clone(), self.wire.clone(), self.connections.clone(), self.impairs_links)
     }
 }
@@ -156,8 +181,7 @@ pub(super) fn start_brokers(shared: &Shared, site: &'static Site) -> Vec<(Machin
         })
         .collect();
     // Storage formatted with the cluster (KIP-853's initial controllers), directory ids from the seed.
-    let cluster_id =
-        if site.seed_base == 0 { format!("sim-{seed:016x}") } else { format!("sim-{seed:016x}-{}", site.region) };
+    let cluster_id = site.cluster_id(seed);
     let storage: Vec<MemoryDisk> = (0..3).map(|_| MemoryDisk::new()).collect();
     let formatted: Vec<(i32, u64, &dyn broker::log::Disk)> = storage
         .iter()
@@ -187,6 +211,9 @@ pub(super) fn start_brokers(shared: &Shared, site: &'static Site) -> Vec<(Machin
         let (voters, nodes, credentials_text, cluster_id) =
             (voters.clone(), shared.nodes.clone(), shared.credentials_text.clone(), cluster_id.clone());
         let (dialer, bugs) = (shared.dialer(&name), shared.bugs);
+        let kms = super::kms::link(site, index, &cluster_id);
+        let tapped: Arc<dyn broker::log::Disk> =
+            Arc::new(super::disk_tap::TappedDisk::new(disk.clone(), &name, shared.tap.clone()));
         let init = {
             let name = name.clone();
             // Each restart is a new process with fresh randomness: a restarted server that
@@ -218,10 +245,12 @@ pub(super) fn start_brokers(shared: &Shared, site: &'static Site) -> Vec<(Machin
                     dialer: dialer.clone(),
                     control_plane: Some(site.control_plane_link()),
                     service_ranges: site.service_ranges.iter().map(|r| r.parse().expect("a literal range")).collect(),
+                    kms: kms.clone(),
+                    segment_policy: SIMULATED_SEGMENTS,
                 };
-                let (disk, nodes, name) = (disk.clone(), nodes.clone(), name.clone());
+                let (disk, nodes, name) = (tapped.clone(), nodes.clone(), name.clone());
                 async move {
-                    let node = broker::runtime::start(config, Arc::new(disk)).await.expect("a simulated node starts");
+                    let node = broker::runtime::start(config, disk).await.expect("a simulated node starts");
                     nodes.lock().unwrap().insert(name, node);
                     std::future::pending::<()>().await;
                 }

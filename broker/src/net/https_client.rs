@@ -1,6 +1,6 @@
-//! A client of the control plane's API, for the brokers' pulls and relayed ACL changes (and the
-//! harness's control-plane actions): one kept-alive HTTPS connection, redialed after any error,
-//! every step under a timeout so that a partitioned control plane costs a timeout, not a hang.
+//! A client of the service's HTTPS APIs (the control plane's, the key service's): one
+//! kept-alive HTTPS connection, redialed after any error, every step under a timeout so that a
+//! partitioned server costs a timeout, not a hang.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,28 +19,28 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// A data-plane snapshot of a busy physical cluster fits well inside this.
 const RESPONSE_BYTES_MAX: usize = 64 * 1024 * 1024;
 
-/// Where the control plane listens and the name its certificate carries.
+/// Where a server listens and the name its certificate carries.
 #[derive(Debug, Clone)]
-pub struct ControlPlaneEndpoint {
+pub struct HttpsEndpoint {
     pub address: SocketAddr,
     pub server_name: String,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ControlPlaneClientError {
+pub enum HttpsClientError {
     /// The TCP connection could not be made (refused, or timed out across a partition).
-    #[error("cannot reach the control plane at {0}: {1}")]
+    #[error("cannot reach {0}: {1}")]
     Connect(SocketAddr, String),
     /// The TLS handshake failed (wrong certificate, refused version).
-    #[error("TLS with the control plane: {0}")]
+    #[error("TLS: {0}")]
     Tls(String),
     /// The request did not complete in time or the connection broke.
-    #[error("control-plane request failed: {0}")]
+    #[error("request failed: {0}")]
     Request(String),
 }
 
-pub struct ControlPlaneClient {
-    endpoint: ControlPlaneEndpoint,
+pub struct HttpsClient {
+    endpoint: HttpsEndpoint,
     connector: tokio_rustls::TlsConnector,
     dialer: Dialer,
     /// The `Authorization` header, if any (sign-ins send none).
@@ -48,10 +48,10 @@ pub struct ControlPlaneClient {
     sender: tokio::sync::Mutex<Option<SendRequest<Full<Bytes>>>>,
 }
 
-impl ControlPlaneClient {
+impl HttpsClient {
     /// A client that authenticates with HTTP Basic (an API key id and secret).
     pub fn new(
-        endpoint: ControlPlaneEndpoint,
+        endpoint: HttpsEndpoint,
         tls: Arc<rustls::ClientConfig>,
         dialer: Dialer,
         key_id: &str,
@@ -64,12 +64,12 @@ impl ControlPlaneClient {
 
     /// A client that sends `authorization` as is (`Bearer <session token>`), or nothing.
     pub fn with_authorization(
-        endpoint: ControlPlaneEndpoint,
+        endpoint: HttpsEndpoint,
         tls: Arc<rustls::ClientConfig>,
         dialer: Dialer,
         authorization: Option<String>,
     ) -> Self {
-        ControlPlaneClient {
+        HttpsClient {
             endpoint,
             connector: tokio_rustls::TlsConnector::from(tls),
             dialer,
@@ -78,22 +78,22 @@ impl ControlPlaneClient {
         }
     }
 
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, ControlPlaneClientError> {
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, HttpsClientError> {
         let address = self.endpoint.address;
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, (self.dialer)(address))
             .await
-            .map_err(|_| ControlPlaneClientError::Connect(address, "timed out".into()))?
-            .map_err(|error| ControlPlaneClientError::Connect(address, error.to_string()))?;
+            .map_err(|_| HttpsClientError::Connect(address, "timed out".into()))?
+            .map_err(|error| HttpsClientError::Connect(address, error.to_string()))?;
         let server_name = rustls::pki_types::ServerName::try_from(self.endpoint.server_name.clone())
-            .map_err(|error| ControlPlaneClientError::Tls(error.to_string()))?;
+            .map_err(|error| HttpsClientError::Tls(error.to_string()))?;
         let stream =
             tokio::time::timeout(CONNECT_TIMEOUT, self.connector.connect(server_name, QuietFlush::new(stream)))
                 .await
-                .map_err(|_| ControlPlaneClientError::Tls("handshake timed out".into()))?
-                .map_err(|error| ControlPlaneClientError::Tls(error.to_string()))?;
+                .map_err(|_| HttpsClientError::Tls("handshake timed out".into()))?
+                .map_err(|error| HttpsClientError::Tls(error.to_string()))?;
         let (sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
-            .map_err(|error| ControlPlaneClientError::Request(error.to_string()))?;
+            .map_err(|error| HttpsClientError::Request(error.to_string()))?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
@@ -106,7 +106,7 @@ impl ControlPlaneClient {
         method: &str,
         target: &str,
         body: Option<Vec<u8>>,
-    ) -> Result<(u16, Bytes), ControlPlaneClientError> {
+    ) -> Result<(u16, Bytes), HttpsClientError> {
         let mut slot = self.sender.lock().await;
         let outcome = tokio::time::timeout(REQUEST_TIMEOUT, async {
             let mut sender = match slot.take() {
@@ -123,22 +123,20 @@ impl ControlPlaneClient {
             }
             let request = request
                 .body(Full::new(Bytes::from(body.unwrap_or_default())))
-                .map_err(|error| ControlPlaneClientError::Request(error.to_string()))?;
-            sender.ready().await.map_err(|error| ControlPlaneClientError::Request(error.to_string()))?;
-            let response = sender
-                .send_request(request)
-                .await
-                .map_err(|error| ControlPlaneClientError::Request(error.to_string()))?;
+                .map_err(|error| HttpsClientError::Request(error.to_string()))?;
+            sender.ready().await.map_err(|error| HttpsClientError::Request(error.to_string()))?;
+            let response =
+                sender.send_request(request).await.map_err(|error| HttpsClientError::Request(error.to_string()))?;
             let status = response.status().as_u16();
             let bytes = Limited::new(response.into_body(), RESPONSE_BYTES_MAX)
                 .collect()
                 .await
-                .map_err(|error| ControlPlaneClientError::Request(error.to_string()))?
+                .map_err(|error| HttpsClientError::Request(error.to_string()))?
                 .to_bytes();
             Ok((status, bytes, sender))
         })
         .await
-        .map_err(|_| ControlPlaneClientError::Request("timed out".into()))?;
+        .map_err(|_| HttpsClientError::Request("timed out".into()))?;
         let (status, bytes, sender) = outcome?;
         *slot = Some(sender);
         Ok((status, bytes))

@@ -1,0 +1,339 @@
+//! A broker's keyring: the root keys it seals segments under, unwrapped by the key service and
+//! held in memory under a lease (C09: revocation fails closed within a bound).
+//!
+//! - Every `KEY_RENEW_INTERVAL` the keyring confirms each master key it uses with one unwrap.
+//!   A refusal (disabled, grant removed, pending deletion, destroyed) drops every root key of
+//!   that master at once: nothing of the tenant is served until a confirmation succeeds again.
+//! - If the key service cannot be reached, the roots stay usable until `KEY_LEASE` after the
+//!   last confirmation, then they are dropped too (fail closed, not fail open).
+//! - The cluster's own key (the metadata log, committed offsets, the audit topic) is held for
+//!   the life of the process, as a cloud disk's key is once the disk is attached: a key-service
+//!   outage must not stop the controller quorum.
+//!
+//! So after a revocation the last read is served at most `REVOCATION_BOUND` later.
+//! A master key's rotation is seen at the next confirmation (the answer names the current
+//! version); a new root key is then wrapped under the new version and new segments use it.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::client::{KmsCallError, KmsClient};
+use crate::encryption::{KeySource, KeyUnavailable, RootKey, WrappedKey, KEY_BYTES};
+use crate::planted_bugs::{PlantedBug, PlantedBugs};
+
+pub const KEY_RENEW_INTERVAL: Duration = Duration::from_secs(10);
+pub const KEY_LEASE: Duration = Duration::from_secs(60);
+/// A refusal is seen at the next renewal, which may take a call timeout per endpoint.
+pub const REVOCATION_BOUND: Duration = Duration::from_secs(30);
+/// The cluster's own key: `alias/faultline/cluster/<cluster id>`.
+pub const CLUSTER_KEY_PREFIX: &str = "alias/faultline/cluster/";
+
+/// What a root key's wrapping is bound to (the KMS's encryption context).
+pub fn context(root_id: u64) -> String {
+    format!("faultline root key {root_id:016x}")
+}
+
+/// Which master key protects a topic's data (its tenant's, or the cluster's own).
+pub type KeyResolver = Box<dyn Fn(&str) -> String + Send + Sync>;
+
+struct Root {
+    wrapped: WrappedKey,
+    key: Option<Arc<RootKey>>,
+}
+
+#[derive(Default)]
+struct Master {
+    current: Option<u64>,
+    confirmed_at: Option<Instant>,
+    refused: Option<String>,
+    latest_version: u32,
+}
+
+#[derive(Default)]
+struct State {
+    roots: BTreeMap<u64, Root>,
+    masters: BTreeMap<String, Master>,
+}
+
+impl State {
+    /// Whether `master`'s roots may be used now; drops them if the lease ran out.
+    fn usable(&mut self, master: &str, now: Instant, bugs: PlantedBugs) -> Result<(), KeyUnavailable> {
+        let entry = self.masters.entry(master.to_string()).or_default();
+        if let Some(reason) = &entry.refused {
+            if !bugs.is_on(PlantedBug::StaleDataKeyAfterRevoke) {
+                return Err(KeyUnavailable::Revoked { master_key_id: master.into(), reason: reason.clone() });
+            }
+        }
+        let Some(confirmed_at) = entry.confirmed_at else {
+            return Err(KeyUnavailable::NotReady(master.into()));
+        };
+        if !master.starts_with(CLUSTER_KEY_PREFIX) && now.saturating_duration_since(confirmed_at) > KEY_LEASE {
+            self.forget_roots_of(master);
+            return Err(KeyUnavailable::LeaseExpired(master.into()));
+        }
+        Ok(())
+    }
+
+    fn forget_roots_of(&mut self, master: &str) {
+        for root in self.roots.values_mut().filter(|r| r.wrapped.master_key_id == master) {
+            root.key = None;
+        }
+    }
+}
+
+pub struct Keyring {
+    client: KmsClient,
+    resolve: KeyResolver,
+    state: Mutex<State>,
+    random: Mutex<ChaCha20Rng>,
+    /// Something new is wanted (a master key without a root, a root not unwrapped).
+    wanted: Notify,
+    /// A maintenance pass finished.
+    maintained: Notify,
+    /// The last failure that was not a refusal, for a person waiting on a start.
+    last_failure: Mutex<Option<String>>,
+    bugs: PlantedBugs,
+}
+
+impl Keyring {
+    pub fn new(client: KmsClient, resolve: KeyResolver, seed: u64, bugs: PlantedBugs) -> Keyring {
+        Keyring {
+            client,
+            resolve,
+            state: Mutex::default(),
+            random: Mutex::new(ChaCha20Rng::seed_from_u64(seed)),
+            wanted: Notify::new(),
+            maintained: Notify::new(),
+            last_failure: Mutex::default(),
+            bugs,
+        }
+    }
+
+    /// The master key that protects `topic`.
+    pub fn master_key_of(&self, topic: &str) -> String {
+        (self.resolve)(topic)
+    }
+
+    /// Unwraps the roots of segments found on disk, and a root for each of `masters`, before
+    /// the node opens anything. Retries while the key service is unreachable (a node cannot
+    /// read its own metadata log without it); returns when every root is unwrapped or refused.
+    pub async fn load(&self, roots: Vec<(u64, WrappedKey)>, masters: &[String]) {
+        {
+            let mut state = self.state.lock().unwrap();
+            for (id, wrapped) in roots {
+                state.masters.entry(wrapped.master_key_id.clone()).or_default();
+                state.roots.entry(id).or_insert(Root { wrapped, key: None });
+            }
+            for master in masters {
+                state.masters.entry(master.clone()).or_default();
+            }
+        }
+        let mut waited = Duration::ZERO;
+        loop {
+            self.maintain().await;
+            let pending = {
+                let state = self.state.lock().unwrap();
+                let unresolved = |master: &Master| master.refused.is_none();
+                state
+                    .roots
+                    .values()
+                    .any(|r| r.key.is_none() && state.masters.get(&r.wrapped.master_key_id).is_some_and(unresolved))
+                    || state.masters.values().any(|m| unresolved(m) && m.current.is_none())
+            };
+            if !pending {
+                return;
+            }
+            if waited.as_secs().is_power_of_two() {
+                let last_failure = self.last_failure.lock().unwrap().clone().unwrap_or_default();
+                tracing::warn!(waited_s = waited.as_secs(), %last_failure, "waiting for the key service to unwrap this node's keys");
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            waited += Duration::from_secs(1);
+        }
+    }
+
+    /// Confirms, unwraps and creates roots forever.
+    pub async fn maintain_forever(self: Arc<Self>) {
+        loop {
+            self.maintain().await;
+            tokio::select! {
+                _ = tokio::time::sleep(KEY_RENEW_INTERVAL) => {}
+                _ = self.wanted.notified() => {}
+            }
+        }
+    }
+
+    /// Waits (up to `timeout`) until a maintenance pass has run, for a caller that was told
+    /// `NotReady`.
+    pub async fn wait_maintained(&self, timeout: Duration) {
+        self.wanted.notify_one();
+        let _ = tokio::time::timeout(timeout, self.maintained.notified()).await;
+    }
+
+    async fn maintain(&self) {
+        let masters: Vec<String> = self.state.lock().unwrap().masters.keys().cloned().collect();
+        for master in masters {
+            self.maintain_master(&master).await;
+        }
+        self.maintained.notify_waiters();
+    }
+
+    async fn maintain_master(&self, master: &str) {
+        let now = Instant::now();
+        let (current, due, missing) = {
+            let state = self.state.lock().unwrap();
+            let entry = &state.masters[master];
+            let current = entry.current.map(|id| (id, state.roots[&id].wrapped.clone()));
+            let due = entry.confirmed_at.is_none_or(|at| now.saturating_duration_since(at) >= KEY_RENEW_INTERVAL)
+                || entry.refused.is_some();
+            let missing: Vec<(u64, WrappedKey)> = state
+                .roots
+                .iter()
+                .filter(|(_, r)| r.wrapped.master_key_id == master && r.key.is_none())
+                .map(|(id, r)| (*id, r.wrapped.clone()))
+                .collect();
+            (current, due, missing)
+        };
+        // Confirm with the current root (or, before there is one, with any root to unwrap).
+        let mut to_unwrap = missing;
+        if let Some((id, wrapped)) = current.filter(|_| due) {
+            if !to_unwrap.iter().any(|(missing, _)| *missing == id) {
+                to_unwrap.insert(0, (id, wrapped));
+            }
+        }
+        for (id, wrapped) in to_unwrap {
+            match self.client.unwrap(&wrapped, &context(id)).await {
+                Ok((material, version)) => {
+                    let Ok(material) = <[u8; KEY_BYTES]>::try_from(material.as_slice()) else {
+                        tracing::error!(root = id, "the key service unwrapped a root of the wrong size");
+                        continue;
+                    };
+                    let mut state = self.state.lock().unwrap();
+                    if let Some(root) = state.roots.get_mut(&id) {
+                        root.key = Some(Arc::new(RootKey::new(id, material)));
+                    }
+                    let entry = state.masters.get_mut(master).expect("listed");
+                    if entry.refused.take().is_some() {
+                        tracing::info!(master, "key usable again: serving its data");
+                    }
+                    entry.confirmed_at = Some(Instant::now());
+                    entry.latest_version = entry.latest_version.max(version);
+                }
+                Err(error) => {
+                    self.note_failure(master, &error);
+                    return;
+                }
+            }
+        }
+        let needs_root = {
+            let state = self.state.lock().unwrap();
+            let entry = &state.masters[master];
+            entry.refused.is_none()
+                && entry.current.is_none_or(|id| state.roots[&id].wrapped.version < entry.latest_version)
+        };
+        if needs_root {
+            self.create_root(master).await;
+        }
+    }
+
+    fn note_failure(&self, master: &str, error: &KmsCallError) {
+        if error.is_refusal() {
+            let mut state = self.state.lock().unwrap();
+            let first = state.masters.get(master).is_some_and(|m| m.refused.is_none());
+            if !self.bugs.is_on(PlantedBug::StaleDataKeyAfterRevoke) {
+                state.forget_roots_of(master);
+            }
+            state.masters.get_mut(master).expect("listed").refused = Some(error.to_string());
+            if first {
+                tracing::warn!(master, %error, "key refused: this key's data is no longer served");
+            }
+        } else {
+            tracing::debug!(master, %error, "key service unreachable; the lease carries on");
+            *self.last_failure.lock().unwrap() = Some(error.to_string());
+        }
+    }
+
+    async fn create_root(&self, master: &str) {
+        let (id, material) = {
+            let mut random = self.random.lock().unwrap();
+            let mut material = [0u8; KEY_BYTES];
+            random.fill_bytes(&mut material);
+            (random.next_u64(), zeroize::Zeroizing::new(material))
+        };
+        match self.client.wrap(master, material.as_ref(), &context(id)).await {
+            Ok(wrapped) => {
+                let mut state = self.state.lock().unwrap();
+                let version = wrapped.version;
+                state.roots.insert(id, Root { wrapped, key: Some(Arc::new(RootKey::new(id, *material))) });
+                let entry = state.masters.get_mut(master).expect("listed");
+                entry.current = Some(id);
+                entry.confirmed_at = Some(Instant::now());
+                entry.latest_version = entry.latest_version.max(version);
+                tracing::info!(master, version, root = format!("{id:016x}"), "new root key");
+            }
+            Err(error) => self.note_failure(master, &error),
+        }
+    }
+}
+
+impl KeySource for Keyring {
+    fn current_root(&self, topic: &str) -> Result<(Arc<RootKey>, WrappedKey), KeyUnavailable> {
+        let master = (self.resolve)(topic);
+        let mut state = self.state.lock().unwrap();
+        let usable = state.usable(&master, Instant::now(), self.bugs);
+        let current = state.masters[&master].current.and_then(|id| {
+            let root = &state.roots[&id];
+            Some((root.key.clone()?, root.wrapped.clone()))
+        });
+        match (usable, current) {
+            (Ok(()), Some(current)) => Ok(current),
+            (Err(error), _) => {
+                if matches!(error, KeyUnavailable::NotReady(_)) {
+                    self.wanted.notify_one();
+                }
+                Err(error)
+            }
+            (Ok(()), None) => {
+                self.wanted.notify_one();
+                Err(KeyUnavailable::NotReady(master))
+            }
+        }
+    }
+
+    fn root(&self, id: u64, wrapped: &WrappedKey) -> Result<Arc<RootKey>, KeyUnavailable> {
+        let mut state = self.state.lock().unwrap();
+        state.usable(&wrapped.master_key_id, Instant::now(), self.bugs)?;
+        let root = state.roots.entry(id).or_insert_with(|| Root { wrapped: wrapped.clone(), key: None });
+        match &root.key {
+            Some(key) => Ok(key.clone()),
+            None => {
+                self.wanted.notify_one();
+                Err(KeyUnavailable::NotReady(wrapped.master_key_id.clone()))
+            }
+        }
+    }
+
+    fn check(&self, id: u64) -> Result<(), KeyUnavailable> {
+        let mut state = self.state.lock().unwrap();
+        let Some(master) = state.roots.get(&id).map(|r| r.wrapped.master_key_id.clone()) else {
+            return Err(KeyUnavailable::UnknownRoot(id));
+        };
+        state.usable(&master, Instant::now(), self.bugs)?;
+        match state.roots[&id].key {
+            Some(_) => Ok(()),
+            None => Err(KeyUnavailable::NotReady(master)),
+        }
+    }
+
+    fn salt(&self) -> [u8; 16] {
+        let mut salt = [0u8; 16];
+        self.random.lock().unwrap().fill_bytes(&mut salt);
+        salt
+    }
+}

@@ -1,0 +1,150 @@
+//! The disk tap (C08): every byte a service machine writes to its disk passes here on its way
+//! to the simulated disk. Each write is searched for the run's canary (record data in clear,
+//! at any moment, whatever a later crash or truncation erased), and each sealed frame's key
+//! and counter are remembered so that a nonce used twice under one key, with different
+//! ciphertext, is caught even when the first frame was overwritten.
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use broker::encryption::Frame;
+use broker::log::{Disk, MemoryDisk};
+
+use crate::workload::Canary;
+
+/// What the tap saw, for the checkers.
+#[derive(Debug, Default, Clone)]
+pub struct TapFindings {
+    /// Sealed frames written.
+    pub frames_sealed: u64,
+    /// Bytes written in all.
+    pub bytes_written: u64,
+    /// "machine wrote the canary in clear to file at t ms", first few.
+    pub plaintext: Vec<String>,
+    pub plaintext_count: u64,
+    /// "machine: file: key k counter c sealed twice with different ciphertext at t ms".
+    pub nonce_reuses: Vec<String>,
+    pub nonce_reuse_count: u64,
+}
+
+struct TapState {
+    canary: Canary,
+    zero: tokio::time::Instant,
+    /// (hash of machine, file, key tag), counter -> hash of the ciphertext.
+    frames: BTreeMap<(u64, u64), u64>,
+    findings: TapFindings,
+}
+
+/// Shared by every tapped disk of a world.
+#[derive(Clone)]
+pub struct DiskTap(Arc<Mutex<TapState>>);
+
+const EXAMPLES_MAX: usize = 5;
+
+fn hash_of(parts: impl Hash) -> u64 {
+    // SipHash with fixed keys: the same value on every run.
+    let mut hasher = std::hash::DefaultHasher::new();
+    parts.hash(&mut hasher);
+    hasher.finish()
+}
+
+impl DiskTap {
+    pub fn new(canary: Canary) -> DiskTap {
+        DiskTap(Arc::new(Mutex::new(TapState {
+            canary,
+            zero: tokio::time::Instant::now(),
+            frames: BTreeMap::new(),
+            findings: TapFindings::default(),
+        })))
+    }
+
+    pub fn findings(&self) -> TapFindings {
+        self.0.lock().unwrap().findings.clone()
+    }
+
+    fn observe(&self, machine: &str, file: &str, bytes: &[u8], sealed: bool) {
+        let mut state = self.0.lock().unwrap();
+        let at_ms = state.zero.elapsed().as_millis();
+        state.findings.bytes_written += bytes.len() as u64;
+        if memchr::memmem::find(bytes, &state.canary).is_some() {
+            state.findings.plaintext_count += 1;
+            if state.findings.plaintext.len() < EXAMPLES_MAX {
+                state
+                    .findings
+                    .plaintext
+                    .push(format!("{machine} wrote record data (the run's canary) in clear to {file} at {at_ms} ms"));
+            }
+        }
+        if !sealed {
+            return;
+        }
+        // Appends to segments are one frame each.
+        let Ok(frame) = Frame::parse(bytes) else { return };
+        state.findings.frames_sealed += 1;
+        let key = (hash_of((machine, file, frame.key_tag)), frame.counter);
+        let ciphertext = hash_of(frame.sealed);
+        match state.frames.insert(key, ciphertext) {
+            Some(earlier) if earlier != ciphertext => {
+                state.findings.nonce_reuse_count += 1;
+                if state.findings.nonce_reuses.len() < EXAMPLES_MAX {
+                    state.findings.nonce_reuses.push(format!(
+                        "{machine}: {file}: key {:016x} sealed two different frames with counter {} (the second at {at_ms} ms)",
+                        frame.key_tag, frame.counter
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A machine's disk seen through the tap.
+pub struct TappedDisk {
+    pub inner: MemoryDisk,
+    machine: String,
+    tap: DiskTap,
+}
+
+impl TappedDisk {
+    pub fn new(inner: MemoryDisk, machine: &str, tap: DiskTap) -> TappedDisk {
+        TappedDisk { inner, machine: machine.into(), tap }
+    }
+}
+
+impl Disk for TappedDisk {
+    fn append(&self, file: &str, bytes: &[u8]) -> io::Result<()> {
+        self.tap.observe(&self.machine, file, bytes, file.ends_with(".log"));
+        self.inner.append(file, bytes)
+    }
+
+    fn sync(&self, file: &str) -> io::Result<()> {
+        self.inner.sync(file)
+    }
+
+    fn read(&self, file: &str) -> io::Result<Option<Vec<u8>>> {
+        self.inner.read(file)
+    }
+
+    fn read_at(&self, file: &str, position: u64, length: usize) -> io::Result<Vec<u8>> {
+        self.inner.read_at(file, position, length)
+    }
+
+    fn truncate(&self, file: &str, length: u64) -> io::Result<()> {
+        self.inner.truncate(file, length)
+    }
+
+    fn replace_durably(&self, file: &str, bytes: &[u8]) -> io::Result<()> {
+        self.tap.observe(&self.machine, file, bytes, false);
+        self.inner.replace_durably(file, bytes)
+    }
+
+    fn remove_prefix(&self, prefix: &str) -> io::Result<()> {
+        self.inner.remove_prefix(prefix)
+    }
+
+    fn list(&self, prefix: &str) -> io::Result<Vec<String>> {
+        self.inner.list(prefix)
+    }
+}

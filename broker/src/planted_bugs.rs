@@ -75,13 +75,10 @@ pub enum PlantedBug {
     /// A segment recovered after a crash, or cut by a truncation, takes new frames again with
     /// its counter rewound to the frames kept: a nonce is reused under the same key (C08).
     NonceReuse,
-    /// The keyring treats the key service's refusal like an outage: it keeps its unwrapped
-    /// keys until the lease runs out, serving a revoked tenant's data for a minute (C09).
-    StaleDataKeyAfterRevoke,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 27] = [
+    pub const ALL: [PlantedBug; 26] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -108,7 +105,6 @@ impl PlantedBug {
         PlantedBug::ReplicaPlacedCrossRegion,
         PlantedBug::PlaintextSegment,
         PlantedBug::NonceReuse,
-        PlantedBug::StaleDataKeyAfterRevoke,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -140,7 +136,6 @@ impl PlantedBug {
             PlantedBug::ReplicaPlacedCrossRegion => "replica-placed-cross-region",
             PlantedBug::PlaintextSegment => "plaintext-segment",
             PlantedBug::NonceReuse => "nonce-reuse",
-            PlantedBug::StaleDataKeyAfterRevoke => "stale-data-key-after-revoke",
         }
     }
 
@@ -156,7 +151,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public, replica-placed-cross-region, plaintext-segment, nonce-reuse, stale-data-key-after-revoke")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public, replica-placed-cross-region, plaintext-segment, nonce-reuse")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

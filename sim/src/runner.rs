@@ -383,6 +383,10 @@ async fn simulate(request: RunRequest) -> Simulated {
     // Tenants first (their clusters), then every account: the scenario's and each tenant's
     // own application.
     let tenants = &scenario.control_plane.tenants;
+    for tenant in tenants {
+        let canary = crate::workload::tenants::tenant_canary(seed, &tenant.name);
+        world.disk_tap.watch(format!("tenant {}'s record data", tenant.name), canary);
+    }
     let (tenant_clusters, accounts, setup_mutations) = if scenario.control_plane.service_accounts.is_empty()
         && tenants.is_empty()
     {
@@ -750,6 +754,26 @@ async fn simulate(request: RunRequest) -> Simulated {
             .chain(responses.iter().map(|(target, body)| (format!("the response to GET {target}"), body.as_slice()))),
     );
     let secret_scans = disk_files.len() + responses.len();
+    // At rest (C08): what the disk tap saw as it was written, and every key searched for on
+    // every service disk as the run ends.
+    let tap = world.disk_tap.findings();
+    let images: Vec<crate::checkers::at_rest::DiskImage> =
+        world.disks.iter().map(|(machine, disk)| (machine.clone(), crate::world::files_of(disk))).collect();
+    let materials = crate::world::kms::key_material(&images, &world.key_services());
+    let keys_on_disks = crate::checkers::at_rest::key_material_on_disks(&images, &materials);
+    drop(images);
+    let at_rest = AtRestEvidence {
+        violation_count: tap.plaintext_count + keys_on_disks.len() as u64,
+        violations: tap
+            .plaintext
+            .iter()
+            .cloned()
+            .chain(keys_on_disks.into_iter().map(|what| (recorder.now_ms(), what)))
+            .collect(),
+        frames_sealed: tap.frames_sealed,
+        nonce_reuse_count: tap.nonce_reuse_count,
+        nonce_reuses: tap.nonce_reuses,
+    };
     // Ports (C01), probed only when the scenario asks: every machine of the service, from a
     // client machine, once every fault has ended.
     let wants_probe = scenario
@@ -951,7 +975,18 @@ async fn simulate(request: RunRequest) -> Simulated {
         sign_in_attempts,
         dns,
         region,
+        at_rest,
     }
+}
+
+/// Encryption at rest (C08): what the disk tap saw and the keys found on disks.
+struct AtRestEvidence {
+    /// (ms, what): record data written in clear (the first few), keys on disks at the end.
+    violations: Vec<(u64, String)>,
+    violation_count: u64,
+    frames_sealed: u64,
+    nonce_reuses: Vec<(u64, String)>,
+    nonce_reuse_count: u64,
 }
 
 /// The region boundary (C07) and the customer's request for a cluster in its region.
@@ -1029,6 +1064,7 @@ struct Simulated {
     dns: DnsEvidence,
     /// With a second region only.
     region: Option<RegionEvidence>,
+    at_rest: AtRestEvidence,
 }
 
 fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunOutcome {
@@ -1066,6 +1102,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         sign_in_attempts,
         dns,
         region,
+        at_rest,
     } = run;
     let (sign_ins, sign_in_answers) = crate::checkers::sign_in::sign_in_violations(&sign_in_attempts);
     let (provisioning, provisioning_answers) =
@@ -1162,6 +1199,9 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         region_placements: region
             .as_ref()
             .map_or(0, |r| r.placed.as_ref().is_some_and(|placed| placed.written.is_ok()) as u64),
+        at_rest_violations: at_rest.violation_count,
+        frames_sealed: at_rest.frames_sealed,
+        nonce_reuses: at_rest.nonce_reuse_count,
     };
     let expectations = evaluate(&request.scenario.scenario.expectations, &report, &measured);
     // Evidence found outside the history, by the expectation it fails: its first item.
@@ -1185,6 +1225,8 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         (ExpectationName::PrivatelinkReverseConnects, dns.reverse.first()),
         (ExpectationName::EndpointAdmissions, dns.admitted.first()),
         (ExpectationName::RegionViolations, region.as_ref().and_then(|r| r.boundary.violations.first())),
+        (ExpectationName::AtRestViolations, at_rest.violations.first()),
+        (ExpectationName::NonceReuses, at_rest.nonce_reuses.first()),
     ]
     .into_iter()
     .filter_map(|(name, first)| Some((name, first?.clone())))
@@ -1430,6 +1472,9 @@ pub struct Measured {
     pub region_canaries_at_home: u64,
     pub region_unavailable_answers: u64,
     pub region_placements: u64,
+    pub at_rest_violations: u64,
+    pub frames_sealed: u64,
+    pub nonce_reuses: u64,
 }
 
 fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) -> Option<f64> {
@@ -1491,6 +1536,9 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::RegionCanariesAtHome => Some(measured.region_canaries_at_home as f64),
         E::RegionUnavailableAnswers => Some(measured.region_unavailable_answers as f64),
         E::RegionPlacements => Some(measured.region_placements as f64),
+        E::AtRestViolations => Some(measured.at_rest_violations as f64),
+        E::FramesSealed => Some(measured.frames_sealed as f64),
+        E::NonceReuses => Some(measured.nonce_reuses as f64),
         checked => count(kind_of(checked).expect("the remaining expectations count checker violations")),
     }
 }

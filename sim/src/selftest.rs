@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 24] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 26] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -96,6 +96,8 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 24] = [
         checks: &["endpoint_admissions"],
     },
     PlantedBugCheck { bug: "replica-placed-cross-region", scenario: "region-outage", checks: &["region_violations"] },
+    PlantedBugCheck { bug: "plaintext-segment", scenario: "single-zone-outage", checks: &["at_rest_violations"] },
+    PlantedBugCheck { bug: "nonce-reuse", scenario: "out-of-sync-replica-failover", checks: &["nonce_reuses"] },
 ];
 
 /// What one planted bug's sweep found.

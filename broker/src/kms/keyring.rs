@@ -25,7 +25,6 @@ use tokio::time::Instant;
 
 use super::client::{KmsCallError, KmsClient};
 use crate::encryption::{KeySource, KeyUnavailable, RootKey, WrappedKey, KEY_BYTES};
-use crate::planted_bugs::{PlantedBug, PlantedBugs};
 
 pub const KEY_RENEW_INTERVAL: Duration = Duration::from_secs(10);
 pub const KEY_LEASE: Duration = Duration::from_secs(60);
@@ -63,12 +62,10 @@ struct State {
 
 impl State {
     /// Whether `master`'s roots may be used now; drops them if the lease ran out.
-    fn usable(&mut self, master: &str, now: Instant, bugs: PlantedBugs) -> Result<(), KeyUnavailable> {
+    fn usable(&mut self, master: &str, now: Instant) -> Result<(), KeyUnavailable> {
         let entry = self.masters.entry(master.to_string()).or_default();
         if let Some(reason) = &entry.refused {
-            if !bugs.is_on(PlantedBug::StaleDataKeyAfterRevoke) {
-                return Err(KeyUnavailable::Revoked { master_key_id: master.into(), reason: reason.clone() });
-            }
+            return Err(KeyUnavailable::Revoked { master_key_id: master.into(), reason: reason.clone() });
         }
         let Some(confirmed_at) = entry.confirmed_at else {
             return Err(KeyUnavailable::NotReady(master.into()));
@@ -98,11 +95,10 @@ pub struct Keyring {
     maintained: Notify,
     /// The last failure that was not a refusal, for a person waiting on a start.
     last_failure: Mutex<Option<String>>,
-    bugs: PlantedBugs,
 }
 
 impl Keyring {
-    pub fn new(client: KmsClient, resolve: KeyResolver, seed: u64, bugs: PlantedBugs) -> Keyring {
+    pub fn new(client: KmsClient, resolve: KeyResolver, seed: u64) -> Keyring {
         Keyring {
             client,
             resolve,
@@ -111,7 +107,6 @@ impl Keyring {
             wanted: Notify::new(),
             maintained: Notify::new(),
             last_failure: Mutex::default(),
-            bugs,
         }
     }
 
@@ -246,9 +241,7 @@ impl Keyring {
         if error.is_refusal() {
             let mut state = self.state.lock().unwrap();
             let first = state.masters.get(master).is_some_and(|m| m.refused.is_none());
-            if !self.bugs.is_on(PlantedBug::StaleDataKeyAfterRevoke) {
-                state.forget_roots_of(master);
-            }
+            state.forget_roots_of(master);
             state.masters.get_mut(master).expect("listed").refused = Some(error.to_string());
             if first {
                 tracing::warn!(master, %error, "key refused: this key's data is no longer served");
@@ -286,7 +279,7 @@ impl KeySource for Keyring {
     fn current_root(&self, topic: &str) -> Result<(Arc<RootKey>, WrappedKey), KeyUnavailable> {
         let master = (self.resolve)(topic);
         let mut state = self.state.lock().unwrap();
-        let usable = state.usable(&master, Instant::now(), self.bugs);
+        let usable = state.usable(&master, Instant::now());
         let current = state.masters[&master].current.and_then(|id| {
             let root = &state.roots[&id];
             Some((root.key.clone()?, root.wrapped.clone()))
@@ -308,7 +301,7 @@ impl KeySource for Keyring {
 
     fn root(&self, id: u64, wrapped: &WrappedKey) -> Result<Arc<RootKey>, KeyUnavailable> {
         let mut state = self.state.lock().unwrap();
-        state.usable(&wrapped.master_key_id, Instant::now(), self.bugs)?;
+        state.usable(&wrapped.master_key_id, Instant::now())?;
         let root = state.roots.entry(id).or_insert_with(|| Root { wrapped: wrapped.clone(), key: None });
         match &root.key {
             Some(key) => Ok(key.clone()),
@@ -324,7 +317,7 @@ impl KeySource for Keyring {
         let Some(master) = state.roots.get(&id).map(|r| r.wrapped.master_key_id.clone()) else {
             return Err(KeyUnavailable::UnknownRoot(id));
         };
-        state.usable(&master, Instant::now(), self.bugs)?;
+        state.usable(&master, Instant::now())?;
         match state.roots[&id].key {
             Some(_) => Ok(()),
             None => Err(KeyUnavailable::NotReady(master)),

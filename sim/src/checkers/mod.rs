@@ -22,8 +22,10 @@
 //! - `dns`: every client given its own network's addresses by the service's DNS (C06).
 //! - `privatelink`: nothing on the service side opens a connection into a PrivateLink VPC; no client without the DNS override gets in (C05, C06).
 //! - `regions`: no record canary, topic or connection of a cluster outside its region (C07).
+//! - `at_rest`: no record data or key in clear on any disk; no nonce used twice under a key (C08).
 
 pub mod access;
+pub mod at_rest;
 pub mod audit;
 pub mod availability;
 pub mod backups;

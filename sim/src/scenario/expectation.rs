@@ -122,10 +122,17 @@ pub enum ExpectationName {
     RegionUnavailableAnswers,
     /// That cluster placed and written to.
     RegionPlacements,
+    /// Record data written in clear to any service disk (seen as it was written), or a key's
+    /// material on one as the run ends (C08).
+    AtRestViolations,
+    /// Sealed frames written to disks: the encryption was exercised.
+    FramesSealed,
+    /// Two different frames sealed under one segment key with one counter (C08).
+    NonceReuses,
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 64] = [
+    pub const ALL: [ExpectationName; 67] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -190,6 +197,9 @@ impl ExpectationName {
         ExpectationName::RegionCanariesAtHome,
         ExpectationName::RegionUnavailableAnswers,
         ExpectationName::RegionPlacements,
+        ExpectationName::AtRestViolations,
+        ExpectationName::FramesSealed,
+        ExpectationName::NonceReuses,
     ];
 
     /// The name in scenario files and reports.
@@ -259,6 +269,9 @@ impl ExpectationName {
             ExpectationName::RegionCanariesAtHome => "region_canaries_at_home",
             ExpectationName::RegionUnavailableAnswers => "region_unavailable_answers",
             ExpectationName::RegionPlacements => "region_placements",
+            ExpectationName::AtRestViolations => "at_rest_violations",
+            ExpectationName::FramesSealed => "frames_sealed",
+            ExpectationName::NonceReuses => "nonce_reuses",
         }
     }
 
@@ -302,6 +315,7 @@ impl ExpectationName {
                 | ExpectationName::RegionCanariesAtHome
                 | ExpectationName::RegionUnavailableAnswers
                 | ExpectationName::RegionPlacements
+                | ExpectationName::FramesSealed
         )
     }
 }

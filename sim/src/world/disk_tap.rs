@@ -21,16 +21,17 @@ pub struct TapFindings {
     pub frames_sealed: u64,
     /// Bytes written in all.
     pub bytes_written: u64,
-    /// "machine wrote the canary in clear to file at t ms", first few.
-    pub plaintext: Vec<String>,
+    /// (ms, "machine wrote record data in clear to file"), the first few.
+    pub plaintext: Vec<(u64, String)>,
     pub plaintext_count: u64,
-    /// "machine: file: key k counter c sealed twice with different ciphertext at t ms".
-    pub nonce_reuses: Vec<String>,
+    /// (ms, "machine: file: key k sealed two different frames with counter c"), the first few.
+    pub nonce_reuses: Vec<(u64, String)>,
     pub nonce_reuse_count: u64,
 }
 
 struct TapState {
-    canary: Canary,
+    /// (what, bytes) searched for in every write.
+    canaries: Vec<(String, Vec<u8>)>,
     zero: tokio::time::Instant,
     /// (hash of machine, file, key tag), counter -> hash of the ciphertext.
     frames: BTreeMap<(u64, u64), u64>,
@@ -53,11 +54,16 @@ fn hash_of(parts: impl Hash) -> u64 {
 impl DiskTap {
     pub fn new(canary: Canary) -> DiskTap {
         DiskTap(Arc::new(Mutex::new(TapState {
-            canary,
+            canaries: vec![("record data (the run's canary)".into(), canary.to_vec())],
             zero: tokio::time::Instant::now(),
             frames: BTreeMap::new(),
             findings: TapFindings::default(),
         })))
+    }
+
+    /// Searches every later write for `bytes` too (a tenant's canary).
+    pub fn watch(&self, what: String, bytes: Vec<u8>) {
+        self.0.lock().unwrap().canaries.push((what, bytes));
     }
 
     pub fn findings(&self) -> TapFindings {
@@ -66,15 +72,14 @@ impl DiskTap {
 
     fn observe(&self, machine: &str, file: &str, bytes: &[u8], sealed: bool) {
         let mut state = self.0.lock().unwrap();
-        let at_ms = state.zero.elapsed().as_millis();
+        let at_ms = state.zero.elapsed().as_millis() as u64;
         state.findings.bytes_written += bytes.len() as u64;
-        if memchr::memmem::find(bytes, &state.canary).is_some() {
+        let found = state.canaries.iter().find(|(_, canary)| memchr::memmem::find(bytes, canary).is_some());
+        if let Some((what, _)) = found {
+            let line = format!("{machine} wrote {what} in clear to {file}");
             state.findings.plaintext_count += 1;
             if state.findings.plaintext.len() < EXAMPLES_MAX {
-                state
-                    .findings
-                    .plaintext
-                    .push(format!("{machine} wrote record data (the run's canary) in clear to {file} at {at_ms} ms"));
+                state.findings.plaintext.push((at_ms, line));
             }
         }
         if !sealed {
@@ -89,10 +94,11 @@ impl DiskTap {
             Some(earlier) if earlier != ciphertext => {
                 state.findings.nonce_reuse_count += 1;
                 if state.findings.nonce_reuses.len() < EXAMPLES_MAX {
-                    state.findings.nonce_reuses.push(format!(
-                        "{machine}: {file}: key {:016x} sealed two different frames with counter {} (the second at {at_ms} ms)",
+                    let line = format!(
+                        "{machine}: {file}: segment key {:016x} sealed two different frames with counter {}",
                         frame.key_tag, frame.counter
-                    ));
+                    );
+                    state.findings.nonce_reuses.push((at_ms, line));
                 }
             }
             _ => {}

@@ -541,6 +541,14 @@ impl World {
         serde_json::from_slice(&bytes).expect("records the control plane wrote parse")
     }
 
+    /// Every region's key service.
+    pub fn key_services(&self) -> Vec<&broker::kms::server::KeyService> {
+        std::iter::once(&self.key_service)
+            .chain(self.other_region.iter().map(|r| &r.kms))
+            .map(|k| k.service.as_ref())
+            .collect()
+    }
+
     pub fn machine(&self, name: &str) -> Option<&Machine> {
         self.all_machines().find(|m| m.name == name)
     }

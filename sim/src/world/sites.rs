@@ -338,9 +338,11 @@ impl super::World {
                 .any(|m| m.name == name)
         };
         let mut disks = Vec::new();
+        // Read as the service could read them: sealed segments opened with the regions' keys.
+        let key_services = self.key_services();
         for (machine, disk) in self.disks.iter().filter(|(name, _)| service(name)) {
             let Some(region) = self.region_of(machine) else { continue };
-            let files = super::files_of(disk);
+            let files = super::kms::open_sealed(super::files_of(disk), &key_services);
             disks.push(RegionDisk { machine: machine.clone(), region: region.into(), files });
         }
         let clusters = self.control_plane_records().clusters;

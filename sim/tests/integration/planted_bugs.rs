@@ -289,3 +289,24 @@ fn unclean_leader_election_enabled_is_caught_only_where_no_in_sync_replica_is_li
     // clients resolve broker names through DNS, 5, as the world's traffic changed).
     caught_by("unclean-leader-election-enabled", 5, "inconsistent_offsets");
 }
+
+#[test]
+fn a_plaintext_staging_file_is_caught_by_the_disk_tap() {
+    // The broker spills a batch in clear beside its sealed segment: the tap sees the run's
+    // canary in the write, whatever happens to the file later (C08).
+    let capsule = caught_by("plaintext-segment", 1, "at_rest_violations");
+    assert!(capsule.violation.detail.contains("in clear to lkc-"), "{}", capsule.violation.detail);
+    assert!(capsule.violation.detail.contains("/staging"), "{}", capsule.violation.detail);
+}
+
+#[test]
+fn a_truncated_segment_written_again_is_caught_by_nonce_uniqueness() {
+    // A follower truncated by KIP-101 keeps appending to the cut segment with its counter
+    // rewound: the tap saw the old frame at that counter and sees a different one now (C08).
+    let capsule = caught_by("nonce-reuse", 5, "nonce_reuses");
+    assert!(
+        capsule.violation.detail.contains("sealed two different frames with counter"),
+        "{}",
+        capsule.violation.detail
+    );
+}

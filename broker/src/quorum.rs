@@ -113,19 +113,17 @@ pub struct Quorum {
 }
 
 impl Quorum {
-    /// Recovers the Raft state from `disk` and starts the driver task.
+    /// Recovers the Raft state from the metadata log's records and starts the driver task.
     pub fn start(
         meta: &MetaProperties,
         voters: &[Voter],
-        disk: Arc<dyn Disk>,
-        keys: Arc<dyn KeySource>,
+        (log, records): (SealedLog, Vec<Vec<u8>>),
         peers: PeerChannels,
         seed: u64,
         entries_per_append_max: usize,
         bugs: PlantedBugs,
-    ) -> Result<Arc<Self>, LogError> {
+    ) -> Arc<Self> {
         let id = meta.node_id;
-        let (log, records) = SealedLog::open(disk, keys, METADATA_DIRECTORY)?;
         let persisted = recover(&records);
         let config = RaftConfig {
             id,
@@ -168,7 +166,16 @@ impl Quorum {
             bugs,
         });
         tokio::spawn(active_controller_duties(quorum.clone()));
-        Ok(quorum)
+        quorum
+    }
+
+    /// Opens this node's metadata log (sealed under the cluster's key): the log to append to
+    /// and the records it holds, for `start`.
+    pub fn open_metadata_log(
+        disk: Arc<dyn Disk>,
+        keys: Arc<dyn KeySource>,
+    ) -> Result<(SealedLog, Vec<Vec<u8>>), LogError> {
+        SealedLog::open(disk, keys, METADATA_DIRECTORY)
     }
 
     /// The election policy: clean, unless a planted bug says otherwise.

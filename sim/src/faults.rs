@@ -217,7 +217,10 @@ pub fn start(world: &std::sync::Arc<World>, fault: &Fault) -> ActiveFault {
     let target = fault.target.clone().or(impairs.then_some(Group::Cluster));
     let machines = match fault.kind {
         // Every zone of the customer's region: its brokers and DNS servers.
-        FaultKind::RegionOutage => world.brokers.iter().chain(&world.dns).map(|m| m.name.clone()).collect(),
+        // The region's key service goes down with it (its store, regional too, keeps its keys).
+        FaultKind::RegionOutage => {
+            world.brokers.iter().chain(&world.dns).chain(&world.key_service.machines).map(|m| m.name.clone()).collect()
+        }
         _ => target.as_ref().map(|t| resolve(world, t, None)).unwrap_or_default(),
     };
     let peers = match &fault.peer {

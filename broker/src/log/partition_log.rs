@@ -181,8 +181,8 @@ impl PartitionLog {
             let (frames, good) = segment.recover(self.keys.as_ref(), &bytes)?;
             let mut kept = 0u64;
             let mut end = 0u64;
-            for (position, length, plaintext) in frames {
-                let plaintext = Bytes::from(plaintext);
+            for frame in frames {
+                let (position, length, plaintext) = (frame.position, frame.length, Bytes::from(frame.plaintext));
                 let header = match batch::parse_header(&plaintext, true) {
                     Ok(header) if header.base_offset == self.log_end_offset => header,
                     _ => break,

@@ -46,7 +46,7 @@ impl SealedLog {
                 loaded.truncate(disk.as_ref(), end, frames.len() as u64)?;
                 torn = true;
             }
-            records.extend(frames.into_iter().map(|(_, _, plaintext)| plaintext));
+            records.extend(frames.into_iter().map(|frame| frame.plaintext));
         }
         Ok((SealedLog { disk, keys, directory: directory.to_string(), next_base, active: None }, records))
     }

@@ -22,6 +22,14 @@ pub(crate) struct Segment {
     pub(crate) writable: bool,
 }
 
+/// A frame read back at recovery.
+pub(crate) struct OpenedFrame {
+    pub(crate) position: u64,
+    /// Bytes the frame takes on disk.
+    pub(crate) length: usize,
+    pub(crate) plaintext: Vec<u8>,
+}
+
 pub(crate) fn log_file(directory: &str, base: i64) -> String {
     format!("{directory}/{base:020}.log")
 }
@@ -127,14 +135,9 @@ impl Segment {
     }
 
     /// Opens the frames of a loaded segment's bytes in order, up to the first one that is torn
-    /// or does not authenticate: (position, frame length, plaintext) each, and where that
-    /// first bad frame starts (the length if none).
-    #[allow(clippy::type_complexity)]
-    pub(crate) fn recover(
-        &mut self,
-        keys: &dyn KeySource,
-        bytes: &[u8],
-    ) -> Result<(Vec<(u64, usize, Vec<u8>)>, u64), LogError> {
+    /// or does not authenticate; returns them and where that first bad frame starts (the
+    /// length if none).
+    pub(crate) fn recover(&mut self, keys: &dyn KeySource, bytes: &[u8]) -> Result<(Vec<OpenedFrame>, u64), LogError> {
         let mut frames = Vec::new();
         let mut position = 0usize;
         let key = self.key(keys)?;
@@ -144,7 +147,7 @@ impl Segment {
                 tracing::error!(position, "a frame does not authenticate: corrupt from here, not served");
                 break;
             };
-            frames.push((position as u64, frame.total_bytes, plaintext));
+            frames.push(OpenedFrame { position: position as u64, length: frame.total_bytes, plaintext });
             position += frame.total_bytes;
         }
         self.next_counter = frames.len() as u64;

@@ -44,16 +44,16 @@ pub async fn start(config: NodeConfig, disk: Arc<dyn Disk>) -> Result<Arc<Node>,
     let keyring = open_keyring(&config, disk.as_ref(), &credentials).await?;
     let channels =
         peers::start((meta.node_id, meta.directory_id), &config.voters, config.dialer.clone(), credentials.clone());
+    let metadata_log = Quorum::open_metadata_log(disk.clone(), keyring.clone())?;
     let controller = Quorum::start(
         &meta,
         &config.voters,
-        disk.clone(),
-        keyring.clone(),
+        metadata_log,
         channels,
         config.seed,
         config.raft_entries_per_append_max,
         config.bugs,
-    )?;
+    );
     let node = Arc::new(Node::new(config, disk, keyring, controller, incarnation, credentials)?);
     tracing::info!(broker = node.config.broker_id, zone = %node.config.zone, %address, "node listening");
     tokio::spawn(node.controller().clone().heartbeat_forever(

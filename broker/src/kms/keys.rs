@@ -264,19 +264,26 @@ impl KeyStore {
     }
 
     pub fn disable(&mut self, now_ms: u64, principal: &str, key_id: &str) -> Result<KeyDescription, KmsError> {
-        self.administer(now_ms, principal, "DisableKey", key_id, |key, _| match key.state {
-            KeyState::Enabled | KeyState::Disabled => {
-                key.state = KeyState::Disabled;
-                Ok(())
-            }
-            _ => usable(key),
-        })
+        self.set_enabled(now_ms, principal, key_id, false)
     }
 
     pub fn enable(&mut self, now_ms: u64, principal: &str, key_id: &str) -> Result<KeyDescription, KmsError> {
-        self.administer(now_ms, principal, "EnableKey", key_id, |key, _| match key.state {
+        self.set_enabled(now_ms, principal, key_id, true)
+    }
+
+    /// Disabling and enabling apply to keys that are neither pending deletion nor destroyed.
+    fn set_enabled(
+        &mut self,
+        now_ms: u64,
+        principal: &str,
+        key_id: &str,
+        enabled: bool,
+    ) -> Result<KeyDescription, KmsError> {
+        let (action, state) =
+            if enabled { ("EnableKey", KeyState::Enabled) } else { ("DisableKey", KeyState::Disabled) };
+        self.administer(now_ms, principal, action, key_id, move |key, _| match key.state {
             KeyState::Enabled | KeyState::Disabled => {
-                key.state = KeyState::Enabled;
+                key.state = state;
                 Ok(())
             }
             _ => usable(key),

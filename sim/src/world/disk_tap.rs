@@ -30,8 +30,9 @@ pub struct TapFindings {
 }
 
 struct TapState {
-    /// (what, bytes) searched for in every write.
-    canaries: Vec<(String, Vec<u8>)>,
+    /// (what, its finder) searched for in every write (finders built once: building one per
+    /// search cost more than the search).
+    canaries: Vec<(String, memchr::memmem::Finder<'static>)>,
     zero: tokio::time::Instant,
     /// (hash of machine, file, key tag), counter -> hash of the ciphertext.
     frames: BTreeMap<(u64, u64), u64>,
@@ -45,8 +46,8 @@ pub struct DiskTap(Arc<Mutex<TapState>>);
 const EXAMPLES_MAX: usize = 5;
 
 fn hash_of(parts: impl Hash) -> u64 {
-    // SipHash with fixed keys: the same value on every run.
-    let mut hasher = std::hash::DefaultHasher::new();
+    // FxHash: the same value on every run, and cheap over every frame written.
+    let mut hasher = rustc_hash::FxHasher::default();
     parts.hash(&mut hasher);
     hasher.finish()
 }
@@ -54,7 +55,10 @@ fn hash_of(parts: impl Hash) -> u64 {
 impl DiskTap {
     pub fn new(canary: Canary) -> DiskTap {
         DiskTap(Arc::new(Mutex::new(TapState {
-            canaries: vec![("record data (the run's canary)".into(), canary.to_vec())],
+            canaries: vec![(
+                "record data (the run's canary)".into(),
+                memchr::memmem::Finder::new(&canary).into_owned(),
+            )],
             zero: tokio::time::Instant::now(),
             frames: BTreeMap::new(),
             findings: TapFindings::default(),
@@ -63,7 +67,7 @@ impl DiskTap {
 
     /// Searches every later write for `bytes` too (a tenant's canary).
     pub fn watch(&self, what: String, bytes: Vec<u8>) {
-        self.0.lock().unwrap().canaries.push((what, bytes));
+        self.0.lock().unwrap().canaries.push((what, memchr::memmem::Finder::new(&bytes).into_owned()));
     }
 
     pub fn findings(&self) -> TapFindings {
@@ -74,7 +78,7 @@ impl DiskTap {
         let mut state = self.0.lock().unwrap();
         let at_ms = state.zero.elapsed().as_millis() as u64;
         state.findings.bytes_written += bytes.len() as u64;
-        let found = state.canaries.iter().find(|(_, canary)| memchr::memmem::find(bytes, canary).is_some());
+        let found = state.canaries.iter().find(|(_, finder)| finder.find(bytes).is_some());
         if let Some((what, _)) = found {
             let line = format!("{machine} wrote {what} in clear to {file}");
             state.findings.plaintext_count += 1;

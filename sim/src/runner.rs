@@ -759,7 +759,7 @@ async fn simulate(request: RunRequest) -> Simulated {
     let tap = world.disk_tap.findings();
     let images: Vec<crate::checkers::at_rest::DiskImage> =
         world.disks.iter().map(|(machine, disk)| (machine.clone(), crate::world::files_of(disk))).collect();
-    let materials = crate::world::kms::key_material(&images, &world.key_services());
+    let materials = crate::world::sealed::key_material(&images, &world.key_services());
     let keys_on_disks = crate::checkers::at_rest::key_material_on_disks(&images, &materials);
     drop(images);
     let at_rest = AtRestEvidence {

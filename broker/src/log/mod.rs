@@ -1,6 +1,8 @@
-//! The partition log and the disk under it.
+//! The partition log (segments sealed under keys of their own), the metadata log sealed the
+//! same way, and the disk under them.
 pub mod batch;
 pub mod disk;
+mod error;
 pub mod meta_properties;
 pub mod partition_log;
 pub mod sealed_log;
@@ -8,7 +10,8 @@ pub mod segment;
 
 pub(crate) use disk::FileDisk;
 pub use disk::{Disk, MemoryDisk};
+pub use error::LogError;
 pub use meta_properties::MetaProperties;
 pub use meta_properties::MetaPropertiesError;
 pub use partition_log::PartitionLog;
-pub use partition_log::{AppendOutcome, LogError, SegmentPolicy};
+pub use partition_log::{AppendOutcome, SegmentPolicy};

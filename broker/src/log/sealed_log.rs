@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::disk::Disk;
-use super::partition_log::LogError;
+use super::error::LogError;
 use super::segment::{self, Segment};
 use crate::encryption::KeySource;
 

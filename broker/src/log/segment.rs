@@ -3,7 +3,7 @@
 //! (recovery and truncation roll a new one), so its frame counter never repeats.
 
 use super::disk::Disk;
-use super::partition_log::LogError;
+use super::error::LogError;
 use crate::encryption::{Frame, KeySource, SegmentKey, SegmentKeyFile};
 
 pub(crate) struct Segment {

@@ -72,9 +72,10 @@ pub struct Machine {
 /// when the last fault that cut it ends.
 pub mod disk_tap;
 mod fabric;
-pub mod kms;
+mod kms;
 mod links;
 mod network;
+pub mod sealed;
 mod sites;
 
 pub mod control_plane;
@@ -108,7 +109,7 @@ pub struct World {
     /// The service's DNS servers (C06).
     pub dns: Vec<Machine>,
     /// The customer region's key service (C08, C09).
-    pub key_service: kms::KeyServiceSite,
+    pub key_service: sites::KeyServiceSite,
     /// Every write to a service machine's disk, searched as it happens (C08).
     pub disk_tap: disk_tap::DiskTap,
     /// Another region's broker cluster and DNS, with a `[region]` section (C07).

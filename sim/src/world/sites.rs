@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use broker::client::ClientCredentials;
 use broker::control_plane::link::ControlPlaneLinkConfig;
+use broker::kms::client::KmsLinkConfig;
+use broker::kms::server::KMS_PORT;
 use broker::log::{MemoryDisk, MetaProperties};
 use broker::net::https_client::HttpsEndpoint;
 use broker::network::dns::DnsZone;
@@ -122,6 +124,23 @@ impl Site {
         format!("{}:{BROKER_PORT}", broker::network::dns::bootstrap_name(self.dns_zone))
     }
 
+    /// How broker `zone_index` reaches the key service: its own zone's frontend first.
+    fn kms_link(&self, zone_index: usize, cluster_id: &str) -> KmsLinkConfig {
+        let mut servers: Vec<_> = self.kms_servers.to_vec();
+        servers.sort_by_key(|(_, zone, _)| (*zone != zone_index, *zone));
+        KmsLinkConfig {
+            endpoints: servers
+                .into_iter()
+                .map(|(_, _, address)| HttpsEndpoint {
+                    address: SocketAddr::new(IpAddr::V4(address), KMS_PORT),
+                    server_name: address.to_string(),
+                })
+                .collect(),
+            principal: broker_principal(cluster_id),
+            token: BROKER_TOKEN.into(),
+        }
+    }
+
     fn control_plane_link(&self) -> ControlPlaneLinkConfig {
         ControlPlaneLinkConfig {
             endpoint: HttpsEndpoint { address: control_plane::address(), server_name: CONTROL_PLANE_IP.to_string() },
@@ -130,12 +149,25 @@ impl Site {
     }
 }
 
+/// The brokers' token at the key service (their principal names their cluster).
+pub(super) const BROKER_TOKEN: &str = "kms-broker-token";
+
+pub(super) fn broker_principal(cluster_id: &str) -> String {
+    format!("service:broker/{cluster_id}")
+}
+
+/// A region's key service: its frontends and the store behind them.
+pub struct KeyServiceSite {
+    pub machines: Vec<Machine>,
+    pub service: Arc<broker::kms::server::KeyService>,
+}
+
 /// A region's running service machines, and a customer machine of that region.
 pub struct Region {
     pub site: &'static Site,
     pub brokers: Vec<Machine>,
     pub dns: Vec<Machine>,
-    pub kms: super::kms::KeyServiceSite,
+    pub kms: KeyServiceSite,
     /// A host of a customer of this region, on the internet there.
     pub client: Machine,
 }
@@ -211,7 +243,7 @@ pub(super) fn start_brokers(shared: &Shared, site: &'static Site) -> Vec<(Machin
         let (voters, nodes, credentials_text, cluster_id) =
             (voters.clone(), shared.nodes.clone(), shared.credentials_text.clone(), cluster_id.clone());
         let (dialer, bugs) = (shared.dialer(&name), shared.bugs);
-        let kms = super::kms::link(site, index, &cluster_id);
+        let kms = site.kms_link(index, &cluster_id);
         let tapped: Arc<dyn broker::log::Disk> =
             Arc::new(super::disk_tap::TappedDisk::new(disk.clone(), &name, shared.tap.clone()));
         let init = {
@@ -342,7 +374,7 @@ impl super::World {
         let key_services = self.key_services();
         for (machine, disk) in self.disks.iter().filter(|(name, _)| service(name)) {
             let Some(region) = self.region_of(machine) else { continue };
-            let files = super::kms::open_sealed(super::files_of(disk), &key_services);
+            let files = super::sealed::open_sealed(super::files_of(disk), &key_services);
             disks.push(RegionDisk { machine: machine.clone(), region: region.into(), files });
         }
         let clusters = self.control_plane_records().clusters;

@@ -28,6 +28,20 @@ use crate::encryption::{KeySource, KeyUnavailable, RootKey, WrappedKey, KEY_BYTE
 
 pub const KEY_RENEW_INTERVAL: Duration = Duration::from_secs(10);
 pub const KEY_LEASE: Duration = Duration::from_secs(60);
+
+/// How often keys are confirmed and how long a confirmation lasts: `KEY_RENEW_INTERVAL` and
+/// `KEY_LEASE` for every node; shorter only in the keyring's own tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyLease {
+    pub renew_interval: Duration,
+    pub lease: Duration,
+}
+
+impl Default for KeyLease {
+    fn default() -> Self {
+        KeyLease { renew_interval: KEY_RENEW_INTERVAL, lease: KEY_LEASE }
+    }
+}
 /// A refusal is seen at the next renewal, which may take a call timeout per endpoint.
 pub const REVOCATION_BOUND: Duration = Duration::from_secs(30);
 /// The cluster's own key: `alias/faultline/cluster/<cluster id>`.
@@ -62,7 +76,7 @@ struct State {
 
 impl State {
     /// Whether `master`'s roots may be used now; drops them if the lease ran out.
-    fn usable(&mut self, master: &str, now: Instant) -> Result<(), KeyUnavailable> {
+    fn usable(&mut self, master: &str, now: Instant, lease: Duration) -> Result<(), KeyUnavailable> {
         let entry = self.masters.entry(master.to_string()).or_default();
         if let Some(reason) = &entry.refused {
             return Err(KeyUnavailable::Revoked { master_key_id: master.into(), reason: reason.clone() });
@@ -70,7 +84,7 @@ impl State {
         let Some(confirmed_at) = entry.confirmed_at else {
             return Err(KeyUnavailable::NotReady(master.into()));
         };
-        if !master.starts_with(CLUSTER_KEY_PREFIX) && now.saturating_duration_since(confirmed_at) > KEY_LEASE {
+        if !master.starts_with(CLUSTER_KEY_PREFIX) && now.saturating_duration_since(confirmed_at) > lease {
             self.forget_roots_of(master);
             return Err(KeyUnavailable::LeaseExpired(master.into()));
         }
@@ -95,10 +109,11 @@ pub struct Keyring {
     maintained: Notify,
     /// The last failure that was not a refusal, for a person waiting on a start.
     last_failure: Mutex<Option<String>>,
+    timing: KeyLease,
 }
 
 impl Keyring {
-    pub fn new(client: KmsClient, resolve: KeyResolver, seed: u64) -> Keyring {
+    pub fn new(client: KmsClient, resolve: KeyResolver, seed: u64, timing: KeyLease) -> Keyring {
         Keyring {
             client,
             resolve,
@@ -107,6 +122,7 @@ impl Keyring {
             wanted: Notify::new(),
             maintained: Notify::new(),
             last_failure: Mutex::default(),
+            timing,
         }
     }
 
@@ -158,7 +174,7 @@ impl Keyring {
         loop {
             self.maintain().await;
             tokio::select! {
-                _ = tokio::time::sleep(KEY_RENEW_INTERVAL) => {}
+                _ = tokio::time::sleep(self.timing.renew_interval) => {}
                 _ = self.wanted.notified() => {}
             }
         }
@@ -185,8 +201,9 @@ impl Keyring {
             let state = self.state.lock().unwrap();
             let entry = &state.masters[master];
             let current = entry.current.map(|id| (id, state.roots[&id].wrapped.clone()));
-            let due = entry.confirmed_at.is_none_or(|at| now.saturating_duration_since(at) >= KEY_RENEW_INTERVAL)
-                || entry.refused.is_some();
+            let due =
+                entry.confirmed_at.is_none_or(|at| now.saturating_duration_since(at) >= self.timing.renew_interval)
+                    || entry.refused.is_some();
             let missing: Vec<(u64, WrappedKey)> = state
                 .roots
                 .iter()
@@ -279,7 +296,7 @@ impl KeySource for Keyring {
     fn current_root(&self, topic: &str) -> Result<(Arc<RootKey>, WrappedKey), KeyUnavailable> {
         let master = (self.resolve)(topic);
         let mut state = self.state.lock().unwrap();
-        let usable = state.usable(&master, Instant::now());
+        let usable = state.usable(&master, Instant::now(), self.timing.lease);
         let current = state.masters[&master].current.and_then(|id| {
             let root = &state.roots[&id];
             Some((root.key.clone()?, root.wrapped.clone()))
@@ -301,7 +318,7 @@ impl KeySource for Keyring {
 
     fn root(&self, id: u64, wrapped: &WrappedKey) -> Result<Arc<RootKey>, KeyUnavailable> {
         let mut state = self.state.lock().unwrap();
-        state.usable(&wrapped.master_key_id, Instant::now())?;
+        state.usable(&wrapped.master_key_id, Instant::now(), self.timing.lease)?;
         let root = state.roots.entry(id).or_insert_with(|| Root { wrapped: wrapped.clone(), key: None });
         match &root.key {
             Some(key) => Ok(key.clone()),
@@ -317,7 +334,7 @@ impl KeySource for Keyring {
         let Some(master) = state.roots.get(&id).map(|r| r.wrapped.master_key_id.clone()) else {
             return Err(KeyUnavailable::UnknownRoot(id));
         };
-        state.usable(&master, Instant::now())?;
+        state.usable(&master, Instant::now(), self.timing.lease)?;
         match state.roots[&id].key {
             Some(_) => Ok(()),
             None => Err(KeyUnavailable::NotReady(master)),
@@ -328,5 +345,90 @@ impl KeySource for Keyring {
         let mut salt = [0u8; 16];
         self.random.lock().unwrap().fill_bytes(&mut salt);
         salt
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    use super::*;
+    use crate::kms::client::KmsLinkConfig;
+    use crate::kms::server::{token_hash, KeyService, KmsServer, KmsServerConfig, KMS_PORT};
+    use crate::log::MemoryDisk;
+    use crate::net::https_client::HttpsEndpoint;
+    use crate::net::tcp_dialer;
+    use crate::security::tls::{client_config, os_crypto_provider, CertificateAuthority};
+
+    const BROKER: &str = "service:broker/test";
+    const CUSTOMER: &str = "customer:org-test";
+
+    /// Until `condition` holds, up to 5 s (a renewal every 100 ms).
+    async fn eventually(what: &str, condition: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !condition() {
+            assert!(Instant::now() < deadline, "{what} within 5 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    // A real key service on loopback (its own address; 443 needs root, as the real-mode tests
+    // do) and a keyring renewing every 100 ms.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refusal_drops_the_keys_at_the_next_renewal_and_rotation_brings_a_new_root() {
+        let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 44));
+        let ca = CertificateAuthority::generate().unwrap();
+        let principals =
+            BTreeMap::from([(BROKER.to_string(), token_hash("b")), (CUSTOMER.to_string(), token_hash("c"))]);
+        let service = KeyService::open("test", principals, 1, Arc::new(MemoryDisk::new())).unwrap();
+        let config = KmsServerConfig {
+            listen_ip: ip,
+            tls: ca.issue(&[ip.to_string()], &[ip], None).unwrap(),
+            crypto: os_crypto_provider(),
+        };
+        KmsServer::start(config, service).await.unwrap();
+        let tls = client_config(&ca.ca_cert_pem(), &os_crypto_provider()).unwrap();
+        let link = |principal: &str, token: &str| KmsLinkConfig {
+            endpoints: vec![HttpsEndpoint { address: SocketAddr::new(ip, KMS_PORT), server_name: ip.to_string() }],
+            principal: principal.into(),
+            token: token.into(),
+        };
+        let customer = KmsClient::new(&link(CUSTOMER, "c"), tls.clone(), tcp_dialer());
+        let key = customer.create_key().await.unwrap().id;
+        customer.grant_action("CreateGrant", &key, BROKER).await.unwrap();
+        let resolved = key.clone();
+        let timing = KeyLease { renew_interval: Duration::from_millis(100), lease: Duration::from_secs(60) };
+        let keyring = Arc::new(Keyring::new(
+            KmsClient::new(&link(BROKER, "b"), tls, tcp_dialer()),
+            Box::new(move |_| resolved.clone()),
+            7,
+            timing,
+        ));
+        keyring.load(Vec::new(), std::slice::from_ref(&key)).await;
+        tokio::spawn(keyring.clone().maintain_forever());
+        let (first, wrapped) = keyring.current_root("orders").unwrap();
+        assert_eq!((wrapped.master_key_id.as_str(), wrapped.version), (key.as_str(), 1));
+
+        // Disabled: refused at the next renewal, nothing usable, not even the cached root.
+        customer.key_action("DisableKey", &key).await.unwrap();
+        eventually("the refusal seen", || matches!(keyring.check(first.id), Err(KeyUnavailable::Revoked { .. }))).await;
+        assert!(matches!(keyring.current_root("orders"), Err(KeyUnavailable::Revoked { .. })));
+        // Enabled again: the same root is unwrapped again, nothing written before is lost.
+        customer.key_action("EnableKey", &key).await.unwrap();
+        eventually("the key back", || keyring.check(first.id).is_ok()).await;
+        assert_eq!(keyring.root(first.id, &wrapped).unwrap().material(), first.material());
+
+        // Rotated: a new root under version 2 for new segments; the old one still opens.
+        customer.key_action("RotateKey", &key).await.unwrap();
+        eventually("a root under the new version", || {
+            keyring.current_root("orders").is_ok_and(|(_, wrapped)| wrapped.version == 2)
+        })
+        .await;
+        assert!(keyring.check(first.id).is_ok(), "rotation leaves old data readable");
+
+        // The grant removed: refused like a disabled key.
+        customer.grant_action("RevokeGrant", &key, BROKER).await.unwrap();
+        eventually("the revocation seen", || keyring.check(first.id).is_err()).await;
     }
 }

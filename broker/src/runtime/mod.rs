@@ -99,8 +99,12 @@ async fn open_keyring(
         return Err(NodeError::UnencryptedStorage(format!("broker {}'s directory", config.broker_id)));
     }
     let client = KmsClient::new(&config.kms, credentials.tls.clone(), config.dialer.clone());
-    let keyring =
-        Arc::new(Keyring::new(client, master_key_resolver(&config.cluster_id), config.seed ^ 0x6b65_7972_696e_6721));
+    let keyring = Arc::new(Keyring::new(
+        client,
+        master_key_resolver(&config.cluster_id),
+        config.seed ^ 0x6b65_7972_696e_6721,
+        crate::kms::keyring::KeyLease::default(),
+    ));
     let cluster_key = keyring.master_key_of(crate::log::sealed_log::METADATA_SCOPE);
     keyring.load(crate::log::segment::wrapped_roots(disk)?, &[cluster_key]).await;
     tokio::spawn(keyring.clone().maintain_forever());

@@ -260,6 +260,24 @@ impl Node {
         .then_some(registration.epoch)
     }
 
+    /// Waits, up to `timeout`, until this process's own registration is in its metadata image:
+    /// the image has then applied everything committed before it. Kafka answers no client
+    /// before this initial catch-up; a node just back from a crash would otherwise describe
+    /// topics from an image that does not have them yet. Bounded, so that a node cut off from
+    /// the quorum still answers with what it has.
+    pub(crate) async fn wait_caught_up(&self, timeout: Duration) {
+        let mut images = self.controller.image();
+        let caught_up = async {
+            loop {
+                let registered = self.broker_epoch(&images.borrow_and_update()).is_some();
+                if registered || images.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(timeout, caught_up).await;
+    }
+
     /// This process's incarnation (a new one per start, KIP-841).
     pub fn incarnation(&self) -> u64 {
         self.incarnation

@@ -17,7 +17,11 @@ use crate::controller::metadata::{MetadataImage, NO_LEADER};
 use crate::messages::ControllerRequest;
 use crate::node::Node;
 
+/// How long a Metadata request waits for a node just started to catch up with the metadata log.
+const CATCH_UP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub(super) async fn metadata(node: &Node, request: MetadataRequest, version: i16) -> MetadataResponse {
+    node.wait_caught_up(CATCH_UP_WAIT).await;
     let image = node.metadata();
     let brokers = image
         .brokers

@@ -728,14 +728,17 @@ async fn simulate(request: RunRequest) -> Simulated {
         ("the harness's cloud API secret".to_string(), world.organization.cloud_key.1.clone()),
     ];
     secrets.extend(accounts.iter().map(|(name, account)| (format!("{name}'s API secret"), account.key.1.clone())));
-    let mut disk_files: Vec<(String, Vec<u8>)> = Vec::new();
-    for (machine, disk) in
-        world.disks.iter().chain(std::iter::once((&"control-plane backup".to_string(), &world.control_plane_backup)))
-    {
-        for (file, bytes) in crate::world::files_of(disk) {
-            disk_files.push((format!("{machine}'s disk, file {file}"), bytes));
-        }
-    }
+    // Every disk of the world, read once: searched for secrets here (C15), for keys below (C08).
+    let images: Vec<crate::checkers::at_rest::DiskImage> = world
+        .disks
+        .iter()
+        .chain(std::iter::once((&"control-plane backup".to_string(), &world.control_plane_backup)))
+        .map(|(machine, disk)| (machine.clone(), crate::world::files_of(disk)))
+        .collect();
+    let disk_files = images.iter().flat_map(|(machine, files)| {
+        files.iter().map(move |(file, bytes)| (format!("{machine}'s disk, file {file}"), bytes.as_slice()))
+    });
+    let files_scanned = images.iter().map(|(_, files)| files.len()).sum::<usize>();
     let responses = {
         let cloud = world.cloud_client(&admin_machine, 99);
         let cluster_id = world.organization.cluster_id.clone();
@@ -749,16 +752,12 @@ async fn simulate(request: RunRequest) -> Simulated {
     let secret_exposures = crate::checkers::secrets::exposures(
         &secrets,
         disk_files
-            .iter()
-            .map(|(place, bytes)| (place.clone(), bytes.as_slice()))
             .chain(responses.iter().map(|(target, body)| (format!("the response to GET {target}"), body.as_slice()))),
     );
-    let secret_scans = disk_files.len() + responses.len();
+    let secret_scans = files_scanned + responses.len();
     // At rest (C08): what the disk tap saw as it was written, and every key searched for on
     // every service disk as the run ends.
     let tap = world.disk_tap.findings();
-    let images: Vec<crate::checkers::at_rest::DiskImage> =
-        world.disks.iter().map(|(machine, disk)| (machine.clone(), crate::world::files_of(disk))).collect();
     let materials = crate::world::sealed::key_material(&images, &world.key_services());
     let keys_on_disks = crate::checkers::at_rest::key_material_on_disks(&images, &materials);
     drop(images);

@@ -21,7 +21,6 @@ use crate::kms::client::KmsLinkConfig;
 use crate::kms::keyring::Keyring;
 use crate::log::{Disk, LogError, MetaPropertiesError, PartitionLog, SegmentPolicy};
 use crate::messages::{ControllerRequest, PartitionIsrChange};
-use crate::net::https_client::HttpsClient;
 use crate::net::Dialer;
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
 use crate::quorum::{Quorum, Voter};
@@ -150,28 +149,14 @@ impl Node {
         config: NodeConfig,
         disk: Arc<dyn Disk>,
         keyring: Arc<Keyring>,
+        control_plane: Arc<ControlPlaneLink>,
         controller: Arc<Quorum>,
         incarnation: u64,
         client_credentials: ClientCredentials,
     ) -> Result<Node, NodeError> {
         let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(&config.tls, &config.crypto)?);
-        let link = config.control_plane.clone().map(|link| {
-            let client = HttpsClient::new(
-                link.endpoint.clone(),
-                client_credentials.tls.clone(),
-                config.dialer.clone(),
-                &config.inter_broker_api_key,
-                &config.inter_broker_secret,
-            );
-            (client, link)
-        });
         Ok(Node {
-            control_plane: Arc::new(ControlPlaneLink::new(
-                link,
-                disk.clone(),
-                format!("crn://faultline/broker={}/process={incarnation}", config.broker_id),
-                config.bugs,
-            )),
+            control_plane,
             disk,
             keyring,
             started: tokio::time::Instant::now(),

@@ -75,10 +75,16 @@ pub enum PlantedBug {
     /// A segment recovered after a crash, or cut by a truncation, takes new frames again with
     /// its counter rewound to the frames kept: a nonce is reused under the same key (C08).
     NonceReuse,
+    /// The key service's rotation replaces the key's material instead of adding a version:
+    /// every root key wrapped before the rotation no longer unwraps (C09).
+    RotationDropsOldVersion,
+    /// A broker's keyring takes a refusal from the key service (key disabled, grant removed)
+    /// for an outage and keeps serving with the roots it holds (C09).
+    StaleDataKeyAfterRevoke,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 26] = [
+    pub const ALL: [PlantedBug; 28] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -105,6 +111,8 @@ impl PlantedBug {
         PlantedBug::ReplicaPlacedCrossRegion,
         PlantedBug::PlaintextSegment,
         PlantedBug::NonceReuse,
+        PlantedBug::RotationDropsOldVersion,
+        PlantedBug::StaleDataKeyAfterRevoke,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -136,6 +144,8 @@ impl PlantedBug {
             PlantedBug::ReplicaPlacedCrossRegion => "replica-placed-cross-region",
             PlantedBug::PlaintextSegment => "plaintext-segment",
             PlantedBug::NonceReuse => "nonce-reuse",
+            PlantedBug::RotationDropsOldVersion => "rotation-drops-old-version",
+            PlantedBug::StaleDataKeyAfterRevoke => "stale-data-key-after-revoke",
         }
     }
 
@@ -151,7 +161,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public, replica-placed-cross-region, plaintext-segment, nonce-reuse")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public, replica-placed-cross-region, plaintext-segment, nonce-reuse, rotation-drops-old-version, stale-data-key-after-revoke")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

@@ -75,6 +75,8 @@ pub fn service_timeouts_s() -> Vec<(&'static str, f64)> {
         ),
         ("producer delivery timeout", crate::workload::producer::DELIVERY_TIMEOUT.as_secs_f64()),
         ("DNS answer TTL", broker::network::dns::ANSWER_TTL.as_secs_f64()),
+        ("key renewal interval", broker::kms::keyring::KEY_RENEW_INTERVAL.as_secs_f64()),
+        ("key lease", broker::kms::keyring::KEY_LEASE.as_secs_f64()),
     ]
 }
 
@@ -141,7 +143,8 @@ pub fn expand(scenario: &Scenario, seed: u64) -> Vec<Fault> {
                 FaultKind::DnsOutage
                 | FaultKind::TransitGatewayDetach
                 | FaultKind::DnsChange
-                | FaultKind::RegionOutage => (None, None, None),
+                | FaultKind::RegionOutage
+                | FaultKind::KmsOutage => (None, None, None),
                 FaultKind::Partition | FaultKind::OneWayPartition => {
                     let targets =
                         [Group::Zone(0), Group::Zone(1), Group::Zone(2), Group::Peering, Group::ControllerLeaderZone];
@@ -186,6 +189,7 @@ pub fn resolve(world: &World, group: &Group, other: Option<&[String]>) -> Vec<St
         Group::Broker(id) => vec![format!("broker-{id}")],
         Group::Peering => world.clients.iter().map(|c| c.name.clone()).collect(),
         Group::ControlPlane => vec![world.control_plane.name.clone()],
+        Group::KeyService => world.key_service.machines.iter().map(|m| m.name.clone()).collect(),
         Group::Cluster => world.brokers.iter().map(|b| b.name.clone()).collect(),
         Group::Rest => {
             world.all_machines().map(|m| m.name.clone()).filter(|n| other.is_none_or(|o| !o.contains(n))).collect()
@@ -221,6 +225,7 @@ pub fn start(world: &std::sync::Arc<World>, fault: &Fault) -> ActiveFault {
         FaultKind::RegionOutage => {
             world.brokers.iter().chain(&world.dns).chain(&world.key_service.machines).map(|m| m.name.clone()).collect()
         }
+        FaultKind::KmsOutage => resolve(world, &Group::KeyService, None),
         _ => target.as_ref().map(|t| resolve(world, t, None)).unwrap_or_default(),
     };
     let peers = match &fault.peer {
@@ -229,7 +234,7 @@ pub fn start(world: &std::sync::Arc<World>, fault: &Fault) -> ActiveFault {
         None => Vec::new(),
     };
     match fault.kind {
-        FaultKind::KillNode => {
+        FaultKind::KillNode | FaultKind::KmsOutage => {
             for name in &machines {
                 world.take_down(name);
             }
@@ -282,7 +287,11 @@ pub fn start(world: &std::sync::Arc<World>, fault: &Fault) -> ActiveFault {
 
 pub fn end(world: &std::sync::Arc<World>, active: &ActiveFault) {
     match active.fault.kind {
-        FaultKind::KillNode | FaultKind::ZoneOutage | FaultKind::ZoneLoss | FaultKind::RegionOutage => {
+        FaultKind::KillNode
+        | FaultKind::ZoneOutage
+        | FaultKind::ZoneLoss
+        | FaultKind::RegionOutage
+        | FaultKind::KmsOutage => {
             for name in &active.machines {
                 world.bring_up(name);
             }

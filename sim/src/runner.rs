@@ -327,6 +327,7 @@ async fn simulate(request: RunRequest) -> Simulated {
         bugs,
         impairs_links,
         scenario.region.is_some(),
+        scenario.keys.byok,
     ));
     let mut trace = vec![format!("0 knobs {}", crate::world::Knobs::from_seed(seed))];
     let topic_names: Vec<String> = scenario.topics.iter().map(|t| t.name.clone()).collect();
@@ -631,6 +632,22 @@ async fn simulate(request: RunRequest) -> Simulated {
             crate::workload::access::delete_key(cloud, recorder, access, name, key_id).await;
         }));
     }
+    // The hand on the cluster's master key (C09): the `[keys]` timeline, at the key service's
+    // store as the key's owner.
+    let key_events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let key_timeline = scenario.keys.timeline(duration_s);
+    if !key_timeline.is_empty() {
+        let (world, recorder, events) = (world.clone(), recorder.clone(), key_events.clone());
+        tasks.push(handle.get_node(admin_machine.id).expect("admin node").spawn(async move {
+            for (at_ms, action) in key_timeline {
+                sleep_until(&recorder, at_ms).await;
+                let outcome = crate::world::kms::act_on_master_key(&world, action);
+                tracing::info!(action = action.name(), ?outcome, "key action");
+                let at_ms = recorder.now_ms();
+                events.lock().unwrap().push(crate::checkers::keys::KeyEvent { at_ms, action, outcome });
+            }
+        }));
+    }
     // The nemesis: apply the schedule in time order.
     let mut timeline: Vec<(u64, bool, usize)> =
         schedule.iter().enumerate().flat_map(|(i, f)| [(f.start_ms, true, i), (f.end_ms, false, i)]).collect();
@@ -760,6 +777,7 @@ async fn simulate(request: RunRequest) -> Simulated {
     let tap = world.disk_tap.findings();
     let materials = crate::world::sealed::key_material(&images, &world.key_services());
     let keys_on_disks = crate::checkers::at_rest::key_material_on_disks(&images, &materials);
+    let (unreadable, unreadable_count) = crate::checkers::keys::unreadable_segments(&images, &world.key_services());
     drop(images);
     let at_rest = AtRestEvidence {
         violation_count: tap.plaintext_count + keys_on_disks.len() as u64,
@@ -827,6 +845,50 @@ async fn simulate(request: RunRequest) -> Simulated {
     });
     let simulated_ms = recorder.now_ms();
     let history = recorder.history.lock().unwrap().clone();
+    let keys = {
+        use crate::scenario::{FaultKind, Group};
+        let events = std::mem::take(&mut *key_events.lock().unwrap());
+        trace.extend(events.iter().map(|e| format!("{} key-action {} {:?}", e.at_ms, e.action.name(), e.outcome)));
+        let outages: Vec<(u64, u64)> =
+            schedule.iter().filter(|f| f.kind == FaultKind::KmsOutage).map(|f| (f.start_ms, f.end_ms)).collect();
+        let windows = crate::checkers::keys::windows(&events, &outages, simulated_ms);
+        let send_attempt_max = crate::workload::client::CONNECT_TIMEOUT + crate::workload::client::REQUEST_TIMEOUT;
+        let (served, refusals) = crate::checkers::keys::served_past_bound(&history, &windows, send_attempt_max);
+        // When some broker may not have reached the key service (and so not seen a rotation).
+        let touches_key_service = |f: &&faults::Fault| {
+            matches!(f.kind, FaultKind::KmsOutage | FaultKind::RegionOutage | FaultKind::Latency | FaultKind::Loss)
+                || f.target == Some(Group::KeyService)
+                || f.peer == Some(Group::KeyService)
+        };
+        let dark: Vec<(u64, u64)> =
+            schedule.iter().filter(touches_key_service).map(|f| (f.start_ms, f.end_ms)).collect();
+        let setup_ms = recorder.started.saturating_duration_since(world.disk_tap.zero()).as_millis() as u64;
+        let writes: Vec<crate::world::KeyFileWrite> = tap
+            .key_files
+            .into_iter()
+            .filter(|w| w.at_ms >= setup_ms)
+            .map(|w| crate::world::KeyFileWrite { at_ms: w.at_ms - setup_ms, ..w })
+            .collect();
+        let stale = crate::checkers::keys::stale_versions(&writes, &events, &world.organization.master_key, &dark);
+        let rotations =
+            events.iter().filter(|e| e.action == crate::scenario::KeyAction::Rotate && e.outcome.is_ok()).count();
+        KeyEvidence {
+            // Found at the end; dated at the first change to the key (material is lost only
+            // by one), so that a lost version is reported before what it caused downstream.
+            unreadable: unreadable
+                .into_iter()
+                .map(|what| {
+                    let changed = events.iter().find(|e| e.outcome.is_ok()).map_or(simulated_ms, |e| e.at_ms);
+                    (changed, format!("{what} (found at the end of the run)"))
+                })
+                .collect(),
+            unreadable_count,
+            stale,
+            rotations: rotations as u64,
+            served,
+            refusals,
+        }
+    };
     let (wire_hash, wire_bytes) = world.wire.finish();
     let plaintext_leaks = world.wire.leaks();
     let divergent_replicas = crate::checkers::replicas::divergent_replicas(&world);
@@ -975,7 +1037,19 @@ async fn simulate(request: RunRequest) -> Simulated {
         dns,
         region,
         at_rest,
+        keys,
     }
+}
+
+/// The cluster's master key (C09): segments that no longer open, segments under a stale
+/// version, rotations done, what was served past a revocation's or an outage's bound.
+struct KeyEvidence {
+    unreadable: Vec<(u64, String)>,
+    unreadable_count: u64,
+    stale: Vec<(u64, String)>,
+    rotations: u64,
+    served: Vec<(u64, String)>,
+    refusals: u64,
 }
 
 /// Encryption at rest (C08): what the disk tap saw and the keys found on disks.
@@ -1064,6 +1138,7 @@ struct Simulated {
     /// With a second region only.
     region: Option<RegionEvidence>,
     at_rest: AtRestEvidence,
+    keys: KeyEvidence,
 }
 
 fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunOutcome {
@@ -1102,6 +1177,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         dns,
         region,
         at_rest,
+        keys,
     } = run;
     let (sign_ins, sign_in_answers) = crate::checkers::sign_in::sign_in_violations(&sign_in_attempts);
     let (provisioning, provisioning_answers) =
@@ -1201,6 +1277,11 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         at_rest_violations: at_rest.violation_count,
         frames_sealed: at_rest.frames_sealed,
         nonce_reuses: at_rest.nonce_reuse_count,
+        unreadable_segments: keys.unreadable_count,
+        stale_key_versions: keys.stale.len() as u64,
+        key_rotations: keys.rotations,
+        served_past_key_bound: keys.served.len() as u64,
+        key_refusals: keys.refusals,
     };
     let expectations = evaluate(&request.scenario.scenario.expectations, &report, &measured);
     // Evidence found outside the history, by the expectation it fails: its first item.
@@ -1226,6 +1307,9 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         (ExpectationName::RegionViolations, region.as_ref().and_then(|r| r.boundary.violations.first())),
         (ExpectationName::AtRestViolations, at_rest.violations.first()),
         (ExpectationName::NonceReuses, at_rest.nonce_reuses.first()),
+        (ExpectationName::UnreadableSegments, keys.unreadable.first()),
+        (ExpectationName::StaleKeyVersions, keys.stale.first()),
+        (ExpectationName::ServedPastKeyBound, keys.served.first()),
     ]
     .into_iter()
     .filter_map(|(name, first)| Some((name, first?.clone())))
@@ -1474,6 +1558,11 @@ pub struct Measured {
     pub at_rest_violations: u64,
     pub frames_sealed: u64,
     pub nonce_reuses: u64,
+    pub unreadable_segments: u64,
+    pub stale_key_versions: u64,
+    pub key_rotations: u64,
+    pub served_past_key_bound: u64,
+    pub key_refusals: u64,
 }
 
 fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) -> Option<f64> {
@@ -1538,6 +1627,11 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::AtRestViolations => Some(measured.at_rest_violations as f64),
         E::FramesSealed => Some(measured.frames_sealed as f64),
         E::NonceReuses => Some(measured.nonce_reuses as f64),
+        E::UnreadableSegments => Some(measured.unreadable_segments as f64),
+        E::StaleKeyVersions => Some(measured.stale_key_versions as f64),
+        E::KeyRotations => Some(measured.key_rotations as f64),
+        E::ServedPastKeyBound => Some(measured.served_past_key_bound as f64),
+        E::KeyRefusals => Some(measured.key_refusals as f64),
         checked => count(kind_of(checked).expect("the remaining expectations count checker violations")),
     }
 }

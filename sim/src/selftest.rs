@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 26] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 28] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -98,6 +98,16 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 26] = [
     PlantedBugCheck { bug: "replica-placed-cross-region", scenario: "region-outage", checks: &["region_violations"] },
     PlantedBugCheck { bug: "plaintext-segment", scenario: "single-zone-outage", checks: &["at_rest_violations"] },
     PlantedBugCheck { bug: "nonce-reuse", scenario: "out-of-sync-replica-failover", checks: &["nonce_reuses"] },
+    PlantedBugCheck {
+        bug: "rotation-drops-old-version",
+        scenario: "key-rotation-under-zone-outage",
+        checks: &["unreadable_segments"],
+    },
+    PlantedBugCheck {
+        bug: "stale-data-key-after-revoke",
+        scenario: "byok-revoke-mid-run",
+        checks: &["served_past_key_bound"],
+    },
 ];
 
 /// What one planted bug's sweep found.

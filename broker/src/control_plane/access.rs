@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use super::model::ClusterLimits;
 use super::network::Endpoints;
 use super::snapshot::{DataPlaneSnapshot, KeyGrant};
+use crate::kms::keys::SERVICE_ALIAS_PREFIX;
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
 use crate::security::acl::{Acls, Action, Operation, ResourceType};
 use crate::security::sasl::{CredentialStore, Customer, Principal, Role};
@@ -24,6 +25,8 @@ pub struct DataPlaneAccess {
     empty: Acls,
     /// Who may connect at all, and which addresses they are given (C05, C06).
     pub endpoints: Endpoints,
+    /// Every hosted logical cluster -> the customer's own master key, if it brought one (C09).
+    encryption_keys: BTreeMap<String, Option<String>>,
 }
 
 impl DataPlaneAccess {
@@ -38,6 +41,7 @@ impl DataPlaneAccess {
             endpoints,
             version: snapshot.version,
             limits: snapshot.clusters.iter().filter_map(|c| Some((c.id.clone(), c.limits?))).collect(),
+            encryption_keys: snapshot.clusters.iter().map(|c| (c.id.clone(), c.encryption_key.clone())).collect(),
             keys: snapshot.api_keys.into_iter().map(|key| (key.id.clone(), key)).collect(),
             acls: bindings.into_iter().map(|(cluster, bindings)| (cluster, Acls::new(bindings, bugs))).collect(),
             empty: Acls::default(),
@@ -47,6 +51,13 @@ impl DataPlaneAccess {
     /// A logical cluster's quotas, if it has any (Dedicated clusters do not).
     pub fn limits(&self, cluster_id: &str) -> Option<ClusterLimits> {
         self.limits.get(cluster_id).copied()
+    }
+
+    /// The master key that protects a hosted cluster's data: the customer's own, or the one
+    /// the service keeps for it. `None` for a cluster this snapshot does not host.
+    pub fn master_key(&self, cluster_id: &str) -> Option<String> {
+        let own = self.encryption_keys.get(cluster_id)?;
+        Some(own.clone().unwrap_or_else(|| format!("{SERVICE_ALIAS_PREFIX}tenant/{cluster_id}")))
     }
 
     pub fn key(&self, id: &str) -> Option<&KeyGrant> {
@@ -181,6 +192,26 @@ mod tests {
             acls: acls.into_iter().map(|binding| ClusterAcl { cluster_id: "lkc-1".into(), binding }).collect(),
             public_endpoints: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_clusters_master_key_is_its_own_its_service_key_or_none_when_not_hosted() {
+        use crate::control_plane::model::{ClusterType, Networking};
+        use crate::control_plane::snapshot::HostedCluster;
+        let hosted = |id: &str, encryption_key: Option<&str>| HostedCluster {
+            id: id.into(),
+            cluster_type: ClusterType::Dedicated,
+            limits: None,
+            networking: Networking::Public,
+            network: None,
+            encryption_key: encryption_key.map(str::to_string),
+        };
+        let mut with_clusters = snapshot(&[], Vec::new());
+        with_clusters.clusters = vec![hosted("lkc-own", Some("arn:k")), hosted("lkc-kept", None)];
+        let access = DataPlaneAccess::from_snapshot(with_clusters, PlantedBugs::none());
+        assert_eq!(access.master_key("lkc-own").as_deref(), Some("arn:k"));
+        assert_eq!(access.master_key("lkc-kept").as_deref(), Some("alias/faultline/tenant/lkc-kept"));
+        assert_eq!(access.master_key("lkc-gone"), None, "a cluster not hosted has no key: nothing is sealed");
     }
 
     #[test]

@@ -419,6 +419,9 @@ fn route(plane: &mut ControlPlane, request: &ApiRequest<'_>, credentials: Creden
                         networking: spec.networking,
                         network_id: spec.network.map(|n| n.id),
                         region: spec.region,
+                        // The customer's own key needs the key service's word first, which
+                        // this API cannot ask yet: bring-your-own-key is set at bootstrap.
+                        encryption_key: None,
                     },
                     now_ms,
                 )?;

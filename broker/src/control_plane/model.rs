@@ -125,6 +125,10 @@ pub struct Cluster {
     /// `pkc-…`: the broker cluster that hosts it (shared unless Dedicated), in `region`.
     pub physical_cluster_id: String,
     pub created_at_ms: u64,
+    /// The customer's own master key (bring your own key, Dedicated only, C09); `None`: a
+    /// key the service manages for the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_key: Option<String>,
 }
 
 impl Cluster {
@@ -151,6 +155,9 @@ pub struct PhysicalCluster {
     pub zone_count: usize,
     /// What clients put in `bootstrap.servers`.
     pub bootstrap: String,
+    /// The principal its brokers use at the key service: what a customer's key must grant
+    /// before a cluster is placed here under it (C09).
+    pub key_principal: String,
 }
 
 /// Topics of the service that every tenant reaches under their own name (ACLs still apply).

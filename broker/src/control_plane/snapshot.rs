@@ -32,6 +32,9 @@ pub struct HostedCluster {
     /// The network of a privately networked cluster.
     #[serde(default)]
     pub network: Option<NetworkView>,
+    /// The customer's master key for the cluster's data (C09); `None`: the service's key.
+    #[serde(default)]
+    pub encryption_key: Option<String>,
 }
 
 fn public() -> Networking {

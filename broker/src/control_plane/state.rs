@@ -168,6 +168,9 @@ pub struct ClusterRequest {
     pub network_id: Option<String>,
     /// The region the customer chose: one that a physical cluster runs in.
     pub region: String,
+    /// The customer's own master key (Dedicated only); it must have been checked to grant the
+    /// brokers' principal (`key_grantee`, then `note_key_checked`) within `KEY_CHECK_VALID_MS`.
+    pub encryption_key: Option<String>,
 }
 
 /// A key and the secret that is shown only now.
@@ -193,7 +196,14 @@ pub struct ControlPlane {
     /// process's knowledge only: after a restart every cluster is presumed up until it is seen
     /// to stop reporting).
     last_pull_ms: BTreeMap<String, u64>,
+    /// (customer key, grantee) -> when the key service last confirmed the grant.
+    checked_keys: BTreeMap<(String, String), u64>,
 }
+
+const BYOK_DEDICATED_ONLY: &str = "bring-your-own-key is offered on Dedicated clusters only";
+
+/// How long a confirmed grant counts for a cluster creation (C09).
+pub const KEY_CHECK_VALID_MS: u64 = 60_000;
 
 /// A physical cluster that has not pulled for this long (ten pull intervals) is down: no
 /// cluster is placed on it.
@@ -231,6 +241,7 @@ impl ControlPlane {
             verified: VerifiedSecrets::default(),
             random: ChaCha20Rng::seed_from_u64(seed),
             last_pull_ms: BTreeMap::new(),
+            checked_keys: BTreeMap::new(),
         }
     }
 
@@ -597,6 +608,42 @@ impl ControlPlane {
         }
         request.cluster_type.allows(request.availability, request.networking)?;
         self.check_cluster_network(&request)?;
+        if request.encryption_key.is_some() && request.cluster_type != ClusterType::Dedicated {
+            return Err(invalid("encryption_key", BYOK_DEDICATED_ONLY));
+        }
+        let physical = self.place(&request, now_ms)?;
+        let (physical_cluster_id, grantee) = (physical.id.clone(), physical.key_principal.clone());
+        if let Some(key) = &request.encryption_key {
+            let checked = self.checked_keys.get(&(key.clone(), grantee.clone()));
+
+            if checked.is_none_or(|at| now_ms.saturating_sub(*at) > KEY_CHECK_VALID_MS) {
+                return Err(invalid(
+                    "encryption_key",
+                    format!("the key service has not confirmed that {key} grants {grantee} encrypt and decrypt; grant it, then retry"),
+                ));
+            }
+        }
+        let cluster = Cluster {
+            id: self.new_id("lkc"),
+            display_name: request.display_name,
+            environment_id: request.environment_id,
+            cluster_type: request.cluster_type,
+            availability: request.availability,
+            networking: request.networking,
+            network_id: request.network_id,
+            region: request.region,
+            physical_cluster_id,
+            created_at_ms: now_ms,
+            encryption_key: request.encryption_key,
+        };
+        self.records.clusters.insert(cluster.id.clone(), cluster.clone());
+        self.audit(caller.principal(), &cluster.id, "cmk.cluster.created", AuditResult::Success, now_ms);
+        self.mutated_data_plane();
+        Ok(cluster)
+    }
+
+    /// The physical cluster a request would be placed on now.
+    fn place(&self, request: &ClusterRequest, now_ms: u64) -> Result<&PhysicalCluster> {
         let zones_needed = if request.availability == Availability::MultiZone { 2 } else { 1 };
         let can_host = |physical: &PhysicalCluster| -> bool {
             let hosted: Vec<&Cluster> =
@@ -629,23 +676,29 @@ impl ControlPlane {
                 request.region, request.cluster_type, request.availability
             )));
         };
-        let physical_cluster_id = physical.id.clone();
-        let cluster = Cluster {
-            id: self.new_id("lkc"),
-            display_name: request.display_name,
-            environment_id: request.environment_id,
-            cluster_type: request.cluster_type,
-            availability: request.availability,
-            networking: request.networking,
-            network_id: request.network_id,
-            region: request.region,
-            physical_cluster_id,
-            created_at_ms: now_ms,
-        };
-        self.records.clusters.insert(cluster.id.clone(), cluster.clone());
-        self.audit(caller.principal(), &cluster.id, "cmk.cluster.created", AuditResult::Success, now_ms);
-        self.mutated_data_plane();
-        Ok(cluster)
+        Ok(physical)
+    }
+
+    /// For a request with the customer's own key: (the key, the principal it must grant), after
+    /// the checks that need no key service (Dedicated only, a placement exists).
+    pub fn key_grantee(
+        &self,
+        caller: &Caller,
+        request: &ClusterRequest,
+        now_ms: u64,
+    ) -> Result<Option<(String, String)>> {
+        self.require_admin(caller)?;
+        let Some(key) = &request.encryption_key else { return Ok(None) };
+        if request.cluster_type != ClusterType::Dedicated {
+            return Err(invalid("encryption_key", BYOK_DEDICATED_ONLY));
+        }
+        Ok(Some((key.clone(), self.place(request, now_ms)?.key_principal.clone())))
+    }
+
+    /// The key service confirmed that `key` grants `grantee` (asked by the caller of
+    /// `key_grantee`, outside the control plane's lock).
+    pub fn note_key_checked(&mut self, key: &str, grantee: &str, now_ms: u64) {
+        self.checked_keys.insert((key.to_string(), grantee.to_string()), now_ms);
     }
 
     pub fn list_clusters(&self, caller: &Caller, environment_id: Option<&str>) -> Result<Vec<&Cluster>> {
@@ -954,6 +1007,7 @@ impl ControlPlane {
                     limits: c.cluster_type.limits(),
                     networking: c.networking,
                     network: c.network_id.as_deref().and_then(|id| self.network_view(id)),
+                    encryption_key: c.encryption_key.clone(),
                 })
                 .collect(),
             api_keys,

@@ -34,9 +34,20 @@ const IDP_ISSUER: &str = "faultline-dev-idp";
 /// The dev cluster's one region (the DNS zone names it too).
 const REGION: &str = "dev";
 
-fn physical_clusters() -> Vec<PhysicalCluster> {
-    let bootstrap = dev_nodes().iter().map(|(_, _, ip)| format!("{ip}:{BROKER_PORT}")).collect::<Vec<_>>().join(",");
-    vec![PhysicalCluster { id: PHYSICAL_CLUSTER_ID.into(), region: REGION.into(), zone_count: 3, bootstrap }]
+fn bootstrap_servers() -> String {
+    dev_nodes().iter().map(|(_, _, ip)| format!("{ip}:{BROKER_PORT}")).collect::<Vec<_>>().join(",")
+}
+
+fn physical_clusters(dir: &Path) -> Result<Vec<PhysicalCluster>, DevError> {
+    let bootstrap = bootstrap_servers();
+    let cluster_id = read(&dir.join("cluster.id"))?.trim().to_string();
+    Ok(vec![PhysicalCluster {
+        id: PHYSICAL_CLUSTER_ID.into(),
+        region: REGION.into(),
+        zone_count: 3,
+        bootstrap,
+        key_principal: super::kms::broker_principal(&cluster_id),
+    }])
 }
 
 /// Where brokers pull from.
@@ -61,7 +72,7 @@ fn plane_config(dir: &Path) -> Result<ControlPlaneConfig, DevError> {
     let broker_keys: BTreeMap<String, SecretHash> = credentials.broker_keys().into_iter().collect();
     Ok(ControlPlaneConfig {
         organization_id: read(&dir.join("organization.id"))?.trim().to_string(),
-        physical_clusters: physical_clusters(),
+        physical_clusters: physical_clusters(dir)?,
         bcrypt_cost: BCRYPT_COST,
         idp_issuer: IDP_ISSUER.into(),
         idp_public_key: idp_key(dir)?.public_key().as_ref().to_vec(),
@@ -96,6 +107,7 @@ pub(super) fn bootstrap(dir: &Path, ca_path: &Path) -> Result<(), DevError> {
             networking: Networking::Public,
             network_id: None,
             region: REGION.into(),
+            encryption_key: None,
         },
         now,
     )?;
@@ -132,7 +144,7 @@ pub(super) fn bootstrap(dir: &Path, ca_path: &Path) -> Result<(), DevError> {
 
 /// A librdkafka-style properties file for a key (kcat `-F`, and our Python clients).
 pub(super) fn client_properties(key: &str, secret: &str, ca_path: &Path) -> String {
-    let bootstrap = physical_clusters()[0].bootstrap.clone();
+    let bootstrap = bootstrap_servers();
     format!(
         "bootstrap.servers={bootstrap}\nsecurity.protocol=SASL_SSL\nsasl.mechanisms=PLAIN\nsasl.username={key}\nsasl.password={secret}\nssl.ca.location={}\n",
         ca_path.display()

@@ -11,13 +11,14 @@ use crate::kms::client::KmsLinkConfig;
 use crate::kms::server::{token_hash, KeyService, KmsServer, KmsServerConfig, KMS_PORT};
 use crate::log::FileDisk;
 use crate::net::https_client::HttpsEndpoint;
+use crate::planted_bugs::PlantedBugs;
 use crate::security::tls::{os_crypto_provider, CertificateAuthority};
 
 const KMS_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 4));
 const BROKER_TOKEN_FILE: &str = "kms-broker.token";
 
 /// The brokers' principal at the key service.
-fn broker_principal(cluster_id: &str) -> String {
+pub(super) fn broker_principal(cluster_id: &str) -> String {
     format!("service:broker/{cluster_id}")
 }
 
@@ -51,7 +52,8 @@ pub async fn start(dir: &Path) -> Result<KmsServer, DevError> {
     };
     let disk = FileDisk::open(dir.join("kms")).map_err(|source| DevError::File { path: dir.join("kms"), source })?;
     let failed = |error: crate::kms::server::KmsServerError| DevError::KeyService(error.to_string());
-    let service = KeyService::open("dev", principals, random_seed(), Arc::new(disk)).map_err(failed)?;
+    let service =
+        KeyService::open("dev", principals, random_seed(), Arc::new(disk), PlantedBugs::none()).map_err(failed)?;
     tokio::spawn(service.clone().delete_due_keys_forever());
     KmsServer::start(config, service).await.map_err(failed)
 }

@@ -36,6 +36,10 @@ pub enum KeyUnavailable {
     /// A root key this process never unwrapped (its `.key` file is not one the keyring knows).
     #[error("root key {0} is unknown to this process")]
     UnknownRoot(u64),
+    /// The topic's tenant is not in this broker's data-plane snapshot (yet), so its key is not
+    /// known: nothing of it is sealed under a guess.
+    #[error("the key of topic {0}'s cluster is not known to this broker yet")]
+    UnknownTenant(String),
 }
 
 /// Where the log gets its keys: the broker's keyring (`kms::keyring`), which talks to the KMS.

@@ -25,6 +25,7 @@ use tokio::time::Instant;
 
 use super::client::{KmsCallError, KmsClient};
 use crate::encryption::{KeySource, KeyUnavailable, RootKey, WrappedKey, KEY_BYTES};
+use crate::planted_bugs::{PlantedBug, PlantedBugs};
 
 pub const KEY_RENEW_INTERVAL: Duration = Duration::from_secs(10);
 pub const KEY_LEASE: Duration = Duration::from_secs(60);
@@ -52,8 +53,9 @@ pub fn context(root_id: u64) -> String {
     format!("faultline root key {root_id:016x}")
 }
 
-/// Which master key protects a topic's data (its tenant's, or the cluster's own).
-pub type KeyResolver = Box<dyn Fn(&str) -> String + Send + Sync>;
+/// Which master key protects a topic's data (its tenant's, or the cluster's own); `None` for
+/// a tenant this broker does not know (yet): nothing of it is sealed until it does.
+pub type KeyResolver = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 struct Root {
     wrapped: WrappedKey,
@@ -110,10 +112,11 @@ pub struct Keyring {
     /// The last failure that was not a refusal, for a person waiting on a start.
     last_failure: Mutex<Option<String>>,
     timing: KeyLease,
+    bugs: PlantedBugs,
 }
 
 impl Keyring {
-    pub fn new(client: KmsClient, resolve: KeyResolver, seed: u64, timing: KeyLease) -> Keyring {
+    pub fn new(client: KmsClient, resolve: KeyResolver, seed: u64, timing: KeyLease, bugs: PlantedBugs) -> Keyring {
         Keyring {
             client,
             resolve,
@@ -123,11 +126,12 @@ impl Keyring {
             maintained: Notify::new(),
             last_failure: Mutex::default(),
             timing,
+            bugs,
         }
     }
 
-    /// The master key that protects `topic`.
-    pub fn master_key_of(&self, topic: &str) -> String {
+    /// The master key that protects `topic`, if its tenant is known.
+    pub fn master_key_of(&self, topic: &str) -> Option<String> {
         (self.resolve)(topic)
     }
 
@@ -255,7 +259,9 @@ impl Keyring {
     }
 
     fn note_failure(&self, master: &str, error: &KmsCallError) {
-        if error.is_refusal() {
+        // BUG (planted): a refusal taken for an outage, so the lease carries the roots on.
+        let refusal = error.is_refusal() && !self.bugs.is_on(PlantedBug::StaleDataKeyAfterRevoke);
+        if refusal {
             let mut state = self.state.lock().unwrap();
             let first = state.masters.get(master).is_some_and(|m| m.refused.is_none());
             state.forget_roots_of(master);
@@ -294,7 +300,7 @@ impl Keyring {
 
 impl KeySource for Keyring {
     fn current_root(&self, topic: &str) -> Result<(Arc<RootKey>, WrappedKey), KeyUnavailable> {
-        let master = (self.resolve)(topic);
+        let master = (self.resolve)(topic).ok_or_else(|| KeyUnavailable::UnknownTenant(topic.into()))?;
         let mut state = self.state.lock().unwrap();
         let usable = state.usable(&master, Instant::now(), self.timing.lease);
         let current = state.masters[&master].current.and_then(|id| {
@@ -373,6 +379,34 @@ mod tests {
         }
     }
 
+    /// The lease: a key service that cannot be reached is carried through for `KEY_LEASE` from
+    /// the last confirmation, then the roots are dropped (fail closed); the cluster's own key is
+    /// never dropped for silence.
+    #[test]
+    fn an_unconfirmed_key_is_dropped_when_its_lease_runs_out_except_the_clusters_own() {
+        let now = Instant::now();
+        let wrapped = |master: &str| WrappedKey {
+            master_key_id: master.into(),
+            version: 1,
+            nonce: vec![0; 12],
+            ciphertext: vec![0; 48],
+        };
+        let cluster = format!("{CLUSTER_KEY_PREFIX}c1");
+        let mut state = State::default();
+        for (id, master) in [(1, "tenant"), (2, cluster.as_str())] {
+            let key = Some(Arc::new(RootKey::new(id, [id as u8; KEY_BYTES])));
+            state.roots.insert(id, Root { wrapped: wrapped(master), key });
+            state.masters.insert(master.into(), Master { confirmed_at: Some(now), ..Master::default() });
+        }
+        assert!(state.usable("tenant", now + KEY_LEASE - Duration::from_secs(1), KEY_LEASE).is_ok());
+        assert!(state.roots[&1].key.is_some(), "carried through within the lease");
+        let expired = state.usable("tenant", now + KEY_LEASE + Duration::from_secs(1), KEY_LEASE);
+        assert!(matches!(expired, Err(KeyUnavailable::LeaseExpired(_))), "{expired:?}");
+        assert!(state.roots[&1].key.is_none(), "the unwrapped root is dropped, not kept for later");
+        assert!(state.usable(&cluster, now + 10 * KEY_LEASE, KEY_LEASE).is_ok());
+        assert!(state.roots[&2].key.is_some(), "the cluster's own key stays");
+    }
+
     // A real key service on loopback (its own address; 443 needs root, as the real-mode tests
     // do) and a keyring renewing every 100 ms.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -381,7 +415,8 @@ mod tests {
         let ca = CertificateAuthority::generate().unwrap();
         let principals =
             BTreeMap::from([(BROKER.to_string(), token_hash("b")), (CUSTOMER.to_string(), token_hash("c"))]);
-        let service = KeyService::open("test", principals, 1, Arc::new(MemoryDisk::new())).unwrap();
+        let service =
+            KeyService::open("test", principals, 1, Arc::new(MemoryDisk::new()), PlantedBugs::none()).unwrap();
         let config = KmsServerConfig {
             listen_ip: ip,
             tls: ca.issue(&[ip.to_string()], &[ip], None).unwrap(),
@@ -401,9 +436,10 @@ mod tests {
         let timing = KeyLease { renew_interval: Duration::from_millis(100), lease: Duration::from_secs(60) };
         let keyring = Arc::new(Keyring::new(
             KmsClient::new(&link(BROKER, "b"), tls, tcp_dialer()),
-            Box::new(move |_| resolved.clone()),
+            Box::new(move |_| Some(resolved.clone())),
             7,
             timing,
+            PlantedBugs::none(),
         ));
         keyring.load(Vec::new(), std::slice::from_ref(&key)).await;
         tokio::spawn(keyring.clone().maintain_forever());

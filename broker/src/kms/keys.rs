@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::encryption::{WrappedKey, KEY_BYTES};
+use crate::planted_bugs::{PlantedBug, PlantedBugs};
 
 /// The prefix of service-managed keys: created on first use by a service principal, one per
 /// alias (AWS's `aws/<service>` keys). A tenant's default key is `alias/faultline/tenant/<org>`.
@@ -135,11 +136,12 @@ pub struct KeyStore {
     region: String,
     /// Audit records not yet taken by the server (it appends them to its audit file).
     audit: Vec<KmsAuditRecord>,
+    bugs: PlantedBugs,
 }
 
 impl KeyStore {
-    pub fn new(region: &str, records: KeyRecords, seed: u64) -> KeyStore {
-        KeyStore { records, random: ChaCha20Rng::seed_from_u64(seed), region: region.into(), audit: Vec::new() }
+    pub fn new(region: &str, records: KeyRecords, seed: u64, bugs: PlantedBugs) -> KeyStore {
+        KeyStore { records, random: ChaCha20Rng::seed_from_u64(seed), region: region.into(), audit: Vec::new(), bugs }
     }
 
     pub fn records(&self) -> &KeyRecords {
@@ -253,10 +255,17 @@ impl KeyStore {
 
     /// A new version; wraps use it from now on, unwraps of older versions still work.
     pub fn rotate(&mut self, now_ms: u64, principal: &str, key_id: &str) -> Result<KeyDescription, KmsError> {
+        let drops_old = self.bugs.is_on(PlantedBug::RotationDropsOldVersion);
         self.administer(now_ms, principal, "RotateKey", key_id, |key, random| {
             usable(key)?;
             let mut material = Zeroizing::new([0u8; KEY_BYTES]);
             random.fill_bytes(material.as_mut());
+            if drops_old {
+                // BUG (planted): the new material replaces the old instead of joining it.
+                for version in &mut key.versions {
+                    version.material = material.clone();
+                }
+            }
             key.versions.push(KeyVersion { created_ms: now_ms, material });
             key.version_count += 1;
             Ok(())
@@ -368,6 +377,27 @@ impl KeyStore {
             self.audit::<()>(now_ms, "kms", "DeleteKeyMaterial", id, &Ok(()));
         }
         destroyed
+    }
+
+    /// Whether `grantee` may wrap and unwrap with `key_id` now: asked by the service (a
+    /// `service:` principal) before it accepts a customer's key for a cluster (C09).
+    pub fn check_grant(
+        &mut self,
+        now_ms: u64,
+        principal: &str,
+        key_id: &str,
+        grantee: &str,
+    ) -> Result<KeyDescription, KmsError> {
+        let outcome = if !principal.starts_with("service:") {
+            Err(KmsError::AccessDenied { principal: principal.into(), action: "check a grant", key_id: key_id.into() })
+        } else {
+            match self.records.keys.get(key_id) {
+                None => Err(KmsError::NotFound(key_id.into())),
+                Some(key) => may_use(key, grantee, "wrap and unwrap").map(|()| describe(key)),
+            }
+        };
+        self.audit(now_ms, principal, "CheckGrant", key_id, &outcome);
+        outcome
     }
 
     /// Wraps `plaintext` (a key) under the current version, bound to `context`.
@@ -543,7 +573,7 @@ mod tests {
     const BROKER: &str = "service:broker/pkc-1";
 
     fn store_with_key() -> (KeyStore, String) {
-        let mut store = KeyStore::new("region-1", KeyRecords::default(), 7);
+        let mut store = KeyStore::new("region-1", KeyRecords::default(), 7, PlantedBugs::none());
         let id = store.create_key(0, OWNER).id;
         store.grant(0, OWNER, &id, BROKER).unwrap();
         (store, id)
@@ -563,6 +593,33 @@ mod tests {
         assert_eq!(rewrapped.version, 2);
         assert_eq!(store.unwrap(6, BROKER, &rewrapped, "ctx").unwrap().plaintext.as_slice(), &[1u8; 32]);
         assert!(matches!(store.unwrap(7, BROKER, &old, "other"), Err(KmsError::InvalidCiphertext(_))));
+    }
+
+    #[test]
+    fn a_planted_rotation_that_drops_the_old_version_leaves_old_wraps_unopenable() {
+        let bugs = PlantedBugs::from_names(["rotation-drops-old-version"]).unwrap();
+        let mut store = KeyStore::new("region-1", KeyRecords::default(), 7, bugs);
+        let id = store.create_key(0, OWNER).id;
+        store.grant(0, OWNER, &id, BROKER).unwrap();
+        let old = store.wrap(1, BROKER, &id, &[1; 32], "ctx").unwrap();
+        store.rotate(2, OWNER, &id).unwrap();
+        assert!(store.unwrap(3, BROKER, &old, "ctx").is_err());
+        assert!(store.peek_unwrap(&old, "ctx").is_none());
+    }
+
+    #[test]
+    fn only_the_service_asks_whether_a_key_grants_a_principal() {
+        let (mut store, id) = store_with_key();
+        assert_eq!(store.check_grant(1, "service:control-plane", &id, BROKER).unwrap().id, id);
+        let other = "service:broker/pkc-2";
+        assert!(matches!(
+            store.check_grant(2, "service:control-plane", &id, other),
+            Err(KmsError::AccessDenied { .. })
+        ));
+        assert!(matches!(store.check_grant(3, OWNER, &id, BROKER), Err(KmsError::AccessDenied { .. })));
+        store.disable(4, OWNER, &id).unwrap();
+        assert!(matches!(store.check_grant(5, "service:control-plane", &id, BROKER), Err(KmsError::Disabled(_))));
+        assert!(store.take_audit().iter().filter(|r| r.action == "CheckGrant").count() == 4);
     }
 
     #[test]
@@ -600,7 +657,7 @@ mod tests {
 
     #[test]
     fn service_aliases_are_created_on_first_use_by_a_service_only() {
-        let mut store = KeyStore::new("region-1", KeyRecords::default(), 7);
+        let mut store = KeyStore::new("region-1", KeyRecords::default(), 7, PlantedBugs::none());
         let alias = "alias/faultline/tenant/org-1";
         assert!(matches!(store.wrap(0, OWNER, alias, &[0; 32], ""), Err(KmsError::NotFound(_))));
         let wrapped = store.wrap(0, BROKER, alias, &[3; 32], "").unwrap();
@@ -613,7 +670,7 @@ mod tests {
         let (mut store, id) = store_with_key();
         let wrapped = store.wrap(1, BROKER, &id, &[9; 32], "ctx").unwrap();
         let bytes = serde_json::to_vec(store.records()).unwrap();
-        let mut restarted = KeyStore::new("region-1", serde_json::from_slice(&bytes).unwrap(), 8);
+        let mut restarted = KeyStore::new("region-1", serde_json::from_slice(&bytes).unwrap(), 8, PlantedBugs::none());
         assert_eq!(restarted.unwrap(2, BROKER, &wrapped, "ctx").unwrap().plaintext.as_slice(), &[9; 32]);
     }
 

@@ -22,6 +22,7 @@ use super::keys::{KeyRecords, KeyStore, KmsError};
 use crate::encryption::WrappedKey;
 use crate::log::Disk;
 use crate::net::http::{serve_https, wall_clock_ms, ApiRequest, ApiResponse, Responder};
+use crate::planted_bugs::PlantedBugs;
 use crate::security::tls::{self, CryptoProvider, TlsMaterial};
 
 /// The key service's only port (C01).
@@ -80,12 +81,13 @@ impl KeyService {
         principals: BTreeMap<String, String>,
         seed: u64,
         disk: Arc<dyn Disk>,
+        bugs: PlantedBugs,
     ) -> Result<Arc<KeyService>, KmsServerError> {
         let records: KeyRecords = match disk.read(KEYS_FILE)? {
             Some(bytes) => serde_json::from_slice(&bytes)?,
             None => KeyRecords::default(),
         };
-        Ok(Arc::new(KeyService { store: Mutex::new(KeyStore::new(region, records, seed)), disk, principals }))
+        Ok(Arc::new(KeyService { store: Mutex::new(KeyStore::new(region, records, seed, bugs)), disk, principals }))
     }
 
     /// Carries out due deletions every `DELETION_TICK`, forever.
@@ -251,6 +253,11 @@ impl Responder for KeyService {
             "CreateGrant" => (
                 parse::<GrantCall>(body).and_then(|c| described(store.grant(now, &principal, &c.key_id, &c.grantee))),
                 true,
+            ),
+            "CheckGrant" => (
+                parse::<GrantCall>(body)
+                    .and_then(|c| described(store.check_grant(now, &principal, &c.key_id, &c.grantee))),
+                false,
             ),
             "RevokeGrant" => (
                 parse::<GrantCall>(body)

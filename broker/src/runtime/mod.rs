@@ -9,10 +9,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::control_plane::link::ControlPlaneLink;
 use crate::controller::metadata::MetadataImage;
 use crate::kms::client::KmsClient;
 use crate::kms::keyring::{Keyring, CLUSTER_KEY_PREFIX};
-use crate::kms::SERVICE_ALIAS_PREFIX;
 use crate::log::{Disk, MetaProperties};
 use crate::net::PLAINTEXT_INTER_BROKER_PORT;
 use crate::node::{Node, NodeConfig, NodeError, BROKER_PORT};
@@ -41,7 +41,8 @@ pub async fn start(config: NodeConfig, disk: Arc<dyn Disk>) -> Result<Arc<Node>,
         api_key: config.inter_broker_api_key.clone(),
         secret: config.inter_broker_secret.clone(),
     };
-    let keyring = open_keyring(&config, disk.as_ref(), &credentials).await?;
+    let control_plane = Arc::new(control_plane_link(&config, disk.clone(), &credentials, incarnation));
+    let keyring = open_keyring(&config, disk.as_ref(), &credentials, control_plane.clone()).await?;
     let channels =
         peers::start((meta.node_id, meta.directory_id), &config.voters, config.dialer.clone(), credentials.clone());
     let metadata_log = Quorum::open_metadata_log(disk.clone(), keyring.clone())?;
@@ -54,7 +55,7 @@ pub async fn start(config: NodeConfig, disk: Arc<dyn Disk>) -> Result<Arc<Node>,
         config.raft_entries_per_append_max,
         config.bugs,
     );
-    let node = Arc::new(Node::new(config, disk, keyring, controller, incarnation, credentials)?);
+    let node = Arc::new(Node::new(config, disk, keyring, control_plane, controller, incarnation, credentials)?);
     tracing::info!(broker = node.config.broker_id, zone = %node.config.zone, %address, "node listening");
     tokio::spawn(node.controller().clone().heartbeat_forever(
         node.config.zone.clone(),
@@ -78,13 +79,36 @@ pub async fn start(config: NodeConfig, disk: Arc<dyn Disk>) -> Result<Arc<Node>,
     Ok(node)
 }
 
-/// The master key that protects a topic: its tenant's (`lkc-…_name`, C28), or the cluster's own
-/// for the service's topics.
-fn master_key_resolver(cluster_id: &str) -> crate::kms::keyring::KeyResolver {
+/// The node's link to the control plane (authenticated as this broker), if it has one; its
+/// snapshot from the disk until the first pull.
+fn control_plane_link(
+    config: &NodeConfig,
+    disk: Arc<dyn Disk>,
+    credentials: &crate::client::ClientCredentials,
+    incarnation: u64,
+) -> ControlPlaneLink {
+    let client = config.control_plane.clone().map(|link| {
+        let client = crate::net::https_client::HttpsClient::new(
+            link.endpoint.clone(),
+            credentials.tls.clone(),
+            config.dialer.clone(),
+            &config.inter_broker_api_key,
+            &config.inter_broker_secret,
+        );
+        (client, link)
+    });
+    let source = format!("crn://faultline/broker={}/process={incarnation}", config.broker_id);
+    ControlPlaneLink::new(client, disk, source, config.bugs)
+}
+
+/// The master key that protects a topic: its tenant's (`lkc-…_name`, C28: the customer's own
+/// key or the one the service keeps for it, as the control plane's snapshot says), or the
+/// cluster's own for the service's topics. A tenant the snapshot does not (yet) host has none.
+fn master_key_resolver(cluster_id: &str, control_plane: Arc<ControlPlaneLink>) -> crate::kms::keyring::KeyResolver {
     let cluster_key = format!("{CLUSTER_KEY_PREFIX}{cluster_id}");
     Box::new(move |topic: &str| match topic.split_once('_') {
-        Some((tenant, _)) if tenant.starts_with("lkc-") => format!("{SERVICE_ALIAS_PREFIX}tenant/{tenant}"),
-        _ => cluster_key.clone(),
+        Some((tenant, _)) if tenant.starts_with("lkc-") => control_plane.access().master_key(tenant),
+        _ => Some(cluster_key.clone()),
     })
 }
 
@@ -94,6 +118,7 @@ async fn open_keyring(
     config: &NodeConfig,
     disk: &dyn Disk,
     credentials: &crate::client::ClientCredentials,
+    control_plane: Arc<ControlPlaneLink>,
 ) -> Result<Arc<Keyring>, NodeError> {
     if disk.read("metadata/raft.log")?.is_some() {
         return Err(NodeError::UnencryptedStorage(format!("broker {}'s directory", config.broker_id)));
@@ -101,11 +126,12 @@ async fn open_keyring(
     let client = KmsClient::new(&config.kms, credentials.tls.clone(), config.dialer.clone());
     let keyring = Arc::new(Keyring::new(
         client,
-        master_key_resolver(&config.cluster_id),
+        master_key_resolver(&config.cluster_id, control_plane),
         config.seed ^ 0x6b65_7972_696e_6721,
         crate::kms::keyring::KeyLease::default(),
+        config.bugs,
     ));
-    let cluster_key = keyring.master_key_of(crate::log::sealed_log::METADATA_SCOPE);
+    let cluster_key = format!("{CLUSTER_KEY_PREFIX}{}", config.cluster_id);
     keyring.load(crate::log::segment::wrapped_roots(disk)?, &[cluster_key]).await;
     tokio::spawn(keyring.clone().maintain_forever());
     Ok(keyring)
@@ -140,25 +166,47 @@ async fn accept_forever(node: Arc<Node>, listener: tokio::net::TcpListener) {
     }
 }
 
-/// Follows the metadata image: becomes leader or follower of each of our partitions.
+/// How soon a partition that could not be opened (its key refused or not yet known) is tried
+/// again when the metadata does not change meanwhile.
+const REOPEN_RETRY: Duration = Duration::from_secs(1);
+
+/// Follows the metadata image: becomes leader or follower of each of our partitions. One that
+/// cannot be opened is tried again every `REOPEN_RETRY` (a key comes back without any metadata
+/// change).
 async fn apply_metadata_forever(node: Arc<Node>) {
     let mut images = node.controller().image();
+    let mut unopened = std::collections::BTreeSet::new();
     loop {
         let image = images.borrow_and_update().clone();
-        apply_image(&node, &image);
-        if images.changed().await.is_err() {
+        unopened = apply_image(&node, &image, &unopened);
+        let changed = if unopened.is_empty() {
+            images.changed().await
+        } else {
+            tokio::select! {
+                changed = images.changed() => changed,
+                _ = tokio::time::sleep(REOPEN_RETRY) => Ok(()),
+            }
+        };
+        if changed.is_err() {
             return;
         }
     }
 }
 
-fn apply_image(node: &Arc<Node>, image: &MetadataImage) {
+/// Applies `image`; returns the partitions that could not be opened (logged when they were
+/// not already in `unopened`).
+fn apply_image(
+    node: &Arc<Node>,
+    image: &MetadataImage,
+    unopened: &std::collections::BTreeSet<(String, usize)>,
+) -> std::collections::BTreeSet<(String, usize)> {
     let me = node.config.broker_id;
+    let mut failed = std::collections::BTreeSet::new();
     // Until our own registration is in the metadata, the roles it names are our previous
     // life's (KIP-841): a restarted process, maybe with an empty disk, must not lead or follow
     // on their strength. The registration record itself moves them away.
     let Some(broker_epoch) = node.broker_epoch(image) else {
-        return;
+        return failed;
     };
     let now = node.now_ms();
     for (topic, partitions) in &image.topics {
@@ -169,10 +217,16 @@ fn apply_image(node: &Arc<Node>, image: &MetadataImage) {
             let handle = match node.open_partition(topic, index as i32) {
                 Ok(handle) => handle,
                 Err(error) => {
-                    tracing::error!(topic, partition = index, %error, "cannot open partition log");
+                    if !unopened.contains(&(topic.clone(), index)) {
+                        tracing::error!(topic, partition = index, %error, "cannot open partition log; retrying every second");
+                    }
+                    failed.insert((topic.clone(), index));
                     continue;
                 }
             };
+            if unopened.contains(&(topic.clone(), index)) {
+                tracing::info!(topic, partition = index, "partition log opened");
+            }
             let follow = {
                 let mut replica = handle.replica.lock().unwrap();
                 let changed = replica.apply_metadata(state, now);
@@ -202,6 +256,7 @@ fn apply_image(node: &Arc<Node>, image: &MetadataImage) {
     node.close_partitions_not_in(image);
     node.groups().unload(|group| node.is_group_coordinator(group));
     node.data_changed();
+    failed
 }
 
 /// Periodic work: ISR shrink checks, group session expiry, high watermark checkpoints.

@@ -23,6 +23,8 @@
 //! - `privatelink`: nothing on the service side opens a connection into a PrivateLink VPC; no client without the DNS override gets in (C05, C06).
 //! - `regions`: no record canary, topic or connection of a cluster outside its region (C07).
 //! - `at_rest`: no record data or key in clear on any disk; no nonce used twice under a key (C08).
+//! - `keys`: every segment still opens after rotations; new segments under the new version;
+//!   nothing served past the bound after a revocation or a key-service outage (C09).
 
 pub mod access;
 pub mod at_rest;
@@ -32,6 +34,7 @@ pub mod backups;
 pub mod connections;
 pub mod dns;
 pub mod kafka_history;
+pub mod keys;
 pub mod privatelink;
 pub mod provisioning;
 pub mod quotas;

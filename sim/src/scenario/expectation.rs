@@ -129,10 +129,23 @@ pub enum ExpectationName {
     FramesSealed,
     /// Two different frames sealed under one segment key with one counter (C08).
     NonceReuses,
+    /// Segments on broker disks at the end whose root key the key service no longer unwraps
+    /// (C09: a rotation leaves everything written before readable).
+    UnreadableSegments,
+    /// Segments started well after a rotation under an older version of the key (C09).
+    StaleKeyVersions,
+    /// Rotations of the cluster's master key carried out: work done.
+    KeyRotations,
+    /// Records served (polled, or acknowledged) past the bound after the key was revoked or
+    /// the key service went down (C09: fail closed).
+    ServedPastKeyBound,
+    /// Client requests refused with a storage error while the key was unusable: the service
+    /// said no, as it must (work done).
+    KeyRefusals,
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 67] = [
+    pub const ALL: [ExpectationName; 72] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -200,6 +213,11 @@ impl ExpectationName {
         ExpectationName::AtRestViolations,
         ExpectationName::FramesSealed,
         ExpectationName::NonceReuses,
+        ExpectationName::UnreadableSegments,
+        ExpectationName::StaleKeyVersions,
+        ExpectationName::KeyRotations,
+        ExpectationName::ServedPastKeyBound,
+        ExpectationName::KeyRefusals,
     ];
 
     /// The name in scenario files and reports.
@@ -272,6 +290,11 @@ impl ExpectationName {
             ExpectationName::AtRestViolations => "at_rest_violations",
             ExpectationName::FramesSealed => "frames_sealed",
             ExpectationName::NonceReuses => "nonce_reuses",
+            ExpectationName::UnreadableSegments => "unreadable_segments",
+            ExpectationName::StaleKeyVersions => "stale_key_versions",
+            ExpectationName::KeyRotations => "key_rotations",
+            ExpectationName::ServedPastKeyBound => "served_past_key_bound",
+            ExpectationName::KeyRefusals => "key_refusals",
         }
     }
 
@@ -316,6 +339,8 @@ impl ExpectationName {
                 | ExpectationName::RegionUnavailableAnswers
                 | ExpectationName::RegionPlacements
                 | ExpectationName::FramesSealed
+                | ExpectationName::KeyRotations
+                | ExpectationName::KeyRefusals
         )
     }
 }

@@ -20,6 +20,9 @@ pub enum Group {
     Peering,
     /// The control plane's machine (its own network).
     ControlPlane,
+    /// The region's key service: its frontend in every zone (the store behind them is the
+    /// provider's and never fails).
+    KeyService,
     /// The zone of the controller quorum's leader when the fault starts.
     ControllerLeaderZone,
     /// The broker leading a partition when the fault starts.
@@ -32,7 +35,7 @@ pub enum Group {
 
 /// A group name that does not exist.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("no group {0:?} (groups: zone-a..zone-c, broker-1..broker-3, peering, control-plane, controller-leader-zone, partition-leader:<topic>/<n>, rest, cluster)")]
+#[error("no group {0:?} (groups: zone-a..zone-c, broker-1..broker-3, peering, control-plane, key-service, controller-leader-zone, partition-leader:<topic>/<n>, rest, cluster)")]
 pub struct UnknownGroup(pub String);
 
 impl Group {
@@ -55,6 +58,7 @@ impl FromStr for Group {
             "broker-3" => Group::Broker(3),
             "peering" => Group::Peering,
             "control-plane" => Group::ControlPlane,
+            "key-service" => Group::KeyService,
             "controller-leader-zone" => Group::ControllerLeaderZone,
             "rest" => Group::Rest,
             "cluster" => Group::Cluster,
@@ -79,6 +83,7 @@ impl fmt::Display for Group {
             Group::Broker(id) => write!(f, "broker-{id}"),
             Group::Peering => f.write_str("peering"),
             Group::ControlPlane => f.write_str("control-plane"),
+            Group::KeyService => f.write_str("key-service"),
             Group::ControllerLeaderZone => f.write_str("controller-leader-zone"),
             Group::PartitionLeader { topic, partition } => write!(f, "partition-leader:{topic}/{partition}"),
             Group::Rest => f.write_str("rest"),
@@ -113,6 +118,7 @@ mod tests {
             "broker-2",
             "peering",
             "control-plane",
+            "key-service",
             "controller-leader-zone",
             "partition-leader:orders/3",
             "rest",

@@ -10,6 +10,7 @@
 mod control_plane;
 mod expectation;
 mod group;
+mod keys;
 mod network;
 mod region;
 
@@ -25,6 +26,7 @@ pub use control_plane::{
 };
 pub use expectation::{Comparison, Expectation, ExpectationName};
 pub use group::{Group, UnknownGroup, ZONES};
+pub use keys::{KeyAction, KeyActionSpec, KeysSpec};
 pub use network::{NetworkSpec, CUSTOMER_VPC, PRIVATE_LINK_VPC, SERVICE_RANGES, TRANSIT_GATEWAY_VPC};
 pub use region::RegionSpec;
 
@@ -52,6 +54,8 @@ pub struct Scenario {
     pub network: Option<NetworkSpec>,
     /// A second region of the service, and a cluster asked for in the customer's (C07).
     pub region: Option<RegionSpec>,
+    /// The cluster's master key and what is done to it (C09).
+    pub keys: KeysSpec,
 }
 
 /// The file as written: the untyped parts (`nightly_seeds`, groups, expectations) are typed by
@@ -81,6 +85,8 @@ struct ScenarioFile {
     network: Option<NetworkSpec>,
     #[serde(default)]
     region: Option<RegionSpec>,
+    #[serde(default)]
+    keys: KeysSpec,
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,10 +169,13 @@ pub enum FaultKind {
     /// Every zone of the customer's region loses power (its brokers and DNS servers; unsynced
     /// writes lost, disks kept); back at `end_s`. Nothing may move to another region (C07).
     RegionOutage,
+    /// Every frontend of the region's key service is down: brokers carry on with the keys they
+    /// hold for a lease, then stop serving (C09); back at `end_s`.
+    KmsOutage,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 14] = [
+    pub const ALL: [FaultKind; 15] = [
         FaultKind::KillNode,
         FaultKind::ZoneOutage,
         FaultKind::ZoneLoss,
@@ -181,6 +190,7 @@ impl FaultKind {
         FaultKind::PeeringDeleted,
         FaultKind::DnsChange,
         FaultKind::RegionOutage,
+        FaultKind::KmsOutage,
     ];
 
     pub fn name(&self) -> &'static str {
@@ -199,6 +209,7 @@ impl FaultKind {
             FaultKind::PeeringDeleted => "peering-deleted",
             FaultKind::DnsChange => "dns-change",
             FaultKind::RegionOutage => "region-outage",
+            FaultKind::KmsOutage => "kms-outage",
         }
     }
 }
@@ -404,6 +415,14 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
             ));
         }
     }
+    scenario.keys.validate(file, scenario.duration_s)?;
+    if scenario.keys.byok && !scenario.control_plane.tenants.is_empty() {
+        return Err(ScenarioError::invalid(
+            file,
+            "keys.byok",
+            "no [[control_plane.tenants]]: a cluster with its own key is Dedicated, with brokers of its own",
+        ));
+    }
     if !(1..=3_600).contains(&scenario.liveness.converge_within_s) {
         return Err(ScenarioError::invalid(file, "liveness.converge_within_s", "1 to 3600"));
     }
@@ -440,6 +459,26 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
             "a [region] section: the boundary is judged only with a second region",
         ));
     }
+    // Key checks with nothing to judge would read 0 for "not tested".
+    let timeline = scenario.keys.timeline(scenario.duration_s);
+    let revokes = timeline
+        .iter()
+        .any(|(_, a)| matches!(a, KeyAction::Disable | KeyAction::RevokeGrant | KeyAction::ScheduleDeletion));
+    let kms_outage = faults.iter().any(|f| f.kind == FaultKind::KmsOutage)
+        || scenario.generate.as_ref().is_some_and(|g| g.kinds.contains(&FaultKind::KmsOutage));
+    let rotates = timeline.iter().any(|(_, a)| *a == KeyAction::Rotate);
+    for e in &expectations {
+        let needs = match e.name {
+            ExpectationName::ServedPastKeyBound | ExpectationName::KeyRefusals if !(revokes || kms_outage) => {
+                "a revoking [[keys.actions]] (disable, revoke-grant, schedule-deletion) or a kms-outage fault"
+            }
+            ExpectationName::StaleKeyVersions | ExpectationName::KeyRotations if !rotates => {
+                "a rotation in [keys] (an action \"rotate\" or rotate_every_s)"
+            }
+            _ => continue,
+        };
+        return Err(ScenarioError::invalid(file, format!("expectations.{}", e.name.name()), needs));
+    }
     Ok(Scenario {
         name: scenario.name,
         description: scenario.description,
@@ -455,6 +494,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         control_plane: scenario.control_plane,
         network: scenario.network,
         region: scenario.region,
+        keys: scenario.keys,
     })
 }
 
@@ -480,6 +520,7 @@ fn typed_fault(file: &str, key: &str, fault: &FaultFile, duration_s: u64) -> Res
             | FaultKind::TransitGatewayDetach
             | FaultKind::DnsChange
             | FaultKind::RegionOutage
+            | FaultKind::KmsOutage
     );
     let target = match (&fault.target, needs_target) {
         (None, true) => {
@@ -523,13 +564,17 @@ fn typed_fault(file: &str, key: &str, fault: &FaultFile, duration_s: u64) -> Res
     }
     if matches!(
         fault.kind,
-        FaultKind::DnsOutage | FaultKind::TransitGatewayDetach | FaultKind::DnsChange | FaultKind::RegionOutage
+        FaultKind::DnsOutage
+            | FaultKind::TransitGatewayDetach
+            | FaultKind::DnsChange
+            | FaultKind::RegionOutage
+            | FaultKind::KmsOutage
     ) && target.is_some()
     {
         return Err(ScenarioError::invalid(
             file,
             format!("{key}.target"),
-            "none: a DNS outage takes every DNS server, a DNS change moves every public endpoint, a detach the cluster network's one attachment, a region outage every zone of the customer's region",
+            "none: a DNS outage takes every DNS server, a DNS change moves every public endpoint, a detach the cluster network's one attachment, a region outage every zone of the customer's region, a key-service outage every frontend of it",
         ));
     }
     match fault.kind {

@@ -38,6 +38,11 @@ pub struct Organization {
     pub cloud_key: (String, String),
     /// The workload's cluster key (id, secret), allowed everything on the cluster by ACLs.
     pub workload_key: (String, String),
+    /// The master key of the cluster's data: the customer's own (BYOK), or the alias of the
+    /// one the service keeps for it.
+    pub master_key: String,
+    /// Whether `master_key` is the customer's (C09).
+    pub byok: bool,
 }
 
 /// The identity provider the harness plays (Ed25519 from the seed).
@@ -65,6 +70,7 @@ pub fn config(
                 region: site.region.into(),
                 zone_count: 3,
                 bootstrap: site.bootstrap(),
+                key_principal: super::sites::broker_principal(&site.cluster_id(seed)),
             })
             .collect(),
         bcrypt_cost: BCRYPT_COST,
@@ -76,10 +82,14 @@ pub fn config(
 }
 
 /// The organization's records before the first run step, and the secrets the harness keeps.
+/// With `byok`, the customer first makes its own key at the key service and grants the
+/// brokers' principal; the control plane has the grant confirmed before it creates the
+/// (then Dedicated) cluster under that key (C09).
 pub fn bootstrap(
     seed: u64,
     config: ControlPlaneConfig,
     network: Option<&crate::scenario::NetworkSpec>,
+    byok: Option<&broker::kms::server::KeyService>,
     now_ms: u64,
 ) -> (Records, Organization) {
     let mut plane = ControlPlane::new(config, Records::default(), seeds::derive(seed, Stream::ControlPlane, 0));
@@ -92,11 +102,12 @@ pub fn bootstrap(
         None => ClusterRequest {
             display_name: "orders".into(),
             environment_id: environment.id,
-            cluster_type: ClusterType::Standard,
+            cluster_type: if byok.is_some() { ClusterType::Dedicated } else { ClusterType::Standard },
             availability: Availability::MultiZone,
             networking: Networking::Public,
             network_id: None,
             region: super::CHOSEN_REGION.into(),
+            encryption_key: None,
         },
         Some(spec) => {
             let created = plane
@@ -142,10 +153,32 @@ pub fn bootstrap(
                 networking: Networking::Private,
                 network_id: Some(created.id),
                 region: super::CHOSEN_REGION.into(),
+                encryption_key: None,
             }
         }
     };
+    let mut request = request;
+    if let Some(service) = byok {
+        use super::kms::{call, CONTROL_PLANE_PRINCIPAL, CONTROL_PLANE_TOKEN, CUSTOMER_PRINCIPAL, CUSTOMER_TOKEN};
+        let created = call(service, CUSTOMER_PRINCIPAL, CUSTOMER_TOKEN, "CreateKey", serde_json::json!({}))
+            .expect("the customer makes a key");
+        let key = created["id"].as_str().expect("a key id").to_string();
+        request.encryption_key = Some(key.clone());
+        let (_, grantee) = plane
+            .key_grantee(&admin, &request, now_ms)
+            .expect("a Dedicated request")
+            .expect("a request with the customer's key");
+        let grant = serde_json::json!({ "key_id": key, "grantee": grantee });
+        call(service, CUSTOMER_PRINCIPAL, CUSTOMER_TOKEN, "CreateGrant", grant.clone()).expect("the customer grants");
+        call(service, CONTROL_PLANE_PRINCIPAL, CONTROL_PLANE_TOKEN, "CheckGrant", grant).expect("the grant is there");
+        plane.note_key_checked(&key, &grantee, now_ms);
+    }
     let cluster = plane.create_cluster(&admin, request, now_ms).expect("the cluster fits the simulated brokers");
+    let byok = cluster.encryption_key.is_some();
+    let master_key = cluster
+        .encryption_key
+        .clone()
+        .unwrap_or_else(|| format!("{}tenant/{}", broker::kms::SERVICE_ALIAS_PREFIX, cluster.id));
     let account = plane.create_service_account(&admin, "workload", "the harness's workload", now_ms).expect("account");
     let bindings = allow_everything(&format!("User:{}", account.id));
     plane.create_acls(&admin, admin.principal(), &cluster.id, bindings, now_ms).expect("ACLs");
@@ -159,6 +192,8 @@ pub fn bootstrap(
         admin_user_id,
         cloud_key: (cloud.key.id, cloud.secret),
         workload_key: (workload.key.id, workload.secret),
+        master_key,
+        byok,
     };
     (plane.records().clone(), organization)
 }

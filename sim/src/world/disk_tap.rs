@@ -9,9 +9,10 @@ use std::hash::{Hash, Hasher};
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use broker::encryption::Frame;
+use broker::encryption::{Frame, SegmentKeyFile, WrappedKey};
 use broker::log::{Disk, MemoryDisk};
 
+pub use crate::checkers::keys::KeyFileWrite;
 use crate::workload::Canary;
 
 /// What the tap saw, for the checkers.
@@ -27,6 +28,9 @@ pub struct TapFindings {
     /// (ms, "machine: file: key k sealed two different frames with counter c"), the first few.
     pub nonce_reuses: Vec<(u64, String)>,
     pub nonce_reuse_count: u64,
+    /// Every segment key file written: when, where, and the master key version its root is
+    /// wrapped under (C09: new segments under the new version after a rotation).
+    pub key_files: Vec<KeyFileWrite>,
 }
 
 struct TapState {
@@ -68,6 +72,23 @@ impl DiskTap {
     /// Searches every later write for `bytes` too (a tenant's canary).
     pub fn watch(&self, what: String, bytes: Vec<u8>) {
         self.0.lock().unwrap().canaries.push((what, memchr::memmem::Finder::new(&bytes).into_owned()));
+    }
+
+    fn key_file_written(&self, machine: &str, file: &str, root: &WrappedKey) {
+        let mut state = self.0.lock().unwrap();
+        let at_ms = state.zero.elapsed().as_millis() as u64;
+        state.findings.key_files.push(KeyFileWrite {
+            at_ms,
+            machine: machine.into(),
+            file: file.into(),
+            master_key_id: root.master_key_id.clone(),
+            version: root.version,
+        });
+    }
+
+    /// What the tap's times count from.
+    pub fn zero(&self) -> tokio::time::Instant {
+        self.0.lock().unwrap().zero
     }
 
     pub fn findings(&self) -> TapFindings {
@@ -147,6 +168,9 @@ impl Disk for TappedDisk {
 
     fn replace_durably(&self, file: &str, bytes: &[u8]) -> io::Result<()> {
         self.tap.observe(&self.machine, file, bytes, false);
+        if let Some(key_file) = file.ends_with(".key").then(|| SegmentKeyFile::parse(bytes).ok()).flatten() {
+            self.tap.key_file_written(&self.machine, file, &key_file.root);
+        }
         self.inner.replace_durably(file, bytes)
     }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use broker::kms::server::{token_hash, KeyService, KmsServer, KmsServerConfig};
 use broker::log::MemoryDisk;
+use broker::planted_bugs::PlantedBugs;
 use madsim::runtime::Handle;
 
 use super::sites::{broker_principal, KeyServiceSite, Shared, Site, BROKER_TOKEN};
@@ -16,14 +17,59 @@ use super::Machine;
 use crate::seeded_tls::seeded_crypto_provider;
 use crate::seeds::{self, Stream};
 
-/// Starts `site`'s key service for the broker cluster `cluster_id`.
-pub(super) fn start(shared: &Shared, site: &'static Site, cluster_id: &str) -> KeyServiceSite {
+/// The customer's principal at the key service, and the service's own (it checks grants).
+pub const CUSTOMER_PRINCIPAL: &str = "customer:org-sim";
+pub(super) const CUSTOMER_TOKEN: &str = "kms-customer-token";
+pub const CONTROL_PLANE_PRINCIPAL: &str = "service:control-plane";
+pub(super) const CONTROL_PLANE_TOKEN: &str = "kms-control-plane-token";
+
+/// `site`'s key store (the provider's regional backend), for the broker cluster `cluster_id`.
+pub(super) fn open_store(seed: u64, site: &'static Site, cluster_id: &str, bugs: PlantedBugs) -> Arc<KeyService> {
+    let principals = BTreeMap::from([
+        (broker_principal(cluster_id), token_hash(BROKER_TOKEN)),
+        (CUSTOMER_PRINCIPAL.to_string(), token_hash(CUSTOMER_TOKEN)),
+        (CONTROL_PLANE_PRINCIPAL.to_string(), token_hash(CONTROL_PLANE_TOKEN)),
+    ]);
+    let store = seeds::derive(seed, Stream::Kms, site.seed_base);
+    KeyService::open(site.region, principals, store, Arc::new(MemoryDisk::new()), bugs)
+        .expect("an empty memory disk holds no key records")
+}
+
+/// Calls the key service as `principal` would through its API (`POST /v1/<action>`), at the
+/// provider's console: no frontend is involved.
+pub fn call(
+    service: &KeyService,
+    principal: &str,
+    token: &str,
+    action: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    use base64::Engine;
+    use broker::net::api::ApiRequest;
+    use broker::net::http::Responder;
+    let authorization =
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{principal}:{token}")));
+    let body = serde_json::to_vec(&body).expect("JSON");
+    let path = format!("/v1/{action}");
+    let response = service.respond(&ApiRequest {
+        method: "POST",
+        path: &path,
+        query: "",
+        authorization: Some(&authorization),
+        body: &body,
+    });
+    let value: serde_json::Value = serde_json::from_slice(&response.body).unwrap_or_default();
+    if response.status == 200 {
+        Ok(value)
+    } else {
+        Err(format!("{} {}", response.status, value["detail"].as_str().unwrap_or_default()))
+    }
+}
+
+/// Starts `site`'s key-service frontends over `service`.
+pub(super) fn start(shared: &Shared, site: &'static Site, service: Arc<KeyService>) -> KeyServiceSite {
     let handle = Handle::current();
     let seed = shared.seed;
-    let principals = BTreeMap::from([(broker_principal(cluster_id), token_hash(BROKER_TOKEN))]);
-    let store = seeds::derive(seed, Stream::Kms, site.seed_base);
-    let service = KeyService::open(site.region, principals, store, Arc::new(MemoryDisk::new()))
-        .expect("an empty memory disk holds no key records");
     let mut machines = Vec::new();
     for &(name, zone, address) in site.kms_servers {
         let ip = IpAddr::V4(address);
@@ -54,4 +100,29 @@ pub(super) fn start(shared: &Shared, site: &'static Site, cluster_id: &str) -> K
         machines.push(Machine { name: name.into(), ip, zone: Some(site.zones[zone]), id: node.id() });
     }
     KeyServiceSite { machines, service }
+}
+
+/// Does `action` to the cluster's master key, as its owner: the customer for its own key, the
+/// service (the brokers' principal) for the key it keeps. Returns the key's current version.
+pub fn act_on_master_key(world: &super::World, action: crate::scenario::KeyAction) -> Result<u32, String> {
+    use crate::scenario::KeyAction;
+    let organization = &world.organization;
+    let (principal, token) = if organization.byok {
+        (CUSTOMER_PRINCIPAL.to_string(), CUSTOMER_TOKEN)
+    } else {
+        (broker_principal(&super::CHOSEN_SITE.cluster_id(world.seed)), BROKER_TOKEN)
+    };
+    let key = organization.master_key.clone();
+    let grantee = broker_principal(&super::CHOSEN_SITE.cluster_id(world.seed));
+    let (call_name, body) = match action {
+        KeyAction::Rotate => ("RotateKey", serde_json::json!({ "key_id": key })),
+        KeyAction::Disable => ("DisableKey", serde_json::json!({ "key_id": key })),
+        KeyAction::Enable => ("EnableKey", serde_json::json!({ "key_id": key })),
+        KeyAction::RevokeGrant => ("RevokeGrant", serde_json::json!({ "key_id": key, "grantee": grantee })),
+        KeyAction::Grant => ("CreateGrant", serde_json::json!({ "key_id": key, "grantee": grantee })),
+        KeyAction::ScheduleDeletion => ("ScheduleKeyDeletion", serde_json::json!({ "key_id": key, "wait_days": 7 })),
+        KeyAction::CancelDeletion => ("CancelKeyDeletion", serde_json::json!({ "key_id": key })),
+    };
+    let answer = call(&world.key_service.service, &principal, token, call_name, body)?;
+    Ok(answer["current_version"].as_u64().unwrap_or_default() as u32)
 }

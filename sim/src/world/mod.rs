@@ -72,7 +72,7 @@ pub struct Machine {
 /// when the last fault that cut it ends.
 pub mod disk_tap;
 mod fabric;
-mod kms;
+pub mod kms;
 mod links;
 mod network;
 pub mod sealed;
@@ -81,6 +81,7 @@ mod sites;
 pub mod control_plane;
 
 use control_plane::{Organization, BCRYPT_COST, CONTROL_PLANE_IP, CONTROL_PLANE_NAME};
+pub use disk_tap::KeyFileWrite;
 pub use links::Impairment;
 use links::LinkTable;
 
@@ -173,6 +174,7 @@ impl World {
         bugs: PlantedBugs,
         impairs_links: bool,
         other_region: bool,
+        byok: bool,
     ) -> World {
         let handle = Handle::current();
         let certificates = seeds::derive(seed, Stream::Certificates, 0);
@@ -191,8 +193,14 @@ impl World {
         let broker_ips: Vec<IpAddr> = (0..3).map(|index| CHOSEN_SITE.broker_ip(index)).collect();
         let regions: &[&Site] = if other_region { &[&CHOSEN_SITE, &OTHER_SITE] } else { &[&CHOSEN_SITE] };
         let plane_config = control_plane::config(seed, regions, credentials.broker_keys(), bugs);
-        let (records, organization) =
-            control_plane::bootstrap(seed, plane_config.clone(), network, broker::net::http::wall_clock_ms());
+        let key_store = kms::open_store(seed, &CHOSEN_SITE, &CHOSEN_SITE.cluster_id(seed), bugs);
+        let (records, organization) = control_plane::bootstrap(
+            seed,
+            plane_config.clone(),
+            network,
+            byok.then_some(key_store.as_ref()),
+            broker::net::http::wall_clock_ms(),
+        );
         let control_plane_disk = MemoryDisk::new();
         broker::log::Disk::replace_durably(
             &control_plane_disk,
@@ -296,7 +304,7 @@ impl World {
             Machine { name: CONTROL_PLANE_NAME.into(), ip: CONTROL_PLANE_IP, zone: None, id: node.id() }
         };
         let dns = place(&mut by_ip, &mut disks, sites::start_dns(&shared, &CHOSEN_SITE));
-        let key_service = kms::start(&shared, &CHOSEN_SITE, &CHOSEN_SITE.cluster_id(seed));
+        let key_service = kms::start(&shared, &CHOSEN_SITE, key_store);
         for machine in &key_service.machines {
             by_ip.insert(machine.ip, machine.name.clone());
         }
@@ -307,7 +315,8 @@ impl World {
             let ip = IpAddr::V4(address);
             let brokers = place(&mut by_ip, &mut disks, sites::start_brokers(&shared, &OTHER_SITE));
             let dns = place(&mut by_ip, &mut disks, sites::start_dns(&shared, &OTHER_SITE));
-            let kms = kms::start(&shared, &OTHER_SITE, &OTHER_SITE.cluster_id(seed));
+            let store = kms::open_store(seed, &OTHER_SITE, &OTHER_SITE.cluster_id(seed), bugs);
+            let kms = kms::start(&shared, &OTHER_SITE, store);
             for machine in &kms.machines {
                 by_ip.insert(machine.ip, machine.name.clone());
             }

@@ -314,3 +314,18 @@ fn a_truncated_segment_written_again_is_caught_by_nonce_uniqueness() {
         capsule.violation.detail
     );
 }
+
+#[test]
+fn a_rotation_that_drops_the_old_version_is_caught_by_the_readability_check() {
+    // The rotation in zone-b's outage replaces the material: every segment sealed before it is
+    // unreadable at the end (and zone-b's broker cannot even start again).
+    let capsule = caught_by("rotation-drops-old-version", 1, "unreadable_segments");
+    assert!(capsule.violation.detail.contains("no longer unwraps"), "{}", capsule.violation.detail);
+}
+
+#[test]
+fn a_data_key_kept_after_a_revocation_is_caught_by_the_revocation_bound() {
+    // The customer disables its key at 40 s; the brokers keep serving with the roots they hold.
+    let capsule = caught_by("stale-data-key-after-revoke", 1, "served_past_key_bound");
+    assert!(capsule.violation.detail.contains("after the customer's `disable`"), "{}", capsule.violation.detail);
+}

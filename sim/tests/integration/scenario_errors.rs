@@ -33,6 +33,7 @@ fn every_catalog_scenario_is_valid() {
         names,
         [
             "acl-limited-application",
+            "byok-revoke-mid-run",
             "cluster-provisioning",
             "control-plane-outage",
             "control-plane-restore",
@@ -40,6 +41,8 @@ fn every_catalog_scenario_is_valid() {
             "dns-change",
             "dns-outage",
             "flapping-broker",
+            "key-rotation-under-zone-outage",
+            "kms-outage",
             "leader-isolation",
             "leaked-key-revoked",
             "out-of-sync-replica-failover",
@@ -53,6 +56,7 @@ fn every_catalog_scenario_is_valid() {
             "region-outage",
             "reimage-during-partition",
             "rolling-restart",
+            "rotation-storm",
             "single-zone-outage",
             "slow-replication-leader-crash",
             "tenant-probe",
@@ -204,4 +208,16 @@ fn the_cli_exits_2_naming_file_and_key_and_runs_nothing() {
     assert_eq!(unknown_bug.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown_bug.stderr).contains("unknown planted bug"));
     std::fs::remove_file(path).ok();
+}
+
+#[test]
+fn key_bound_expectation_without_a_revocation_or_an_outage() {
+    // Nothing would ever make the key unusable: a 0 would be "not tested".
+    insta::assert_snapshot!(error_of(&format!("{}served_past_key_bound = 0\n", base())));
+}
+
+#[test]
+fn disabling_a_key_the_customer_does_not_own() {
+    let section = "\n[[keys.actions]]\nat_s = 10\naction = \"disable\"\n";
+    insta::assert_snapshot!(error_of(&format!("{}{section}", base())));
 }

@@ -22,14 +22,22 @@ pub(crate) fn control_plane() -> (ControlPlane, Caller) {
                 region: "eu-1".into(),
                 zone_count: 3,
                 bootstrap: "b:9092".into(),
+                key_principal: "service:broker/shared".into(),
             },
             PhysicalCluster {
                 id: "pkc-dedicated".into(),
                 region: "eu-1".into(),
                 zone_count: 3,
                 bootstrap: "d:9092".into(),
+                key_principal: "service:broker/dedicated".into(),
             },
-            PhysicalCluster { id: "pkc-us".into(), region: "us-1".into(), zone_count: 3, bootstrap: "u:9092".into() },
+            PhysicalCluster {
+                id: "pkc-us".into(),
+                region: "us-1".into(),
+                zone_count: 3,
+                bootstrap: "u:9092".into(),
+                key_principal: "service:broker/us".into(),
+            },
         ],
         bcrypt_cost: 4,
         idp_issuer: "idp".into(),
@@ -66,6 +74,7 @@ fn cluster_in(
             networking: Networking::Public,
             network_id: None,
             region: region.into(),
+            encryption_key: None,
         },
         now_ms,
     )
@@ -271,4 +280,45 @@ fn only_the_service_moves_public_endpoints_and_brokers_learn_them_from_the_snaps
     plane.move_public_endpoints(&broker, "pkc-shared", moved.clone(), NOW).unwrap();
     assert!(plane.data_plane_version() > version, "the DNS service must learn of the move");
     assert_eq!(plane.data_plane_snapshot(&broker, "pkc-shared").unwrap().public_endpoints, moved);
+}
+
+/// C09: the customer's own key is for Dedicated clusters only, and only once the key service
+/// has confirmed (recently) that it grants the brokers' principal of the placement; the
+/// brokers learn the key from their snapshot.
+#[test]
+fn bring_your_own_key_is_dedicated_only_and_needs_a_confirmed_grant() {
+    let (mut plane, admin) = control_plane();
+    let environment = plane.create_environment(&admin, "prod", NOW).unwrap();
+    let request = |cluster_type| ClusterRequest {
+        display_name: "orders".into(),
+        environment_id: environment.id.clone(),
+        cluster_type,
+        availability: Availability::MultiZone,
+        networking: Networking::Public,
+        network_id: None,
+        region: "eu-1".into(),
+        encryption_key: Some("arn:faultline:kms:eu-1:key/k1".into()),
+    };
+    let refused_field = |outcome: Result<_>| match outcome {
+        Err(ControlPlaneError::Invalid { field, reason }) => (field, reason),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let (field, reason) = refused_field(plane.key_grantee(&admin, &request(ClusterType::Standard), NOW).map(|_| ()));
+    assert_eq!((field, reason.contains("Dedicated clusters only")), ("encryption_key", true));
+    let (field, _) = refused_field(plane.create_cluster(&admin, request(ClusterType::Standard), NOW).map(|_| ()));
+    assert_eq!(field, "encryption_key");
+
+    let (key, grantee) = plane.key_grantee(&admin, &request(ClusterType::Dedicated), NOW).unwrap().unwrap();
+    assert_eq!(grantee, "service:broker/shared", "the first physical cluster that can host it");
+    let (_, reason) = refused_field(plane.create_cluster(&admin, request(ClusterType::Dedicated), NOW).map(|_| ()));
+    assert!(reason.contains("has not confirmed"), "{reason}");
+    // A confirmation too old counts for nothing.
+    plane.note_key_checked(&key, &grantee, NOW - KEY_CHECK_VALID_MS - 1);
+    refused_field(plane.create_cluster(&admin, request(ClusterType::Dedicated), NOW).map(|_| ()));
+    plane.note_key_checked(&key, &grantee, NOW);
+    let cluster = plane.create_cluster(&admin, request(ClusterType::Dedicated), NOW).unwrap();
+    assert_eq!(cluster.encryption_key.as_deref(), Some(key.as_str()));
+    let snapshot = plane.data_plane_snapshot(&Caller::Broker { key_id: "broker-1".into() }, "pkc-shared").unwrap();
+    let hosted = snapshot.clusters.iter().find(|c| c.id == cluster.id).unwrap();
+    assert_eq!(hosted.encryption_key.as_deref(), Some(key.as_str()));
 }

@@ -81,10 +81,13 @@ pub enum PlantedBug {
     /// A broker's keyring takes a refusal from the key service (key disabled, grant removed)
     /// for an outage and keeps serving with the roots it holds (C09).
     StaleDataKeyAfterRevoke,
+    /// After a rotation the brokers re-wrap old roots at the key service but never rewrite the
+    /// key files that hold them: old segments keep depending on the old version (C09).
+    RewrapSkipsKeyFiles,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 28] = [
+    pub const ALL: [PlantedBug; 29] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -113,6 +116,7 @@ impl PlantedBug {
         PlantedBug::NonceReuse,
         PlantedBug::RotationDropsOldVersion,
         PlantedBug::StaleDataKeyAfterRevoke,
+        PlantedBug::RewrapSkipsKeyFiles,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -146,6 +150,7 @@ impl PlantedBug {
             PlantedBug::NonceReuse => "nonce-reuse",
             PlantedBug::RotationDropsOldVersion => "rotation-drops-old-version",
             PlantedBug::StaleDataKeyAfterRevoke => "stale-data-key-after-revoke",
+            PlantedBug::RewrapSkipsKeyFiles => "rewrap-skips-key-files",
         }
     }
 
@@ -161,7 +166,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public, replica-placed-cross-region, plaintext-segment, nonce-reuse, rotation-drops-old-version, stale-data-key-after-revoke")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public, replica-placed-cross-region, plaintext-segment, nonce-reuse, rotation-drops-old-version, stale-data-key-after-revoke, rewrap-skips-key-files")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

@@ -778,6 +778,7 @@ async fn simulate(request: RunRequest) -> Simulated {
     let materials = crate::world::sealed::key_material(&images, &world.key_services());
     let keys_on_disks = crate::checkers::at_rest::key_material_on_disks(&images, &materials);
     let (unreadable, unreadable_count) = crate::checkers::keys::unreadable_segments(&images, &world.key_services());
+    let key_files_at_end = crate::checkers::keys::key_files(&images, recorder.now_ms());
     drop(images);
     let at_rest = AtRestEvidence {
         violation_count: tap.plaintext_count + keys_on_disks.len() as u64,
@@ -869,7 +870,14 @@ async fn simulate(request: RunRequest) -> Simulated {
             .filter(|w| w.at_ms >= setup_ms)
             .map(|w| crate::world::KeyFileWrite { at_ms: w.at_ms - setup_ms, ..w })
             .collect();
-        let stale = crate::checkers::keys::stale_versions(&writes, &events, &world.organization.master_key, &dark);
+        // Every key file as it was written, and as it lies on the disks at the end (re-wrapped).
+        let mut stale = crate::checkers::keys::stale_versions(&writes, &events, &world.organization.master_key, &dark);
+        stale.extend(crate::checkers::keys::stale_versions(
+            &key_files_at_end,
+            &events,
+            &world.organization.master_key,
+            &dark,
+        ));
         let rotations =
             events.iter().filter(|e| e.action == crate::scenario::KeyAction::Rotate && e.outcome.is_ok()).count();
         KeyEvidence {

@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 28] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 29] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -107,6 +107,11 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 28] = [
         bug: "stale-data-key-after-revoke",
         scenario: "byok-revoke-mid-run",
         checks: &["served_past_key_bound"],
+    },
+    PlantedBugCheck {
+        bug: "rewrap-skips-key-files",
+        scenario: "key-rotation-under-zone-outage",
+        checks: &["stale_key_versions"],
     },
 ];
 

@@ -113,7 +113,12 @@ pub struct Keyring {
     last_failure: Mutex<Option<String>>,
     timing: KeyLease,
     bugs: PlantedBugs,
+    /// Told of the roots re-wrapped after a rotation (the node rewrites their key files).
+    rewrap_listener: Mutex<Option<RewrapListener>>,
 }
+
+/// What to do with roots re-wrapped under a newer version: root id -> its new wrapping.
+pub type RewrapListener = Box<dyn Fn(&BTreeMap<u64, WrappedKey>) + Send + Sync>;
 
 impl Keyring {
     pub fn new(client: KmsClient, resolve: KeyResolver, seed: u64, timing: KeyLease, bugs: PlantedBugs) -> Keyring {
@@ -127,6 +132,7 @@ impl Keyring {
             last_failure: Mutex::default(),
             timing,
             bugs,
+            rewrap_listener: Mutex::default(),
         }
     }
 
@@ -191,12 +197,28 @@ impl Keyring {
         let _ = tokio::time::timeout(timeout, self.maintained.notified()).await;
     }
 
+    /// After every maintenance pass, roots re-wrapped under a newer version go to `listener`.
+    pub fn on_rewrap(&self, listener: RewrapListener) {
+        *self.rewrap_listener.lock().unwrap() = Some(listener);
+    }
+
     async fn maintain(&self) {
         let masters: Vec<String> = self.state.lock().unwrap().masters.keys().cloned().collect();
         for master in masters {
             self.maintain_master(&master).await;
         }
         self.maintained.notify_waiters();
+        // Not before someone can rewrite the key files (a root re-wrapped in memory only would
+        // never be found stale again).
+        if self.rewrap_listener.lock().unwrap().is_none() {
+            return;
+        }
+        let rewrapped = self.rewrap_stale_roots().await;
+        if !rewrapped.is_empty() {
+            if let Some(listener) = self.rewrap_listener.lock().unwrap().as_ref() {
+                listener(&rewrapped);
+            }
+        }
     }
 
     async fn maintain_master(&self, master: &str) {
@@ -256,6 +278,37 @@ impl Keyring {
         if needs_root {
             self.create_root(master).await;
         }
+    }
+
+    /// Re-wraps, under its master key's latest version, every root still wrapped under an
+    /// older one (`ReEncrypt`: the root never leaves the key service in clear for it). Returns
+    /// the new wrappings, for the key files that hold the old ones.
+    pub async fn rewrap_stale_roots(&self) -> BTreeMap<u64, WrappedKey> {
+        let stale: Vec<(u64, WrappedKey)> = {
+            let state = self.state.lock().unwrap();
+            let latest = |master: &str| {
+                state.masters.get(master).filter(|m| m.refused.is_none()).map_or(0, |m| m.latest_version)
+            };
+            state
+                .roots
+                .iter()
+                .filter(|(_, root)| root.wrapped.version < latest(&root.wrapped.master_key_id))
+                .map(|(id, root)| (*id, root.wrapped.clone()))
+                .collect()
+        };
+        let mut rewrapped = BTreeMap::new();
+        for (id, wrapped) in stale {
+            match self.client.rewrap(&wrapped, &context(id)).await {
+                Ok(new) => {
+                    if let Some(root) = self.state.lock().unwrap().roots.get_mut(&id) {
+                        root.wrapped = new.clone();
+                    }
+                    rewrapped.insert(id, new);
+                }
+                Err(error) => self.note_failure(&wrapped.master_key_id, &error),
+            }
+        }
+        rewrapped
     }
 
     fn note_failure(&self, master: &str, error: &KmsCallError) {
@@ -442,6 +495,9 @@ mod tests {
             PlantedBugs::none(),
         ));
         keyring.load(Vec::new(), std::slice::from_ref(&key)).await;
+        let rewrapped = Arc::new(Mutex::new(BTreeMap::new()));
+        let seen = rewrapped.clone();
+        keyring.on_rewrap(Box::new(move |roots| seen.lock().unwrap().extend(roots.clone())));
         tokio::spawn(keyring.clone().maintain_forever());
         let (first, wrapped) = keyring.current_root("orders").unwrap();
         assert_eq!((wrapped.master_key_id.as_str(), wrapped.version), (key.as_str(), 1));
@@ -462,6 +518,14 @@ mod tests {
         })
         .await;
         assert!(keyring.check(first.id).is_ok(), "rotation leaves old data readable");
+        // Re-wrapped at a renewal: the first root, same material, now under version 2.
+        eventually("the old root re-wrapped", || {
+            rewrapped.lock().unwrap().get(&first.id).is_some_and(|w| w.version == 2)
+        })
+        .await;
+        assert!(keyring.rewrap_stale_roots().await.is_empty(), "nothing left under version 1");
+        let under_v2 = rewrapped.lock().unwrap()[&first.id].clone();
+        assert_eq!(keyring.root(first.id, &under_v2).unwrap().material(), first.material());
 
         // The grant removed: refused like a disabled key.
         customer.grant_action("RevokeGrant", &key, BROKER).await.unwrap();

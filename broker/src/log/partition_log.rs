@@ -16,7 +16,7 @@ use super::batch::{self, BatchHeader};
 use super::disk::Disk;
 use super::error::LogError;
 use super::segment::{self, Segment};
-use crate::encryption::{KeySource, KeyUnavailable};
+use crate::encryption::{KeySource, KeyUnavailable, WrappedKey};
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
 use crate::INVARIANT_BROKEN;
 
@@ -223,6 +223,23 @@ impl PartitionLog {
     /// How many segments the log has (tests and the harness).
     pub fn segment_count(&self) -> usize {
         self.segments.len()
+    }
+
+    /// Replaces the key files of segments whose root is in `rewrapped` (root id -> the same
+    /// root wrapped under a newer version of its master key); returns how many changed.
+    pub fn rewrap_key_files(&mut self, rewrapped: &BTreeMap<u64, WrappedKey>) -> Result<usize, LogError> {
+        if self.bugs.is_on(PlantedBug::RewrapSkipsKeyFiles) {
+            // BUG (planted): the new wrappings are kept in memory only.
+            return Ok(0);
+        }
+        let mut changed = 0;
+        for segment in &mut self.segments {
+            if let Some(wrapped) = rewrapped.get(&segment.root_id()) {
+                segment.rewrap(self.disk.as_ref(), wrapped)?;
+                changed += 1;
+            }
+        }
+        Ok(changed)
     }
 
     pub fn log_end_offset(&self) -> i64 {

@@ -4,7 +4,7 @@
 
 use super::disk::Disk;
 use super::error::LogError;
-use crate::encryption::{Frame, KeySource, SegmentKey, SegmentKeyFile};
+use crate::encryption::{Frame, KeySource, SegmentKey, SegmentKeyFile, WrappedKey};
 
 pub(crate) struct Segment {
     /// The first offset (partition logs) or sequence number (the metadata log) it holds.
@@ -63,6 +63,16 @@ impl Segment {
             created: tokio::time::Instant::now(),
             writable: true,
         })
+    }
+
+    /// Its root key now wrapped as `wrapped` (the same root re-wrapped under a newer version
+    /// of its master key): the key file is replaced durably; the frames are untouched.
+    pub(crate) fn rewrap(&mut self, disk: &dyn Disk, wrapped: &WrappedKey) -> Result<(), LogError> {
+        let mut key_file = self.key_file.clone();
+        key_file.root = wrapped.clone();
+        disk.replace_durably(&self::key_file(&self.file), &key_file.to_bytes())?;
+        self.key_file = key_file;
+        Ok(())
     }
 
     /// A segment found on disk, with its bytes; read-only until the bug `nonce-reuse` says

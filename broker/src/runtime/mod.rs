@@ -70,6 +70,13 @@ pub async fn start(config: NodeConfig, disk: Arc<dyn Disk>) -> Result<Arc<Node>,
         tokio::spawn(audit_topic::ship_forever(node.clone()));
     }
     tokio::spawn(tick_forever(node.clone()));
+    // Runs inside the keyring's own renewals: no task or timer of its own while nothing rotates.
+    let weak = Arc::downgrade(&node);
+    node.keyring().on_rewrap(Box::new(move |rewrapped| {
+        if let Some(node) = weak.upgrade() {
+            rewrite_key_files(&node, rewrapped);
+        }
+    }));
     tokio::spawn(accept_forever(node.clone(), listener));
     if node.config.bugs.is_on(PlantedBug::PlaintextInterBroker) {
         let address = SocketAddr::new(node.config.listen_ip, PLAINTEXT_INTER_BROKER_PORT);
@@ -257,6 +264,19 @@ fn apply_image(
     node.groups().unload(|group| node.is_group_coordinator(group));
     node.data_changed();
     failed
+}
+
+/// Rewrites the key files of every open partition whose roots the keyring re-wrapped after a
+/// rotation, so that no segment keeps depending on an old version (C09).
+fn rewrite_key_files(node: &Node, rewrapped: &std::collections::BTreeMap<u64, crate::encryption::WrappedKey>) {
+    let mut files = 0;
+    for ((topic, partition), handle) in node.partition_handles() {
+        match handle.replica.lock().unwrap().log.rewrap_key_files(rewrapped) {
+            Ok(changed) => files += changed,
+            Err(error) => tracing::warn!(%topic, partition, %error, "cannot rewrite a key file"),
+        }
+    }
+    tracing::info!(roots = rewrapped.len(), files, "re-wrapped root keys under the latest key versions");
 }
 
 /// Periodic work: ISR shrink checks, group session expiry, high watermark checkpoints.

@@ -195,7 +195,29 @@ pub fn unreadable_segments(disks: &[super::at_rest::DiskImage], services: &[&Key
     (lines, count)
 }
 
-/// Segments started more than `ROTATION_BOUND` after a rotation of `master_key` under an older
+/// Every segment key file on the disks, as found at `at_ms` (for `stale_versions`: after a
+/// rotation the brokers re-wrap old roots, so the files at the end must be under the new version
+/// too).
+pub fn key_files(disks: &[super::at_rest::DiskImage], at_ms: u64) -> Vec<KeyFileWrite> {
+    use broker::encryption::SegmentKeyFile;
+    let mut found = Vec::new();
+    for (machine, files) in disks {
+        for (file, bytes) in files.iter().filter(|(name, _)| name.ends_with(".key")) {
+            if let Ok(key_file) = SegmentKeyFile::parse(bytes) {
+                found.push(KeyFileWrite {
+                    at_ms,
+                    machine: machine.clone(),
+                    file: format!("{file} (at the end)"),
+                    master_key_id: key_file.root.master_key_id,
+                    version: key_file.root.version,
+                });
+            }
+        }
+    }
+    found
+}
+
+/// Segments started (or, at the end, lying) more than `ROTATION_BOUND` after a rotation of `master_key` under an older
 /// version, outside the stretches in which the key service could not be reached (`dark`).
 pub fn stale_versions(
     writes: &[KeyFileWrite],
@@ -225,11 +247,11 @@ pub fn stale_versions(
             stale.push((
                 at_ms,
                 format!(
-                    "{}: {} was started at {:.3}s under {master_key} v{}, {:.1} s after the rotation to v{version}",
+                    "{}: {} was under {master_key} v{} at {:.3}s, {:.1} s after the rotation to v{version}",
                     write.machine,
                     write.file,
-                    at_ms as f64 / 1000.0,
                     write.version,
+                    at_ms as f64 / 1000.0,
                     (at_ms - rotated_ms) as f64 / 1000.0
                 ),
             ));
@@ -319,7 +341,7 @@ mod tests {
         let stale = stale_versions(&writes, &rotated, "k", &[]);
         let at: Vec<u64> = stale.iter().map(|(at, _)| *at).collect();
         assert_eq!(at, vec![50_000, 70_000], "{stale:?}");
-        assert!(stale[0].1.contains("under k v1, 40.0 s after the rotation to v2"), "{}", stale[0].1);
+        assert!(stale[0].1.contains("under k v1 at 50.000s, 40.0 s after the rotation to v2"), "{}", stale[0].1);
         // The key service down from 5 s to 35 s: the rotation could not be seen until then.
         let dark = stale_versions(&writes, &rotated, "k", &[(5_000, 35_000)]);
         assert_eq!(dark.iter().map(|(at, _)| *at).collect::<Vec<_>>(), vec![70_000], "{dark:?}");

@@ -329,3 +329,10 @@ fn a_data_key_kept_after_a_revocation_is_caught_by_the_revocation_bound() {
     let capsule = caught_by("stale-data-key-after-revoke", 1, "served_past_key_bound");
     assert!(capsule.violation.detail.contains("after the customer's `disable`"), "{}", capsule.violation.detail);
 }
+
+#[test]
+fn a_rewrap_that_skips_the_key_files_is_caught_by_the_key_version_check() {
+    // After three rotations the first segments' key files still wrap their roots under v1.
+    let capsule = caught_by("rewrap-skips-key-files", 1, "stale_key_versions");
+    assert!(capsule.violation.detail.contains("(at the end) was under"), "{}", capsule.violation.detail);
+}

@@ -641,7 +641,7 @@ async fn simulate(request: RunRequest) -> Simulated {
         tasks.push(handle.get_node(admin_machine.id).expect("admin node").spawn(async move {
             for (at_ms, action) in key_timeline {
                 sleep_until(&recorder, at_ms).await;
-                let outcome = crate::world::kms::act_on_master_key(&world, action);
+                let outcome = world.act_on_master_key(action);
                 tracing::info!(action = action.name(), ?outcome, "key action");
                 let at_ms = recorder.now_ms();
                 events.lock().unwrap().push(crate::checkers::keys::KeyEvent { at_ms, action, outcome });

@@ -45,6 +45,14 @@ pub struct Organization {
     pub byok: bool,
 }
 
+/// The customer at its key service's console (bring your own key, C09).
+pub trait CustomerKeys {
+    /// Makes a key the customer owns; returns its id.
+    fn create_key(&self) -> String;
+    /// Grants `grantee` use of `key`, and has the service confirm the grant (`CheckGrant`).
+    fn grant_and_confirm(&self, key: &str, grantee: &str);
+}
+
 /// The identity provider the harness plays (Ed25519 from the seed).
 pub fn identity_provider(seed: u64) -> ring::signature::Ed25519KeyPair {
     let mut bytes = [0u8; 32];
@@ -70,7 +78,7 @@ pub fn config(
                 region: site.region.into(),
                 zone_count: 3,
                 bootstrap: site.bootstrap(),
-                key_principal: super::sites::broker_principal(&site.cluster_id(seed)),
+                key_principal: site.key_principal(seed),
             })
             .collect(),
         bcrypt_cost: BCRYPT_COST,
@@ -89,7 +97,7 @@ pub fn bootstrap(
     seed: u64,
     config: ControlPlaneConfig,
     network: Option<&crate::scenario::NetworkSpec>,
-    byok: Option<&broker::kms::server::KeyService>,
+    byok: Option<&dyn CustomerKeys>,
     now_ms: u64,
 ) -> (Records, Organization) {
     let mut plane = ControlPlane::new(config, Records::default(), seeds::derive(seed, Stream::ControlPlane, 0));
@@ -158,19 +166,14 @@ pub fn bootstrap(
         }
     };
     let mut request = request;
-    if let Some(service) = byok {
-        use super::kms::{call, CONTROL_PLANE_PRINCIPAL, CONTROL_PLANE_TOKEN, CUSTOMER_PRINCIPAL, CUSTOMER_TOKEN};
-        let created = call(service, CUSTOMER_PRINCIPAL, CUSTOMER_TOKEN, "CreateKey", serde_json::json!({}))
-            .expect("the customer makes a key");
-        let key = created["id"].as_str().expect("a key id").to_string();
+    if let Some(customer) = byok {
+        let key = customer.create_key();
         request.encryption_key = Some(key.clone());
         let (_, grantee) = plane
             .key_grantee(&admin, &request, now_ms)
             .expect("a Dedicated request")
             .expect("a request with the customer's key");
-        let grant = serde_json::json!({ "key_id": key, "grantee": grantee });
-        call(service, CUSTOMER_PRINCIPAL, CUSTOMER_TOKEN, "CreateGrant", grant.clone()).expect("the customer grants");
-        call(service, CONTROL_PLANE_PRINCIPAL, CONTROL_PLANE_TOKEN, "CheckGrant", grant).expect("the grant is there");
+        customer.grant_and_confirm(&key, &grantee);
         plane.note_key_checked(&key, &grantee, now_ms);
     }
     let cluster = plane.create_cluster(&admin, request, now_ms).expect("the cluster fits the simulated brokers");

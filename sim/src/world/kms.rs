@@ -18,10 +18,10 @@ use crate::seeded_tls::seeded_crypto_provider;
 use crate::seeds::{self, Stream};
 
 /// The customer's principal at the key service, and the service's own (it checks grants).
-pub const CUSTOMER_PRINCIPAL: &str = "customer:org-sim";
+pub(super) const CUSTOMER_PRINCIPAL: &str = "customer:org-sim";
 pub(super) const CUSTOMER_TOKEN: &str = "kms-customer-token";
-pub const CONTROL_PLANE_PRINCIPAL: &str = "service:control-plane";
-pub(super) const CONTROL_PLANE_TOKEN: &str = "kms-control-plane-token";
+const CONTROL_PLANE_PRINCIPAL: &str = "service:control-plane";
+const CONTROL_PLANE_TOKEN: &str = "kms-control-plane-token";
 
 /// `site`'s key store (the provider's regional backend), for the broker cluster `cluster_id`.
 pub(super) fn open_store(seed: u64, site: &'static Site, cluster_id: &str, bugs: PlantedBugs) -> Arc<KeyService> {
@@ -37,7 +37,7 @@ pub(super) fn open_store(seed: u64, site: &'static Site, cluster_id: &str, bugs:
 
 /// Calls the key service as `principal` would through its API (`POST /v1/<action>`), at the
 /// provider's console: no frontend is involved.
-pub fn call(
+pub(super) fn call(
     service: &KeyService,
     principal: &str,
     token: &str,
@@ -102,27 +102,19 @@ pub(super) fn start(shared: &Shared, site: &'static Site, service: Arc<KeyServic
     KeyServiceSite { machines, service }
 }
 
-/// Does `action` to the cluster's master key, as its owner: the customer for its own key, the
-/// service (the brokers' principal) for the key it keeps. Returns the key's current version.
-pub fn act_on_master_key(world: &super::World, action: crate::scenario::KeyAction) -> Result<u32, String> {
-    use crate::scenario::KeyAction;
-    let organization = &world.organization;
-    let (principal, token) = if organization.byok {
-        (CUSTOMER_PRINCIPAL.to_string(), CUSTOMER_TOKEN)
-    } else {
-        (broker_principal(&super::CHOSEN_SITE.cluster_id(world.seed)), BROKER_TOKEN)
-    };
-    let key = organization.master_key.clone();
-    let grantee = broker_principal(&super::CHOSEN_SITE.cluster_id(world.seed));
-    let (call_name, body) = match action {
-        KeyAction::Rotate => ("RotateKey", serde_json::json!({ "key_id": key })),
-        KeyAction::Disable => ("DisableKey", serde_json::json!({ "key_id": key })),
-        KeyAction::Enable => ("EnableKey", serde_json::json!({ "key_id": key })),
-        KeyAction::RevokeGrant => ("RevokeGrant", serde_json::json!({ "key_id": key, "grantee": grantee })),
-        KeyAction::Grant => ("CreateGrant", serde_json::json!({ "key_id": key, "grantee": grantee })),
-        KeyAction::ScheduleDeletion => ("ScheduleKeyDeletion", serde_json::json!({ "key_id": key, "wait_days": 7 })),
-        KeyAction::CancelDeletion => ("CancelKeyDeletion", serde_json::json!({ "key_id": key })),
-    };
-    let answer = call(&world.key_service.service, &principal, token, call_name, body)?;
-    Ok(answer["current_version"].as_u64().unwrap_or_default() as u32)
+/// The customer at the console of `0`'s key service.
+pub(super) struct Console<'a>(pub &'a KeyService);
+
+impl super::control_plane::CustomerKeys for Console<'_> {
+    fn create_key(&self) -> String {
+        let created = call(self.0, CUSTOMER_PRINCIPAL, CUSTOMER_TOKEN, "CreateKey", serde_json::json!({}))
+            .expect("the customer makes a key");
+        created["id"].as_str().expect("a key id").to_string()
+    }
+
+    fn grant_and_confirm(&self, key: &str, grantee: &str) {
+        let grant = serde_json::json!({ "key_id": key, "grantee": grantee });
+        call(self.0, CUSTOMER_PRINCIPAL, CUSTOMER_TOKEN, "CreateGrant", grant.clone()).expect("the customer grants");
+        call(self.0, CONTROL_PLANE_PRINCIPAL, CONTROL_PLANE_TOKEN, "CheckGrant", grant).expect("the grant is there");
+    }
 }

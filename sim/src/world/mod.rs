@@ -72,7 +72,7 @@ pub struct Machine {
 /// when the last fault that cut it ends.
 pub mod disk_tap;
 mod fabric;
-pub mod kms;
+mod kms;
 mod links;
 mod network;
 pub mod sealed;
@@ -194,11 +194,12 @@ impl World {
         let regions: &[&Site] = if other_region { &[&CHOSEN_SITE, &OTHER_SITE] } else { &[&CHOSEN_SITE] };
         let plane_config = control_plane::config(seed, regions, credentials.broker_keys(), bugs);
         let key_store = kms::open_store(seed, &CHOSEN_SITE, &CHOSEN_SITE.cluster_id(seed), bugs);
+        let customer = kms::Console(&key_store);
         let (records, organization) = control_plane::bootstrap(
             seed,
             plane_config.clone(),
             network,
-            byok.then_some(key_store.as_ref()),
+            byok.then_some(&customer as &dyn control_plane::CustomerKeys),
             broker::net::http::wall_clock_ms(),
         );
         let control_plane_disk = MemoryDisk::new();
@@ -549,6 +550,33 @@ impl World {
             .expect("a memory disk reads")
             .expect("the control plane's records were written at bootstrap");
         serde_json::from_slice(&bytes).expect("records the control plane wrote parse")
+    }
+
+    /// Does `action` to the cluster's master key, as its owner: the customer for its own key, the
+    /// service (the brokers' principal) for the key it keeps. Returns the key's current version.
+    pub fn act_on_master_key(&self, action: crate::scenario::KeyAction) -> Result<u32, String> {
+        use crate::scenario::KeyAction;
+        let organization = &self.organization;
+        let (principal, token) = if organization.byok {
+            (kms::CUSTOMER_PRINCIPAL.to_string(), kms::CUSTOMER_TOKEN)
+        } else {
+            (sites::broker_principal(&CHOSEN_SITE.cluster_id(self.seed)), sites::BROKER_TOKEN)
+        };
+        let key = organization.master_key.clone();
+        let grantee = sites::broker_principal(&CHOSEN_SITE.cluster_id(self.seed));
+        let (call_name, body) = match action {
+            KeyAction::Rotate => ("RotateKey", serde_json::json!({ "key_id": key })),
+            KeyAction::Disable => ("DisableKey", serde_json::json!({ "key_id": key })),
+            KeyAction::Enable => ("EnableKey", serde_json::json!({ "key_id": key })),
+            KeyAction::RevokeGrant => ("RevokeGrant", serde_json::json!({ "key_id": key, "grantee": grantee })),
+            KeyAction::Grant => ("CreateGrant", serde_json::json!({ "key_id": key, "grantee": grantee })),
+            KeyAction::ScheduleDeletion => {
+                ("ScheduleKeyDeletion", serde_json::json!({ "key_id": key, "wait_days": 7 }))
+            }
+            KeyAction::CancelDeletion => ("CancelKeyDeletion", serde_json::json!({ "key_id": key })),
+        };
+        let answer = kms::call(&self.key_service.service, &principal, token, call_name, body)?;
+        Ok(answer["current_version"].as_u64().unwrap_or_default() as u32)
     }
 
     /// Every region's key service.

@@ -125,6 +125,11 @@ impl Site {
     }
 
     /// How broker `zone_index` reaches the key service: its own zone's frontend first.
+    /// The principal this site's brokers use at its key service (what a customer's key must grant).
+    pub fn key_principal(&self, seed: u64) -> String {
+        broker_principal(&self.cluster_id(seed))
+    }
+
     fn kms_link(&self, zone_index: usize, cluster_id: &str) -> KmsLinkConfig {
         let mut servers: Vec<_> = self.kms_servers.to_vec();
         servers.sort_by_key(|(_, zone, _)| (*zone != zone_index, *zone));

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use super::model::ClusterLimits;
 use super::network::Endpoints;
 use super::snapshot::{DataPlaneSnapshot, KeyGrant};
-use crate::kms::keys::SERVICE_ALIAS_PREFIX;
+use crate::kms::keys::tenant_key_alias;
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
 use crate::security::acl::{Acls, Action, Operation, ResourceType};
 use crate::security::sasl::{CredentialStore, Customer, Principal, Role};
@@ -57,7 +57,7 @@ impl DataPlaneAccess {
     /// the service keeps for it. `None` for a cluster this snapshot does not host.
     pub fn master_key(&self, cluster_id: &str) -> Option<String> {
         let own = self.encryption_keys.get(cluster_id)?;
-        Some(own.clone().unwrap_or_else(|| format!("{SERVICE_ALIAS_PREFIX}tenant/{cluster_id}")))
+        Some(own.clone().unwrap_or_else(|| tenant_key_alias(cluster_id)))
     }
 
     pub fn key(&self, id: &str) -> Option<&KeyGrant> {

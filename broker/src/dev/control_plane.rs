@@ -46,7 +46,7 @@ fn physical_clusters(dir: &Path) -> Result<Vec<PhysicalCluster>, DevError> {
         region: REGION.into(),
         zone_count: 3,
         bootstrap,
-        key_principal: super::kms::broker_principal(&cluster_id),
+        key_principal: crate::kms::broker_principal(&cluster_id),
     }])
 }
 

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::directory::{random_secret, random_seed, read, write_private, DevError, COMPLETE_MARKER};
+use crate::kms::broker_principal;
 use crate::kms::client::KmsLinkConfig;
 use crate::kms::server::{token_hash, KeyService, KmsServer, KmsServerConfig, KMS_PORT};
 use crate::log::FileDisk;
@@ -16,11 +17,6 @@ use crate::security::tls::{os_crypto_provider, CertificateAuthority};
 
 const KMS_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 4));
 const BROKER_TOKEN_FILE: &str = "kms-broker.token";
-
-/// The brokers' principal at the key service.
-pub(super) fn broker_principal(cluster_id: &str) -> String {
-    format!("service:broker/{cluster_id}")
-}
 
 /// Writes the brokers' token (once, by `init`).
 pub(super) fn init(dir: &Path) -> Result<(), DevError> {

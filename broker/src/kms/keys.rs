@@ -21,6 +21,16 @@ use crate::planted_bugs::{PlantedBug, PlantedBugs};
 /// The prefix of service-managed keys: created on first use by a service principal, one per
 /// alias (AWS's `aws/<service>` keys). A tenant's default key is `alias/faultline/tenant/<org>`.
 pub const SERVICE_ALIAS_PREFIX: &str = "alias/faultline/";
+
+/// The key the service keeps for a logical cluster's data (created on first use).
+pub fn tenant_key_alias(cluster_id: &str) -> String {
+    format!("{SERVICE_ALIAS_PREFIX}tenant/{cluster_id}")
+}
+
+/// The principal a broker cluster's brokers use at the key service.
+pub fn broker_principal(broker_cluster_id: &str) -> String {
+    format!("service:broker/{broker_cluster_id}")
+}
 /// AWS KMS: a deletion is scheduled 7 to 30 days ahead.
 pub const DELETION_WAIT_DAYS_MIN: u32 = 7;
 pub const DELETION_WAIT_DAYS_MAX: u32 = 30;

@@ -7,4 +7,5 @@ pub mod keyring;
 pub mod keys;
 pub mod server;
 
+pub use keys::{broker_principal, tenant_key_alias};
 pub use keys::{KeyDescription, KeyState, KeyStore, KmsAuditRecord, KmsError, SERVICE_ALIAS_PREFIX};

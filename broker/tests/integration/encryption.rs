@@ -129,7 +129,7 @@ fn key_service(cluster: &Cluster, action: &str, key_id: &str) -> String {
     use base64::Engine;
     let cluster_id = std::fs::read_to_string(cluster.dir.join("cluster.id")).unwrap();
     let token = std::fs::read_to_string(cluster.dir.join("kms-broker.token")).unwrap();
-    let credentials = format!("service:broker/{}:{}", cluster_id.trim(), token.trim());
+    let credentials = format!("{}:{}", broker::kms::broker_principal(cluster_id.trim()), token.trim());
     let authorization =
         format!("Authorization: Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials));
     let output = run_ok(
@@ -152,7 +152,7 @@ fn tenant_key(cluster: &Cluster) -> String {
         .expect("cloud.env names the cluster")
         .trim_matches('"')
         .to_string();
-    format!("alias/faultline/tenant/{cluster_id}")
+    broker::kms::tenant_key_alias(&cluster_id)
 }
 
 fn produce(cluster: &Cluster, topic: &str, values: &[String], extra: &[&str]) -> std::process::Output {

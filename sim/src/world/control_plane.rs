@@ -178,10 +178,7 @@ pub fn bootstrap(
     }
     let cluster = plane.create_cluster(&admin, request, now_ms).expect("the cluster fits the simulated brokers");
     let byok = cluster.encryption_key.is_some();
-    let master_key = cluster
-        .encryption_key
-        .clone()
-        .unwrap_or_else(|| format!("{}tenant/{}", broker::kms::SERVICE_ALIAS_PREFIX, cluster.id));
+    let master_key = cluster.encryption_key.clone().unwrap_or_else(|| broker::kms::tenant_key_alias(&cluster.id));
     let account = plane.create_service_account(&admin, "workload", "the harness's workload", now_ms).expect("account");
     let bindings = allow_everything(&format!("User:{}", account.id));
     plane.create_acls(&admin, admin.principal(), &cluster.id, bindings, now_ms).expect("ACLs");

@@ -157,9 +157,7 @@ impl Site {
 /// The brokers' token at the key service (their principal names their cluster).
 pub(super) const BROKER_TOKEN: &str = "kms-broker-token";
 
-pub(super) fn broker_principal(cluster_id: &str) -> String {
-    format!("service:broker/{cluster_id}")
-}
+pub(super) use broker::kms::broker_principal;
 
 /// A region's key service: its frontends and the store behind them.
 pub struct KeyServiceSite {

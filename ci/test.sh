@@ -4,6 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A run from a fresh clone builds both modes and writes a few GB under target/; say up front
+# what the disk has, so that a full disk reads as that and not as a compiler error.
+echo "== $(df -Ph . | awk 'NR == 2 { print $4 }') free for target/ ($(du -sh target 2>/dev/null | cut -f1 || echo 0) used)"
+# Incremental caches only pay off across edits; here they would double the debug build's size.
+export CARGO_INCREMENTAL=0
+
 need_apt=()
 command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)

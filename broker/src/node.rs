@@ -402,9 +402,39 @@ impl Node {
                 handle.replica.lock().unwrap().role = Role::Offline;
                 handle.changed();
             }
-            if let Err(error) = self.disk.remove_prefix(&format!("{topic}-{partition}/")) {
+            if let Err(error) = crate::log::shred(self.disk.as_ref(), &format!("{topic}-{partition}")) {
                 tracing::warn!(%topic, partition, %error, "cannot remove a deleted partition's log");
             }
         }
+    }
+
+    /// Shreds the logs on this node's disk of deleted clusters' topics that the image no
+    /// longer has: a node down when a cluster was deleted finds them on its return (C13).
+    /// Returns the partitions shredded.
+    pub(crate) fn shred_logs_of_deleted(&self, deleted: impl Fn(&str) -> bool, image: &MetadataImage) -> Vec<String> {
+        let files = match self.disk.list("") {
+            Ok(files) => files,
+            Err(error) => {
+                tracing::warn!(%error, "cannot list the disk for deleted clusters' logs");
+                return Vec::new();
+            }
+        };
+        let directories: std::collections::BTreeSet<&str> =
+            files.iter().filter_map(|f| f.split_once('/')).map(|(d, _)| d).collect();
+        let mut shredded = Vec::new();
+        for directory in directories {
+            let Some((topic, partition)) = directory.rsplit_once('-') else { continue };
+            let Ok(partition) = partition.parse::<i32>() else { continue };
+            let served = image.partition(topic, partition).is_some()
+                || self.partitions.lock().unwrap().contains_key(&(topic.to_string(), partition));
+            if !deleted(topic) || served {
+                continue;
+            }
+            match crate::log::shred(self.disk.as_ref(), directory) {
+                Ok(_) => shredded.push(directory.to_string()),
+                Err(error) => tracing::warn!(directory, %error, "cannot shred a deleted cluster's log"),
+            }
+        }
+        shredded
     }
 }

@@ -84,10 +84,13 @@ pub enum PlantedBug {
     /// After a rotation the brokers re-wrap old roots at the key service but never rewrite the
     /// key files that hold them: old segments keep depending on the old version (C09).
     RewrapSkipsKeyFiles,
+    /// The brokers ignore the tombstones of deleted clusters: the cluster is gone from the
+    /// control plane, but its logs, key files and master key stay on the service (C13).
+    DeletedClusterStillReadable,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 29] = [
+    pub const ALL: [PlantedBug; 30] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -117,6 +120,7 @@ impl PlantedBug {
         PlantedBug::RotationDropsOldVersion,
         PlantedBug::StaleDataKeyAfterRevoke,
         PlantedBug::RewrapSkipsKeyFiles,
+        PlantedBug::DeletedClusterStillReadable,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -151,6 +155,7 @@ impl PlantedBug {
             PlantedBug::RotationDropsOldVersion => "rotation-drops-old-version",
             PlantedBug::StaleDataKeyAfterRevoke => "stale-data-key-after-revoke",
             PlantedBug::RewrapSkipsKeyFiles => "rewrap-skips-key-files",
+            PlantedBug::DeletedClusterStillReadable => "deleted-cluster-still-readable",
         }
     }
 
@@ -166,7 +171,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public, replica-placed-cross-region, plaintext-segment, nonce-reuse, rotation-drops-old-version, stale-data-key-after-revoke, rewrap-skips-key-files")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public, replica-placed-cross-region, plaintext-segment, nonce-reuse, rotation-drops-old-version, stale-data-key-after-revoke, rewrap-skips-key-files, deleted-cluster-still-readable")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

@@ -622,15 +622,47 @@ async fn simulate(request: RunRequest) -> Simulated {
         );
     }
     for (index, action) in scenario.control_plane.actions.iter().enumerate() {
-        let ActionKind::DeleteKey = action.action;
         let cloud = world.cloud_client(&admin_machine, 1 + index as u64);
-        let (recorder, access, name) = (recorder.clone(), access.clone(), action.service_account.clone());
-        let key_id = accounts[&action.service_account].key.0.clone();
+        let (recorder, access) = (recorder.clone(), access.clone());
         let at_ms = (action.at_s * 1000.0) as u64;
-        tasks.push(handle.get_node(admin_machine.id).expect("admin node").spawn(async move {
-            sleep_until(&recorder, at_ms).await;
-            crate::workload::access::delete_key(cloud, recorder, access, name, key_id).await;
-        }));
+        let node = handle.get_node(admin_machine.id).expect("admin node");
+        match (action.action, &action.service_account, &action.tenant) {
+            (ActionKind::DeleteKey, Some(name), _) => {
+                let (name, key_id) = (name.clone(), accounts[name].key.0.clone());
+                tasks.push(node.spawn(async move {
+                    sleep_until(&recorder, at_ms).await;
+                    crate::workload::access::delete_key(cloud, recorder, access, name, key_id).await;
+                }));
+            }
+            (ActionKind::DeleteCluster, _, Some(tenant)) => {
+                // The tenant's own application and every account the scenario gave it.
+                let application = crate::workload::tenants::application(
+                    tenants.iter().find(|t| &t.name == tenant).expect("validated: a tenant"),
+                );
+                let service_accounts = std::iter::once(application.name)
+                    .chain(
+                        scenario
+                            .control_plane
+                            .service_accounts
+                            .iter()
+                            .filter(|a| a.tenant.as_ref() == Some(tenant))
+                            .map(|a| a.name.clone()),
+                    )
+                    .collect();
+                let deletion = crate::checkers::shredding::ClusterDeletion {
+                    tenant: tenant.clone(),
+                    cluster_id: tenant_clusters[tenant].clone(),
+                    service_accounts,
+                    requested_ms: at_ms,
+                    acknowledged_ms: None,
+                };
+                tasks.push(node.spawn(async move {
+                    sleep_until(&recorder, at_ms).await;
+                    crate::workload::access::delete_cluster(cloud, recorder, access, deletion).await;
+                }));
+            }
+            _ => unreachable!("validated: a delete-key names an account, a delete-cluster a tenant"),
+        }
     }
     // The hand on the cluster's master key (C09): the `[keys]` timeline, at the key service's
     // store as the key's owner.
@@ -777,8 +809,26 @@ async fn simulate(request: RunRequest) -> Simulated {
     let tap = world.disk_tap.findings();
     let materials = crate::world::sealed::key_material(&images, &world.key_services());
     let keys_on_disks = crate::checkers::at_rest::key_material_on_disks(&images, &materials);
-    let (unreadable, unreadable_count) = crate::checkers::keys::unreadable_segments(&images, &world.key_services());
-    let key_files_at_end = crate::checkers::keys::key_files(&images, recorder.now_ms());
+    // Secure deletion (C13): what is left of deleted clusters on every disk as the run ends.
+    let cluster_deletions = access.cluster_deletions.lock().unwrap().clone();
+    // A deleted cluster's leftovers are judged below, not as segments a rotation broke (C09).
+    let live_images: Vec<crate::checkers::at_rest::DiskImage> = if cluster_deletions.is_empty() {
+        Vec::new()
+    } else {
+        let deleted = |file: &str| cluster_deletions.iter().any(|d| file.starts_with(&format!("{}_", d.cluster_id)));
+        images
+            .iter()
+            .map(|(machine, files)| (machine.clone(), files.iter().filter(|(f, _)| !deleted(f)).cloned().collect()))
+            .collect()
+    };
+    let live = if cluster_deletions.is_empty() { &images } else { &live_images };
+    let (unreadable, unreadable_count) = crate::checkers::keys::unreadable_segments(live, &world.key_services());
+    let key_files_at_end = crate::checkers::keys::key_files(live, recorder.now_ms());
+    let leftovers = crate::checkers::shredding::leftovers(&images, &cluster_deletions, |key_file| {
+        let context = broker::kms::keyring::context(key_file.root_id);
+        world.key_services().iter().any(|s| s.with_store(|store| store.peek_unwrap(&key_file.root, &context).is_some()))
+    });
+    drop(live_images);
     drop(images);
     let at_rest = AtRestEvidence {
         violation_count: tap.plaintext_count + keys_on_disks.len() as u64,
@@ -999,6 +1049,23 @@ async fn simulate(request: RunRequest) -> Simulated {
     let access_attempts = std::mem::take(&mut *access.attempts.lock().unwrap());
     let mutations = std::mem::take(&mut *access.mutations.lock().unwrap());
     let revocations = std::mem::take(&mut *access.revocations.lock().unwrap());
+    let shredding = {
+        let bound_ms = broker::control_plane::link::REVOCATION_BOUND.as_millis() as u64;
+        let (served, checked) =
+            crate::checkers::shredding::served_after_delete(&access_attempts, &cluster_deletions, bound_ms);
+        for deletion in &cluster_deletions {
+            let acknowledged =
+                deletion.acknowledged_ms.map_or("never acknowledged".into(), |ms| format!("acknowledged at {ms}"));
+            trace.push(format!("{} cluster-deleted {} ({acknowledged})", deletion.requested_ms, deletion.cluster_id));
+        }
+        ShreddingEvidence {
+            served,
+            served_checked: checked > 0,
+            judged: cluster_deletions.iter().any(|d| d.acknowledged_ms.is_some()),
+            leftovers,
+            simulated_ms,
+        }
+    };
     let partition_reads = recorder
         .reads
         .lock()
@@ -1046,6 +1113,7 @@ async fn simulate(request: RunRequest) -> Simulated {
         region,
         at_rest,
         keys,
+        shredding,
     }
 }
 
@@ -1058,6 +1126,28 @@ struct KeyEvidence {
     rotations: u64,
     served: Vec<(u64, String)>,
     refusals: u64,
+}
+
+/// Secure deletion (C13): what a deleted cluster's clients were still served, and what is
+/// left of it on the disks at the end.
+struct ShreddingEvidence {
+    served: Vec<(u64, String)>,
+    served_checked: bool,
+    /// A deletion was acknowledged, so the disks at the end say something.
+    judged: bool,
+    leftovers: crate::checkers::shredding::Leftovers,
+    simulated_ms: u64,
+}
+
+impl ShreddingEvidence {
+    fn first_leftover(&self) -> Option<(u64, String)> {
+        self.leftovers.lines.first().map(|line| (self.simulated_ms, line.clone()))
+    }
+
+    fn first_decryptable(&self) -> Option<(u64, String)> {
+        let line = self.leftovers.lines.iter().find(|l| l.contains("still unwraps"))?;
+        Some((self.simulated_ms, line.clone()))
+    }
 }
 
 /// Encryption at rest (C08): what the disk tap saw and the keys found on disks.
@@ -1147,6 +1237,7 @@ struct Simulated {
     region: Option<RegionEvidence>,
     at_rest: AtRestEvidence,
     keys: KeyEvidence,
+    shredding: ShreddingEvidence,
 }
 
 fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunOutcome {
@@ -1186,6 +1277,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         region,
         at_rest,
         keys,
+        shredding,
     } = run;
     let (sign_ins, sign_in_answers) = crate::checkers::sign_in::sign_in_violations(&sign_in_attempts);
     let (provisioning, provisioning_answers) =
@@ -1290,6 +1382,9 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         key_rotations: keys.rotations,
         served_past_key_bound: keys.served.len() as u64,
         key_refusals: keys.refusals,
+        served_after_cluster_delete: shredding.served_checked.then_some(shredding.served.len() as u64),
+        deleted_cluster_files: shredding.judged.then_some(shredding.leftovers.files),
+        deleted_cluster_decryptable: shredding.judged.then_some(shredding.leftovers.decryptable),
     };
     let expectations = evaluate(&request.scenario.scenario.expectations, &report, &measured);
     // Evidence found outside the history, by the expectation it fails: its first item.
@@ -1318,6 +1413,9 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         (ExpectationName::UnreadableSegments, keys.unreadable.first()),
         (ExpectationName::StaleKeyVersions, keys.stale.first()),
         (ExpectationName::ServedPastKeyBound, keys.served.first()),
+        (ExpectationName::ServedAfterClusterDelete, shredding.served.first()),
+        (ExpectationName::DeletedClusterFiles, shredding.first_leftover().as_ref()),
+        (ExpectationName::DeletedClusterDecryptable, shredding.first_decryptable().as_ref()),
     ]
     .into_iter()
     .filter_map(|(name, first)| Some((name, first?.clone())))
@@ -1571,6 +1669,10 @@ pub struct Measured {
     pub key_rotations: u64,
     pub served_past_key_bound: u64,
     pub key_refusals: u64,
+    /// `None`: no deletion was judged (not tested).
+    pub served_after_cluster_delete: Option<u64>,
+    pub deleted_cluster_files: Option<u64>,
+    pub deleted_cluster_decryptable: Option<u64>,
 }
 
 fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) -> Option<f64> {
@@ -1640,6 +1742,9 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::KeyRotations => Some(measured.key_rotations as f64),
         E::ServedPastKeyBound => Some(measured.served_past_key_bound as f64),
         E::KeyRefusals => Some(measured.key_refusals as f64),
+        E::ServedAfterClusterDelete => measured.served_after_cluster_delete.map(|n| n as f64),
+        E::DeletedClusterFiles => measured.deleted_cluster_files.map(|n| n as f64),
+        E::DeletedClusterDecryptable => measured.deleted_cluster_decryptable.map(|n| n as f64),
         checked => count(kind_of(checked).expect("the remaining expectations count checker violations")),
     }
 }

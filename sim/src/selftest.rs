@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 29] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 30] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -112,6 +112,11 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 29] = [
         bug: "rewrap-skips-key-files",
         scenario: "key-rotation-under-zone-outage",
         checks: &["stale_key_versions"],
+    },
+    PlantedBugCheck {
+        bug: "deleted-cluster-still-readable",
+        scenario: "cluster-delete-and-shred",
+        checks: &["deleted_cluster_decryptable", "deleted_cluster_files"],
     },
 ];
 

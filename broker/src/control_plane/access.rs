@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use super::model::ClusterLimits;
 use super::network::Endpoints;
-use super::snapshot::{DataPlaneSnapshot, KeyGrant};
+use super::snapshot::{DataPlaneSnapshot, DeletedCluster, KeyGrant};
 use crate::kms::keys::tenant_key_alias;
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
 use crate::security::acl::{Acls, Action, Operation, ResourceType};
@@ -27,6 +27,8 @@ pub struct DataPlaneAccess {
     pub endpoints: Endpoints,
     /// Every hosted logical cluster -> the customer's own master key, if it brought one (C09).
     encryption_keys: BTreeMap<String, Option<String>>,
+    /// Deleted logical clusters whose data the brokers shred (C13).
+    pub deleted_clusters: Vec<DeletedCluster>,
 }
 
 impl DataPlaneAccess {
@@ -45,6 +47,12 @@ impl DataPlaneAccess {
             keys: snapshot.api_keys.into_iter().map(|key| (key.id.clone(), key)).collect(),
             acls: bindings.into_iter().map(|(cluster, bindings)| (cluster, Acls::new(bindings, bugs))).collect(),
             empty: Acls::default(),
+            // Planted: the tombstones never reach the shredder.
+            deleted_clusters: if bugs.is_on(PlantedBug::DeletedClusterStillReadable) {
+                Vec::new()
+            } else {
+                snapshot.deleted_clusters
+            },
         }
     }
 
@@ -58,6 +66,12 @@ impl DataPlaneAccess {
     pub fn master_key(&self, cluster_id: &str) -> Option<String> {
         let own = self.encryption_keys.get(cluster_id)?;
         Some(own.clone().unwrap_or_else(|| tenant_key_alias(cluster_id)))
+    }
+
+    /// Whether a hosted cluster's data is under `master_key` (a customer may use one key for
+    /// several clusters: deleting one must not forget the others').
+    pub fn uses_master_key(&self, master_key: &str) -> bool {
+        self.encryption_keys.values().any(|own| own.as_deref() == Some(master_key))
     }
 
     pub fn key(&self, id: &str) -> Option<&KeyGrant> {
@@ -191,6 +205,7 @@ mod tests {
                 .collect(),
             acls: acls.into_iter().map(|binding| ClusterAcl { cluster_id: "lkc-1".into(), binding }).collect(),
             public_endpoints: Vec::new(),
+            deleted_clusters: Vec::new(),
         }
     }
 

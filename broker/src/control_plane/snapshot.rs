@@ -19,6 +19,21 @@ pub struct DataPlaneSnapshot {
     /// Where the public endpoints are, if moved (empty: where the deployment put them).
     #[serde(default)]
     pub public_endpoints: Vec<PublicEndpoint>,
+    /// Clusters deleted from this broker cluster (C13): their data is shredded.
+    #[serde(default)]
+    pub deleted_clusters: Vec<DeletedCluster>,
+}
+
+/// A logical cluster the customer deleted: its data is unavailable at once and its brokers
+/// destroy its data keys and logs; the tombstone stays so that a broker down at the time
+/// shreds too when it returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletedCluster {
+    pub id: String,
+    pub physical_cluster_id: String,
+    pub deleted_at_ms: u64,
+    /// The customer's master key, if it had one (theirs to delete, not ours).
+    pub encryption_key: Option<String>,
 }
 
 /// A logical cluster placed on this broker cluster.

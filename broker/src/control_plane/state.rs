@@ -15,7 +15,7 @@ use super::model::{
     Availability, Cluster, ClusterType, Environment, MatrixViolation, Networking, PhysicalCluster, SchemaRegistry,
     Tenancy,
 };
-use super::snapshot::{ClusterAcl, DataPlaneSnapshot, HostedCluster, KeyGrant};
+use super::snapshot::{ClusterAcl, DataPlaneSnapshot, DeletedCluster, HostedCluster, KeyGrant};
 use crate::planted_bugs::PlantedBug;
 use crate::security::acl::{AclBinding, AclFilter};
 use crate::security::secrets::{SecretHash, VerifiedSecrets};
@@ -54,6 +54,9 @@ pub struct Records {
     /// Broker cluster -> its public endpoints, once moved from the deployment's.
     #[serde(default)]
     pub public_endpoints: BTreeMap<String, Vec<super::network::PublicEndpoint>>,
+    /// Deleted logical clusters, kept as tombstones (C13).
+    #[serde(default)]
+    pub deleted_clusters: BTreeMap<String, DeletedCluster>,
 }
 
 #[derive(Clone)]
@@ -715,10 +718,20 @@ impl ControlPlane {
         self.config.physical_clusters.iter().find(|p| p.id == id)
     }
 
-    /// Deletes a cluster with its keys and ACLs.
+    /// Deletes a cluster with its keys and ACLs, and leaves a tombstone from which its brokers
+    /// shred its data (C13).
     pub fn delete_cluster(&mut self, caller: &Caller, id: &str, now_ms: u64) -> Result<()> {
         self.require_admin(caller)?;
-        self.records.clusters.remove(id).ok_or_else(|| not_found("cluster", id))?;
+        let cluster = self.records.clusters.remove(id).ok_or_else(|| not_found("cluster", id))?;
+        self.records.deleted_clusters.insert(
+            id.to_string(),
+            DeletedCluster {
+                id: id.to_string(),
+                physical_cluster_id: cluster.physical_cluster_id,
+                deleted_at_ms: now_ms,
+                encryption_key: cluster.encryption_key,
+            },
+        );
         self.audit(caller.principal(), id, "cmk.cluster.deleted", AuditResult::Success, now_ms);
         let keys: Vec<String> = self
             .records
@@ -1013,6 +1026,13 @@ impl ControlPlane {
             api_keys,
             acls,
             public_endpoints: self.records.public_endpoints.get(physical_cluster_id).cloned().unwrap_or_default(),
+            deleted_clusters: self
+                .records
+                .deleted_clusters
+                .values()
+                .filter(|c| c.physical_cluster_id == physical_cluster_id)
+                .cloned()
+                .collect(),
         })
     }
 

@@ -197,6 +197,36 @@ impl Keyring {
         let _ = tokio::time::timeout(timeout, self.maintained.notified()).await;
     }
 
+    /// Crypto-shredding of a deleted cluster's master key (C13): every root under it leaves
+    /// memory (its material is zeroized on drop) and is never renewed again. A service-managed
+    /// key is also scheduled for deletion at the key service, which makes it unusable at once;
+    /// true once that is done or was not ours to do (a customer's key, or one already pending
+    /// deletion or never created).
+    pub async fn shred_master(&self, master: &str, service_managed: bool) -> bool {
+        {
+            let mut state = self.state.lock().unwrap();
+            if state.masters.remove(master).is_some() {
+                tracing::info!(master, "master key forgotten: its cluster was deleted");
+            }
+            state.roots.retain(|_, root| root.wrapped.master_key_id != master);
+        }
+        if !service_managed {
+            return true;
+        }
+        match self.client.schedule_deletion(master, crate::kms::keys::DELETION_WAIT_DAYS_MIN).await {
+            Ok(_) => {
+                tracing::info!(master, "master key scheduled for deletion: its cluster was deleted");
+                true
+            }
+            // Already pending deletion (another broker asked first), or never created.
+            Err(error) if error.is_refusal() => true,
+            Err(error) => {
+                tracing::debug!(master, %error, "cannot schedule the master key's deletion yet");
+                false
+            }
+        }
+    }
+
     /// After every maintenance pass, roots re-wrapped under a newer version go to `listener`.
     pub fn on_rewrap(&self, listener: RewrapListener) {
         *self.rewrap_listener.lock().unwrap() = Some(listener);
@@ -225,7 +255,8 @@ impl Keyring {
         let now = Instant::now();
         let (current, due, missing) = {
             let state = self.state.lock().unwrap();
-            let entry = &state.masters[master];
+            // Shredded meanwhile (its cluster was deleted).
+            let Some(entry) = state.masters.get(master) else { return };
             let current = entry.current.map(|id| (id, state.roots[&id].wrapped.clone()));
             let due =
                 entry.confirmed_at.is_none_or(|at| now.saturating_duration_since(at) >= self.timing.renew_interval)
@@ -256,7 +287,7 @@ impl Keyring {
                     if let Some(root) = state.roots.get_mut(&id) {
                         root.key = Some(Arc::new(RootKey::new(id, material)));
                     }
-                    let entry = state.masters.get_mut(master).expect("listed");
+                    let Some(entry) = state.masters.get_mut(master) else { return };
                     if entry.refused.take().is_some() {
                         tracing::info!(master, "key usable again: serving its data");
                     }
@@ -271,7 +302,7 @@ impl Keyring {
         }
         let needs_root = {
             let state = self.state.lock().unwrap();
-            let entry = &state.masters[master];
+            let Some(entry) = state.masters.get(master) else { return };
             entry.refused.is_none()
                 && entry.current.is_none_or(|id| state.roots[&id].wrapped.version < entry.latest_version)
         };
@@ -318,7 +349,9 @@ impl Keyring {
             let mut state = self.state.lock().unwrap();
             let first = state.masters.get(master).is_some_and(|m| m.refused.is_none());
             state.forget_roots_of(master);
-            state.masters.get_mut(master).expect("listed").refused = Some(error.to_string());
+            if let Some(entry) = state.masters.get_mut(master) {
+                entry.refused = Some(error.to_string());
+            }
             if first {
                 tracing::warn!(master, %error, "key refused: this key's data is no longer served");
             }
@@ -339,11 +372,11 @@ impl Keyring {
             Ok(wrapped) => {
                 let mut state = self.state.lock().unwrap();
                 let version = wrapped.version;
-                state.roots.insert(id, Root { wrapped, key: Some(Arc::new(RootKey::new(id, *material))) });
-                let entry = state.masters.get_mut(master).expect("listed");
+                let Some(entry) = state.masters.get_mut(master) else { return };
                 entry.current = Some(id);
                 entry.confirmed_at = Some(Instant::now());
                 entry.latest_version = entry.latest_version.max(version);
+                state.roots.insert(id, Root { wrapped, key: Some(Arc::new(RootKey::new(id, *material))) });
                 tracing::info!(master, version, root = format!("{id:016x}"), "new root key");
             }
             Err(error) => self.note_failure(master, &error),

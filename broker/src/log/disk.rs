@@ -106,9 +106,22 @@ impl Disk for FileDisk {
     }
 
     fn remove_prefix(&self, prefix: &str) -> io::Result<()> {
+        let mut directories = std::collections::BTreeSet::new();
         for name in self.list(prefix)? {
             self.handles.lock().unwrap().remove(&name);
-            std::fs::remove_file(self.path(&name))?;
+            let path = self.path(&name);
+            std::fs::remove_file(&path)?;
+            directories.extend(path.parent().map(PathBuf::from));
+        }
+        // An unlink is durable only once its directory is synced: a removed key file must not
+        // come back after a power loss (C13). A directory left empty goes too.
+        for directory in directories.into_iter().rev() {
+            std::fs::File::open(&directory)?.sync_all()?;
+            if directory != self.root && std::fs::remove_dir(&directory).is_ok() {
+                if let Some(parent) = directory.parent() {
+                    std::fs::File::open(parent)?.sync_all()?;
+                }
+            }
         }
         Ok(())
     }
@@ -287,6 +300,7 @@ mod tests {
         assert_eq!(disk.list("t/").unwrap(), vec!["t/0.log".to_string(), "t/hw".to_string()]);
         disk.remove_prefix("t/").unwrap();
         assert!(disk.list("t/").unwrap().is_empty());
+        assert!(!root.join("t").exists(), "an emptied directory is removed");
         std::fs::remove_dir_all(root).ok();
     }
 }

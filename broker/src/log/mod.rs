@@ -13,5 +13,5 @@ pub use disk::{Disk, MemoryDisk};
 pub use error::LogError;
 pub use meta_properties::MetaProperties;
 pub use meta_properties::MetaPropertiesError;
-pub use partition_log::PartitionLog;
+pub use partition_log::{shred, PartitionLog};
 pub use partition_log::{AppendOutcome, SegmentPolicy};

@@ -547,6 +547,18 @@ impl PartitionLog {
     }
 }
 
+/// Removes a partition's log from `disk`, key files first (crypto-shredding, C13): once they
+/// are gone, whatever is left of the segments is ciphertext under keys nobody holds. Returns
+/// how many files went.
+pub fn shred(disk: &dyn Disk, directory: &str) -> std::io::Result<usize> {
+    let files = disk.list(&format!("{directory}/"))?;
+    for key_file in files.iter().filter(|f| f.ends_with(".key")) {
+        disk.remove_prefix(key_file)?;
+    }
+    disk.remove_prefix(&format!("{directory}/"))?;
+    Ok(files.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 
 mod audit_topic;
 mod peers;
+mod shredding;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -279,9 +280,11 @@ fn rewrite_key_files(node: &Node, rewrapped: &std::collections::BTreeMap<u64, cr
     tracing::info!(roots = rewrapped.len(), files, "re-wrapped root keys under the latest key versions");
 }
 
-/// Periodic work: ISR shrink checks, group session expiry, high watermark checkpoints.
+/// Periodic work: ISR shrink checks, group session expiry, high watermark checkpoints, the
+/// shredding of deleted clusters.
 async fn tick_forever(node: Arc<Node>) {
     let mut ticks: u64 = 0;
+    let shredder = Arc::new(shredding::Shredder::default());
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
         ticks += 1;
@@ -299,5 +302,8 @@ async fn tick_forever(node: Arc<Node>) {
             }
         }
         node.groups().tick(now);
+        if ticks.is_multiple_of(10) {
+            shredder.tick(&node);
+        }
     }
 }

@@ -532,3 +532,89 @@ fn a_cluster_asked_for_in_a_region_that_is_down_waits_for_it() {
     });
     assert_eq!(created["spec"]["region"], "dev", "{created}");
 }
+
+/// The directories on node `id`'s disk that belong to logical cluster `cluster_id`.
+fn directories_of(cluster: &Cluster, id: i32, cluster_id: &str) -> Vec<String> {
+    std::fs::read_dir(cluster.dir.join(format!("node-{id}")))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(&format!("{cluster_id}_")))
+        .collect()
+}
+
+/// C13 with real processes: a tenant's cluster, created over the REST API and written with
+/// kcat, is deleted while node 3 is down (kill -9). Its key reads nothing at once; nodes 1 and
+/// 2 shred its logs, key files first, and the service's key for it is pending deletion; node 3,
+/// restarted with the logs still on its disk, shreds them too.
+#[test]
+fn a_deleted_cluster_is_unreadable_at_once_and_shredded_on_every_node_even_one_down_at_the_time() {
+    let mut cluster = Cluster::start();
+    let cloud = Cloud::of(&cluster);
+    let body = format!(
+        r#"{{"spec":{{"display_name":"doomed","availability":"MULTI_ZONE","config":{{"kind":"Standard"}},"environment":{{"id":"{}"}},"region":"dev"}}}}"#,
+        cloud.get("ENVIRONMENT_ID")
+    );
+    let (status, created) = cloud.curl("POST", "/cmk/v2/clusters", Some(&body));
+    assert_eq!(status, 201, "{created}");
+    let doomed = created["id"].as_str().unwrap().to_string();
+    let (_, key, secret) = service_account_with_key_on(&cloud, &doomed, "doomed-app", &ALLOW_EVERYTHING);
+    let properties = cluster.dir.join("doomed.properties");
+    let ours = std::fs::read_to_string(cluster.properties()).unwrap();
+    let theirs: String = ours
+        .lines()
+        .map(|line| match line.split_once('=') {
+            Some(("sasl.username", _)) => format!("sasl.username={key}\n"),
+            Some(("sasl.password", _)) => format!("sasl.password={secret}\n"),
+            _ => format!("{line}\n"),
+        })
+        .collect();
+    std::fs::write(&properties, theirs).unwrap();
+    eventually("the cluster's key reaches the brokers", Duration::from_secs(15), || {
+        let mut command = Command::new(python());
+        command.arg(client_script("admin.py")).arg(&properties).args(["ledger", "1", "3"]);
+        command.output().unwrap().status.success()
+    });
+    for i in 0..20 {
+        let stderr = produce_one_value(&cluster, &key, &secret, "ledger", &format!("doomed-record-{i}"));
+        assert!(stderr.is_empty(), "{stderr}");
+    }
+    // kcat retries a refused authentication until killed: 8 s is plenty for a readable cluster.
+    let read = |cluster: &Cluster| {
+        let mut kcat = kcat_with_key(cluster, &key, &secret);
+        kcat.args(["-C", "-t", "ledger", "-o", "beginning", "-e", "-q"]);
+        let output = Command::new("timeout").arg("8").arg(kcat.get_program()).args(kcat.get_args()).output().unwrap();
+        String::from_utf8_lossy(&output.stdout).lines().filter(|l| l.starts_with("doomed-record-")).count()
+    };
+    assert_eq!(read(&cluster), 20);
+    for id in 1..=3 {
+        assert!(!directories_of(&cluster, id, &doomed).is_empty(), "node {id} holds the cluster's partition");
+    }
+
+    cluster.kill(3);
+    let (status, answer) = cloud.curl("DELETE", &format!("/cmk/v2/clusters/{doomed}"), None);
+    assert_eq!(status, 204, "{answer}");
+    let deleted_at = Instant::now();
+    let shredded_after = eventually("nodes 1 and 2 shred the cluster's logs", Duration::from_secs(15), || {
+        directories_of(&cluster, 1, &doomed).is_empty() && directories_of(&cluster, 2, &doomed).is_empty()
+    });
+    // Within the 10 s revocation bound, the cluster's own key reads nothing.
+    let mut began = Duration::ZERO;
+    eventually("the deleted cluster's key reads nothing", Duration::from_secs(10), || {
+        began = deleted_at.elapsed();
+        read(&cluster) == 0
+    });
+    eprintln!(
+        "after the deletion: nodes 1 and 2 shredded within {shredded_after:?}; a read begun at {began:?} got nothing"
+    );
+    let described = crate::encryption::key_service(&cluster, "DescribeKey", &broker::kms::tenant_key_alias(&doomed));
+    assert!(described.contains(r#""state":"PENDING_DELETION""#), "the service's key for the cluster: {described}");
+    assert!(!directories_of(&cluster, 3, &doomed).is_empty(), "node 3 was down: its copy is still there");
+
+    cluster.start_node(3);
+    cluster.wait_until_ready();
+    eventually("node 3 shreds the cluster's logs on its return", Duration::from_secs(20), || {
+        directories_of(&cluster, 3, &doomed).is_empty()
+    });
+    let log = std::fs::read_to_string(cluster.dir.join("node-3.log")).unwrap();
+    assert!(log.contains("shredded the log of a deleted cluster's partition"), "{log}");
+}

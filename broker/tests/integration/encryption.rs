@@ -125,7 +125,7 @@ fn a_flipped_bit_on_disk_is_refused_reported_and_fetched_again_from_a_peer() {
 
 /// Calls the dev key service as the service's own principal (the owner of the key it keeps for
 /// each tenant), the way an operator would with curl; returns the JSON answer.
-fn key_service(cluster: &Cluster, action: &str, key_id: &str) -> String {
+pub(crate) fn key_service(cluster: &Cluster, action: &str, key_id: &str) -> String {
     use base64::Engine;
     let cluster_id = std::fs::read_to_string(cluster.dir.join("cluster.id")).unwrap();
     let token = std::fs::read_to_string(cluster.dir.join("kms-broker.token")).unwrap();

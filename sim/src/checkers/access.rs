@@ -47,6 +47,8 @@ pub struct AccessLog {
     pub revocations: Arc<Mutex<Vec<Revocation>>>,
     /// Changes the control plane acknowledged to the harness (for the audit check).
     pub mutations: Arc<Mutex<Vec<crate::checkers::audit::Mutation>>>,
+    /// Cluster deletions the harness asked for (C13).
+    pub cluster_deletions: Arc<Mutex<Vec<crate::checkers::shredding::ClusterDeletion>>>,
 }
 
 /// Kafka's rule on the scenario's allow-only ACLs: a matching binding for the operation, for

@@ -40,6 +40,7 @@ pub mod provisioning;
 pub mod quotas;
 pub mod regions;
 pub mod secrets;
+pub mod shredding;
 pub mod sign_in;
 pub mod tenants;
 

@@ -77,8 +77,11 @@ pub struct AclSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ActionKind {
-    /// Delete the account's key (retried until the control plane acknowledges it).
+    /// Delete the `service_account`'s key (retried until the control plane acknowledges it).
     DeleteKey,
+    /// Delete the `tenant`'s cluster (retried likewise): its data must be unavailable at once
+    /// and shredded (C13).
+    DeleteCluster,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,7 +89,12 @@ pub enum ActionKind {
 pub struct ActionSpec {
     pub at_s: f64,
     pub action: ActionKind,
-    pub service_account: String,
+    /// The account of a `delete-key`.
+    #[serde(default)]
+    pub service_account: Option<String>,
+    /// The tenant of a `delete-cluster`.
+    #[serde(default)]
+    pub tenant: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,7 +187,30 @@ impl ControlPlaneSpec {
             }
         }
         for (index, action) in self.actions.iter().enumerate() {
-            account(format!("control_plane.actions[{index}].service_account"), &action.service_account)?;
+            let key = |field: &str| format!("control_plane.actions[{index}].{field}");
+            match (action.action, &action.service_account, &action.tenant) {
+                (ActionKind::DeleteKey, Some(name), None) => account(key("service_account"), name)?,
+                (ActionKind::DeleteCluster, None, Some(name)) => {
+                    tenant(key("tenant"), name)?;
+                    if self.actions.iter().filter(|a| a.tenant == action.tenant).count() > 1 {
+                        return Err(ScenarioError::invalid(file, key("tenant"), "a cluster deleted once"));
+                    }
+                }
+                (ActionKind::DeleteKey, ..) => {
+                    return Err(ScenarioError::invalid(
+                        file,
+                        key("service_account"),
+                        "a delete-key names a service_account and no tenant",
+                    ))
+                }
+                (ActionKind::DeleteCluster, ..) => {
+                    return Err(ScenarioError::invalid(
+                        file,
+                        key("tenant"),
+                        "a delete-cluster names a tenant and no service_account",
+                    ))
+                }
+            }
             if !(action.at_s >= 0.0 && action.at_s < duration_s as f64) {
                 return Err(ScenarioError::invalid(
                     file,
@@ -190,6 +221,13 @@ impl ControlPlaneSpec {
         }
         for (index, client) in self.clients.iter().enumerate() {
             account(format!("control_plane.clients[{index}].service_account"), &client.service_account)?;
+            // An account of a tenant uses that tenant's topics.
+            let own_tenant = self
+                .service_accounts
+                .iter()
+                .find(|a| a.name == client.service_account)
+                .and_then(|a| a.tenant.as_deref())
+                .and_then(|name| self.tenants.iter().find(|t| t.name == name));
             if client.topics.is_empty() {
                 return Err(ScenarioError::invalid(
                     file,
@@ -219,16 +257,12 @@ impl ControlPlaneSpec {
                 _ => None,
             };
             for topic in &client.topics {
-                let known = match rival {
-                    Some(rival) => rival.topics.contains(topic),
-                    None => topics.iter().any(|t| &t.name == topic),
+                let (known, whose) = match (rival, own_tenant) {
+                    (Some(rival), _) => (rival.topics.contains(topic), "the rival tenant's topics"),
+                    (None, Some(own)) => (own.topics.contains(topic), "the account's tenant's topics"),
+                    (None, None) => (topics.iter().any(|t| &t.name == topic), "topics of the scenario's [[topics]]"),
                 };
                 if !known {
-                    let whose = if rival.is_some() {
-                        "the rival tenant's topics"
-                    } else {
-                        "topics of the scenario's [[topics]]"
-                    };
                     return Err(ScenarioError::invalid(
                         file,
                         format!("control_plane.clients[{index}].topics"),

@@ -142,10 +142,19 @@ pub enum ExpectationName {
     /// Client requests refused with a storage error while the key was unusable: the service
     /// said no, as it must (work done).
     KeyRefusals,
+    /// Requests of a deleted cluster's own clients that succeeded past the bound after the
+    /// deletion was acknowledged (C13: unavailable at once).
+    ServedAfterClusterDelete,
+    /// Files of deleted clusters left on any service disk as the run ends (C13: gone within 7
+    /// days; a run checks the stronger "gone by the end").
+    DeletedClusterFiles,
+    /// Key files of deleted clusters whose data key the key service would still unwrap at the
+    /// end (C13: crypto-shredding; nothing decryptable with what the service holds).
+    DeletedClusterDecryptable,
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 72] = [
+    pub const ALL: [ExpectationName; 75] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -218,6 +227,9 @@ impl ExpectationName {
         ExpectationName::KeyRotations,
         ExpectationName::ServedPastKeyBound,
         ExpectationName::KeyRefusals,
+        ExpectationName::ServedAfterClusterDelete,
+        ExpectationName::DeletedClusterFiles,
+        ExpectationName::DeletedClusterDecryptable,
     ];
 
     /// The name in scenario files and reports.
@@ -295,6 +307,9 @@ impl ExpectationName {
             ExpectationName::KeyRotations => "key_rotations",
             ExpectationName::ServedPastKeyBound => "served_past_key_bound",
             ExpectationName::KeyRefusals => "key_refusals",
+            ExpectationName::ServedAfterClusterDelete => "served_after_cluster_delete",
+            ExpectationName::DeletedClusterFiles => "deleted_cluster_files",
+            ExpectationName::DeletedClusterDecryptable => "deleted_cluster_decryptable",
         }
     }
 

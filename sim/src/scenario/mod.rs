@@ -467,8 +467,16 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
     let kms_outage = faults.iter().any(|f| f.kind == FaultKind::KmsOutage)
         || scenario.generate.as_ref().is_some_and(|g| g.kinds.contains(&FaultKind::KmsOutage));
     let rotates = timeline.iter().any(|(_, a)| *a == KeyAction::Rotate);
+    let deletes_a_cluster = scenario.control_plane.actions.iter().any(|a| a.action == ActionKind::DeleteCluster);
     for e in &expectations {
         let needs = match e.name {
+            ExpectationName::ServedAfterClusterDelete
+            | ExpectationName::DeletedClusterFiles
+            | ExpectationName::DeletedClusterDecryptable
+                if !deletes_a_cluster =>
+            {
+                "a [[control_plane.actions]] action \"delete-cluster\""
+            }
             ExpectationName::ServedPastKeyBound | ExpectationName::KeyRefusals if !(revokes || kms_outage) => {
                 "a revoking [[keys.actions]] (disable, revoke-grant, schedule-deletion) or a kms-outage fault"
             }

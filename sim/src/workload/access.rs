@@ -23,6 +23,7 @@ use serde_json::json;
 use super::client::ClusterClient;
 use super::Recorder;
 use crate::checkers::access::{AccessLog, Attempt, Outcome, Revocation};
+use crate::checkers::shredding::ClusterDeletion;
 use crate::scenario::{ClientKind, ServiceAccountSpec};
 
 /// A service account the harness created: its id and its cluster key (id, secret).
@@ -123,6 +124,33 @@ pub async fn delete_key(cloud: HttpsClient, recorder: Recorder, log: AccessLog, 
             // An earlier attempt deleted it and its answer was lost.
             Ok((404, _)) => {
                 log.revocations.lock().unwrap()[index].acknowledged_ms = Some(recorder.now_ms());
+                return;
+            }
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Deletes a tenant's cluster through the REST API, retrying until the control plane
+/// acknowledges it (C13).
+pub async fn delete_cluster(cloud: HttpsClient, recorder: Recorder, log: AccessLog, deletion: ClusterDeletion) {
+    let index = {
+        let mut deletions = log.cluster_deletions.lock().unwrap();
+        deletions.push(ClusterDeletion { requested_ms: recorder.now_ms(), ..deletion });
+        deletions.len() - 1
+    };
+    let cluster_id = log.cluster_deletions.lock().unwrap()[index].cluster_id.clone();
+    while !recorder.stopping() {
+        match cloud.call("DELETE", &format!("/cmk/v2/clusters/{cluster_id}"), None).await {
+            Ok((204, _)) => {
+                log.cluster_deletions.lock().unwrap()[index].acknowledged_ms = Some(recorder.now_ms());
+                log.mutations.lock().unwrap().push(("cmk.cluster.deleted".to_string(), cluster_id));
+                return;
+            }
+            // An earlier attempt deleted it and its answer was lost.
+            Ok((404, _)) => {
+                log.cluster_deletions.lock().unwrap()[index].acknowledged_ms = Some(recorder.now_ms());
                 return;
             }
             _ => {}

@@ -336,3 +336,10 @@ fn a_rewrap_that_skips_the_key_files_is_caught_by_the_key_version_check() {
     let capsule = caught_by("rewrap-skips-key-files", 1, "stale_key_versions");
     assert!(capsule.violation.detail.contains("(at the end) was under"), "{}", capsule.violation.detail);
 }
+
+#[test]
+fn brokers_that_ignore_a_deleted_clusters_tombstone_are_caught_by_the_shredding_check() {
+    // acme's cluster is deleted at 120 s; its logs, key files and master key stay on the brokers.
+    let capsule = caught_by("deleted-cluster-still-readable", 1, "deleted_cluster_decryptable");
+    assert!(capsule.violation.detail.contains("still unwraps at the key service"), "{}", capsule.violation.detail);
+}

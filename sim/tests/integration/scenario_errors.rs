@@ -34,6 +34,7 @@ fn every_catalog_scenario_is_valid() {
         [
             "acl-limited-application",
             "byok-revoke-mid-run",
+            "cluster-delete-and-shred",
             "cluster-provisioning",
             "control-plane-outage",
             "control-plane-restore",
@@ -214,6 +215,18 @@ fn the_cli_exits_2_naming_file_and_key_and_runs_nothing() {
 fn key_bound_expectation_without_a_revocation_or_an_outage() {
     // Nothing would ever make the key unusable: a 0 would be "not tested".
     insta::assert_snapshot!(error_of(&format!("{}served_past_key_bound = 0\n", base())));
+}
+
+#[test]
+fn shredding_expectation_without_a_cluster_deletion() {
+    // No cluster is deleted: a 0 would be "not tested".
+    insta::assert_snapshot!(error_of(&format!("{}deleted_cluster_files = 0\n", base())));
+}
+
+#[test]
+fn deleting_a_cluster_named_by_a_service_account() {
+    let section = "\n[[control_plane.service_accounts]]\nname = \"app\"\n\n[[control_plane.actions]]\nat_s = 10\naction = \"delete-cluster\"\nservice_account = \"app\"\n";
+    insta::assert_snapshot!(error_of(&format!("{}{section}", base())));
 }
 
 #[test]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command (README): installs what the tests need if it is missing (kcat, openssl,
-# curl, dig, a Python venv with kafka-python and schemathesis), then runs the real-mode suites and the simulation suites.
+# curl, dig, a Python venv with kafka-python, schemathesis and cryptography), then runs the real-mode suites and the simulation suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,10 +22,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-if ! .venv/bin/python -c 'import kafka' >/dev/null 2>&1 || [ ! -x .venv/bin/schemathesis ]; then
-  echo "== creating .venv with kafka-python and schemathesis"
+if ! .venv/bin/python -c 'import kafka, cryptography' >/dev/null 2>&1 || [ ! -x .venv/bin/schemathesis ]; then
+  echo "== creating .venv with kafka-python, schemathesis and cryptography"
   [ -x .venv/bin/pip ] || python3 -m venv .venv
-  .venv/bin/pip install -q 'kafka-python==3.0.12' 'schemathesis==4.32.5'
+  .venv/bin/pip install -q 'kafka-python==3.0.12' 'schemathesis==4.32.5' 'cryptography==50.0.2'
 fi
 
 echo "== formatting and lints (both builds; clippy.toml bans nondeterminism)"

@@ -87,10 +87,13 @@ pub enum PlantedBug {
     /// The brokers ignore the tombstones of deleted clusters: the cluster is gone from the
     /// control plane, but its logs, key files and master key stay on the service (C13).
     DeletedClusterStillReadable,
+    /// The client's field serializer reads an unset "encrypt" setting as off and writes
+    /// protected fields in clear (and reads them back, so the application notices nothing, C26).
+    ProtectedFieldInClear,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 30] = [
+    pub const ALL: [PlantedBug; 31] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -121,6 +124,7 @@ impl PlantedBug {
         PlantedBug::StaleDataKeyAfterRevoke,
         PlantedBug::RewrapSkipsKeyFiles,
         PlantedBug::DeletedClusterStillReadable,
+        PlantedBug::ProtectedFieldInClear,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -156,6 +160,7 @@ impl PlantedBug {
             PlantedBug::StaleDataKeyAfterRevoke => "stale-data-key-after-revoke",
             PlantedBug::RewrapSkipsKeyFiles => "rewrap-skips-key-files",
             PlantedBug::DeletedClusterStillReadable => "deleted-cluster-still-readable",
+            PlantedBug::ProtectedFieldInClear => "protected-field-in-clear",
         }
     }
 
@@ -171,7 +176,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public, replica-placed-cross-region, plaintext-segment, nonce-reuse, rotation-drops-old-version, stale-data-key-after-revoke, rewrap-skips-key-files, deleted-cluster-still-readable")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public, replica-placed-cross-region, plaintext-segment, nonce-reuse, rotation-drops-old-version, stale-data-key-after-revoke, rewrap-skips-key-files, deleted-cluster-still-readable, protected-field-in-clear")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

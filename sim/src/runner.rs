@@ -436,7 +436,12 @@ async fn simulate(request: RunRequest) -> Simulated {
 
     // The run: t = 0 now.
     SIMULATION_ZERO.with(|zero| zero.set(Some(madsim::time::Instant::now())));
-    let recorder = Recorder::new(window, crate::workload::canary(request.seed));
+    let mut recorder = Recorder::new(window, crate::workload::canary(request.seed));
+    if scenario.workload.protected_field {
+        let fields = crate::workload::ProtectedFields::new(seed, bugs);
+        world.disk_tap.watch("a protected field (the run's field canary)".into(), fields.canary.to_vec());
+        recorder.fields = Some(std::sync::Arc::new(fields));
+    }
     let high_watermark_regressions = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let high_watermark_watch = tokio::spawn(crate::checkers::high_watermarks::watch(
         world.clone(),
@@ -828,6 +833,26 @@ async fn simulate(request: RunRequest) -> Simulated {
         let context = broker::kms::keyring::context(key_file.root_id);
         world.key_services().iter().any(|s| s.with_store(|store| store.peek_unwrap(&key_file.root, &context).is_some()))
     });
+    // C26: every file of the service as the service itself could read it (segments opened).
+    let fields = recorder.fields.as_ref().map(|fields| {
+        let services = world.key_services();
+        let opened: Vec<crate::checkers::at_rest::DiskImage> = images
+            .iter()
+            .map(|(machine, files)| (machine.clone(), crate::world::sealed::open_sealed(files.clone(), &services)))
+            .collect();
+        let search = crate::checkers::fields::search(&opened, &fields.canary, &recorder.canary);
+        FieldEvidence {
+            in_clear: search
+                .in_clear
+                .into_iter()
+                .map(|what| (recorder.now_ms(), format!("{what} holds a protected field in clear")))
+                .collect(),
+            segments_with_records: search.segments_with_records,
+            opened: fields.opened.load(std::sync::atomic::Ordering::Relaxed),
+            broken: fields.broken.lock().unwrap().iter().map(|what| (recorder.now_ms(), what.clone())).collect(),
+            broken_count: fields.broken_count.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    });
     drop(live_images);
     drop(images);
     let at_rest = AtRestEvidence {
@@ -1114,6 +1139,7 @@ async fn simulate(request: RunRequest) -> Simulated {
         at_rest,
         keys,
         shredding,
+        fields,
     }
 }
 
@@ -1148,6 +1174,17 @@ impl ShreddingEvidence {
         let line = self.leftovers.lines.iter().find(|l| l.contains("still unwraps"))?;
         Some((self.simulated_ms, line.clone()))
     }
+}
+
+/// Client-side field encryption (C26): the field found in clear where the service holds data,
+/// the positive control, and what consumers opened.
+struct FieldEvidence {
+    in_clear: Vec<(u64, String)>,
+    /// Segments in which the record canary was found (the search saw the records).
+    segments_with_records: u64,
+    opened: u64,
+    broken: Vec<(u64, String)>,
+    broken_count: u64,
 }
 
 /// Encryption at rest (C08): what the disk tap saw and the keys found on disks.
@@ -1238,6 +1275,8 @@ struct Simulated {
     at_rest: AtRestEvidence,
     keys: KeyEvidence,
     shredding: ShreddingEvidence,
+    /// `None`: the workload protects no field.
+    fields: Option<FieldEvidence>,
 }
 
 fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunOutcome {
@@ -1278,6 +1317,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         at_rest,
         keys,
         shredding,
+        fields,
     } = run;
     let (sign_ins, sign_in_answers) = crate::checkers::sign_in::sign_in_violations(&sign_in_attempts);
     let (provisioning, provisioning_answers) =
@@ -1385,6 +1425,13 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         served_after_cluster_delete: shredding.served_checked.then_some(shredding.served.len() as u64),
         deleted_cluster_files: shredding.judged.then_some(shredding.leftovers.files),
         deleted_cluster_decryptable: shredding.judged.then_some(shredding.leftovers.decryptable),
+        // A search that found no record at all saw nothing: not tested.
+        protected_fields_in_clear: fields
+            .as_ref()
+            .filter(|f| f.segments_with_records > 0)
+            .map(|f| f.in_clear.len() as u64),
+        protected_fields_opened: fields.as_ref().map(|f| f.opened),
+        protected_fields_broken: fields.as_ref().filter(|f| f.opened + f.broken_count > 0).map(|f| f.broken_count),
     };
     let expectations = evaluate(&request.scenario.scenario.expectations, &report, &measured);
     // Evidence found outside the history, by the expectation it fails: its first item.
@@ -1416,6 +1463,8 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         (ExpectationName::ServedAfterClusterDelete, shredding.served.first()),
         (ExpectationName::DeletedClusterFiles, shredding.first_leftover().as_ref()),
         (ExpectationName::DeletedClusterDecryptable, shredding.first_decryptable().as_ref()),
+        (ExpectationName::ProtectedFieldsInClear, fields.as_ref().and_then(|f| f.in_clear.first())),
+        (ExpectationName::ProtectedFieldsBroken, fields.as_ref().and_then(|f| f.broken.first())),
     ]
     .into_iter()
     .filter_map(|(name, first)| Some((name, first?.clone())))
@@ -1567,7 +1616,7 @@ async fn drain(world: &World, recorder: &Recorder, topics: &[(String, i32)], mac
                     break false;
                 }
                 let start_ms = recorder.now_ms();
-                match consumer::fetch(&mut client, &tp, position).await {
+                match consumer::fetch(&mut client, &tp, position, recorder.fields.as_deref()).await {
                     Ok(records) if records.is_empty() => break true,
                     Ok(records) => {
                         position = records.last().expect("non-empty").0 + 1;
@@ -1673,6 +1722,9 @@ pub struct Measured {
     pub served_after_cluster_delete: Option<u64>,
     pub deleted_cluster_files: Option<u64>,
     pub deleted_cluster_decryptable: Option<u64>,
+    pub protected_fields_in_clear: Option<u64>,
+    pub protected_fields_opened: Option<u64>,
+    pub protected_fields_broken: Option<u64>,
 }
 
 fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) -> Option<f64> {
@@ -1745,6 +1797,9 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::ServedAfterClusterDelete => measured.served_after_cluster_delete.map(|n| n as f64),
         E::DeletedClusterFiles => measured.deleted_cluster_files.map(|n| n as f64),
         E::DeletedClusterDecryptable => measured.deleted_cluster_decryptable.map(|n| n as f64),
+        E::ProtectedFieldsInClear => measured.protected_fields_in_clear.map(|n| n as f64),
+        E::ProtectedFieldsOpened => measured.protected_fields_opened.map(|n| n as f64),
+        E::ProtectedFieldsBroken => measured.protected_fields_broken.map(|n| n as f64),
         checked => count(kind_of(checked).expect("the remaining expectations count checker violations")),
     }
 }

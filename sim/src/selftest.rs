@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 30] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 31] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -117,6 +117,11 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 30] = [
         bug: "deleted-cluster-still-readable",
         scenario: "cluster-delete-and-shred",
         checks: &["deleted_cluster_decryptable", "deleted_cluster_files"],
+    },
+    PlantedBugCheck {
+        bug: "protected-field-in-clear",
+        scenario: "client-field-encryption",
+        checks: &["protected_fields_in_clear"],
     },
 ];
 

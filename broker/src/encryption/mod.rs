@@ -12,8 +12,12 @@
 //!
 //! On disk each segment has a `.key` file beside it: the wrapped root key and the salt, never
 //! key material. Nothing is decryptable without the KMS.
+//!
+//! `fields` is the other side of the trust line: client-side field encryption (C26), under keys
+//! the service never holds.
 
 pub mod envelope;
+pub mod fields;
 
 pub use envelope::{EnvelopeError, Frame, RootKey, SegmentKey, SegmentKeyFile, WrappedKey, FRAME_OVERHEAD, KEY_BYTES};
 

@@ -1,5 +1,6 @@
-//! Encryption at rest (C08) with real processes: what kcat produces is consumed in clear, and
-//! no file under any node's data directory holds it.
+//! Encryption with real processes: at rest (C08: what kcat produces is consumed in clear, and no
+//! file under any node's data directory holds it), under the tenant's rotated or revoked key
+//! (C09), and client-side for chosen fields (C26: the service never sees them).
 
 use std::io::Write;
 use std::path::Path;
@@ -254,4 +255,70 @@ fn kcat_reads_across_a_rotation_and_gets_an_error_not_data_after_a_revocation() 
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
     assert_eq!(consume_all(&cluster, "rotated"), [before, after].concat(), "everything back: {}", cluster.logs());
+}
+
+/// C26 with real clients: kafka-python with `cryptography` seals each order's card number under
+/// a key only the client holds. kcat (no key) reads the orders but never a card number; our
+/// Rust `FieldCipher` opens what Python sealed (one format); the Python consumer reads every
+/// card intact; no data directory holds one.
+#[test]
+fn a_field_sealed_by_the_client_is_stored_and_served_but_never_seen_by_the_service() {
+    use crate::cluster::{client_script, python};
+    let cluster = Cluster::start();
+    cluster.create_topic("payments", 3);
+    let key_file = cluster.dir.join("field.key");
+    run_ok(Command::new(python()).arg(client_script("field_encryption.py")).arg("new-key").arg(&key_file));
+    let prefix = format!("4111-{}", std::process::id());
+    run_ok(
+        Command::new(python())
+            .arg(client_script("field_encryption.py"))
+            .arg("produce")
+            .arg(cluster.properties())
+            .args(["payments"])
+            .arg(&key_file)
+            .args(["50", &prefix]),
+    );
+
+    let served = run_ok(cluster.kcat().args(["-C", "-t", "payments", "-o", "beginning", "-e", "-q"]));
+    let served = String::from_utf8_lossy(&served.stdout).to_string();
+    assert_eq!(served.lines().filter(|l| l.contains(r#""order""#)).count(), 50, "{served}");
+    assert!(!served.contains(&prefix), "the service served a card number in clear: {served}");
+
+    let key = hex_key(&std::fs::read_to_string(&key_file).unwrap());
+    let cipher = broker::encryption::fields::FieldCipher::new(&key, 0, broker::planted_bugs::PlantedBugs::none());
+    let mut opened: Vec<String> = served
+        .lines()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            use base64::Engine;
+            let sealed = base64::engine::general_purpose::STANDARD.decode(value["card"].as_str().unwrap()).unwrap();
+            String::from_utf8(cipher.open("card", &sealed).expect("Python's seal opens in Rust")).unwrap()
+        })
+        .collect();
+    opened.sort();
+    assert_eq!(opened, (0..50).map(|order| format!("{prefix}-{order:04}")).collect::<Vec<_>>());
+
+    let out = cluster.dir.join("cards.txt");
+    run_ok(
+        Command::new(python())
+            .arg(client_script("field_encryption.py"))
+            .arg("consume")
+            .arg(cluster.properties())
+            .args(["payments"])
+            .arg(&key_file)
+            .arg(&out),
+    );
+    let consumed = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(consumed.lines().filter(|l| l.contains(&prefix)).count(), 50, "{consumed}");
+    let found = files_containing(&cluster.dir, &prefix)
+        .into_iter()
+        .filter(|file| !file.ends_with("cards.txt"))
+        .collect::<Vec<_>>();
+    assert!(found.is_empty(), "a card number on the service's side: {found:?}");
+}
+
+fn hex_key(text: &str) -> [u8; 32] {
+    let text = text.trim();
+    let bytes: Vec<u8> = (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect();
+    bytes.try_into().expect("a 32-byte key")
 }

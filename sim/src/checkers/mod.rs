@@ -33,6 +33,7 @@ pub mod availability;
 pub mod backups;
 pub mod connections;
 pub mod dns;
+pub mod fields;
 pub mod kafka_history;
 pub mod keys;
 pub mod privatelink;

@@ -151,10 +151,17 @@ pub enum ExpectationName {
     /// Key files of deleted clusters whose data key the key service would still unwrap at the
     /// end (C13: crypto-shredding; nothing decryptable with what the service holds).
     DeletedClusterDecryptable,
+    /// The protected field's canary in clear anywhere the service holds data: in its segments
+    /// opened with its own keys, or any other file of its disks and backups (C26).
+    ProtectedFieldsInClear,
+    /// Protected fields consumers opened intact with the customer's key (work done).
+    ProtectedFieldsOpened,
+    /// Protected fields that did not open, or opened to something else (C26: intact).
+    ProtectedFieldsBroken,
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 75] = [
+    pub const ALL: [ExpectationName; 78] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -230,6 +237,9 @@ impl ExpectationName {
         ExpectationName::ServedAfterClusterDelete,
         ExpectationName::DeletedClusterFiles,
         ExpectationName::DeletedClusterDecryptable,
+        ExpectationName::ProtectedFieldsInClear,
+        ExpectationName::ProtectedFieldsOpened,
+        ExpectationName::ProtectedFieldsBroken,
     ];
 
     /// The name in scenario files and reports.
@@ -310,6 +320,9 @@ impl ExpectationName {
             ExpectationName::ServedAfterClusterDelete => "served_after_cluster_delete",
             ExpectationName::DeletedClusterFiles => "deleted_cluster_files",
             ExpectationName::DeletedClusterDecryptable => "deleted_cluster_decryptable",
+            ExpectationName::ProtectedFieldsInClear => "protected_fields_in_clear",
+            ExpectationName::ProtectedFieldsOpened => "protected_fields_opened",
+            ExpectationName::ProtectedFieldsBroken => "protected_fields_broken",
         }
     }
 
@@ -356,6 +369,7 @@ impl ExpectationName {
                 | ExpectationName::FramesSealed
                 | ExpectationName::KeyRotations
                 | ExpectationName::KeyRefusals
+                | ExpectationName::ProtectedFieldsOpened
         )
     }
 }

@@ -127,6 +127,10 @@ pub struct WorkloadSpec {
     pub produce_interval_ms: u64,
     #[serde(default = "default_commit_interval")]
     pub commit_interval_ms: u64,
+    /// Producers seal a field of every value with client-side field encryption, under a key
+    /// the service never gets, and consumers open it (C26).
+    #[serde(default)]
+    pub protected_field: bool,
 }
 
 fn default_commit_interval() -> u64 {
@@ -470,6 +474,13 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
     let deletes_a_cluster = scenario.control_plane.actions.iter().any(|a| a.action == ActionKind::DeleteCluster);
     for e in &expectations {
         let needs = match e.name {
+            ExpectationName::ProtectedFieldsInClear
+            | ExpectationName::ProtectedFieldsOpened
+            | ExpectationName::ProtectedFieldsBroken
+                if !scenario.workload.protected_field =>
+            {
+                "[workload] protected_field = true"
+            }
             ExpectationName::ServedAfterClusterDelete
             | ExpectationName::DeletedClusterFiles
             | ExpectationName::DeletedClusterDecryptable

@@ -186,7 +186,7 @@ async fn consume(
         for tp in &membership.assignment {
             let position = positions[tp];
             let start_ms = recorder.now_ms();
-            match fetch(client, tp, position).await {
+            match fetch(client, tp, position, recorder.fields.as_deref()).await {
                 Ok(records) => {
                     recorder.note_read(tp, start_ms, None);
                     if let Some((last, _)) = records.last() {
@@ -331,6 +331,7 @@ pub async fn fetch(
     client: &mut ClusterClient,
     tp: &TopicPartition,
     position: i64,
+    fields: Option<&super::ProtectedFields>,
 ) -> Result<Vec<(i64, u64)>, FetchFailure> {
     let Some(leader) = client.leader(&tp.topic, tp.partition) else { return Err(FetchFailure::NoLeader) };
     let request = FetchRequest::default()
@@ -365,6 +366,11 @@ pub async fn fetch(
     Ok(records
         .into_iter()
         .filter(|(offset, _)| *offset >= position)
+        .inspect(|(offset, value)| {
+            if let (Some(fields), Some(value)) = (fields, value) {
+                fields.check(*offset, value);
+            }
+        })
         .filter_map(|(offset, value)| value.and_then(|v| decode_value(&v)).map(|v| (offset, v)))
         .collect())
 }

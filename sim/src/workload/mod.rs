@@ -14,7 +14,7 @@ pub mod sign_in;
 pub mod tenants;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::history::{History, Op, OpKind, TopicPartition};
@@ -48,6 +48,8 @@ pub struct Recorder {
     pub reads: Arc<Mutex<BTreeMap<TopicPartition, ReadEvidence>>>,
     /// Carried in every produced value.
     pub canary: Canary,
+    /// Client-side field encryption, when the scenario's workload asks for it (C26).
+    pub fields: Option<Arc<ProtectedFields>>,
 }
 
 impl Recorder {
@@ -59,6 +61,7 @@ impl Recorder {
             fault_window_ms,
             reads: Arc::default(),
             canary,
+            fields: None,
         }
     }
 
@@ -93,11 +96,84 @@ impl Recorder {
 }
 
 /// A record value: the unique value, then the run's canary.
-pub fn encode_value(value: u64, canary: &Canary) -> bytes::Bytes {
+pub fn encode_value(value: u64, canary: &Canary, fields: Option<&ProtectedFields>) -> bytes::Bytes {
     let mut bytes = Vec::with_capacity(8 + canary.len());
     bytes.extend_from_slice(&value.to_be_bytes());
     bytes.extend_from_slice(canary);
+    if let Some(fields) = fields {
+        bytes.extend_from_slice(&fields.seal(value));
+    }
     bytes::Bytes::from(bytes)
+}
+
+/// The field client-side encryption protects in the workload's values (C26).
+const PROTECTED_FIELD: &str = "card";
+
+/// Client-side field encryption in the workload (C26): each value also carries a field sealed
+/// under the customer's key (drawn from the seed, never given to the service) that holds the
+/// field canary and the value; consumers open every one and check it.
+pub struct ProtectedFields {
+    cipher: broker::encryption::fields::FieldCipher,
+    pub canary: Canary,
+    /// Fields opened intact by consumers.
+    pub opened: AtomicU64,
+    /// Fields that did not open or held something else (the first few).
+    pub broken: Mutex<Vec<String>>,
+    pub broken_count: AtomicU64,
+}
+
+impl ProtectedFields {
+    pub fn new(seed: u64, bugs: broker::planted_bugs::PlantedBugs) -> ProtectedFields {
+        let draw = |index| crate::seeds::derive(seed, crate::seeds::Stream::Workload, index).to_le_bytes();
+        let key: Vec<u8> = (10..14).flat_map(draw).collect();
+        let key: [u8; 32] = key.try_into().expect("four 8-byte draws");
+        ProtectedFields {
+            cipher: broker::encryption::fields::FieldCipher::new(&key, u64::from_le_bytes(draw(14)), bugs),
+            canary: field_canary(seed),
+            opened: AtomicU64::new(0),
+            broken: Mutex::default(),
+            broken_count: AtomicU64::new(0),
+        }
+    }
+
+    fn plaintext(&self, value: u64) -> Vec<u8> {
+        [&self.canary[..], &value.to_be_bytes()].concat()
+    }
+
+    fn seal(&self, value: u64) -> Vec<u8> {
+        self.cipher.seal(PROTECTED_FIELD, &self.plaintext(value))
+    }
+
+    /// Opens the field of a consumed value and checks it holds what was sealed.
+    pub fn check(&self, offset: i64, bytes: &[u8]) {
+        let Some(value) = decode_value(bytes) else { return };
+        let sealed = bytes.get(8 + std::mem::size_of::<Canary>()..).unwrap_or_default();
+        let problem = match self.cipher.open(PROTECTED_FIELD, sealed) {
+            Ok(plaintext) if plaintext == self.plaintext(value) => None,
+            Ok(_) => {
+                Some(format!("offset {offset}: the protected field opened to something else than value {value}'s"))
+            }
+            Err(error) => Some(format!("offset {offset}: the protected field of value {value} does not open: {error}")),
+        };
+        match problem {
+            None => {
+                self.opened.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(problem) => {
+                if self.broken_count.fetch_add(1, Ordering::Relaxed) < 10 {
+                    self.broken.lock().unwrap().push(problem);
+                }
+            }
+        }
+    }
+}
+
+/// The protected field's canary: found in clear anywhere the service holds data, it is a leak.
+pub fn field_canary(seed: u64) -> Canary {
+    let mut canary = [0u8; 16];
+    canary[..8].copy_from_slice(&crate::seeds::derive(seed, crate::seeds::Stream::Workload, 20).to_le_bytes());
+    canary[8..].copy_from_slice(&crate::seeds::derive(seed, crate::seeds::Stream::Workload, 21).to_le_bytes());
+    canary
 }
 
 pub fn decode_value(bytes: &[u8]) -> Option<u64> {

@@ -42,7 +42,13 @@ pub async fn run(
         let value = ((process as u64) << 40) | counter;
         counter += 1;
         let start_ms = recorder.now_ms();
-        let outcome = send(&mut client, &mut session, &partition, encode_value(value, &recorder.canary)).await;
+        let outcome = send(
+            &mut client,
+            &mut session,
+            &partition,
+            encode_value(value, &recorder.canary, recorder.fields.as_deref()),
+        )
+        .await;
         if !matches!(outcome, SendOutcome::Acked { .. }) {
             // A new producer id restarts sequence numbers cleanly after an unknown outcome.
             session = None;

@@ -343,3 +343,11 @@ fn brokers_that_ignore_a_deleted_clusters_tombstone_are_caught_by_the_shredding_
     let capsule = caught_by("deleted-cluster-still-readable", 1, "deleted_cluster_decryptable");
     assert!(capsule.violation.detail.contains("still unwraps at the key service"), "{}", capsule.violation.detail);
 }
+
+#[test]
+fn a_field_serializer_that_fails_open_is_caught_by_the_search_of_the_services_own_plaintext() {
+    // The field goes in clear, and consumers still read it: only the search of the segments,
+    // opened with the service's keys, sees it.
+    let capsule = caught_by("protected-field-in-clear", 1, "protected_fields_in_clear");
+    assert!(capsule.violation.detail.contains("holds a protected field in clear"), "{}", capsule.violation.detail);
+}

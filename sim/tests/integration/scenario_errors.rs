@@ -34,6 +34,7 @@ fn every_catalog_scenario_is_valid() {
         [
             "acl-limited-application",
             "byok-revoke-mid-run",
+            "client-field-encryption",
             "cluster-delete-and-shred",
             "cluster-provisioning",
             "control-plane-outage",
@@ -221,6 +222,11 @@ fn key_bound_expectation_without_a_revocation_or_an_outage() {
 fn shredding_expectation_without_a_cluster_deletion() {
     // No cluster is deleted: a 0 would be "not tested".
     insta::assert_snapshot!(error_of(&format!("{}deleted_cluster_files = 0\n", base())));
+}
+
+#[test]
+fn protected_field_expectation_without_protected_fields() {
+    insta::assert_snapshot!(error_of(&format!("{}protected_fields_in_clear = 0\n", base())));
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod client;
+pub mod clock;
 pub mod control_plane;
 pub mod controller;
 pub mod dev;

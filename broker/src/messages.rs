@@ -48,6 +48,8 @@ pub enum ControllerRequest {
         name: String,
         partitions: i32,
         replication_factor: i16,
+        #[serde(default)]
+        config: crate::controller::metadata::TopicConfig,
     },
     DeleteTopic {
         name: String,

@@ -371,7 +371,7 @@ impl Node {
         if let Some(handle) = partitions.get(&(topic.to_string(), partition)) {
             return Ok(handle.clone());
         }
-        let log = PartitionLog::open(
+        let mut log = PartitionLog::open(
             self.disk.clone(),
             self.keyring.clone(),
             topic,
@@ -379,6 +379,7 @@ impl Node {
             self.config.segment_policy,
             self.config.bugs,
         )?;
+        log.set_config(self.metadata().topic_config(topic));
         let replica = Replica::new(self.config.broker_id, log, self.config.replication, self.config.bugs);
         let handle = Arc::new(PartitionHandle::new(replica));
         partitions.insert((topic.to_string(), partition), handle.clone());

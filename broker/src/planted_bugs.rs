@@ -90,10 +90,13 @@ pub enum PlantedBug {
     /// The client's field serializer reads an unset "encrypt" setting as off and writes
     /// protected fields in clear (and reads them back, so the application notices nothing, C26).
     ProtectedFieldInClear,
+    /// A recovered segment's age for retention counts from the restart, not from its key
+    /// file: every restart gives old records a new lease on the disk (C13).
+    RetentionClockRestarts,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 31] = [
+    pub const ALL: [PlantedBug; 32] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -125,6 +128,7 @@ impl PlantedBug {
         PlantedBug::RewrapSkipsKeyFiles,
         PlantedBug::DeletedClusterStillReadable,
         PlantedBug::ProtectedFieldInClear,
+        PlantedBug::RetentionClockRestarts,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -161,6 +165,7 @@ impl PlantedBug {
             PlantedBug::RewrapSkipsKeyFiles => "rewrap-skips-key-files",
             PlantedBug::DeletedClusterStillReadable => "deleted-cluster-still-readable",
             PlantedBug::ProtectedFieldInClear => "protected-field-in-clear",
+            PlantedBug::RetentionClockRestarts => "retention-clock-restarts",
         }
     }
 
@@ -176,7 +181,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public, replica-placed-cross-region, plaintext-segment, nonce-reuse, rotation-drops-old-version, stale-data-key-after-revoke, rewrap-skips-key-files, deleted-cluster-still-readable, protected-field-in-clear")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public, replica-placed-cross-region, plaintext-segment, nonce-reuse, rotation-drops-old-version, stale-data-key-after-revoke, rewrap-skips-key-files, deleted-cluster-still-readable, protected-field-in-clear, retention-clock-restarts")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

@@ -313,8 +313,8 @@ impl Quorum {
             ControllerRequest::AllocateProducerIds { broker, broker_epoch } => {
                 vec![image.allocate_producer_ids(broker, broker_epoch)?]
             }
-            ControllerRequest::CreateTopic { name, partitions, replication_factor } => {
-                vec![image.place_topic(&name, partitions, replication_factor)?]
+            ControllerRequest::CreateTopic { name, partitions, replication_factor, config } => {
+                vec![image.place_topic(&name, partitions, replication_factor, config)?]
             }
             ControllerRequest::DeleteTopic { name } => {
                 // Internal topics and the audit topic (C18) are never deleted.
@@ -460,7 +460,13 @@ async fn active_controller_duties(quorum: Arc<Quorum>) {
             image.brokers.values().filter(|r| !r.fenced).map(|r| r.zone.as_str()).collect();
         for (topic, partitions) in [(OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS), (AUDIT_TOPIC, 1)] {
             if !image.topics.contains_key(topic) && zones.len() >= 3 {
-                let request = ControllerRequest::CreateTopic { name: topic.into(), partitions, replication_factor: 3 };
+                // The service's own topics keep everything (the default config).
+                let request = ControllerRequest::CreateTopic {
+                    name: topic.into(),
+                    partitions,
+                    replication_factor: 3,
+                    config: Default::default(),
+                };
                 let _ = quorum.execute(request).await;
             }
         }

@@ -345,8 +345,15 @@ async fn simulate(request: RunRequest) -> Simulated {
     let admin_machine = world.clients[workers].clone();
     let (dialer, credentials) = world.operator_identity(&admin_machine, 0);
     let mut admin = ClusterClient::new(dialer, credentials, world.endpoints(&admin_machine, 0));
+    let retention: BTreeMap<String, u64> =
+        scenario.topics.iter().filter_map(|t| Some((internal(&t.name), t.retention_ms?))).collect();
+    // Partition directories are `<topic>-<partition>`: the tap dates their segments (C13).
+    for topic in retention.keys() {
+        world.disk_tap.track_segments(format!("{topic}-"));
+    }
     let setup = madsim::runtime::Handle::current().get_node(admin_machine.id).expect("admin node").spawn({
         let topics = all_topics.clone();
+        let retention = retention.clone();
         let names = operator_topics.clone();
         async move {
             let deadline = tokio::time::Instant::now() + SETUP_TIMEOUT;
@@ -356,11 +363,17 @@ async fn simulate(request: RunRequest) -> Simulated {
                     if created.contains(name) {
                         continue;
                     }
+                    let configs = retention.get(name).map(|ms| {
+                        kafka_protocol::messages::create_topics_request::CreatableTopicConfig::default()
+                            .with_name(StrBytes::from_static_str("retention.ms"))
+                            .with_value(Some(StrBytes::from_string(ms.to_string())))
+                    });
                     let request = CreateTopicsRequest::default().with_timeout_ms(5_000).with_topics(vec![
                         CreatableTopic::default()
                             .with_name(TopicName(StrBytes::from_string(name.clone())))
                             .with_num_partitions(*partitions)
-                            .with_replication_factor(3),
+                            .with_replication_factor(3)
+                            .with_configs(configs.into_iter().collect()),
                     ]);
                     if let Ok(response) = admin.send(1 + (created.len() as i32 % 3), request, 5).await {
                         let code = response.topics[0].error_code;
@@ -690,6 +703,7 @@ async fn simulate(request: RunRequest) -> Simulated {
         schedule.iter().enumerate().flat_map(|(i, f)| [(f.start_ms, true, i), (f.end_ms, false, i)]).collect();
     timeline.sort();
     let mut active = std::collections::BTreeMap::new();
+    let mut process_down: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
     // The control plane's state when its zone was lost (C21: the restore must keep it).
     let mut control_plane_losses = Vec::new();
     for (at_ms, starting, index) in timeline {
@@ -701,6 +715,21 @@ async fn simulate(request: RunRequest) -> Simulated {
                 control_plane_losses.push((at_ms, world.control_plane_records()));
             }
             let started = faults::start(&world, &schedule[index]);
+            // Processes that stop: nothing of theirs runs (retention included) until the end.
+            if matches!(
+                schedule[index].kind,
+                crate::scenario::FaultKind::KillNode
+                    | crate::scenario::FaultKind::ZoneOutage
+                    | crate::scenario::FaultKind::ZoneLoss
+                    | crate::scenario::FaultKind::Pause
+                    | crate::scenario::FaultKind::RegionOutage
+            ) {
+                let (start, end) =
+                    (world.disk_tap.now_ms(), world.disk_tap.now_ms() + (schedule[index].end_ms - at_ms));
+                for machine in &started.machines {
+                    process_down.entry(machine.clone()).or_default().push((start, end));
+                }
+            }
             trace.push(format!(
                 "{at_ms} fault-start {} on {:?} peers {:?}",
                 schedule[index], started.machines, started.peers
@@ -832,6 +861,21 @@ async fn simulate(request: RunRequest) -> Simulated {
     let leftovers = crate::checkers::shredding::leftovers(&images, &cluster_deletions, |key_file| {
         let context = broker::kms::keyring::context(key_file.root_id);
         world.key_services().iter().any(|s| s.with_store(|store| store.peek_unwrap(&key_file.root, &context).is_some()))
+    });
+    // C13: every segment of a topic with a retention went by its deadline.
+    let retention_evidence = (!retention.is_empty()).then(|| {
+        let topics: Vec<(String, u64)> = retention.iter().map(|(topic, ms)| (format!("{topic}-"), *ms)).collect();
+        let on_disk = |machine: &str, file: &str| {
+            images.iter().any(|(m, files)| m == machine && files.iter().any(|(f, _)| f == file))
+        };
+        let (overdue, deletions) = crate::checkers::retention::overdue(
+            &tap.segment_lives,
+            &topics,
+            &process_down,
+            on_disk,
+            world.disk_tap.now_ms(),
+        );
+        RetentionEvidence { overdue, deletions }
     });
     // C26: every file of the service as the service itself could read it (segments opened).
     let fields = recorder.fields.as_ref().map(|fields| {
@@ -1140,6 +1184,7 @@ async fn simulate(request: RunRequest) -> Simulated {
         keys,
         shredding,
         fields,
+        retention: retention_evidence,
     }
 }
 
@@ -1174,6 +1219,12 @@ impl ShreddingEvidence {
         let line = self.leftovers.lines.iter().find(|l| l.contains("still unwraps"))?;
         Some((self.simulated_ms, line.clone()))
     }
+}
+
+/// Retention (C13): segments past their deadline, and segments retention deleted.
+struct RetentionEvidence {
+    overdue: Vec<(u64, String)>,
+    deletions: u64,
 }
 
 /// Client-side field encryption (C26): the field found in clear where the service holds data,
@@ -1277,6 +1328,8 @@ struct Simulated {
     shredding: ShreddingEvidence,
     /// `None`: the workload protects no field.
     fields: Option<FieldEvidence>,
+    /// `None`: no topic has a retention.
+    retention: Option<RetentionEvidence>,
 }
 
 fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunOutcome {
@@ -1318,6 +1371,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         keys,
         shredding,
         fields,
+        retention,
     } = run;
     let (sign_ins, sign_in_answers) = crate::checkers::sign_in::sign_in_violations(&sign_in_attempts);
     let (provisioning, provisioning_answers) =
@@ -1432,6 +1486,8 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
             .map(|f| f.in_clear.len() as u64),
         protected_fields_opened: fields.as_ref().map(|f| f.opened),
         protected_fields_broken: fields.as_ref().filter(|f| f.opened + f.broken_count > 0).map(|f| f.broken_count),
+        overdue_segments: retention.as_ref().map(|r| r.overdue.len() as u64),
+        retention_deletions: retention.as_ref().map(|r| r.deletions),
     };
     let expectations = evaluate(&request.scenario.scenario.expectations, &report, &measured);
     // Evidence found outside the history, by the expectation it fails: its first item.
@@ -1465,6 +1521,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         (ExpectationName::DeletedClusterDecryptable, shredding.first_decryptable().as_ref()),
         (ExpectationName::ProtectedFieldsInClear, fields.as_ref().and_then(|f| f.in_clear.first())),
         (ExpectationName::ProtectedFieldsBroken, fields.as_ref().and_then(|f| f.broken.first())),
+        (ExpectationName::OverdueSegments, retention.as_ref().and_then(|r| r.overdue.first())),
     ]
     .into_iter()
     .filter_map(|(name, first)| Some((name, first?.clone())))
@@ -1725,6 +1782,8 @@ pub struct Measured {
     pub protected_fields_in_clear: Option<u64>,
     pub protected_fields_opened: Option<u64>,
     pub protected_fields_broken: Option<u64>,
+    pub overdue_segments: Option<u64>,
+    pub retention_deletions: Option<u64>,
 }
 
 fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) -> Option<f64> {
@@ -1800,6 +1859,8 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::ProtectedFieldsInClear => measured.protected_fields_in_clear.map(|n| n as f64),
         E::ProtectedFieldsOpened => measured.protected_fields_opened.map(|n| n as f64),
         E::ProtectedFieldsBroken => measured.protected_fields_broken.map(|n| n as f64),
+        E::OverdueSegments => measured.overdue_segments.map(|n| n as f64),
+        E::RetentionDeletions => measured.retention_deletions.map(|n| n as f64),
         checked => count(kind_of(checked).expect("the remaining expectations count checker violations")),
     }
 }

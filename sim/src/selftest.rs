@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 31] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 32] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -123,6 +123,7 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 31] = [
         scenario: "client-field-encryption",
         checks: &["protected_fields_in_clear"],
     },
+    PlantedBugCheck { bug: "retention-clock-restarts", scenario: "topic-retention", checks: &["overdue_segments"] },
 ];
 
 /// What one planted bug's sweep found.

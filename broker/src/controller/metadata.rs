@@ -50,6 +50,9 @@ pub enum MetadataRecord {
     CreateTopic {
         name: String,
         replica_assignments: Vec<Vec<BrokerId>>,
+        /// Absent in records written before topics had settings: kept (nothing expires).
+        #[serde(default)]
+        config: TopicConfig,
     },
     DeleteTopic {
         name: String,
@@ -108,10 +111,77 @@ pub struct PartitionState {
     pub elr: Vec<BrokerId>,
 }
 
+const DAY_MS: u64 = 24 * 3600 * 1000;
+/// A customer topic's retention when CreateTopics does not set one (Kafka's default).
+pub const RETENTION_MS_DEFAULT: u64 = 7 * DAY_MS;
+pub const RETENTION_MS_MIN: u64 = 60 * 1000;
+/// The most the service keeps a customer's record (C13): no topic keeps data forever.
+pub const RETENTION_MS_MAX: u64 = 90 * DAY_MS;
+pub const RETENTION_BYTES_MIN: u64 = 1024 * 1024;
+
+/// Per-topic settings, fixed at creation (C13): how long and how much a partition's log keeps.
+/// Customer topics always have a time limit, at most `RETENTION_MS_MAX`; the service's own
+/// topics (committed offsets, the audit log) keep everything (`Default`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicConfig {
+    pub retention_ms: Option<u64>,
+    pub retention_bytes: Option<u64>,
+}
+
+impl TopicConfig {
+    /// A customer topic's settings from CreateTopics' `(name, value)` configs; anything the
+    /// service does not offer, or a value out of its bounds, is refused with the reason.
+    pub fn for_customer<'a>(
+        configs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+    ) -> Result<TopicConfig, String> {
+        let mut config = TopicConfig { retention_ms: Some(RETENTION_MS_DEFAULT), retention_bytes: None };
+        for (name, value) in configs {
+            let value = value.unwrap_or("");
+            let number = || value.parse::<i64>().map_err(|_| format!("{name}: {value:?} is not a number"));
+            match name {
+                "retention.ms" => {
+                    let ms = number()?;
+                    if ms < 0 {
+                        return Err(format!(
+                            "retention.ms: the service keeps data at most {} days (C13); {ms} would keep it forever",
+                            RETENTION_MS_MAX / DAY_MS
+                        ));
+                    }
+                    let ms = ms as u64;
+                    if !(RETENTION_MS_MIN..=RETENTION_MS_MAX).contains(&ms) {
+                        return Err(format!(
+                            "retention.ms: {RETENTION_MS_MIN} to {RETENTION_MS_MAX} ({} days), not {ms}",
+                            RETENTION_MS_MAX / DAY_MS
+                        ));
+                    }
+                    config.retention_ms = Some(ms);
+                }
+                "retention.bytes" => {
+                    let bytes = number()?;
+                    config.retention_bytes = match bytes {
+                        -1 => None,
+                        b if b >= RETENTION_BYTES_MIN as i64 => Some(b as u64),
+                        b => {
+                            return Err(format!(
+                                "retention.bytes: -1 (no limit) or at least {RETENTION_BYTES_MIN}, not {b}"
+                            ))
+                        }
+                    };
+                }
+                other => {
+                    return Err(format!("{other}: not a setting this service offers (retention.ms, retention.bytes)"))
+                }
+            }
+        }
+        Ok(config)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MetadataImage {
     pub brokers: BTreeMap<BrokerId, BrokerRegistration>,
     pub topics: BTreeMap<String, Vec<PartitionState>>,
+    pub topic_configs: BTreeMap<String, TopicConfig>,
     /// The first producer id not yet given to any broker (KIP-730).
     pub next_producer_id: i64,
     /// The last block given to each broker: `[first, end)`.
@@ -219,7 +289,8 @@ impl MetadataImage {
                     registration.fenced = false;
                 }
             }
-            MetadataRecord::CreateTopic { name, replica_assignments } => {
+            MetadataRecord::CreateTopic { name, replica_assignments, config } => {
+                self.topic_configs.entry(name.clone()).or_insert(*config);
                 self.topics.entry(name.clone()).or_insert_with(|| {
                     replica_assignments
                         .iter()
@@ -237,6 +308,7 @@ impl MetadataImage {
             }
             MetadataRecord::DeleteTopic { name } => {
                 self.topics.remove(name);
+                self.topic_configs.remove(name);
             }
             MetadataRecord::PartitionChange {
                 topic,
@@ -264,6 +336,11 @@ impl MetadataImage {
         }
     }
 
+    /// A topic's settings (those of the service's own topics when it has none).
+    pub fn topic_config(&self, topic: &str) -> TopicConfig {
+        self.topic_configs.get(topic).copied().unwrap_or_default()
+    }
+
     pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionState> {
         self.topics.get(topic).and_then(|partitions| partitions.get(usize::try_from(partition).ok()?))
     }
@@ -278,6 +355,7 @@ impl MetadataImage {
         name: &str,
         partitions: i32,
         replication_factor: i16,
+        config: TopicConfig,
     ) -> Result<MetadataRecord, ControllerError> {
         if name.is_empty() || name.len() > 249 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         {
@@ -314,7 +392,7 @@ impl MetadataImage {
                     .collect()
             })
             .collect();
-        Ok(MetadataRecord::CreateTopic { name: name.to_string(), replica_assignments })
+        Ok(MetadataRecord::CreateTopic { name: name.to_string(), replica_assignments, config })
     }
 
     /// Leader election from the ISR; `Election::AnyLiveReplica` takes the first live replica in
@@ -529,6 +607,26 @@ fn eligible_leader_replicas(state: &PartitionState, isr: &[BrokerId]) -> Vec<Bro
 mod tests {
     use super::*;
 
+    #[test]
+    fn customer_topics_keep_data_for_a_bounded_time_and_unknown_settings_are_refused() {
+        let config = |pairs: &[(&'static str, &'static str)]| {
+            TopicConfig::for_customer(pairs.iter().map(|(name, value)| (*name, Some(*value))))
+        };
+        assert_eq!(config(&[]), Ok(TopicConfig { retention_ms: Some(RETENTION_MS_DEFAULT), retention_bytes: None }));
+        assert_eq!(
+            config(&[("retention.ms", "60000"), ("retention.bytes", "1048576")]),
+            Ok(TopicConfig { retention_ms: Some(60_000), retention_bytes: Some(1_048_576) })
+        );
+        assert!(config(&[("retention.ms", "-1")]).unwrap_err().contains("at most 90 days"));
+        assert!(config(&[("retention.ms", "59999")]).is_err());
+        assert!(config(&[("retention.ms", &*Box::leak((RETENTION_MS_MAX + 1).to_string().into_boxed_str()))]).is_err());
+        assert!(config(&[("retention.bytes", "1000")]).is_err());
+        assert!(config(&[("retention.ms", "soon")]).unwrap_err().contains("not a number"));
+        assert!(config(&[("cleanup.policy", "compact")]).unwrap_err().contains("not a setting this service offers"));
+        // The service's own topics keep everything.
+        assert_eq!(TopicConfig::default(), TopicConfig { retention_ms: None, retention_bytes: None });
+    }
+
     fn three_zones() -> MetadataImage {
         let mut image = MetadataImage::default();
         for (index, zone) in ["zone-a", "zone-b", "zone-c"].iter().enumerate() {
@@ -555,7 +653,11 @@ mod tests {
         let mut image = three_zones();
         apply_all(
             &mut image,
-            &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![1, 2, 3]] }],
+            &[MetadataRecord::CreateTopic {
+                name: "t".into(),
+                replica_assignments: vec![vec![1, 2, 3]],
+                config: TopicConfig::default(),
+            }],
         );
         image
     }
@@ -575,7 +677,7 @@ mod tests {
     #[test]
     fn placement_puts_replicas_in_distinct_zones_and_rotates_leaders() {
         let mut image = three_zones();
-        let record = image.place_topic("orders", 6, 3).unwrap();
+        let record = image.place_topic("orders", 6, 3, TopicConfig::default()).unwrap();
         apply_all(&mut image, &[record]);
         let partitions = &image.topics["orders"];
         let mut leaders = BTreeSet::new();
@@ -585,9 +687,18 @@ mod tests {
             leaders.insert(state.leader);
         }
         assert_eq!(leaders.len(), 3);
-        assert!(matches!(image.place_topic("x", 1, 4), Err(ControllerError::InvalidReplicationFactor { .. })));
-        assert!(matches!(image.place_topic("orders", 1, 3), Err(ControllerError::TopicAlreadyExists(_))));
-        assert!(matches!(image.place_topic("bad name", 1, 3), Err(ControllerError::InvalidTopicName(_))));
+        assert!(matches!(
+            image.place_topic("x", 1, 4, TopicConfig::default()),
+            Err(ControllerError::InvalidReplicationFactor { .. })
+        ));
+        assert!(matches!(
+            image.place_topic("orders", 1, 3, TopicConfig::default()),
+            Err(ControllerError::TopicAlreadyExists(_))
+        ));
+        assert!(matches!(
+            image.place_topic("bad name", 1, 3, TopicConfig::default()),
+            Err(ControllerError::InvalidTopicName(_))
+        ));
     }
 
     #[test]
@@ -732,7 +843,11 @@ mod tests {
         let mut image = three_zones();
         apply_all(
             &mut image,
-            &[MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![3, 1, 2]] }],
+            &[MetadataRecord::CreateTopic {
+                name: "t".into(),
+                replica_assignments: vec![vec![3, 1, 2]],
+                config: TopicConfig::default(),
+            }],
         );
         let records = image.register(3, "zone-c".into(), "h3".into(), 9092, 2, 99, Election::Clean);
         let index = image.applied_index + 1;

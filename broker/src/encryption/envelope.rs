@@ -82,6 +82,9 @@ pub struct SegmentKeyFile {
     pub root: WrappedKey,
     #[serde(with = "base64_bytes")]
     pub salt: Vec<u8>,
+    /// When the segment was begun (wall clock, ms): its age for retention survives restarts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_ms: Option<u64>,
 }
 
 impl SegmentKeyFile {

@@ -16,6 +16,7 @@ use super::batch::{self, BatchHeader};
 use super::disk::Disk;
 use super::error::LogError;
 use super::segment::{self, Segment};
+use crate::controller::metadata::TopicConfig;
 use crate::encryption::{KeySource, KeyUnavailable, WrappedKey};
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
 use crate::INVARIANT_BROKEN;
@@ -40,6 +41,18 @@ impl Default for SegmentPolicy {
         SegmentPolicy { segment_bytes: 64 * 1024 * 1024, segment_age: Duration::from_secs(24 * 3600) }
     }
 }
+
+/// How often a node applies retention (its tick runs it every 5 s).
+pub const RETENTION_PASS_MS: u64 = 5_000;
+
+/// The latest a record of a topic with `retention_ms` goes after it was written, on a node that
+/// runs: the retention, the roll age (at most a tenth of it), and one retention pass.
+pub fn retention_bound_ms(retention_ms: u64) -> u64 {
+    retention_ms + retention_ms / 10 + RETENTION_PASS_MS
+}
+
+/// The wall clock the log dates segments by (ms since the epoch); tests set their own.
+pub type Clock = fn() -> u64;
 
 /// One stored batch.
 #[derive(Debug, Clone)]
@@ -96,8 +109,13 @@ pub struct PartitionLog {
     directory: String,
     high_watermark_file: String,
     policy: SegmentPolicy,
+    /// The topic's retention (C13).
+    config: TopicConfig,
+    clock: Clock,
     bugs: PlantedBugs,
     segments: Vec<Segment>,
+    /// The first offset still held: older segments went to retention.
+    log_start_offset: i64,
     batches: Vec<StoredBatch>,
     log_end_offset: i64,
     high_watermark: i64,
@@ -126,8 +144,11 @@ impl PartitionLog {
             directory: directory.to_string(),
             high_watermark_file: format!("{directory}/high-watermark"),
             policy,
+            config: TopicConfig::default(),
+            clock: crate::clock::wall_clock_ms,
             bugs,
             segments: Vec::new(),
+            log_start_offset: 0,
             batches: Vec::new(),
             log_end_offset: 0,
             high_watermark: 0,
@@ -140,16 +161,35 @@ impl PartitionLog {
         Ok(log)
     }
 
+    /// The topic's settings (from the metadata; the service's own topics keep everything).
+    pub fn set_config(&mut self, config: TopicConfig) {
+        self.config = config;
+    }
+
+    /// Another clock (tests).
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
     fn recover(&mut self) -> Result<(), LogError> {
         let on_disk = segment::list(self.disk.as_ref(), &self.directory)?;
         let mut corrupt_from = None;
         for (index, (base, file)) in on_disk.iter().enumerate() {
+            if index == 0 {
+                // Retention may have taken the segments before it.
+                self.log_end_offset = *base;
+            }
             if corrupt_from.is_some() || *base != self.log_end_offset {
                 // After a torn or corrupt segment, or a gap: nothing later can be trusted.
                 corrupt_from.get_or_insert(index);
                 continue;
             }
             let (mut segment, bytes) = Segment::load(self.disk.as_ref(), file, *base)?;
+            // A segment dated before key files carried a date: its age counts from now (late,
+            // never early). Planted: every segment's age counts from the restart.
+            if segment.created_ms.is_none() || self.bugs.is_on(PlantedBug::RetentionClockRestarts) {
+                segment.created_ms = Some((self.clock)());
+            }
             let (frames, good) = segment.recover(self.keys.as_ref(), &bytes)?;
             let mut kept = 0u64;
             let mut end = 0u64;
@@ -170,7 +210,9 @@ impl PartitionLog {
             }
             // Planted: keep appending to the recovered segment, counting on from the frames kept.
             segment.writable = self.bugs.is_on(PlantedBug::NonceReuse);
-            if segment.length == 0 && !segment.writable {
+            // An empty segment goes, unless it is the last: its base is where the log ends
+            // once retention has taken everything before it.
+            if segment.length == 0 && !segment.writable && index + 1 < on_disk.len() {
                 segment.remove(self.disk.as_ref())?;
                 continue;
             }
@@ -188,7 +230,8 @@ impl PartitionLog {
             .read(&self.high_watermark_file)?
             .and_then(|b| String::from_utf8(b).ok())
             .and_then(|s| s.trim().parse::<i64>().ok());
-        self.high_watermark = checkpoint.unwrap_or(0).clamp(0, self.log_end_offset);
+        self.log_start_offset = self.segments.first().map_or(self.log_end_offset, |s| s.base);
+        self.high_watermark = checkpoint.unwrap_or(0).clamp(self.log_start_offset, self.log_end_offset);
         Ok(())
     }
 
@@ -250,8 +293,121 @@ impl PartitionLog {
         self.high_watermark
     }
 
-    pub(crate) fn log_start_offset(&self) -> i64 {
-        0
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// How old a segment may grow before it rolls: the node's policy, and at most a tenth of
+    /// the topic's retention, so that records go at most 10 % after their retention.
+    fn roll_age(&self) -> Duration {
+        let by_retention = self.config.retention_ms.map_or(Duration::MAX, |ms| Duration::from_millis(ms / 10));
+        self.policy.segment_age.min(by_retention).max(Duration::from_secs(1))
+    }
+
+    /// Deletes the oldest segments whose every record is older than the topic's retention
+    /// time, or that put the log over its retention size (C13). A segment goes only once all
+    /// of it is below the high watermark (acknowledged everywhere it must be). Every record of
+    /// a segment was appended before its successor began and before its own start plus the
+    /// roll age (the next append after that rolls), so each goes between `retention.ms` and
+    /// `retention.ms` plus the roll age after it was written. Returns the segments deleted.
+    pub fn apply_retention(&mut self) -> Result<usize, LogError> {
+        let now = (self.clock)();
+        let roll_ms = self.roll_age().as_millis() as u64;
+        let created = |segment: &Segment| segment.created_ms.unwrap_or(now);
+        // Whether all of segment `index` is below the high watermark.
+        let acknowledged = |log: &Self, index: usize| {
+            log.segments.get(index + 1).map_or(log.log_end_offset, |next| next.base) <= log.high_watermark
+        };
+        let mut expired = 0;
+        if let Some(retention_ms) = self.config.retention_ms {
+            while expired < self.segments.len() && acknowledged(self, expired) {
+                let segment = &self.segments[expired];
+                let last = expired + 1 == self.segments.len();
+                if segment.length == 0 {
+                    // Holds nothing: goes, unless it is where the log ends.
+                    if last {
+                        break;
+                    }
+                    expired += 1;
+                    continue;
+                }
+                let appended_by =
+                    self.segments.get(expired + 1).map_or(u64::MAX, created).min(created(segment) + roll_ms);
+                if now < appended_by.saturating_add(retention_ms) {
+                    break;
+                }
+                expired += 1;
+            }
+        }
+        if let Some(limit) = self.config.retention_bytes {
+            let mut size: u64 = self.segments[expired..].iter().map(|s| s.length).sum();
+            while expired + 1 < self.segments.len() && size > limit && acknowledged(self, expired) {
+                size -= self.segments[expired].length;
+                expired += 1;
+            }
+        }
+        if expired == 0 {
+            return Ok(0);
+        }
+        if expired == self.segments.len() {
+            // The active segment too: an empty one takes over at the log's end first, so that
+            // the end survives a restart. Without its key, this waits for the next pass.
+            match Segment::create(
+                self.disk.as_ref(),
+                self.keys.as_ref(),
+                &self.topic,
+                &self.directory,
+                self.log_end_offset,
+                now,
+            ) {
+                Ok(segment) => self.segments.push(segment),
+                Err(_) => expired -= 1,
+            }
+        }
+        for segment in self.segments.drain(..expired) {
+            segment.remove(self.disk.as_ref())?;
+        }
+        self.log_start_offset = self.segments.first().map_or(self.log_end_offset, |s| s.base);
+        self.forget_below(self.log_start_offset);
+        Ok(expired)
+    }
+
+    /// Drops what the log remembers of batches below `offset` (they left the disk).
+    fn forget_below(&mut self, offset: i64) {
+        let gone = self.batches.partition_point(|batch| batch.last_offset < offset);
+        self.cached_bytes -=
+            self.batches[..gone].iter().filter_map(|b| b.bytes.as_ref()).map(Bytes::len).sum::<usize>();
+        self.batches.drain(..gone);
+        self.first_cached = self.first_cached.saturating_sub(gone);
+        // The epoch in force at the new start stays, starting there (KIP-101 answers from it).
+        let from = self.epochs.iter().rposition(|&(_, start)| start <= offset).unwrap_or(0);
+        self.epochs.drain(..from);
+        if let Some(first) = self.epochs.first_mut() {
+            first.1 = first.1.max(offset);
+        }
+    }
+
+    /// A follower that fell behind the leader's log start (its retention took what this log
+    /// lacks): everything here goes, and the log starts again, empty, at `offset`.
+    pub(crate) fn restart_at(&mut self, offset: i64) -> Result<(), LogError> {
+        assert!(offset > self.log_end_offset, "a restart moves the log forward");
+        let segment = Segment::create(
+            self.disk.as_ref(),
+            self.keys.as_ref(),
+            &self.topic,
+            &self.directory,
+            offset,
+            (self.clock)(),
+        )?;
+        for old in std::mem::replace(&mut self.segments, vec![segment]) {
+            old.remove(self.disk.as_ref())?;
+        }
+        self.log_end_offset = offset;
+        self.log_start_offset = offset;
+        self.forget_below(offset);
+        self.epochs.clear();
+        self.producers.clear();
+        Ok(())
     }
 
     /// Epoch of the last batch, or -1 for an empty log (the `last_fetched_epoch` of a fetch).
@@ -366,7 +522,8 @@ impl PartitionLog {
             Some(last) => {
                 !last.writable
                     || last.length >= self.policy.segment_bytes
-                    || last.created.elapsed() >= self.policy.segment_age
+                    || (self.clock)().saturating_sub(last.created_ms.unwrap_or(u64::MAX))
+                        >= self.roll_age().as_millis() as u64
                     || last.root_id() != current.id
             }
         };
@@ -380,6 +537,7 @@ impl PartitionLog {
                 &self.topic,
                 &self.directory,
                 self.log_end_offset,
+                (self.clock)(),
             )?;
             self.segments.push(segment);
         }
@@ -577,6 +735,114 @@ mod tests {
     fn open(disk: &MemoryDisk) -> PartitionLog {
         thread_local!(static KEYS: Arc<FixedKeys> = keys());
         KEYS.with(|keys| open_with(disk, keys, SegmentPolicy::default(), PlantedBugs::none()))
+    }
+
+    thread_local!(static NOW: std::cell::Cell<u64> = const { std::cell::Cell::new(1_000_000) });
+
+    fn fake_now() -> u64 {
+        NOW.with(|now| now.get())
+    }
+
+    fn advance(ms: u64) {
+        NOW.with(|now| now.set(now.get() + ms));
+    }
+
+    fn open_retained(disk: &MemoryDisk, keys: &Arc<FixedKeys>, retention_ms: u64, bytes: Option<u64>) -> PartitionLog {
+        let mut log = open_with(disk, keys, SegmentPolicy::default(), PlantedBugs::none());
+        log.set_clock(fake_now);
+        log.set_config(TopicConfig { retention_ms: Some(retention_ms), retention_bytes: bytes });
+        log
+    }
+
+    fn append_acknowledged(log: &mut PartitionLog, value: &str) -> i64 {
+        let AppendOutcome::Appended { base_offset, .. } = log.append_as_leader(encode(&[value], -1, -1), 1).unwrap()
+        else {
+            panic!("a new value")
+        };
+        log.set_high_watermark(log.log_end_offset());
+        base_offset
+    }
+
+    proptest::proptest! {
+        /// Retention never takes a record younger than `retention.ms`, always takes one older
+        /// than `retention.ms` plus the roll age (a tenth of it), never moves the log's end,
+        /// and a restart finds the same start and end.
+        #[test]
+        fn retention_keeps_what_is_young_and_drops_what_is_old(
+            retention_s in 60u64..600,
+            gaps_ms in proptest::collection::vec(0u64..90_000, 1..60),
+        ) {
+            let (disk, keys) = (MemoryDisk::new(), keys());
+            let retention_ms = retention_s * 1000;
+            let mut log = open_retained(&disk, &keys, retention_ms, None);
+            let mut appended: Vec<(i64, u64)> = Vec::new();
+            for gap in gaps_ms {
+                advance(gap);
+                let offset = append_acknowledged(&mut log, "v");
+                appended.push((offset, fake_now()));
+                let end = log.log_end_offset();
+                log.apply_retention().unwrap();
+                proptest::prop_assert_eq!(log.log_end_offset(), end);
+                let start = log.log_start_offset();
+                for &(offset, at) in &appended {
+                    let age = fake_now() - at;
+                    if age < retention_ms {
+                        proptest::prop_assert!(offset >= start, "offset {} ({} ms old) went with retention {}", offset, age, retention_ms);
+                    }
+                    if age > retention_ms + retention_ms / 10 && offset + 1 < end {
+                        proptest::prop_assert!(offset < start, "offset {} ({} ms old) outlived retention {}", offset, age, retention_ms);
+                    }
+                }
+                let read = log.read(start, end, usize::MAX).unwrap();
+                proptest::prop_assert_eq!(crate::log::batch::split_batches(read, true).unwrap().len() as i64, end - start);
+            }
+            let reopened = open_retained(&disk, &keys, retention_ms, None);
+            proptest::prop_assert_eq!((reopened.log_start_offset(), reopened.log_end_offset()), (log.log_start_offset(), log.log_end_offset()));
+        }
+    }
+
+    #[test]
+    fn an_expired_active_segment_leaves_an_empty_one_that_keeps_the_end_across_a_restart() {
+        let (disk, keys) = (MemoryDisk::new(), keys());
+        let mut log = open_retained(&disk, &keys, 60_000, None);
+        for value in ["a", "b", "c"] {
+            append_acknowledged(&mut log, value);
+        }
+        advance(60_000 + 6_000 + 1);
+        assert_eq!(log.apply_retention().unwrap(), 1);
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (3, 3));
+        let mut reopened = open_retained(&disk, &keys, 60_000, None);
+        assert_eq!((reopened.log_start_offset(), reopened.log_end_offset()), (3, 3));
+        assert_eq!(append_acknowledged(&mut reopened, "d"), 3, "offsets go on, never from 0 again");
+        // Nothing is left to expire but the empty segment, which holds nothing: no churn.
+        assert_eq!(reopened.apply_retention().unwrap(), 1);
+        assert_eq!(reopened.apply_retention().unwrap(), 0);
+    }
+
+    #[test]
+    fn size_retention_keeps_the_newest_segments_under_the_limit_and_never_unacknowledged_ones() {
+        let (disk, keys) = (MemoryDisk::new(), keys());
+        let mut log = open_retained(&disk, &keys, 86_400_000, Some(1));
+        for value in ["a", "b", "c"] {
+            append_acknowledged(&mut log, value);
+            advance(8_640_001); // past the roll age: one segment per value
+        }
+        log.append_as_leader(encode(&["d"], -1, -1), 1).unwrap(); // not acknowledged yet
+        assert_eq!(log.segment_count(), 4);
+        assert_eq!(log.apply_retention().unwrap(), 3, "down to the active segment");
+        assert_eq!(log.log_start_offset(), 3);
+        assert!(matches!(log.read(0, 4, usize::MAX), Ok(bytes) if !bytes.is_empty()), "reads from the start go on");
+    }
+
+    #[test]
+    fn a_follower_behind_the_leaders_log_start_starts_again_there() {
+        let (disk, keys) = (MemoryDisk::new(), keys());
+        let mut log = open_retained(&disk, &keys, 60_000, None);
+        append_acknowledged(&mut log, "a");
+        log.restart_at(10).unwrap();
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (10, 10));
+        let reopened = open_retained(&disk, &keys, 60_000, None);
+        assert_eq!((reopened.log_start_offset(), reopened.log_end_offset()), (10, 10));
     }
 
     #[test]

@@ -60,6 +60,7 @@ impl SealedLog {
                 METADATA_SCOPE,
                 &self.directory,
                 self.next_base,
+                crate::clock::wall_clock_ms(),
             )?;
             self.next_base += 1;
             self.active = Some(segment);

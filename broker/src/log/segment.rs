@@ -17,7 +17,9 @@ pub(crate) struct Segment {
     pub(crate) length: u64,
     /// The counter of the next frame (frames written so far).
     next_counter: u64,
-    pub(crate) created: tokio::time::Instant,
+    /// When it was begun (wall clock, from its key file); `None` for a segment written before
+    /// key files carried it.
+    pub(crate) created_ms: Option<u64>,
     /// Only a segment this process created may take more frames.
     pub(crate) writable: bool,
 }
@@ -47,9 +49,15 @@ impl Segment {
         scope: &str,
         directory: &str,
         base: i64,
+        created_ms: u64,
     ) -> Result<Segment, LogError> {
         let (root, wrapped) = keys.current_root(scope)?;
-        let key_file = SegmentKeyFile { root_id: root.id, root: wrapped, salt: keys.salt().to_vec() };
+        let key_file = SegmentKeyFile {
+            root_id: root.id,
+            root: wrapped,
+            salt: keys.salt().to_vec(),
+            created_ms: Some(created_ms),
+        };
         let file = log_file(directory, base);
         disk.replace_durably(&self::key_file(&file), &key_file.to_bytes())?;
         let key = SegmentKey::derive(&root, &key_file.salt, &file);
@@ -60,7 +68,7 @@ impl Segment {
             key: Some(key),
             length: 0,
             next_counter: 0,
-            created: tokio::time::Instant::now(),
+            created_ms: Some(created_ms),
             writable: true,
         })
     }
@@ -80,6 +88,7 @@ impl Segment {
     pub(crate) fn load(disk: &dyn Disk, file: &str, base: i64) -> Result<(Segment, Vec<u8>), LogError> {
         let key_bytes = disk.read(&key_file(file))?.ok_or_else(|| LogError::MissingKeyFile(file.to_string()))?;
         let key_file = SegmentKeyFile::parse(&key_bytes)?;
+        let created_ms = key_file.created_ms;
         let bytes = disk.read(file)?.unwrap_or_default();
         let segment = Segment {
             base,
@@ -88,7 +97,7 @@ impl Segment {
             key: None,
             length: bytes.len() as u64,
             next_counter: 0,
-            created: tokio::time::Instant::now(),
+            created_ms,
             writable: false,
         };
         Ok((segment, bytes))
@@ -187,12 +196,15 @@ pub(crate) fn list(disk: &dyn Disk, directory: &str) -> Result<Vec<(i64, String)
         .list(&format!("{directory}/"))?
         .into_iter()
         .filter_map(|file| {
-            let name = file.rsplit('/').next()?;
-            let base = name.strip_suffix(".log")?.parse::<i64>().ok()?;
-            Some((base, file))
+            // A segment is its key file, durable from its creation, with or without frames:
+            // an empty last segment marks where a log emptied by retention ends.
+            let stem = file.strip_suffix(".log").or_else(|| file.strip_suffix(".key"))?;
+            let base = stem.rsplit('/').next()?.parse::<i64>().ok()?;
+            Some((base, format!("{stem}.log")))
         })
         .collect();
     segments.sort();
+    segments.dedup();
     Ok(segments)
 }
 

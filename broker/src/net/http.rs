@@ -41,12 +41,7 @@ impl hyper::rt::Timer for RuntimeTimer {
     }
 }
 
-/// Wall-clock milliseconds since the Unix epoch, for timestamps people read (audit events,
-/// creation times). Under madsim this is the simulated clock.
-#[allow(clippy::disallowed_methods, reason = "wall time for records; madsim simulates it in simulation")]
-pub fn wall_clock_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
+pub use crate::clock::wall_clock_ms;
 
 /// A stream whose flush reaches the transport only after something was written. hyper flushes
 /// on every turn of its connection loop; madsim's simulated TCP sends a message on every

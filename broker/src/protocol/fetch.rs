@@ -130,7 +130,10 @@ fn fetch_partition(
             }
         }
         if fetch.fetch_offset < replica.log.log_start_offset() || fetch.fetch_offset > log_end_offset {
-            return error(ResponseError::OffsetOutOfRange).with_high_watermark(replica.log.high_watermark());
+            // The log start tells a follower behind the leader's retention where to begin.
+            return error(ResponseError::OffsetOutOfRange)
+                .with_high_watermark(replica.log.high_watermark())
+                .with_log_start_offset(replica.log.log_start_offset());
         }
         let upper_bound = if replica_id >= 0 {
             // Followers read up to the log end; their position is their progress.
@@ -151,8 +154,8 @@ fn fetch_partition(
         let high_watermark = replica.log.high_watermark();
         base.clone()
             .with_high_watermark(high_watermark)
+            .with_log_start_offset(replica.log.log_start_offset())
             .with_last_stable_offset(high_watermark)
-            .with_log_start_offset(0)
             .with_records(Some(records))
     };
     if high_watermark_moved {

@@ -13,7 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::errors;
-use crate::controller::metadata::{MetadataImage, NO_LEADER};
+use crate::controller::metadata::{MetadataImage, TopicConfig, NO_LEADER};
 use crate::messages::ControllerRequest;
 use crate::node::Node;
 
@@ -109,13 +109,26 @@ pub(super) async fn create_topics(node: &Node, request: CreateTopicsRequest, ver
         if version >= 5 {
             result = result.with_num_partitions(partitions).with_replication_factor(replication_factor);
         }
+        let config = TopicConfig::for_customer(
+            topic.configs.iter().map(|c| (c.name.as_str(), c.value.as_ref().map(|v| v.as_str()))),
+        );
+        let config = match config {
+            Ok(config) => config,
+            Err(reason) => {
+                result = result.with_error_code(ResponseError::InvalidConfig.code());
+                if version >= 1 {
+                    result = result.with_error_message(Some(StrBytes::from_string(reason)));
+                }
+                results.push(result);
+                continue;
+            }
+        };
         if request.validate_only {
             results.push(result);
             continue;
         }
-        let outcome = node
-            .controller_request(ControllerRequest::CreateTopic { name: name.clone(), partitions, replication_factor })
-            .await;
+        let create = ControllerRequest::CreateTopic { name: name.clone(), partitions, replication_factor, config };
+        let outcome = node.controller_request(create).await;
         if let Err(error) = outcome {
             result = result.with_error_code(errors::from_controller(&error));
             if version >= 1 {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
 
 use tokio::sync::Notify;
 
@@ -123,6 +124,21 @@ pub async fn follow(
             tokio::time::sleep(RETRY_BACKOFF).await;
             continue;
         };
+        if data.error_code == ResponseError::OffsetOutOfRange.code() && data.log_start_offset > fetch_offset {
+            // The leader's retention took what this replica lacks: start again at its log
+            // start (Kafka's follower does the same).
+            let restarted = handle.replica.lock().unwrap().log.restart_at(data.log_start_offset);
+            match restarted {
+                Ok(()) => {
+                    tracing::info!(%topic, partition, log_start_offset = data.log_start_offset, "behind the leader's log start: the log starts again there")
+                }
+                Err(error) => {
+                    tracing::warn!(%topic, partition, %error, "cannot start the log again at the leader's log start")
+                }
+            }
+            tokio::time::sleep(RETRY_BACKOFF).await;
+            continue;
+        }
         if data.error_code != 0 {
             // Not (yet) the leader, or epochs disagree: wait for metadata to catch up.
             tracing::debug!(%topic, partition, leader, leader_epoch, error = data.error_code, "the leader refused our fetch");

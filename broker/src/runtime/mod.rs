@@ -280,8 +280,8 @@ fn rewrite_key_files(node: &Node, rewrapped: &std::collections::BTreeMap<u64, cr
     tracing::info!(roots = rewrapped.len(), files, "re-wrapped root keys under the latest key versions");
 }
 
-/// Periodic work: ISR shrink checks, group session expiry, high watermark checkpoints, the
-/// shredding of deleted clusters.
+/// Periodic work: ISR shrink checks, group session expiry, high watermark checkpoints and
+/// retention, the shredding of deleted clusters.
 async fn tick_forever(node: Arc<Node>) {
     let mut ticks: u64 = 0;
     let shredder = Arc::new(shredding::Shredder::default());
@@ -295,9 +295,19 @@ async fn tick_forever(node: Arc<Node>) {
                 tracing::info!(%topic, partition, isr = ?change.isr, "asking the controller to change the ISR");
                 node.request_isr_change(&topic, partition, change);
             }
+            // Every 5 s (`RETENTION_PASS_MS`).
             if ticks.is_multiple_of(50) {
-                if let Err(error) = handle.replica.lock().unwrap().log.checkpoint_high_watermark() {
+                let mut replica = handle.replica.lock().unwrap();
+                if let Err(error) = replica.log.checkpoint_high_watermark() {
                     tracing::warn!(%topic, partition, %error, "high watermark checkpoint failed");
+                }
+                match replica.log.apply_retention() {
+                    Ok(0) => {}
+                    Ok(segments) => {
+                        let log_start_offset = replica.log.log_start_offset();
+                        tracing::info!(%topic, partition, segments, log_start_offset, "retention deleted old segments")
+                    }
+                    Err(error) => tracing::warn!(%topic, partition, %error, "retention could not delete a segment"),
                 }
             }
         }

@@ -1,18 +1,23 @@
-"""create-topic PROPERTIES NAME PARTITIONS REPLICATION_FACTOR (kafka-python's admin client, unmodified)."""
+"""create-topic PROPERTIES NAME PARTITIONS REPLICATION_FACTOR [CONFIG=VALUE ...] (kafka-python's
+admin client, unmodified). A refusal prints the broker's error and exits 2."""
 import sys
 import time
 
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from common import settings
 
 properties, name, partitions, factor = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+configs = dict(arg.split("=", 1) for arg in sys.argv[5:])
 admin = KafkaAdminClient(**settings(properties))
 try:
-    admin.create_topics([NewTopic(name, partitions, factor)])
+    admin.create_topics([NewTopic(name, partitions, factor, topic_configs=configs)])
 except TopicAlreadyExistsError:
     pass
+except KafkaError as error:
+    print(f"REFUSED: {error}", file=sys.stderr)
+    sys.exit(2)
 # Wait until every partition has a leader.
 deadline = time.time() + 30
 while time.time() < deadline:

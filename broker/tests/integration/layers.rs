@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 /// async services around the state machines, the shared node state, the protocol handlers that
 /// use it, and the runtime that runs them all.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("state machines: leaves", &["planted_bugs", "security/secrets", "controller/raft", "encryption", "net/api"]),
+    (
+        "state machines: leaves",
+        &["planted_bugs", "clock", "security/secrets", "controller/raft", "encryption", "net/api"],
+    ),
     ("state machines: keys", &["kms", "kms/keys"]),
     ("state machines: credentials and ACLs", &["security/sasl", "security/acl"]),
     (

@@ -13,3 +13,4 @@ mod failover;
 mod layers;
 mod real_clients;
 mod replication_properties;
+mod retention;

@@ -88,7 +88,14 @@ impl Model {
             );
             apply(&mut image, MetadataRecord::UnfenceBroker { broker });
         }
-        apply(&mut image, MetadataRecord::CreateTopic { name: "t".into(), replica_assignments: vec![vec![1, 2, 3]] });
+        apply(
+            &mut image,
+            MetadataRecord::CreateTopic {
+                name: "t".into(),
+                replica_assignments: vec![vec![1, 2, 3]],
+                config: Default::default(),
+            },
+        );
         let nodes = (1..=3)
             .map(|b| {
                 let disk = MemoryDisk::new();

@@ -40,6 +40,7 @@ pub mod privatelink;
 pub mod provisioning;
 pub mod quotas;
 pub mod regions;
+pub mod retention;
 pub mod secrets;
 pub mod shredding;
 pub mod sign_in;

@@ -1,6 +1,6 @@
 //! Replica consistency, a safety check only an in-process harness can make: at the end of a
 //! run, every partition's live replicas must hold the same bytes below their common high
-//! watermark. A follower that kept a diverging suffix (KIP-101 truncation skipped) or a leader
+//! watermark (from the latest log start: retention deletes on each replica's own clock). A follower that kept a diverging suffix (KIP-101 truncation skipped) or a leader
 //! that lost what its ISR acknowledged shows up here even when no client read the difference.
 
 use crate::world::World;
@@ -14,6 +14,15 @@ pub fn divergent_replicas(world: &World) -> Vec<String> {
     let mut divergent = Vec::new();
     for (topic, partitions) in &image.topics {
         for partition in 0..partitions.len() as i32 {
+            // Retention may have taken more from one replica than another: compare from the
+            // latest log start.
+            let start = nodes
+                .iter()
+                .filter_map(|(_, node)| {
+                    Some(node.partition(topic, partition)?.replica.lock().unwrap().log.log_start_offset())
+                })
+                .max()
+                .unwrap_or(0);
             // (machine, high watermark, log end) per live replica, read under its own lock.
             let replicas: Vec<(&str, i64, bytes::Bytes)> = nodes
                 .iter()
@@ -22,7 +31,7 @@ pub fn divergent_replicas(world: &World) -> Vec<String> {
                     let mut replica = handle.replica.lock().unwrap();
                     let high_watermark = replica.log.high_watermark();
                     // A replica whose key may not be used now serves nothing, not even here.
-                    let bytes = replica.log.read(0, high_watermark, usize::MAX).ok()?;
+                    let bytes = replica.log.read(start, high_watermark, usize::MAX).ok()?;
                     Some((name.as_str(), high_watermark, bytes))
                 })
                 .collect();

@@ -138,7 +138,7 @@ mod tests {
         use broker::encryption::{SegmentKeyFile, WrappedKey};
         let key_file = |version| {
             let root = WrappedKey { master_key_id: "k".into(), version, nonce: vec![0; 12], ciphertext: vec![7; 48] };
-            SegmentKeyFile { root_id: 1, root, salt: vec![0; 16] }.to_bytes()
+            SegmentKeyFile { root_id: 1, root, salt: vec![0; 16], created_ms: None }.to_bytes()
         };
         let disks: Vec<DiskImage> = vec![(
             "broker-1".into(),

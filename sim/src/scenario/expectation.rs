@@ -158,10 +158,16 @@ pub enum ExpectationName {
     ProtectedFieldsOpened,
     /// Protected fields that did not open, or opened to something else (C26: intact).
     ProtectedFieldsBroken,
+    /// Segments of topics with a retention removed later than, or still on a disk past, their
+    /// deadline: `retention.ms`, a tenth more, and one retention pass after their last write
+    /// (C13: per-topic maximum retention).
+    OverdueSegments,
+    /// Segments retention deleted (work done).
+    RetentionDeletions,
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 78] = [
+    pub const ALL: [ExpectationName; 80] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -240,6 +246,8 @@ impl ExpectationName {
         ExpectationName::ProtectedFieldsInClear,
         ExpectationName::ProtectedFieldsOpened,
         ExpectationName::ProtectedFieldsBroken,
+        ExpectationName::OverdueSegments,
+        ExpectationName::RetentionDeletions,
     ];
 
     /// The name in scenario files and reports.
@@ -323,6 +331,8 @@ impl ExpectationName {
             ExpectationName::ProtectedFieldsInClear => "protected_fields_in_clear",
             ExpectationName::ProtectedFieldsOpened => "protected_fields_opened",
             ExpectationName::ProtectedFieldsBroken => "protected_fields_broken",
+            ExpectationName::OverdueSegments => "overdue_segments",
+            ExpectationName::RetentionDeletions => "retention_deletions",
         }
     }
 
@@ -370,6 +380,7 @@ impl ExpectationName {
                 | ExpectationName::KeyRotations
                 | ExpectationName::KeyRefusals
                 | ExpectationName::ProtectedFieldsOpened
+                | ExpectationName::RetentionDeletions
         )
     }
 }

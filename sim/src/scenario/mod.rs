@@ -112,6 +112,9 @@ pub struct TopicSpec {
     /// clients, whose records the history checker does not know).
     #[serde(default = "yes")]
     pub workload: bool,
+    /// The topic's `retention.ms` (C13; default: the service's, 7 days).
+    #[serde(default)]
+    pub retention_ms: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -350,6 +353,14 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
                 "a non-empty name not starting with \"__\"",
             ));
         }
+        use broker::controller::metadata::{RETENTION_MS_MAX, RETENTION_MS_MIN};
+        if topic.retention_ms.is_some_and(|ms| !(RETENTION_MS_MIN..=RETENTION_MS_MAX).contains(&ms)) {
+            return Err(ScenarioError::invalid(
+                file,
+                format!("topics[{index}].retention_ms"),
+                format!("{RETENTION_MS_MIN} to {RETENTION_MS_MAX} (what the service accepts)"),
+            ));
+        }
         if !(1..=64).contains(&topic.partitions) {
             return Err(ScenarioError::invalid(file, format!("topics[{index}].partitions"), "1 to 64"));
         }
@@ -474,6 +485,11 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
     let deletes_a_cluster = scenario.control_plane.actions.iter().any(|a| a.action == ActionKind::DeleteCluster);
     for e in &expectations {
         let needs = match e.name {
+            ExpectationName::OverdueSegments | ExpectationName::RetentionDeletions
+                if !scenario.topics.iter().any(|t| t.retention_ms.is_some()) =>
+            {
+                "a [[topics]] with retention_ms"
+            }
             ExpectationName::ProtectedFieldsInClear
             | ExpectationName::ProtectedFieldsOpened
             | ExpectationName::ProtectedFieldsBroken

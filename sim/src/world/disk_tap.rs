@@ -31,6 +31,8 @@ pub struct TapFindings {
     /// Every segment key file written: when, where, and the master key version its root is
     /// wrapped under (C09: new segments under the new version after a rotation).
     pub key_files: Vec<KeyFileWrite>,
+    /// Every life of every segment of a tracked topic (retention, C13).
+    pub segment_lives: Vec<crate::checkers::retention::SegmentLife>,
 }
 
 struct TapState {
@@ -40,6 +42,10 @@ struct TapState {
     zero: tokio::time::Instant,
     /// (hash of machine, file, key tag), counter -> hash of the ciphertext.
     frames: BTreeMap<(u64, u64), u64>,
+    /// Directory prefixes whose segments' lives are dated (topics with a retention).
+    tracked: Vec<String>,
+    /// (machine, file) -> index of its current life in `findings.segment_lives`.
+    living: BTreeMap<(String, String), usize>,
     findings: TapFindings,
 }
 
@@ -65,8 +71,57 @@ impl DiskTap {
             )],
             zero: tokio::time::Instant::now(),
             frames: BTreeMap::new(),
+            tracked: Vec::new(),
+            living: BTreeMap::new(),
             findings: TapFindings::default(),
         })))
+    }
+
+    /// Dates every segment under `prefix` (a topic's partition directories) from now on.
+    pub fn track_segments(&self, prefix: String) {
+        self.0.lock().unwrap().tracked.push(prefix);
+    }
+
+    /// The tap's clock now (ms since its zero).
+    pub fn now_ms(&self) -> u64 {
+        self.0.lock().unwrap().zero.elapsed().as_millis() as u64
+    }
+
+    fn segment_written(&self, machine: &str, file: &str) {
+        let mut state = self.0.lock().unwrap();
+        if !state.tracked.iter().any(|prefix| file.starts_with(prefix.as_str())) {
+            return;
+        }
+        let at_ms = state.zero.elapsed().as_millis() as u64;
+        let key = (machine.to_string(), file.to_string());
+        match state.living.get(&key).copied() {
+            Some(index) => state.findings.segment_lives[index].last_write_ms = at_ms,
+            None => {
+                let life = crate::checkers::retention::SegmentLife {
+                    machine: machine.into(),
+                    file: file.into(),
+                    last_write_ms: at_ms,
+                    removed_ms: None,
+                };
+                state.findings.segment_lives.push(life);
+                let index = state.findings.segment_lives.len() - 1;
+                state.living.insert(key, index);
+            }
+        }
+    }
+
+    fn removed(&self, machine: &str, prefix: &str) {
+        let mut state = self.0.lock().unwrap();
+        if state.tracked.is_empty() {
+            return;
+        }
+        let at_ms = state.zero.elapsed().as_millis() as u64;
+        let ended: Vec<(String, String)> =
+            state.living.keys().filter(|(m, file)| m == machine && file.starts_with(prefix)).cloned().collect();
+        for key in ended {
+            let index = state.living.remove(&key).expect("listed");
+            state.findings.segment_lives[index].removed_ms = Some(at_ms);
+        }
     }
 
     /// Searches every later write for `bytes` too (a tenant's canary).
@@ -147,6 +202,9 @@ impl TappedDisk {
 impl Disk for TappedDisk {
     fn append(&self, file: &str, bytes: &[u8]) -> io::Result<()> {
         self.tap.observe(&self.machine, file, bytes, file.ends_with(".log"));
+        if file.ends_with(".log") {
+            self.tap.segment_written(&self.machine, file);
+        }
         self.inner.append(file, bytes)
     }
 
@@ -175,6 +233,7 @@ impl Disk for TappedDisk {
     }
 
     fn remove_prefix(&self, prefix: &str) -> io::Result<()> {
+        self.tap.removed(&self.machine, prefix);
         self.inner.remove_prefix(prefix)
     }
 

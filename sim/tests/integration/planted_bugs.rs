@@ -351,3 +351,11 @@ fn a_field_serializer_that_fails_open_is_caught_by_the_search_of_the_services_ow
     let capsule = caught_by("protected-field-in-clear", 1, "protected_fields_in_clear");
     assert!(capsule.violation.detail.contains("holds a protected field in clear"), "{}", capsule.violation.detail);
 }
+
+#[test]
+fn a_retention_clock_that_restarts_with_the_process_is_caught_by_the_segment_deadlines() {
+    // broker-2 restarts at 110 s and takes its old segments for new ones: they outlive their
+    // deadline by the time they had already lived.
+    let capsule = caught_by("retention-clock-restarts", 1, "overdue_segments");
+    assert!(capsule.violation.detail.contains("after its last write (retention 60 s"), "{}", capsule.violation.detail);
+}

@@ -63,6 +63,7 @@ fn every_catalog_scenario_is_valid() {
             "slow-replication-leader-crash",
             "tenant-probe",
             "tenant-quota",
+            "topic-retention",
             "transit-gateway-detach",
             "two-zone-outage",
             "unclean-election-window",
@@ -222,6 +223,17 @@ fn key_bound_expectation_without_a_revocation_or_an_outage() {
 fn shredding_expectation_without_a_cluster_deletion() {
     // No cluster is deleted: a 0 would be "not tested".
     insta::assert_snapshot!(error_of(&format!("{}deleted_cluster_files = 0\n", base())));
+}
+
+#[test]
+fn retention_expectation_without_a_topic_with_retention() {
+    insta::assert_snapshot!(error_of(&format!("{}overdue_segments = 0\n", base())));
+}
+
+#[test]
+fn retention_the_service_would_refuse() {
+    let text = base().replacen("partitions = 3", "partitions = 3\nretention_ms = 1000", 1);
+    insta::assert_snapshot!(error_of(&text));
 }
 
 #[test]

@@ -93,10 +93,14 @@ pub enum PlantedBug {
     /// A recovered segment's age for retention counts from the restart, not from its key
     /// file: every restart gives old records a new lease on the disk (C13).
     RetentionClockRestarts,
+    /// A region's brokers are configured with the key service of another region: their keys,
+    /// and so their data's protection, live outside the customer's region (C07). Planted in the
+    /// simulated deployment (`sim/src/world/sites.rs`), as an operator's misconfiguration.
+    KeyServiceCrossRegion,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 32] = [
+    pub const ALL: [PlantedBug; 33] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -129,6 +133,7 @@ impl PlantedBug {
         PlantedBug::DeletedClusterStillReadable,
         PlantedBug::ProtectedFieldInClear,
         PlantedBug::RetentionClockRestarts,
+        PlantedBug::KeyServiceCrossRegion,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -166,6 +171,7 @@ impl PlantedBug {
             PlantedBug::DeletedClusterStillReadable => "deleted-cluster-still-readable",
             PlantedBug::ProtectedFieldInClear => "protected-field-in-clear",
             PlantedBug::RetentionClockRestarts => "retention-clock-restarts",
+            PlantedBug::KeyServiceCrossRegion => "key-service-cross-region",
         }
     }
 
@@ -181,7 +187,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public, replica-placed-cross-region, plaintext-segment, nonce-reuse, rotation-drops-old-version, stale-data-key-after-revoke, rewrap-skips-key-files, deleted-cluster-still-readable, protected-field-in-clear, retention-clock-restarts")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public, replica-placed-cross-region, plaintext-segment, nonce-reuse, rotation-drops-old-version, stale-data-key-after-revoke, rewrap-skips-key-files, deleted-cluster-still-readable, protected-field-in-clear, retention-clock-restarts, key-service-cross-region")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.
@@ -196,7 +202,7 @@ impl PlantedBugs {
     }
 
     /// Whether `bug` is planted. Always false in a real-mode build.
-    pub(crate) fn is_on(&self, bug: PlantedBug) -> bool {
+    pub fn is_on(&self, bug: PlantedBug) -> bool {
         cfg!(any(madsim, test)) && self.on & bug.bit() != 0
     }
 

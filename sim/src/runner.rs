@@ -948,8 +948,16 @@ async fn simulate(request: RunRequest) -> Simulated {
             region: tenant.region.clone().unwrap_or_else(|| crate::world::CHOSEN_REGION.into()),
             bytes: crate::workload::tenants::tenant_canary(seed, &tenant.name),
         }));
-        let boundary =
+        let mut boundary =
             crate::checkers::regions::boundary_violations(&disks, &canaries, &hosted, &links, recorder.now_ms());
+        // Key residency (C07): first, since it says the most about what crossed.
+        let (key_crossings, keys_at_home) =
+            crate::checkers::regions::key_crossings(&disks, &world.key_regions(), recorder.now_ms());
+        boundary.violations.splice(0..0, key_crossings);
+        // The control: the search saw key files where they belong (in some region).
+        if !keys_at_home.is_empty() {
+            boundary.found_at_home.insert("key files under their own region's keys".into());
+        }
         // Every crossing in the trace (the report shows the first).
         trace.extend(boundary.violations.iter().map(|(at, what)| format!("{at} region-crossing {what}")));
         let attempts = region_log.attempts.lock().unwrap().clone();

@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 32] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 33] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -124,6 +124,7 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 32] = [
         checks: &["protected_fields_in_clear"],
     },
     PlantedBugCheck { bug: "retention-clock-restarts", scenario: "topic-retention", checks: &["overdue_segments"] },
+    PlantedBugCheck { bug: "key-service-cross-region", scenario: "region-outage", checks: &["region_violations"] },
 ];
 
 /// What one planted bug's sweep found.

@@ -423,9 +423,15 @@ impl PartitionLog {
     }
 
     /// KIP-101 `OffsetsForLeaderEpoch`: the largest epoch <= `epoch` this log knows and the
-    /// offset where it ends (the start of the next epoch, or the log end). (-1, -1) if none.
+    /// offset where it ends (the start of the next epoch, or the log end). (-1, -1) if none;
+    /// but once retention took the log's start, an epoch older than every one kept ended at
+    /// most where the log now starts (Kafka's answer): a follower that far behind is told its
+    /// offset is out of range, not that all it holds diverges.
     pub(crate) fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
         let Some(index) = self.epochs.iter().rposition(|&(e, _)| e <= epoch) else {
+            if self.log_start_offset > 0 && !self.epochs.is_empty() {
+                return (epoch, self.log_start_offset);
+            }
             return (-1, -1);
         };
         let end = self.epochs.get(index + 1).map_or(self.log_end_offset, |&(_, start)| start);
@@ -589,6 +595,8 @@ impl PartitionLog {
     /// invariant (a panic), unless `unclean_recovery` says the leader was elected from outside
     /// the ISR (KIP-704), where it is the explicit, reported price of that election.
     pub(crate) fn truncate_to(&mut self, offset: i64, unclean_recovery: bool) -> Result<(), LogError> {
+        // Below the log start there is nothing to cut.
+        let offset = offset.max(self.log_start_offset);
         let keep = self.batches.partition_point(|batch| batch.last_offset < offset);
         if keep == self.batches.len() {
             return Ok(());
@@ -598,7 +606,7 @@ impl PartitionLog {
             self.batches[keep..].iter().filter_map(|b| b.bytes.as_ref()).map(Bytes::len).sum::<usize>();
         self.batches.truncate(keep);
         self.first_cached = self.first_cached.min(self.batches.len());
-        self.log_end_offset = self.batches.last().map_or(0, |batch| batch.last_offset + 1);
+        self.log_end_offset = self.batches.last().map_or(self.log_start_offset, |batch| batch.last_offset + 1);
         self.epochs.retain(|&(_, start)| start < self.log_end_offset || start == 0 && self.log_end_offset == 0);
         if self.log_end_offset == 0 {
             self.epochs.clear();
@@ -613,8 +621,10 @@ impl PartitionLog {
             self.segments.pop().expect("checked").remove(self.disk.as_ref())?;
         }
         let frames_kept = self.batches.iter().filter(|b| b.segment == cut.segment).count() as u64;
+        // The first segment of a log retention shortened stays, emptied: its base is the start.
+        let keeps_start = self.segments.len() == 1 && self.log_start_offset > 0;
         let segment = self.segments.last_mut().expect("the cut batch's segment");
-        if cut.file_position == 0 {
+        if cut.file_position == 0 && !keeps_start {
             self.segments.pop().expect("checked").remove(self.disk.as_ref())?;
         } else {
             segment.truncate(self.disk.as_ref(), cut.file_position, frames_kept)?;
@@ -832,6 +842,28 @@ mod tests {
         assert_eq!(log.apply_retention().unwrap(), 3, "down to the active segment");
         assert_eq!(log.log_start_offset(), 3);
         assert!(matches!(log.read(0, 4, usize::MAX), Ok(bytes) if !bytes.is_empty()), "reads from the start go on");
+    }
+
+    #[test]
+    fn after_retention_an_older_epoch_ends_at_the_log_start_and_truncation_stops_there() {
+        let (disk, keys) = (MemoryDisk::new(), keys());
+        let mut log = open_retained(&disk, &keys, 60_000, None);
+        append_acknowledged(&mut log, "a");
+        log.begin_epoch(3);
+        advance(6_001);
+        log.append_as_leader(encode(&["b"], -1, -1), 3).unwrap();
+        log.set_high_watermark(log.log_end_offset());
+        advance(60_001);
+        assert_eq!(log.apply_retention().unwrap(), 1);
+        assert_eq!(log.log_start_offset(), 1);
+        // Epoch 1 is gone with its segment: it ended, at most, where the log starts now.
+        assert_eq!(log.end_offset_for_epoch(1), (1, 1));
+        assert_eq!(log.end_offset_for_epoch(3), (3, 2));
+        // Unclean: everything kept goes, the start stays, and survives a restart.
+        log.truncate_to(0, true).unwrap();
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (1, 1));
+        let reopened = open_retained(&disk, &keys, 60_000, None);
+        assert_eq!((reopened.log_start_offset(), reopened.log_end_offset()), (1, 1));
     }
 
     #[test]

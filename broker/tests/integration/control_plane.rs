@@ -358,18 +358,8 @@ fn a_tenants_kcat_lists_and_reads_only_its_own_cluster() {
     assert_eq!(status, 201, "{rival}");
     let rival_cluster = rival["id"].as_str().unwrap().to_string();
     let (_, key, secret) = service_account_with_key_on(&cloud, &rival_cluster, "rival-app", &ALLOW_EVERYTHING);
-    let rival_properties = cluster.dir.join("rival.properties");
+    let rival_properties = properties_with_key(&cluster, "rival", &key, &secret);
     let ours = std::fs::read_to_string(cluster.properties()).unwrap();
-    let theirs: String = ours
-        .lines()
-        .map(|line| match line.split_once('=') {
-            Some(("sasl.username", _)) => format!("sasl.username={key}"),
-            Some(("sasl.password", _)) => format!("sasl.password={secret}"),
-            _ => line.to_string(),
-        })
-        .map(|line| line + "\n")
-        .collect();
-    std::fs::write(&rival_properties, theirs).unwrap();
     eventually("the rival's key reaches the brokers", Duration::from_secs(15), || {
         let mut command = Command::new(python());
         command.arg(client_script("admin.py")).arg(&rival_properties).args(["payroll", "1", "3"]);
@@ -418,6 +408,22 @@ const ALLOW_EVERYTHING: [&str; 2] = [
     r#"{"principal":"{principal}","host":"*","resource_type":"TOPIC","resource_name":"*","pattern_type":"LITERAL","operation":"ALL","permission":"ALLOW"}"#,
     r#"{"principal":"{principal}","host":"*","resource_type":"CLUSTER","resource_name":"kafka-cluster","pattern_type":"LITERAL","operation":"ALL","permission":"ALLOW"}"#,
 ];
+
+/// The dev cluster's `client.properties` with another API key, as `<name>.properties`.
+fn properties_with_key(cluster: &Cluster, name: &str, key: &str, secret: &str) -> std::path::PathBuf {
+    let path = cluster.dir.join(format!("{name}.properties"));
+    let ours = std::fs::read_to_string(cluster.properties()).unwrap();
+    let theirs: String = ours
+        .lines()
+        .map(|line| match line.split_once('=') {
+            Some(("sasl.username", _)) => format!("sasl.username={key}\n"),
+            Some(("sasl.password", _)) => format!("sasl.password={secret}\n"),
+            _ => format!("{line}\n"),
+        })
+        .collect();
+    std::fs::write(&path, theirs).unwrap();
+    path
+}
 
 /// (key, secret) of a `client.properties` text.
 fn properties_key(properties: &str) -> (String, String) {
@@ -558,17 +564,7 @@ fn a_deleted_cluster_is_unreadable_at_once_and_shredded_on_every_node_even_one_d
     assert_eq!(status, 201, "{created}");
     let doomed = created["id"].as_str().unwrap().to_string();
     let (_, key, secret) = service_account_with_key_on(&cloud, &doomed, "doomed-app", &ALLOW_EVERYTHING);
-    let properties = cluster.dir.join("doomed.properties");
-    let ours = std::fs::read_to_string(cluster.properties()).unwrap();
-    let theirs: String = ours
-        .lines()
-        .map(|line| match line.split_once('=') {
-            Some(("sasl.username", _)) => format!("sasl.username={key}\n"),
-            Some(("sasl.password", _)) => format!("sasl.password={secret}\n"),
-            _ => format!("{line}\n"),
-        })
-        .collect();
-    std::fs::write(&properties, theirs).unwrap();
+    let properties = properties_with_key(&cluster, "doomed", &key, &secret);
     eventually("the cluster's key reaches the brokers", Duration::from_secs(15), || {
         let mut command = Command::new(python());
         command.arg(client_script("admin.py")).arg(&properties).args(["ledger", "1", "3"]);

@@ -102,9 +102,75 @@ pub fn boundary_violations(
     boundary
 }
 
+/// Key residency (C07's key half): every segment key file on a disk must wrap its root under a
+/// master key of its own region's key service. `key_regions` maps each master key to the region
+/// of the key service that holds it. Returns the crossings (at `end_ms`) and the regions whose
+/// disks hold key files of their own region (the positive control: the search saw key files).
+pub fn key_crossings(
+    disks: &[RegionDisk],
+    key_regions: &std::collections::BTreeMap<String, String>,
+    end_ms: u64,
+) -> (Vec<(u64, String)>, BTreeSet<String>) {
+    let mut crossings = Vec::new();
+    let mut at_home = BTreeSet::new();
+    for disk in disks {
+        let mut foreign = 0;
+        let mut first = None;
+        for (file, bytes) in disk.files.iter().filter(|(name, _)| name.ends_with(".key")) {
+            let Ok(key_file) = broker::encryption::SegmentKeyFile::parse(bytes) else { continue };
+            match key_regions.get(&key_file.root.master_key_id) {
+                Some(region) if *region == disk.region => {
+                    at_home.insert(disk.region.clone());
+                }
+                home => {
+                    foreign += 1;
+                    first.get_or_insert_with(|| {
+                        let home = home.map_or("no region's key service".to_string(), |r| format!("{r}'s key service"));
+                        format!("{file} wraps its root under {} of {home}", key_file.root.master_key_id)
+                    });
+                }
+            }
+        }
+        if let Some(first) = first {
+            crossings.push((
+                end_ms,
+                format!(
+                    "{} ({}): {foreign} key file(s) under another region's key, {first}",
+                    disk.machine, disk.region
+                ),
+            ));
+        }
+    }
+    (crossings, at_home)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_file_under_another_regions_key_is_a_crossing_and_one_at_home_the_control() {
+        use broker::encryption::{SegmentKeyFile, WrappedKey};
+        let key_file = |master: &str| {
+            let root =
+                WrappedKey { master_key_id: master.into(), version: 1, nonce: vec![0; 12], ciphertext: vec![1; 48] };
+            SegmentKeyFile { root_id: 1, root, salt: vec![0; 16], created_ms: None }.to_bytes()
+        };
+        let disk = |machine: &str, region: &str, master: &str| RegionDisk {
+            machine: machine.into(),
+            region: region.into(),
+            files: vec![("t-0/0.key".into(), key_file(master)), ("t-0/0.log".into(), vec![9])],
+        };
+        let regions: std::collections::BTreeMap<String, String> =
+            [("k1".to_string(), "region-1".to_string()), ("k2".to_string(), "region-2".to_string())].into();
+        let (crossings, at_home) =
+            key_crossings(&[disk("broker-1", "region-1", "k1"), disk("r2-broker-1", "region-2", "k2")], &regions, 5);
+        assert!(crossings.is_empty(), "{crossings:?}");
+        assert_eq!(at_home.len(), 2);
+        let (crossings, _) = key_crossings(&[disk("r2-broker-1", "region-2", "k1")], &regions, 5);
+        assert_eq!(crossings.len(), 1);
+        assert!(crossings[0].1.contains("k1 of region-1's key service"), "{crossings:?}");
+    }
 
     fn disk(machine: &str, region: &str, content: &[u8]) -> RegionDisk {
         RegionDisk { machine: machine.into(), region: region.into(), files: vec![("log".into(), content.to_vec())] }

@@ -43,30 +43,22 @@ pub fn overdue(
                 deadline = deadline.max(end + START_ALLOWANCE_MS);
             }
         }
+        let late_line = |at_ms: u64, what: &str| {
+            format!(
+                "{}: {} {what} {:.1} s after its last write (retention {} s; deadline {:.1} s after it)",
+                life.machine,
+                life.file,
+                (at_ms - life.last_write_ms) as f64 / 1000.0,
+                retention_ms / 1000,
+                (deadline - life.last_write_ms) as f64 / 1000.0
+            )
+        };
         match life.removed_ms {
-            Some(removed) if removed > deadline => late.push((
-                removed,
-                format!(
-                    "{}: {} went {:.1} s after its last write (retention {} s; deadline {:.1} s after it)",
-                    life.machine,
-                    life.file,
-                    (removed - life.last_write_ms) as f64 / 1000.0,
-                    retention_ms / 1000,
-                    (deadline - life.last_write_ms) as f64 / 1000.0
-                ),
-            )),
+            Some(removed) if removed > deadline => late.push((removed, late_line(removed, "went"))),
             Some(removed) => deleted += u64::from(removed >= life.last_write_ms + retention_ms),
-            None if end_ms > deadline && on_disk_at_end(&life.machine, &life.file) => late.push((
-                end_ms,
-                format!(
-                    "{}: {} is still on disk {:.1} s after its last write (retention {} s; deadline {:.1} s after it)",
-                    life.machine,
-                    life.file,
-                    (end_ms - life.last_write_ms) as f64 / 1000.0,
-                    retention_ms / 1000,
-                    (deadline - life.last_write_ms) as f64 / 1000.0
-                ),
-            )),
+            None if end_ms > deadline && on_disk_at_end(&life.machine, &life.file) => {
+                late.push((end_ms, late_line(end_ms, "is still on disk")))
+            }
             None => {}
         }
     }

@@ -114,49 +114,46 @@ pub async fn delete_key(cloud: HttpsClient, recorder: Recorder, log: AccessLog, 
         revocations.push(Revocation { service_account: name, requested_ms, acknowledged_ms: None });
         revocations.len() - 1
     };
-    while !recorder.stopping() {
-        match cloud.call("DELETE", &format!("/iam/v2/api-keys/{key_id}"), None).await {
-            Ok((204, _)) => {
-                log.revocations.lock().unwrap()[index].acknowledged_ms = Some(recorder.now_ms());
-                log.mutations.lock().unwrap().push(("iam.api-key.deleted".to_string(), key_id));
-                return;
-            }
-            // An earlier attempt deleted it and its answer was lost.
-            Ok((404, _)) => {
-                log.revocations.lock().unwrap()[index].acknowledged_ms = Some(recorder.now_ms());
-                return;
-            }
-            _ => {}
+    let path = format!("/iam/v2/api-keys/{key_id}");
+    if let Some((at_ms, deleted_now)) = delete_until_acknowledged(&cloud, &recorder, &path).await {
+        log.revocations.lock().unwrap()[index].acknowledged_ms = Some(at_ms);
+        if deleted_now {
+            log.mutations.lock().unwrap().push(("iam.api-key.deleted".to_string(), key_id));
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
 /// Deletes a tenant's cluster through the REST API, retrying until the control plane
 /// acknowledges it (C13).
 pub async fn delete_cluster(cloud: HttpsClient, recorder: Recorder, log: AccessLog, deletion: ClusterDeletion) {
+    let cluster_id = deletion.cluster_id.clone();
     let index = {
         let mut deletions = log.cluster_deletions.lock().unwrap();
         deletions.push(ClusterDeletion { requested_ms: recorder.now_ms(), ..deletion });
         deletions.len() - 1
     };
-    let cluster_id = log.cluster_deletions.lock().unwrap()[index].cluster_id.clone();
+    let path = format!("/cmk/v2/clusters/{cluster_id}");
+    if let Some((at_ms, deleted_now)) = delete_until_acknowledged(&cloud, &recorder, &path).await {
+        log.cluster_deletions.lock().unwrap()[index].acknowledged_ms = Some(at_ms);
+        if deleted_now {
+            log.mutations.lock().unwrap().push(("cmk.cluster.deleted".to_string(), cluster_id));
+        }
+    }
+}
+
+/// DELETE `path` every second until the control plane acknowledges it: when, and whether this
+/// call deleted it (204) rather than finding it gone (404: an earlier attempt's answer was lost).
+/// `None` if the run ended first.
+async fn delete_until_acknowledged(cloud: &HttpsClient, recorder: &Recorder, path: &str) -> Option<(u64, bool)> {
     while !recorder.stopping() {
-        match cloud.call("DELETE", &format!("/cmk/v2/clusters/{cluster_id}"), None).await {
-            Ok((204, _)) => {
-                log.cluster_deletions.lock().unwrap()[index].acknowledged_ms = Some(recorder.now_ms());
-                log.mutations.lock().unwrap().push(("cmk.cluster.deleted".to_string(), cluster_id));
-                return;
-            }
-            // An earlier attempt deleted it and its answer was lost.
-            Ok((404, _)) => {
-                log.cluster_deletions.lock().unwrap()[index].acknowledged_ms = Some(recorder.now_ms());
-                return;
-            }
+        match cloud.call("DELETE", path, None).await {
+            Ok((204, _)) => return Some((recorder.now_ms(), true)),
+            Ok((404, _)) => return Some((recorder.now_ms(), false)),
             _ => {}
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    None
 }
 
 fn classify(code: i16) -> Outcome {

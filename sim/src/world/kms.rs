@@ -23,13 +23,15 @@ pub(super) const CUSTOMER_TOKEN: &str = "kms-customer-token";
 const CONTROL_PLANE_PRINCIPAL: &str = "service:control-plane";
 const CONTROL_PLANE_TOKEN: &str = "kms-control-plane-token";
 
-/// `site`'s key store (the provider's regional backend), for the broker cluster `cluster_id`.
-pub(super) fn open_store(seed: u64, site: &'static Site, cluster_id: &str, bugs: PlantedBugs) -> Arc<KeyService> {
-    let principals = BTreeMap::from([
-        (broker_principal(cluster_id), token_hash(BROKER_TOKEN)),
+/// `site`'s key store (the provider's regional backend). Identities are global, as a cloud's
+/// are: every region's broker cluster may call it; only configuration sends each to its own.
+pub(super) fn open_store(seed: u64, site: &'static Site, bugs: PlantedBugs) -> Arc<KeyService> {
+    let brokers = [&super::CHOSEN_SITE, &super::OTHER_SITE]
+        .map(|site| (broker_principal(&site.cluster_id(seed)), token_hash(BROKER_TOKEN)));
+    let principals = BTreeMap::from_iter(brokers.into_iter().chain([
         (CUSTOMER_PRINCIPAL.to_string(), token_hash(CUSTOMER_TOKEN)),
         (CONTROL_PLANE_PRINCIPAL.to_string(), token_hash(CONTROL_PLANE_TOKEN)),
-    ]);
+    ]));
     let store = seeds::derive(seed, Stream::Kms, site.seed_base);
     KeyService::open(site.region, principals, store, Arc::new(MemoryDisk::new()), bugs)
         .expect("an empty memory disk holds no key records")

@@ -193,7 +193,7 @@ impl World {
         let broker_ips: Vec<IpAddr> = (0..3).map(|index| CHOSEN_SITE.broker_ip(index)).collect();
         let regions: &[&Site] = if other_region { &[&CHOSEN_SITE, &OTHER_SITE] } else { &[&CHOSEN_SITE] };
         let plane_config = control_plane::config(seed, regions, credentials.broker_keys(), bugs);
-        let key_store = kms::open_store(seed, &CHOSEN_SITE, &CHOSEN_SITE.cluster_id(seed), bugs);
+        let key_store = kms::open_store(seed, &CHOSEN_SITE, bugs);
         let customer = kms::Console(&key_store);
         let (records, organization) = control_plane::bootstrap(
             seed,
@@ -316,7 +316,7 @@ impl World {
             let ip = IpAddr::V4(address);
             let brokers = place(&mut by_ip, &mut disks, sites::start_brokers(&shared, &OTHER_SITE));
             let dns = place(&mut by_ip, &mut disks, sites::start_dns(&shared, &OTHER_SITE));
-            let store = kms::open_store(seed, &OTHER_SITE, &OTHER_SITE.cluster_id(seed), bugs);
+            let store = kms::open_store(seed, &OTHER_SITE, bugs);
             let kms = kms::start(&shared, &OTHER_SITE, store);
             for machine in &kms.machines {
                 by_ip.insert(machine.ip, machine.name.clone());
@@ -580,6 +580,21 @@ impl World {
     }
 
     /// Every region's key service.
+    /// Every master key any region's key service holds -> that service's region (C07).
+    pub fn key_regions(&self) -> BTreeMap<String, String> {
+        let own = (CHOSEN_REGION, self.key_service.service.as_ref());
+        let others = self.other_region.iter().map(|r| (r.site.region, r.kms.service.as_ref()));
+        std::iter::once(own)
+            .chain(others)
+            .flat_map(|(region, service)| {
+                service
+                    .with_store(|store| store.all_material())
+                    .into_iter()
+                    .map(move |(key, _, _)| (key, region.to_string()))
+            })
+            .collect()
+    }
+
     pub fn key_services(&self) -> Vec<&broker::kms::server::KeyService> {
         std::iter::once(&self.key_service)
             .chain(self.other_region.iter().map(|r| &r.kms))

@@ -246,7 +246,13 @@ pub(super) fn start_brokers(shared: &Shared, site: &'static Site) -> Vec<(Machin
         let (voters, nodes, credentials_text, cluster_id) =
             (voters.clone(), shared.nodes.clone(), shared.credentials_text.clone(), cluster_id.clone());
         let (dialer, bugs) = (shared.dialer(&name), shared.bugs);
-        let kms = site.kms_link(index, &cluster_id);
+        // Planted: another region's brokers take the chosen region's key service.
+        let kms_site = if bugs.is_on(broker::planted_bugs::PlantedBug::KeyServiceCrossRegion) {
+            &super::CHOSEN_SITE
+        } else {
+            site
+        };
+        let kms = kms_site.kms_link(index, &cluster_id);
         let tapped: Arc<dyn broker::log::Disk> =
             Arc::new(super::disk_tap::TappedDisk::new(disk.clone(), &name, shared.tap.clone()));
         let init = {

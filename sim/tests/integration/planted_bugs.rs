@@ -359,3 +359,10 @@ fn a_retention_clock_that_restarts_with_the_process_is_caught_by_the_segment_dea
     let capsule = caught_by("retention-clock-restarts", 1, "overdue_segments");
     assert!(capsule.violation.detail.contains("after its last write (retention 60 s"), "{}", capsule.violation.detail);
 }
+
+#[test]
+fn brokers_given_another_regions_key_service_are_caught_by_the_key_residency_check() {
+    // region-2's brokers seal under region-1's keys: their key files cross the boundary.
+    let capsule = caught_by("key-service-cross-region", 1, "region_violations");
+    assert!(capsule.violation.detail.contains("under another region's key"), "{}", capsule.violation.detail);
+}

@@ -667,7 +667,7 @@ async fn simulate(request: RunRequest) -> Simulated {
                             .map(|a| a.name.clone()),
                     )
                     .collect();
-                let deletion = crate::checkers::shredding::ClusterDeletion {
+                let deletion = crate::checkers::access::ClusterDeletion {
                     tenant: tenant.clone(),
                     cluster_id: tenant_clusters[tenant].clone(),
                     service_accounts,

@@ -41,6 +41,18 @@ pub struct Revocation {
     pub acknowledged_ms: Option<u64>,
 }
 
+/// A cluster deletion the harness asked for, and when the control plane acknowledged it (C13:
+/// the deletion revokes every key of the cluster's accounts at once).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterDeletion {
+    pub tenant: String,
+    pub cluster_id: String,
+    /// The tenant's service accounts (whose attempts must fail from the deletion on).
+    pub service_accounts: Vec<String>,
+    pub requested_ms: u64,
+    pub acknowledged_ms: Option<u64>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct AccessLog {
     pub attempts: Arc<Mutex<Vec<Attempt>>>,
@@ -48,7 +60,7 @@ pub struct AccessLog {
     /// Changes the control plane acknowledged to the harness (for the audit check).
     pub mutations: Arc<Mutex<Vec<crate::checkers::audit::Mutation>>>,
     /// Cluster deletions the harness asked for (C13).
-    pub cluster_deletions: Arc<Mutex<Vec<crate::checkers::shredding::ClusterDeletion>>>,
+    pub cluster_deletions: Arc<Mutex<Vec<ClusterDeletion>>>,
 }
 
 /// Kafka's rule on the scenario's allow-only ACLs: a matching binding for the operation, for

@@ -4,21 +4,8 @@
 //! left of the cluster on every service disk as the run ends (its partition directories, and
 //! among them key files whose data key still unwraps at the key service).
 
-use serde::{Deserialize, Serialize};
-
-use super::access::{revocation_violations, Attempt, Revocation};
+use super::access::{revocation_violations, Attempt, ClusterDeletion, Revocation};
 use super::at_rest::DiskImage;
-
-/// A cluster deletion the harness asked for, and when the control plane acknowledged it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClusterDeletion {
-    pub tenant: String,
-    pub cluster_id: String,
-    /// The tenant's service accounts (whose attempts must fail from the deletion on).
-    pub service_accounts: Vec<String>,
-    pub requested_ms: u64,
-    pub acknowledged_ms: Option<u64>,
-}
 
 /// Successes of a deleted tenant's clients later than `bound_ms` after the deletion was
 /// acknowledged (at_ms, what), and how many deletions were checked (an attempt after the bound).

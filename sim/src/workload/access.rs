@@ -22,8 +22,7 @@ use serde_json::json;
 
 use super::client::ClusterClient;
 use super::Recorder;
-use crate::checkers::access::{AccessLog, Attempt, Outcome, Revocation};
-use crate::checkers::shredding::ClusterDeletion;
+use crate::checkers::access::{AccessLog, Attempt, ClusterDeletion, Outcome, Revocation};
 use crate::scenario::{ClientKind, ServiceAccountSpec};
 
 /// A service account the harness created: its id and its cluster key (id, secret).

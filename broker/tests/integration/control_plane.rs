@@ -24,6 +24,14 @@ impl Cloud {
         &self.env[name]
     }
 
+    /// The body of `POST /cmk/v2/clusters` for a cluster in the dev region and environment.
+    fn cluster_request(&self, name: &str, availability: &str, kind: &str) -> String {
+        format!(
+            r#"{{"spec":{{"display_name":"{name}","availability":"{availability}","config":{{"kind":"{kind}"}},"environment":{{"id":"{}"}},"region":"dev"}}}}"#,
+            self.get("ENVIRONMENT_ID")
+        )
+    }
+
     /// curl with the admin's cloud key; returns the status and the body.
     fn curl(&self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
         let credentials = format!("{}:{}", self.get("CLOUD_API_KEY"), self.get("CLOUD_API_SECRET"));
@@ -346,10 +354,7 @@ fn single_sign_on_admits_a_fresh_assertion_once() {
 fn a_tenants_kcat_lists_and_reads_only_its_own_cluster() {
     let cluster = Cluster::start();
     let cloud = Cloud::of(&cluster);
-    let body = format!(
-        r#"{{"spec":{{"display_name":"rival","availability":"SINGLE_ZONE","config":{{"kind":"Basic"}},"environment":{{"id":"{}"}},"region":"dev"}}}}"#,
-        cloud.get("ENVIRONMENT_ID")
-    );
+    let body = cloud.cluster_request("rival", "SINGLE_ZONE", "Basic");
     // C07: a region the service does not run is refused, naming the ones it does.
     let (status, problem) = cloud.curl("POST", "/cmk/v2/clusters", Some(&body.replace(r#""dev""#, r#""mars-1""#)));
     assert_eq!(status, 400, "{problem}");
@@ -515,10 +520,7 @@ fn the_dns_service_answers_the_bootstrap_name_with_the_dev_cluster_addresses() {
 fn a_cluster_asked_for_in_a_region_that_is_down_waits_for_it() {
     let mut cluster = Cluster::start();
     let cloud = Cloud::of(&cluster);
-    let body = format!(
-        r#"{{"spec":{{"display_name":"later","availability":"SINGLE_ZONE","config":{{"kind":"Basic"}},"environment":{{"id":"{}"}},"region":"dev"}}}}"#,
-        cloud.get("ENVIRONMENT_ID")
-    );
+    let body = cloud.cluster_request("later", "SINGLE_ZONE", "Basic");
     for id in 1..=3 {
         cluster.kill(id);
     }
@@ -556,10 +558,7 @@ fn directories_of(cluster: &Cluster, id: i32, cluster_id: &str) -> Vec<String> {
 fn a_deleted_cluster_is_unreadable_at_once_and_shredded_on_every_node_even_one_down_at_the_time() {
     let mut cluster = Cluster::start();
     let cloud = Cloud::of(&cluster);
-    let body = format!(
-        r#"{{"spec":{{"display_name":"doomed","availability":"MULTI_ZONE","config":{{"kind":"Standard"}},"environment":{{"id":"{}"}},"region":"dev"}}}}"#,
-        cloud.get("ENVIRONMENT_ID")
-    );
+    let body = cloud.cluster_request("doomed", "MULTI_ZONE", "Standard");
     let (status, created) = cloud.curl("POST", "/cmk/v2/clusters", Some(&body));
     assert_eq!(status, 201, "{created}");
     let doomed = created["id"].as_str().unwrap().to_string();

@@ -267,17 +267,14 @@ fn a_field_sealed_by_the_client_is_stored_and_served_but_never_seen_by_the_servi
     let cluster = Cluster::start();
     cluster.create_topic("payments", 3);
     let key_file = cluster.dir.join("field.key");
-    run_ok(Command::new(python()).arg(client_script("field_encryption.py")).arg("new-key").arg(&key_file));
+    let example = |command: &str| {
+        let mut python = Command::new(python());
+        python.arg(client_script("field_encryption.py")).arg(command);
+        python
+    };
+    run_ok(example("new-key").arg(&key_file));
     let prefix = format!("4111-{}", std::process::id());
-    run_ok(
-        Command::new(python())
-            .arg(client_script("field_encryption.py"))
-            .arg("produce")
-            .arg(cluster.properties())
-            .args(["payments"])
-            .arg(&key_file)
-            .args(["50", &prefix]),
-    );
+    run_ok(example("produce").arg(cluster.properties()).arg("payments").arg(&key_file).args(["50", &prefix]));
 
     let served = run_ok(cluster.kcat().args(["-C", "-t", "payments", "-o", "beginning", "-e", "-q"]));
     let served = String::from_utf8_lossy(&served.stdout).to_string();
@@ -299,15 +296,7 @@ fn a_field_sealed_by_the_client_is_stored_and_served_but_never_seen_by_the_servi
     assert_eq!(opened, (0..50).map(|order| format!("{prefix}-{order:04}")).collect::<Vec<_>>());
 
     let out = cluster.dir.join("cards.txt");
-    run_ok(
-        Command::new(python())
-            .arg(client_script("field_encryption.py"))
-            .arg("consume")
-            .arg(cluster.properties())
-            .args(["payments"])
-            .arg(&key_file)
-            .arg(&out),
-    );
+    run_ok(example("consume").arg(cluster.properties()).arg("payments").arg(&key_file).arg(&out));
     let consumed = std::fs::read_to_string(&out).unwrap();
     assert_eq!(consumed.lines().filter(|l| l.contains(&prefix)).count(), 50, "{consumed}");
     let found = files_containing(&cluster.dir, &prefix)

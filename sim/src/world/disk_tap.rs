@@ -87,12 +87,11 @@ impl DiskTap {
         self.0.lock().unwrap().zero.elapsed().as_millis() as u64
     }
 
-    fn segment_written(&self, machine: &str, file: &str) {
-        let mut state = self.0.lock().unwrap();
+    /// Dates a write to a tracked topic's segment (under the caller's lock: one per write).
+    fn segment_written(state: &mut TapState, machine: &str, file: &str, at_ms: u64) {
         if !state.tracked.iter().any(|prefix| file.starts_with(prefix.as_str())) {
             return;
         }
-        let at_ms = state.zero.elapsed().as_millis() as u64;
         let key = (machine.to_string(), file.to_string());
         match state.living.get(&key).copied() {
             Some(index) => state.findings.segment_lives[index].last_write_ms = at_ms,
@@ -165,6 +164,7 @@ impl DiskTap {
         if !sealed {
             return;
         }
+        Self::segment_written(&mut state, machine, file, at_ms);
         // Appends to segments are one frame each.
         let Ok(frame) = Frame::parse(bytes) else { return };
         state.findings.frames_sealed += 1;
@@ -202,9 +202,6 @@ impl TappedDisk {
 impl Disk for TappedDisk {
     fn append(&self, file: &str, bytes: &[u8]) -> io::Result<()> {
         self.tap.observe(&self.machine, file, bytes, file.ends_with(".log"));
-        if file.ends_with(".log") {
-            self.tap.segment_written(&self.machine, file);
-        }
         self.inner.append(file, bytes)
     }
 

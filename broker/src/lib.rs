@@ -13,6 +13,7 @@ pub mod encryption;
 mod group;
 pub mod kms;
 pub mod log;
+pub mod log_store;
 mod messages;
 pub mod net;
 pub mod network;

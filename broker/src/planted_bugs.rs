@@ -97,10 +97,16 @@ pub enum PlantedBug {
     /// and so their data's protection, live outside the customer's region (C07). Planted in the
     /// simulated deployment (`sim/src/world/sites.rs`), as an operator's misconfiguration.
     KeyServiceCrossRegion,
+    /// The log store performs an alteration (`PUT /v1/entries/N`) for any principal, re-hashing
+    /// the chain and re-signing its checkpoints so that the replica still verifies (C12).
+    LogEntryRewritable,
+    /// The log store's retention counts twelve months of thirty days: entries go five or six
+    /// days before their twelve months are up (C12).
+    RetentionPurgesEarly,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 33] = [
+    pub const ALL: [PlantedBug; 35] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -134,6 +140,8 @@ impl PlantedBug {
         PlantedBug::ProtectedFieldInClear,
         PlantedBug::RetentionClockRestarts,
         PlantedBug::KeyServiceCrossRegion,
+        PlantedBug::LogEntryRewritable,
+        PlantedBug::RetentionPurgesEarly,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -172,6 +180,8 @@ impl PlantedBug {
             PlantedBug::ProtectedFieldInClear => "protected-field-in-clear",
             PlantedBug::RetentionClockRestarts => "retention-clock-restarts",
             PlantedBug::KeyServiceCrossRegion => "key-service-cross-region",
+            PlantedBug::LogEntryRewritable => "log-entry-rewritable",
+            PlantedBug::RetentionPurgesEarly => "retention-purges-early",
         }
     }
 
@@ -187,7 +197,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public, replica-placed-cross-region, plaintext-segment, nonce-reuse, rotation-drops-old-version, stale-data-key-after-revoke, rewrap-skips-key-files, deleted-cluster-still-readable, protected-field-in-clear, retention-clock-restarts, key-service-cross-region")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public, replica-placed-cross-region, plaintext-segment, nonce-reuse, rotation-drops-old-version, stale-data-key-after-revoke, rewrap-skips-key-files, deleted-cluster-still-readable, protected-field-in-clear, retention-clock-restarts, key-service-cross-region, log-entry-rewritable, retention-purges-early")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

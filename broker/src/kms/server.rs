@@ -69,10 +69,7 @@ pub struct KmsServer {
     pub address: SocketAddr,
 }
 
-/// The SHA-256 of a principal's token, as the server's principal table holds it.
-pub fn token_hash(token: &str) -> String {
-    ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::net::api::token_hash;
 
 impl KeyService {
     /// Loads the keys from `disk` (none on first start) and runs the scheduled deletions.
@@ -128,12 +125,7 @@ impl KeyService {
     }
 
     fn authenticate(&self, authorization: Option<&str>) -> Option<String> {
-        let encoded = authorization?.strip_prefix("Basic ")?;
-        let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
-        // Principals contain colons (`service:broker/…`); tokens do not.
-        let (principal, token) = std::str::from_utf8(&decoded).ok()?.rsplit_once(':')?;
-        let expected = self.principals.get(principal)?;
-        (token_hash(token) == *expected).then(|| principal.to_string())
+        crate::net::api::basic_principal(authorization, |principal| self.principals.get(principal))
     }
 }
 

@@ -43,3 +43,19 @@ impl ApiResponse {
         ApiResponse { status, content_type: "application/json", body: Vec::new() }
     }
 }
+
+/// The SHA-256 (hex) of a principal's token, as a server's principal table holds it.
+pub fn token_hash(token: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The principal of an HTTP Basic `authorization` whose token hashes to what `expected` holds
+/// for it.
+pub fn basic_principal<'a>(authorization: Option<&str>, expected: impl Fn(&str) -> Option<&'a String>) -> Option<String> {
+    use base64::Engine;
+    let encoded = authorization?.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+    // Principals contain colons (`service:broker/…`); tokens do not.
+    let (principal, token) = std::str::from_utf8(&decoded).ok()?.rsplit_once(':')?;
+    (token_hash(token) == *expected(principal)?).then(|| principal.to_string())
+}

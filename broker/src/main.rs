@@ -67,6 +67,12 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Verify the log store's replicas in DIR (stopped): every entry against its hash, every
+    /// link, every signed checkpoint. Exits 1 naming the first thing that does not hold.
+    VerifyLog {
+        #[arg(long)]
+        dir: PathBuf,
+    },
     /// Start one node of an initialised DIR (for kill and restart tests).
     Node {
         #[arg(long)]
@@ -112,6 +118,12 @@ fn main() -> std::process::ExitCode {
                 }
                 broker::dev::start_kms(&dir).await?;
                 println!("key service running: https://127.0.0.4:443");
+                broker::dev::start_log_store(&dir).await?;
+                println!(
+                    "log store running: https://127.0.0.1-3:{} (tokens in {}/log-store.secrets.json)",
+                    broker::log_store::LOG_STORE_PORT,
+                    dir.display()
+                );
                 broker::dev::start_control_plane(&dir).await?;
                 println!("control plane running: https://localhost:443 (credentials in {}/cloud.env)", dir.display());
                 for (id, _, _) in broker::dev::dev_nodes() {
@@ -154,6 +166,28 @@ fn main() -> std::process::ExitCode {
             Command::Dns { dir } => {
                 broker::dev::start_dns(&dir).await?;
                 wait_for_ctrl_c().await;
+                Ok(())
+            }
+            Command::VerifyLog { dir } => {
+                let mut broken = false;
+                for (replica, verdict) in broker::dev::verify_log_store(&dir)? {
+                    match verdict {
+                        Ok(v) => println!(
+                            "{replica}: verified: {} entries in {} segments, {} signed checkpoints, last position {}",
+                            v.entries,
+                            v.segments.len(),
+                            v.checkpoints,
+                            v.last.map_or("none".into(), |(p, _)| p.to_string())
+                        ),
+                        Err(error) => {
+                            broken = true;
+                            println!("{replica}: DOES NOT VERIFY: {error}");
+                        }
+                    }
+                }
+                if broken {
+                    std::process::exit(1);
+                }
                 Ok(())
             }
             Command::Node { dir, id } => {

@@ -68,6 +68,8 @@ pub struct NodeConfig {
     pub kms: KmsLinkConfig,
     /// When partition segments roll.
     pub segment_policy: SegmentPolicy,
+    /// Where this node ships its security events (C12); `None`: nowhere.
+    pub log_store: Option<crate::log_store::shipper::LogStoreLink>,
 }
 
 impl std::fmt::Debug for NodeConfig {

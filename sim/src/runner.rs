@@ -287,9 +287,12 @@ pub fn run_seed_in_process(request: &RunRequest) -> RunOutcome {
             let simulated = tracing::subscriber::with_default(subscriber, || {
                 let mut runtime =
                     madsim::runtime::Runtime::with_seed_and_config(request.seed, madsim::Config::default());
-                let duration = request.duration_s.unwrap_or(request.scenario.scenario.duration_s);
+                let scenario = &request.scenario.scenario;
+                let duration = request.duration_s.unwrap_or(scenario.duration_s);
+                // The security services' stretch past the cluster's part, if any.
+                let after_s = scenario.log_store.as_ref().map_or(0, |l| l.end_ms(duration) / 1000 - duration);
                 runtime.set_time_limit(Duration::from_secs(
-                    duration + request.scenario.scenario.liveness.converge_within_s + 600,
+                    duration + scenario.liveness.converge_within_s + 600 + after_s,
                 ));
                 runtime.block_on(simulate(request.clone()))
             });
@@ -328,6 +331,7 @@ async fn simulate(request: RunRequest) -> Simulated {
         impairs_links,
         scenario.region.is_some(),
         scenario.keys.byok,
+        scenario.log_store.is_some(),
     ));
     let mut trace = vec![format!("0 knobs {}", crate::world::Knobs::from_seed(seed))];
     let topic_names: Vec<String> = scenario.topics.iter().map(|t| t.name.clone()).collect();
@@ -583,6 +587,45 @@ async fn simulate(request: RunRequest) -> Simulated {
                 spec.kind, client, recorder, access, name, topics, interval,
             )),
         );
+    }
+    // The log store's source and tamperer (C12): until the whole run's end, past the cluster's.
+    let log_store_log = crate::workload::log_store::LogStoreLog::default();
+    if let (Some(spec), Some(site)) = (&scenario.log_store, &world.log_store) {
+        use crate::world::log_store::{link, SOURCE, TAMPERER};
+        let end_ms = spec.end_ms(duration_s);
+        let node = handle.get_node(site.ops.id).expect("security-operations node");
+        let dialer = world.dialer_of(&site.ops);
+        let shipper = broker::log_store::shipper::LogShipper::new(&link(SOURCE), world.log_store_tls(0), dialer.clone());
+        let (events, _) = broker::log_store::shipper::SecurityEvents::channel(SOURCE, "0");
+        let interval = Duration::from_secs_f64(spec.source_interval_s);
+        let source =
+            crate::workload::log_store::source(shipper, events, log_store_log.clone(), recorder.started, interval, end_ms);
+        drop(node.spawn(source));
+        if let Some(every) = spec.tamper_interval_s {
+            let agent = link(TAMPERER);
+            let replicas = crate::world::log_store::REPLICAS
+                .iter()
+                .zip(agent.endpoints)
+                .map(|((name, _, _), endpoint)| {
+                    let client = broker::net::https_client::HttpsClient::new(
+                        endpoint,
+                        world.log_store_tls(1),
+                        dialer.clone(),
+                        &agent.principal,
+                        &agent.token,
+                    );
+                    (name.to_string(), client)
+                })
+                .collect();
+            let tamperer = crate::workload::log_store::tamperer(
+                replicas,
+                log_store_log.clone(),
+                recorder.started,
+                Duration::from_secs_f64(every),
+                end_ms,
+            );
+            drop(node.spawn(tamperer));
+        }
     }
     let provision_log = crate::checkers::provisioning::ProvisionLog::default();
     if let Some(provisioner) = &scenario.control_plane.provisioner {
@@ -1155,7 +1198,50 @@ async fn simulate(request: RunRequest) -> Simulated {
             last_error: e.last_error.clone(),
         })
         .collect();
+    // The security services run on alone (C12): the cluster's machines are paused, so that
+    // days cost what the log store's own work costs; then the replicas are judged.
+    let log_store = scenario.log_store.as_ref().zip(world.log_store.as_ref()).map(|(spec, site)| {
+        let end_ms = spec.end_ms(duration_s);
+        if end_ms > recorder.now_ms() {
+            let security: BTreeSet<&str> =
+                site.replicas.iter().chain([&site.ops]).map(|m| m.name.as_str()).collect();
+            for machine in world.all_machines().filter(|m| !security.contains(m.name.as_str())) {
+                world.pause(&machine.name);
+            }
+            trace.push(format!("{} cluster-paused (security services run on to {end_ms})", recorder.now_ms()));
+        }
+        (end_ms, site)
+    });
+    let log_store = match log_store {
+        Some((end_ms, _)) => {
+            sleep_until(&recorder, end_ms).await;
+            // Shipping and refusal records in flight settle.
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let end_wall_ms = broker::clock::wall_clock_ms();
+            let clock = crate::checkers::log_store::Clock {
+                zero_wall_ms: end_wall_ms - recorder.now_ms(),
+                end_wall_ms,
+                retention_ms: broker::log_store::RETENTION.as_millis() as u64,
+                purge_bound_ms: broker::log_store::PURGE_BOUND.as_millis() as u64,
+            };
+            let images = world.log_store_images();
+            let acked = log_store_log.acked.lock().unwrap().clone();
+            let attempts = log_store_log.attempts.lock().unwrap().clone();
+            let findings = crate::checkers::log_store::judge(&images, &acked, &attempts, &clock);
+            trace.push(format!(
+                "{} log-store {} acknowledged, {} checked, {} tampering attempts answered, {} purges",
+                recorder.now_ms(),
+                acked.len(),
+                findings.checked,
+                findings.attempts,
+                findings.purges
+            ));
+            Some((recorder.now_ms(), findings))
+        }
+        None => None,
+    };
     Simulated {
+        log_store,
         history,
         nemesis: trace,
         window,
@@ -1338,6 +1424,8 @@ struct Simulated {
     fields: Option<FieldEvidence>,
     /// `None`: no topic has a retention.
     retention: Option<RetentionEvidence>,
+    /// The whole run's end (past the cluster's part) and the log store's findings (C12).
+    log_store: Option<(u64, crate::checkers::log_store::LogFindings)>,
 }
 
 fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunOutcome {
@@ -1380,6 +1468,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         shredding,
         fields,
         retention,
+        log_store,
     } = run;
     let (sign_ins, sign_in_answers) = crate::checkers::sign_in::sign_in_violations(&sign_in_attempts);
     let (provisioning, provisioning_answers) =
@@ -1496,6 +1585,15 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         protected_fields_broken: fields.as_ref().filter(|f| f.opened + f.broken_count > 0).map(|f| f.broken_count),
         overdue_segments: retention.as_ref().map(|r| r.overdue.len() as u64),
         retention_deletions: retention.as_ref().map(|r| r.deletions),
+        log_entries_lost: log_store.as_ref().map(|(_, f)| f.lost.len() as u64),
+        log_entries_purged_early: log_store.as_ref().map(|(_, f)| f.purged_early.len() as u64),
+        log_entries_overdue: log_store.as_ref().map(|(_, f)| f.overdue.len() as u64),
+        log_entries_altered: log_store.as_ref().map(|(_, f)| f.altered.len() as u64),
+        log_tampering_performed: log_store.as_ref().filter(|(_, f)| f.attempts > 0).map(|(_, f)| f.performed.len() as u64),
+        log_tampering_unlogged: log_store.as_ref().filter(|(_, f)| f.attempts > 0).map(|(_, f)| f.unlogged.len() as u64),
+        log_entries_checked: log_store.as_ref().map(|(_, f)| f.checked),
+        log_tamper_attempts: log_store.as_ref().map(|(_, f)| f.attempts),
+        log_purges: log_store.as_ref().map(|(_, f)| f.purges),
     };
     let expectations = evaluate(&request.scenario.scenario.expectations, &report, &measured);
     // Evidence found outside the history, by the expectation it fails: its first item.
@@ -1530,6 +1628,12 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         (ExpectationName::ProtectedFieldsInClear, fields.as_ref().and_then(|f| f.in_clear.first())),
         (ExpectationName::ProtectedFieldsBroken, fields.as_ref().and_then(|f| f.broken.first())),
         (ExpectationName::OverdueSegments, retention.as_ref().and_then(|r| r.overdue.first())),
+        (ExpectationName::LogEntriesLost, log_store.as_ref().and_then(|(_, f)| f.lost.first())),
+        (ExpectationName::LogEntriesPurgedEarly, log_store.as_ref().and_then(|(_, f)| f.purged_early.first())),
+        (ExpectationName::LogEntriesOverdue, log_store.as_ref().and_then(|(_, f)| f.overdue.first())),
+        (ExpectationName::LogEntriesAltered, log_store.as_ref().and_then(|(_, f)| f.altered.first())),
+        (ExpectationName::LogTamperingPerformed, log_store.as_ref().and_then(|(_, f)| f.performed.first())),
+        (ExpectationName::LogTamperingUnlogged, log_store.as_ref().and_then(|(_, f)| f.unlogged.first())),
     ]
     .into_iter()
     .filter_map(|(name, first)| Some((name, first?.clone())))
@@ -1586,7 +1690,8 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         expectations,
         converged_after_ms,
         violation,
-        simulated_ms,
+        // The whole run: the security services' stretch past the cluster's part included.
+        simulated_ms: log_store.as_ref().map_or(simulated_ms, |(end, _)| (*end).max(simulated_ms)),
         partition_reads,
         history_ops: history.ops.len(),
         errors: error_counts(&history),
@@ -1792,6 +1897,15 @@ pub struct Measured {
     pub protected_fields_broken: Option<u64>,
     pub overdue_segments: Option<u64>,
     pub retention_deletions: Option<u64>,
+    pub log_entries_lost: Option<u64>,
+    pub log_entries_purged_early: Option<u64>,
+    pub log_entries_overdue: Option<u64>,
+    pub log_entries_altered: Option<u64>,
+    pub log_tampering_performed: Option<u64>,
+    pub log_tampering_unlogged: Option<u64>,
+    pub log_entries_checked: Option<u64>,
+    pub log_tamper_attempts: Option<u64>,
+    pub log_purges: Option<u64>,
 }
 
 fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) -> Option<f64> {
@@ -1869,6 +1983,15 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::ProtectedFieldsBroken => measured.protected_fields_broken.map(|n| n as f64),
         E::OverdueSegments => measured.overdue_segments.map(|n| n as f64),
         E::RetentionDeletions => measured.retention_deletions.map(|n| n as f64),
+        E::LogEntriesLost => measured.log_entries_lost.map(|n| n as f64),
+        E::LogEntriesPurgedEarly => measured.log_entries_purged_early.map(|n| n as f64),
+        E::LogEntriesOverdue => measured.log_entries_overdue.map(|n| n as f64),
+        E::LogEntriesAltered => measured.log_entries_altered.map(|n| n as f64),
+        E::LogTamperingPerformed => measured.log_tampering_performed.map(|n| n as f64),
+        E::LogTamperingUnlogged => measured.log_tampering_unlogged.map(|n| n as f64),
+        E::LogEntriesChecked => measured.log_entries_checked.map(|n| n as f64),
+        E::LogTamperAttempts => measured.log_tamper_attempts.map(|n| n as f64),
+        E::LogPurges => measured.log_purges.map(|n| n as f64),
         checked => count(kind_of(checked).expect("the remaining expectations count checker violations")),
     }
 }

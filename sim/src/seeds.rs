@@ -29,6 +29,8 @@ pub enum Stream {
     ControlPlane = 9,
     /// The key service: its store's randomness (`index` = site) and its frontends' TLS.
     Kms = 10,
+    /// The security log store: replicas' signing keys and TLS (`index` = replica and life).
+    LogStore = 11,
 }
 
 /// The sub-seed of `stream` (and `index` within it, for per-node or per-client streams).

@@ -67,6 +67,8 @@ pub struct ControlPlaneLink {
     last_pull: Mutex<Option<tokio::time::Instant>>,
     /// This process's name in the audit log.
     source: String,
+    /// The same decisions, for the central log store (C12).
+    security_events: crate::log_store::shipper::SecurityEvents,
     pending: Mutex<VecDeque<Decision>>,
     /// The batch being sent (kept as it was, so a retry is the same batch).
     in_flight: tokio::sync::Mutex<Option<DecisionBatch>>,
@@ -108,11 +110,25 @@ impl ControlPlaneLink {
             in_flight: tokio::sync::Mutex::new(None),
             next_batch: std::sync::atomic::AtomicU64::new(1),
             dropped_decisions: std::sync::atomic::AtomicU64::new(0),
+            security_events: crate::log_store::shipper::SecurityEvents::disabled(),
         }
+    }
+
+    /// Also ships every decision to the log store.
+    pub fn with_security_events(mut self, events: crate::log_store::shipper::SecurityEvents) -> Self {
+        self.security_events = events;
+        self
     }
 
     /// Queues a decision for the audit log (C18).
     pub(crate) fn report(&self, decision: Decision) {
+        let category = decision.kind.split('.').nth(1).unwrap_or("kafka");
+        let outcome = match decision.result {
+            super::audit::AuditResult::Denied => "refused",
+            super::audit::AuditResult::Failure => "failure",
+            super::audit::AuditResult::Success => "success",
+        };
+        self.security_events.record(category, &decision.kind, &decision.principal, outcome, "", &decision.subject);
         if self.client.is_none() {
             return;
         }

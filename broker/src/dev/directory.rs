@@ -38,6 +38,9 @@ pub enum DevError {
     /// The key service could not start.
     #[error("key service: {0}")]
     KeyService(String),
+    /// The log store could not start, or its secrets are unreadable.
+    #[error("log store: {0}")]
+    LogStore(String),
     /// The operating system's random source failed.
     #[error("the OS random source failed")]
     Random,
@@ -81,7 +84,7 @@ pub(super) fn random_secret() -> String {
 }
 
 #[allow(clippy::disallowed_methods, reason = "a real process's seeds must be unpredictable")]
-pub(super) fn random_seed() -> u64 {
+pub(crate) fn random_seed() -> u64 {
     use ring::rand::SecureRandom;
     let mut seed = [0u8; 8];
     ring::rand::SystemRandom::new().fill(&mut seed).expect("the OS random source works");

@@ -5,11 +5,13 @@
 mod control_plane;
 mod directory;
 mod kms;
+mod log_store;
 
 pub use control_plane::{sso_assertion, start as start_control_plane};
 pub use directory::{dev_nodes, DevError};
 use directory::{random_secret, random_seed, read, write_private, BCRYPT_COST, COMPLETE_MARKER, INTER_BROKER_API_KEY};
 pub use kms::start as start_kms;
+pub use log_store::{start as start_log_store, verify as verify_log_store};
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -95,6 +97,7 @@ pub(crate) fn node_config(dir: &Path, id: i32) -> Result<NodeConfig, DevError> {
     Ok(NodeConfig {
         kms: kms::link_config(dir, &cluster_id)?,
         segment_policy: crate::log::SegmentPolicy::default(),
+        log_store: Some(log_store::link_config(dir, &format!("broker-{id}"))?),
         cluster_id,
         broker_id: id,
         zone,

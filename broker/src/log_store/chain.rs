@@ -1,5 +1,5 @@
-//! A replica's copy of the log: entries in `chain/<first position>.log` segments (one JSON line
-//! each), every entry committing to its predecessor's hash, and `checkpoints.log`, where the
+//! A replica's copy of the log: entries in `chain/<first position>.jsonl` segments (one JSON line
+//! each), every entry committing to its predecessor's hash, and `checkpoints.jsonl`, where the
 //! replica signs (Ed25519) the hash at a position now and then and wherever a purge cuts the
 //! chain. `verify` walks a disk image and names the first thing that does not hold: an entry
 //! whose content no longer matches its hash, a broken link, a gap no signed checkpoint covers,
@@ -15,7 +15,7 @@ use super::{Event, EventId, SEGMENT_SPAN};
 use crate::log::Disk;
 
 const SEGMENTS: &str = "chain/";
-const CHECKPOINTS: &str = "checkpoints.log";
+const CHECKPOINTS: &str = "checkpoints.jsonl";
 const SEGMENT_BYTES_MAX: u64 = 16 * 1024 * 1024;
 /// A checkpoint at least every this many entries, and after any append an hour after the last.
 const CHECKPOINT_ENTRIES: u64 = 1_000;
@@ -355,13 +355,12 @@ impl Chain {
             line.push(b'\n');
             let fits = self.segments.last().is_some_and(|s| {
                 s.last + 1 == entry.position
-                    && at_ms >= s.min_at_ms
-                    && at_ms < s.min_at_ms + SEGMENT_SPAN.as_millis() as u64
+                    && s.max_at_ms.max(at_ms) - s.min_at_ms.min(at_ms) < SEGMENT_SPAN.as_millis() as u64
                     && s.bytes + line.len() as u64 <= SEGMENT_BYTES_MAX
             });
             if !fits {
                 self.segments.push(SegmentMeta {
-                    file: format!("{SEGMENTS}{:020}.log", entry.position),
+                    file: format!("{SEGMENTS}{:020}.jsonl", entry.position),
                     first: entry.position,
                     last: entry.position,
                     min_at_ms: at_ms,
@@ -373,6 +372,7 @@ impl Chain {
             self.disk.append(&segment.file, &line)?;
             touched.insert(segment.file.clone());
             segment.last = entry.position;
+            segment.min_at_ms = segment.min_at_ms.min(at_ms);
             segment.max_at_ms = segment.max_at_ms.max(at_ms);
             segment.bytes += line.len() as u64;
             positions.push(Some(entry.position));

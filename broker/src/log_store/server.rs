@@ -14,14 +14,13 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 use serde_json::json;
 
 use super::chain::{Chain, ChainError, Signer, TrustedKeys};
-use super::shipper::{LogShipper, LogStoreLink};
+use super::shipper::{LogShipper, LogStoreLink, Outbox, SecurityEvents};
 use super::{Event, Role, LOG_STORE_PORT, MAINTENANCE_INTERVAL, RETENTION};
 use crate::log::Disk;
 use crate::net::http::{serve_https, wall_clock_ms, ApiRequest, ApiResponse, Responder};
@@ -54,8 +53,9 @@ pub struct LogStoreConfig {
 
 pub struct LogStore {
     name: String,
-    source: String,
-    seq: AtomicU64,
+    /// The store's own events: appended here, and shipped to the peers by `maintain_forever`.
+    own: SecurityEvents,
+    outbox: Mutex<Option<Outbox>>,
     /// `Err`: the image failed verification; the replica serves nothing from it.
     chain: Mutex<Result<Chain, ChainError>>,
     principals: BTreeMap<String, Principal>,
@@ -73,10 +73,11 @@ impl LogStore {
         if let Err(error) = &chain {
             tracing::error!(replica = config.name, %error, "log store: the chain does not verify; serving nothing");
         }
+        let (own, outbox) = SecurityEvents::channel(&config.name, &config.life);
         let store = Arc::new(LogStore {
-            source: format!("{}@{}", config.name, config.life),
+            own,
+            outbox: Mutex::new(Some(outbox)),
             name: config.name,
-            seq: AtomicU64::new(0),
             chain: Mutex::new(chain),
             principals: config.principals,
             trusted: config.trusted,
@@ -88,29 +89,16 @@ impl LogStore {
         store
     }
 
-    fn event(&self, action: &str, actor: &str, outcome: &str, detail: &str) -> Event {
-        Event {
-            source: self.source.clone(),
-            seq: self.seq.fetch_add(1, Ordering::Relaxed),
-            at_ms: wall_clock_ms(),
-            category: "log-store".into(),
-            action: action.into(),
-            actor: actor.into(),
-            outcome: outcome.into(),
-            network: String::new(),
-            detail: detail.into(),
-        }
-    }
-
-    /// Appends one of the store's own events (refusals, purges); peers copy it.
+    /// Records one of the store's own events (refusals, purges): here, and on the peers.
     fn note(&self, action: &str, actor: &str, outcome: &str, detail: &str) {
-        let event = self.event(action, actor, outcome, detail);
+        let event = self.own.event("log-store", action, actor, outcome, "", detail);
         tracing::info!(replica = self.name, action, actor, outcome, detail, "log store event");
         if let Ok(chain) = self.chain.lock().unwrap().as_mut() {
-            if let Err(error) = chain.append(vec![event], wall_clock_ms()) {
+            if let Err(error) = chain.append(vec![event.clone()], wall_clock_ms()) {
                 tracing::error!(replica = self.name, %error, "log store: cannot record its own event");
             }
         }
+        self.own.send(event);
     }
 
     /// The replica's verdict on its image now.
@@ -123,28 +111,26 @@ impl LogStore {
         self.chain.lock().unwrap().as_ref().ok().map(Chain::len)
     }
 
-    /// Fills gaps from `peers` and purges expired segments, now and every
-    /// `MAINTENANCE_INTERVAL`, forever. A replica whose image fails verification ships the alarm
-    /// to its peers instead (it cannot record it itself).
-    pub async fn maintain_forever(self: Arc<Self>, peers: Vec<(String, HttpsClient)>, alarm: LogShipper) {
-        let mut alarmed = false;
+    /// Ships the store's own events to its peers, and fills gaps from them and purges expired
+    /// segments now and every `MAINTENANCE_INTERVAL`, forever. A replica whose image fails
+    /// verification only raises the alarm (its peers record it).
+    pub async fn maintain_forever(self: Arc<Self>, peers: Vec<(String, HttpsClient)>, to_peers: LogShipper) {
+        if let Some(outbox) = self.outbox.lock().unwrap().take() {
+            // One copy is here already: one peer more makes two.
+            tokio::spawn(outbox.ship_forever(to_peers.with_quorum(1)));
+        }
+        let broken = self.chain.lock().unwrap().as_ref().err().cloned();
+        if let Some(error) = broken {
+            self.own.record("log-store", "chain-verification-failed", &self.name, "failure", "", &error.to_string());
+            return;
+        }
         loop {
-            let broken = self.chain.lock().unwrap().as_ref().err().cloned();
-            match broken {
-                Some(error) if !alarmed => {
-                    let event = self.event("chain-verification-failed", &self.name, "failure", &error.to_string());
-                    alarmed = alarm.ship(std::slice::from_ref(&event)).await.is_ok();
-                }
-                Some(_) => {}
-                None => {
-                    for (peer, client) in &peers {
-                        if let Err(error) = self.copy_from(peer, client).await {
-                            tracing::info!(replica = self.name, peer, %error, "log store: repair from a peer failed");
-                        }
-                    }
-                    self.purge_expired();
+            for (peer, client) in &peers {
+                if let Err(error) = self.copy_from(peer, client).await {
+                    tracing::info!(replica = self.name, peer, %error, "log store: repair from a peer failed");
                 }
             }
+            self.purge_expired();
             tokio::time::sleep(MAINTENANCE_INTERVAL).await;
         }
     }
@@ -215,20 +201,23 @@ impl LogStore {
         Some((principal, role))
     }
 
-    fn refuse(&self, principal: &str, action: &str, status: u16, title: &str, detail: &str) -> ApiResponse {
-        self.note(action, principal, "refused", detail);
+    /// Refuses `request`, recording who asked for what.
+    fn refuse(&self, request: &ApiRequest<'_>, principal: &str, action: &str, status: u16, title: &str, detail: &str) -> ApiResponse {
+        let target = if request.query.is_empty() { request.path.to_string() } else { format!("{}?{}", request.path, request.query) };
+        self.note(action, principal, "refused", &format!("{} {target}: {detail}", request.method));
         ApiResponse::problem(status, title, detail)
     }
 
-    fn ship(&self, principal: &str, role: Role, body: &[u8]) -> ApiResponse {
+    fn ship(&self, request: &ApiRequest<'_>, principal: &str, role: Role) -> ApiResponse {
+        let body = request.body;
         if !role.ships() {
-            return self.refuse(principal, "refused-ship", 403, "Forbidden", "this principal does not ship events");
+            return self.refuse(request, principal, "refused-ship", 403, "Forbidden", "this principal does not ship events");
         }
         let batch: ShippedBatch = match serde_json::from_slice(body) {
             Ok(batch) => batch,
             Err(error) => {
                 let detail = format!("malformed batch: {error}");
-                return self.refuse(principal, "refused-malformed", 400, "Bad Request", &detail);
+                return self.refuse(request, principal, "refused-malformed", 400, "Bad Request", &detail);
             }
         };
         let now = wall_clock_ms();
@@ -236,11 +225,11 @@ impl LogStore {
         for (index, event) in batch.events.iter().enumerate() {
             if !event.source.starts_with(&own) {
                 let detail = format!("event {index}: source {:?} is not {principal}'s", event.source);
-                return self.refuse(principal, "refused-forged-source", 403, "Forbidden", &detail);
+                return self.refuse(request, principal, "refused-forged-source", 403, "Forbidden", &detail);
             }
             if let Some(why) = event.invalid(now) {
                 let detail = format!("event {index}: {why}");
-                return self.refuse(principal, "refused-malformed", 400, "Bad Request", &detail);
+                return self.refuse(request, principal, "refused-malformed", 400, "Bad Request", &detail);
             }
         }
         let appended = match self.chain.lock().unwrap().as_mut() {
@@ -256,9 +245,10 @@ impl LogStore {
         }
     }
 
-    fn read(&self, principal: &str, role: Role, query: &str) -> ApiResponse {
+    fn read(&self, request: &ApiRequest<'_>, principal: &str, role: Role) -> ApiResponse {
+        let query = request.query;
         if !role.reads() {
-            return self.refuse(principal, "refused-read", 403, "Forbidden", "this principal does not read the log");
+            return self.refuse(request, principal, "refused-read", 403, "Forbidden", "this principal does not read the log");
         }
         let mut after = None;
         let mut limit = PAGE_MAX;
@@ -276,16 +266,17 @@ impl LogStore {
         }
     }
 
-    fn delete(&self, principal: &str, role: Role, query: &str) -> ApiResponse {
+    fn delete(&self, request: &ApiRequest<'_>, principal: &str, role: Role) -> ApiResponse {
+        let query = request.query;
         if role != Role::Custodian {
-            let detail = format!("deletion is the custodian's alone (query {query:?})");
-            return self.refuse(principal, "refused-delete", 403, "Forbidden", &detail);
+            let detail = "deletion is the custodian's alone";
+            return self.refuse(request, principal, "refused-delete", 403, "Forbidden", detail);
         }
         let before = form_urlencoded::parse(query.as_bytes())
             .find(|(name, _)| name == "before_ms")
             .and_then(|(_, value)| value.parse::<u64>().ok());
         let Some(before) = before else {
-            return self.refuse(principal, "refused-delete", 400, "Bad Request", "before_ms=<ms since the epoch> is required");
+            return self.refuse(request, principal, "refused-delete", 400, "Bad Request", "before_ms=<ms since the epoch> is required");
         };
         match self.delete_before(before, principal, "deleted") {
             Ok(value) => ApiResponse::json(200, value),
@@ -293,7 +284,8 @@ impl LogStore {
         }
     }
 
-    fn alter(&self, principal: &str, path: &str, body: &[u8]) -> ApiResponse {
+    fn alter(&self, request: &ApiRequest<'_>, principal: &str) -> ApiResponse {
+        let (path, body) = (request.path, request.body);
         let position = path.strip_prefix("/v1/entries/").and_then(|p| p.parse::<u64>().ok());
         if let (true, Some(position)) = (self.bugs.is_on(PlantedBug::LogEntryRewritable), position) {
             let detail = serde_json::from_slice::<serde_json::Value>(body)
@@ -308,8 +300,7 @@ impl LogStore {
                 return ApiResponse::json(200, json!({ "position": position }));
             }
         }
-        let detail = format!("entries are immutable: {path} left as it is");
-        self.refuse(principal, "refused-alter", 403, "Forbidden", &detail)
+        self.refuse(request, principal, "refused-alter", 403, "Forbidden", "entries are immutable")
     }
 }
 
@@ -351,12 +342,12 @@ impl Responder for LogStore {
             return ApiResponse::problem(503, "Service Unavailable", "this replica's chain failed verification");
         }
         match (request.method, request.path) {
-            ("POST", "/v1/events") => self.ship(&principal, role, request.body),
-            ("GET", "/v1/entries") => self.read(&principal, role, request.query),
-            ("DELETE", "/v1/entries") => self.delete(&principal, role, request.query),
-            ("PUT" | "PATCH", path) if path.starts_with("/v1/entries/") => self.alter(&principal, path, request.body),
+            ("POST", "/v1/events") => self.ship(request, &principal, role),
+            ("GET", "/v1/entries") => self.read(request, &principal, role),
+            ("DELETE", "/v1/entries") => self.delete(request, &principal, role),
+            ("PUT" | "PATCH", path) if path.starts_with("/v1/entries/") => self.alter(request, &principal),
             ("POST", "/v1/truncate") => {
-                self.refuse(&principal, "refused-truncate", 403, "Forbidden", "the log is never truncated")
+                self.refuse(request, &principal, "refused-truncate", 403, "Forbidden", "the log is never truncated")
             }
             (method, path) => ApiResponse::problem(404, "Not Found", &format!("no {method} {path}")),
         }

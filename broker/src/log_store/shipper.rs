@@ -41,7 +41,7 @@ impl std::fmt::Debug for LogStoreLink {
 pub enum ShipError {
     /// Fewer than a quorum of replicas stored the batch; it may be on some (shipping it again
     /// is safe: replicas recognise events they hold).
-    #[error("stored by {stored} replica(s), a quorum is {QUORUM}: {errors}")]
+    #[error("stored by {stored} replica(s), fewer than a quorum: {errors}")]
     NoQuorum { stored: usize, errors: String },
     /// A replica refused the batch itself (malformed, or not this source's to ship).
     #[error("refused: {0}")]
@@ -50,6 +50,7 @@ pub enum ShipError {
 
 pub struct LogShipper {
     clients: Vec<Arc<HttpsClient>>,
+    quorum: usize,
 }
 
 impl LogShipper {
@@ -61,7 +62,14 @@ impl LogShipper {
                 Arc::new(HttpsClient::new(endpoint.clone(), tls.clone(), dialer.clone(), &link.principal, &link.token))
             })
             .collect();
-        LogShipper { clients }
+        LogShipper { clients, quorum: QUORUM.min(link.endpoints.len()) }
+    }
+
+    /// Counts a batch stored once `quorum` of these replicas have it (a replica shipping its
+    /// own events to its peers holds one copy already).
+    pub fn with_quorum(mut self, quorum: usize) -> LogShipper {
+        self.quorum = quorum.min(self.clients.len());
+        self
     }
 
     /// Ships `events` to every replica; `Ok(replicas that stored them)` once a quorum did.
@@ -88,7 +96,7 @@ impl LogShipper {
             match outcome {
                 Ok(()) => {
                     stored += 1;
-                    if stored >= QUORUM.min(self.clients.len()) {
+                    if stored >= self.quorum {
                         return Ok(stored);
                     }
                 }
@@ -115,24 +123,29 @@ impl SecurityEvents {
         SecurityEvents { source: "".into(), seq: Arc::default(), queue: None, dropped: Arc::default() }
     }
 
-    /// Starts shipping `link.principal`'s events for this life (`life` names it).
-    pub fn start(link: &LogStoreLink, life: &str, tls: Arc<rustls::ClientConfig>, dialer: Dialer) -> SecurityEvents {
+    /// A handle for `principal`'s events in this life (`life` names it), and the outbox they
+    /// wait in until `ship_forever` takes them.
+    pub fn channel(principal: &str, life: &str) -> (SecurityEvents, Outbox) {
         let (queue, waiting) = mpsc::channel(BUFFER_MAX);
         let events = SecurityEvents {
-            source: format!("{}@{life}", link.principal).into(),
+            source: format!("{principal}@{life}").into(),
             seq: Arc::default(),
             queue: Some(queue),
             dropped: Arc::default(),
         };
-        let shipper = LogShipper::new(link, tls, dialer);
-        tokio::spawn(ship_forever(shipper, waiting, events.clone()));
+        (events.clone(), Outbox { waiting, events })
+    }
+
+    /// Starts shipping `link.principal`'s events for this life.
+    pub fn start(link: &LogStoreLink, life: &str, tls: Arc<rustls::ClientConfig>, dialer: Dialer) -> SecurityEvents {
+        let (events, outbox) = SecurityEvents::channel(&link.principal, life);
+        tokio::spawn(outbox.ship_forever(LogShipper::new(link, tls, dialer)));
         events
     }
 
-    /// Records an event now; never waits.
-    pub fn record(&self, category: &str, action: &str, actor: &str, outcome: &str, network: &str, detail: &str) {
-        let Some(queue) = &self.queue else { return };
-        let event = Event {
+    /// An event of this source now (numbered, not yet queued).
+    pub fn event(&self, category: &str, action: &str, actor: &str, outcome: &str, network: &str, detail: &str) -> Event {
+        Event {
             source: self.source.to_string(),
             seq: self.seq.fetch_add(1, Ordering::Relaxed),
             at_ms: wall_clock_ms(),
@@ -142,14 +155,40 @@ impl SecurityEvents {
             outcome: outcome.into(),
             network: network.into(),
             detail: detail.into(),
-        };
+        }
+    }
+
+    /// Queues `event` for shipping; never waits (a full buffer drops it, counted).
+    pub fn send(&self, event: Event) {
+        let Some(queue) = &self.queue else { return };
         if queue.try_send(event).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
+
+    /// Records an event now; never waits.
+    pub fn record(&self, category: &str, action: &str, actor: &str, outcome: &str, network: &str, detail: &str) {
+        if self.queue.is_some() {
+            self.send(self.event(category, action, actor, outcome, network, detail));
+        }
+    }
 }
 
-async fn ship_forever(shipper: LogShipper, mut waiting: mpsc::Receiver<Event>, events: SecurityEvents) {
+/// Events waiting to be shipped.
+pub struct Outbox {
+    waiting: mpsc::Receiver<Event>,
+    events: SecurityEvents,
+}
+
+impl Outbox {
+    /// Ships batches with `shipper`, retrying with backoff, until every handle is gone.
+    pub async fn ship_forever(self, shipper: LogShipper) {
+        let Outbox { mut waiting, events } = self;
+        ship_batches(shipper, &mut waiting, events).await
+    }
+}
+
+async fn ship_batches(shipper: LogShipper, waiting: &mut mpsc::Receiver<Event>, events: SecurityEvents) {
     let mut pending: Vec<Event> = Vec::new();
     let mut backoff = RETRY_MIN;
     loop {

@@ -106,7 +106,16 @@ fn control_plane_link(
         (client, link)
     });
     let source = format!("crn://faultline/broker={}/process={incarnation}", config.broker_id);
-    ControlPlaneLink::new(client, disk, source, config.bugs)
+    let link = ControlPlaneLink::new(client, disk, source, config.bugs);
+    match &config.log_store {
+        Some(log_store) => link.with_security_events(crate::log_store::shipper::SecurityEvents::start(
+            log_store,
+            &format!("{incarnation:016x}"),
+            credentials.tls.clone(),
+            config.dialer.clone(),
+        )),
+        None => link,
+    }
 }
 
 /// The master key that protects a topic: its tenant's (`lkc-…_name`, C28: the customer's own

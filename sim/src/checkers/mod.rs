@@ -36,6 +36,7 @@ pub mod dns;
 pub mod fields;
 pub mod kafka_history;
 pub mod keys;
+pub mod log_store;
 pub mod privatelink;
 pub mod provisioning;
 pub mod quotas;

@@ -164,10 +164,33 @@ pub enum ExpectationName {
     OverdueSegments,
     /// Segments retention deleted (work done).
     RetentionDeletions,
+    /// Events the log store acknowledged to their source (a quorum stored them) that no
+    /// replica holds at the end, though younger than the store's retention (C12).
+    LogEntriesLost,
+    /// Acknowledged events younger than the retention gone from every replica because a purge
+    /// went past them: every replica's oldest entry is younger (C12: never before 12 months).
+    LogEntriesPurgedEarly,
+    /// Entries still on a replica past the retention and its purge bound (C12: purged after
+    /// 12 months).
+    LogEntriesOverdue,
+    /// Entries that differ from what their source shipped, and replica images that fail the
+    /// chain's verification (C12: immutable).
+    LogEntriesAltered,
+    /// Attempts to alter, delete or truncate the log that a replica carried out for someone
+    /// other than the custodian (C12).
+    LogTamperingPerformed,
+    /// Refused tampering attempts that no replica's log records (C12: itself logged).
+    LogTamperingUnlogged,
+    /// Acknowledged events judged (work done).
+    LogEntriesChecked,
+    /// Tampering attempts made (work done).
+    LogTamperAttempts,
+    /// Purges the replicas recorded in their logs (work done).
+    LogPurges,
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 80] = [
+    pub const ALL: [ExpectationName; 89] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -248,6 +271,15 @@ impl ExpectationName {
         ExpectationName::ProtectedFieldsBroken,
         ExpectationName::OverdueSegments,
         ExpectationName::RetentionDeletions,
+        ExpectationName::LogEntriesLost,
+        ExpectationName::LogEntriesPurgedEarly,
+        ExpectationName::LogEntriesOverdue,
+        ExpectationName::LogEntriesAltered,
+        ExpectationName::LogTamperingPerformed,
+        ExpectationName::LogTamperingUnlogged,
+        ExpectationName::LogEntriesChecked,
+        ExpectationName::LogTamperAttempts,
+        ExpectationName::LogPurges,
     ];
 
     /// The name in scenario files and reports.
@@ -333,6 +365,15 @@ impl ExpectationName {
             ExpectationName::ProtectedFieldsBroken => "protected_fields_broken",
             ExpectationName::OverdueSegments => "overdue_segments",
             ExpectationName::RetentionDeletions => "retention_deletions",
+            ExpectationName::LogEntriesLost => "log_entries_lost",
+            ExpectationName::LogEntriesPurgedEarly => "log_entries_purged_early",
+            ExpectationName::LogEntriesOverdue => "log_entries_overdue",
+            ExpectationName::LogEntriesAltered => "log_entries_altered",
+            ExpectationName::LogTamperingPerformed => "log_tampering_performed",
+            ExpectationName::LogTamperingUnlogged => "log_tampering_unlogged",
+            ExpectationName::LogEntriesChecked => "log_entries_checked",
+            ExpectationName::LogTamperAttempts => "log_tamper_attempts",
+            ExpectationName::LogPurges => "log_purges",
         }
     }
 
@@ -381,6 +422,9 @@ impl ExpectationName {
                 | ExpectationName::KeyRefusals
                 | ExpectationName::ProtectedFieldsOpened
                 | ExpectationName::RetentionDeletions
+                | ExpectationName::LogEntriesChecked
+                | ExpectationName::LogTamperAttempts
+                | ExpectationName::LogPurges
         )
     }
 }

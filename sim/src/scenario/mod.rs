@@ -11,6 +11,7 @@ mod control_plane;
 mod expectation;
 mod group;
 mod keys;
+mod log_store;
 mod network;
 mod region;
 
@@ -28,6 +29,7 @@ pub use expectation::{Comparison, Expectation, ExpectationName};
 pub use group::{Group, UnknownGroup, ZONES};
 pub use keys::{KeyAction, KeyActionSpec, KeysSpec};
 pub use network::{NetworkSpec, CUSTOMER_VPC, PRIVATE_LINK_VPC, SERVICE_RANGES, TRANSIT_GATEWAY_VPC};
+pub use log_store::LogStoreSpec;
 pub use region::RegionSpec;
 
 /// A validated scenario.
@@ -56,6 +58,8 @@ pub struct Scenario {
     pub region: Option<RegionSpec>,
     /// The cluster's master key and what is done to it (C09).
     pub keys: KeysSpec,
+    /// The security log store, its source and its tamperer (C12).
+    pub log_store: Option<LogStoreSpec>,
 }
 
 /// The file as written: the untyped parts (`nightly_seeds`, groups, expectations) are typed by
@@ -87,6 +91,8 @@ struct ScenarioFile {
     region: Option<RegionSpec>,
     #[serde(default)]
     keys: KeysSpec,
+    #[serde(default)]
+    log_store: Option<LogStoreSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -410,6 +416,9 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
             ));
         }
     }
+    if let Some(log_store) = &scenario.log_store {
+        log_store.validate(file)?;
+    }
     if let Some(region) = &scenario.region {
         region.validate(file, scenario.duration_s)?;
         if scenario.network.is_some() {
@@ -510,6 +519,26 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
             ExpectationName::StaleKeyVersions | ExpectationName::KeyRotations if !rotates => {
                 "a rotation in [keys] (an action \"rotate\" or rotate_every_s)"
             }
+            ExpectationName::LogEntriesLost
+            | ExpectationName::LogEntriesPurgedEarly
+            | ExpectationName::LogEntriesOverdue
+            | ExpectationName::LogEntriesAltered
+            | ExpectationName::LogTamperingPerformed
+            | ExpectationName::LogTamperingUnlogged
+            | ExpectationName::LogEntriesChecked
+            | ExpectationName::LogTamperAttempts
+            | ExpectationName::LogPurges
+                if scenario.log_store.is_none() =>
+            {
+                "a [log_store] section"
+            }
+            ExpectationName::LogTamperingPerformed
+            | ExpectationName::LogTamperingUnlogged
+            | ExpectationName::LogTamperAttempts
+                if scenario.log_store.as_ref().is_some_and(|l| l.tamper_interval_s.is_none()) =>
+            {
+                "log_store.tamper_interval_s"
+            }
             _ => continue,
         };
         return Err(ScenarioError::invalid(file, format!("expectations.{}", e.name.name()), needs));
@@ -530,6 +559,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         network: scenario.network,
         region: scenario.region,
         keys: scenario.keys,
+        log_store: scenario.log_store,
     })
 }
 

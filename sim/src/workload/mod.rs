@@ -6,6 +6,7 @@ pub mod access;
 pub mod client;
 pub mod consumer;
 pub mod privatelink;
+pub mod log_store;
 pub mod producer;
 pub mod provisioning;
 pub mod quotas;

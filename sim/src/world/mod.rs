@@ -74,6 +74,7 @@ pub mod disk_tap;
 mod fabric;
 mod kms;
 mod links;
+pub mod log_store;
 mod network;
 pub mod sealed;
 mod sites;
@@ -115,6 +116,8 @@ pub struct World {
     pub disk_tap: disk_tap::DiskTap,
     /// Another region's broker cluster and DNS, with a `[region]` section (C07).
     pub other_region: Option<Region>,
+    /// The security log store and the security-operations host, with a `[log_store]` section (C12).
+    pub log_store: Option<log_store::LogStoreSite>,
     /// The PrivateLink load balancer, when the network offers PrivateLink.
     pub nlb: Option<Machine>,
     /// A machine in the PrivateLink VPC without the customer's DNS override.
@@ -175,6 +178,7 @@ impl World {
         impairs_links: bool,
         other_region: bool,
         byok: bool,
+        log_store: bool,
     ) -> World {
         let handle = Handle::current();
         let certificates = seeds::derive(seed, Stream::Certificates, 0);
@@ -242,6 +246,7 @@ impl World {
             bugs,
             impairs_links,
             tap: disk_tap.clone(),
+            log_store,
         };
         fn place(
             by_ip: &mut BTreeMap<IpAddr, String>,
@@ -376,6 +381,13 @@ impl World {
             let node = handle.create_node().name(PRIVATE_LINK_PROBE).ip(ip).build();
             Machine { name: PRIVATE_LINK_PROBE.into(), ip, zone: None, id: node.id() }
         });
+        // Built last, so that the machines of runs without it are numbered as before.
+        let log_store = log_store.then(|| {
+            let (site, replicas) = log_store::start(&shared);
+            place(&mut by_ip, &mut disks, replicas);
+            by_ip.insert(site.ops.ip, site.ops.name.clone());
+            site
+        });
         *fabric.lock().unwrap() = build_fabric(
             &brokers,
             &dns,
@@ -391,7 +403,8 @@ impl World {
             // The key services' frontends: service machines, reached by brokers only.
             let mut fabric = fabric.lock().unwrap();
             let frontends = key_service.machines.iter().chain(other_region.iter().flat_map(|r| &r.kms.machines));
-            for machine in frontends {
+            let security = log_store.iter().flat_map(|l| l.replicas.iter().chain([&l.ops]));
+            for machine in frontends.chain(security) {
                 fabric.homes.insert(machine.name.clone(), Home::Service);
                 fabric.machines.insert(machine.ip, machine.name.clone());
             }
@@ -403,6 +416,7 @@ impl World {
             key_service,
             disk_tap,
             other_region,
+            log_store,
             nlb,
             privatelink_probe,
             outsider,
@@ -498,6 +512,26 @@ impl World {
     /// The dialer of `machine`: through the fabric, the cuts and the wire tap.
     pub fn dialer_of(&self, machine: &Machine) -> Dialer {
         self.dialer(machine)
+    }
+
+    /// TLS for the security-operations host's calls to the log store (`index`: which caller).
+    pub fn log_store_tls(&self, index: u64) -> Arc<rustls::ClientConfig> {
+        client_config(&self.ca_pem, &seeded_crypto_provider(seeds::derive(self.seed, Stream::LogStore, 50_000 + index)))
+            .expect("log-store client TLS")
+    }
+
+    /// The log-store replicas' images as the run ends, each with its verification (C12).
+    pub fn log_store_images(&self) -> Vec<crate::checkers::log_store::ReplicaImage> {
+        let trusted = log_store::trusted(self.seed);
+        log_store::REPLICAS
+            .iter()
+            .map(|(name, _, _)| {
+                let disk = &self.disks[*name];
+                let verified = broker::log_store::chain::verify(disk, &trusted).map(|_| ());
+                let entries = broker::log_store::chain::entries(disk).unwrap_or_default();
+                crate::checkers::log_store::ReplicaImage { name: name.to_string(), entries, verified }
+            })
+            .collect()
     }
 
     fn dialer(&self, machine: &Machine) -> Dialer {
@@ -616,6 +650,7 @@ impl World {
             .chain(&self.outsider)
             .chain(std::iter::once(&self.control_plane))
             .chain(&self.key_service.machines)
+            .chain(self.log_store.iter().flat_map(|l| l.replicas.iter().chain([&l.ops])))
             .chain(
                 self.other_region
                     .iter()

@@ -195,6 +195,8 @@ pub(super) struct Shared<'a> {
     pub bugs: PlantedBugs,
     pub impairs_links: bool,
     pub tap: super::disk_tap::DiskTap,
+    /// Brokers of the chosen site ship their security events to the log store (C12).
+    pub log_store: bool,
 }
 
 impl Shared<'_> {
@@ -246,6 +248,7 @@ pub(super) fn start_brokers(shared: &Shared, site: &'static Site) -> Vec<(Machin
         let (voters, nodes, credentials_text, cluster_id) =
             (voters.clone(), shared.nodes.clone(), shared.credentials_text.clone(), cluster_id.clone());
         let (dialer, bugs) = (shared.dialer(&name), shared.bugs);
+        let log_store = shared.log_store && std::ptr::eq(site, &super::CHOSEN_SITE);
         // Planted: another region's brokers take the chosen region's key service.
         let kms_site = if bugs.is_on(broker::planted_bugs::PlantedBug::KeyServiceCrossRegion) {
             &super::CHOSEN_SITE
@@ -288,6 +291,7 @@ pub(super) fn start_brokers(shared: &Shared, site: &'static Site) -> Vec<(Machin
                     service_ranges: site.service_ranges.iter().map(|r| r.parse().expect("a literal range")).collect(),
                     kms: kms.clone(),
                     segment_policy: SIMULATED_SEGMENTS,
+                    log_store: log_store.then(|| super::log_store::link(&format!("broker-{broker_id}"))),
                 };
                 let (disk, nodes, name) = (tapped.clone(), nodes.clone(), name.clone());
                 async move {

@@ -13,7 +13,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start the key service (127.0.0.4:443), the control plane (127.0.0.1:443), all three nodes
+    /// Start the key service (127.0.0.4:443), the log store (127.0.0.1-3:6514), the control
+    /// plane (127.0.0.1:443), all three nodes
     /// (127.0.0.1-3:9092, zones a-c) and the DNS service (127.0.0.1:8053), creating DIR's keys
     /// and organization on first use.
     Dev {
@@ -64,6 +65,12 @@ enum Command {
     },
     /// Start the DNS service of an initialised DIR alone, on 127.0.0.1:8053 (UDP).
     Dns {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Start the log store of an initialised DIR alone: three replicas on 127.0.0.1-3:6514
+    /// (their images in DIR/log-store-<n>).
+    LogStore {
         #[arg(long)]
         dir: PathBuf,
     },
@@ -165,6 +172,11 @@ fn main() -> std::process::ExitCode {
             }
             Command::Dns { dir } => {
                 broker::dev::start_dns(&dir).await?;
+                wait_for_ctrl_c().await;
+                Ok(())
+            }
+            Command::LogStore { dir } => {
+                broker::dev::start_log_store(&dir).await?;
                 wait_for_ctrl_c().await;
                 Ok(())
             }

@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 33] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 35] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -125,6 +125,12 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 33] = [
     },
     PlantedBugCheck { bug: "retention-clock-restarts", scenario: "topic-retention", checks: &["overdue_segments"] },
     PlantedBugCheck { bug: "key-service-cross-region", scenario: "region-outage", checks: &["region_violations"] },
+    PlantedBugCheck {
+        bug: "log-entry-rewritable",
+        scenario: "log-store-zone-loss",
+        checks: &["log_tampering_performed", "log_entries_altered"],
+    },
+    PlantedBugCheck { bug: "retention-purges-early", scenario: "retention-year", checks: &["log_entries_purged_early"] },
 ];
 
 /// What one planted bug's sweep found.

@@ -43,6 +43,7 @@ pub struct Cluster {
     nodes: Vec<(i32, Child)>,
     control_plane: Option<Child>,
     kms: Option<Child>,
+    log_store: Option<Child>,
     _ports: MutexGuard<'static, ()>,
 }
 
@@ -58,8 +59,10 @@ impl Cluster {
         ));
         std::fs::create_dir_all(&dir).unwrap();
         run_ok(Command::new(env!("CARGO_BIN_EXE_broker")).args(["init", "--dir"]).arg(&dir));
-        let mut cluster = Cluster { dir, nodes: Vec::new(), control_plane: None, kms: None, _ports: ports };
+        let mut cluster =
+            Cluster { dir, nodes: Vec::new(), control_plane: None, kms: None, log_store: None, _ports: ports };
         cluster.start_kms();
+        cluster.log_store = Some(cluster.spawn("log-store", "log-store.log"));
         cluster.start_control_plane();
         for id in 1..=3 {
             cluster.start_node(id);
@@ -106,13 +109,21 @@ impl Cluster {
         self.nodes
             .iter()
             .map(|(_, child)| child.id())
-            .chain(self.control_plane.iter().chain(&self.kms).map(Child::id))
+            .chain(self.control_plane.iter().chain(&self.kms).chain(&self.log_store).map(Child::id))
             .collect()
     }
 
     /// `kill -9` of the control plane.
     pub fn kill_control_plane(&mut self) {
         if let Some(mut child) = self.control_plane.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// `kill -9` of the log store's process (its three replicas).
+    pub fn kill_log_store(&mut self) {
+        if let Some(mut child) = self.log_store.take() {
             child.kill().unwrap();
             child.wait().unwrap();
         }
@@ -223,8 +234,13 @@ fn rand_suffix() -> u128 {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for child in
-            self.nodes.iter_mut().map(|(_, child)| child).chain(self.control_plane.as_mut()).chain(self.kms.as_mut())
+        for child in self
+            .nodes
+            .iter_mut()
+            .map(|(_, child)| child)
+            .chain(self.control_plane.as_mut())
+            .chain(self.kms.as_mut())
+            .chain(self.log_store.as_mut())
         {
             let _ = child.kill();
             let _ = child.wait();

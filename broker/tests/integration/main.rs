@@ -14,3 +14,4 @@ mod layers;
 mod real_clients;
 mod replication_properties;
 mod retention;
+mod security_log;

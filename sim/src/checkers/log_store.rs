@@ -7,7 +7,7 @@
 //!   retention and its purge bound is left;
 //! - every replica's image verifies (hashes, links, signed checkpoints);
 //! - no attempt to alter, delete or truncate was carried out for anyone but the custodian, and
-//!   every refused attempt is itself an entry.
+//!   every refused attempt younger than the retention is itself an entry.
 
 use std::collections::BTreeMap;
 
@@ -67,7 +67,7 @@ pub struct LogFindings {
 }
 
 fn days(ms: u64) -> String {
-    format!("{:.1} days", ms as f64 / DAY_MS)
+    format!("{:.2} days", ms as f64 / DAY_MS)
 }
 
 pub fn judge(replicas: &[ReplicaImage], acked: &[Acked], attempts: &[Attempt], clock: &Clock) -> LogFindings {
@@ -113,7 +113,7 @@ pub fn judge(replicas: &[ReplicaImage], acked: &[Acked], attempts: &[Attempt], c
                     days(clock.retention_ms)
                 );
                 if purged_past {
-                    findings.purged_early.push((end_ms, format!("{what}: a purge went past it")));
+                    findings.purged_early.push((*acked_ms, format!("{what}: a purge went past it")));
                 } else {
                     findings.lost.push((*acked_ms, what));
                 }
@@ -154,12 +154,14 @@ pub fn judge(replicas: &[ReplicaImage], acked: &[Acked], attempts: &[Attempt], c
     for attempt in attempts {
         let Some(status) = attempt.status else { continue };
         findings.attempts += 1;
+        // A refusal older than the retention is rightly gone.
+        let expired = clock.zero_wall_ms + attempt.at_ms + clock.retention_ms < clock.end_wall_ms;
         if (200..300).contains(&status) {
             findings.performed.push((
                 attempt.at_ms,
                 format!("{} carried out {} for a non-custodian (answered {status})", attempt.replica, attempt.request),
             ));
-        } else if !refusals.iter().any(|e| e.event.detail.contains(&attempt.marker)) {
+        } else if !expired && !refusals.iter().any(|e| e.event.detail.contains(&attempt.marker)) {
             findings.unlogged.push((
                 attempt.at_ms,
                 format!("{} refused {} ({status}) but no replica's log records it", attempt.replica, attempt.request),

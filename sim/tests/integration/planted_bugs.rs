@@ -366,3 +366,18 @@ fn brokers_given_another_regions_key_service_are_caught_by_the_key_residency_che
     let capsule = caught_by("key-service-cross-region", 1, "region_violations");
     assert!(capsule.violation.detail.contains("under another region's key"), "{}", capsule.violation.detail);
 }
+
+#[test]
+fn a_log_store_that_lets_an_agent_rewrite_an_entry_is_caught_by_the_immutability_check() {
+    // The stolen agent token's PUT is carried out (re-hashed and re-signed: the replica still
+    // verifies itself); the answer shows it.
+    let capsule = caught_by("log-entry-rewritable", 1, "log_tampering_performed");
+    assert!(capsule.violation.detail.contains("for a non-custodian (answered 200)"), "{}", capsule.violation.detail);
+}
+
+#[test]
+fn a_log_store_that_counts_months_of_thirty_days_is_caught_by_the_retention_check() {
+    // A year and a month: events between 360 and 366 days old are gone from every replica.
+    let capsule = caught_by("retention-purges-early", 1, "log_entries_purged_early");
+    assert!(capsule.violation.detail.contains("a purge went past it"), "{}", capsule.violation.detail);
+}

@@ -595,11 +595,18 @@ async fn simulate(request: RunRequest) -> Simulated {
         let end_ms = spec.end_ms(duration_s);
         let node = handle.get_node(site.ops.id).expect("security-operations node");
         let dialer = world.dialer_of(&site.ops);
-        let shipper = broker::log_store::shipper::LogShipper::new(&link(SOURCE), world.log_store_tls(0), dialer.clone());
+        let shipper =
+            broker::log_store::shipper::LogShipper::new(&link(SOURCE), world.log_store_tls(0), dialer.clone());
         let (events, _) = broker::log_store::shipper::SecurityEvents::channel(SOURCE, "0");
         let interval = Duration::from_secs_f64(spec.source_interval_s);
-        let source =
-            crate::workload::log_store::source(shipper, events, log_store_log.clone(), recorder.started, interval, end_ms);
+        let source = crate::workload::log_store::source(
+            shipper,
+            events,
+            log_store_log.clone(),
+            recorder.started,
+            interval,
+            end_ms,
+        );
         drop(node.spawn(source));
         if let Some(every) = spec.tamper_interval_s {
             let agent = link(TAMPERER);
@@ -1203,8 +1210,7 @@ async fn simulate(request: RunRequest) -> Simulated {
     let log_store = scenario.log_store.as_ref().zip(world.log_store.as_ref()).map(|(spec, site)| {
         let end_ms = spec.end_ms(duration_s);
         if end_ms > recorder.now_ms() {
-            let security: BTreeSet<&str> =
-                site.replicas.iter().chain([&site.ops]).map(|m| m.name.as_str()).collect();
+            let security: BTreeSet<&str> = site.replicas.iter().chain([&site.ops]).map(|m| m.name.as_str()).collect();
             for machine in world.all_machines().filter(|m| !security.contains(m.name.as_str())) {
                 world.pause(&machine.name);
             }
@@ -1589,8 +1595,14 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         log_entries_purged_early: log_store.as_ref().map(|(_, f)| f.purged_early.len() as u64),
         log_entries_overdue: log_store.as_ref().map(|(_, f)| f.overdue.len() as u64),
         log_entries_altered: log_store.as_ref().map(|(_, f)| f.altered.len() as u64),
-        log_tampering_performed: log_store.as_ref().filter(|(_, f)| f.attempts > 0).map(|(_, f)| f.performed.len() as u64),
-        log_tampering_unlogged: log_store.as_ref().filter(|(_, f)| f.attempts > 0).map(|(_, f)| f.unlogged.len() as u64),
+        log_tampering_performed: log_store
+            .as_ref()
+            .filter(|(_, f)| f.attempts > 0)
+            .map(|(_, f)| f.performed.len() as u64),
+        log_tampering_unlogged: log_store
+            .as_ref()
+            .filter(|(_, f)| f.attempts > 0)
+            .map(|(_, f)| f.unlogged.len() as u64),
         log_entries_checked: log_store.as_ref().map(|(_, f)| f.checked),
         log_tamper_attempts: log_store.as_ref().map(|(_, f)| f.attempts),
         log_purges: log_store.as_ref().map(|(_, f)| f.purges),

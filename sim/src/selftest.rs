@@ -130,7 +130,11 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 35] = [
         scenario: "log-store-zone-loss",
         checks: &["log_tampering_performed", "log_entries_altered"],
     },
-    PlantedBugCheck { bug: "retention-purges-early", scenario: "retention-year", checks: &["log_entries_purged_early"] },
+    PlantedBugCheck {
+        bug: "retention-purges-early",
+        scenario: "retention-year",
+        checks: &["log_entries_purged_early"],
+    },
 ];
 
 /// What one planted bug's sweep found.

@@ -33,7 +33,8 @@ fn replicas() -> Vec<(String, HttpsEndpoint)> {
     dev_nodes()
         .into_iter()
         .map(|(id, _, ip)| {
-            let endpoint = HttpsEndpoint { address: SocketAddr::new(ip, LOG_STORE_PORT), server_name: "localhost".into() };
+            let endpoint =
+                HttpsEndpoint { address: SocketAddr::new(ip, LOG_STORE_PORT), server_name: "localhost".into() };
             (format!("log-store-{id}"), endpoint)
         })
         .collect()
@@ -43,11 +44,12 @@ fn replicas() -> Vec<(String, HttpsEndpoint)> {
 fn secrets(dir: &Path) -> Result<Secrets, DevError> {
     let path = dir.join(SECRETS_FILE);
     if !path.exists() {
-        let seeds = replicas().into_iter().map(|(name, _)| (name, format!("{}{}", random_secret(), random_secret())[..64].to_string())).collect();
-        let mut principals: BTreeMap<String, (String, Role)> = replicas()
+        let seeds = replicas()
             .into_iter()
-            .map(|(name, _)| (name, (random_secret(), Role::Replica)))
+            .map(|(name, _)| (name, format!("{}{}", random_secret(), random_secret())[..64].to_string()))
             .collect();
+        let mut principals: BTreeMap<String, (String, Role)> =
+            replicas().into_iter().map(|(name, _)| (name, (random_secret(), Role::Replica))).collect();
         for (id, _, _) in dev_nodes() {
             principals.insert(format!("broker-{id}"), (random_secret(), Role::Source));
         }
@@ -59,12 +61,8 @@ fn secrets(dir: &Path) -> Result<Secrets, DevError> {
 }
 
 fn signer(secrets: &Secrets, name: &str) -> Result<Signer, DevError> {
-    let hex = &secrets.seeds[name];
-    let bytes: Vec<u8> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
-        .collect::<Result<_, _>>()
-        .map_err(|error| DevError::LogStore(format!("{name}'s seed: {error}")))?;
+    let bytes = crate::log_store::chain::unhex(&secrets.seeds[name])
+        .ok_or_else(|| DevError::LogStore(format!("{name}'s seed is not hex")))?;
     let seed: [u8; 32] = bytes.try_into().map_err(|_| DevError::LogStore(format!("{name}'s seed is not 32 bytes")))?;
     Ok(Signer::from_seed(name, &seed))
 }
@@ -76,7 +74,8 @@ fn trusted(secrets: &Secrets) -> Result<TrustedKeys, DevError> {
 /// How `principal` (`broker-1`, ...) ships to the dev log store.
 pub(super) fn link_config(dir: &Path, principal: &str) -> Result<LogStoreLink, DevError> {
     let secrets = secrets(dir)?;
-    let (token, _) = secrets.principals.get(principal).ok_or_else(|| DevError::LogStore(format!("no principal {principal}")))?;
+    let (token, _) =
+        secrets.principals.get(principal).ok_or_else(|| DevError::LogStore(format!("no principal {principal}")))?;
     Ok(LogStoreLink {
         endpoints: replicas().into_iter().map(|(_, endpoint)| endpoint).collect(),
         principal: principal.into(),
@@ -94,7 +93,9 @@ pub async fn start(dir: &Path) -> Result<(), DevError> {
     let principals: BTreeMap<String, Principal> = secrets
         .principals
         .iter()
-        .map(|(name, (token, role))| (name.clone(), Principal { token_hash: crate::net::api::token_hash(token), role: *role }))
+        .map(|(name, (token, role))| {
+            (name.clone(), Principal { token_hash: crate::net::api::token_hash(token), role: *role })
+        })
         .collect();
     let replicas = replicas();
     for (name, endpoint) in &replicas {
@@ -109,8 +110,11 @@ pub async fn start(dir: &Path) -> Result<(), DevError> {
         };
         let store = LogStore::open(config, signer(&secrets, name)?, Arc::new(disk));
         let ip = endpoint.address.ip();
-        let server_config =
-            LogStoreServerConfig { listen_ip: ip, tls: ca.issue(&["localhost".to_string()], &[ip], None)?, crypto: crypto.clone() };
+        let server_config = LogStoreServerConfig {
+            listen_ip: ip,
+            tls: ca.issue(&["localhost".to_string()], &[ip], None)?,
+            crypto: crypto.clone(),
+        };
         server::start(server_config, store.clone()).await.map_err(DevError::LogStore)?;
         let token = &secrets.principals[name].0;
         let (peers, alarm) = server::peer_links(name, token, &replicas, tls.clone(), crate::net::tcp_dialer());
@@ -119,9 +123,12 @@ pub async fn start(dir: &Path) -> Result<(), DevError> {
     Ok(())
 }
 
+/// A replica's name and what its image verified to.
+pub type ReplicaVerdict = (String, Result<Verified, crate::log_store::chain::ChainError>);
+
 /// Verifies every replica's image in `dir` (stop the cluster first: a live image may end in a
 /// line being written).
-pub fn verify(dir: &Path) -> Result<Vec<(String, Result<Verified, crate::log_store::chain::ChainError>)>, DevError> {
+pub fn verify(dir: &Path) -> Result<Vec<ReplicaVerdict>, DevError> {
     let secrets = secrets(dir)?;
     let trusted = trusted(&secrets)?;
     replicas()

@@ -11,7 +11,7 @@ pub use control_plane::{sso_assertion, start as start_control_plane};
 pub use directory::{dev_nodes, DevError};
 use directory::{random_secret, random_seed, read, write_private, BCRYPT_COST, COMPLETE_MARKER, INTER_BROKER_API_KEY};
 pub use kms::start as start_kms;
-pub use log_store::{start as start_log_store, verify as verify_log_store};
+pub use log_store::{start as start_log_store, verify as verify_log_store, ReplicaVerdict};
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};

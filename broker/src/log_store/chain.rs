@@ -157,8 +157,10 @@ fn parse_lines<T: serde::de::DeserializeOwned>(file: &str, bytes: &[u8]) -> Resu
         if line.is_empty() {
             continue;
         }
-        let value = serde_json::from_slice(line)
-            .map_err(|error| ChainError { file: file.into(), what: format!("line {}: malformed: {error}", index + 1) })?;
+        let value = serde_json::from_slice(line).map_err(|error| ChainError {
+            file: file.into(),
+            what: format!("line {}: malformed: {error}", index + 1),
+        })?;
         parsed.push(value);
     }
     Ok(parsed)
@@ -171,9 +173,9 @@ pub fn verify(disk: &dyn Disk, trusted: &TrustedKeys) -> Result<Verified, ChainE
     let mut signed: BTreeMap<u64, String> = BTreeMap::new();
     for checkpoint in &checkpoints {
         let broken = |what: String| ChainError { file: CHECKPOINTS.into(), what };
-        let key = trusted
-            .get(&checkpoint.signer)
-            .ok_or_else(|| broken(format!("checkpoint at {}: unknown signer {:?}", checkpoint.position, checkpoint.signer)))?;
+        let key = trusted.get(&checkpoint.signer).ok_or_else(|| {
+            broken(format!("checkpoint at {}: unknown signer {:?}", checkpoint.position, checkpoint.signer))
+        })?;
         let signature = unhex(&checkpoint.signature)
             .ok_or_else(|| broken(format!("checkpoint at {}: signature is not hex", checkpoint.position)))?;
         UnparsedPublicKey::new(&ED25519, key).verify(&checkpoint.signed_bytes(), &signature).map_err(|_| {
@@ -261,8 +263,10 @@ pub fn verify(disk: &dyn Disk, trusted: &TrustedKeys) -> Result<Verified, ChainE
     Ok(verified)
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    (text.len() % 2 == 0)
+/// Bytes of a hex string (`None`: not hex).
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    text.len()
+        .is_multiple_of(2)
         .then(|| (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect())
         .flatten()
 }
@@ -308,7 +312,10 @@ impl Chain {
                 // Everything purged: continue after the last signed checkpoint, if any.
                 let bytes = disk.read(CHECKPOINTS).map_err(io_error(CHECKPOINTS))?.unwrap_or_default();
                 let checkpoints: Vec<Checkpoint> = parse_lines(CHECKPOINTS, &bytes)?;
-                checkpoints.iter().max_by_key(|c| c.position).map_or((0, GENESIS.into()), |c| (c.position + 1, c.hash.clone()))
+                checkpoints
+                    .iter()
+                    .max_by_key(|c| c.position)
+                    .map_or((0, GENESIS.into()), |c| (c.position + 1, c.hash.clone()))
             }
         };
         Ok(Chain {
@@ -429,13 +436,7 @@ impl Chain {
         if expired.is_empty() {
             return Ok(None);
         }
-        let mut purged = Purged {
-            segments: expired.len(),
-            entries: 0,
-            first: u64::MAX,
-            last: 0,
-            newest_at_ms: 0,
-        };
+        let mut purged = Purged { segments: expired.len(), entries: 0, first: u64::MAX, last: 0, newest_at_ms: 0 };
         let mut removed_ids = Vec::new();
         for segment in &expired {
             let entries = read_segment(self.disk.as_ref(), &segment.file)?;

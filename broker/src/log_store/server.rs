@@ -106,8 +106,8 @@ impl LogStore {
         super::chain::verify(self.disk.as_ref(), &self.trusted)
     }
 
-    /// Events held, for a harness (`None`: the image failed verification).
-    pub fn len(&self) -> Option<usize> {
+    /// Events held (`None`: the image failed verification).
+    pub fn held(&self) -> Option<usize> {
         self.chain.lock().unwrap().as_ref().ok().map(Chain::len)
     }
 
@@ -149,7 +149,8 @@ impl LogStore {
             let page: EntriesPage = serde_json::from_slice(&body).map_err(|e| format!("bad page: {e}"))?;
             let Some(last) = page.entries.last().map(|e| e.position) else { return Ok(()) };
             let now = wall_clock_ms();
-            let events: Vec<Event> = page.entries.into_iter().map(|e| e.event).filter(|e| e.invalid(now).is_none()).collect();
+            let events: Vec<Event> =
+                page.entries.into_iter().map(|e| e.event).filter(|e| e.invalid(now).is_none()).collect();
             let full = events.len() == PAGE_MAX;
             let copied = match self.chain.lock().unwrap().as_mut() {
                 Ok(chain) => chain.append(events, now).map_err(|e| e.to_string())?,
@@ -202,8 +203,20 @@ impl LogStore {
     }
 
     /// Refuses `request`, recording who asked for what.
-    fn refuse(&self, request: &ApiRequest<'_>, principal: &str, action: &str, status: u16, title: &str, detail: &str) -> ApiResponse {
-        let target = if request.query.is_empty() { request.path.to_string() } else { format!("{}?{}", request.path, request.query) };
+    fn refuse(
+        &self,
+        request: &ApiRequest<'_>,
+        principal: &str,
+        action: &str,
+        status: u16,
+        title: &str,
+        detail: &str,
+    ) -> ApiResponse {
+        let target = if request.query.is_empty() {
+            request.path.to_string()
+        } else {
+            format!("{}?{}", request.path, request.query)
+        };
         self.note(action, principal, "refused", &format!("{} {target}: {detail}", request.method));
         ApiResponse::problem(status, title, detail)
     }
@@ -211,7 +224,14 @@ impl LogStore {
     fn ship(&self, request: &ApiRequest<'_>, principal: &str, role: Role) -> ApiResponse {
         let body = request.body;
         if !role.ships() {
-            return self.refuse(request, principal, "refused-ship", 403, "Forbidden", "this principal does not ship events");
+            return self.refuse(
+                request,
+                principal,
+                "refused-ship",
+                403,
+                "Forbidden",
+                "this principal does not ship events",
+            );
         }
         let batch: ShippedBatch = match serde_json::from_slice(body) {
             Ok(batch) => batch,
@@ -248,7 +268,14 @@ impl LogStore {
     fn read(&self, request: &ApiRequest<'_>, principal: &str, role: Role) -> ApiResponse {
         let query = request.query;
         if !role.reads() {
-            return self.refuse(request, principal, "refused-read", 403, "Forbidden", "this principal does not read the log");
+            return self.refuse(
+                request,
+                principal,
+                "refused-read",
+                403,
+                "Forbidden",
+                "this principal does not read the log",
+            );
         }
         let mut after = None;
         let mut limit = PAGE_MAX;
@@ -276,7 +303,14 @@ impl LogStore {
             .find(|(name, _)| name == "before_ms")
             .and_then(|(_, value)| value.parse::<u64>().ok());
         let Some(before) = before else {
-            return self.refuse(request, principal, "refused-delete", 400, "Bad Request", "before_ms=<ms since the epoch> is required");
+            return self.refuse(
+                request,
+                principal,
+                "refused-delete",
+                400,
+                "Bad Request",
+                "before_ms=<ms since the epoch> is required",
+            );
         };
         match self.delete_before(before, principal, "deleted") {
             Ok(value) => ApiResponse::json(200, value),
@@ -320,7 +354,12 @@ impl Responder for LogStore {
 
     fn respond(&self, request: &ApiRequest<'_>) -> ApiResponse {
         let Some((principal, role)) = self.authenticate(request.authorization) else {
-            self.note("sign-in", "unknown", "failure", &format!("{} {} without valid credentials", request.method, request.path));
+            self.note(
+                "sign-in",
+                "unknown",
+                "failure",
+                &format!("{} {} without valid credentials", request.method, request.path),
+            );
             return ApiResponse::problem(401, "Unauthorized", "a known principal and its token are required");
         };
         if request.path == "/v1/verify" && request.method == "GET" {
@@ -366,7 +405,7 @@ pub async fn start(config: LogStoreServerConfig, store: Arc<LogStore>) -> Result
         tokio_rustls::TlsAcceptor::from(tls::server_config(&config.tls, &config.crypto).map_err(|e| e.to_string())?);
     let address = SocketAddr::new(config.listen_ip, LOG_STORE_PORT);
     let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| format!("cannot bind {address}: {e}"))?;
-    tracing::info!(%address, replica = store.name, entries = ?store.len(), "log store listening");
+    tracing::info!(%address, replica = store.name, entries = ?store.held(), "log store listening");
     tokio::spawn(async move {
         loop {
             match listener.accept().await {
@@ -395,7 +434,9 @@ pub fn peer_links(
     let peers: Vec<_> = replicas.iter().filter(|(peer, _)| peer != name).collect();
     let readers = peers
         .iter()
-        .map(|(peer, endpoint)| (peer.clone(), HttpsClient::new(endpoint.clone(), tls.clone(), dialer.clone(), name, token)))
+        .map(|(peer, endpoint)| {
+            (peer.clone(), HttpsClient::new(endpoint.clone(), tls.clone(), dialer.clone(), name, token))
+        })
         .collect();
     let link = LogStoreLink {
         endpoints: peers.iter().map(|(_, endpoint)| endpoint.clone()).collect(),
@@ -417,14 +458,24 @@ mod tests {
         let principals = [("broker-1", Role::Source), ("detection", Role::Reader), ("custodian", Role::Custodian)]
             .into_iter()
             .map(|(name, role)| {
-                (name.to_string(), Principal { token_hash: crate::net::api::token_hash(&format!("{name}-token")), role })
+                (
+                    name.to_string(),
+                    Principal { token_hash: crate::net::api::token_hash(&format!("{name}-token")), role },
+                )
             })
             .collect();
         let config = LogStoreConfig { name: "log-store-1".into(), life: "0".into(), principals, trusted, bugs };
         LogStore::open(config, signer, Arc::new(MemoryDisk::new()))
     }
 
-    fn call(store: &LogStore, principal: &str, method: &str, path: &str, query: &str, body: &str) -> (u16, serde_json::Value) {
+    fn call(
+        store: &LogStore,
+        principal: &str,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: &str,
+    ) -> (u16, serde_json::Value) {
         let authorization = format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("{principal}:{principal}-token"))
@@ -461,9 +512,18 @@ mod tests {
         assert!(problem["detail"].as_str().unwrap().contains("malformed batch"), "{problem}");
         assert_eq!(
             actions(&store),
-            ["started", "sasl-plain", "refused-alter", "refused-delete", "refused-truncate", "refused-forged-source", "refused-malformed"]
+            [
+                "started",
+                "sasl-plain",
+                "refused-alter",
+                "refused-delete",
+                "refused-truncate",
+                "refused-forged-source",
+                "refused-malformed"
+            ]
         );
-        let (status, deleted) = call(&store, "custodian", "DELETE", "/v1/entries", &format!("before_ms={}", u64::MAX), "");
+        let (status, deleted) =
+            call(&store, "custodian", "DELETE", "/v1/entries", &format!("before_ms={}", u64::MAX), "");
         assert_eq!(status, 200, "{deleted}");
         assert_eq!(actions(&store), ["deleted"]);
         assert_eq!(call(&store, "detection", "GET", "/v1/verify", "", "").1["verified"], true);

@@ -144,7 +144,15 @@ impl SecurityEvents {
     }
 
     /// An event of this source now (numbered, not yet queued).
-    pub fn event(&self, category: &str, action: &str, actor: &str, outcome: &str, network: &str, detail: &str) -> Event {
+    pub fn event(
+        &self,
+        category: &str,
+        action: &str,
+        actor: &str,
+        outcome: &str,
+        network: &str,
+        detail: &str,
+    ) -> Event {
         Event {
             source: self.source.to_string(),
             seq: self.seq.fetch_add(1, Ordering::Relaxed),

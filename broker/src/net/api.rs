@@ -51,7 +51,10 @@ pub fn token_hash(token: &str) -> String {
 
 /// The principal of an HTTP Basic `authorization` whose token hashes to what `expected` holds
 /// for it.
-pub fn basic_principal<'a>(authorization: Option<&str>, expected: impl Fn(&str) -> Option<&'a String>) -> Option<String> {
+pub fn basic_principal<'a>(
+    authorization: Option<&str>,
+    expected: impl Fn(&str) -> Option<&'a String>,
+) -> Option<String> {
     use base64::Engine;
     let encoded = authorization?.strip_prefix("Basic ")?;
     let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;

@@ -34,7 +34,8 @@ fn failed_sign_ins(entries: &[serde_json::Value]) -> usize {
 }
 
 fn verify_log(cluster: &Cluster) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_broker")).args(["verify-log", "--dir"]).arg(&cluster.dir).output().unwrap();
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_broker")).args(["verify-log", "--dir"]).arg(&cluster.dir).output().unwrap();
     (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
@@ -45,17 +46,20 @@ fn wrong_secrets_reach_every_log_replica_and_one_changed_byte_is_found() {
     let properties = std::fs::read_to_string(cluster.properties()).unwrap();
     let properties: String = properties
         .lines()
-        .map(|line| if line.starts_with("sasl.password=") { "sasl.password=wrong".to_string() } else { line.to_string() })
+        .map(
+            |line| {
+                if line.starts_with("sasl.password=") {
+                    "sasl.password=wrong".to_string()
+                } else {
+                    line.to_string()
+                }
+            },
+        )
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(&wrong, properties).unwrap();
     for _ in 0..20 {
-        let _ = Command::new("timeout")
-            .args(["5", "kcat", "-F"])
-            .arg(&wrong)
-            .args(["-L", "-m", "3"])
-            .output()
-            .unwrap();
+        let _ = Command::new("timeout").args(["5", "kcat", "-F"]).arg(&wrong).args(["-L", "-m", "3"]).output().unwrap();
     }
     // Shipped within a linger and a round trip; replicas fill gaps from each other.
     let deadline = Instant::now() + Duration::from_secs(30);

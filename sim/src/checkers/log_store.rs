@@ -83,8 +83,7 @@ pub fn judge(replicas: &[ReplicaImage], acked: &[Acked], attempts: &[Attempt], c
             findings.altered.push((end_ms, format!("{}'s image does not verify: {error}", replica.name)));
         }
     }
-    let oldest: Vec<Option<u64>> =
-        replicas.iter().map(|r| r.entries.iter().map(|e| e.event.at_ms).min()).collect();
+    let oldest: Vec<Option<u64>> = replicas.iter().map(|r| r.entries.iter().map(|e| e.event.at_ms).min()).collect();
     for Acked { event, acked_ms } in acked {
         let age = clock.end_wall_ms.saturating_sub(event.at_ms);
         let name = format!("{}#{}", event.source, event.seq);
@@ -201,8 +200,9 @@ mod tests {
 
     #[test]
     fn a_gone_young_event_is_lost_or_purged_early_by_where_the_replicas_start() {
-        let acked: Vec<Acked> =
-            (0..4).map(|i| Acked { event: event(i, (10 + i * 20) * DAY, "x"), acked_ms: (10 + i * 20) * DAY }).collect();
+        let acked: Vec<Acked> = (0..4)
+            .map(|i| Acked { event: event(i, (10 + i * 20) * DAY, "x"), acked_ms: (10 + i * 20) * DAY })
+            .collect();
         // Event 0 (390 days old at day 400) expired; 1 (370) too; 2 (350 days) and 3 (330) not.
         let replicas = vec![ReplicaImage {
             name: "log-store-1".into(),
@@ -232,9 +232,27 @@ mod tests {
             verified: Ok(()),
         }];
         let attempts = vec![
-            Attempt { at_ms: 5, replica: "log-store-2".into(), request: "PUT /v1/entries/1".into(), marker: "tamper-000001".into(), status: Some(200) },
-            Attempt { at_ms: 6, replica: "log-store-2".into(), request: "POST /v1/truncate".into(), marker: "tamper-000002".into(), status: Some(403) },
-            Attempt { at_ms: 7, replica: "log-store-2".into(), request: "POST /v1/truncate".into(), marker: "tamper-000003".into(), status: None },
+            Attempt {
+                at_ms: 5,
+                replica: "log-store-2".into(),
+                request: "PUT /v1/entries/1".into(),
+                marker: "tamper-000001".into(),
+                status: Some(200),
+            },
+            Attempt {
+                at_ms: 6,
+                replica: "log-store-2".into(),
+                request: "POST /v1/truncate".into(),
+                marker: "tamper-000002".into(),
+                status: Some(403),
+            },
+            Attempt {
+                at_ms: 7,
+                replica: "log-store-2".into(),
+                request: "POST /v1/truncate".into(),
+                marker: "tamper-000003".into(),
+                status: None,
+            },
         ];
         let findings = judge(&replicas, &acked, &attempts, &clock(400));
         assert_eq!(findings.altered.len(), 1);

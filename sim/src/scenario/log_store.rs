@@ -31,10 +31,11 @@ pub struct LogStoreSpec {
 
 impl LogStoreSpec {
     pub fn validate(&self, file: &str) -> Result<(), ScenarioError> {
-        if !(self.source_interval_s >= 0.1) {
+        // NaN is refused with the rest.
+        if !(0.1..=f64::MAX).contains(&self.source_interval_s) {
             return Err(ScenarioError::invalid(file, "log_store.source_interval_s", "at least 0.1"));
         }
-        if self.tamper_interval_s.is_some_and(|s| !(s >= 1.0)) {
+        if self.tamper_interval_s.is_some_and(|s| !(1.0..=f64::MAX).contains(&s)) {
             return Err(ScenarioError::invalid(file, "log_store.tamper_interval_s", "at least 1"));
         }
         if !(0.0..=DAYS_AFTER_MAX).contains(&self.days_after) {

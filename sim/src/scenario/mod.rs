@@ -28,8 +28,8 @@ pub use control_plane::{
 pub use expectation::{Comparison, Expectation, ExpectationName};
 pub use group::{Group, UnknownGroup, ZONES};
 pub use keys::{KeyAction, KeyActionSpec, KeysSpec};
-pub use network::{NetworkSpec, CUSTOMER_VPC, PRIVATE_LINK_VPC, SERVICE_RANGES, TRANSIT_GATEWAY_VPC};
 pub use log_store::LogStoreSpec;
+pub use network::{NetworkSpec, CUSTOMER_VPC, PRIVATE_LINK_VPC, SERVICE_RANGES, TRANSIT_GATEWAY_VPC};
 pub use region::RegionSpec;
 
 /// A validated scenario.

@@ -60,7 +60,11 @@ pub async fn tamperer(
         let marker = format!("tamper-{attempt:06}");
         let (replica, client) = &replicas[attempt as usize % replicas.len()];
         let (method, target, body) = match attempt % 3 {
-            0 => ("PUT", format!("/v1/entries/{}?attempt={marker}", 1 + attempt % 40), Some(br#"{"detail":"nothing happened"}"#.to_vec())),
+            0 => (
+                "PUT",
+                format!("/v1/entries/{}?attempt={marker}", 1 + attempt % 40),
+                Some(br#"{"detail":"nothing happened"}"#.to_vec()),
+            ),
             1 => ("DELETE", format!("/v1/entries?before_ms={}&attempt={marker}", broker::clock::wall_clock_ms()), None),
             _ => ("POST", format!("/v1/truncate?attempt={marker}"), None),
         };

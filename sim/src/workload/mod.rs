@@ -5,8 +5,8 @@
 pub mod access;
 pub mod client;
 pub mod consumer;
-pub mod privatelink;
 pub mod log_store;
+pub mod privatelink;
 pub mod producer;
 pub mod provisioning;
 pub mod quotas;

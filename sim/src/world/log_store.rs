@@ -34,7 +34,8 @@ pub const CUSTODIAN: &str = "custodian";
 
 /// Principals and their roles: the replicas, the brokers, the harness's source and agent.
 fn principals() -> Vec<(String, Role)> {
-    let mut principals: Vec<(String, Role)> = REPLICAS.iter().map(|(name, _, _)| (name.to_string(), Role::Replica)).collect();
+    let mut principals: Vec<(String, Role)> =
+        REPLICAS.iter().map(|(name, _, _)| (name.to_string(), Role::Replica)).collect();
     principals.extend((1..=3).map(|id| (format!("broker-{id}"), Role::Source)));
     principals.extend([(SOURCE.to_string(), Role::Source), (TAMPERER.to_string(), Role::Source)]);
     principals.push((CUSTODIAN.to_string(), Role::Custodian));
@@ -131,7 +132,8 @@ pub(super) fn start(shared: &Shared) -> (LogStoreSite, Vec<(Machine, MemoryDisk)
             }
         };
         let node = handle.create_node().name(name).ip(ip).init(init).build();
-        started.push((Machine { name: name.into(), ip, zone: Some(super::CHOSEN_SITE.zones[zone]), id: node.id() }, disk));
+        started
+            .push((Machine { name: name.into(), ip, zone: Some(super::CHOSEN_SITE.zones[zone]), id: node.id() }, disk));
     }
     let (name, address) = OPS_HOST;
     let ip = IpAddr::V4(address);

@@ -329,9 +329,11 @@ async fn simulate(request: RunRequest) -> Simulated {
         scenario.network.as_ref(),
         bugs,
         impairs_links,
-        scenario.region.is_some(),
-        scenario.keys.byok,
-        scenario.log_store.is_some(),
+        crate::world::Optional {
+            other_region: scenario.region.is_some(),
+            byok: scenario.keys.byok,
+            log_store: scenario.log_store.is_some(),
+        },
     ));
     let mut trace = vec![format!("0 knobs {}", crate::world::Knobs::from_seed(seed))];
     let topic_names: Vec<String> = scenario.topics.iter().map(|t| t.name.clone()).collect();

@@ -105,6 +105,17 @@ fn public_address(broker_id: i32) -> Ipv4Addr {
     CHOSEN_SITE.public_address(broker_id)
 }
 
+/// The parts of the service a scenario may leave out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Optional {
+    /// Another region (C07).
+    pub other_region: bool,
+    /// The customer brings its own key (C09).
+    pub byok: bool,
+    /// The security log store and its host (C12).
+    pub log_store: bool,
+}
+
 pub struct World {
     pub brokers: Vec<Machine>,
     pub clients: Vec<Machine>,
@@ -176,10 +187,9 @@ impl World {
         network: Option<&NetworkSpec>,
         bugs: PlantedBugs,
         impairs_links: bool,
-        other_region: bool,
-        byok: bool,
-        log_store: bool,
+        optional: Optional,
     ) -> World {
+        let Optional { other_region, byok, log_store } = optional;
         let handle = Handle::current();
         let certificates = seeds::derive(seed, Stream::Certificates, 0);
         let ca = CertificateAuthority::generate_seeded(certificates).expect("seeded CA");

@@ -233,21 +233,21 @@ mod tests {
         }];
         let attempts = vec![
             Attempt {
-                at_ms: 5,
+                at_ms: 300 * DAY,
                 replica: "log-store-2".into(),
                 request: "PUT /v1/entries/1".into(),
                 marker: "tamper-000001".into(),
                 status: Some(200),
             },
             Attempt {
-                at_ms: 6,
+                at_ms: 300 * DAY,
                 replica: "log-store-2".into(),
                 request: "POST /v1/truncate".into(),
                 marker: "tamper-000002".into(),
                 status: Some(403),
             },
             Attempt {
-                at_ms: 7,
+                at_ms: 300 * DAY,
                 replica: "log-store-2".into(),
                 request: "POST /v1/truncate".into(),
                 marker: "tamper-000003".into(),

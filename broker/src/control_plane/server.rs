@@ -11,7 +11,7 @@ use super::api::{self, ApiRequest, ApiResponse, BODY_BYTES_MAX};
 use super::backup;
 use super::state::{ControlPlane, ControlPlaneConfig, Records};
 use crate::log::Disk;
-use crate::net::http::{serve_https, wall_clock_ms, Responder};
+use crate::net::http::{accept_https_forever, wall_clock_ms, Responder};
 use crate::net::Dialer;
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
 use crate::security::tls::{self, CryptoProvider, TlsMaterial};
@@ -56,7 +56,6 @@ pub struct ControlPlaneServer {
     plane: Mutex<ControlPlane>,
     disk: Arc<dyn Disk>,
     backup_disk: Arc<dyn Disk>,
-    acceptor: tokio_rustls::TlsAcceptor,
     pub address: SocketAddr,
     dialer: Dialer,
     broker_addresses: Vec<SocketAddr>,
@@ -102,7 +101,6 @@ impl ControlPlaneServer {
             plane: Mutex::new(ControlPlane::new(config.plane, records, config.seed)),
             disk,
             backup_disk: config.backup_disk,
-            acceptor,
             address,
             dialer: config.dialer,
             broker_addresses: config.broker_addresses,
@@ -126,21 +124,7 @@ impl ControlPlaneServer {
             });
         }
         tokio::spawn(server.clone().snapshot_forever());
-        let accepting = server.clone();
-        tokio::spawn(async move {
-            loop {
-                match listener.accept().await {
-                    Ok((stream, peer)) => {
-                        let acceptor = accepting.acceptor.clone();
-                        tokio::spawn(serve_https(accepting.clone(), acceptor, stream, peer, "control plane"));
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "control plane: accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }
-            }
-        });
+        accept_https_forever(listener, acceptor, server.clone(), "control plane");
         Ok(server)
     }
 

@@ -21,7 +21,7 @@ use serde_json::json;
 use super::keys::{KeyRecords, KeyStore, KmsError};
 use crate::encryption::WrappedKey;
 use crate::log::Disk;
-use crate::net::http::{serve_https, wall_clock_ms, ApiRequest, ApiResponse, Responder};
+use crate::net::http::{accept_https_forever, wall_clock_ms, ApiRequest, ApiResponse, Responder};
 use crate::planted_bugs::PlantedBugs;
 use crate::security::tls::{self, CryptoProvider, TlsMaterial};
 
@@ -188,19 +188,7 @@ impl KmsServer {
         let address = SocketAddr::new(config.listen_ip, KMS_PORT);
         let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| KmsServerError::Bind(address, e))?;
         tracing::info!(%address, keys = service.store.lock().unwrap().records().keys.len(), "key service listening");
-        tokio::spawn(async move {
-            loop {
-                match listener.accept().await {
-                    Ok((stream, peer)) => {
-                        tokio::spawn(serve_https(service.clone(), acceptor.clone(), stream, peer, "key service"));
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "key service: accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }
-            }
-        });
+        accept_https_forever(listener, acceptor, service, "key service");
         Ok(KmsServer { address })
     }
 }

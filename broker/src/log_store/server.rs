@@ -23,7 +23,7 @@ use super::chain::{Chain, ChainError, Signer, TrustedKeys};
 use super::shipper::{LogShipper, LogStoreLink, Outbox, SecurityEvents};
 use super::{Event, Role, LOG_STORE_PORT, MAINTENANCE_INTERVAL, RETENTION};
 use crate::log::Disk;
-use crate::net::http::{serve_https, wall_clock_ms, ApiRequest, ApiResponse, Responder};
+use crate::net::http::{accept_https_forever, wall_clock_ms, ApiRequest, ApiResponse, Responder};
 use crate::net::https_client::HttpsClient;
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
 use crate::security::tls::{self, CryptoProvider, TlsMaterial};
@@ -406,19 +406,7 @@ pub async fn start(config: LogStoreServerConfig, store: Arc<LogStore>) -> Result
     let address = SocketAddr::new(config.listen_ip, LOG_STORE_PORT);
     let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| format!("cannot bind {address}: {e}"))?;
     tracing::info!(%address, replica = store.name, entries = ?store.held(), "log store listening");
-    tokio::spawn(async move {
-        loop {
-            match listener.accept().await {
-                Ok((stream, peer)) => {
-                    tokio::spawn(serve_https(store.clone(), acceptor.clone(), stream, peer, "log store"));
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "log store: accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-            }
-        }
-    });
+    accept_https_forever(listener, acceptor, store, "log store");
     Ok(address)
 }
 

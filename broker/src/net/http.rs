@@ -105,6 +105,29 @@ pub trait Responder: Send + Sync + 'static {
     fn respond(&self, request: &ApiRequest<'_>) -> ApiResponse;
 }
 
+/// Accepts connections on `listener` forever (in a task of its own), serving each with
+/// `responder`. `service` names the server in log lines.
+pub fn accept_https_forever<R: Responder>(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    responder: Arc<R>,
+    service: &'static str,
+) {
+    tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, peer)) => {
+                    tokio::spawn(serve_https(responder.clone(), acceptor.clone(), stream, peer, service));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "{service}: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    });
+}
+
 /// Serves one accepted connection: TLS under a timeout, then HTTP/1.1 requests until the client
 /// goes away. `service` names the server in log lines.
 pub async fn serve_https<R: Responder>(

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command (README): installs what the tests need if it is missing (kcat, openssl,
+# The test command (README): installs what the tests need if it is missing (kcat, openssl, oathtool,
 # curl, dig, a Python venv with kafka-python, schemathesis and cryptography), then runs the real-mode suites and the simulation suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,7 @@ need_apt=()
 command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v oathtool >/dev/null 2>&1 || need_apt+=(oathtool)
 command -v dig >/dev/null 2>&1 || need_apt+=(bind9-dnsutils)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then

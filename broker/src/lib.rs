@@ -18,6 +18,7 @@ mod messages;
 pub mod net;
 pub mod network;
 pub mod node;
+pub mod operators;
 pub mod planted_bugs;
 mod protocol;
 pub mod quorum;

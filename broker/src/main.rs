@@ -74,6 +74,12 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Start the staff directory (127.0.0.5:443) and the bastion (127.0.0.6:443) of an
+    /// initialised DIR alone.
+    Operators {
+        #[arg(long)]
+        dir: PathBuf,
+    },
     /// Verify the log store's replicas in DIR (stopped): every entry against its hash, every
     /// link, every signed checkpoint. Exits 1 naming the first thing that does not hold.
     VerifyLog {
@@ -131,6 +137,8 @@ fn main() -> std::process::ExitCode {
                     broker::log_store::LOG_STORE_PORT,
                     dir.display()
                 );
+                broker::dev::start_operators(&dir).await?;
+                println!("staff directory running: https://127.0.0.5:443; bastion: https://127.0.0.6:443 (tokens in {}/staff.secrets.json)", dir.display());
                 broker::dev::start_control_plane(&dir).await?;
                 println!("control plane running: https://localhost:443 (credentials in {}/cloud.env)", dir.display());
                 for (id, _, _) in broker::dev::dev_nodes() {
@@ -177,6 +185,11 @@ fn main() -> std::process::ExitCode {
             }
             Command::LogStore { dir } => {
                 broker::dev::start_log_store(&dir).await?;
+                wait_for_ctrl_c().await;
+                Ok(())
+            }
+            Command::Operators { dir } => {
+                broker::dev::start_operators(&dir).await?;
                 wait_for_ctrl_c().await;
                 Ok(())
             }

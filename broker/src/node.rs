@@ -70,6 +70,8 @@ pub struct NodeConfig {
     pub segment_policy: SegmentPolicy,
     /// Where this node ships its security events (C12); `None`: nowhere.
     pub log_store: Option<crate::log_store::shipper::LogStoreLink>,
+    /// The bastions' addresses: the only sources the bastions' key is accepted from (C10).
+    pub bastion_sources: Vec<crate::control_plane::network::Cidr>,
 }
 
 impl std::fmt::Debug for NodeConfig {
@@ -198,6 +200,14 @@ impl Node {
             || self.config.bugs.is_on(crate::planted_bugs::PlantedBug::PrivateClusterAcceptsPublic)
             || self.config.service_ranges.iter().any(|range| range.contains(source))
             || self.control_plane.access().endpoints.admits(source)
+    }
+
+    /// Whether `key` may sign in from `source`: the bastions' key only from a bastion (C10).
+    pub(crate) fn key_admitted_from(&self, key: &str, source: &str) -> bool {
+        key != crate::operators::BASTION_API_KEY
+            || source
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| self.config.bastion_sources.iter().any(|range| range.contains(ip)))
     }
 
     pub fn keyring(&self) -> &Arc<Keyring> {

@@ -103,10 +103,16 @@ pub enum PlantedBug {
     /// The log store's retention counts twelve months of thirty days: entries go five or six
     /// days before their twelve months are up (C12).
     RetentionPurgesEarly,
+    /// The bastion opens a session once the directory says the operator holds the role, without
+    /// checking the password or the second factor (C10).
+    BastionSkipsMfa,
+    /// The bastion checks an operator's role when a session opens, never after: a session
+    /// outlives the operator's offboarding (C10).
+    OperatorAccessSurvivesOffboarding,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 35] = [
+    pub const ALL: [PlantedBug; 37] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -142,6 +148,8 @@ impl PlantedBug {
         PlantedBug::KeyServiceCrossRegion,
         PlantedBug::LogEntryRewritable,
         PlantedBug::RetentionPurgesEarly,
+        PlantedBug::BastionSkipsMfa,
+        PlantedBug::OperatorAccessSurvivesOffboarding,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -182,6 +190,8 @@ impl PlantedBug {
             PlantedBug::KeyServiceCrossRegion => "key-service-cross-region",
             PlantedBug::LogEntryRewritable => "log-entry-rewritable",
             PlantedBug::RetentionPurgesEarly => "retention-purges-early",
+            PlantedBug::BastionSkipsMfa => "bastion-skips-mfa",
+            PlantedBug::OperatorAccessSurvivesOffboarding => "operator-access-survives-offboarding",
         }
     }
 
@@ -197,7 +207,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public, replica-placed-cross-region, plaintext-segment, nonce-reuse, rotation-drops-old-version, stale-data-key-after-revoke, rewrap-skips-key-files, deleted-cluster-still-readable, protected-field-in-clear, retention-clock-restarts, key-service-cross-region, log-entry-rewritable, retention-purges-early")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public, replica-placed-cross-region, plaintext-segment, nonce-reuse, rotation-drops-old-version, stale-data-key-after-revoke, rewrap-skips-key-files, deleted-cluster-still-readable, protected-field-in-clear, retention-clock-restarts, key-service-cross-region, log-entry-rewritable, retention-purges-early, bastion-skips-mfa, operator-access-survives-offboarding")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

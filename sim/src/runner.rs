@@ -333,6 +333,7 @@ async fn simulate(request: RunRequest) -> Simulated {
             other_region: scenario.region.is_some(),
             byok: scenario.keys.byok,
             log_store: scenario.log_store.is_some(),
+            operators: scenario.operators.is_some(),
         },
     ));
     let mut trace = vec![format!("0 knobs {}", crate::world::Knobs::from_seed(seed))];
@@ -634,6 +635,54 @@ async fn simulate(request: RunRequest) -> Simulated {
                 end_ms,
             );
             drop(node.spawn(tamperer));
+        }
+    }
+    // The people at the bastions (C10), from the security-operations host, for the cluster's part.
+    let operator_log = crate::workload::operators::OperatorLog::default();
+    if let (Some(spec), Some(ops), Some(_)) = (&scenario.operators, &world.log_store, &world.operators) {
+        use crate::world::operators::{bastion_endpoint, directory_endpoint, token, ADMIN, BASTION_SECRET};
+        let node = handle.get_node(ops.ops.id).expect("security-operations node");
+        let dialer = world.dialer_of(&ops.ops);
+        let admin = std::sync::Arc::new(broker::net::https_client::HttpsClient::new(
+            directory_endpoint(),
+            world.log_store_tls(2),
+            dialer.clone(),
+            ADMIN,
+            &token(ADMIN),
+        ));
+        let brokers: Vec<(std::net::SocketAddr, String)> = world
+            .brokers
+            .iter()
+            .map(|b| (std::net::SocketAddr::new(b.ip, broker::node::BROKER_PORT), b.ip.to_string()))
+            .collect();
+        for (index, person) in spec.people.iter().enumerate() {
+            let tls = world.log_store_tls(10 + index as u64);
+            let reach = crate::workload::operators::Reach {
+                admin: admin.clone(),
+                bastion: broker::net::https_client::HttpsClient::with_authorization(
+                    bastion_endpoint(index % 3),
+                    tls.clone(),
+                    dialer.clone(),
+                    None,
+                ),
+                direct: (
+                    dialer.clone(),
+                    brokers.clone(),
+                    broker::client::ClientCredentials {
+                        tls,
+                        api_key: broker::operators::BASTION_API_KEY.into(),
+                        secret: BASTION_SECRET.into(),
+                    },
+                ),
+            };
+            let task = crate::workload::operators::person(
+                person.clone(),
+                reach,
+                operator_log.clone(),
+                recorder.started,
+                duration_s * 1000,
+            );
+            drop(node.spawn(task));
         }
     }
     let provision_log = crate::checkers::provisioning::ProvisionLog::default();
@@ -1236,6 +1285,19 @@ async fn simulate(request: RunRequest) -> Simulated {
             let acked = log_store_log.acked.lock().unwrap().clone();
             let attempts = log_store_log.attempts.lock().unwrap().clone();
             let findings = crate::checkers::log_store::judge(&images, &acked, &attempts, &clock);
+            // Operator access (C10): the attempts, against every entry any replica holds.
+            let operators = scenario.operators.as_ref().map(|_| {
+                let mut seen = BTreeSet::new();
+                let entries: Vec<broker::log_store::chain::Entry> = images
+                    .iter()
+                    .flat_map(|image| image.entries.iter())
+                    .filter(|entry| seen.insert(entry.event.id()))
+                    .cloned()
+                    .collect();
+                let attempts = operator_log.attempts.lock().unwrap().clone();
+                let bound_ms = broker::operators::REVOCATION_BOUND.as_millis() as u64;
+                crate::checkers::operators::judge(&attempts, &entries, bound_ms)
+            });
             trace.push(format!(
                 "{} log-store {} acknowledged, {} checked, {} tampering attempts answered, {} purges",
                 recorder.now_ms(),
@@ -1244,7 +1306,7 @@ async fn simulate(request: RunRequest) -> Simulated {
                 findings.attempts,
                 findings.purges
             ));
-            Some((recorder.now_ms(), findings))
+            Some((recorder.now_ms(), findings, operators))
         }
         None => None,
     };
@@ -1432,8 +1494,10 @@ struct Simulated {
     fields: Option<FieldEvidence>,
     /// `None`: no topic has a retention.
     retention: Option<RetentionEvidence>,
-    /// The whole run's end (past the cluster's part) and the log store's findings (C12).
-    log_store: Option<(u64, crate::checkers::log_store::LogFindings)>,
+    /// The whole run's end (past the cluster's part), the log store's findings (C12) and
+    /// operator access's (C10).
+    log_store:
+        Option<(u64, crate::checkers::log_store::LogFindings, Option<crate::checkers::operators::OperatorFindings>)>,
 }
 
 fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunOutcome {
@@ -1527,6 +1591,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         Ok(topic) => crate::checkers::audit::audit_violations(&audit_log, audit_covered, topic, &mutations),
         Err(error) => (vec![format!("the audit topic could not be read: {error}")], 0),
     };
+    let operators = log_store.as_ref().and_then(|(_, _, o)| o.as_ref());
     let measured = Measured {
         converged: converged_after_ms,
         acked_during: acked_during(&history, window),
@@ -1593,21 +1658,25 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         protected_fields_broken: fields.as_ref().filter(|f| f.opened + f.broken_count > 0).map(|f| f.broken_count),
         overdue_segments: retention.as_ref().map(|r| r.overdue.len() as u64),
         retention_deletions: retention.as_ref().map(|r| r.deletions),
-        log_entries_lost: log_store.as_ref().map(|(_, f)| f.lost.len() as u64),
-        log_entries_purged_early: log_store.as_ref().map(|(_, f)| f.purged_early.len() as u64),
-        log_entries_overdue: log_store.as_ref().map(|(_, f)| f.overdue.len() as u64),
-        log_entries_altered: log_store.as_ref().map(|(_, f)| f.altered.len() as u64),
+        log_entries_lost: log_store.as_ref().map(|(_, f, _)| f.lost.len() as u64),
+        log_entries_purged_early: log_store.as_ref().map(|(_, f, _)| f.purged_early.len() as u64),
+        log_entries_overdue: log_store.as_ref().map(|(_, f, _)| f.overdue.len() as u64),
+        log_entries_altered: log_store.as_ref().map(|(_, f, _)| f.altered.len() as u64),
         log_tampering_performed: log_store
             .as_ref()
-            .filter(|(_, f)| f.attempts > 0)
-            .map(|(_, f)| f.performed.len() as u64),
+            .filter(|(_, f, _)| f.attempts > 0)
+            .map(|(_, f, _)| f.performed.len() as u64),
         log_tampering_unlogged: log_store
             .as_ref()
-            .filter(|(_, f)| f.attempts > 0)
-            .map(|(_, f)| f.unlogged.len() as u64),
-        log_entries_checked: log_store.as_ref().map(|(_, f)| f.checked),
-        log_tamper_attempts: log_store.as_ref().map(|(_, f)| f.attempts),
-        log_purges: log_store.as_ref().map(|(_, f)| f.purges),
+            .filter(|(_, f, _)| f.attempts > 0)
+            .map(|(_, f, _)| f.unlogged.len() as u64),
+        log_entries_checked: log_store.as_ref().map(|(_, f, _)| f.checked),
+        log_tamper_attempts: log_store.as_ref().map(|(_, f, _)| f.attempts),
+        log_purges: log_store.as_ref().map(|(_, f, _)| f.purges),
+        operator_access_violations: operators.map(|o| o.violations.len() as u64),
+        operator_refusals_unlogged: operators.map(|o| o.unlogged.len() as u64),
+        operator_attempts: operators.map(|o| o.attempts),
+        operator_revocation_s: operators.and_then(|o| o.revocation_s),
     };
     let expectations = evaluate(&request.scenario.scenario.expectations, &report, &measured);
     // Evidence found outside the history, by the expectation it fails: its first item.
@@ -1642,12 +1711,14 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         (ExpectationName::ProtectedFieldsInClear, fields.as_ref().and_then(|f| f.in_clear.first())),
         (ExpectationName::ProtectedFieldsBroken, fields.as_ref().and_then(|f| f.broken.first())),
         (ExpectationName::OverdueSegments, retention.as_ref().and_then(|r| r.overdue.first())),
-        (ExpectationName::LogEntriesLost, log_store.as_ref().and_then(|(_, f)| f.lost.first())),
-        (ExpectationName::LogEntriesPurgedEarly, log_store.as_ref().and_then(|(_, f)| f.purged_early.first())),
-        (ExpectationName::LogEntriesOverdue, log_store.as_ref().and_then(|(_, f)| f.overdue.first())),
-        (ExpectationName::LogEntriesAltered, log_store.as_ref().and_then(|(_, f)| f.altered.first())),
-        (ExpectationName::LogTamperingPerformed, log_store.as_ref().and_then(|(_, f)| f.performed.first())),
-        (ExpectationName::LogTamperingUnlogged, log_store.as_ref().and_then(|(_, f)| f.unlogged.first())),
+        (ExpectationName::LogEntriesLost, log_store.as_ref().and_then(|(_, f, _)| f.lost.first())),
+        (ExpectationName::LogEntriesPurgedEarly, log_store.as_ref().and_then(|(_, f, _)| f.purged_early.first())),
+        (ExpectationName::LogEntriesOverdue, log_store.as_ref().and_then(|(_, f, _)| f.overdue.first())),
+        (ExpectationName::LogEntriesAltered, log_store.as_ref().and_then(|(_, f, _)| f.altered.first())),
+        (ExpectationName::LogTamperingPerformed, log_store.as_ref().and_then(|(_, f, _)| f.performed.first())),
+        (ExpectationName::LogTamperingUnlogged, log_store.as_ref().and_then(|(_, f, _)| f.unlogged.first())),
+        (ExpectationName::OperatorAccessViolations, operators.and_then(|o| o.violations.first())),
+        (ExpectationName::OperatorRefusalsUnlogged, operators.and_then(|o| o.unlogged.first())),
     ]
     .into_iter()
     .filter_map(|(name, first)| Some((name, first?.clone())))
@@ -1705,7 +1776,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         converged_after_ms,
         violation,
         // The whole run: the security services' stretch past the cluster's part included.
-        simulated_ms: log_store.as_ref().map_or(simulated_ms, |(end, _)| (*end).max(simulated_ms)),
+        simulated_ms: log_store.as_ref().map_or(simulated_ms, |(end, _, _)| (*end).max(simulated_ms)),
         partition_reads,
         history_ops: history.ops.len(),
         errors: error_counts(&history),
@@ -1920,6 +1991,10 @@ pub struct Measured {
     pub log_entries_checked: Option<u64>,
     pub log_tamper_attempts: Option<u64>,
     pub log_purges: Option<u64>,
+    pub operator_access_violations: Option<u64>,
+    pub operator_refusals_unlogged: Option<u64>,
+    pub operator_attempts: Option<u64>,
+    pub operator_revocation_s: Option<f64>,
 }
 
 fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) -> Option<f64> {
@@ -2006,6 +2081,10 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::LogEntriesChecked => measured.log_entries_checked.map(|n| n as f64),
         E::LogTamperAttempts => measured.log_tamper_attempts.map(|n| n as f64),
         E::LogPurges => measured.log_purges.map(|n| n as f64),
+        E::OperatorAccessViolations => measured.operator_access_violations.map(|n| n as f64),
+        E::OperatorRefusalsUnlogged => measured.operator_refusals_unlogged.map(|n| n as f64),
+        E::OperatorAttempts => measured.operator_attempts.map(|n| n as f64),
+        E::OperatorRevocationS => measured.operator_revocation_s,
         checked => count(kind_of(checked).expect("the remaining expectations count checker violations")),
     }
 }

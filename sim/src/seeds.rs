@@ -31,6 +31,8 @@ pub enum Stream {
     Kms = 10,
     /// The security log store: replicas' signing keys and TLS (`index` = replica and life).
     LogStore = 11,
+    /// The staff directory and the bastions (C10): TLS, session ids, operators' secrets.
+    Operators = 12,
 }
 
 /// The sub-seed of `stream` (and `index` within it, for per-node or per-client streams).

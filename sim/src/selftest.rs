@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 35] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 37] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",

@@ -57,7 +57,20 @@ fn secrets(dir: &Path) -> Result<Secrets, DevError> {
         principals.insert("custodian".into(), (random_secret(), Role::Custodian));
         write_private(&path, &serde_json::to_string_pretty(&Secrets { seeds, principals }).expect("JSON"))?;
     }
-    serde_json::from_str(&read(&path)?).map_err(|error| DevError::LogStore(format!("{}: {error}", path.display())))
+    let mut secrets: Secrets = serde_json::from_str(&read(&path)?)
+        .map_err(|error| DevError::LogStore(format!("{}: {error}", path.display())))?;
+    // Components added since the directory was made ship too.
+    let mut added = false;
+    for component in ["staff-directory", "bastion"] {
+        if !secrets.principals.contains_key(component) {
+            secrets.principals.insert(component.into(), (random_secret(), Role::Source));
+            added = true;
+        }
+    }
+    if added {
+        write_private(&path, &serde_json::to_string_pretty(&secrets).expect("JSON"))?;
+    }
+    Ok(secrets)
 }
 
 fn signer(secrets: &Secrets, name: &str) -> Result<Signer, DevError> {

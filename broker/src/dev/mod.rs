@@ -6,12 +6,14 @@ mod control_plane;
 mod directory;
 mod kms;
 mod log_store;
+mod operators;
 
 pub use control_plane::{sso_assertion, start as start_control_plane};
 pub use directory::{dev_nodes, DevError};
 use directory::{random_secret, random_seed, read, write_private, BCRYPT_COST, COMPLETE_MARKER, INTER_BROKER_API_KEY};
 pub use kms::start as start_kms;
 pub use log_store::{start as start_log_store, verify as verify_log_store, ReplicaVerdict};
+pub use operators::start as start_operators;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -62,6 +64,7 @@ pub fn init(dir: &Path) -> Result<bool, DevError> {
     // under their internal names), not a customer's view.
     let operator_secret = random_secret();
     credentials.add(OPERATOR_API_KEY, &operator_secret, Role::Client, BCRYPT_COST, None)?;
+    operators::init(dir, &mut credentials)?;
     write_private(&dir.join("inter-broker.secret"), &inter_broker_secret)?;
     write_private(&dir.join("credentials"), &credentials.render())?;
     let ca_path =
@@ -98,6 +101,7 @@ pub(crate) fn node_config(dir: &Path, id: i32) -> Result<NodeConfig, DevError> {
         kms: kms::link_config(dir, &cluster_id)?,
         segment_policy: crate::log::SegmentPolicy::default(),
         log_store: Some(log_store::link_config(dir, &format!("broker-{id}"))?),
+        bastion_sources: vec![operators::BASTION_SOURCE.parse().expect("a literal range")],
         cluster_id,
         broker_id: id,
         zone,

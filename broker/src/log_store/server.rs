@@ -23,10 +23,10 @@ use super::chain::{Chain, ChainError, Signer, TrustedKeys};
 use super::shipper::{LogShipper, LogStoreLink, Outbox, SecurityEvents};
 use super::{Event, Role, LOG_STORE_PORT, MAINTENANCE_INTERVAL, RETENTION};
 use crate::log::Disk;
-use crate::net::http::{accept_https_forever, wall_clock_ms, ApiRequest, ApiResponse, Responder};
+use crate::net::http::{bind_https, wall_clock_ms, ApiRequest, ApiResponse, Responder};
 use crate::net::https_client::HttpsClient;
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
-use crate::security::tls::{self, CryptoProvider, TlsMaterial};
+use crate::security::tls::{CryptoProvider, TlsMaterial};
 
 /// Shipped batches are at most this large.
 const BODY_BYTES_MAX: usize = 1024 * 1024;
@@ -401,13 +401,9 @@ pub struct LogStoreServerConfig {
 
 /// Binds `listen_ip:LOG_STORE_PORT` and serves `store` there.
 pub async fn start(config: LogStoreServerConfig, store: Arc<LogStore>) -> Result<SocketAddr, String> {
-    let acceptor =
-        tokio_rustls::TlsAcceptor::from(tls::server_config(&config.tls, &config.crypto).map_err(|e| e.to_string())?);
     let address = SocketAddr::new(config.listen_ip, LOG_STORE_PORT);
-    let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| format!("cannot bind {address}: {e}"))?;
-    tracing::info!(%address, replica = store.name, entries = ?store.held(), "log store listening");
-    accept_https_forever(listener, acceptor, store, "log store");
-    Ok(address)
+    tracing::info!(replica = store.name, entries = ?store.held(), "log store replica opened");
+    bind_https(address, &config.tls, &config.crypto, store, "log store").await
 }
 
 /// A replica's links: to each peer as a reader (repair), and to the peers as a source (the

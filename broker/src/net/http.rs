@@ -103,6 +103,31 @@ pub trait Responder: Send + Sync + 'static {
     /// Bodies larger than this are refused (413) before they are parsed.
     const BODY_BYTES_MAX: usize;
     fn respond(&self, request: &ApiRequest<'_>) -> ApiResponse;
+
+    /// For a service that must call others before it answers (the bastion asks the staff
+    /// directory); by default the synchronous answer.
+    fn respond_async<'a>(
+        &'a self,
+        request: &'a ApiRequest<'a>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ApiResponse> + Send + 'a>> {
+        Box::pin(std::future::ready(self.respond(request)))
+    }
+}
+
+/// Binds `address` and serves `responder` there over TLS with `material`; returns the address.
+pub async fn bind_https<R: Responder>(
+    address: SocketAddr,
+    material: &crate::security::tls::TlsMaterial,
+    crypto: &Arc<crate::security::tls::CryptoProvider>,
+    responder: Arc<R>,
+    service: &'static str,
+) -> Result<SocketAddr, String> {
+    let config = crate::security::tls::server_config(material, crypto).map_err(|e| format!("{service}: {e}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(address).await.map_err(|e| format!("{service}: cannot bind {address}: {e}"))?;
+    tracing::info!(%address, "{service} listening");
+    accept_https_forever(listener, tokio_rustls::TlsAcceptor::from(config), responder, service);
+    Ok(address)
 }
 
 /// Accepts connections on `listener` forever (in a task of its own), serving each with
@@ -189,7 +214,7 @@ async fn answer<R: Responder>(
                     authorization,
                     body: &body,
                 };
-                responder.respond(&request)
+                responder.respond_async(&request).await
             }
         }
     };

@@ -27,6 +27,29 @@ pub(crate) type DialFuture = Pin<Box<dyn Future<Output = std::io::Result<BoxedTr
 /// Opens a connection from this node to `target`.
 pub type Dialer = Arc<dyn Fn(SocketAddr) -> DialFuture + Send + Sync>;
 
+/// Dials from the local address `local`, so that the far side sees it (a bastion's brokers).
+pub fn bind_dialer(local: std::net::IpAddr) -> Dialer {
+    #[cfg(not(madsim))]
+    {
+        Arc::new(move |target| {
+            Box::pin(async move {
+                let socket =
+                    if local.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+                socket.bind(std::net::SocketAddr::new(local, 0))?;
+                let stream = socket.connect(target).await?;
+                stream.set_nodelay(true).ok();
+                Ok(Box::new(stream) as BoxedTransport)
+            })
+        })
+    }
+    // The simulation gives every machine its own dialer.
+    #[cfg(madsim)]
+    {
+        let _ = local;
+        tcp_dialer()
+    }
+}
+
 pub fn tcp_dialer() -> Dialer {
     Arc::new(|target| {
         Box::pin(async move {

@@ -97,6 +97,16 @@ pub(super) fn sasl_authenticate(
         return fail("Authentication failed: malformed PLAIN message", String::new());
     };
     match node.control_plane().authenticate(node.credentials(), &api_key, &secret) {
+        Some(_) if !node.key_admitted_from(&api_key, &session.peer_host) => {
+            node.control_plane().report(crate::control_plane::audit::Decision {
+                subject: format!("kafka/sasl/{api_key} from {}", session.peer_host),
+                kind: "kafka.operator.outside-bastion".into(),
+                principal: api_key.clone(),
+                result: crate::control_plane::audit::AuditResult::Denied,
+                time_ms: crate::net::http::wall_clock_ms(),
+            });
+            fail("Authentication failed: Invalid username or password", api_key)
+        }
         Some(principal) => {
             session.principal = Some(principal);
             (SaslAuthenticateResponse::default(), None)

@@ -37,6 +37,7 @@ pub mod fields;
 pub mod kafka_history;
 pub mod keys;
 pub mod log_store;
+pub mod operators;
 pub mod privatelink;
 pub mod provisioning;
 pub mod quotas;

@@ -187,10 +187,20 @@ pub enum ExpectationName {
     LogTamperAttempts,
     /// Purges the replicas recorded in their logs (work done).
     LogPurges,
+    /// Bastion sessions opened without a valid password and fresh code or after the role
+    /// ended, actions outside the role or past the revocation bound (30 s) after it ended, and
+    /// the bastions' key admitted from outside a bastion (C10).
+    OperatorAccessViolations,
+    /// Operators whose refused attempts outnumber their refusals in the security log (C10).
+    OperatorRefusalsUnlogged,
+    /// Operator attempts answered (work done).
+    OperatorAttempts,
+    /// The latest success after a role ended, in seconds after the end (C10: prompt revocation).
+    OperatorRevocationS,
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 89] = [
+    pub const ALL: [ExpectationName; 93] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -280,6 +290,10 @@ impl ExpectationName {
         ExpectationName::LogEntriesChecked,
         ExpectationName::LogTamperAttempts,
         ExpectationName::LogPurges,
+        ExpectationName::OperatorAccessViolations,
+        ExpectationName::OperatorRefusalsUnlogged,
+        ExpectationName::OperatorAttempts,
+        ExpectationName::OperatorRevocationS,
     ];
 
     /// The name in scenario files and reports.
@@ -374,6 +388,10 @@ impl ExpectationName {
             ExpectationName::LogEntriesChecked => "log_entries_checked",
             ExpectationName::LogTamperAttempts => "log_tamper_attempts",
             ExpectationName::LogPurges => "log_purges",
+            ExpectationName::OperatorAccessViolations => "operator_access_violations",
+            ExpectationName::OperatorRefusalsUnlogged => "operator_refusals_unlogged",
+            ExpectationName::OperatorAttempts => "operator_attempts",
+            ExpectationName::OperatorRevocationS => "operator_revocation_s",
         }
     }
 
@@ -425,6 +443,8 @@ impl ExpectationName {
                 | ExpectationName::LogEntriesChecked
                 | ExpectationName::LogTamperAttempts
                 | ExpectationName::LogPurges
+                | ExpectationName::OperatorAttempts
+                | ExpectationName::OperatorRevocationS
         )
     }
 }

@@ -13,6 +13,7 @@ mod group;
 mod keys;
 mod log_store;
 mod network;
+mod operators;
 mod region;
 
 use std::collections::BTreeMap;
@@ -30,6 +31,7 @@ pub use group::{Group, UnknownGroup, ZONES};
 pub use keys::{KeyAction, KeyActionSpec, KeysSpec};
 pub use log_store::LogStoreSpec;
 pub use network::{NetworkSpec, CUSTOMER_VPC, PRIVATE_LINK_VPC, SERVICE_RANGES, TRANSIT_GATEWAY_VPC};
+pub use operators::{OperatorsSpec, PersonKind, PersonSpec};
 pub use region::RegionSpec;
 
 /// A validated scenario.
@@ -60,6 +62,8 @@ pub struct Scenario {
     pub keys: KeysSpec,
     /// The security log store, its source and its tamperer (C12).
     pub log_store: Option<LogStoreSpec>,
+    /// The staff directory, the bastions and the people who use them (C10).
+    pub operators: Option<OperatorsSpec>,
 }
 
 /// The file as written: the untyped parts (`nightly_seeds`, groups, expectations) are typed by
@@ -93,6 +97,8 @@ struct ScenarioFile {
     keys: KeysSpec,
     #[serde(default)]
     log_store: Option<LogStoreSpec>,
+    #[serde(default)]
+    operators: Option<OperatorsSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -419,6 +425,9 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
     if let Some(log_store) = &scenario.log_store {
         log_store.validate(file)?;
     }
+    if let Some(operators) = &scenario.operators {
+        operators.validate(file, scenario.duration_s, scenario.log_store.is_some())?;
+    }
     if let Some(region) = &scenario.region {
         region.validate(file, scenario.duration_s)?;
         if scenario.network.is_some() {
@@ -532,6 +541,14 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
             {
                 "a [log_store] section"
             }
+            ExpectationName::OperatorAccessViolations
+            | ExpectationName::OperatorRefusalsUnlogged
+            | ExpectationName::OperatorAttempts
+            | ExpectationName::OperatorRevocationS
+                if scenario.operators.is_none() =>
+            {
+                "an [operators] section"
+            }
             ExpectationName::LogTamperingPerformed
             | ExpectationName::LogTamperingUnlogged
             | ExpectationName::LogTamperAttempts
@@ -560,6 +577,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         region: scenario.region,
         keys: scenario.keys,
         log_store: scenario.log_store,
+        operators: scenario.operators,
     })
 }
 

@@ -6,6 +6,7 @@ pub mod access;
 pub mod client;
 pub mod consumer;
 pub mod log_store;
+pub mod operators;
 pub mod privatelink;
 pub mod producer;
 pub mod provisioning;

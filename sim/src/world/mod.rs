@@ -76,6 +76,7 @@ mod kms;
 mod links;
 pub mod log_store;
 mod network;
+pub mod operators;
 pub mod sealed;
 mod sites;
 
@@ -114,6 +115,8 @@ pub struct Optional {
     pub byok: bool,
     /// The security log store and its host (C12).
     pub log_store: bool,
+    /// The staff directory and the bastions (C10).
+    pub operators: bool,
 }
 
 pub struct World {
@@ -129,6 +132,8 @@ pub struct World {
     pub other_region: Option<Region>,
     /// The security log store and the security-operations host, with a `[log_store]` section (C12).
     pub log_store: Option<log_store::LogStoreSite>,
+    /// The staff directory and the bastions, with an `[operators]` section (C10).
+    pub operators: Option<operators::OperatorSite>,
     /// The PrivateLink load balancer, when the network offers PrivateLink.
     pub nlb: Option<Machine>,
     /// A machine in the PrivateLink VPC without the customer's DNS override.
@@ -189,7 +194,7 @@ impl World {
         impairs_links: bool,
         optional: Optional,
     ) -> World {
-        let Optional { other_region, byok, log_store } = optional;
+        let Optional { other_region, byok, log_store, operators } = optional;
         let handle = Handle::current();
         let certificates = seeds::derive(seed, Stream::Certificates, 0);
         let ca = CertificateAuthority::generate_seeded(certificates).expect("seeded CA");
@@ -203,6 +208,18 @@ impl World {
             .add(INTER_BROKER_API_KEY, INTER_BROKER_SECRET, Role::Broker, BCRYPT_COST, Some(salt(2)))
             .expect("bcrypt");
         credentials.add(OPERATOR_API_KEY, OPERATOR_SECRET, Role::Client, BCRYPT_COST, Some(salt(3))).expect("bcrypt");
+        if operators {
+            // The bastions' key at the brokers (C10): a service key, admitted from bastions only.
+            credentials
+                .add(
+                    broker::operators::BASTION_API_KEY,
+                    operators::BASTION_SECRET,
+                    Role::Client,
+                    BCRYPT_COST,
+                    Some(salt(4)),
+                )
+                .expect("bcrypt");
+        }
         let credentials_text = credentials.render();
         let broker_ips: Vec<IpAddr> = (0..3).map(|index| CHOSEN_SITE.broker_ip(index)).collect();
         let regions: &[&Site] = if other_region { &[&CHOSEN_SITE, &OTHER_SITE] } else { &[&CHOSEN_SITE] };
@@ -398,6 +415,14 @@ impl World {
             by_ip.insert(site.ops.ip, site.ops.name.clone());
             site
         });
+        let operators = operators.then(|| {
+            let (site, directory) = operators::start(&shared, &brokers);
+            place(&mut by_ip, &mut disks, directory);
+            for bastion in &site.bastions {
+                by_ip.insert(bastion.ip, bastion.name.clone());
+            }
+            site
+        });
         *fabric.lock().unwrap() = build_fabric(
             &brokers,
             &dns,
@@ -413,7 +438,10 @@ impl World {
             // The key services' frontends: service machines, reached by brokers only.
             let mut fabric = fabric.lock().unwrap();
             let frontends = key_service.machines.iter().chain(other_region.iter().flat_map(|r| &r.kms.machines));
-            let security = log_store.iter().flat_map(|l| l.replicas.iter().chain([&l.ops]));
+            let security = log_store
+                .iter()
+                .flat_map(|l| l.replicas.iter().chain([&l.ops]))
+                .chain(operators.iter().flat_map(|o| o.bastions.iter().chain([&o.directory])));
             for machine in frontends.chain(security) {
                 fabric.homes.insert(machine.name.clone(), Home::Service);
                 fabric.machines.insert(machine.ip, machine.name.clone());
@@ -427,6 +455,7 @@ impl World {
             disk_tap,
             other_region,
             log_store,
+            operators,
             nlb,
             privatelink_probe,
             outsider,
@@ -661,6 +690,7 @@ impl World {
             .chain(std::iter::once(&self.control_plane))
             .chain(&self.key_service.machines)
             .chain(self.log_store.iter().flat_map(|l| l.replicas.iter().chain([&l.ops])))
+            .chain(self.operators.iter().flat_map(|o| o.bastions.iter().chain([&o.directory])))
             .chain(
                 self.other_region
                     .iter()

@@ -248,7 +248,7 @@ pub(super) fn start_brokers(shared: &Shared, site: &'static Site) -> Vec<(Machin
         let (voters, nodes, credentials_text, cluster_id) =
             (voters.clone(), shared.nodes.clone(), shared.credentials_text.clone(), cluster_id.clone());
         let (dialer, bugs) = (shared.dialer(&name), shared.bugs);
-        let log_store = shared.log_store && std::ptr::eq(site, &super::CHOSEN_SITE);
+        let log_store = shared.log_store && site.region == super::CHOSEN_SITE.region;
         // Planted: another region's brokers take the chosen region's key service.
         let kms_site = if bugs.is_on(broker::planted_bugs::PlantedBug::KeyServiceCrossRegion) {
             &super::CHOSEN_SITE
@@ -292,6 +292,8 @@ pub(super) fn start_brokers(shared: &Shared, site: &'static Site) -> Vec<(Machin
                     kms: kms.clone(),
                     segment_policy: SIMULATED_SEGMENTS,
                     log_store: log_store.then(|| super::log_store::link(&format!("broker-{broker_id}"))),
+                    // The bastions' key exists only in worlds with bastions.
+                    bastion_sources: super::operators::bastion_sources(),
                 };
                 let (disk, nodes, name) = (tapped.clone(), nodes.clone(), name.clone());
                 async move {

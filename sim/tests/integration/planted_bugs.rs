@@ -381,3 +381,21 @@ fn a_log_store_that_counts_months_of_thirty_days_is_caught_by_the_retention_chec
     let capsule = caught_by("retention-purges-early", 1, "log_entries_purged_early");
     assert!(capsule.violation.detail.contains("a purge went past it"), "{}", capsule.violation.detail);
 }
+
+#[test]
+fn a_bastion_that_skips_the_second_factor_is_caught_by_the_operator_path_check() {
+    // bob replays the code he has just used: the bastion, asking only about his role, opens.
+    let capsule = caught_by("bastion-skips-mfa", 1, "operator_access_violations");
+    assert!(
+        capsule.violation.detail.contains("without a valid password and fresh code"),
+        "{}",
+        capsule.violation.detail
+    );
+}
+
+#[test]
+fn a_bastion_that_never_rechecks_roles_is_caught_by_the_operator_path_check() {
+    // bob is offboarded at 100 s and keeps acting on the session he had.
+    let capsule = caught_by("operator-access-survives-offboarding", 1, "operator_access_violations");
+    assert!(capsule.violation.detail.contains("after the role ended (bound 30 s)"), "{}", capsule.violation.detail);
+}

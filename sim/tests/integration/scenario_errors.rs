@@ -43,6 +43,7 @@ fn every_catalog_scenario_is_valid() {
             "dns-change",
             "dns-outage",
             "flapping-broker",
+            "insider-without-mfa",
             "key-rotation-under-zone-outage",
             "kms-outage",
             "leader-isolation",

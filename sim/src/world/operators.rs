@@ -1,0 +1,164 @@
+//! Operator access (C10): the staff directory (a service machine with no zone) and a bastion
+//! per zone; brokers accept the bastions' key from the bastions' addresses only.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use broker::client::ClientCredentials;
+use broker::log::MemoryDisk;
+use broker::log_store::shipper::SecurityEvents;
+use broker::net::https_client::{HttpsClient, HttpsEndpoint};
+use broker::operators::bastion::{Bastion, BastionConfig};
+use broker::operators::directory::{Caller, StaffDirectory};
+use broker::operators::{BASTION_API_KEY, OPERATOR_PORT};
+use madsim::runtime::Handle;
+
+use super::sites::Shared;
+use super::Machine;
+use crate::seeded_tls::seeded_crypto_provider;
+use crate::seeds::{self, Stream};
+
+pub const DIRECTORY: (&str, Ipv4Addr) = ("staff-directory", Ipv4Addr::new(10, 3, 0, 71));
+/// (name, zone index, address) of each bastion.
+pub const BASTIONS: [(&str, usize, Ipv4Addr); 3] = [
+    ("bastion-1", 0, Ipv4Addr::new(10, 3, 1, 22)),
+    ("bastion-2", 1, Ipv4Addr::new(10, 3, 2, 22)),
+    ("bastion-3", 2, Ipv4Addr::new(10, 3, 3, 22)),
+];
+/// The security admin (the harness creates operators and ends roles as it).
+pub const ADMIN: &str = "security-admin";
+pub const BASTION_SECRET: &str = "bastion-broker-secret";
+
+pub fn token(principal: &str) -> String {
+    format!("staff-token-{principal}")
+}
+
+/// The only sources brokers accept the bastions' key from.
+pub fn bastion_sources() -> Vec<broker::control_plane::network::Cidr> {
+    BASTIONS.iter().map(|(_, _, ip)| format!("{ip}/32").parse().expect("a literal range")).collect()
+}
+
+pub fn directory_endpoint() -> HttpsEndpoint {
+    HttpsEndpoint {
+        address: SocketAddr::new(IpAddr::V4(DIRECTORY.1), OPERATOR_PORT),
+        server_name: DIRECTORY.1.to_string(),
+    }
+}
+
+pub fn bastion_endpoint(index: usize) -> HttpsEndpoint {
+    let ip = BASTIONS[index].2;
+    HttpsEndpoint { address: SocketAddr::new(IpAddr::V4(ip), OPERATOR_PORT), server_name: ip.to_string() }
+}
+
+pub struct OperatorSite {
+    pub directory: Machine,
+    pub bastions: Vec<Machine>,
+}
+
+/// Starts the directory (its disk returned for the world's table) and the bastions.
+pub(super) fn start(shared: &Shared, brokers: &[Machine]) -> (OperatorSite, Vec<(Machine, MemoryDisk)>) {
+    let handle = Handle::current();
+    let seed = shared.seed;
+    let bugs = shared.bugs;
+    let ca_pem = shared.ca.ca_cert_pem();
+    let (name, address) = DIRECTORY;
+    let ip = IpAddr::V4(address);
+    let disk = MemoryDisk::new();
+    let material = shared
+        .ca
+        .issue(&[ip.to_string()], &[ip], Some(seeds::derive(seed, Stream::Operators, 100)))
+        .expect("seeded directory certificate");
+    let principals: BTreeMap<String, (String, Caller)> = std::iter::once((ADMIN.to_string(), Caller::Admin))
+        .chain(BASTIONS.iter().map(|(name, _, _)| (name.to_string(), Caller::Bastion)))
+        .map(|(name, caller)| {
+            let hash = broker::net::api::token_hash(&token(&name));
+            (name, (hash, caller))
+        })
+        .collect();
+    let dialer = shared.dialer(name);
+    let lives = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let init = {
+        let (disk, ca_pem) = (disk.clone(), ca_pem.clone());
+        move || {
+            let life = lives.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let crypto = seeded_crypto_provider(seeds::derive(seed, Stream::Operators, 1_000 + (life << 8)));
+            let tls = broker::security::tls::client_config(&ca_pem, &crypto).expect("directory TLS");
+            let (disk, principals, material, dialer) =
+                (disk.clone(), principals.clone(), material.clone(), dialer.clone());
+            // Inside the node: its shipper's task dials from it.
+            async move {
+                let events = SecurityEvents::start(&super::log_store::link(name), &life.to_string(), tls, dialer);
+                let directory = StaffDirectory::open(
+                    Arc::new(disk),
+                    principals,
+                    events,
+                    seeds::derive(seed, Stream::Operators, 2_000 + life),
+                    4,
+                )
+                .expect("a memory disk opens");
+                let address = SocketAddr::new(ip, OPERATOR_PORT);
+                broker::net::http::bind_https(address, &material, &crypto, directory, "staff directory")
+                    .await
+                    .expect("a simulated directory binds");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    let node = handle.create_node().name(name).ip(ip).init(init).build();
+    let directory = Machine { name: name.into(), ip, zone: None, id: node.id() };
+    let broker_targets: Vec<(SocketAddr, String)> =
+        brokers.iter().map(|b| (SocketAddr::new(b.ip, broker::node::BROKER_PORT), b.ip.to_string())).collect();
+    let mut bastions = Vec::new();
+    for (index, &(name, zone, address)) in BASTIONS.iter().enumerate() {
+        let ip = IpAddr::V4(address);
+        let material = shared
+            .ca
+            .issue(&[ip.to_string()], &[ip], Some(seeds::derive(seed, Stream::Operators, 200 + index as u64)))
+            .expect("seeded bastion certificate");
+        let dialer = shared.dialer(name);
+        let (ca_pem, broker_targets) = (ca_pem.clone(), broker_targets.clone());
+        let lives = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let init = move || {
+            let life = lives.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let stream = 3_000 + ((life << 8) | index as u64);
+            let crypto = seeded_crypto_provider(seeds::derive(seed, Stream::Operators, stream));
+            let tls = broker::security::tls::client_config(&ca_pem, &crypto).expect("bastion TLS");
+            let (dialer, broker_targets, material) = (dialer.clone(), broker_targets.clone(), material.clone());
+            // Inside the node: its shipper's task dials from it.
+            async move {
+                let events = SecurityEvents::start(
+                    &super::log_store::link(name),
+                    &life.to_string(),
+                    tls.clone(),
+                    dialer.clone(),
+                );
+                let directory = HttpsClient::new(directory_endpoint(), tls.clone(), dialer.clone(), name, &token(name));
+                let config = BastionConfig {
+                    name: name.into(),
+                    directory,
+                    brokers: broker_targets,
+                    credentials: ClientCredentials {
+                        tls,
+                        api_key: BASTION_API_KEY.into(),
+                        secret: BASTION_SECRET.into(),
+                    },
+                    dialer,
+                    events,
+                    bugs,
+                    seed: seeds::derive(seed, Stream::Operators, 4_000 + stream),
+                };
+                let bastion = Bastion::new(config);
+                let address = SocketAddr::new(ip, OPERATOR_PORT);
+                broker::net::http::bind_https(address, &material, &crypto, bastion.clone(), "bastion")
+                    .await
+                    .expect("a simulated bastion binds");
+                bastion.revalidate_forever().await;
+            }
+        };
+        let node = handle.create_node().name(name).ip(ip).init(init).build();
+        bastions.push(Machine { name: name.into(), ip, zone: Some(super::CHOSEN_SITE.zones[zone]), id: node.id() });
+    }
+    let started = vec![(directory.clone(), disk)];
+    (OperatorSite { directory, bastions }, started)
+}

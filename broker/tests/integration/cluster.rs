@@ -44,6 +44,7 @@ pub struct Cluster {
     control_plane: Option<Child>,
     kms: Option<Child>,
     log_store: Option<Child>,
+    operators: Option<Child>,
     _ports: MutexGuard<'static, ()>,
 }
 
@@ -59,10 +60,18 @@ impl Cluster {
         ));
         std::fs::create_dir_all(&dir).unwrap();
         run_ok(Command::new(env!("CARGO_BIN_EXE_broker")).args(["init", "--dir"]).arg(&dir));
-        let mut cluster =
-            Cluster { dir, nodes: Vec::new(), control_plane: None, kms: None, log_store: None, _ports: ports };
+        let mut cluster = Cluster {
+            dir,
+            nodes: Vec::new(),
+            control_plane: None,
+            kms: None,
+            log_store: None,
+            operators: None,
+            _ports: ports,
+        };
         cluster.start_kms();
         cluster.log_store = Some(cluster.spawn("log-store", "log-store.log"));
+        cluster.operators = Some(cluster.spawn("operators", "operators.log"));
         cluster.start_control_plane();
         for id in 1..=3 {
             cluster.start_node(id);
@@ -109,7 +118,9 @@ impl Cluster {
         self.nodes
             .iter()
             .map(|(_, child)| child.id())
-            .chain(self.control_plane.iter().chain(&self.kms).chain(&self.log_store).map(Child::id))
+            .chain(
+                self.control_plane.iter().chain(&self.kms).chain(&self.log_store).chain(&self.operators).map(Child::id),
+            )
             .collect()
     }
 
@@ -241,6 +252,7 @@ impl Drop for Cluster {
             .chain(self.control_plane.as_mut())
             .chain(self.kms.as_mut())
             .chain(self.log_store.as_mut())
+            .chain(self.operators.as_mut())
         {
             let _ = child.kill();
             let _ = child.wait();

@@ -11,6 +11,7 @@ mod edge_security;
 mod encryption;
 mod failover;
 mod layers;
+mod operators;
 mod real_clients;
 mod replication_properties;
 mod retention;

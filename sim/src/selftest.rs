@@ -135,6 +135,16 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 37] = [
         scenario: "retention-year",
         checks: &["log_entries_purged_early"],
     },
+    PlantedBugCheck {
+        bug: "bastion-skips-mfa",
+        scenario: "insider-without-mfa",
+        checks: &["operator_access_violations"],
+    },
+    PlantedBugCheck {
+        bug: "operator-access-survives-offboarding",
+        scenario: "insider-without-mfa",
+        checks: &["operator_access_violations"],
+    },
 ];
 
 /// What one planted bug's sweep found.

@@ -1298,6 +1298,14 @@ async fn simulate(request: RunRequest) -> Simulated {
                 let bound_ms = broker::operators::REVOCATION_BOUND.as_millis() as u64;
                 crate::checkers::operators::judge(&attempts, &entries, bound_ms)
             });
+            // What each component shipped (entries held by some replica, once each).
+            let mut shipped: BTreeMap<&str, u64> = BTreeMap::new();
+            let mut seen = BTreeSet::new();
+            for entry in images.iter().flat_map(|image| &image.entries).filter(|e| seen.insert(e.event.id())) {
+                *shipped.entry(entry.event.source.split('@').next().unwrap_or("")).or_default() += 1;
+            }
+            let shipped: Vec<String> = shipped.iter().map(|(source, n)| format!("{source} {n}")).collect();
+            trace.push(format!("{} log-store entries by component: {}", recorder.now_ms(), shipped.join(", ")));
             trace.push(format!(
                 "{} log-store {} acknowledged, {} checked, {} tampering attempts answered, {} purges",
                 recorder.now_ms(),

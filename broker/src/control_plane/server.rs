@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::api::{self, ApiRequest, ApiResponse, BODY_BYTES_MAX};
+use super::audit::{AuditResult, CONTROL_PLANE_SOURCE};
 use super::backup;
 use super::state::{ControlPlane, ControlPlaneConfig, Records};
 use crate::log::Disk;
@@ -34,6 +35,8 @@ pub struct ControlPlaneServerConfig {
     pub bugs: PlantedBugs,
     /// Storage in another zone for backups (C21).
     pub backup_disk: Arc<dyn Disk>,
+    /// Where its audit events also go (C12); `None`: nowhere.
+    pub log_store: Option<crate::log_store::shipper::ShippingConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +63,8 @@ pub struct ControlPlaneServer {
     dialer: Dialer,
     broker_addresses: Vec<SocketAddr>,
     bugs: PlantedBugs,
+    /// Its own audit events, for the security log store (C12).
+    security_events: crate::log_store::shipper::SecurityEvents,
 }
 
 impl ControlPlaneServer {
@@ -97,7 +102,20 @@ impl ControlPlaneServer {
             };
             ControlPlaneServerError::Bind { address, source, hint }
         })?;
+        let security_events = match &config.log_store {
+            Some(shipping) => {
+                let tls = tls::client_config(&config.tls.ca_cert_pem, &config.crypto)?;
+                crate::log_store::shipper::SecurityEvents::start(
+                    &shipping.link,
+                    &shipping.life,
+                    tls,
+                    shipping.dialer.clone(),
+                )
+            }
+            None => crate::log_store::shipper::SecurityEvents::disabled(),
+        };
         let server = Arc::new(ControlPlaneServer {
+            security_events,
             plane: Mutex::new(ControlPlane::new(config.plane, records, config.seed)),
             disk,
             backup_disk: config.backup_disk,
@@ -183,6 +201,16 @@ impl Responder for ControlPlaneServer {
             if let Err(error) = self.persist(&plane) {
                 tracing::error!(%error, "control plane: cannot persist records");
                 return ApiResponse::problem(503, "Service Unavailable", "the change could not be made durable; retry");
+            }
+            // Its own decisions (the brokers ship theirs themselves).
+            for event in plane.records().audit[audit_before..].iter().filter(|e| e.source == CONTROL_PLANE_SOURCE) {
+                let outcome = match event.result {
+                    AuditResult::Success => "success",
+                    AuditResult::Failure => "failure",
+                    AuditResult::Denied => "refused",
+                };
+                let action = event.kind.strip_prefix("io.faultline.").unwrap_or(&event.kind);
+                self.security_events.record("control-plane", action, &event.principal, outcome, "", &event.subject);
             }
         }
         if plane.data_plane_version() != version_before && self.bugs.is_on(PlantedBug::ControlPlaneDialsBroker) {

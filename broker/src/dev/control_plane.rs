@@ -184,6 +184,11 @@ pub async fn start(dir: &Path) -> Result<Arc<ControlPlaneServer>, DevError> {
         dialer: tcp_dialer(),
         broker_addresses,
         bugs: PlantedBugs::none(),
+        log_store: Some(crate::log_store::shipper::ShippingConfig {
+            link: super::log_store::link_config(dir, "control-plane")?,
+            dialer: tcp_dialer(),
+            life: format!("{:016x}", random_seed()),
+        }),
         // In the dev cluster "another zone" is another directory; a real deployment mounts
         // storage of another zone here.
         backup_disk: Arc::new(

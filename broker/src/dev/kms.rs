@@ -45,6 +45,11 @@ pub async fn start(dir: &Path) -> Result<KmsServer, DevError> {
         listen_ip: KMS_IP,
         tls: ca.issue(&["localhost".to_string()], &[KMS_IP], None)?,
         crypto: os_crypto_provider(),
+        log_store: Some(crate::log_store::shipper::ShippingConfig {
+            link: super::log_store::link_config(dir, "kms")?,
+            dialer: crate::net::tcp_dialer(),
+            life: format!("{:016x}", super::directory::random_seed()),
+        }),
     };
     let disk = FileDisk::open(dir.join("kms")).map_err(|source| DevError::File { path: dir.join("kms"), source })?;
     let failed = |error: crate::kms::server::KmsServerError| DevError::KeyService(error.to_string());

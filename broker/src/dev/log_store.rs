@@ -61,7 +61,7 @@ fn secrets(dir: &Path) -> Result<Secrets, DevError> {
         .map_err(|error| DevError::LogStore(format!("{}: {error}", path.display())))?;
     // Components added since the directory was made ship too.
     let mut added = false;
-    for component in ["staff-directory", "bastion"] {
+    for component in ["staff-directory", "bastion", "kms", "control-plane"] {
         if !secrets.principals.contains_key(component) {
             secrets.principals.insert(component.into(), (random_secret(), Role::Source));
             added = true;
@@ -85,7 +85,7 @@ fn trusted(secrets: &Secrets) -> Result<TrustedKeys, DevError> {
 }
 
 /// How `principal` (`broker-1`, ...) ships to the dev log store.
-pub(super) fn link_config(dir: &Path, principal: &str) -> Result<LogStoreLink, DevError> {
+pub(crate) fn link_config(dir: &Path, principal: &str) -> Result<LogStoreLink, DevError> {
     let secrets = secrets(dir)?;
     let (token, _) =
         secrets.principals.get(principal).ok_or_else(|| DevError::LogStore(format!("no principal {principal}")))?;

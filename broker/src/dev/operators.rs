@@ -78,9 +78,14 @@ pub async fn start(dir: &Path) -> Result<(), DevError> {
         ca.issue(&["localhost".to_string()], &[ip], None).map(|material| (SocketAddr::new(ip, OPERATOR_PORT), material))
     };
     let (address, material) = serve(DIRECTORY_IP)?;
-    crate::net::http::bind_https(address, &material, &crypto, directory, "staff directory")
-        .await
-        .map_err(DevError::LogStore)?;
+    crate::net::http::bind_https(
+        address,
+        crate::security::tls::acceptor(&material, &crypto)?,
+        directory,
+        "staff directory",
+    )
+    .await
+    .map_err(DevError::LogStore)?;
     let directory_endpoint = HttpsEndpoint { address, server_name: "localhost".into() };
     let config = BastionConfig {
         name: "bastion".into(),
@@ -101,9 +106,14 @@ pub async fn start(dir: &Path) -> Result<(), DevError> {
     };
     let bastion = Bastion::new(config);
     let (address, material) = serve(BASTION_IP)?;
-    crate::net::http::bind_https(address, &material, &crypto, bastion.clone(), "bastion")
-        .await
-        .map_err(DevError::LogStore)?;
+    crate::net::http::bind_https(
+        address,
+        crate::security::tls::acceptor(&material, &crypto)?,
+        bastion.clone(),
+        "bastion",
+    )
+    .await
+    .map_err(DevError::LogStore)?;
     tokio::spawn(bastion.revalidate_forever());
     Ok(())
 }

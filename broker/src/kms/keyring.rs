@@ -507,6 +507,7 @@ mod tests {
             listen_ip: ip,
             tls: ca.issue(&[ip.to_string()], &[ip], None).unwrap(),
             crypto: os_crypto_provider(),
+            log_store: None,
         };
         KmsServer::start(config, service).await.unwrap();
         let tls = client_config(&ca.ca_cert_pem(), &os_crypto_provider()).unwrap();

@@ -38,6 +38,32 @@ pub struct KmsServerConfig {
     pub listen_ip: IpAddr,
     pub tls: TlsMaterial,
     pub crypto: Arc<CryptoProvider>,
+    /// Where this frontend ships its refusals (C12); `None`: nowhere.
+    pub log_store: Option<crate::log_store::shipper::ShippingConfig>,
+}
+
+/// A frontend: the store's answers, and every refusal also shipped to the security log.
+struct Frontend {
+    service: Arc<KeyService>,
+    events: crate::log_store::shipper::SecurityEvents,
+}
+
+impl Responder for Frontend {
+    const BODY_BYTES_MAX: usize = BODY_BYTES_MAX;
+
+    fn respond(&self, request: &ApiRequest<'_>) -> ApiResponse {
+        let response = self.service.respond(request);
+        if matches!(response.status, 401 | 403 | 409) {
+            let answer: serde_json::Value = serde_json::from_slice(&response.body).unwrap_or_default();
+            let principal = crate::net::api::basic_principal(request.authorization, |p| self.service.principals.get(p))
+                .unwrap_or_else(|| "unknown".into());
+            let detail =
+                format!("{} {}: {}", request.method, request.path, answer["detail"].as_str().unwrap_or_default());
+            let action = answer["title"].as_str().unwrap_or("refused");
+            self.events.record("key-service", action, &principal, "refused", "", &detail);
+        }
+        response
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -188,7 +214,19 @@ impl KmsServer {
         let address = SocketAddr::new(config.listen_ip, KMS_PORT);
         let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| KmsServerError::Bind(address, e))?;
         tracing::info!(%address, keys = service.store.lock().unwrap().records().keys.len(), "key service listening");
-        accept_https_forever(listener, acceptor, service, "key service");
+        let events = match &config.log_store {
+            Some(shipping) => {
+                let tls = tls::client_config(&config.tls.ca_cert_pem, &config.crypto)?;
+                crate::log_store::shipper::SecurityEvents::start(
+                    &shipping.link,
+                    &shipping.life,
+                    tls,
+                    shipping.dialer.clone(),
+                )
+            }
+            None => crate::log_store::shipper::SecurityEvents::disabled(),
+        };
+        accept_https_forever(listener, acceptor, Arc::new(Frontend { service, events }), "key service");
         Ok(KmsServer { address })
     }
 }

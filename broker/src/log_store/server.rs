@@ -403,7 +403,9 @@ pub struct LogStoreServerConfig {
 pub async fn start(config: LogStoreServerConfig, store: Arc<LogStore>) -> Result<SocketAddr, String> {
     let address = SocketAddr::new(config.listen_ip, LOG_STORE_PORT);
     tracing::info!(replica = store.name, entries = ?store.held(), "log store replica opened");
-    bind_https(address, &config.tls, &config.crypto, store, "log store").await
+    let acceptor =
+        crate::security::tls::acceptor(&config.tls, &config.crypto).map_err(|e| format!("log store: {e}"))?;
+    bind_https(address, acceptor, store, "log store").await
 }
 
 /// A replica's links: to each peer as a reader (repair), and to the peers as a source (the

@@ -37,6 +37,15 @@ impl std::fmt::Debug for LogStoreLink {
     }
 }
 
+/// What a component needs to ship: the link, how to dial, and a name for this process's life
+/// (unique per start: the store recognises events by source and number).
+#[derive(Clone)]
+pub struct ShippingConfig {
+    pub link: LogStoreLink,
+    pub dialer: Dialer,
+    pub life: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ShipError {
     /// Fewer than a quorum of replicas stored the batch; it may be on some (shipping it again

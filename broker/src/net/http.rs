@@ -114,19 +114,17 @@ pub trait Responder: Send + Sync + 'static {
     }
 }
 
-/// Binds `address` and serves `responder` there over TLS with `material`; returns the address.
+/// Binds `address` and serves `responder` there with `acceptor`'s TLS; returns the address.
 pub async fn bind_https<R: Responder>(
     address: SocketAddr,
-    material: &crate::security::tls::TlsMaterial,
-    crypto: &Arc<crate::security::tls::CryptoProvider>,
+    acceptor: tokio_rustls::TlsAcceptor,
     responder: Arc<R>,
     service: &'static str,
 ) -> Result<SocketAddr, String> {
-    let config = crate::security::tls::server_config(material, crypto).map_err(|e| format!("{service}: {e}"))?;
     let listener =
         tokio::net::TcpListener::bind(address).await.map_err(|e| format!("{service}: cannot bind {address}: {e}"))?;
     tracing::info!(%address, "{service} listening");
-    accept_https_forever(listener, tokio_rustls::TlsAcceptor::from(config), responder, service);
+    accept_https_forever(listener, acceptor, responder, service);
     Ok(address)
 }
 

@@ -285,6 +285,11 @@ pub fn os_crypto_provider() -> Arc<CryptoProvider> {
 
 /// Server configuration: TLS 1.3 and 1.2 only, no client authentication, no
 /// ALPN. The key must be one `provider` can load.
+/// A TLS acceptor over `server_config`.
+pub fn acceptor(material: &TlsMaterial, provider: &Arc<CryptoProvider>) -> Result<tokio_rustls::TlsAcceptor, TlsError> {
+    Ok(tokio_rustls::TlsAcceptor::from(server_config(material, provider)?))
+}
+
 pub fn server_config(material: &TlsMaterial, provider: &Arc<CryptoProvider>) -> Result<Arc<ServerConfig>, TlsError> {
     let chain = parse_certs(&material.cert_chain_pem, "certificate chain")?;
     let key = parse_private_key(&material.private_key_pem)?;

@@ -81,12 +81,19 @@ pub(super) fn start(shared: &Shared, site: &'static Site, service: Arc<KeyServic
             .expect("seeded key-service certificate");
         let lives = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let service = service.clone();
+        // Only the customer's region ships to the log store (C12).
+        let (log_store, dialer) = (shared.log_store && site.region == super::CHOSEN_SITE.region, shared.dialer(name));
         let init = move || {
             let life = lives.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let config = KmsServerConfig {
                 listen_ip: ip,
                 tls: material.clone(),
                 crypto: seeded_crypto_provider(seeds::derive(seed, Stream::Kms, 1_000 + ((life << 8) | zone as u64))),
+                log_store: log_store.then(|| broker::log_store::shipper::ShippingConfig {
+                    link: super::log_store::link(name),
+                    dialer: dialer.clone(),
+                    life: life.to_string(),
+                }),
             };
             let service = service.clone();
             async move {

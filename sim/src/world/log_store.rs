@@ -38,7 +38,10 @@ fn principals() -> Vec<(String, Role)> {
         REPLICAS.iter().map(|(name, _, _)| (name.to_string(), Role::Replica)).collect();
     principals.extend((1..=3).map(|id| (format!("broker-{id}"), Role::Source)));
     principals.extend([(SOURCE.to_string(), Role::Source), (TAMPERER.to_string(), Role::Source)]);
-    let staff = std::iter::once(super::operators::DIRECTORY.0).chain(super::operators::BASTIONS.iter().map(|b| b.0));
+    let staff = [super::operators::DIRECTORY.0, super::control_plane::CONTROL_PLANE_NAME]
+        .into_iter()
+        .chain(super::operators::BASTIONS.iter().map(|b| b.0))
+        .chain(super::CHOSEN_SITE.kms_servers.iter().map(|k| k.0));
     principals.extend(staff.map(|name| (name.to_string(), Role::Source)));
     principals.push((CUSTODIAN.to_string(), Role::Custodian));
     principals

@@ -322,6 +322,11 @@ impl World {
                     broker_addresses: broker_addresses.clone(),
                     bugs,
                     backup_disk: Arc::new(backup.clone()),
+                    log_store: log_store.then(|| broker::log_store::shipper::ShippingConfig {
+                        link: log_store::link(CONTROL_PLANE_NAME),
+                        dialer: dialer.clone(),
+                        life: life.to_string(),
+                    }),
                 };
                 let (disk, slot) = (disk.clone(), slot.clone());
                 async move {

@@ -98,7 +98,8 @@ pub(super) fn start(shared: &Shared, brokers: &[Machine]) -> (OperatorSite, Vec<
                 )
                 .expect("a memory disk opens");
                 let address = SocketAddr::new(ip, OPERATOR_PORT);
-                broker::net::http::bind_https(address, &material, &crypto, directory, "staff directory")
+                let acceptor = broker::security::tls::acceptor(&material, &crypto).expect("directory TLS");
+                broker::net::http::bind_https(address, acceptor, directory, "staff directory")
                     .await
                     .expect("a simulated directory binds");
                 std::future::pending::<()>().await;
@@ -150,7 +151,8 @@ pub(super) fn start(shared: &Shared, brokers: &[Machine]) -> (OperatorSite, Vec<
                 };
                 let bastion = Bastion::new(config);
                 let address = SocketAddr::new(ip, OPERATOR_PORT);
-                broker::net::http::bind_https(address, &material, &crypto, bastion.clone(), "bastion")
+                let acceptor = broker::security::tls::acceptor(&material, &crypto).expect("bastion TLS");
+                broker::net::http::bind_https(address, acceptor, bastion.clone(), "bastion")
                     .await
                     .expect("a simulated bastion binds");
                 bastion.revalidate_forever().await;

@@ -67,6 +67,9 @@ pub struct Decision {
     pub principal: String,
     pub result: AuditResult,
     pub time_ms: u64,
+    /// The client's address (for the security log's detection; not an audit field).
+    #[serde(default)]
+    pub network: String,
 }
 
 /// A broker process's batch of decisions: `batch` numbers batches from 1 within `source`, so

@@ -128,7 +128,8 @@ impl ControlPlaneLink {
             super::audit::AuditResult::Failure => "failure",
             super::audit::AuditResult::Success => "success",
         };
-        self.security_events.record(category, &decision.kind, &decision.principal, outcome, "", &decision.subject);
+        let (kind, principal, subject) = (&decision.kind, &decision.principal, &decision.subject);
+        self.security_events.record(category, kind, principal, outcome, &decision.network, subject);
         if self.client.is_none() {
             return;
         }

@@ -40,37 +40,42 @@ fn replicas() -> Vec<(String, HttpsEndpoint)> {
         .collect()
 }
 
-/// The secrets, written first if `dir` has none yet (directories made before the log store).
-fn secrets(dir: &Path) -> Result<Secrets, DevError> {
+/// Every principal of the dev log store and its role.
+fn principals() -> Vec<(String, Role)> {
+    let mut principals: Vec<(String, Role)> = replicas().into_iter().map(|(name, _)| (name, Role::Replica)).collect();
+    principals.extend(dev_nodes().into_iter().map(|(id, _, _)| (format!("broker-{id}"), Role::Source)));
+    principals
+        .extend(["control-plane", "kms", "staff-directory", "bastion"].map(|name| (name.to_string(), Role::Source)));
+    principals.push(("auditor".into(), Role::Reader));
+    principals.push(("custodian".into(), Role::Custodian));
+    principals
+}
+
+/// Writes the secrets, or adds the principals an older directory's lack (by `init` only).
+pub(super) fn init(dir: &Path) -> Result<(), DevError> {
     let path = dir.join(SECRETS_FILE);
-    if !path.exists() {
+    let mut secrets = if path.exists() {
+        secrets(dir)?
+    } else {
         let seeds = replicas()
             .into_iter()
             .map(|(name, _)| (name, format!("{}{}", random_secret(), random_secret())[..64].to_string()))
             .collect();
-        let mut principals: BTreeMap<String, (String, Role)> =
-            replicas().into_iter().map(|(name, _)| (name, (random_secret(), Role::Replica))).collect();
-        for (id, _, _) in dev_nodes() {
-            principals.insert(format!("broker-{id}"), (random_secret(), Role::Source));
-        }
-        principals.insert("auditor".into(), (random_secret(), Role::Reader));
-        principals.insert("custodian".into(), (random_secret(), Role::Custodian));
-        write_private(&path, &serde_json::to_string_pretty(&Secrets { seeds, principals }).expect("JSON"))?;
+        Secrets { seeds, principals: BTreeMap::new() }
+    };
+    let before = secrets.principals.len();
+    for (name, role) in principals() {
+        secrets.principals.entry(name).or_insert_with(|| (random_secret(), role));
     }
-    let mut secrets: Secrets = serde_json::from_str(&read(&path)?)
-        .map_err(|error| DevError::LogStore(format!("{}: {error}", path.display())))?;
-    // Components added since the directory was made ship too.
-    let mut added = false;
-    for component in ["staff-directory", "bastion", "kms", "control-plane"] {
-        if !secrets.principals.contains_key(component) {
-            secrets.principals.insert(component.into(), (random_secret(), Role::Source));
-            added = true;
-        }
-    }
-    if added {
+    if !path.exists() || secrets.principals.len() != before {
         write_private(&path, &serde_json::to_string_pretty(&secrets).expect("JSON"))?;
     }
-    Ok(secrets)
+    Ok(())
+}
+
+fn secrets(dir: &Path) -> Result<Secrets, DevError> {
+    let path = dir.join(SECRETS_FILE);
+    serde_json::from_str(&read(&path)?).map_err(|error| DevError::LogStore(format!("{}: {error}", path.display())))
 }
 
 fn signer(secrets: &Secrets, name: &str) -> Result<Signer, DevError> {

@@ -35,6 +35,7 @@ const OPERATOR_API_KEY: &str = "operator";
 pub fn init(dir: &Path) -> Result<bool, DevError> {
     std::fs::create_dir_all(dir).map_err(|source| DevError::File { path: dir.into(), source })?;
     if dir.join(COMPLETE_MARKER).exists() {
+        upgrade(dir)?;
         return Ok(false);
     }
     let ca = CertificateAuthority::generate()?;
@@ -74,8 +75,17 @@ pub fn init(dir: &Path) -> Result<bool, DevError> {
         &control_plane::client_properties(OPERATOR_API_KEY, &operator_secret, &ca_path),
     )?;
     kms::init(dir)?;
+    log_store::init(dir)?;
     control_plane::bootstrap(dir, &ca_path)?;
     Ok(true)
+}
+
+/// Adds what a directory made by an earlier version lacks (the log store's and the staff's
+/// secrets, the bastion's key). Only `init` writes the directory, before any process starts:
+/// processes started together must read the same secrets.
+fn upgrade(dir: &Path) -> Result<(), DevError> {
+    log_store::init(dir)?;
+    operators::upgrade(dir)
 }
 
 /// The configuration of dev node `id` from an initialised `dir`.

@@ -45,15 +45,19 @@ pub(super) fn init(dir: &Path, credentials: &mut CredentialStore) -> Result<(), 
     write_private(&dir.join(SECRETS_FILE), &serde_json::to_string_pretty(&secrets).expect("JSON"))
 }
 
+/// A directory made before operator access: the bastion's key and the staff secrets (by `init`).
+pub(super) fn upgrade(dir: &Path) -> Result<(), DevError> {
+    if dir.join(SECRETS_FILE).exists() {
+        return Ok(());
+    }
+    let mut credentials = CredentialStore::parse(&read(&dir.join("credentials"))?)?;
+    init(dir, &mut credentials)?;
+    write_private(&dir.join("credentials"), &credentials.render())
+}
+
 /// Starts the directory and the bastion of an initialised `dir`.
 pub async fn start(dir: &Path) -> Result<(), DevError> {
     let path = dir.join(SECRETS_FILE);
-    if !path.exists() {
-        // A directory made before operator access: its brokers learn the key as they start.
-        let mut credentials = CredentialStore::parse(&read(&dir.join("credentials"))?)?;
-        init(dir, &mut credentials)?;
-        write_private(&dir.join("credentials"), &credentials.render())?;
-    }
     let secrets: Secrets =
         serde_json::from_str(&read(&path)?).map_err(|e| DevError::LogStore(format!("{}: {e}", path.display())))?;
     let ca = CertificateAuthority::from_pem(&read(&dir.join("ca.pem"))?, &read(&dir.join("ca.key"))?)?;

@@ -113,6 +113,7 @@ impl Authorizer {
                 principal,
                 result: AuditResult::Denied,
                 time_ms: wall_clock_ms(),
+                network: self.host.clone(),
             });
         }
         allowed

@@ -104,6 +104,7 @@ pub(super) fn sasl_authenticate(
                 principal: api_key.clone(),
                 result: crate::control_plane::audit::AuditResult::Denied,
                 time_ms: crate::net::http::wall_clock_ms(),
+                network: session.peer_host.clone(),
             });
             fail("Authentication failed: Invalid username or password", api_key)
         }
@@ -119,6 +120,7 @@ pub(super) fn sasl_authenticate(
                 principal: api_key.clone(),
                 result: crate::control_plane::audit::AuditResult::Failure,
                 time_ms: crate::net::http::wall_clock_ms(),
+                network: session.peer_host.clone(),
             });
             fail("Authentication failed: Invalid username or password", api_key)
         }

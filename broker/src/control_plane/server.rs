@@ -102,18 +102,11 @@ impl ControlPlaneServer {
             };
             ControlPlaneServerError::Bind { address, source, hint }
         })?;
-        let security_events = match &config.log_store {
-            Some(shipping) => {
-                let tls = tls::client_config(&config.tls.ca_cert_pem, &config.crypto)?;
-                crate::log_store::shipper::SecurityEvents::start(
-                    &shipping.link,
-                    &shipping.life,
-                    tls,
-                    shipping.dialer.clone(),
-                )
-            }
-            None => crate::log_store::shipper::SecurityEvents::disabled(),
-        };
+        let security_events = crate::log_store::shipper::ShippingConfig::events(
+            config.log_store.as_ref(),
+            &config.tls.ca_cert_pem,
+            &config.crypto,
+        )?;
         let server = Arc::new(ControlPlaneServer {
             security_events,
             plane: Mutex::new(ControlPlane::new(config.plane, records, config.seed)),

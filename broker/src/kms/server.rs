@@ -214,18 +214,11 @@ impl KmsServer {
         let address = SocketAddr::new(config.listen_ip, KMS_PORT);
         let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| KmsServerError::Bind(address, e))?;
         tracing::info!(%address, keys = service.store.lock().unwrap().records().keys.len(), "key service listening");
-        let events = match &config.log_store {
-            Some(shipping) => {
-                let tls = tls::client_config(&config.tls.ca_cert_pem, &config.crypto)?;
-                crate::log_store::shipper::SecurityEvents::start(
-                    &shipping.link,
-                    &shipping.life,
-                    tls,
-                    shipping.dialer.clone(),
-                )
-            }
-            None => crate::log_store::shipper::SecurityEvents::disabled(),
-        };
+        let events = crate::log_store::shipper::ShippingConfig::events(
+            config.log_store.as_ref(),
+            &config.tls.ca_cert_pem,
+            &config.crypto,
+        )?;
         accept_https_forever(listener, acceptor, Arc::new(Frontend { service, events }), "key service");
         Ok(KmsServer { address })
     }

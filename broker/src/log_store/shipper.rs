@@ -46,6 +46,24 @@ pub struct ShippingConfig {
     pub life: String,
 }
 
+impl ShippingConfig {
+    /// The security events of a server whose certificates `ca_pem` signs (the log store's
+    /// too): shipped per `config`, or nowhere without one.
+    pub fn events(
+        config: Option<&ShippingConfig>,
+        ca_pem: &str,
+        crypto: &Arc<crate::security::tls::CryptoProvider>,
+    ) -> Result<SecurityEvents, crate::security::tls::TlsError> {
+        Ok(match config {
+            Some(shipping) => {
+                let tls = crate::security::tls::client_config(ca_pem, crypto)?;
+                SecurityEvents::start(&shipping.link, &shipping.life, tls, shipping.dialer.clone())
+            }
+            None => SecurityEvents::disabled(),
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ShipError {
     /// Fewer than a quorum of replicas stored the batch; it may be on some (shipping it again

@@ -90,7 +90,7 @@ pub(super) fn start(shared: &Shared, site: &'static Site, service: Arc<KeyServic
                 tls: material.clone(),
                 crypto: seeded_crypto_provider(seeds::derive(seed, Stream::Kms, 1_000 + ((life << 8) | zone as u64))),
                 log_store: log_store.then(|| broker::log_store::shipper::ShippingConfig {
-                    link: super::log_store::link(name),
+                    link: super::security_addresses::link(name),
                     dialer: dialer.clone(),
                     life: life.to_string(),
                 }),

@@ -3,65 +3,33 @@
 //! zone where the harness's log source and its tamperer run.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use broker::log::MemoryDisk;
 use broker::log_store::chain::{Signer, TrustedKeys};
 use broker::log_store::server::{self, LogStore, LogStoreConfig, LogStoreServerConfig, Principal};
-use broker::log_store::shipper::LogStoreLink;
-use broker::log_store::{Role, LOG_STORE_PORT};
+use broker::log_store::Role;
 use broker::net::https_client::HttpsEndpoint;
 use madsim::runtime::Handle;
 
+use super::security_addresses::replica_endpoint;
+pub use super::security_addresses::{link, token, CUSTODIAN, OPS_HOST, REPLICAS, SOURCE, TAMPERER};
 use super::sites::Shared;
 use super::Machine;
 use crate::seeded_tls::seeded_crypto_provider;
 use crate::seeds::{self, Stream};
 
-/// (name, zone index, address) of each replica.
-pub const REPLICAS: [(&str, usize, Ipv4Addr); 3] = [
-    ("log-store-1", 0, Ipv4Addr::new(10, 3, 1, 65)),
-    ("log-store-2", 1, Ipv4Addr::new(10, 3, 2, 65)),
-    ("log-store-3", 2, Ipv4Addr::new(10, 3, 3, 65)),
-];
-pub const OPS_HOST: (&str, Ipv4Addr) = ("security-ops", Ipv4Addr::new(10, 3, 0, 70));
-/// The harness's log source (a service component as the store sees it).
-pub const SOURCE: &str = "ops-source";
-/// A component whose token an attacker holds: it ships, and tries to tamper.
-pub const TAMPERER: &str = "ops-agent";
-pub const CUSTODIAN: &str = "custodian";
-
-/// Principals and their roles: the replicas, the brokers, the harness's source and agent.
-fn principals() -> Vec<(String, Role)> {
+/// Principals and their roles: the replicas, the brokers, the harness's source and agent, the
+/// other components that ship (`shippers`: the control plane, key-service frontends, staff).
+fn principals(shippers: &[String]) -> Vec<(String, Role)> {
     let mut principals: Vec<(String, Role)> =
         REPLICAS.iter().map(|(name, _, _)| (name.to_string(), Role::Replica)).collect();
     principals.extend((1..=3).map(|id| (format!("broker-{id}"), Role::Source)));
     principals.extend([(SOURCE.to_string(), Role::Source), (TAMPERER.to_string(), Role::Source)]);
-    let staff = [super::operators::DIRECTORY.0, super::control_plane::CONTROL_PLANE_NAME]
-        .into_iter()
-        .chain(super::operators::BASTIONS.iter().map(|b| b.0))
-        .chain(super::CHOSEN_SITE.kms_servers.iter().map(|k| k.0));
-    principals.extend(staff.map(|name| (name.to_string(), Role::Source)));
+    principals.extend(shippers.iter().map(|name| (name.clone(), Role::Source)));
     principals.push((CUSTODIAN.to_string(), Role::Custodian));
     principals
-}
-
-pub fn token(principal: &str) -> String {
-    format!("log-store-token-{principal}")
-}
-
-/// How `principal` reaches the store: every replica.
-pub fn link(principal: &str) -> LogStoreLink {
-    LogStoreLink {
-        endpoints: REPLICAS.iter().map(|(_, _, ip)| endpoint(*ip)).collect(),
-        principal: principal.into(),
-        token: token(principal),
-    }
-}
-
-fn endpoint(ip: Ipv4Addr) -> HttpsEndpoint {
-    HttpsEndpoint { address: SocketAddr::new(IpAddr::V4(ip), LOG_STORE_PORT), server_name: ip.to_string() }
 }
 
 fn signer(seed: u64, index: usize) -> Signer {
@@ -85,11 +53,11 @@ pub struct LogStoreSite {
 }
 
 /// Starts the replicas (each with a disk, returned for the world's disk table) and the ops host.
-pub(super) fn start(shared: &Shared) -> (LogStoreSite, Vec<(Machine, MemoryDisk)>) {
+pub(super) fn start(shared: &Shared, shippers: &[String]) -> (LogStoreSite, Vec<(Machine, MemoryDisk)>) {
     let handle = Handle::current();
     let seed = shared.seed;
     let bugs = shared.bugs;
-    let table: BTreeMap<String, Principal> = principals()
+    let table: BTreeMap<String, Principal> = principals(shippers)
         .into_iter()
         .map(|(name, role)| {
             let token_hash = broker::net::api::token_hash(&token(&name));
@@ -97,7 +65,7 @@ pub(super) fn start(shared: &Shared) -> (LogStoreSite, Vec<(Machine, MemoryDisk)
         })
         .collect();
     let replicas: Vec<(String, HttpsEndpoint)> =
-        REPLICAS.iter().map(|(name, _, ip)| (name.to_string(), endpoint(*ip))).collect();
+        REPLICAS.iter().enumerate().map(|(index, (name, _, _))| (name.to_string(), replica_endpoint(index))).collect();
     let stores = Arc::new(std::sync::Mutex::new(BTreeMap::new()));
     let mut started = Vec::new();
     for (index, &(name, zone, address)) in REPLICAS.iter().enumerate() {

@@ -78,6 +78,7 @@ pub mod log_store;
 mod network;
 pub mod operators;
 pub mod sealed;
+pub mod security_addresses;
 mod sites;
 
 pub mod control_plane;
@@ -213,7 +214,7 @@ impl World {
             credentials
                 .add(
                     broker::operators::BASTION_API_KEY,
-                    operators::BASTION_SECRET,
+                    security_addresses::BASTION_SECRET,
                     Role::Client,
                     BCRYPT_COST,
                     Some(salt(4)),
@@ -323,7 +324,7 @@ impl World {
                     bugs,
                     backup_disk: Arc::new(backup.clone()),
                     log_store: log_store.then(|| broker::log_store::shipper::ShippingConfig {
-                        link: log_store::link(CONTROL_PLANE_NAME),
+                        link: security_addresses::link(CONTROL_PLANE_NAME),
                         dialer: dialer.clone(),
                         life: life.to_string(),
                     }),
@@ -415,7 +416,14 @@ impl World {
         });
         // Built last, so that the machines of runs without it are numbered as before.
         let log_store = log_store.then(|| {
-            let (site, replicas) = log_store::start(&shared);
+            // Every other component that ships: the control plane, the key service, the staff.
+            let shippers: Vec<String> = [CONTROL_PLANE_NAME, security_addresses::DIRECTORY.0]
+                .into_iter()
+                .chain(security_addresses::BASTIONS.iter().map(|b| b.0))
+                .chain(CHOSEN_SITE.kms_servers.iter().map(|k| k.0))
+                .map(String::from)
+                .collect();
+            let (site, replicas) = log_store::start(&shared, &shippers);
             place(&mut by_ip, &mut disks, replicas);
             by_ip.insert(site.ops.ip, site.ops.name.clone());
             site

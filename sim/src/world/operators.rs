@@ -2,54 +2,26 @@
 //! per zone; brokers accept the bastions' key from the bastions' addresses only.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use broker::client::ClientCredentials;
 use broker::log::MemoryDisk;
 use broker::log_store::shipper::SecurityEvents;
-use broker::net::https_client::{HttpsClient, HttpsEndpoint};
+use broker::net::https_client::HttpsClient;
 use broker::operators::bastion::{Bastion, BastionConfig};
 use broker::operators::directory::{Caller, StaffDirectory};
 use broker::operators::{BASTION_API_KEY, OPERATOR_PORT};
 use madsim::runtime::Handle;
 
+pub use super::security_addresses::{
+    bastion_endpoint, bastion_sources, directory_endpoint, staff_token as token, ADMIN, BASTIONS, BASTION_SECRET,
+    DIRECTORY,
+};
 use super::sites::Shared;
 use super::Machine;
 use crate::seeded_tls::seeded_crypto_provider;
 use crate::seeds::{self, Stream};
-
-pub const DIRECTORY: (&str, Ipv4Addr) = ("staff-directory", Ipv4Addr::new(10, 3, 0, 71));
-/// (name, zone index, address) of each bastion.
-pub const BASTIONS: [(&str, usize, Ipv4Addr); 3] = [
-    ("bastion-1", 0, Ipv4Addr::new(10, 3, 1, 22)),
-    ("bastion-2", 1, Ipv4Addr::new(10, 3, 2, 22)),
-    ("bastion-3", 2, Ipv4Addr::new(10, 3, 3, 22)),
-];
-/// The security admin (the harness creates operators and ends roles as it).
-pub const ADMIN: &str = "security-admin";
-pub const BASTION_SECRET: &str = "bastion-broker-secret";
-
-pub fn token(principal: &str) -> String {
-    format!("staff-token-{principal}")
-}
-
-/// The only sources brokers accept the bastions' key from.
-pub fn bastion_sources() -> Vec<broker::control_plane::network::Cidr> {
-    BASTIONS.iter().map(|(_, _, ip)| format!("{ip}/32").parse().expect("a literal range")).collect()
-}
-
-pub fn directory_endpoint() -> HttpsEndpoint {
-    HttpsEndpoint {
-        address: SocketAddr::new(IpAddr::V4(DIRECTORY.1), OPERATOR_PORT),
-        server_name: DIRECTORY.1.to_string(),
-    }
-}
-
-pub fn bastion_endpoint(index: usize) -> HttpsEndpoint {
-    let ip = BASTIONS[index].2;
-    HttpsEndpoint { address: SocketAddr::new(IpAddr::V4(ip), OPERATOR_PORT), server_name: ip.to_string() }
-}
 
 pub struct OperatorSite {
     pub directory: Machine,
@@ -88,7 +60,8 @@ pub(super) fn start(shared: &Shared, brokers: &[Machine]) -> (OperatorSite, Vec<
                 (disk.clone(), principals.clone(), material.clone(), dialer.clone());
             // Inside the node: its shipper's task dials from it.
             async move {
-                let events = SecurityEvents::start(&super::log_store::link(name), &life.to_string(), tls, dialer);
+                let events =
+                    SecurityEvents::start(&super::security_addresses::link(name), &life.to_string(), tls, dialer);
                 let directory = StaffDirectory::open(
                     Arc::new(disk),
                     principals,
@@ -129,7 +102,7 @@ pub(super) fn start(shared: &Shared, brokers: &[Machine]) -> (OperatorSite, Vec<
             // Inside the node: its shipper's task dials from it.
             async move {
                 let events = SecurityEvents::start(
-                    &super::log_store::link(name),
+                    &super::security_addresses::link(name),
                     &life.to_string(),
                     tls.clone(),
                     dialer.clone(),

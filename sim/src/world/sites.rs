@@ -291,9 +291,9 @@ pub(super) fn start_brokers(shared: &Shared, site: &'static Site) -> Vec<(Machin
                     service_ranges: site.service_ranges.iter().map(|r| r.parse().expect("a literal range")).collect(),
                     kms: kms.clone(),
                     segment_policy: SIMULATED_SEGMENTS,
-                    log_store: log_store.then(|| super::log_store::link(&format!("broker-{broker_id}"))),
+                    log_store: log_store.then(|| super::security_addresses::link(&format!("broker-{broker_id}"))),
                     // The bastions' key exists only in worlds with bastions.
-                    bastion_sources: super::operators::bastion_sources(),
+                    bastion_sources: super::security_addresses::bastion_sources(),
                 };
                 let (disk, nodes, name) = (tapped.clone(), nodes.clone(), name.clone());
                 async move {

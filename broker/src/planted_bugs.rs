@@ -109,10 +109,17 @@ pub enum PlantedBug {
     /// The bastion checks an operator's role when a session opens, never after: a session
     /// outlives the operator's offboarding (C10).
     OperatorAccessSurvivesOffboarding,
+    /// The incident desk holds a breach notice until the next business hour of its calendar
+    /// (a legal review that only happens in office hours): a confirmation on a Friday evening
+    /// before a holiday waits out the long weekend and misses the 72 hours (C23).
+    LateBreachNotice,
+    /// The detection pipeline's new-network rule never fires: a leaked key used from a network
+    /// it never came from goes unnoticed (C23).
+    DetectionIgnoresNewNetworks,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 37] = [
+    pub const ALL: [PlantedBug; 39] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -150,6 +157,8 @@ impl PlantedBug {
         PlantedBug::RetentionPurgesEarly,
         PlantedBug::BastionSkipsMfa,
         PlantedBug::OperatorAccessSurvivesOffboarding,
+        PlantedBug::LateBreachNotice,
+        PlantedBug::DetectionIgnoresNewNetworks,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -192,6 +201,8 @@ impl PlantedBug {
             PlantedBug::RetentionPurgesEarly => "retention-purges-early",
             PlantedBug::BastionSkipsMfa => "bastion-skips-mfa",
             PlantedBug::OperatorAccessSurvivesOffboarding => "operator-access-survives-offboarding",
+            PlantedBug::LateBreachNotice => "late-breach-notice",
+            PlantedBug::DetectionIgnoresNewNetworks => "detection-ignores-new-networks",
         }
     }
 
@@ -207,7 +218,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public, replica-placed-cross-region, plaintext-segment, nonce-reuse, rotation-drops-old-version, stale-data-key-after-revoke, rewrap-skips-key-files, deleted-cluster-still-readable, protected-field-in-clear, retention-clock-restarts, key-service-cross-region, log-entry-rewritable, retention-purges-early, bastion-skips-mfa, operator-access-survives-offboarding")]
+#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public, replica-placed-cross-region, plaintext-segment, nonce-reuse, rotation-drops-old-version, stale-data-key-after-revoke, rewrap-skips-key-files, deleted-cluster-still-readable, protected-field-in-clear, retention-clock-restarts, key-service-cross-region, log-entry-rewritable, retention-purges-early, bastion-skips-mfa, operator-access-survives-offboarding, late-breach-notice, detection-ignores-new-networks")]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

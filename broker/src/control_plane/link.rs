@@ -120,6 +120,14 @@ impl ControlPlaneLink {
         self
     }
 
+    /// A successful sign-in: an event for the security log store, where detection learns which
+    /// networks each key comes from (C23). Not an audit decision: the customer's audit log
+    /// records refusals and changes, and a sign-in per connection would drown them.
+    pub(crate) fn record_sign_in(&self, api_key: &str, network: &str) {
+        let detail = format!("kafka/sasl/{api_key}");
+        self.security_events.record("authentication", "kafka.authentication.succeeded", api_key, "success", network, &detail);
+    }
+
     /// Queues a decision for the audit log (C18).
     pub(crate) fn report(&self, decision: Decision) {
         let category = decision.kind.split('.').nth(1).unwrap_or("kafka");

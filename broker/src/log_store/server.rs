@@ -31,7 +31,8 @@ use crate::security::tls::{CryptoProvider, TlsMaterial};
 /// Shipped batches are at most this large.
 const BODY_BYTES_MAX: usize = 1024 * 1024;
 /// Entries per read page (and per repair request).
-const PAGE_MAX: usize = 1_000;
+/// Entries per page of `GET /v1/entries`.
+pub const PAGE_MAX: usize = 1_000;
 
 /// A principal of the store: the SHA-256 (hex) of its token, and its role.
 #[derive(Debug, Clone)]
@@ -138,20 +139,11 @@ impl LogStore {
     async fn copy_from(&self, peer: &str, client: &HttpsClient) -> Result<(), String> {
         loop {
             let after = self.cursors.lock().unwrap().get(peer).copied();
-            let query = after.map_or(String::new(), |a| format!("after={a}&"));
-            let (status, body) = client
-                .call("GET", &format!("/v1/entries?{query}limit={PAGE_MAX}"), None)
-                .await
-                .map_err(|e| e.to_string())?;
-            if status != 200 {
-                return Err(format!("status {status}"));
-            }
-            let page: EntriesPage = serde_json::from_slice(&body).map_err(|e| format!("bad page: {e}"))?;
-            let Some(last) = page.entries.last().map(|e| e.position) else { return Ok(()) };
+            let entries = read_page(client, after).await?;
+            let Some(last) = entries.last().map(|e| e.position) else { return Ok(()) };
+            let full = entries.len() == PAGE_MAX;
             let now = wall_clock_ms();
-            let events: Vec<Event> =
-                page.entries.into_iter().map(|e| e.event).filter(|e| e.invalid(now).is_none()).collect();
-            let full = events.len() == PAGE_MAX;
+            let events: Vec<Event> = entries.into_iter().map(|e| e.event).filter(|e| e.invalid(now).is_none()).collect();
             let copied = match self.chain.lock().unwrap().as_mut() {
                 Ok(chain) => chain.append(events, now).map_err(|e| e.to_string())?,
                 Err(error) => return Err(error.to_string()),
@@ -347,6 +339,18 @@ struct ShippedBatch {
 #[derive(Deserialize)]
 struct EntriesPage {
     entries: Vec<super::chain::Entry>,
+}
+
+/// One page (at most `PAGE_MAX`) of a replica's entries after position `after`, as a reader.
+pub async fn read_page(client: &HttpsClient, after: Option<u64>) -> Result<Vec<super::chain::Entry>, String> {
+    let query = after.map_or(String::new(), |a| format!("after={a}&"));
+    let (status, body) =
+        client.call("GET", &format!("/v1/entries?{query}limit={PAGE_MAX}"), None).await.map_err(|e| e.to_string())?;
+    if status != 200 {
+        return Err(format!("status {status}"));
+    }
+    let page: EntriesPage = serde_json::from_slice(&body).map_err(|e| format!("bad page: {e}"))?;
+    Ok(page.entries)
 }
 
 impl Responder for LogStore {

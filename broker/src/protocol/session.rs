@@ -109,6 +109,8 @@ pub(super) fn sasl_authenticate(
             fail("Authentication failed: Invalid username or password", api_key)
         }
         Some(principal) => {
+            // For the security log only (detection learns each key's networks), not the audit log.
+            node.control_plane().record_sign_in(&api_key, &session.peer_host);
             session.principal = Some(principal);
             (SaslAuthenticateResponse::default(), None)
         }

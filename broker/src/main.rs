@@ -80,6 +80,12 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Start the detection pipeline of an initialised DIR alone: it reads the log store and
+    /// hands alerts to the incident desk at the control plane.
+    Detection {
+        #[arg(long)]
+        dir: PathBuf,
+    },
     /// Verify the log store's replicas in DIR (stopped): every entry against its hash, every
     /// link, every signed checkpoint. Exits 1 naming the first thing that does not hold.
     VerifyLog {
@@ -141,6 +147,11 @@ fn main() -> std::process::ExitCode {
                 println!("staff directory running: https://127.0.0.5:443; bastion: https://127.0.0.6:443 (tokens in {}/staff.secrets.json)", dir.display());
                 broker::dev::start_control_plane(&dir).await?;
                 println!("control plane running: https://localhost:443 (credentials in {}/cloud.env)", dir.display());
+                broker::dev::start_detection(&dir).await?;
+                println!(
+                    "detection running; incidents at https://localhost:443/v1/incidents, notices in {0}/mail/notices (tokens in {0}/incidents.secrets.json)",
+                    dir.display()
+                );
                 for (id, _, _) in broker::dev::dev_nodes() {
                     broker::dev::start_node(&dir, id).await?;
                 }
@@ -190,6 +201,11 @@ fn main() -> std::process::ExitCode {
             }
             Command::Operators { dir } => {
                 broker::dev::start_operators(&dir).await?;
+                wait_for_ctrl_c().await;
+                Ok(())
+            }
+            Command::Detection { dir } => {
+                broker::dev::start_detection(&dir).await?;
                 wait_for_ctrl_c().await;
                 Ok(())
             }

@@ -37,6 +37,9 @@ pub struct ControlPlaneServerConfig {
     pub backup_disk: Arc<dyn Disk>,
     /// Where its audit events also go (C12); `None`: nowhere.
     pub log_store: Option<crate::log_store::shipper::ShippingConfig>,
+    /// The security incident desk, served under `/v1/alerts`, `/v1/incidents` and
+    /// `/v1/notices` with its own principals (C23); `None`: not here.
+    pub desk: Option<Arc<crate::incidents::desk::Desk>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +68,7 @@ pub struct ControlPlaneServer {
     bugs: PlantedBugs,
     /// Its own audit events, for the security log store (C12).
     security_events: crate::log_store::shipper::SecurityEvents,
+    desk: Option<Arc<crate::incidents::desk::Desk>>,
 }
 
 impl ControlPlaneServer {
@@ -109,6 +113,7 @@ impl ControlPlaneServer {
         )?;
         let server = Arc::new(ControlPlaneServer {
             security_events,
+            desk: config.desk,
             plane: Mutex::new(ControlPlane::new(config.plane, records, config.seed)),
             disk,
             backup_disk: config.backup_disk,
@@ -187,6 +192,11 @@ impl Responder for ControlPlaneServer {
 
     /// Runs the request on the state machine; a change is on disk before the answer leaves.
     fn respond(&self, request: &ApiRequest<'_>) -> ApiResponse {
+        if let Some(desk) = &self.desk {
+            if ["/v1/alerts", "/v1/incidents", "/v1/notices"].iter().any(|p| request.path.starts_with(p)) {
+                return desk.respond(request);
+            }
+        }
         let mut plane = self.plane.lock().unwrap();
         let (audit_before, version_before) = (plane.records().audit.len(), plane.data_plane_version());
         let response = api::handle(&mut plane, request, wall_clock_ms());

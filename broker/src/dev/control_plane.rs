@@ -189,6 +189,7 @@ pub async fn start(dir: &Path) -> Result<Arc<ControlPlaneServer>, DevError> {
             dialer: tcp_dialer(),
             life: format!("{:016x}", random_seed()),
         }),
+        desk: Some(super::incidents::desk(dir)?),
         // In the dev cluster "another zone" is another directory; a real deployment mounts
         // storage of another zone here.
         backup_disk: Arc::new(

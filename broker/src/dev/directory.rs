@@ -41,6 +41,9 @@ pub enum DevError {
     /// The log store could not start, or its secrets are unreadable.
     #[error("log store: {0}")]
     LogStore(String),
+    /// The incident desk or detection could not start, or their secrets are unreadable.
+    #[error("security operations: {0}")]
+    Incidents(String),
     /// The operating system's random source failed.
     #[error("the OS random source failed")]
     Random,

@@ -47,6 +47,8 @@ fn principals() -> Vec<(String, Role)> {
     principals
         .extend(["control-plane", "kms", "staff-directory", "bastion"].map(|name| (name.to_string(), Role::Source)));
     principals.push(("auditor".into(), Role::Reader));
+    principals.push((super::incidents::DETECTION.into(), Role::Reader));
+    principals.push(("incident-desk".into(), Role::Source));
     principals.push(("custodian".into(), Role::Custodian));
     principals
 }

@@ -4,6 +4,7 @@
 
 mod control_plane;
 mod directory;
+mod incidents;
 mod kms;
 mod log_store;
 mod operators;
@@ -11,6 +12,7 @@ mod operators;
 pub use control_plane::{sso_assertion, start as start_control_plane};
 pub use directory::{dev_nodes, DevError};
 use directory::{random_secret, random_seed, read, write_private, BCRYPT_COST, COMPLETE_MARKER, INTER_BROKER_API_KEY};
+pub use incidents::start_detection;
 pub use kms::start as start_kms;
 pub use log_store::{start as start_log_store, verify as verify_log_store, ReplicaVerdict};
 pub use operators::start as start_operators;
@@ -76,6 +78,7 @@ pub fn init(dir: &Path) -> Result<bool, DevError> {
     )?;
     kms::init(dir)?;
     log_store::init(dir)?;
+    incidents::init(dir)?;
     control_plane::bootstrap(dir, &ca_path)?;
     Ok(true)
 }
@@ -85,6 +88,7 @@ pub fn init(dir: &Path) -> Result<bool, DevError> {
 /// processes started together must read the same secrets.
 fn upgrade(dir: &Path) -> Result<(), DevError> {
     log_store::init(dir)?;
+    incidents::init(dir)?;
     operators::upgrade(dir)
 }
 

@@ -328,6 +328,7 @@ impl World {
                         dialer: dialer.clone(),
                         life: life.to_string(),
                     }),
+                    desk: None,
                 };
                 let (disk, slot) = (disk.clone(), slot.clone());
                 async move {

@@ -87,6 +87,9 @@ pub struct RunOutcome {
     pub violation: Option<FirstViolation>,
     pub simulated_ms: u64,
     pub partition_reads: Vec<PartitionRead>,
+    /// Each confirmed breach's notification (C23), for the report's distribution.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub breach_notices: Vec<crate::checkers::breaches::NoticeTime>,
     pub history_ops: usize,
     /// Why sends and polls failed, by error, for people reading a failing run.
     pub errors: std::collections::BTreeMap<String, u64>,
@@ -244,6 +247,7 @@ fn finding(request: &RunRequest, (expectation, kind): (&str, &str), message: Str
         violation: Some(FirstViolation { expectation: expectation.into(), kind: kind.into(), detail: message, at_ms }),
         simulated_ms: at_ms,
         partition_reads: Vec::new(),
+        breach_notices: Vec::new(),
         history_ops: 0,
         errors: Default::default(),
         wall_ms: 0.0,
@@ -291,8 +295,14 @@ pub fn run_seed_in_process(request: &RunRequest) -> RunOutcome {
                 let duration = request.duration_s.unwrap_or(scenario.duration_s);
                 // The security services' stretch past the cluster's part, if any.
                 let after_s = scenario.log_store.as_ref().map_or(0, |l| l.end_ms(duration) / 1000 - duration);
+                // And the jump of the simulated wall clock to a breach's calendar (madsim's
+                // clock starts somewhere in 2022): at most the start's distance from 2022.
+                let calendar_s = scenario.breach.as_ref().map_or(0, |b| {
+                    const START_OF_2022_MS: u64 = 1_640_995_200_000;
+                    b.start_unix_ms(1.0).saturating_sub(START_OF_2022_MS) / 1000
+                });
                 runtime.set_time_limit(Duration::from_secs(
-                    duration + scenario.liveness.converge_within_s + 600 + after_s,
+                    duration + scenario.liveness.converge_within_s + 600 + after_s + calendar_s,
                 ));
                 runtime.block_on(simulate(request.clone()))
             });
@@ -317,6 +327,14 @@ async fn simulate(request: RunRequest) -> Simulated {
         (Some(start), Some(end)) => (start, end),
         _ => (duration_s * 1000, duration_s * 1000),
     };
+    if let Some(breach) = &scenario.breach {
+        // The simulated wall clock starts at the scenario's calendar time (C23), before any
+        // machine or certificate exists.
+        let jitter = (crate::seeds::derive(seed, crate::seeds::Stream::Breach, 0) >> 11) as f64 / (1u64 << 53) as f64;
+        let start = breach.start_unix_ms(jitter);
+        let now = broker::clock::wall_clock_ms();
+        madsim::time::advance(Duration::from_millis(start.saturating_sub(now)));
+    }
     let workers = (scenario.workload.producers + scenario.workload.consumers) as usize;
     // Links are relayed (for per-link latency and loss) only when the schedule impairs some.
     let impairs_links = schedule
@@ -334,6 +352,10 @@ async fn simulate(request: RunRequest) -> Simulated {
             byok: scenario.keys.byok,
             log_store: scenario.log_store.is_some(),
             operators: scenario.operators.is_some(),
+            breach: scenario.breach.as_ref().map(|b| crate::world::security_ops::DeskPlan {
+                rota: b.oncall.rota.clone(),
+                calendar: b.calendar(),
+            }),
         },
     ));
     let mut trace = vec![format!("0 knobs {}", crate::world::Knobs::from_seed(seed))];
@@ -684,6 +706,12 @@ async fn simulate(request: RunRequest) -> Simulated {
             );
             drop(node.spawn(task));
         }
+    }
+    // The breach (C23): the attacker, the rota behind the pager, the customer behind its inbox,
+    // and the faults of detection and of the notice channel, to the whole run's end.
+    let breach_log = crate::workload::breaches::BreachLog::default();
+    if let (Some(spec), Some(site)) = (&scenario.breach, &world.security_ops) {
+        start_breach(spec, site, &world, &topic_names, &breach_log, &recorder, &mut trace);
     }
     let provision_log = crate::checkers::provisioning::ProvisionLog::default();
     if let Some(provisioner) = &scenario.control_plane.provisioner {
@@ -1261,7 +1289,11 @@ async fn simulate(request: RunRequest) -> Simulated {
     let log_store = scenario.log_store.as_ref().zip(world.log_store.as_ref()).map(|(spec, site)| {
         let end_ms = spec.end_ms(duration_s);
         if end_ms > recorder.now_ms() {
-            let security: BTreeSet<&str> = site.replicas.iter().chain([&site.ops]).map(|m| m.name.as_str()).collect();
+            // With a breach, detection, the desk (at the control plane) and the outside parties too.
+            let breach = world.security_ops.iter().flat_map(|s| [&s.detection, &s.pager, &s.inbox, &s.attacker]);
+            let desk = world.security_ops.as_ref().map(|_| &world.control_plane);
+            let security: BTreeSet<&str> =
+                site.replicas.iter().chain([&site.ops]).chain(breach).chain(desk).map(|m| m.name.as_str()).collect();
             for machine in world.all_machines().filter(|m| !security.contains(m.name.as_str())) {
                 world.pause(&machine.name);
             }
@@ -1269,6 +1301,7 @@ async fn simulate(request: RunRequest) -> Simulated {
         }
         (end_ms, site)
     });
+    let mut breaches = None;
     let log_store = match log_store {
         Some((end_ms, _)) => {
             sleep_until(&recorder, end_ms).await;
@@ -1285,6 +1318,37 @@ async fn simulate(request: RunRequest) -> Simulated {
             let acked = log_store_log.acked.lock().unwrap().clone();
             let attempts = log_store_log.attempts.lock().unwrap().clone();
             let findings = crate::checkers::log_store::judge(&images, &acked, &attempts, &clock);
+            breaches = scenario.breach.as_ref().map(|spec| {
+                let calendar = spec.calendar();
+                let incidents = world.incidents();
+                let injected = breach_log.injected.lock().unwrap().clone();
+                let arrivals = breach_log.arrivals.lock().unwrap().clone();
+                let deadline_ms = broker::incidents::NOTICE_DEADLINE.as_millis() as u64;
+                for (at, incident, person, what) in breach_log.steps.lock().unwrap().iter() {
+                    trace.push(format!("{} breach {incident} {person} {what}", at - clock.zero_wall_ms));
+                }
+                for incident in &incidents {
+                    let rules: Vec<&str> = incident.alerts.iter().map(|a| a.rule.name()).collect();
+                    trace.push(format!(
+                        "{} breach {} opened {} ({}), {} pages, {:?}",
+                        recorder.now_ms(),
+                        incident.id,
+                        calendar.describe(incident.opened_ms),
+                        rules.join(", "),
+                        incident.pages.len(),
+                        incident.status
+                    ));
+                }
+                crate::checkers::breaches::judge(
+                    injected.as_ref(),
+                    &incidents,
+                    &arrivals,
+                    clock.zero_wall_ms,
+                    end_wall_ms,
+                    deadline_ms,
+                    &calendar,
+                )
+            });
             // Operator access (C10): the attempts, against every entry any replica holds.
             let operators = scenario.operators.as_ref().map(|_| {
                 let mut seen = BTreeSet::new();
@@ -1320,6 +1384,7 @@ async fn simulate(request: RunRequest) -> Simulated {
     };
     Simulated {
         log_store,
+        breaches,
         history,
         nemesis: trace,
         window,
@@ -1506,6 +1571,139 @@ struct Simulated {
     /// operator access's (C10).
     log_store:
         Option<(u64, crate::checkers::log_store::LogFindings, Option<crate::checkers::operators::OperatorFindings>)>,
+    /// Breach detection and notification's findings (C23), with a `[breach]` section.
+    breaches: Option<crate::checkers::breaches::BreachFindings>,
+}
+
+/// Starts the `[breach]` section's parties on their machines and schedules its fault windows.
+fn start_breach(
+    spec: &crate::scenario::BreachSpec,
+    site: &crate::world::security_ops::SecurityOpsSite,
+    world: &std::sync::Arc<World>,
+    topics: &[String],
+    log: &crate::workload::breaches::BreachLog,
+    recorder: &Recorder,
+    trace: &mut Vec<String>,
+) {
+    use crate::workload::breaches::{self, Mailbox};
+    use crate::world::security_ops::{desk_token, listen_address, CONTACT};
+    use rand_core::SeedableRng;
+    let handle = madsim::runtime::Handle::current();
+    let seed = world.seed;
+    let tls = |n: u64| world.log_store_tls(20_000 + n);
+    let crypto = |n: u64| {
+        crate::seeded_tls::seeded_crypto_provider(crate::seeds::derive(seed, crate::seeds::Stream::Breach, 100 + n))
+    };
+    let draws: breaches::Draws = std::sync::Arc::new(std::sync::Mutex::new(rand_chacha::ChaCha8Rng::seed_from_u64(
+        crate::seeds::derive(seed, crate::seeds::Stream::Breach, 1),
+    )));
+    let control_plane = {
+        let address = crate::world::control_plane::address();
+        broker::net::https_client::HttpsEndpoint { address, server_name: address.ip().to_string() }
+    };
+    // The attacker, from the internet, with the workload's key (and first a wrong secret).
+    let (key, secret) = world.organization.workload_key.clone();
+    let (dialer, leaked) = world.client_with_key(&site.attacker, 900, &(key.clone(), secret));
+    let (wrong_dialer, wrong) = world.client_with_key(&site.attacker, 901, &(key.clone(), "guessed-secret".into()));
+    let wrong = ClusterClient::new(wrong_dialer, wrong, world.endpoints(&site.attacker, 901));
+    let leaked = ClusterClient::new(dialer, leaked, world.endpoints(&site.attacker, 900));
+    let attacker = breaches::attacker(
+        spec.clone(),
+        wrong,
+        leaked,
+        key,
+        site.attacker.ip.to_string(),
+        topics.first().cloned().unwrap_or_default(),
+        log.clone(),
+    );
+    let start = Duration::from_secs_f64(spec.start_s);
+    let node = handle.get_node(site.attacker.id).expect("attacker node");
+    drop(node.spawn(async move {
+        tokio::time::sleep(start).await;
+        attacker.await;
+    }));
+    // The rota behind the paging provider.
+    let (pager, pages) = Mailbox::new("/v1/pages");
+    let pager_dialer = world.dialer_of(&site.pager);
+    let people = spec
+        .oncall
+        .rota
+        .iter()
+        .enumerate()
+        .map(|(index, person)| {
+            let client = broker::net::https_client::HttpsClient::new(
+                control_plane.clone(),
+                tls(index as u64),
+                pager_dialer.clone(),
+                person,
+                &desk_token(person),
+            );
+            (person.clone(), std::sync::Arc::new(client))
+        })
+        .collect();
+    let rota = breaches::Rota {
+        spec: spec.clone(),
+        calendar: spec.calendar(),
+        people,
+        cluster_id: world.organization.cluster_id.clone(),
+        draws: draws.clone(),
+        log: log.clone(),
+    };
+    let acceptor = broker::security::tls::acceptor(&site.pager_tls, &crypto(0)).expect("pager TLS");
+    let address = listen_address(&site.pager);
+    drop(handle.get_node(site.pager.id).expect("pager node").spawn(async move {
+        broker::net::http::bind_https(address, acceptor, pager, "pager").await.expect("the pager binds");
+        breaches::rota(rota, pages).await;
+    }));
+    // The customer's contact behind its inbox.
+    let (inbox, notices) = Mailbox::new("/v1/notices");
+    let contact = std::sync::Arc::new(broker::net::https_client::HttpsClient::new(
+        control_plane,
+        tls(100),
+        world.dialer_of(&site.inbox),
+        CONTACT,
+        &desk_token(CONTACT),
+    ));
+    let contact = breaches::contact(spec.clone(), contact, draws, log.clone(), notices);
+    let acceptor = broker::security::tls::acceptor(&site.inbox_tls, &crypto(1)).expect("inbox TLS");
+    let address = listen_address(&site.inbox);
+    drop(handle.get_node(site.inbox.id).expect("inbox node").spawn(async move {
+        broker::net::http::bind_https(address, acceptor, inbox, "customer inbox").await.expect("the inbox binds");
+        contact.await;
+    }));
+    // Fault windows, from t = 0.
+    let replicas: Vec<String> = crate::world::log_store::REPLICAS.iter().map(|r| r.0.to_string()).collect();
+    // A detection window takes its machine down or cuts it from the replicas; a notice-channel
+    // window cuts the control plane (the desk) from the inbox.
+    let windows: Vec<_> = spec
+        .detection_faults
+        .iter()
+        .map(|w| (*w, site.detection.name.clone(), replicas.clone(), w.kind == crate::scenario::WindowKind::Down))
+        .chain(spec.notice_channel_faults.iter().map(|w| {
+            (*w, crate::world::control_plane::CONTROL_PLANE_NAME.to_string(), vec![site.inbox.name.clone()], false)
+        }))
+        .collect();
+    for (window, machine, peers, down) in windows {
+        let (world, recorder) = (world.clone(), recorder.clone());
+        let start_ms = (window.start_s * 1000.0) as u64;
+        let end_ms = ((window.start_s + window.duration_s) * 1000.0) as u64;
+        let what = if down { "down" } else { "cut" };
+        trace.push(format!("{start_ms} breach-fault {machine} {what} until {end_ms}"));
+        tokio::spawn(async move {
+            sleep_until(&recorder, start_ms).await;
+            if down {
+                world.take_down(&machine);
+            } else {
+                world.cut(std::slice::from_ref(&machine), &peers);
+            }
+            sleep_until(&recorder, end_ms).await;
+            if down {
+                world.bring_up(&machine);
+            } else {
+                world.heal(std::slice::from_ref(&machine), &peers);
+            }
+        });
+    }
 }
 
 fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunOutcome {
@@ -1549,6 +1747,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         fields,
         retention,
         log_store,
+        breaches,
     } = run;
     let (sign_ins, sign_in_answers) = crate::checkers::sign_in::sign_in_violations(&sign_in_attempts);
     let (provisioning, provisioning_answers) =
@@ -1685,6 +1884,10 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         operator_refusals_unlogged: operators.map(|o| o.unlogged.len() as u64),
         operator_attempts: operators.map(|o| o.attempts),
         operator_revocation_s: operators.and_then(|o| o.revocation_s),
+        breach_notices_late: breaches.as_ref().map(|b| b.late.len() as u64),
+        breaches_undetected: breaches.as_ref().map(|b| b.undetected.len() as u64),
+        breach_notices_checked: breaches.as_ref().map(|b| b.checked),
+        breaches_injected: breaches.as_ref().map(|b| b.injected),
     };
     let expectations = evaluate(&request.scenario.scenario.expectations, &report, &measured);
     // Evidence found outside the history, by the expectation it fails: its first item.
@@ -1727,6 +1930,8 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         (ExpectationName::LogTamperingUnlogged, log_store.as_ref().and_then(|(_, f, _)| f.unlogged.first())),
         (ExpectationName::OperatorAccessViolations, operators.and_then(|o| o.violations.first())),
         (ExpectationName::OperatorRefusalsUnlogged, operators.and_then(|o| o.unlogged.first())),
+        (ExpectationName::BreachNoticesLate, breaches.as_ref().and_then(|b| b.late.first())),
+        (ExpectationName::BreachesUndetected, breaches.as_ref().and_then(|b| b.undetected.first())),
     ]
     .into_iter()
     .filter_map(|(name, first)| Some((name, first?.clone())))
@@ -1786,6 +1991,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         // The whole run: the security services' stretch past the cluster's part included.
         simulated_ms: log_store.as_ref().map_or(simulated_ms, |(end, _, _)| (*end).max(simulated_ms)),
         partition_reads,
+        breach_notices: breaches.map(|b| b.notices).unwrap_or_default(),
         history_ops: history.ops.len(),
         errors: error_counts(&history),
         wall_ms: 0.0,
@@ -2003,6 +2209,10 @@ pub struct Measured {
     pub operator_refusals_unlogged: Option<u64>,
     pub operator_attempts: Option<u64>,
     pub operator_revocation_s: Option<f64>,
+    pub breach_notices_late: Option<u64>,
+    pub breaches_undetected: Option<u64>,
+    pub breach_notices_checked: Option<u64>,
+    pub breaches_injected: Option<u64>,
 }
 
 fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) -> Option<f64> {
@@ -2093,6 +2303,10 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::OperatorRefusalsUnlogged => measured.operator_refusals_unlogged.map(|n| n as f64),
         E::OperatorAttempts => measured.operator_attempts.map(|n| n as f64),
         E::OperatorRevocationS => measured.operator_revocation_s,
+        E::BreachNoticesLate => measured.breach_notices_late.map(|n| n as f64),
+        E::BreachesUndetected => measured.breaches_undetected.map(|n| n as f64),
+        E::BreachNoticesChecked => measured.breach_notices_checked.map(|n| n as f64),
+        E::BreachesInjected => measured.breaches_injected.map(|n| n as f64),
         checked => count(kind_of(checked).expect("the remaining expectations count checker violations")),
     }
 }

@@ -33,6 +33,10 @@ pub enum Stream {
     LogStore = 11,
     /// The staff directory and the bastions (C10): TLS, session ids, operators' secrets.
     Operators = 12,
+    /// Detection, the desk's outside parties (C23): TLS and certificates.
+    SecurityOps = 13,
+    /// The breach: the attacker's TLS, the on-call people's and the contact's delays (C23).
+    Breach = 14,
 }
 
 /// The sub-seed of `stream` (and `index` within it, for per-node or per-client streams).

@@ -315,20 +315,27 @@ impl Desk {
                 .collect()
         };
         for (id, to, what) in due {
-            let delivered = match &self.config.pager {
+            let outcome = match &self.config.pager {
                 Some(pager) => {
-                    let body = json!({ "incident": id, "to": to, "alerts": what });
-                    matches!(pager.call("POST", "/v1/pages", Some(serde_json::to_vec(&body).expect("JSON"))).await, Ok((200..=299, _)))
+                    let body = serde_json::to_vec(&json!({ "incident": id, "to": to, "alerts": what })).expect("JSON");
+                    match pager.call("POST", "/v1/pages", Some(body)).await {
+                        Ok((200..=299, _)) => Ok(()),
+                        Ok((status, _)) => Err(format!("the pager answered {status}")),
+                        Err(error) => Err(error.to_string()),
+                    }
                 }
-                None => false,
+                None => Err("no pager: shown on the desk".to_string()),
             };
+            let delivered = outcome.is_ok();
             let mut records = self.records.lock().unwrap();
             if let Some(incident) = records.incidents.iter_mut().find(|i| i.id == id && i.status == Status::Open) {
                 incident.pages.push(Page { to: to.clone(), at_ms: now, delivered });
                 if self.persist(&records).is_ok() {
                     drop(records);
-                    let outcome = if delivered { "success" } else { "failure" };
-                    self.record("incident-paged", &to, outcome, &id);
+                    match &outcome {
+                        Ok(()) => self.record("incident-paged", &to, "success", &id),
+                        Err(error) => self.record("incident-paged", &to, "failure", &format!("{id}: {error}")),
+                    }
                 }
             }
         }
@@ -376,6 +383,14 @@ impl Desk {
                 }
             }
         }
+    }
+}
+
+/// The incidents a desk wrote to `disk` (for a harness that judges them after the run).
+pub fn stored_incidents(disk: &dyn Disk) -> Result<Vec<Incident>, String> {
+    match disk.read(RECORDS_FILE).map_err(|e| e.to_string())? {
+        Some(bytes) => Ok(serde_json::from_slice::<Records>(&bytes).map_err(|e| e.to_string())?.incidents),
+        None => Ok(Vec::new()),
     }
 }
 

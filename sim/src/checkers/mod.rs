@@ -29,6 +29,7 @@
 pub mod access;
 pub mod at_rest;
 pub mod audit;
+pub mod breaches;
 pub mod availability;
 pub mod backups;
 pub mod connections;

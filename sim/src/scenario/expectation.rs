@@ -197,10 +197,20 @@ pub enum ExpectationName {
     OperatorAttempts,
     /// The latest success after a role ended, in seconds after the end (C10: prompt revocation).
     OperatorRevocationS,
+    /// Confirmed breaches whose written notice reached the customer's inbox more than 72 hours
+    /// after the confirmation, or not at all with the 72 hours over, or misstating the
+    /// incident, the clusters or the confirmation time (C23).
+    BreachNoticesLate,
+    /// Injected breaches (an attacker that got access) that no alert named by the run's end (C23).
+    BreachesUndetected,
+    /// Confirmed breaches whose notice was judged (work done).
+    BreachNoticesChecked,
+    /// Breaches injected that got access (work done).
+    BreachesInjected,
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 93] = [
+    pub const ALL: [ExpectationName; 97] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -294,6 +304,10 @@ impl ExpectationName {
         ExpectationName::OperatorRefusalsUnlogged,
         ExpectationName::OperatorAttempts,
         ExpectationName::OperatorRevocationS,
+        ExpectationName::BreachNoticesLate,
+        ExpectationName::BreachesUndetected,
+        ExpectationName::BreachNoticesChecked,
+        ExpectationName::BreachesInjected,
     ];
 
     /// The name in scenario files and reports.
@@ -392,6 +406,10 @@ impl ExpectationName {
             ExpectationName::OperatorRefusalsUnlogged => "operator_refusals_unlogged",
             ExpectationName::OperatorAttempts => "operator_attempts",
             ExpectationName::OperatorRevocationS => "operator_revocation_s",
+            ExpectationName::BreachNoticesLate => "breach_notices_late",
+            ExpectationName::BreachesUndetected => "breaches_undetected",
+            ExpectationName::BreachNoticesChecked => "breach_notices_checked",
+            ExpectationName::BreachesInjected => "breaches_injected",
         }
     }
 
@@ -445,6 +463,8 @@ impl ExpectationName {
                 | ExpectationName::LogPurges
                 | ExpectationName::OperatorAttempts
                 | ExpectationName::OperatorRevocationS
+                | ExpectationName::BreachNoticesChecked
+                | ExpectationName::BreachesInjected
         )
     }
 }

@@ -7,6 +7,7 @@
 //! The format grows by sections: a new subsystem adds its table to `ScenarioFile` and its
 //! typed value to `Scenario`, validated in `parse`.
 
+mod breach;
 mod control_plane;
 mod expectation;
 mod group;
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use breach::{BreachKind, BreachSpec, Delay, Window, WindowKind};
 pub use control_plane::{
     AclSpec, ActionKind, ActionSpec, ClientKind, ClientSpec, ControlPlaneSpec, ProvisionerSpec, ServiceAccountSpec,
     TenantSpec,
@@ -64,6 +66,8 @@ pub struct Scenario {
     pub log_store: Option<LogStoreSpec>,
     /// The staff directory, the bastions and the people who use them (C10).
     pub operators: Option<OperatorsSpec>,
+    /// An attacker, detection, the incident desk, the on-call rota and the customer (C23).
+    pub breach: Option<BreachSpec>,
 }
 
 /// The file as written: the untyped parts (`nightly_seeds`, groups, expectations) are typed by
@@ -99,6 +103,8 @@ struct ScenarioFile {
     log_store: Option<LogStoreSpec>,
     #[serde(default)]
     operators: Option<OperatorsSpec>,
+    #[serde(default)]
+    breach: Option<BreachSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -428,6 +434,10 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
     if let Some(operators) = &scenario.operators {
         operators.validate(file, scenario.duration_s, scenario.log_store.is_some())?;
     }
+    if let Some(breach) = &scenario.breach {
+        let end_s = scenario.log_store.as_ref().map_or(scenario.duration_s as f64, |l| l.end_ms(scenario.duration_s) as f64 / 1000.0);
+        breach.validate(file, scenario.duration_s, end_s, scenario.log_store.is_some())?;
+    }
     if let Some(region) = &scenario.region {
         region.validate(file, scenario.duration_s)?;
         if scenario.network.is_some() {
@@ -549,6 +559,14 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
             {
                 "an [operators] section"
             }
+            ExpectationName::BreachNoticesLate
+            | ExpectationName::BreachesUndetected
+            | ExpectationName::BreachNoticesChecked
+            | ExpectationName::BreachesInjected
+                if scenario.breach.is_none() =>
+            {
+                "a [breach] section"
+            }
             ExpectationName::LogTamperingPerformed
             | ExpectationName::LogTamperingUnlogged
             | ExpectationName::LogTamperAttempts
@@ -578,6 +596,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         keys: scenario.keys,
         log_store: scenario.log_store,
         operators: scenario.operators,
+        breach: scenario.breach,
     })
 }
 

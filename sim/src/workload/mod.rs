@@ -3,6 +3,7 @@
 //! simulated start and end and its outcome.
 
 pub mod access;
+pub mod breaches;
 pub mod client;
 pub mod consumer;
 pub mod log_store;

@@ -29,6 +29,7 @@ fn principals(shippers: &[String]) -> Vec<(String, Role)> {
     principals.extend([(SOURCE.to_string(), Role::Source), (TAMPERER.to_string(), Role::Source)]);
     principals.extend(shippers.iter().map(|name| (name.clone(), Role::Source)));
     principals.push((CUSTODIAN.to_string(), Role::Custodian));
+    principals.push((super::security_addresses::DETECTION_PRINCIPAL.to_string(), Role::Reader));
     principals
 }
 

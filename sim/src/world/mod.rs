@@ -77,6 +77,7 @@ mod links;
 pub mod log_store;
 mod network;
 pub mod operators;
+pub mod security_ops;
 pub mod sealed;
 pub mod security_addresses;
 mod sites;
@@ -108,7 +109,7 @@ fn public_address(broker_id: i32) -> Ipv4Addr {
 }
 
 /// The parts of the service a scenario may leave out.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Optional {
     /// Another region (C07).
     pub other_region: bool,
@@ -118,6 +119,8 @@ pub struct Optional {
     pub log_store: bool,
     /// The staff directory and the bastions (C10).
     pub operators: bool,
+    /// Detection, the incident desk at the control plane, and the outside parties (C23).
+    pub breach: Option<security_ops::DeskPlan>,
 }
 
 pub struct World {
@@ -135,6 +138,8 @@ pub struct World {
     pub log_store: Option<log_store::LogStoreSite>,
     /// The staff directory and the bastions, with an `[operators]` section (C10).
     pub operators: Option<operators::OperatorSite>,
+    /// Detection and the outside parties of security operations, with a `[breach]` section (C23).
+    pub security_ops: Option<security_ops::SecurityOpsSite>,
     /// The PrivateLink load balancer, when the network offers PrivateLink.
     pub nlb: Option<Machine>,
     /// A machine in the PrivateLink VPC without the customer's DNS override.
@@ -195,7 +200,7 @@ impl World {
         impairs_links: bool,
         optional: Optional,
     ) -> World {
-        let Optional { other_region, byok, log_store, operators } = optional;
+        let Optional { other_region, byok, log_store, operators, breach } = optional;
         let handle = Handle::current();
         let certificates = seeds::derive(seed, Stream::Certificates, 0);
         let ca = CertificateAuthority::generate_seeded(certificates).expect("seeded CA");
@@ -310,6 +315,7 @@ impl World {
                 broker_ips.iter().map(|ip| SocketAddr::new(*ip, BROKER_PORT)).collect();
             let (disk, slot, backup) =
                 (control_plane_disk.clone(), control_plane_server.clone(), control_plane_backup.clone());
+            let desk_plan = breach.clone();
             let lives = Arc::new(std::sync::atomic::AtomicU64::new(0));
             let init = move || {
                 let life = lives.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -331,7 +337,17 @@ impl World {
                     desk: None,
                 };
                 let (disk, slot) = (disk.clone(), slot.clone());
+                let (desk_plan, desk_dialer) = (desk_plan.clone(), dialer.clone());
+                let desk_tls = desk_plan.as_ref().map(|_| {
+                    let crypto = seeded_crypto_provider(seeds::derive(seed, Stream::SecurityOps, 100 + life));
+                    broker::security::tls::client_config(&material.ca_cert_pem, &crypto).expect("desk TLS")
+                });
                 async move {
+                    let mut config = config;
+                    // Inside the node: the desk's tasks dial from it.
+                    config.desk = desk_plan.as_ref().zip(desk_tls).map(|(plan, tls)| {
+                        security_ops::desk(plan, tls, desk_dialer, Arc::new(disk.clone()), life, bugs)
+                    });
                     let server =
                         ControlPlaneServer::start(config, Arc::new(disk)).await.expect("the control plane starts");
                     *slot.lock().unwrap() = Some(server);
@@ -418,7 +434,8 @@ impl World {
         // Built last, so that the machines of runs without it are numbered as before.
         let log_store = log_store.then(|| {
             // Every other component that ships: the control plane, the key service, the staff.
-            let shippers: Vec<String> = [CONTROL_PLANE_NAME, security_addresses::DIRECTORY.0]
+            let shippers: Vec<String> =
+                [CONTROL_PLANE_NAME, security_addresses::DIRECTORY.0, security_addresses::DESK_SOURCE]
                 .into_iter()
                 .chain(security_addresses::BASTIONS.iter().map(|b| b.0))
                 .chain(CHOSEN_SITE.kms_servers.iter().map(|k| k.0))
@@ -434,6 +451,13 @@ impl World {
             place(&mut by_ip, &mut disks, directory);
             for bastion in &site.bastions {
                 by_ip.insert(bastion.ip, bastion.name.clone());
+            }
+            site
+        });
+        let security_ops = breach.is_some().then(|| {
+            let site = security_ops::start(&shared);
+            for machine in [&site.detection, &site.pager, &site.inbox, &site.attacker] {
+                by_ip.insert(machine.ip, machine.name.clone());
             }
             site
         });
@@ -460,6 +484,18 @@ impl World {
                 fabric.homes.insert(machine.name.clone(), Home::Service);
                 fabric.machines.insert(machine.ip, machine.name.clone());
             }
+            if let Some(site) = &security_ops {
+                fabric.homes.insert(site.detection.name.clone(), Home::Service);
+                fabric.machines.insert(site.detection.ip, site.detection.name.clone());
+                // Services on the internet: anything with an internet route reaches them.
+                for machine in [&site.pager, &site.inbox] {
+                    fabric.homes.insert(machine.name.clone(), Home::Internet);
+                    fabric.public.insert(machine.ip, machine.name.clone());
+                    fabric.machines.insert(machine.ip, machine.name.clone());
+                }
+                fabric.homes.insert(site.attacker.name.clone(), Home::Internet);
+                fabric.machines.insert(site.attacker.ip, site.attacker.name.clone());
+            }
         }
         World {
             brokers,
@@ -470,6 +506,7 @@ impl World {
             other_region,
             log_store,
             operators,
+            security_ops,
             nlb,
             privatelink_probe,
             outsider,
@@ -632,6 +669,11 @@ impl World {
     }
 
     /// The control plane's records as its disk holds them (what survives it).
+    /// The incidents the desk at the control plane recorded (C23).
+    pub fn incidents(&self) -> Vec<broker::incidents::Incident> {
+        broker::incidents::desk::stored_incidents(&self.disks[CONTROL_PLANE_NAME]).expect("the desk's records parse")
+    }
+
     pub fn control_plane_records(&self) -> broker::control_plane::state::Records {
         let bytes = broker::log::Disk::read(&self.disks[CONTROL_PLANE_NAME], RECORDS_FILE)
             .expect("a memory disk reads")
@@ -705,6 +747,7 @@ impl World {
             .chain(&self.key_service.machines)
             .chain(self.log_store.iter().flat_map(|l| l.replicas.iter().chain([&l.ops])))
             .chain(self.operators.iter().flat_map(|o| o.bastions.iter().chain([&o.directory])))
+            .chain(self.security_ops.iter().flat_map(|s| [&s.detection, &s.pager, &s.inbox, &s.attacker]))
             .chain(
                 self.other_region
                     .iter()

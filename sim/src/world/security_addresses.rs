@@ -69,3 +69,31 @@ pub fn directory_endpoint() -> HttpsEndpoint {
 pub fn bastion_endpoint(index: usize) -> HttpsEndpoint {
     endpoint(BASTIONS[index].2, OPERATOR_PORT)
 }
+
+/// The detection pipeline's machine (a service machine with no zone).
+pub const DETECTION: (&str, Ipv4Addr) = ("detection", Ipv4Addr::new(10, 3, 0, 72));
+/// The paging provider and the customer's security contact's inbox: services on the internet
+/// (TEST-NET-1), which the desk at the control plane dials.
+pub const PAGER: (&str, Ipv4Addr) = ("pager", Ipv4Addr::new(192, 0, 2, 30));
+pub const INBOX: (&str, Ipv4Addr) = ("customer-security", Ipv4Addr::new(192, 0, 2, 25));
+/// The attacker with the leaked key: a host on the internet, in no network the key knows.
+pub const ATTACKER: (&str, Ipv4Addr) = ("attacker", Ipv4Addr::new(192, 0, 2, 66));
+/// The desk's principal for detection and the contact's (the rota's people are principals by name).
+pub const DETECTION_PRINCIPAL: &str = "detection";
+pub const CONTACT: &str = "security@customer.example";
+/// The desk's own shipping principal at the log store.
+pub const DESK_SOURCE: &str = "incident-desk";
+/// The port the pager and the inbox listen on.
+pub const HTTPS_PORT: u16 = 443;
+
+pub fn desk_token(principal: &str) -> String {
+    format!("desk-token-{principal}")
+}
+
+pub fn pager_endpoint() -> HttpsEndpoint {
+    endpoint(PAGER.1, HTTPS_PORT)
+}
+
+pub fn inbox_endpoint() -> HttpsEndpoint {
+    endpoint(INBOX.1, HTTPS_PORT)
+}

@@ -12,8 +12,8 @@ pub mod merge;
 pub mod model;
 
 pub use model::{
-    Availability, ClaimVerdict, ExpectationResult, Failure, LatencySummary, PartitionReadEvidence, Percentiles,
-    PhaseRatios, ScenarioSummary, Summary,
+    Availability, BreachNotice, ClaimVerdict, ExpectationResult, Failure, LatencySummary, NoticeDistribution,
+    PartitionReadEvidence, Percentiles, PhaseRatios, ScenarioSummary, Summary,
 };
 
 /// Compress seeds for display: sorted, deduplicated, runs of three or more

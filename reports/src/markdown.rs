@@ -3,7 +3,10 @@
 use std::fmt::Write as _;
 
 use crate::compress_seeds;
-use crate::model::{ClaimVerdict, Percentiles, PhaseRatios, ScenarioSummary, Summary};
+use crate::model::{BreachNotice, ClaimVerdict, NoticeDistribution, Percentiles, PhaseRatios, ScenarioSummary, Summary};
+
+/// C23's promise: written notice within 72 hours of the confirmation.
+const NOTICE_DEADLINE_H: f64 = 72.0;
 
 const PASS: &str = "✅";
 const FAIL: &str = "❌";
@@ -44,6 +47,11 @@ pub fn render(summary: &Summary) -> String {
     }
 
     render_claims(&mut out, summary);
+    let notices: Vec<&BreachNotice> = summary.scenarios.iter().flat_map(|s| &s.breach_notices).collect();
+    if !notices.is_empty() {
+        out.push_str("\n## C23 notification times, all scenarios\n\n");
+        render_notices(&mut out, notices.into_iter());
+    }
 
     for s in &summary.scenarios {
         out.push('\n');
@@ -120,6 +128,25 @@ fn render_scenario(out: &mut String, s: &ScenarioSummary) {
                 r.partition,
                 verdict(r.readable_during_outage),
                 cell(&r.evidence)
+            );
+        }
+    }
+
+    if !s.breach_notices.is_empty() {
+        out.push_str("\n### C23 breach notices\n\n");
+        render_notices(out, s.breach_notices.iter());
+        out.push_str("\n| seed | incident | confirmed | breach to confirmation h | confirmation to inbox h | inbox to acknowledgement h |\n|---:|---|---|---:|---:|---:|\n");
+        for n in &s.breach_notices {
+            let hours = |h: Option<f64>| h.map_or("–".to_string(), |h| fmt_f64(h, 2));
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                n.seed,
+                cell(&n.incident),
+                cell(&n.confirmed_local),
+                hours(n.confirmed_after_h),
+                n.hours.map_or("never arrived".to_string(), |h| fmt_f64(h, 2)),
+                hours(n.acknowledged_after_h)
             );
         }
     }
@@ -277,6 +304,25 @@ fn longest_backtick_run(s: &str) -> usize {
 /// expectations while a claim of the paper does not hold under its faults.
 /// The project's claims catalog, relative to the repository root (reports are read from there).
 pub const CLAIMS_CATALOG: &str = "scenarios/CLAIMS.md";
+
+/// The distribution of confirmation-to-inbox times, in hours.
+fn render_notices<'a>(out: &mut String, notices: impl Iterator<Item = &'a BreachNotice>) {
+    let d = NoticeDistribution::of(notices, NOTICE_DEADLINE_H);
+    let hours = |h: Option<f64>| h.map_or("–".to_string(), |h| fmt_f64(h, 2));
+    out.push_str("Confirmation of unauthorized access to the written notice in the customer's inbox, in hours (deadline 72 h; a notice that never arrived counts as late).\n\n");
+    out.push_str("| notices | never arrived | min | median | p99 | max | within 72 h |\n|---:|---:|---:|---:|---:|---:|---:|\n");
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {} | {} | {} | {} |",
+        d.notices,
+        d.undelivered,
+        hours(d.min),
+        hours(d.median),
+        hours(d.p99),
+        hours(d.max),
+        d.within_deadline.map_or("–".to_string(), |s| format!("{:.1}%", s * 100.0))
+    );
+}
 
 fn render_claims(out: &mut String, summary: &Summary) {
     let mut claims: std::collections::BTreeMap<&str, (ClaimVerdict, Vec<&str>)> = std::collections::BTreeMap::new();

@@ -75,6 +75,7 @@ fn merge_scenario(acc: &mut ScenarioSummary, other: &ScenarioSummary) {
         merge_partition_read(&mut acc.partition_reads, r);
     }
     acc.failures.extend(other.failures.iter().cloned());
+    acc.breach_notices.extend(other.breach_notices.iter().cloned());
     for bug in &other.planted_bugs {
         if !acc.planted_bugs.contains(bug) {
             acc.planted_bugs.push(bug.clone());

@@ -48,6 +48,63 @@ pub struct ScenarioSummary {
     pub failures: Vec<Failure>,
     #[serde(default)]
     pub planted_bugs: Vec<String>,
+    /// C23: every confirmed breach's notification, one entry per incident per seed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub breach_notices: Vec<BreachNotice>,
+}
+
+/// One confirmed breach's written notice (C23).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct BreachNotice {
+    pub seed: u64,
+    pub incident: String,
+    /// The confirmation, in the desk's local time.
+    pub confirmed_local: String,
+    /// Confirmation to arrival in the customer's inbox; `None`: never arrived.
+    pub hours: Option<f64>,
+    /// The first malicious request to the confirmation.
+    pub confirmed_after_h: Option<f64>,
+    /// Arrival to the customer's acknowledgement.
+    pub acknowledged_after_h: Option<f64>,
+}
+
+/// The distribution of notification times (confirmation to inbox) over notices, in hours.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct NoticeDistribution {
+    pub notices: usize,
+    /// Notices that never arrived.
+    pub undelivered: usize,
+    pub min: Option<f64>,
+    pub median: Option<f64>,
+    pub p99: Option<f64>,
+    pub max: Option<f64>,
+    /// Share of all notices (undelivered count as late) that arrived within `deadline_h`.
+    pub within_deadline: Option<f64>,
+    pub deadline_h: f64,
+}
+
+impl NoticeDistribution {
+    /// Nearest-rank percentiles over the delivered notices.
+    pub fn of<'a>(notices: impl Iterator<Item = &'a BreachNotice>, deadline_h: f64) -> NoticeDistribution {
+        let all: Vec<&BreachNotice> = notices.collect();
+        let mut hours: Vec<f64> = all.iter().filter_map(|n| n.hours).collect();
+        hours.sort_by(f64::total_cmp);
+        let rank = |q: f64| -> Option<f64> {
+            let index = ((q * hours.len() as f64).ceil() as usize).clamp(1, hours.len().max(1)) - 1;
+            hours.get(index).copied()
+        };
+        let within = hours.iter().filter(|h| **h <= deadline_h).count();
+        NoticeDistribution {
+            notices: all.len(),
+            undelivered: all.len() - hours.len(),
+            min: hours.first().copied(),
+            median: rank(0.5),
+            p99: rank(0.99),
+            max: hours.last().copied(),
+            within_deadline: (!all.is_empty()).then(|| within as f64 / all.len() as f64),
+            deadline_h,
+        }
+    }
 }
 
 /// One expectation evaluated over all seeds of a scenario.

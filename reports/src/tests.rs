@@ -41,6 +41,7 @@ fn passing_scenario() -> ScenarioSummary {
         partition_reads: vec![],
         failures: vec![],
         planted_bugs: vec![],
+        breach_notices: vec![],
     }
 }
 
@@ -99,6 +100,7 @@ fn failing_scenario() -> ScenarioSummary {
             replay: "cargo faultline replay runs/nightly/capsules/two-zone-outage-11.json".into(),
         }],
         planted_bugs: vec!["skip-fsync".into()],
+        breach_notices: vec![],
     }
 }
 
@@ -353,4 +355,21 @@ fn markdown_escapes_free_text() {
     let md = markdown::render(&Summary { scenarios: vec![s], ..fixture() });
     assert!(md.contains("**Seed 11**: a &lt;b&gt; &amp; c \\| d \\*e\\* \\`f\\` next line\n"), "{md}");
     assert!(md.contains("| x\\|y |"), "{md}");
+}
+
+#[test]
+fn notice_times_are_summarised_with_undelivered_notices_counted_late() {
+    let notice = |hours: Option<f64>| crate::BreachNotice { seed: 1, hours, ..Default::default() };
+    let notices = [notice(Some(2.0)), notice(Some(80.0)), notice(None), notice(Some(1.0))];
+    let d = crate::NoticeDistribution::of(notices.iter(), 72.0);
+    assert_eq!((d.notices, d.undelivered, d.min, d.median, d.max), (4, 1, Some(1.0), Some(2.0), Some(80.0)));
+    assert_eq!(d.p99, Some(80.0));
+    assert_eq!(d.within_deadline, Some(0.5));
+    let mut s = passing_scenario();
+    s.breach_notices = notices.to_vec();
+    let summary = Summary { faultline_version: "t".into(), command: "nightly".into(), scenarios: vec![s] };
+    let markdown = crate::markdown::render(&summary);
+    assert!(markdown.contains("## C23 notification times, all scenarios"), "{markdown}");
+    assert!(markdown.contains("| 4 | 1 | 1.00 | 2.00 | 80.00 | 80.00 | 50.0% |"), "{markdown}");
+    assert!(markdown.contains("never arrived"), "{markdown}");
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// How often the pipeline reads the store.
-pub const POLL_INTERVAL: Duration = Duration::from_secs(30);
+pub const POLL_INTERVAL: Duration = Duration::from_secs(60);
 /// Authentication failures from one network within `BURST_WINDOW` that make a burst.
 pub const AUTH_FAILURE_BURST: usize = 10;
 pub const BURST_WINDOW: Duration = Duration::from_secs(60);

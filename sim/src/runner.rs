@@ -296,10 +296,11 @@ pub fn run_seed_in_process(request: &RunRequest) -> RunOutcome {
                 // The security services' stretch past the cluster's part, if any.
                 let after_s = scenario.log_store.as_ref().map_or(0, |l| l.end_ms(duration) / 1000 - duration);
                 // And the jump of the simulated wall clock to a breach's calendar (madsim's
-                // clock starts somewhere in 2022): at most the start's distance from 2022.
+                // clock starts in the year after 52 years of 365 days, from mid-December 2021):
+                // at most the start's distance from December 2021.
                 let calendar_s = scenario.breach.as_ref().map_or(0, |b| {
-                    const START_OF_2022_MS: u64 = 1_640_995_200_000;
-                    b.start_unix_ms(1.0).saturating_sub(START_OF_2022_MS) / 1000
+                    const DECEMBER_2021_MS: u64 = 1_638_316_800_000;
+                    b.start_unix_ms(1.0).saturating_sub(DECEMBER_2021_MS) / 1000
                 });
                 runtime.set_time_limit(Duration::from_secs(
                     duration + scenario.liveness.converge_within_s + 600 + after_s + calendar_s,

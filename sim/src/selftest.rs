@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 37] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 39] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -144,6 +144,16 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 37] = [
         bug: "operator-access-survives-offboarding",
         scenario: "insider-without-mfa",
         checks: &["operator_access_violations"],
+    },
+    PlantedBugCheck {
+        bug: "late-breach-notice",
+        scenario: "breach-before-holiday-weekend",
+        checks: &["breach_notices_late"],
+    },
+    PlantedBugCheck {
+        bug: "detection-ignores-new-networks",
+        scenario: "leaked-key-breach",
+        checks: &["breaches_undetected"],
     },
 ];
 

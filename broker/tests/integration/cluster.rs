@@ -45,6 +45,7 @@ pub struct Cluster {
     kms: Option<Child>,
     log_store: Option<Child>,
     operators: Option<Child>,
+    detection: Option<Child>,
     _ports: MutexGuard<'static, ()>,
 }
 
@@ -67,12 +68,14 @@ impl Cluster {
             kms: None,
             log_store: None,
             operators: None,
+            detection: None,
             _ports: ports,
         };
         cluster.start_kms();
         cluster.log_store = Some(cluster.spawn("log-store", "log-store.log"));
         cluster.operators = Some(cluster.spawn("operators", "operators.log"));
         cluster.start_control_plane();
+        cluster.detection = Some(cluster.spawn("detection", "detection.log"));
         for id in 1..=3 {
             cluster.start_node(id);
         }
@@ -103,6 +106,11 @@ impl Cluster {
             .expect("broker binary starts")
     }
 
+    /// A process's log file in the cluster's directory, for a failing test's message.
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
+    }
+
     /// `broker control-plane`: its own process on 127.0.0.1:443.
     pub fn start_control_plane(&mut self) {
         self.control_plane = Some(self.spawn("control-plane", "control-plane.log"));
@@ -119,7 +127,13 @@ impl Cluster {
             .iter()
             .map(|(_, child)| child.id())
             .chain(
-                self.control_plane.iter().chain(&self.kms).chain(&self.log_store).chain(&self.operators).map(Child::id),
+                self.control_plane
+                    .iter()
+                    .chain(&self.kms)
+                    .chain(&self.log_store)
+                    .chain(&self.operators)
+                    .chain(&self.detection)
+                    .map(Child::id),
             )
             .collect()
     }
@@ -253,6 +267,7 @@ impl Drop for Cluster {
             .chain(self.kms.as_mut())
             .chain(self.log_store.as_mut())
             .chain(self.operators.as_mut())
+            .chain(self.detection.as_mut())
         {
             let _ = child.kill();
             let _ = child.wait();

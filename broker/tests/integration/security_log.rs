@@ -1,6 +1,8 @@
-//! The central log store (C12) with real processes: kcat's wrong secrets reach it as entries
-//! on every replica, its chains verify with `broker verify-log`, and one byte changed in a
-//! replica's file is found.
+//! The central log store (C12) and detection (C23) with real processes: kcat's wrong secrets
+//! reach it as entries on every replica, detection raises an alert and the desk an incident
+//! that the on-call sees through the control plane's API, a confirmation puts the written
+//! notice in the mail spool; the chains verify with `broker verify-log`, and one byte changed
+//! in a replica's file is found.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -27,6 +29,23 @@ print(urllib.request.urlopen(request, context=context, timeout=5).read().decode(
         .unwrap();
     let page: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
     page["entries"].as_array().cloned().unwrap_or_default()
+}
+
+/// The control plane's `/v1/incidents` as the dev directory's on-call responder; with `body`,
+/// a POST to `path` instead.
+fn desk(cluster: &Cluster, path: &str, body: Option<&str>) -> serde_json::Value {
+    let script = r#"
+import base64, json, ssl, sys, urllib.request
+directory, path, body = sys.argv[1], sys.argv[2], sys.argv[3]
+token = json.load(open(directory + "/incidents.secrets.json"))["responder_token"]
+context = ssl.create_default_context(cafile=directory + "/ca.pem")
+request = urllib.request.Request("https://localhost:443" + path, data=body.encode() if body else None)
+request.add_header("Authorization", "Basic " + base64.b64encode(("security-on-call:" + token).encode()).decode())
+print(urllib.request.urlopen(request, context=context, timeout=5).read().decode())
+"#;
+    let output =
+        Command::new(python()).args(["-c", script]).arg(&cluster.dir).arg(path).arg(body.unwrap_or("")).output().unwrap();
+    serde_json::from_slice(&output.stdout).unwrap_or_default()
 }
 
 fn failed_sign_ins(entries: &[serde_json::Value]) -> usize {
@@ -71,6 +90,36 @@ fn wrong_secrets_reach_every_log_replica_and_one_changed_byte_is_found() {
         std::thread::sleep(Duration::from_millis(500));
     };
     assert!(counts.iter().filter(|n| **n >= 20).count() >= 2, "failed sign-ins per replica: {counts:?}");
+
+    // Detection reads a replica a minute (each event is on two of three), the desk opens an
+    // incident; the on-call sees it at the control plane.
+    let deadline = Instant::now() + Duration::from_secs(200);
+    let incident = loop {
+        let incidents = desk(&cluster, "/v1/incidents", None)["incidents"].as_array().cloned().unwrap_or_default();
+        let burst = incidents.into_iter().find(|i| {
+            i["alerts"].as_array().is_some_and(|alerts| alerts.iter().any(|a| a["rule"] == "auth-failure-burst"))
+        });
+        match burst {
+            Some(incident) => break incident,
+            None if Instant::now() > deadline => panic!("no incident within 200 s; detection.log:\n{}", cluster.log("detection.log")),
+            None => std::thread::sleep(Duration::from_secs(2)),
+        }
+    };
+    assert_eq!(incident["alerts"][0]["network"], "127.0.0.1", "{incident}");
+    let id = incident["id"].as_str().unwrap().to_string();
+    let confirmed = desk(
+        &cluster,
+        &format!("/v1/incidents/{id}/confirm"),
+        Some(r#"{"clusters":["lkc-dev"],"data":"none: sign-in failures only","summary":"test"}"#),
+    );
+    assert_eq!(confirmed["status"], "confirmed", "{confirmed}");
+    let notice = cluster.dir.join(format!("mail/notices/{id}-notice.json"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !notice.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let written: serde_json::Value = serde_json::from_slice(&std::fs::read(&notice).unwrap()).unwrap();
+    assert_eq!((written["incident"].as_str(), written["confirmed_ms"].clone()), (Some(id.as_str()), confirmed["confirmation"]["at_ms"].clone()));
 
     cluster.kill_log_store();
     let (verified, report) = verify_log(&cluster);

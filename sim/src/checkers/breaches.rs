@@ -63,11 +63,11 @@ pub fn judge(
             findings.undetected.push((
                 at(first),
                 format!(
-                    "the attacker at {} read with key {} from {} ({} fetches) and no alert named it by the end ({:.1} h later)",
+                    "the attacker at {} read with key {} ({} fetches, the first {}) and no alert named it by the end ({:.1} h later)",
                     attack.network,
                     attack.key,
-                    calendar.describe(first),
                     attack.accesses,
+                    calendar.describe(first),
                     hours(end_wall_ms - first)
                 ),
             ));

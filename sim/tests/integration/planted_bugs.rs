@@ -399,3 +399,18 @@ fn a_bastion_that_never_rechecks_roles_is_caught_by_the_operator_path_check() {
     let capsule = caught_by("operator-access-survives-offboarding", 1, "operator_access_violations");
     assert!(capsule.violation.detail.contains("after the role ended (bound 30 s)"), "{}", capsule.violation.detail);
 }
+
+#[test]
+fn a_notice_held_for_business_hours_is_caught_by_the_notification_deadline_check() {
+    // Confirmed on the Friday evening before Whit Monday; the office opens Tuesday 09:00.
+    let capsule = caught_by("late-breach-notice", 1, "breach_notices_late");
+    let detail = &capsule.violation.detail;
+    assert!(detail.contains("the notice arrived Tue 2027-05-18 09:00 CEST") && detail.contains("(deadline 72 h)"), "{detail}");
+}
+
+#[test]
+fn a_detection_blind_to_new_networks_is_caught_by_the_detection_check() {
+    // The leaked key reads quietly from the internet: only its new network could give it away.
+    let capsule = caught_by("detection-ignores-new-networks", 1, "breaches_undetected");
+    assert!(capsule.violation.detail.contains("no alert named it"), "{}", capsule.violation.detail);
+}

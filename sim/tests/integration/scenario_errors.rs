@@ -33,6 +33,7 @@ fn every_catalog_scenario_is_valid() {
         names,
         [
             "acl-limited-application",
+            "breach-before-holiday-weekend",
             "byok-revoke-mid-run",
             "client-field-encryption",
             "cluster-delete-and-shred",
@@ -40,6 +41,7 @@ fn every_catalog_scenario_is_valid() {
             "control-plane-outage",
             "control-plane-restore",
             "controller-zone-partition",
+            "detection-pipeline-outage-during-breach",
             "dns-change",
             "dns-outage",
             "flapping-broker",
@@ -47,6 +49,7 @@ fn every_catalog_scenario_is_valid() {
             "key-rotation-under-zone-outage",
             "kms-outage",
             "leader-isolation",
+            "leaked-key-breach",
             "leaked-key-revoked",
             "log-store-zone-loss",
             "out-of-sync-replica-failover",
@@ -254,4 +257,18 @@ fn deleting_a_cluster_named_by_a_service_account() {
 fn disabling_a_key_the_customer_does_not_own() {
     let section = "\n[[keys.actions]]\nat_s = 10\naction = \"disable\"\n";
     insta::assert_snapshot!(error_of(&format!("{}{section}", base())));
+}
+
+const BREACH: &str = "\n[breach]\nkind = \"leaked-key\"\nstart_s = 10\nreads = 5\ncalendar = { start = \"START\" }\noncall = { rota = [\"ana\"], ack_s = { median = 60, p90 = 120 }, ack_off_hours_s = { median = 60, p90 = 120 }, investigate_s = { median = 60, p90 = 120 } }\ncontact_ack_s = { median = 60, p90 = 120 }\n";
+
+#[test]
+fn breach_without_a_log_store() {
+    let breach = BREACH.replace("START", "2027-05-14T15:00[Europe/Berlin]");
+    insta::assert_snapshot!(error_of(&format!("{}{breach}", base())));
+}
+
+#[test]
+fn breach_calendar_in_a_time_zone_that_does_not_exist() {
+    let breach = BREACH.replace("START", "2027-05-14T15:00[Mars/Olympus]");
+    insta::assert_snapshot!(error_of(&format!("{}\n[log_store]\nsource_interval_s = 60\n{breach}", base())));
 }

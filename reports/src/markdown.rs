@@ -3,7 +3,9 @@
 use std::fmt::Write as _;
 
 use crate::compress_seeds;
-use crate::model::{BreachNotice, ClaimVerdict, NoticeDistribution, Percentiles, PhaseRatios, ScenarioSummary, Summary};
+use crate::model::{
+    BreachNotice, ClaimVerdict, NoticeDistribution, Percentiles, PhaseRatios, ScenarioSummary, Summary,
+};
 
 /// C23's promise: written notice within 72 hours of the confirmation.
 const NOTICE_DEADLINE_H: f64 = 72.0;
@@ -310,7 +312,9 @@ fn render_notices<'a>(out: &mut String, notices: impl Iterator<Item = &'a Breach
     let d = NoticeDistribution::of(notices, NOTICE_DEADLINE_H);
     let hours = |h: Option<f64>| h.map_or("–".to_string(), |h| fmt_f64(h, 2));
     out.push_str("Confirmation of unauthorized access to the written notice in the customer's inbox, in hours (deadline 72 h; a notice that never arrived counts as late).\n\n");
-    out.push_str("| notices | never arrived | min | median | p99 | max | within 72 h |\n|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str(
+        "| notices | never arrived | min | median | p99 | max | within 72 h |\n|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
     let _ = writeln!(
         out,
         "| {} | {} | {} | {} | {} | {} | {} |",

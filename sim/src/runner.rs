@@ -353,10 +353,10 @@ async fn simulate(request: RunRequest) -> Simulated {
             byok: scenario.keys.byok,
             log_store: scenario.log_store.is_some(),
             operators: scenario.operators.is_some(),
-            breach: scenario.breach.as_ref().map(|b| crate::world::security_ops::DeskPlan {
-                rota: b.oncall.rota.clone(),
-                calendar: b.calendar(),
-            }),
+            breach: scenario
+                .breach
+                .as_ref()
+                .map(|b| crate::world::security_ops::DeskPlan { rota: b.oncall.rota.clone(), calendar: b.calendar() }),
         },
     ));
     let mut trace = vec![format!("0 knobs {}", crate::world::Knobs::from_seed(seed))];

@@ -125,7 +125,14 @@ impl ControlPlaneLink {
     /// records refusals and changes, and a sign-in per connection would drown them.
     pub(crate) fn record_sign_in(&self, api_key: &str, network: &str) {
         let detail = format!("kafka/sasl/{api_key}");
-        self.security_events.record("authentication", "kafka.authentication.succeeded", api_key, "success", network, &detail);
+        self.security_events.record(
+            "authentication",
+            "kafka.authentication.succeeded",
+            api_key,
+            "success",
+            network,
+            &detail,
+        );
     }
 
     /// Queues a decision for the audit log (C18).

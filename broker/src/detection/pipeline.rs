@@ -66,7 +66,12 @@ async fn read_replica(
         read += entries.len();
         for entry in &entries {
             if let Some(alert) = detector.observe(&entry.event) {
-                tracing::info!(rule = alert.rule.name(), actor = alert.actor, network = alert.network, "detection: alert");
+                tracing::info!(
+                    rule = alert.rule.name(),
+                    actor = alert.actor,
+                    network = alert.network,
+                    "detection: alert"
+                );
                 alerts.push_back(alert);
             }
         }

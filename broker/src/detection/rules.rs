@@ -105,7 +105,11 @@ impl Detector {
                         &format!("{}:{}", event.network, first / HOUR_MS),
                         first,
                         times.len() as u64,
-                        format!("{} authentication failures from {} within {BURST_WINDOW:?}", times.len(), event.network),
+                        format!(
+                            "{} authentication failures from {} within {BURST_WINDOW:?}",
+                            times.len(),
+                            event.network
+                        ),
                     )
                 })
             }
@@ -231,14 +235,16 @@ mod tests {
         assert_eq!(detector.observe(&presented).map(|a| a.rule), Some(Rule::RevokedKey));
         let refusals: Vec<Alert> = (0..8)
             .filter_map(|i| {
-                let mut refused = event(10 + i, 10 + i, "authorization", "kafka.authorization.denied", "t1", "refused", "");
+                let mut refused =
+                    event(10 + i, 10 + i, "authorization", "kafka.authorization.denied", "t1", "refused", "");
                 refused.detail = format!("Topic:other-{i}/Read");
                 detector.observe(&refused)
             })
             .collect();
         assert_eq!(refusals.iter().map(|a| a.rule).collect::<Vec<_>>(), [Rule::TopicScan]);
         assert_eq!(refusals[0].events, 5);
-        let outside = event(30, 30, "authorization", "kafka.operator.outside-bastion", "bastion", "refused", "10.9.9.9");
+        let outside =
+            event(30, 30, "authorization", "kafka.operator.outside-bastion", "bastion", "refused", "10.9.9.9");
         assert_eq!(detector.observe(&outside).map(|a| a.rule), Some(Rule::OutsideBastion));
     }
 

@@ -93,7 +93,10 @@ mod tests {
         assert_eq!((next - friday_evening) / 3_600_000, 85);
         let wednesday_noon = ms("2027-03-31T12:00[Europe/Berlin]");
         assert_eq!(calendar.next_working_time(wednesday_noon), wednesday_noon);
-        assert_eq!(calendar.describe(calendar.next_working_time(ms("2027-03-31T07:00[Europe/Berlin]"))), "Wed 2027-03-31 09:00 CEST");
+        assert_eq!(
+            calendar.describe(calendar.next_working_time(ms("2027-03-31T07:00[Europe/Berlin]"))),
+            "Wed 2027-03-31 09:00 CEST"
+        );
     }
 
     #[test]

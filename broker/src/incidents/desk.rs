@@ -200,13 +200,22 @@ impl Desk {
                     Err(error) => return ApiResponse::problem(400, "Bad Request", &format!("confirmation: {error}")),
                 };
                 if asked.clusters.is_empty() || asked.data.trim().is_empty() {
-                    return ApiResponse::problem(400, "Bad Request", "a confirmation names the affected clusters and data");
+                    return ApiResponse::problem(
+                        400,
+                        "Bad Request",
+                        "a confirmation names the affected clusters and data",
+                    );
                 }
                 if incident.confirmation.is_some() {
                     return ApiResponse::problem(409, "Conflict", &format!("{id} is already confirmed"));
                 }
-                let confirmation =
-                    Confirmation { by: by.into(), at_ms: now, clusters: asked.clusters, data: asked.data, summary: asked.summary };
+                let confirmation = Confirmation {
+                    by: by.into(),
+                    at_ms: now,
+                    clusters: asked.clusters,
+                    data: asked.data,
+                    summary: asked.summary,
+                };
                 incident.acknowledged.get_or_insert(Step { by: by.into(), at_ms: now });
                 incident.status = Status::Confirmed;
                 incident.delivery = Some(self.delivery(&incident.id, &confirmation));
@@ -379,7 +388,9 @@ impl Desk {
                 drop(records);
                 match outcome {
                     Ok(()) => self.record("notice-delivered", &notice.to, "success", &notice.id),
-                    Err(error) => self.record("notice-delivery-failed", &notice.to, "failure", &format!("{}: {error}", notice.id)),
+                    Err(error) => {
+                        self.record("notice-delivery-failed", &notice.to, "failure", &format!("{}: {error}", notice.id))
+                    }
                 }
             }
         }
@@ -416,7 +427,9 @@ impl Responder for Desk {
                     None => ApiResponse::problem(404, "Not Found", &format!("no incident {id}")),
                 };
             }
-            (Caller::Responder, "POST", ["v1", "incidents", id, step]) => return self.step(&principal, id, step, request.body),
+            (Caller::Responder, "POST", ["v1", "incidents", id, step]) => {
+                return self.step(&principal, id, step, request.body)
+            }
             (Caller::Contact, "POST", ["v1", "notices", id, "acknowledge"]) => {
                 return self.acknowledge_notice(&principal, id)
             }
@@ -438,10 +451,11 @@ mod tests {
     use crate::net::api::token_hash;
 
     fn desk(bugs: PlantedBugs, spool: &MemoryDisk) -> Arc<Desk> {
-        let principals = [("detection", Caller::Detection), ("ana", Caller::Responder), ("ciso@customer", Caller::Contact)]
-            .into_iter()
-            .map(|(name, caller)| (name.to_string(), (token_hash(&format!("t-{name}")), caller)))
-            .collect();
+        let principals =
+            [("detection", Caller::Detection), ("ana", Caller::Responder), ("ciso@customer", Caller::Contact)]
+                .into_iter()
+                .map(|(name, caller)| (name.to_string(), (token_hash(&format!("t-{name}")), caller)))
+                .collect();
         let config = DeskConfig {
             principals,
             rota: vec!["ana".into()],
@@ -456,8 +470,15 @@ mod tests {
 
     fn call(desk: &Desk, who: &str, method: &str, path: &str, body: &str) -> ApiResponse {
         use base64::Engine;
-        let authorization = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{who}:t-{who}")));
-        desk.respond(&ApiRequest { method, path, query: "", authorization: Some(&authorization), body: body.as_bytes() })
+        let authorization =
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{who}:t-{who}")));
+        desk.respond(&ApiRequest {
+            method,
+            path,
+            query: "",
+            authorization: Some(&authorization),
+            body: body.as_bytes(),
+        })
     }
 
     fn alert(id: &str, actor: &str, network: &str) -> String {
@@ -471,17 +492,29 @@ mod tests {
         let spool = MemoryDisk::new();
         let desk = desk(PlantedBugs::none(), &spool);
         assert_eq!(call(&desk, "detection", "POST", "/v1/alerts", &alert("a1", "key", "198.51.100.7")).status, 201);
-        assert_eq!(call(&desk, "detection", "POST", "/v1/alerts", &alert("a1", "key", "198.51.100.7")).status, 200, "again");
+        assert_eq!(
+            call(&desk, "detection", "POST", "/v1/alerts", &alert("a1", "key", "198.51.100.7")).status,
+            200,
+            "again"
+        );
         assert_eq!(call(&desk, "detection", "POST", "/v1/alerts", &alert("a2", "other", "198.51.100.7")).status, 201);
         assert_eq!(desk.records.lock().unwrap().incidents.len(), 1, "same network, same incident");
         assert_eq!(call(&desk, "ana", "POST", "/v1/alerts", &alert("a3", "x", "y")).status, 403, "not detection");
-        assert_eq!(call(&desk, "ana", "POST", "/v1/incidents/INC-0001/confirm", r#"{"clusters":[],"data":"x"}"#).status, 400);
+        assert_eq!(
+            call(&desk, "ana", "POST", "/v1/incidents/INC-0001/confirm", r#"{"clusters":[],"data":"x"}"#).status,
+            400
+        );
         let body = r#"{"clusters":["lkc-1"],"data":"topic orders, read","summary":"leaked key"}"#;
         assert_eq!(call(&desk, "ana", "POST", "/v1/incidents/INC-0001/confirm", body).status, 200);
         assert_eq!(call(&desk, "ana", "POST", "/v1/incidents/INC-0001/confirm", body).status, 409);
-        assert_eq!(call(&desk, "ana", "POST", "/v1/incidents/INC-0001/close", r#"{"reason":"r"}"#).status, 409, "not notified");
+        assert_eq!(
+            call(&desk, "ana", "POST", "/v1/incidents/INC-0001/close", r#"{"reason":"r"}"#).status,
+            409,
+            "not notified"
+        );
         desk.deliver_due().await;
-        let written: Notice = serde_json::from_slice(&spool.read("notices/INC-0001-notice.json").unwrap().unwrap()).unwrap();
+        let written: Notice =
+            serde_json::from_slice(&spool.read("notices/INC-0001-notice.json").unwrap().unwrap()).unwrap();
         assert_eq!((written.clusters.as_slice(), written.to.as_str()), (&["lkc-1".to_string()][..], "ciso@customer"));
         let acknowledged = call(&desk, "ciso@customer", "POST", "/v1/notices/INC-0001-notice/acknowledge", "");
         assert_eq!(acknowledged.status, 200);
@@ -494,11 +527,18 @@ mod tests {
     #[test]
     fn the_planted_late_notice_waits_for_office_hours() {
         let spool = MemoryDisk::new();
-        let friday_evening: u64 = "2027-03-26T18:30[Europe/Berlin]".parse::<jiff::Zoned>().unwrap().timestamp().as_millisecond() as u64;
-        let confirmation =
-            Confirmation { by: "ana".into(), at_ms: friday_evening, clusters: vec!["c".into()], data: "d".into(), summary: String::new() };
+        let friday_evening: u64 =
+            "2027-03-26T18:30[Europe/Berlin]".parse::<jiff::Zoned>().unwrap().timestamp().as_millisecond() as u64;
+        let confirmation = Confirmation {
+            by: "ana".into(),
+            at_ms: friday_evening,
+            clusters: vec!["c".into()],
+            data: "d".into(),
+            summary: String::new(),
+        };
         assert_eq!(desk(PlantedBugs::none(), &spool).delivery("INC-1", &confirmation).due_ms, friday_evening);
-        let late = desk(PlantedBugs::from_names(["late-breach-notice"]).unwrap(), &spool).delivery("INC-1", &confirmation);
+        let late =
+            desk(PlantedBugs::from_names(["late-breach-notice"]).unwrap(), &spool).delivery("INC-1", &confirmation);
         assert_eq!((late.due_ms - friday_evening) / 3_600_000, 85, "Tuesday 09:00, past the 72 hours");
     }
 }

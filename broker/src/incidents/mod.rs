@@ -111,6 +111,9 @@ impl Incident {
     /// Whether `alert` is about this incident's actor or network (and it is still open).
     fn concerns(&self, alert: &Alert) -> bool {
         self.status != Status::Closed
-            && self.alerts.iter().any(|a| a.actor == alert.actor || (!a.network.is_empty() && a.network == alert.network))
+            && self
+                .alerts
+                .iter()
+                .any(|a| a.actor == alert.actor || (!a.network.is_empty() && a.network == alert.network))
     }
 }

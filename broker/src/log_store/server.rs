@@ -143,7 +143,8 @@ impl LogStore {
             let Some(last) = entries.last().map(|e| e.position) else { return Ok(()) };
             let full = entries.len() == PAGE_MAX;
             let now = wall_clock_ms();
-            let events: Vec<Event> = entries.into_iter().map(|e| e.event).filter(|e| e.invalid(now).is_none()).collect();
+            let events: Vec<Event> =
+                entries.into_iter().map(|e| e.event).filter(|e| e.invalid(now).is_none()).collect();
             let copied = match self.chain.lock().unwrap().as_mut() {
                 Ok(chain) => chain.append(events, now).map_err(|e| e.to_string())?,
                 Err(error) => return Err(error.to_string()),

@@ -43,8 +43,13 @@ request = urllib.request.Request("https://localhost:443" + path, data=body.encod
 request.add_header("Authorization", "Basic " + base64.b64encode(("security-on-call:" + token).encode()).decode())
 print(urllib.request.urlopen(request, context=context, timeout=5).read().decode())
 "#;
-    let output =
-        Command::new(python()).args(["-c", script]).arg(&cluster.dir).arg(path).arg(body.unwrap_or("")).output().unwrap();
+    let output = Command::new(python())
+        .args(["-c", script])
+        .arg(&cluster.dir)
+        .arg(path)
+        .arg(body.unwrap_or(""))
+        .output()
+        .unwrap();
     serde_json::from_slice(&output.stdout).unwrap_or_default()
 }
 
@@ -101,7 +106,9 @@ fn wrong_secrets_reach_every_log_replica_and_one_changed_byte_is_found() {
         });
         match burst {
             Some(incident) => break incident,
-            None if Instant::now() > deadline => panic!("no incident within 200 s; detection.log:\n{}", cluster.log("detection.log")),
+            None if Instant::now() > deadline => {
+                panic!("no incident within 200 s; detection.log:\n{}", cluster.log("detection.log"))
+            }
             None => std::thread::sleep(Duration::from_secs(2)),
         }
     };
@@ -119,7 +126,10 @@ fn wrong_secrets_reach_every_log_replica_and_one_changed_byte_is_found() {
         std::thread::sleep(Duration::from_millis(500));
     }
     let written: serde_json::Value = serde_json::from_slice(&std::fs::read(&notice).unwrap()).unwrap();
-    assert_eq!((written["incident"].as_str(), written["confirmed_ms"].clone()), (Some(id.as_str()), confirmed["confirmation"]["at_ms"].clone()));
+    assert_eq!(
+        (written["incident"].as_str(), written["confirmed_ms"].clone()),
+        (Some(id.as_str()), confirmed["confirmation"]["at_ms"].clone())
+    );
 
     cluster.kill_log_store();
     let (verified, report) = verify_log(&cluster);

@@ -9,9 +9,27 @@
 //!   whose 72 hours are not over at the end, without a notice, is not judged.
 
 use broker::incidents::calendar::Calendar;
-use broker::incidents::Incident;
+use broker::incidents::{Incident, Notice};
 
-use crate::workload::breaches::{Arrival, Injected};
+/// The attacker's record.
+#[derive(Debug, Clone, Default)]
+pub struct Injected {
+    /// The leaked key, and where the attacker came from.
+    pub key: String,
+    pub network: String,
+    pub started_ms: u64,
+    pub guesses: u64,
+    /// Fetches the brokers answered with data access (wall ms of the first).
+    pub first_access_ms: Option<u64>,
+    pub accesses: u64,
+}
+
+/// A notice as it arrived in the customer's inbox (wall ms).
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    pub at_ms: u64,
+    pub notice: Notice,
+}
 
 /// One confirmed incident's notification, for the report's distribution.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -136,7 +154,7 @@ pub fn judge(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use broker::incidents::{Confirmation, Notice, Status};
+    use broker::incidents::{Confirmation, Status};
 
     const H: u64 = 3_600_000;
 
@@ -178,7 +196,8 @@ mod tests {
     #[test]
     fn a_notice_is_judged_by_its_arrival_against_the_confirmation() {
         let calendar = Calendar::utc();
-        let judge = |arrivals: &[Arrival], end: u64| judge(None, &[incident(10 * H)], arrivals, 0, end, 72 * H, &calendar);
+        let judge =
+            |arrivals: &[Arrival], end: u64| judge(None, &[incident(10 * H)], arrivals, 0, end, 72 * H, &calendar);
         let on_time = judge(&[arrival(11 * H, 10 * H)], 200 * H);
         assert_eq!((on_time.late.len(), on_time.checked, on_time.notices[0].hours), (0, 1, Some(1.0)));
         let late = judge(&[arrival(83 * H, 10 * H)], 200 * H);

@@ -29,9 +29,9 @@
 pub mod access;
 pub mod at_rest;
 pub mod audit;
-pub mod breaches;
 pub mod availability;
 pub mod backups;
+pub mod breaches;
 pub mod connections;
 pub mod dns;
 pub mod fields;

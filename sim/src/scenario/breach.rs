@@ -121,7 +121,11 @@ impl BreachSpec {
             return Err(ScenarioError::invalid(file, "breach.reads", "1 to 10000 (and guesses at most 10000)"));
         }
         let start = self.calendar.start.parse::<jiff::Zoned>().map_err(|e| {
-            ScenarioError::invalid(file, "breach.calendar.start", format!("a time with its zone, 2027-03-26T14:00[Europe/Berlin] ({e})"))
+            ScenarioError::invalid(
+                file,
+                "breach.calendar.start",
+                format!("a time with its zone, 2027-03-26T14:00[Europe/Berlin] ({e})"),
+            )
         })?;
         if start.year() < 2023 || start.year() > 2100 {
             return Err(ScenarioError::invalid(file, "breach.calendar.start", "a time from 2023 to 2100"));
@@ -129,11 +133,20 @@ impl BreachSpec {
         if !(0.0..=30.0 * 86_400.0).contains(&self.calendar.start_jitter_s) {
             return Err(ScenarioError::invalid(file, "breach.calendar.start_jitter_s", "0 to 30 days"));
         }
-        broker::incidents::calendar::Calendar::new(start.time_zone().iana_name().unwrap_or("UTC"), &self.calendar.holidays)
-            .map_err(|e| ScenarioError::invalid(file, "breach.calendar.holidays", e))?;
+        broker::incidents::calendar::Calendar::new(
+            start.time_zone().iana_name().unwrap_or("UTC"),
+            &self.calendar.holidays,
+        )
+        .map_err(|e| ScenarioError::invalid(file, "breach.calendar.holidays", e))?;
         let rota = &self.oncall.rota;
-        if rota.is_empty() || rota.iter().any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_lowercase() || c == '-')) {
-            return Err(ScenarioError::invalid(file, "breach.oncall.rota", "one or more names of lowercase letters and '-'"));
+        if rota.is_empty()
+            || rota.iter().any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        {
+            return Err(ScenarioError::invalid(
+                file,
+                "breach.oncall.rota",
+                "one or more names of lowercase letters and '-'",
+            ));
         }
         if !(0.0..0.9).contains(&self.oncall.miss) {
             return Err(ScenarioError::invalid(file, "breach.oncall.miss", "0 to 0.9"));
@@ -142,7 +155,9 @@ impl BreachSpec {
         self.oncall.ack_off_hours_s.validate(file, "breach.oncall.ack_off_hours_s")?;
         self.oncall.investigate_s.validate(file, "breach.oncall.investigate_s")?;
         self.contact_ack_s.validate(file, "breach.contact_ack_s")?;
-        for (key, windows) in [("detection_faults", &self.detection_faults), ("notice_channel_faults", &self.notice_channel_faults)] {
+        for (key, windows) in
+            [("detection_faults", &self.detection_faults), ("notice_channel_faults", &self.notice_channel_faults)]
+        {
             for (index, window) in windows.iter().enumerate() {
                 if !(window.start_s >= 0.0 && window.duration_s > 0.0 && window.start_s + window.duration_s < end_s) {
                     return Err(ScenarioError::invalid(
@@ -167,7 +182,10 @@ impl BreachSpec {
 
     pub fn calendar(&self) -> broker::incidents::calendar::Calendar {
         let start = self.calendar.start.parse::<jiff::Zoned>().expect("validated");
-        broker::incidents::calendar::Calendar::new(start.time_zone().iana_name().unwrap_or("UTC"), &self.calendar.holidays)
-            .expect("validated")
+        broker::incidents::calendar::Calendar::new(
+            start.time_zone().iana_name().unwrap_or("UTC"),
+            &self.calendar.holidays,
+        )
+        .expect("validated")
     }
 }

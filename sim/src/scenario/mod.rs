@@ -435,7 +435,10 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         operators.validate(file, scenario.duration_s, scenario.log_store.is_some())?;
     }
     if let Some(breach) = &scenario.breach {
-        let end_s = scenario.log_store.as_ref().map_or(scenario.duration_s as f64, |l| l.end_ms(scenario.duration_s) as f64 / 1000.0);
+        let end_s = scenario
+            .log_store
+            .as_ref()
+            .map_or(scenario.duration_s as f64, |l| l.end_ms(scenario.duration_s) as f64 / 1000.0);
         breach.validate(file, scenario.duration_s, end_s, scenario.log_store.is_some())?;
     }
     if let Some(region) = &scenario.region {

@@ -17,34 +17,18 @@ use rand_core::RngCore;
 use serde_json::json;
 
 use super::client::ClusterClient;
+use crate::checkers::breaches::{Arrival, Injected};
 use crate::scenario::{BreachSpec, Delay};
 
-/// The attacker's record.
-#[derive(Debug, Clone, Default)]
-pub struct Injected {
-    /// The leaked key, and where the attacker came from.
-    pub key: String,
-    pub network: String,
-    pub started_ms: u64,
-    pub guesses: u64,
-    /// Fetches the brokers answered with data access (wall ms of the first).
-    pub first_access_ms: Option<u64>,
-    pub accesses: u64,
-}
-
-/// A notice as it arrived in the customer's inbox (wall ms).
-#[derive(Debug, Clone)]
-pub struct Arrival {
-    pub at_ms: u64,
-    pub notice: Notice,
-}
+/// A person's step on an incident: (wall ms, incident, person, what).
+pub type Step = (u64, String, String, String);
 
 #[derive(Default, Clone)]
 pub struct BreachLog {
     pub injected: Arc<Mutex<Option<Injected>>>,
     pub arrivals: Arc<Mutex<Vec<Arrival>>>,
-    /// (wall ms, incident, person, what): pages answered, missed, decisions.
-    pub steps: Arc<Mutex<Vec<(u64, String, String, String)>>>,
+    /// Pages answered or missed, and decisions.
+    pub steps: Arc<Mutex<Vec<Step>>>,
 }
 
 fn wall_ms() -> u64 {
@@ -134,7 +118,12 @@ fn delay(draws: &Draws, delay: &Delay) -> Duration {
 }
 
 /// Calls the desk until it answers (a person retries a failing call every 30 s).
-async fn desk_call(client: &HttpsClient, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+async fn desk_call(
+    client: &HttpsClient,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
     loop {
         let bytes = body.as_ref().map(|b| serde_json::to_vec(b).expect("JSON"));
         match client.call(method, path, bytes).await {
@@ -165,7 +154,9 @@ pub async fn rota(rota: Rota, mut pages: tokio::sync::mpsc::UnboundedReceiver<se
         let Some(client) = rota.people.iter().find(|(name, _)| name == to).map(|(_, c)| c.clone()) else { continue };
         let (rota, taken, incident, to) = (rota.clone(), taken.clone(), incident.to_string(), to.to_string());
         tokio::spawn(async move {
-            let step = |what: &str| rota.log.steps.lock().unwrap().push((wall_ms(), incident.clone(), to.clone(), what.into()));
+            let step = |what: &str| {
+                rota.log.steps.lock().unwrap().push((wall_ms(), incident.clone(), to.clone(), what.into()))
+            };
             if uniform(&rota.draws) < rota.spec.oncall.miss {
                 step("missed the page");
                 return;
@@ -183,7 +174,8 @@ pub async fn rota(rota: Rota, mut pages: tokio::sync::mpsc::UnboundedReceiver<se
             let (_, body) = desk_call(&client, "GET", &format!("/v1/incidents/{incident}"), None).await;
             let Ok(seen) = serde_json::from_value::<Incident>(body) else { return };
             let injected = rota.log.injected.lock().unwrap().clone();
-            let access = injected.filter(|i| i.first_access_ms.is_some() && seen.alerts.iter().any(|a| a.network == i.network));
+            let access =
+                injected.filter(|i| i.first_access_ms.is_some() && seen.alerts.iter().any(|a| a.network == i.network));
             let (path, body, what) = match access {
                 Some(injected) => (
                     "confirm",

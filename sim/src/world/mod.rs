@@ -77,9 +77,9 @@ mod links;
 pub mod log_store;
 mod network;
 pub mod operators;
-pub mod security_ops;
 pub mod sealed;
 pub mod security_addresses;
+pub mod security_ops;
 mod sites;
 
 pub mod control_plane;
@@ -436,11 +436,11 @@ impl World {
             // Every other component that ships: the control plane, the key service, the staff.
             let shippers: Vec<String> =
                 [CONTROL_PLANE_NAME, security_addresses::DIRECTORY.0, security_addresses::DESK_SOURCE]
-                .into_iter()
-                .chain(security_addresses::BASTIONS.iter().map(|b| b.0))
-                .chain(CHOSEN_SITE.kms_servers.iter().map(|k| k.0))
-                .map(String::from)
-                .collect();
+                    .into_iter()
+                    .chain(security_addresses::BASTIONS.iter().map(|b| b.0))
+                    .chain(CHOSEN_SITE.kms_servers.iter().map(|k| k.0))
+                    .map(String::from)
+                    .collect();
             let (site, replicas) = log_store::start(&shared, &shippers);
             place(&mut by_ip, &mut disks, replicas);
             by_ip.insert(site.ops.ip, site.ops.name.clone());

@@ -102,7 +102,9 @@ pub(super) fn start(shared: &Shared) -> SecurityOpsSite {
         let replicas = REPLICAS
             .iter()
             .enumerate()
-            .map(|(index, (replica, _, _))| (replica.to_string(), client(replica_endpoint(index), &token(DETECTION_PRINCIPAL))))
+            .map(|(index, (replica, _, _))| {
+                (replica.to_string(), client(replica_endpoint(index), &token(DETECTION_PRINCIPAL)))
+            })
             .collect();
         let desk = client(control_plane_endpoint(), &desk_token(DETECTION_PRINCIPAL));
         pipeline::run_forever(PipelineConfig { replicas, desk, bugs })
@@ -116,7 +118,10 @@ pub(super) fn start(shared: &Shared) -> SecurityOpsSite {
     };
     let issue = |address: std::net::Ipv4Addr, n: u64| {
         let ip = IpAddr::V4(address);
-        shared.ca.issue(&[ip.to_string()], &[ip], Some(seeds::derive(seed, Stream::SecurityOps, 1_000 + n))).expect("seeded certificate")
+        shared
+            .ca
+            .issue(&[ip.to_string()], &[ip], Some(seeds::derive(seed, Stream::SecurityOps, 1_000 + n)))
+            .expect("seeded certificate")
     };
     SecurityOpsSite {
         detection,

@@ -405,7 +405,10 @@ fn a_notice_held_for_business_hours_is_caught_by_the_notification_deadline_check
     // Confirmed on the Friday evening before Whit Monday; the office opens Tuesday 09:00.
     let capsule = caught_by("late-breach-notice", 1, "breach_notices_late");
     let detail = &capsule.violation.detail;
-    assert!(detail.contains("the notice arrived Tue 2027-05-18 09:00 CEST") && detail.contains("(deadline 72 h)"), "{detail}");
+    assert!(
+        detail.contains("the notice arrived Tue 2027-05-18 09:00 CEST") && detail.contains("(deadline 72 h)"),
+        "{detail}"
+    );
 }
 
 #[test]

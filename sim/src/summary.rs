@@ -192,16 +192,7 @@ pub fn scenario_summary(
         planted_bugs: outcomes.first().map(|o| o.bugs.clone()).unwrap_or_default(),
         breach_notices: outcomes
             .iter()
-            .flat_map(|o| {
-                o.breach_notices.iter().map(|n| reports::BreachNotice {
-                    seed: o.seed,
-                    incident: n.incident.clone(),
-                    confirmed_local: n.confirmed_local.clone(),
-                    hours: n.hours,
-                    confirmed_after_h: n.confirmed_after_h,
-                    acknowledged_after_h: n.acknowledged_after_h,
-                })
-            })
+            .flat_map(|o| o.breach_notices.iter().map(|n| reports::BreachNotice { seed: o.seed, ..n.clone() }))
             .collect(),
     }
 }

@@ -31,19 +31,9 @@ pub struct Arrival {
     pub notice: Notice,
 }
 
-/// One confirmed incident's notification, for the report's distribution.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct NoticeTime {
-    pub incident: String,
-    /// The confirmation, local time at the desk.
-    pub confirmed_local: String,
-    /// Confirmation to arrival in the inbox; `None`: not arrived.
-    pub hours: Option<f64>,
-    /// The first malicious request to the confirmation.
-    pub confirmed_after_h: Option<f64>,
-    /// Arrival to the contact's acknowledgement.
-    pub acknowledged_after_h: Option<f64>,
-}
+/// One confirmed incident's notification, for the report's distribution (its seed is set by
+/// the summary).
+pub use reports::BreachNotice as NoticeTime;
 
 #[derive(Debug, Default)]
 pub struct BreachFindings {
@@ -98,6 +88,7 @@ pub fn judge(
         let arrival = arrivals.iter().filter(|a| a.notice.incident == incident.id).min_by_key(|a| a.at_ms);
         let acknowledged = incident.delivery.as_ref().and_then(|d| d.acknowledged.as_ref()).map(|s| s.at_ms);
         findings.notices.push(NoticeTime {
+            seed: 0,
             incident: incident.id.clone(),
             confirmed_local: calendar.describe(confirmed),
             hours: arrival.map(|a| hours(a.at_ms.saturating_sub(confirmed))),

@@ -47,7 +47,7 @@ fn principals() -> Vec<(String, Role)> {
     principals
         .extend(["control-plane", "kms", "staff-directory", "bastion"].map(|name| (name.to_string(), Role::Source)));
     principals.push(("auditor".into(), Role::Reader));
-    principals.push((super::incidents::DETECTION.into(), Role::Reader));
+    principals.push(("detection".into(), Role::Reader));
     principals.push(("incident-desk".into(), Role::Source));
     principals.push(("custodian".into(), Role::Custodian));
     principals

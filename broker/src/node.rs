@@ -25,6 +25,7 @@ use crate::net::Dialer;
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
 use crate::quorum::{Quorum, Voter};
 use crate::replication::fetcher::FollowerContext;
+use crate::replication::group_commit::GroupCommit;
 use crate::replication::partition::PartitionHandle;
 use crate::replication::{IsrChangeRequest, Replica, ReplicationConfig, Role};
 use crate::security::sasl::CredentialStore;
@@ -116,6 +117,8 @@ pub struct Node {
     pub(crate) quotas: TenantQuotas,
     /// ISR changes waiting for the controller.
     isr_changes: Arc<Mutex<IsrChangeQueue>>,
+    /// Syncs the partitions' appends, many per fsync round.
+    group_commit: Arc<GroupCommit>,
 }
 
 #[derive(Default)]
@@ -175,6 +178,7 @@ impl Node {
             counters: Counters::default(),
             quotas: TenantQuotas::default(),
             isr_changes: Arc::default(),
+            group_commit: GroupCommit::new(),
             config,
         })
     }
@@ -233,6 +237,11 @@ impl Node {
 
     pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<PartitionHandle>> {
         self.partitions.lock().unwrap().get(&(topic.to_string(), partition)).cloned()
+    }
+
+    /// Runs the group commit's rounds (the runtime spawns it).
+    pub(crate) fn group_commit_forever(&self) -> impl std::future::Future<Output = ()> + 'static {
+        self.group_commit.clone().run_forever(self.data.clone())
     }
 
     pub(crate) fn data_changed(&self) {
@@ -393,7 +402,7 @@ impl Node {
         )?;
         log.set_config(self.metadata().topic_config(topic));
         let replica = Replica::new(self.config.broker_id, log, self.config.replication, self.config.bugs);
-        let handle = Arc::new(PartitionHandle::new(replica));
+        let handle = Arc::new(PartitionHandle::new(replica, self.group_commit.clone()));
         partitions.insert((topic.to_string(), partition), handle.clone());
         Ok(handle)
     }

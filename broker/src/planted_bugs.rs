@@ -116,10 +116,15 @@ pub enum PlantedBug {
     /// The detection pipeline's new-network rule never fires: a leaked key used from a network
     /// it never came from goes unnoticed (C23).
     DetectionIgnoresNewNetworks,
+    /// A write counts as durable as soon as it is in the page cache: the leader counts its log
+    /// end towards the high watermark and a follower fetches on before the group commit's
+    /// fsync, so acks=all answers before any replica synced. A power loss of the zones that
+    /// hold it loses an acknowledged write.
+    AckBeforeSync,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 39] = [
+    pub const ALL: [PlantedBug; 40] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -159,6 +164,7 @@ impl PlantedBug {
         PlantedBug::OperatorAccessSurvivesOffboarding,
         PlantedBug::LateBreachNotice,
         PlantedBug::DetectionIgnoresNewNetworks,
+        PlantedBug::AckBeforeSync,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -203,6 +209,7 @@ impl PlantedBug {
             PlantedBug::OperatorAccessSurvivesOffboarding => "operator-access-survives-offboarding",
             PlantedBug::LateBreachNotice => "late-breach-notice",
             PlantedBug::DetectionIgnoresNewNetworks => "detection-ignores-new-networks",
+            PlantedBug::AckBeforeSync => "ack-before-sync",
         }
     }
 
@@ -218,7 +225,7 @@ impl PlantedBug {
 
 /// A name that is not a planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown planted bug {0:?}; known: unclean-leader-election, ack-before-replication, skip-truncation, high-watermark-regression, restarted-broker-keeps-leadership, non-atomic-metadata-batches, plaintext-inter-broker, unclean-leader-election-enabled, prefixed-acl-matches-any, stale-credential-cache, control-plane-dials-broker, audit-event-dropped, restore-skips-backup, secret-in-log, admin-listener-open, metadata-lists-all-tenants, throttle-without-mute, second-schema-registry-allowed, sso-replay-accepted, cidr-overlap-accepted, dns-ignores-source-network, privatelink-allows-reverse, private-cluster-accepts-public, replica-placed-cross-region, plaintext-segment, nonce-reuse, rotation-drops-old-version, stale-data-key-after-revoke, rewrap-skips-key-files, deleted-cluster-still-readable, protected-field-in-clear, retention-clock-restarts, key-service-cross-region, log-entry-rewritable, retention-purges-early, bastion-skips-mfa, operator-access-survives-offboarding, late-breach-notice, detection-ignores-new-networks")]
+#[error("unknown planted bug {0:?}; known: {known}", known = PlantedBug::ALL.map(PlantedBug::name).join(", "))]
 pub struct UnknownPlantedBug(pub String);
 
 /// Which defects are active: none, outside the simulation.

@@ -139,6 +139,8 @@ pub fn expand(scenario: &Scenario, seed: u64) -> Vec<Fault> {
             let (target, peer, amount) = match kind {
                 FaultKind::ZoneOutage | FaultKind::ZoneLoss => (Some(zone), None, None),
                 FaultKind::KillNode | FaultKind::Pause => (Some(broker), None, None),
+                // From a healthy disk's 2.2 ms to a stalled one's, around the produce timeouts.
+                FaultKind::SlowDisk => (Some(zone), None, Some((20.0 + uniform() * 480.0).round())),
                 FaultKind::RouteWithdrawn | FaultKind::PeeringDeleted => (Some(Group::Peering), None, None),
                 FaultKind::DnsOutage
                 | FaultKind::TransitGatewayDetach
@@ -204,6 +206,11 @@ pub fn resolve(world: &World, group: &Group, other: Option<&[String]>) -> Vec<St
     }
 }
 
+/// A `slow-disk` fault's fsync latency.
+fn slow_sync(fault: &Fault) -> Duration {
+    Duration::from_secs_f64(fault.amount.unwrap_or(0.0) / 1000.0)
+}
+
 /// What a started fault needs to undo itself.
 #[derive(Debug, Clone)]
 pub struct ActiveFault {
@@ -249,6 +256,11 @@ pub fn start(world: &std::sync::Arc<World>, fault: &Fault) -> ActiveFault {
                 } else {
                     disk.power_loss();
                 }
+            }
+        }
+        FaultKind::SlowDisk => {
+            for disk in machines.iter().filter_map(|name| world.disks.get(name)) {
+                disk.slow_down(slow_sync(fault));
             }
         }
         FaultKind::Partition => {
@@ -301,6 +313,11 @@ pub fn end(world: &std::sync::Arc<World>, active: &ActiveFault) {
             world.heal(&active.peers, &active.machines);
         }
         FaultKind::OneWayPartition => world.heal(&active.machines, &active.peers),
+        FaultKind::SlowDisk => {
+            for disk in active.machines.iter().filter_map(|name| world.disks.get(name)) {
+                disk.speed_up(slow_sync(&active.fault));
+            }
+        }
         FaultKind::Latency | FaultKind::Loss => world.restore(
             active.impairment.expect("latency and loss faults are impairments"),
             &active.machines,

@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 39] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 40] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -154,6 +154,11 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 39] = [
         bug: "detection-ignores-new-networks",
         scenario: "leaked-key-breach",
         checks: &["breaches_undetected"],
+    },
+    PlantedBugCheck {
+        bug: "ack-before-sync",
+        scenario: "all-zones-power-loss",
+        checks: &["lost_acked_writes", "inconsistent_offsets", "duplicates", "divergent_replicas"],
     },
 ];
 

@@ -27,6 +27,10 @@ pub trait Disk: Send + Sync + 'static {
     fn remove_prefix(&self, prefix: &str) -> io::Result<()>;
     /// File names starting with `prefix`, sorted.
     fn list(&self, prefix: &str) -> io::Result<Vec<String>>;
+    /// How long a group commit's sync takes beyond the call itself: a simulated disk's fsync
+    /// latency (a real one spends it inside `sync`).
+    /// (No default, so that a wrapping disk cannot hide it.)
+    fn sync_latency(&self) -> std::time::Duration;
 }
 
 /// Real mode: one directory, ordinary files, `fsync` for `sync`.
@@ -62,6 +66,10 @@ impl FileDisk {
 }
 
 impl Disk for FileDisk {
+    fn sync_latency(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     fn append(&self, file: &str, bytes: &[u8]) -> io::Result<()> {
         use std::io::Write;
         self.with_handle(file, |handle| handle.write_all(bytes))
@@ -163,11 +171,31 @@ struct MemoryFile {
 #[derive(Clone, Default)]
 pub struct MemoryDisk {
     files: Arc<Mutex<BTreeMap<String, MemoryFile>>>,
+    /// The fsync latencies of the `slow-disk` faults now active (the worst applies).
+    slow_syncs: Arc<Mutex<Vec<std::time::Duration>>>,
 }
 
 impl MemoryDisk {
+    /// A 64 KiB append's `fdatasync` took 2.2 ms on the CI machines' disks. A sync that took no
+    /// simulated time could never be cut short by a power loss, so acknowledging before it
+    /// (planted bug `ack-before-sync`) would be a bug no seed can show.
+    pub const NORMAL_SYNC_LATENCY: std::time::Duration = std::time::Duration::from_micros(2_200);
+
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A disk under write-back pressure: group-commit syncs take `latency` until `speed_up`.
+    pub fn slow_down(&self, latency: std::time::Duration) {
+        self.slow_syncs.lock().unwrap().push(latency);
+    }
+
+    /// Ends one `slow_down` of `latency` (overlapping ones are counted).
+    pub fn speed_up(&self, latency: std::time::Duration) {
+        let mut slow = self.slow_syncs.lock().unwrap();
+        if let Some(index) = slow.iter().position(|l| *l == latency) {
+            slow.swap_remove(index);
+        }
     }
 
     /// Power loss: the page cache is gone, only synced bytes remain.
@@ -203,6 +231,10 @@ impl Disk for MemoryDisk {
             }
         }
         Ok(())
+    }
+
+    fn sync_latency(&self) -> std::time::Duration {
+        self.slow_syncs.lock().unwrap().iter().copied().fold(Self::NORMAL_SYNC_LATENCY, std::time::Duration::max)
     }
 
     fn read(&self, file: &str) -> io::Result<Option<Vec<u8>>> {

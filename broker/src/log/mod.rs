@@ -14,4 +14,5 @@ pub use error::LogError;
 pub use meta_properties::MetaProperties;
 pub use meta_properties::MetaPropertiesError;
 pub use partition_log::{shred, PartitionLog};
+pub(crate) use partition_log::PendingSync;
 pub use partition_log::{AppendOutcome, SegmentPolicy};

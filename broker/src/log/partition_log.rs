@@ -101,6 +101,29 @@ pub enum AppendOutcome {
     Duplicate { base_offset: i64, last_offset: i64 },
 }
 
+/// A sync a group commit owes a log: its active segment, up to `end_offset`. Done off the
+/// partition's lock (an fsync takes milliseconds), then handed back to `PartitionLog::synced`.
+#[derive(Clone)]
+pub(crate) struct PendingSync {
+    disk: Arc<dyn Disk>,
+    file: String,
+    end_offset: i64,
+    generation: u64,
+}
+
+impl PendingSync {
+    pub(crate) fn sync(&self) -> Result<(), LogError> {
+        self.disk.sync(&self.file)?;
+        Ok(())
+    }
+
+    /// The disk's simulated fsync latency (zero for a real disk).
+    #[cfg_attr(not(madsim), allow(dead_code))]
+    pub(crate) fn latency(&self) -> std::time::Duration {
+        self.disk.sync_latency()
+    }
+}
+
 pub struct PartitionLog {
     disk: Arc<dyn Disk>,
     keys: Arc<dyn KeySource>,
@@ -118,6 +141,12 @@ pub struct PartitionLog {
     log_start_offset: i64,
     batches: Vec<StoredBatch>,
     log_end_offset: i64,
+    /// Offsets below it are on stable storage. Appends do not sync: a group commit
+    /// (`replication::group_commit`) syncs many partitions' appends at once, and only durable
+    /// offsets count towards the high watermark.
+    durable_end_offset: i64,
+    /// Bumped when the log is cut or restarted: a sync captured before says nothing after.
+    sync_generation: u64,
     high_watermark: i64,
     /// (leader epoch, start offset), strictly increasing in both.
     epochs: Vec<(i32, i64)>,
@@ -151,6 +180,8 @@ impl PartitionLog {
             log_start_offset: 0,
             batches: Vec::new(),
             log_end_offset: 0,
+            durable_end_offset: 0,
+            sync_generation: 0,
             high_watermark: 0,
             epochs: Vec::new(),
             producers: BTreeMap::new(),
@@ -231,6 +262,12 @@ impl PartitionLog {
             .and_then(|b| String::from_utf8(b).ok())
             .and_then(|s| s.trim().parse::<i64>().ok());
         self.log_start_offset = self.segments.first().map_or(self.log_end_offset, |s| s.base);
+        // What a killed process left in the page cache is not yet durable: sync it before it
+        // counts (the earlier segments were synced when they rolled).
+        if let Some(last) = self.segments.last() {
+            self.disk.sync(&last.file)?;
+        }
+        self.durable_end_offset = self.log_end_offset;
         self.high_watermark = checkpoint.unwrap_or(0).clamp(self.log_start_offset, self.log_end_offset);
         Ok(())
     }
@@ -287,6 +324,39 @@ impl PartitionLog {
 
     pub fn log_end_offset(&self) -> i64 {
         self.log_end_offset
+    }
+
+    /// The end of what is on stable storage (at most the log end).
+    pub fn durable_end_offset(&self) -> i64 {
+        self.durable_end_offset
+    }
+
+    /// What a sync must cover to make the whole log durable; `None` if it already is.
+    pub(crate) fn unsynced(&self) -> Option<PendingSync> {
+        let last = self.segments.last().filter(|_| self.durable_end_offset < self.log_end_offset)?;
+        Some(PendingSync {
+            disk: self.disk.clone(),
+            file: last.file.clone(),
+            end_offset: self.log_end_offset,
+            generation: self.sync_generation,
+        })
+    }
+
+    /// A sync from `unsynced` finished: its offsets are durable, unless the log was cut or
+    /// restarted since (then its end may name records that are not those it synced).
+    pub(crate) fn synced(&mut self, pending: &PendingSync) {
+        if pending.generation == self.sync_generation {
+            self.durable_end_offset = self.durable_end_offset.max(pending.end_offset.min(self.log_end_offset));
+        }
+    }
+
+    /// Syncs what is pending here and now (tests, and callers with no group commit).
+    pub fn sync(&mut self) -> Result<(), LogError> {
+        if let Some(pending) = self.unsynced() {
+            pending.sync()?;
+            self.synced(&pending);
+        }
+        Ok(())
     }
 
     pub fn high_watermark(&self) -> i64 {
@@ -403,6 +473,8 @@ impl PartitionLog {
             old.remove(self.disk.as_ref())?;
         }
         self.log_end_offset = offset;
+        self.durable_end_offset = offset;
+        self.sync_generation += 1;
         self.log_start_offset = offset;
         self.forget_below(offset);
         self.epochs.clear();
@@ -472,7 +544,6 @@ impl PartitionLog {
                 BatchHeader { base_offset: self.log_end_offset, partition_leader_epoch: leader_epoch, ..header };
             self.write(&header, stamped)?;
         }
-        self.sync_active()?;
         Ok(AppendOutcome::Appended { base_offset, last_offset: self.log_end_offset - 1 })
     }
 
@@ -537,6 +608,8 @@ impl PartitionLog {
             if let Some(last) = self.segments.last() {
                 self.disk.sync(&last.file)?;
             }
+            // Only the active segment is ever unsynced.
+            self.durable_end_offset = self.log_end_offset;
             let segment = Segment::create(
                 self.disk.as_ref(),
                 self.keys.as_ref(),
@@ -563,14 +636,8 @@ impl PartitionLog {
         Ok(())
     }
 
-    fn sync_active(&self) -> Result<(), LogError> {
-        if let Some(last) = self.segments.last() {
-            self.disk.sync(&last.file)?;
-        }
-        Ok(())
-    }
-
-    /// Appends batches fetched from the leader (offsets already assigned), then syncs.
+    /// Appends batches fetched from the leader (offsets already assigned); a group commit
+    /// syncs them.
     pub fn append_as_follower(&mut self, records: Bytes) -> Result<usize, LogError> {
         let batches = batch::split_batches(records, true)?;
         if batches.first().is_none_or(|(header, _)| header.base_offset != self.log_end_offset) {
@@ -586,7 +653,6 @@ impl PartitionLog {
             self.write(&header, bytes)?;
             appended += 1;
         }
-        self.sync_active()?;
         Ok(appended)
     }
 
@@ -631,6 +697,9 @@ impl PartitionLog {
             // Planted: keep appending to the cut segment, counting on from the frames kept.
             segment.writable &= self.bugs.is_on(PlantedBug::NonceReuse);
         }
+        // The cut segment was synced at its cut, the earlier ones when they rolled.
+        self.durable_end_offset = self.log_end_offset;
+        self.sync_generation += 1;
         self.rebuild_producers();
         Ok(())
     }
@@ -921,11 +990,44 @@ mod tests {
         let disk = MemoryDisk::new();
         let mut log = open(&disk);
         log.append_as_leader(encode(&["a"], -1, -1), 1).unwrap();
+        log.sync().unwrap();
         // A write that reached the page cache but not the platter: a torn tail.
         disk.append("t-0/00000000000000000000.log", &encode(&["b"], -1, -1)[..20]).unwrap();
         disk.power_loss();
         let recovered = open(&disk);
         assert_eq!(recovered.log_end_offset(), 1);
+    }
+
+    #[test]
+    fn appends_are_durable_only_once_a_sync_covers_them() {
+        let disk = MemoryDisk::new();
+        let mut log = open(&disk);
+        log.append_as_leader(encode(&["a", "b"], -1, -1), 1).unwrap();
+        assert_eq!((log.log_end_offset(), log.durable_end_offset()), (2, 0));
+        let pending = log.unsynced().expect("two unsynced records");
+        pending.sync().unwrap();
+        // More arrive before the sync is handed back: they stay pending.
+        log.append_as_leader(encode(&["c"], -1, -1), 1).unwrap();
+        log.synced(&pending);
+        assert_eq!(log.durable_end_offset(), 2);
+        disk.power_loss();
+        assert_eq!(open(&disk).log_end_offset(), 2, "the unsynced record is gone, the synced ones stay");
+    }
+
+    #[test]
+    fn a_sync_captured_before_a_truncation_does_not_count_after_it() {
+        let disk = MemoryDisk::new();
+        let mut log = open(&disk);
+        log.append_as_leader(encode(&["a"], -1, -1), 1).unwrap();
+        log.sync().unwrap();
+        log.append_as_leader(encode(&["b", "c"], -1, -1), 1).unwrap();
+        let pending = log.unsynced().unwrap();
+        log.truncate_to(1, false).unwrap();
+        log.append_as_leader(encode(&["x", "y"], -1, -1), 2).unwrap();
+        pending.sync().unwrap();
+        log.synced(&pending);
+        assert_eq!(log.durable_end_offset(), 1, "offsets 1..3 now hold other records");
+        assert!(log.unsynced().is_some());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Produce (acks 0, 1 and all, with min.insync.replicas) and InitProducerId.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::messages::produce_request::TopicProduceData;
@@ -13,24 +14,38 @@ use super::errors;
 use crate::encryption::KeyUnavailable;
 use crate::node::Node;
 use crate::planted_bugs::PlantedBug;
-use crate::replication::acks::{self, AppendError};
+use crate::replication::acks::{self, AppendError, Appended};
 use crate::replication::partition::PartitionHandle;
 
 pub(super) async fn produce(node: &Node, request: ProduceRequest, version: i16) -> ProduceResponse {
     let timeout = Duration::from_millis(request.timeout_ms.clamp(0, 300_000) as u64);
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut responses = Vec::new();
+    // Every partition is appended before any is waited for, so that a request's partitions
+    // replicate and sync together (one group commit round, one follower fetch) rather than
+    // one after another.
+    let mut topics = Vec::new();
     for topic in request.topic_data {
         let name = topic.name.0.to_string();
-        let mut partition_responses = Vec::new();
+        let mut partitions = Vec::new();
         for data in topic.partition_data {
-            let response = produce_partition(node, &name, data.index, data.records, request.acks, deadline).await;
+            let appended = append_partition(node, &name, data.index, data.records, request.acks).await;
+            partitions.push((data.index, appended));
+        }
+        topics.push((topic.name, partitions));
+    }
+    let mut responses = Vec::new();
+    for (name, partitions) in topics {
+        let mut partition_responses = Vec::new();
+        for (index, appended) in partitions {
+            let response = match appended {
+                Ok(appended) => acknowledge(node, appended, request.acks, deadline).await,
+                Err(code) => failure(code),
+            };
             // log_start_offset exists from v5 on.
             let response = if version >= 5 { response } else { response.with_log_start_offset(-1) };
-            partition_responses.push(response.with_index(data.index));
+            partition_responses.push(response.with_index(index));
         }
-        responses
-            .push(TopicProduceResponse::default().with_name(topic.name).with_partition_responses(partition_responses));
+        responses.push(TopicProduceResponse::default().with_name(name).with_partition_responses(partition_responses));
     }
     ProduceResponse::default().with_responses(responses)
 }
@@ -45,16 +60,16 @@ fn failure(code: i16) -> PartitionProduceResponse {
     PartitionProduceResponse::default().with_error_code(code).with_base_offset(-1).with_log_start_offset(-1)
 }
 
-async fn produce_partition(
+/// Appends one partition's records as leader; the error is the partition's Kafka code.
+async fn append_partition(
     node: &Node,
     topic: &str,
     partition: i32,
     records: Option<bytes::Bytes>,
     acks: i16,
-    deadline: tokio::time::Instant,
-) -> PartitionProduceResponse {
+) -> Result<(Arc<PartitionHandle>, Appended), i16> {
     if topic.starts_with("__") {
-        return failure(ResponseError::InvalidTopicException.code());
+        return Err(ResponseError::InvalidTopicException.code());
     }
     let Some(handle) = node.partition(topic, partition) else {
         let code = if node.metadata().partition(topic, partition).is_some() {
@@ -62,33 +77,53 @@ async fn produce_partition(
         } else {
             ResponseError::UnknownTopicOrPartition
         };
-        return failure(code.code());
+        return Err(code.code());
     };
-    let Some(records) = records else { return failure(ResponseError::CorruptMessage.code()) };
+    let Some(records) = records else { return Err(ResponseError::CorruptMessage.code()) };
     if !(-1..=1).contains(&acks) {
-        return failure(ResponseError::InvalidRequiredAcks.code());
+        return Err(ResponseError::InvalidRequiredAcks.code());
     }
-    let min_insync_replicas = node.config.replication.min_insync_replicas;
-    let acknowledged = async {
-        // A tenant's first write on this node waits (bounded) for its root key to be wrapped.
-        let key_status = handle.replica.lock().unwrap().log.key_status();
-        if let Err(KeyUnavailable::NotReady(_)) = key_status {
-            node.keyring().wait_maintained(KEY_READY_WAIT).await;
-        }
+    // A tenant's first write on this node waits (bounded) for its root key to be wrapped.
+    let key_status = handle.replica.lock().unwrap().log.key_status();
+    if let Err(KeyUnavailable::NotReady(_)) = key_status {
+        node.keyring().wait_maintained(KEY_READY_WAIT).await;
+    }
+    let appended = async {
         if acks == -1 {
-            acks::check_min_insync(&handle, min_insync_replicas)?;
+            acks::check_min_insync(&handle, node.config.replication.min_insync_replicas)?;
         }
-        if acks == -1 && !node.config.bugs.is_on(PlantedBug::AckBeforeReplication) {
-            append_replicated(node, &handle, records, deadline).await
-        } else {
-            let appended = acks::append_local(&handle, records)?;
-            node.data_changed();
-            Ok(appended.base_offset)
-        }
+        let appended = acks::append_local(&handle, records)?;
+        node.data_changed();
+        Ok::<_, AppendError>(appended)
     };
-    match acknowledged.await {
-        Ok(base_offset) => PartitionProduceResponse::default()
-            .with_base_offset(base_offset)
+    match appended.await {
+        Ok(appended) => Ok((handle, appended)),
+        Err(error) => Err(errors::from_append(&error)),
+    }
+}
+
+/// Waits for what `acks` promises of an append: acks=all, the high watermark past it (every
+/// ISR member has it on stable storage); acks=1, the leader's stable storage; acks=0, nothing.
+async fn acknowledge(
+    node: &Node,
+    (handle, appended): (Arc<PartitionHandle>, Appended),
+    acks: i16,
+    deadline: tokio::time::Instant,
+) -> PartitionProduceResponse {
+    let waited = match acks {
+        // Planted: acks=all answered like acks=1.
+        -1 if !node.config.bugs.is_on(PlantedBug::AckBeforeReplication) => {
+            acks::wait_until_replicated(&handle, appended, node.config.replication.min_insync_replicas, deadline).await
+        }
+        0 => Ok(()),
+        _ => match handle.wait_durable(appended.last_offset + 1, deadline).await {
+            true => Ok(()),
+            false => Err(AppendError::Timeout),
+        },
+    };
+    match waited {
+        Ok(()) => PartitionProduceResponse::default()
+            .with_base_offset(appended.base_offset)
             .with_log_append_time_ms(-1)
             .with_log_start_offset(0),
         Err(error) => failure(errors::from_append(&error)),
@@ -101,7 +136,7 @@ const KEY_READY_WAIT: Duration = Duration::from_secs(2);
 /// Appends as leader and waits for acks=all; returns the base offset.
 pub(super) async fn append_replicated(
     node: &Node,
-    handle: &PartitionHandle,
+    handle: &Arc<PartitionHandle>,
     records: bytes::Bytes,
     deadline: tokio::time::Instant,
 ) -> Result<i64, AppendError> {

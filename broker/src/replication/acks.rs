@@ -35,9 +35,12 @@ pub(crate) struct Appended {
     pub leader_epoch: i32,
 }
 
-/// Appends as leader. The caller wakes the node's long polls (`PartitionHandle::changed` is
+/// Appends as leader and asks the group commit to sync it. The caller wakes the node's long polls (`PartitionHandle::changed` is
 /// done here).
-pub(crate) fn append_local(handle: &PartitionHandle, records: bytes::Bytes) -> Result<Appended, AppendError> {
+pub(crate) fn append_local(
+    handle: &std::sync::Arc<PartitionHandle>,
+    records: bytes::Bytes,
+) -> Result<Appended, AppendError> {
     let appended = {
         let mut replica = handle.replica.lock().unwrap();
         if !replica.is_leader() {
@@ -50,6 +53,7 @@ pub(crate) fn append_local(handle: &PartitionHandle, records: bytes::Bytes) -> R
         | AppendOutcome::Duplicate { base_offset, last_offset }) = outcome;
         Appended { base_offset, last_offset, leader_epoch }
     };
+    handle.request_sync();
     handle.changed();
     Ok(appended)
 }

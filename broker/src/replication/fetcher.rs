@@ -56,15 +56,25 @@ pub async fn follow(
     // The planted bug `skip-truncation` stops reporting our last epoch once told we diverge.
     let mut divergence_ignored = false;
     loop {
-        let (fetch_offset, last_fetched_epoch) = {
+        let (fetch_offset, last_fetched_epoch, durable) = {
             let replica = handle.replica.lock().unwrap();
             let following = matches!(replica.role, Role::Follower { leader: l } if l == leader)
                 && replica.leader_epoch == leader_epoch;
             if !following {
                 return;
             }
-            (replica.log.log_end_offset(), if divergence_ignored { -1 } else { replica.log.last_epoch() })
+            (
+                replica.log.log_end_offset(),
+                if divergence_ignored { -1 } else { replica.log.last_epoch() },
+                replica.log.durable_end_offset() == replica.log.log_end_offset(),
+            )
         };
+        // A fetch offset tells the leader "I hold everything below it", which counts towards
+        // acks=all: only once it is on stable storage here (planted: at once).
+        if !durable && !context.bugs.is_on(PlantedBug::AckBeforeSync) {
+            handle.wait_durable(fetch_offset, tokio::time::Instant::now() + RETRY_BACKOFF).await;
+            continue;
+        }
         if connection.is_none() {
             let connected = if context.bugs.is_on(PlantedBug::PlaintextInterBroker) {
                 let plaintext = SocketAddr::new(address.ip(), PLAINTEXT_INTER_BROKER_PORT);
@@ -175,6 +185,7 @@ pub async fn follow(
             }
             replica.follow_high_watermark(data.high_watermark);
         }
+        handle.request_sync();
         handle.changed();
         context.data.notify_waiters();
     }

@@ -272,7 +272,13 @@ impl Replica {
         if maximal.len() < self.config.min_insync_replicas {
             return false;
         }
-        let own = self.log.log_end_offset();
+        // Only what is on stable storage here counts (group commit). Planted: the log end,
+        // synced or not.
+        let own = if self.bugs.is_on(PlantedBug::AckBeforeSync) {
+            self.log.log_end_offset()
+        } else {
+            self.log.durable_end_offset()
+        };
         let candidate = maximal
             .iter()
             .map(|b| if *b == self.broker { own } else { leader.followers.get(b).map_or(0, |p| p.log_end_offset) })
@@ -370,6 +376,7 @@ mod tests {
     fn high_watermark_waits_for_every_isr_member() {
         let mut replica = leader_of(vec![1, 2, 3]);
         replica.log.append_as_leader(encode(&["a", "b"], -1, -1), 0).unwrap();
+        replica.log.sync().unwrap();
         replica.maybe_advance_high_watermark();
         assert_eq!(replica.log.high_watermark(), 0);
         replica.on_follower_fetch(2, 7, 2, 1);
@@ -381,9 +388,21 @@ mod tests {
     }
 
     #[test]
+    fn high_watermark_waits_for_the_leaders_own_sync() {
+        let mut replica = leader_of(vec![1, 2]);
+        replica.log.append_as_leader(encode(&["a"], -1, -1), 0).unwrap();
+        replica.on_follower_fetch(2, 7, 1, 1);
+        assert_eq!(replica.log.high_watermark(), 0, "in the leader's page cache only");
+        replica.log.sync().unwrap();
+        replica.maybe_advance_high_watermark();
+        assert_eq!(replica.log.high_watermark(), 1);
+    }
+
+    #[test]
     fn lagging_follower_is_shrunk_and_min_isr_blocks_the_high_watermark() {
         let mut replica = leader_of(vec![1, 2, 3]);
         replica.log.append_as_leader(encode(&["a"], -1, -1), 0).unwrap();
+        replica.log.sync().unwrap();
         replica.on_follower_fetch(2, 7, 1, 5_000);
         let request = replica.tick(10_001).expect("3 lagged past replica.lag.time.max.ms");
         assert_eq!(request.isr, vec![1, 2]);
@@ -415,6 +434,7 @@ mod tests {
             10_003,
         );
         replica.log.append_as_leader(encode(&["b"], -1, -1), 0).unwrap();
+        replica.log.sync().unwrap();
         replica.maybe_advance_high_watermark();
         assert_eq!(replica.log.high_watermark(), 1);
     }
@@ -424,6 +444,7 @@ mod tests {
         // KIP-497: joining below the high watermark would let it move back.
         let mut replica = leader_of(vec![1, 2]);
         replica.log.append_as_leader(encode(&["a", "b"], -1, -1), 0).unwrap();
+        replica.log.sync().unwrap();
         replica.on_follower_fetch(2, 7, 2, 1);
         assert_eq!(replica.log.high_watermark(), 2);
         assert_eq!(replica.on_follower_fetch(3, 7, 1, 1), None);
@@ -437,6 +458,7 @@ mod tests {
     fn a_follower_of_unknown_broker_epoch_is_never_proposed_for_the_isr() {
         let mut replica = leader_of(vec![1, 2]);
         replica.log.append_as_leader(encode(&["a"], -1, -1), 0).unwrap();
+        replica.log.sync().unwrap();
         replica.on_follower_fetch(2, 7, 1, 1);
         assert_eq!(replica.on_follower_fetch(3, NO_BROKER_EPOCH, 1, 1), None);
     }

@@ -70,6 +70,7 @@ pub async fn start(config: NodeConfig, disk: Arc<dyn Disk>) -> Result<Arc<Node>,
         tokio::spawn(node.control_plane().clone().pull_forever());
         tokio::spawn(audit_topic::ship_forever(node.clone()));
     }
+    tokio::spawn(node.group_commit_forever());
     tokio::spawn(tick_forever(node.clone()));
     // Runs inside the keyring's own renewals: no task or timer of its own while nothing rotates.
     let weak = Arc::downgrade(&node);

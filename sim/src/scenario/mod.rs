@@ -197,10 +197,13 @@ pub enum FaultKind {
     /// Every frontend of the region's key service is down: brokers carry on with the keys they
     /// hold for a lease, then stop serving (C09); back at `end_s`.
     KmsOutage,
+    /// The target's disks are under write-back pressure: a group commit's fsync takes `amount`
+    /// ms instead of 2.2 (acknowledgements wait for it); back to normal at `end_s`.
+    SlowDisk,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 15] = [
+    pub const ALL: [FaultKind; 16] = [
         FaultKind::KillNode,
         FaultKind::ZoneOutage,
         FaultKind::ZoneLoss,
@@ -216,6 +219,7 @@ impl FaultKind {
         FaultKind::DnsChange,
         FaultKind::RegionOutage,
         FaultKind::KmsOutage,
+        FaultKind::SlowDisk,
     ];
 
     pub fn name(&self) -> &'static str {
@@ -235,6 +239,7 @@ impl FaultKind {
             FaultKind::DnsChange => "dns-change",
             FaultKind::RegionOutage => "region-outage",
             FaultKind::KmsOutage => "kms-outage",
+            FaultKind::SlowDisk => "slow-disk",
         }
     }
 }
@@ -248,7 +253,7 @@ pub struct FaultSpec {
     pub peer: Option<Group>,
     pub start_s: f64,
     pub end_s: f64,
-    /// Latency in ms, or loss rate in [0, 1).
+    /// Latency in ms (of links, or of a slow disk's fsync), or loss rate in [0, 1).
     pub amount: Option<f64>,
 }
 
@@ -688,6 +693,9 @@ fn typed_fault(file: &str, key: &str, fault: &FaultFile, duration_s: u64) -> Res
         }
         FaultKind::Loss if !fault.amount.is_some_and(|a| (0.0..1.0).contains(&a)) => {
             Err(ScenarioError::invalid(file, format!("{key}.amount"), "a loss rate in [0, 1)"))
+        }
+        FaultKind::SlowDisk if !fault.amount.is_some_and(|a| (1.0..=10_000.0).contains(&a)) => {
+            Err(ScenarioError::invalid(file, format!("{key}.amount"), "the fsync latency in ms, 1 to 10000"))
         }
         _ => Ok(FaultSpec {
             kind: fault.kind.clone(),

@@ -209,6 +209,10 @@ impl Disk for TappedDisk {
         self.inner.sync(file)
     }
 
+    fn sync_latency(&self) -> std::time::Duration {
+        self.inner.sync_latency()
+    }
+
     fn read(&self, file: &str) -> io::Result<Option<Vec<u8>>> {
         self.inner.read(file)
     }

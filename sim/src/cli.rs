@@ -79,6 +79,10 @@ enum Command {
         /// Also check determinism on the first N seeds of every scenario.
         #[arg(long, default_value_t = 0)]
         check_determinism_sample: usize,
+        /// Run N times each scenario's nightly seeds (the same first ones, then the next): the
+        /// weekly sweep is `--seeds-times 4`. The nightly's own ranges fit its 10-minute budget.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        seeds_times: u64,
         /// Run directory [default: target/faultline/nightly].
         #[arg(long)]
         out: Option<PathBuf>,
@@ -249,33 +253,39 @@ fn execute(cli: Cli) -> Result<bool, FaultlineError> {
         }
         Command::Replay { capsule } => replay(&capsule),
         Command::Shrink { capsule, out } => shrink(&capsule, out),
-        Command::Nightly { jobs, check_determinism_sample, out } => {
+        Command::Nightly { jobs, check_determinism_sample, seeds_times, out } => {
             let out = out.unwrap_or_else(|| PathBuf::from("target/faultline/nightly"));
-            let mut results = Vec::new();
             // Tests cap the seeds per scenario; the nightly job runs them all.
             let seeds_max: usize =
                 std::env::var("FAULTLINE_NIGHTLY_SEEDS_MAX").ok().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
-            for loaded in catalog(&cli.scenarios)? {
-                let requests: Vec<RunRequest> = loaded
-                    .scenario
-                    .nightly_seeds
-                    .clone()
-                    .take(seeds_max)
-                    .map(|seed| RunRequest {
+            let catalog = catalog(&cli.scenarios)?;
+            // One pool for the whole catalog: a per-scenario barrier left a worker idle behind
+            // every scenario's last seed (and its determinism sample), a third of the wall time.
+            let mut requests = Vec::new();
+            for (scenario, loaded) in catalog.iter().enumerate() {
+                let nightly = &loaded.scenario.nightly_seeds;
+                let seeds = nightly.start..nightly.start + (nightly.end - nightly.start) * seeds_times;
+                let seeds: Vec<u64> = seeds.take(seeds_max).collect();
+                eprintln!("== {} ({} seeds)", loaded.scenario.name, seeds.len());
+                for (index, seed) in seeds.into_iter().enumerate() {
+                    let request = RunRequest {
                         scenario: loaded.clone(),
                         seed,
                         bugs: Vec::new(),
                         schedule: None,
                         duration_s: None,
-                    })
-                    .collect();
-                eprintln!("== {} ({} seeds)", loaded.scenario.name, requests.len());
-                let (sampled, rest): (Vec<_>, Vec<_>) =
-                    requests.into_iter().enumerate().partition(|(i, _)| *i < check_determinism_sample);
-                let mut outcomes = run_all(sampled.into_iter().map(|(_, r)| r).collect(), jobs.max(1), true, false);
-                outcomes.extend(run_all(rest.into_iter().map(|(_, r)| r).collect(), jobs.max(1), false, false));
+                    };
+                    requests.push((scenario, request, index < check_determinism_sample));
+                }
+            }
+            let owners: Vec<usize> = requests.iter().map(|(scenario, _, _)| *scenario).collect();
+            let outcomes = run_pool(requests.into_iter().map(|(_, r, check)| (r, check)).collect(), jobs.max(1), false);
+            let mut results: Vec<_> = catalog.into_iter().map(|loaded| (loaded, Vec::new())).collect();
+            for (scenario, outcome) in owners.into_iter().zip(outcomes) {
+                results[scenario].1.push(outcome);
+            }
+            for (_, outcomes) in &mut results {
                 outcomes.sort_by_key(|(o, _)| o.seed);
-                results.push((loaded, outcomes));
             }
             finish(&out, "nightly", results)
         }
@@ -384,6 +394,16 @@ fn run_all(
     check_determinism: bool,
     stop_at_first_failure: bool,
 ) -> Vec<(RunOutcome, DeterminismFailure)> {
+    run_pool(requests.into_iter().map(|r| (r, check_determinism)).collect(), jobs, stop_at_first_failure)
+}
+
+/// Runs each request (twice, comparing hashes, when its flag says so) on `jobs` workers;
+/// outcomes in request order.
+fn run_pool(
+    requests: Vec<(RunRequest, bool)>,
+    jobs: usize,
+    stop_at_first_failure: bool,
+) -> Vec<(RunOutcome, DeterminismFailure)> {
     if requests.is_empty() {
         return Vec::new();
     }
@@ -404,7 +424,7 @@ fn run_all(
                 if stop_at_first_failure && failed.load(std::sync::atomic::Ordering::Relaxed) {
                     return;
                 }
-                let Some((index, request)) = queue.lock().unwrap().pop() else { return };
+                let Some((index, (request, check_determinism))) = queue.lock().unwrap().pop() else { return };
                 let outcome = run_seed(&request);
                 let mismatch = if check_determinism { compare(&outcome, &run_seed(&request)) } else { None };
                 let verdict = match (&outcome.violation, &mismatch) {

@@ -13,6 +13,6 @@ pub use disk::{Disk, MemoryDisk};
 pub use error::LogError;
 pub use meta_properties::MetaProperties;
 pub use meta_properties::MetaPropertiesError;
-pub use partition_log::{shred, PartitionLog};
 pub(crate) use partition_log::PendingSync;
+pub use partition_log::{shred, PartitionLog};
 pub use partition_log::{AppendOutcome, SegmentPolicy};

@@ -33,6 +33,7 @@ fn every_catalog_scenario_is_valid() {
         names,
         [
             "acl-limited-application",
+            "all-zones-power-loss",
             "breach-before-holiday-weekend",
             "byok-revoke-mid-run",
             "client-field-encryption",

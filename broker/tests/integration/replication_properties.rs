@@ -20,6 +20,8 @@ use proptest::prelude::*;
 enum Action {
     Produce,
     Replicate(i32),
+    /// A node's group commit round: its appends reach stable storage.
+    Sync(i32),
     Tick(u64),
     Crash(i32),
     Restart(i32),
@@ -29,6 +31,7 @@ fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
         4 => Just(Action::Produce),
         6 => (1..=3i32).prop_map(Action::Replicate),
+        4 => (1..=3i32).prop_map(Action::Sync),
         2 => (100..6_000u64).prop_map(Action::Tick),
         1 => (1..=3i32).prop_map(Action::Crash),
         2 => (1..=3i32).prop_map(Action::Restart),
@@ -201,10 +204,14 @@ impl Model {
                     return;
                 }
                 let now = self.now_ms;
-                let (fetch_offset, last_epoch) = {
+                let (fetch_offset, last_epoch, durable) = {
                     let replica = self.nodes[&follower].replica.as_ref().unwrap();
-                    (replica.log.log_end_offset(), replica.log.last_epoch())
+                    let log = &replica.log;
+                    (log.log_end_offset(), log.last_epoch(), log.durable_end_offset() == log.log_end_offset())
                 };
+                if !durable {
+                    return; // The fetcher waits for its group commit before it fetches on.
+                }
                 let broker_epoch = self.image.brokers[&follower].epoch;
                 let Some(leader) = self.leader() else { return };
                 if let Some((epoch, end_offset)) = leader.diverging_epoch(last_epoch, fetch_offset) {
@@ -221,6 +228,12 @@ impl Model {
                 replica.follow_high_watermark(high_watermark);
                 self.acknowledge();
                 self.alter_isr(change);
+            }
+            Action::Sync(broker) => {
+                let Some(replica) = self.nodes.get_mut(&broker).and_then(|n| n.replica.as_mut()) else { return };
+                replica.log.sync().unwrap();
+                replica.maybe_advance_high_watermark();
+                self.acknowledge();
             }
             Action::Tick(ms) => {
                 self.now_ms += ms;
@@ -304,8 +317,12 @@ fn the_model_acknowledges_and_fails_over() {
     }
     model.step(Action::Replicate(2));
     model.step(Action::Replicate(3));
+    model.step(Action::Sync(2));
+    model.step(Action::Sync(3));
     model.step(Action::Replicate(2));
     model.step(Action::Replicate(3));
+    assert_eq!(model.acknowledged.len(), 0, "the leader has not synced them");
+    model.step(Action::Sync(1));
     assert_eq!(model.acknowledged.len(), 3);
     model.step(Action::Produce); // on the leader only
     model.step(Action::Crash(1));
@@ -314,6 +331,7 @@ fn the_model_acknowledges_and_fails_over() {
     model.step(Action::Restart(1));
     // Broker 1 has an unacknowledged offset 3 from epoch 0 the new leader does not: it truncates.
     model.step(Action::Replicate(1));
+    model.step(Action::Sync(1));
     model.step(Action::Replicate(1));
     let leader = model.state().leader;
     let on_follower = value_at(model.nodes.get_mut(&1).unwrap().replica.as_mut().unwrap(), 3);

@@ -652,7 +652,7 @@ fn bench(loaded: &LoadedScenario, seeds: u64, duration_s: u64) {
         wall_s += outcome.wall_ms / 1000.0;
         check_s += outcome.check_wall_ms / 1000.0;
         acked += outcome.report.acked_writes;
-        println!("seed {seed}: {:.0} simulated s in {:.3} s wall, {} acknowledged produces, {} ops, checker+hashing {:.1} ms, {}", outcome.simulated_ms as f64 / 1000.0, outcome.wall_ms / 1000.0, outcome.report.acked_writes, outcome.history_ops, outcome.check_wall_ms, if outcome.passed() { "pass" } else { "FAIL" });
+        println!("seed {seed}: {:.0} simulated s in {:.3} s wall, {} acknowledged produces, {} ops, checker+hashing {:.1} ms, {}", outcome.simulated_ms as f64 / 1000.0, outcome.wall_ms / 1000.0, outcome.report.acked_writes, outcome.history_ops, outcome.check_wall_ms, match &outcome.violation { None => "pass".to_string(), Some(violation) => format!("FAIL {violation}") });
     }
     println!("\n{} ({} simulated s per seed, {} seeds, one job)", loaded.scenario.name, duration_s, seeds);
     println!("  simulated seconds per wall second: {:.0}", simulated_s / wall_s);

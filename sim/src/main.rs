@@ -2,6 +2,10 @@
 //! `--cfg madsim` in release mode under target/sim).
 
 #[cfg(madsim)]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(madsim)]
 fn main() -> std::process::ExitCode {
     sim::cli::main()
 }

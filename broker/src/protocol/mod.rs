@@ -84,6 +84,11 @@ async fn serve_session(
                 return;
             }
         };
+        // Empty: a request answered by no response at all (produce with acks=0). An empty
+        // frame instead made librdkafka drop the connection ("Invalid response size 0").
+        if response.is_empty() {
+            continue;
+        }
         if let Err(error) = write_frame(&mut writer, &response).await {
             tracing::debug!(%peer, %error, "connection lost while responding");
             return;

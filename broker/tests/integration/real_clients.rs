@@ -89,3 +89,30 @@ fn kafka_python_group_consumes_exactly_once_and_rebalances_when_a_member_leaves(
     );
     assert!(stdout.contains("ok: 3000 messages exactly once"), "{stdout}");
 }
+
+#[test]
+fn kcat_produces_with_acks_0_on_a_connection_that_stays_up() {
+    // acks=0: Kafka answers no response at all. An empty frame instead made librdkafka drop the
+    // connection after every request ("Invalid response size 0") and lose what was in flight.
+    let cluster = Cluster::start();
+    cluster.create_topic("fire-and-forget", 3);
+    let sent: Vec<String> = (0..2_000).map(|i| format!("message-{i:05}")).collect();
+    let mut producer = cluster
+        .kcat()
+        .args(["-P", "-t", "fire-and-forget", "-K", ":", "-X", "acks=0", "-X", "linger.ms=0"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines: Vec<String> = sent.iter().enumerate().map(|(i, value)| format!("key-{i}:{value}")).collect();
+    producer.stdin.take().unwrap().write_all((lines.join("\n") + "\n").as_bytes()).unwrap();
+    let produced = producer.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&produced.stderr);
+    assert!(produced.status.success(), "kcat -P: {stderr}");
+    assert!(!stderr.contains("Invalid response size"), "the broker answered acks=0 with a frame: {stderr}");
+
+    let consumed = run_ok(cluster.kcat().args(["-C", "-t", "fire-and-forget", "-e", "-q", "-f", "%s\n"]));
+    let mut seen: Vec<String> = String::from_utf8_lossy(&consumed.stdout).lines().map(str::to_string).collect();
+    seen.sort();
+    assert_eq!(seen, sent, "every acks=0 message landed once");
+}

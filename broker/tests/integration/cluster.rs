@@ -173,6 +173,23 @@ impl Cluster {
         command
     }
 
+    /// `kcat -P` of `values` to `topic`, each keyed `key-<index>` (librdkafka's partitioner
+    /// spreads keyed records; keyless batches stick to one partition), with `settings` as
+    /// `-X` pairs. Returns kcat's output; the caller judges its status and stderr.
+    pub fn kcat_produce(&self, topic: &str, settings: &[&str], values: &[String]) -> std::process::Output {
+        use std::io::Write;
+        let mut command = self.kcat();
+        command.args(["-P", "-t", topic, "-K", ":"]);
+        for setting in settings {
+            command.args(["-X", setting]);
+        }
+        let mut producer =
+            command.stdin(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let lines: Vec<String> = values.iter().enumerate().map(|(i, value)| format!("key-{i}:{value}")).collect();
+        producer.stdin.take().unwrap().write_all((lines.join("\n") + "\n").as_bytes()).unwrap();
+        producer.wait_with_output().unwrap()
+    }
+
     /// Until kcat lists three brokers and the offsets topic has leaders (seen with the
     /// operator's key: tenants do not see the offsets topic).
     pub fn wait_until_ready(&self) {

@@ -35,16 +35,7 @@ fn a_produced_canary_is_consumed_in_clear_and_found_on_no_disk() {
     let mut cluster = Cluster::start();
     cluster.create_topic("sealed", 3);
     let canaries: Vec<String> = (0..200).map(|i| format!("canary-{:08x}-{i:03}", std::process::id())).collect();
-    let mut producer = cluster
-        .kcat()
-        .args(["-P", "-t", "sealed", "-K", ":", "-X", "acks=all"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines: Vec<String> = canaries.iter().enumerate().map(|(i, value)| format!("key-{i}:{value}")).collect();
-    producer.stdin.take().unwrap().write_all((lines.join("\n") + "\n").as_bytes()).unwrap();
-    let produced = producer.wait_with_output().unwrap();
+    let produced = cluster.kcat_produce("sealed", &["acks=all"], &canaries);
     assert!(produced.status.success(), "kcat -P: {}", String::from_utf8_lossy(&produced.stderr));
 
     let consumed = run_ok(cluster.kcat().args(["-C", "-t", "sealed", "-e", "-q", "-f", "%s\n"]));

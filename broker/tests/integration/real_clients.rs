@@ -1,8 +1,7 @@
 //! Unmodified kcat (librdkafka) and kafka-python against the real-mode cluster.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::cluster::{client_script, python, run_ok, Cluster};
 
@@ -18,17 +17,7 @@ fn kcat_lists_three_brokers_with_zones_and_round_trips_ten_thousand_messages() {
 
     // 10,000 messages with acks=all and idempotence.
     let sent: Vec<String> = (0..10_000).map(|i| format!("message-{i:05}")).collect();
-    // Keyed, so librdkafka's partitioner spreads them (keyless batches stick to one partition).
-    let mut producer = cluster
-        .kcat()
-        .args(["-P", "-t", "kcat-orders", "-K", ":", "-X", "acks=all", "-X", "enable.idempotence=true"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines: Vec<String> = sent.iter().enumerate().map(|(i, value)| format!("key-{i}:{value}")).collect();
-    producer.stdin.take().unwrap().write_all((lines.join("\n") + "\n").as_bytes()).unwrap();
-    let produced = producer.wait_with_output().unwrap();
+    let produced = cluster.kcat_produce("kcat-orders", &["acks=all", "enable.idempotence=true"], &sent);
     assert!(produced.status.success(), "kcat -P: {}", String::from_utf8_lossy(&produced.stderr));
 
     let consumed = run_ok(cluster.kcat().args(["-C", "-t", "kcat-orders", "-e", "-q", "-f", "%p %o %s\n"]));
@@ -97,16 +86,7 @@ fn kcat_produces_with_acks_0_on_a_connection_that_stays_up() {
     let cluster = Cluster::start();
     cluster.create_topic("fire-and-forget", 3);
     let sent: Vec<String> = (0..2_000).map(|i| format!("message-{i:05}")).collect();
-    let mut producer = cluster
-        .kcat()
-        .args(["-P", "-t", "fire-and-forget", "-K", ":", "-X", "acks=0", "-X", "linger.ms=0"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines: Vec<String> = sent.iter().enumerate().map(|(i, value)| format!("key-{i}:{value}")).collect();
-    producer.stdin.take().unwrap().write_all((lines.join("\n") + "\n").as_bytes()).unwrap();
-    let produced = producer.wait_with_output().unwrap();
+    let produced = cluster.kcat_produce("fire-and-forget", &["acks=0", "linger.ms=0"], &sent);
     let stderr = String::from_utf8_lossy(&produced.stderr);
     assert!(produced.status.success(), "kcat -P: {stderr}");
     assert!(!stderr.contains("Invalid response size"), "the broker answered acks=0 with a frame: {stderr}");

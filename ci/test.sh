@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README): installs what the tests need if it is missing (kcat, openssl, oathtool,
-# curl, dig, a Python venv with kafka-python, schemathesis and cryptography), then runs the real-mode suites and the simulation suites.
+# curl, dig, a Python venv with kafka-python, schemathesis and cryptography), then runs the real-mode suites, the simulation suites
+# and a short smoke run of every fuzz target (installing cargo-fuzz if it is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,6 +51,9 @@ cargo test --workspace --tests -- --test-threads=1 2>&1 | tee -a "$log"
 
 echo "== simulation mode (--cfg madsim): the harness, determinism, planted bugs"
 cargo sim-test -p sim --tests 2>&1 | tee -a "$log"
+
+echo "== fuzz targets: a few seconds each, so that they build and run (the long runs: ci/fuzz.sh)"
+bash ci/fuzz.sh 5
 
 # One closing tally over every test binary of both builds.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

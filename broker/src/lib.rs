@@ -11,6 +11,7 @@ pub mod controller;
 pub mod detection;
 pub mod dev;
 pub mod encryption;
+pub mod fuzzing;
 mod group;
 pub mod incidents;
 pub mod kms;

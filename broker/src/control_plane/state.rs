@@ -183,11 +183,14 @@ pub struct CreatedKey {
     pub secret: String,
 }
 
+#[derive(Clone)]
 struct SessionRecord {
     user_id: String,
     expires_ms: u64,
 }
 
+/// Clone: a harness starts many runs from one prepared state.
+#[derive(Clone)]
 pub struct ControlPlane {
     config: ControlPlaneConfig,
     records: Records,

@@ -34,6 +34,9 @@ pub enum BatchError {
     /// `lastOffsetDelta + 1` disagrees with the record count, or the count is not positive.
     #[error("record batch count is inconsistent")]
     InvalidCount,
+    /// A produce that carries no batch at all (Kafka refuses it too).
+    #[error("no record batch")]
+    Empty,
     /// Transactions are not offered by this service.
     #[error("transactional batches are not supported")]
     Transactional,

@@ -522,6 +522,9 @@ impl PartitionLog {
     /// duplicates, assigns offsets, writes, and syncs before returning.
     pub fn append_as_leader(&mut self, records: Bytes, leader_epoch: i32) -> Result<AppendOutcome, LogError> {
         let batches = batch::split_batches(records, true)?;
+        if batches.is_empty() {
+            return Err(batch::BatchError::Empty.into());
+        }
         // Validate every batch before writing any, so a request is all or nothing.
         let mut duplicate = None;
         for (header, _) in &batches {

@@ -120,19 +120,7 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
         return Err((ConnectionError::UnsupportedApi(api_key), None));
     };
     // The crate's decoders index into buffers; a panic on hostile bytes must only cost this connection.
-    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
-        || -> Result<(RequestHeader, Option<RequestKind>), ConnectionError> {
-            fn malformed(error: impl std::fmt::Display) -> ConnectionError {
-                ConnectionError::Malformed(error.to_string())
-            }
-            let header = decode_request_header_from_buffer(&mut frame).map_err(malformed)?;
-            if !versions::decodable(key, header.request_api_version) {
-                return Ok((header, None));
-            }
-            let request = RequestKind::decode(key, &mut frame, header.request_api_version).map_err(malformed)?;
-            Ok((header, Some(request)))
-        },
-    ));
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_request(key, &mut frame)));
     let (header, request) = match decoded {
         Ok(Ok(decoded)) => decoded,
         Ok(Err(error)) => return Err((error, None)),
@@ -268,6 +256,22 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
         tenant.outbound(&mut response);
     }
     encode_response(header.correlation_id, response, version).map_err(|e| (e, None))
+}
+
+/// The header and, at a version this broker decodes, the body of a request frame.
+pub(crate) fn decode_request(
+    key: ApiKey,
+    frame: &mut Bytes,
+) -> Result<(RequestHeader, Option<RequestKind>), ConnectionError> {
+    fn malformed(error: impl std::fmt::Display) -> ConnectionError {
+        ConnectionError::Malformed(error.to_string())
+    }
+    let header = decode_request_header_from_buffer(frame).map_err(malformed)?;
+    if !versions::decodable(key, header.request_api_version) {
+        return Ok((header, None));
+    }
+    let request = RequestKind::decode(key, frame, header.request_api_version).map_err(malformed)?;
+    Ok((header, Some(request)))
 }
 
 /// Encodes a response. A failure is our bug (a field set that this version lacks): the caller

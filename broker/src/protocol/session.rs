@@ -15,7 +15,7 @@ use crate::security::sasl::{self, Principal};
 
 /// Why a connection was closed.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum ConnectionError {
+pub(crate) enum ConnectionError {
     /// Framing or transport failure.
     #[error("{0}")]
     Frame(#[from] FrameError),

@@ -53,6 +53,12 @@ pub struct VerifiedSecrets {
     verified: Mutex<BTreeMap<(String, String), [u8; 32]>>,
 }
 
+impl Clone for VerifiedSecrets {
+    fn clone(&self) -> Self {
+        VerifiedSecrets { verified: Mutex::new(self.verified.lock().unwrap().clone()) }
+    }
+}
+
 impl VerifiedSecrets {
     /// Whether `secret` matches `hash`, running bcrypt at most once per (id, hash, secret).
     pub fn verify(&self, id: &str, hash: &SecretHash, secret: &[u8]) -> bool {

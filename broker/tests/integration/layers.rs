@@ -61,7 +61,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("shared node state", &["node"]),
     ("protocol handlers", &["protocol"]),
     ("runtime", &["runtime"]),
-    ("entry points", &["dev", "bench"]),
+    ("entry points", &["dev", "bench", "fuzzing"]),
 ];
 
 /// The layer of a module path such as `replication/acks` or `log/batch`: its longest listed prefix.

@@ -10,6 +10,7 @@ mod disk_loss;
 mod edge_security;
 mod encryption;
 mod failover;
+mod hostile_input;
 mod layers;
 mod operators;
 mod real_clients;

@@ -1,0 +1,34 @@
+//! Every input a fuzz target (`sim/fuzz`) found a bug with, replayed through the same entry
+//! point: `tests/hostile/<target>/<what it is>`. A new finding gets its minimized input here.
+
+use std::path::Path;
+
+fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile").join(target);
+    let mut inputs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|error| panic!("{}: {error}", dir.display()))
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            (path.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&path).unwrap())
+        })
+        .collect();
+    inputs.sort();
+    assert!(!inputs.is_empty(), "{} holds no inputs", dir.display());
+    inputs
+}
+
+#[test]
+fn kafka_request_findings_decode_without_aborting() {
+    for (name, frame) in inputs("kafka_request") {
+        eprintln!("{name}");
+        broker::fuzzing::kafka_request(&frame);
+    }
+}
+
+#[test]
+fn record_batch_findings_keep_the_log_consistent() {
+    for (name, payload) in inputs("record_batches") {
+        eprintln!("{name}");
+        broker::fuzzing::record_batches(&[&payload]);
+    }
+}

@@ -138,6 +138,12 @@ impl Cluster {
             .collect()
     }
 
+    /// How node `id`'s process ended, if it has (`None`: still running).
+    pub fn node_exit(&mut self, id: i32) -> Option<std::process::ExitStatus> {
+        let (_, child) = self.nodes.iter_mut().find(|(node, _)| *node == id).expect("a started node");
+        child.try_wait().expect("the node's status")
+    }
+
     /// `kill -9` of the control plane.
     pub fn kill_control_plane(&mut self) {
         if let Some(mut child) = self.control_plane.take() {

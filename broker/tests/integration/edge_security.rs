@@ -112,7 +112,7 @@ fn a_request_before_authentication_is_refused() {
 /// connection.
 #[test]
 fn a_request_claiming_billions_of_topics_costs_only_its_connection() {
-    let cluster = Cluster::start();
+    let mut cluster = Cluster::start();
     let request = std::fs::read(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/hostile/kafka_request/metadata-v0-claims-2e9-topics"),
@@ -120,6 +120,13 @@ fn a_request_claiming_billions_of_topics_costs_only_its_connection() {
     .unwrap();
     let reply = send_before_authentication(&cluster, &request).expect("the broker closes the connection");
     assert!(reply.is_empty(), "a malformed request got {} bytes back", reply.len());
-    // The broker is still there.
-    run_ok(cluster.kcat().args(["-L", "-m", "5"]));
+    // Broker 1 (127.0.0.1, the one that read it) is still there.
+    std::thread::sleep(Duration::from_millis(500));
+    let exit = cluster.node_exit(1);
+    assert!(
+        exit.is_none(),
+        "broker 1 ended ({exit:?}):\n{}",
+        cluster.log("node-1.log").lines().rev().take(5).collect::<Vec<_>>().join("\n")
+    );
+    run_ok(cluster.kcat().args(["-b", "127.0.0.1:9092", "-L", "-m", "5"]));
 }

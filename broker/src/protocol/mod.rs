@@ -58,7 +58,7 @@ pub(crate) async fn serve_plaintext(node: Arc<Node>, stream: tokio::net::TcpStre
 }
 
 /// Requests and responses on an established (normally TLS) stream.
-async fn serve_session(
+pub(crate) async fn serve_session(
     node: &Arc<Node>,
     stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite,
     peer: std::net::SocketAddr,

@@ -32,3 +32,27 @@ fn record_batch_findings_keep_the_log_consistent() {
         broker::fuzzing::record_batches(&[&payload]);
     }
 }
+
+/// The connection harness's own checks (answers only after SASL, correlation ids, responses
+/// that decode) hold for every seed session: each API alone before and after authenticating,
+/// and one session through all of them.
+#[test]
+fn seed_sessions_pass_the_connection_checks() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sim/fuzz/seeds/kafka_connection");
+    let mut sessions = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let input = std::fs::read(&path).unwrap();
+        let steps = broker::fuzzing::steps(&input);
+        let answered = broker::fuzzing::kafka_connection(&steps);
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let requests = steps.iter().filter(|step| matches!(step, broker::fuzzing::Step::Request(_))).count();
+        eprintln!("{name}: {answered} of {requests} requests answered");
+        if name == "session" {
+            // Every API after authentication: all answered (Fetch has max_wait_ms 0).
+            assert_eq!(answered, requests, "the seed session");
+        }
+        sessions += 1;
+    }
+    assert!(sessions >= 40, "{sessions} seed sessions in {}", dir.display());
+}

@@ -3,6 +3,11 @@
 //! production runs on the same bytes, and panics only where production has a bug: a panic
 //! here is a finding. None of it changes what the service does.
 
+mod connection;
+pub mod seeds;
+
+pub use connection::{kafka_connection, steps, wire, Step};
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 

@@ -1,0 +1,333 @@
+//! The stateful Kafka harness: one real node (a one-voter cluster on memory storage, with its
+//! own key service), and each input a sequence of requests on one new connection to it, after
+//! TLS (rustls's side is not ours to fuzz). Checked on every answer: a request before SASL
+//! authentication other than ApiVersions, SaslHandshake and SaslAuthenticate gets no answer
+//! and a closed connection; every answer carries the request's correlation id and decodes as
+//! that API's response at that version; the node never panics.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use kafka_protocol::messages::{ApiKey, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::Decodable;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+use crate::controller::metadata::BrokerId;
+use crate::kms::server::{token_hash, KeyService, KmsServer, KmsServerConfig, KMS_PORT};
+use crate::log::{MemoryDisk, MetaProperties};
+use crate::net::https_client::HttpsEndpoint;
+use crate::node::{Node, NodeConfig, BROKER_PORT};
+use crate::planted_bugs::PlantedBugs;
+use crate::quorum::Voter;
+use crate::security::sasl::{plain_message, CredentialStore, Role};
+use crate::security::tls::{os_crypto_provider, CertificateAuthority};
+
+/// Loopback addresses of their own, so that a dev cluster (127.0.0.1-4) can run beside it.
+const NODE_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 9, 1));
+const KMS_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 9, 4));
+const API_KEY: &str = "fuzz";
+const SECRET: &str = "fuzz-secret";
+/// How long an answer may take before the step counts as unanswered (a fetch that long-polls,
+/// a produce with acks=0): the rest of the input is skipped, nothing is concluded.
+const ANSWER_WAIT: Duration = Duration::from_millis(200);
+
+/// One step of an input.
+#[derive(Debug)]
+pub enum Step<'a> {
+    /// SaslHandshake v1 and SaslAuthenticate v2 with the harness's valid key.
+    Authenticate,
+    /// A request frame as given (without its size prefix).
+    Request(&'a [u8]),
+}
+
+/// Steps from what a client would write on the wire: size-prefixed frames, where a size of
+/// zero stands for `Step::Authenticate`. A truncated last frame is dropped.
+pub fn steps(mut input: &[u8]) -> Vec<Step<'_>> {
+    let mut steps = Vec::new();
+    while let Some((size, rest)) = input.split_first_chunk::<4>() {
+        let size = u32::from_be_bytes(*size) as usize;
+        if size == 0 {
+            steps.push(Step::Authenticate);
+        } else if let Some(frame) = rest.get(..size) {
+            steps.push(Step::Request(frame));
+        } else {
+            break;
+        }
+        input = &rest[size.min(rest.len())..];
+    }
+    steps
+}
+
+/// The wire form of `steps` (the inverse of `steps`), for seed inputs.
+pub fn wire(steps: &[Step]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for step in steps {
+        match step {
+            Step::Authenticate => bytes.extend_from_slice(&0u32.to_be_bytes()),
+            Step::Request(frame) => {
+                bytes.extend_from_slice(&(frame.len() as u32).to_be_bytes());
+                bytes.extend_from_slice(frame);
+            }
+        }
+    }
+    bytes
+}
+
+struct Harness {
+    runtime: tokio::runtime::Runtime,
+    node: Arc<Node>,
+    _kms: KmsServer,
+}
+
+/// Runs `steps` on one new connection to the harness's node; returns how many requests were
+/// answered (a test's proof that the steps reached the handlers).
+pub fn kafka_connection(steps: &[Step]) -> usize {
+    static HARNESS: OnceLock<Harness> = OnceLock::new();
+    let harness = HARNESS.get_or_init(|| Harness::start().unwrap_or_else(|error| panic!("fuzz node: {error}")));
+    harness.runtime.block_on(harness.connection(steps))
+}
+
+impl Harness {
+    fn start() -> Result<Harness, String> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let (node, kms) = runtime.block_on(start_node())?;
+        let harness = Harness { runtime, node, _kms: kms };
+        harness.runtime.block_on(harness.wait_until_serving())?;
+        Ok(harness)
+    }
+
+    /// Until the node has elected itself and registered: a Metadata request names a broker.
+    async fn wait_until_serving(&self) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while tokio::time::Instant::now() < deadline {
+            let mut client = self.connect();
+            if client.authenticate().await {
+                // Metadata v1, all topics.
+                let answer = client.call(&[0, 3, 0, 1, 0, 0, 0, 9, 0, 0, 0xff, 0xff, 0xff, 0xff]).await;
+                if let Answer::Response(frame) = answer {
+                    if let Ok(ResponseKind::Metadata(metadata)) = decode_response(ApiKey::Metadata, 1, frame) {
+                        if !metadata.brokers.is_empty() {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err("the node did not register within 60 s".into())
+    }
+
+    fn connect(&self) -> Client {
+        let (client, server) = tokio::io::duplex(1 << 20);
+        let node = self.node.clone();
+        let peer = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40_000);
+        tokio::spawn(async move { crate::protocol::serve_session(&node, server, peer).await });
+        Client { stream: client, correlation_id: 0 }
+    }
+
+    async fn connection(&self, steps: &[Step<'_>]) -> usize {
+        let mut client = self.connect();
+        let mut authenticated = false;
+        let mut answered = 0;
+        for step in steps {
+            match step {
+                Step::Authenticate => {
+                    if authenticated {
+                        continue; // re-authentication (KIP-368) is not offered
+                    }
+                    if !client.authenticate().await {
+                        return answered;
+                    }
+                    authenticated = true;
+                }
+                Step::Request(frame) => {
+                    if frame.len() < 8 {
+                        return answered; // the broker closes; nothing to check
+                    }
+                    let api_key = i16::from_be_bytes([frame[0], frame[1]]);
+                    let version = i16::from_be_bytes([frame[2], frame[3]]);
+                    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+                    let key = ApiKey::try_from(api_key).ok();
+                    let answer = client.call(frame).await;
+                    let allowed_first =
+                        matches!(key, Some(ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate));
+                    match answer {
+                        Answer::Response(response) => {
+                            assert!(
+                                authenticated || allowed_first,
+                                "{key:?} (API key {api_key}) v{version} was answered before authentication"
+                            );
+                            let key = key.unwrap_or_else(|| panic!("API key {api_key} was answered"));
+                            check_response(key, version, correlation_id, response);
+                            answered += 1;
+                            if key == ApiKey::SaslAuthenticate {
+                                return answered; // its own SASL exchange: success or not, the harness stops here
+                            }
+                        }
+                        Answer::Closed => return answered,
+                        Answer::Pending => {
+                            assert!(
+                                authenticated || allowed_first,
+                                "{key:?} (API key {api_key}) v{version} before authentication left the connection open"
+                            );
+                            return answered;
+                        }
+                    }
+                }
+            }
+        }
+        answered
+    }
+}
+
+/// The answer's correlation id is the request's, and its body decodes as that API's response.
+fn check_response(key: ApiKey, version: i16, correlation_id: i32, mut response: Bytes) {
+    let header_version = if key == ApiKey::ApiVersions { 0 } else { key.response_header_version(version) };
+    let header = ResponseHeader::decode(&mut response, header_version)
+        .unwrap_or_else(|error| panic!("{key:?} v{version}: response header does not decode: {error}"));
+    assert_eq!(header.correlation_id, correlation_id, "{key:?} v{version}: correlation id");
+    // ApiVersions at an unsupported version answers in v0 (KIP-511).
+    let body_version =
+        if key == ApiKey::ApiVersions && response.len() >= 2 && response[..2] != [0, 0] { 0 } else { version };
+    if let Err(error) = ResponseKind::decode(key, &mut response, body_version) {
+        panic!("{key:?} v{version}: response body does not decode: {error}");
+    }
+    assert!(!response.has_remaining(), "{key:?} v{version}: {} bytes after the response", response.remaining());
+}
+
+fn decode_response(key: ApiKey, version: i16, mut frame: Bytes) -> Result<ResponseKind, String> {
+    ResponseHeader::decode(&mut frame, key.response_header_version(version)).map_err(|e| e.to_string())?;
+    ResponseKind::decode(key, &mut frame, version).map_err(|e| e.to_string())
+}
+
+enum Answer {
+    Response(Bytes),
+    Closed,
+    /// Nothing within `ANSWER_WAIT`.
+    Pending,
+}
+
+struct Client {
+    stream: DuplexStream,
+    correlation_id: i32,
+}
+
+impl Client {
+    async fn call(&mut self, frame: &[u8]) -> Answer {
+        let mut sized = (frame.len() as i32).to_be_bytes().to_vec();
+        sized.extend_from_slice(frame);
+        if self.stream.write_all(&sized).await.is_err() {
+            return Answer::Closed;
+        }
+        let read = async {
+            let size = self.stream.read_i32().await.ok()?;
+            let mut body = vec![0; usize::try_from(size).ok()?];
+            self.stream.read_exact(&mut body).await.ok()?;
+            Some(Bytes::from(body))
+        };
+        match tokio::time::timeout(ANSWER_WAIT, read).await {
+            Ok(Some(body)) => Answer::Response(body),
+            Ok(None) => Answer::Closed,
+            Err(_) => Answer::Pending,
+        }
+    }
+
+    /// SaslHandshake v1 (PLAIN) and SaslAuthenticate v2 with the harness's key.
+    async fn authenticate(&mut self) -> bool {
+        self.correlation_id += 1;
+        let mut handshake = vec![0, 17, 0, 1];
+        handshake.extend_from_slice(&self.correlation_id.to_be_bytes());
+        handshake.extend_from_slice(&[0, 0, 0, 5]);
+        handshake.extend_from_slice(b"PLAIN");
+        if !matches!(self.call(&handshake).await, Answer::Response(_)) {
+            return false;
+        }
+        self.correlation_id += 1;
+        // SaslAuthenticate v2 is flexible: header v2 (client id, no tags), compact bytes, tags.
+        let message = plain_message(API_KEY, SECRET);
+        let mut authenticate = vec![0, 36, 0, 2];
+        authenticate.extend_from_slice(&self.correlation_id.to_be_bytes());
+        authenticate.extend_from_slice(&[0, 0, 0]);
+        authenticate.push(message.len() as u8 + 1);
+        authenticate.extend_from_slice(&message);
+        authenticate.push(0);
+        match self.call(&authenticate).await {
+            Answer::Response(frame) => matches!(
+                decode_response(ApiKey::SaslAuthenticate, 2, frame),
+                Ok(ResponseKind::SaslAuthenticate(response)) if response.error_code == 0
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// A one-voter cluster on a memory disk, and the key service its storage is sealed with.
+async fn start_node() -> Result<(Arc<Node>, KmsServer), String> {
+    let error = |e: &dyn std::fmt::Display| e.to_string();
+    let ca = CertificateAuthority::generate().map_err(|e| error(&e))?;
+    let cluster_id = "fuzz-cluster-0000000000".to_string();
+    let broker_id: BrokerId = 1;
+    let kms_token = "fuzz-kms-token";
+    let principals = BTreeMap::from([(crate::kms::keys::broker_principal(&cluster_id), token_hash(kms_token))]);
+    let service = KeyService::open("fuzz", principals, 7, Arc::new(MemoryDisk::new()), PlantedBugs::none())
+        .map_err(|e| error(&e))?;
+    let kms_config = KmsServerConfig {
+        listen_ip: KMS_IP,
+        tls: ca.issue(&["localhost".to_string()], &[KMS_IP], None).map_err(|e| error(&e))?,
+        crypto: os_crypto_provider(),
+        log_store: None,
+    };
+    let kms = KmsServer::start(kms_config, service).await.map_err(|e| error(&e))?;
+    let disk = MemoryDisk::new();
+    MetaProperties::format_cluster(&cluster_id, &[(broker_id, 11, &disk as &dyn crate::log::Disk)])
+        .map_err(|e| error(&e))?;
+    let mut credentials = CredentialStore::default();
+    credentials.add("inter-broker", "inter-broker-secret", Role::Broker, 4, None).map_err(|e| error(&e))?;
+    credentials.add(API_KEY, SECRET, Role::Client, 4, None).map_err(|e| error(&e))?;
+    let config = NodeConfig {
+        cluster_id: cluster_id.clone(),
+        broker_id,
+        zone: "zone-1".into(),
+        host: NODE_IP.to_string(),
+        listen_ip: NODE_IP,
+        voters: vec![Voter {
+            id: broker_id,
+            host: NODE_IP.to_string(),
+            address: SocketAddr::new(NODE_IP, BROKER_PORT),
+        }],
+        tls: ca.issue(&["localhost".to_string()], &[NODE_IP], None).map_err(|e| error(&e))?,
+        crypto: os_crypto_provider(),
+        credentials,
+        inter_broker_api_key: "inter-broker".into(),
+        inter_broker_secret: "inter-broker-secret".into(),
+        replication: crate::replication::ReplicationConfig::default(),
+        default_partitions: 1,
+        default_replication_factor: 1,
+        bugs: PlantedBugs::none(),
+        raft_entries_per_append_max: 256,
+        seed: 7,
+        dialer: crate::net::tcp_dialer(),
+        control_plane: None,
+        service_ranges: vec!["127.0.0.0/8".parse().expect("a literal range")],
+        kms: crate::kms::client::KmsLinkConfig {
+            endpoints: vec![HttpsEndpoint {
+                address: SocketAddr::new(KMS_IP, KMS_PORT),
+                server_name: "localhost".into(),
+            }],
+            principal: crate::kms::keys::broker_principal(&cluster_id),
+            token: kms_token.into(),
+        },
+        segment_policy: crate::log::SegmentPolicy::default(),
+        log_store: None,
+        bastion_sources: Vec::new(),
+    };
+    let node = crate::runtime::start(config, Arc::new(disk)).await.map_err(|e| error(&e))?;
+    Ok((node, kms))
+}

@@ -181,7 +181,7 @@ impl Connection {
     async fn round_trip(&mut self, request: &[u8]) -> Result<Bytes, ClientError> {
         let exchange = async {
             write_frame(&mut self.writer, request).await?;
-            read_frame(&mut self.reader).await
+            read_frame(&mut self.reader, crate::net::frame::FRAME_BYTES_MAX).await
         };
         tokio::time::timeout(self.request_timeout, exchange)
             .await

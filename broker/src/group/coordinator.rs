@@ -27,7 +27,14 @@ pub enum GroupError {
     /// This node stopped coordinating the group while the request was parked.
     #[error("not the group coordinator")]
     NotCoordinator,
+    /// A new member of a group that already has `GROUP_MEMBERS_MAX` (KIP-389).
+    #[error("the group has reached its maximum size")]
+    GroupMaxSizeReached,
 }
+
+/// `group.max.size` (KIP-389): members per group. Each member holds its protocols' metadata
+/// and parked requests, so an unbounded group is unbounded memory on its coordinator.
+pub(crate) const GROUP_MEMBERS_MAX: usize = 1_000;
 
 /// Each member's outcome of a LeaveGroup.
 pub(crate) type LeaveResults = Vec<(String, Result<(), GroupError>)>;
@@ -220,6 +227,9 @@ impl GroupCoordinator {
         }
         group.protocol_type = join.protocol_type;
         let member_id = if join.member_id.is_empty() {
+            if group.members.len() >= GROUP_MEMBERS_MAX {
+                return Err(GroupError::GroupMaxSizeReached);
+            }
             group.next_member_number += 1;
             format!("{}-member-{}", join.group_id, group.next_member_number)
         } else if group.members.contains_key(&join.member_id) {
@@ -439,6 +449,22 @@ mod tests {
             session_timeout_ms: SESSION_MS,
             rebalance_timeout_ms: REBALANCE_MS,
         }
+    }
+
+    /// Bound: a group takes `GROUP_MEMBERS_MAX` members; the next new member is refused with
+    /// GROUP_MAX_SIZE_REACHED and nothing is kept for it, while members already in may rejoin.
+    #[test]
+    fn a_group_is_bounded_by_group_max_size() {
+        let mut groups = GroupCoordinator::default();
+        let mut first = None;
+        for request in 0..GROUP_MEMBERS_MAX as RequestId {
+            groups.join(0, join_request(""), request).expect("room in the group");
+            first.get_or_insert_with(|| groups.groups["g"].members.keys().next().unwrap().clone());
+        }
+        let refused = groups.join(0, join_request(""), 5_000);
+        assert!(matches!(refused, Err(GroupError::GroupMaxSizeReached)), "{refused:?}");
+        assert_eq!(groups.groups["g"].members.len(), GROUP_MEMBERS_MAX);
+        groups.join(0, join_request(&first.unwrap()), 5_001).expect("a member may rejoin a full group");
     }
 
     fn joined(effects: &[Effect], request: RequestId) -> JoinOutcome {

@@ -5,13 +5,19 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// `socket.request.max.bytes`: larger frames close the connection.
 pub(crate) const FRAME_BYTES_MAX: usize = 100 * 1024 * 1024;
+/// `sasl.server.max.receive.size`: before a connection has authenticated, nothing larger than
+/// this is read (Kafka's default), so an anonymous peer cannot make the broker hold 100 MiB.
+pub(crate) const UNAUTHENTICATED_FRAME_BYTES_MAX: usize = 512 * 1024;
+/// What a frame's buffer starts at: it grows as bytes arrive, never ahead of them to the size
+/// the peer announced.
+const FRAME_BUFFER_START: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
     /// The peer closed the connection between frames.
     #[error("connection closed")]
     Closed,
-    /// A size prefix beyond `FRAME_BYTES_MAX` or negative.
+    /// A size prefix beyond the connection's maximum, or negative.
     #[error("frame size {0} out of range")]
     SizeOutOfRange(i64),
     /// Transport failure.
@@ -19,7 +25,8 @@ pub enum FrameError {
     Io(#[from] std::io::Error),
 }
 
-pub(crate) async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Bytes, FrameError> {
+/// The next frame, if its size is at most `bytes_max`.
+pub(crate) async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, bytes_max: usize) -> Result<Bytes, FrameError> {
     let mut size = [0u8; 4];
     match reader.read_exact(&mut size).await {
         Ok(_) => {}
@@ -27,12 +34,12 @@ pub(crate) async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> Result<B
         Err(error) => return Err(error.into()),
     }
     let size = i32::from_be_bytes(size);
-    if size < 4 || size as usize > FRAME_BYTES_MAX {
+    if size < 4 || size as usize > bytes_max {
         return Err(FrameError::SizeOutOfRange(size as i64));
     }
     // Read into spare capacity rather than a zeroed buffer: zeroing showed up in profiles.
     let size = size as usize;
-    let mut frame = BytesMut::with_capacity(size);
+    let mut frame = BytesMut::with_capacity(size.min(FRAME_BUFFER_START));
     while frame.len() < size {
         let mut limited = (&mut *reader).take((size - frame.len()) as u64);
         if limited.read_buf(&mut frame).await? == 0 {

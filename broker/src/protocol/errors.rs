@@ -57,6 +57,7 @@ pub(crate) fn from_group(error: &GroupError) -> i16 {
         GroupError::IllegalGeneration => ResponseError::IllegalGeneration.code(),
         GroupError::RebalanceInProgress => ResponseError::RebalanceInProgress.code(),
         GroupError::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol.code(),
+        GroupError::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached.code(),
         GroupError::NotCoordinator => ResponseError::NotCoordinator.code(),
     }
 }

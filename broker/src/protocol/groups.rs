@@ -97,9 +97,15 @@ pub(super) async fn join_group(node: &Node, request: JoinGroupRequest, version: 
         session_timeout_ms,
         rebalance_timeout_ms,
     };
+    let group_id = join.group_id.clone();
     let outcome = match node.groups().join(node.now_ms(), join).await {
         Ok(outcome) => outcome,
-        Err(error) => return failed(errors::from_group(&error)),
+        Err(error) => {
+            if matches!(error, crate::group::coordinator::GroupError::GroupMaxSizeReached) {
+                tracing::warn!(group = %group_id, "join refused: the group has reached group.max.size");
+            }
+            return failed(errors::from_group(&error));
+        }
     };
     let members = outcome
         .members

@@ -22,7 +22,7 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeade
 use kafka_protocol::protocol::{decode_request_header_from_buffer, Encodable};
 
 use crate::messages::INTERNAL_API_KEY;
-use crate::net::frame::{read_frame, write_frame, FrameError};
+use crate::net::frame::{read_frame, write_frame, FrameError, FRAME_BYTES_MAX, UNAUTHENTICATED_FRAME_BYTES_MAX};
 use crate::node::Node;
 use session::{ConnectionError, Session};
 
@@ -66,7 +66,8 @@ pub(crate) async fn serve_session(
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut session = Session { peer_host: peer.ip().to_string(), ..Session::default() };
     loop {
-        let frame = match read_frame(&mut reader).await {
+        let bytes_max = if session.principal.is_some() { FRAME_BYTES_MAX } else { UNAUTHENTICATED_FRAME_BYTES_MAX };
+        let frame = match read_frame(&mut reader, bytes_max).await {
             Ok(frame) => frame,
             Err(FrameError::Closed) => return,
             Err(error) => {

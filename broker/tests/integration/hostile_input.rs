@@ -56,3 +56,26 @@ fn seed_sessions_pass_the_connection_checks() {
     }
     assert!(sessions >= 40, "{sessions} seed sessions in {}", dir.display());
 }
+
+/// ApiVersions v0 padded to `bytes` (the broker ignores bytes after a request's body).
+fn padded_api_versions(bytes: usize) -> Vec<u8> {
+    let mut frame = vec![0, 18, 0, 0, 0, 0, 0, 1, 0xff, 0xff];
+    frame.resize(bytes, 0);
+    frame
+}
+
+/// Bound: before authentication a frame is at most 512 KiB (`sasl.server.max.receive.size`);
+/// after it, 100 MiB (`socket.request.max.bytes`). A larger one closes the connection unread.
+#[test]
+fn frames_before_authentication_are_bounded_by_sasl_server_max_receive_size() {
+    use broker::fuzzing::{kafka_connection, Step};
+    let small = padded_api_versions(500 * 1024);
+    let large = padded_api_versions(600 * 1024);
+    assert_eq!(kafka_connection(&[Step::Request(&small)]), 1, "500 KiB before authentication is read");
+    assert_eq!(kafka_connection(&[Step::Request(&large), Step::Request(&small)]), 0, "600 KiB closes the connection");
+    assert_eq!(
+        kafka_connection(&[Step::Authenticate, Step::Request(&large)]),
+        1,
+        "600 KiB after authentication is read"
+    );
+}

@@ -82,9 +82,9 @@ struct Harness {
     _kms: KmsServer,
 }
 
-/// Runs `steps` on one new connection to the harness's node; returns how many requests were
-/// answered (a test's proof that the steps reached the handlers).
-pub fn kafka_connection(steps: &[Step]) -> usize {
+/// Runs `steps` on one new connection to the harness's node; returns the answers to its
+/// requests (size prefix removed), in order: a test's proof that the steps reached the handlers.
+pub fn kafka_connection(steps: &[Step]) -> Vec<Bytes> {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
     let harness = HARNESS.get_or_init(|| Harness::start().unwrap_or_else(|error| panic!("fuzz node: {error}")));
     harness.runtime.block_on(harness.connection(steps))
@@ -132,10 +132,10 @@ impl Harness {
         Client { stream: client, correlation_id: 0 }
     }
 
-    async fn connection(&self, steps: &[Step<'_>]) -> usize {
+    async fn connection(&self, steps: &[Step<'_>]) -> Vec<Bytes> {
         let mut client = self.connect();
         let mut authenticated = false;
-        let mut answered = 0;
+        let mut answered = Vec::new();
         for step in steps {
             match step {
                 Step::Authenticate => {
@@ -165,8 +165,8 @@ impl Harness {
                                 "{key:?} (API key {api_key}) v{version} was answered before authentication"
                             );
                             let key = key.unwrap_or_else(|| panic!("API key {api_key} was answered"));
-                            check_response(key, version, correlation_id, response);
-                            answered += 1;
+                            check_response(key, version, correlation_id, response.clone());
+                            answered.push(response);
                             if key == ApiKey::SaslAuthenticate {
                                 return answered; // its own SASL exchange: success or not, the harness stops here
                             }
@@ -307,7 +307,11 @@ async fn start_node() -> Result<(Arc<Node>, KmsServer), String> {
         credentials,
         inter_broker_api_key: "inter-broker".into(),
         inter_broker_secret: "inter-broker-secret".into(),
-        replication: crate::replication::ReplicationConfig::default(),
+        // One replica: min.insync.replicas 1, or no high watermark would ever move.
+        replication: crate::replication::ReplicationConfig {
+            min_insync_replicas: 1,
+            ..crate::replication::ReplicationConfig::default()
+        },
         default_partitions: 1,
         default_replication_factor: 1,
         bugs: PlantedBugs::none(),

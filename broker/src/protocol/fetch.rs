@@ -65,7 +65,10 @@ fn fetch_once(
         let name = topic.topic.0.to_string();
         let mut partitions = Vec::new();
         for fetch in &topic.partitions {
-            let remaining = request_bytes_max.saturating_sub(total_bytes).max(1);
+            // Once the response holds `max_bytes`, the partitions after return no records (they
+            // would each bring at least one batch): a fetch naming many partitions stays within
+            // max_bytes plus one batch (KIP-74).
+            let remaining = request_bytes_max.saturating_sub(total_bytes);
             let budget = (fetch.partition_max_bytes.max(1) as usize).min(PARTITION_BYTES_MAX).min(remaining);
             let data = fetch_partition(node, &name, fetch, (replica_id, replica_epoch), budget, version);
             if data.error_code != 0 {
@@ -144,7 +147,12 @@ fn fetch_partition(
         } else {
             replica.log.high_watermark()
         };
-        let records = match replica.log.read(fetch.fetch_offset, upper_bound, budget) {
+        let read = if budget == 0 {
+            Ok(bytes::Bytes::new())
+        } else {
+            replica.log.read(fetch.fetch_offset, upper_bound, budget)
+        };
+        let records = match read {
             Ok(records) => records,
             Err(failure) => {
                 tracing::debug!(topic, partition = fetch.partition, %failure, "fetch refused");

@@ -44,7 +44,7 @@ fn seed_sessions_pass_the_connection_checks() {
         let path = entry.unwrap().path();
         let input = std::fs::read(&path).unwrap();
         let steps = broker::fuzzing::steps(&input);
-        let answered = broker::fuzzing::kafka_connection(&steps);
+        let answered = broker::fuzzing::kafka_connection(&steps).len();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let requests = steps.iter().filter(|step| matches!(step, broker::fuzzing::Step::Request(_))).count();
         eprintln!("{name}: {answered} of {requests} requests answered");
@@ -71,11 +71,116 @@ fn frames_before_authentication_are_bounded_by_sasl_server_max_receive_size() {
     use broker::fuzzing::{kafka_connection, Step};
     let small = padded_api_versions(500 * 1024);
     let large = padded_api_versions(600 * 1024);
-    assert_eq!(kafka_connection(&[Step::Request(&small)]), 1, "500 KiB before authentication is read");
-    assert_eq!(kafka_connection(&[Step::Request(&large), Step::Request(&small)]), 0, "600 KiB closes the connection");
+    assert_eq!(kafka_connection(&[Step::Request(&small)]).len(), 1, "500 KiB before authentication is read");
     assert_eq!(
-        kafka_connection(&[Step::Authenticate, Step::Request(&large)]),
+        kafka_connection(&[Step::Request(&large), Step::Request(&small)]).len(),
+        0,
+        "600 KiB closes the connection"
+    );
+    assert_eq!(
+        kafka_connection(&[Step::Authenticate, Step::Request(&large)]).len(),
         1,
         "600 KiB after authentication is read"
     );
+}
+
+/// A request frame: header v1 (v2 for flexible versions) and `request` at `version`.
+fn frame(
+    key: kafka_protocol::messages::ApiKey,
+    version: i16,
+    request: impl kafka_protocol::protocol::Encodable,
+) -> Vec<u8> {
+    use kafka_protocol::messages::RequestHeader;
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+    let mut buffer = bytes::BytesMut::new();
+    RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(1)
+        .with_client_id(Some(StrBytes::from_static_str("bounds")))
+        .encode(&mut buffer, key.request_header_version(version))
+        .unwrap();
+    request.encode(&mut buffer, version).unwrap();
+    buffer.to_vec()
+}
+
+/// Bound: a fetch holds at most max_bytes plus one batch however many partitions it names
+/// (KIP-74). Four partitions with a 300 KiB batch each, fetched with max_bytes 500 KiB: the
+/// first two fill it, the last two return no records (each brought a batch before).
+#[test]
+fn a_fetch_naming_many_partitions_stays_within_max_bytes() {
+    use broker::fuzzing::{kafka_connection, Step};
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::{Decodable, StrBytes};
+    let topic = || TopicName(StrBytes::from_static_str("fetch-bound"));
+    let create = frame(
+        ApiKey::CreateTopics,
+        7,
+        CreateTopicsRequest::default().with_timeout_ms(5_000).with_topics(vec![
+            create_topics_request::CreatableTopic::default()
+                .with_name(topic())
+                .with_num_partitions(4)
+                .with_replication_factor(1),
+        ]),
+    );
+    let batch = broker::log::batch::encode_values(&[bytes::Bytes::from(vec![7u8; 300 * 1024])], -1, -1, -1);
+    let produce = frame(
+        ApiKey::Produce,
+        9,
+        ProduceRequest::default().with_acks(-1).with_timeout_ms(5_000).with_topic_data(vec![
+            produce_request::TopicProduceData::default().with_name(topic()).with_partition_data(
+                (0..4)
+                    .map(|partition| {
+                        produce_request::PartitionProduceData::default()
+                            .with_index(partition)
+                            .with_records(Some(batch.clone()))
+                    })
+                    .collect(),
+            ),
+        ]),
+    );
+    let fetch = frame(
+        ApiKey::Fetch,
+        12,
+        FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(0)
+            .with_max_bytes(500 * 1024)
+            .with_topics(vec![fetch_request::FetchTopic::default().with_topic(topic()).with_partitions(
+                (0..4)
+                    .map(|partition| {
+                        fetch_request::FetchPartition::default()
+                            .with_partition(partition)
+                            .with_partition_max_bytes(1 << 20)
+                    })
+                    .collect(),
+            )]),
+    );
+    let answers = kafka_connection(&[Step::Authenticate, Step::Request(&create), Step::Request(&produce)]);
+    assert_eq!(answers.len(), 2, "both requests answered");
+    let mut produced = answers[1].clone();
+    ResponseHeader::decode(&mut produced, 1).unwrap();
+    let produced = ProduceResponse::decode(&mut produced, 9).unwrap();
+    let codes: Vec<i16> = produced.responses[0].partition_responses.iter().map(|p| p.error_code).collect();
+    assert_eq!(codes, [0, 0, 0, 0], "the four batches were appended");
+    // Consumers read below the high watermark, which follows the group commit's fsync.
+    let mut fetched = FetchResponse::default();
+    for _ in 0..100 {
+        let answers = kafka_connection(&[Step::Authenticate, Step::Request(&fetch)]);
+        let mut answer = answers[0].clone();
+        ResponseHeader::decode(&mut answer, 1).unwrap();
+        fetched = FetchResponse::decode(&mut answer, 12).unwrap();
+        if fetched.responses[0].partitions.iter().all(|p| p.high_watermark == 1) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let sizes: Vec<usize> =
+        fetched.responses[0].partitions.iter().map(|p| p.records.as_ref().map_or(0, |r| r.len())).collect();
+    assert!(
+        sizes[0] > 300 * 1024 && sizes[1] > 300 * 1024,
+        "the first two partitions fill the response: {sizes:?} {:?}",
+        fetched.responses[0].partitions.iter().map(|p| (p.error_code, p.high_watermark)).collect::<Vec<_>>()
+    );
+    assert_eq!(&sizes[2..], [0, 0], "past max_bytes a partition returns no records: {sizes:?}");
 }

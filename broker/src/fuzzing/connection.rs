@@ -2,8 +2,9 @@
 //! own key service), and each input a sequence of requests on one new connection to it, after
 //! TLS (rustls's side is not ours to fuzz). Checked on every answer: a request before SASL
 //! authentication other than ApiVersions, SaslHandshake and SaslAuthenticate gets no answer
-//! and a closed connection; every answer carries the request's correlation id and decodes as
-//! that API's response at that version; the node never panics.
+//! and a closed connection; a failed SASL attempt closes the connection (one attempt per
+//! connection); every answer carries the request's correlation id and decodes as that API's
+//! response at that version; the node never panics.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -166,9 +167,20 @@ impl Harness {
                             );
                             let key = key.unwrap_or_else(|| panic!("API key {api_key} was answered"));
                             check_response(key, version, correlation_id, response.clone());
-                            answered.push(response);
+                            answered.push(response.clone());
                             if key == ApiKey::SaslAuthenticate {
-                                return answered; // its own SASL exchange: success or not, the harness stops here
+                                // One attempt per connection: a failed one closes it.
+                                if sasl_error(version, response) != 0 {
+                                    assert!(
+                                        client.is_closed().await,
+                                        "the connection stayed open after a failed SASL attempt"
+                                    );
+                                    return answered;
+                                }
+                                if authenticated {
+                                    return answered; // re-authentication (KIP-368) is not offered
+                                }
+                                authenticated = true;
                             }
                         }
                         Answer::Closed => return answered,
@@ -200,6 +212,14 @@ fn check_response(key: ApiKey, version: i16, correlation_id: i32, mut response: 
         panic!("{key:?} v{version}: response body does not decode: {error}");
     }
     assert!(!response.has_remaining(), "{key:?} v{version}: {} bytes after the response", response.remaining());
+}
+
+/// The error code of a SaslAuthenticate answer already checked to decode.
+fn sasl_error(version: i16, frame: Bytes) -> i16 {
+    match decode_response(ApiKey::SaslAuthenticate, version, frame) {
+        Ok(ResponseKind::SaslAuthenticate(response)) => response.error_code,
+        _ => unreachable!("checked by check_response"),
+    }
 }
 
 fn decode_response(key: ApiKey, version: i16, mut frame: Bytes) -> Result<ResponseKind, String> {
@@ -237,6 +257,12 @@ impl Client {
             Ok(None) => Answer::Closed,
             Err(_) => Answer::Pending,
         }
+    }
+
+    /// Whether the broker closes the connection (EOF) within `ANSWER_WAIT`, sending nothing.
+    async fn is_closed(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(tokio::time::timeout(ANSWER_WAIT, self.stream.read(&mut byte)).await, Ok(Ok(0)))
     }
 
     /// SaslHandshake v1 (PLAIN) and SaslAuthenticate v2 with the harness's key.

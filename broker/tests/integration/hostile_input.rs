@@ -184,3 +184,29 @@ fn a_fetch_naming_many_partitions_stays_within_max_bytes() {
     );
     assert_eq!(&sizes[2..], [0, 0], "past max_bytes a partition returns no records: {sizes:?}");
 }
+
+/// Bound: one SASL attempt per connection. A wrong secret is answered with an error and the
+/// connection closes (the harness checks the close); the right secret sent next is never read.
+#[test]
+fn a_failed_sasl_attempt_closes_the_connection() {
+    use broker::fuzzing::{kafka_connection, Step};
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::StrBytes;
+    let handshake = frame(
+        ApiKey::SaslHandshake,
+        1,
+        SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
+    );
+    let attempt = |secret: &str| {
+        frame(
+            ApiKey::SaslAuthenticate,
+            2,
+            SaslAuthenticateRequest::default().with_auth_bytes(bytes::Bytes::from(format!("\0fuzz\0{secret}"))),
+        )
+    };
+    let (wrong, right) = (attempt("guess"), attempt("fuzz-secret"));
+    let answers = kafka_connection(&[Step::Request(&handshake), Step::Request(&wrong), Step::Request(&right)]);
+    assert_eq!(answers.len(), 2, "the handshake and the failed attempt are answered, nothing after");
+    let answers = kafka_connection(&[Step::Request(&handshake), Step::Request(&right), Step::Request(&handshake)]);
+    assert_eq!(answers.len(), 3, "the right secret authenticates and the connection goes on");
+}

@@ -21,6 +21,9 @@ use crate::kms::client::KmsLinkConfig;
 use crate::kms::keyring::Keyring;
 use crate::log::{Disk, LogError, MetaPropertiesError, PartitionLog, SegmentPolicy};
 use crate::messages::{ControllerRequest, PartitionIsrChange};
+use crate::net::connections::{
+    ConnectionCounts, ConnectionSlot, CONNECTIONS_PER_IP_MAX, CONNECTIONS_PER_PRINCIPAL_MAX,
+};
 use crate::net::Dialer;
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
 use crate::quorum::{Quorum, Voter};
@@ -85,6 +88,15 @@ impl std::fmt::Debug for NodeConfig {
     }
 }
 
+/// Why a connection was closed at accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionRefused {
+    /// The source is on no network the hosted clusters allow (C05).
+    Endpoint,
+    /// The source already holds `CONNECTIONS_PER_IP_MAX` connections.
+    TooManyFromAddress,
+}
+
 /// Connection counters (C02 evidence: refused handshakes are counted).
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -92,6 +104,8 @@ pub struct Counters {
     pub tls_refused: AtomicU64,
     /// Connections closed at accept: the source is on no network the hosted clusters allow.
     pub endpoint_refused: AtomicU64,
+    /// Connections closed at accept: the source held `CONNECTIONS_PER_IP_MAX` already.
+    pub address_refused: AtomicU64,
 }
 
 pub struct Node {
@@ -115,6 +129,9 @@ pub struct Node {
     pub counters: Counters,
     /// Per-tenant rates and storage on this broker (C03).
     pub(crate) quotas: TenantQuotas,
+    /// Connections held per client address and per customer API key.
+    pub(crate) connections_per_ip: ConnectionCounts<std::net::IpAddr>,
+    pub(crate) connections_per_principal: ConnectionCounts<String>,
     /// ISR changes waiting for the controller.
     isr_changes: Arc<Mutex<IsrChangeQueue>>,
     /// Syncs the partitions' appends, many per fsync round.
@@ -177,6 +194,8 @@ impl Node {
             producer_ids: tokio::sync::Mutex::new((0, 0)),
             counters: Counters::default(),
             quotas: TenantQuotas::default(),
+            connections_per_ip: ConnectionCounts::new(CONNECTIONS_PER_IP_MAX),
+            connections_per_principal: ConnectionCounts::new(CONNECTIONS_PER_PRINCIPAL_MAX),
             isr_changes: Arc::default(),
             group_commit: GroupCommit::new(),
             config,
@@ -204,6 +223,22 @@ impl Node {
             || self.config.bugs.is_on(crate::planted_bugs::PlantedBug::PrivateClusterAcceptsPublic)
             || self.config.service_ranges.iter().any(|range| range.contains(source))
             || self.control_plane.access().endpoints.admits(source)
+    }
+
+    /// Whether a connection from `source` may proceed to TLS, and its place in the count of
+    /// its address: the endpoint policy (C05), then `CONNECTIONS_PER_IP_MAX` for sources
+    /// outside the service's own ranges (`Ok(None)`: not counted).
+    pub(crate) fn admit_connection(
+        &self,
+        source: std::net::IpAddr,
+    ) -> Result<Option<ConnectionSlot<std::net::IpAddr>>, ConnectionRefused> {
+        if !self.admits(source) {
+            return Err(ConnectionRefused::Endpoint);
+        }
+        if self.config.service_ranges.iter().any(|range| range.contains(source)) {
+            return Ok(None);
+        }
+        self.connections_per_ip.acquire(source).map(Some).ok_or(ConnectionRefused::TooManyFromAddress)
     }
 
     /// Whether `key` may sign in from `source`: the bastions' key only from a bastion (C10).

@@ -208,6 +208,9 @@ pub enum ControllerError {
     /// Invalid topic name.
     #[error("invalid topic name {0:?}")]
     InvalidTopicName(String),
+    /// A topic that would take the cluster past `PARTITIONS_PER_CLUSTER_MAX`.
+    #[error("{requested} more partitions would exceed the cluster's limit of {max} ({held} held)")]
+    PartitionLimit { requested: i32, held: usize, max: usize },
     /// An AlterPartition from a stale leader or epoch.
     #[error("stale partition state for {topic}-{partition}")]
     StalePartitionState { topic: String, partition: i32 },
@@ -228,6 +231,11 @@ pub enum ControllerError {
     #[error("controller request timed out")]
     Timeout,
 }
+
+/// Partitions a broker cluster holds, every tenant's and the service's own together (the limit
+/// a Basic cluster of the paper's provider publishes): each is a log, a leader's state and a
+/// follower's fetch on every replica, so CreateTopics must not create them without end.
+pub const PARTITIONS_PER_CLUSTER_MAX: usize = 4_096;
 
 /// How a partition gets a new leader when its leader leaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -366,6 +374,14 @@ impl MetadataImage {
         }
         if !(1..=10_000).contains(&partitions) {
             return Err(ControllerError::InvalidPartitions(partitions));
+        }
+        let held: usize = self.topics.values().map(Vec::len).sum();
+        if held + partitions as usize > PARTITIONS_PER_CLUSTER_MAX {
+            return Err(ControllerError::PartitionLimit {
+                requested: partitions,
+                held,
+                max: PARTITIONS_PER_CLUSTER_MAX,
+            });
         }
         // One list of brokers per zone, zones in name order, brokers in id order.
         let mut zones: BTreeMap<&str, Vec<BrokerId>> = BTreeMap::new();
@@ -672,6 +688,26 @@ mod tests {
             let index = image.applied_index + 1;
             image.apply(index, record);
         }
+    }
+
+    /// Bound: topics and partitions per CreateTopics end at `PARTITIONS_PER_CLUSTER_MAX` for
+    /// the cluster; a topic past it is refused whole, and one that fits is still placed.
+    #[test]
+    fn partitions_per_cluster_are_bounded() {
+        let mut image = three_zones();
+        let per_topic = 1_000;
+        let fitting = PARTITIONS_PER_CLUSTER_MAX / per_topic;
+        for topic in 0..fitting {
+            let record = image.place_topic(&format!("t{topic}"), per_topic as i32, 3, TopicConfig::default()).unwrap();
+            apply_all(&mut image, &[record]);
+        }
+        let held = fitting * per_topic;
+        assert_eq!(
+            image.place_topic("one-too-many", per_topic as i32, 3, TopicConfig::default()),
+            Err(ControllerError::PartitionLimit { requested: per_topic as i32, held, max: PARTITIONS_PER_CLUSTER_MAX })
+        );
+        let rest = (PARTITIONS_PER_CLUSTER_MAX - held) as i32;
+        assert!(image.place_topic("the-rest", rest, 3, TopicConfig::default()).is_ok());
     }
 
     #[test]

@@ -86,9 +86,37 @@ struct Harness {
 /// Runs `steps` on one new connection to the harness's node; returns the answers to its
 /// requests (size prefix removed), in order: a test's proof that the steps reached the handlers.
 pub fn kafka_connection(steps: &[Step]) -> Vec<Bytes> {
-    static HARNESS: OnceLock<Harness> = OnceLock::new();
-    let harness = HARNESS.get_or_init(|| Harness::start().unwrap_or_else(|error| panic!("fuzz node: {error}")));
+    let harness = harness();
     harness.runtime.block_on(harness.connection(steps))
+}
+
+fn harness() -> &'static Harness {
+    static HARNESS: OnceLock<Harness> = OnceLock::new();
+    HARNESS.get_or_init(|| Harness::start().unwrap_or_else(|error| panic!("fuzz node: {error}")))
+}
+
+/// Opens `count` connections to the harness's node at once and authenticates each with the
+/// harness's key; returns how many authenticated while all were held (all are closed after).
+pub fn authenticated_connections_held(count: usize) -> usize {
+    let harness = harness();
+    harness.runtime.block_on(async {
+        let mut held = Vec::new();
+        for _ in 0..count {
+            let mut client = harness.connect();
+            if client.authenticate().await {
+                held.push(client);
+            }
+        }
+        held.len()
+    })
+}
+
+/// How many of `count` connections from `source`, all held at once, the node's accept loop
+/// would take (the endpoint policy and the per-address count, as `accept_forever` asks).
+pub fn connections_admitted_from(source: IpAddr, count: usize) -> usize {
+    let node = &harness().node;
+    let admitted: Vec<_> = (0..count).filter_map(|_| node.admit_connection(source).ok()).collect();
+    admitted.len()
 }
 
 impl Harness {

@@ -6,7 +6,7 @@
 mod connection;
 pub mod seeds;
 
-pub use connection::{kafka_connection, steps, wire, Step};
+pub use connection::{authenticated_connections_held, connections_admitted_from, kafka_connection, steps, wire, Step};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};

@@ -3,6 +3,7 @@
 //! can observe the bytes on the wire.
 
 pub mod api;
+pub mod connections;
 pub mod frame;
 pub mod http;
 pub mod https_client;

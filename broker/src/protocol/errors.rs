@@ -15,6 +15,7 @@ pub(crate) fn from_controller(error: &ControllerError) -> i16 {
         ControllerError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition.code(),
         ControllerError::InvalidReplicationFactor { .. } => ResponseError::InvalidReplicationFactor.code(),
         ControllerError::InvalidPartitions(_) => ResponseError::InvalidPartitions.code(),
+        ControllerError::PartitionLimit { .. } => ResponseError::PolicyViolation.code(),
         ControllerError::InvalidTopicName(_) => ResponseError::InvalidTopicException.code(),
         ControllerError::StalePartitionState { .. } | ControllerError::IneligibleReplica { .. } => {
             ResponseError::InvalidRequest.code()

@@ -130,6 +130,9 @@ pub(super) async fn create_topics(node: &Node, request: CreateTopicsRequest, ver
         let create = ControllerRequest::CreateTopic { name: name.clone(), partitions, replication_factor, config };
         let outcome = node.controller_request(create).await;
         if let Err(error) = outcome {
+            if matches!(error, crate::controller::metadata::ControllerError::PartitionLimit { .. }) {
+                tracing::warn!(topic = %name, %error, "CreateTopics refused");
+            }
             result = result.with_error_code(errors::from_controller(&error));
             if version >= 1 {
                 result = result.with_error_message(Some(StrBytes::from_string(error.to_string())));

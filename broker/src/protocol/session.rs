@@ -53,6 +53,8 @@ pub(super) struct Session {
     pub replica: Option<(crate::controller::metadata::BrokerId, i64)>,
     /// How long to stop reading after the current response: a tenant over its quota (KIP-219).
     pub muted_for: std::time::Duration,
+    /// This connection's place in its API key's count (customer keys only).
+    pub principal_slot: Option<crate::net::connections::ConnectionSlot<String>>,
 }
 
 pub(super) fn api_versions(error_code: i16) -> ApiVersionsResponse {
@@ -109,6 +111,13 @@ pub(super) fn sasl_authenticate(
             fail("Authentication failed: Invalid username or password", api_key)
         }
         Some(principal) => {
+            if principal.role == sasl::Role::Client {
+                let Some(slot) = node.connections_per_principal.acquire(api_key.clone()) else {
+                    tracing::warn!(api_key, max = crate::net::connections::CONNECTIONS_PER_PRINCIPAL_MAX, peer = %session.peer_host, "authentication refused: the API key holds the most connections a broker takes");
+                    return fail("Authentication failed: too many connections for this API key", api_key);
+                };
+                session.principal_slot = Some(slot);
+            }
             // For the security log only (detection learns each key's networks), not the audit log.
             node.control_plane().record_sign_in(&api_key, &session.peer_host);
             session.principal = Some(principal);

@@ -16,7 +16,7 @@ use crate::kms::client::KmsClient;
 use crate::kms::keyring::{Keyring, CLUSTER_KEY_PREFIX};
 use crate::log::{Disk, MetaProperties};
 use crate::net::PLAINTEXT_INTER_BROKER_PORT;
-use crate::node::{Node, NodeConfig, NodeError, BROKER_PORT};
+use crate::node::{ConnectionRefused, Node, NodeConfig, NodeError, BROKER_PORT};
 use crate::planted_bugs::PlantedBug;
 use crate::quorum::Quorum;
 use crate::replication::fetcher::{self, Leader};
@@ -164,18 +164,29 @@ async fn accept_plaintext_forever(node: Arc<Node>, listener: tokio::net::TcpList
 async fn accept_forever(node: Arc<Node>, listener: tokio::net::TcpListener) {
     loop {
         match listener.accept().await {
-            Ok((stream, peer)) => {
-                if !node.admits(peer.ip()) {
-                    // A private-only cluster is not there for this source: closed before TLS.
+            Ok((stream, peer)) => match node.admit_connection(peer.ip()) {
+                Ok(slot) => {
+                    stream.set_nodelay(true).ok();
+                    let node = node.clone();
+                    tokio::spawn(async move {
+                        crate::protocol::serve_connection(node, stream, peer).await;
+                        drop(slot);
+                    });
+                }
+                // A private-only cluster is not there for this source: closed before TLS.
+                Err(ConnectionRefused::Endpoint) => {
                     let refused = node.counters.endpoint_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if refused.is_power_of_two() {
                         tracing::warn!(%peer, refused = refused + 1, "connection refused: the source is on no network the clusters here allow");
                     }
-                    continue;
                 }
-                stream.set_nodelay(true).ok();
-                tokio::spawn(crate::protocol::serve_connection(node.clone(), stream, peer));
-            }
+                Err(ConnectionRefused::TooManyFromAddress) => {
+                    let refused = node.counters.address_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if refused.is_power_of_two() {
+                        tracing::warn!(%peer, refused = refused + 1, max = crate::net::connections::CONNECTIONS_PER_IP_MAX, "connection refused: max.connections.per.ip reached");
+                    }
+                }
+            },
             Err(error) => {
                 tracing::warn!(%error, "accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;

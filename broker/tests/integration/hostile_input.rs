@@ -210,3 +210,33 @@ fn a_failed_sasl_attempt_closes_the_connection() {
     let answers = kafka_connection(&[Step::Request(&handshake), Step::Request(&right), Step::Request(&handshake)]);
     assert_eq!(answers.len(), 3, "the right secret authenticates and the connection goes on");
 }
+
+/// Bound: a customer API key holds at most `CONNECTIONS_PER_PRINCIPAL_MAX` authenticated
+/// connections on a broker; the next is refused at SASL, and a closed one's place is given back.
+#[test]
+fn connections_per_api_key_are_bounded() {
+    use broker::fuzzing::{authenticated_connections_held, kafka_connection, Step};
+    use broker::net::connections::CONNECTIONS_PER_PRINCIPAL_MAX;
+    assert_eq!(authenticated_connections_held(CONNECTIONS_PER_PRINCIPAL_MAX + 1), CONNECTIONS_PER_PRINCIPAL_MAX);
+    // The held connections' tasks end as their streams close: then one more fits.
+    let api_versions = padded_api_versions(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while kafka_connection(&[Step::Authenticate, Step::Request(&api_versions)]).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "closed connections' places were not given back");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Bound: a client address holds at most `CONNECTIONS_PER_IP_MAX` connections
+/// (`max.connections.per.ip`); the service's own ranges are not counted.
+#[test]
+fn connections_per_client_address_are_bounded() {
+    use broker::fuzzing::connections_admitted_from;
+    use broker::net::connections::CONNECTIONS_PER_IP_MAX;
+    let client = "198.51.100.7".parse().unwrap();
+    assert_eq!(connections_admitted_from(client, CONNECTIONS_PER_IP_MAX + 5), CONNECTIONS_PER_IP_MAX);
+    // All were released when the call returned: the count is per held connection.
+    assert_eq!(connections_admitted_from(client, 3), 3);
+    let service = "127.0.0.1".parse().unwrap();
+    assert_eq!(connections_admitted_from(service, CONNECTIONS_PER_IP_MAX + 5), CONNECTIONS_PER_IP_MAX + 5);
+}

@@ -111,6 +111,31 @@ pub fn authenticated_connections_held(count: usize) -> usize {
     })
 }
 
+/// Authenticates, then writes every frame of `pipelined` at once, then reads their answers:
+/// the answers in the order the broker sent them (it reads a request only after answering the
+/// one before, so a connection has one request in flight however many the client sends).
+pub fn pipelined(pipelined: &[&[u8]]) -> Vec<Bytes> {
+    let harness = harness();
+    harness.runtime.block_on(async {
+        let mut client = harness.connect();
+        assert!(client.authenticate().await, "the harness's key authenticates");
+        let mut bytes = Vec::new();
+        for frame in pipelined {
+            bytes.extend_from_slice(&(frame.len() as i32).to_be_bytes());
+            bytes.extend_from_slice(frame);
+        }
+        client.stream.write_all(&bytes).await.expect("the broker reads");
+        let mut answers = Vec::new();
+        for _ in pipelined {
+            match client.read_answer(Duration::from_secs(10)).await {
+                Answer::Response(answer) => answers.push(answer),
+                _ => break,
+            }
+        }
+        answers
+    })
+}
+
 /// How many of `count` connections from `source`, all held at once, the node's accept loop
 /// would take (the endpoint policy and the per-address count, as `accept_forever` asks).
 pub fn connections_admitted_from(source: IpAddr, count: usize) -> usize {
@@ -274,13 +299,17 @@ impl Client {
         if self.stream.write_all(&sized).await.is_err() {
             return Answer::Closed;
         }
+        self.read_answer(ANSWER_WAIT).await
+    }
+
+    async fn read_answer(&mut self, wait: Duration) -> Answer {
         let read = async {
             let size = self.stream.read_i32().await.ok()?;
             let mut body = vec![0; usize::try_from(size).ok()?];
             self.stream.read_exact(&mut body).await.ok()?;
             Some(Bytes::from(body))
         };
-        match tokio::time::timeout(ANSWER_WAIT, read).await {
+        match tokio::time::timeout(wait, read).await {
             Ok(Some(body)) => Answer::Response(body),
             Ok(None) => Answer::Closed,
             Err(_) => Answer::Pending,

@@ -6,7 +6,9 @@
 mod connection;
 pub mod seeds;
 
-pub use connection::{authenticated_connections_held, connections_admitted_from, kafka_connection, steps, wire, Step};
+pub use connection::{
+    authenticated_connections_held, connections_admitted_from, kafka_connection, pipelined, steps, wire, Step,
+};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};

@@ -240,3 +240,39 @@ fn connections_per_client_address_are_bounded() {
     let service = "127.0.0.1".parse().unwrap();
     assert_eq!(connections_admitted_from(service, CONNECTIONS_PER_IP_MAX + 5), CONNECTIONS_PER_IP_MAX + 5);
 }
+
+/// Bound: one request in flight per connection. A long-polling Fetch (300 ms on a partition
+/// with nothing new) written together with an ApiVersions: the ApiVersions is answered second,
+/// because the broker reads it only after answering the Fetch.
+#[test]
+fn a_connection_has_one_request_in_flight() {
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::StrBytes;
+    let topic = || TopicName(StrBytes::from_static_str("in-flight"));
+    let create = frame(
+        ApiKey::CreateTopics,
+        7,
+        CreateTopicsRequest::default().with_timeout_ms(5_000).with_topics(vec![
+            create_topics_request::CreatableTopic::default()
+                .with_name(topic())
+                .with_num_partitions(1)
+                .with_replication_factor(1),
+        ]),
+    );
+    let mut fetch = frame(
+        ApiKey::Fetch,
+        12,
+        FetchRequest::default().with_replica_id(BrokerId(-1)).with_max_wait_ms(300).with_min_bytes(1).with_topics(
+            vec![fetch_request::FetchTopic::default().with_topic(topic()).with_partitions(vec![
+                fetch_request::FetchPartition::default().with_partition(0).with_partition_max_bytes(1 << 20),
+            ])],
+        ),
+    );
+    fetch[4..8].copy_from_slice(&2i32.to_be_bytes());
+    let mut api_versions = padded_api_versions(10);
+    api_versions[4..8].copy_from_slice(&3i32.to_be_bytes());
+    broker::fuzzing::pipelined(&[&create]);
+    let answers = broker::fuzzing::pipelined(&[&fetch, &api_versions]);
+    let correlation_ids: Vec<i32> = answers.iter().map(|a| i32::from_be_bytes(a[..4].try_into().unwrap())).collect();
+    assert_eq!(correlation_ids, [2, 3], "answered one at a time, in order");
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command (README): installs what the tests need if it is missing (kcat, openssl, oathtool,
+# The test command (README): installs what the tests need if it is missing (kcat, openssl, oathtool, iptables,
 # curl, dig, a Python venv with kafka-python, schemathesis and cryptography), then runs the real-mode suites, the simulation suites
 # and a short smoke run of every fuzz target (installing cargo-fuzz if it is missing).
 set -euo pipefail
@@ -51,6 +51,9 @@ cargo test --workspace --tests -- --test-threads=1 2>&1 | tee -a "$log"
 
 echo "== simulation mode (--cfg madsim): the harness, determinism, planted bugs"
 cargo sim-test -p sim --tests 2>&1 | tee -a "$log"
+
+echo "== real-mode chaos: kill -9, restart and a partition of real processes, judged by the simulation's checker"
+bash ci/chaos-real.sh
 
 echo "== fuzz targets: a few seconds each, so that they build and run (the long runs: ci/fuzz.sh)"
 bash ci/fuzz.sh 5

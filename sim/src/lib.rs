@@ -7,6 +7,7 @@
 pub mod checkers;
 pub mod error;
 pub mod history;
+pub mod recorded;
 pub mod scenario;
 pub mod seeded_tls;
 pub mod seeds;

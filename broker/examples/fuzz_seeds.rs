@@ -29,14 +29,11 @@ fn main() -> std::io::Result<()> {
     let plain = encode_values(&value(b"hello"), -1, -1, -1);
     let first = encode_values(&value(b"one"), 1000, 0, 0);
     let second = encode_values(&[bytes::Bytes::from_static(b"two"), bytes::Bytes::from_static(b"three")], 1000, 0, 1);
-    write("record_batches", "plain", &plain)?;
-    write("record_batches", "idempotent", &first)?;
-    write("record_batches", "two-batches", &[&plain[..], &first[..]].concat())?;
-    write(
-        "record_batches",
-        "retry-then-next",
-        &[&first[..], b"\xffNXT", &first[..], b"\xffNXT", &second[..]].concat(),
-    )?;
+    // The target's first byte: even appends as given, odd rewrites the checksums first.
+    write("record_batches", "plain", &[&[0][..], &plain].concat())?;
+    write("record_batches", "idempotent", &[&[0][..], &first].concat())?;
+    write("record_batches", "two-batches", &[&[0][..], &plain, &first].concat())?;
+    write("record_batches", "retry-then-next", &[&[1][..], &first, b"\xffNXT", &first, b"\xffNXT", &second].concat())?;
     println!("{} requests written under {}", requests.len(), root.display());
     Ok(())
 }

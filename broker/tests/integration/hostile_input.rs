@@ -104,6 +104,16 @@ fn frame(
     buffer.to_vec()
 }
 
+/// CreateTopics v7 for one topic with `partitions` partitions and one replica.
+fn create_topic(name: &'static str, partitions: i32) -> Vec<u8> {
+    use kafka_protocol::messages::*;
+    let topic = create_topics_request::CreatableTopic::default()
+        .with_name(TopicName(kafka_protocol::protocol::StrBytes::from_static_str(name)))
+        .with_num_partitions(partitions)
+        .with_replication_factor(1);
+    frame(ApiKey::CreateTopics, 7, CreateTopicsRequest::default().with_timeout_ms(5_000).with_topics(vec![topic]))
+}
+
 /// Bound: a fetch holds at most max_bytes plus one batch however many partitions it names
 /// (KIP-74). Four partitions with a 300 KiB batch each, fetched with max_bytes 500 KiB: the
 /// first two fill it, the last two return no records (each brought a batch before).
@@ -113,16 +123,7 @@ fn a_fetch_naming_many_partitions_stays_within_max_bytes() {
     use kafka_protocol::messages::*;
     use kafka_protocol::protocol::{Decodable, StrBytes};
     let topic = || TopicName(StrBytes::from_static_str("fetch-bound"));
-    let create = frame(
-        ApiKey::CreateTopics,
-        7,
-        CreateTopicsRequest::default().with_timeout_ms(5_000).with_topics(vec![
-            create_topics_request::CreatableTopic::default()
-                .with_name(topic())
-                .with_num_partitions(4)
-                .with_replication_factor(1),
-        ]),
-    );
+    let create = create_topic("fetch-bound", 4);
     let batch = broker::log::batch::encode_values(&[bytes::Bytes::from(vec![7u8; 300 * 1024])], -1, -1, -1);
     let produce = frame(
         ApiKey::Produce,
@@ -249,16 +250,7 @@ fn a_connection_has_one_request_in_flight() {
     use kafka_protocol::messages::*;
     use kafka_protocol::protocol::StrBytes;
     let topic = || TopicName(StrBytes::from_static_str("in-flight"));
-    let create = frame(
-        ApiKey::CreateTopics,
-        7,
-        CreateTopicsRequest::default().with_timeout_ms(5_000).with_topics(vec![
-            create_topics_request::CreatableTopic::default()
-                .with_name(topic())
-                .with_num_partitions(1)
-                .with_replication_factor(1),
-        ]),
-    );
+    let create = create_topic("in-flight", 1);
     let mut fetch = frame(
         ApiKey::Fetch,
         12,

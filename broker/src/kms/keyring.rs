@@ -29,6 +29,8 @@ use crate::planted_bugs::{PlantedBug, PlantedBugs};
 
 pub const KEY_RENEW_INTERVAL: Duration = Duration::from_secs(10);
 pub const KEY_LEASE: Duration = Duration::from_secs(60);
+/// How often a key that is unusable for want of the key service is tried again.
+const KEY_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How often keys are confirmed and how long a confirmation lasts: `KEY_RENEW_INTERVAL` and
 /// `KEY_LEASE` for every node; shorter only in the keyring's own tests.
@@ -158,36 +160,54 @@ impl Keyring {
         let mut waited = Duration::ZERO;
         loop {
             self.maintain().await;
-            let pending = {
-                let state = self.state.lock().unwrap();
-                let unresolved = |master: &Master| master.refused.is_none();
-                state
-                    .roots
-                    .values()
-                    .any(|r| r.key.is_none() && state.masters.get(&r.wrapped.master_key_id).is_some_and(unresolved))
-                    || state.masters.values().any(|m| unresolved(m) && m.current.is_none())
-            };
-            if !pending {
+            if !self.waiting_on_key_service() {
                 return;
             }
             if waited.as_secs().is_power_of_two() {
                 let last_failure = self.last_failure.lock().unwrap().clone().unwrap_or_default();
                 tracing::warn!(waited_s = waited.as_secs(), %last_failure, "waiting for the key service to unwrap this node's keys");
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(KEY_RETRY_INTERVAL).await;
             waited += Duration::from_secs(1);
         }
     }
 
-    /// Confirms, unwraps and creates roots forever.
+    /// Confirms, unwraps and creates roots forever. While a key is unusable for want of the key
+    /// service (its lease ran out, or it was never unwrapped), every second rather than every
+    /// `renew_interval`: its data is served again within a second of the service's return.
     pub async fn maintain_forever(self: Arc<Self>) {
         loop {
             self.maintain().await;
+            if self.waiting_on_key_service() {
+                // Not sooner when asked: requests must not turn an outage into a stream of calls.
+                tokio::time::sleep(KEY_RETRY_INTERVAL).await;
+                continue;
+            }
             tokio::select! {
                 _ = tokio::time::sleep(self.timing.renew_interval) => {}
                 _ = self.wanted.notified() => {}
             }
         }
+    }
+
+    /// `State::usable`, and a maintenance pass wanted at once when the key service could help.
+    fn usable(&self, state: &mut State, master: &str) -> Result<(), KeyUnavailable> {
+        let usable = state.usable(master, Instant::now(), self.timing.lease);
+        if matches!(usable, Err(KeyUnavailable::NotReady(_) | KeyUnavailable::LeaseExpired(_))) {
+            self.wanted.notify_one();
+        }
+        usable
+    }
+
+    /// Whether a root or a master key not refused still waits for the key service.
+    fn waiting_on_key_service(&self) -> bool {
+        let state = self.state.lock().unwrap();
+        let unresolved = |master: &Master| master.refused.is_none();
+        state
+            .roots
+            .values()
+            .any(|r| r.key.is_none() && state.masters.get(&r.wrapped.master_key_id).is_some_and(unresolved))
+            || state.masters.values().any(|m| unresolved(m) && m.current.is_none())
     }
 
     /// Waits (up to `timeout`) until a maintenance pass has run, for a caller that was told
@@ -388,19 +408,14 @@ impl KeySource for Keyring {
     fn current_root(&self, topic: &str) -> Result<(Arc<RootKey>, WrappedKey), KeyUnavailable> {
         let master = (self.resolve)(topic).ok_or_else(|| KeyUnavailable::UnknownTenant(topic.into()))?;
         let mut state = self.state.lock().unwrap();
-        let usable = state.usable(&master, Instant::now(), self.timing.lease);
+        let usable = self.usable(&mut state, &master);
         let current = state.masters[&master].current.and_then(|id| {
             let root = &state.roots[&id];
             Some((root.key.clone()?, root.wrapped.clone()))
         });
         match (usable, current) {
             (Ok(()), Some(current)) => Ok(current),
-            (Err(error), _) => {
-                if matches!(error, KeyUnavailable::NotReady(_)) {
-                    self.wanted.notify_one();
-                }
-                Err(error)
-            }
+            (Err(error), _) => Err(error),
             (Ok(()), None) => {
                 self.wanted.notify_one();
                 Err(KeyUnavailable::NotReady(master))
@@ -410,7 +425,7 @@ impl KeySource for Keyring {
 
     fn root(&self, id: u64, wrapped: &WrappedKey) -> Result<Arc<RootKey>, KeyUnavailable> {
         let mut state = self.state.lock().unwrap();
-        state.usable(&wrapped.master_key_id, Instant::now(), self.timing.lease)?;
+        self.usable(&mut state, &wrapped.master_key_id)?;
         let root = state.roots.entry(id).or_insert_with(|| Root { wrapped: wrapped.clone(), key: None });
         match &root.key {
             Some(key) => Ok(key.clone()),
@@ -426,7 +441,7 @@ impl KeySource for Keyring {
         let Some(master) = state.roots.get(&id).map(|r| r.wrapped.master_key_id.clone()) else {
             return Err(KeyUnavailable::UnknownRoot(id));
         };
-        state.usable(&master, Instant::now(), self.timing.lease)?;
+        self.usable(&mut state, &master)?;
         match state.roots[&id].key {
             Some(_) => Ok(()),
             None => Err(KeyUnavailable::NotReady(master)),
@@ -493,11 +508,9 @@ mod tests {
         assert!(state.roots[&2].key.is_some(), "the cluster's own key stays");
     }
 
-    // A real key service on loopback (its own address; 443 needs root, as the real-mode tests
-    // do) and a keyring renewing every 100 ms.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_refusal_drops_the_keys_at_the_next_renewal_and_rotation_brings_a_new_root() {
-        let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 44));
+    /// A real key service on `ip` (443 needs root, as the real-mode tests do), a customer key
+    /// granted to the broker, and a loaded keyring with `timing` that maintains itself.
+    async fn keyring_on(ip: IpAddr, timing: KeyLease) -> (Arc<Keyring>, KmsClient, String) {
         let ca = CertificateAuthority::generate().unwrap();
         let principals =
             BTreeMap::from([(BROKER.to_string(), token_hash("b")), (CUSTOMER.to_string(), token_hash("c"))]);
@@ -520,7 +533,6 @@ mod tests {
         let key = customer.create_key().await.unwrap().id;
         customer.grant_action("CreateGrant", &key, BROKER).await.unwrap();
         let resolved = key.clone();
-        let timing = KeyLease { renew_interval: Duration::from_millis(100), lease: Duration::from_secs(60) };
         let keyring = Arc::new(Keyring::new(
             KmsClient::new(&link(BROKER, "b"), tls, tcp_dialer()),
             Box::new(move |_| Some(resolved.clone())),
@@ -529,6 +541,14 @@ mod tests {
             PlantedBugs::none(),
         ));
         keyring.load(Vec::new(), std::slice::from_ref(&key)).await;
+        (keyring, customer, key)
+    }
+
+    // A keyring renewing every 100 ms.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refusal_drops_the_keys_at_the_next_renewal_and_rotation_brings_a_new_root() {
+        let timing = KeyLease { renew_interval: Duration::from_millis(100), lease: Duration::from_secs(60) };
+        let (keyring, customer, key) = keyring_on(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 44)), timing).await;
         let rewrapped = Arc::new(Mutex::new(BTreeMap::new()));
         let seen = rewrapped.clone();
         keyring.on_rewrap(Box::new(move |roots| seen.lock().unwrap().extend(roots.clone())));
@@ -564,5 +584,21 @@ mod tests {
         // The grant removed: refused like a disabled key.
         customer.grant_action("RevokeGrant", &key, BROKER).await.unwrap();
         eventually("the revocation seen", || keyring.check(first.id).is_err()).await;
+    }
+
+    /// A key whose lease ran out is confirmed again as soon as a request needs it, not at the
+    /// next renewal: after a key-service outage past the lease, data is served again within a
+    /// retry of the service's return (seed 25 of random-faults waited up to a renewal, 10 s).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_key_whose_lease_ran_out_is_confirmed_again_when_a_request_needs_it() {
+        // Renewals far apart, a lease shorter than them: the lease runs out with the service up.
+        let timing = KeyLease { renew_interval: Duration::from_secs(600), lease: Duration::from_millis(300) };
+        let (keyring, _customer, _key) = keyring_on(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 45)), timing).await;
+        tokio::spawn(keyring.clone().maintain_forever());
+        assert!(keyring.current_root("orders").is_ok());
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let lapsed = keyring.current_root("orders");
+        assert!(matches!(lapsed, Err(KeyUnavailable::LeaseExpired(_))), "{lapsed:?}");
+        eventually("the key confirmed again", || keyring.current_root("orders").is_ok()).await;
     }
 }

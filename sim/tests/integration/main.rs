@@ -9,6 +9,8 @@ mod evidence;
 mod planted_bugs;
 #[cfg(madsim)]
 mod simulation;
+#[cfg(madsim)]
+mod swarm;
 
 #[cfg(madsim)]
 pub fn use_faultline_worker() {

@@ -27,7 +27,10 @@ for target in "${targets[@]}"; do
   mkdir -p "$corpus" "$artifacts" "sim/fuzz/seeds/$target"
   log=target/fuzz/$target.log
   result=ok
-  cargo fuzz run "${options[@]}" "$target" "$corpus" "sim/fuzz/seeds/$target" -- \
+  # The catalog's scenario files are scenario_toml's seeds.
+  seeds=("sim/fuzz/seeds/$target")
+  [ "$target" != scenario_toml ] || seeds+=(scenarios)
+  cargo fuzz run "${options[@]}" "$target" "$corpus" "${seeds[@]}" -- \
     -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$artifacts/" -rss_limit_mb=2048 \
     >"$log" 2>&1 || { result="CRASH: $(ls -t "$artifacts" | head -1) (log: $log)"; failed=1; }
   runs=$(awk '/stat::number_of_executed_units/ { print $2 }' "$log" | tail -1)

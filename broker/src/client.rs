@@ -83,15 +83,42 @@ impl Connection {
         credentials: &ClientCredentials,
         timeout: Duration,
     ) -> Result<Self, ClientError> {
+        let tls = Self::tls(dialer, address, host, credentials.tls.clone(), timeout).await?;
+        Self::authenticate(tls, credentials, timeout).await
+    }
+
+    async fn tls(
+        dialer: &Dialer,
+        address: SocketAddr,
+        host: &str,
+        tls: Arc<rustls::ClientConfig>,
+        timeout: Duration,
+    ) -> Result<tokio_rustls::client::TlsStream<crate::net::BoxedTransport>, ClientError> {
         let tcp = dial(dialer, address, timeout).await?;
         let server_name = rustls::pki_types::ServerName::try_from(host.to_string())
             .map_err(|e| ClientError::Connect(address, e.to_string()))?;
-        let connector = tokio_rustls::TlsConnector::from(credentials.tls.clone());
-        let tls = tokio::time::timeout(timeout, connector.connect(server_name, tcp))
+        tokio::time::timeout(timeout, tokio_rustls::TlsConnector::from(tls).connect(server_name, tcp))
             .await
             .map_err(|_| ClientError::Timeout)?
-            .map_err(ClientError::Tls)?;
-        Self::authenticate(tls, credentials, timeout).await
+            .map_err(ClientError::Tls)
+    }
+
+    /// Connects and completes TLS, and no SASL: what a client that skips authentication has
+    /// (the harness's probes of C15 send requests on it).
+    pub async fn connect_unauthenticated(
+        dialer: &Dialer,
+        address: SocketAddr,
+        host: &str,
+        tls: Arc<rustls::ClientConfig>,
+        timeout: Duration,
+    ) -> Result<Self, ClientError> {
+        let (reader, writer) = tokio::io::split(Self::tls(dialer, address, host, tls, timeout).await?);
+        Ok(Connection {
+            reader: Box::new(reader),
+            writer: Box::new(writer),
+            correlation_id: 0,
+            request_timeout: timeout,
+        })
     }
 
     /// Connects without TLS: only the planted bug `plaintext-inter-broker` does this (Kafka's

@@ -121,10 +121,13 @@ pub enum PlantedBug {
     /// fsync, so acks=all answers before any replica synced. A power loss of the zones that
     /// hold it loses an acknowledged write.
     AckBeforeSync,
+    /// A Metadata request before SASL authentication is answered (the brokers and the
+    /// cluster's id, no topics), as a listener that allows anonymous metadata would (C15).
+    MetadataBeforeSasl,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 40] = [
+    pub const ALL: [PlantedBug; 41] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -165,6 +168,7 @@ impl PlantedBug {
         PlantedBug::LateBreachNotice,
         PlantedBug::DetectionIgnoresNewNetworks,
         PlantedBug::AckBeforeSync,
+        PlantedBug::MetadataBeforeSasl,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -210,6 +214,7 @@ impl PlantedBug {
             PlantedBug::LateBreachNotice => "late-breach-notice",
             PlantedBug::DetectionIgnoresNewNetworks => "detection-ignores-new-networks",
             PlantedBug::AckBeforeSync => "ack-before-sync",
+            PlantedBug::MetadataBeforeSasl => "metadata-before-sasl",
         }
     }
 

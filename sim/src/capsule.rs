@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::FaultlineError;
-use crate::faults::Fault;
-use crate::runner::{FirstViolation, RunOutcome, RunRequest};
-use crate::scenario::LoadedScenario;
+#[cfg(madsim)]
+use crate::runner::{RunOutcome, RunRequest};
+use crate::scenario::{Fault, LoadedScenario};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,6 +30,21 @@ pub struct Capsule {
     pub wire_hash: Option<String>,
 }
 
+/// The first thing that went wrong: what a capsule stores and replay must reproduce.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirstViolation {
+    pub expectation: String,
+    pub kind: String,
+    pub detail: String,
+    pub at_ms: u64,
+}
+
+impl std::fmt::Display for FirstViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at {:.3}s: {}", self.kind, self.at_ms as f64 / 1000.0, self.detail)
+    }
+}
+
 /// The commit this binary was built from (for capsules), or "unknown".
 pub fn commit() -> String {
     std::process::Command::new("git")
@@ -42,6 +57,7 @@ pub fn commit() -> String {
 }
 
 impl Capsule {
+    #[cfg(madsim)]
     pub fn from_outcome(scenario: &LoadedScenario, outcome: &RunOutcome) -> Option<Capsule> {
         Some(Capsule {
             format: 1,
@@ -62,27 +78,39 @@ impl Capsule {
 
     pub fn load(path: &Path) -> Result<Capsule, FaultlineError> {
         let text = std::fs::read_to_string(path).map_err(FaultlineError::io(path))?;
-        serde_json::from_str(&text).map_err(|source| FaultlineError::NotACapsule { path: path.into(), source })
+        Capsule::from_json(&text).map_err(|source| FaultlineError::NotACapsule { path: path.into(), source })
+    }
+
+    pub fn from_json(text: &str) -> Result<Capsule, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("capsules serialize") + "\n"
     }
 
     pub fn write(&self, path: &Path) -> Result<(), FaultlineError> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(FaultlineError::io(parent))?;
         }
-        let text = serde_json::to_string_pretty(self).expect("capsules serialize") + "\n";
-        std::fs::write(path, text).map_err(FaultlineError::io(path))
+        std::fs::write(path, self.to_json()).map_err(FaultlineError::io(path))
     }
 
     pub fn file_name(&self) -> PathBuf {
         PathBuf::from(format!("{}-seed-{}.json", self.scenario, self.seed))
     }
 
-    /// The run request that reproduces this capsule.
-    pub fn request(&self) -> Result<RunRequest, FaultlineError> {
+    /// The scenario embedded in the capsule, validated as a scenario file is.
+    pub fn scenario(&self) -> Result<LoadedScenario, FaultlineError> {
         let label = format!("{} (embedded in capsule)", self.scenario_path);
-        let loaded = LoadedScenario::from_text(Path::new(&self.scenario_path), &label, self.scenario_text.clone())?;
+        Ok(LoadedScenario::from_text(Path::new(&self.scenario_path), &label, self.scenario_text.clone())?)
+    }
+
+    /// The run request that reproduces this capsule.
+    #[cfg(madsim)]
+    pub fn request(&self) -> Result<RunRequest, FaultlineError> {
         Ok(RunRequest {
-            scenario: loaded,
+            scenario: self.scenario()?,
             seed: self.seed,
             bugs: self.bugs.clone(),
             schedule: Some(self.schedule.clone()),

@@ -4,6 +4,7 @@
 //! tested everywhere; the simulated world, faults, workload and runner need `--cfg madsim`
 //! (build with `cargo faultline ...`).
 
+pub mod capsule;
 pub mod checkers;
 pub mod error;
 pub mod history;
@@ -12,8 +13,6 @@ pub mod scenario;
 pub mod seeded_tls;
 pub mod seeds;
 
-#[cfg(madsim)]
-pub mod capsule;
 #[cfg(madsim)]
 pub mod cli;
 #[cfg(madsim)]

@@ -12,9 +12,11 @@ use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use serde::{Deserialize, Serialize};
 
+use crate::capsule::FirstViolation;
 use crate::checkers::kafka_history::{self as checker, CheckReport, ViolationKind};
-use crate::faults::{self, Fault};
+use crate::faults;
 use crate::history::{History, OpKind, Phases, PollOutcome, SendOutcome, TopicPartition};
+use crate::scenario::Fault;
 use crate::scenario::{hex, ActionKind, ClientKind, Expectation, ExpectationName, LoadedScenario};
 use crate::workload::client::ClusterClient;
 use crate::workload::{consumer, producer, Recorder};
@@ -42,21 +44,6 @@ pub struct ExpectationOutcome {
     /// `None` when the run had nothing to measure (no operation in that phase).
     pub observed: Option<f64>,
     pub passed: bool,
-}
-
-/// The first thing that went wrong: what a capsule stores and replay must reproduce.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FirstViolation {
-    pub expectation: String,
-    pub kind: String,
-    pub detail: String,
-    pub at_ms: u64,
-}
-
-impl std::fmt::Display for FirstViolation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} at {:.3}s: {}", self.kind, self.at_ms as f64 / 1000.0, self.detail)
-    }
 }
 
 /// C20 two-zone read evidence for one partition.
@@ -1072,6 +1059,25 @@ async fn simulate(request: RunRequest) -> Simulated {
     } else {
         (Vec::new(), 0)
     };
+    // Authentication (C15), probed only when the scenario asks: every broker's public endpoint,
+    // from a client machine, once every fault has ended.
+    let wants_authentication_probe = scenario
+        .expectations
+        .iter()
+        .any(|e| matches!(e.name, ExpectationName::UnauthenticatedAnswers | ExpectationName::UnauthenticatedProbes));
+    let authentication = if wants_authentication_probe {
+        let (dialer, made_up) =
+            world.client_with_key(&admin_machine, 42_000, &("PROBE".to_string(), "not-a-secret".to_string()));
+        let brokers = world.public_endpoints();
+        handle
+            .get_node(admin_machine.id)
+            .expect("admin node")
+            .spawn(async move { crate::checkers::authentication::probe(&dialer, &brokers, &made_up).await })
+            .await
+            .expect("authentication probe task")
+    } else {
+        (Vec::new(), 0)
+    };
     // Drain: one fresh reader of every partition from offset 0, so unseen writes are known.
     let drain_gave_up = drain(&world, &recorder, &topics, workers + 1).await;
     let region = world.other_region.is_some().then(|| {
@@ -1121,7 +1127,7 @@ async fn simulate(request: RunRequest) -> Simulated {
         let send_attempt_max = crate::workload::client::CONNECT_TIMEOUT + crate::workload::client::REQUEST_TIMEOUT;
         let (served, refusals) = crate::checkers::keys::served_past_bound(&history, &windows, send_attempt_max);
         // When some broker may not have reached the key service (and so not seen a rotation).
-        let touches_key_service = |f: &&faults::Fault| {
+        let touches_key_service = |f: &&Fault| {
             matches!(f.kind, FaultKind::KmsOutage | FaultKind::RegionOutage | FaultKind::Latency | FaultKind::Loss)
                 || f.target == Some(Group::KeyService)
                 || f.peer == Some(Group::KeyService)
@@ -1420,6 +1426,7 @@ async fn simulate(request: RunRequest) -> Simulated {
         secret_exposures,
         secret_scans,
         listeners,
+        authentication,
         tenant_probes,
         greedy_sends,
         provision_attempts,
@@ -1558,6 +1565,8 @@ struct Simulated {
     secret_scans: usize,
     /// Unexpected listeners found, ports tried (0: not probed).
     listeners: (Vec<String>, usize),
+    /// Unauthenticated answers and sessions, probes that reached a broker (0: not probed).
+    authentication: (Vec<String>, usize),
     /// What the tenant probers asked and were answered (C28).
     tenant_probes: Vec<crate::checkers::tenants::TenantProbe>,
     /// The greedy clients' requests (C03).
@@ -1744,6 +1753,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         mut secret_exposures,
         secret_scans,
         listeners: (unexpected_listeners, listener_probes),
+        authentication: (unauthenticated_answers, unauthenticated_probes),
         tenant_probes,
         greedy_sends,
         provision_attempts,
@@ -1830,6 +1840,8 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         secret_scans: secret_scans as u64,
         unexpected_listeners: unexpected_listeners.len() as u64,
         listener_probes: listener_probes as u64,
+        unauthenticated_answers: unauthenticated_answers.len() as u64,
+        unauthenticated_probes: unauthenticated_probes as u64,
         tenant_leaks: tenant_leaks.len() as u64,
         tenant_probes: tenant_answers as u64,
         quota_violations: quota.violations.len() as u64,
@@ -1911,6 +1923,10 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         (
             ExpectationName::UnexpectedListeners,
             unexpected_listeners.first().map(|what| (simulated_ms, what.clone())).as_ref(),
+        ),
+        (
+            ExpectationName::UnauthenticatedAnswers,
+            unauthenticated_answers.first().map(|what| (simulated_ms, what.clone())).as_ref(),
         ),
         (ExpectationName::TenantLeaks, tenant_leaks.first()),
         (ExpectationName::QuotaViolations, quota.violations.first()),
@@ -2166,6 +2182,8 @@ pub struct Measured {
     pub secret_scans: u64,
     pub unexpected_listeners: u64,
     pub listener_probes: u64,
+    pub unauthenticated_answers: u64,
+    pub unauthenticated_probes: u64,
     pub tenant_leaks: u64,
     pub tenant_probes: u64,
     pub quota_violations: u64,
@@ -2261,6 +2279,8 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::SecretScans => Some(measured.secret_scans as f64),
         E::UnexpectedListeners => Some(measured.unexpected_listeners as f64),
         E::ListenerProbes => Some(measured.listener_probes as f64),
+        E::UnauthenticatedAnswers => Some(measured.unauthenticated_answers as f64),
+        E::UnauthenticatedProbes => Some(measured.unauthenticated_probes as f64),
         E::TenantLeaks => Some(measured.tenant_leaks as f64),
         E::TenantProbes => Some(measured.tenant_probes as f64),
         E::QuotaViolations => Some(measured.quota_violations as f64),

@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 40] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 41] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -159,6 +159,11 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 40] = [
         bug: "ack-before-sync",
         scenario: "all-zones-power-loss",
         checks: &["lost_acked_writes", "inconsistent_offsets", "duplicates", "divergent_replicas"],
+    },
+    PlantedBugCheck {
+        bug: "metadata-before-sasl",
+        scenario: "ports-and-listeners",
+        checks: &["unauthenticated_answers"],
     },
 ];
 

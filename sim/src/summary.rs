@@ -82,7 +82,7 @@ pub fn scenario_summary(
     // zone faults only (a cut client network says nothing about it).
     // The rule is about two zones down at once: every seed must have two zone faults on
     // different zones that overlap in time (a single zone's outage says nothing about it).
-    let two_zones_down = |schedule: &[crate::faults::Fault]| {
+    let two_zones_down = |schedule: &[crate::scenario::Fault]| {
         let zone_faults: Vec<_> =
             schedule.iter().filter(|f| matches!(f.kind, FaultKind::ZoneOutage | FaultKind::ZoneLoss)).collect();
         zone_faults.iter().enumerate().any(|(i, a)| {

@@ -7,7 +7,8 @@ mod connection;
 pub mod seeds;
 
 pub use connection::{
-    authenticated_connections_held, connections_admitted_from, kafka_connection, pipelined, steps, wire, Step,
+    authenticated_connections_held, connections_admitted_from, kafka_connection, kafka_connection_fuzzed, pipelined,
+    steps, wire, Step,
 };
 
 use std::collections::BTreeMap;

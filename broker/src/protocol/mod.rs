@@ -4,6 +4,7 @@
 
 mod acls;
 mod authorize;
+mod bounds;
 pub(crate) mod errors;
 mod fetch;
 mod groups;
@@ -128,6 +129,9 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
         Err(_) => return Err((ConnectionError::Malformed("decoder panicked".into()), None)),
     };
     let version = header.request_api_version;
+    if let Some(named) = request.as_ref().map(bounds::entries_named).filter(|n| *n > bounds::ENTRIES_PER_REQUEST_MAX) {
+        return Err((ConnectionError::TooManyEntries(key, named), None));
+    }
     let Some(request) = request else {
         // ApiVersions at an unknown version: a v0 body with UNSUPPORTED_VERSION and our ranges
         // (KIP-511); kafka-python relies on it. Other APIs at unsupported versions: close.
@@ -139,6 +143,12 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
     };
     let auth = match (&request, &session.principal) {
         (RequestKind::ApiVersions(_) | RequestKind::SaslHandshake(_) | RequestKind::SaslAuthenticate(_), _) => None,
+        // BUG (planted): anonymous metadata before SASL.
+        (RequestKind::Metadata(_), None)
+            if node.config.bugs.is_on(crate::planted_bugs::PlantedBug::MetadataBeforeSasl) =>
+        {
+            None
+        }
         (_, None) => return Err((ConnectionError::Unauthenticated(key), None)),
         (_, Some(principal)) => {
             // One snapshot per request, for the validity check and every authorization.
@@ -169,6 +179,10 @@ async fn handle_frame(node: &Arc<Node>, session: &mut Session, mut frame: Bytes)
                 return Err((ConnectionError::AuthenticationFailed(api_key), Some(encoded)));
             }
             return Ok(encoded);
+        }
+        (RequestKind::Metadata(_), None) => {
+            let brokers_only = kafka_protocol::messages::MetadataRequest::default().with_topics(Some(Vec::new()));
+            ResponseKind::Metadata(metadata::metadata(node, brokers_only, version).await)
         }
         (_, None) => return Err((ConnectionError::Unauthenticated(key), None)),
         (RequestKind::Metadata(request), Some(auth)) => {

@@ -37,6 +37,9 @@ pub(crate) enum ConnectionError {
     /// The connection's API key was deleted (or its owner changed) since it authenticated.
     #[error("API key {0:?} was revoked")]
     CredentialRevoked(String),
+    /// A request naming more topics, partitions or ACL entries than one request may.
+    #[error("{0:?} names {1} topics, partitions or ACL entries (at most {max} per request)", max = super::bounds::ENTRIES_PER_REQUEST_MAX)]
+    TooManyEntries(ApiKey, usize),
     /// Internal API from a principal that is not a broker.
     #[error("internal API refused for a client principal")]
     Forbidden,

@@ -114,6 +114,32 @@ fn create_topic(name: &'static str, partitions: i32) -> Vec<u8> {
     frame(ApiKey::CreateTopics, 7, CreateTopicsRequest::default().with_timeout_ms(5_000).with_topics(vec![topic]))
 }
 
+/// Bound: one request names at most 10,000 topics, partitions or ACL entries (more than a
+/// cluster holds); a Metadata request naming 10,001 topics closes its connection unanswered.
+#[test]
+fn a_request_naming_more_topics_than_a_cluster_holds_closes_the_connection() {
+    use broker::fuzzing::{kafka_connection, Step};
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::StrBytes;
+    let metadata = |topics: usize| {
+        let named = (0..topics)
+            .map(|i| {
+                metadata_request::MetadataRequestTopic::default()
+                    .with_name(Some(TopicName(StrBytes::from(format!("t{i}")))))
+            })
+            .collect();
+        let request = MetadataRequest::default().with_topics(Some(named)).with_allow_auto_topic_creation(false);
+        frame(ApiKey::Metadata, 12, request)
+    };
+    let (allowed, refused) = (metadata(10_000), metadata(10_001));
+    assert_eq!(kafka_connection(&[Step::Authenticate, Step::Request(&allowed)]).len(), 1, "10,000 topics are answered");
+    assert_eq!(
+        kafka_connection(&[Step::Authenticate, Step::Request(&refused), Step::Request(&allowed)]).len(),
+        0,
+        "10,001 topics close the connection"
+    );
+}
+
 /// Bound: a fetch holds at most max_bytes plus one batch however many partitions it names
 /// (KIP-74). Four partitions with a 300 KiB batch each, fetched with max_bytes 500 KiB: the
 /// first two fill it, the last two return no records (each brought a batch before).

@@ -3,5 +3,5 @@
 //! SASL/PLAIN authentication. See `broker::fuzzing::kafka_connection` for what is checked.
 #![no_main]
 libfuzzer_sys::fuzz_target!(|input: &[u8]| {
-    broker::fuzzing::kafka_connection(&broker::fuzzing::steps(input));
+    broker::fuzzing::kafka_connection_fuzzed(&broker::fuzzing::steps(input));
 });

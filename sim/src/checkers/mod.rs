@@ -14,6 +14,7 @@
 //! - `backups`: a restore after the control plane's zone is lost keeps everything; no customer record in a backup (C21).
 //! - `sign_in`: passwords and assertions accepted once and only when valid; non-admins may not change (C16).
 //! - `secrets`: API-key secrets on any disk, in any later response or log line (C15).
+//! - `authentication`: nothing answered before SASL, no session for a made-up key (C15).
 //! - `listeners`: no port but 9092 and 443 accepts connections (C01).
 //! - `provisioning`: cluster and schema-registry requests answered as the paper's matrix says (C03, C04).
 //! - `quotas`: a tenant's greedy client held to each broker's share of its stream limit, never dropped (C03).
@@ -49,6 +50,8 @@ pub mod shredding;
 pub mod sign_in;
 pub mod tenants;
 
+#[cfg(madsim)]
+pub mod authentication;
 #[cfg(madsim)]
 pub mod high_watermarks;
 #[cfg(madsim)]

@@ -72,6 +72,11 @@ pub enum ExpectationName {
     /// Ports tried by the listener probe: work done (the probe runs only when a scenario
     /// names one of these two).
     ListenerProbes,
+    /// Requests answered before SASL authentication, and sessions a made-up API key got (C15).
+    UnauthenticatedAnswers,
+    /// Probes of the authentication check that reached a broker: work done (the probe runs only
+    /// when a scenario names one of these two).
+    UnauthenticatedProbes,
     /// Answers to one tenant that show something of another, or differ (in content or time)
     /// between a name of another tenant and a name that exists nowhere (C28).
     TenantLeaks,
@@ -210,7 +215,7 @@ pub enum ExpectationName {
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 97] = [
+    pub const ALL: [ExpectationName; 99] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -253,6 +258,8 @@ impl ExpectationName {
         ExpectationName::SecretScans,
         ExpectationName::UnexpectedListeners,
         ExpectationName::ListenerProbes,
+        ExpectationName::UnauthenticatedAnswers,
+        ExpectationName::UnauthenticatedProbes,
         ExpectationName::TenantLeaks,
         ExpectationName::TenantProbes,
         ExpectationName::QuotaViolations,
@@ -355,6 +362,8 @@ impl ExpectationName {
             ExpectationName::SecretScans => "secret_scans",
             ExpectationName::UnexpectedListeners => "unexpected_listeners",
             ExpectationName::ListenerProbes => "listener_probes",
+            ExpectationName::UnauthenticatedAnswers => "unauthenticated_answers",
+            ExpectationName::UnauthenticatedProbes => "unauthenticated_probes",
             ExpectationName::TenantLeaks => "tenant_leaks",
             ExpectationName::TenantProbes => "tenant_probes",
             ExpectationName::QuotaViolations => "quota_violations",
@@ -440,6 +449,7 @@ impl ExpectationName {
                 | ExpectationName::RestoresChecked
                 | ExpectationName::SecretScans
                 | ExpectationName::ListenerProbes
+                | ExpectationName::UnauthenticatedProbes
                 | ExpectationName::TenantProbes
                 | ExpectationName::ThrottledResponses
                 | ExpectationName::ProvisioningAnswers

@@ -16,6 +16,7 @@ mod log_store;
 mod network;
 mod operators;
 mod region;
+mod schedule;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -35,6 +36,7 @@ pub use log_store::LogStoreSpec;
 pub use network::{NetworkSpec, CUSTOMER_VPC, PRIVATE_LINK_VPC, SERVICE_RANGES, TRANSIT_GATEWAY_VPC};
 pub use operators::{OperatorsSpec, PersonKind, PersonSpec};
 pub use region::RegionSpec;
+pub use schedule::Fault;
 
 /// A validated scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -254,6 +254,12 @@ fn non_atomic_metadata_batches_are_caught_below_the_high_watermark() {
 }
 
 #[test]
+fn metadata_before_sasl_is_caught_by_the_authentication_probe() {
+    let capsule = caught_by("metadata-before-sasl", 1, "unauthenticated_answers");
+    assert!(capsule.violation.detail.contains("before SASL authentication"), "{}", capsule.violation.detail);
+}
+
+#[test]
 fn every_planted_bug_has_a_scenario_in_the_selftest_table() {
     let table: Vec<&str> = PLANTED_BUGS.iter().map(|p| p.bug).collect();
     let names: Vec<&str> = broker::planted_bugs::PlantedBug::ALL.iter().map(|bug| bug.name()).collect();

@@ -1,6 +1,7 @@
 //! The harness's one integration-test binary. Scenario validation runs in both builds; the
 //! simulation tests need `--cfg madsim` (`cargo sim-test -p sim`).
 
+mod capsules;
 mod scenario_errors;
 
 #[cfg(madsim)]

@@ -234,13 +234,22 @@ impl Cluster {
             .args([topic, &seconds.to_string()])
             .arg(self.dir.join("acked.txt"))
             .stdout(Stdio::piped())
+            // A file, not a pipe: kafka-python's warnings during a failover could fill a pipe
+            // nobody reads until the end and stall the producer.
+            .stderr(std::fs::File::create(self.dir.join("producer.stderr")).unwrap())
             .spawn()
             .unwrap()
     }
 
     pub fn finish_producer(&self, producer: Child) -> Vec<String> {
         let output = producer.wait_with_output().unwrap();
-        assert!(output.status.success(), "producer failed: {}", String::from_utf8_lossy(&output.stdout));
+        assert!(
+            output.status.success(),
+            "producer failed: {}{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            tail(&std::fs::read_to_string(self.dir.join("producer.stderr")).unwrap_or_default(), 40),
+            self.logs()
+        );
         lines(&self.dir.join("acked.txt"))
     }
 
@@ -259,21 +268,18 @@ impl Cluster {
             .map(|name| {
                 format!(
                     "--- {name}\n{}",
-                    std::fs::read_to_string(self.dir.join(format!("{name}.log")))
-                        .unwrap_or_default()
-                        .lines()
-                        .rev()
-                        .take(30)
-                        .collect::<Vec<_>>()
-                        .into_iter()
-                        .rev()
-                        .collect::<Vec<_>>()
-                        .join("\n")
+                    tail(&std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default(), 30)
                 )
             })
             .collect::<Vec<_>>()
             .join("\n")
     }
+}
+
+/// The last `n` lines of `text`.
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 fn rand_suffix() -> u128 {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command (README): installs what the tests need if it is missing (kcat, openssl, oathtool, iptables,
-# curl, dig, a Python venv with kafka-python, schemathesis and cryptography), then runs the real-mode suites, the simulation suites
+# curl, dig, chromium, postgresql, a Python venv with kafka-python, schemathesis and cryptography), then runs the real-mode suites, the simulation suites
 # and a short smoke run of every fuzz target (installing cargo-fuzz if it is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,9 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v oathtool >/dev/null 2>&1 || need_apt+=(oathtool)
 command -v dig >/dev/null 2>&1 || need_apt+=(bind9-dnsutils)
+# The HTML report is checked in a real browser; the run history against a real PostgreSQL server.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]} (apt)"

@@ -2,9 +2,13 @@
 //!
 //! The harness fills a [`Summary`]; this crate renders it as JSON
 //! ([`json::render`]), Markdown for people and PR comments
-//! ([`markdown::render`]), JUnit XML for CI ([`junit::render`]), and combines
+//! ([`markdown::render`]), JUnit XML for CI ([`junit::render`]), one self-contained HTML page
+//! with charts ([`html::render`]), and combines
 //! shards of one sweep ([`merge::merge`]).
 
+pub mod claims;
+pub mod history;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
@@ -12,8 +16,9 @@ pub mod merge;
 pub mod model;
 
 pub use model::{
-    Availability, BreachNotice, ClaimVerdict, ExpectationResult, Failure, LatencySummary, NoticeDistribution,
-    PartitionReadEvidence, Percentiles, PhaseRatios, ScenarioSummary, Summary,
+    Availability, BreachNotice, ClaimVerdict, ExpectationResult, Failure, FaultWindow, LatencyPoint, LatencySummary,
+    NoticeDistribution, PartitionReadEvidence, Percentiles, PhaseRatios, Recovery, RunInfo, ScenarioSummary,
+    SeedUptime, Summary, Timeline,
 };
 
 /// Compress seeds for display: sorted, deduplicated, runs of three or more

@@ -25,11 +25,18 @@ use crate::model::{
 ///   shards; `count` is summed.
 /// - Availability: minimum of each phase over the shards that measured it.
 /// - Planted bugs: union, order of first appearance.
+/// - Per-seed uptime and recoveries: concatenated, sorted by seed; the timeline is the first
+///   shard's that has one.
+/// - Run info: the first shard's, with the shards' wall times summed.
 pub fn merge(summaries: &[Summary]) -> Summary {
     let mut out = Summary {
         faultline_version: summaries.first().map(|s| s.faultline_version.clone()).unwrap_or_default(),
         command: summaries.first().map(|s| s.command.clone()).unwrap_or_default(),
         scenarios: Vec::new(),
+        run: summaries.iter().find_map(|s| s.run.clone()).map(|run| crate::model::RunInfo {
+            wall_seconds: summaries.iter().filter_map(|s| s.run.as_ref()).map(|r| r.wall_seconds).sum(),
+            ..run
+        }),
     };
     for shard in summaries {
         for scenario in &shard.scenarios {
@@ -50,6 +57,8 @@ fn normalize(s: &mut ScenarioSummary) {
     s.seeds.sort_unstable();
     s.seeds.dedup();
     s.failures.sort_by_key(|f| f.seed);
+    s.uptime.sort_by_key(|u| u.seed);
+    s.recoveries.sort_by_key(|r| r.seed);
 }
 
 fn merge_scenario(acc: &mut ScenarioSummary, other: &ScenarioSummary) {
@@ -76,6 +85,11 @@ fn merge_scenario(acc: &mut ScenarioSummary, other: &ScenarioSummary) {
     }
     acc.failures.extend(other.failures.iter().cloned());
     acc.breach_notices.extend(other.breach_notices.iter().cloned());
+    acc.uptime.extend(other.uptime.iter().cloned());
+    acc.recoveries.extend(other.recoveries.iter().cloned());
+    if acc.timeline.is_none() {
+        acc.timeline = other.timeline.clone();
+    }
     for bug in &other.planted_bugs {
         if !acc.planted_bugs.contains(bug) {
             acc.planted_bugs.push(bug.clone());

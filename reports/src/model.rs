@@ -15,6 +15,26 @@ pub struct Summary {
     /// The harness command that produced this summary, e.g. `"nightly"`.
     pub command: String,
     pub scenarios: Vec<ScenarioSummary>,
+    /// What ran where: commit, machine, wall time. `None` in summaries older than this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunInfo>,
+}
+
+/// Where and from what a run came, for a reader who must trust or reproduce it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct RunInfo {
+    /// The run's key in the history (`FAULTLINE_RUN_ID` joins shards into one run).
+    #[serde(default)]
+    pub run_id: String,
+    /// Seconds since the Unix epoch at the start.
+    #[serde(default)]
+    pub started_unix_s: i64,
+    /// `git rev-parse HEAD` of the working tree, with `-dirty` when it had changes.
+    pub commit: String,
+    /// Host name, logical CPUs and OS.
+    pub machine: String,
+    /// Wall time of the whole command.
+    pub wall_seconds: f64,
 }
 
 /// Outcome of one scenario over all the seeds it ran.
@@ -51,6 +71,61 @@ pub struct ScenarioSummary {
     /// C23: every confirmed breach's notification, one entry per incident per seed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub breach_notices: Vec<BreachNotice>,
+    /// Availability in simulated time, per seed: the share of partition-time in which writes
+    /// succeeded and of consumer-time in which reads did, by fault phase.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uptime: Vec<SeedUptime>,
+    /// How long writes took to come back after each fault ended, per seed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recoveries: Vec<Recovery>,
+    /// One seed's latency over simulated time, with its fault windows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Timeline>,
+}
+
+/// One seed's availability in simulated time, by fault phase (0.0..=1.0).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct SeedUptime {
+    pub seed: u64,
+    pub produce: PhaseRatios,
+    pub fetch: PhaseRatios,
+}
+
+/// The time from a fault's end until every partition took writes again.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct Recovery {
+    pub seed: u64,
+    /// The fault kind, e.g. `"zone-outage"`.
+    pub kind: String,
+    pub seconds: f64,
+}
+
+/// Produce and fetch latency percentiles per time bucket of one seed, and its faults.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct Timeline {
+    pub seed: u64,
+    pub bucket_s: f64,
+    pub points: Vec<LatencyPoint>,
+    pub faults: Vec<FaultWindow>,
+}
+
+/// Latency percentiles (ms) of the operations that completed in one bucket; `None`: none did.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct LatencyPoint {
+    /// The bucket's start, in simulated seconds.
+    pub t_s: f64,
+    pub produce_p50: Option<f64>,
+    pub produce_p99: Option<f64>,
+    pub fetch_p50: Option<f64>,
+    pub fetch_p99: Option<f64>,
+}
+
+/// One injected fault's window, in simulated seconds.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct FaultWindow {
+    pub kind: String,
+    pub start_s: f64,
+    pub end_s: f64,
 }
 
 /// One confirmed breach's written notice (C23).

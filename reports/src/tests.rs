@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::*;
-use crate::{compress_seeds, json, junit, markdown, merge};
+use crate::{claims, compress_seeds, html, json, junit, markdown, merge};
 
 fn pct(count: u64, p50: f64, p90: f64, p99: f64, p999: f64, max: f64) -> Percentiles {
     Percentiles { count, p50, p90, p99, p999, max }
@@ -42,6 +42,43 @@ fn passing_scenario() -> ScenarioSummary {
         failures: vec![],
         planted_bugs: vec![],
         breach_notices: vec![],
+        uptime: vec![
+            SeedUptime {
+                seed: 1,
+                produce: PhaseRatios { before: Some(1.0), during: Some(0.9), after: Some(1.0) },
+                fetch: PhaseRatios { before: Some(1.0), during: Some(0.95), after: Some(1.0) },
+            },
+            SeedUptime {
+                seed: 2,
+                produce: PhaseRatios { before: Some(1.0), during: Some(0.8), after: Some(0.99) },
+                fetch: PhaseRatios { before: Some(1.0), during: None, after: Some(1.0) },
+            },
+        ],
+        recoveries: vec![
+            Recovery { seed: 1, kind: "broker-kill".into(), seconds: 4.5 },
+            Recovery { seed: 2, kind: "broker-kill".into(), seconds: 0.0 },
+        ],
+        timeline: Some(Timeline {
+            seed: 1,
+            bucket_s: 5.0,
+            points: vec![
+                LatencyPoint {
+                    t_s: 0.0,
+                    produce_p50: Some(2.0),
+                    produce_p99: Some(9.0),
+                    fetch_p50: None,
+                    fetch_p99: None,
+                },
+                LatencyPoint {
+                    t_s: 5.0,
+                    produce_p50: Some(40.0),
+                    produce_p99: Some(900.0),
+                    fetch_p50: Some(3.0),
+                    fetch_p99: Some(12.0),
+                },
+            ],
+            faults: vec![FaultWindow { kind: "broker-kill".into(), start_s: 4.0, end_s: 8.0 }],
+        }),
     }
 }
 
@@ -101,6 +138,7 @@ fn failing_scenario() -> ScenarioSummary {
         }],
         planted_bugs: vec!["skip-fsync".into()],
         breach_notices: vec![],
+        ..Default::default()
     }
 }
 
@@ -109,6 +147,13 @@ fn fixture() -> Summary {
         faultline_version: "0.1.0".into(),
         command: "nightly".into(),
         scenarios: vec![passing_scenario(), failing_scenario()],
+        run: Some(RunInfo {
+            run_id: "nightly-1796000000-ci-1".into(),
+            started_unix_s: 1_796_000_000,
+            commit: "0123abcd".into(),
+            machine: "ci-runner, 2 logical CPUs, linux 6.1".into(),
+            wall_seconds: 431.0,
+        }),
     }
 }
 
@@ -219,7 +264,7 @@ fn shard(seeds: Vec<u64>, hours: f64, passed: bool, c20: ClaimVerdict) -> Summar
     for r in &mut s.partition_reads {
         r.readable_during_outage = true;
     }
-    Summary { faultline_version: "0.1.0".into(), command: "nightly".into(), scenarios: vec![s] }
+    Summary { faultline_version: "0.1.0".into(), command: "nightly".into(), scenarios: vec![s], run: None }
 }
 
 #[test]
@@ -367,9 +412,41 @@ fn notice_times_are_summarised_with_undelivered_notices_counted_late() {
     assert_eq!(d.within_deadline, Some(0.5));
     let mut s = passing_scenario();
     s.breach_notices = notices.to_vec();
-    let summary = Summary { faultline_version: "t".into(), command: "nightly".into(), scenarios: vec![s] };
+    let summary = Summary { faultline_version: "t".into(), command: "nightly".into(), scenarios: vec![s], run: None };
     let markdown = crate::markdown::render(&summary);
     assert!(markdown.contains("## C23 notification times, all scenarios"), "{markdown}");
     assert!(markdown.contains("| 4 | 1 | 1.00 | 2.00 | 80.00 | 80.00 | 50.0% |"), "{markdown}");
     assert!(markdown.contains("never arrived"), "{markdown}");
+}
+
+#[test]
+fn the_html_report_has_a_row_for_every_claim_and_a_chart_for_every_measure() {
+    let html = html::render(&fixture(), &claims::catalog(), None);
+    for claim in claims::catalog() {
+        assert!(html.contains(&format!("data-claim=\"{}\"", claim.id)), "no row for {}", claim.id);
+    }
+    // C1 is named by a scenario but not in the catalog: still shown.
+    assert!(html.contains("data-claim=\"C1\""));
+    assert!(html.contains("cargo faultline replay runs/nightly/capsules/two-zone-outage-11.json"));
+    for chart in ["uptime", "latency-broker-restart", "recovery-broker-kill"] {
+        let start = html.find(&format!("data-chart=\"{chart}\"")).unwrap_or_else(|| panic!("no {chart} chart"));
+        assert!(html[start..].starts_with(&format!("data-chart=\"{chart}\"><svg")), "{chart} is not an inline SVG");
+    }
+    assert!(!html.contains("<script"), "no scripts");
+    assert!(!html.contains("chart failed"));
+}
+
+#[test]
+fn the_html_report_of_an_empty_run_says_nothing_ran_and_every_claim_is_untested() {
+    let html = html::render(&Summary { run: None, scenarios: vec![], ..fixture() }, &claims::catalog(), None);
+    assert!(html.contains("No scenario ran"));
+    assert!(html.contains("not recorded by this run"));
+    assert_eq!(html.matches("class=\"claim not-tested\"").count(), claims::catalog().len());
+    assert!(html.contains("data-missing-chart=\"uptime\""));
+    assert!(html.contains("data-missing-chart=\"notices\""));
+}
+
+#[test]
+fn html_escapes_what_it_shows() {
+    assert_eq!(html::escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
 }

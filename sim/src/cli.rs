@@ -20,6 +20,10 @@ struct Cli {
     /// Where scenario files live.
     #[arg(long, global = true, default_value = "scenarios")]
     scenarios: PathBuf,
+    /// The run history: a SQLite file, or `postgres://user@host/db` for one that CI shards and
+    /// machines share [default: history.sqlite in the run directory].
+    #[arg(long, global = true)]
+    history: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -84,6 +88,14 @@ enum Command {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
         seeds_times: u64,
         /// Run directory [default: target/faultline/nightly].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Rebuild every report format (summary.md, .json, .xml, .html) of a run directory from its
+    /// summary.json, or from its per-seed outcomes when that is missing; nothing is rerun.
+    Report {
+        dir: PathBuf,
+        /// Where to write the reports [default: the run directory].
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -184,7 +196,13 @@ fn validate_bugs(bugs: &[String]) -> Result<(), FaultlineError> {
     Ok(())
 }
 
+/// When this command started, for the report's wall time.
+static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 fn execute(cli: Cli) -> Result<bool, FaultlineError> {
+    STARTED.get_or_init(std::time::Instant::now);
+    let history = cli.history.clone();
+    let history = history.as_deref();
     match cli.command {
         Command::List => {
             for loaded in catalog(&cli.scenarios)? {
@@ -210,7 +228,7 @@ fn execute(cli: Cli) -> Result<bool, FaultlineError> {
             let outcome = &outcomes[0].0;
             println!("trace-hash: {}", outcome.trace_hash);
             println!("wire-hash: {} ({} bytes)", outcome.wire_hash, outcome.wire_bytes);
-            finish(&out, "run", vec![(loaded, outcomes)])
+            finish(&out, "run", vec![(loaded, outcomes)], history)
         }
         Command::Sweep { scenario, seeds, shard, jobs, bugs, check_determinism, out, stop_at_first_failure } => {
             validate_bugs(&bugs)?;
@@ -249,7 +267,7 @@ fn execute(cli: Cli) -> Result<bool, FaultlineError> {
                 .collect();
             let out = out.unwrap_or_else(|| PathBuf::from("target/faultline/sweep"));
             let outcomes = run_all(requests, jobs.max(1), check_determinism, stop_at_first_failure);
-            finish(&out, "sweep", vec![(loaded, outcomes)])
+            finish(&out, "sweep", vec![(loaded, outcomes)], history)
         }
         Command::Replay { capsule } => replay(&capsule),
         Command::Shrink { capsule, out } => shrink(&capsule, out),
@@ -287,7 +305,7 @@ fn execute(cli: Cli) -> Result<bool, FaultlineError> {
             for (_, outcomes) in &mut results {
                 outcomes.sort_by_key(|(o, _)| o.seed);
             }
-            finish(&out, "nightly", results)
+            finish(&out, "nightly", results, history)
         }
         Command::SeedWorker => unreachable!("handled before dispatch"),
         Command::Selftest { seeds, seeds_max, jobs, out } => {
@@ -335,6 +353,18 @@ fn execute(cli: Cli) -> Result<bool, FaultlineError> {
             }
             Ok(all_passed)
         }
+        Command::Report { dir, out } => {
+            let summary = crate::summary::rebuild(&dir, &catalog(&cli.scenarios)?)?;
+            let findings = crate::summary::findings(&dir, history, &summary)?;
+            let out = out.unwrap_or(dir);
+            crate::summary::write(&out, &summary, findings.as_ref()).map_err(FaultlineError::io(&out))?;
+            println!(
+                "{} scenarios: {}/summary.html (and summary.md, .json, .xml)",
+                summary.scenarios.len(),
+                out.display()
+            );
+            Ok(summary.passed())
+        }
         Command::ReportMerge { inputs, out } => {
             if inputs.is_empty() {
                 return Err(FaultlineError::NothingToMerge);
@@ -348,7 +378,7 @@ fn execute(cli: Cli) -> Result<bool, FaultlineError> {
                 );
             }
             let merged = reports::merge::merge(&summaries);
-            crate::summary::write(&out, &merged).map_err(FaultlineError::io(&out))?;
+            crate::summary::write(&out, &merged, None).map_err(FaultlineError::io(&out))?;
             println!("merged {} summaries: {}/summary.md", inputs.len(), out.display());
             Ok(merged.passed())
         }
@@ -407,11 +437,18 @@ fn run_pool(
     if requests.is_empty() {
         return Vec::new();
     }
-    let progress = indicatif::ProgressBar::new(requests.len() as u64);
+    // A terminal gets a bar (seeds done, failures so far, time left); a CI log gets one plain
+    // line per seed with the same counts, since a hidden bar would print nothing at all.
+    let attended = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let total = requests.len();
+    let progress = if attended { indicatif::ProgressBar::new(total as u64) } else { indicatif::ProgressBar::hidden() };
     progress.set_style(
-        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} seeds  {elapsed} elapsed, ~{eta} left  {msg}")
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} seeds  {msg}  {elapsed} elapsed, ~{eta} left")
             .expect("template"),
     );
+    progress.set_message("0 failed");
+    let started = std::time::Instant::now();
+    let tally = Arc::new(Mutex::new((0usize, 0usize)));
     let queue = Arc::new(Mutex::new(
         requests.into_iter().enumerate().collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>(),
     ));
@@ -419,7 +456,8 @@ fn run_pool(
     let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     std::thread::scope(|scope| {
         for _ in 0..jobs {
-            let (queue, results, progress, failed) = (queue.clone(), results.clone(), progress.clone(), failed.clone());
+            let (queue, results, progress, failed, tally) =
+                (queue.clone(), results.clone(), progress.clone(), failed.clone(), tally.clone());
             scope.spawn(move || loop {
                 if stop_at_first_failure && failed.load(std::sync::atomic::Ordering::Relaxed) {
                     return;
@@ -435,10 +473,23 @@ fn run_pool(
                 if outcome.violation.is_some() || mismatch.is_some() {
                     failed.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
-                progress.println(format!(
+                let line = format!(
                     "seed {:>5} {:<22} {:>6.0} ms wall  {}",
                     request.seed, request.scenario.scenario.name, outcome.wall_ms, verdict
-                ));
+                );
+                let (done, failures) = {
+                    let mut tally = tally.lock().unwrap();
+                    tally.0 += 1;
+                    tally.1 += usize::from(verdict != "ok");
+                    *tally
+                };
+                if attended {
+                    progress.set_message(format!("{failures} failed"));
+                    progress.println(line);
+                } else {
+                    let left = started.elapsed().as_secs_f64() / done as f64 * (total - done) as f64;
+                    println!("{line}  [{done}/{total} seeds, {failures} failed, ~{left:.0} s left]");
+                }
                 progress.inc(1);
                 results.lock().unwrap().push((index, outcome, mismatch));
             });
@@ -472,8 +523,10 @@ fn finish(
     out: &Path,
     command: &str,
     results: Vec<(LoadedScenario, Vec<(RunOutcome, DeterminismFailure)>)>,
+    history: Option<&str>,
 ) -> Result<bool, FaultlineError> {
     let mut scenarios = Vec::new();
+    let mut seeds = Vec::new();
     let mut all_passed = true;
     let mut table = Vec::new();
     for (loaded, outcomes) in results {
@@ -499,6 +552,7 @@ fn finish(
             }
         }
         let outcomes: Vec<RunOutcome> = outcomes.into_iter().map(|(o, _)| o).collect();
+        seeds.extend(outcomes.iter().map(|o| crate::summary::seed_record(&loaded, o, &capsules)));
         let wall: f64 = outcomes.iter().map(|o| o.wall_ms).sum::<f64>() / 1000.0;
         let summary = crate::summary::scenario_summary(&loaded, &outcomes, &capsules, wall);
         all_passed &= summary.passed;
@@ -515,11 +569,34 @@ fn finish(
         }
         scenarios.push(summary);
     }
-    let summary =
-        reports::Summary { faultline_version: env!("CARGO_PKG_VERSION").into(), command: command.into(), scenarios };
-    crate::summary::write(out, &summary).map_err(FaultlineError::io(out))?;
+    let summary = reports::Summary {
+        faultline_version: env!("CARGO_PKG_VERSION").into(),
+        command: command.into(),
+        scenarios,
+        run: Some(crate::summary::run_info(command, STARTED.get().map_or(0.0, |t| t.elapsed().as_secs_f64()))),
+    };
+    // The reports are written even when the history cannot be: a run's evidence is not lost
+    // to a database that is down. The command then fails, naming the history.
+    let history = history.map(String::from).unwrap_or_else(|| out.join("history.sqlite").display().to_string());
+    let recorded = std::fs::create_dir_all(out)
+        .map_err(FaultlineError::io(out))
+        .and_then(|_| crate::summary::record(&history, &summary, seeds));
+    let findings = match recorded {
+        Ok(findings) => Some(findings),
+        Err(error) => {
+            eprintln!("error: the run was not recorded in the history: {error}");
+            None
+        }
+    };
+    crate::summary::write(out, &summary, findings.as_ref()).map_err(FaultlineError::io(out))?;
     println!("\n{}", table.join("\n"));
-    println!("summary: {}/summary.md (and summary.json, summary.xml)", out.display());
+    if let Some(findings) = &findings {
+        println!("{}", crate::summary::findings_line(findings));
+    }
+    println!("summary: {}/summary.html (and summary.md, .json, .xml)", out.display());
+    if findings.is_none() && all_passed {
+        return Err(FaultlineError::HistoryUnavailable { location: reports::history::redacted(&history) });
+    }
     Ok(all_passed)
 }
 

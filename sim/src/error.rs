@@ -30,6 +30,12 @@ pub enum FaultlineError {
     /// A summary file that is not a faultline summary.
     #[error("{path}: not a faultline summary: {detail}")]
     NotASummary { path: PathBuf, detail: String },
+    /// The run history could not be opened or written (the reports were written).
+    #[error("history {location}: not recorded (the reports were written)")]
+    HistoryUnavailable { location: String },
+    /// The history said no (unreachable, not a history, or no such run in it).
+    #[error("{0}")]
+    History(String),
     /// `report-merge` was given nothing to merge.
     #[error("report-merge needs at least one summary.json")]
     NothingToMerge,

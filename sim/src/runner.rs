@@ -77,6 +77,12 @@ pub struct RunOutcome {
     /// Each confirmed breach's notification (C23), for the report's distribution.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub breach_notices: Vec<crate::checkers::breaches::NoticeTime>,
+    /// How long writes took to come back after each fault (the report's recovery histograms).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recoveries: Vec<reports::Recovery>,
+    /// Latency per time bucket with the fault windows (the report's timeline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<reports::Timeline>,
     pub history_ops: usize,
     /// Why sends and polls failed, by error, for people reading a failing run.
     pub errors: std::collections::BTreeMap<String, u64>,
@@ -235,6 +241,8 @@ fn finding(request: &RunRequest, (expectation, kind): (&str, &str), message: Str
         simulated_ms: at_ms,
         partition_reads: Vec::new(),
         breach_notices: Vec::new(),
+        recoveries: Vec::new(),
+        timeline: None,
         history_ops: 0,
         errors: Default::default(),
         wall_ms: 0.0,
@@ -1998,6 +2006,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         context.update(&sample);
     }
     std::hint::black_box(context.finish());
+    let (recoveries, timeline) = recovery_and_timeline(request.seed, &history, &schedule);
     let check_wall_ms = check_started.elapsed().as_secs_f64() * 1000.0;
     RunOutcome {
         scenario: request.scenario.scenario.name.clone(),
@@ -2017,11 +2026,51 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         simulated_ms: log_store.as_ref().map_or(simulated_ms, |(end, _, _)| (*end).max(simulated_ms)),
         partition_reads,
         breach_notices: breaches.map(|b| b.notices).unwrap_or_default(),
+        recoveries,
+        timeline: Some(timeline),
         history_ops: history.ops.len(),
         errors: error_counts(&history),
         wall_ms: 0.0,
         check_wall_ms,
     }
+}
+
+/// The report's per-fault recovery times and latency timeline. Buckets of 5 s, or wider for
+/// long runs (at most about 120 points).
+#[cfg(madsim)]
+fn recovery_and_timeline(
+    seed: u64,
+    history: &History,
+    schedule: &[crate::scenario::Fault],
+) -> (Vec<reports::Recovery>, reports::Timeline) {
+    use crate::checkers::availability;
+    let ends: Vec<u64> = schedule.iter().map(|f| f.end_ms).collect();
+    let recoveries = schedule
+        .iter()
+        .zip(availability::recoveries(history, &ends))
+        .map(|(fault, ms)| reports::Recovery { seed, kind: fault.kind.name().to_string(), seconds: ms as f64 / 1000.0 })
+        .collect();
+    let bucket_ms = (history.end_ms() / 120).div_ceil(5_000).max(1) * 5_000;
+    let ms = |v: u64| v as f64;
+    let points = availability::latency_timeline(history, bucket_ms)
+        .into_iter()
+        .map(|b| reports::LatencyPoint {
+            t_s: b.start_ms as f64 / 1000.0,
+            produce_p50: b.produce.map(|p| ms(p.0)),
+            produce_p99: b.produce.map(|p| ms(p.1)),
+            fetch_p50: b.fetch.map(|p| ms(p.0)),
+            fetch_p99: b.fetch.map(|p| ms(p.1)),
+        })
+        .collect();
+    let faults = schedule
+        .iter()
+        .map(|f| reports::FaultWindow {
+            kind: f.kind.name().to_string(),
+            start_s: f.start_ms as f64 / 1000.0,
+            end_s: f.end_ms as f64 / 1000.0,
+        })
+        .collect();
+    (recoveries, reports::Timeline { seed, bucket_s: bucket_ms as f64 / 1000.0, points, faults })
 }
 
 #[cfg(madsim)]

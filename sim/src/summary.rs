@@ -9,6 +9,9 @@ use reports::{
     PhaseRatios, ScenarioSummary, Summary,
 };
 
+use reports::history::{Findings, History, RunRecord, SeedRecord};
+
+use crate::error::FaultlineError;
 use crate::runner::RunOutcome;
 use crate::scenario::FaultKind;
 use crate::scenario::{Comparison, LoadedScenario};
@@ -194,13 +197,199 @@ pub fn scenario_summary(
             .iter()
             .flat_map(|o| o.breach_notices.iter().map(|n| reports::BreachNotice { seed: o.seed, ..n.clone() }))
             .collect(),
+        uptime: outcomes
+            .iter()
+            .filter(|o| o.history_ops > 0)
+            .map(|o| reports::SeedUptime {
+                seed: o.seed,
+                produce: phase_ratios(o.report.outages.produce_uptime),
+                fetch: phase_ratios(o.report.outages.poll_uptime),
+            })
+            .collect(),
+        recoveries: outcomes.iter().flat_map(|o| o.recoveries.iter().cloned()).collect(),
+        timeline: outcomes.iter().find_map(|o| o.timeline.clone()),
     }
 }
 
-pub fn write(out: &Path, summary: &Summary) -> std::io::Result<()> {
+fn phase_ratios(r: crate::checkers::availability::PhaseRatios) -> PhaseRatios {
+    PhaseRatios { before: r.before, during: r.during, after: r.after }
+}
+
+/// Writes every report format of `summary` into `out`; the HTML shows the history's findings.
+pub fn write(out: &Path, summary: &Summary, findings: Option<&Findings>) -> std::io::Result<()> {
     std::fs::create_dir_all(out)?;
+    std::fs::write(out.join("summary.html"), reports::html::render(summary, &reports::claims::catalog(), findings))?;
     std::fs::write(out.join("summary.json"), reports::json::render(summary))?;
     std::fs::write(out.join("summary.md"), reports::markdown::render(summary))?;
     std::fs::write(out.join("summary.xml"), reports::junit::render(summary))?;
     Ok(())
+}
+
+/// One seed as the history keeps it.
+pub fn seed_record(loaded: &LoadedScenario, outcome: &RunOutcome, capsules: &BTreeMap<u64, String>) -> SeedRecord {
+    SeedRecord {
+        scenario: loaded.scenario.name.clone(),
+        scenario_hash: loaded.hash.clone(),
+        seed: outcome.seed,
+        violation: outcome.violation.as_ref().map(|v| v.to_string()),
+        capsule: capsules.get(&outcome.seed).cloned(),
+        trace_hash: outcome.trace_hash.clone(),
+    }
+}
+
+/// Records the run in `location` and compares it with the earlier runs of its catalog (the
+/// command and the scenarios it ran).
+pub fn record(location: &str, summary: &Summary, seeds: Vec<SeedRecord>) -> Result<Findings, FaultlineError> {
+    let error = |e: reports::history::HistoryError| FaultlineError::History(e.to_string());
+    let run = summary.run.clone().unwrap_or_default();
+    let names: Vec<&str> = summary.scenarios.iter().map(|s| s.name.as_str()).collect();
+    let catalog = format!(
+        "{} {}",
+        summary.command,
+        &crate::scenario::hex(ring::digest::digest(&ring::digest::SHA256, names.join(",").as_bytes()).as_ref())[..12]
+    );
+    let mut claims: BTreeMap<String, ClaimVerdict> = BTreeMap::new();
+    for (claim, verdict) in summary.scenarios.iter().flat_map(|s| &s.claims) {
+        let combined = claims.get(claim).map_or(*verdict, |v| v.combine(*verdict));
+        claims.insert(claim.clone(), combined);
+    }
+    let mut history = History::open(location).map_err(error)?;
+    history
+        .record(&RunRecord {
+            run_id: run.run_id.clone(),
+            catalog,
+            commit: run.commit,
+            machine: run.machine,
+            started_unix_s: run.started_unix_s,
+            seeds,
+            claims: claims.into_iter().collect(),
+        })
+        .map_err(error)?;
+    Ok(reports::history::analyze(&history.runs_up_to(&run.run_id).map_err(error)?))
+}
+
+/// The history's findings for the run of `dir` (its summary's run id): from `location`, or
+/// from `dir/history.sqlite` when that exists; `None` when there is no history to ask.
+pub fn findings(dir: &Path, location: Option<&str>, summary: &Summary) -> Result<Option<Findings>, FaultlineError> {
+    let local = dir.join("history.sqlite");
+    let location = match location {
+        Some(location) => location.to_string(),
+        None if local.exists() => local.display().to_string(),
+        None => return Ok(None),
+    };
+    let Some(run) = summary.run.as_ref().filter(|r| !r.run_id.is_empty()) else {
+        eprintln!("the summary names no run id (written before the history existed): no history in the report");
+        return Ok(None);
+    };
+    let error = |e: reports::history::HistoryError| FaultlineError::History(e.to_string());
+    let runs = History::open(&location).map_err(error)?.runs_up_to(&run.run_id).map_err(error)?;
+    if runs.is_empty() {
+        return Err(FaultlineError::History(format!(
+            "history {}: no run {} in it",
+            reports::history::redacted(&location),
+            run.run_id
+        )));
+    }
+    Ok(Some(reports::history::analyze(&runs)))
+}
+
+/// One line for the console: what the history says about this run.
+pub fn findings_line(findings: &Findings) -> String {
+    format!(
+        "history: {} runs of this catalog compared; {} new failure signatures since the previous run, {} failure groups, {} seeds whose outcome changed at one commit",
+        findings.runs_compared,
+        findings.new_failures.len(),
+        findings.groups.len(),
+        findings.nondeterministic.len()
+    )
+}
+
+/// What ran where, for the report: the run id (`FAULTLINE_RUN_ID`, or one made of the command,
+/// the start time, the host and the process), the commit (with `-dirty` for local changes), the
+/// machine and the command's wall time. Unknown parts say so rather than fail the run.
+pub fn run_info(command: &str, wall_seconds: f64) -> reports::RunInfo {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let commit = match (git(&["rev-parse", "HEAD"]), git(&["status", "--porcelain", "--untracked-files=no"])) {
+        (Some(head), Some(changes)) if !changes.is_empty() => format!("{head}-dirty"),
+        (Some(head), _) => head,
+        (None, _) => "unknown (not a git checkout)".to_string(),
+    };
+    let read = |path: &str| std::fs::read_to_string(path).map(|s| s.trim().to_string()).ok();
+    let machine = format!(
+        "{}, {} logical CPUs, {} {}",
+        read("/etc/hostname").unwrap_or_else(|| "unknown host".into()),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::env::consts::OS,
+        read("/proc/sys/kernel/osrelease").unwrap_or_default()
+    );
+    let started = std::time::SystemTime::now() - std::time::Duration::from_secs_f64(wall_seconds);
+    let started_unix_s = started.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let run_id = std::env::var("FAULTLINE_RUN_ID").ok().filter(|id| !id.is_empty()).unwrap_or_else(|| {
+        format!(
+            "{command}-{started_unix_s}-{}-{}",
+            read("/etc/hostname").unwrap_or_else(|| "host".into()),
+            std::process::id()
+        )
+    });
+    reports::RunInfo { run_id, started_unix_s, commit, machine, wall_seconds }
+}
+
+/// The summary of run directory `dir`: its summary.json, or when that is missing, one rebuilt
+/// from its per-seed outcomes and capsules against `catalog`. Scenarios of the catalog with
+/// no outcome, and outcomes of scenarios not in it, are named on stderr; an empty directory
+/// gives an empty summary (whose report says that nothing ran), not an error.
+pub fn rebuild(dir: &Path, catalog: &[LoadedScenario]) -> Result<Summary, FaultlineError> {
+    let summary_path = dir.join("summary.json");
+    if summary_path.exists() {
+        let text = std::fs::read_to_string(&summary_path).map_err(FaultlineError::io(&summary_path))?;
+        return reports::json::parse(&text)
+            .map_err(|e| FaultlineError::NotASummary { path: summary_path, detail: e.to_string() });
+    }
+    if !dir.is_dir() {
+        return Err(FaultlineError::io(dir)(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no such run directory",
+        )));
+    }
+    let mut outcomes: BTreeMap<String, Vec<RunOutcome>> = BTreeMap::new();
+    let outcomes_dir = dir.join("outcomes");
+    let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(&outcomes_dir)
+        .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    paths.retain(|p| p.extension().is_some_and(|x| x == "json"));
+    paths.sort();
+    for path in paths {
+        let text = std::fs::read_to_string(&path).map_err(FaultlineError::io(&path))?;
+        match serde_json::from_str::<RunOutcome>(&text) {
+            Ok(outcome) => outcomes.entry(outcome.scenario.clone()).or_default().push(outcome),
+            Err(error) => eprintln!("skipped {}: not a seed outcome ({error})", path.display()),
+        }
+    }
+    let mut scenarios = Vec::new();
+    for loaded in catalog {
+        let Some(mut ran) = outcomes.remove(&loaded.scenario.name) else {
+            eprintln!("missing: no outcome of {} in {}", loaded.scenario.name, outcomes_dir.display());
+            continue;
+        };
+        ran.sort_by_key(|o| o.seed);
+        let capsules = ran
+            .iter()
+            .map(|o| (o.seed, dir.join("capsules").join(format!("{}-seed-{}.json", o.scenario, o.seed))))
+            .filter(|(_, path)| path.exists())
+            .map(|(seed, path)| (seed, path.display().to_string()))
+            .collect();
+        let wall = ran.iter().map(|o| o.wall_ms).sum::<f64>() / 1000.0;
+        scenarios.push(scenario_summary(loaded, &ran, &capsules, wall));
+    }
+    for name in outcomes.keys() {
+        eprintln!("skipped outcomes of {name}: not a scenario of the catalog");
+    }
+    Ok(Summary { faultline_version: env!("CARGO_PKG_VERSION").into(), command: "report".into(), scenarios, run: None })
 }

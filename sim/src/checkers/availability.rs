@@ -214,8 +214,10 @@ fn longest(subjects: &BTreeMap<String, Vec<(u64, u64)>>) -> Option<Gap> {
         .map(|(_, subject, start_ms, end_ms)| Gap { subject: subject.clone(), start_ms, end_ms })
 }
 
-/// Produce gaps per partition and poll gaps per consumer process, in simulated time.
-pub fn outages(history: &History, phases: &Phases) -> Outages {
+/// Down intervals of every partition that was written to and of every consumer process.
+type DownIntervals = BTreeMap<String, Vec<(u64, u64)>>;
+
+fn down_intervals_of(history: &History) -> (DownIntervals, DownIntervals) {
     let mut sends: BTreeMap<&TopicPartition, Vec<Attempt>> = BTreeMap::new();
     let mut polls: BTreeMap<u32, Vec<Attempt>> = BTreeMap::new();
     for op in &history.ops {
@@ -235,17 +237,23 @@ pub fn outages(history: &History, phases: &Phases) -> Outages {
             OpKind::Assign { .. } | OpKind::Commit { .. } => {}
         }
     }
-    let produce: BTreeMap<String, Vec<(u64, u64)>> = sends
+    let produce = sends
         .into_iter()
         .map(|(tp, mut attempts)| (format!("{}-{}", tp.topic, tp.partition), down_intervals(&mut attempts)))
         .collect();
-    let poll: BTreeMap<String, Vec<(u64, u64)>> = polls
+    let poll = polls
         .into_iter()
         .map(|(process, mut attempts)| (format!("consumer {process}"), down_intervals(&mut attempts)))
         .collect();
+    (produce, poll)
+}
+
+/// Produce gaps per partition and poll gaps per consumer process, in simulated time.
+pub fn outages(history: &History, phases: &Phases) -> Outages {
+    let (produce, poll) = down_intervals_of(history);
     let end_ms = history.end_ms();
     let worst_produce_gap = longest(&produce);
-    let gap_or_zero = |subjects: &BTreeMap<String, Vec<(u64, u64)>>, worst: &Option<Gap>| {
+    let gap_or_zero = |subjects: &DownIntervals, worst: &Option<Gap>| {
         (!subjects.is_empty()).then(|| worst.as_ref().map_or(0, |gap| gap.end_ms - gap.start_ms))
     };
     Outages {
@@ -255,6 +263,62 @@ pub fn outages(history: &History, phases: &Phases) -> Outages {
         produce_uptime: uptime(&produce, phases, end_ms),
         poll_uptime: uptime(&poll, phases, end_ms),
     }
+}
+
+/// For each fault end (ms), how long writes took to come back: until the last partition that
+/// was down at that moment was up again; 0 when none was down.
+pub fn recoveries(history: &History, fault_ends_ms: &[u64]) -> Vec<u64> {
+    let (produce, _) = down_intervals_of(history);
+    fault_ends_ms
+        .iter()
+        .map(|end| {
+            produce
+                .values()
+                .flatten()
+                .filter(|(start, stop)| start <= end && end < stop)
+                .map(|(_, stop)| stop - end)
+                .max()
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
+/// Latency percentiles (ms) of the operations completed in one time bucket.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct LatencyBucket {
+    pub start_ms: u64,
+    pub produce: Option<(u64, u64)>,
+    pub fetch: Option<(u64, u64)>,
+}
+
+/// p50 and p99 of acknowledged sends and successful polls per `bucket_ms`, by completion time.
+pub fn latency_timeline(history: &History, bucket_ms: u64) -> Vec<LatencyBucket> {
+    let buckets = history.end_ms() / bucket_ms + 1;
+    let mut produce: Vec<Vec<u64>> = vec![Vec::new(); buckets as usize];
+    let mut fetch: Vec<Vec<u64>> = vec![Vec::new(); buckets as usize];
+    for op in &history.ops {
+        let bucket = (op.end_ms / bucket_ms) as usize;
+        match &op.kind {
+            OpKind::Send { outcome: SendOutcome::Acked { .. }, .. } => produce[bucket].push(op.latency_ms()),
+            OpKind::Poll { outcome: PollOutcome::Ok { .. }, .. } => fetch[bucket].push(op.latency_ms()),
+            _ => {}
+        }
+    }
+    let p50_p99 = |mut values: Vec<u64>| -> Option<(u64, u64)> {
+        values.sort_unstable();
+        let rank = |q: f64| values[((q * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
+        (!values.is_empty()).then(|| (rank(0.5), rank(0.99)))
+    };
+    produce
+        .into_iter()
+        .zip(fetch)
+        .enumerate()
+        .map(|(i, (produce, fetch))| LatencyBucket {
+            start_ms: i as u64 * bucket_ms,
+            produce: p50_p99(produce),
+            fetch: p50_p99(fetch),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -309,6 +373,33 @@ mod tests {
         assert_eq!(outages.worst_produce_gap.unwrap().subject, "t-1");
         let during = outages.produce_uptime.during.unwrap();
         assert!((during - (1.0 - 7_000.0 / 20_000.0)).abs() < 1e-9, "{during}");
+    }
+
+    #[test]
+    fn recovery_runs_from_a_faults_end_to_the_last_partition_back() {
+        // Partition 0 down 1-9 s, partition 1 down 2-12 s; faults end at 5 s and at 20 s.
+        let ops = vec![
+            send(0, 1_000, 1_100, false),
+            send(0, 9_000, 9_010, true),
+            send(1, 2_000, 2_100, false),
+            send(1, 12_000, 12_010, true),
+        ];
+        assert_eq!(recoveries(&history(ops), &[5_000, 20_000]), vec![7_000, 0]);
+    }
+
+    #[test]
+    fn the_timeline_gives_percentiles_of_the_operations_completed_in_each_bucket() {
+        let ops = vec![
+            send(0, 0, 10, true),
+            send(0, 100, 130, true),
+            send(0, 5_000, 5_050, false),
+            send(0, 6_000, 6_020, true),
+        ];
+        let timeline = latency_timeline(&history(ops), 5_000);
+        assert_eq!(timeline.len(), 2);
+        assert_eq!(timeline[0].produce, Some((10, 30)));
+        assert_eq!(timeline[1].produce, Some((20, 20)), "the failed send is no latency sample");
+        assert_eq!(timeline[0].fetch, None);
     }
 
     #[test]

@@ -9,6 +9,8 @@ mod evidence;
 #[cfg(madsim)]
 mod planted_bugs;
 #[cfg(madsim)]
+mod report;
+#[cfg(madsim)]
 mod simulation;
 #[cfg(madsim)]
 mod swarm;

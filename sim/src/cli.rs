@@ -378,7 +378,12 @@ fn execute(cli: Cli) -> Result<bool, FaultlineError> {
                 );
             }
             let merged = reports::merge::merge(&summaries);
-            crate::summary::write(&out, &merged, None).map_err(FaultlineError::io(&out))?;
+            // Shards that shared a run id and a history: the merged report compares the whole run.
+            let findings = match history {
+                Some(_) => crate::summary::findings(&out, history, &merged)?,
+                None => None,
+            };
+            crate::summary::write(&out, &merged, findings.as_ref()).map_err(FaultlineError::io(&out))?;
             println!("merged {} summaries: {}/summary.md", inputs.len(), out.display());
             Ok(merged.passed())
         }

@@ -242,12 +242,17 @@ pub fn seed_record(loaded: &LoadedScenario, outcome: &RunOutcome, capsules: &BTr
 pub fn record(location: &str, summary: &Summary, seeds: Vec<SeedRecord>) -> Result<Findings, FaultlineError> {
     let error = |e: reports::history::HistoryError| FaultlineError::History(e.to_string());
     let run = summary.run.clone().unwrap_or_default();
+    // Shards of one run that ran different scenarios name their catalog (FAULTLINE_CATALOG);
+    // otherwise it is the command and the scenarios it ran.
     let names: Vec<&str> = summary.scenarios.iter().map(|s| s.name.as_str()).collect();
-    let catalog = format!(
-        "{} {}",
-        summary.command,
-        &crate::scenario::hex(ring::digest::digest(&ring::digest::SHA256, names.join(",").as_bytes()).as_ref())[..12]
-    );
+    let catalog = std::env::var("FAULTLINE_CATALOG").ok().filter(|c| !c.is_empty()).unwrap_or_else(|| {
+        format!(
+            "{} {}",
+            summary.command,
+            &crate::scenario::hex(ring::digest::digest(&ring::digest::SHA256, names.join(",").as_bytes()).as_ref())
+                [..12]
+        )
+    });
     let mut claims: BTreeMap<String, ClaimVerdict> = BTreeMap::new();
     for (claim, verdict) in summary.scenarios.iter().flat_map(|s| &s.claims) {
         let combined = claims.get(claim).map_or(*verdict, |v| v.combine(*verdict));
@@ -319,7 +324,11 @@ pub fn run_info(command: &str, wall_seconds: f64) -> reports::RunInfo {
     let commit = match (git(&["rev-parse", "HEAD"]), git(&["status", "--porcelain", "--untracked-files=no"])) {
         (Some(head), Some(changes)) if !changes.is_empty() => format!("{head}-dirty"),
         (Some(head), _) => head,
-        (None, _) => "unknown (not a git checkout)".to_string(),
+        // A container image is built from a commit and says which (Dockerfile).
+        (None, _) => std::env::var("FAULTLINE_COMMIT")
+            .ok()
+            .filter(|c| !c.is_empty() && c != "unknown")
+            .unwrap_or_else(|| "unknown (not a git checkout)".to_string()),
     };
     let read = |path: &str| std::fs::read_to_string(path).map(|s| s.trim().to_string()).ok();
     let machine = format!(

@@ -43,6 +43,13 @@ pub fn render(summary: &Summary, catalog: &[Claim], history: Option<&Findings>) 
             format!("{failed} of {n} scenarios failed.")
         }
     );
+    if !summary.missing_scenarios.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p class=\"missing\" id=\"missing-scenarios\">Not in this run directory (a run cut short?): {}. Their claims have no evidence here.</p>",
+            escape(&summary.missing_scenarios.join(", "))
+        );
+    }
     render_provenance(&mut out, summary);
     render_claims(&mut out, summary, catalog);
     render_history(&mut out, history);

@@ -33,6 +33,7 @@ pub fn merge(summaries: &[Summary]) -> Summary {
         faultline_version: summaries.first().map(|s| s.faultline_version.clone()).unwrap_or_default(),
         command: summaries.first().map(|s| s.command.clone()).unwrap_or_default(),
         scenarios: Vec::new(),
+        missing_scenarios: Vec::new(),
         run: summaries.iter().find_map(|s| s.run.clone()).map(|run| crate::model::RunInfo {
             wall_seconds: summaries.iter().filter_map(|s| s.run.as_ref()).map(|r| r.wall_seconds).sum(),
             ..run

@@ -18,6 +18,10 @@ pub struct Summary {
     /// What ran where: commit, machine, wall time. `None` in summaries older than this field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<RunInfo>,
+    /// Scenarios of the catalog with no outcome in a run directory rebuilt by `faultline report`
+    /// (a run cut short): their claims have no evidence from this run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_scenarios: Vec<String>,
 }
 
 /// Where and from what a run came, for a reader who must trust or reproduce it.

@@ -154,6 +154,7 @@ fn fixture() -> Summary {
             machine: "ci-runner, 2 logical CPUs, linux 6.1".into(),
             wall_seconds: 431.0,
         }),
+        missing_scenarios: vec![],
     }
 }
 
@@ -264,7 +265,13 @@ fn shard(seeds: Vec<u64>, hours: f64, passed: bool, c20: ClaimVerdict) -> Summar
     for r in &mut s.partition_reads {
         r.readable_during_outage = true;
     }
-    Summary { faultline_version: "0.1.0".into(), command: "nightly".into(), scenarios: vec![s], run: None }
+    Summary {
+        faultline_version: "0.1.0".into(),
+        command: "nightly".into(),
+        scenarios: vec![s],
+        run: None,
+        missing_scenarios: vec![],
+    }
 }
 
 #[test]
@@ -412,7 +419,13 @@ fn notice_times_are_summarised_with_undelivered_notices_counted_late() {
     assert_eq!(d.within_deadline, Some(0.5));
     let mut s = passing_scenario();
     s.breach_notices = notices.to_vec();
-    let summary = Summary { faultline_version: "t".into(), command: "nightly".into(), scenarios: vec![s], run: None };
+    let summary = Summary {
+        faultline_version: "t".into(),
+        command: "nightly".into(),
+        scenarios: vec![s],
+        run: None,
+        missing_scenarios: vec![],
+    };
     let markdown = crate::markdown::render(&summary);
     assert!(markdown.contains("## C23 notification times, all scenarios"), "{markdown}");
     assert!(markdown.contains("| 4 | 1 | 1.00 | 2.00 | 80.00 | 80.00 | 50.0% |"), "{markdown}");

@@ -579,6 +579,7 @@ fn finish(
         command: command.into(),
         scenarios,
         run: Some(crate::summary::run_info(command, STARTED.get().map_or(0.0, |t| t.elapsed().as_secs_f64()))),
+        missing_scenarios: Vec::new(),
     };
     // The reports are written even when the history cannot be: a run's evidence is not lost
     // to a database that is down. The command then fails, naming the history.

@@ -382,9 +382,11 @@ pub fn rebuild(dir: &Path, catalog: &[LoadedScenario]) -> Result<Summary, Faultl
         }
     }
     let mut scenarios = Vec::new();
+    let mut missing_scenarios = Vec::new();
     for loaded in catalog {
         let Some(mut ran) = outcomes.remove(&loaded.scenario.name) else {
             eprintln!("missing: no outcome of {} in {}", loaded.scenario.name, outcomes_dir.display());
+            missing_scenarios.push(loaded.scenario.name.clone());
             continue;
         };
         ran.sort_by_key(|o| o.seed);
@@ -400,5 +402,11 @@ pub fn rebuild(dir: &Path, catalog: &[LoadedScenario]) -> Result<Summary, Faultl
     for name in outcomes.keys() {
         eprintln!("skipped outcomes of {name}: not a scenario of the catalog");
     }
-    Ok(Summary { faultline_version: env!("CARGO_PKG_VERSION").into(), command: "report".into(), scenarios, run: None })
+    Ok(Summary {
+        faultline_version: env!("CARGO_PKG_VERSION").into(),
+        command: "report".into(),
+        scenarios,
+        run: None,
+        missing_scenarios,
+    })
 }

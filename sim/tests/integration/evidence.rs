@@ -86,7 +86,10 @@ fn a_hung_seed_is_a_finding_with_a_capsule_and_the_sweep_goes_on() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("FAIL (2 seeds)") && stdout.matches("hung at").count() == 2, "{stdout}");
+    // Each seed once as a progress line (no terminal: plain lines with the counts) and once in
+    // the closing table.
+    assert!(stdout.contains("FAIL (2 seeds)") && stdout.matches("hung at").count() == 4, "{stdout}");
+    assert!(stdout.contains("[2/2 seeds, 2 failed, ~0 s left]"), "{stdout}");
     assert!(out.join("summary.json").exists() && out.join("capsules").join("single-zone-outage-seed-2.json").exists());
     std::fs::remove_dir_all(out).ok();
 }

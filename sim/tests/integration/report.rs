@@ -48,6 +48,10 @@ fn a_partial_run_directory_is_rebuilt_from_its_outcomes() {
     for format in ["summary.json", "summary.md", "summary.xml", "summary.html"] {
         assert!(dir.join(format).exists(), "{format}");
     }
+    // The report says what is missing: every other scenario of the catalog.
+    assert_eq!(summary.missing_scenarios.len(), catalog().len() - 1);
+    let html = std::fs::read_to_string(dir.join("summary.html")).unwrap();
+    assert!(html.contains("id=\"missing-scenarios\"") && html.contains("zone-loss-short"), "{html}");
     // The rebuilt summary.json is read back as is on the next rebuild.
     assert_eq!(sim::summary::rebuild(&dir, &catalog()).unwrap(), summary);
 }
@@ -124,7 +128,8 @@ fn the_html_report_of_a_real_nightly_renders_in_chromium() {
 
     let chromium = |args: &[&str]| {
         let output = Command::new("chromium")
-            .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1200,9000"])
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars"])
+            .arg("--window-size=1200,9000")
             .args(args)
             .output()
             .expect("chromium is installed (ci/test.sh installs Debian's package)");

@@ -38,9 +38,9 @@ pub fn render(summary: &Summary, catalog: &[Claim], history: Option<&Findings>) 
         if n == 0 {
             "No scenario ran: nothing below is evidence.".to_string()
         } else if failed == 0 {
-            format!("All {n} scenarios passed.")
+            format!("All {n} scenarios met their expectations.{}", violated_claims(summary))
         } else {
-            format!("{failed} of {n} scenarios failed.")
+            format!("{failed} of {n} scenarios failed.{}", violated_claims(summary))
         }
     );
     if !summary.missing_scenarios.is_empty() {
@@ -60,6 +60,24 @@ pub fn render(summary: &Summary, catalog: &[Claim], history: Option<&Findings>) 
     render_notices(&mut out, summary);
     out.push_str("</body></html>\n");
     out
+}
+
+/// " Claims violated: C20 (two-zone-outage)." or nothing: a scenario can meet its own
+/// expectations while a claim's own rule finds it broken (C20's reads with two zones down).
+fn violated_claims(summary: &Summary) -> String {
+    let mut violated: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for s in &summary.scenarios {
+        for (claim, verdict) in &s.claims {
+            if *verdict == ClaimVerdict::Violated {
+                violated.entry(claim.as_str()).or_default().push(s.name.as_str());
+            }
+        }
+    }
+    if violated.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = violated.iter().map(|(c, s)| format!("{c} ({})", s.join(", "))).collect();
+    format!(" Claims violated: {}.", escape(&list.join("; ")))
 }
 
 fn render_provenance(out: &mut String, summary: &Summary) {

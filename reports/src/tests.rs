@@ -446,6 +446,10 @@ fn the_html_report_has_a_row_for_every_claim_and_a_chart_for_every_measure() {
         assert!(html[start..].starts_with(&format!("data-chart=\"{chart}\"><svg")), "{chart} is not an inline SVG");
     }
     assert!(!html.contains("<script"), "no scripts");
+    assert!(
+        html.contains("1 of 2 scenarios failed. Claims violated: C20 (two-zone-outage)."),
+        "the headline names violated claims"
+    );
     assert!(!html.contains("chart failed"));
 }
 

@@ -65,18 +65,15 @@ pub fn render(summary: &Summary, catalog: &[Claim], history: Option<&Findings>) 
 /// " Claims violated: C20 (two-zone-outage)." or nothing: a scenario can meet its own
 /// expectations while a claim's own rule finds it broken (C20's reads with two zones down).
 fn violated_claims(summary: &Summary) -> String {
-    let mut violated: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for s in &summary.scenarios {
-        for (claim, verdict) in &s.claims {
-            if *verdict == ClaimVerdict::Violated {
-                violated.entry(claim.as_str()).or_default().push(s.name.as_str());
-            }
-        }
-    }
-    if violated.is_empty() {
+    let list: Vec<String> = summary
+        .claim_verdicts()
+        .into_iter()
+        .filter(|(_, (verdict, _))| *verdict == ClaimVerdict::Violated)
+        .map(|(claim, (_, scenarios))| format!("{claim} ({})", scenarios.join(", ")))
+        .collect();
+    if list.is_empty() {
         return String::new();
     }
-    let list: Vec<String> = violated.iter().map(|(c, s)| format!("{c} ({})", s.join(", "))).collect();
     format!(" Claims violated: {}.", escape(&list.join("; ")))
 }
 
@@ -116,17 +113,16 @@ fn render_provenance(out: &mut String, summary: &Summary) {
 /// What stands behind one claim's verdict over the whole run.
 #[derive(Default)]
 struct ClaimEvidence<'a> {
-    verdict: Option<ClaimVerdict>,
     scenarios: Vec<&'a ScenarioSummary>,
     first_failure: Option<(&'a str, &'a Failure)>,
 }
 
 fn render_claims(out: &mut String, summary: &Summary, catalog: &[Claim]) {
+    let verdicts = summary.claim_verdicts();
     let mut evidence: BTreeMap<&str, ClaimEvidence> = BTreeMap::new();
     for s in &summary.scenarios {
         for (claim, verdict) in &s.claims {
             let e = evidence.entry(claim.as_str()).or_default();
-            e.verdict = Some(e.verdict.map_or(*verdict, |v| v.combine(*verdict)));
             e.scenarios.push(s);
             if *verdict == ClaimVerdict::Violated {
                 let first = s.failures.iter().min_by_key(|f| f.seed).map(|f| (s.name.as_str(), f));
@@ -146,7 +142,7 @@ fn render_claims(out: &mut String, summary: &Summary, catalog: &[Claim]) {
     for id in ids {
         let text = catalog.iter().find(|c| c.id == id).map_or("(not in the catalog)", |c| c.text.as_str());
         let e = evidence.get(id);
-        let verdict = e.and_then(|e| e.verdict).unwrap_or(ClaimVerdict::NotTested);
+        let verdict = verdicts.get(id).map_or(ClaimVerdict::NotTested, |(v, _)| *v);
         let detail = match e {
             None => "no scenario names this claim".to_string(),
             Some(e) => {

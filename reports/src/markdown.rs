@@ -329,16 +329,7 @@ fn render_notices<'a>(out: &mut String, notices: impl Iterator<Item = &'a Breach
 }
 
 fn render_claims(out: &mut String, summary: &Summary) {
-    let mut claims: std::collections::BTreeMap<&str, (ClaimVerdict, Vec<&str>)> = std::collections::BTreeMap::new();
-    for s in &summary.scenarios {
-        for (claim, verdict) in &s.claims {
-            let entry = claims.entry(claim.as_str()).or_insert((ClaimVerdict::NotTested, Vec::new()));
-            entry.0 = entry.0.combine(*verdict);
-            if *verdict == ClaimVerdict::Violated {
-                entry.1.push(s.name.as_str());
-            }
-        }
-    }
+    let claims = summary.claim_verdicts();
     if claims.is_empty() {
         return;
     }

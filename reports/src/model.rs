@@ -306,6 +306,22 @@ impl Summary {
     pub fn passed(&self) -> bool {
         self.failed_count() == 0
     }
+
+    /// Each claim any scenario names, with its verdict over the whole run (violated beats holds
+    /// beats not tested) and the scenarios that violated it.
+    pub fn claim_verdicts(&self) -> BTreeMap<&str, (ClaimVerdict, Vec<&str>)> {
+        let mut claims: BTreeMap<&str, (ClaimVerdict, Vec<&str>)> = BTreeMap::new();
+        for s in &self.scenarios {
+            for (claim, verdict) in &s.claims {
+                let entry = claims.entry(claim.as_str()).or_insert((*verdict, Vec::new()));
+                entry.0 = entry.0.combine(*verdict);
+                if *verdict == ClaimVerdict::Violated {
+                    entry.1.push(s.name.as_str());
+                }
+            }
+        }
+        claims
+    }
 }
 
 impl ScenarioSummary {

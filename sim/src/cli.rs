@@ -164,13 +164,7 @@ pub fn main() -> ExitCode {
 }
 
 fn catalog(dir: &Path) -> Result<Vec<LoadedScenario>, FaultlineError> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(FaultlineError::io(dir))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    paths.sort();
-    paths.iter().map(|p| scenario::load(p).map_err(FaultlineError::from)).collect()
+    Ok(scenario::load_catalog(dir)?)
 }
 
 fn find_scenario(dir: &Path, name: &str) -> Result<LoadedScenario, FaultlineError> {

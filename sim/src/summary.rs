@@ -253,11 +253,6 @@ pub fn record(location: &str, summary: &Summary, seeds: Vec<SeedRecord>) -> Resu
                 [..12]
         )
     });
-    let mut claims: BTreeMap<String, ClaimVerdict> = BTreeMap::new();
-    for (claim, verdict) in summary.scenarios.iter().flat_map(|s| &s.claims) {
-        let combined = claims.get(claim).map_or(*verdict, |v| v.combine(*verdict));
-        claims.insert(claim.clone(), combined);
-    }
     let mut history = History::open(location).map_err(error)?;
     history
         .record(&RunRecord {
@@ -267,7 +262,11 @@ pub fn record(location: &str, summary: &Summary, seeds: Vec<SeedRecord>) -> Resu
             machine: run.machine,
             started_unix_s: run.started_unix_s,
             seeds,
-            claims: claims.into_iter().collect(),
+            claims: summary
+                .claim_verdicts()
+                .into_iter()
+                .map(|(claim, (verdict, _))| (claim.to_string(), verdict))
+                .collect(),
         })
         .map_err(error)?;
     Ok(reports::history::analyze(&history.runs_up_to(&run.run_id).map_err(error)?))

@@ -343,6 +343,18 @@ pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
     LoadedScenario::from_text(path, &file, text)
 }
 
+/// Every scenario file (`*.toml`) of the catalog directory `dir`, in file-name order.
+pub fn load_catalog(dir: &Path) -> Result<Vec<LoadedScenario>, ScenarioError> {
+    let unreadable = |source| ScenarioError::Read { file: dir.display().to_string(), source };
+    let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map_err(unreadable)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| load(p)).collect()
+}
+
 pub fn parse_seed_range(text: &str) -> Option<std::ops::Range<u64>> {
     let (start, end) = text.split_once("..")?;
     let start: u64 = start.trim().parse().ok()?;

@@ -11,14 +11,7 @@ fn fixtures() -> PathBuf {
 }
 
 fn catalog() -> Vec<LoadedScenario> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    paths.sort();
-    paths.iter().map(|p| sim::scenario::load(p).unwrap()).collect()
+    sim::scenario::load_catalog(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")).unwrap()
 }
 
 /// A scratch directory under target/, kept after the test for a person to look at.

@@ -2006,7 +2006,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         context.update(&sample);
     }
     std::hint::black_box(context.finish());
-    let (recoveries, timeline) = recovery_and_timeline(request.seed, &history, &report.outages, &schedule);
+    let (recoveries, timeline) = recovery_and_timeline(request.seed, &history, &schedule);
     let check_wall_ms = check_started.elapsed().as_secs_f64() * 1000.0;
     RunOutcome {
         scenario: request.scenario.scenario.name.clone(),
@@ -2041,14 +2041,13 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
 fn recovery_and_timeline(
     seed: u64,
     history: &History,
-    outages: &crate::checkers::availability::Outages,
     schedule: &[crate::scenario::Fault],
 ) -> (Vec<reports::Recovery>, reports::Timeline) {
     use crate::checkers::availability;
     let ends: Vec<u64> = schedule.iter().map(|f| f.end_ms).collect();
     let recoveries = schedule
         .iter()
-        .zip(availability::recoveries(outages, &ends))
+        .zip(availability::recoveries(history, &ends))
         .map(|(fault, ms)| reports::Recovery { seed, kind: fault.kind.name().to_string(), seconds: ms as f64 / 1000.0 })
         .collect();
     let bucket_ms = (history.end_ms() / 120).div_ceil(5_000).max(1) * 5_000;

@@ -65,9 +65,6 @@ pub struct Outages {
     pub produce_uptime: PhaseRatios,
     /// The share of each phase's time that consumers (that polled) could poll.
     pub poll_uptime: PhaseRatios,
-    /// Each partition's down intervals, for recovery times (`recoveries`); not stored.
-    #[serde(skip)]
-    pub produce_down: DownIntervals,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,7 +215,7 @@ fn longest(subjects: &BTreeMap<String, Vec<(u64, u64)>>) -> Option<Gap> {
 }
 
 /// Down intervals of every partition that was written to and of every consumer process.
-pub type DownIntervals = BTreeMap<String, Vec<(u64, u64)>>;
+type DownIntervals = BTreeMap<String, Vec<(u64, u64)>>;
 
 fn down_intervals_of(history: &History) -> (DownIntervals, DownIntervals) {
     let mut sends: BTreeMap<&TopicPartition, Vec<Attempt>> = BTreeMap::new();
@@ -265,14 +262,14 @@ pub fn outages(history: &History, phases: &Phases) -> Outages {
         worst_produce_gap,
         produce_uptime: uptime(&produce, phases, end_ms),
         poll_uptime: uptime(&poll, phases, end_ms),
-        produce_down: produce,
     }
 }
 
 /// For each fault end (ms), how long writes took to come back: until the last partition that
-/// was down at that moment was up again; 0 when none was down.
-pub fn recoveries(outages: &Outages, fault_ends_ms: &[u64]) -> Vec<u64> {
-    let produce = &outages.produce_down;
+/// was down at that moment was up again; 0 when none was down. It derives the down intervals
+/// again rather than carry them in `Outages`, which is a stored report that must read back equal.
+pub fn recoveries(history: &History, fault_ends_ms: &[u64]) -> Vec<u64> {
+    let (produce, _) = down_intervals_of(history);
     fault_ends_ms
         .iter()
         .map(|end| {
@@ -388,8 +385,7 @@ mod tests {
             send(1, 2_000, 2_100, false),
             send(1, 12_000, 12_010, true),
         ];
-        let outages = outages(&history(ops), &Phases { faults_start_ms: 0, faults_end_ms: 20_000 });
-        assert_eq!(recoveries(&outages, &[5_000, 20_000]), vec![7_000, 0]);
+        assert_eq!(recoveries(&history(ops), &[5_000, 20_000]), vec![7_000, 0]);
     }
 
     #[test]

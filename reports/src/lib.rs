@@ -14,11 +14,13 @@ pub mod junit;
 pub mod markdown;
 pub mod merge;
 pub mod model;
+pub mod sla;
 
+pub use model::wilson;
 pub use model::{
     Availability, BreachNotice, ClaimVerdict, ExpectationResult, Failure, FaultWindow, LatencyPoint, LatencySummary,
     NoticeDistribution, PartitionReadEvidence, Percentiles, PhaseRatios, Recovery, RunInfo, ScenarioSummary,
-    SeedUptime, Summary, Timeline,
+    SeedUptime, SlaMonth, Summary, Timeline,
 };
 
 /// Compress seeds for display: sorted, deduplicated, runs of three or more

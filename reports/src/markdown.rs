@@ -54,12 +54,36 @@ pub fn render(summary: &Summary) -> String {
         out.push_str("\n## C23 notification times, all scenarios\n\n");
         render_notices(&mut out, notices.into_iter());
     }
+    render_sla(&mut out, summary);
 
     for s in &summary.scenarios {
         out.push('\n');
         render_scenario(&mut out, s);
     }
     out
+}
+
+/// Availability per cluster type against its SLA (C03), when SLA months ran.
+fn render_sla(out: &mut String, summary: &Summary) {
+    let types = crate::sla::per_type(summary);
+    if types.is_empty() {
+        return;
+    }
+    out.push_str("\n## Availability per cluster type against its SLA\n\n| Cluster type | SLA | Months meeting it | 95 % Wilson interval | Mean | Worst month |\n|---|---|---|---|---|---|\n");
+    for t in types {
+        let _ = writeln!(
+            out,
+            "| {} | {} % | {} of {} | {:.0}-{:.0} % | {:.4} % | {:.4} % |",
+            cell(&t.cluster_type),
+            t.sla_percent,
+            t.met,
+            t.months.len(),
+            t.met_interval.0 * 100.0,
+            t.met_interval.1 * 100.0,
+            t.mean_percent,
+            t.worst_percent
+        );
+    }
 }
 
 fn render_scenario(out: &mut String, s: &ScenarioSummary) {

@@ -25,7 +25,7 @@ use crate::model::{
 ///   shards; `count` is summed.
 /// - Availability: minimum of each phase over the shards that measured it.
 /// - Planted bugs: union, order of first appearance.
-/// - Per-seed uptime and recoveries: concatenated, sorted by seed; the timeline is the first
+/// - Per-seed uptime, recoveries and SLA months: concatenated, sorted by seed; the timeline is the first
 ///   shard's that has one.
 /// - Run info: the first shard's, with the shards' wall times summed.
 pub fn merge(summaries: &[Summary]) -> Summary {
@@ -60,6 +60,7 @@ fn normalize(s: &mut ScenarioSummary) {
     s.failures.sort_by_key(|f| f.seed);
     s.uptime.sort_by_key(|u| u.seed);
     s.recoveries.sort_by_key(|r| r.seed);
+    s.sla_months.sort_by_key(|m| m.seed);
 }
 
 fn merge_scenario(acc: &mut ScenarioSummary, other: &ScenarioSummary) {
@@ -88,6 +89,7 @@ fn merge_scenario(acc: &mut ScenarioSummary, other: &ScenarioSummary) {
     acc.breach_notices.extend(other.breach_notices.iter().cloned());
     acc.uptime.extend(other.uptime.iter().cloned());
     acc.recoveries.extend(other.recoveries.iter().cloned());
+    acc.sla_months.extend(other.sla_months.iter().cloned());
     if acc.timeline.is_none() {
         acc.timeline = other.timeline.clone();
     }

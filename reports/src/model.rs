@@ -85,6 +85,52 @@ pub struct ScenarioSummary {
     /// One seed's latency over simulated time, with its fault windows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeline: Option<Timeline>,
+    /// SLA months (C03), one per seed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sla_months: Vec<SlaMonth>,
+}
+
+/// One simulated month of a cluster type against its SLA (C03).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct SlaMonth {
+    pub seed: u64,
+    /// `Basic`, `Standard` or `Dedicated`.
+    pub cluster_type: String,
+    /// The type's monthly uptime commitment, e.g. 99.95.
+    pub sla_percent: f64,
+    pub days: f64,
+    /// The share of the month's time in which writes and reads both succeeded (0.0..=1.0).
+    pub availability: f64,
+    pub downtime_s: f64,
+    /// Minutes in which any downtime fell (a stricter, per-minute reading).
+    pub down_minutes: u64,
+    /// Faults the month drew.
+    pub faults: u32,
+    /// Simulations run: fault episodes and the quiet sample (1 when simulated in full).
+    pub episodes: u32,
+    /// Simulated seconds actually run.
+    pub simulated_s: f64,
+    /// `episodes` or `full`.
+    pub simulate: String,
+}
+
+impl SlaMonth {
+    pub fn meets_sla(&self) -> bool {
+        self.availability * 100.0 >= self.sla_percent
+    }
+}
+
+/// The Wilson score interval (95 %: `z` = 1.96) for `k` successes in `n` trials; `None` for none.
+pub fn wilson(k: u64, n: u64, z: f64) -> Option<(f64, f64)> {
+    if n == 0 {
+        return None;
+    }
+    let (k, n) = (k as f64, n as f64);
+    let p = k / n;
+    let z2 = z * z;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = z / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    Some(((centre - half).max(0.0), (centre + half).min(1.0)))
 }
 
 /// One seed's availability in simulated time, by fault phase (0.0..=1.0).

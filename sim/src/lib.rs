@@ -12,6 +12,7 @@ pub mod recorded;
 pub mod scenario;
 pub mod seeded_tls;
 pub mod seeds;
+pub mod sla;
 
 #[cfg(madsim)]
 pub mod cli;

@@ -83,6 +83,12 @@ pub struct RunOutcome {
     /// Latency per time bucket with the fault windows (the report's timeline).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeline: Option<reports::Timeline>,
+    /// When writes or reads were down (simulated ms, merged): episodes of an SLA month only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub down_ms: Vec<(u64, u64)>,
+    /// The SLA month this outcome is (C03).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<reports::SlaMonth>,
     pub history_ops: usize,
     /// Why sends and polls failed, by error, for people reading a failing run.
     pub errors: std::collections::BTreeMap<String, u64>,
@@ -108,6 +114,10 @@ pub fn run_seed(request: &RunRequest) -> RunOutcome {
 /// `run_seed` with an explicit wall-time limit for the worker.
 pub fn run_seed_within(request: &RunRequest, timeout: Duration) -> RunOutcome {
     use std::io::Write;
+    // An SLA month is many simulations: each runs in a worker of its own.
+    if request.scenario.scenario.sla_month.as_ref().is_some_and(|m| m.episode.is_none()) {
+        return crate::sla::run_month(request, |episode| run_seed_within(episode, timeout));
+    }
     // Tests point this at the faultline binary; the CLI runs itself.
     let worker = std::env::var_os("FAULTLINE_WORKER")
         .map(std::path::PathBuf::from)
@@ -223,7 +233,7 @@ fn report_crashes() {
 /// a capsule like any other, and the sweep goes on.
 fn finding(request: &RunRequest, (expectation, kind): (&str, &str), message: String, at_ms: u64) -> RunOutcome {
     let schedule = request.schedule.clone().unwrap_or_else(|| faults::expand(&request.scenario.scenario, request.seed));
-    let report = checker::check(&History::new(), &Phases { faults_start_ms: 0, faults_end_ms: 0 });
+    let report = empty_report();
     RunOutcome {
         scenario: request.scenario.scenario.name.clone(),
         seed: request.seed,
@@ -243,11 +253,18 @@ fn finding(request: &RunRequest, (expectation, kind): (&str, &str), message: Str
         breach_notices: Vec::new(),
         recoveries: Vec::new(),
         timeline: None,
+        down_ms: Vec::new(),
+        sla: None,
         history_ops: 0,
         errors: Default::default(),
         wall_ms: 0.0,
         check_wall_ms: 0.0,
     }
+}
+
+/// The check report of a run that recorded nothing.
+pub fn empty_report() -> CheckReport {
+    checker::check(&History::new(), &Phases { faults_start_ms: 0, faults_end_ms: 0 })
 }
 
 /// The worker side: read a job on stdin, run it, print the outcome as JSON on stdout.
@@ -2028,6 +2045,11 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         breach_notices: breaches.map(|b| b.notices).unwrap_or_default(),
         recoveries,
         timeline: Some(timeline),
+        down_ms: match request.scenario.scenario.sla_month {
+            Some(_) => crate::checkers::availability::cluster_down_intervals(&history),
+            None => Vec::new(),
+        },
+        sla: None,
         history_ops: history.ops.len(),
         errors: error_counts(&history),
         wall_ms: 0.0,

@@ -37,6 +37,8 @@ pub enum Stream {
     SecurityOps = 13,
     /// The breach: the attacker's TLS, the on-call people's and the contact's delays (C23).
     Breach = 14,
+    /// An SLA month: its fault draws (`index` 0) and each episode's simulation seed (`index` = episode).
+    SlaMonth = 15,
 }
 
 /// The sub-seed of `stream` (and `index` within it, for per-node or per-client streams).

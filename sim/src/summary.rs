@@ -208,6 +208,7 @@ pub fn scenario_summary(
             .collect(),
         recoveries: outcomes.iter().flat_map(|o| o.recoveries.iter().cloned()).collect(),
         timeline: outcomes.iter().find_map(|o| o.timeline.clone()),
+        sla_months: outcomes.iter().filter_map(|o| o.sla.clone()).collect(),
     }
 }
 

@@ -176,7 +176,11 @@ fn down_intervals(attempts: &mut [Attempt]) -> Vec<(u64, u64)> {
     if let Some(since) = down_since {
         intervals.push((since, last_failure_end.max(since)));
     }
-    // Merge overlaps.
+    merged(intervals)
+}
+
+/// Intervals sorted, with overlapping and touching ones merged.
+pub fn merged(mut intervals: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
     intervals.sort_unstable();
     let mut merged: Vec<(u64, u64)> = Vec::new();
     for (start, end) in intervals {
@@ -263,6 +267,13 @@ pub fn outages(history: &History, phases: &Phases) -> Outages {
         produce_uptime: uptime(&produce, phases, end_ms),
         poll_uptime: uptime(&poll, phases, end_ms),
     }
+}
+
+/// When the cluster was down as an SLA counts it: some partition refused writes or some
+/// consumer could not read (merged across subjects).
+pub fn cluster_down_intervals(history: &History) -> Vec<(u64, u64)> {
+    let (produce, poll) = down_intervals_of(history);
+    merged(produce.into_values().chain(poll.into_values()).flatten().collect())
 }
 
 /// For each fault end (ms), how long writes took to come back: until the last partition that

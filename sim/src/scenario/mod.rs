@@ -17,6 +17,7 @@ mod network;
 mod operators;
 mod region;
 mod schedule;
+mod sla;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -37,6 +38,7 @@ pub use network::{NetworkSpec, CUSTOMER_VPC, PRIVATE_LINK_VPC, SERVICE_RANGES, T
 pub use operators::{OperatorsSpec, PersonKind, PersonSpec};
 pub use region::RegionSpec;
 pub use schedule::Fault;
+pub use sla::{FaultRate, RateTarget, Simulate, SlaMonthSpec};
 
 /// A validated scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +72,9 @@ pub struct Scenario {
     pub operators: Option<OperatorsSpec>,
     /// An attacker, detection, the incident desk, the on-call rota and the customer (C23).
     pub breach: Option<BreachSpec>,
+    /// A month of one cluster type against its SLA (C03).
+    #[serde(default)]
+    pub sla_month: Option<SlaMonthSpec>,
 }
 
 /// The file as written: the untyped parts (`nightly_seeds`, groups, expectations) are typed by
@@ -107,6 +112,8 @@ struct ScenarioFile {
     operators: Option<OperatorsSpec>,
     #[serde(default)]
     breach: Option<BreachSpec>,
+    #[serde(default)]
+    sla_month: Option<sla::SlaMonthFile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -415,6 +422,14 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
     if !(1..=60_000).contains(&workload.produce_interval_ms) {
         return Err(ScenarioError::invalid(file, "workload.produce_interval_ms", "1 to 60000"));
     }
+    let sla_month = scenario.sla_month.map(|m| m.validate(file)).transpose()?;
+    if sla_month.is_some() && (!scenario.faults.is_empty() || scenario.generate.is_some()) {
+        return Err(ScenarioError::invalid(
+            file,
+            "sla_month",
+            "its own fault rates only (no [[faults]] or [generate])",
+        ));
+    }
     let faults = scenario
         .faults
         .iter()
@@ -619,6 +634,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         log_store: scenario.log_store,
         operators: scenario.operators,
         breach: scenario.breach,
+        sla_month,
     })
 }
 

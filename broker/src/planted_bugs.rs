@@ -124,10 +124,14 @@ pub enum PlantedBug {
     /// A Metadata request before SASL authentication is answered (the brokers and the
     /// cluster's id, no topics), as a listener that allows anonymous metadata would (C15).
     MetadataBeforeSasl,
+    /// Log maintenance holds a broker's append path for the first 8 s of every 10 minutes of
+    /// the wall clock (a full index rebuild under the partition lock): produce stalls with no
+    /// fault anywhere, downtime that an SLA month counting quiet time as up would hide (C03).
+    ProduceStallsInMaintenance,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 41] = [
+    pub const ALL: [PlantedBug; 42] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -169,6 +173,7 @@ impl PlantedBug {
         PlantedBug::DetectionIgnoresNewNetworks,
         PlantedBug::AckBeforeSync,
         PlantedBug::MetadataBeforeSasl,
+        PlantedBug::ProduceStallsInMaintenance,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -215,6 +220,7 @@ impl PlantedBug {
             PlantedBug::DetectionIgnoresNewNetworks => "detection-ignores-new-networks",
             PlantedBug::AckBeforeSync => "ack-before-sync",
             PlantedBug::MetadataBeforeSasl => "metadata-before-sasl",
+            PlantedBug::ProduceStallsInMaintenance => "produce-stalls-in-maintenance",
         }
     }
 

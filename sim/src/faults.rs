@@ -40,8 +40,13 @@ const STRADDLE_FACTORS: [f64; 4] = [0.9, 1.1, 0.5, 2.0];
 /// (C20: one zone down), so the swarm does not draw one.
 const ZONE_LOSS_RECOVERY_S: f64 = 60.0;
 
-/// The explicit faults plus the seed's generated ones, sorted by start.
+/// The explicit faults plus the seed's generated ones, sorted by start (an SLA month's: drawn
+/// from its rates).
 pub fn expand(scenario: &Scenario, seed: u64) -> Vec<Fault> {
+    // An SLA month draws from its rates, over the month (its episodes get fixed schedules).
+    if let Some(month) = scenario.sla_month.as_ref().filter(|m| m.episode.is_none()) {
+        return crate::sla::month_faults(month, seed);
+    }
     let mut faults: Vec<Fault> = scenario.faults.iter().map(Fault::from).collect();
     if let Some(generate) = &scenario.generate {
         let mut rng = seeds::rng(seed, Stream::Schedule, 0);

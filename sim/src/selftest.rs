@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 41] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 42] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -164,6 +164,11 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 41] = [
         bug: "metadata-before-sasl",
         scenario: "ports-and-listeners",
         checks: &["unauthenticated_answers"],
+    },
+    PlantedBugCheck {
+        bug: "produce-stalls-in-maintenance",
+        scenario: "sla-month-standard",
+        checks: &["sla_quiet_sample"],
     },
 ];
 

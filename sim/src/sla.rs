@@ -418,7 +418,8 @@ fn fold(
             .flat_map(|o| o.recoveries.iter().map(|r| reports::Recovery { seed: request.seed, ..r.clone() }))
             .collect(),
         timeline: None,
-        down_ms: Vec::new(),
+        // In month time: what the full simulation's validation compares with the episodes.
+        down_ms: down,
         sla: Some(sla),
         history_ops: outcomes.iter().map(|o| o.history_ops).sum(),
         errors,

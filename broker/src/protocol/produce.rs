@@ -20,6 +20,14 @@ use crate::replication::partition::PartitionHandle;
 pub(super) async fn produce(node: &Node, request: ProduceRequest, version: i16) -> ProduceResponse {
     let timeout = Duration::from_millis(request.timeout_ms.clamp(0, 300_000) as u64);
     let deadline = tokio::time::Instant::now() + timeout;
+    if node.config.bugs.is_on(PlantedBug::ProduceStallsInMaintenance) {
+        const EVERY_MS: u64 = 600_000;
+        const HELD_MS: u64 = 8_000;
+        let phase = crate::clock::wall_clock_ms() % EVERY_MS;
+        if phase < HELD_MS {
+            tokio::time::sleep(Duration::from_millis(HELD_MS - phase)).await;
+        }
+    }
     // Every partition is appended before any is waited for, so that a request's partitions
     // replicate and sync together (one group commit round, one follower fetch) rather than
     // one after another.

@@ -13,6 +13,8 @@ mod report;
 #[cfg(madsim)]
 mod simulation;
 #[cfg(madsim)]
+mod sla;
+#[cfg(madsim)]
 mod swarm;
 
 #[cfg(madsim)]

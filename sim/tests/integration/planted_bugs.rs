@@ -434,3 +434,10 @@ fn a_detection_blind_to_new_networks_is_caught_by_the_detection_check() {
     let capsule = caught_by("detection-ignores-new-networks", 1, "breaches_undetected");
     assert!(capsule.violation.detail.contains("no alert named it"), "{}", capsule.violation.detail);
 }
+
+#[test]
+fn produce_stalls_in_maintenance_are_caught_by_the_sla_months_quiet_sample() {
+    // Seed 1's month draws no fault: the stall shows in the quiet stretch the month simulates.
+    let capsule = caught_by("produce-stalls-in-maintenance", 1, "sla_quiet_sample");
+    assert!(capsule.violation.detail.contains("with no fault injected"), "{}", capsule.violation.detail);
+}

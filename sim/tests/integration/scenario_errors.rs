@@ -67,6 +67,9 @@ fn every_catalog_scenario_is_valid() {
             "rolling-restart",
             "rotation-storm",
             "single-zone-outage",
+            "sla-month-basic",
+            "sla-month-dedicated",
+            "sla-month-standard",
             "slow-replication-leader-crash",
             "tenant-probe",
             "tenant-quota",
@@ -272,4 +275,32 @@ fn breach_without_a_log_store() {
 fn breach_calendar_in_a_time_zone_that_does_not_exist() {
     let breach = BREACH.replace("START", "2027-05-14T15:00[Mars/Olympus]");
     insta::assert_snapshot!(error_of(&format!("{}\n[log_store]\nsource_interval_s = 60\n{breach}", base())));
+}
+
+fn sla_base() -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/sla-month-basic.toml"))
+        .unwrap()
+}
+
+#[test]
+fn sla_month_fault_on_a_target_its_kind_cannot_take() {
+    let rate =
+        "\n[[sla_month.faults]]\nkind = \"kill-node\"\ntarget = \"zone\"\nper_month = 1\nduration_s = [10, 20]\n";
+    insta::assert_snapshot!(error_of(&format!("{}{rate}", sla_base())));
+}
+
+#[test]
+fn sla_month_with_fixed_faults_too() {
+    // A month draws its own faults; fixed ones would have no place in its episodes.
+    insta::assert_snapshot!(error_of(&format!(
+        "{}{}",
+        sla_base(),
+        "\n[[faults]]\nkind = \"kill-node\"\ntarget = \"broker-1\"\nstart_s = 10\nend_s = 20\n"
+    )));
+}
+
+#[test]
+fn sla_month_duration_range_upside_down() {
+    let rate = "\n[[sla_month.faults]]\nkind = \"pause\"\ntarget = \"broker\"\nper_month = 1\nduration_s = [30, 10]\n";
+    insta::assert_snapshot!(error_of(&format!("{}{rate}", sla_base())));
 }

@@ -79,6 +79,28 @@ fn passing_scenario() -> ScenarioSummary {
             ],
             faults: vec![FaultWindow { kind: "broker-kill".into(), start_s: 4.0, end_s: 8.0 }],
         }),
+        sla_months: vec![
+            sla_month(1, "Standard", 99.95, 0.99999),
+            sla_month(2, "Standard", 99.95, 0.9993),
+            sla_month(3, "Basic", 99.5, 0.998),
+        ],
+    }
+}
+
+fn sla_month(seed: u64, cluster_type: &str, sla_percent: f64, availability: f64) -> SlaMonth {
+    let downtime_s = (1.0 - availability) * 30.0 * 86_400.0;
+    SlaMonth {
+        seed,
+        cluster_type: cluster_type.into(),
+        sla_percent,
+        days: 30.0,
+        availability,
+        downtime_s,
+        down_minutes: (downtime_s / 60.0).ceil() as u64,
+        faults: 2,
+        episodes: 3,
+        simulated_s: 3600.0,
+        simulate: "episodes".into(),
     }
 }
 
@@ -441,7 +463,7 @@ fn the_html_report_has_a_row_for_every_claim_and_a_chart_for_every_measure() {
     // C1 is named by a scenario but not in the catalog: still shown.
     assert!(html.contains("data-claim=\"C1\""));
     assert!(html.contains("cargo faultline replay runs/nightly/capsules/two-zone-outage-11.json"));
-    for chart in ["uptime", "latency-broker-restart", "recovery-broker-kill"] {
+    for chart in ["sla", "uptime", "latency-broker-restart", "recovery-broker-kill"] {
         let start = html.find(&format!("data-chart=\"{chart}\"")).unwrap_or_else(|| panic!("no {chart} chart"));
         assert!(html[start..].starts_with(&format!("data-chart=\"{chart}\"><svg")), "{chart} is not an inline SVG");
     }
@@ -451,6 +473,20 @@ fn the_html_report_has_a_row_for_every_claim_and_a_chart_for_every_measure() {
         "the headline names violated claims"
     );
     assert!(!html.contains("chart failed"));
+    // Per cluster type: Basic first; one of two Standard months missed 99.95 %.
+    let basic = html.find("data-cluster-type=\"Basic\"").expect("a Basic row");
+    let standard = html.find("data-cluster-type=\"Standard\"").expect("a Standard row");
+    assert!(basic < standard);
+    assert!(html[standard..].contains("<td>1 of 2</td><td>9-91 %</td>"), "{}", &html[standard..standard + 300]);
+}
+
+#[test]
+fn wilson_intervals_match_the_textbook() {
+    let round = |(lo, hi): (f64, f64)| ((lo * 10_000.0).round() / 10_000.0, (hi * 10_000.0).round() / 10_000.0);
+    assert_eq!(wilson(0, 10, 1.96).map(round), Some((0.0, 0.2775)));
+    assert_eq!(wilson(10, 10, 1.96).map(round), Some((0.7225, 1.0)));
+    assert_eq!(wilson(5, 10, 1.96).map(round), Some((0.2366, 0.7634)));
+    assert_eq!(wilson(0, 0, 1.96), None);
 }
 
 #[test]
@@ -461,6 +497,7 @@ fn the_html_report_of_an_empty_run_says_nothing_ran_and_every_claim_is_untested(
     assert_eq!(html.matches("class=\"claim not-tested\"").count(), claims::catalog().len());
     assert!(html.contains("data-missing-chart=\"uptime\""));
     assert!(html.contains("data-missing-chart=\"notices\""));
+    assert!(html.contains("data-missing-chart=\"sla\""));
 }
 
 #[test]

@@ -109,7 +109,8 @@ window.addEventListener('load', () => {
 
 #[test]
 fn the_html_report_of_a_real_nightly_renders_in_chromium() {
-    // summary.json of a real `cargo faultline nightly` (all 45 scenarios, their default seeds).
+    // summary.json of a real `cargo faultline nightly` (all 48 scenarios, their default seeds,
+    // SLA months included).
     let dir = scratch("nightly");
     std::fs::copy(fixtures().join("nightly/summary.json"), dir.join("summary.json")).unwrap();
     let summary = sim::summary::rebuild(&dir, &catalog()).unwrap();
@@ -144,7 +145,10 @@ fn the_html_report_of_a_real_nightly_renders_in_chromium() {
     }
     let charts: Vec<&str> = lines.collect();
     assert_eq!(charts.len(), html.matches("<figure class=\"chart\"").count());
-    for name in ["uptime", "latency-single-zone-outage", "recovery-zone-outage", "notices"] {
+    for cluster_type in ["Basic", "Standard", "Dedicated"] {
+        assert!(dom.contains(&format!("data-cluster-type=\"{cluster_type}\"")), "no SLA row for {cluster_type}");
+    }
+    for name in ["sla", "uptime", "latency-single-zone-outage", "recovery-zone-outage", "notices"] {
         assert!(charts.iter().any(|c| c.split(' ').next() == Some(name)), "no {name} chart in {charts:?}");
     }
     for chart in &charts {

@@ -564,6 +564,48 @@ fn render_partition_reads(out: &mut String, summary: &Summary) {
         );
     }
     out.push_str("</table>\n");
+    let bars: Vec<(String, f64)> = summary
+        .scenarios
+        .iter()
+        .flat_map(|s| s.partition_reads.iter().map(move |r| (s, r)))
+        .filter(|(_, r)| r.successful_fetches + r.failed_fetches > 0)
+        .map(|(s, r)| {
+            let share = r.successful_fetches as f64 / (r.successful_fetches + r.failed_fetches) as f64;
+            (format!("{} {}-{}", s.name, r.topic, r.partition), share)
+        })
+        .collect();
+    figure(
+        out,
+        "partition-reads",
+        "The share of each partition's fetches that succeeded while two zones were down, over every seed.",
+        (!bars.is_empty()).then(|| partition_read_chart(&bars)),
+        "No fetch counts in this summary (it predates them).",
+    );
+}
+
+fn partition_read_chart(bars: &[(String, f64)]) -> String {
+    let n = bars.len() as f64;
+    draw(900, 60 + bars.len() as u32 * 22, |root| {
+        let mut chart =
+            ChartBuilder::on(&root).margin(10).x_label_area_size(30).build_cartesian_2d(0.0..1.6, 0.0..n)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(0)
+            .x_desc("fetches that succeeded during the outage")
+            .x_label_formatter(&|x| if *x <= 1.0 { format!("{x:.1}") } else { String::new() })
+            .draw()?;
+        for (i, (name, share)) in bars.iter().enumerate() {
+            let row = n - 1.0 - i as f64;
+            let color = if *share > 0.0 { BLUE } else { RED };
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(0.0, row + 0.2), (share.max(0.005), row + 0.8)],
+                color.mix(0.6).filled(),
+            )))?;
+            chart.draw_series(std::iter::once(Text::new(name.clone(), (1.02, row + 0.75), ("sans-serif", 13))))?;
+        }
+        Ok(())
+    })
 }
 
 fn render_notices(out: &mut String, summary: &Summary) {

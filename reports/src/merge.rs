@@ -18,7 +18,7 @@ use crate::model::{
 /// - Claims: violated beats holds beats not-tested.
 /// - Partition read evidence merged by (topic, partition): readable only if
 ///   readable in every shard; evidence from the first shard saying unreadable,
-///   else the first.
+///   else the first; fetch counts summed.
 /// - Failures: concatenated, stably sorted by seed.
 /// - Latency: **conservative merge** — percentiles cannot be combined exactly
 ///   without the histograms, so each percentile (and max) is the maximum over
@@ -118,6 +118,8 @@ fn merge_partition_read(acc: &mut Vec<PartitionReadEvidence>, r: &PartitionReadE
     match acc.iter_mut().find(|a| a.topic == r.topic && a.partition == r.partition) {
         None => acc.push(r.clone()),
         Some(a) => {
+            a.successful_fetches += r.successful_fetches;
+            a.failed_fetches += r.failed_fetches;
             if a.readable_during_outage && !r.readable_during_outage {
                 a.readable_during_outage = false;
                 a.evidence = r.evidence.clone();

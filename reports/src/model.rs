@@ -329,6 +329,11 @@ pub struct PartitionReadEvidence {
     pub partition: i32,
     pub readable_during_outage: bool,
     pub evidence: String,
+    /// Fetches of the partition during the outage, over every seed.
+    #[serde(default)]
+    pub successful_fetches: u64,
+    #[serde(default)]
+    pub failed_fetches: u64,
 }
 
 /// One seed's violation, with the capsule that reproduces it.

@@ -144,12 +144,16 @@ fn failing_scenario() -> ScenarioSummary {
                 partition: 0,
                 readable_during_outage: true,
                 evidence: "fetched offsets 0..=41 from zone-b replica".into(),
+                successful_fetches: 40,
+                failed_fetches: 2,
             },
             PartitionReadEvidence {
                 topic: "orders".into(),
                 partition: 1,
                 readable_during_outage: false,
                 evidence: "NOT_LEADER_OR_FOLLOWER for 42 s | no ISR in zone-b".into(),
+                successful_fetches: 0,
+                failed_fetches: 84,
             },
         ],
         failures: vec![Failure {
@@ -463,7 +467,7 @@ fn the_html_report_has_a_row_for_every_claim_and_a_chart_for_every_measure() {
     // C1 is named by a scenario but not in the catalog: still shown.
     assert!(html.contains("data-claim=\"C1\""));
     assert!(html.contains("cargo faultline replay runs/nightly/capsules/two-zone-outage-11.json"));
-    for chart in ["sla", "uptime", "latency-broker-restart", "recovery-broker-kill"] {
+    for chart in ["sla", "uptime", "latency-broker-restart", "recovery-broker-kill", "partition-reads"] {
         let start = html.find(&format!("data-chart=\"{chart}\"")).unwrap_or_else(|| panic!("no {chart} chart"));
         assert!(html[start..].starts_with(&format!("data-chart=\"{chart}\"><svg")), "{chart} is not an inline SVG");
     }

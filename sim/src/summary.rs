@@ -152,9 +152,13 @@ pub fn scenario_summary(
     };
     // C20's two-zone read claim, per partition: readable if every seed saw a successful fetch during the outage.
     let mut reads: BTreeMap<(String, i32), (bool, String)> = BTreeMap::new();
+    let mut fetches: BTreeMap<(String, i32), (u64, u64)> = BTreeMap::new();
     for outcome in outcomes.iter().filter(|_| zone_faults_only) {
         for read in outcome.partition_reads.iter().filter(tried) {
             let key = (read.partition.topic.clone(), read.partition.partition);
+            let counts = fetches.entry(key.clone()).or_default();
+            counts.0 += read.successful_fetches;
+            counts.1 += read.failed_fetches;
             let readable = read.successful_fetches > 0;
             let evidence = format!(
                 "seed {}: {} successful / {} failed fetches during the fault window{}",
@@ -171,11 +175,16 @@ pub fn scenario_summary(
     }
     let partition_reads = reads
         .into_iter()
-        .map(|((topic, partition), (readable, evidence))| PartitionReadEvidence {
-            topic,
-            partition,
-            readable_during_outage: readable,
-            evidence,
+        .map(|((topic, partition), (readable, evidence))| {
+            let (successful_fetches, failed_fetches) = fetches[&(topic.clone(), partition)];
+            PartitionReadEvidence {
+                topic,
+                partition,
+                readable_during_outage: readable,
+                evidence,
+                successful_fetches,
+                failed_fetches,
+            }
         })
         .collect();
     ScenarioSummary {

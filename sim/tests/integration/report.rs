@@ -148,7 +148,7 @@ fn the_html_report_of_a_real_nightly_renders_in_chromium() {
     for cluster_type in ["Basic", "Standard", "Dedicated"] {
         assert!(dom.contains(&format!("data-cluster-type=\"{cluster_type}\"")), "no SLA row for {cluster_type}");
     }
-    for name in ["sla", "uptime", "latency-single-zone-outage", "recovery-zone-outage", "notices"] {
+    for name in ["sla", "uptime", "latency-single-zone-outage", "recovery-zone-outage", "partition-reads", "notices"] {
         assert!(charts.iter().any(|c| c.split(' ').next() == Some(name)), "no {name} chart in {charts:?}");
     }
     for chart in &charts {

@@ -282,7 +282,7 @@ fn figure(out: &mut String, name: &str, caption: &str, svg: Option<String>, miss
 }
 
 fn render_sla(out: &mut String, summary: &Summary) {
-    out.push_str("<h2 id=\"sla\">Availability per cluster type against its SLA</h2>\n<p>Each SLA month runs one cluster type for 30 simulated days with faults drawn at published failure rates (the scenario files cite them) under a light workload. Availability is measured in time, as the SLA defines it: the share of the month in which writes to every partition and reads by every consumer succeeded. Faults are simulated in full; the quiet time between them is counted as up, and one quiet stretch per month is simulated to check that it is. The interval is the 95 % Wilson interval for the share of months that meet the SLA.</p>\n");
+    out.push_str("<h2 id=\"sla\">Availability per cluster type against its SLA</h2>\n<p>Each SLA month runs one cluster type for 30 simulated days with faults drawn at published failure rates (the scenario files cite them) under a light workload. Availability is measured in time, as the SLA defines it: the share of the month in which writes to every partition and reads by every consumer succeeded. Faults are simulated in full; the quiet time between them is counted as up, and one quiet stretch per month is simulated to check that it is. The interval is the 95 % Wilson interval for the share of months that meet the SLA. Months of one seed draw the same faults wherever two types share a rate (common random numbers), so the types differ by what differs: a Basic cluster's zone is all its brokers, a Dedicated cluster is reached over a peering that can be cut.</p>\n");
     let types = crate::sla::per_type(summary);
     if types.is_empty() {
         figure(

@@ -387,32 +387,45 @@ fn render_availability(out: &mut String, summary: &Summary) {
 }
 
 fn uptime_chart(rows: &[(&str, Vec<f64>, Vec<f64>)]) -> String {
-    let n = rows.len() as f64;
-    draw(900, 60 + rows.len() as u32 * 22, |root| {
-        // Names are drawn right of the bars (x past 1.0): long scenario names fit there.
+    share_chart(rows.len(), "uptime during faults", |chart, i, row| {
+        let (name, produce, fetch) = &rows[i];
+        for (values, color, (low, high)) in [(produce, BLUE, (0.5, 0.85)), (fetch, RGBColor(230, 120, 0), (0.15, 0.5))]
+        {
+            let Some((mean, min, max)) = spread(values) else { continue };
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(0.0, row + low), (mean, row + high)],
+                color.mix(0.6).filled(),
+            )))?;
+            let mid = row + (low + high) / 2.0;
+            chart.draw_series(std::iter::once(PathElement::new(vec![(min, mid), (max, mid)], BLACK)))?;
+        }
+        chart.draw_series(std::iter::once(Text::new(name.to_string(), (1.02, row + 0.75), ("sans-serif", 13))))?;
+        Ok(())
+    })
+}
+
+type ShareChart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// Shares (0.0..=1.0) as horizontal bars, one row each (`paint` gets the row's index and its
+/// y), the names right of the bars (x past 1.0), where long scenario names fit.
+fn share_chart(rows: usize, x_desc: &str, mut paint: impl FnMut(&mut ShareChart, usize, f64) -> DrawResult) -> String {
+    let n = rows as f64;
+    draw(900, 60 + rows as u32 * 22, |root| {
         let mut chart =
             ChartBuilder::on(&root).margin(10).x_label_area_size(30).build_cartesian_2d(0.0..1.6, 0.0..n)?;
         chart
             .configure_mesh()
             .disable_y_mesh()
             .y_labels(0)
-            .x_desc("uptime during faults")
+            .x_desc(x_desc)
             .x_label_formatter(&|x| if *x <= 1.0 { format!("{x:.1}") } else { String::new() })
             .draw()?;
-        for (i, (name, produce, fetch)) in rows.iter().enumerate() {
-            let row = n - 1.0 - i as f64;
-            for (values, color, (low, high)) in
-                [(produce, BLUE, (0.5, 0.85)), (fetch, RGBColor(230, 120, 0), (0.15, 0.5))]
-            {
-                let Some((mean, min, max)) = spread(values) else { continue };
-                chart.draw_series(std::iter::once(Rectangle::new(
-                    [(0.0, row + low), (mean, row + high)],
-                    color.mix(0.6).filled(),
-                )))?;
-                let mid = row + (low + high) / 2.0;
-                chart.draw_series(std::iter::once(PathElement::new(vec![(min, mid), (max, mid)], BLACK)))?;
-            }
-            chart.draw_series(std::iter::once(Text::new(name.to_string(), (1.02, row + 0.75), ("sans-serif", 13))))?;
+        for i in 0..rows {
+            paint(&mut chart, i, n - 1.0 - i as f64)?;
         }
         Ok(())
     })
@@ -584,26 +597,14 @@ fn render_partition_reads(out: &mut String, summary: &Summary) {
 }
 
 fn partition_read_chart(bars: &[(String, f64)]) -> String {
-    let n = bars.len() as f64;
-    draw(900, 60 + bars.len() as u32 * 22, |root| {
-        let mut chart =
-            ChartBuilder::on(&root).margin(10).x_label_area_size(30).build_cartesian_2d(0.0..1.6, 0.0..n)?;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .y_labels(0)
-            .x_desc("fetches that succeeded during the outage")
-            .x_label_formatter(&|x| if *x <= 1.0 { format!("{x:.1}") } else { String::new() })
-            .draw()?;
-        for (i, (name, share)) in bars.iter().enumerate() {
-            let row = n - 1.0 - i as f64;
-            let color = if *share > 0.0 { BLUE } else { RED };
-            chart.draw_series(std::iter::once(Rectangle::new(
-                [(0.0, row + 0.2), (share.max(0.005), row + 0.8)],
-                color.mix(0.6).filled(),
-            )))?;
-            chart.draw_series(std::iter::once(Text::new(name.clone(), (1.02, row + 0.75), ("sans-serif", 13))))?;
-        }
+    share_chart(bars.len(), "fetches that succeeded during the outage", |chart, i, row| {
+        let (name, share) = &bars[i];
+        let color = if *share > 0.0 { BLUE } else { RED };
+        chart.draw_series(std::iter::once(Rectangle::new(
+            [(0.0, row + 0.2), (share.max(0.005), row + 0.8)],
+            color.mix(0.6).filled(),
+        )))?;
+        chart.draw_series(std::iter::once(Text::new(name.clone(), (1.02, row + 0.75), ("sans-serif", 13))))?;
         Ok(())
     })
 }

@@ -165,86 +165,6 @@ pub fn down_minutes(down: &[(u64, u64)]) -> u64 {
     minutes.len() as u64
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::scenario::{FaultRate, Simulate};
-    use broker::control_plane::model::ClusterType;
-
-    fn spec(rates: Vec<FaultRate>) -> SlaMonthSpec {
-        SlaMonthSpec {
-            cluster_type: ClusterType::Standard,
-            days: 30.0,
-            simulate: Simulate::Episodes,
-            lead_in_s: 30,
-            settle_s: 180,
-            quiet_sample_s: 600,
-            faults: rates,
-            episode: None,
-        }
-    }
-
-    fn rate(kind: FaultKind, target: RateTarget, per_month: f64) -> FaultRate {
-        FaultRate { kind, target, per_month, duration_s: [10.0, 1000.0], amount: None }
-    }
-
-    #[test]
-    fn draws_follow_the_rates() {
-        let spec = spec(vec![rate(FaultKind::KillNode, RateTarget::Broker, 2.0)]);
-        let total: usize = (0..2000).map(|seed| month_faults(&spec, seed).len()).sum();
-        // A Poisson mean of 2 over 2000 months: 4000, within a few standard deviations (63).
-        assert!((3750..=4250).contains(&total), "{total} events over 2000 months at 2 a month");
-        let faults = month_faults(&spec, 7);
-        assert_eq!(faults, month_faults(&spec, 7), "same seed, same month");
-        for f in &faults {
-            let length_s = (f.end_ms - f.start_ms) as f64 / 1000.0;
-            assert!((10.0..=1000.0).contains(&length_s) && f.start_ms >= 30_000, "{f}");
-        }
-    }
-
-    #[test]
-    fn a_single_zone_clusters_zone_is_every_broker() {
-        let spec = spec(vec![rate(FaultKind::ZoneOutage, RateTarget::ClusterZone, 3.0)]);
-        let faults = month_faults(&spec, 3);
-        assert!(!faults.is_empty() && faults.len() % 3 == 0);
-        for three in faults.chunks(3) {
-            assert!(three.iter().all(|f| f.start_ms == three[0].start_ms && f.end_ms == three[0].end_ms));
-        }
-    }
-
-    #[test]
-    fn overlapping_windows_share_an_episode_and_the_quiet_sample_avoids_them() {
-        let spec = spec(vec![rate(FaultKind::KillNode, RateTarget::Broker, 1.0)]);
-        let fault = |start_s: u64, end_s: u64| Fault {
-            kind: FaultKind::KillNode,
-            target: Some(Group::Broker(1)),
-            peer: None,
-            start_ms: start_s * 1000,
-            end_ms: end_s * 1000,
-            amount: None,
-        };
-        // The second starts 200 s after the first ends: within settling (180) + lead-in (30).
-        let faults = [fault(1000, 1100), fault(1300, 1400), fault(100_000, 100_010)];
-        let episodes = episodes(&spec, &faults, 1);
-        assert_eq!(episodes.len(), 3, "{episodes:?}");
-        assert_eq!(episodes[0].faults.len(), 2);
-        assert_eq!((episodes[0].from_ms, episodes[0].measure_to_ms), (970_000, 1_580_000));
-        assert_eq!(episodes[0].schedule()[1].start_ms, 330_000);
-        let quiet = &episodes[2];
-        assert!(quiet.faults.is_empty() && quiet.measure_to_ms - quiet.measure_from_ms == 600_000);
-        assert!(episodes[..2].iter().all(|e| quiet.measure_to_ms <= e.from_ms || e.measure_to_ms <= quiet.from_ms));
-    }
-
-    #[test]
-    fn downtime_is_clipped_to_what_an_episode_measures() {
-        let episode = Episode { from_ms: 10_000, measure_from_ms: 40_000, measure_to_ms: 100_000, faults: Vec::new() };
-        // Boot trouble before the lead-in ends is not the month's; past the end is cut.
-        let down = month_downtime(&episode, &[(0, 5_000), (25_000, 35_000), (80_000, 120_000)]);
-        assert_eq!(down, vec![(40_000, 45_000), (90_000, 100_000)]);
-        assert_eq!(down_minutes(&[(59_000, 61_000), (61_000, 62_000), (600_000, 600_001)]), 3);
-    }
-}
-
 /// Runs an SLA month: each episode (or the whole month, `simulate = "full"`) through `run`,
 /// one seed worker each, and folds their outcomes into the month's.
 #[cfg(madsim)]
@@ -356,7 +276,7 @@ fn fold(
         .iter()
         .enumerate()
         .max_by_key(|(i, o)| (o.violation.is_some(), o.down_ms.iter().map(|(s, e)| e - s).sum::<u64>(), *i));
-    let mut report = worst.map(|(_, o)| o.report.clone()).unwrap_or_else(|| crate::runner::empty_report());
+    let mut report = worst.map(|(_, o)| o.report.clone()).unwrap_or_else(crate::runner::empty_report);
     report.violations = outcomes.iter().flat_map(|o| o.report.violations.iter().cloned()).collect();
     report.counts = Default::default();
     for (kind, n) in outcomes.iter().flat_map(|o| &o.report.counts) {
@@ -425,5 +345,85 @@ fn fold(
         errors,
         wall_ms: 0.0,
         check_wall_ms: outcomes.iter().map(|o| o.check_wall_ms).sum(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{FaultRate, Simulate};
+    use broker::control_plane::model::ClusterType;
+
+    fn spec(rates: Vec<FaultRate>) -> SlaMonthSpec {
+        SlaMonthSpec {
+            cluster_type: ClusterType::Standard,
+            days: 30.0,
+            simulate: Simulate::Episodes,
+            lead_in_s: 30,
+            settle_s: 180,
+            quiet_sample_s: 600,
+            faults: rates,
+            episode: None,
+        }
+    }
+
+    fn rate(kind: FaultKind, target: RateTarget, per_month: f64) -> FaultRate {
+        FaultRate { kind, target, per_month, duration_s: [10.0, 1000.0], amount: None }
+    }
+
+    #[test]
+    fn draws_follow_the_rates() {
+        let spec = spec(vec![rate(FaultKind::KillNode, RateTarget::Broker, 2.0)]);
+        let total: usize = (0..2000).map(|seed| month_faults(&spec, seed).len()).sum();
+        // A Poisson mean of 2 over 2000 months: 4000, within a few standard deviations (63).
+        assert!((3750..=4250).contains(&total), "{total} events over 2000 months at 2 a month");
+        let faults = month_faults(&spec, 7);
+        assert_eq!(faults, month_faults(&spec, 7), "same seed, same month");
+        for f in &faults {
+            let length_s = (f.end_ms - f.start_ms) as f64 / 1000.0;
+            assert!((10.0..=1000.0).contains(&length_s) && f.start_ms >= 30_000, "{f}");
+        }
+    }
+
+    #[test]
+    fn a_single_zone_clusters_zone_is_every_broker() {
+        let spec = spec(vec![rate(FaultKind::ZoneOutage, RateTarget::ClusterZone, 3.0)]);
+        let faults = month_faults(&spec, 3);
+        assert!(!faults.is_empty() && faults.len().is_multiple_of(3));
+        for three in faults.chunks(3) {
+            assert!(three.iter().all(|f| f.start_ms == three[0].start_ms && f.end_ms == three[0].end_ms));
+        }
+    }
+
+    #[test]
+    fn overlapping_windows_share_an_episode_and_the_quiet_sample_avoids_them() {
+        let spec = spec(vec![rate(FaultKind::KillNode, RateTarget::Broker, 1.0)]);
+        let fault = |start_s: u64, end_s: u64| Fault {
+            kind: FaultKind::KillNode,
+            target: Some(Group::Broker(1)),
+            peer: None,
+            start_ms: start_s * 1000,
+            end_ms: end_s * 1000,
+            amount: None,
+        };
+        // The second starts 200 s after the first ends: within settling (180) + lead-in (30).
+        let faults = [fault(1000, 1100), fault(1300, 1400), fault(100_000, 100_010)];
+        let episodes = episodes(&spec, &faults, 1);
+        assert_eq!(episodes.len(), 3, "{episodes:?}");
+        assert_eq!(episodes[0].faults.len(), 2);
+        assert_eq!((episodes[0].from_ms, episodes[0].measure_to_ms), (970_000, 1_580_000));
+        assert_eq!(episodes[0].schedule()[1].start_ms, 330_000);
+        let quiet = &episodes[2];
+        assert!(quiet.faults.is_empty() && quiet.measure_to_ms - quiet.measure_from_ms == 600_000);
+        assert!(episodes[..2].iter().all(|e| quiet.measure_to_ms <= e.from_ms || e.measure_to_ms <= quiet.from_ms));
+    }
+
+    #[test]
+    fn downtime_is_clipped_to_what_an_episode_measures() {
+        let episode = Episode { from_ms: 10_000, measure_from_ms: 40_000, measure_to_ms: 100_000, faults: Vec::new() };
+        // Boot trouble before the lead-in ends is not the month's; past the end is cut.
+        let down = month_downtime(&episode, &[(0, 5_000), (25_000, 35_000), (80_000, 120_000)]);
+        assert_eq!(down, vec![(40_000, 45_000), (90_000, 100_000)]);
+        assert_eq!(down_minutes(&[(59_000, 61_000), (61_000, 62_000), (600_000, 600_001)]), 3);
     }
 }

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::FaultlineError;
+pub use crate::outcome::FirstViolation;
 #[cfg(madsim)]
-use crate::runner::{RunOutcome, RunRequest};
+use crate::outcome::{RunOutcome, RunRequest};
 use crate::scenario::{Fault, LoadedScenario};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,21 +29,6 @@ pub struct Capsule {
     /// Absent in capsules written before wire hashes were recorded.
     #[serde(default)]
     pub wire_hash: Option<String>,
-}
-
-/// The first thing that went wrong: what a capsule stores and replay must reproduce.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FirstViolation {
-    pub expectation: String,
-    pub kind: String,
-    pub detail: String,
-    pub at_ms: u64,
-}
-
-impl std::fmt::Display for FirstViolation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} at {:.3}s: {}", self.kind, self.at_ms as f64 / 1000.0, self.detail)
-    }
 }
 
 /// The commit this binary was built from (for capsules), or "unknown".

@@ -8,6 +8,7 @@ pub mod capsule;
 pub mod checkers;
 pub mod error;
 pub mod history;
+pub mod outcome;
 pub mod recorded;
 pub mod scenario;
 pub mod seeded_tls;

@@ -12,96 +12,18 @@ use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use serde::{Deserialize, Serialize};
 
-use crate::capsule::FirstViolation;
 use crate::checkers::kafka_history::{self as checker, CheckReport, ViolationKind};
 use crate::faults;
 use crate::history::{History, OpKind, Phases, PollOutcome, SendOutcome, TopicPartition};
+use crate::outcome::FirstViolation;
+pub use crate::outcome::{empty_report, ExpectationOutcome, PartitionRead, RunOutcome, RunRequest};
 use crate::scenario::Fault;
-use crate::scenario::{hex, ActionKind, ClientKind, Expectation, ExpectationName, LoadedScenario};
+use crate::scenario::{hex, ActionKind, ClientKind, Expectation, ExpectationName};
 use crate::workload::client::ClusterClient;
 use crate::workload::{consumer, producer, Recorder};
 use crate::world::World;
 use broker::control_plane::model::internal_topic_name;
 use broker::control_plane::network::ConnectionType;
-
-/// What to run; also what a seed worker process receives on stdin (the typed scenario, as
-/// JSON: the worker never parses TOML).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunRequest {
-    pub scenario: LoadedScenario,
-    pub seed: u64,
-    pub bugs: Vec<String>,
-    /// A fixed schedule (replay and shrink); otherwise expanded from the seed.
-    pub schedule: Option<Vec<Fault>>,
-    /// A shorter safety phase (shrink).
-    pub duration_s: Option<u64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExpectationOutcome {
-    pub name: ExpectationName,
-    pub expected: String,
-    /// `None` when the run had nothing to measure (no operation in that phase).
-    pub observed: Option<f64>,
-    pub passed: bool,
-}
-
-/// C20 two-zone read evidence for one partition.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PartitionRead {
-    pub partition: TopicPartition,
-    pub successful_fetches: u64,
-    pub failed_fetches: u64,
-    pub last_error: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunOutcome {
-    pub scenario: String,
-    pub seed: u64,
-    pub bugs: Vec<String>,
-    pub schedule: Vec<Fault>,
-    pub duration_s: u64,
-    pub trace_hash: String,
-    pub wire_hash: String,
-    pub wire_bytes: u64,
-    /// Every nemesis event and completed operation in time order (hashed into `trace_hash`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub trace: Vec<String>,
-    pub report: CheckReport,
-    pub expectations: Vec<ExpectationOutcome>,
-    pub converged_after_ms: Option<u64>,
-    pub violation: Option<FirstViolation>,
-    pub simulated_ms: u64,
-    pub partition_reads: Vec<PartitionRead>,
-    /// Each confirmed breach's notification (C23), for the report's distribution.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub breach_notices: Vec<crate::checkers::breaches::NoticeTime>,
-    /// How long writes took to come back after each fault (the report's recovery histograms).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub recoveries: Vec<reports::Recovery>,
-    /// Latency per time bucket with the fault windows (the report's timeline).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeline: Option<reports::Timeline>,
-    /// When writes or reads were down (simulated ms, merged): episodes of an SLA month only.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub down_ms: Vec<(u64, u64)>,
-    /// The SLA month this outcome is (C03).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sla: Option<reports::SlaMonth>,
-    pub history_ops: usize,
-    /// Why sends and polls failed, by error, for people reading a failing run.
-    pub errors: std::collections::BTreeMap<String, u64>,
-    /// Wall time of the whole seed, and of the checker and trace hashing within it.
-    pub wall_ms: f64,
-    pub check_wall_ms: f64,
-}
-
-impl RunOutcome {
-    pub fn passed(&self) -> bool {
-        self.violation.is_none()
-    }
-}
 
 /// Runs one seed in a fresh worker process (`faultline seed-worker`). Same seed, same bytes
 /// needs a fresh process, not just a fresh thread: measured here, a second seed run in one
@@ -260,11 +182,6 @@ fn finding(request: &RunRequest, (expectation, kind): (&str, &str), message: Str
         wall_ms: 0.0,
         check_wall_ms: 0.0,
     }
-}
-
-/// The check report of a run that recorded nothing.
-pub fn empty_report() -> CheckReport {
-    checker::check(&History::new(), &Phases { faults_start_ms: 0, faults_end_ms: 0 })
 }
 
 /// The worker side: read a job on stdin, run it, print the outcome as JSON on stdout.

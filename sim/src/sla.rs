@@ -169,9 +169,9 @@ pub fn down_minutes(down: &[(u64, u64)]) -> u64 {
 /// one seed worker each, and folds their outcomes into the month's.
 #[cfg(madsim)]
 pub fn run_month(
-    request: &crate::runner::RunRequest,
-    run: impl Fn(&crate::runner::RunRequest) -> crate::runner::RunOutcome,
-) -> crate::runner::RunOutcome {
+    request: &crate::outcome::RunRequest,
+    run: impl Fn(&crate::outcome::RunRequest) -> crate::outcome::RunOutcome,
+) -> crate::outcome::RunOutcome {
     use crate::scenario::Simulate;
     #[allow(clippy::disallowed_methods, reason = "the month's wall time, for the report")]
     let started = std::time::Instant::now();
@@ -194,7 +194,7 @@ pub fn run_month(
         let month = derived.scenario.sla_month.as_mut().expect("an SLA month");
         month.episode = Some(index as u32);
         derived.scenario.duration_s = episode.duration_s(spec);
-        let outcome = run(&crate::runner::RunRequest {
+        let outcome = run(&crate::outcome::RunRequest {
             scenario: derived,
             seed: seeds::derive(request.seed, Stream::SlaMonth, 1 + index as u64),
             bugs: request.bugs.clone(),
@@ -212,14 +212,13 @@ pub fn run_month(
 /// in month time), availability over the month.
 #[cfg(madsim)]
 fn fold(
-    request: &crate::runner::RunRequest,
+    request: &crate::outcome::RunRequest,
     spec: &SlaMonthSpec,
     faults: Vec<Fault>,
     plan: &[Episode],
-    outcomes: Vec<crate::runner::RunOutcome>,
-) -> crate::runner::RunOutcome {
-    use crate::capsule::FirstViolation;
-    use crate::runner::ExpectationOutcome;
+    outcomes: Vec<crate::outcome::RunOutcome>,
+) -> crate::outcome::RunOutcome {
+    use crate::outcome::{ExpectationOutcome, FirstViolation};
     let month_ms = spec.month_ms();
     let down = crate::checkers::availability::merged(
         plan.iter().zip(&outcomes).flat_map(|(e, o)| month_downtime(e, &o.down_ms)).collect(),
@@ -276,7 +275,7 @@ fn fold(
         .iter()
         .enumerate()
         .max_by_key(|(i, o)| (o.violation.is_some(), o.down_ms.iter().map(|(s, e)| e - s).sum::<u64>(), *i));
-    let mut report = worst.map(|(_, o)| o.report.clone()).unwrap_or_else(crate::runner::empty_report);
+    let mut report = worst.map(|(_, o)| o.report.clone()).unwrap_or_else(crate::outcome::empty_report);
     report.violations = outcomes.iter().flat_map(|o| o.report.violations.iter().cloned()).collect();
     report.counts = Default::default();
     for (kind, n) in outcomes.iter().flat_map(|o| &o.report.counts) {
@@ -290,7 +289,7 @@ fn fold(
     for (error, n) in outcomes.iter().flat_map(|o| &o.errors) {
         *errors.entry(error.clone()).or_default() += n;
     }
-    let hash = |f: fn(&crate::runner::RunOutcome) -> &str| {
+    let hash = |f: fn(&crate::outcome::RunOutcome) -> &str| {
         let joined: Vec<&str> = outcomes.iter().map(f).collect();
         crate::scenario::hex(ring::digest::digest(&ring::digest::SHA256, joined.join("\n").as_bytes()).as_ref())
     };
@@ -308,7 +307,7 @@ fn fold(
         simulated_s: simulated_ms as f64 / 1000.0,
         simulate: format!("{:?}", spec.simulate).to_lowercase(),
     };
-    crate::runner::RunOutcome {
+    crate::outcome::RunOutcome {
         scenario: request.scenario.scenario.name.clone(),
         seed: request.seed,
         bugs: request.bugs.clone(),

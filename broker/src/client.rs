@@ -62,13 +62,16 @@ pub struct Connection {
     request_timeout: Duration,
 }
 
+/// The client id of the service's own Kafka clients (replica fetchers, the harness's workload).
+pub const CLIENT_ID: &str = "faultline";
+
 /// A TCP connection to `address` within `timeout`.
 async fn dial(
     dialer: &Dialer,
     address: SocketAddr,
     timeout: Duration,
 ) -> Result<crate::net::BoxedTransport, ClientError> {
-    tokio::time::timeout(timeout, dialer(address))
+    crate::clock::timeout(timeout, dialer(address))
         .await
         .map_err(|_| ClientError::Connect(address, "timed out".into()))?
         .map_err(|e| ClientError::Connect(address, e.to_string()))
@@ -97,7 +100,7 @@ impl Connection {
         let tcp = dial(dialer, address, timeout).await?;
         let server_name = rustls::pki_types::ServerName::try_from(host.to_string())
             .map_err(|e| ClientError::Connect(address, e.to_string()))?;
-        tokio::time::timeout(timeout, tokio_rustls::TlsConnector::from(tls).connect(server_name, tcp))
+        crate::clock::timeout(timeout, tokio_rustls::TlsConnector::from(tls).connect(server_name, tcp))
             .await
             .map_err(|_| ClientError::Timeout)?
             .map_err(ClientError::Tls)
@@ -172,7 +175,7 @@ impl Connection {
             .with_request_api_key(R::KEY)
             .with_request_api_version(version)
             .with_correlation_id(self.correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str("faultline")));
+            .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
         let mut buffer = BytesMut::new();
         header
             .encode(&mut buffer, api_key.request_header_version(version))
@@ -210,7 +213,7 @@ impl Connection {
             write_frame(&mut self.writer, request).await?;
             read_frame(&mut self.reader, crate::net::frame::FRAME_BYTES_MAX).await
         };
-        tokio::time::timeout(self.request_timeout, exchange)
+        crate::clock::timeout(self.request_timeout, exchange)
             .await
             .map_err(|_| ClientError::Timeout)?
             .map_err(ClientError::from)

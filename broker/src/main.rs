@@ -20,6 +20,17 @@ enum Command {
     Dev {
         #[arg(long)]
         dir: PathBuf,
+        /// Write each connection's request frames under this directory, SASL credentials
+        /// left out (fuzz seeds from real clients: `broker capture-seeds`).
+        #[arg(long)]
+        capture_requests: Option<PathBuf>,
+    },
+    /// Turn a request capture (`dev --capture-requests`) into fuzz seeds under TO/<target>/.
+    CaptureSeeds {
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        to: PathBuf,
     },
     /// Create DIR's CA, keys and client.properties without starting anything.
     Init {
@@ -128,7 +139,20 @@ fn main() -> std::process::ExitCode {
                 println!("{} {}", if created { "initialised" } else { "already initialised:" }, dir.display());
                 Ok(())
             }
-            Command::Dev { dir } => {
+            Command::CaptureSeeds { from, to } => {
+                let seeds = broker::fuzzing::seeds::from_capture(&from)
+                    .map_err(|source| broker::dev::DevError::File { path: from.clone(), source })?;
+                for (target, name, input) in &seeds {
+                    let path = to.join(target).join(name);
+                    std::fs::create_dir_all(to.join(target))
+                        .and_then(|()| std::fs::write(&path, input))
+                        .map_err(|source| broker::dev::DevError::File { path: path.clone(), source })?;
+                    println!("{} ({} bytes)", path.display(), input.len());
+                }
+                println!("{} seeds from {}", seeds.len(), from.display());
+                Ok(())
+            }
+            Command::Dev { dir, capture_requests } => {
                 if broker::dev::init(&dir)? {
                     println!(
                         "created a dev CA, an organization with a Standard cluster, an API key in {0}/client.properties and a cloud API key in {0}/cloud.env",
@@ -153,7 +177,10 @@ fn main() -> std::process::ExitCode {
                     dir.display()
                 );
                 for (id, _, _) in broker::dev::dev_nodes() {
-                    broker::dev::start_node(&dir, id).await?;
+                    broker::dev::start_node(&dir, id, capture_requests.as_deref()).await?;
+                }
+                if let Some(capture) = &capture_requests {
+                    println!("capturing every connection's requests (no credentials) in {}", capture.display());
                 }
                 println!(
                     "dev cluster running: 127.0.0.1:9092 (zone-a), 127.0.0.2:9092 (zone-b), 127.0.0.3:9092 (zone-c)"
@@ -232,7 +259,7 @@ fn main() -> std::process::ExitCode {
                 Ok(())
             }
             Command::Node { dir, id } => {
-                broker::dev::start_node(&dir, id).await?;
+                broker::dev::start_node(&dir, id, None).await?;
                 wait_for_ctrl_c().await;
                 Ok(())
             }

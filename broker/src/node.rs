@@ -76,6 +76,9 @@ pub struct NodeConfig {
     pub log_store: Option<crate::log_store::shipper::LogStoreLink>,
     /// The bastions' addresses: the only sources the bastions' key is accepted from (C10).
     pub bastion_sources: Vec<crate::control_plane::network::Cidr>,
+    /// Where each connection's request frames are written for fuzz seeds
+    /// (`broker dev --capture-requests`); `None` everywhere else.
+    pub capture_requests: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for NodeConfig {
@@ -316,7 +319,7 @@ impl Node {
                 }
             }
         };
-        let _ = tokio::time::timeout(timeout, caught_up).await;
+        let _ = crate::clock::timeout(timeout, caught_up).await;
     }
 
     /// This process's incarnation (a new one per start, KIP-841).

@@ -363,7 +363,7 @@ impl Quorum {
         let (index, term) = last.ok_or(ControllerError::NotController)?;
         let mut image = self.image.clone();
         let applied =
-            tokio::time::timeout(CONTROLLER_REQUEST_TIMEOUT, image.wait_for(|image| image.applied_index >= index))
+            crate::clock::timeout(CONTROLLER_REQUEST_TIMEOUT, image.wait_for(|image| image.applied_index >= index))
                 .await;
         match applied {
             // A different term at our index means a new leader overwrote the proposal.
@@ -376,7 +376,7 @@ impl Quorum {
     /// Waits until this node's image has applied `index` (read-your-writes for CreateTopics).
     pub(crate) async fn wait_applied(&self, index: u64, timeout: Duration) -> bool {
         let mut image = self.image.clone();
-        let applied = tokio::time::timeout(timeout, image.wait_for(|image| image.applied_index >= index)).await;
+        let applied = crate::clock::timeout(timeout, image.wait_for(|image| image.applied_index >= index)).await;
         matches!(applied, Ok(Ok(_)))
     }
 

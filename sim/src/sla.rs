@@ -320,11 +320,11 @@ fn fold(
             .iter()
             .zip(&outcomes)
             .enumerate()
-            .flat_map(|(i, (e, o))| {
-                std::iter::once(format!("# episode {i}: month time {} ms, simulation seed {}", e.from_ms, o.seed))
-                    .chain(o.trace.iter().cloned())
+            .map(|(i, (e, o))| {
+                format!("# episode {i}: month time {} ms, simulation seed {}\n{}", e.from_ms, o.seed, o.trace)
             })
-            .collect(),
+            .collect::<Vec<_>>()
+            .join("\n"),
         report,
         expectations,
         converged_after_ms: outcomes.iter().filter_map(|o| o.converged_after_ms).max(),

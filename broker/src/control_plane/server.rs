@@ -221,7 +221,7 @@ impl Responder for ControlPlaneServer {
             for address in self.broker_addresses.clone() {
                 let dial = (self.dialer)(address);
                 tokio::spawn(async move {
-                    let _ = tokio::time::timeout(Duration::from_secs(5), dial).await;
+                    let _ = crate::clock::timeout(Duration::from_secs(5), dial).await;
                 });
             }
         }

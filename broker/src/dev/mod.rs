@@ -116,6 +116,7 @@ pub(crate) fn node_config(dir: &Path, id: i32) -> Result<NodeConfig, DevError> {
         segment_policy: crate::log::SegmentPolicy::default(),
         log_store: Some(log_store::link_config(dir, &format!("broker-{id}"))?),
         bastion_sources: vec![operators::BASTION_SOURCE.parse().expect("a literal range")],
+        capture_requests: None,
         cluster_id,
         broker_id: id,
         zone,
@@ -175,9 +176,11 @@ pub async fn start_dns(dir: &Path) -> Result<crate::network::service::DnsService
         .map_err(|source| DevError::File { path: PathBuf::from(format!("udp://127.0.0.1:{DEV_DNS_PORT}")), source })
 }
 
-/// Starts dev node `id` with its data in `dir/node-<id>`.
-pub async fn start_node(dir: &Path, id: i32) -> Result<Arc<Node>, DevError> {
-    let config = node_config(dir, id)?;
+/// Starts dev node `id` with its data in `dir/node-<id>`; with `capture`, each connection's
+/// requests are written there (`net::capture`).
+pub async fn start_node(dir: &Path, id: i32, capture: Option<&Path>) -> Result<Arc<Node>, DevError> {
+    let config =
+        NodeConfig { capture_requests: capture.map(|c| c.join(format!("node-{id}"))), ..node_config(dir, id)? };
     let data = dir.join(format!("node-{id}"));
     let disk = FileDisk::open(&data).map_err(|source| DevError::File { path: data.clone(), source })?;
     tracing::info!(broker = id, data = %data.display(), "node data directory");

@@ -162,3 +162,95 @@ pub fn requests() -> Vec<(String, Vec<u8>)> {
     }
     seeds
 }
+
+/// Seeds from a request capture (`broker dev --capture-requests DIR`, `net::capture`): every
+/// session as a `kafka_connection` input, the first frame of each API and version a client sent
+/// as a `kafka_request` input, and each produced record set as a `record_batches` input (mode 0:
+/// the client's own CRCs). At most `PER_CLIENT` sessions and record sets per client id, the
+/// longest first; identical inputs once. The service's own connections (its replica fetchers,
+/// broker-to-broker frames, which name no client) are not a real client's traffic and are left
+/// out. Returns `(target, name, input)`.
+pub fn from_capture(dir: &std::path::Path) -> std::io::Result<Vec<(&'static str, String, Vec<u8>)>> {
+    const PER_CLIENT: usize = 6;
+    let mut sessions = Vec::new();
+    for entry in walk(dir)? {
+        sessions.push(std::fs::read(&entry)?);
+    }
+    sessions.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut seeds: Vec<(&'static str, String, Vec<u8>)> = Vec::new();
+    let mut per_client: std::collections::BTreeMap<(&str, String), usize> = Default::default();
+    let mut keep = |seeds: &mut Vec<(&'static str, String, Vec<u8>)>, target, client: &str, name: String, input| {
+        let count = per_client.entry((target, client.to_string())).or_default();
+        if *count < PER_CLIENT && !seeds.iter().any(|(t, _, i)| *t == target && *i == input) {
+            *count += 1;
+            seeds.push((target, name, input));
+        }
+    };
+    for session in &sessions {
+        let steps = super::steps(session);
+        let client_id = steps.iter().find_map(|step| match step {
+            super::Step::Request(frame) => client_id(frame),
+            super::Step::Authenticate => None,
+        });
+        let Some(client) = client_id.filter(|id| id != crate::client::CLIENT_ID) else { continue };
+        let client: String = client.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+        for step in &steps {
+            let super::Step::Request(frame) = step else { continue };
+            let Some(key) = frame.get(..2).and_then(|k| ApiKey::try_from(i16::from_be_bytes([k[0], k[1]])).ok()) else {
+                continue;
+            };
+            let Ok((header, request)) = crate::protocol::decode_request(key, &mut Bytes::copy_from_slice(frame)) else {
+                continue;
+            };
+            let version = header.request_api_version;
+            let name = format!("captured-{client}-{key:?}-v{version}");
+            if !seeds.iter().any(|(t, n, _)| *t == "kafka_request" && *n == name) {
+                seeds.push(("kafka_request", name, frame.to_vec()));
+            }
+            if let Some(RequestKind::Produce(produce)) = request {
+                for records in
+                    produce.topic_data.iter().flat_map(|t| &t.partition_data).filter_map(|p| p.records.as_ref())
+                {
+                    let input = [&[0u8][..], records].concat();
+                    keep(&mut seeds, "record_batches", &client, format!("captured-{client}-records"), input);
+                }
+            }
+        }
+        if steps.len() >= 2 {
+            let name = format!("captured-{client}-session");
+            keep(&mut seeds, "kafka_connection", &client, name, session.clone());
+        }
+    }
+    // Names unique within a target: a counter after repeated ones.
+    let mut seen: std::collections::BTreeMap<(&str, String), usize> = Default::default();
+    for (target, name, _) in &mut seeds {
+        let n = seen.entry((*target, name.clone())).or_default();
+        *n += 1;
+        if *n > 1 {
+            name.push_str(&format!("-{n}"));
+        }
+    }
+    Ok(seeds)
+}
+
+/// The client id a request frame names, if its header decodes.
+fn client_id(frame: &[u8]) -> Option<String> {
+    let key = ApiKey::try_from(i16::from_be_bytes([*frame.first()?, *frame.get(1)?])).ok()?;
+    let (header, _) = crate::protocol::decode_request(key, &mut Bytes::copy_from_slice(frame)).ok()?;
+    header.client_id.map(|id| id.to_string())
+}
+
+/// The capture's session files, in name order.
+fn walk(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            files.extend(walk(&path)?);
+        } else if path.extension().is_some_and(|e| e == "session") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}

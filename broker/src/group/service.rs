@@ -76,7 +76,7 @@ impl GroupService {
         receiver: oneshot::Receiver<Result<T, GroupError>>,
         timeout: Duration,
     ) -> Result<T, GroupError> {
-        match tokio::time::timeout(timeout, receiver).await {
+        match crate::clock::timeout(timeout, receiver).await {
             Ok(Ok(outcome)) => outcome,
             _ => {
                 self.parked.lock().unwrap().1.remove(&id);

@@ -214,7 +214,7 @@ impl Keyring {
     /// `NotReady`.
     pub async fn wait_maintained(&self, timeout: Duration) {
         self.wanted.notify_one();
-        let _ = tokio::time::timeout(timeout, self.maintained.notified()).await;
+        let _ = crate::clock::timeout(timeout, self.maintained.notified()).await;
     }
 
     /// Crypto-shredding of a deleted cluster's master key (C13): every root under it leaves

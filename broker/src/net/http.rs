@@ -160,7 +160,7 @@ pub async fn serve_https<R: Responder>(
     peer: SocketAddr,
     service: &'static str,
 ) {
-    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(QuietFlush::new(stream))).await {
+    let stream = match crate::clock::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(QuietFlush::new(stream))).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
             tracing::info!(%peer, %error, "{service}: refused connection: TLS handshake failed");

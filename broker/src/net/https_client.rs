@@ -80,14 +80,14 @@ impl HttpsClient {
 
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, HttpsClientError> {
         let address = self.endpoint.address;
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, (self.dialer)(address))
+        let stream = crate::clock::timeout(CONNECT_TIMEOUT, (self.dialer)(address))
             .await
             .map_err(|_| HttpsClientError::Connect(address, "timed out".into()))?
             .map_err(|error| HttpsClientError::Connect(address, error.to_string()))?;
         let server_name = rustls::pki_types::ServerName::try_from(self.endpoint.server_name.clone())
             .map_err(|error| HttpsClientError::Tls(error.to_string()))?;
         let stream =
-            tokio::time::timeout(CONNECT_TIMEOUT, self.connector.connect(server_name, QuietFlush::new(stream)))
+            crate::clock::timeout(CONNECT_TIMEOUT, self.connector.connect(server_name, QuietFlush::new(stream)))
                 .await
                 .map_err(|_| HttpsClientError::Tls("handshake timed out".into()))?
                 .map_err(|error| HttpsClientError::Tls(error.to_string()))?;
@@ -108,7 +108,7 @@ impl HttpsClient {
         body: Option<Vec<u8>>,
     ) -> Result<(u16, Bytes), HttpsClientError> {
         let mut slot = self.sender.lock().await;
-        let outcome = tokio::time::timeout(REQUEST_TIMEOUT, async {
+        let outcome = crate::clock::timeout(REQUEST_TIMEOUT, async {
             let mut sender = match slot.take() {
                 Some(sender) if !sender.is_closed() => sender,
                 _ => self.connect().await?,

@@ -3,6 +3,7 @@
 //! can observe the bytes on the wire.
 
 pub mod api;
+pub(crate) mod capture;
 pub mod connections;
 pub mod frame;
 pub mod http;

@@ -43,7 +43,7 @@ pub async fn start_relay(
             counters.accepted.fetch_add(1, Ordering::Relaxed);
             let (dialer, counters) = (dialer.clone(), counters.clone());
             tokio::spawn(async move {
-                let upstream = match tokio::time::timeout(BROKER_CONNECT_TIMEOUT, dialer(broker)).await {
+                let upstream = match crate::clock::timeout(BROKER_CONNECT_TIMEOUT, dialer(broker)).await {
                     Ok(Ok(upstream)) => upstream,
                     _ => {
                         counters.broker_unreachable.fetch_add(1, Ordering::Relaxed);

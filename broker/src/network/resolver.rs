@@ -127,7 +127,7 @@ async fn ask(server: SocketAddr, id: u16, name: &str) -> Option<(ResponseCode, V
     let socket = tokio::net::UdpSocket::bind(local).await.ok()?;
     super::send_to(&socket, &bytes, server).await.ok()?;
     let mut buffer = vec![0u8; 1_500];
-    tokio::time::timeout(QUERY_TIMEOUT, async {
+    crate::clock::timeout(QUERY_TIMEOUT, async {
         loop {
             let (length, from) = socket.recv_from(&mut buffer).await.ok()?;
             // Anything else is noise or a spoof attempt: keep waiting for the real answer.

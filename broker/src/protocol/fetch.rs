@@ -41,8 +41,8 @@ pub(super) async fn fetch(node: &Node, session: &Session, request: FetchRequest,
         }
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         let woken = match partition {
-            Some(partition) => tokio::time::timeout(remaining, partition).await.is_ok(),
-            None => tokio::time::timeout(remaining, node_wide).await.is_ok(),
+            Some(partition) => crate::clock::timeout(remaining, partition).await.is_ok(),
+            None => crate::clock::timeout(remaining, node_wide).await.is_ok(),
         };
         if !woken {
             return fetch_once(node, &request, replica_id, replica_epoch, version).0;

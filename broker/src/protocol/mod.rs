@@ -29,7 +29,7 @@ use session::{ConnectionError, Session};
 
 /// Serves one accepted TCP connection until it closes or misbehaves.
 pub(crate) async fn serve_connection(node: Arc<Node>, stream: tokio::net::TcpStream, peer: std::net::SocketAddr) {
-    let handshake = tokio::time::timeout(std::time::Duration::from_secs(10), node.tls_acceptor().accept(stream)).await;
+    let handshake = crate::clock::timeout(std::time::Duration::from_secs(10), node.tls_acceptor().accept(stream)).await;
     let stream = match handshake {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
@@ -66,6 +66,7 @@ pub(crate) async fn serve_session(
 ) {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut session = Session { peer_host: peer.ip().to_string(), ..Session::default() };
+    let mut capture = crate::net::capture::Capture::open(node.config.capture_requests.as_deref(), peer);
     loop {
         let bytes_max = if session.principal.is_some() { FRAME_BYTES_MAX } else { UNAUTHENTICATED_FRAME_BYTES_MAX };
         let frame = match read_frame(&mut reader, bytes_max).await {
@@ -76,6 +77,7 @@ pub(crate) async fn serve_session(
                 return;
             }
         };
+        capture.record(&frame);
         let response = match handle_frame(node, &mut session, frame).await {
             Ok(response) => response,
             Err((error, response)) => {

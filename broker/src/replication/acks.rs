@@ -91,7 +91,7 @@ pub(crate) async fn wait_until_replicated(
                 return Err(AppendError::NotEnoughReplicasAfterAppend);
             }
         }
-        if tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), notified).await.is_err() {
+        if crate::clock::timeout(deadline.saturating_duration_since(Instant::now()), notified).await.is_err() {
             return Err(AppendError::Timeout);
         }
     }

@@ -49,7 +49,7 @@ impl PartitionHandle {
                 }
             }
             self.request_sync();
-            if tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), notified).await.is_err() {
+            if crate::clock::timeout(deadline.saturating_duration_since(Instant::now()), notified).await.is_err() {
                 return false;
             }
         }

@@ -21,12 +21,12 @@ pub fn probed_ports() -> impl Iterator<Item = u16> {
 async fn listening(address: SocketAddr) -> bool {
     use tokio::io::AsyncReadExt;
     let Ok(Ok(mut stream)) =
-        tokio::time::timeout(Duration::from_millis(200), tokio::net::TcpStream::connect(address)).await
+        broker::clock::timeout(Duration::from_millis(200), tokio::net::TcpStream::connect(address)).await
     else {
         return false;
     };
     let mut byte = [0u8; 1];
-    match tokio::time::timeout(Duration::from_millis(100), stream.read(&mut byte)).await {
+    match broker::clock::timeout(Duration::from_millis(100), stream.read(&mut byte)).await {
         Err(_) => true,
         Ok(Ok(read)) => read > 0,
         Ok(Err(_)) => false,

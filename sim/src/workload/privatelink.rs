@@ -23,7 +23,7 @@ pub async fn reverse_probe(dialer: Dialer, targets: Vec<SocketAddr>, recorder: R
             return;
         }
         // Success or not, the fabric's decision is in the connection log.
-        let _ = tokio::time::timeout(DIAL_TIMEOUT, dialer(*target)).await;
+        let _ = broker::clock::timeout(DIAL_TIMEOUT, dialer(*target)).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }

@@ -294,6 +294,7 @@ pub(super) fn start_brokers(shared: &Shared, site: &'static Site) -> Vec<(Machin
                     log_store: log_store.then(|| super::security_addresses::link(&format!("broker-{broker_id}"))),
                     // The bastions' key exists only in worlds with bastions.
                     bastion_sources: super::security_addresses::bastion_sources(),
+                    capture_requests: None,
                 };
                 let (disk, nodes, name) = (tapped.clone(), nodes.clone(), name.clone());
                 async move {

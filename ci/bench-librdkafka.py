@@ -54,6 +54,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=20.0, help="how long to produce when --records is 0")
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--rate-mb", type=float, default=0.0, help="pace to this many MB/s (0: as fast as possible)")
+    parser.add_argument("--linger-ms", type=float, default=5.0, help="librdkafka's linger.ms (batching delay)")
     parser.add_argument("--topic", default="", help="topic (default: a fresh bench-<uuid>)")
     args = parser.parse_args()
 
@@ -69,7 +70,7 @@ def main():
         {
             **config,
             "acks": "all",
-            "linger.ms": 5,
+            "linger.ms": args.linger_ms,
             "batch.size": 262144,
             "compression.type": "none",
             "enable.idempotence": False,
@@ -121,7 +122,7 @@ def main():
     acked = len(latencies)
     mb = acked * RECORD_BYTES / 1e6
     print(f"topic {topic}: {args.partitions} partitions, replication factor 3, acks=all, "
-          f"{RECORD_BYTES} B records, linger.ms=5, batch.size=262144"
+          f"{RECORD_BYTES} B records, linger.ms={args.linger_ms:g}, batch.size=262144"
           + (f", paced to {args.rate_mb:.0f} MB/s" if pace else ", saturating"))
     print(f"  acknowledged: {acked} records in {elapsed:.2f} s ({len(failures)} failed, {remaining} undelivered)")
     print(f"  throughput: {mb / elapsed:.1f} MB/s, {acked / elapsed:.0f} records/s")

@@ -26,9 +26,16 @@ use crate::quorum::Voter;
 use crate::security::sasl::{plain_message, CredentialStore, Role};
 use crate::security::tls::{os_crypto_provider, CertificateAuthority};
 
-/// Loopback addresses of their own, so that a dev cluster (127.0.0.1-4) can run beside it.
-const NODE_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 9, 1));
-const KMS_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 9, 4));
+/// A loopback address of this process's own for one of four roles: the process id (22 bits on
+/// Linux) and the role fill the address's last 24 bits, so that the tests, a fuzzer and a dev
+/// cluster (127.0.0.1-4; a process id is never below 64) never want the same port.
+fn loopback(role: u8) -> IpAddr {
+    let slot = (std::process::id() << 2 | u32::from(role & 3)) & 0x00ff_ffff;
+    let [_, a, b, c] = slot.to_be_bytes();
+    IpAddr::V4(Ipv4Addr::new(127, a, b, c))
+}
+const NODE: u8 = 0;
+const KMS: u8 = 1;
 const API_KEY: &str = "fuzz";
 const SECRET: &str = "fuzz-secret";
 /// How long an answer may take before the step counts as unanswered. Before authentication a
@@ -121,7 +128,8 @@ fn harness() -> Arc<Harness> {
     let mut slot = SLOT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let slot = slot.get_or_insert_with(|| Slot {
         harness: Arc::new(
-            Harness::start(PlantedBugs::none(), NODE_IP, KMS_IP).unwrap_or_else(|error| panic!("fuzz node: {error}")),
+            Harness::start(PlantedBugs::none(), loopback(NODE), loopback(KMS))
+                .unwrap_or_else(|error| panic!("fuzz node: {error}")),
         ),
         inputs: 0,
     });
@@ -163,7 +171,8 @@ pub fn authenticated_connections_held(count: usize) -> usize {
 
 /// Authenticates, then writes every frame of `pipelined` at once, then reads their answers:
 /// the answers in the order the broker sent them (it reads a request only after answering the
-/// one before, so a connection has one request in flight however many the client sends).
+/// one before, produces aside, so a connection has one request in flight however many the
+/// client sends, or up to 64 produces waiting for their acknowledgements).
 pub fn pipelined(pipelined: &[&[u8]]) -> Vec<Bytes> {
     let harness = harness();
     harness.runtime.block_on(async {
@@ -499,8 +508,7 @@ mod tests {
         let metadata_v1 = [0, 3, 0, 1, 0, 0, 0, 9, 0, 0, 0xff, 0xff, 0xff, 0xff];
         assert!(kafka_connection(&[Step::Request(&metadata_v1)]).is_empty(), "closed, unanswered");
         let bugs = PlantedBugs::from_names(["metadata-before-sasl"]).unwrap();
-        let ip = |last| IpAddr::V4(Ipv4Addr::new(127, 0, 9, last));
-        let bugged = Harness::start(bugs, ip(11), ip(14)).unwrap();
+        let bugged = Harness::start(bugs, loopback(2), loopback(3)).unwrap();
         let input = [Step::Request(&metadata_v1)];
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             bugged.runtime.block_on(bugged.connection(&input, ANSWER_WAIT))

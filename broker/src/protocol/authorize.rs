@@ -19,7 +19,7 @@ use kafka_protocol::messages::{
     BrokerId, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, FetchRequest,
     FetchResponse, FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse,
     ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
-    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse,
+    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, ProduceRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -153,16 +153,20 @@ fn split_denied<T>(items: &mut Vec<T>, allowed: impl Fn(&T) -> bool) -> Vec<T> {
     denied
 }
 
-pub(super) async fn produce(
-    node: &Node,
+/// The permitted topics appended; the denied ones are refused in the acknowledgement.
+pub(super) async fn produce<'n>(
+    node: &'n Node,
     auth: &Authorizer,
     mut request: ProduceRequest,
     version: i16,
-) -> ProduceResponse {
+) -> produce::Acknowledging<'n> {
     let denied = split_denied(&mut request.topic_data, |t| auth.topic(Operation::Write, &t.name.0));
-    let mut response = produce::produce(node, request, version).await;
-    response.responses.extend(denied.iter().map(|topic| produce::refused(topic, TOPIC_DENIED)));
-    response
+    let acknowledging = produce::append(node, request, version).await;
+    Box::pin(async move {
+        let mut response = acknowledging.await;
+        response.responses.extend(denied.iter().map(|topic| produce::refused(topic, TOPIC_DENIED)));
+        response
+    })
 }
 
 pub(super) async fn fetch(

@@ -1,5 +1,7 @@
 //! Produce (acks 0, 1 and all, with min.insync.replicas) and InitProducerId.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +19,12 @@ use crate::planted_bugs::PlantedBug;
 use crate::replication::acks::{self, AppendError, Appended};
 use crate::replication::partition::PartitionHandle;
 
-pub(super) async fn produce(node: &Node, request: ProduceRequest, version: i16) -> ProduceResponse {
+/// A produce request's wait for its acknowledgements, after its appends.
+pub(super) type Acknowledging<'n> = Pin<Box<dyn Future<Output = ProduceResponse> + Send + 'n>>;
+
+/// Appends every partition of `request` (before any is waited for) and returns the wait for
+/// what its acks promise: a connection appends its next produce while this one waits.
+pub(super) async fn append(node: &Node, request: ProduceRequest, version: i16) -> Acknowledging<'_> {
     let timeout = Duration::from_millis(request.timeout_ms.clamp(0, 300_000) as u64);
     let deadline = tokio::time::Instant::now() + timeout;
     if node.config.bugs.is_on(PlantedBug::ProduceStallsInMaintenance) {
@@ -41,21 +48,25 @@ pub(super) async fn produce(node: &Node, request: ProduceRequest, version: i16) 
         }
         topics.push((topic.name, partitions));
     }
-    let mut responses = Vec::new();
-    for (name, partitions) in topics {
-        let mut partition_responses = Vec::new();
-        for (index, appended) in partitions {
-            let response = match appended {
-                Ok(appended) => acknowledge(node, appended, request.acks, deadline).await,
-                Err(code) => failure(code),
-            };
-            // log_start_offset exists from v5 on.
-            let response = if version >= 5 { response } else { response.with_log_start_offset(-1) };
-            partition_responses.push(response.with_index(index));
+    let acks = request.acks;
+    Box::pin(async move {
+        let mut responses = Vec::new();
+        for (name, partitions) in topics {
+            let mut partition_responses = Vec::new();
+            for (index, appended) in partitions {
+                let response = match appended {
+                    Ok(appended) => acknowledge(node, appended, acks, deadline).await,
+                    Err(code) => failure(code),
+                };
+                // log_start_offset exists from v5 on.
+                let response = if version >= 5 { response } else { response.with_log_start_offset(-1) };
+                partition_responses.push(response.with_index(index));
+            }
+            responses
+                .push(TopicProduceResponse::default().with_name(name).with_partition_responses(partition_responses));
         }
-        responses.push(TopicProduceResponse::default().with_name(name).with_partition_responses(partition_responses));
-    }
-    ProduceResponse::default().with_responses(responses)
+        ProduceResponse::default().with_responses(responses)
+    })
 }
 
 /// A topic of a produce request answered `code` for each partition, none of it written.

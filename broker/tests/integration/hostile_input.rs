@@ -280,7 +280,53 @@ fn connections_per_client_address_are_bounded() {
     assert_eq!(connections_admitted_from(service, CONNECTIONS_PER_IP_MAX + 5), CONNECTIONS_PER_IP_MAX + 5);
 }
 
-/// Bound: one request in flight per connection. A long-polling Fetch (300 ms on a partition
+/// Bound: consecutive produces on a connection are appended while the earlier ones wait for
+/// their acknowledgements, at most `PRODUCES_WAITING_MAX` (64) at once, and answered in order.
+/// 70 pipelined produces to one partition and an ApiVersions after them: 71 answers, in request
+/// order, each produce one offset after the one before it.
+#[test]
+fn pipelined_produces_are_appended_and_answered_in_order() {
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::{Decodable, StrBytes};
+    const PRODUCES: i32 = 70;
+    let batch = broker::log::batch::encode_values(&[bytes::Bytes::from_static(b"in order")], -1, -1, -1);
+    let produce = |correlation_id: i32| {
+        let mut produce = frame(
+            ApiKey::Produce,
+            9,
+            ProduceRequest::default().with_acks(-1).with_timeout_ms(5_000).with_topic_data(vec![
+                produce_request::TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_static_str("pipelined")))
+                    .with_partition_data(vec![produce_request::PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(batch.clone()))]),
+            ]),
+        );
+        produce[4..8].copy_from_slice(&correlation_id.to_be_bytes());
+        produce
+    };
+    broker::fuzzing::pipelined(&[&create_topic("pipelined", 1)]);
+    let mut frames: Vec<Vec<u8>> = (0..PRODUCES).map(produce).collect();
+    let mut api_versions = padded_api_versions(10);
+    api_versions[4..8].copy_from_slice(&PRODUCES.to_be_bytes());
+    frames.push(api_versions);
+    let answers = broker::fuzzing::pipelined(&frames.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    let correlation_ids: Vec<i32> = answers.iter().map(|a| i32::from_be_bytes(a[..4].try_into().unwrap())).collect();
+    assert_eq!(correlation_ids, (0..=PRODUCES).collect::<Vec<_>>(), "every request answered, in order");
+    let base_offsets: Vec<i64> = answers[..PRODUCES as usize]
+        .iter()
+        .map(|answer| {
+            let mut answer = answer.clone();
+            ResponseHeader::decode(&mut answer, 1).unwrap();
+            let partition = &ProduceResponse::decode(&mut answer, 9).unwrap().responses[0].partition_responses[0];
+            assert_eq!(partition.error_code, 0, "acknowledged");
+            partition.base_offset
+        })
+        .collect();
+    assert_eq!(base_offsets, (0..i64::from(PRODUCES)).collect::<Vec<_>>(), "appended in request order");
+}
+
+/// Bound: one request in flight per connection, produces aside. A long-polling Fetch (300 ms on a partition
 /// with nothing new) written together with an ApiVersions: the ApiVersions is answered second,
 /// because the broker reads it only after answering the Fetch.
 #[test]

@@ -37,7 +37,7 @@ pub trait Disk: Send + Sync + 'static {
 pub(crate) struct FileDisk {
     root: PathBuf,
     // Open append handles, so that a hot partition does not reopen its segment per write.
-    handles: Mutex<BTreeMap<String, std::fs::File>>,
+    handles: Mutex<BTreeMap<String, Arc<std::fs::File>>>,
 }
 
 impl FileDisk {
@@ -51,17 +51,21 @@ impl FileDisk {
         self.root.join(file)
     }
 
-    fn with_handle<T>(&self, file: &str, f: impl FnOnce(&mut std::fs::File) -> io::Result<T>) -> io::Result<T> {
+    /// The file's open handle. The map's lock is held only to look the handle up, never across
+    /// the I/O: an fsync takes milliseconds, and holding it then stalled every other partition's
+    /// appends and reads on the node (and the runtime thread doing them) behind that fsync.
+    fn handle(&self, file: &str) -> io::Result<Arc<std::fs::File>> {
         let mut handles = self.handles.lock().unwrap();
-        if !handles.contains_key(file) {
-            let path = self.path(file);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            let handle = std::fs::OpenOptions::new().create(true).append(true).read(true).open(path)?;
-            handles.insert(file.to_string(), handle);
+        if let Some(handle) = handles.get(file) {
+            return Ok(handle.clone());
         }
-        f(handles.get_mut(file).expect("inserted above"))
+        let path = self.path(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let handle = Arc::new(std::fs::OpenOptions::new().create(true).append(true).read(true).open(path)?);
+        handles.insert(file.to_string(), handle.clone());
+        Ok(handle)
     }
 }
 
@@ -72,11 +76,11 @@ impl Disk for FileDisk {
 
     fn append(&self, file: &str, bytes: &[u8]) -> io::Result<()> {
         use std::io::Write;
-        self.with_handle(file, |handle| handle.write_all(bytes))
+        (&*self.handle(file)?).write_all(bytes)
     }
 
     fn sync(&self, file: &str) -> io::Result<()> {
-        self.with_handle(file, |handle| handle.sync_data())
+        self.handle(file)?.sync_data()
     }
 
     fn read(&self, file: &str) -> io::Result<Option<Vec<u8>>> {
@@ -90,12 +94,12 @@ impl Disk for FileDisk {
     fn read_at(&self, file: &str, position: u64, length: usize) -> io::Result<Vec<u8>> {
         use std::os::unix::fs::FileExt;
         let mut buffer = vec![0u8; length];
-        self.with_handle(file, |handle| handle.read_exact_at(&mut buffer, position))?;
+        self.handle(file)?.read_exact_at(&mut buffer, position)?;
         Ok(buffer)
     }
 
     fn truncate(&self, file: &str, length: u64) -> io::Result<()> {
-        self.with_handle(file, |handle| handle.set_len(length))
+        self.handle(file)?.set_len(length)
     }
 
     fn replace_durably(&self, file: &str, bytes: &[u8]) -> io::Result<()> {

@@ -129,8 +129,7 @@ pub(crate) async fn serve_session(
             }
         };
         capture.record(&frame);
-        let produce =
-            frame.len() >= 2 && ApiKey::try_from(i16::from_be_bytes([frame[0], frame[1]])) == Ok(ApiKey::Produce);
+        let produce = raw_api_key(&frame).map(ApiKey::try_from) == Some(Ok(ApiKey::Produce));
         if !produce && !answer_all(node, &mut session, &mut writer, peer, &mut waiting).await {
             return;
         }
@@ -255,6 +254,11 @@ impl WaitingProduce<'_> {
     }
 }
 
+/// The request header's first field, before anything else is decoded.
+fn raw_api_key(frame: &[u8]) -> Option<i16> {
+    Some(i16::from_be_bytes(frame.get(..2)?.try_into().ok()?))
+}
+
 type HandleResult<'n> = Result<Handled<'n>, (ConnectionError, Option<Bytes>)>;
 
 async fn handle_frame<'n>(node: &'n Arc<Node>, session: &mut Session, mut frame: Bytes) -> HandleResult<'n> {
@@ -262,7 +266,7 @@ async fn handle_frame<'n>(node: &'n Arc<Node>, session: &mut Session, mut frame:
     if frame.len() < 8 {
         return Err((ConnectionError::Malformed("frame shorter than a request header".into()), None));
     }
-    let api_key = i16::from_be_bytes([frame[0], frame[1]]);
+    let api_key = raw_api_key(&frame).expect("a header is longer than its API key");
     if api_key == INTERNAL_API_KEY {
         return match &session.principal {
             Some(principal) if principal.role == crate::security::sasl::Role::Broker => {

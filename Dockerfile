@@ -4,14 +4,14 @@
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --config "build.rustflags=['--cfg','madsim']" --target-dir target/sim \
+RUN cargo build --profile sim --locked --config "build.rustflags=['--cfg','madsim']" --target-dir target/sim \
       -p sim --bin faultline
 
 FROM debian:bookworm-slim
 ARG COMMIT=unknown
 # The report's "what ran": an image has no .git to ask.
 ENV FAULTLINE_COMMIT=$COMMIT
-COPY --from=build /src/target/sim/release/faultline /usr/local/bin/faultline
+COPY --from=build /src/target/sim/sim/faultline /usr/local/bin/faultline
 COPY scenarios /opt/faultline/scenarios
 WORKDIR /opt/faultline
 ENTRYPOINT ["faultline"]

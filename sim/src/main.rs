@@ -1,5 +1,5 @@
 //! `faultline`: run with `cargo faultline ...` (a cargo alias that builds this binary with
-//! `--cfg madsim` in release mode under target/sim).
+//! `--cfg madsim` in its `sim` profile under target/sim).
 
 #[cfg(madsim)]
 #[global_allocator]

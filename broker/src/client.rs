@@ -64,6 +64,8 @@ pub struct Connection {
 
 /// The client id of the service's own Kafka clients (replica fetchers, the harness's workload).
 pub const CLIENT_ID: &str = "faultline";
+/// A request header with `CLIENT_ID`: key, version, correlation id, the id, tagged fields.
+const REQUEST_HEADER_BYTES_MAX: usize = 2 + 2 + 4 + 2 + CLIENT_ID.len() + 1;
 
 /// A TCP connection to `address` within `timeout`.
 async fn dial(
@@ -176,7 +178,8 @@ impl Connection {
             .with_request_api_version(version)
             .with_correlation_id(self.correlation_id)
             .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
-        let mut buffer = BytesMut::new();
+        // Sized up front (a produce carries its records): no regrowth, no second copy of them.
+        let mut buffer = BytesMut::with_capacity(REQUEST_HEADER_BYTES_MAX + request.compute_size(version).unwrap_or(0));
         header
             .encode(&mut buffer, api_key.request_header_version(version))
             .map_err(|e| ClientError::Malformed(e.to_string()))?;

@@ -66,7 +66,8 @@ pub struct RunOutcome {
     pub wire_bytes: u64,
     /// Every nemesis event and completed operation in time order, one per line (hashed into
     /// `trace_hash`). One string, not a list: parsing ~35,000 strings per seed in the parent
-    /// (and the fresh pages they took) cost 10 % of a sweep's CPU (perf).
+    /// (and the fresh pages they took) cost 10 % of a sweep's CPU (perf). A seed worker sends
+    /// it after the JSON, not in it (`runner::parse_outcome`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub trace: String,
     pub report: CheckReport,

@@ -59,39 +59,35 @@ pub fn run_seed_within(request: &RunRequest, timeout: Duration) -> RunOutcome {
         .expect("piped")
         .write_all(&serde_json::to_vec(request).expect("requests serialize"))
         .expect("the worker reads its job");
-    // Read stdout while waiting: a large outcome must not block the worker on a full pipe.
+    // Read stdout on a thread: a large outcome must not block the worker on a full pipe, and
+    // the worker's end of the pipe closing is when it is done (no polling of its status).
     let mut stdout = child.stdout.take().expect("piped");
-    let reader = std::thread::Builder::new()
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
         .name(format!("seed-{}-stdout", request.seed))
         .spawn(move || {
             let mut bytes = Vec::new();
             let _ = std::io::Read::read_to_end(&mut stdout, &mut bytes);
-            bytes
+            let _ = done.send(bytes);
         })
         .expect("a reader thread starts");
-    #[allow(clippy::disallowed_methods, reason = "the parent process bounds a worker's wall time")]
-    let started = std::time::Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if started.elapsed() < timeout => std::thread::sleep(Duration::from_millis(20)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
+    let finished = match finished.recv_timeout(timeout) {
+        Ok(stdout) => Some((stdout, child.wait().expect("a worker that closed its output is reaped"))),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            None
         }
     };
-    let stdout = reader.join().unwrap_or_default();
-    let Some(status) = status else {
+    let Some((stdout, status)) = finished else {
         let message = format!(
             "the seed worker ran for more than {} s of wall time and was stopped (FAULTLINE_SEED_TIMEOUT_S)",
             timeout.as_secs_f64()
         );
         return finding(request, ("seed", "hung"), message, 0);
     };
-    match serde_json::from_slice::<RunOutcome>(&stdout) {
-        Ok(outcome) if status.success() => outcome,
+    match parse_outcome(&stdout) {
+        Some(outcome) if status.success() => outcome,
         _ => match String::from_utf8_lossy(&stdout)
             .lines()
             .find_map(|line| line.strip_prefix(CRASH_MARKER))
@@ -187,15 +183,35 @@ fn finding(request: &RunRequest, (expectation, kind): (&str, &str), message: Str
     }
 }
 
-/// The worker side: read a job on stdin, run it, print the outcome as JSON on stdout.
+/// The worker side: read a job on stdin, run it, print the outcome on stdout (`parse_outcome`).
 pub fn seed_worker() -> std::process::ExitCode {
+    use std::io::Write;
     let mut input = Vec::new();
     std::io::Read::read_to_end(&mut std::io::stdin(), &mut input).expect("stdin");
     let request: RunRequest = serde_json::from_slice(&input).expect("a run request on stdin");
     report_crashes();
-    let outcome = run_seed_in_process(&request);
-    println!("{}", serde_json::to_string(&outcome).expect("outcomes serialize"));
+    let mut outcome = run_seed_in_process(&request);
+    let trace = std::mem::take(&mut outcome.trace);
+    let mut stdout = std::io::stdout().lock();
+    let written = serde_json::to_writer(&mut stdout, &outcome)
+        .map_err(std::io::Error::from)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.write_all(trace.as_bytes()))
+        .and_then(|()| stdout.flush());
+    if written.is_err() {
+        return std::process::ExitCode::FAILURE;
+    }
     std::process::ExitCode::SUCCESS
+}
+
+/// A worker's stdout: the outcome as one line of JSON without its trace, then the trace as it
+/// is. The trace as a JSON string (a few MB, an escape per line) made the parent spend as much
+/// CPU parsing it as 5 % of the seed's own run (perf).
+fn parse_outcome(stdout: &[u8]) -> Option<RunOutcome> {
+    let end = stdout.iter().position(|&b| b == b'\n')?;
+    let mut outcome: RunOutcome = serde_json::from_slice(&stdout[..end]).ok()?;
+    outcome.trace = String::from_utf8(stdout[end + 1..].to_vec()).ok()?;
+    Some(outcome)
 }
 
 /// Runs one seed on a fresh thread of this process (std's hashers are seeded per thread).

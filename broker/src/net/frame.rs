@@ -1,5 +1,7 @@
 //! Kafka framing: a 4-byte big-endian size, then the request or response.
 
+use std::io::IoSlice;
+
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -49,11 +51,19 @@ pub(crate) async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, bytes_max: 
     Ok(frame.freeze())
 }
 
+/// Writes one frame: its size, then `body`, as one write (`write_vectored`: TLS puts both in the
+/// same records, as if they were one buffer), so the body is not copied behind a prefix first.
 pub(crate) async fn write_frame<W: AsyncWrite + Unpin>(writer: &mut W, body: &[u8]) -> Result<(), FrameError> {
-    let mut out = BytesMut::with_capacity(body.len() + 4);
-    out.extend_from_slice(&(body.len() as i32).to_be_bytes());
-    out.extend_from_slice(body);
-    writer.write_all(&out).await?;
+    let size = (body.len() as i32).to_be_bytes();
+    let mut parts = [IoSlice::new(&size), IoSlice::new(body)];
+    let mut unwritten = &mut parts[..];
+    while unwritten.iter().any(|part| !part.is_empty()) {
+        let written = writer.write_vectored(unwritten).await?;
+        if written == 0 {
+            return Err(FrameError::Io(std::io::ErrorKind::WriteZero.into()));
+        }
+        IoSlice::advance_slices(&mut unwritten, written);
+    }
     // The simulated network sends on flush; real TLS streams need it too.
     writer.flush().await?;
     Ok(())

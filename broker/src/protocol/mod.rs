@@ -453,7 +453,13 @@ pub(crate) fn decode_request(
 /// Encodes a response. A failure is our bug (a field set that this version lacks): the caller
 /// logs it and closes the connection rather than taking the broker down.
 fn encode_response(correlation_id: i32, response: ResponseKind, version: i16) -> Result<Bytes, ConnectionError> {
-    let mut buffer = BytesMut::new();
+    // A fetch response carries records: sized up front, its buffer is not regrown (and the
+    // records copied again) as they go in. The header takes at most a few bytes past the id.
+    let body_bytes = match &response {
+        ResponseKind::Fetch(fetch) => fetch.compute_size(version).unwrap_or(0),
+        _ => 0,
+    };
+    let mut buffer = BytesMut::with_capacity(8 + body_bytes);
     // ApiVersions responses always use header v0 (KIP-511).
     let header_version =
         if matches!(response, ResponseKind::ApiVersions(_)) { 0 } else { response.header_version(version) };

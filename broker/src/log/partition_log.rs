@@ -767,17 +767,37 @@ impl PartitionLog {
     /// `max_bytes` but always at least one batch when there is one (KIP-74). Nothing at all
     /// when the key may not be used.
     pub fn read(&mut self, offset: i64, upper_bound: i64, max_bytes: usize) -> Result<Bytes, LogError> {
-        let start = self.batches.partition_point(|batch| batch.last_offset < offset);
-        let mut out = bytes::BytesMut::new();
-        for index in start..self.batches.len() {
-            let batch = &self.batches[index];
+        let start = self.first_batch_ending_at_or_after(offset);
+        let (mut end, mut total) = (start, 0);
+        for batch in &self.batches[start..] {
             let plain_length = batch.bytes.as_ref().map_or(batch.length, Bytes::len);
-            if batch.last_offset >= upper_bound || (!out.is_empty() && out.len() + plain_length > max_bytes) {
+            if batch.last_offset >= upper_bound || (total > 0 && total + plain_length > max_bytes) {
                 break;
             }
+            (end, total) = (end + 1, total + plain_length);
+        }
+        // One batch (a follower or consumer at the log's end) is shared, not copied.
+        if end == start + 1 {
+            return self.batch_bytes(start);
+        }
+        let mut out = bytes::BytesMut::with_capacity(total);
+        for index in start..end {
             out.extend_from_slice(&self.batch_bytes(index)?);
         }
         Ok(out.freeze())
+    }
+
+    /// The index of the first batch whose last offset is at least `offset`. Readers are mostly
+    /// near the log's end (followers, consumers keeping up), so the tail is looked at first.
+    fn first_batch_ending_at_or_after(&self, offset: i64) -> usize {
+        const TAIL: usize = 32;
+        let tail = self.batches.len().saturating_sub(TAIL);
+        match self.batches.get(tail) {
+            Some(batch) if batch.last_offset < offset => {
+                tail + self.batches[tail..].partition_point(|batch| batch.last_offset < offset)
+            }
+            _ => self.batches.partition_point(|batch| batch.last_offset < offset),
+        }
     }
 
     /// The bytes of every batch below `upper_bound`, in order (rebuilding committed offsets).

@@ -64,8 +64,6 @@ pub struct Connection {
 
 /// The client id of the service's own Kafka clients (replica fetchers, the harness's workload).
 pub const CLIENT_ID: &str = "faultline";
-/// A request header with `CLIENT_ID`: key, version, correlation id, the id, tagged fields.
-const REQUEST_HEADER_BYTES_MAX: usize = 2 + 2 + 4 + 2 + CLIENT_ID.len() + 1;
 
 /// A TCP connection to `address` within `timeout`.
 async fn dial(
@@ -178,11 +176,11 @@ impl Connection {
             .with_request_api_version(version)
             .with_correlation_id(self.correlation_id)
             .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
+        let header_version = api_key.request_header_version(version);
         // Sized up front (a produce carries its records): no regrowth, no second copy of them.
-        let mut buffer = BytesMut::with_capacity(REQUEST_HEADER_BYTES_MAX + request.compute_size(version).unwrap_or(0));
-        header
-            .encode(&mut buffer, api_key.request_header_version(version))
-            .map_err(|e| ClientError::Malformed(e.to_string()))?;
+        let size = header.compute_size(header_version).unwrap_or(0) + request.compute_size(version).unwrap_or(0);
+        let mut buffer = BytesMut::with_capacity(size);
+        header.encode(&mut buffer, header_version).map_err(|e| ClientError::Malformed(e.to_string()))?;
         request.encode(&mut buffer, version).map_err(|e| ClientError::Malformed(e.to_string()))?;
         let mut frame = self.round_trip(&buffer).await?;
         let response_header = ResponseHeader::decode(&mut frame, R::Response::header_version(version))

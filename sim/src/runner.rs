@@ -79,15 +79,15 @@ pub fn run_seed_within(request: &RunRequest, timeout: Duration) -> RunOutcome {
             None
         }
     };
-    let Some((stdout, status)) = finished else {
+    let Some((mut stdout, status)) = finished else {
         let message = format!(
             "the seed worker ran for more than {} s of wall time and was stopped (FAULTLINE_SEED_TIMEOUT_S)",
             timeout.as_secs_f64()
         );
         return finding(request, ("seed", "hung"), message, 0);
     };
-    match parse_outcome(&stdout) {
-        Some(outcome) if status.success() => outcome,
+    match status.success().then(|| parse_outcome(&mut stdout)).flatten() {
+        Some(outcome) => outcome,
         _ => match String::from_utf8_lossy(&stdout)
             .lines()
             .find_map(|line| line.strip_prefix(CRASH_MARKER))
@@ -207,10 +207,11 @@ pub fn seed_worker() -> std::process::ExitCode {
 /// A worker's stdout: the outcome as one line of JSON without its trace, then the trace as it
 /// is. The trace as a JSON string (a few MB, an escape per line) made the parent spend as much
 /// CPU parsing it as 5 % of the seed's own run (perf).
-fn parse_outcome(stdout: &[u8]) -> Option<RunOutcome> {
+fn parse_outcome(stdout: &mut Vec<u8>) -> Option<RunOutcome> {
     let end = stdout.iter().position(|&b| b == b'\n')?;
     let mut outcome: RunOutcome = serde_json::from_slice(&stdout[..end]).ok()?;
-    outcome.trace = String::from_utf8(stdout[end + 1..].to_vec()).ok()?;
+    // Taken, not copied: the trace is most of what a worker prints.
+    outcome.trace = String::from_utf8(stdout.split_off(end + 1)).ok()?;
     Some(outcome)
 }
 

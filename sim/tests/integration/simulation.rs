@@ -21,6 +21,11 @@ fn a_three_zone_cluster_produces_and_consumes_over_tls_and_replays_byte_for_byte
     assert!(first.report.acked_writes > 1_000, "acknowledged {}", first.report.acked_writes);
     assert!(first.report.polled_records >= first.report.acked_writes, "consumers read {}", first.report.polled_records);
     assert!(first.wire_bytes > 1_000_000, "wire bytes {}", first.wire_bytes);
+    // The trace crosses from the worker as it was hashed there (it travels outside the JSON).
+    let trace_sha256 = ring::digest::digest(&ring::digest::SHA256, first.trace.as_bytes());
+    let hex: String = trace_sha256.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(hex, first.trace_hash, "the parent's trace is not the one the worker hashed");
+    assert!(first.trace.lines().count() > 1_000, "trace of {} lines", first.trace.lines().count());
     let again = run(7);
     assert_eq!(first.trace_hash, again.trace_hash, "same seed, different trace");
     assert_eq!(first.wire_hash, again.wire_hash, "same seed, different bytes on the wire");

@@ -67,7 +67,7 @@ pub struct RunOutcome {
     /// Every nemesis event and completed operation in time order, one per line (hashed into
     /// `trace_hash`). One string, not a list: parsing ~35,000 strings per seed in the parent
     /// (and the fresh pages they took) cost 10 % of a sweep's CPU (perf). A seed worker sends
-    /// it after the JSON, not in it (`runner::parse_outcome`).
+    /// it before the JSON, not in it (`runner::parse_outcome`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub trace: String,
     pub report: CheckReport,

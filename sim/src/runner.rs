@@ -193,10 +193,10 @@ pub fn seed_worker() -> std::process::ExitCode {
     let mut outcome = run_seed_in_process(&request);
     let trace = std::mem::take(&mut outcome.trace);
     let mut stdout = std::io::stdout().lock();
-    let written = serde_json::to_writer(&mut stdout, &outcome)
-        .map_err(std::io::Error::from)
+    let written = stdout
+        .write_all(trace.as_bytes())
         .and_then(|()| stdout.write_all(b"\n"))
-        .and_then(|()| stdout.write_all(trace.as_bytes()))
+        .and_then(|()| serde_json::to_writer(&mut stdout, &outcome).map_err(std::io::Error::from))
         .and_then(|()| stdout.flush());
     if written.is_err() {
         return std::process::ExitCode::FAILURE;
@@ -204,14 +204,15 @@ pub fn seed_worker() -> std::process::ExitCode {
     std::process::ExitCode::SUCCESS
 }
 
-/// A worker's stdout: the outcome as one line of JSON without its trace, then the trace as it
-/// is. The trace as a JSON string (a few MB, an escape per line) made the parent spend as much
-/// CPU parsing it as 5 % of the seed's own run (perf).
+/// A worker's stdout: the trace as it is, then the outcome without its trace as one line of JSON
+/// (which has no raw newline). The trace as a JSON string (a few MB, an escape per line) made
+/// the parent spend as much CPU parsing it as 5 % of the seed's own run (perf); first, it stays
+/// where it was read and only the JSON is cut off its end (taking it out of the front copied it).
 fn parse_outcome(stdout: &mut Vec<u8>) -> Option<RunOutcome> {
-    let end = stdout.iter().position(|&b| b == b'\n')?;
-    let mut outcome: RunOutcome = serde_json::from_slice(&stdout[..end]).ok()?;
-    // Taken, not copied: the trace is most of what a worker prints.
-    outcome.trace = String::from_utf8(stdout.split_off(end + 1)).ok()?;
+    let end = stdout.iter().rposition(|&b| b == b'\n')?;
+    let mut outcome: RunOutcome = serde_json::from_slice(&stdout[end + 1..]).ok()?;
+    stdout.truncate(end);
+    outcome.trace = String::from_utf8(std::mem::take(stdout)).ok()?;
     Some(outcome)
 }
 

@@ -11,6 +11,7 @@ pub mod controller;
 pub mod detection;
 pub mod dev;
 pub mod encryption;
+pub mod entropy;
 // Fuzz entry points run the service on tokio (cargo-fuzz builds without `--cfg madsim`).
 #[cfg(not(madsim))]
 pub mod fuzzing;

@@ -61,7 +61,8 @@ pub struct NodeConfig {
     /// Raft entries per AppendEntries: a knob the simulation draws per seed (1 commits a
     /// multi-record decision entry by entry, which is what showed the need for atomic batches).
     pub raft_entries_per_append_max: usize,
-    pub seed: u64,
+    /// Where the process's ids and keys come from ([`crate::entropy::Entropy::os`] in real mode).
+    pub entropy: crate::entropy::Entropy,
     pub dialer: Dialer,
     /// Where customer keys and ACLs come from; `None`: only the service's own keys work.
     pub control_plane: Option<ControlPlaneLinkConfig>,

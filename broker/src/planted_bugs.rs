@@ -128,10 +128,14 @@ pub enum PlantedBug {
     /// the wall clock (a full index rebuild under the partition lock): produce stalls with no
     /// fault anywhere, downtime that an SLA month counting quiet time as up would hide (C03).
     ProduceStallsInMaintenance,
+    /// Files are created and renamed over without syncing their directory (what `FileDisk` did):
+    /// a power loss can take a new segment, or put back the high watermark, keys or metadata a
+    /// rename had replaced, though every byte was synced.
+    RenameWithoutDirectorySync,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 42] = [
+    pub const ALL: [PlantedBug; 43] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -174,6 +178,7 @@ impl PlantedBug {
         PlantedBug::AckBeforeSync,
         PlantedBug::MetadataBeforeSasl,
         PlantedBug::ProduceStallsInMaintenance,
+        PlantedBug::RenameWithoutDirectorySync,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -221,6 +226,7 @@ impl PlantedBug {
             PlantedBug::AckBeforeSync => "ack-before-sync",
             PlantedBug::MetadataBeforeSasl => "metadata-before-sasl",
             PlantedBug::ProduceStallsInMaintenance => "produce-stalls-in-maintenance",
+            PlantedBug::RenameWithoutDirectorySync => "rename-without-directory-sync",
         }
     }
 

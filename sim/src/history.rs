@@ -104,6 +104,13 @@ pub enum OpKind {
         offset: i64,
         outcome: CommitOutcome,
     },
+    /// The harness looked at every broker's disk when the faults ended: no log of `partition`
+    /// held an offset at or above `log_end_offset` (0: no disk held any file of the partition).
+    /// A write acknowledged there before then is lost whether or not a consumer could still read.
+    Survey {
+        partition: TopicPartition,
+        log_end_offset: i64,
+    },
 }
 
 /// One client operation; times are simulated milliseconds.

@@ -11,7 +11,7 @@ pub mod history;
 pub mod outcome;
 pub mod recorded;
 pub mod scenario;
-pub mod seeded_tls;
+pub mod seeded;
 pub mod seeds;
 pub mod sla;
 

@@ -834,6 +834,12 @@ async fn simulate(request: RunRequest) -> Simulated {
 
     // Liveness: the cluster must converge (full ISR, leaders, consumers caught up) in bound.
     let liveness_start = recorder.now_ms();
+    // What the disks hold when the faults end: a write acknowledged by then and on no disk is
+    // lost, whatever the liveness phase does.
+    let surveys = {
+        let history = recorder.history.lock().unwrap();
+        crate::checkers::replicas::surveys(&world, &history, liveness_start)
+    };
     let bound_ms = scenario.liveness.converge_within_s * 1000;
     // Probed from the admin client's machine: the simulation's main task has no network identity.
     let liveness = handle.get_node(admin_machine.id).expect("admin node").spawn({
@@ -1079,7 +1085,8 @@ async fn simulate(request: RunRequest) -> Simulated {
         RegionEvidence { boundary, unavailable, placed }
     });
     let simulated_ms = recorder.now_ms();
-    let history = recorder.history.lock().unwrap().clone();
+    let mut history = recorder.history.lock().unwrap().clone();
+    history.ops.extend(surveys);
     let keys = {
         use crate::scenario::{FaultKind, Group};
         let events = std::mem::take(&mut *key_events.lock().unwrap());
@@ -1568,16 +1575,14 @@ fn start_breach(
 ) {
     use crate::workload::breaches::{self, Mailbox};
     use crate::world::security_ops::{desk_token, listen_address, CONTACT};
-    use rand_core::SeedableRng;
     let handle = madsim::runtime::Handle::current();
     let seed = world.seed;
     let tls = |n: u64| world.log_store_tls(20_000 + n);
     let crypto = |n: u64| {
-        crate::seeded_tls::seeded_crypto_provider(crate::seeds::derive(seed, crate::seeds::Stream::Breach, 100 + n))
+        crate::seeded::tls::seeded_crypto_provider(crate::seeds::derive(seed, crate::seeds::Stream::Breach, 100 + n))
     };
-    let draws: breaches::Draws = std::sync::Arc::new(std::sync::Mutex::new(rand_chacha::ChaCha8Rng::seed_from_u64(
-        crate::seeds::derive(seed, crate::seeds::Stream::Breach, 1),
-    )));
+    let draws: breaches::Draws =
+        std::sync::Arc::new(std::sync::Mutex::new(crate::seeds::rng(seed, crate::seeds::Stream::Breach, 1)));
     let control_plane = {
         let address = crate::world::control_plane::address();
         broker::net::https_client::HttpsEndpoint { address, server_name: address.ip().to_string() }

@@ -2,7 +2,7 @@
 //! source of randomness takes a new stream, so adding one never shifts the draws of another
 //! (the fault schedule of seed 42 stays seed 42's when the workload learns a new trick).
 
-use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::rand_core::RngCore;
 use rand_chacha::ChaCha8Rng;
 
 /// The named streams of a seed.
@@ -43,14 +43,14 @@ pub enum Stream {
 
 /// The sub-seed of `stream` (and `index` within it, for per-node or per-client streams).
 pub fn derive(seed: u64, stream: Stream, index: u64) -> u64 {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut rng = crate::seeded::chacha8(seed);
     rng.set_stream(((stream as u64) << 32) | (index & 0xffff_ffff));
     rng.next_u64()
 }
 
 /// A generator for `stream`.
 pub fn rng(seed: u64, stream: Stream, index: u64) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(derive(seed, stream, index))
+    crate::seeded::chacha8(derive(seed, stream, index))
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 42] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 43] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -169,6 +169,11 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 42] = [
         bug: "produce-stalls-in-maintenance",
         scenario: "sla-month-standard",
         checks: &["sla_quiet_sample"],
+    },
+    PlantedBugCheck {
+        bug: "rename-without-directory-sync",
+        scenario: "all-zones-power-loss",
+        checks: &["lost_acked_writes", "inconsistent_offsets", "duplicates", "divergent_replicas", "invariants"],
     },
 ];
 

@@ -26,8 +26,8 @@ pub struct ControlPlaneServerConfig {
     pub tls: TlsMaterial,
     pub crypto: Arc<CryptoProvider>,
     pub plane: ControlPlaneConfig,
-    /// Seeds ids, secrets and salts.
-    pub seed: u64,
+    /// Makes ids, secrets, salts and session tokens ([`crate::entropy::os`] in real mode).
+    pub random: crate::entropy::Generator,
     /// Only the planted bug `control-plane-dials-broker` ever uses it.
     pub dialer: Dialer,
     /// Where the brokers listen (only for the planted bug).
@@ -114,7 +114,7 @@ impl ControlPlaneServer {
         let server = Arc::new(ControlPlaneServer {
             security_events,
             desk: config.desk,
-            plane: Mutex::new(ControlPlane::new(config.plane, records, config.seed)),
+            plane: Mutex::new(ControlPlane::new(config.plane, records, config.random)),
             disk,
             backup_disk: config.backup_disk,
             address,

@@ -5,8 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine;
-use rand_chacha::rand_core::{RngCore, SeedableRng};
-use rand_chacha::ChaCha20Rng;
+use rand_core::RngCore;
 use serde::{Deserialize, Serialize};
 
 use super::audit::{acl_subject, rfc3339, AuditEvent, AuditResult, DecisionBatch, CONTROL_PLANE_SOURCE};
@@ -16,6 +15,7 @@ use super::model::{
     Tenancy,
 };
 use super::snapshot::{ClusterAcl, DataPlaneSnapshot, DeletedCluster, HostedCluster, KeyGrant};
+use crate::entropy::Generator;
 use crate::planted_bugs::PlantedBug;
 use crate::security::acl::{AclBinding, AclFilter};
 use crate::security::secrets::{SecretHash, VerifiedSecrets};
@@ -197,7 +197,7 @@ pub struct ControlPlane {
     /// SHA-256 of a session token -> its session (tokens are never stored).
     sessions: BTreeMap<[u8; 32], SessionRecord>,
     verified: VerifiedSecrets,
-    random: ChaCha20Rng,
+    random: Generator,
     /// Physical cluster -> when its brokers last pulled the data-plane snapshot (this
     /// process's knowledge only: after a restart every cluster is presumed up until it is seen
     /// to stop reporting).
@@ -237,15 +237,15 @@ fn token_digest(token: &str) -> [u8; 32] {
 }
 
 impl ControlPlane {
-    /// `records`: what was persisted or restored (empty for a new organization). `seed` seeds
-    /// ids, secrets and salts (from the OS in real mode, from the run's seed in simulation).
-    pub fn new(config: ControlPlaneConfig, records: Records, seed: u64) -> Self {
+    /// `records`: what was persisted or restored (empty for a new organization). `random` makes
+    /// ids, secrets, salts and session tokens ([`crate::entropy::os`] in real mode).
+    pub fn new(config: ControlPlaneConfig, records: Records, random: Generator) -> Self {
         ControlPlane {
             config,
             records,
             sessions: BTreeMap::new(),
             verified: VerifiedSecrets::default(),
-            random: ChaCha20Rng::seed_from_u64(seed),
+            random,
             last_pull_ms: BTreeMap::new(),
             checked_keys: BTreeMap::new(),
         }

@@ -258,6 +258,10 @@ impl<C: Clone + Debug + Default> Raft<C> {
             previous_term <= persisted.hard_state.term,
             "persisted log holds an entry from a term later than the persisted term"
         );
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "election jitter is no secret, and the randomized tests replay a cluster from its seed"
+        )]
         let random = ChaCha8Rng::seed_from_u64(config.seed);
         let mut raft = Raft {
             hard_state: persisted.hard_state.clone(),

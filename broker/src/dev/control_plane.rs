@@ -11,7 +11,7 @@ use std::sync::Arc;
 use ring::signature::KeyPair;
 
 use super::directory::{
-    dev_nodes, random_secret, random_seed, read, write_private, DevError, BCRYPT_COST, COMPLETE_MARKER,
+    dev_nodes, life_id, random_secret, read, write_private, DevError, BCRYPT_COST, COMPLETE_MARKER,
 };
 use crate::control_plane::identity::ApiKeyScope;
 use crate::control_plane::link::ControlPlaneLinkConfig;
@@ -92,7 +92,7 @@ pub(super) fn bootstrap(dir: &Path, ca_path: &Path) -> Result<(), DevError> {
         .map_err(|source| DevError::File { path: dir.join("idp.key"), source })?;
     write_private(&dir.join("organization.id"), &format!("org-{}", &random_secret()[..8]))?;
     let now = crate::net::http::wall_clock_ms();
-    let mut plane = ControlPlane::new(plane_config(dir)?, Records::default(), random_seed());
+    let mut plane = ControlPlane::new(plane_config(dir)?, Records::default(), crate::entropy::os());
     let admin_password = random_secret();
     let admin = plane.bootstrap_admin("admin@localhost", "Dev Admin", Some(&admin_password), now)?;
     let admin = Caller::User { id: admin.id, organization_admin: true };
@@ -180,14 +180,14 @@ pub async fn start(dir: &Path) -> Result<Arc<ControlPlaneServer>, DevError> {
         tls,
         crypto: os_crypto_provider(),
         plane: plane_config(dir)?,
-        seed: random_seed(),
+        random: crate::entropy::os(),
         dialer: tcp_dialer(),
         broker_addresses,
         bugs: PlantedBugs::none(),
         log_store: Some(crate::log_store::shipper::ShippingConfig {
             link: super::log_store::link_config(dir, "control-plane")?,
             dialer: tcp_dialer(),
-            life: format!("{:016x}", random_seed()),
+            life: life_id(),
         }),
         desk: Some(super::incidents::desk(dir)?),
         // In the dev cluster "another zone" is another directory; a real deployment mounts

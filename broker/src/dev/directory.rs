@@ -78,18 +78,13 @@ pub(super) fn write_private(path: &Path, contents: &str) -> Result<(), DevError>
     file.write_all(contents.as_bytes()).map_err(|source| DevError::File { path: path.into(), source })
 }
 
-#[allow(clippy::disallowed_methods, reason = "real-mode secrets must be unpredictable")]
 pub(super) fn random_secret() -> String {
-    use ring::rand::SecureRandom;
     let mut bytes = [0u8; 24];
-    ring::rand::SystemRandom::new().fill(&mut bytes).expect("the OS random source works");
+    rand_core::RngCore::fill_bytes(&mut crate::entropy::os(), &mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-#[allow(clippy::disallowed_methods, reason = "a real process's seeds must be unpredictable")]
-pub(crate) fn random_seed() -> u64 {
-    use ring::rand::SecureRandom;
-    let mut seed = [0u8; 8];
-    ring::rand::SystemRandom::new().fill(&mut seed).expect("the OS random source works");
-    u64::from_le_bytes(seed)
+/// The id a process life signs its security events with: published, so a draw of its own.
+pub(super) fn life_id() -> String {
+    format!("{:016x}", rand_core::RngCore::next_u64(&mut crate::entropy::os()))
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::directory::{random_secret, random_seed, read, write_private, DevError};
+use super::directory::{life_id, random_secret, read, write_private, DevError};
 use crate::detection::pipeline::{self, PipelineConfig};
 use crate::incidents::calendar::Calendar;
 use crate::incidents::desk::{Caller, Desk, DeskConfig, NoticeChannel};
@@ -74,7 +74,7 @@ pub(super) fn desk(dir: &Path) -> Result<Arc<Desk>, DevError> {
         // No pager in the dev cluster: pages show on the desk.
         pager: None,
         contact: NoticeChannel::Spool { to: CONTACT.into(), disk: Arc::new(file_disk(dir, "mail")?) },
-        events: SecurityEvents::start(&link, &format!("{:016x}", random_seed()), tls, tcp_dialer()),
+        events: SecurityEvents::start(&link, &life_id(), tls, tcp_dialer()),
         bugs: PlantedBugs::none(),
     };
     let desk = Desk::open(config, Arc::new(file_disk(dir, "incidents")?)).map_err(DevError::Incidents)?;

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 
-use super::directory::{random_secret, random_seed, read, write_private, DevError, COMPLETE_MARKER};
+use super::directory::{random_secret, read, write_private, DevError, COMPLETE_MARKER};
 use crate::kms::broker_principal;
 use crate::kms::client::KmsLinkConfig;
 use crate::kms::server::{token_hash, KeyService, KmsServer, KmsServerConfig, KMS_PORT};
@@ -48,13 +48,13 @@ pub async fn start(dir: &Path) -> Result<KmsServer, DevError> {
         log_store: Some(crate::log_store::shipper::ShippingConfig {
             link: super::log_store::link_config(dir, "kms")?,
             dialer: crate::net::tcp_dialer(),
-            life: format!("{:016x}", super::directory::random_seed()),
+            life: super::directory::life_id(),
         }),
     };
     let disk = FileDisk::open(dir.join("kms")).map_err(|source| DevError::File { path: dir.join("kms"), source })?;
     let failed = |error: crate::kms::server::KmsServerError| DevError::KeyService(error.to_string());
-    let service =
-        KeyService::open("dev", principals, random_seed(), Arc::new(disk), PlantedBugs::none()).map_err(failed)?;
+    let service = KeyService::open("dev", principals, crate::entropy::os(), Arc::new(disk), PlantedBugs::none())
+        .map_err(failed)?;
     tokio::spawn(service.clone().delete_due_keys_forever());
     KmsServer::start(config, service).await.map_err(failed)
 }

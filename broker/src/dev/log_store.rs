@@ -123,7 +123,7 @@ pub async fn start(dir: &Path) -> Result<(), DevError> {
         let disk = FileDisk::open(&data).map_err(|source| DevError::File { path: data.clone(), source })?;
         let config = LogStoreConfig {
             name: name.clone(),
-            life: format!("{:016x}", super::directory::random_seed()),
+            life: super::directory::life_id(),
             principals: principals.clone(),
             trusted: trusted.clone(),
             bugs: PlantedBugs::none(),

@@ -4,6 +4,8 @@
 
 mod control_plane;
 mod directory;
+#[cfg(test)]
+mod fresh_secrets;
 mod incidents;
 mod kms;
 mod log_store;
@@ -11,7 +13,7 @@ mod operators;
 
 pub use control_plane::{sso_assertion, start as start_control_plane};
 pub use directory::{dev_nodes, DevError};
-use directory::{random_secret, random_seed, read, write_private, BCRYPT_COST, COMPLETE_MARKER, INTER_BROKER_API_KEY};
+use directory::{random_secret, read, write_private, BCRYPT_COST, COMPLETE_MARKER, INTER_BROKER_API_KEY};
 pub use incidents::start_detection;
 pub use kms::start as start_kms;
 pub use log_store::{start as start_log_store, verify as verify_log_store, ReplicaVerdict};
@@ -133,7 +135,7 @@ pub(crate) fn node_config(dir: &Path, id: i32) -> Result<NodeConfig, DevError> {
         default_replication_factor: 3,
         bugs: PlantedBugs::none(),
         raft_entries_per_append_max: 256,
-        seed: random_seed(),
+        entropy: crate::entropy::Entropy::os(),
         dialer: tcp_dialer(),
         control_plane: Some(control_plane::link_config()),
         // Every dev process is on loopback: the service's own range.

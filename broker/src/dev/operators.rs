@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::directory::{dev_nodes, random_secret, random_seed, read, write_private, DevError, BCRYPT_COST};
+use super::directory::{dev_nodes, life_id, random_secret, read, write_private, DevError, BCRYPT_COST};
 use crate::client::ClientCredentials;
 use crate::log::FileDisk;
 use crate::log_store::shipper::SecurityEvents;
@@ -69,13 +69,13 @@ pub async fn start(dir: &Path) -> Result<(), DevError> {
     ]);
     let data = dir.join("staff");
     let disk = FileDisk::open(&data).map_err(|source| DevError::File { path: data.clone(), source })?;
-    let life = format!("{:016x}", random_seed());
+    let life = life_id();
     let events = |principal: &str| -> Result<SecurityEvents, DevError> {
         let link = super::log_store::link_config(dir, principal)?;
         Ok(SecurityEvents::start(&link, &life, tls.clone(), tcp_dialer()))
     };
     let directory =
-        StaffDirectory::open(Arc::new(disk), principals, events("staff-directory")?, random_seed(), BCRYPT_COST)
+        StaffDirectory::open(Arc::new(disk), principals, events("staff-directory")?, crate::entropy::os(), BCRYPT_COST)
             .map_err(|source| DevError::File { path: data, source })?;
     let serve = |ip: Ipv4Addr| {
         let ip = IpAddr::V4(ip);
@@ -106,9 +106,8 @@ pub async fn start(dir: &Path) -> Result<(), DevError> {
         dialer: crate::net::bind_dialer(IpAddr::V4(BASTION_IP)),
         events: events("bastion")?,
         bugs: PlantedBugs::none(),
-        seed: random_seed(),
     };
-    let bastion = Bastion::new(config);
+    let bastion = Bastion::new(config, crate::entropy::os());
     let (address, material) = serve(BASTION_IP)?;
     crate::net::http::bind_https(
         address,

@@ -10,11 +10,11 @@
 
 use std::sync::Mutex;
 
-use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::RngCore;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 
 use super::KEY_BYTES;
+use crate::entropy::Generator;
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
 
 const SEALED_V1: u8 = 1;
@@ -36,16 +36,16 @@ pub enum FieldError {
 
 pub struct FieldCipher {
     key: LessSafeKey,
-    nonces: Mutex<ChaCha20Rng>,
+    nonces: Mutex<Generator>,
     bugs: PlantedBugs,
 }
 
 impl FieldCipher {
-    /// A cipher under the customer's `key`; `nonce_seed` seeds the nonce generator (from the
-    /// operating system in a real client, from the seed in the simulation).
-    pub fn new(key: &[u8; KEY_BYTES], nonce_seed: u64, bugs: PlantedBugs) -> FieldCipher {
+    /// A cipher under the customer's `key`; `nonces` draws the nonces ([`crate::entropy::os`] in
+    /// a real client, the seed's generator in the simulation).
+    pub fn new(key: &[u8; KEY_BYTES], nonces: Generator, bugs: PlantedBugs) -> FieldCipher {
         let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).expect("a 32-byte key"));
-        FieldCipher { key, nonces: Mutex::new(ChaCha20Rng::seed_from_u64(nonce_seed)), bugs }
+        FieldCipher { key, nonces: Mutex::new(nonces), bugs }
     }
 
     pub fn seal(&self, field: &str, plaintext: &[u8]) -> Vec<u8> {
@@ -92,7 +92,7 @@ mod tests {
     use super::*;
 
     fn cipher(key: u8) -> FieldCipher {
-        FieldCipher::new(&[key; KEY_BYTES], 7, PlantedBugs::none())
+        FieldCipher::new(&[key; KEY_BYTES], crate::entropy::seeded_for_tests(7), PlantedBugs::none())
     }
 
     #[test]

@@ -435,8 +435,9 @@ async fn start_node(bugs: PlantedBugs, node_ip: IpAddr, kms_ip: IpAddr) -> Resul
     let broker_id: BrokerId = 1;
     let kms_token = "fuzz-kms-token";
     let principals = BTreeMap::from([(crate::kms::keys::broker_principal(&cluster_id), token_hash(kms_token))]);
-    let service = KeyService::open("fuzz", principals, 7, Arc::new(MemoryDisk::new()), PlantedBugs::none())
-        .map_err(|e| error(&e))?;
+    let service =
+        KeyService::open("fuzz", principals, crate::entropy::os(), Arc::new(MemoryDisk::new()), PlantedBugs::none())
+            .map_err(|e| error(&e))?;
     let kms_config = KmsServerConfig {
         listen_ip: kms_ip,
         tls: ca.issue(&["localhost".to_string()], &[kms_ip], None).map_err(|e| error(&e))?,
@@ -475,7 +476,7 @@ async fn start_node(bugs: PlantedBugs, node_ip: IpAddr, kms_ip: IpAddr) -> Resul
         default_replication_factor: 1,
         bugs,
         raft_entries_per_append_max: 256,
-        seed: 7,
+        entropy: crate::entropy::Entropy::os(),
         dialer: crate::net::tcp_dialer(),
         control_plane: None,
         service_ranges: vec!["127.0.0.0/8".parse().expect("a literal range")],

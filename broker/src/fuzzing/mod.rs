@@ -174,7 +174,7 @@ pub fn control_plane_calls(calls: &[HttpCall]) {
             broker_keys: [("broker-1".to_string(), SecretHash::new("broker-secret", 4, [1; 16]).expect("hash"))].into(),
             bugs: PlantedBugs::none(),
         };
-        let mut plane = ControlPlane::new(config, Records::default(), 7);
+        let mut plane = ControlPlane::new(config, Records::default(), crate::entropy::os());
         plane.bootstrap_admin("admin@example.com", "Admin", Some("correct horse battery"), NOW_MS).expect("an admin");
         let sign_in = ApiRequest {
             method: "POST",
@@ -199,9 +199,14 @@ pub fn control_plane_calls(calls: &[HttpCall]) {
 /// Calls to the key service (C08, C09) as the broker principal that holds its grants.
 pub fn key_service_calls(calls: &[HttpCall]) {
     let principals = BTreeMap::from([("broker".to_string(), token_hash("broker-token"))]);
-    let service =
-        crate::kms::server::KeyService::open("eu-1", principals, 7, Arc::new(MemoryDisk::new()), PlantedBugs::none())
-            .expect("an empty key store opens");
+    let service = crate::kms::server::KeyService::open(
+        "eu-1",
+        principals,
+        crate::entropy::os(),
+        Arc::new(MemoryDisk::new()),
+        PlantedBugs::none(),
+    )
+    .expect("an empty key store opens");
     answer_all(
         calls,
         &basic("broker", "broker-token"),

@@ -18,13 +18,13 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::RngCore;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::client::{KmsCallError, KmsClient};
 use crate::encryption::{KeySource, KeyUnavailable, RootKey, WrappedKey, KEY_BYTES};
+use crate::entropy::Generator;
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
 
 pub const KEY_RENEW_INTERVAL: Duration = Duration::from_secs(10);
@@ -106,7 +106,7 @@ pub struct Keyring {
     client: KmsClient,
     resolve: KeyResolver,
     state: Mutex<State>,
-    random: Mutex<ChaCha20Rng>,
+    random: Mutex<Generator>,
     /// Something new is wanted (a master key without a root, a root not unwrapped).
     wanted: Notify,
     /// A maintenance pass finished.
@@ -123,12 +123,18 @@ pub struct Keyring {
 pub type RewrapListener = Box<dyn Fn(&BTreeMap<u64, WrappedKey>) + Send + Sync>;
 
 impl Keyring {
-    pub fn new(client: KmsClient, resolve: KeyResolver, seed: u64, timing: KeyLease, bugs: PlantedBugs) -> Keyring {
+    pub fn new(
+        client: KmsClient,
+        resolve: KeyResolver,
+        random: Generator,
+        timing: KeyLease,
+        bugs: PlantedBugs,
+    ) -> Keyring {
         Keyring {
             client,
             resolve,
             state: Mutex::default(),
-            random: Mutex::new(ChaCha20Rng::seed_from_u64(seed)),
+            random: Mutex::new(random),
             wanted: Notify::new(),
             maintained: Notify::new(),
             last_failure: Mutex::default(),
@@ -514,8 +520,14 @@ mod tests {
         let ca = CertificateAuthority::generate().unwrap();
         let principals =
             BTreeMap::from([(BROKER.to_string(), token_hash("b")), (CUSTOMER.to_string(), token_hash("c"))]);
-        let service =
-            KeyService::open("test", principals, 1, Arc::new(MemoryDisk::new()), PlantedBugs::none()).unwrap();
+        let service = KeyService::open(
+            "test",
+            principals,
+            crate::entropy::seeded_for_tests(1),
+            Arc::new(MemoryDisk::new()),
+            PlantedBugs::none(),
+        )
+        .unwrap();
         let config = KmsServerConfig {
             listen_ip: ip,
             tls: ca.issue(&[ip.to_string()], &[ip], None).unwrap(),
@@ -536,7 +548,7 @@ mod tests {
         let keyring = Arc::new(Keyring::new(
             KmsClient::new(&link(BROKER, "b"), tls, tcp_dialer()),
             Box::new(move |_| Some(resolved.clone())),
-            7,
+            crate::entropy::seeded_for_tests(7),
             timing,
             PlantedBugs::none(),
         ));

@@ -9,13 +9,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::RngCore;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::encryption::{WrappedKey, KEY_BYTES};
+use crate::entropy::Generator;
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
 
 /// The prefix of service-managed keys: created on first use by a service principal, one per
@@ -142,7 +142,7 @@ pub struct KeyRecords {
 
 pub struct KeyStore {
     records: KeyRecords,
-    random: ChaCha20Rng,
+    random: Generator,
     region: String,
     /// Audit records not yet taken by the server (it appends them to its audit file).
     audit: Vec<KmsAuditRecord>,
@@ -150,8 +150,9 @@ pub struct KeyStore {
 }
 
 impl KeyStore {
-    pub fn new(region: &str, records: KeyRecords, seed: u64, bugs: PlantedBugs) -> KeyStore {
-        KeyStore { records, random: ChaCha20Rng::seed_from_u64(seed), region: region.into(), audit: Vec::new(), bugs }
+    /// `random`: master keys, key ids and wrapping nonces ([`crate::entropy::os`] in real mode).
+    pub fn new(region: &str, records: KeyRecords, random: Generator, bugs: PlantedBugs) -> KeyStore {
+        KeyStore { records, random, region: region.into(), audit: Vec::new(), bugs }
     }
 
     pub fn records(&self) -> &KeyRecords {
@@ -250,7 +251,7 @@ impl KeyStore {
         principal: &str,
         action: &'static str,
         key_id: &str,
-        change: impl FnOnce(&mut MasterKey, &mut ChaCha20Rng) -> Result<(), KmsError>,
+        change: impl FnOnce(&mut MasterKey, &mut Generator) -> Result<(), KmsError>,
     ) -> Result<KeyDescription, KmsError> {
         let outcome = match self.records.keys.get_mut(key_id) {
             None => Err(KmsError::NotFound(key_id.into())),
@@ -583,7 +584,8 @@ mod tests {
     const BROKER: &str = "service:broker/pkc-1";
 
     fn store_with_key() -> (KeyStore, String) {
-        let mut store = KeyStore::new("region-1", KeyRecords::default(), 7, PlantedBugs::none());
+        let mut store =
+            KeyStore::new("region-1", KeyRecords::default(), crate::entropy::seeded_for_tests(7), PlantedBugs::none());
         let id = store.create_key(0, OWNER).id;
         store.grant(0, OWNER, &id, BROKER).unwrap();
         (store, id)
@@ -608,7 +610,7 @@ mod tests {
     #[test]
     fn a_planted_rotation_that_drops_the_old_version_leaves_old_wraps_unopenable() {
         let bugs = PlantedBugs::from_names(["rotation-drops-old-version"]).unwrap();
-        let mut store = KeyStore::new("region-1", KeyRecords::default(), 7, bugs);
+        let mut store = KeyStore::new("region-1", KeyRecords::default(), crate::entropy::seeded_for_tests(7), bugs);
         let id = store.create_key(0, OWNER).id;
         store.grant(0, OWNER, &id, BROKER).unwrap();
         let old = store.wrap(1, BROKER, &id, &[1; 32], "ctx").unwrap();
@@ -667,7 +669,8 @@ mod tests {
 
     #[test]
     fn service_aliases_are_created_on_first_use_by_a_service_only() {
-        let mut store = KeyStore::new("region-1", KeyRecords::default(), 7, PlantedBugs::none());
+        let mut store =
+            KeyStore::new("region-1", KeyRecords::default(), crate::entropy::seeded_for_tests(7), PlantedBugs::none());
         let alias = "alias/faultline/tenant/org-1";
         assert!(matches!(store.wrap(0, OWNER, alias, &[0; 32], ""), Err(KmsError::NotFound(_))));
         let wrapped = store.wrap(0, BROKER, alias, &[3; 32], "").unwrap();
@@ -680,7 +683,12 @@ mod tests {
         let (mut store, id) = store_with_key();
         let wrapped = store.wrap(1, BROKER, &id, &[9; 32], "ctx").unwrap();
         let bytes = serde_json::to_vec(store.records()).unwrap();
-        let mut restarted = KeyStore::new("region-1", serde_json::from_slice(&bytes).unwrap(), 8, PlantedBugs::none());
+        let mut restarted = KeyStore::new(
+            "region-1",
+            serde_json::from_slice(&bytes).unwrap(),
+            crate::entropy::seeded_for_tests(8),
+            PlantedBugs::none(),
+        );
         assert_eq!(restarted.unwrap(2, BROKER, &wrapped, "ctx").unwrap().plaintext.as_slice(), &[9; 32]);
     }
 

@@ -99,10 +99,11 @@ pub use crate::net::api::token_hash;
 
 impl KeyService {
     /// Loads the keys from `disk` (none on first start) and runs the scheduled deletions.
+    /// `random` makes master keys, ids and nonces ([`crate::entropy::os`] in real mode).
     pub fn open(
         region: &str,
         principals: BTreeMap<String, String>,
-        seed: u64,
+        random: crate::entropy::Generator,
         disk: Arc<dyn Disk>,
         bugs: PlantedBugs,
     ) -> Result<Arc<KeyService>, KmsServerError> {
@@ -110,7 +111,7 @@ impl KeyService {
             Some(bytes) => serde_json::from_slice(&bytes)?,
             None => KeyRecords::default(),
         };
-        Ok(Arc::new(KeyService { store: Mutex::new(KeyStore::new(region, records, seed, bugs)), disk, principals }))
+        Ok(Arc::new(KeyService { store: Mutex::new(KeyStore::new(region, records, random, bugs)), disk, principals }))
     }
 
     /// Carries out due deletions every `DELETION_TICK`, forever.

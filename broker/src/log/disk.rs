@@ -6,12 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+use crate::planted_bugs::{PlantedBug, PlantedBugs};
 
 /// Durable storage for one node. File names are relative, `/`-separated.
 pub trait Disk: Send + Sync + 'static {
-    /// Appends to the page cache (creating the file).
+    /// Appends to the page cache. A file it creates exists durably (empty) when it returns.
     fn append(&self, file: &str, bytes: &[u8]) -> io::Result<()>;
     /// Makes everything written to `file` so far durable.
     fn sync(&self, file: &str) -> io::Result<()>;
@@ -21,7 +23,8 @@ pub trait Disk: Send + Sync + 'static {
     fn read_at(&self, file: &str, position: u64, length: usize) -> io::Result<Vec<u8>>;
     /// Cuts the file to `length` bytes (in the page cache until synced).
     fn truncate(&self, file: &str, length: u64) -> io::Result<()>;
-    /// Replaces the whole content and syncs it (write-temp-then-rename in real mode).
+    /// Replaces the whole content durably (write-temp, sync, rename, sync the directory in real
+    /// mode).
     fn replace_durably(&self, file: &str, bytes: &[u8]) -> io::Result<()>;
     /// Removes every file whose name starts with `prefix` (durably).
     fn remove_prefix(&self, prefix: &str) -> io::Result<()>;
@@ -33,7 +36,9 @@ pub trait Disk: Send + Sync + 'static {
     fn sync_latency(&self) -> std::time::Duration;
 }
 
-/// Real mode: one directory, ordinary files, `fsync` for `sync`.
+/// Real mode: one directory, ordinary files, `fsync` for `sync`. Every create, rename and delete
+/// syncs its directory before it returns: POSIX does not promise that a new or renamed entry
+/// survives a power cut otherwise, however well the file itself was synced.
 pub(crate) struct FileDisk {
     root: PathBuf,
     // Open append handles, so that a hot partition does not reopen its segment per write.
@@ -60,13 +65,45 @@ impl FileDisk {
             return Ok(handle.clone());
         }
         let path = self.path(file);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let handle = Arc::new(std::fs::OpenOptions::new().create(true).append(true).read(true).open(path)?);
+        let open = |create| std::fs::OpenOptions::new().create(create).append(true).read(true).open(&path);
+        let handle = match open(false) {
+            Ok(handle) => handle,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                let directory = self.create_directories(&path)?;
+                let handle = open(true)?;
+                sync_directory(&directory)?;
+                handle
+            }
+            Err(error) => return Err(error),
+        };
+        let handle = Arc::new(handle);
         handles.insert(file.to_string(), handle.clone());
         Ok(handle)
     }
+
+    /// Makes the directories above `path` that are missing, each durable (its parent synced),
+    /// and returns the one that holds `path`.
+    fn create_directories(&self, path: &Path) -> io::Result<PathBuf> {
+        let directory = path.parent().unwrap_or(&self.root).to_path_buf();
+        let mut missing = Vec::new();
+        let mut next = directory.as_path();
+        while !next.exists() {
+            missing.push(next.to_path_buf());
+            next = next.parent().unwrap_or(&self.root);
+        }
+        for created in missing.into_iter().rev() {
+            std::fs::create_dir(&created).or_else(|error| match error.kind() {
+                io::ErrorKind::AlreadyExists => Ok(()),
+                _ => Err(error),
+            })?;
+            sync_directory(created.parent().unwrap_or(&self.root))?;
+        }
+        Ok(directory)
+    }
+}
+
+fn sync_directory(directory: &Path) -> io::Result<()> {
+    std::fs::File::open(directory)?.sync_all()
 }
 
 impl Disk for FileDisk {
@@ -105,16 +142,16 @@ impl Disk for FileDisk {
     fn replace_durably(&self, file: &str, bytes: &[u8]) -> io::Result<()> {
         use std::io::Write;
         let path = self.path(file);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
+        let directory = self.create_directories(&path)?;
         let temporary = path.with_extension("tmp");
         let mut handle = std::fs::File::create(&temporary)?;
         handle.write_all(bytes)?;
         handle.sync_all()?;
         std::fs::rename(&temporary, &path)?;
         self.handles.lock().unwrap().remove(file);
-        Ok(())
+        // The rename is durable only once the directory is: without this a power cut can
+        // leave the old content (or no file) under the name, though the new bytes were synced.
+        sync_directory(&directory)
     }
 
     fn remove_prefix(&self, prefix: &str) -> io::Result<()> {
@@ -128,10 +165,10 @@ impl Disk for FileDisk {
         // An unlink is durable only once its directory is synced: a removed key file must not
         // come back after a power loss (C13). A directory left empty goes too.
         for directory in directories.into_iter().rev() {
-            std::fs::File::open(&directory)?.sync_all()?;
+            sync_directory(&directory)?;
             if directory != self.root && std::fs::remove_dir(&directory).is_ok() {
                 if let Some(parent) = directory.parent() {
-                    std::fs::File::open(parent)?.sync_all()?;
+                    sync_directory(parent)?;
                 }
             }
         }
@@ -168,15 +205,86 @@ struct MemoryFile {
     /// The cache was cut below what is durable since the last sync (so a sync must copy all,
     /// not just append the new tail: syncing by whole copies was quadratic).
     rewritten: bool,
+    /// What a power loss leaves under this name, as POSIX has it: a create or a rename is
+    /// durable only once its directory is synced.
+    entry: Entry,
+}
+
+#[derive(Clone, Default)]
+enum Entry {
+    /// The name and the file it points to are on disk.
+    #[default]
+    Durable,
+    /// Created or renamed since its directory was last synced: a power loss leaves the file
+    /// this name pointed to before (its durable bytes), or nothing.
+    Pending { previous: Option<Vec<u8>> },
+}
+
+impl Entry {
+    /// The entry after this name is pointed at a new file while the directory is not synced.
+    fn relinked(self, old_durable: Vec<u8>) -> Entry {
+        match self {
+            Entry::Durable => Entry::Pending { previous: Some(old_durable) },
+            pending @ Entry::Pending { .. } => pending,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Namespace {
+    files: BTreeMap<String, MemoryFile>,
+    /// Directories made since their parent was last synced: a power loss takes them and all
+    /// they hold.
+    pending_directories: std::collections::BTreeSet<String>,
+}
+
+impl Namespace {
+    /// Makes every entry in `directory` durable, as `fsync` on the directory does.
+    fn sync_directory(&mut self, directory: &str) {
+        for (name, file) in self.files.iter_mut() {
+            if parent(name) == directory {
+                file.entry = Entry::Durable;
+            }
+        }
+        self.pending_directories.retain(|pending| parent(pending) != directory);
+    }
+
+    /// The directories of `file` not known to the namespace yet, outermost first.
+    fn new_directories(&self, file: &str) -> Vec<String> {
+        let mut directories = Vec::new();
+        let mut directory = parent(file);
+        while !directory.is_empty() && !self.holds_directory(directory) {
+            directories.push(directory.to_string());
+            directory = parent(directory);
+        }
+        directories.reverse();
+        directories
+    }
+
+    fn holds_directory(&self, directory: &str) -> bool {
+        let prefix = format!("{directory}/");
+        self.pending_directories.contains(directory)
+            || self.files.range(prefix.clone()..).next().is_some_and(|(name, _)| name.starts_with(&prefix))
+    }
+}
+
+/// The directory part of a `/`-separated name (`""` for the disk's root).
+fn parent(name: &str) -> &str {
+    name.rsplit_once('/').map_or("", |(directory, _)| directory)
 }
 
 /// An in-memory disk with page-cache semantics. It outlives the node process that uses it, so a
-/// killed node restarts on the same disk; `power_loss` reverts every file to its last sync.
+/// killed node restarts on the same disk; `power_loss` reverts every file to its last sync, and
+/// every name to its directory's last sync.
+///
+/// Like `FileDisk`, every create and rename syncs its directory before it returns (planted bug
+/// `rename-without-directory-sync`: neither does, as `FileDisk` did before it was fixed).
 #[derive(Clone, Default)]
 pub struct MemoryDisk {
-    files: Arc<Mutex<BTreeMap<String, MemoryFile>>>,
+    namespace: Arc<Mutex<Namespace>>,
     /// The fsync latencies of the `slow-disk` faults now active (the worst applies).
     slow_syncs: Arc<Mutex<Vec<std::time::Duration>>>,
+    bugs: PlantedBugs,
 }
 
 impl MemoryDisk {
@@ -187,6 +295,11 @@ impl MemoryDisk {
 
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A disk whose file operations carry the planted bugs among `bugs`.
+    pub fn with_bugs(bugs: PlantedBugs) -> Self {
+        MemoryDisk { bugs, ..Self::default() }
     }
 
     /// A disk under write-back pressure: group-commit syncs take `latency` until `speed_up`.
@@ -202,30 +315,70 @@ impl MemoryDisk {
         }
     }
 
-    /// Power loss: the page cache is gone, only synced bytes remain.
+    /// Power loss: the page cache is gone, only synced bytes remain, under the names whose
+    /// directories were synced after they were made.
     pub fn power_loss(&self) {
-        let mut files = self.files.lock().unwrap();
-        files.retain(|_, file| !file.durable.is_empty());
-        for file in files.values_mut() {
+        let mut namespace = self.namespace.lock().unwrap();
+        let lost_directories = std::mem::take(&mut namespace.pending_directories);
+        let in_lost_directory =
+            |name: &str| lost_directories.iter().any(|directory| name.starts_with(&format!("{directory}/")));
+        namespace.files.retain(|name, file| {
+            if in_lost_directory(name) {
+                return false;
+            }
+            match std::mem::take(&mut file.entry) {
+                Entry::Durable => {}
+                Entry::Pending { previous: None } => return false,
+                Entry::Pending { previous: Some(bytes) } => file.durable = bytes,
+            }
             file.cached = file.durable.clone();
             file.rewritten = false;
-        }
+            true
+        });
     }
 
     /// The disk is destroyed (zone loss).
     pub fn destroy(&self) {
-        self.files.lock().unwrap().clear();
+        let mut namespace = self.namespace.lock().unwrap();
+        namespace.files.clear();
+        namespace.pending_directories.clear();
+    }
+
+    /// The directory syncs of a create or a rename of `file`: done before the call returns,
+    /// unless the planted bug skips them.
+    fn sync_new_entry(&self, namespace: &mut Namespace, file: &str, new_directories: Vec<String>) {
+        if self.bugs.is_on(PlantedBug::RenameWithoutDirectorySync) {
+            // BUG (planted): the rename or create is left to the file system's whim, as if
+            // `fsync` of the file made its name durable too (POSIX does not promise it).
+            namespace.pending_directories.extend(new_directories);
+            return;
+        }
+        namespace.sync_directory(parent(file));
+    }
+
+    /// The file under `name`, created (with its directories) if it does not exist.
+    fn created<'a>(&self, namespace: &'a mut Namespace, name: &str) -> &'a mut MemoryFile {
+        if !namespace.files.contains_key(name) {
+            let new_directories = namespace.new_directories(name);
+            namespace.files.insert(
+                name.to_string(),
+                MemoryFile { entry: Entry::Pending { previous: None }, ..MemoryFile::default() },
+            );
+            self.sync_new_entry(namespace, name, new_directories);
+        }
+        namespace.files.get_mut(name).expect("created above")
     }
 }
 
 impl Disk for MemoryDisk {
     fn append(&self, file: &str, bytes: &[u8]) -> io::Result<()> {
-        self.files.lock().unwrap().entry(file.to_string()).or_default().cached.extend_from_slice(bytes);
+        let mut namespace = self.namespace.lock().unwrap();
+        self.created(&mut namespace, file).cached.extend_from_slice(bytes);
         Ok(())
     }
 
     fn sync(&self, file: &str) -> io::Result<()> {
-        if let Some(entry) = self.files.lock().unwrap().get_mut(file) {
+        if let Some(entry) = self.namespace.lock().unwrap().files.get_mut(file) {
             if entry.rewritten || entry.cached.len() < entry.durable.len() {
                 entry.durable.clone_from(&entry.cached);
                 entry.rewritten = false;
@@ -242,12 +395,12 @@ impl Disk for MemoryDisk {
     }
 
     fn read(&self, file: &str) -> io::Result<Option<Vec<u8>>> {
-        Ok(self.files.lock().unwrap().get(file).map(|entry| entry.cached.clone()))
+        Ok(self.namespace.lock().unwrap().files.get(file).map(|entry| entry.cached.clone()))
     }
 
     fn read_at(&self, file: &str, position: u64, length: usize) -> io::Result<Vec<u8>> {
-        let files = self.files.lock().unwrap();
-        let cached = &files.get(file).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?.cached;
+        let namespace = self.namespace.lock().unwrap();
+        let cached = &namespace.files.get(file).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?.cached;
         let start = position as usize;
         cached
             .get(start..start + length)
@@ -256,8 +409,8 @@ impl Disk for MemoryDisk {
     }
 
     fn truncate(&self, file: &str, length: u64) -> io::Result<()> {
-        let mut files = self.files.lock().unwrap();
-        let entry = files.entry(file.to_string()).or_default();
+        let mut namespace = self.namespace.lock().unwrap();
+        let entry = self.created(&mut namespace, file);
         entry.cached.truncate(length as usize);
         if entry.cached.len() < entry.durable.len() {
             entry.rewritten = true;
@@ -266,21 +419,40 @@ impl Disk for MemoryDisk {
     }
 
     fn replace_durably(&self, file: &str, bytes: &[u8]) -> io::Result<()> {
-        let mut files = self.files.lock().unwrap();
-        let entry = files.entry(file.to_string()).or_default();
-        entry.cached = bytes.to_vec();
-        entry.durable = bytes.to_vec();
-        entry.rewritten = false;
+        let mut namespace = self.namespace.lock().unwrap();
+        let new_directories = namespace.new_directories(file);
+        // A synced temporary file renamed over the name: the new file's bytes are durable, the
+        // name's pointing at it is not until the directory is synced.
+        let entry = match namespace.files.remove(file) {
+            Some(old) => old.entry.relinked(old.durable),
+            None => Entry::Pending { previous: None },
+        };
+        namespace.files.insert(
+            file.to_string(),
+            MemoryFile { cached: bytes.to_vec(), durable: bytes.to_vec(), rewritten: false, entry },
+        );
+        self.sync_new_entry(&mut namespace, file, new_directories);
         Ok(())
     }
 
     fn remove_prefix(&self, prefix: &str) -> io::Result<()> {
-        self.files.lock().unwrap().retain(|name, _| !name.starts_with(prefix));
+        let mut namespace = self.namespace.lock().unwrap();
+        let removed: Vec<String> = namespace.files.keys().filter(|name| name.starts_with(prefix)).cloned().collect();
+        let mut directories = std::collections::BTreeSet::new();
+        for name in removed {
+            namespace.files.remove(&name);
+            directories.insert(parent(&name).to_string());
+        }
+        // `FileDisk` syncs each directory it removed from, and the parent of one it emptied.
+        for directory in directories {
+            namespace.sync_directory(&directory);
+            namespace.sync_directory(parent(&directory));
+        }
         Ok(())
     }
 
     fn list(&self, prefix: &str) -> io::Result<Vec<String>> {
-        Ok(self.files.lock().unwrap().keys().filter(|name| name.starts_with(prefix)).cloned().collect())
+        Ok(self.namespace.lock().unwrap().files.keys().filter(|name| name.starts_with(prefix)).cloned().collect())
     }
 }
 
@@ -298,7 +470,65 @@ mod tests {
         assert_eq!(disk.read("p/0.log").unwrap().unwrap(), b"synced+cached");
         disk.power_loss();
         assert_eq!(disk.read("p/0.log").unwrap().unwrap(), b"synced");
-        assert_eq!(disk.read("p/1.log").unwrap(), None);
+        // Its create was durable (the directory synced), its bytes were not.
+        assert_eq!(disk.read("p/1.log").unwrap().unwrap(), b"");
+    }
+
+    fn without_directory_syncs() -> MemoryDisk {
+        MemoryDisk::with_bugs(PlantedBugs::from_names(["rename-without-directory-sync"]).unwrap())
+    }
+
+    #[test]
+    fn a_rename_is_durable_when_it_returns() {
+        let disk = MemoryDisk::new();
+        disk.replace_durably("p/hw", b"old").unwrap();
+        disk.replace_durably("p/hw", b"new").unwrap();
+        disk.power_loss();
+        assert_eq!(disk.read("p/hw").unwrap().unwrap(), b"new");
+    }
+
+    #[test]
+    fn a_rename_without_a_directory_sync_can_be_undone_by_a_power_loss() {
+        let disk = without_directory_syncs();
+        disk.replace_durably("p/hw", b"first").unwrap();
+        disk.power_loss();
+        assert_eq!(disk.read("p/hw").unwrap(), None, "a new name whose directory was never synced");
+        disk.replace_durably("p/hw", b"old").unwrap();
+        disk.remove_prefix("p/unrelated").unwrap(); // no file: syncs nothing
+        disk.append("p/0.log", b"x").unwrap();
+        disk.remove_prefix("p/0.log").unwrap(); // syncs p/: "old" is durable under its name
+        disk.replace_durably("p/hw", b"new").unwrap();
+        disk.replace_durably("p/hw", b"newer").unwrap();
+        assert_eq!(disk.read("p/hw").unwrap().unwrap(), b"newer");
+        disk.power_loss();
+        assert_eq!(disk.read("p/hw").unwrap().unwrap(), b"old", "the last name the directory synced");
+    }
+
+    #[test]
+    fn a_synced_file_in_an_unsynced_directory_is_lost_with_it() {
+        let disk = without_directory_syncs();
+        disk.append("topic-0/00.log", b"acknowledged").unwrap();
+        disk.sync("topic-0/00.log").unwrap();
+        disk.power_loss();
+        assert_eq!(disk.list("").unwrap(), Vec::<String>::new());
+
+        let fixed = MemoryDisk::new();
+        fixed.append("topic-0/00.log", b"acknowledged").unwrap();
+        fixed.sync("topic-0/00.log").unwrap();
+        fixed.power_loss();
+        assert_eq!(fixed.read("topic-0/00.log").unwrap().unwrap(), b"acknowledged");
+    }
+
+    #[test]
+    fn a_removal_syncs_its_directory_for_the_names_made_before_it() {
+        let disk = without_directory_syncs();
+        disk.append("d/kept", b"k").unwrap();
+        disk.sync("d/kept").unwrap();
+        disk.append("d/gone", b"g").unwrap();
+        disk.remove_prefix("d/gone").unwrap();
+        disk.power_loss();
+        assert_eq!(disk.list("d/").unwrap(), vec!["d/kept".to_string()]);
+        assert_eq!(disk.read("d/kept").unwrap().unwrap(), b"k");
     }
 
     #[test]
@@ -337,6 +567,10 @@ mod tests {
         disk.remove_prefix("t/").unwrap();
         assert!(disk.list("t/").unwrap().is_empty());
         assert!(!root.join("t").exists(), "an emptied directory is removed");
+        disk.replace_durably("a/b/c/meta", b"1").unwrap();
+        disk.append("a/b/d/0.log", b"2").unwrap();
+        assert_eq!(disk.read("a/b/c/meta").unwrap().unwrap(), b"1");
+        assert_eq!(disk.list("a/").unwrap(), vec!["a/b/c/meta".to_string(), "a/b/d/0.log".to_string()]);
         std::fs::remove_dir_all(root).ok();
     }
 }

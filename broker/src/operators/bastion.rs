@@ -42,8 +42,6 @@ pub struct BastionConfig {
     pub dialer: Dialer,
     pub events: SecurityEvents,
     pub bugs: PlantedBugs,
-    /// Session ids.
-    pub seed: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -58,7 +56,8 @@ struct Session {
 pub struct Bastion {
     config: BastionConfig,
     sessions: Mutex<BTreeMap<String, Session>>,
-    ids: Mutex<rand_chacha::ChaCha20Rng>,
+    /// Session ids ([`crate::entropy::os`] in real mode).
+    ids: Mutex<crate::entropy::Generator>,
 }
 
 #[derive(Deserialize)]
@@ -79,10 +78,8 @@ struct ActionRequest {
 }
 
 impl Bastion {
-    pub fn new(config: BastionConfig) -> Arc<Bastion> {
-        use rand_core::SeedableRng;
-        let ids = Mutex::new(rand_chacha::ChaCha20Rng::seed_from_u64(config.seed));
-        Arc::new(Bastion { config, sessions: Mutex::default(), ids })
+    pub fn new(config: BastionConfig, session_ids: crate::entropy::Generator) -> Arc<Bastion> {
+        Arc::new(Bastion { config, sessions: Mutex::default(), ids: Mutex::new(session_ids) })
     }
 
     fn record(&self, action: &str, operator: &str, outcome: &str, detail: &str) {

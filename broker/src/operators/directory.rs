@@ -6,7 +6,9 @@
 //! - `DELETE /v1/operators/<name>/role` (security admins): the role ends now (offboarding).
 //! - `POST /v1/verify` `{"operator", "password", "code", "role"}` (bastions): yes only for an
 //!   operator holding that role, with its password and a TOTP code of now (one step either side)
-//!   newer than any it used before.
+//!   newer than any it used before. Every no is the same answer, whatever failed (the reason is
+//!   in the security log only), and after [`LOCKOUT_FAILURES`] failures within
+//!   [`LOCKOUT_WINDOW_MS`] a name is refused outright until the oldest of them ages out.
 //! - `GET /v1/operators/<name>/role` (bastions): the role, while it holds.
 //!
 //! Every refusal and every change is an event in the security log store.
@@ -25,6 +27,20 @@ use crate::security::secrets::SecretHash;
 
 const OPERATORS_FILE: &str = "staff/operators.json";
 const BODY_BYTES_MAX: usize = 4 * 1024;
+
+/// Failed verifications of one operator name within [`LOCKOUT_WINDOW_MS`] after which the name
+/// is locked: a million six-digit codes then take 3,800 years at three live codes a guess.
+pub const LOCKOUT_FAILURES: usize = 5;
+pub const LOCKOUT_WINDOW_MS: u64 = 15 * 60 * 1000;
+
+/// Names whose failures are remembered at once; the oldest go first (a flood of made-up names
+/// must not grow the directory's memory without bound).
+const FAILING_NAMES_MAX: usize = 4_096;
+
+/// The one answer to every failed verification. A wrong password, a wrong or replayed code, a
+/// role the operator does not hold, an unknown operator and a lockout all read alike: answers
+/// that differed would tell a guesser which operators exist and which hold which roles.
+pub const VERIFICATION_REFUSED: &str = "the operator, password, code and role do not match";
 
 /// Who calls the directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,9 +73,14 @@ pub struct StaffDirectory {
     /// Principal to (SHA-256 of its token, what it is).
     principals: BTreeMap<String, (String, Caller)>,
     events: SecurityEvents,
-    /// Fresh passwords and TOTP secrets.
-    seed: Mutex<rand_chacha::ChaCha20Rng>,
+    /// Fresh passwords, their salts and TOTP secrets ([`crate::entropy::os`] in real mode).
+    random: Mutex<crate::entropy::Generator>,
     bcrypt_cost: u32,
+    /// Checked against the password given for an unknown name, so that such a refusal takes
+    /// as long as a wrong password does.
+    unknown_operator_hash: SecretHash,
+    /// Name -> when its recent verifications failed (in memory: a restart forgets them).
+    failures: Mutex<BTreeMap<String, Vec<u64>>>,
 }
 
 #[derive(Deserialize)]
@@ -84,21 +105,27 @@ impl StaffDirectory {
         disk: Arc<dyn Disk>,
         principals: BTreeMap<String, (String, Caller)>,
         events: SecurityEvents,
-        seed: u64,
+        random: crate::entropy::Generator,
         bcrypt_cost: u32,
     ) -> std::io::Result<Arc<StaffDirectory>> {
-        use rand_core::SeedableRng;
         let operators = match disk.read(OPERATORS_FILE)? {
             Some(bytes) => serde_json::from_slice(&bytes).map_err(std::io::Error::other)?,
             None => BTreeMap::new(),
         };
+        let mut random = random;
+        let mut salt = [0u8; 16];
+        rand_core::RngCore::fill_bytes(&mut random, &mut salt);
+        let unknown_operator_hash =
+            SecretHash::new("no operator has this password", bcrypt_cost, salt).map_err(std::io::Error::other)?;
         Ok(Arc::new(StaffDirectory {
             operators: Mutex::new(operators),
             disk,
             principals,
             events,
-            seed: Mutex::new(rand_chacha::ChaCha20Rng::seed_from_u64(seed)),
+            random: Mutex::new(random),
             bcrypt_cost,
+            unknown_operator_hash,
+            failures: Mutex::default(),
         }))
     }
 
@@ -132,14 +159,16 @@ impl StaffDirectory {
         if operators.contains_key(&new.name) {
             return ApiResponse::problem(409, "Conflict", &format!("operator {} exists", new.name));
         }
-        let (mut secret, mut password) = ([0u8; 20], [0u8; 18]);
+        // The salt is a draw of its own: bcrypt stores it in clear in the hash, so a salt cut
+        // from the TOTP secret would publish most of the secret to anyone who reads the hash.
+        let (mut secret, mut password, mut salt) = ([0u8; 20], [0u8; 18], [0u8; 16]);
         {
-            let mut seed = self.seed.lock().unwrap();
-            rand_core::RngCore::fill_bytes(&mut *seed, &mut secret);
-            rand_core::RngCore::fill_bytes(&mut *seed, &mut password);
+            let mut random = self.random.lock().unwrap();
+            rand_core::RngCore::fill_bytes(&mut *random, &mut secret);
+            rand_core::RngCore::fill_bytes(&mut *random, &mut password);
+            rand_core::RngCore::fill_bytes(&mut *random, &mut salt);
         }
         let password: String = password.iter().map(|b| format!("{b:02x}")).collect();
-        let salt: [u8; 16] = secret[..16].try_into().expect("16 bytes");
         let Ok(password_hash) = SecretHash::new(&password, self.bcrypt_cost, salt) else {
             return ApiResponse::problem(500, "Internal Server Error", "cannot hash the password");
         };
@@ -202,21 +231,17 @@ impl StaffDirectory {
         };
         let now = wall_clock_ms();
         let mut operators = self.operators.lock().unwrap();
-        let grant = match Self::grant_of(&operators, &asked.operator, now) {
-            Ok(grant) if grant.role == asked.role => grant,
-            Ok(_) => return self.refuse(&asked.operator, "mfa-verify", 403, "the operator does not hold that role"),
-            Err(why) => return self.refuse(&asked.operator, "mfa-verify", 403, why),
-        };
-        let operator = operators.get_mut(&asked.operator).expect("found above");
-        if !operator.password_hash.verify(asked.password.as_bytes()) {
-            return self.refuse(&asked.operator, "mfa-verify", 403, "a wrong password");
+        if self.locked_out(&asked.operator, now) {
+            return self.refuse_verification(&asked.operator, bastion, "locked out: too many recent failures");
         }
-        let secret = crate::log_store::chain::unhex(&operator.totp_secret).unwrap_or_default();
-        let step = match totp::matching_step(&secret, &asked.code, now) {
-            Some(step) if step > operator.last_step => step,
-            Some(_) => return self.refuse(&asked.operator, "mfa-verify", 403, "a code that was already used (replay)"),
-            None => return self.refuse(&asked.operator, "mfa-verify", 403, "a wrong or stale code"),
+        let (step, grant) = match self.check(&operators, &asked, now) {
+            Ok(accepted) => accepted,
+            Err(why) => {
+                self.count_failure(&asked.operator, now);
+                return self.refuse_verification(&asked.operator, bastion, why);
+            }
         };
+        let operator = operators.get_mut(&asked.operator).expect("checked above");
         let previous = std::mem::replace(&mut operator.last_step, step);
         if self.persist(&operators).is_err() {
             if let Some(operator) = operators.get_mut(&asked.operator) {
@@ -224,8 +249,77 @@ impl StaffDirectory {
             }
             return ApiResponse::problem(503, "Service Unavailable", "could not be made durable; retry");
         }
+        self.failures.lock().unwrap().remove(&asked.operator);
         self.events.record("operator", "mfa-verify", &asked.operator, "success", "", bastion);
         ApiResponse::json(200, json!({ "role": grant.role, "until_ms": grant.until_ms }))
+    }
+
+    /// The step of the accepted code and the grant, or why not (for the security log only).
+    /// The password is checked first, and for an unknown name too (against a hash no password
+    /// matches), so that neither the answer nor its time tells a name that exists from one that
+    /// does not.
+    fn check(
+        &self,
+        operators: &BTreeMap<String, Operator>,
+        asked: &Verification,
+        now: u64,
+    ) -> Result<(u64, Grant), &'static str> {
+        let Some(operator) = operators.get(&asked.operator) else {
+            self.unknown_operator_hash.verify(asked.password.as_bytes());
+            return Err("no such operator");
+        };
+        if !operator.password_hash.verify(asked.password.as_bytes()) {
+            return Err("a wrong password");
+        }
+        // A secret that does not parse verifies nothing (an empty HMAC key has codes too).
+        let secret = crate::log_store::chain::unhex(&operator.totp_secret)
+            .filter(|secret| secret.len() >= totp::SECRET_BYTES_MIN)
+            .ok_or("the operator's TOTP secret is unreadable")?;
+        let step = totp::matching_step(&secret, &asked.code, now).ok_or("a wrong or stale code")?;
+        if step <= operator.last_step {
+            return Err("a code that was already used (replay)");
+        }
+        let grant = Self::grant_of(operators, &asked.operator, now)?;
+        if grant.role != asked.role {
+            return Err("the operator does not hold that role");
+        }
+        Ok((step, grant))
+    }
+
+    /// Logs why (the security log is for the people who defend the service) and answers what
+    /// every refusal answers.
+    fn refuse_verification(&self, operator: &str, bastion: &str, why: &str) -> ApiResponse {
+        self.events.record("operator", "mfa-verify", operator, "refused", bastion, why);
+        tracing::info!(operator, bastion, why, "staff directory refused a verification");
+        ApiResponse::problem(403, "Forbidden", VERIFICATION_REFUSED)
+    }
+
+    fn locked_out(&self, name: &str, now: u64) -> bool {
+        let mut failures = self.failures.lock().unwrap();
+        let Some(times) = failures.get_mut(name) else { return false };
+        times.retain(|at| at + LOCKOUT_WINDOW_MS > now);
+        times.len() >= LOCKOUT_FAILURES
+    }
+
+    /// Counts a failed verification of `name`; the one that locks the name is itself an event.
+    fn count_failure(&self, name: &str, now: u64) {
+        let mut failures = self.failures.lock().unwrap();
+        if !failures.contains_key(name) && failures.len() >= FAILING_NAMES_MAX {
+            let oldest = failures
+                .iter()
+                .min_by_key(|(_, times)| times.last().copied().unwrap_or(0))
+                .map(|(name, _)| name.clone());
+            failures.remove(&oldest.expect("the map is full"));
+        }
+        let times = failures.entry(name.to_string()).or_default();
+        times.retain(|at| at + LOCKOUT_WINDOW_MS > now);
+        times.push(now);
+        if times.len() == LOCKOUT_FAILURES {
+            let detail =
+                format!("{LOCKOUT_FAILURES} failed verifications within {} minutes", LOCKOUT_WINDOW_MS / 60_000);
+            self.events.record("operator", "operator-locked-out", name, "locked", "", &detail);
+            tracing::warn!(operator = name, detail, "operator locked out");
+        }
     }
 
     fn role(&self, name: &str) -> ApiResponse {

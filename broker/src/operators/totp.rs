@@ -27,11 +27,28 @@ pub fn code_at(secret: &[u8], unix_ms: u64) -> String {
     format!("{:06}", hotp(secret, step_at(unix_ms), DIGITS))
 }
 
+/// The shortest secret a code is checked against: RFC 4226 4 asks for 128 bits at least. A
+/// secret that is shorter (or empty, as a secret that failed to parse would be) verifies nothing.
+pub const SECRET_BYTES_MIN: usize = 16;
+
 /// The step whose code `code` is, among the current one and one either side (RFC 6238 5.2:
-/// clock drift and transmission delay).
+/// clock drift and transmission delay). All three are computed and compared in constant time,
+/// so the time of a refusal says nothing about how close a guess came. `None` for a secret
+/// shorter than [`SECRET_BYTES_MIN`]: fail closed.
 pub fn matching_step(secret: &[u8], code: &str, unix_ms: u64) -> Option<u64> {
+    use subtle::ConstantTimeEq;
+    if secret.len() < SECRET_BYTES_MIN {
+        return None;
+    }
     let now = step_at(unix_ms);
-    (now.saturating_sub(1)..=now + 1).find(|step| format!("{:06}", hotp(secret, *step, DIGITS)) == code)
+    let mut matched = None;
+    for step in now.saturating_sub(1)..=now + 1 {
+        let expected = format!("{:06}", hotp(secret, step, DIGITS));
+        if bool::from(expected.as_bytes().ct_eq(code.as_bytes())) {
+            matched = Some(step);
+        }
+    }
+    matched
 }
 
 /// RFC 4648 base32 without padding: how authenticator apps and `oathtool -b` take a secret.
@@ -103,5 +120,24 @@ mod tests {
         assert_eq!(base32(b"12345678901234567890"), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
         assert_eq!(base32_decode("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ").unwrap(), b"12345678901234567890");
         assert_eq!(base32_decode("not base32!"), None);
+    }
+
+    #[test]
+    fn a_secret_too_short_to_be_one_verifies_no_code() {
+        let at = 1_111_111_109_000;
+        // An empty key is still an HMAC key: its codes are computable by anyone.
+        assert_eq!(matching_step(b"", &code_at(b"", at), at), None);
+        let short = b"123456789012345";
+        assert_eq!(matching_step(short, &code_at(short, at), at), None);
+    }
+
+    #[test]
+    fn codes_of_another_length_or_form_do_not_match() {
+        let secret = b"12345678901234567890";
+        let at = 1_111_111_109_000;
+        let code = code_at(secret, at);
+        assert_eq!(matching_step(secret, &format!("{code}0"), at), None);
+        assert_eq!(matching_step(secret, &code[..5], at), None);
+        assert_eq!(matching_step(secret, "", at), None);
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::control_plane::link::ControlPlaneLink;
 use crate::controller::metadata::MetadataImage;
+use crate::entropy::Purpose;
 use crate::kms::client::KmsClient;
 use crate::kms::keyring::{Keyring, CLUSTER_KEY_PREFIX};
 use crate::log::{Disk, MetaProperties};
@@ -25,9 +26,10 @@ use crate::replication::Role;
 /// Starts a node: recovers its disk, binds port 9092 and spawns its tasks.
 pub async fn start(config: NodeConfig, disk: Arc<dyn Disk>) -> Result<Arc<Node>, NodeError> {
     // A process start is a new incarnation; empty storage is a new directory (never the old one).
+    // Both are published (audit events name the incarnation): their generator yields nothing else.
     let (incarnation, fresh_directory) = {
-        use rand_core::{RngCore, SeedableRng};
-        let mut random = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed ^ 0x696e_6361_726e_6174);
+        use rand_core::RngCore;
+        let mut random = config.entropy.generator(Purpose::Process);
         (random.next_u64(), random.next_u64())
     };
     let (meta, new_storage) =
@@ -52,7 +54,7 @@ pub async fn start(config: NodeConfig, disk: Arc<dyn Disk>) -> Result<Arc<Node>,
         &config.voters,
         metadata_log,
         channels,
-        config.seed,
+        config.entropy.election_seed(),
         config.raft_entries_per_append_max,
         config.bugs,
     );
@@ -145,7 +147,7 @@ async fn open_keyring(
     let keyring = Arc::new(Keyring::new(
         client,
         master_key_resolver(&config.cluster_id, control_plane),
-        config.seed ^ 0x6b65_7972_696e_6721,
+        config.entropy.generator(Purpose::Keyring),
         crate::kms::keyring::KeyLease::default(),
         config.bugs,
     ));

@@ -14,11 +14,11 @@
 //! simulation brings its own seeded provider (in `sim/`), so that the same seed gives the same
 //! TLS bytes; nothing in the broker can build one, so a real node cannot select it.
 //!
-//! Certificates for simulation come from [`CertificateAuthority::generate_seeded`] and
-//! [`CertificateAuthority::issue`] with `Some(seed)`: Ed25519 keys (deterministic signatures,
-//! RFC 8032), fixed validity 2000-01-01 .. 2100-01-01, fixed serial numbers, so the same seed
-//! gives byte-identical PEMs. Seeded material is for simulation and tests only: anyone who knows
-//! the seed knows every key.
+//! Certificates for simulation come from [`CertificateAuthority::generate_ed25519`] and
+//! [`CertificateAuthority::issue`] with `Some(generator)`: Ed25519 keys (deterministic
+//! signatures, RFC 8032) drawn from the caller's generator, fixed validity 2000-01-01 ..
+//! 2100-01-01, serial numbers from the same generator, so the simulation's seeded generators give
+//! byte-identical PEMs. Only the simulation can seed one (see `crate::entropy`).
 
 use std::fmt;
 use std::io::BufReader;
@@ -26,8 +26,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::RngCore;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType, SerialNumber,
@@ -55,13 +54,6 @@ const REAL_LIFETIME: Duration = Duration::from_secs(3653 * 24 * 60 * 60);
 
 /// Serial number of every seeded CA certificate.
 const SEEDED_CA_SERIAL: &[u8] = &[0x01];
-
-/// ChaCha20 stream ids. Each use of a seed draws from its own stream of
-/// `ChaCha20Rng::seed_from_u64(seed)`, so that e.g. the TLS randoms sent in
-/// clear never repeat the bytes of a private key made from the same seed.
-const STREAM_CA_KEY: u64 = 1;
-const STREAM_LEAF: u64 = 2;
-const STREAM_PROBE: u64 = 4;
 
 /// Subject of the dev CA: this organization, and this common-name prefix
 /// followed by a fingerprint of the CA's public key. The subject is a function
@@ -176,12 +168,11 @@ impl CertificateAuthority {
         Self::self_signed(params, key)
     }
 
-    /// Deterministic: an Ed25519 CA whose key is derived from `seed`, valid
-    /// 2000-01-01 .. 2100-01-01, serial number 1. The same seed always gives
-    /// byte-identical certificate and key PEMs.
-    pub fn generate_seeded(seed: u64) -> Result<Self, TlsError> {
-        let mut rng = seeded_stream(seed, STREAM_CA_KEY);
-        let key = ed25519_key_from_rng(&mut rng)?;
+    /// Deterministic: an Ed25519 CA whose key is the next 32 bytes of `key_random`, valid
+    /// 2000-01-01 .. 2100-01-01, serial number 1. The same bytes always give byte-identical
+    /// certificate and key PEMs.
+    pub fn generate_ed25519(key_random: &mut dyn RngCore) -> Result<Self, TlsError> {
+        let key = ed25519_key_from_rng(key_random)?;
         let params = ca_params(&key, Validity::Seeded, SerialNumber::from_slice(SEEDED_CA_SERIAL));
         Self::self_signed(params, key)
     }
@@ -198,21 +189,25 @@ impl CertificateAuthority {
 
     /// Issue a server certificate for `dns_names` and `ips`, signed by this CA.
     ///
-    /// * `seed: Some(s)` — deterministic: an Ed25519 leaf key and serial
-    ///   number derived from `s`, validity 2000-01-01 .. 2100-01-01. The
-    ///   result is byte-identical across runs only if the CA is seeded too
+    /// * `Some(random)` — deterministic: an Ed25519 leaf key and serial
+    ///   number from `random`, validity 2000-01-01 .. 2100-01-01. The
+    ///   result is byte-identical across runs only if the CA is Ed25519 too
     ///   (an ECDSA CA signs with fresh randomness each time).
-    /// * `seed: None` — real mode: an ECDSA P-256 key from the OS rng, a
+    /// * `None` — real mode: an ECDSA P-256 key from the OS rng, a
     ///   random serial, validity from one day ago to ten years ahead.
     ///
     /// The common name is the first DNS name (or the first IP address).
-    pub fn issue(&self, dns_names: &[String], ips: &[IpAddr], seed: Option<u64>) -> Result<TlsMaterial, TlsError> {
-        let (key, serial, validity) = match seed {
-            Some(seed) => {
-                let mut rng = seeded_stream(seed, STREAM_LEAF);
-                let key = ed25519_key_from_rng(&mut rng)?;
+    pub fn issue(
+        &self,
+        dns_names: &[String],
+        ips: &[IpAddr],
+        random: Option<&mut dyn RngCore>,
+    ) -> Result<TlsMaterial, TlsError> {
+        let (key, serial, validity) = match random {
+            Some(random) => {
+                let key = ed25519_key_from_rng(random)?;
                 let mut serial = [0u8; 16];
-                rng.fill_bytes(&mut serial);
+                random.fill_bytes(&mut serial);
                 (key, positive_serial(serial), Validity::Seeded)
             }
             None => (KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?, os_serial()?, Validity::FromNow),
@@ -257,9 +252,8 @@ impl CertificateAuthority {
     }
 
     fn check_consistent(&self, ca_der: &CertificateDer<'static>) -> Result<(), TlsError> {
-        // Deterministic probe key: no OS randomness (an ECDSA CA still signs
-        // with some, which is harmless here: the probe is thrown away).
-        let probe_key = ed25519_key_from_rng(&mut seeded_stream(0, STREAM_PROBE))?;
+        // A throwaway probe key (real mode only: the simulation never reloads a CA).
+        let probe_key = ed25519_key_from_rng(&mut crate::entropy::os())?;
         let params = leaf_params(&[PROBE_NAME.to_owned()], &[], SerialNumber::from_slice(&[0x7f]), Validity::Seeded)?;
         let probe = params.signed_by(&probe_key, &self.issuer)?;
 
@@ -328,14 +322,8 @@ pub fn client_config_with_versions(
 // Certificate helpers
 // ---------------------------------------------------------------------------
 
-fn seeded_stream(seed: u64, stream: u64) -> ChaCha20Rng {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    rng.set_stream(stream);
-    rng
-}
-
 /// Ed25519 key from the next 32 bytes of `rng`, via a hand-built PKCS#8 v1 DER.
-fn ed25519_key_from_rng(rng: &mut ChaCha20Rng) -> Result<KeyPair, TlsError> {
+fn ed25519_key_from_rng(rng: &mut dyn RngCore) -> Result<KeyPair, TlsError> {
     let mut der = Vec::with_capacity(ED25519_PKCS8_V1_PREFIX.len() + 32);
     der.extend_from_slice(&ED25519_PKCS8_V1_PREFIX);
     der.resize(ED25519_PKCS8_V1_PREFIX.len() + 32, 0);
@@ -465,6 +453,10 @@ mod tests {
     use std::net::Ipv4Addr;
 
     const HOST: &str = "broker-0.cluster.test";
+
+    fn seeded(seed: u64) -> crate::entropy::Generator {
+        crate::entropy::seeded_for_tests(seed)
+    }
 
     fn names() -> Vec<String> {
         vec![HOST.to_owned(), "localhost".to_owned()]
@@ -612,15 +604,15 @@ mod tests {
 
     #[test]
     fn os_entropy_serves_seeded_ed25519_certificates_too() {
-        let ca = CertificateAuthority::generate_seeded(3).unwrap();
-        let material = ca.issue(&names(), &ips(), Some(3)).unwrap();
+        let ca = CertificateAuthority::generate_ed25519(&mut seeded(3)).unwrap();
+        let material = ca.issue(&names(), &ips(), Some(&mut seeded(3))).unwrap();
         assert_both_versions_work(&material);
     }
 
     #[test]
     fn ip_address_san_verifies() {
-        let ca = CertificateAuthority::generate_seeded(5).unwrap();
-        let material = ca.issue(&names(), &ips(), Some(5)).unwrap();
+        let ca = CertificateAuthority::generate_ed25519(&mut seeded(5)).unwrap();
+        let material = ca.issue(&names(), &ips(), Some(&mut seeded(5))).unwrap();
         let e = os_crypto_provider();
         let name = ServerName::IpAddress(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)).into());
         run_session(client_config(&material.ca_cert_pem, &e).unwrap(), server_config(&material, &e).unwrap(), name)
@@ -631,8 +623,8 @@ mod tests {
 
     #[test]
     fn os_entropy_transcripts_differ_between_runs() {
-        let ca = CertificateAuthority::generate_seeded(7).unwrap();
-        let material = ca.issue(&names(), &ips(), Some(7)).unwrap();
+        let ca = CertificateAuthority::generate_ed25519(&mut seeded(7)).unwrap();
+        let material = ca.issue(&names(), &ips(), Some(&mut seeded(7))).unwrap();
         let run = || {
             run_session(
                 client_config(&material.ca_cert_pem, &os_crypto_provider()).unwrap(),
@@ -648,8 +640,8 @@ mod tests {
     #[test]
     fn seeded_certificates_are_reproducible() {
         let pems = |seed| {
-            let ca = CertificateAuthority::generate_seeded(seed).unwrap();
-            let m = ca.issue(&names(), &ips(), Some(seed)).unwrap();
+            let ca = CertificateAuthority::generate_ed25519(&mut seeded(seed)).unwrap();
+            let m = ca.issue(&names(), &ips(), Some(&mut seeded(seed + 1_000))).unwrap();
             (ca.to_pem(), m)
         };
         let (ca_a, leaf_a) = pems(7);
@@ -661,7 +653,7 @@ mod tests {
         assert_ne!(ca_a.1, ca_c.1);
         assert_ne!(leaf_a.cert_chain_pem, leaf_c.cert_chain_pem);
         assert_ne!(leaf_a.private_key_pem, leaf_c.private_key_pem);
-        // Keys are Ed25519, and distinct between CA and leaf of the same seed.
+        // Keys are Ed25519, and distinct between the CA and its leaf.
         assert!(is_ed25519(&parse_private_key(&ca_a.1).unwrap()));
         assert!(is_ed25519(&parse_private_key(&leaf_a.private_key_pem).unwrap()));
         assert_ne!(ca_a.1, leaf_a.private_key_pem);
@@ -675,8 +667,8 @@ mod tests {
         assert_eq!(SUPPORTED_VERSIONS[0].version, ProtocolVersion::TLSv1_3);
         assert_eq!(SUPPORTED_VERSIONS[1].version, ProtocolVersion::TLSv1_2);
 
-        let ca = CertificateAuthority::generate_seeded(1).unwrap();
-        let material = ca.issue(&names(), &[], Some(1)).unwrap();
+        let ca = CertificateAuthority::generate_ed25519(&mut seeded(1)).unwrap();
+        let material = ca.issue(&names(), &[], Some(&mut seeded(1))).unwrap();
         {
             let cfg = server_config(&material, &os_crypto_provider()).unwrap();
             assert!(cfg.alpn_protocols.is_empty());
@@ -736,14 +728,15 @@ mod tests {
     fn client_that_does_not_trust_the_ca_fails() {
         for (server_ca, other_ca, seed) in [
             (
-                CertificateAuthority::generate_seeded(7).unwrap(),
-                CertificateAuthority::generate_seeded(70).unwrap(),
+                CertificateAuthority::generate_ed25519(&mut seeded(7)).unwrap(),
+                CertificateAuthority::generate_ed25519(&mut seeded(70)).unwrap(),
                 Some(7),
             ),
             (CertificateAuthority::generate().unwrap(), CertificateAuthority::generate().unwrap(), None),
         ] {
             let entropy = os_crypto_provider();
-            let material = server_ca.issue(&names(), &[], seed).unwrap();
+            let material =
+                server_ca.issue(&names(), &[], seed.map(seeded).as_mut().map(|g| g as &mut dyn RngCore)).unwrap();
             let server = server_config(&material, &entropy).unwrap();
             for client in
                 [client_config(&other_ca.ca_cert_pem(), &entropy).unwrap(), tls12_only_client(&other_ca.ca_cert_pem())]
@@ -761,8 +754,8 @@ mod tests {
 
     #[test]
     fn client_rejects_a_name_not_in_the_certificate() {
-        let ca = CertificateAuthority::generate_seeded(7).unwrap();
-        let material = ca.issue(&names(), &[], Some(7)).unwrap();
+        let ca = CertificateAuthority::generate_ed25519(&mut seeded(7)).unwrap();
+        let material = ca.issue(&names(), &[], Some(&mut seeded(7))).unwrap();
         let e = os_crypto_provider();
         let err = run_session(
             client_config(&material.ca_cert_pem, &e).unwrap(),
@@ -777,8 +770,8 @@ mod tests {
 
     #[test]
     fn tls_material_debug_redacts_the_private_key() {
-        let ca = CertificateAuthority::generate_seeded(7).unwrap();
-        let material = ca.issue(&names(), &[], Some(7)).unwrap();
+        let ca = CertificateAuthority::generate_ed25519(&mut seeded(7)).unwrap();
+        let material = ca.issue(&names(), &[], Some(&mut seeded(7))).unwrap();
         let dbg = format!("{material:?} {material:#?}");
         let key_body: String = material.private_key_pem.lines().filter(|l| !l.starts_with("-----")).collect();
         assert!(!key_body.is_empty());
@@ -802,7 +795,10 @@ mod tests {
 
     #[test]
     fn ca_round_trips_through_pem() {
-        for ca in [CertificateAuthority::generate().unwrap(), CertificateAuthority::generate_seeded(21).unwrap()] {
+        for ca in [
+            CertificateAuthority::generate().unwrap(),
+            CertificateAuthority::generate_ed25519(&mut seeded(21)).unwrap(),
+        ] {
             let (cert, key) = ca.to_pem();
             let reloaded = CertificateAuthority::from_pem(&cert, &key).unwrap();
             assert_eq!(reloaded.ca_cert_pem(), cert);
@@ -812,21 +808,24 @@ mod tests {
             assert_both_versions_work(&material);
         }
         // A reloaded seeded CA issues byte-identical seeded leaves.
-        let ca = CertificateAuthority::generate_seeded(21).unwrap();
+        let ca = CertificateAuthority::generate_ed25519(&mut seeded(21)).unwrap();
         let (cert, key) = ca.to_pem();
         let reloaded = CertificateAuthority::from_pem(&cert, &key).unwrap();
-        assert_eq!(ca.issue(&names(), &ips(), Some(4)).unwrap(), reloaded.issue(&names(), &ips(), Some(4)).unwrap());
+        assert_eq!(
+            ca.issue(&names(), &ips(), Some(&mut seeded(4))).unwrap(),
+            reloaded.issue(&names(), &ips(), Some(&mut seeded(4))).unwrap()
+        );
     }
 
     #[test]
     fn ca_from_pem_rejects_mismatched_or_bad_input() {
-        let a = CertificateAuthority::generate_seeded(1).unwrap();
-        let b = CertificateAuthority::generate_seeded(2).unwrap();
+        let a = CertificateAuthority::generate_ed25519(&mut seeded(1)).unwrap();
+        let b = CertificateAuthority::generate_ed25519(&mut seeded(2)).unwrap();
         let (cert_a, _) = a.to_pem();
         let (_, key_b) = b.to_pem();
         assert!(matches!(CertificateAuthority::from_pem(&cert_a, &key_b), Err(TlsError::CaMismatch(_))));
         // A leaf certificate is not a CA.
-        let leaf = a.issue(&names(), &[], Some(1)).unwrap();
+        let leaf = a.issue(&names(), &[], Some(&mut seeded(1))).unwrap();
         assert!(CertificateAuthority::from_pem(&leaf.cert_chain_pem, &leaf.private_key_pem).is_err());
         assert!(matches!(CertificateAuthority::from_pem("", &key_b), Err(TlsError::MissingPem(_))));
         assert!(CertificateAuthority::from_pem(&cert_a, "not a key").is_err());
@@ -834,18 +833,18 @@ mod tests {
 
     #[test]
     fn bad_inputs_are_reported() {
-        let ca = CertificateAuthority::generate_seeded(1).unwrap();
-        assert!(matches!(ca.issue(&[], &[], Some(1)), Err(TlsError::NoSubjectNames)));
-        assert!(matches!(ca.issue(&["bad name ü".to_owned()], &[], Some(1)), Err(TlsError::CertGen(_))));
+        let ca = CertificateAuthority::generate_ed25519(&mut seeded(1)).unwrap();
+        assert!(matches!(ca.issue(&[], &[], Some(&mut seeded(1))), Err(TlsError::NoSubjectNames)));
+        assert!(matches!(ca.issue(&["bad name ü".to_owned()], &[], Some(&mut seeded(1))), Err(TlsError::CertGen(_))));
         assert!(matches!(client_config("", &os_crypto_provider()), Err(TlsError::MissingPem(_))));
-        let mut material = ca.issue(&names(), &[], Some(1)).unwrap();
+        let mut material = ca.issue(&names(), &[], Some(&mut seeded(1))).unwrap();
         material.private_key_pem.clear();
         assert!(matches!(server_config(&material, &os_crypto_provider()), Err(TlsError::MissingPem("private key"))));
         // A key that does not match the certificate is refused by rustls.
-        let other = ca.issue(&names(), &[], Some(2)).unwrap();
+        let other = ca.issue(&names(), &[], Some(&mut seeded(2))).unwrap();
         material.private_key_pem = other.private_key_pem;
         assert!(server_config(&material, &os_crypto_provider()).is_err());
         // Only-IP certificate: CN falls back to the address.
-        ca.issue(&[], &ips(), Some(3)).unwrap();
+        ca.issue(&[], &ips(), Some(&mut seeded(3))).unwrap();
     }
 }

@@ -273,7 +273,11 @@ fn a_field_sealed_by_the_client_is_stored_and_served_but_never_seen_by_the_servi
     assert!(!served.contains(&prefix), "the service served a card number in clear: {served}");
 
     let key = hex_key(&std::fs::read_to_string(&key_file).unwrap());
-    let cipher = broker::encryption::fields::FieldCipher::new(&key, 0, broker::planted_bugs::PlantedBugs::none());
+    let cipher = broker::encryption::fields::FieldCipher::new(
+        &key,
+        broker::entropy::os(),
+        broker::planted_bugs::PlantedBugs::none(),
+    );
     let mut opened: Vec<String> = served
         .lines()
         .map(|line| {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 /// async services around the state machines, the shared node state, the protocol handlers that
 /// use it, and the runtime that runs them all.
 const LAYERS: &[(&str, &[&str])] = &[
+    ("where secrets come from", &["entropy"]),
     (
         "state machines: leaves",
         &[

@@ -134,7 +134,7 @@ pub fn measure(history: &History, phases: &Phases) -> (Availability, Latency) {
                     poll_latency.saturating_record(op.latency_ms());
                 }
             }
-            OpKind::Assign { .. } | OpKind::Commit { .. } => {}
+            OpKind::Assign { .. } | OpKind::Commit { .. } | OpKind::Survey { .. } => {}
         }
     }
     (
@@ -238,7 +238,7 @@ fn down_intervals_of(history: &History) -> (DownIntervals, DownIntervals) {
             OpKind::Poll { outcome, .. } => {
                 polls.entry(op.process).or_default().push(attempt(matches!(outcome, PollOutcome::Ok { .. })))
             }
-            OpKind::Assign { .. } | OpKind::Commit { .. } => {}
+            OpKind::Assign { .. } | OpKind::Commit { .. } | OpKind::Survey { .. } => {}
         }
     }
     let produce = sends

@@ -131,7 +131,11 @@ impl ProtectedFields {
         let key: Vec<u8> = (10..14).flat_map(draw).collect();
         let key: [u8; 32] = key.try_into().expect("four 8-byte draws");
         ProtectedFields {
-            cipher: broker::encryption::fields::FieldCipher::new(&key, u64::from_le_bytes(draw(14)), bugs),
+            cipher: broker::encryption::fields::FieldCipher::new(
+                &key,
+                crate::seeded::generator(u64::from_le_bytes(draw(14))),
+                bugs,
+            ),
             canary: field_canary(seed),
             opened: AtomicU64::new(0),
             broken: Mutex::default(),

@@ -100,7 +100,11 @@ pub fn bootstrap(
     byok: Option<&dyn CustomerKeys>,
     now_ms: u64,
 ) -> (Records, Organization) {
-    let mut plane = ControlPlane::new(config, Records::default(), seeds::derive(seed, Stream::ControlPlane, 0));
+    let mut plane = ControlPlane::new(
+        config,
+        Records::default(),
+        crate::seeded::generator(seeds::derive(seed, Stream::ControlPlane, 0)),
+    );
     let admin = plane.bootstrap_admin("admin@sim", "Harness Admin", None, now_ms).expect("a fresh organization");
     let admin_user_id = admin.id.clone();
     let admin = Caller::User { id: admin.id, organization_admin: true };

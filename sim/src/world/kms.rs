@@ -14,7 +14,7 @@ use madsim::runtime::Handle;
 
 use super::sites::{broker_principal, KeyServiceSite, Shared, Site, BROKER_TOKEN};
 use super::Machine;
-use crate::seeded_tls::seeded_crypto_provider;
+use crate::seeded::tls::seeded_crypto_provider;
 use crate::seeds::{self, Stream};
 
 /// The customer's principal at the key service, and the service's own (it checks grants).
@@ -32,7 +32,7 @@ pub(super) fn open_store(seed: u64, site: &'static Site, bugs: PlantedBugs) -> A
         (CUSTOMER_PRINCIPAL.to_string(), token_hash(CUSTOMER_TOKEN)),
         (CONTROL_PLANE_PRINCIPAL.to_string(), token_hash(CONTROL_PLANE_TOKEN)),
     ]));
-    let store = seeds::derive(seed, Stream::Kms, site.seed_base);
+    let store = crate::seeded::generator(seeds::derive(seed, Stream::Kms, site.seed_base));
     KeyService::open(site.region, principals, store, Arc::new(MemoryDisk::new()), bugs)
         .expect("an empty memory disk holds no key records")
 }
@@ -77,7 +77,15 @@ pub(super) fn start(shared: &Shared, site: &'static Site, service: Arc<KeyServic
         let ip = IpAddr::V4(address);
         let material = shared
             .ca
-            .issue(&[ip.to_string()], &[ip], Some(seeds::derive(seed, Stream::Kms, 100 + site.seed_base + zone as u64)))
+            .issue(
+                &[ip.to_string()],
+                &[ip],
+                Some(&mut crate::seeded::leaf_key(seeds::derive(
+                    seed,
+                    Stream::Kms,
+                    100 + site.seed_base + zone as u64,
+                ))),
+            )
             .expect("seeded key-service certificate");
         let lives = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let service = service.clone();

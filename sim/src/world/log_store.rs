@@ -17,7 +17,7 @@ use super::security_addresses::replica_endpoint;
 pub use super::security_addresses::{link, token, CUSTODIAN, OPS_HOST, REPLICAS, SOURCE, TAMPERER};
 use super::sites::Shared;
 use super::Machine;
-use crate::seeded_tls::seeded_crypto_provider;
+use crate::seeded::tls::seeded_crypto_provider;
 use crate::seeds::{self, Stream};
 
 /// Principals and their roles: the replicas, the brokers, the harness's source and agent, the
@@ -74,7 +74,11 @@ pub(super) fn start(shared: &Shared, shippers: &[String]) -> (LogStoreSite, Vec<
         let disk = MemoryDisk::new();
         let material = shared
             .ca
-            .issue(&[ip.to_string()], &[ip], Some(seeds::derive(seed, Stream::LogStore, 100 + index as u64)))
+            .issue(
+                &[ip.to_string()],
+                &[ip],
+                Some(&mut crate::seeded::leaf_key(seeds::derive(seed, Stream::LogStore, 100 + index as u64))),
+            )
             .expect("seeded log-store certificate");
         let dialer = shared.dialer(name);
         let ca_pem = shared.ca.ca_cert_pem();

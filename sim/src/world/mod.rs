@@ -22,7 +22,7 @@ use broker::planted_bugs::PlantedBugs;
 use broker::security::sasl::{CredentialStore, Role};
 use broker::security::tls::{client_config, CertificateAuthority};
 
-use crate::seeded_tls::seeded_crypto_provider;
+use crate::seeded::tls::seeded_crypto_provider;
 use crate::seeds::{self, Stream};
 use madsim::runtime::Handle;
 use madsim::task::NodeId;
@@ -203,7 +203,8 @@ impl World {
         let Optional { other_region, byok, log_store, operators, breach } = optional;
         let handle = Handle::current();
         let certificates = seeds::derive(seed, Stream::Certificates, 0);
-        let ca = CertificateAuthority::generate_seeded(certificates).expect("seeded CA");
+        let ca = CertificateAuthority::generate_ed25519(&mut crate::seeded::certificate_authority_key(certificates))
+            .expect("seeded CA");
         let mut credentials = CredentialStore::default();
         let salt = |n: u64| -> [u8; 16] {
             let mut s = [0u8; 16];
@@ -301,7 +302,7 @@ impl World {
                 .issue(
                     &[CONTROL_PLANE_IP.to_string()],
                     &[CONTROL_PLANE_IP],
-                    Some(seeds::derive(seed, Stream::Certificates, 200)),
+                    Some(&mut crate::seeded::leaf_key(seeds::derive(seed, Stream::Certificates, 200))),
                 )
                 .expect("seeded control-plane certificate");
             let dialer = sim_dialer(
@@ -324,7 +325,7 @@ impl World {
                     tls: material.clone(),
                     crypto: seeded_crypto_provider(seeds::derive(seed, Stream::ControlPlane, 100 + life)),
                     plane: plane_config.clone(),
-                    seed: seeds::derive(seed, Stream::ControlPlane, 200 + life),
+                    random: crate::seeded::generator(seeds::derive(seed, Stream::ControlPlane, 200 + life)),
                     dialer: dialer.clone(),
                     broker_addresses: broker_addresses.clone(),
                     bugs,

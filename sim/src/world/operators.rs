@@ -20,7 +20,7 @@ pub use super::security_addresses::{
 };
 use super::sites::Shared;
 use super::Machine;
-use crate::seeded_tls::seeded_crypto_provider;
+use crate::seeded::tls::seeded_crypto_provider;
 use crate::seeds::{self, Stream};
 
 pub struct OperatorSite {
@@ -39,7 +39,11 @@ pub(super) fn start(shared: &Shared, brokers: &[Machine]) -> (OperatorSite, Vec<
     let disk = MemoryDisk::new();
     let material = shared
         .ca
-        .issue(&[ip.to_string()], &[ip], Some(seeds::derive(seed, Stream::Operators, 100)))
+        .issue(
+            &[ip.to_string()],
+            &[ip],
+            Some(&mut crate::seeded::leaf_key(seeds::derive(seed, Stream::Operators, 100))),
+        )
         .expect("seeded directory certificate");
     let principals: BTreeMap<String, (String, Caller)> = std::iter::once((ADMIN.to_string(), Caller::Admin))
         .chain(BASTIONS.iter().map(|(name, _, _)| (name.to_string(), Caller::Bastion)))
@@ -66,7 +70,7 @@ pub(super) fn start(shared: &Shared, brokers: &[Machine]) -> (OperatorSite, Vec<
                     Arc::new(disk),
                     principals,
                     events,
-                    seeds::derive(seed, Stream::Operators, 2_000 + life),
+                    crate::seeded::generator(seeds::derive(seed, Stream::Operators, 2_000 + life)),
                     4,
                 )
                 .expect("a memory disk opens");
@@ -88,7 +92,11 @@ pub(super) fn start(shared: &Shared, brokers: &[Machine]) -> (OperatorSite, Vec<
         let ip = IpAddr::V4(address);
         let material = shared
             .ca
-            .issue(&[ip.to_string()], &[ip], Some(seeds::derive(seed, Stream::Operators, 200 + index as u64)))
+            .issue(
+                &[ip.to_string()],
+                &[ip],
+                Some(&mut crate::seeded::leaf_key(seeds::derive(seed, Stream::Operators, 200 + index as u64))),
+            )
             .expect("seeded bastion certificate");
         let dialer = shared.dialer(name);
         let (ca_pem, broker_targets) = (ca_pem.clone(), broker_targets.clone());
@@ -120,9 +128,9 @@ pub(super) fn start(shared: &Shared, brokers: &[Machine]) -> (OperatorSite, Vec<
                     dialer,
                     events,
                     bugs,
-                    seed: seeds::derive(seed, Stream::Operators, 4_000 + stream),
                 };
-                let bastion = Bastion::new(config);
+                let session_ids = crate::seeded::generator(seeds::derive(seed, Stream::Operators, 4_000 + stream));
+                let bastion = Bastion::new(config, session_ids);
                 let address = SocketAddr::new(ip, OPERATOR_PORT);
                 let acceptor = broker::security::tls::acceptor(&material, &crypto).expect("bastion TLS");
                 broker::net::http::bind_https(address, acceptor, bastion.clone(), "bastion")

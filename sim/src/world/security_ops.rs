@@ -23,7 +23,7 @@ pub use super::security_addresses::{
 use super::security_addresses::{link, replica_endpoint, token, REPLICAS};
 use super::sites::Shared;
 use super::Machine;
-use crate::seeded_tls::seeded_crypto_provider;
+use crate::seeded::tls::seeded_crypto_provider;
 use crate::seeds::{self, Stream};
 
 /// What the desk is told by the scenario.
@@ -120,7 +120,11 @@ pub(super) fn start(shared: &Shared) -> SecurityOpsSite {
         let ip = IpAddr::V4(address);
         shared
             .ca
-            .issue(&[ip.to_string()], &[ip], Some(seeds::derive(seed, Stream::SecurityOps, 1_000 + n)))
+            .issue(
+                &[ip.to_string()],
+                &[ip],
+                Some(&mut crate::seeded::leaf_key(seeds::derive(seed, Stream::SecurityOps, 1_000 + n))),
+            )
             .expect("seeded certificate")
     };
     SecurityOpsSite {

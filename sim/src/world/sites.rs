@@ -27,7 +27,7 @@ use super::{sim_dialer, Knobs, Machine, Transport, INTER_BROKER_API_KEY, INTER_B
 use crate::checkers::connections::ConnectionLog;
 use crate::checkers::wire::WireHasher;
 use crate::scenario::{SERVICE_RANGES, ZONES};
-use crate::seeded_tls::seeded_crypto_provider;
+use crate::seeded::tls::seeded_crypto_provider;
 use crate::seeds::{self, Stream};
 
 /// The region every cluster of the harness's organization is created in.
@@ -219,7 +219,7 @@ pub(super) fn start_brokers(shared: &Shared, site: &'static Site) -> Vec<(Machin
         .collect();
     // Storage formatted with the cluster (KIP-853's initial controllers), directory ids from the seed.
     let cluster_id = site.cluster_id(seed);
-    let storage: Vec<MemoryDisk> = (0..3).map(|_| MemoryDisk::new()).collect();
+    let storage: Vec<MemoryDisk> = (0..3).map(|_| MemoryDisk::with_bugs(shared.bugs)).collect();
     let formatted: Vec<(i32, u64, &dyn broker::log::Disk)> = storage
         .iter()
         .enumerate()
@@ -243,7 +243,15 @@ pub(super) fn start_brokers(shared: &Shared, site: &'static Site) -> Vec<(Machin
         ];
         let material = shared
             .ca
-            .issue(&names, &[ip], Some(seeds::derive(seed, Stream::Certificates, 100 + site.seed_base + index as u64)))
+            .issue(
+                &names,
+                &[ip],
+                Some(&mut crate::seeded::leaf_key(seeds::derive(
+                    seed,
+                    Stream::Certificates,
+                    100 + site.seed_base + index as u64,
+                ))),
+            )
             .expect("seeded node certificate");
         let (voters, nodes, credentials_text, cluster_id) =
             (voters.clone(), shared.nodes.clone(), shared.credentials_text.clone(), cluster_id.clone());
@@ -285,7 +293,7 @@ pub(super) fn start_brokers(shared: &Shared, site: &'static Site) -> Vec<(Machin
                     default_replication_factor: 3,
                     bugs,
                     raft_entries_per_append_max: Knobs::from_seed(seed).raft_entries_per_append_max,
-                    seed: seeds::derive(seed, Stream::NodeProcess, life),
+                    entropy: crate::seeded::node_entropy(seeds::derive(seed, Stream::NodeProcess, life)),
                     dialer: dialer.clone(),
                     control_plane: Some(site.control_plane_link()),
                     service_ranges: site.service_ranges.iter().map(|r| r.parse().expect("a literal range")).collect(),

@@ -260,6 +260,15 @@ fn metadata_before_sasl_is_caught_by_the_authentication_probe() {
 }
 
 #[test]
+fn a_rename_without_a_directory_sync_is_caught_by_lost_acked_writes() {
+    // Every byte was synced, but no create or rename was made durable: after the first power
+    // loss each broker's disk is empty, and the survey at the end of the faults finds every
+    // acknowledged write on no disk (the liveness check alone saw only "topics missing").
+    let capsule = caught_by("rename-without-directory-sync", 1, "lost_acked_writes");
+    assert!(capsule.violation.detail.contains("is on no broker's disk"), "{}", capsule.violation.detail);
+}
+
+#[test]
 fn every_planted_bug_has_a_scenario_in_the_selftest_table() {
     let table: Vec<&str> = PLANTED_BUGS.iter().map(|p| p.bug).collect();
     let names: Vec<&str> = broker::planted_bugs::PlantedBug::ALL.iter().map(|bug| bug.name()).collect();

@@ -45,7 +45,7 @@ pub(crate) fn control_plane() -> (ControlPlane, Caller) {
         broker_keys: [("broker-1".to_string(), broker_hash)].into(),
         bugs: crate::planted_bugs::PlantedBugs::none(),
     };
-    let mut plane = ControlPlane::new(config, Records::default(), 7);
+    let mut plane = ControlPlane::new(config, Records::default(), crate::entropy::seeded_for_tests(7));
     let admin = plane.bootstrap_admin("admin@example.com", "Admin", Some("correct horse battery"), NOW).unwrap();
     let caller = Caller::User { id: admin.id, organization_admin: true };
     (plane, caller)

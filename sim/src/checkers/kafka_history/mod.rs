@@ -232,6 +232,8 @@ struct Slot {
 struct PartState {
     tp: TopicPartition,
     slots: BTreeMap<i64, Slot>,
+    /// The end of the longest log any disk held after the run, and when that was looked at.
+    surveyed: Option<(i64, u64)>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -288,7 +290,7 @@ impl State {
         }
         let id = self.parts.len() as u32;
         self.part_ids.insert(tp.clone(), id);
-        self.parts.push(PartState { tp: tp.clone(), slots: BTreeMap::new() });
+        self.parts.push(PartState { tp: tp.clone(), slots: BTreeMap::new(), surveyed: None });
         id
     }
 
@@ -389,6 +391,10 @@ pub fn check(history: &History, phases: &Phases) -> CheckReport {
                 PollOutcome::Failed { .. } => {}
             },
             OpKind::Assign { .. } => {}
+            OpKind::Survey { partition, log_end_offset } => {
+                let part = st.intern(partition);
+                st.parts[part as usize].surveyed = Some((*log_end_offset, op.end_ms));
+            }
             OpKind::Commit { group, partition, offset, outcome } => {
                 if *outcome != CommitOutcome::Ok {
                     continue;
@@ -467,10 +473,16 @@ fn check_offsets(st: &mut State) {
                 let other_polled =
                     slot.obs.iter().enumerate().filter(|(j, _)| *j != i).fold(None, |m, (_, b)| min_opt(m, b.poll_at));
                 let seen = st.values.get(&a.value).and_then(|v| v.first_polled_at).is_some();
+                let off_every_disk = ps
+                    .surveyed
+                    .filter(|(log_end, surveyed_at)| offset >= *log_end && ack_at <= *surveyed_at)
+                    .map(|(_, at)| (at, "is on no broker's disk: every replica's log ends below it"));
                 let evidence = if !seen {
-                    min_opt(passed_at, other_polled).map(|e| (e, "was never read although a consumer read past it"))
+                    min_opt(passed_at, other_polled)
+                        .map(|e| (e, "was never read although a consumer read past it"))
+                        .or(off_every_disk)
                 } else {
-                    other_polled.map(|e| (e, "was overwritten: a consumer read another value there"))
+                    other_polled.map(|e| (e, "was overwritten: a consumer read another value there")).or(off_every_disk)
                 };
                 if let Some((e, why)) = evidence {
                     lost.push(a.value);

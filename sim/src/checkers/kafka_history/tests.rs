@@ -67,6 +67,9 @@ impl B {
         let outcome = CommitOutcome::Failed { error: "REBALANCE_IN_PROGRESS".into() };
         self.op(process, OpKind::Commit { group: GROUP.into(), partition: tp(p), offset, outcome })
     }
+    fn survey(self, p: i32, log_end_offset: i64) -> Self {
+        self.op(9_998, OpKind::Survey { partition: tp(p), log_end_offset })
+    }
     fn build(self) -> History {
         History { ops: self.ops }
     }
@@ -243,6 +246,20 @@ fn lost_write_evidence_time_and_no_double_count_as_unseen() {
     assert_eq!(r.count(ViolationKind::UnseenAckedWrite), 0);
     assert_eq!(r.violations[0].at_ms, 5); // the poll's end
     assert_eq!(r.violations[0].partition, Some(tp(0)));
+}
+
+#[test]
+fn a_write_acknowledged_before_a_survey_found_its_partition_on_no_disk_is_lost() {
+    // Read once, then every disk came back empty: no later read can say so, the survey can.
+    let h = B::new().ack(1, 0, 10, 0).poll(9, &[(0, 0, 10)]).ack(1, 0, 11, 1).survey(0, 0).build();
+    let r = run(&h);
+    assert_eq!(r.count(ViolationKind::LostAckedWrite), 2);
+    assert!(r.violations[0].detail.contains("is on no broker's disk"), "{}", r.violations[0].detail);
+    assert_eq!(r.violations[0].at_ms, 6, "the survey's time");
+    // A log that ends above the write holds it; a write acknowledged after the survey is not
+    // judged by it.
+    let kept = B::new().ack(1, 0, 10, 0).survey(0, 1).survey(1, 0).ack(1, 1, 11, 0).poll(9, &[(0, 0, 10), (1, 0, 11)]);
+    assert_eq!(run(&kept.build()).count(ViolationKind::LostAckedWrite), 0);
 }
 
 #[test]

@@ -19,7 +19,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::RngCore;
 use rustls::crypto::{
     ActiveKeyExchange, CryptoProvider, GetRandomFailed, KeyProvider, SecureRandom, SharedSecret, SupportedKxGroup,
 };
@@ -40,8 +40,7 @@ const STREAM_TLS: u64 = 3;
 /// node, not per connection.
 pub fn seeded_crypto_provider(seed: u64) -> Arc<CryptoProvider> {
     let ring = rustls::crypto::ring::default_provider();
-    let mut stream = ChaCha20Rng::seed_from_u64(seed);
-    stream.set_stream(STREAM_TLS);
+    let stream = super::chacha20_stream(seed, STREAM_TLS);
     let rng: &'static SeededRandom = Box::leak(Box::new(SeededRandom { rng: Mutex::new(stream) }));
     let x25519: &'static SeededX25519 = Box::leak(Box::new(SeededX25519 { rng }));
     Arc::new(CryptoProvider {
@@ -155,8 +154,13 @@ mod tests {
     const HOST: &str = "broker-0.cluster.test";
 
     fn material(seed: u64) -> TlsMaterial {
-        let ca = CertificateAuthority::generate_seeded(seed).unwrap();
-        ca.issue(&[HOST.to_string()], &[IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))], Some(seed)).unwrap()
+        let ca = CertificateAuthority::generate_ed25519(&mut super::super::certificate_authority_key(seed)).unwrap();
+        ca.issue(
+            &[HOST.to_string()],
+            &[IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))],
+            Some(&mut super::super::leaf_key(seed)),
+        )
+        .unwrap()
     }
 
     /// An in-memory handshake; returns the negotiated version and every byte both ways.

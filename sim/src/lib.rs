@@ -6,6 +6,7 @@
 
 pub mod capsule;
 pub mod checkers;
+pub mod claims;
 pub mod error;
 pub mod history;
 pub mod outcome;

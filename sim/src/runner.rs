@@ -1093,7 +1093,17 @@ async fn simulate(request: RunRequest) -> Simulated {
         trace.extend(events.iter().map(|e| format!("{} key-action {} {:?}", e.at_ms, e.action.name(), e.outcome)));
         let outages: Vec<(u64, u64)> =
             schedule.iter().filter(|f| f.kind == FaultKind::KmsOutage).map(|f| (f.start_ms, f.end_ms)).collect();
-        let windows = crate::checkers::keys::windows(&events, &outages, simulated_ms);
+        // When some zone cannot reach the key service: its brokers cannot learn of a revocation.
+        let cuts_key_service = |f: &&Fault| {
+            matches!(f.kind, FaultKind::KmsOutage | FaultKind::RegionOutage)
+                || (matches!(
+                    f.kind,
+                    FaultKind::Partition | FaultKind::OneWayPartition | FaultKind::Loss | FaultKind::Pause
+                ) && (f.target == Some(Group::KeyService) || f.peer == Some(Group::KeyService)))
+        };
+        let unreachable: Vec<(u64, u64)> =
+            schedule.iter().filter(cuts_key_service).map(|f| (f.start_ms, f.end_ms)).collect();
+        let windows = crate::checkers::keys::windows(&events, &outages, &unreachable, simulated_ms);
         let send_attempt_max = crate::workload::client::CONNECT_TIMEOUT + crate::workload::client::REQUEST_TIMEOUT;
         let (served, refusals) = crate::checkers::keys::served_past_bound(&history, &windows, send_attempt_max);
         // When some broker may not have reached the key service (and so not seen a rotation).
@@ -1241,7 +1251,7 @@ async fn simulate(request: RunRequest) -> Simulated {
     let mutations = std::mem::take(&mut *access.mutations.lock().unwrap());
     let revocations = std::mem::take(&mut *access.revocations.lock().unwrap());
     let shredding = {
-        let bound_ms = broker::control_plane::link::REVOCATION_BOUND.as_millis() as u64;
+        let bound_ms = crate::claims::API_KEY_REVOCATION_BOUND.as_millis() as u64;
         let (served, checked) =
             crate::checkers::shredding::served_after_delete(&access_attempts, &cluster_deletions, bound_ms);
         for deletion in &cluster_deletions {
@@ -1296,8 +1306,8 @@ async fn simulate(request: RunRequest) -> Simulated {
             let clock = crate::checkers::log_store::Clock {
                 zero_wall_ms: end_wall_ms - recorder.now_ms(),
                 end_wall_ms,
-                retention_ms: broker::log_store::RETENTION.as_millis() as u64,
-                purge_bound_ms: broker::log_store::PURGE_BOUND.as_millis() as u64,
+                retention_ms: crate::claims::LOG_RETENTION.as_millis() as u64,
+                purge_bound_ms: crate::claims::LOG_PURGE_GRACE.as_millis() as u64,
             };
             let images = world.log_store_images();
             let acked = log_store_log.acked.lock().unwrap().clone();
@@ -1308,7 +1318,7 @@ async fn simulate(request: RunRequest) -> Simulated {
                 let incidents = world.incidents();
                 let injected = breach_log.injected.lock().unwrap().clone();
                 let arrivals = breach_log.arrivals.lock().unwrap().clone();
-                let deadline_ms = broker::incidents::NOTICE_DEADLINE.as_millis() as u64;
+                let deadline_ms = crate::claims::BREACH_NOTICE_DEADLINE.as_millis() as u64;
                 for (at, incident, person, what) in breach_log.steps.lock().unwrap().iter() {
                     trace.push(format!("{} breach {incident} {person} {what}", at - clock.zero_wall_ms));
                 }
@@ -1344,7 +1354,7 @@ async fn simulate(request: RunRequest) -> Simulated {
                     .cloned()
                     .collect();
                 let attempts = operator_log.attempts.lock().unwrap().clone();
-                let bound_ms = broker::operators::REVOCATION_BOUND.as_millis() as u64;
+                let bound_ms = crate::claims::OPERATOR_REVOCATION_BOUND.as_millis() as u64;
                 crate::checkers::operators::judge(&attempts, &entries, bound_ms)
             });
             // What each component shipped (entries held by some replica, once each).
@@ -1777,7 +1787,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         .collect();
     let (unauthorized, authorization_answers) =
         crate::checkers::access::unauthorized_successes(&access_attempts, &acls);
-    let revocation_bound_ms = broker::control_plane::link::REVOCATION_BOUND.as_millis() as u64;
+    let revocation_bound_ms = crate::claims::API_KEY_REVOCATION_BOUND.as_millis() as u64;
     let (late_uses, revocations_checked, revocation_propagation_ms) =
         crate::checkers::access::revocation_violations(&access_attempts, &revocations, revocation_bound_ms);
     let (audit_log, audit_covered, audit_topic) = audit;

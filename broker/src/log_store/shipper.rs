@@ -216,6 +216,12 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    /// The next event waiting, if any (unit tests read what a component logged).
+    #[cfg(test)]
+    pub(crate) fn take(&mut self) -> Option<Event> {
+        self.waiting.try_recv().ok()
+    }
+
     /// Ships batches with `shipper`, retrying with backoff, until every handle is gone.
     pub async fn ship_forever(self, shipper: LogShipper) {
         let Outbox { mut waiting, events } = self;

@@ -14,8 +14,8 @@ use hyper::client::conn::http1::SendRequest;
 use crate::net::http::QuietFlush;
 use crate::net::Dialer;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// A data-plane snapshot of a busy physical cluster fits well inside this.
 const RESPONSE_BYTES_MAX: usize = 64 * 1024 * 1024;
 

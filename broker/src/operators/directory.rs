@@ -356,3 +356,140 @@ impl Responder for StaffDirectory {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::MemoryDisk;
+
+    const ADMIN: &str = "security-admin";
+    const BASTION: &str = "bastion-a";
+
+    struct Directory {
+        directory: Arc<StaffDirectory>,
+        outbox: crate::log_store::shipper::Outbox,
+    }
+
+    fn basic(principal: &str) -> String {
+        use base64::Engine;
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{principal}:{principal}-token")))
+    }
+
+    impl Directory {
+        fn new() -> Directory {
+            let principals = BTreeMap::from([
+                (ADMIN.to_string(), (crate::net::api::token_hash("security-admin-token"), Caller::Admin)),
+                (BASTION.to_string(), (crate::net::api::token_hash("bastion-a-token"), Caller::Bastion)),
+            ]);
+            let (events, outbox) = SecurityEvents::channel("staff-directory", "test");
+            let disk = Arc::new(MemoryDisk::new());
+            let directory =
+                StaffDirectory::open(disk, principals, events, crate::entropy::seeded_for_tests(3), 4).unwrap();
+            Directory { directory, outbox }
+        }
+
+        fn call(&self, caller: &str, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+            let body = serde_json::to_vec(&body).unwrap();
+            let authorization = basic(caller);
+            let request =
+                ApiRequest { method: "POST", path, query: "", authorization: Some(&authorization), body: &body };
+            let response = self.directory.respond(&request);
+            (response.status, serde_json::from_slice(&response.body).unwrap_or_default())
+        }
+
+        /// A new operator's (password, TOTP secret).
+        fn create(&self, name: &str, role: &str) -> (String, Vec<u8>) {
+            let (status, created) = self.call(ADMIN, "/v1/operators", json!({"name": name, "role": role, "hours": 8}));
+            assert_eq!(status, 201, "{created}");
+            let secret = totp::base32_decode(created["totp_secret"].as_str().unwrap()).unwrap();
+            (created["password"].as_str().unwrap().to_string(), secret)
+        }
+
+        fn verify(&self, operator: &str, password: &str, code: &str, role: &str) -> (u16, serde_json::Value) {
+            let body = json!({"operator": operator, "password": password, "code": code, "role": role});
+            self.call(BASTION, "/v1/verify", body)
+        }
+
+        fn logged(&mut self) -> Vec<(String, String, String)> {
+            std::iter::from_fn(|| self.outbox.take()).map(|e| (e.action, e.outcome, e.detail)).collect()
+        }
+    }
+
+    fn code_now(secret: &[u8]) -> String {
+        totp::code_at(secret, wall_clock_ms())
+    }
+
+    fn wrong(code: &str) -> String {
+        format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000)
+    }
+
+    #[test]
+    fn a_wrong_password_code_role_or_name_gets_one_answer_and_the_log_says_which() {
+        let mut staff = Directory::new();
+        let (password, secret) = staff.create("ada", "observer");
+        let code = code_now(&secret);
+        let refusals = [
+            staff.verify("ada", "not the password", &code, "observer"),
+            staff.verify("ada", &password, &wrong(&code), "observer"),
+            staff.verify("ada", &password, &code, "support"),
+            staff.verify("nobody", &password, &code, "observer"),
+        ];
+        for (status, problem) in &refusals {
+            assert_eq!(*status, 403);
+            assert_eq!(problem["detail"], VERIFICATION_REFUSED, "{problem}");
+        }
+        assert_eq!(refusals[0].1, refusals[3].1, "an unknown name answers as a wrong password does");
+        let logged = staff.logged();
+        for why in ["a wrong password", "a wrong or stale code", "does not hold that role", "no such operator"] {
+            assert!(
+                logged.iter().any(|(_, outcome, detail)| outcome == "refused" && detail.contains(why)),
+                "{logged:?}"
+            );
+        }
+        assert_eq!(staff.verify("ada", &password, &code, "observer").0, 200, "the right factors still work");
+    }
+
+    #[test]
+    fn five_failures_lock_an_operator_out_and_the_lockout_is_logged() {
+        let mut staff = Directory::new();
+        let (password, secret) = staff.create("ada", "observer");
+        let code = code_now(&secret);
+        for _ in 0..LOCKOUT_FAILURES {
+            assert_eq!(staff.verify("ada", &password, &wrong(&code), "observer").0, 403);
+        }
+        let (status, problem) = staff.verify("ada", &password, &code, "observer");
+        assert_eq!((status, problem["detail"].as_str()), (403, Some(VERIFICATION_REFUSED)), "locked out");
+        let logged = staff.logged();
+        let lockouts = logged.iter().filter(|(action, _, _)| action == "operator-locked-out").count();
+        assert_eq!(lockouts, 1, "{logged:?}");
+        assert!(logged.iter().any(|(_, _, detail)| detail.contains("locked out")), "{logged:?}");
+        // Names are locked one by one: a guesser at one operator does not lock out another.
+        let (bob_password, bob_secret) = staff.create("bob", "observer");
+        assert_eq!(staff.verify("bob", &bob_password, &code_now(&bob_secret), "observer").0, 200);
+    }
+
+    #[test]
+    fn an_unreadable_totp_secret_refuses_every_code() {
+        let staff = Directory::new();
+        let (password, _) = staff.create("ada", "observer");
+        for broken in ["", "not hex", "00ff"] {
+            staff.directory.operators.lock().unwrap().get_mut("ada").unwrap().totp_secret = broken.into();
+            // What an empty HMAC key's code would be: a secret that failed to parse must not become one.
+            let (status, _) = staff.verify("ada", &password, &code_now(b""), "observer");
+            assert_eq!(status, 403, "secret {broken:?}");
+        }
+    }
+
+    #[test]
+    fn the_password_salt_is_not_cut_from_the_totp_secret() {
+        let staff = Directory::new();
+        let (_, secret) = staff.create("ada", "observer");
+        let hash = serde_json::to_string(&staff.directory.operators.lock().unwrap()["ada"].password_hash).unwrap();
+        // bcrypt's hash carries its salt in clear (radix-64, after the cost).
+        let salt_text = &hash.trim_matches('"')[7..29];
+        let mut prefix = [0u8; 16];
+        prefix.copy_from_slice(&secret[..16]);
+        let cut = bcrypt::hash_with_salt("x", 4, prefix).unwrap().to_string();
+        assert_ne!(salt_text, &cut[7..29], "the salt would publish 16 of the secret's 20 bytes");
+    }
+}

@@ -11,7 +11,7 @@ use crate::cluster::{run_ok, Cluster};
 /// Every value of `topic`, read by kcat until a whole pass succeeds (up to 30 s). A node just
 /// back answers Metadata once its image has caught up (seen in CI before it did: kcat called the
 /// topic unknown), but only for up to 5 s: a slow catch-up must not fail the test.
-fn consume_all(cluster: &Cluster, topic: &str) -> Vec<String> {
+pub(crate) fn consume_all(cluster: &Cluster, topic: &str) -> Vec<String> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let consumed = cluster.kcat().args(["-C", "-t", topic, "-e", "-q", "-f", "%s\n"]).output().unwrap();
@@ -63,7 +63,7 @@ fn a_produced_canary_is_consumed_in_clear_and_found_on_no_disk() {
 }
 
 /// The segment directory of `topic`'s partition 0 on node `id` (the tenant's internal name).
-fn partition_directory(cluster: &Cluster, id: i32, topic: &str) -> std::path::PathBuf {
+pub(crate) fn partition_directory(cluster: &Cluster, id: i32, topic: &str) -> std::path::PathBuf {
     let suffix = format!("_{topic}-0");
     std::fs::read_dir(cluster.dir.join(format!("node-{id}")))
         .unwrap()
@@ -136,7 +136,7 @@ pub(crate) fn key_service(cluster: &Cluster, action: &str, key_id: &str) -> Stri
 }
 
 /// The key the service keeps for the dev cluster's tenant.
-fn tenant_key(cluster: &Cluster) -> String {
+pub(crate) fn tenant_key(cluster: &Cluster) -> String {
     let cloud = std::fs::read_to_string(cluster.dir.join("cloud.env")).unwrap();
     let cluster_id = cloud
         .lines()
@@ -147,7 +147,7 @@ fn tenant_key(cluster: &Cluster) -> String {
     broker::kms::tenant_key_alias(&cluster_id)
 }
 
-fn produce(cluster: &Cluster, topic: &str, values: &[String], extra: &[&str]) -> std::process::Output {
+pub(crate) fn produce(cluster: &Cluster, topic: &str, values: &[String], extra: &[&str]) -> std::process::Output {
     let mut producer = cluster
         .kcat()
         .args(["-P", "-t", topic, "-X", "acks=all"])
@@ -163,7 +163,7 @@ fn produce(cluster: &Cluster, topic: &str, values: &[String], extra: &[&str]) ->
 
 /// Each segment key file of `topic`'s partition 0 on node `id`, with the master-key version
 /// that wraps its root.
-fn key_versions(cluster: &Cluster, id: i32, topic: &str) -> Vec<(String, u32)> {
+pub(crate) fn key_versions(cluster: &Cluster, id: i32, topic: &str) -> Vec<(String, u32)> {
     std::fs::read_dir(partition_directory(cluster, id, topic))
         .unwrap()
         .map(|entry| entry.unwrap().path())

@@ -7,6 +7,7 @@
 mod cluster;
 mod control_plane;
 mod disk_loss;
+mod durability;
 mod edge_security;
 mod encryption;
 mod failover;

@@ -6,7 +6,10 @@
 //!   under a root wrapped by the new version, unless the key service could not be reached then.
 //! - Revocation bound: from the moment the key becomes unusable (disabled, grant removed,
 //!   deletion scheduled) until it is usable again, nothing of the cluster's data is served
-//!   past `REVOCATION_BOUND`; from the start of a key-service outage, nothing past `KEY_LEASE`.
+//!   past `claims::KEY_REVOCATION_BOUND`, or past `claims::KEY_REVOCATION_BOUND_UNREACHABLE`
+//!   when the key service could not be reached from some zone before the revocation would have
+//!   been seen (an outage, or a partition between it and a zone); from the start of a
+//!   key-service outage, nothing past `claims::KEY_SERVICE_OUTAGE_BOUND`.
 //!
 //! Served means a poll that returned records, or an acknowledged produce. A poll's request was
 //! sent at its start; a produce's last attempt was sent at most `send_attempt_max` before its
@@ -14,15 +17,16 @@
 
 use std::time::Duration;
 
-use broker::kms::keyring::{KEY_LEASE, REVOCATION_BOUND};
 use broker::kms::server::KeyService;
+
+use crate::claims::{KEY_REVOCATION_BOUND, KEY_REVOCATION_BOUND_UNREACHABLE, KEY_SERVICE_OUTAGE_BOUND};
 
 use crate::history::{History, OpKind, PollOutcome, SendOutcome};
 use crate::scenario::KeyAction;
 
 /// A rotation is seen at the next renewal; a new root is then wrapped and the next append
-/// rolls a segment: the same bound as a revocation's.
-pub const ROTATION_BOUND: Duration = REVOCATION_BOUND;
+/// rolls a segment.
+pub const ROTATION_BOUND: Duration = crate::claims::KEY_ROTATION_BOUND;
 /// A segment key file written (the disk tap sees each): when, where, and the master key
 /// version its root is wrapped under.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +59,9 @@ pub struct KeyWindow {
 
 /// Revocation windows from the key's actions, and outage windows from the schedule's
 /// key-service outages (`(start_ms, end_ms)`), each closed at `end_ms` (the run's end) if open.
-pub fn windows(events: &[KeyEvent], outages: &[(u64, u64)], end_ms: u64) -> Vec<KeyWindow> {
+/// `unreachable`: the outages and every cut between the key service and a zone; a revocation
+/// one of them overlaps before it would have been seen is bound by the lease instead.
+pub fn windows(events: &[KeyEvent], outages: &[(u64, u64)], unreachable: &[(u64, u64)], end_ms: u64) -> Vec<KeyWindow> {
     let (mut enabled, mut granted, mut pending_deletion) = (true, true, false);
     let mut open: Option<(u64, KeyAction)> = None;
     let mut windows = Vec::new();
@@ -74,38 +80,45 @@ pub fn windows(events: &[KeyEvent], outages: &[(u64, u64)], end_ms: u64) -> Vec<
         match (open, usable) {
             (None, false) => open = Some((event.at_ms, event.action)),
             (Some((start_ms, action)), true) => {
-                windows.push(revocation(start_ms, event.at_ms, action));
+                windows.push(revocation(start_ms, event.at_ms, action, unreachable));
                 open = None;
             }
             _ => {}
         }
     }
     if let Some((start_ms, action)) = open {
-        windows.push(revocation(start_ms, end_ms, action));
+        windows.push(revocation(start_ms, end_ms, action, unreachable));
     }
     windows.extend(outages.iter().map(|&(start_ms, end)| KeyWindow {
         start_ms,
         end_ms: end,
-        bound_ms: KEY_LEASE.as_millis() as u64,
+        bound_ms: KEY_SERVICE_OUTAGE_BOUND.as_millis() as u64,
         why: format!(
-            "the key service went down at {:.3}s (the lease is {} s)",
+            "the key service went down at {:.3}s (the bound is {} s)",
             start_ms as f64 / 1000.0,
-            KEY_LEASE.as_secs()
+            KEY_SERVICE_OUTAGE_BOUND.as_secs()
         ),
     }));
     windows
 }
 
-fn revocation(start_ms: u64, end_ms: u64, action: KeyAction) -> KeyWindow {
+fn revocation(start_ms: u64, end_ms: u64, action: KeyAction, unreachable: &[(u64, u64)]) -> KeyWindow {
+    let seen_by_ms = start_ms + KEY_REVOCATION_BOUND.as_millis() as u64;
+    let cut = unreachable.iter().any(|&(from, to)| from < seen_by_ms && to > start_ms);
+    let (bound, case) = if cut {
+        (KEY_REVOCATION_BOUND_UNREACHABLE, ", the key service unreachable from a zone")
+    } else {
+        (KEY_REVOCATION_BOUND, "")
+    };
     KeyWindow {
         start_ms,
         end_ms,
-        bound_ms: REVOCATION_BOUND.as_millis() as u64,
+        bound_ms: bound.as_millis() as u64,
         why: format!(
-            "the customer's `{}` at {:.3}s (the bound is {} s)",
+            "the customer's `{}` at {:.3}s (the bound is {} s{case})",
             action.name(),
             start_ms as f64 / 1000.0,
-            REVOCATION_BOUND.as_secs()
+            bound.as_secs()
         ),
     }
 }
@@ -279,9 +292,21 @@ mod tests {
             event(50_000, KeyAction::ScheduleDeletion),
             event(60_000, KeyAction::CancelDeletion),
         ];
-        let windows = windows(&events, &[(70_000, 80_000)], 100_000);
+        let windows = windows(&events, &[(70_000, 80_000)], &[], 100_000);
         let spans: Vec<(u64, u64, u64)> = windows.iter().map(|w| (w.start_ms, w.end_ms, w.bound_ms)).collect();
         assert_eq!(spans, vec![(10_000, 40_000, 30_000), (50_000, 100_000, 30_000), (70_000, 80_000, 60_000)]);
+    }
+
+    #[test]
+    fn a_revocation_the_brokers_cannot_learn_of_is_bound_by_the_lease() {
+        let events = [event(10_000, KeyAction::Disable), event(90_000, KeyAction::Enable)];
+        let bound = |unreachable: &[(u64, u64)]| windows(&events, &[], unreachable, 100_000)[0].bound_ms;
+        assert_eq!(bound(&[]), 30_000);
+        assert_eq!(bound(&[(5_000, 60_000)]), 60_000, "cut off before the revocation");
+        assert_eq!(bound(&[(25_000, 60_000)]), 60_000, "cut off before the next renewal could see it");
+        assert_eq!(bound(&[(40_000, 60_000)]), 30_000, "cut off only after the bound");
+        assert_eq!(bound(&[(1_000, 9_000)]), 30_000, "reachable again before the revocation");
+        assert!(windows(&events, &[], &[(5_000, 60_000)], 100_000)[0].why.contains("unreachable"));
     }
 
     #[test]
@@ -320,7 +345,8 @@ mod tests {
                 },
             ],
         };
-        let windows = windows(&[event(10_000, KeyAction::Disable), event(70_000, KeyAction::Enable)], &[], 100_000);
+        let windows =
+            windows(&[event(10_000, KeyAction::Disable), event(70_000, KeyAction::Enable)], &[], &[], 100_000);
         let (served, refusals) = served_past_bound(&history, &windows, Duration::from_secs(13));
         assert_eq!(served.len(), 1, "{served:?}");
         assert!(served[0].1.contains("a poll sent at 45.000s returned 2 records"), "{}", served[0].1);

@@ -36,7 +36,7 @@ pub fn overdue(
         let Some(&(_, retention_ms)) = topics.iter().find(|(prefix, _)| life.file.starts_with(prefix.as_str())) else {
             continue;
         };
-        let mut deadline = life.last_write_ms + broker::log::partition_log::retention_bound_ms(retention_ms);
+        let mut deadline = life.last_write_ms + crate::claims::retention_bound_ms(retention_ms);
         // Down before its deadline: it deletes once it is back and started.
         for &(start, end) in down.get(&life.machine).map_or(&[][..], Vec::as_slice) {
             if start < deadline && end > life.last_write_ms {
@@ -75,7 +75,7 @@ mod tests {
 
     #[test]
     fn a_segment_removed_or_left_past_its_deadline_is_late_unless_its_machine_was_down() {
-        let bound = broker::log::partition_log::retention_bound_ms(60_000);
+        let bound = crate::claims::retention_bound_ms(60_000);
         let topics = vec![("lkc-1_clicks-".to_string(), 60_000)];
         let none = std::collections::BTreeMap::new();
         let lives = vec![

@@ -132,10 +132,19 @@ pub enum PlantedBug {
     /// a power loss can take a new segment, or put back the high watermark, keys or metadata a
     /// rename had replaced, though every byte was synced.
     RenameWithoutDirectorySync,
+    /// The bastion compares the role it was asked for, in its Debug form, with the directory's
+    /// JSON answer: every legitimate operator is refused (C10's other side).
+    BastionRefusesEveryone,
+    /// The authorizer's deny pass ignores the binding's permission: an allow for the operation
+    /// refuses it as a deny would (C17's other side).
+    AclDeniesEverything,
+    /// The DNS service looks a moved public endpoint up by position, taking `b<id>`'s id for an
+    /// index: after a move a broker's name answers another broker's address (C06's other side).
+    DnsAnswersAnotherBroker,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 43] = [
+    pub const ALL: [PlantedBug; 46] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -179,6 +188,9 @@ impl PlantedBug {
         PlantedBug::MetadataBeforeSasl,
         PlantedBug::ProduceStallsInMaintenance,
         PlantedBug::RenameWithoutDirectorySync,
+        PlantedBug::BastionRefusesEveryone,
+        PlantedBug::AclDeniesEverything,
+        PlantedBug::DnsAnswersAnotherBroker,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -227,6 +239,9 @@ impl PlantedBug {
             PlantedBug::MetadataBeforeSasl => "metadata-before-sasl",
             PlantedBug::ProduceStallsInMaintenance => "produce-stalls-in-maintenance",
             PlantedBug::RenameWithoutDirectorySync => "rename-without-directory-sync",
+            PlantedBug::BastionRefusesEveryone => "bastion-refuses-everyone",
+            PlantedBug::AclDeniesEverything => "acl-denies-everything",
+            PlantedBug::DnsAnswersAnotherBroker => "dns-answers-another-broker",
         }
     }
 

@@ -28,6 +28,11 @@ pub const API_KEY_REVOCATION_BOUND: Duration = Duration::from_secs(10);
 /// C10: an operator whose role ended acts through no bastion past this.
 pub const OPERATOR_REVOCATION_BOUND: Duration = Duration::from_secs(30);
 
+/// C10 (MFA that a guesser cannot wear down): after this many failed verifications of one
+/// operator within `OPERATOR_LOCKOUT_WINDOW`, not even the right password and code open a session.
+pub const OPERATOR_LOCKOUT_FAILURES: usize = 5;
+pub const OPERATOR_LOCKOUT_WINDOW: Duration = Duration::from_secs(15 * 60);
+
 /// C12: internal logs are kept twelve months (a year with a leap day: 366 days)...
 pub const LOG_RETENTION: Duration = Duration::from_secs(366 * 24 * 3600);
 /// ...and an entry past them is purged within this (the claim names no bound; daily segments
@@ -74,6 +79,12 @@ mod tests {
         assert!(broker::control_plane::link::PULL_INTERVAL < API_KEY_REVOCATION_BOUND);
         assert!(broker::operators::REVOCATION_BOUND <= OPERATOR_REVOCATION_BOUND);
         assert!(broker::operators::REVALIDATE_INTERVAL < OPERATOR_REVOCATION_BOUND);
+    }
+
+    #[test]
+    fn the_directory_locks_out_no_later_than_the_claim() {
+        assert!(broker::operators::directory::LOCKOUT_FAILURES <= OPERATOR_LOCKOUT_FAILURES);
+        assert!(Duration::from_millis(broker::operators::directory::LOCKOUT_WINDOW_MS) >= OPERATOR_LOCKOUT_WINDOW);
     }
 
     #[test]

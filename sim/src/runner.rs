@@ -1199,6 +1199,23 @@ async fn simulate(request: RunRequest) -> Simulated {
             network: network.map(|n| n.cidr),
             connected,
             public: "203.0.113.0/24".parse().expect("a literal range"),
+            zone: crate::world::CHOSEN_SITE.dns_zone.to_string(),
+            broker_at: {
+                let fabric = world.fabric.lock().unwrap();
+                let id_of = |machine: &String| {
+                    world.brokers.iter().position(|b| &b.name == machine).map(|index| index as i32 + 1)
+                };
+                fabric
+                    .public
+                    .iter()
+                    .chain(fabric.private.iter())
+                    .chain(fabric.machines.iter())
+                    .filter_map(|(address, machine)| match address {
+                        std::net::IpAddr::V4(v4) => id_of(machine).map(|id| (*v4, id)),
+                        std::net::IpAddr::V6(_) => None,
+                    })
+                    .collect()
+            },
         };
         let (violations, judged) = crate::checkers::dns::dns_violations(&records, &views, zero);
         let stale = records.iter().filter(|r| r.origin == "stale").count();
@@ -1399,6 +1416,7 @@ async fn simulate(request: RunRequest) -> Simulated {
         control_plane_dials,
         access_attempts,
         revocations,
+        cluster_deletions,
         audit,
         mutations,
         backups,
@@ -1533,6 +1551,8 @@ struct Simulated {
     control_plane_dials: Vec<(u64, String)>,
     access_attempts: Vec<crate::checkers::access::Attempt>,
     revocations: Vec<crate::checkers::access::Revocation>,
+    /// The cluster deletions asked for (their accounts' refusals from then on are the service's right).
+    cluster_deletions: Vec<crate::checkers::access::ClusterDeletion>,
     /// The control plane's audit log, how much of it the topic must cover, and the topic.
     audit: (Vec<broker::control_plane::audit::AuditEvent>, usize, Result<Vec<Vec<u8>>, String>),
     mutations: Vec<crate::checkers::audit::Mutation>,
@@ -1724,6 +1744,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         control_plane_dials,
         access_attempts,
         revocations,
+        cluster_deletions,
         audit,
         mutations,
         backups: (backup_canaries, backups_scanned, restore_losses, restores_checked),
@@ -1787,6 +1808,8 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         .collect();
     let (unauthorized, authorization_answers) =
         crate::checkers::access::unauthorized_successes(&access_attempts, &acls);
+    let wrongly_denied =
+        crate::checkers::access::authorized_denials(&access_attempts, &acls, &revocations, &cluster_deletions);
     let revocation_bound_ms = crate::claims::API_KEY_REVOCATION_BOUND.as_millis() as u64;
     let (late_uses, revocations_checked, revocation_propagation_ms) =
         crate::checkers::access::revocation_violations(&access_attempts, &revocations, revocation_bound_ms);
@@ -1804,6 +1827,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         high_watermark_regressions: high_watermark_regressions.len() as u64,
         control_plane_dials: control_plane_dials.len() as u64,
         unauthorized_successes: unauthorized.len() as u64,
+        authorized_denials: wrongly_denied.len() as u64,
         authorization_answers: authorization_answers as u64,
         revocation_violations: late_uses.len() as u64,
         revocations_checked: revocations_checked as u64,
@@ -1893,6 +1917,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
     let evidence: BTreeMap<ExpectationName, (u64, String)> = [
         (ExpectationName::ControlPlaneDials, control_plane_dials.first()),
         (ExpectationName::UnauthorizedSuccesses, unauthorized.first()),
+        (ExpectationName::AuthorizedDenials, wrongly_denied.first()),
         (ExpectationName::RevocationViolations, late_uses.first()),
         (ExpectationName::AuditViolations, audit_findings.first().map(|what| (simulated_ms, what.clone())).as_ref()),
         (ExpectationName::BackupCanaries, backup_canaries.first().map(|what| (simulated_ms, what.clone())).as_ref()),
@@ -2192,6 +2217,7 @@ pub struct Measured {
     pub high_watermark_regressions: u64,
     pub control_plane_dials: u64,
     pub unauthorized_successes: u64,
+    pub authorized_denials: u64,
     pub authorization_answers: u64,
     pub revocation_violations: u64,
     pub revocations_checked: u64,
@@ -2289,6 +2315,7 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::HighWatermarkRegressions => Some(measured.high_watermark_regressions as f64),
         E::ControlPlaneDials => Some(measured.control_plane_dials as f64),
         E::UnauthorizedSuccesses => Some(measured.unauthorized_successes as f64),
+        E::AuthorizedDenials => Some(measured.authorized_denials as f64),
         E::AuthorizationAnswers => Some(measured.authorization_answers as f64),
         E::RevocationViolations => Some(measured.revocation_violations as f64),
         E::RevocationsChecked => Some(measured.revocations_checked as f64),

@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 43] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 46] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -175,6 +175,17 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 43] = [
         scenario: "all-zones-power-loss",
         checks: &["lost_acked_writes", "inconsistent_offsets", "duplicates", "divergent_replicas", "invariants"],
     },
+    PlantedBugCheck {
+        bug: "bastion-refuses-everyone",
+        scenario: "insider-without-mfa",
+        checks: &["operator_access_violations"],
+    },
+    PlantedBugCheck {
+        bug: "acl-denies-everything",
+        scenario: "acl-limited-application",
+        checks: &["authorized_denials"],
+    },
+    PlantedBugCheck { bug: "dns-answers-another-broker", scenario: "dns-change", checks: &["dns_violations"] },
 ];
 
 /// What one planted bug's sweep found.

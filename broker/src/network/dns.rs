@@ -85,6 +85,11 @@ impl DnsZone {
         // Where the public endpoints are now: moved by the control plane, or as deployed.
         let public_address = |id: &i32| match endpoints.public_addresses.is_empty() {
             true => self.public_addresses.iter().find(|(known, _)| known == id).map(|(_, a)| *a),
+            // BUG (planted): a moved endpoint looked up by position, the id taken for an index
+            // (ids start at 1): after a move, a broker's name answers another broker's address.
+            false if self.bugs.is_on(PlantedBug::DnsAnswersAnotherBroker) => {
+                endpoints.public_addresses.get(*id as usize % endpoints.public_addresses.len()).map(|e| e.address)
+            }
             false => endpoints.public_addresses.iter().find(|e| e.broker_id == *id).map(|e| e.address),
         };
         let addresses: Vec<Ipv4Addr> = match private {

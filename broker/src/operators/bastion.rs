@@ -128,7 +128,14 @@ impl Bastion {
                 )
             }
         };
-        if granted["role"] != json!(asked.role) {
+        // BUG (planted): the asked role compared in its Debug form ("Observer") with what the
+        // directory's JSON says ("observer"): no role ever matches.
+        let asked_role = if self.config.bugs.is_on(PlantedBug::BastionRefusesEveryone) {
+            json!(format!("{:?}", asked.role))
+        } else {
+            json!(asked.role)
+        };
+        if granted["role"] != asked_role {
             return self.refuse("session-open", &asked.operator, 403, "the operator does not hold that role");
         }
         let now = wall_clock_ms();

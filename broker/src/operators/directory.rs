@@ -317,7 +317,7 @@ impl StaffDirectory {
         if times.len() == LOCKOUT_FAILURES {
             let detail =
                 format!("{LOCKOUT_FAILURES} failed verifications within {} minutes", LOCKOUT_WINDOW_MS / 60_000);
-            self.events.record("operator", "operator-locked-out", name, "locked", "", &detail);
+            self.events.record("operator", "operator-locked-out", name, "failure", "", &detail);
             tracing::warn!(operator = name, detail, "operator locked out");
         }
     }

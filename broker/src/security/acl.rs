@@ -171,8 +171,10 @@ impl Acls {
     pub fn authorize(&self, action: &Action<'_>) -> bool {
         let matching = || self.bindings.iter().filter(|binding| self.applies(binding, action));
         let denied = matching().any(|binding| {
-            binding.permission == Permission::Deny
-                && (binding.operation == action.operation || binding.operation == Operation::All)
+            // BUG (planted): the deny pass forgets to look at the permission, so every allow
+            // for the operation reads as a deny too.
+            let deny = binding.permission == Permission::Deny || self.bugs.is_on(PlantedBug::AclDeniesEverything);
+            deny && (binding.operation == action.operation || binding.operation == Operation::All)
         });
         if denied {
             return false;

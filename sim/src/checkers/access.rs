@@ -102,6 +102,37 @@ pub fn unauthorized_successes(
     (violations, answered)
 }
 
+/// The other side: denials the ACLs allow, of a key not deleted and a cluster not deleted at
+/// the time (a deleted key or cluster is refused on purpose): (at_ms, what).
+pub fn authorized_denials(
+    attempts: &[Attempt],
+    acls: &BTreeMap<String, Vec<AclSpec>>,
+    revocations: &[Revocation],
+    deletions: &[ClusterDeletion],
+) -> Vec<(u64, String)> {
+    let gone_since = |account: &str| {
+        let revoked = revocations.iter().filter(|r| r.service_account == account).map(|r| r.requested_ms);
+        let deleted =
+            deletions.iter().filter(|d| d.service_accounts.iter().any(|a| a == account)).map(|d| d.requested_ms);
+        revoked.chain(deleted).min()
+    };
+    attempts
+        .iter()
+        .filter(|a| a.outcome == Outcome::Denied)
+        .filter(|a| gone_since(&a.service_account).is_none_or(|since| a.at_ms < since))
+        .filter(|a| model_allows(acls.get(&a.service_account).map_or(&[][..], Vec::as_slice), a.operation, &a.topic))
+        .map(|a| {
+            (
+                a.at_ms,
+                format!(
+                    "{} was denied {:?} on topic {} at {} ms; its ACLs allow it",
+                    a.service_account, a.operation, a.topic, a.at_ms
+                ),
+            )
+        })
+        .collect()
+}
+
 /// Revocation evidence: successful uses of a deleted key later than `bound_ms` after the
 /// control plane acknowledged the deletion (at_ms, what); how many deletions were checked
 /// (acknowledged, with an attempt of that key after the bound); and the longest time from
@@ -175,6 +206,22 @@ mod tests {
         let (violations, _) = unauthorized_successes(&bad, &prefixed_write());
         assert_eq!(violations.len(), 1);
         assert!(violations[0].1.contains("payroll"), "{}", violations[0].1);
+    }
+
+    #[test]
+    fn a_denial_the_acls_allow_is_a_violation_unless_the_key_or_cluster_is_gone() {
+        let attempts = vec![
+            attempt(1, "app", Operation::Write, "orders-eu", Outcome::Denied),
+            attempt(2, "app", Operation::Write, "payroll", Outcome::Denied),
+            attempt(3, "app", Operation::Describe, "orders-eu", Outcome::Denied),
+            attempt(9, "app", Operation::Write, "orders-eu", Outcome::Denied),
+        ];
+        let denied = authorized_denials(&attempts, &prefixed_write(), &[], &[]);
+        assert_eq!(denied.iter().map(|(at, _)| *at).collect::<Vec<_>>(), vec![1, 3, 9]);
+        assert!(denied[0].1.contains("its ACLs allow it"), "{}", denied[0].1);
+        let revoked = [Revocation { service_account: "app".into(), requested_ms: 5, acknowledged_ms: Some(6) }];
+        let denied = authorized_denials(&attempts, &prefixed_write(), &revoked, &[]);
+        assert_eq!(denied.len(), 2, "the denial after the deletion was asked for is the service's right: {denied:?}");
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! DNS answers per network (C06): every answer a DNS server gave a client is judged against
 //! the network the client is on. A client in a range connected to the cluster network (by the
 //! peering the control plane recorded) must get private addresses from the network's CIDR;
-//! any other client must get public addresses. Cached and stale answers are copies of a
-//! server's answer and are counted, not judged again.
+//! any other client must get public addresses. And an answer for `b<id>.<zone>` must lead to
+//! broker `id`: none of its addresses may be another broker's (by the world's own map of which
+//! machine is behind which address), and it may not be empty. Cached and stale answers are
+//! copies of a server's answer and are counted, not judged again.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
@@ -42,6 +44,10 @@ pub struct DnsViews {
     /// Customer ranges connected to it.
     pub connected: Vec<Cidr>,
     pub public: Cidr,
+    /// The zone whose broker names are judged, and which broker is behind each address the
+    /// world routes (public endpoints and private addresses alike).
+    pub zone: String,
+    pub broker_at: std::collections::BTreeMap<Ipv4Addr, i32>,
 }
 
 /// Server answers that gave a source the other network's addresses, as (ms since `zero`, what);
@@ -66,8 +72,43 @@ pub fn dns_violations(
                 record.addresses.iter().filter(|a| !views.public.contains(IpAddr::V4(**a))).collect(),
             ),
         };
+        let at = record.at.saturating_duration_since(zero).as_millis() as u64;
+        let named = record
+            .name
+            .strip_suffix(&format!(".{}", views.zone))
+            .and_then(|label| label.strip_prefix('b'))
+            .and_then(|id| id.parse::<i32>().ok());
+        if let Some(id) = named {
+            let others: Vec<(Ipv4Addr, i32)> = record
+                .addresses
+                .iter()
+                .filter_map(|address| views.broker_at.get(address).map(|behind| (*address, *behind)))
+                .filter(|(_, behind)| *behind != id)
+                .collect();
+            if record.addresses.is_empty() || !others.is_empty() {
+                let what = if others.is_empty() {
+                    "an empty answer".to_string()
+                } else {
+                    others
+                        .iter()
+                        .map(|(address, behind)| format!("{address} (broker {behind}'s)"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                violations.push((
+                    at,
+                    format!(
+                        "{} ({}) was given {what} for {} at {:.3}s; it names broker {id}",
+                        record.machine,
+                        record.source,
+                        record.name,
+                        at as f64 / 1000.0
+                    ),
+                ));
+                continue;
+            }
+        }
         if !wrong.is_empty() {
-            let at = record.at.saturating_duration_since(zero).as_millis() as u64;
             violations.push((
                 at,
                 format!(
@@ -112,12 +153,43 @@ mod tests {
         }
     }
 
+    /// Broker 1 at 172.16.0.11 and 203.0.113.1, broker 2 at 172.16.0.12 and 203.0.113.2.
+    fn brokers() -> std::collections::BTreeMap<Ipv4Addr, i32> {
+        [("172.16.0.11", 1), ("203.0.113.1", 1), ("172.16.0.12", 2), ("203.0.113.2", 2)]
+            .into_iter()
+            .map(|(address, id)| (address.parse().unwrap(), id))
+            .collect()
+    }
+
+    #[test]
+    fn a_broker_s_name_must_lead_to_that_broker_and_to_something() {
+        let views = DnsViews {
+            network: None,
+            connected: Vec::new(),
+            public: "203.0.113.0/24".parse().unwrap(),
+            zone: "pkc-sim.region-1.faultline.cloud".into(),
+            broker_at: brokers(),
+        };
+        let zero = tokio::time::Instant::now();
+        assert_eq!(dns_violations(&[record("198.51.100.1", "203.0.113.1", "server")], &views, zero).0, vec![]);
+        let (found, _) = dns_violations(&[record("198.51.100.1", "203.0.113.2", "server")], &views, zero);
+        assert!(found[0].1.contains("203.0.113.2 (broker 2's) for b1."), "{found:?}");
+        let mut empty = record("198.51.100.1", "203.0.113.1", "server");
+        empty.addresses.clear();
+        let (found, _) = dns_violations(&[empty], &views, zero);
+        assert!(found[0].1.contains("an empty answer"), "{found:?}");
+        // An address no broker is behind now (a public endpoint moved since) is not judged here.
+        assert_eq!(dns_violations(&[record("198.51.100.1", "203.0.113.101", "server")], &views, zero).0, vec![]);
+    }
+
     #[test]
     fn each_source_must_get_its_own_networks_addresses() {
         let views = DnsViews {
             network: Some("172.16.0.0/16".parse().unwrap()),
             connected: vec!["10.9.0.0/16".parse().unwrap()],
             public: "203.0.113.0/24".parse().unwrap(),
+            zone: "pkc-sim.region-1.faultline.cloud".into(),
+            broker_at: brokers(),
         };
         let zero = tokio::time::Instant::now();
         let good = [
@@ -138,7 +210,7 @@ mod tests {
             record("10.9.0.3", "203.0.113.101", "server"),
         ];
         assert_eq!(changed_answers(&moved), 1);
-        let public_only = DnsViews { network: None, connected: vec![], public: views.public };
-        assert_eq!(dns_violations(&[record("10.9.0.3", "203.0.113.2", "server")], &public_only, zero).0, vec![]);
+        let public_only = DnsViews { network: None, connected: vec![], public: views.public, ..views };
+        assert_eq!(dns_violations(&[record("10.9.0.3", "203.0.113.9", "server")], &public_only, zero).0, vec![]);
     }
 }

@@ -2,6 +2,10 @@
 //! whether their factors were good, whether their role had ended, whether the role permits the
 //! action) and from the security log store's entries:
 //! - no session opened without a valid password and a fresh code, or after the role ended;
+//! - and the other side: no session refused to the valid password and a fresh code of an
+//!   operator whose role holds (a bastion that refuses everyone is no bastion);
+//! - no session opened, even with the right factors, after `claims::OPERATOR_LOCKOUT_FAILURES`
+//!   failed guesses within `claims::OPERATOR_LOCKOUT_WINDOW` (a guesser cannot wear MFA down);
 //! - no action outside the role, and none more than the revocation bound after the role ended;
 //! - no success with the bastions' key from anywhere but a bastion;
 //! - every refusal is in the log (refusal events of that actor at least as many as refusals).
@@ -10,10 +14,15 @@ use std::collections::BTreeMap;
 
 use broker::log_store::chain::Entry;
 
+use crate::claims::{OPERATOR_LOCKOUT_FAILURES, OPERATOR_LOCKOUT_WINDOW};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Tried {
     /// Opening a session; `factors_valid`: the right password and a code not used before.
     Open { factors_valid: bool },
+    /// The right password and code, after `failed_guesses` failed verifications of the same
+    /// operator within the lockout window.
+    AfterGuesses { failed_guesses: usize },
     /// An action on an open session; `permitted`: the role permits it.
     Act { permitted: bool },
     /// The bastions' key, directly at a broker from a non-bastion machine.
@@ -59,6 +68,13 @@ pub fn judge(attempts: &[OperatorAttempt], entries: &[Entry], bound_ms: u64) -> 
             }
         }
         if !succeeded {
+            if attempt.tried == (Tried::Open { factors_valid: true }) && ended.is_none() {
+                let at = attempt.at_ms as f64 / 1000.0;
+                let what = format!(
+                    "{actor}'s valid password and fresh code opened no session at {at:.3}s while the role held"
+                );
+                findings.violations.push((attempt.at_ms, what));
+            }
             let (count, first) = refused.entry(actor).or_insert((0, attempt.at_ms));
             *count += 1;
             *first = (*first).min(attempt.at_ms);
@@ -81,6 +97,9 @@ pub fn judge(attempts: &[OperatorAttempt], entries: &[Entry], bound_ms: u64) -> 
                 (attempt.at_ms - end) as f64 / 1000.0,
                 bound_ms / 1000
             )),
+            (Tried::AfterGuesses { failed_guesses }, _) if *failed_guesses >= OPERATOR_LOCKOUT_FAILURES => {
+                Some(format!("{actor} opened a session at {at:.3}s after {failed_guesses} failed guesses within {} minutes (no lockout)", OPERATOR_LOCKOUT_WINDOW.as_secs() / 60))
+            }
             (Tried::Direct, _) => {
                 Some(format!("the bastions' key was admitted at a broker from outside a bastion at {at:.3}s"))
             }
@@ -125,6 +144,21 @@ mod tests {
         let findings = judge(&attempts, &[], 30_000);
         assert_eq!(findings.violations.len(), 4, "{:?}", findings.violations);
         assert_eq!(findings.revocation_s, Some(40.0));
+    }
+
+    #[test]
+    fn a_refused_legitimate_operator_and_a_guesser_not_locked_out_are_violations() {
+        let attempts = vec![
+            attempt(1_000, Tried::Open { factors_valid: true }, None, false),
+            attempt(2_000, Tried::Open { factors_valid: true }, Some(1_500), false), // after the role ended: right
+            attempt(3_000, Tried::AfterGuesses { failed_guesses: 5 }, None, true),
+            attempt(4_000, Tried::AfterGuesses { failed_guesses: 4 }, None, true), // under the limit: fine
+            attempt(5_000, Tried::AfterGuesses { failed_guesses: 5 }, None, false), // locked out: right
+        ];
+        let findings = judge(&attempts, &[], 30_000);
+        let what: Vec<&str> = findings.violations.iter().map(|(_, w)| w.as_str()).collect();
+        assert_eq!(what.len(), 2, "{what:?}");
+        assert!(what[0].contains("opened no session") && what[1].contains("no lockout"), "{what:?}");
     }
 
     #[test]

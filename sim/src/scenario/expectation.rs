@@ -42,6 +42,9 @@ pub enum ExpectationName {
     ControlPlaneDials,
     /// Successes of an ACL-limited client that its ACLs deny (C17).
     UnauthorizedSuccesses,
+    /// Denials of an ACL-limited client that its ACLs allow, while its key and cluster live
+    /// (C17's other side: an authorizer that denies everything is no authorizer).
+    AuthorizedDenials,
     /// Attempts of ACL-limited clients that were answered (allowed or denied): work done.
     AuthorizationAnswers,
     /// Successful uses of a deleted key past the revocation bound (C15).
@@ -215,7 +218,7 @@ pub enum ExpectationName {
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 99] = [
+    pub const ALL: [ExpectationName; 100] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -244,6 +247,7 @@ impl ExpectationName {
         ExpectationName::HighWatermarkRegressions,
         ExpectationName::ControlPlaneDials,
         ExpectationName::UnauthorizedSuccesses,
+        ExpectationName::AuthorizedDenials,
         ExpectationName::AuthorizationAnswers,
         ExpectationName::RevocationViolations,
         ExpectationName::RevocationsChecked,
@@ -348,6 +352,7 @@ impl ExpectationName {
             ExpectationName::HighWatermarkRegressions => "high_watermark_regressions",
             ExpectationName::ControlPlaneDials => "control_plane_dials",
             ExpectationName::UnauthorizedSuccesses => "unauthorized_successes",
+            ExpectationName::AuthorizedDenials => "authorized_denials",
             ExpectationName::AuthorizationAnswers => "authorization_answers",
             ExpectationName::RevocationViolations => "revocation_violations",
             ExpectationName::RevocationsChecked => "revocations_checked",

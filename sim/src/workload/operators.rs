@@ -53,6 +53,8 @@ pub async fn person(spec: PersonSpec, reach: Reach, log: OperatorLog, zero: toki
     let secret = totp::base32_decode(created["totp_secret"].as_str().unwrap_or_default()).unwrap_or_default();
     // What someone without the device types: a code of another secret.
     let guessed = [spec.name.len() as u8; 20];
+    // The guesser's failed verifications (ms) within the claim's lockout window.
+    let mut failures: Vec<u64> = Vec::new();
     let interval = Duration::from_secs_f64(spec.interval_s);
     let (mut session, mut last_step, mut role_ended_ms, mut tick) = (None::<String>, 0u64, None::<u64>, 0u64);
     let record = |at_ms: u64, actor: &str, tried: Tried, ended: Option<u64>, succeeded: Option<bool>| {
@@ -77,7 +79,27 @@ pub async fn person(spec: PersonSpec, reach: Reach, log: OperatorLog, zero: toki
             let answer = call(&reach.bastion, "POST", "/v1/sessions", body).await;
             // A guess that happens to be right would be a valid factor.
             let valid = totp::matching_step(&secret, &totp::code_at(&guessed, wall), wall).is_some();
-            record(at, &spec.name, Tried::Open { factors_valid: valid }, None, answer.map(|(s, _)| s == 201));
+            let decided = answer.filter(|(status, _)| *status != 503).map(|(status, _)| status == 201);
+            record(at, &spec.name, Tried::Open { factors_valid: valid }, None, decided);
+            let window_ms = crate::claims::OPERATOR_LOCKOUT_WINDOW.as_millis() as u64;
+            failures.retain(|failed| failed + window_ms > at);
+            if decided == Some(false) {
+                failures.push(at);
+            }
+            // Past the claim's limit the harness, which knows the secret, tries the right code:
+            // a lockout refuses it too.
+            if failures.len() >= crate::claims::OPERATOR_LOCKOUT_FAILURES && totp::step_at(wall) > last_step {
+                let code = totp::code_at(&secret, wall);
+                let body = json!({ "operator": spec.name, "password": password, "code": code, "role": spec.role });
+                let at = now_ms();
+                let answer = call(&reach.bastion, "POST", "/v1/sessions", body).await;
+                let decided = answer.filter(|(status, _)| *status != 503).map(|(status, _)| status == 201);
+                record(at, &spec.name, Tried::AfterGuesses { failed_guesses: failures.len() }, None, decided);
+                last_step = totp::step_at(wall);
+                if decided == Some(true) {
+                    failures.clear();
+                }
+            }
             if tick % 3 == 0 {
                 let at = now_ms();
                 let (dialer, brokers, credentials) = &reach.direct;
@@ -101,26 +123,17 @@ pub async fn person(spec: PersonSpec, reach: Reach, log: OperatorLog, zero: toki
                 let body = json!({ "operator": spec.name, "password": password, "code": code, "role": spec.role });
                 let at = now_ms();
                 let answer = call(&reach.bastion, "POST", "/v1/sessions", body.clone()).await;
-                record(
-                    at,
-                    &spec.name,
-                    Tried::Open { factors_valid: true },
-                    role_ended_ms,
-                    answer.as_ref().map(|(s, _)| *s == 201),
-                );
+                // 503: the bastion could not reach the directory (a fault), not a decision.
+                let decided = answer.as_ref().filter(|(s, _)| *s != 503).map(|(s, _)| *s == 201);
+                record(at, &spec.name, Tried::Open { factors_valid: true }, role_ended_ms, decided);
                 if let Some((201, opened)) = answer {
                     session = opened["session"].as_str().map(String::from);
                     last_step = totp::step_at(wall);
                     // The same code again: a replay.
                     let at = now_ms();
                     let again = call(&reach.bastion, "POST", "/v1/sessions", body).await;
-                    record(
-                        at,
-                        &spec.name,
-                        Tried::Open { factors_valid: false },
-                        role_ended_ms,
-                        again.map(|(s, _)| s == 201),
-                    );
+                    let decided = again.filter(|(s, _)| *s != 503).map(|(s, _)| s == 201);
+                    record(at, &spec.name, Tried::Open { factors_valid: false }, role_ended_ms, decided);
                 }
             }
             Some(id) => {

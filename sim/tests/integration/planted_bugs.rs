@@ -269,6 +269,27 @@ fn a_rename_without_a_directory_sync_is_caught_by_lost_acked_writes() {
 }
 
 #[test]
+fn a_bastion_that_refuses_everyone_is_caught_by_the_operator_access_check() {
+    // C10's other side: alice's valid password and fresh code must open a session.
+    let capsule = caught_by("bastion-refuses-everyone", 1, "operator_access_violations");
+    assert!(capsule.violation.detail.contains("opened no session"), "{}", capsule.violation.detail);
+}
+
+#[test]
+fn an_authorizer_that_denies_everything_is_caught_by_the_authorized_denials_check() {
+    // C17's other side: the application's writes to orders- topics must be allowed.
+    let capsule = caught_by("acl-denies-everything", 1, "authorized_denials");
+    assert!(capsule.violation.detail.contains("its ACLs allow it"), "{}", capsule.violation.detail);
+}
+
+#[test]
+fn a_broker_name_that_answers_another_broker_is_caught_by_the_dns_check() {
+    // C06's other side: the addresses may be in the right network and still lead elsewhere.
+    let capsule = caught_by("dns-answers-another-broker", 1, "dns_violations");
+    assert!(capsule.violation.detail.contains("'s) for b"), "{}", capsule.violation.detail);
+}
+
+#[test]
 fn every_planted_bug_has_a_scenario_in_the_selftest_table() {
     let table: Vec<&str> = PLANTED_BUGS.iter().map(|p| p.bug).collect();
     let names: Vec<&str> = broker::planted_bugs::PlantedBug::ALL.iter().map(|bug| bug.name()).collect();

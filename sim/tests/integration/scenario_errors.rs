@@ -35,6 +35,8 @@ fn every_catalog_scenario_is_valid() {
             "acl-limited-application",
             "all-zones-power-loss",
             "breach-before-holiday-weekend",
+            "byok-revoke-during-key-service-partition",
+            "byok-revoke-during-kms-outage",
             "byok-revoke-mid-run",
             "client-field-encryption",
             "cluster-delete-and-shred",

@@ -83,7 +83,7 @@ mod tests {
 
     #[test]
     fn the_directory_locks_out_no_later_than_the_claim() {
-        assert!(broker::operators::directory::LOCKOUT_FAILURES <= OPERATOR_LOCKOUT_FAILURES);
+        const { assert!(broker::operators::directory::LOCKOUT_FAILURES <= OPERATOR_LOCKOUT_FAILURES) };
         assert!(Duration::from_millis(broker::operators::directory::LOCKOUT_WINDOW_MS) >= OPERATOR_LOCKOUT_WINDOW);
     }
 

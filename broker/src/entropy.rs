@@ -34,7 +34,9 @@ pub type Generator = Box<dyn SecretRng>;
 
 impl Clone for Generator {
     fn clone(&self) -> Generator {
-        self.duplicate()
+        // On the generator inside: the box is itself a `SecretRng` (it is `Clone`), and
+        // `self.duplicate()` would clone the box again, forever.
+        (**self).duplicate()
     }
 }
 
@@ -149,6 +151,16 @@ mod tests {
         os().fill_bytes(&mut second);
         assert_ne!(first, second);
         assert_ne!(first, [0u8; 32]);
+    }
+
+    #[test]
+    fn a_cloned_generator_continues_from_the_same_state() {
+        let mut seeded = seeded_for_tests(5);
+        seeded.next_u64();
+        let mut copy = seeded.clone();
+        assert_eq!(seeded.next_u64(), copy.next_u64());
+        let (mut os_generator, mut other) = (os(), os().clone());
+        assert_ne!(os_generator.next_u64(), other.next_u64());
     }
 
     #[test]

@@ -60,10 +60,11 @@ impl FileDisk {
     /// the I/O: an fsync takes milliseconds, and holding it then stalled every other partition's
     /// appends and reads on the node (and the runtime thread doing them) behind that fsync.
     fn handle(&self, file: &str) -> io::Result<Arc<std::fs::File>> {
-        let mut handles = self.handles.lock().unwrap();
-        if let Some(handle) = handles.get(file) {
+        if let Some(handle) = self.handles.lock().unwrap().get(file) {
             return Ok(handle.clone());
         }
+        // Opened, or created and its directory synced, with the lock released (two callers that
+        // race here open the same file; the first handle stored is the one kept).
         let path = self.path(file);
         let open = |create| std::fs::OpenOptions::new().create(create).append(true).read(true).open(&path);
         let handle = match open(false) {
@@ -76,9 +77,7 @@ impl FileDisk {
             }
             Err(error) => return Err(error),
         };
-        let handle = Arc::new(handle);
-        handles.insert(file.to_string(), handle.clone());
-        Ok(handle)
+        Ok(self.handles.lock().unwrap().entry(file.to_string()).or_insert_with(|| Arc::new(handle)).clone())
     }
 
     /// Makes the directories above `path` that are missing, each durable (its parent synced),
@@ -446,7 +445,9 @@ impl Disk for MemoryDisk {
         // `FileDisk` syncs each directory it removed from, and the parent of one it emptied.
         for directory in directories {
             namespace.sync_directory(&directory);
-            namespace.sync_directory(parent(&directory));
+            if !directory.is_empty() && !namespace.holds_directory(&directory) {
+                namespace.sync_directory(parent(&directory));
+            }
         }
         Ok(())
     }
@@ -490,18 +491,18 @@ mod tests {
     #[test]
     fn a_rename_without_a_directory_sync_can_be_undone_by_a_power_loss() {
         let disk = without_directory_syncs();
-        disk.replace_durably("p/hw", b"first").unwrap();
+        disk.replace_durably("hw", b"first").unwrap();
         disk.power_loss();
-        assert_eq!(disk.read("p/hw").unwrap(), None, "a new name whose directory was never synced");
-        disk.replace_durably("p/hw", b"old").unwrap();
-        disk.remove_prefix("p/unrelated").unwrap(); // no file: syncs nothing
-        disk.append("p/0.log", b"x").unwrap();
-        disk.remove_prefix("p/0.log").unwrap(); // syncs p/: "old" is durable under its name
-        disk.replace_durably("p/hw", b"new").unwrap();
-        disk.replace_durably("p/hw", b"newer").unwrap();
-        assert_eq!(disk.read("p/hw").unwrap().unwrap(), b"newer");
+        assert_eq!(disk.read("hw").unwrap(), None, "a new name whose directory was never synced");
+        disk.replace_durably("hw", b"old").unwrap();
+        disk.remove_prefix("unrelated").unwrap(); // no file: syncs nothing
+        disk.append("0.log", b"x").unwrap();
+        disk.remove_prefix("0.log").unwrap(); // syncs the root: "old" is durable under its name
+        disk.replace_durably("hw", b"new").unwrap();
+        disk.replace_durably("hw", b"newer").unwrap();
+        assert_eq!(disk.read("hw").unwrap().unwrap(), b"newer");
         disk.power_loss();
-        assert_eq!(disk.read("p/hw").unwrap().unwrap(), b"old", "the last name the directory synced");
+        assert_eq!(disk.read("hw").unwrap().unwrap(), b"old", "the last name the directory synced");
     }
 
     #[test]
@@ -522,13 +523,19 @@ mod tests {
     #[test]
     fn a_removal_syncs_its_directory_for_the_names_made_before_it() {
         let disk = without_directory_syncs();
+        disk.append("kept", b"k").unwrap();
+        disk.sync("kept").unwrap();
+        disk.append("gone", b"g").unwrap();
+        disk.remove_prefix("gone").unwrap();
+        // A new directory whose parent was never synced: the removal in it syncs it, not the
+        // entry that names it (the directory is not emptied, so its parent is not synced).
         disk.append("d/kept", b"k").unwrap();
         disk.sync("d/kept").unwrap();
         disk.append("d/gone", b"g").unwrap();
         disk.remove_prefix("d/gone").unwrap();
         disk.power_loss();
-        assert_eq!(disk.list("d/").unwrap(), vec!["d/kept".to_string()]);
-        assert_eq!(disk.read("d/kept").unwrap().unwrap(), b"k");
+        assert_eq!(disk.list("").unwrap(), vec!["kept".to_string()]);
+        assert_eq!(disk.read("kept").unwrap().unwrap(), b"k");
     }
 
     #[test]

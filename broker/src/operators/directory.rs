@@ -33,10 +33,6 @@ const BODY_BYTES_MAX: usize = 4 * 1024;
 pub const LOCKOUT_FAILURES: usize = 5;
 pub const LOCKOUT_WINDOW_MS: u64 = 15 * 60 * 1000;
 
-/// Names whose failures are remembered at once; the oldest go first (a flood of made-up names
-/// must not grow the directory's memory without bound).
-const FAILING_NAMES_MAX: usize = 4_096;
-
 /// The one answer to every failed verification. A wrong password, a wrong or replayed code, a
 /// role the operator does not hold, an unknown operator and a lockout all read alike: answers
 /// that differed would tell a guesser which operators exist and which hold which roles.
@@ -79,7 +75,9 @@ pub struct StaffDirectory {
     /// Checked against the password given for an unknown name, so that such a refusal takes
     /// as long as a wrong password does.
     unknown_operator_hash: SecretHash,
-    /// Name -> when its recent verifications failed (in memory: a restart forgets them).
+    /// Operator -> when its recent verifications failed (in memory: a restart forgets them).
+    /// Only operators that exist: a made-up name can never succeed, and a map of every name
+    /// ever tried would be one an attacker could flood to push a real operator's count out.
     failures: Mutex<BTreeMap<String, Vec<u64>>>,
 }
 
@@ -231,13 +229,18 @@ impl StaffDirectory {
         };
         let now = wall_clock_ms();
         let mut operators = self.operators.lock().unwrap();
+        // Checked even when locked out, so that a lockout answers no faster than a wrong
+        // password (the time would tell a guesser which names exist and are being guessed at).
+        let checked = self.check(&operators, &asked, now);
         if self.locked_out(&asked.operator, now) {
             return self.refuse_verification(&asked.operator, bastion, "locked out: too many recent failures");
         }
-        let (step, grant) = match self.check(&operators, &asked, now) {
+        let (step, grant) = match checked {
             Ok(accepted) => accepted,
             Err(why) => {
-                self.count_failure(&asked.operator, now);
+                if operators.contains_key(&asked.operator) {
+                    self.count_failure(&asked.operator, now);
+                }
                 return self.refuse_verification(&asked.operator, bastion, why);
             }
         };
@@ -289,7 +292,7 @@ impl StaffDirectory {
     /// Logs why (the security log is for the people who defend the service) and answers what
     /// every refusal answers.
     fn refuse_verification(&self, operator: &str, bastion: &str, why: &str) -> ApiResponse {
-        self.events.record("operator", "mfa-verify", operator, "refused", bastion, why);
+        self.events.record("operator", "mfa-verify", operator, "refused", "", &format!("{why} (via {bastion})"));
         tracing::info!(operator, bastion, why, "staff directory refused a verification");
         ApiResponse::problem(403, "Forbidden", VERIFICATION_REFUSED)
     }
@@ -304,13 +307,6 @@ impl StaffDirectory {
     /// Counts a failed verification of `name`; the one that locks the name is itself an event.
     fn count_failure(&self, name: &str, now: u64) {
         let mut failures = self.failures.lock().unwrap();
-        if !failures.contains_key(name) && failures.len() >= FAILING_NAMES_MAX {
-            let oldest = failures
-                .iter()
-                .min_by_key(|(_, times)| times.last().copied().unwrap_or(0))
-                .map(|(name, _)| name.clone());
-            failures.remove(&oldest.expect("the map is full"));
-        }
         let times = failures.entry(name.to_string()).or_default();
         times.retain(|at| at + LOCKOUT_WINDOW_MS > now);
         times.push(now);

@@ -3,8 +3,9 @@
 //! peering the control plane recorded) must get private addresses from the network's CIDR;
 //! any other client must get public addresses. And an answer for `b<id>.<zone>` must lead to
 //! broker `id`: none of its addresses may be another broker's (by the world's own map of which
-//! machine is behind which address), and it may not be empty. Cached and stale answers are
-//! copies of a server's answer and are counted, not judged again.
+//! machine is behind which address). Cached and stale answers are copies of a server's answer
+//! and are counted, not judged again. (A server's "no such name" reaches the log as a failed
+//! resolution, which is not judged: an empty answer to an entitled client is not caught yet.)
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
@@ -85,16 +86,12 @@ pub fn dns_violations(
                 .filter_map(|address| views.broker_at.get(address).map(|behind| (*address, *behind)))
                 .filter(|(_, behind)| *behind != id)
                 .collect();
-            if record.addresses.is_empty() || !others.is_empty() {
-                let what = if others.is_empty() {
-                    "an empty answer".to_string()
-                } else {
-                    others
-                        .iter()
-                        .map(|(address, behind)| format!("{address} (broker {behind}'s)"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
+            if !others.is_empty() {
+                let what = others
+                    .iter()
+                    .map(|(address, behind)| format!("{address} (broker {behind}'s)"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 violations.push((
                     at,
                     format!(
@@ -162,7 +159,7 @@ mod tests {
     }
 
     #[test]
-    fn a_broker_s_name_must_lead_to_that_broker_and_to_something() {
+    fn a_broker_s_name_must_lead_to_that_broker() {
         let views = DnsViews {
             network: None,
             connected: Vec::new(),
@@ -174,10 +171,6 @@ mod tests {
         assert_eq!(dns_violations(&[record("198.51.100.1", "203.0.113.1", "server")], &views, zero).0, vec![]);
         let (found, _) = dns_violations(&[record("198.51.100.1", "203.0.113.2", "server")], &views, zero);
         assert!(found[0].1.contains("203.0.113.2 (broker 2's) for b1."), "{found:?}");
-        let mut empty = record("198.51.100.1", "203.0.113.1", "server");
-        empty.addresses.clear();
-        let (found, _) = dns_violations(&[empty], &views, zero);
-        assert!(found[0].1.contains("an empty answer"), "{found:?}");
         // An address no broker is behind now (a public endpoint moved since) is not judged here.
         assert_eq!(dns_violations(&[record("198.51.100.1", "203.0.113.101", "server")], &views, zero).0, vec![]);
     }

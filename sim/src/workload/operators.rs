@@ -126,9 +126,11 @@ pub async fn person(spec: PersonSpec, reach: Reach, log: OperatorLog, zero: toki
                 // 503: the bastion could not reach the directory (a fault), not a decision.
                 let decided = answer.as_ref().filter(|(s, _)| *s != 503).map(|(s, _)| *s == 201);
                 record(at, &spec.name, Tried::Open { factors_valid: true }, role_ended_ms, decided);
+                // Used, whatever came back: an answer lost after the directory took the code
+                // leaves that step spent, and sending it again would be a replay.
+                last_step = totp::step_at(wall);
                 if let Some((201, opened)) = answer {
                     session = opened["session"].as_str().map(String::from);
-                    last_step = totp::step_at(wall);
                     // The same code again: a replay.
                     let at = now_ms();
                     let again = call(&reach.bastion, "POST", "/v1/sessions", body).await;

@@ -476,7 +476,7 @@ fn check_offsets(st: &mut State) {
                 let off_every_disk = ps
                     .surveyed
                     .filter(|(log_end, surveyed_at)| offset >= *log_end && ack_at <= *surveyed_at)
-                    .map(|(_, at)| (at, "is on no broker's disk: every replica's log ends below it"));
+                    .map(|(_, at)| (at, "is on no broker's disk: no log of its partition holds it"));
                 let evidence = if !seen {
                     min_opt(passed_at, other_polled)
                         .map(|e| (e, "was never read although a consumer read past it"))

@@ -141,10 +141,22 @@ pub enum PlantedBug {
     /// The DNS service looks a moved public endpoint up by position, taking `b<id>`'s id for an
     /// index: after a move a broker's name answers another broker's address (C06's other side).
     DnsAnswersAnotherBroker,
+    /// Retention dates a segment by when it was begun, not by when it last took a record: the
+    /// newest records of every segment go up to a roll age before their `retention.ms` (C13's
+    /// other side).
+    RetentionDeletesEarly,
+    /// A tenant without a key of its own is sealed under the broker cluster's key ("service
+    /// managed" read as "the service's"): every such tenant, and the service's own topics,
+    /// share one master key (C08).
+    TenantsShareAMasterKey,
+    /// Each partition directory caches its current root key, base64 in a JSON file, so that a
+    /// broker restarted while the key service is unreachable can open its newest segment: the
+    /// key lies on the disk beside the data it protects (C08).
+    RootKeyInJson,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 46] = [
+    pub const ALL: [PlantedBug; 49] = [
         PlantedBug::UncleanLeaderElection,
         PlantedBug::AckBeforeReplication,
         PlantedBug::SkipTruncation,
@@ -191,6 +203,9 @@ impl PlantedBug {
         PlantedBug::BastionRefusesEveryone,
         PlantedBug::AclDeniesEverything,
         PlantedBug::DnsAnswersAnotherBroker,
+        PlantedBug::RetentionDeletesEarly,
+        PlantedBug::TenantsShareAMasterKey,
+        PlantedBug::RootKeyInJson,
     ];
 
     /// The name scenarios, capsules and the CLI use.
@@ -242,6 +257,9 @@ impl PlantedBug {
             PlantedBug::BastionRefusesEveryone => "bastion-refuses-everyone",
             PlantedBug::AclDeniesEverything => "acl-denies-everything",
             PlantedBug::DnsAnswersAnotherBroker => "dns-answers-another-broker",
+            PlantedBug::RetentionDeletesEarly => "retention-deletes-early",
+            PlantedBug::TenantsShareAMasterKey => "tenants-share-a-master-key",
+            PlantedBug::RootKeyInJson => "root-key-in-json",
         }
     }
 

@@ -275,6 +275,8 @@ pub fn run_seed_in_process(request: &RunRequest) -> RunOutcome {
 }
 
 const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often the client of a topic with a retention writes a record to it (C13).
+const RETENTION_WRITE_INTERVAL: Duration = Duration::from_millis(100);
 
 async fn simulate(request: RunRequest) -> Simulated {
     let scenario = &request.scenario.scenario;
@@ -300,9 +302,11 @@ async fn simulate(request: RunRequest) -> Simulated {
         .iter()
         .any(|f| matches!(f.kind, crate::scenario::FaultKind::Latency | crate::scenario::FaultKind::Loss));
     let access_clients = scenario.control_plane.clients.len();
+    // One client machine for each topic with a retention (its writer and reader, C13).
+    let retention_clients = scenario.topics.iter().filter(|t| t.retention_ms.is_some()).count();
     let world = std::sync::Arc::new(World::build(
         seed,
-        workers + 2 + access_clients,
+        workers + 2 + access_clients + retention_clients,
         scenario.network.as_ref(),
         bugs,
         impairs_links,
@@ -572,6 +576,31 @@ async fn simulate(request: RunRequest) -> Simulated {
             )),
         );
     }
+    // Each topic with a retention written and read as a client sees it (C13: readable until
+    // its retention is up).
+    let retention_logs: Vec<(String, u64, crate::checkers::retention::RetentionLog)> = scenario
+        .topics
+        .iter()
+        .filter_map(|t| Some((t, t.retention_ms?)))
+        .enumerate()
+        .map(|(index, (topic, retention_ms))| {
+            let machine = world.clients[workers + 2 + access_clients + index].clone();
+            let id = 30_000 + index as u64;
+            let (dialer, credentials) = world.client_identity(&machine, id);
+            let client = ClusterClient::new(dialer, credentials, world.endpoints(&machine, id));
+            let log = crate::checkers::retention::RetentionLog::default();
+            let run = crate::workload::retention::run(
+                client,
+                recorder.clone(),
+                log.clone(),
+                topic.name.clone(),
+                topic.partitions,
+                RETENTION_WRITE_INTERVAL,
+            );
+            tasks.push(handle.get_node(machine.id).expect("client node").spawn(run));
+            (topic.name.clone(), retention_ms, log)
+        })
+        .collect();
     // The log store's source and tamperer (C12): until the whole run's end, past the cluster's.
     let log_store_log = crate::workload::log_store::LogStoreLog::default();
     if let (Some(spec), Some(site)) = (&scenario.log_store, &world.log_store) {
@@ -937,6 +966,10 @@ async fn simulate(request: RunRequest) -> Simulated {
     let tap = world.disk_tap.findings();
     let materials = crate::world::sealed::key_material(&images, &world.key_services());
     let keys_on_disks = crate::checkers::at_rest::key_material_on_disks(&images, &materials);
+    // The keys customers gave their clusters (one customer may give several clusters one key).
+    let customer_keys: BTreeSet<String> =
+        world.organization.byok.then(|| world.organization.master_key.clone()).into_iter().collect();
+    let (shared_master_keys, tenant_key_files) = crate::checkers::at_rest::shared_master_keys(&images, &customer_keys);
     // Secure deletion (C13): what is left of deleted clusters on every disk as the run ends.
     let cluster_deletions = access.cluster_deletions.lock().unwrap().clone();
     // A deleted cluster's leftovers are judged below, not as segments a rotation broke (C09).
@@ -969,7 +1002,14 @@ async fn simulate(request: RunRequest) -> Simulated {
             on_disk,
             world.disk_tap.now_ms(),
         );
-        RetentionEvidence { overdue, deletions }
+        let (mut early, mut expired) = (Vec::new(), 0);
+        for (topic, retention_ms, log) in &retention_logs {
+            let (found, judged) = log.early(topic, *retention_ms);
+            early.extend(found);
+            expired += judged;
+        }
+        early.sort();
+        RetentionEvidence { overdue, deletions, early, expired }
     });
     // C26: every file of the service as the service itself could read it (segments opened).
     let fields = recorder.fields.as_ref().map(|fields| {
@@ -1004,6 +1044,8 @@ async fn simulate(request: RunRequest) -> Simulated {
         frames_sealed: tap.frames_sealed,
         nonce_reuse_count: tap.nonce_reuse_count,
         nonce_reuses: tap.nonce_reuses,
+        shared_master_keys: shared_master_keys.into_iter().map(|what| (recorder.now_ms(), what)).collect(),
+        tenant_key_files,
     };
     // Ports (C01), probed only when the scenario asks: every machine of the service, from a
     // client machine, once every fault has ended.
@@ -1472,10 +1514,13 @@ impl ShreddingEvidence {
     }
 }
 
-/// Retention (C13): segments past their deadline, and segments retention deleted.
+/// Retention (C13): segments past their deadline, and segments retention deleted; records
+/// its client saw go before their retention, and records it saw go at all.
 struct RetentionEvidence {
     overdue: Vec<(u64, String)>,
     deletions: u64,
+    early: Vec<(u64, String)>,
+    expired: u64,
 }
 
 /// Client-side field encryption (C26): the field found in clear where the service holds data,
@@ -1497,6 +1542,10 @@ struct AtRestEvidence {
     frames_sealed: u64,
     nonce_reuses: Vec<(u64, String)>,
     nonce_reuse_count: u64,
+    /// Master keys shared by tenants, or by a tenant and the service (C08).
+    shared_master_keys: Vec<(u64, String)>,
+    /// Tenant segment key files judged for it.
+    tenant_key_files: u64,
 }
 
 /// The region boundary (C07) and the customer's request for a cluster in its region.
@@ -1871,6 +1920,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         at_rest_violations: at_rest.violation_count,
         frames_sealed: at_rest.frames_sealed,
         nonce_reuses: at_rest.nonce_reuse_count,
+        shared_master_keys: (at_rest.tenant_key_files > 0).then_some(at_rest.shared_master_keys.len() as u64),
         unreadable_segments: keys.unreadable_count,
         stale_key_versions: keys.stale.len() as u64,
         key_rotations: keys.rotations,
@@ -1888,6 +1938,9 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         protected_fields_broken: fields.as_ref().filter(|f| f.opened + f.broken_count > 0).map(|f| f.broken_count),
         overdue_segments: retention.as_ref().map(|r| r.overdue.len() as u64),
         retention_deletions: retention.as_ref().map(|r| r.deletions),
+        // Not tested until the client saw retention take a record it was acknowledged.
+        early_deletions: retention.as_ref().filter(|r| r.expired > 0).map(|r| r.early.len() as u64),
+        records_expired: retention.as_ref().map(|r| r.expired),
         log_entries_lost: log_store.as_ref().map(|(_, f, _)| f.lost.len() as u64),
         log_entries_purged_early: log_store.as_ref().map(|(_, f, _)| f.purged_early.len() as u64),
         log_entries_overdue: log_store.as_ref().map(|(_, f, _)| f.overdue.len() as u64),
@@ -1941,6 +1994,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         (ExpectationName::RegionViolations, region.as_ref().and_then(|r| r.boundary.violations.first())),
         (ExpectationName::AtRestViolations, at_rest.violations.first()),
         (ExpectationName::NonceReuses, at_rest.nonce_reuses.first()),
+        (ExpectationName::SharedMasterKeys, at_rest.shared_master_keys.first()),
         (ExpectationName::UnreadableSegments, keys.unreadable.first()),
         (ExpectationName::StaleKeyVersions, keys.stale.first()),
         (ExpectationName::ServedPastKeyBound, keys.served.first()),
@@ -1950,6 +2004,7 @@ fn check_run(request: &RunRequest, run: Simulated, log_lines: &[String]) -> RunO
         (ExpectationName::ProtectedFieldsInClear, fields.as_ref().and_then(|f| f.in_clear.first())),
         (ExpectationName::ProtectedFieldsBroken, fields.as_ref().and_then(|f| f.broken.first())),
         (ExpectationName::OverdueSegments, retention.as_ref().and_then(|r| r.overdue.first())),
+        (ExpectationName::EarlyDeletions, retention.as_ref().and_then(|r| r.early.first())),
         (ExpectationName::LogEntriesLost, log_store.as_ref().and_then(|(_, f, _)| f.lost.first())),
         (ExpectationName::LogEntriesPurgedEarly, log_store.as_ref().and_then(|(_, f, _)| f.purged_early.first())),
         (ExpectationName::LogEntriesOverdue, log_store.as_ref().and_then(|(_, f, _)| f.overdue.first())),
@@ -2259,6 +2314,7 @@ pub struct Measured {
     pub at_rest_violations: u64,
     pub frames_sealed: u64,
     pub nonce_reuses: u64,
+    pub shared_master_keys: Option<u64>,
     pub unreadable_segments: u64,
     pub stale_key_versions: u64,
     pub key_rotations: u64,
@@ -2273,6 +2329,8 @@ pub struct Measured {
     pub protected_fields_broken: Option<u64>,
     pub overdue_segments: Option<u64>,
     pub retention_deletions: Option<u64>,
+    pub early_deletions: Option<u64>,
+    pub records_expired: Option<u64>,
     pub log_entries_lost: Option<u64>,
     pub log_entries_purged_early: Option<u64>,
     pub log_entries_overdue: Option<u64>,
@@ -2357,6 +2415,7 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::AtRestViolations => Some(measured.at_rest_violations as f64),
         E::FramesSealed => Some(measured.frames_sealed as f64),
         E::NonceReuses => Some(measured.nonce_reuses as f64),
+        E::SharedMasterKeys => measured.shared_master_keys.map(|n| n as f64),
         E::UnreadableSegments => Some(measured.unreadable_segments as f64),
         E::StaleKeyVersions => Some(measured.stale_key_versions as f64),
         E::KeyRotations => Some(measured.key_rotations as f64),
@@ -2370,6 +2429,8 @@ fn observed(name: ExpectationName, report: &CheckReport, measured: &Measured) ->
         E::ProtectedFieldsBroken => measured.protected_fields_broken.map(|n| n as f64),
         E::OverdueSegments => measured.overdue_segments.map(|n| n as f64),
         E::RetentionDeletions => measured.retention_deletions.map(|n| n as f64),
+        E::EarlyDeletions => measured.early_deletions.map(|n| n as f64),
+        E::RecordsExpired => measured.records_expired.map(|n| n as f64),
         E::LogEntriesLost => measured.log_entries_lost.map(|n| n as f64),
         E::LogEntriesPurgedEarly => measured.log_entries_purged_early.map(|n| n as f64),
         E::LogEntriesOverdue => measured.log_entries_overdue.map(|n| n as f64),

@@ -19,7 +19,7 @@ pub struct PlantedBugCheck {
 }
 
 /// Every planted bug; a new one joins here (a test keeps this table and `PlantedBug::ALL` equal).
-pub const PLANTED_BUGS: [PlantedBugCheck; 46] = [
+pub const PLANTED_BUGS: [PlantedBugCheck; 49] = [
     PlantedBugCheck {
         bug: "unclean-leader-election",
         scenario: "out-of-sync-replica-failover",
@@ -186,6 +186,9 @@ pub const PLANTED_BUGS: [PlantedBugCheck; 46] = [
         checks: &["authorized_denials"],
     },
     PlantedBugCheck { bug: "dns-answers-another-broker", scenario: "dns-change", checks: &["dns_violations"] },
+    PlantedBugCheck { bug: "retention-deletes-early", scenario: "topic-retention", checks: &["early_deletions"] },
+    PlantedBugCheck { bug: "tenants-share-a-master-key", scenario: "tenant-probe", checks: &["shared_master_keys"] },
+    PlantedBugCheck { bug: "root-key-in-json", scenario: "single-zone-outage", checks: &["at_rest_violations"] },
 ];
 
 /// What one planted bug's sweep found.

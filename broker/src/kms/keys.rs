@@ -19,7 +19,7 @@ use crate::entropy::Generator;
 use crate::planted_bugs::{PlantedBug, PlantedBugs};
 
 /// The prefix of service-managed keys: created on first use by a service principal, one per
-/// alias (AWS's `aws/<service>` keys). A tenant's default key is `alias/faultline/tenant/<org>`.
+/// alias (AWS's `aws/<service>` keys). A logical cluster's default key is `tenant_key_alias`.
 pub const SERVICE_ALIAS_PREFIX: &str = "alias/faultline/";
 
 /// The key the service keeps for a logical cluster's data (created on first use).

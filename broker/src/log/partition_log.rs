@@ -401,8 +401,12 @@ impl PartitionLog {
                     expired += 1;
                     continue;
                 }
-                let appended_by =
-                    self.segments.get(expired + 1).map_or(u64::MAX, created).min(created(segment) + roll_ms);
+                // Planted: dated by when the segment began, as if it took nothing after that.
+                let appended_by = if self.bugs.is_on(PlantedBug::RetentionDeletesEarly) {
+                    created(segment)
+                } else {
+                    self.segments.get(expired + 1).map_or(u64::MAX, created).min(created(segment) + roll_ms)
+                };
                 if now < appended_by.saturating_add(retention_ms) {
                     break;
                 }
@@ -422,14 +426,7 @@ impl PartitionLog {
         if expired == self.segments.len() {
             // The active segment too: an empty one takes over at the log's end first, so that
             // the end survives a restart. Without its key, this waits for the next pass.
-            match Segment::create(
-                self.disk.as_ref(),
-                self.keys.as_ref(),
-                &self.topic,
-                &self.directory,
-                self.log_end_offset,
-                now,
-            ) {
+            match self.new_segment(self.log_end_offset) {
                 Ok(segment) => self.segments.push(segment),
                 Err(_) => expired -= 1,
             }
@@ -440,6 +437,29 @@ impl PartitionLog {
         self.log_start_offset = self.segments.first().map_or(self.log_end_offset, |s| s.base);
         self.forget_below(self.log_start_offset);
         Ok(expired)
+    }
+
+    /// A new segment at `base`, begun now, under the topic's current root.
+    fn new_segment(&self, base: i64) -> Result<Segment, LogError> {
+        let segment = Segment::create(
+            self.disk.as_ref(),
+            self.keys.as_ref(),
+            &self.topic,
+            &self.directory,
+            base,
+            (self.clock)(),
+        )?;
+        if self.bugs.is_on(PlantedBug::RootKeyInJson) {
+            // Planted: a cache of the root beside the data, for a restart without the key service.
+            use base64::Engine;
+            let (root, _) = self.keys.current_root(&self.topic)?;
+            let cache = serde_json::json!({
+                "root_id": root.id,
+                "material": base64::engine::general_purpose::STANDARD.encode(root.material()),
+            });
+            self.disk.replace_durably(&format!("{}/root-cache.json", self.directory), cache.to_string().as_bytes())?;
+        }
+        Ok(segment)
     }
 
     /// Drops what the log remembers of batches below `offset` (they left the disk).
@@ -461,14 +481,7 @@ impl PartitionLog {
     /// lacks): everything here goes, and the log starts again, empty, at `offset`.
     pub(crate) fn restart_at(&mut self, offset: i64) -> Result<(), LogError> {
         assert!(offset > self.log_end_offset, "a restart moves the log forward");
-        let segment = Segment::create(
-            self.disk.as_ref(),
-            self.keys.as_ref(),
-            &self.topic,
-            &self.directory,
-            offset,
-            (self.clock)(),
-        )?;
+        let segment = self.new_segment(offset)?;
         for old in std::mem::replace(&mut self.segments, vec![segment]) {
             old.remove(self.disk.as_ref())?;
         }
@@ -613,14 +626,7 @@ impl PartitionLog {
             }
             // Only the active segment is ever unsynced.
             self.durable_end_offset = self.log_end_offset;
-            let segment = Segment::create(
-                self.disk.as_ref(),
-                self.keys.as_ref(),
-                &self.topic,
-                &self.directory,
-                self.log_end_offset,
-                (self.clock)(),
-            )?;
+            let segment = self.new_segment(self.log_end_offset)?;
             self.segments.push(segment);
         }
         Ok(())

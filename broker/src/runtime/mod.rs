@@ -18,7 +18,7 @@ use crate::kms::keyring::{Keyring, CLUSTER_KEY_PREFIX};
 use crate::log::{Disk, MetaProperties};
 use crate::net::PLAINTEXT_INTER_BROKER_PORT;
 use crate::node::{ConnectionRefused, Node, NodeConfig, NodeError, BROKER_PORT};
-use crate::planted_bugs::PlantedBug;
+use crate::planted_bugs::{PlantedBug, PlantedBugs};
 use crate::quorum::Quorum;
 use crate::replication::fetcher::{self, Leader};
 use crate::replication::Role;
@@ -124,10 +124,23 @@ fn control_plane_link(
 /// The master key that protects a topic: its tenant's (`lkc-…_name`, C28: the customer's own
 /// key or the one the service keeps for it, as the control plane's snapshot says), or the
 /// cluster's own for the service's topics. A tenant the snapshot does not (yet) host has none.
-fn master_key_resolver(cluster_id: &str, control_plane: Arc<ControlPlaneLink>) -> crate::kms::keyring::KeyResolver {
+fn master_key_resolver(
+    cluster_id: &str,
+    control_plane: Arc<ControlPlaneLink>,
+    bugs: PlantedBugs,
+) -> crate::kms::keyring::KeyResolver {
     let cluster_key = format!("{CLUSTER_KEY_PREFIX}{cluster_id}");
     Box::new(move |topic: &str| match topic.split_once('_') {
-        Some((tenant, _)) if tenant.starts_with("lkc-") => control_plane.access().master_key(tenant),
+        Some((tenant, _)) if tenant.starts_with("lkc-") => {
+            let access = control_plane.access();
+            let own = access.master_key(tenant)?;
+            // Planted: a key the service keeps for the tenant taken for the service's own key.
+            let service_managed = own.starts_with(crate::kms::keys::SERVICE_ALIAS_PREFIX);
+            if bugs.is_on(PlantedBug::TenantsShareAMasterKey) && service_managed {
+                return Some(cluster_key.clone());
+            }
+            Some(own)
+        }
         _ => Some(cluster_key.clone()),
     })
 }
@@ -146,7 +159,7 @@ async fn open_keyring(
     let client = KmsClient::new(&config.kms, credentials.tls.clone(), config.dialer.clone());
     let keyring = Arc::new(Keyring::new(
         client,
-        master_key_resolver(&config.cluster_id, control_plane),
+        master_key_resolver(&config.cluster_id, control_plane, config.bugs),
         config.entropy.generator(Purpose::Keyring),
         crate::kms::keyring::KeyLease::default(),
         config.bugs,

@@ -9,45 +9,67 @@
 //!
 //! A run that sealed no frame has not tested any of it.
 
-use rustc_hash::FxHashMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// (machine, its files as (name, bytes)).
 pub type DiskImage = (String, Vec<(String, Vec<u8>)>);
 
-/// Where any of `materials` (what, 32 bytes) lies in clear on the disks: one line per find.
+/// Where any of `materials` (what, 32 bytes) lies on the disks, in clear or encoded (base64 as
+/// the service's JSON files write bytes, or hex): one line per find.
 pub fn key_material_on_disks(disks: &[DiskImage], materials: &[(String, [u8; 32])]) -> Vec<String> {
-    // One pass over every byte: a 64 Ki-bit filter on the first two bytes of each key (it fits
-    // in the L1 cache and rejects nearly every position), then the first eight, then all 32.
-    let mut first_two = vec![0u64; 1 << 10];
-    let mut by_prefix: FxHashMap<u64, Vec<usize>> = FxHashMap::default();
-    for (index, (_, material)) in materials.iter().enumerate() {
-        let two = u16::from_le_bytes([material[0], material[1]]) as usize;
-        first_two[two / 64] |= 1 << (two % 64);
-        by_prefix.entry(u64::from_le_bytes(material[..8].try_into().expect("8 bytes"))).or_default().push(index);
+    if materials.is_empty() {
+        return Vec::new();
     }
+    let search = super::encodings::Search::new(materials.iter().map(|(_, m)| m.as_slice()));
     let mut found = Vec::new();
     for (machine, files) in disks {
         for (file, bytes) in files {
-            for position in 0..bytes.len().saturating_sub(31) {
-                let two = u16::from_le_bytes([bytes[position], bytes[position + 1]]) as usize;
-                if first_two[two / 64] & (1 << (two % 64)) == 0 {
-                    continue;
-                }
-                let window = &bytes[position..position + 32];
-                let prefix = u64::from_le_bytes(window[..8].try_into().expect("8 bytes"));
-                let Some(candidates) = by_prefix.get(&prefix) else { continue };
-                for &index in candidates {
-                    if window == materials[index].1 {
-                        found.push(format!(
-                            "{machine}'s disk holds {} in clear ({file} at byte {position})",
-                            materials[index].0
-                        ));
-                    }
-                }
+            for (index, how, position) in search.finds(bytes) {
+                found.push(format!("{machine}'s disk holds {} {how} ({file} at byte {position})", materials[index].0));
             }
         }
     }
     found
+}
+
+/// Whose data a segment's key file protects: the logical cluster in its directory's name
+/// (`lkc-…_topic-p/…`), or the service's own (its metadata log, its internal topics).
+fn owner(file: &str) -> Option<&str> {
+    let (cluster, _) = file.split_once('_')?;
+    (cluster.starts_with("lkc-") && !cluster.contains('/')).then_some(cluster)
+}
+
+/// C08's key hierarchy: every logical cluster's data is sealed under a master key of its own.
+/// From the segment key files on the disks: a master key that seals the data of a logical
+/// cluster and also the service's own data, or two clusters' data unless the customer gave
+/// both that key (`customer_keys`: one customer may use one key for several clusters).
+/// Returns (one line per shared key, the tenant key files judged).
+pub fn shared_master_keys(disks: &[DiskImage], customer_keys: &BTreeSet<String>) -> (Vec<String>, u64) {
+    use broker::encryption::SegmentKeyFile;
+    // Master key -> the owners of what it seals ("the service" for its own data).
+    let mut sealed: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+    let mut judged = 0;
+    for (_, files) in disks {
+        for (file, bytes) in files.iter().filter(|(file, _)| file.ends_with(".key")) {
+            let Ok(key_file) = SegmentKeyFile::parse(bytes) else { continue };
+            let owner = owner(file).unwrap_or("the service");
+            judged += u64::from(owner != "the service");
+            sealed.entry(key_file.root.master_key_id).or_default().insert(owner);
+        }
+    }
+    let mut shared = Vec::new();
+    for (master, owners) in &sealed {
+        let tenants: Vec<&str> = owners.iter().copied().filter(|o| *o != "the service").collect();
+        if tenants.is_empty() {
+            continue;
+        }
+        if owners.contains("the service") {
+            shared.push(format!("master key {master} seals the data of {} and the service's own", tenants.join(", ")));
+        } else if tenants.len() > 1 && !customer_keys.contains(master) {
+            shared.push(format!("master key {master} seals the data of {}", tenants.join(" and ")));
+        }
+    }
+    (shared, judged)
 }
 
 #[cfg(test)]
@@ -73,5 +95,61 @@ mod tests {
             ]
         );
         assert!(key_material_on_disks(&disks, &[("other".into(), [8u8; 32])]).is_empty());
+        // Written into JSON as the service writes bytes.
+        use base64::Engine;
+        let json = format!(r#"{{"root_id":1,"material":"{}"}}"#, base64::engine::general_purpose::STANDARD.encode(key));
+        let disks = vec![("broker-2".to_string(), vec![("t-0/root-cache.json".to_string(), json.into_bytes())])];
+        assert_eq!(
+            key_material_on_disks(&disks, &[("root key 1".into(), key)]),
+            vec!["broker-2's disk holds root key 1 base64 (t-0/root-cache.json at byte 25)".to_string()]
+        );
+    }
+
+    fn key_file(master: &str) -> Vec<u8> {
+        broker::encryption::SegmentKeyFile {
+            root_id: 1,
+            root: broker::encryption::WrappedKey {
+                master_key_id: master.into(),
+                version: 1,
+                nonce: vec![0; 12],
+                ciphertext: vec![1; 48],
+            },
+            salt: vec![2; 16],
+            created_ms: None,
+        }
+        .to_bytes()
+    }
+
+    #[test]
+    fn a_master_key_sealing_two_tenants_or_a_tenant_and_the_service_is_shared() {
+        let disk = |files: &[(&str, &str)]| {
+            vec![(
+                "broker-1".to_string(),
+                files.iter().map(|(file, master)| (file.to_string(), key_file(master))).collect::<Vec<_>>(),
+            )]
+        };
+        let none = BTreeSet::new();
+        let own = disk(&[
+            ("lkc-a_orders-0/00000000000000000000.key", "alias/a"),
+            ("lkc-a_orders-1/00000000000000000000.key", "alias/a"),
+            ("lkc-b_orders-0/00000000000000000000.key", "alias/b"),
+            ("metadata/00000000000000000000.key", "alias/cluster"),
+        ]);
+        assert_eq!(shared_master_keys(&own, &none), (vec![], 3));
+        let with_service = disk(&[
+            ("lkc-a_orders-0/00000000000000000000.key", "alias/cluster"),
+            ("metadata/00000000000000000000.key", "alias/cluster"),
+        ]);
+        assert_eq!(
+            shared_master_keys(&with_service, &none).0,
+            vec!["master key alias/cluster seals the data of lkc-a and the service's own".to_string()]
+        );
+        let two = disk(&[
+            ("lkc-a_orders-0/00000000000000000000.key", "arn:k"),
+            ("lkc-b_orders-0/00000000000000000000.key", "arn:k"),
+        ]);
+        assert_eq!(shared_master_keys(&two, &none).0, vec!["master key arn:k seals the data of lkc-a and lkc-b"]);
+        // The customer gave both clusters its key.
+        assert!(shared_master_keys(&two, &["arn:k".to_string()].into()).0.is_empty());
     }
 }

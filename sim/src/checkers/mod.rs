@@ -35,6 +35,7 @@ pub mod backups;
 pub mod breaches;
 pub mod connections;
 pub mod dns;
+pub mod encodings;
 pub mod fields;
 pub mod kafka_history;
 pub mod keys;

@@ -1,9 +1,18 @@
-//! Per-topic retention (C13): a record goes no later than its topic's `retention.ms` plus the
-//! service's stated slack after it was written. The disk tap dates each segment of a topic with
-//! a retention by its last write and its removal; a segment removed later than its deadline,
-//! or still on a disk when the run ends past it, is a violation. A machine whose process was
-//! down cannot delete anything meanwhile: a deadline that fell while it was down moves to its
-//! return plus the time a node takes to start.
+//! Per-topic retention (C13), both sides of it:
+//!
+//! - Late: a record goes no later than its topic's `retention.ms` plus the service's stated
+//!   slack after it was written. The disk tap dates each segment of a topic with a retention by
+//!   its last write and its removal; a segment removed later than its deadline, or still on a
+//!   disk when the run ends past it, is a violation. A machine whose process was down cannot
+//!   delete anything meanwhile: a deadline that fell while it was down moves to its return plus
+//!   the time a node takes to start.
+//! - Early: an acknowledged record stays readable for its `retention.ms`. A client writes the
+//!   topic and reads it (`workload::retention`); a log start offset that a leader answered
+//!   with, past an acknowledged record sent less than `retention.ms` before the answer, is a
+//!   violation. The record was appended after it was sent, so retention may take it no sooner
+//!   than `retention.ms` after the send: the check can only err towards passing.
+
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -65,9 +74,132 @@ pub fn overdue(
     (late, deleted)
 }
 
+/// A record of a retention topic, acknowledged: its partition and offset, and when the request
+/// that wrote it was sent (ms on the recorder's clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetainedAck {
+    pub partition: i32,
+    pub offset: i64,
+    pub sent_ms: u64,
+}
+
+/// A log start offset a partition's leader answered with, and when the answer came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeenLogStart {
+    pub partition: i32,
+    pub at_ms: u64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Default)]
+struct Seen {
+    acks: Vec<RetainedAck>,
+    log_starts: Vec<SeenLogStart>,
+    records_read: u64,
+}
+
+/// What the retention topic's client saw, shared with the runner.
+#[derive(Debug, Clone, Default)]
+pub struct RetentionLog(Arc<Mutex<Seen>>);
+
+impl RetentionLog {
+    pub fn note_ack(&self, ack: RetainedAck) {
+        self.0.lock().unwrap().acks.push(ack);
+    }
+
+    pub fn note_log_start(&self, seen: SeenLogStart) {
+        self.0.lock().unwrap().log_starts.push(seen);
+    }
+
+    pub fn note_read(&self) {
+        self.0.lock().unwrap().records_read += 1;
+    }
+
+    pub fn records_read(&self) -> u64 {
+        self.0.lock().unwrap().records_read
+    }
+
+    /// `early` over what was seen.
+    pub fn early(&self, topic: &str, retention_ms: u64) -> (Vec<(u64, String)>, u64) {
+        let seen = self.0.lock().unwrap();
+        early(topic, &seen.acks, &seen.log_starts, retention_ms)
+    }
+}
+
+/// Acknowledged records below a log start seen sooner than `retention_ms` after they were sent
+/// (at ms, what), and how many acknowledged records a seen log start passed at all (each judged
+/// at the first answer past it: the earliest, so the most demanding).
+pub fn early(
+    topic: &str,
+    acks: &[RetainedAck],
+    log_starts: &[SeenLogStart],
+    retention_ms: u64,
+) -> (Vec<(u64, String)>, u64) {
+    let mut by_partition: std::collections::BTreeMap<i32, Vec<RetainedAck>> = Default::default();
+    for ack in acks {
+        by_partition.entry(ack.partition).or_default().push(*ack);
+    }
+    for acks in by_partition.values_mut() {
+        acks.sort_by_key(|a| a.offset);
+    }
+    let mut judged_up_to: std::collections::BTreeMap<i32, usize> = Default::default();
+    let mut starts = log_starts.to_vec();
+    starts.sort_by_key(|s| s.at_ms);
+    let (mut early, mut judged) = (Vec::new(), 0);
+    for start in starts {
+        let Some(acks) = by_partition.get(&start.partition) else { continue };
+        let next = judged_up_to.entry(start.partition).or_default();
+        while *next < acks.len() && acks[*next].offset < start.offset {
+            let ack = acks[*next];
+            judged += 1;
+            if start.at_ms < ack.sent_ms + retention_ms {
+                early.push((
+                    start.at_ms,
+                    format!(
+                        "{topic}-{} offset {} (sent at {:.3} s) was below the log start {} answered at {:.3} s: gone {:.3} s after it was sent (retention {} s)",
+                        start.partition,
+                        ack.offset,
+                        ack.sent_ms as f64 / 1000.0,
+                        start.offset,
+                        start.at_ms as f64 / 1000.0,
+                        (start.at_ms - ack.sent_ms) as f64 / 1000.0,
+                        retention_ms / 1000
+                    ),
+                ));
+            }
+            *next += 1;
+        }
+    }
+    (early, judged)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_below_a_log_start_seen_before_its_retention_is_up_went_early() {
+        let ack = |offset, sent_ms| RetainedAck { partition: 0, offset, sent_ms };
+        let start = |at_ms, offset| SeenLogStart { partition: 0, at_ms, offset };
+        let acks = [ack(0, 1_000), ack(1, 2_000), ack(2, 3_000), ack(3, 4_000)];
+        // Offsets 0 and 1 gone at 62 s: 61 s and 60 s after they were sent.
+        assert_eq!(early("clicks", &acks, &[start(62_000, 2)], 60_000), (vec![], 2));
+        // Offset 2 gone at 62.5 s: 59.5 s after its send.
+        let (found, judged) = early("clicks", &acks, &[start(62_000, 2), start(62_500, 3)], 60_000);
+        assert_eq!(judged, 3);
+        assert_eq!(
+            found,
+            vec![(
+                62_500,
+                "clicks-0 offset 2 (sent at 3.000 s) was below the log start 3 answered at 62.500 s: gone 59.500 s after it was sent (retention 60 s)"
+                    .to_string()
+            )]
+        );
+        // Judged at the first answer past it, whatever later answers say; other partitions apart.
+        let other = SeenLogStart { partition: 1, at_ms: 10, offset: 100 };
+        let (found, judged) = early("clicks", &acks, &[start(70_000, 4), start(1_000, 0), other], 60_000);
+        assert_eq!((found.len(), judged), (0, 4));
+    }
 
     fn life(file: &str, last_write_ms: u64, removed_ms: Option<u64>) -> SegmentLife {
         SegmentLife { machine: "broker-1".into(), file: file.into(), last_write_ms, removed_ms }

@@ -50,20 +50,22 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LogCapture {
 }
 
 /// Where each secret was found: `(label of the secret, where)`, as text that never contains
-/// the secret itself.
+/// the secret itself. A secret counts in clear, base64 or hex (`encodings::forms`).
 pub fn exposures<'a>(
     secrets: &[(String, String)],
     haystacks: impl IntoIterator<Item = (String, &'a [u8])>,
 ) -> Vec<String> {
-    let finders: Vec<(&str, memchr::memmem::Finder<'_>)> = secrets
-        .iter()
-        .map(|(label, secret)| (label.as_str(), memchr::memmem::Finder::new(secret.as_bytes())))
-        .collect();
+    if secrets.is_empty() {
+        return Vec::new();
+    }
+    let search = super::encodings::Search::new(secrets.iter().map(|(_, secret)| secret.as_bytes()));
     let mut found = Vec::new();
     for (place, bytes) in haystacks {
-        for (label, finder) in &finders {
-            if finder.find(bytes).is_some() {
-                found.push(format!("{label} found in {place}"));
+        let mut seen = std::collections::BTreeSet::new();
+        for (index, how, _) in search.finds(bytes) {
+            if seen.insert((index, how)) {
+                let how = if how == "in clear" { String::new() } else { format!(" ({how})") };
+                found.push(format!("{} found in {place}{how}", secrets[index].0));
             }
         }
     }
@@ -84,5 +86,11 @@ mod tests {
         let found = exposures(&secrets, leaked);
         assert_eq!(found, vec!["the app key's secret found in a log line".to_string()]);
         assert!(!found[0].contains("s3cr3t-value"));
+        // In a header or a JSON field as base64.
+        use base64::Engine;
+        let basic =
+            format!("Authorization: Basic {}", base64::engine::general_purpose::STANDARD.encode("KEY:s3cr3t-value"));
+        let found = exposures(&secrets, vec![("a request".to_string(), basic.as_bytes())]);
+        assert_eq!(found, vec!["the app key's secret found in a request (base64)".to_string()]);
     }
 }

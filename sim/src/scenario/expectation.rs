@@ -137,6 +137,10 @@ pub enum ExpectationName {
     FramesSealed,
     /// Two different frames sealed under one segment key with one counter (C08).
     NonceReuses,
+    /// Master keys that seal a logical cluster's data and the service's own, or two clusters'
+    /// data that their customer did not give one key (C08: every tenant's data under its own
+    /// master key). Not tested on disks without a tenant's segment.
+    SharedMasterKeys,
     /// Segments on broker disks at the end whose root key the key service no longer unwraps
     /// (C09: a rotation leaves everything written before readable).
     UnreadableSegments,
@@ -172,6 +176,12 @@ pub enum ExpectationName {
     OverdueSegments,
     /// Segments retention deleted (work done).
     RetentionDeletions,
+    /// Acknowledged records of a topic with a retention that a leader's log start had passed
+    /// less than `retention.ms` after they were sent (C13's other side: readable until then).
+    EarlyDeletions,
+    /// Acknowledged records of a topic with a retention that its client saw retention take
+    /// (work done).
+    RecordsExpired,
     /// Events the log store acknowledged to their source (a quorum stored them) that no
     /// replica holds at the end, though younger than the store's retention (C12).
     LogEntriesLost,
@@ -218,7 +228,7 @@ pub enum ExpectationName {
 }
 
 impl ExpectationName {
-    pub const ALL: [ExpectationName; 100] = [
+    pub const ALL: [ExpectationName; 103] = [
         ExpectationName::LostAckedWrites,
         ExpectationName::Duplicates,
         ExpectationName::InconsistentOffsets,
@@ -289,6 +299,7 @@ impl ExpectationName {
         ExpectationName::AtRestViolations,
         ExpectationName::FramesSealed,
         ExpectationName::NonceReuses,
+        ExpectationName::SharedMasterKeys,
         ExpectationName::UnreadableSegments,
         ExpectationName::StaleKeyVersions,
         ExpectationName::KeyRotations,
@@ -302,6 +313,8 @@ impl ExpectationName {
         ExpectationName::ProtectedFieldsBroken,
         ExpectationName::OverdueSegments,
         ExpectationName::RetentionDeletions,
+        ExpectationName::EarlyDeletions,
+        ExpectationName::RecordsExpired,
         ExpectationName::LogEntriesLost,
         ExpectationName::LogEntriesPurgedEarly,
         ExpectationName::LogEntriesOverdue,
@@ -394,6 +407,7 @@ impl ExpectationName {
             ExpectationName::AtRestViolations => "at_rest_violations",
             ExpectationName::FramesSealed => "frames_sealed",
             ExpectationName::NonceReuses => "nonce_reuses",
+            ExpectationName::SharedMasterKeys => "shared_master_keys",
             ExpectationName::UnreadableSegments => "unreadable_segments",
             ExpectationName::StaleKeyVersions => "stale_key_versions",
             ExpectationName::KeyRotations => "key_rotations",
@@ -407,6 +421,8 @@ impl ExpectationName {
             ExpectationName::ProtectedFieldsBroken => "protected_fields_broken",
             ExpectationName::OverdueSegments => "overdue_segments",
             ExpectationName::RetentionDeletions => "retention_deletions",
+            ExpectationName::EarlyDeletions => "early_deletions",
+            ExpectationName::RecordsExpired => "records_expired",
             ExpectationName::LogEntriesLost => "log_entries_lost",
             ExpectationName::LogEntriesPurgedEarly => "log_entries_purged_early",
             ExpectationName::LogEntriesOverdue => "log_entries_overdue",
@@ -473,6 +489,7 @@ impl ExpectationName {
                 | ExpectationName::KeyRefusals
                 | ExpectationName::ProtectedFieldsOpened
                 | ExpectationName::RetentionDeletions
+                | ExpectationName::RecordsExpired
                 | ExpectationName::LogEntriesChecked
                 | ExpectationName::LogTamperAttempts
                 | ExpectationName::LogPurges

@@ -136,7 +136,8 @@ pub struct TopicSpec {
     pub name: String,
     pub partitions: i32,
     /// Whether the workload's producers and consumers use it (false: only control-plane
-    /// clients, whose records the history checker does not know).
+    /// clients, and for a topic with a retention its own client, whose records the history
+    /// checker does not know).
     #[serde(default = "yes")]
     pub workload: bool,
     /// The topic's `retention.ms` (C13; default: the service's, 7 days).
@@ -405,6 +406,14 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
                 format!("{RETENTION_MS_MIN} to {RETENTION_MS_MAX} (what the service accepts)"),
             ));
         }
+        if topic.retention_ms.is_some() && topic.workload {
+            // The history checker counts every acknowledged record it never reads as lost.
+            return Err(ScenarioError::invalid(
+                file,
+                format!("topics[{index}].workload"),
+                "false for a topic with retention_ms (its own client writes and reads it)",
+            ));
+        }
         if !(1..=64).contains(&topic.partitions) {
             return Err(ScenarioError::invalid(file, format!("topics[{index}].partitions"), "1 to 64"));
         }
@@ -550,7 +559,10 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
     let deletes_a_cluster = scenario.control_plane.actions.iter().any(|a| a.action == ActionKind::DeleteCluster);
     for e in &expectations {
         let needs = match e.name {
-            ExpectationName::OverdueSegments | ExpectationName::RetentionDeletions
+            ExpectationName::OverdueSegments
+            | ExpectationName::RetentionDeletions
+            | ExpectationName::EarlyDeletions
+            | ExpectationName::RecordsExpired
                 if !scenario.topics.iter().any(|t| t.retention_ms.is_some()) =>
             {
                 "a [[topics]] with retention_ms"

@@ -214,11 +214,11 @@ async fn produce(client: &mut ClusterClient, topic: &str, attempt: u64) -> Outco
     }
 }
 
-/// A consumer's fetch of partition 0 of `topic` from `offset`, answered at once.
-pub(super) fn fetch_request(topic: &str, offset: i64, bytes_max: i32) -> FetchRequest {
+/// A consumer's fetch of `partition` of `topic` from `offset`, answered at once.
+pub(super) fn fetch_request(topic: &str, partition: i32, offset: i64, bytes_max: i32) -> FetchRequest {
     FetchRequest::default().with_replica_id((-1).into()).with_max_wait_ms(0).with_max_bytes(bytes_max).with_topics(
         vec![FetchTopic::default().with_topic(topic_name(topic)).with_partitions(vec![FetchPartition::default()
-            .with_partition(0)
+            .with_partition(partition)
             .with_fetch_offset(offset)
             .with_partition_max_bytes(bytes_max)])],
     )
@@ -226,7 +226,7 @@ pub(super) fn fetch_request(topic: &str, offset: i64, bytes_max: i32) -> FetchRe
 
 async fn fetch(client: &mut ClusterClient, topic: &str, attempt: u64) -> Outcome {
     let broker = broker_for(client, topic, attempt).await;
-    match client.send(broker, fetch_request(topic, 0, 16 * 1024), 11).await {
+    match client.send(broker, fetch_request(topic, 0, 0, 16 * 1024), 11).await {
         Ok(response) => {
             classify(response.responses.first().and_then(|t| t.partitions.first()).map_or(-1, |p| p.error_code))
         }
@@ -304,7 +304,7 @@ pub async fn read_audit_topic(client: &mut ClusterClient) -> Result<Vec<Vec<u8>>
     let mut offset = 0i64;
     for _ in 0..1_000 {
         let broker = broker_for(client, AUDIT_TOPIC, offset as u64).await;
-        let request = fetch_request(AUDIT_TOPIC, offset, 4 * 1024 * 1024);
+        let request = fetch_request(AUDIT_TOPIC, 0, offset, 4 * 1024 * 1024);
         let response = client.send(broker, request, 11).await.map_err(|e| e.to_string())?;
         let partition =
             response.responses.first().and_then(|t| t.partitions.first()).ok_or("an empty fetch response")?;

@@ -57,7 +57,7 @@ pub async fn attacker(
             let _ = leaked.refresh_metadata().await;
         }
         let broker = leaked.leader(&topic, 0).unwrap_or(1 + (attempt % 3) as i32);
-        if let Ok(response) = leaked.send(broker, super::access::fetch_request(&topic, 0, 16 * 1024), 11).await {
+        if let Ok(response) = leaked.send(broker, super::access::fetch_request(&topic, 0, 0, 16 * 1024), 11).await {
             let code = response.responses.first().and_then(|t| t.partitions.first()).map_or(-1, |p| p.error_code);
             if code == 0 {
                 let mut injected = log.injected.lock().unwrap();

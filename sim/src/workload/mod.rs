@@ -13,6 +13,7 @@ pub mod producer;
 pub mod provisioning;
 pub mod quotas;
 pub mod regions;
+pub mod retention;
 pub mod sign_in;
 pub mod tenants;
 

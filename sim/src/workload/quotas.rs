@@ -79,7 +79,7 @@ pub async fn consume(mut client: ClusterClient, recorder: Recorder, log: GreedyL
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let request = super::access::fetch_request(&topic, offset, FETCH_BYTES);
+        let request = super::access::fetch_request(&topic, 0, offset, FETCH_BYTES);
         let start_ms = recorder.now_ms();
         let outcome = client.send(broker, request, 11).await;
         let mut record = GreedySend::unanswered(Flow::Egress, start_ms, recorder.now_ms(), broker);

@@ -210,7 +210,7 @@ pub async fn probe(
                 note("metadata", name, Some((pair, exists)), started, answer, leaks);
 
                 let started = tokio::time::Instant::now();
-                let (answer, leaks) = match client.send(broker, fetch_request(name, 0, 64 * 1024), 11).await {
+                let (answer, leaks) = match client.send(broker, fetch_request(name, 0, 0, 64 * 1024), 11).await {
                     Ok(response) => {
                         let partition = response.responses.first().and_then(|t| t.partitions.first());
                         let records = partition.and_then(|p| p.records.clone()).unwrap_or_default();
@@ -239,7 +239,7 @@ pub async fn probe(
         for topic in rival.topics.iter().filter(|t| known.contains(t.as_str())) {
             let started = tokio::time::Instant::now();
             let leader = client.leader(topic, 0).unwrap_or(broker);
-            match client.send(leader, fetch_request(topic, 0, 256 * 1024), 11).await {
+            match client.send(leader, fetch_request(topic, 0, 0, 256 * 1024), 11).await {
                 Ok(response) => {
                     let partition = response.responses.first().and_then(|t| t.partitions.first());
                     let records = partition.and_then(|p| p.records.clone()).unwrap_or_default();

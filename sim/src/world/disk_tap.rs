@@ -36,9 +36,11 @@ pub struct TapFindings {
 }
 
 struct TapState {
-    /// (what, its finder) searched for in every write (finders built once: building one per
-    /// search cost more than the search).
-    canaries: Vec<(String, memchr::memmem::Finder<'static>)>,
+    /// (what, its bytes) searched for in every write, in clear or encoded.
+    canaries: Vec<(String, Vec<u8>)>,
+    /// Every form of every canary in one automaton (built once per canary added: building one
+    /// per search cost more than the search).
+    search: crate::checkers::encodings::Search,
     zero: tokio::time::Instant,
     /// (hash of machine, file, key tag), counter -> hash of the ciphertext.
     frames: BTreeMap<(u64, u64), u64>,
@@ -65,10 +67,8 @@ fn hash_of(parts: impl Hash) -> u64 {
 impl DiskTap {
     pub fn new(canary: Canary) -> DiskTap {
         DiskTap(Arc::new(Mutex::new(TapState {
-            canaries: vec![(
-                "record data (the run's canary)".into(),
-                memchr::memmem::Finder::new(&canary).into_owned(),
-            )],
+            search: crate::checkers::encodings::Search::new([canary.as_slice()]),
+            canaries: vec![("record data (the run's canary)".into(), canary.to_vec())],
             zero: tokio::time::Instant::now(),
             frames: BTreeMap::new(),
             tracked: Vec::new(),
@@ -125,7 +125,9 @@ impl DiskTap {
 
     /// Searches every later write for `bytes` too (a tenant's canary).
     pub fn watch(&self, what: String, bytes: Vec<u8>) {
-        self.0.lock().unwrap().canaries.push((what, memchr::memmem::Finder::new(&bytes).into_owned()));
+        let mut state = self.0.lock().unwrap();
+        state.canaries.push((what, bytes));
+        state.search = crate::checkers::encodings::Search::new(state.canaries.iter().map(|(_, c)| c.as_slice()));
     }
 
     fn key_file_written(&self, machine: &str, file: &str, root: &WrappedKey) {
@@ -153,9 +155,8 @@ impl DiskTap {
         let mut state = self.0.lock().unwrap();
         let at_ms = state.zero.elapsed().as_millis() as u64;
         state.findings.bytes_written += bytes.len() as u64;
-        let found = state.canaries.iter().find(|(_, finder)| finder.find(bytes).is_some());
-        if let Some((what, _)) = found {
-            let line = format!("{machine} wrote {what} in clear to {file}");
+        if let Some((index, how)) = state.search.first(bytes) {
+            let line = format!("{machine} wrote {} {how} to {file}", state.canaries[index].0);
             state.findings.plaintext_count += 1;
             if state.findings.plaintext.len() < EXAMPLES_MAX {
                 state.findings.plaintext.push((at_ms, line));

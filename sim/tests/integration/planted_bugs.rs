@@ -290,6 +290,28 @@ fn a_broker_name_that_answers_another_broker_is_caught_by_the_dns_check() {
 }
 
 #[test]
+fn retention_that_dates_a_segment_by_its_first_record_is_caught_by_the_early_deletions_check() {
+    // C13's other side: the retention client reads the log start past a record it was
+    // acknowledged less than 60 s before; the disk side (overdue_segments) sees nothing late.
+    let capsule = caught_by("retention-deletes-early", 1, "early_deletions");
+    assert!(capsule.violation.detail.contains("was below the log start"), "{}", capsule.violation.detail);
+}
+
+#[test]
+fn tenants_sealed_under_the_clusters_key_are_caught_by_the_shared_master_keys_check() {
+    // C08: both customers' segments, and the service's own, under one master key.
+    let capsule = caught_by("tenants-share-a-master-key", 1, "shared_master_keys");
+    assert!(capsule.violation.detail.contains("and the service's own"), "{}", capsule.violation.detail);
+}
+
+#[test]
+fn a_root_key_written_into_json_as_base64_is_caught_by_the_at_rest_check() {
+    // C08: a search for the key's raw bytes alone would have missed it.
+    let capsule = caught_by("root-key-in-json", 1, "at_rest_violations");
+    assert!(capsule.violation.detail.contains("base64 ("), "{}", capsule.violation.detail);
+}
+
+#[test]
 fn every_planted_bug_has_a_scenario_in_the_selftest_table() {
     let table: Vec<&str> = PLANTED_BUGS.iter().map(|p| p.bug).collect();
     let names: Vec<&str> = broker::planted_bugs::PlantedBug::ALL.iter().map(|bug| bug.name()).collect();

@@ -249,6 +249,13 @@ fn retention_the_service_would_refuse() {
 }
 
 #[test]
+fn retention_on_a_topic_the_workload_reads() {
+    // The history checker would count every record retention took as lost.
+    let text = base().replacen("partitions = 3", "partitions = 3\nretention_ms = 60000", 1);
+    insta::assert_snapshot!(error_of(&text));
+}
+
+#[test]
 fn protected_field_expectation_without_protected_fields() {
     insta::assert_snapshot!(error_of(&format!("{}protected_fields_in_clear = 0\n", base())));
 }

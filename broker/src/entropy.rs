@@ -72,6 +72,7 @@ pub struct Entropy {
 }
 
 impl Entropy {
+    #[allow(clippy::disallowed_methods, reason = "real mode's source; the simulation's is sim::seeded's")]
     pub fn os() -> Entropy {
         Entropy { source: Arc::new(OsSource) }
     }
@@ -98,6 +99,7 @@ impl fmt::Debug for Entropy {
 
 struct OsSource;
 
+#[allow(clippy::disallowed_methods, reason = "real mode's source; the simulation's is sim::seeded's")]
 impl EntropySource for OsSource {
     fn generator(&self, _purpose: Purpose) -> Generator {
         os()

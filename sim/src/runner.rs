@@ -867,7 +867,7 @@ async fn simulate(request: RunRequest) -> Simulated {
     // lost, whatever the liveness phase does.
     let surveys = {
         let history = recorder.history.lock().unwrap();
-        crate::checkers::replicas::surveys(&world, &history, liveness_start)
+        crate::checkers::replicas::surveys(&world, &history, internal, liveness_start)
     };
     let bound_ms = scenario.liveness.converge_within_s * 1000;
     // Probed from the admin client's machine: the simulation's main task has no network identity.

@@ -92,7 +92,7 @@ pub(super) fn bootstrap(dir: &Path, ca_path: &Path) -> Result<(), DevError> {
         .map_err(|source| DevError::File { path: dir.join("idp.key"), source })?;
     write_private(&dir.join("organization.id"), &format!("org-{}", &random_secret()[..8]))?;
     let now = crate::net::http::wall_clock_ms();
-    let mut plane = ControlPlane::new(plane_config(dir)?, Records::default(), crate::entropy::os());
+    let mut plane = ControlPlane::new(plane_config(dir)?, Records::default(), super::os());
     let admin_password = random_secret();
     let admin = plane.bootstrap_admin("admin@localhost", "Dev Admin", Some(&admin_password), now)?;
     let admin = Caller::User { id: admin.id, organization_admin: true };
@@ -180,7 +180,7 @@ pub async fn start(dir: &Path) -> Result<Arc<ControlPlaneServer>, DevError> {
         tls,
         crypto: os_crypto_provider(),
         plane: plane_config(dir)?,
-        random: crate::entropy::os(),
+        random: super::os(),
         dialer: tcp_dialer(),
         broker_addresses,
         bugs: PlantedBugs::none(),

@@ -80,11 +80,11 @@ pub(super) fn write_private(path: &Path, contents: &str) -> Result<(), DevError>
 
 pub(super) fn random_secret() -> String {
     let mut bytes = [0u8; 24];
-    rand_core::RngCore::fill_bytes(&mut crate::entropy::os(), &mut bytes);
+    rand_core::RngCore::fill_bytes(&mut super::os(), &mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The id a process life signs its security events with: published, so a draw of its own.
 pub(super) fn life_id() -> String {
-    format!("{:016x}", rand_core::RngCore::next_u64(&mut crate::entropy::os()))
+    format!("{:016x}", rand_core::RngCore::next_u64(&mut super::os()))
 }

@@ -23,7 +23,7 @@ fn plane_config() -> ControlPlaneConfig {
 
 /// A fresh control plane's admin, service account, cloud API key and its secret.
 fn issued_by_a_fresh_control_plane() -> (String, String, String, String) {
-    let mut plane = ControlPlane::new(plane_config(), Records::default(), crate::entropy::os());
+    let mut plane = ControlPlane::new(plane_config(), Records::default(), super::os());
     let admin = plane.bootstrap_admin("admin@localhost", "Dev Admin", Some("correct horse battery"), NOW_MS).unwrap();
     let caller = Caller::User { id: admin.id.clone(), organization_admin: true };
     let account = plane.create_service_account(&caller, "dev-app", "the application", NOW_MS).unwrap();
@@ -44,7 +44,7 @@ fn two_control_planes_from_one_configuration_issue_different_ids_and_secrets() {
 #[test]
 fn two_key_services_from_one_configuration_make_different_keys() {
     let wrapped = || {
-        let mut store = KeyStore::new("dev", KeyRecords::default(), crate::entropy::os(), PlantedBugs::none());
+        let mut store = KeyStore::new("dev", KeyRecords::default(), super::os(), PlantedBugs::none());
         let key = store.create_key(NOW_MS, "customer");
         store.grant(NOW_MS, "customer", &key.id, "broker").unwrap();
         let wrapped = store.wrap(NOW_MS, "broker", &key.id, &[7; 32], "a root").unwrap();

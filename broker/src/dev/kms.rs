@@ -53,8 +53,8 @@ pub async fn start(dir: &Path) -> Result<KmsServer, DevError> {
     };
     let disk = FileDisk::open(dir.join("kms")).map_err(|source| DevError::File { path: dir.join("kms"), source })?;
     let failed = |error: crate::kms::server::KmsServerError| DevError::KeyService(error.to_string());
-    let service = KeyService::open("dev", principals, crate::entropy::os(), Arc::new(disk), PlantedBugs::none())
-        .map_err(failed)?;
+    let service =
+        KeyService::open("dev", principals, super::os(), Arc::new(disk), PlantedBugs::none()).map_err(failed)?;
     tokio::spawn(service.clone().delete_due_keys_forever());
     KmsServer::start(config, service).await.map_err(failed)
 }

@@ -32,6 +32,19 @@ use crate::replication::ReplicationConfig;
 use crate::security::sasl::{CredentialStore, Role};
 use crate::security::tls::{os_crypto_provider, CertificateAuthority};
 
+/// The OS's generator. `broker dev` is real mode, whose secrets come from the OS; the ban on it
+/// (ci/clippy-madsim) keeps simulated code from drawing from the OS anywhere else.
+#[allow(clippy::disallowed_methods, reason = "real mode's own command: it runs on tokio only")]
+fn os() -> crate::entropy::Generator {
+    crate::entropy::os()
+}
+
+/// A node's generators, from the OS (see [`os`]).
+#[allow(clippy::disallowed_methods, reason = "real mode's own command: it runs on tokio only")]
+fn entropy() -> crate::entropy::Entropy {
+    crate::entropy::Entropy::os()
+}
+
 const OPERATOR_API_KEY: &str = "operator";
 
 /// Creates the CA, the keys, the organization and `client.properties` unless `dir` already has
@@ -135,7 +148,7 @@ pub(crate) fn node_config(dir: &Path, id: i32) -> Result<NodeConfig, DevError> {
         default_replication_factor: 3,
         bugs: PlantedBugs::none(),
         raft_entries_per_append_max: 256,
-        entropy: crate::entropy::Entropy::os(),
+        entropy: entropy(),
         dialer: tcp_dialer(),
         control_plane: Some(control_plane::link_config()),
         // Every dev process is on loopback: the service's own range.

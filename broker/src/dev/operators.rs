@@ -75,7 +75,7 @@ pub async fn start(dir: &Path) -> Result<(), DevError> {
         Ok(SecurityEvents::start(&link, &life, tls.clone(), tcp_dialer()))
     };
     let directory =
-        StaffDirectory::open(Arc::new(disk), principals, events("staff-directory")?, crate::entropy::os(), BCRYPT_COST)
+        StaffDirectory::open(Arc::new(disk), principals, events("staff-directory")?, super::os(), BCRYPT_COST)
             .map_err(|source| DevError::File { path: data, source })?;
     let serve = |ip: Ipv4Addr| {
         let ip = IpAddr::V4(ip);
@@ -107,7 +107,7 @@ pub async fn start(dir: &Path) -> Result<(), DevError> {
         events: events("bastion")?,
         bugs: PlantedBugs::none(),
     };
-    let bastion = Bastion::new(config, crate::entropy::os());
+    let bastion = Bastion::new(config, super::os());
     let (address, material) = serve(BASTION_IP)?;
     crate::net::http::bind_https(
         address,

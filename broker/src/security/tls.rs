@@ -251,6 +251,7 @@ impl CertificateAuthority {
         Ok(ca)
     }
 
+    #[allow(clippy::disallowed_methods, reason = "real mode only: the simulation never reloads a CA")]
     fn check_consistent(&self, ca_der: &CertificateDer<'static>) -> Result<(), TlsError> {
         // A throwaway probe key (real mode only: the simulation never reloads a CA).
         let probe_key = ed25519_key_from_rng(&mut crate::entropy::os())?;

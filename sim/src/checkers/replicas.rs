@@ -62,11 +62,16 @@ pub fn divergent_replicas(world: &World) -> Vec<String> {
 const SURVEY_PROCESS: u32 = 9_998;
 
 /// A survey op for every partition with acknowledged writes of which no broker's disk holds any
-/// file now (its directory is `<topic>-<partition>`, under the tenant's internal name for a
-/// tenant's topic). The history checker then counts each write acknowledged before `at_ms` there
+/// file now (its directory is `<topic>-<partition>` under the topic's internal name, which
+/// `internal` gives: a tenant's topic carries its cluster's prefix). The history checker then counts each write acknowledged before `at_ms` there
 /// as lost: without this a cluster whose brokers all came back from a power cut with empty
 /// disks (a create or rename never made durable) read as one that only failed to converge.
-pub fn surveys(world: &World, history: &crate::history::History, at_ms: u64) -> Vec<crate::history::Op> {
+pub fn surveys(
+    world: &World,
+    history: &crate::history::History,
+    internal: impl Fn(&str) -> String,
+    at_ms: u64,
+) -> Vec<crate::history::Op> {
     use crate::history::{Op, OpKind, SendOutcome};
     let acknowledged: std::collections::BTreeSet<&crate::history::TopicPartition> = history
         .ops
@@ -85,12 +90,8 @@ pub fn surveys(world: &World, history: &crate::history::History, at_ms: u64) -> 
     acknowledged
         .into_iter()
         .filter(|tp| {
-            let directory = format!("{}-{}", tp.topic, tp.partition);
-            let tenant_directory = format!("_{directory}");
-            !files.iter().any(|file| {
-                let first = file.split('/').next().unwrap_or_default();
-                first == directory || first.ends_with(&tenant_directory)
-            })
+            let directory = format!("{}-{}", internal(&tp.topic), tp.partition);
+            !files.iter().any(|file| file.split('/').next() == Some(directory.as_str()))
         })
         .map(|tp| Op {
             process: SURVEY_PROCESS,

@@ -7,8 +7,8 @@
 //! neighbours. Each alignment's form keeps only the characters that the secret alone decides:
 //! a secret inside a larger base64-encoded value is found as well as one encoded by itself.
 
-use aho_corasick::AhoCorasick;
 use base64::Engine;
+use rustc_hash::FxHashMap;
 
 /// Below this a base64 form keeps too little of a secret to name it (12 bytes: 80 bits kept).
 const BASE64_SECRET_MIN: usize = 12;
@@ -44,38 +44,154 @@ const ALPHABETS: [(&str, &base64::engine::GeneralPurpose); 2] = [
     ("URL-safe base64", &base64::engine::general_purpose::URL_SAFE_NO_PAD),
 ];
 
-/// One automaton for every form of every secret, searched in one pass.
+/// Every form of every secret, in two filters: the forms as they are over every byte, the
+/// encoded ones (base64 and hex) only over runs of their alphabet at least as long as the
+/// shortest of them, which sealed and binary data almost never holds (a random byte is in the
+/// alphabet one time in four: a run of 15 comes once in 10^9 bytes). Sampling one byte in
+/// every `shortest` finds each such run, so encoded forms cost a fraction of a pass.
 pub struct Search {
-    automaton: AhoCorasick,
-    /// Each pattern's (secret index, how it is written), by pattern index.
-    patterns: Vec<(usize, &'static str)>,
+    raw: Filter,
+    /// The raw forms again, searched one by one with SIMD when there are few of them (a run's
+    /// canaries as the disk tap searches every write: several times faster than the filter).
+    raw_finders: Vec<(usize, memchr::memmem::Finder<'static>)>,
+    encoded: Filter,
+    /// (secret index, how it is written, the form), by pattern index.
+    patterns: Vec<(usize, &'static str, Vec<u8>)>,
+}
+
+/// Up to this many raw forms are searched one by one (`Search::raw_finders`).
+const FINDERS_MAX: usize = 4;
+
+/// Shorter secrets are no secrets (and the filter reads eight bytes).
+const SECRET_BYTES_MIN: usize = 8;
+
+/// Whether `byte` can be part of a base64 (either alphabet) or hex form.
+fn in_alphabet(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'+' | b'/' | b'-' | b'_')
+}
+
+/// A 64 Ki-bit filter on each form's first two bytes (it fits in the L1 cache and rejects nearly
+/// every position), then a map on the first eight, then the whole form. Measured on 72 MB with
+/// 30 keys' forms: 1.0 GB/s, where aho-corasick's DFA gave 0.55 and one memmem per form 0.15.
+struct Filter {
+    first_two: Vec<u64>,
+    by_prefix: FxHashMap<u64, Vec<usize>>,
+    shortest: usize,
+}
+
+impl Filter {
+    fn new() -> Filter {
+        Filter { first_two: vec![0; 1 << 10], by_prefix: FxHashMap::default(), shortest: usize::MAX }
+    }
+
+    fn add(&mut self, pattern: usize, form: &[u8]) {
+        let two = u16::from_le_bytes([form[0], form[1]]) as usize;
+        self.first_two[two / 64] |= 1 << (two % 64);
+        let prefix = u64::from_le_bytes(form[..8].try_into().expect("8 bytes"));
+        self.by_prefix.entry(prefix).or_default().push(pattern);
+        self.shortest = self.shortest.min(form.len());
+    }
+
+    /// Calls `found` with (pattern, `offset` + position in `bytes`) for each candidate whose
+    /// first eight bytes match, while it answers true; false once it has answered false.
+    fn scan(&self, bytes: &[u8], offset: usize, found: &mut impl FnMut(usize, usize) -> bool) -> bool {
+        if self.shortest == usize::MAX {
+            return true;
+        }
+        // A plain loop: as an iterator chain the search ran at a third of the speed.
+        for position in 0..bytes.len().saturating_sub(self.shortest - 1) {
+            let two = u16::from_le_bytes([bytes[position], bytes[position + 1]]) as usize;
+            if self.first_two[two / 64] & (1 << (two % 64)) == 0 {
+                continue;
+            }
+            let prefix = u64::from_le_bytes(bytes[position..position + 8].try_into().expect("8 bytes"));
+            let Some(candidates) = self.by_prefix.get(&prefix) else { continue };
+            for &pattern in candidates {
+                if !found(pattern, offset + position) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
 }
 
 impl Search {
     pub fn new<'a>(secrets: impl IntoIterator<Item = &'a [u8]>) -> Search {
-        let mut patterns = Vec::new();
-        let mut needles = Vec::new();
+        let mut search =
+            Search { raw: Filter::new(), raw_finders: Vec::new(), encoded: Filter::new(), patterns: Vec::new() };
         for (index, secret) in secrets.into_iter().enumerate() {
+            assert!(secret.len() >= SECRET_BYTES_MIN, "a secret of {} bytes", secret.len());
             for (how, form) in forms(secret) {
-                patterns.push((index, how));
-                needles.push(form);
+                let filter = if how == "in clear" { &mut search.raw } else { &mut search.encoded };
+                filter.add(search.patterns.len(), &form);
+                search.patterns.push((index, how, form));
             }
         }
-        Search { automaton: AhoCorasick::new(&needles).expect("patterns build an automaton"), patterns }
+        let raw: Vec<usize> = (0..search.patterns.len()).filter(|p| search.patterns[*p].1 == "in clear").collect();
+        if raw.len() <= FINDERS_MAX {
+            search.raw_finders =
+                raw.into_iter().map(|p| (p, memchr::memmem::Finder::new(&search.patterns[p].2).into_owned())).collect();
+            search.raw = Filter::new();
+        }
+        search
     }
 
-    /// (secret index, how it is written, byte position) of every find in `bytes`, overlapping
-    /// finds included.
-    pub fn finds<'h>(&'h self, bytes: &'h [u8]) -> impl Iterator<Item = (usize, &'static str, usize)> + 'h {
-        self.automaton.find_overlapping_iter(bytes).map(|found| {
-            let (index, how) = self.patterns[found.pattern().as_usize()];
-            (index, how, found.start())
-        })
+    /// (secret index, how it is written, byte position) of every find in `bytes`.
+    pub fn finds(&self, bytes: &[u8]) -> Vec<(usize, &'static str, usize)> {
+        let mut found = Vec::new();
+        self.scan(bytes, |find| {
+            found.push(find);
+            true
+        });
+        found
     }
 
-    /// Whether any form of any secret is in `bytes` (the first find's secret and form).
+    /// The first find's secret and form, if any.
     pub fn first(&self, bytes: &[u8]) -> Option<(usize, &'static str)> {
-        self.automaton.find(bytes).map(|found| self.patterns[found.pattern().as_usize()])
+        let mut first = None;
+        self.scan(bytes, |(index, how, _)| {
+            first = Some((index, how));
+            false
+        });
+        first
+    }
+
+    /// Calls `found` for each find while it answers true.
+    fn scan(&self, bytes: &[u8], mut found: impl FnMut((usize, &'static str, usize)) -> bool) {
+        let mut confirm = |pattern: usize, position: usize| {
+            let (index, how, form) = &self.patterns[pattern];
+            !bytes[position..].starts_with(form) || found((*index, *how, position))
+        };
+        for (pattern, finder) in &self.raw_finders {
+            for position in finder.find_iter(bytes) {
+                if !confirm(*pattern, position) {
+                    return;
+                }
+            }
+        }
+        if !self.raw.scan(bytes, 0, &mut confirm) {
+            return;
+        }
+        let stride = self.encoded.shortest;
+        if stride == usize::MAX {
+            return;
+        }
+        // Every run of at least `stride` alphabet bytes holds a sampled byte; each run is
+        // searched once, from its start (the sample after it inside the run is skipped).
+        let mut sample = stride - 1;
+        while sample < bytes.len() {
+            if !in_alphabet(bytes[sample]) {
+                sample += stride;
+                continue;
+            }
+            let start = bytes[..sample].iter().rposition(|b| !in_alphabet(*b)).map_or(0, |p| p + 1);
+            let end = bytes[sample..].iter().position(|b| !in_alphabet(*b)).map_or(bytes.len(), |p| sample + p);
+            if end - start >= stride && !self.encoded.scan(&bytes[start..end], start, &mut confirm) {
+                return;
+            }
+            sample = end + stride;
+        }
     }
 }
 

@@ -95,7 +95,6 @@ pub struct SeenLogStart {
 struct Seen {
     acks: Vec<RetainedAck>,
     log_starts: Vec<SeenLogStart>,
-    records_read: u64,
 }
 
 /// What the retention topic's client saw, shared with the runner.
@@ -109,14 +108,6 @@ impl RetentionLog {
 
     pub fn note_log_start(&self, seen: SeenLogStart) {
         self.0.lock().unwrap().log_starts.push(seen);
-    }
-
-    pub fn note_read(&self) {
-        self.0.lock().unwrap().records_read += 1;
-    }
-
-    pub fn records_read(&self) -> u64 {
-        self.0.lock().unwrap().records_read
     }
 
     /// `early` over what was seen.

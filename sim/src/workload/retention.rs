@@ -111,7 +111,6 @@ async fn read(
     let Ok(values) = decode_values(records) else { return };
     for (offset, _) in values {
         if offset >= *position && offset < answer.high_watermark {
-            log.note_read();
             *position = offset + 1;
         }
     }

@@ -3,7 +3,9 @@
 # TARGETs named, and prints a table: executions, coverage, crashes. Installs cargo-fuzz if it is
 # missing. Stable toolchain: no sanitizer (`-s none`); Rust's own bounds checks and the targets'
 # assertions are the oracles.
-#   bash ci/fuzz.sh [SECONDS] [TARGET[:SECONDS]...]   # 600 s each by default (the nightly budget)
+#   bash ci/fuzz.sh [--dev] [SECONDS] [TARGET[:SECONDS]...]   # 600 s each by default (the nightly budget)
+# --dev builds the targets without optimisation (half the build time, for the test command's
+# smoke run of a few seconds; the long runs want the optimised build).
 # A target's own SECONDS (kafka_connection:9000) overrides the default for it: slow targets
 # need hours for 10 million executions, fast ones minutes.
 # Corpora grow in target/fuzz/corpus/<target>, seeded from sim/fuzz/seeds/<target>; a crash
@@ -11,13 +13,17 @@
 # minimized crash in under broker/tests/hostile/<target>/ with its fix.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+options=(--fuzz-dir sim/fuzz -s none --target-dir target/fuzz)
+if [ "${1:-}" = --dev ]; then
+  options=(--fuzz-dir sim/fuzz -s none --target-dir target/fuzz-dev --dev)
+  shift
+fi
 seconds=${1:-600}
 shift || true
 command -v cargo-fuzz >/dev/null 2>&1 || cargo fuzz --version >/dev/null 2>&1 || {
   echo "== installing cargo-fuzz (cargo install)"
   cargo install cargo-fuzz --version 0.13.2 --locked -q
 }
-options=(--fuzz-dir sim/fuzz -s none --target-dir target/fuzz)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cd sim/fuzz/fuzz_targets && ls *.rs | sed "s/\.rs$//")
 for target in "${targets[@]}"; do

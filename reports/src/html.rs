@@ -90,6 +90,9 @@ fn render_provenance(out: &mut String, summary: &Summary) {
                 escape(&run.machine),
                 run.wall_seconds
             );
+            if let Some(disk) = &run.disk {
+                let _ = write!(out, "<tr><th>disk</th><td>{}</td></tr>", escape(&disk.to_string()));
+            }
         }
         None => out.push_str("<tr><th>commit, machine</th><td class=\"missing\">not recorded by this run</td></tr>"),
     }

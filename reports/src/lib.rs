@@ -18,9 +18,9 @@ pub mod sla;
 
 pub use model::wilson;
 pub use model::{
-    Availability, BreachNotice, ClaimVerdict, ExpectationResult, Failure, FaultWindow, LatencyPoint, LatencySummary,
-    NoticeDistribution, PartitionReadEvidence, Percentiles, PhaseRatios, Recovery, RunInfo, ScenarioSummary,
-    SeedUptime, SlaMonth, Summary, Timeline,
+    Availability, BreachNotice, ClaimVerdict, DiskUse, ExpectationResult, Failure, FaultWindow, LatencyPoint,
+    LatencySummary, NoticeDistribution, PartitionReadEvidence, Percentiles, PhaseRatios, Recovery, RunInfo,
+    ScenarioSummary, SeedUptime, SlaMonth, Summary, Timeline,
 };
 
 /// Compress seeds for display: sorted, deduplicated, runs of three or more

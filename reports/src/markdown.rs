@@ -24,6 +24,10 @@ pub fn render(summary: &Summary) -> String {
     out.push('\n');
     let _ = writeln!(out, "faultline {}", cell(&summary.faultline_version));
     out.push('\n');
+    if let Some(disk) = summary.run.as_ref().and_then(|run| run.disk) {
+        let _ = writeln!(out, "Disk: {disk}.");
+        out.push('\n');
+    }
     if failed == 0 {
         let _ = writeln!(out, "**{PASS} All {n} {} passed**", plural(n, "scenario"));
     } else {

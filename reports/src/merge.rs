@@ -27,7 +27,7 @@ use crate::model::{
 /// - Planted bugs: union, order of first appearance.
 /// - Per-seed uptime, recoveries and SLA months: concatenated, sorted by seed; the timeline is the first
 ///   shard's that has one.
-/// - Run info: the first shard's, with the shards' wall times summed.
+/// - Run info: the first shard's, with the shards' wall times and disk use summed.
 pub fn merge(summaries: &[Summary]) -> Summary {
     let mut out = Summary {
         faultline_version: summaries.first().map(|s| s.faultline_version.clone()).unwrap_or_default(),
@@ -36,6 +36,10 @@ pub fn merge(summaries: &[Summary]) -> Summary {
         missing_scenarios: Vec::new(),
         run: summaries.iter().find_map(|s| s.run.clone()).map(|run| crate::model::RunInfo {
             wall_seconds: summaries.iter().filter_map(|s| s.run.as_ref()).map(|r| r.wall_seconds).sum(),
+            disk: summaries.iter().filter_map(|s| s.run.as_ref()?.disk).reduce(|mut all, shard| {
+                all.add(&shard);
+                all
+            }),
             ..run
         }),
     };

@@ -39,6 +39,55 @@ pub struct RunInfo {
     pub machine: String,
     /// Wall time of the whole command.
     pub wall_seconds: f64,
+    /// What the run directory keeps. `None` in summaries older than this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<DiskUse>,
+}
+
+/// The bytes a run leaves in its directory: every seed's outcome JSON and every capsule, and the
+/// traces it kept (zstd; a failing seed's and each scenario's first, or all with `--keep-traces`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Default)]
+pub struct DiskUse {
+    pub seeds: u64,
+    pub outcome_bytes: u64,
+    pub traces_kept: u64,
+    pub trace_bytes: u64,
+}
+
+impl DiskUse {
+    pub fn total_bytes(&self) -> u64 {
+        self.outcome_bytes + self.trace_bytes
+    }
+
+    pub fn add(&mut self, other: &DiskUse) {
+        self.seeds += other.seeds;
+        self.outcome_bytes += other.outcome_bytes;
+        self.traces_kept += other.traces_kept;
+        self.trace_bytes += other.trace_bytes;
+    }
+}
+
+impl std::fmt::Display for DiskUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} outcomes and their capsules {}, {} traces (zstd) {}",
+            bytes(self.total_bytes()),
+            self.seeds,
+            bytes(self.outcome_bytes),
+            self.traces_kept,
+            bytes(self.trace_bytes)
+        )
+    }
+}
+
+/// A size as people read it: kB below a megabyte, MB below a gigabyte, then GB (powers of ten).
+fn bytes(count: u64) -> String {
+    match count {
+        0..1_000_000 => format!("{:.0} kB", count as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", count as f64 / 1e6),
+        _ => format!("{:.2} GB", count as f64 / 1e9),
+    }
 }
 
 /// Outcome of one scenario over all the seeds it ran.

@@ -179,6 +179,7 @@ fn fixture() -> Summary {
             commit: "0123abcd".into(),
             machine: "ci-runner, 2 logical CPUs, linux 6.1".into(),
             wall_seconds: 431.0,
+            disk: Some(DiskUse { seeds: 583, outcome_bytes: 40_100_000, traces_kept: 25, trace_bytes: 9_800_000 }),
         }),
         missing_scenarios: vec![],
     }
@@ -302,7 +303,7 @@ fn shard(seeds: Vec<u64>, hours: f64, passed: bool, c20: ClaimVerdict) -> Summar
 
 #[test]
 fn merge_two_shards() {
-    let a = shard(vec![4, 1, 2], 1.5, true, ClaimVerdict::Holds);
+    let mut a = shard(vec![4, 1, 2], 1.5, true, ClaimVerdict::Holds);
     let mut b = shard(vec![3, 2, 9], 2.0, false, ClaimVerdict::Violated);
     {
         let sb = &mut b.scenarios[0];
@@ -324,8 +325,16 @@ fn merge_two_shards() {
     }
     let mut c = Summary::default();
     c.scenarios.push(passing_scenario());
+    // Disk use adds up over the shards that measured it.
+    let disk = |seeds, traces_kept| DiskUse { seeds, outcome_bytes: 1000 * seeds, traces_kept, trace_bytes: 500 };
+    a.run = Some(RunInfo { disk: Some(disk(3, 1)), ..RunInfo::default() });
+    b.run = Some(RunInfo { disk: Some(disk(3, 2)), ..RunInfo::default() });
 
     let m = merge::merge(&[a.clone(), b, c]);
+    assert_eq!(
+        m.run.and_then(|run| run.disk),
+        Some(DiskUse { seeds: 6, outcome_bytes: 6000, traces_kept: 3, trace_bytes: 1000 })
+    );
     assert_eq!(m.faultline_version, "0.1.0");
     assert_eq!(m.command, "nightly");
     assert_eq!(m.scenarios.len(), 2);

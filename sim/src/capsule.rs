@@ -75,11 +75,14 @@ impl Capsule {
         serde_json::to_string_pretty(self).expect("capsules serialize") + "\n"
     }
 
-    pub fn write(&self, path: &Path) -> Result<(), FaultlineError> {
+    /// Writes the capsule; returns the bytes written.
+    pub fn write(&self, path: &Path) -> Result<u64, FaultlineError> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(FaultlineError::io(parent))?;
         }
-        std::fs::write(path, self.to_json()).map_err(FaultlineError::io(path))
+        let json = self.to_json();
+        std::fs::write(path, &json).map_err(FaultlineError::io(path))?;
+        Ok(json.len() as u64)
     }
 
     pub fn file_name(&self) -> PathBuf {

@@ -50,8 +50,9 @@ enum Command {
     /// Run a range of seeds: `--seeds 0..100`, optionally one shard (`--shard 2/8` runs every 8th seed from the 2nd).
     Sweep {
         scenario: String,
+        /// A range A..B [default: the scenario's nightly_seeds].
         #[arg(long)]
-        seeds: String,
+        seeds: Option<String>,
         #[arg(long)]
         shard: Option<String>,
         #[arg(long, default_value_t = default_jobs())]
@@ -66,9 +67,17 @@ enum Command {
         /// Stop at the first failing seed (useful with --bug).
         #[arg(long)]
         stop_at_first_failure: bool,
+        /// Keep every seed's trace, not only a failing seed's and the first seed's.
+        #[arg(long)]
+        keep_traces: bool,
     },
     /// Rerun a capsule and report whether the same violation happens at the same simulated time.
-    Replay { capsule: PathBuf },
+    Replay {
+        capsule: PathBuf,
+        /// Write the regenerated trace here (zstd when the name ends in .zst).
+        #[arg(long)]
+        trace_out: Option<PathBuf>,
+    },
     /// Remove faults and shorten the run while the violation persists; write the smaller capsule.
     Shrink {
         capsule: PathBuf,
@@ -90,6 +99,9 @@ enum Command {
         /// Run directory [default: target/faultline/nightly].
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Keep every seed's trace, not only a failing seed's and each scenario's first.
+        #[arg(long)]
+        keep_traces: bool,
     },
     /// Rebuild every report format (summary.md, .json, .xml, .html) of a run directory from its
     /// summary.json, or from its per-seed outcomes when that is missing; nothing is rerun.
@@ -118,6 +130,9 @@ enum Command {
         /// Run directory for the capsules [default: target/faultline/selftest].
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Hunt only these planted bugs [default: every one].
+        #[arg(long = "bug")]
+        bugs: Vec<String>,
     },
     /// Internal: run one seed job from stdin (each seed gets a fresh process).
     #[command(hide = true)]
@@ -156,6 +171,7 @@ pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match execute(cli) {
         Ok(true) => ExitCode::SUCCESS,
@@ -203,9 +219,12 @@ fn execute(cli: Cli) -> Result<bool, FaultlineError> {
     let history = history.as_deref();
     match cli.command {
         Command::List => {
+            use std::io::Write as _;
+            let mut stdout = std::io::stdout().lock();
             for loaded in catalog(&cli.scenarios)? {
                 let s = &loaded.scenario;
-                println!(
+                let line = writeln!(
+                    stdout,
                     "{:<26} {:>5} s  seeds {:<8} claims {:<12} {}",
                     s.name,
                     s.duration_s,
@@ -213,6 +232,10 @@ fn execute(cli: Cli) -> Result<bool, FaultlineError> {
                     s.claims.join(","),
                     s.description
                 );
+                // `faultline list | head` closes the pipe early: that ends the listing, not in a panic.
+                if line.is_err() {
+                    break;
+                }
             }
             Ok(true)
         }
@@ -226,16 +249,33 @@ fn execute(cli: Cli) -> Result<bool, FaultlineError> {
             let outcome = &outcomes[0].0;
             println!("trace-hash: {}", outcome.trace_hash);
             println!("wire-hash: {} ({} bytes)", outcome.wire_hash, outcome.wire_bytes);
-            finish(&out, "run", vec![(loaded, outcomes)], history)
+            finish(&out, "run", vec![(loaded, outcomes)], history, Traces::FailingAndFirst)
         }
-        Command::Sweep { scenario, seeds, shard, jobs, bugs, check_determinism, out, stop_at_first_failure } => {
+        Command::Sweep {
+            scenario,
+            seeds,
+            shard,
+            jobs,
+            bugs,
+            check_determinism,
+            out,
+            stop_at_first_failure,
+            keep_traces,
+        } => {
             validate_bugs(&bugs)?;
             let loaded = find_scenario(&cli.scenarios, &scenario)?;
-            let range = parse_seed_range(&seeds).ok_or(FaultlineError::BadArgument {
-                flag: "--seeds",
-                value: seeds.clone(),
-                expected: "a range A..B with A < B",
-            })?;
+            let range = match seeds {
+                Some(seeds) => parse_seed_range(&seeds).ok_or(FaultlineError::BadArgument {
+                    flag: "--seeds",
+                    value: seeds.clone(),
+                    expected: "a range A..B with A < B",
+                })?,
+                None => {
+                    let nightly = loaded.scenario.nightly_seeds.clone();
+                    eprintln!("== seeds {}..{} (the scenario's nightly_seeds)", nightly.start, nightly.end);
+                    nightly
+                }
+            };
             let (index, count) = match shard {
                 None => (0, 1),
                 Some(text) => {
@@ -265,11 +305,11 @@ fn execute(cli: Cli) -> Result<bool, FaultlineError> {
                 .collect();
             let out = out.unwrap_or_else(|| PathBuf::from("target/faultline/sweep"));
             let outcomes = run_all(requests, jobs.max(1), check_determinism, stop_at_first_failure);
-            finish(&out, "sweep", vec![(loaded, outcomes)], history)
+            finish(&out, "sweep", vec![(loaded, outcomes)], history, Traces::kept(keep_traces))
         }
-        Command::Replay { capsule } => replay(&capsule),
+        Command::Replay { capsule, trace_out } => replay(&capsule, trace_out.as_deref()),
         Command::Shrink { capsule, out } => shrink(&capsule, out),
-        Command::Nightly { jobs, check_determinism_sample, seeds_times, out } => {
+        Command::Nightly { jobs, check_determinism_sample, seeds_times, out, keep_traces } => {
             let out = out.unwrap_or_else(|| PathBuf::from("target/faultline/nightly"));
             // Tests cap the seeds per scenario; the nightly job runs them all.
             let seeds_max: usize =
@@ -303,17 +343,20 @@ fn execute(cli: Cli) -> Result<bool, FaultlineError> {
             for (_, outcomes) in &mut results {
                 outcomes.sort_by_key(|(o, _)| o.seed);
             }
-            finish(&out, "nightly", results, history)
+            finish(&out, "nightly", results, history, Traces::kept(keep_traces))
         }
         Command::SeedWorker => unreachable!("handled before dispatch"),
-        Command::Selftest { seeds, seeds_max, jobs, out } => {
+        Command::Selftest { seeds, seeds_max, jobs, out, bugs } => {
+            validate_bugs(&bugs)?;
             let out = out.unwrap_or_else(|| PathBuf::from("target/faultline/selftest"));
             let mut all_passed = true;
             println!(
                 "{:<34} {:<30} {:>5}  {:<28} {:<9} {:>9}  replay",
                 "planted bug", "scenario", "seed", "caught by", "kind", "detection"
             );
-            for check in &crate::selftest::PLANTED_BUGS {
+            for check in
+                crate::selftest::PLANTED_BUGS.iter().filter(|c| bugs.is_empty() || bugs.iter().any(|b| b == c.bug))
+            {
                 let loaded = find_scenario(&cli.scenarios, check.scenario)?;
                 let catch = crate::selftest::hunt(check, &loaded, seeds, seeds_max, jobs.max(1));
                 all_passed &= catch.passed();
@@ -520,35 +563,70 @@ fn compare(first: &RunOutcome, second: &RunOutcome) -> Option<String> {
     })
 }
 
+/// Which seeds' traces a run keeps. A trace is about 1.4 MB a seed, nobody reads a passing
+/// seed's, and `replay --trace-out` regenerates any seed's from its capsule; so by default a run
+/// keeps a failing seed's and, as a sample to compare against, each scenario's first.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Traces {
+    FailingAndFirst,
+    All,
+}
+
+impl Traces {
+    fn kept(keep_all: bool) -> Self {
+        if keep_all {
+            Traces::All
+        } else {
+            Traces::FailingAndFirst
+        }
+    }
+}
+
+/// Writes a trace compressed with zstd, byte for byte as it was hashed (so its SHA-256 is the
+/// run's trace hash); returns the bytes written.
+fn write_trace(path: &Path, trace: &str) -> Result<u64, FaultlineError> {
+    let compressed =
+        zstd::encode_all(trace.as_bytes(), zstd::DEFAULT_COMPRESSION_LEVEL).map_err(FaultlineError::io(path))?;
+    std::fs::write(path, &compressed).map_err(FaultlineError::io(path))?;
+    Ok(compressed.len() as u64)
+}
+
 fn finish(
     out: &Path,
     command: &str,
     results: Vec<(LoadedScenario, Vec<(RunOutcome, DeterminismFailure)>)>,
     history: Option<&str>,
+    traces: Traces,
 ) -> Result<bool, FaultlineError> {
     let mut scenarios = Vec::new();
     let mut seeds = Vec::new();
     let mut all_passed = true;
     let mut table = Vec::new();
+    let mut disk = reports::DiskUse::default();
     for (loaded, outcomes) in results {
         let mut capsules = BTreeMap::new();
-        for (outcome, mismatch) in &outcomes {
+        for (index, (outcome, mismatch)) in outcomes.iter().enumerate() {
             let path = out.join("outcomes").join(format!("{}-seed-{}.json", loaded.scenario.name, outcome.seed));
             let dir = path.parent().expect("has a parent");
             std::fs::create_dir_all(dir).map_err(FaultlineError::io(dir))?;
             let mut stored = outcome.clone();
             let trace = std::mem::take(&mut stored.trace);
-            std::fs::write(&path, serde_json::to_string_pretty(&stored).expect("outcomes serialize") + "\n")
-                .map_err(FaultlineError::io(&path))?;
-            let trace_path = path.with_extension("trace");
-            std::fs::write(&trace_path, trace + "\n").map_err(FaultlineError::io(&trace_path))?;
+            let json = serde_json::to_string_pretty(&stored).expect("outcomes serialize") + "\n";
+            std::fs::write(&path, &json).map_err(FaultlineError::io(&path))?;
+            disk.seeds += 1;
+            disk.outcome_bytes += json.len() as u64;
+            let failed = outcome.violation.is_some() || mismatch.is_some();
+            if traces == Traces::All || failed || index == 0 {
+                disk.trace_bytes += write_trace(&path.with_extension("trace.zst"), &trace)?;
+                disk.traces_kept += 1;
+            }
             if let Some(difference) = mismatch {
                 all_passed = false;
                 eprintln!("determinism check failed for {} seed {}: {difference}", loaded.scenario.name, outcome.seed);
             }
             if let Some(capsule) = Capsule::from_outcome(&loaded, outcome) {
                 let path = out.join("capsules").join(capsule.file_name());
-                capsule.write(&path)?;
+                disk.outcome_bytes += capsule.write(&path)?;
                 capsules.insert(outcome.seed, path.display().to_string());
             }
         }
@@ -574,7 +652,10 @@ fn finish(
         faultline_version: env!("CARGO_PKG_VERSION").into(),
         command: command.into(),
         scenarios,
-        run: Some(crate::summary::run_info(command, STARTED.get().map_or(0.0, |t| t.elapsed().as_secs_f64()))),
+        run: Some(reports::RunInfo {
+            disk: Some(disk),
+            ..crate::summary::run_info(command, STARTED.get().map_or(0.0, |t| t.elapsed().as_secs_f64()))
+        }),
         missing_scenarios: Vec::new(),
     };
     // The reports are written even when the history cannot be: a run's evidence is not lost
@@ -595,6 +676,7 @@ fn finish(
     if let Some(findings) = &findings {
         println!("{}", crate::summary::findings_line(findings));
     }
+    println!("disk: {disk} in {}", out.display());
     println!("summary: {}/summary.html (and summary.md, .json, .xml)", out.display());
     if findings.is_none() && all_passed {
         return Err(FaultlineError::HistoryUnavailable { location: reports::history::redacted(&history) });
@@ -604,7 +686,7 @@ fn finish(
 
 /// Replays a capsule. Exit 0: the same violation at the same simulated time with the same trace
 /// and wire hashes; 1: it did not reproduce, or differently; 2: bad input.
-fn replay(path: &Path) -> Result<bool, FaultlineError> {
+fn replay(path: &Path, trace_out: Option<&Path>) -> Result<bool, FaultlineError> {
     let capsule = Capsule::load(path)?;
     let request = capsule.request()?;
     if let Ok(current) = std::fs::read_to_string(&capsule.scenario_path) {
@@ -620,6 +702,14 @@ fn replay(path: &Path) -> Result<bool, FaultlineError> {
     let outcome = run_seed(&request);
     println!("trace-hash: {} (capsule: {})", outcome.trace_hash, capsule.trace_hash);
     println!("wire-hash: {} (capsule: {})", outcome.wire_hash, capsule.wire_hash.as_deref().unwrap_or("not recorded"));
+    if let Some(file) = trace_out {
+        if file.extension().is_some_and(|e| e == "zst") {
+            write_trace(file, &outcome.trace)?;
+        } else {
+            std::fs::write(file, &outcome.trace).map_err(FaultlineError::io(file))?;
+        }
+        println!("trace: {} ({} events)", file.display(), outcome.trace.lines().count());
+    }
     let same_violation = outcome.violation.as_ref().is_some_and(|v| {
         v.kind == capsule.violation.kind && v.at_ms == capsule.violation.at_ms && v.detail == capsule.violation.detail
     });

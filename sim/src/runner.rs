@@ -236,7 +236,12 @@ pub fn run_seed_in_process(request: &RunRequest) -> RunOutcome {
             Err(_) => FilterExt::boxed(filter_fn(|meta| meta.is_event() && *meta.level() <= tracing::Level::WARN)),
         };
         tracing_subscriber::registry()
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                    .with_filter(stderr),
+            )
             .with(
                 capture.clone().with_filter(filter_fn(|meta| meta.is_event() && *meta.level() <= tracing::Level::INFO)),
             )

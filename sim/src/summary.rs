@@ -356,7 +356,7 @@ pub fn run_info(command: &str, wall_seconds: f64) -> reports::RunInfo {
             std::process::id()
         )
     });
-    reports::RunInfo { run_id, started_unix_s, commit, machine, wall_seconds }
+    reports::RunInfo { run_id, started_unix_s, commit, machine, wall_seconds, disk: None }
 }
 
 /// The summary of run directory `dir`: its summary.json, or when that is missing, one rebuilt

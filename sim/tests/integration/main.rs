@@ -5,6 +5,8 @@ mod capsules;
 mod scenario_errors;
 
 #[cfg(madsim)]
+mod docs;
+#[cfg(madsim)]
 mod evidence;
 #[cfg(madsim)]
 mod planted_bugs;

@@ -19,6 +19,8 @@ case "${1:-}" in
   *) echo "usage: bash ci/test.sh [--full]" >&2; exit 2 ;;
 esac
 started=$(date +%s)
+# Each stage says how far into the run it starts.
+stage() { local t=$(( $(date +%s) - started )); echo "== [$((t / 60))m$(printf %02d $((t % 60)))s] $*"; }
 
 # A run from a fresh clone builds both modes and writes a few GB under target/; say up front
 # what the disk has, so that a full disk reads as that and not as a compiler error.
@@ -38,23 +40,23 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "== installing ${need_apt[*]} (apt)"
+  stage "installing ${need_apt[*]} (apt)"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 if ! .venv/bin/python -c 'import kafka, cryptography' >/dev/null 2>&1 || [ ! -x .venv/bin/schemathesis ]; then
-  echo "== creating .venv with kafka-python, schemathesis and cryptography"
+  stage "creating .venv with kafka-python, schemathesis and cryptography"
   [ -x .venv/bin/pip ] || python3 -m venv .venv
   .venv/bin/pip install -q 'kafka-python==3.0.12' 'schemathesis==4.32.5' 'cryptography==50.0.2'
 fi
 
 cargo nextest --version >/dev/null 2>&1 || {
-  echo "== installing cargo-nextest (cargo install)"
+  stage "installing cargo-nextest (cargo install)"
   cargo install cargo-nextest --version 0.9.143 --locked -q
 }
 
-echo "== formatting and lints (both builds; clippy.toml bans nondeterminism)"
+stage "formatting and lints (both builds; clippy.toml bans nondeterminism)"
 for tool in rustfmt clippy; do
   cargo "${tool/rustfmt/fmt}" --version >/dev/null 2>&1 || rustup component add "$tool"
 done
@@ -74,7 +76,7 @@ ignored=(--run-ignored default)
 sim=(--release --config "build.rustflags=['--cfg','madsim']" --target-dir target/sim -p sim)
 status=0
 
-echo "== building the real-mode tests"
+stage "building the real-mode tests"
 cargo nextest run --workspace --no-run
 # The real-mode integration tests mostly wait on their clusters' timers (their processes used
 # about a fifth of a core), so the simulation build, cargo-fuzz and the fuzz targets' build run
@@ -89,26 +91,27 @@ mkdir -p target
 ) >"$builds" 2>&1 &
 builds_pid=$!
 
-echo "== real mode ($tier tier): broker (unit, property, kcat, kafka-python, openssl, schemathesis, kill -9), reports (PostgreSQL), sim's pure modules"
+stage "real mode ($tier tier): broker (unit, property, kcat, kafka-python, openssl, schemathesis, kill -9), reports (PostgreSQL), sim's pure modules"
 cargo nextest run --workspace "${ignored[@]}" || status=1
+# nextest keeps one store (target/nextest) whatever the target directory: keep each run's JUnit.
+cp target/nextest/default/junit.xml target/junit-real.xml || status=1
 
-echo "== the simulation build, cargo-fuzz and the fuzz targets (beside the real-mode tests)"
+stage "the simulation build, cargo-fuzz and the fuzz targets (beside the real-mode tests)"
 wait "$builds_pid" || { tail -50 "$builds"; echo "a build failed (whole log: $builds)"; exit 1; }
 
-echo "== simulation mode ($tier tier, --cfg madsim): the harness, determinism, planted bugs, the HTML report in Chromium, the documentation's commands"
+stage "simulation mode ($tier tier, --cfg madsim): the harness, determinism, planted bugs, the HTML report in Chromium, the documentation's commands"
 cargo nextest run "${sim[@]}" "${ignored[@]}" || status=1
+cp target/nextest/default/junit.xml target/junit-sim.xml || status=1
 
-echo "== real-mode chaos: kill -9, restart and a partition of real processes, judged by the simulation's checker"
+stage "real-mode chaos: kill -9, restart and a partition of real processes, judged by the simulation's checker"
 bash ci/chaos-real.sh || status=1
 
-echo "== fuzz targets: a few seconds each, so that they build and run (the long runs: ci/fuzz.sh)"
-if [ "$tier" = fast ]; then
-  bash ci/fuzz.sh --dev 5 || status=1
-else
-  bash ci/fuzz.sh 30 || status=1
-fi
+stage "fuzz targets: a few seconds each, so that they build and run (the long runs: ci/fuzz.sh)"
+fuzz_seconds=5
+[ "$tier" = fast ] || fuzz_seconds=20
+bash ci/fuzz.sh --dev "$fuzz_seconds" || status=1
 
-echo "== $tier tier"
-python3 ci/slowest.py -n 20 target/nextest/default/junit.xml target/sim/nextest/default/junit.xml || status=1
+stage "$tier tier"
+python3 ci/slowest.py -n 20 target/junit-real.xml target/junit-sim.xml || status=1
 echo "== $tier tier: $(( $(date +%s) - started )) s, $([ $status = 0 ] && echo passed || echo FAILED)"
 exit $status

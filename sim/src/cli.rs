@@ -347,52 +347,7 @@ fn execute(cli: Cli) -> Result<bool, FaultlineError> {
         }
         Command::SeedWorker => unreachable!("handled before dispatch"),
         Command::Selftest { seeds, seeds_max, jobs, out, bugs } => {
-            validate_bugs(&bugs)?;
-            let out = out.unwrap_or_else(|| PathBuf::from("target/faultline/selftest"));
-            let mut all_passed = true;
-            println!(
-                "{:<34} {:<30} {:>5}  {:<28} {:<9} {:>9}  replay",
-                "planted bug", "scenario", "seed", "caught by", "kind", "detection"
-            );
-            for check in
-                crate::selftest::PLANTED_BUGS.iter().filter(|c| bugs.is_empty() || bugs.iter().any(|b| b == c.bug))
-            {
-                let loaded = find_scenario(&cli.scenarios, check.scenario)?;
-                let catch = crate::selftest::hunt(check, &loaded, seeds, seeds_max, jobs.max(1));
-                all_passed &= catch.passed();
-                let rate = format!("{}/{} ({:.0} %)", catch.caught, catch.seeds_run, 100.0 * catch.detection_rate());
-                match (&catch.outcome, &catch.wrong_check) {
-                    (_, Some((seed, expectation))) => println!(
-                        "{:<34} {:<30} {seed:>5}  {:<28} {:<9} {rate:>9}  WRONG CHECK: planted for {}",
-                        check.bug,
-                        check.scenario,
-                        expectation,
-                        "liveness",
-                        check.checks.join(" or ")
-                    ),
-                    (Some(outcome), None) => {
-                        let violation = outcome.violation.as_ref().expect("a catch has a violation");
-                        let capsule = Capsule::from_outcome(&loaded, outcome).expect("a catch makes a capsule");
-                        let path = out.join("capsules").join(check.bug).join(capsule.file_name());
-                        capsule.write(&path)?;
-                        let clean = if catch.clean_passes { "" } else { "  (FAILS WITHOUT THE BUG TOO)" };
-                        println!(
-                            "{:<34} {:<30} {:>5}  {:<28} {:<9} {rate:>9}  cargo faultline replay {}{clean}",
-                            check.bug,
-                            check.scenario,
-                            outcome.seed,
-                            violation.expectation,
-                            "safety",
-                            path.display()
-                        );
-                    }
-                    (None, None) => println!(
-                        "{:<34} {:<30} {:>5}  {:<28} {:<9} {rate:>9}  NOT CAUGHT in {} seeds",
-                        check.bug, check.scenario, "-", "-", "-", catch.seeds_run
-                    ),
-                }
-            }
-            Ok(all_passed)
+            selftest(&cli.scenarios, &bugs, seeds, seeds_max, jobs, out)
         }
         Command::Report { dir, out } => {
             let summary = crate::summary::rebuild(&dir, &catalog(&cli.scenarios)?)?;
@@ -441,6 +396,62 @@ fn execute(cli: Cli) -> Result<bool, FaultlineError> {
             Ok(true)
         }
     }
+}
+
+/// Hunts each planted bug (or those named) on its scenario and prints a line per bug: the seed
+/// and check that caught it, its detection rate and a replay command. Exit 1 if any is missed.
+fn selftest(
+    scenarios: &Path,
+    bugs: &[String],
+    seeds: u64,
+    seeds_max: u64,
+    jobs: usize,
+    out: Option<PathBuf>,
+) -> Result<bool, FaultlineError> {
+    validate_bugs(bugs)?;
+    let out = out.unwrap_or_else(|| PathBuf::from("target/faultline/selftest"));
+    let mut all_passed = true;
+    println!(
+        "{:<34} {:<30} {:>5}  {:<28} {:<9} {:>9}  replay",
+        "planted bug", "scenario", "seed", "caught by", "kind", "detection"
+    );
+    for check in crate::selftest::PLANTED_BUGS.iter().filter(|c| bugs.is_empty() || bugs.iter().any(|b| b == c.bug)) {
+        let loaded = find_scenario(scenarios, check.scenario)?;
+        let catch = crate::selftest::hunt(check, &loaded, seeds, seeds_max, jobs.max(1));
+        all_passed &= catch.passed();
+        let rate = format!("{}/{} ({:.0} %)", catch.caught, catch.seeds_run, 100.0 * catch.detection_rate());
+        match (&catch.outcome, &catch.wrong_check) {
+            (_, Some((seed, expectation))) => println!(
+                "{:<34} {:<30} {seed:>5}  {:<28} {:<9} {rate:>9}  WRONG CHECK: planted for {}",
+                check.bug,
+                check.scenario,
+                expectation,
+                "liveness",
+                check.checks.join(" or ")
+            ),
+            (Some(outcome), None) => {
+                let violation = outcome.violation.as_ref().expect("a catch has a violation");
+                let capsule = Capsule::from_outcome(&loaded, outcome).expect("a catch makes a capsule");
+                let path = out.join("capsules").join(check.bug).join(capsule.file_name());
+                capsule.write(&path)?;
+                let clean = if catch.clean_passes { "" } else { "  (FAILS WITHOUT THE BUG TOO)" };
+                println!(
+                    "{:<34} {:<30} {:>5}  {:<28} {:<9} {rate:>9}  cargo faultline replay {}{clean}",
+                    check.bug,
+                    check.scenario,
+                    outcome.seed,
+                    violation.expectation,
+                    "safety",
+                    path.display()
+                );
+            }
+            (None, None) => println!(
+                "{:<34} {:<30} {:>5}  {:<28} {:<9} {rate:>9}  NOT CAUGHT in {} seeds",
+                check.bug, check.scenario, "-", "-", "-", catch.seeds_run
+            ),
+        }
+    }
+    Ok(all_passed)
 }
 
 fn print_header(request: &RunRequest) {
